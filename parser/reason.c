@@ -1,0 +1,106 @@
+/* telemail — the one table of reason codes.
+ *
+ * Every error in libtelemail and the daemons carries one of these codes.
+ * docs/reasons.md documents each; test/test_reason.c checks that the two
+ * lists are the same. Codes are stable: never rename one, add a new one. */
+#include <string.h>
+
+#include <telemail/error.h>
+
+#define P TM_CLASS_PERMANENT
+#define T TM_CLASS_TRANSIENT
+#define I TM_CLASS_INTERNAL
+
+static const struct tm_reason reasons[] = {
+	/* io: files and resources */
+	{ "io.open", T, "451 4.3.0", "a file could not be opened" },
+	{ "io.read", T, "451 4.3.0", "a file could not be read" },
+	{ "io.write", T, "451 4.3.0", "a file could not be written or synced" },
+	{ "io.too_large", P, "552 5.3.4", "a file is larger than its limit" },
+	{ "internal.nomem", I, "451 4.3.0", "out of memory" },
+	{ "internal.bug", I, "451 4.3.0", "a broken invariant inside telemail" },
+	{ "internal.library", I, "451 4.3.0", "a library call failed unexpectedly" },
+
+	/* report: YAML reading */
+	{ "report.empty", P, "554 5.6.0", "the report document is empty" },
+	{ "report.syntax", P, "554 5.6.0", "the report is not well-formed YAML" },
+	{ "report.encoding", P, "554 5.6.0", "the report is not valid UTF-8 or holds a NUL byte" },
+	{ "report.too_large", P, "552 5.3.4", "the report is larger than the document limit" },
+	{ "report.too_deep", P, "554 5.6.0", "the report nests deeper than the depth limit" },
+	{ "report.too_many_nodes", P, "554 5.6.0", "the report has more nodes than the node limit" },
+	{ "report.string_too_long", P, "554 5.6.0", "a string or key is longer than the string limit" },
+	{ "report.list_too_long", P, "554 5.6.0", "a list or map has more entries than the item limit" },
+	{ "report.alias", P, "554 5.6.0", "the report uses YAML anchors or aliases" },
+	{ "report.tag", P, "554 5.6.0", "the report uses explicit YAML tags" },
+	{ "report.multiple_documents", P, "554 5.6.0", "the report holds more than one YAML document" },
+	{ "report.duplicate_key", P, "554 5.6.0", "a mapping has the same key twice" },
+	{ "report.bad_key", P, "554 5.6.0", "a mapping key is not a plain string" },
+	{ "report.bad_number", P, "554 5.6.0", "a number is out of range or not finite" },
+
+	/* report: schema validation */
+	{ "report.schema", P, "554 5.6.0", "the report breaks a schema rule (enum, pattern, range, size)" },
+	{ "report.unknown_field", P, "554 5.6.0", "the report has a field the schema does not define" },
+	{ "report.missing_field", P, "554 5.6.0", "a required field is missing" },
+	{ "report.wrong_type", P, "554 5.6.0", "a field has the wrong type" },
+	{ "report.pii_field", P, "554 5.7.0", "a field name looks like personal data (user, owner, e-mail, document, job or file name)" },
+	{ "schema.invalid", I, "451 4.3.0", "the schema itself is malformed" },
+	{ "schema.unsupported", I, "451 4.3.0", "the schema uses a keyword this validator does not implement" },
+
+	/* mime: message structure */
+	{ "mime.malformed", P, "554 5.6.0", "the message is not well-formed MIME" },
+	{ "mime.too_large", P, "552 5.3.4", "the message is larger than the size limit" },
+	{ "mime.too_many_headers", P, "554 5.6.0", "an entity has more header fields than the limit" },
+	{ "mime.line_too_long", P, "554 5.6.0", "a line is longer than the line limit" },
+	{ "mime.too_deep", P, "554 5.6.0", "MIME entities nest deeper than the depth limit" },
+	{ "mime.too_many_parts", P, "554 5.6.0", "the message has more MIME parts than the limit" },
+	{ "mime.bad_encoding", P, "554 5.6.0", "a body's transfer encoding is invalid" },
+
+	/* smime: envelope and signature */
+	{ "smime.not_encrypted", P, "554 5.7.5", "the message is not an S/MIME enveloped message" },
+	{ "smime.not_signed", P, "554 5.7.5", "the decrypted content carries no signature" },
+	{ "smime.content_type", P, "554 5.6.0", "the signed content is not application/yaml" },
+	{ "smime.malformed", P, "554 5.7.5", "the CMS structure cannot be parsed" },
+	{ "smime.cbc_not_allowed", P, "554 5.7.5", "enveloped-data with AES-CBC is not allowed by the configuration" },
+	{ "smime.weak_cipher", P, "554 5.7.5", "the content encryption algorithm is not AES-256-GCM or allowed AES-CBC" },
+	{ "smime.wrong_recipient", P, "554 5.7.5", "the message is not encrypted to any of the configured gateway keys" },
+	{ "smime.decrypt_failed", P, "554 5.7.5", "the content could not be decrypted" },
+	{ "smime.tampered", P, "554 5.7.5", "the ciphertext or its authentication tag was altered" },
+	{ "smime.truncated_tag", P, "554 5.7.5", "the GCM authentication tag is shorter than 16 octets" },
+	{ "smime.no_signer", P, "554 5.7.5", "the signed data has no signer" },
+	{ "smime.multiple_signers", P, "554 5.7.5", "the signed data has more than one signer" },
+	{ "smime.bad_signature", P, "554 5.7.5", "the signature does not match the content" },
+	{ "smime.untrusted_signer", P, "554 5.7.5", "the signer certificate does not chain to a trusted CA" },
+	{ "smime.signer_expired", P, "554 5.7.5", "the signer certificate was not valid at the signing time" },
+	{ "smime.signer_eku", P, "554 5.7.5", "the signer certificate lacks extended key usage emailProtection" },
+	{ "smime.signer_key_usage", P, "554 5.7.5", "the signer certificate lacks key usage digitalSignature" },
+	{ "smime.signer_revoked", P, "554 5.7.5", "the signer certificate is revoked" },
+	{ "smime.signer_no_serial", P, "554 5.7.5", "the signer certificate subject has no serialNumber" },
+	{ "smime.signing_time", P, "554 5.7.5", "the signing time is in the future" },
+	{ "smime.key", P, "554 5.7.0", "a certificate or key file is unusable" },
+};
+
+#undef P
+#undef T
+#undef I
+
+const struct tm_reason *tm_reason_table(size_t *count)
+{
+	*count = sizeof(reasons) / sizeof(reasons[0]);
+	return reasons;
+}
+
+const struct tm_reason *tm_reason_lookup(const char *code)
+{
+	if (code == NULL)
+		return NULL;
+	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+		if (strcmp(reasons[i].code, code) == 0)
+			return &reasons[i];
+	return NULL;
+}
+
+bool tm_reason_is_transient(const char *code)
+{
+	const struct tm_reason *r = tm_reason_lookup(code);
+	return r == NULL || r->cls != TM_CLASS_PERMANENT;
+}

@@ -1,0 +1,2 @@
+/* placeholder: being written */
+typedef int tm_placeholder_report;

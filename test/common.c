@@ -1,0 +1,77 @@
+/* Shared helpers for the Criterion tests. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <criterion/criterion.h>
+
+#include "common.h"
+
+static char *join(const char *env, const char *fallback, const char *mid, const char *rel)
+{
+	const char *base = getenv(env);
+	if (base == NULL)
+		base = fallback;
+	size_t n = strlen(base) + strlen(mid) + strlen(rel) + 3;
+	char *p = malloc(n);
+	cr_assert_not_null(p);
+	snprintf(p, n, "%s/%s%s", base, mid, rel);
+	return p;
+}
+
+char *tm_test_src(const char *rel)
+{
+	return join("TM_TESTDIR", "test", "", rel);
+}
+
+char *tm_test_pki(const char *rel)
+{
+	return join("TM_TEST_BUILDDIR", ".", "pki/", rel);
+}
+
+char *tm_test_tmpdir(void)
+{
+	char tmpl[] = "/tmp/tmtest.XXXXXX";
+	char *d = mkdtemp(tmpl);
+	cr_assert_not_null(d, "mkdtemp: %s", strerror(errno));
+	return strdup(d);
+}
+
+void tm_test_rmtree(const char *dir)
+{
+	if (dir == NULL || strncmp(dir, "/tmp/tmtest.", 12) != 0)
+		return;
+	tm_test_sh("rm -rf '%s'", dir);
+}
+
+void tm_test_read(const char *path, struct tm_buf *buf)
+{
+	struct tm_error err = {0};
+	int rc = tm_buf_read_file(buf, path, 64u << 20, &err);
+	cr_assert_eq(rc, 0, "%s: %s", path, err.msg);
+}
+
+void tm_test_write(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+	cr_assert_eq(fwrite(data, 1, len, f), len);
+	cr_assert_eq(fclose(f), 0);
+}
+
+int tm_test_sh(const char *fmt, ...)
+{
+	char cmd[8192];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	cr_assert(n > 0 && (size_t)n < sizeof(cmd), "command too long");
+	int st = system(cmd);
+	if (st == -1 || !WIFEXITED(st))
+		return -1;
+	return WEXITSTATUS(st);
+}

@@ -1,0 +1,27 @@
+/* Shared helpers for the Criterion tests. */
+#ifndef TM_TEST_COMMON_H
+#define TM_TEST_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <telemail/buf.h>
+#include <telemail/error.h>
+
+/* Absolute path of a file under the source tree's test/ folder
+ * (static buffer per call site is not kept: the result is malloc'd, free it). */
+char *tm_test_src(const char *rel);
+/* Absolute path of a file in the generated test PKI (build/test/pki/<rel>). */
+char *tm_test_pki(const char *rel);
+/* A fresh temporary directory (removed by tm_test_rmtree). */
+char *tm_test_tmpdir(void);
+void tm_test_rmtree(const char *dir);
+
+/* Read a whole file into buf (cr_assert on failure). */
+void tm_test_read(const char *path, struct tm_buf *buf);
+/* Write bytes to a file (cr_assert on failure). */
+void tm_test_write(const char *path, const void *data, size_t len);
+/* Run a shell command; returns its exit status (or -1). Output goes to the test log. */
+int tm_test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif
