@@ -43,6 +43,8 @@ static const struct tm_reason reasons[] = {
 	{ "report.missing_field", P, "554 5.6.0", "a required field is missing" },
 	{ "report.wrong_type", P, "554 5.6.0", "a field has the wrong type" },
 	{ "report.pii_field", P, "554 5.7.0", "a field name looks like personal data (user, owner, e-mail, document, job or file name)" },
+	{ "report.conflict", P, "554 5.6.0", "the same device and seq was already stored with different content" },
+	{ "report.future", P, "554 5.6.0", "generated_at is further in the future than the allowed clock skew" },
 	{ "schema.invalid", I, "451 4.3.0", "the schema itself is malformed" },
 	{ "schema.unsupported", I, "451 4.3.0", "the schema uses a keyword this validator does not implement" },
 
@@ -54,6 +56,7 @@ static const struct tm_reason reasons[] = {
 	{ "mime.too_deep", P, "554 5.6.0", "MIME entities nest deeper than the depth limit" },
 	{ "mime.too_many_parts", P, "554 5.6.0", "the message has more MIME parts than the limit" },
 	{ "mime.bad_encoding", P, "554 5.6.0", "a body's transfer encoding is invalid" },
+	{ "mime.bad_header", P, "554 5.6.0", "a header value to be written holds CR, LF or a non-printable character" },
 
 	/* smime: envelope and signature */
 	{ "smime.not_encrypted", P, "554 5.7.5", "the message is not an S/MIME enveloped message" },
@@ -77,6 +80,55 @@ static const struct tm_reason reasons[] = {
 	{ "smime.signer_no_serial", P, "554 5.7.5", "the signer certificate subject has no serialNumber" },
 	{ "smime.signing_time", P, "554 5.7.5", "the signing time is in the future" },
 	{ "smime.key", P, "554 5.7.0", "a certificate or key file is unusable" },
+
+	/* device: identity binding at the gateway */
+	{ "device.unknown", P, "554 5.7.1", "the signer certificate is not enrolled at the gateway" },
+	{ "device.mismatch", P, "554 5.7.1", "the report's device serial is not covered by the signer certificate" },
+
+	/* store: the gateway's record store */
+	{ "store.unavailable", T, "451 4.3.0", "the store cannot be opened, read or written right now" },
+	{ "store.busy", T, "451 4.3.0", "the store is locked by another writer; retry" },
+	{ "store.failed", I, "451 4.3.0", "a store query failed unexpectedly" },
+	{ "store.version", I, "451 4.3.0", "the store's schema is newer than this program knows" },
+
+	/* config: gateway configuration files */
+	{ "config.syntax", P, "554 5.3.5", "the configuration file is not well-formed YAML" },
+	{ "config.unknown_key", P, "554 5.3.5", "the configuration has a key this version does not know" },
+	{ "config.missing_key", P, "554 5.3.5", "a required configuration key is missing" },
+	{ "config.bad_value", P, "554 5.3.5", "a configuration value has the wrong type, format or range" },
+
+	/* quarantine: messages kept aside with their reason */
+	{ "quarantine.not_found", P, "554 5.3.0", "no quarantined message has that id" },
+	{ "quarantine.bad_id", P, "554 5.3.0", "a quarantine id is malformed or ambiguous" },
+
+	/* registry: tenants and enrolled certificates */
+	{ "registry.not_found", P, "554 5.3.0", "the tenant, certificate or device is not in the registry" },
+	{ "registry.exists", P, "554 5.3.0", "the tenant or certificate is already in the registry" },
+	{ "registry.conflict", P, "554 5.3.0", "the enrollment contradicts an existing one (role, tenant or device owner)" },
+	{ "registry.bad_value", P, "554 5.3.0", "a tenant name, fingerprint, role or serial is malformed" },
+	{ "registry.tenant_cycle", P, "554 5.3.0", "the tenant parent would make the tenant tree a cycle or too deep" },
+	{ "registry.limit", P, "554 5.3.0", "an enrollment exceeds a registry limit (devices per collector)" },
+
+	/* collect: device state collection (telemail-agent) */
+	{ "collect.format", P, "554 5.6.0", "a device-state snapshot does not follow the documented format" },
+	{ "collect.unavailable", T, "451 4.4.0", "the device state source cannot be read right now (missing file, no SNMP answer)" },
+	{ "collect.snmp", T, "451 4.4.0", "an SNMP request failed (timeout, error status, session setup)" },
+
+	/* state: per-device agent state (seq, thresholds) */
+	{ "state.corrupt", I, "451 4.3.0", "the agent's state file cannot be parsed" },
+
+	/* outbox: the agent's durable queue */
+	{ "outbox.full", T, "452 4.3.1", "the outbox is full and holds only event reports" },
+	{ "outbox.corrupt", I, "451 4.3.0", "an outbox item or its metadata cannot be read" },
+
+	/* smtp: submission to the relays (telemail-agent) */
+	{ "smtp.connect", T, "451 4.4.1", "no connection to the relay (resolve, connect, greeting)" },
+	{ "smtp.tls", T, "451 4.7.0", "STARTTLS was not offered or the TLS handshake failed" },
+	{ "smtp.certificate", T, "451 4.7.0", "the relay's certificate was refused (untrusted, expired, wrong host name)" },
+	{ "smtp.auth", T, "451 4.7.0", "authentication at the relay failed" },
+	{ "smtp.transient", T, "451 4.3.0", "the relay answered 4xx: try again later" },
+	{ "smtp.rejected", P, "554 5.0.0", "the relay answered 5xx: the message is moved aside" },
+	{ "smtp.protocol", T, "451 4.5.0", "the relay broke the protocol (malformed, oversized or endless reply, timeout)" },
 };
 
 #undef P

@@ -1,2 +1,751 @@
-/* placeholder: being written */
-typedef int tm_placeholder_report;
+/* telemail — the report model: lifecycle, tree → struct, equality, reading.
+ *
+ * tm_report_from_node expects a tree that passed schema v1, but it checks
+ * every node it touches anyway and never trusts the shape: a surprising type
+ * is report.wrong_type, a missing required field report.missing_field, a key
+ * it does not know report.unknown_field (so nothing is dropped silently), an
+ * integer the model cannot hold (TM_UNSET) or a wrong enum report.schema.
+ * Paths in messages use the schema validator's form: "supplies/2/level". */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <telemail/error.h>
+#include <telemail/node.h>
+#include <telemail/report.h>
+#include <telemail/schema.h>
+
+#define PATH_MAX_LEN 160
+
+static const char *const kind_names[] = { "periodic", "event", "status", "test" };
+static const char *const service_names[TM_SVC_COUNT] = { "total", "print", "copy", "scan", "fax" };
+
+const char *tm_report_kind_name(enum tm_report_kind k)
+{
+	if ((unsigned)k < sizeof(kind_names) / sizeof(kind_names[0]))
+		return kind_names[k];
+	return NULL;
+}
+
+int tm_report_kind_parse(const char *s, enum tm_report_kind *out)
+{
+	for (size_t i = 0; s != NULL && i < sizeof(kind_names) / sizeof(kind_names[0]); i++) {
+		if (strcmp(s, kind_names[i]) == 0) {
+			*out = (enum tm_report_kind)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+const char *tm_counter_service_name(enum tm_counter_service s)
+{
+	if ((unsigned)s < TM_SVC_COUNT)
+		return service_names[s];
+	return NULL;
+}
+
+void tm_counter_set_init(struct tm_counter_set *c)
+{
+	c->impressions = TM_UNSET;
+	c->impressions_monochrome = TM_UNSET;
+	c->impressions_full_color = TM_UNSET;
+	c->impressions_two_sided = TM_UNSET;
+	c->sheets = TM_UNSET;
+	c->sheets_two_sided = TM_UNSET;
+	c->images = TM_UNSET;
+}
+
+struct tm_report *tm_report_new(void)
+{
+	struct tm_report *r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return NULL;
+	r->seq = TM_UNSET;
+	r->kind = TM_KIND_PERIODIC;
+	r->outbox_gap = TM_UNSET;
+	for (int i = 0; i < TM_SVC_COUNT; i++)
+		tm_counter_set_init(&r->service[i]);
+	return r;
+}
+
+void tm_report_free(struct tm_report *r)
+{
+	if (r == NULL)
+		return;
+	free(r->id);
+	free(r->generated_at);
+	free(r->agent);
+	free(r->trigger_cause);
+	free(r->trigger_subject);
+	free(r->serial);
+	free(r->manufacturer);
+	free(r->model);
+	free(r->name);
+	free(r->location);
+	free(r->ip);
+	free(r->mac);
+	for (size_t i = 0; i < r->n_firmware; i++) {
+		free(r->firmware[i].component);
+		free(r->firmware[i].version);
+	}
+	free(r->firmware);
+	free(r->state);
+	for (size_t i = 0; i < r->n_conditions; i++)
+		free(r->conditions[i]);
+	free(r->conditions);
+	free(r->status_since);
+	for (size_t i = 0; i < r->n_vendor; i++) {
+		free(r->vendor[i].id);
+		free(r->vendor[i].name);
+		free(r->vendor[i].unit);
+	}
+	free(r->vendor);
+	for (size_t i = 0; i < r->n_supplies; i++) {
+		struct tm_supply *s = &r->supplies[i];
+		free(s->type);
+		free(s->colorant);
+		free(s->description);
+		free(s->unit);
+		free(s->part_number);
+	}
+	free(r->supplies);
+	for (size_t i = 0; i < r->n_parts; i++) {
+		free(r->parts[i].name);
+		free(r->parts[i].unit);
+	}
+	free(r->parts);
+	for (size_t i = 0; i < r->n_alerts; i++) {
+		struct tm_alert *a = &r->alerts[i];
+		free(a->code);
+		free(a->sub_code);
+		free(a->severity);
+		free(a->group);
+		free(a->description);
+		free(a->time);
+	}
+	free(r->alerts);
+	for (size_t i = 0; i < r->n_diagnostics; i++) {
+		free(r->diagnostics[i].name);
+		free(r->diagnostics[i].s);
+	}
+	free(r->diagnostics);
+	free(r);
+}
+
+/* ---- tree → model ----------------------------------------------------------- */
+
+static int wrong_type(const struct tm_node *n, const char *path, const char *want,
+		      struct tm_error *err)
+{
+	return tm_error_set(err, "report.wrong_type", "%s: must be %s, not %s (line %u)",
+			    path, want, tm_node_type_name(n->type), n->line);
+}
+
+static int need(const struct tm_node *n, enum tm_node_type t, const char *path, struct tm_error *err)
+{
+	if (n->type != t)
+		return wrong_type(n, path, t == TM_NODE_MAP ? "an object" :
+				  t == TM_NODE_SEQ ? "an array" :
+				  t == TM_NODE_STRING ? "a string" : "an integer", err);
+	return 0;
+}
+
+static void join(char *dst, const char *base, const char *key)
+{
+	snprintf(dst, PATH_MAX_LEN, "%s%s%s", base, *base ? "/" : "", key);
+}
+
+static void join_index(char *dst, const char *base, size_t i)
+{
+	snprintf(dst, PATH_MAX_LEN, "%s/%zu", base, i);
+}
+
+/* Every key of map is in known (NULL-terminated). */
+static int known_keys(const struct tm_node *map, const char *path, const char *const *known,
+		      struct tm_error *err)
+{
+	for (size_t i = 0; i < map->u.map.n; i++) {
+		const char *k = map->u.map.pairs[i].key;
+		const char *const *p = known;
+		while (*p != NULL && strcmp(*p, k) != 0)
+			p++;
+		if (*p == NULL)
+			return tm_error_set(err, "report.unknown_field", "%s%s%.64s: unknown field",
+					    path, *path ? "/" : "", k);
+	}
+	return 0;
+}
+
+/* A string field: absent → *out stays NULL (or missing_field when required). */
+static int get_str(const struct tm_node *map, const char *path, const char *key, int required,
+		   char **out, struct tm_error *err)
+{
+	char p[PATH_MAX_LEN];
+	join(p, path, key);
+	const struct tm_node *n = tm_node_get(map, key);
+	if (n == NULL) {
+		if (required)
+			return tm_error_set(err, "report.missing_field", "%s: required field is missing", p);
+		return 0;
+	}
+	if (need(n, TM_NODE_STRING, p, err) < 0)
+		return -1;
+	*out = strdup(n->u.str.s);
+	if (*out == NULL)
+		return tm_error_set(err, "internal.nomem", "%s: out of memory", p);
+	return 0;
+}
+
+/* An integer field: absent → *out stays TM_UNSET (or missing_field). */
+static int get_int(const struct tm_node *map, const char *path, const char *key, int required,
+		   int64_t *out, struct tm_error *err)
+{
+	char p[PATH_MAX_LEN];
+	join(p, path, key);
+	const struct tm_node *n = tm_node_get(map, key);
+	if (n == NULL) {
+		if (required)
+			return tm_error_set(err, "report.missing_field", "%s: required field is missing", p);
+		return 0;
+	}
+	/* JSON Schema 2020-12: a number with a zero fraction is an integer (1.0 == 1) */
+	if (n->type == TM_NODE_FLOAT && n->u.f >= -9007199254740992.0 &&
+	    n->u.f <= 9007199254740992.0 && n->u.f == (double)(int64_t)n->u.f) {
+		*out = (int64_t)n->u.f;
+		return 0;
+	}
+	if (need(n, TM_NODE_INT, p, err) < 0)
+		return -1;
+	if (n->u.i == TM_UNSET)
+		return tm_error_set(err, "report.schema", "%s: %lld is out of range", p,
+				    (long long)n->u.i);
+	*out = n->u.i;
+	return 0;
+}
+
+/* An optional array field: absent → *out NULL, n 0. Returns the node or NULL. */
+static int get_seq(const struct tm_node *map, const char *path, const char *key,
+		   const struct tm_node **out, struct tm_error *err)
+{
+	char p[PATH_MAX_LEN];
+	join(p, path, key);
+	*out = tm_node_get(map, key);
+	if (*out != NULL && need(*out, TM_NODE_SEQ, p, err) < 0)
+		return -1;
+	return 0;
+}
+
+/* calloc for n elements, never NULL for n == 0 (so "has, but empty" is clear). */
+static void *alloc_array(size_t n, size_t size)
+{
+	return calloc(n ? n : 1, size);
+}
+
+static int nomem(struct tm_error *err, const char *path)
+{
+	return tm_error_set(err, "internal.nomem", "%s: out of memory", path);
+}
+
+static int read_report_section(const struct tm_node *n, struct tm_report *r, struct tm_error *err)
+{
+	static const char *const keys[] = { "id", "seq", "kind", "generated_at", "agent", "trigger",
+					    "outbox_gap", NULL };
+	const char *path = "report";
+	char *kind = NULL;
+	int rc = -1;
+
+	if (need(n, TM_NODE_MAP, path, err) < 0 || known_keys(n, path, keys, err) < 0)
+		goto out;
+	if (get_str(n, path, "id", 1, &r->id, err) < 0 ||
+	    get_int(n, path, "seq", 1, &r->seq, err) < 0 ||
+	    get_str(n, path, "kind", 1, &kind, err) < 0 ||
+	    get_str(n, path, "generated_at", 1, &r->generated_at, err) < 0 ||
+	    get_str(n, path, "agent", 1, &r->agent, err) < 0 ||
+	    get_int(n, path, "outbox_gap", 0, &r->outbox_gap, err) < 0)
+		goto out;
+	if (tm_report_kind_parse(kind, &r->kind) < 0) {
+		tm_error_set(err, "report.schema", "report/kind: '%.32s' is not one of periodic, event, status, test",
+			     kind);
+		goto out;
+	}
+	const struct tm_node *t = tm_node_get(n, "trigger");
+	if (t != NULL) {
+		static const char *const tkeys[] = { "cause", "subject", NULL };
+		if (need(t, TM_NODE_MAP, "report/trigger", err) < 0 ||
+		    known_keys(t, "report/trigger", tkeys, err) < 0 ||
+		    get_str(t, "report/trigger", "cause", 1, &r->trigger_cause, err) < 0 ||
+		    get_str(t, "report/trigger", "subject", 0, &r->trigger_subject, err) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	free(kind);
+	return rc;
+}
+
+static int read_device(const struct tm_node *n, struct tm_report *r, struct tm_error *err)
+{
+	static const char *const keys[] = { "serial", "manufacturer", "model", "name", "location",
+					    "ip", "mac", "firmware", NULL };
+	static const char *const fkeys[] = { "component", "version", NULL };
+	const char *path = "device";
+	const struct tm_node *fw;
+
+	if (need(n, TM_NODE_MAP, path, err) < 0 || known_keys(n, path, keys, err) < 0 ||
+	    get_str(n, path, "serial", 1, &r->serial, err) < 0 ||
+	    get_str(n, path, "manufacturer", 0, &r->manufacturer, err) < 0 ||
+	    get_str(n, path, "model", 0, &r->model, err) < 0 ||
+	    get_str(n, path, "name", 0, &r->name, err) < 0 ||
+	    get_str(n, path, "location", 0, &r->location, err) < 0 ||
+	    get_str(n, path, "ip", 0, &r->ip, err) < 0 ||
+	    get_str(n, path, "mac", 0, &r->mac, err) < 0 ||
+	    get_seq(n, path, "firmware", &fw, err) < 0)
+		return -1;
+	if (fw == NULL)
+		return 0;
+	r->firmware = alloc_array(fw->u.seq.n, sizeof(*r->firmware));
+	if (r->firmware == NULL)
+		return nomem(err, "device/firmware");
+	for (size_t i = 0; i < fw->u.seq.n; i++) {
+		char p[PATH_MAX_LEN];
+		snprintf(p, sizeof(p), "device/firmware/%zu", i);
+		const struct tm_node *it = fw->u.seq.items[i];
+		r->n_firmware = i + 1;
+		if (need(it, TM_NODE_MAP, p, err) < 0 || known_keys(it, p, fkeys, err) < 0 ||
+		    get_str(it, p, "component", 1, &r->firmware[i].component, err) < 0 ||
+		    get_str(it, p, "version", 1, &r->firmware[i].version, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int read_status(const struct tm_node *n, struct tm_report *r, struct tm_error *err)
+{
+	static const char *const keys[] = { "state", "conditions", "since", NULL };
+	const struct tm_node *c;
+
+	r->has_status = true;
+	if (need(n, TM_NODE_MAP, "status", err) < 0 || known_keys(n, "status", keys, err) < 0 ||
+	    get_str(n, "status", "state", 1, &r->state, err) < 0 ||
+	    get_str(n, "status", "since", 0, &r->status_since, err) < 0 ||
+	    get_seq(n, "status", "conditions", &c, err) < 0)
+		return -1;
+	if (c == NULL)
+		return 0;
+	r->conditions = alloc_array(c->u.seq.n, sizeof(*r->conditions));
+	if (r->conditions == NULL)
+		return nomem(err, "status/conditions");
+	for (size_t i = 0; i < c->u.seq.n; i++) {
+		char p[PATH_MAX_LEN];
+		join_index(p, "status/conditions", i);
+		if (need(c->u.seq.items[i], TM_NODE_STRING, p, err) < 0)
+			return -1;
+		r->conditions[i] = strdup(c->u.seq.items[i]->u.str.s);
+		if (r->conditions[i] == NULL)
+			return nomem(err, p);
+		r->n_conditions = i + 1;
+	}
+	return 0;
+}
+
+static int read_counter_set(const struct tm_node *n, const char *path, struct tm_counter_set *c,
+			    struct tm_error *err)
+{
+	static const char *const keys[] = { "impressions", "impressions_monochrome",
+					    "impressions_full_color", "impressions_two_sided",
+					    "sheets", "sheets_two_sided", "images", NULL };
+	tm_counter_set_init(c);
+	if (need(n, TM_NODE_MAP, path, err) < 0 || known_keys(n, path, keys, err) < 0 ||
+	    get_int(n, path, "impressions", 0, &c->impressions, err) < 0 ||
+	    get_int(n, path, "impressions_monochrome", 0, &c->impressions_monochrome, err) < 0 ||
+	    get_int(n, path, "impressions_full_color", 0, &c->impressions_full_color, err) < 0 ||
+	    get_int(n, path, "impressions_two_sided", 0, &c->impressions_two_sided, err) < 0 ||
+	    get_int(n, path, "sheets", 0, &c->sheets, err) < 0 ||
+	    get_int(n, path, "sheets_two_sided", 0, &c->sheets_two_sided, err) < 0 ||
+	    get_int(n, path, "images", 0, &c->images, err) < 0)
+		return -1;
+	return 0;
+}
+
+static int read_counters(const struct tm_node *n, struct tm_report *r, struct tm_error *err)
+{
+	static const char *const keys[] = { "total", "print", "copy", "scan", "fax", "vendor", NULL };
+	static const char *const vkeys[] = { "id", "name", "unit", "value", NULL };
+	const struct tm_node *v;
+
+	r->has_counters = true;
+	if (need(n, TM_NODE_MAP, "counters", err) < 0 || known_keys(n, "counters", keys, err) < 0)
+		return -1;
+	for (int s = 0; s < TM_SVC_COUNT; s++) {
+		const struct tm_node *set = tm_node_get(n, service_names[s]);
+		char p[PATH_MAX_LEN];
+		if (set == NULL)
+			continue;
+		join(p, "counters", service_names[s]);
+		r->has_service[s] = true;
+		if (read_counter_set(set, p, &r->service[s], err) < 0)
+			return -1;
+	}
+	if (get_seq(n, "counters", "vendor", &v, err) < 0)
+		return -1;
+	if (v == NULL)
+		return 0;
+	r->vendor = alloc_array(v->u.seq.n, sizeof(*r->vendor));
+	if (r->vendor == NULL)
+		return nomem(err, "counters/vendor");
+	for (size_t i = 0; i < v->u.seq.n; i++) {
+		char p[PATH_MAX_LEN];
+		const struct tm_node *it = v->u.seq.items[i];
+		struct tm_vendor_counter *vc = &r->vendor[i];
+		join_index(p, "counters/vendor", i);
+		vc->value = TM_UNSET;
+		r->n_vendor = i + 1;
+		if (need(it, TM_NODE_MAP, p, err) < 0 || known_keys(it, p, vkeys, err) < 0 ||
+		    get_str(it, p, "id", 1, &vc->id, err) < 0 ||
+		    get_str(it, p, "name", 0, &vc->name, err) < 0 ||
+		    get_str(it, p, "unit", 0, &vc->unit, err) < 0 ||
+		    get_int(it, p, "value", 1, &vc->value, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int read_supplies(const struct tm_node *n, struct tm_report *r, struct tm_error *err)
+{
+	static const char *const keys[] = { "index", "type", "colorant", "description", "unit",
+					    "max_capacity", "level", "part_number", NULL };
+	r->has_supplies = true;
+	if (need(n, TM_NODE_SEQ, "supplies", err) < 0)
+		return -1;
+	r->supplies = alloc_array(n->u.seq.n, sizeof(*r->supplies));
+	if (r->supplies == NULL)
+		return nomem(err, "supplies");
+	for (size_t i = 0; i < n->u.seq.n; i++) {
+		char p[PATH_MAX_LEN];
+		const struct tm_node *it = n->u.seq.items[i];
+		struct tm_supply *s = &r->supplies[i];
+		join_index(p, "supplies", i);
+		s->index = s->max_capacity = s->level = TM_UNSET;
+		r->n_supplies = i + 1;
+		if (need(it, TM_NODE_MAP, p, err) < 0 || known_keys(it, p, keys, err) < 0 ||
+		    get_int(it, p, "index", 1, &s->index, err) < 0 ||
+		    get_str(it, p, "type", 1, &s->type, err) < 0 ||
+		    get_str(it, p, "colorant", 0, &s->colorant, err) < 0 ||
+		    get_str(it, p, "description", 0, &s->description, err) < 0 ||
+		    get_str(it, p, "unit", 0, &s->unit, err) < 0 ||
+		    get_int(it, p, "max_capacity", 0, &s->max_capacity, err) < 0 ||
+		    get_int(it, p, "level", 1, &s->level, err) < 0 ||
+		    get_str(it, p, "part_number", 0, &s->part_number, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int read_parts(const struct tm_node *n, struct tm_report *r, struct tm_error *err)
+{
+	static const char *const keys[] = { "name", "used", "rated_life", "unit", NULL };
+	r->has_parts = true;
+	if (need(n, TM_NODE_SEQ, "parts", err) < 0)
+		return -1;
+	r->parts = alloc_array(n->u.seq.n, sizeof(*r->parts));
+	if (r->parts == NULL)
+		return nomem(err, "parts");
+	for (size_t i = 0; i < n->u.seq.n; i++) {
+		char p[PATH_MAX_LEN];
+		const struct tm_node *it = n->u.seq.items[i];
+		struct tm_part *pt = &r->parts[i];
+		join_index(p, "parts", i);
+		pt->used = pt->rated_life = TM_UNSET;
+		r->n_parts = i + 1;
+		if (need(it, TM_NODE_MAP, p, err) < 0 || known_keys(it, p, keys, err) < 0 ||
+		    get_str(it, p, "name", 1, &pt->name, err) < 0 ||
+		    get_int(it, p, "used", 1, &pt->used, err) < 0 ||
+		    get_int(it, p, "rated_life", 0, &pt->rated_life, err) < 0 ||
+		    get_str(it, p, "unit", 0, &pt->unit, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int read_alerts(const struct tm_node *n, struct tm_report *r, struct tm_error *err)
+{
+	static const char *const keys[] = { "code", "sub_code", "severity", "group", "location",
+					    "description", "time", "counter", NULL };
+	r->has_alerts = true;
+	if (need(n, TM_NODE_SEQ, "alerts", err) < 0)
+		return -1;
+	r->alerts = alloc_array(n->u.seq.n, sizeof(*r->alerts));
+	if (r->alerts == NULL)
+		return nomem(err, "alerts");
+	for (size_t i = 0; i < n->u.seq.n; i++) {
+		char p[PATH_MAX_LEN];
+		const struct tm_node *it = n->u.seq.items[i];
+		struct tm_alert *a = &r->alerts[i];
+		join_index(p, "alerts", i);
+		a->location = a->counter = TM_UNSET;
+		r->n_alerts = i + 1;
+		if (need(it, TM_NODE_MAP, p, err) < 0 || known_keys(it, p, keys, err) < 0 ||
+		    get_str(it, p, "code", 1, &a->code, err) < 0 ||
+		    get_str(it, p, "sub_code", 0, &a->sub_code, err) < 0 ||
+		    get_str(it, p, "severity", 1, &a->severity, err) < 0 ||
+		    get_str(it, p, "group", 0, &a->group, err) < 0 ||
+		    get_int(it, p, "location", 0, &a->location, err) < 0 ||
+		    get_str(it, p, "description", 0, &a->description, err) < 0 ||
+		    get_str(it, p, "time", 0, &a->time, err) < 0 ||
+		    get_int(it, p, "counter", 0, &a->counter, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int read_diagnostics(const struct tm_node *n, struct tm_report *r, struct tm_error *err)
+{
+	r->has_diagnostics = true;
+	if (need(n, TM_NODE_MAP, "diagnostics", err) < 0)
+		return -1;
+	r->diagnostics = alloc_array(n->u.map.n, sizeof(*r->diagnostics));
+	if (r->diagnostics == NULL)
+		return nomem(err, "diagnostics");
+	for (size_t i = 0; i < n->u.map.n; i++) {
+		const struct tm_node_pair *pair = &n->u.map.pairs[i];
+		const struct tm_node *v = pair->value;
+		struct tm_diag *d = &r->diagnostics[i];
+		char p[PATH_MAX_LEN];
+		join(p, "diagnostics", pair->key);
+		r->n_diagnostics = i + 1;
+		d->name = strdup(pair->key);
+		if (d->name == NULL)
+			return nomem(err, p);
+		switch (v->type) {
+		case TM_NODE_STRING:
+			d->type = TM_DIAG_STRING;
+			d->s = strdup(v->u.str.s);
+			if (d->s == NULL)
+				return nomem(err, p);
+			break;
+		case TM_NODE_INT:
+			d->type = TM_DIAG_INT;
+			d->i = v->u.i;
+			break;
+		case TM_NODE_FLOAT:
+			d->type = TM_DIAG_FLOAT;
+			d->f = v->u.f;
+			break;
+		case TM_NODE_BOOL:
+			d->type = TM_DIAG_BOOL;
+			d->b = v->u.b;
+			break;
+		default:
+			return wrong_type(v, p, "a string, integer, number or boolean", err);
+		}
+	}
+	return 0;
+}
+
+int tm_report_from_node(const struct tm_node *root, struct tm_report **out, struct tm_error *err)
+{
+	static const char *const keys[] = { "schema_version", "report", "device", "status",
+					    "counters", "supplies", "parts", "alerts",
+					    "diagnostics", NULL };
+	struct tm_report *r = NULL;
+	int rc = -1;
+	const struct tm_node *n;
+
+	*out = NULL;
+	if (root == NULL) {
+		tm_error_set(err, "report.empty", "no document");
+		goto out;
+	}
+	if (root->type != TM_NODE_MAP) {
+		wrong_type(root, "(root)", "an object", err);
+		goto out;
+	}
+	if (known_keys(root, "", keys, err) < 0)
+		goto out;
+	r = tm_report_new();
+	if (r == NULL) {
+		nomem(err, "(root)");
+		goto out;
+	}
+	int64_t version = TM_UNSET;
+	if (get_int(root, "", "schema_version", 1, &version, err) < 0)
+		goto out;
+	if (version != TM_SCHEMA_VERSION) {
+		tm_error_set(err, "report.schema", "schema_version: %lld is not %d", (long long)version,
+			     TM_SCHEMA_VERSION);
+		goto out;
+	}
+	if ((n = tm_node_get(root, "report")) == NULL) {
+		tm_error_set(err, "report.missing_field", "report: required field is missing");
+		goto out;
+	}
+	if (read_report_section(n, r, err) < 0)
+		goto out;
+	if ((n = tm_node_get(root, "device")) == NULL) {
+		tm_error_set(err, "report.missing_field", "device: required field is missing");
+		goto out;
+	}
+	if (read_device(n, r, err) < 0)
+		goto out;
+	if ((n = tm_node_get(root, "status")) != NULL && read_status(n, r, err) < 0)
+		goto out;
+	if ((n = tm_node_get(root, "counters")) != NULL && read_counters(n, r, err) < 0)
+		goto out;
+	if ((n = tm_node_get(root, "supplies")) != NULL && read_supplies(n, r, err) < 0)
+		goto out;
+	if ((n = tm_node_get(root, "parts")) != NULL && read_parts(n, r, err) < 0)
+		goto out;
+	if ((n = tm_node_get(root, "alerts")) != NULL && read_alerts(n, r, err) < 0)
+		goto out;
+	if ((n = tm_node_get(root, "diagnostics")) != NULL && read_diagnostics(n, r, err) < 0)
+		goto out;
+	*out = r;
+	r = NULL;
+	rc = 0;
+out:
+	tm_report_free(r);
+	return rc;
+}
+
+int tm_report_read(const uint8_t *buf, size_t len, const struct tm_schema *schema,
+		   struct tm_report **out, struct tm_error *err)
+{
+	struct tm_node *root = NULL;
+	int rc = -1;
+
+	*out = NULL;
+	if (schema == NULL && tm_schema_report_v1(&schema, err) < 0)
+		goto out;
+	if (tm_yaml_read(buf, len, &TM_YAML_REPORT_LIMITS, &root, err) < 0)
+		goto out;
+	if (tm_schema_validate(schema, root, err) < 0)
+		goto out;
+	if (tm_report_from_node(root, out, err) < 0)
+		goto out;
+	rc = 0;
+out:
+	tm_node_free(root);
+	return rc;
+}
+
+/* ---- equality ----------------------------------------------------------------- */
+
+static bool str_eq(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+static bool set_eq(const struct tm_counter_set *a, const struct tm_counter_set *b)
+{
+	return a->impressions == b->impressions &&
+	       a->impressions_monochrome == b->impressions_monochrome &&
+	       a->impressions_full_color == b->impressions_full_color &&
+	       a->impressions_two_sided == b->impressions_two_sided &&
+	       a->sheets == b->sheets && a->sheets_two_sided == b->sheets_two_sided &&
+	       a->images == b->images;
+}
+
+static bool diag_eq(const struct tm_diag *a, const struct tm_diag *b)
+{
+	if (!str_eq(a->name, b->name) || a->type != b->type)
+		return false;
+	switch (a->type) {
+	case TM_DIAG_STRING:
+		return str_eq(a->s, b->s);
+	case TM_DIAG_INT:
+		return a->i == b->i;
+	case TM_DIAG_FLOAT:
+		/* bit-exact: -0.0 differs from 0.0 (the writer keeps the sign) */
+		return memcmp(&a->f, &b->f, sizeof(a->f)) == 0;
+	case TM_DIAG_BOOL:
+		return a->b == b->b;
+	}
+	return false;
+}
+
+static bool lists_eq(const struct tm_report *a, const struct tm_report *b)
+{
+	if (a->has_supplies != b->has_supplies || a->n_supplies != b->n_supplies ||
+	    a->has_parts != b->has_parts || a->n_parts != b->n_parts ||
+	    a->has_alerts != b->has_alerts || a->n_alerts != b->n_alerts ||
+	    a->has_diagnostics != b->has_diagnostics || a->n_diagnostics != b->n_diagnostics)
+		return false;
+	for (size_t i = 0; i < a->n_supplies; i++) {
+		const struct tm_supply *x = &a->supplies[i], *y = &b->supplies[i];
+		if (x->index != y->index || !str_eq(x->type, y->type) ||
+		    !str_eq(x->colorant, y->colorant) || !str_eq(x->description, y->description) ||
+		    !str_eq(x->unit, y->unit) || x->max_capacity != y->max_capacity ||
+		    x->level != y->level || !str_eq(x->part_number, y->part_number))
+			return false;
+	}
+	for (size_t i = 0; i < a->n_parts; i++) {
+		const struct tm_part *x = &a->parts[i], *y = &b->parts[i];
+		if (!str_eq(x->name, y->name) || x->used != y->used ||
+		    x->rated_life != y->rated_life || !str_eq(x->unit, y->unit))
+			return false;
+	}
+	for (size_t i = 0; i < a->n_alerts; i++) {
+		const struct tm_alert *x = &a->alerts[i], *y = &b->alerts[i];
+		if (!str_eq(x->code, y->code) || !str_eq(x->sub_code, y->sub_code) ||
+		    !str_eq(x->severity, y->severity) || !str_eq(x->group, y->group) ||
+		    x->location != y->location || !str_eq(x->description, y->description) ||
+		    !str_eq(x->time, y->time) || x->counter != y->counter)
+			return false;
+	}
+	for (size_t i = 0; i < a->n_diagnostics; i++)
+		if (!diag_eq(&a->diagnostics[i], &b->diagnostics[i]))
+			return false;
+	return true;
+}
+
+bool tm_report_equal(const struct tm_report *a, const struct tm_report *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	if (!str_eq(a->id, b->id) || a->seq != b->seq || a->kind != b->kind ||
+	    !str_eq(a->generated_at, b->generated_at) || !str_eq(a->agent, b->agent) ||
+	    !str_eq(a->trigger_cause, b->trigger_cause) ||
+	    !str_eq(a->trigger_subject, b->trigger_subject) || a->outbox_gap != b->outbox_gap)
+		return false;
+	if (!str_eq(a->serial, b->serial) || !str_eq(a->manufacturer, b->manufacturer) ||
+	    !str_eq(a->model, b->model) || !str_eq(a->name, b->name) ||
+	    !str_eq(a->location, b->location) || !str_eq(a->ip, b->ip) || !str_eq(a->mac, b->mac) ||
+	    a->n_firmware != b->n_firmware)
+		return false;
+	for (size_t i = 0; i < a->n_firmware; i++)
+		if (!str_eq(a->firmware[i].component, b->firmware[i].component) ||
+		    !str_eq(a->firmware[i].version, b->firmware[i].version))
+			return false;
+	if (a->has_status != b->has_status)
+		return false;
+	if (a->has_status) {
+		if (!str_eq(a->state, b->state) || !str_eq(a->status_since, b->status_since) ||
+		    a->n_conditions != b->n_conditions)
+			return false;
+		for (size_t i = 0; i < a->n_conditions; i++)
+			if (!str_eq(a->conditions[i], b->conditions[i]))
+				return false;
+	}
+	if (a->has_counters != b->has_counters)
+		return false;
+	if (a->has_counters) {
+		for (int s = 0; s < TM_SVC_COUNT; s++) {
+			if (a->has_service[s] != b->has_service[s])
+				return false;
+			if (a->has_service[s] && !set_eq(&a->service[s], &b->service[s]))
+				return false;
+		}
+		if (a->n_vendor != b->n_vendor)
+			return false;
+		for (size_t i = 0; i < a->n_vendor; i++) {
+			const struct tm_vendor_counter *x = &a->vendor[i], *y = &b->vendor[i];
+			if (!str_eq(x->id, y->id) || !str_eq(x->name, y->name) ||
+			    !str_eq(x->unit, y->unit) || x->value != y->value)
+				return false;
+		}
+	}
+	return lists_eq(a, b);
+}

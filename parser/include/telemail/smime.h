@@ -48,6 +48,18 @@ int tm_trust_load(const char *ca_file, const char *crl_file, struct tm_trust **o
 		  struct tm_error *err);
 void tm_trust_free(struct tm_trust *t);
 
+/* What enrollment needs to know of a certificate file (the first certificate
+ * of a PEM file): SHA-256 fingerprint of the DER (lower-case hex), subject
+ * serialNumber ("" when the subject has none), RFC 2253 subject, validity. */
+struct tm_cert_info {
+	char fingerprint[65];
+	char serial[65];
+	char subject[256];
+	int64_t not_before;
+	int64_t not_after;
+};
+int tm_cert_info_file(const char *pem_file, struct tm_cert_info *out, struct tm_error *err);
+
 struct tm_seal_opts {
 	const struct tm_identity *signer;
 	const struct tm_certlist *recipients;

@@ -1,0 +1,67 @@
+/* telemail — internal to the CMS module (cms.c, cms_decrypt.c, cms_verify.c):
+ * the opaque handles of telemail/smime.h and a few shared helpers.
+ * Only these three files include it: it is the one place OpenSSL types live. */
+#ifndef TM_PARSER_CMS_INT_H
+#define TM_PARSER_CMS_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include <telemail/buf.h>
+
+struct tm_error;
+
+/* Configuration-side caps (files the operator gives, not network input). */
+#define TM_CMS_MAX_CHAIN 8      /* intermediate certificates of one identity */
+#define TM_CMS_MAX_KEYS 16      /* keyring entries and recipient certificates */
+#define TM_CMS_MAX_ANCHORS 64   /* CA certificates in the trust file */
+#define TM_CMS_MAX_CRLS 64      /* CRLs in the CRL file */
+
+struct tm_identity {
+	X509 *cert;
+	EVP_PKEY *key;
+	STACK_OF(X509) *chain;  /* may be empty, never NULL */
+};
+
+struct tm_certlist {
+	STACK_OF(X509) *certs;
+};
+
+struct tm_keyring_entry {
+	X509 *cert;
+	EVP_PKEY *key;
+};
+
+struct tm_keyring {
+	struct tm_keyring_entry items[TM_CMS_MAX_KEYS];
+	size_t n;
+};
+
+struct tm_trust {
+	X509_STORE *store;      /* read-only after load: shared by worker threads */
+	bool check_crl;
+};
+
+/* Text of the most recent OpenSSL error ("no detail" when the queue is
+ * empty) into buf. Does not clear the queue. */
+void tm_cms_ossl_reason(char *buf, size_t n);
+
+/* Load all certificates of a PEM file (at least one, at most max). */
+int tm_cms_read_certs(const char *path, size_t max, STACK_OF(X509) **out, struct tm_error *err);
+
+/* Drain a memory BIO into a buffer. */
+int tm_cms_bio_to_buf(BIO *b, struct tm_buf *out, struct tm_error *err);
+
+/* SHA-256 fingerprint (lower-case hex) and RFC 2253 subject of a certificate. */
+int tm_cms_cert_ids(X509 *x, char fingerprint[65], char *subject, size_t subject_len,
+		    struct tm_error *err);
+
+/* The subject's single serialNumber attribute, 1..64 printable ASCII
+ * characters (smime.signer_no_serial otherwise). out has room for 65. */
+int tm_cms_subject_serial(X509 *x, char *out, struct tm_error *err);
+
+#endif

@@ -1,0 +1,98 @@
+/* telemail — internal: the compiled form of a JSON Schema, shared by
+ * parser/schema_load.c (YAML tree → struct sch) and parser/schema.c
+ * (validation). Nothing here is part of the public API. */
+#ifndef TM_PARSER_SCHEMA_INT_H
+#define TM_PARSER_SCHEMA_INT_H
+
+#include <regex.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct tm_node;
+
+/* Instance nesting the validator follows (report.too_deep beyond it). */
+#define TM_SCHEMA_MAX_INSTANCE_DEPTH 64
+/* Nested schema evaluations at once ($ref chains, applicators); beyond it the
+ * schema is taken to loop (schema.invalid). */
+#define TM_SCHEMA_MAX_EVALS 512
+/* A schema file is at most this large (io.too_large). */
+#define TM_SCHEMA_MAX_FILE (1u << 20)
+
+enum {
+	TM_T_NULL = 1 << 0,
+	TM_T_BOOLEAN = 1 << 1,
+	TM_T_INTEGER = 1 << 2,
+	TM_T_NUMBER = 1 << 3,
+	TM_T_STRING = 1 << 4,
+	TM_T_ARRAY = 1 << 5,
+	TM_T_OBJECT = 1 << 6,
+};
+
+struct sch;
+
+struct sch_prop {
+	const char *name;   /* borrowed from the schema tree */
+	size_t len;
+	struct sch *s;
+};
+
+/* One compiled (sub)schema. Node pointers borrow from tm_schema.tree. */
+struct sch {
+	int boolean;                     /* -1 an object schema; 0 false; 1 true */
+	struct sch *ref;                 /* $ref target, or NULL */
+	unsigned types;                  /* TM_T_* bits; 0 when no "type" */
+	const char *type_names[7];       /* as written, for messages */
+	size_t n_type_names;
+	const struct tm_node *const_value;
+	const struct tm_node *enum_values;  /* a sequence */
+	struct sch_prop *props;
+	size_t n_props;
+	const struct tm_node **required; /* strings */
+	size_t n_required;
+	struct sch *additional;          /* additionalProperties */
+	struct sch *property_names;
+	int64_t min_properties, max_properties;  /* -1 when absent */
+	struct sch *items;
+	int64_t min_items, max_items;
+	bool unique;
+	const struct tm_node *minimum, *maximum, *xminimum, *xmaximum;
+	int64_t min_length, max_length;
+	const char *pattern;             /* NULL when absent; re compiled from it */
+	regex_t re;
+	struct sch *not_;
+	struct sch **any_of, **all_of, **one_of;
+	size_t n_any_of, n_all_of, n_one_of;
+};
+
+struct sch_def {
+	const char *name;
+	struct sch *s;
+};
+
+struct tm_schema {
+	struct tm_node *tree;            /* the schema document, kept for enum/const values */
+	struct sch *root;
+	struct sch_def *defs;
+	size_t n_defs;
+	struct sch **all;                /* every struct sch, for freeing */
+	size_t n_all, cap_all;
+	bool has_pii;                    /* x-telemail-pii-names at the root */
+	regex_t pii;
+};
+
+/* A path as a chain of segments up to the root (instance or schema). */
+struct tm_seg {
+	const struct tm_seg *up;
+	const char *key;                 /* NULL: an array index */
+	size_t idx;
+};
+
+/* "(root)" / "a/0/b" for instance paths, "#/a/b" for schema paths. */
+void tm_seg_format(const struct tm_seg *s, bool schema_path, char *out, size_t cap);
+void tm_schema_value_text(const struct tm_node *n, char *out, size_t cap);
+bool tm_schema_float_is_integer(double f);
+int tm_schema_num_cmp(const struct tm_node *a, const struct tm_node *b);
+int tm_schema_json_equal(const struct tm_node *a, const struct tm_node *b, unsigned depth);
+
+#endif
