@@ -1,0 +1,66 @@
+/* telemail-mailgw — the gateway configuration (YAML, see examples/mailgw.yaml).
+ *
+ * Read with libtelemail's tree reader (TM_YAML_CONFIG_LIMITS), then checked
+ * key by key. Every error names the file, the line and the key path:
+ *   "mailgw.yaml:12: gateway.keys[1].cert: missing"
+ * with the reason codes config.syntax (not YAML), config.unknown_key,
+ * config.missing_key and config.bad_value (type, format, range). Relative
+ * paths are resolved against the configuration file's directory. */
+#ifndef GW_CONFIG_H
+#define GW_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct tm_error;
+
+/* Limits (config.bad_value when exceeded). */
+#define GW_CONFIG_MAX_MAILBOXES 64
+#define GW_CONFIG_MAX_KEYS 16
+#define GW_CONFIG_MAX_BATCH 10000
+#define GW_CONFIG_MAX_WORKERS 256
+#define GW_CONFIG_MAX_SKEW (7 * 86400)           /* max_future_skew */
+#define GW_CONFIG_MAX_BUSY_TIMEOUT 600           /* store.busy_timeout, seconds */
+#define GW_CONFIG_MAX_DURATION (3650LL * 86400)  /* any duration */
+#define GW_CONFIG_MAX_PATH 1024
+
+struct gw_config_key {
+	char *cert;   /* PEM certificate (absolute path) */
+	char *key;    /* PEM private key (absolute path) */
+};
+
+struct gw_config {
+	char *file;                 /* the file as named by the caller */
+	char *state_dir;            /* default /var/lib/telemail */
+	char **mailboxes;           /* gateway.mailboxes (>= 1) */
+	size_t n_mailboxes;
+	struct gw_config_key *keys; /* gateway.keys (>= 1; several for key rotation) */
+	size_t n_keys;
+	char *ca_file;              /* trust.ca_file */
+	char *crl_file;             /* trust.crl_file; NULL when absent */
+	bool allow_cbc;             /* default false */
+	int64_t max_future_skew;    /* seconds; default 600 ("10m") */
+	char *auto_enroll_tenant;   /* auto_enroll.tenant; NULL when off */
+	char *store_backend;        /* "sqlite" */
+	char *store_path;           /* default <state_dir>/telemail.db */
+	unsigned batch_size;        /* default 64 */
+	int64_t store_busy_timeout; /* seconds; default 5 */
+	unsigned workers;           /* 0: one per core */
+	char *quarantine_dir;       /* default <state_dir>/quarantine */
+};
+
+/* Read and check a file. */
+int gw_config_load(const char *path, struct gw_config **out, struct tm_error *err);
+/* The same from bytes: `name` is used in messages, `base_dir` resolves
+ * relative paths (NULL: the current directory). */
+int gw_config_parse(const uint8_t *buf, size_t len, const char *name, const char *base_dir,
+		    struct gw_config **out, struct tm_error *err);
+void gw_config_free(struct gw_config *c);
+
+/* "90s", "10m", "2h", "7d" → seconds (a non-negative integer and one unit,
+ * at most GW_CONFIG_MAX_DURATION). Also for command-line options such as
+ * `quarantine purge --older-than 30d`. config.bad_value naming the text. */
+int gw_config_duration(const char *text, int64_t *seconds, struct tm_error *err);
+
+#endif

@@ -1,0 +1,267 @@
+/* telemail-mailgw — the store interface: where records, the message log and
+ * the device registry live.
+ *
+ * A back end is a table of function pointers (struct gw_store_ops), in the
+ * style of a Fluent Bit output plugin: every write answers OK, RETRY (a
+ * transient failure: roll the batch back and try it again later; reason
+ * store.busy / store.unavailable) or ERROR (this record or call is bad, or
+ * the back end failed in a way a retry will not mend). SQLite is the
+ * embedded default (store_sqlite.c); PostgreSQL and HTTPS forwarding plug in
+ * the same way.
+ *
+ * Threads: one struct gw_store is used by one thread at a time. Open one per
+ * thread (workers read the registry through their own handle; the writer
+ * thread owns the handle that commits). With SQLite in WAL mode readers never
+ * block the writer.
+ *
+ * Batching: the writer calls gw_store_begin, then gw_store_put (and
+ * gw_store_log) for many records, then gw_store_commit. Each put is atomic on
+ * its own (a failing put leaves nothing of that record), and the batch is
+ * atomic as a whole: after a crash at any point either every record of the
+ * batch is visible or none is. A put writes the report's rows and the
+ * message-log row of its message in the same transaction.
+ *
+ * Idempotence: putting the same record again reports GW_PUT_DUPLICATE and
+ * changes nothing (the message-log row of a stored message stays "stored"). */
+#ifndef GW_STORE_H
+#define GW_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct tm_error;
+struct tm_report;
+
+/* Return codes of every store call. */
+enum gw_store_rc {
+	GW_STORE_OK = 0,
+	GW_STORE_ERROR = -1,   /* permanent for this call, or a back-end failure */
+	GW_STORE_RETRY = -2,   /* transient: roll back, retry later (err: store.busy/unavailable) */
+};
+
+/* What a put did with the record. */
+enum gw_put_result {
+	GW_PUT_STORED,      /* new: the report and its rows were written */
+	GW_PUT_DUPLICATE,   /* the same report id with the same content is already stored */
+	GW_PUT_CONFLICT,    /* report.conflict: same id with other content, or same
+			     * (serial, seq) under another id; nothing was written */
+};
+
+/* The final state of a received message (DESIGN.md "Outcomes"). */
+enum gw_outcome {
+	GW_OUTCOME_STORED,
+	GW_OUTCOME_DUPLICATE,
+	GW_OUTCOME_QUARANTINED,
+	GW_OUTCOME_DEFERRED,
+};
+const char *gw_outcome_name(enum gw_outcome o);
+int gw_outcome_parse(const char *s, enum gw_outcome *out);
+
+#define GW_SHA256_HEX 65      /* 64 lower-case hex digits + NUL */
+#define GW_MESSAGE_ID_MAX 255 /* Message-ID without <>, bytes */
+#define GW_NAME_MAX 64        /* tenant names, serials */
+
+/* One record in: everything the pipeline learned about one report. All
+ * pointers are borrowed for the duration of the call. */
+struct gw_store_record {
+	const struct tm_report *report;   /* the parsed model (report.id, seq, serial set) */
+	const char *json;                 /* its canonical JSON (tm_report_normalize) */
+	size_t json_len;
+	const char *tenant;               /* from gw_registry_check */
+	const char *fingerprint;          /* signer certificate SHA-256, hex */
+	const char *message_id;           /* without <>, "" when the message had none */
+	int64_t received_at;              /* Unix seconds */
+	const char *raw_sha256;           /* SHA-256 of the raw message, 64 lower-case hex */
+};
+
+/* What put says about the record besides its result. */
+struct gw_put_info {
+	enum gw_put_result result;
+	bool same_message;     /* DUPLICATE: the stored copy came from this very raw
+				* message (a replay after a crash), not from a resend */
+	bool newest;           /* STORED: it is now the device's newest seq (derived
+				* facts such as last_seen and latest supplies were updated) */
+	char existing_id[GW_NAME_MAX + 1]; /* CONFLICT: the report id already stored */
+};
+
+/* One message-log row, keyed by (raw_sha256, message_id). */
+struct gw_msglog_entry {
+	const char *raw_sha256;
+	const char *message_id;   /* "" when absent */
+	int64_t received_at;
+	enum gw_outcome outcome;
+	const char *reason;       /* reason code; NULL for stored/duplicate */
+	const char *detail;       /* human message; may be NULL */
+	const char *report_id;    /* may be NULL */
+	const char *quarantine_id;/* may be NULL */
+};
+
+/* A message-log row read back (owned copies). */
+struct gw_msglog_row {
+	char raw_sha256[GW_SHA256_HEX];
+	char message_id[GW_MESSAGE_ID_MAX + 1];
+	int64_t received_at;
+	int64_t updated_at;
+	enum gw_outcome outcome;
+	char reason[64];
+	char detail[320];
+	char report_id[GW_NAME_MAX + 1];
+	char quarantine_id[GW_SHA256_HEX];
+};
+
+/* A stored report's identity (dedupe lookups). */
+struct gw_report_ref {
+	char report_id[GW_NAME_MAX + 1];
+	char serial[GW_NAME_MAX + 1];
+	int64_t seq;
+	char tenant[GW_NAME_MAX + 1];
+	char raw_sha256[GW_SHA256_HEX];
+	int64_t received_at;
+};
+
+/* ---- registry rows (the registry logic is in registry.c) ---- */
+
+enum gw_cert_role { GW_ROLE_DEVICE, GW_ROLE_COLLECTOR };
+
+struct gw_tenant_row {
+	char name[GW_NAME_MAX + 1];
+	char parent[GW_NAME_MAX + 1];   /* "" for a root tenant */
+	int64_t created_at;
+};
+
+struct gw_cert_row {
+	char fingerprint[GW_SHA256_HEX];
+	enum gw_cert_role role;
+	char tenant[GW_NAME_MAX + 1];
+	char serial[GW_NAME_MAX + 1];   /* the subject serialNumber ("" when none) */
+	char subject[256];
+	int64_t not_after;              /* 0 when unknown */
+	int64_t enrolled_at;
+	int64_t revoked_at;             /* 0 when not revoked */
+	size_t n_devices;               /* bindings (collectors) */
+};
+
+struct gw_device_row {
+	char serial[GW_NAME_MAX + 1];
+	char tenant[GW_NAME_MAX + 1];
+	int64_t enrolled_at;
+	int64_t last_seq;        /* 0 when no report yet */
+	char last_report_id[GW_NAME_MAX + 1];
+	int64_t last_seen;       /* generated_at of the newest seq, Unix seconds; 0 none */
+	int64_t last_received;   /* newest received_at of any report; 0 none */
+	char model[128];
+	char state[32];
+};
+
+typedef int (*gw_store_tenant_cb)(void *ctx, const struct gw_tenant_row *t);
+typedef int (*gw_store_cert_cb)(void *ctx, const struct gw_cert_row *c);
+typedef int (*gw_store_device_cb)(void *ctx, const struct gw_device_row *d);
+
+/* ---- the back-end interface ---- */
+
+struct gw_store_options {
+	const char *backend;     /* "sqlite" */
+	const char *path;        /* sqlite: the database file (created when absent) */
+	int busy_timeout_ms;     /* wait this long for a lock before RETRY (<= 0: 5000) */
+};
+
+/* Every function gets the back end's own state. Each returns an enum
+ * gw_store_rc and fills err on failure. `found` outputs are false (and the
+ * row untouched) when there is no such row. */
+struct gw_store_ops {
+	const char *name;
+	int (*open)(const struct gw_store_options *o, void **state, struct tm_error *err);
+	void (*close)(void *state);
+
+	/* transactions (one level; puts inside use their own savepoints) */
+	int (*begin)(void *s, struct tm_error *err);
+	int (*commit)(void *s, struct tm_error *err);
+	void (*rollback)(void *s);
+
+	/* records */
+	int (*put)(void *s, const struct gw_store_record *r, struct gw_put_info *info,
+		   struct tm_error *err);
+	int (*log)(void *s, const struct gw_msglog_entry *e, struct tm_error *err);
+	int (*msglog_get)(void *s, const char *raw_sha256, const char *message_id,
+			  struct gw_msglog_row *out, bool *found, struct tm_error *err);
+	int (*report_get)(void *s, const char *report_id, struct gw_report_ref *out,
+			  bool *found, struct tm_error *err);
+
+	/* registry primitives */
+	int (*tenant_add)(void *s, const char *name, const char *parent, int64_t now,
+			  struct tm_error *err);
+	int (*tenant_get)(void *s, const char *name, struct gw_tenant_row *out, bool *found,
+			  struct tm_error *err);
+	int (*tenant_set_parent)(void *s, const char *name, const char *parent,
+				 struct tm_error *err);
+	int (*tenant_list)(void *s, gw_store_tenant_cb cb, void *ctx, struct tm_error *err);
+	int (*cert_add)(void *s, const struct gw_cert_row *c, struct tm_error *err);
+	int (*cert_get)(void *s, const char *fingerprint, struct gw_cert_row *out, bool *found,
+			struct tm_error *err);
+	int (*cert_revoke)(void *s, const char *fingerprint, int64_t at, struct tm_error *err);
+	int (*cert_list)(void *s, gw_store_cert_cb cb, void *ctx, struct tm_error *err);
+	int (*binding_add)(void *s, const char *fingerprint, const char *serial,
+			   struct tm_error *err);
+	int (*binding_has)(void *s, const char *fingerprint, const char *serial, bool *found,
+			   struct tm_error *err);
+	int (*device_add)(void *s, const char *serial, const char *tenant, int64_t now,
+			  struct tm_error *err);
+	int (*device_get)(void *s, const char *serial, struct gw_device_row *out, bool *found,
+			  struct tm_error *err);
+	int (*device_list)(void *s, gw_store_device_cb cb, void *ctx, struct tm_error *err);
+};
+
+/* The SQLite back end (store_sqlite.c). */
+extern const struct gw_store_ops gw_store_sqlite_ops;
+
+/* ---- the handle everybody uses ---- */
+
+struct gw_store;
+
+/* Open the back end named by o->backend (store.unavailable when it cannot be
+ * opened, config.bad_value for an unknown back end). */
+int gw_store_open(const struct gw_store_options *o, struct gw_store **out, struct tm_error *err);
+void gw_store_close(struct gw_store *st);   /* rolls back an open batch */
+const char *gw_store_backend(const struct gw_store *st);
+
+int gw_store_begin(struct gw_store *st, struct tm_error *err);
+int gw_store_commit(struct gw_store *st, struct tm_error *err);
+void gw_store_rollback(struct gw_store *st);
+bool gw_store_in_batch(const struct gw_store *st);
+
+/* Validates the record (ids, hex, lengths, repeated supply index or vendor
+ * counter id: ERROR with report.schema or internal.bug naming the field)
+ * before the back end sees it. Outside a batch the put runs in a
+ * transaction of its own.
+ *
+ * Returns OK with info->result STORED or DUPLICATE (the message-log row is
+ * written in the same transaction: "stored" / "duplicate"), or OK with
+ * CONFLICT and err filled (report.conflict naming both report ids; nothing
+ * written: the caller quarantines and logs). ERROR: this record failed and
+ * left nothing behind; the batch may go on. RETRY: roll the batch back. */
+int gw_store_put(struct gw_store *st, const struct gw_store_record *r, struct gw_put_info *info,
+		 struct tm_error *err);
+/* Insert or update the message-log row. A row that says "stored" keeps
+ * saying so (replaying a stored message changes nothing). */
+int gw_store_log(struct gw_store *st, const struct gw_msglog_entry *e, struct tm_error *err);
+int gw_store_msglog_get(struct gw_store *st, const char *raw_sha256, const char *message_id,
+			struct gw_msglog_row *out, bool *found, struct tm_error *err);
+int gw_store_report_get(struct gw_store *st, const char *report_id, struct gw_report_ref *out,
+			bool *found, struct tm_error *err);
+
+/* The back end's ops and state, for registry.c. */
+const struct gw_store_ops *gw_store_ops_get0(const struct gw_store *st);
+void *gw_store_state_get0(const struct gw_store *st);
+
+/* ---- shared helpers ---- */
+
+/* "YYYY-MM-DDTHH:MM:SS[.fff]Z" → Unix seconds (report.schema naming `what`). */
+int gw_store_parse_utc(const char *text, const char *what, int64_t *out, struct tm_error *err);
+/* report.future when generated_at > now + max_skew (seconds). */
+int gw_store_check_future(const struct tm_report *r, int64_t now, int64_t max_skew,
+			  struct tm_error *err);
+/* 64 lower-case hex digits? */
+bool gw_store_is_sha256_hex(const char *s);
+
+#endif

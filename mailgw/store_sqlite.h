@@ -1,0 +1,91 @@
+/* telemail-mailgw — internal: the SQLite back end's shared state.
+ * Only store_sqlite*.c include sqlite3.h. */
+#ifndef GW_STORE_SQLITE_H
+#define GW_STORE_SQLITE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+/* Prepared statements, cached per connection (index into gw_sq_sql). */
+enum gw_sq_stmt {
+	SQ_REPORT_BY_ID,
+	SQ_REPORT_BY_SEQ,
+	SQ_REPORT_INSERT,
+	SQ_JSON_INSERT,
+	SQ_COUNTER_INSERT,
+	SQ_SUPPLY_INSERT,
+	SQ_PART_INSERT,
+	SQ_ALERT_INSERT,
+	SQ_DIAG_INSERT,
+	SQ_FIRMWARE_INSERT,
+	SQ_DEVICE_ENSURE,
+	SQ_DEVICE_SEEN,
+	SQ_DEVICE_NEWEST,
+	SQ_LATEST_SUPPLY_CLEAR,
+	SQ_LATEST_SUPPLY_INSERT,
+	SQ_MSGLOG_UPSERT,
+	SQ_MSGLOG_GET,
+	SQ_TENANT_ADD,
+	SQ_TENANT_GET,
+	SQ_TENANT_SET_PARENT,
+	SQ_TENANT_LIST,
+	SQ_CERT_ADD,
+	SQ_CERT_GET,
+	SQ_CERT_REVOKE,
+	SQ_CERT_LIST,
+	SQ_BINDING_ADD,
+	SQ_BINDING_HAS,
+	SQ_DEVICE_ADD,
+	SQ_DEVICE_GET,
+	SQ_DEVICE_LIST,
+	SQ_COUNT_
+};
+
+struct gw_sq {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[SQ_COUNT_];
+	bool in_tx;
+};
+
+/* schema: versioned migrations (store_sqlite_schema.c) */
+extern const char *const gw_sq_migrations[];
+extern const size_t gw_sq_n_migrations;
+
+/* A cached statement, reset and with bindings cleared (NULL: err filled). */
+sqlite3_stmt *gw_sq_stmt(struct gw_sq *q, enum gw_sq_stmt which, struct tm_error *err);
+/* Map a SQLite result code to RETRY (busy/locked/full/io) or ERROR, filling err. */
+int gw_sq_fail(struct gw_sq *q, int sqlite_rc, const char *what, struct tm_error *err);
+
+/* bind helpers: NULL text binds SQL NULL; TM_UNSET / 0-as-unset handled by callers */
+int gw_sq_bind_text(sqlite3_stmt *s, int i, const char *v);
+int gw_sq_bind_int(sqlite3_stmt *s, int i, long long v);
+int gw_sq_bind_opt_int(sqlite3_stmt *s, int i, long long v, long long unset);
+/* copy column text into a fixed buffer ("" for NULL, cut at cap - 1) */
+void gw_sq_col_text(sqlite3_stmt *s, int col, char *out, size_t cap);
+
+/* registry ops (store_sqlite_registry.c) */
+int gw_sq_tenant_add(void *s, const char *name, const char *parent, int64_t now,
+		     struct tm_error *err);
+int gw_sq_tenant_get(void *s, const char *name, struct gw_tenant_row *out, bool *found,
+		     struct tm_error *err);
+int gw_sq_tenant_set_parent(void *s, const char *name, const char *parent, struct tm_error *err);
+int gw_sq_tenant_list(void *s, gw_store_tenant_cb cb, void *ctx, struct tm_error *err);
+int gw_sq_cert_add(void *s, const struct gw_cert_row *c, struct tm_error *err);
+int gw_sq_cert_get(void *s, const char *fingerprint, struct gw_cert_row *out, bool *found,
+		   struct tm_error *err);
+int gw_sq_cert_revoke(void *s, const char *fingerprint, int64_t at, struct tm_error *err);
+int gw_sq_cert_list(void *s, gw_store_cert_cb cb, void *ctx, struct tm_error *err);
+int gw_sq_binding_add(void *s, const char *fingerprint, const char *serial, struct tm_error *err);
+int gw_sq_binding_has(void *s, const char *fingerprint, const char *serial, bool *found,
+		      struct tm_error *err);
+int gw_sq_device_add(void *s, const char *serial, const char *tenant, int64_t now,
+		     struct tm_error *err);
+int gw_sq_device_get(void *s, const char *serial, struct gw_device_row *out, bool *found,
+		     struct tm_error *err);
+int gw_sq_device_list(void *s, gw_store_device_cb cb, void *ctx, struct tm_error *err);
+
+#endif

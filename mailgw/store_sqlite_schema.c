@@ -1,0 +1,142 @@
+/* telemail-mailgw — the SQLite schema as versioned migrations.
+ *
+ * gw_sq_migrations[i] takes the database from PRAGMA user_version i to i+1.
+ * Each runs in one transaction with the version bump. Never edit a shipped
+ * migration: append a new one. Times are Unix seconds (INTEGER). */
+#include <stddef.h>
+
+#include "store_sqlite.h"
+
+static const char v1[] =
+	/* registry: tenants form a tree (parent sees children) */
+	"CREATE TABLE tenants ("
+	"  name TEXT PRIMARY KEY,"
+	"  parent TEXT REFERENCES tenants(name),"
+	"  created_at INTEGER NOT NULL,"
+	"  CHECK (parent IS NULL OR parent <> name));"
+	"CREATE INDEX tenants_parent ON tenants(parent);"
+
+	/* enrolled signer certificates */
+	"CREATE TABLE certificates ("
+	"  fingerprint TEXT PRIMARY KEY,"
+	"  role TEXT NOT NULL CHECK (role IN ('device', 'collector')),"
+	"  tenant TEXT NOT NULL REFERENCES tenants(name),"
+	"  serial TEXT,"
+	"  subject TEXT,"
+	"  not_after INTEGER,"
+	"  enrolled_at INTEGER NOT NULL,"
+	"  revoked_at INTEGER);"
+
+	/* devices, with the derived facts of their newest report */
+	"CREATE TABLE devices ("
+	"  serial TEXT PRIMARY KEY,"
+	"  tenant TEXT NOT NULL REFERENCES tenants(name),"
+	"  enrolled_at INTEGER NOT NULL,"
+	"  last_seq INTEGER,"
+	"  last_report_id TEXT,"
+	"  last_seen INTEGER,"
+	"  last_received INTEGER,"
+	"  manufacturer TEXT, model TEXT, name TEXT, location TEXT, ip TEXT, mac TEXT,"
+	"  state TEXT);"
+	"CREATE INDEX devices_tenant ON devices(tenant);"
+
+	/* collector → the devices it may report for */
+	"CREATE TABLE cert_devices ("
+	"  fingerprint TEXT NOT NULL REFERENCES certificates(fingerprint),"
+	"  serial TEXT NOT NULL REFERENCES devices(serial),"
+	"  PRIMARY KEY (fingerprint, serial)) WITHOUT ROWID;"
+
+	/* reports: one row each; UNIQUE(report id) and UNIQUE(device, seq) */
+	"CREATE TABLE reports ("
+	"  id INTEGER PRIMARY KEY,"
+	"  report_id TEXT NOT NULL UNIQUE,"
+	"  serial TEXT NOT NULL REFERENCES devices(serial),"
+	"  seq INTEGER NOT NULL,"
+	"  tenant TEXT NOT NULL REFERENCES tenants(name),"
+	"  kind TEXT NOT NULL,"
+	"  generated_at TEXT NOT NULL,"
+	"  generated_unix INTEGER NOT NULL,"
+	"  received_at INTEGER NOT NULL,"
+	"  signer TEXT,"
+	"  message_id TEXT,"
+	"  raw_sha256 TEXT NOT NULL,"
+	"  trigger_cause TEXT,"
+	"  outbox_gap INTEGER,"
+	"  state TEXT,"
+	"  UNIQUE (serial, seq));"
+	"CREATE INDEX reports_tenant_time ON reports(tenant, generated_unix);"
+
+	"CREATE TABLE report_json ("
+	"  report INTEGER PRIMARY KEY REFERENCES reports(id),"
+	"  json TEXT NOT NULL);"
+
+	/* counters: service is total/print/copy/scan/fax or 'vendor' (name = vendor id) */
+	"CREATE TABLE counters ("
+	"  report INTEGER NOT NULL REFERENCES reports(id),"
+	"  service TEXT NOT NULL,"
+	"  name TEXT NOT NULL,"
+	"  value INTEGER NOT NULL,"
+	"  unit TEXT,"
+	"  PRIMARY KEY (report, service, name)) WITHOUT ROWID;"
+
+	"CREATE TABLE supplies ("
+	"  report INTEGER NOT NULL REFERENCES reports(id),"
+	"  idx INTEGER NOT NULL,"
+	"  type TEXT NOT NULL, colorant TEXT, description TEXT, unit TEXT,"
+	"  max_capacity INTEGER, level INTEGER NOT NULL, part_number TEXT,"
+	"  PRIMARY KEY (report, idx)) WITHOUT ROWID;"
+
+	/* the device's supplies as of its newest seq */
+	"CREATE TABLE latest_supplies ("
+	"  serial TEXT NOT NULL REFERENCES devices(serial),"
+	"  idx INTEGER NOT NULL,"
+	"  seq INTEGER NOT NULL,"
+	"  type TEXT NOT NULL, colorant TEXT, description TEXT, unit TEXT,"
+	"  max_capacity INTEGER, level INTEGER NOT NULL, part_number TEXT,"
+	"  PRIMARY KEY (serial, idx)) WITHOUT ROWID;"
+
+	"CREATE TABLE parts ("
+	"  report INTEGER NOT NULL REFERENCES reports(id),"
+	"  n INTEGER NOT NULL,"
+	"  name TEXT NOT NULL,"
+	"  used INTEGER NOT NULL, rated_life INTEGER, unit TEXT,"
+	"  PRIMARY KEY (report, n)) WITHOUT ROWID;"
+
+	"CREATE TABLE alerts ("
+	"  report INTEGER NOT NULL REFERENCES reports(id),"
+	"  n INTEGER NOT NULL,"
+	"  code TEXT NOT NULL, sub_code TEXT, severity TEXT NOT NULL, grp TEXT,"
+	"  location INTEGER, description TEXT, time TEXT, counter INTEGER,"
+	"  PRIMARY KEY (report, n)) WITHOUT ROWID;"
+
+	/* value keeps its type: TEXT, INTEGER, REAL, or INTEGER 0/1 for booleans */
+	"CREATE TABLE diagnostics ("
+	"  report INTEGER NOT NULL REFERENCES reports(id),"
+	"  name TEXT NOT NULL,"
+	"  type TEXT NOT NULL CHECK (type IN ('string', 'int', 'float', 'bool')),"
+	"  value,"
+	"  PRIMARY KEY (report, name)) WITHOUT ROWID;"
+
+	"CREATE TABLE firmware ("
+	"  report INTEGER NOT NULL REFERENCES reports(id),"
+	"  n INTEGER NOT NULL,"
+	"  component TEXT NOT NULL,"
+	"  version TEXT NOT NULL,"
+	"  PRIMARY KEY (report, n)) WITHOUT ROWID;"
+
+	/* every message's outcome */
+	"CREATE TABLE message_log ("
+	"  raw_sha256 TEXT NOT NULL,"
+	"  message_id TEXT NOT NULL,"
+	"  received_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL,"
+	"  outcome TEXT NOT NULL CHECK (outcome IN ('stored', 'duplicate', 'quarantined', 'deferred')),"
+	"  reason TEXT, detail TEXT, report_id TEXT, quarantine_id TEXT,"
+	"  PRIMARY KEY (raw_sha256, message_id)) WITHOUT ROWID;"
+	"CREATE INDEX message_log_received ON message_log(received_at);";
+
+const char *const gw_sq_migrations[] = {
+	v1,
+};
+
+const size_t gw_sq_n_migrations = sizeof(gw_sq_migrations) / sizeof(gw_sq_migrations[0]);

@@ -1,0 +1,680 @@
+/* The store interface and its SQLite back end: migrations, put/commit,
+ * duplicates, conflicts, out-of-order reports, batches, crash safety, the
+ * message log, transient failures. Real SQLite files in a temporary dir. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <sqlite3.h>
+
+#include <telemail/error.h>
+#include <telemail/report.h>
+
+#include "common.h"
+#include "registry.h"
+#include "store.h"
+
+/* ---- fixtures ---- */
+
+static char *tmpdir;
+static char dbpath[512];
+
+static void setup(void)
+{
+	tmpdir = tm_test_tmpdir();
+	snprintf(dbpath, sizeof(dbpath), "%s/telemail.db", tmpdir);
+}
+
+static void teardown(void)
+{
+	tm_test_rmtree(tmpdir);
+	free(tmpdir);
+}
+
+TestSuite(store, .init = setup, .fini = teardown);
+
+static struct gw_store *open_store(void)
+{
+	struct tm_error err = {0};
+	struct gw_store *st = NULL;
+	struct gw_store_options o = { .backend = "sqlite", .path = dbpath, .busy_timeout_ms = 2000 };
+	cr_assert_eq(gw_store_open(&o, &st, &err), GW_STORE_OK, "%s: %s", err.reason, err.msg);
+	return st;
+}
+
+static struct gw_store *open_with_tenant(void)
+{
+	struct gw_store *st = open_store();
+	struct tm_error err = {0};
+	cr_assert_eq(gw_registry_tenant_add(st, "acme", NULL, 1000, &err), 0, "%s", err.msg);
+	return st;
+}
+
+static long long q1(const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	cr_assert_eq(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK, "%s: %s", sql,
+		     sqlite3_errmsg(db));
+	cr_assert_eq(sqlite3_step(s), SQLITE_ROW, "%s", sql);
+	long long v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
+static void qtext(const char *sql, char *out, size_t cap)
+{
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	cr_assert_eq(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK, "%s", sql);
+	cr_assert_eq(sqlite3_step(s), SQLITE_ROW, "%s", sql);
+	const unsigned char *t = sqlite3_column_text(s, 0);
+	snprintf(out, cap, "%s", t != NULL ? (const char *)t : "");
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+}
+
+/* A report with every list filled, its JSON stand-in and a record. */
+struct item {
+	struct tm_report *r;
+	char json[256];
+	char sha[GW_SHA256_HEX];
+	char msgid[64];
+	struct gw_store_record rec;
+};
+
+static char *dup_s(const char *s)
+{
+	char *p = strdup(s);
+	cr_assert_not_null(p);
+	return p;
+}
+
+static void item_init(struct item *it, long long n, const char *serial, int64_t seq,
+		      int64_t level)
+{
+	memset(it, 0, sizeof(*it));
+	struct tm_report *r = tm_report_new();
+	cr_assert_not_null(r);
+	char id[48];
+	snprintf(id, sizeof(id), "00000000-0000-4000-8000-%012llx", n);
+	r->id = dup_s(id);
+	r->seq = seq;
+	r->kind = TM_KIND_PERIODIC;
+	r->generated_at = dup_s("2025-03-01T10:00:00Z");
+	r->agent = dup_s("telemail-agent/0.1.0");
+	r->serial = dup_s(serial);
+	r->model = dup_s("XK-100");
+	r->has_status = true;
+	r->state = dup_s("idle");
+	r->has_counters = true;
+	r->has_service[TM_SVC_TOTAL] = true;
+	r->service[TM_SVC_TOTAL].impressions = 1000 + seq;
+	r->service[TM_SVC_TOTAL].sheets = 600 + seq;
+	r->has_service[TM_SVC_PRINT] = true;
+	r->service[TM_SVC_PRINT].impressions = 700 + seq;
+	r->n_vendor = 1;
+	r->vendor = calloc(1, sizeof(*r->vendor));
+	r->vendor[0].id = dup_s("xk.clicks.a3");
+	r->vendor[0].value = 42;
+	r->has_supplies = true;
+	r->n_supplies = 2;
+	r->supplies = calloc(2, sizeof(*r->supplies));
+	for (int i = 0; i < 2; i++) {
+		r->supplies[i].index = i + 1;
+		r->supplies[i].type = dup_s("toner");
+		r->supplies[i].colorant = dup_s(i == 0 ? "black" : "cyan");
+		r->supplies[i].max_capacity = 100;
+		r->supplies[i].level = level + i;
+	}
+	r->has_parts = true;
+	r->n_parts = 1;
+	r->parts = calloc(1, sizeof(*r->parts));
+	r->parts[0].name = dup_s("fuser");
+	r->parts[0].used = 5000;
+	r->parts[0].rated_life = 100000;
+	r->has_alerts = true;
+	r->n_alerts = 1;
+	r->alerts = calloc(1, sizeof(*r->alerts));
+	r->alerts[0].code = dup_s("tonerLow");
+	r->alerts[0].severity = dup_s("warning");
+	r->alerts[0].location = TM_UNSET;
+	r->alerts[0].counter = TM_UNSET;
+	r->has_diagnostics = true;
+	r->n_diagnostics = 4;
+	r->diagnostics = calloc(4, sizeof(*r->diagnostics));
+	r->diagnostics[0] = (struct tm_diag){ .name = dup_s("fuser.temp"), .type = TM_DIAG_FLOAT, .f = 180.5 };
+	r->diagnostics[1] = (struct tm_diag){ .name = dup_s("jams"), .type = TM_DIAG_INT, .i = 3 };
+	r->diagnostics[2] = (struct tm_diag){ .name = dup_s("mode"), .type = TM_DIAG_STRING, .s = dup_s("123") };
+	r->diagnostics[3] = (struct tm_diag){ .name = dup_s("duplex"), .type = TM_DIAG_BOOL, .b = true };
+	r->n_firmware = 1;
+	r->firmware = calloc(1, sizeof(*r->firmware));
+	r->firmware[0].component = dup_s("main");
+	r->firmware[0].version = dup_s("1.2.3");
+	it->r = r;
+	snprintf(it->json, sizeof(it->json), "{\"id\":\"%s\",\"seq\":%lld,\"level\":%lld}", id,
+		 (long long)seq, (long long)level);
+	snprintf(it->sha, sizeof(it->sha), "%064llx", n);
+	snprintf(it->msgid, sizeof(it->msgid), "msg%lld@dev.example", n);
+	it->rec = (struct gw_store_record){
+		.report = r, .json = it->json, .json_len = strlen(it->json), .tenant = "acme",
+		.fingerprint = NULL, .message_id = it->msgid, .received_at = 2000 + n,
+		.raw_sha256 = it->sha,
+	};
+}
+
+static void item_fini(struct item *it)
+{
+	tm_report_free(it->r);
+}
+
+static struct gw_put_info put_ok(struct gw_store *st, struct item *it)
+{
+	struct tm_error err = {0};
+	struct gw_put_info info;
+	int rc = gw_store_put(st, &it->rec, &info, &err);
+	cr_assert_eq(rc, GW_STORE_OK, "put: %s: %s", err.reason, err.msg);
+	return info;
+}
+
+/* ---- migrations ---- */
+
+Test(store, migrates_from_empty_and_reopens_idempotently)
+{
+	struct gw_store *st = open_store();
+	cr_assert_str_eq(gw_store_backend(st), "sqlite");
+	gw_store_close(st);
+	cr_assert_eq(q1("PRAGMA user_version"), 1);
+	cr_assert_eq(q1("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
+			"('tenants','certificates','devices','cert_devices','reports','report_json',"
+			"'counters','supplies','latest_supplies','parts','alerts','diagnostics',"
+			"'firmware','message_log')"), 14);
+	char mode[16];
+	qtext("PRAGMA journal_mode", mode, sizeof(mode));
+	cr_assert_str_eq(mode, "wal");
+	long long tables = q1("SELECT count(*) FROM sqlite_master");
+	st = open_store();   /* again: nothing to migrate, nothing changes */
+	gw_store_close(st);
+	cr_assert_eq(q1("PRAGMA user_version"), 1);
+	cr_assert_eq(q1("SELECT count(*) FROM sqlite_master"), tables);
+}
+
+Test(store, refuses_a_schema_newer_than_it_knows)
+{
+	gw_store_close(open_store());
+	sqlite3 *db;
+	cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	struct tm_error err = {0};
+	struct gw_store *st = NULL;
+	struct gw_store_options o = { .path = dbpath };
+	cr_assert_eq(gw_store_open(&o, &st, &err), GW_STORE_ERROR);
+	cr_assert_null(st);
+	cr_assert_str_eq(err.reason, "store.version");
+	cr_assert_not_null(strstr(err.msg, "schema version 99"), "%s", err.msg);
+}
+
+Test(store, unknown_backend_and_unopenable_path)
+{
+	struct tm_error err = {0};
+	struct gw_store *st = NULL;
+	struct gw_store_options o = { .backend = "postgresql", .path = dbpath };
+	cr_assert_eq(gw_store_open(&o, &st, &err), GW_STORE_ERROR);
+	cr_assert_str_eq(err.reason, "config.bad_value");
+	cr_assert_not_null(strstr(err.msg, "'postgresql'"), "%s", err.msg);
+
+	char bad[600];
+	snprintf(bad, sizeof(bad), "%s/no/such/dir/t.db", tmpdir);
+	o = (struct gw_store_options){ .path = bad };
+	cr_assert_eq(gw_store_open(&o, &st, &err), GW_STORE_RETRY);
+	cr_assert_str_eq(err.reason, "store.unavailable");
+	cr_assert_not_null(strstr(err.msg, "/no/such/dir/t.db"), "%s", err.msg);
+	cr_assert(tm_reason_is_transient(err.reason));
+}
+
+/* ---- put ---- */
+
+Test(store, put_writes_every_relational_row_and_the_message_log)
+{
+	struct gw_store *st = open_with_tenant();
+	struct item it;
+	item_init(&it, 1, "XK100001", 7, 40);
+	struct tm_error err = {0};
+	cr_assert_eq(gw_store_begin(st, &err), GW_STORE_OK);
+	struct gw_put_info info = put_ok(st, &it);
+	cr_assert_eq(info.result, GW_PUT_STORED);
+	cr_assert(info.newest);
+	cr_assert_eq(q1("SELECT count(*) FROM reports"), 0, "visible before commit");
+	cr_assert_eq(gw_store_commit(st, &err), GW_STORE_OK, "%s", err.msg);
+
+	cr_assert_eq(q1("SELECT count(*) FROM reports WHERE report_id = "
+			"'00000000-0000-4000-8000-000000000001' AND serial = 'XK100001' AND seq = 7 "
+			"AND tenant = 'acme' AND kind = 'periodic'"), 1);
+	cr_assert_eq(q1("SELECT generated_unix FROM reports"), 1740823200);
+	cr_assert_eq(q1("SELECT count(*) FROM report_json WHERE json LIKE '{\"id\":%'"), 1);
+	cr_assert_eq(q1("SELECT count(*) FROM counters"), 4);   /* total x2, print x1, vendor x1 */
+	cr_assert_eq(q1("SELECT value FROM counters WHERE service = 'total' AND name = 'impressions'"),
+		     1007);
+	cr_assert_eq(q1("SELECT value FROM counters WHERE service = 'vendor' AND name = 'xk.clicks.a3'"),
+		     42);
+	cr_assert_eq(q1("SELECT count(*) FROM supplies"), 2);
+	cr_assert_eq(q1("SELECT count(*) FROM parts WHERE name = 'fuser' AND rated_life = 100000"), 1);
+	cr_assert_eq(q1("SELECT count(*) FROM alerts WHERE code = 'tonerLow' AND location IS NULL"), 1);
+	cr_assert_eq(q1("SELECT count(*) FROM firmware WHERE version = '1.2.3'"), 1);
+	/* diagnostics keep their type: "123" stays text */
+	cr_assert_eq(q1("SELECT count(*) FROM diagnostics WHERE name = 'mode' AND typeof(value) = 'text'"), 1);
+	cr_assert_eq(q1("SELECT count(*) FROM diagnostics WHERE name = 'fuser.temp' AND typeof(value) = 'real'"), 1);
+	cr_assert_eq(q1("SELECT value FROM diagnostics WHERE name = 'duplex'"), 1);
+	cr_assert_eq(q1("SELECT last_seq FROM devices WHERE serial = 'XK100001'"), 7);
+	cr_assert_eq(q1("SELECT count(*) FROM latest_supplies WHERE serial = 'XK100001'"), 2);
+
+	struct gw_msglog_row row;
+	bool found;
+	cr_assert_eq(gw_store_msglog_get(st, it.sha, it.msgid, &row, &found, &err), GW_STORE_OK);
+	cr_assert(found);
+	cr_assert_eq(row.outcome, GW_OUTCOME_STORED);
+	cr_assert_str_eq(row.report_id, it.r->id);
+	cr_assert_eq(row.received_at, 2001);
+
+	struct gw_report_ref ref;
+	cr_assert_eq(gw_store_report_get(st, it.r->id, &ref, &found, &err), GW_STORE_OK);
+	cr_assert(found);
+	cr_assert_str_eq(ref.serial, "XK100001");
+	cr_assert_eq(ref.seq, 7);
+	cr_assert_str_eq(ref.raw_sha256, it.sha);
+	cr_assert_eq(gw_store_report_get(st, "00000000-0000-4000-8000-0000000000ff", &ref, &found,
+					 &err), GW_STORE_OK);
+	cr_assert(!found);
+	item_fini(&it);
+	gw_store_close(st);
+}
+
+Test(store, same_id_again_is_a_duplicate_stored_once)
+{
+	struct gw_store *st = open_with_tenant();
+	struct item a;
+	item_init(&a, 1, "XK100001", 1, 50);
+	cr_assert_eq(put_ok(st, &a).result, GW_PUT_STORED);
+	/* the same raw message replayed (after a crash) */
+	struct gw_put_info info = put_ok(st, &a);
+	cr_assert_eq(info.result, GW_PUT_DUPLICATE);
+	cr_assert(info.same_message);
+	/* the same report resent in another mail */
+	struct item b;
+	item_init(&b, 1, "XK100001", 1, 50);
+	snprintf(b.sha, sizeof(b.sha), "%064x", 0xbeef);
+	snprintf(b.msgid, sizeof(b.msgid), "resend@dev.example");
+	info = put_ok(st, &b);
+	cr_assert_eq(info.result, GW_PUT_DUPLICATE);
+	cr_assert(!info.same_message);
+	cr_assert_eq(q1("SELECT count(*) FROM reports"), 1);
+	cr_assert_eq(q1("SELECT count(*) FROM counters"), 4);
+	cr_assert_eq(q1("SELECT count(*) FROM message_log"), 2);
+	cr_assert_eq(q1("SELECT count(*) FROM message_log WHERE outcome = 'stored'"), 1);
+	cr_assert_eq(q1("SELECT count(*) FROM message_log WHERE outcome = 'duplicate' AND "
+			"message_id = 'resend@dev.example'"), 1);
+	item_fini(&a);
+	item_fini(&b);
+	gw_store_close(st);
+}
+
+Test(store, same_id_with_other_content_is_a_conflict)
+{
+	struct gw_store *st = open_with_tenant();
+	struct item a, b;
+	item_init(&a, 1, "XK100001", 1, 50);
+	item_init(&b, 1, "XK100001", 1, 49);   /* same id, other supply level → other JSON */
+	snprintf(b.sha, sizeof(b.sha), "%064x", 0xb);
+	put_ok(st, &a);
+	struct tm_error err = {0};
+	struct gw_put_info info;
+	cr_assert_eq(gw_store_put(st, &b.rec, &info, &err), GW_STORE_OK);
+	cr_assert_eq(info.result, GW_PUT_CONFLICT);
+	cr_assert_str_eq(err.reason, "report.conflict");
+	cr_assert_not_null(strstr(err.msg, "00000000-0000-4000-8000-000000000001"), "%s", err.msg);
+	cr_assert_eq(q1("SELECT count(*) FROM reports"), 1);
+	cr_assert_eq(q1("SELECT count(*) FROM message_log"), 1, "a conflict is logged by the caller");
+	cr_assert_eq(q1("SELECT level FROM supplies WHERE idx = 1"), 50);
+	item_fini(&a);
+	item_fini(&b);
+	gw_store_close(st);
+}
+
+Test(store, same_device_and_seq_under_another_id_is_a_conflict)
+{
+	struct gw_store *st = open_with_tenant();
+	struct item a, b;
+	item_init(&a, 1, "XK100001", 5, 50);
+	item_init(&b, 2, "XK100001", 5, 50);
+	put_ok(st, &a);
+	struct tm_error err = {0};
+	struct gw_put_info info;
+	cr_assert_eq(gw_store_put(st, &b.rec, &info, &err), GW_STORE_OK);
+	cr_assert_eq(info.result, GW_PUT_CONFLICT);
+	cr_assert_str_eq(info.existing_id, a.r->id);
+	cr_assert_str_eq(err.reason, "report.conflict");
+	cr_assert_not_null(strstr(err.msg, "seq 5"), "%s", err.msg);
+	/* another device may use the same seq */
+	struct item c;
+	item_init(&c, 3, "XK100002", 5, 50);
+	cr_assert_eq(put_ok(st, &c).result, GW_PUT_STORED);
+	cr_assert_eq(q1("SELECT count(*) FROM reports"), 2);
+	item_fini(&a);
+	item_fini(&b);
+	item_fini(&c);
+	gw_store_close(st);
+}
+
+Test(store, out_of_order_reports_keep_derived_facts_of_the_newest_seq)
+{
+	struct gw_store *st = open_with_tenant();
+	struct item it[4];
+	item_init(&it[0], 3, "XK100001", 3, 30);
+	item_init(&it[1], 1, "XK100001", 1, 90);
+	item_init(&it[2], 2, "XK100001", 2, 60);
+	item_init(&it[3], 5, "XK100001", 5, 10);
+	cr_assert(put_ok(st, &it[0]).newest);
+	cr_assert(!put_ok(st, &it[1]).newest);   /* late */
+	cr_assert(!put_ok(st, &it[2]).newest);   /* late */
+	cr_assert_eq(q1("SELECT last_seq FROM devices WHERE serial = 'XK100001'"), 3);
+	char id[64];
+	qtext("SELECT last_report_id FROM devices", id, sizeof(id));
+	cr_assert_str_eq(id, it[0].r->id);
+	cr_assert_eq(q1("SELECT level FROM latest_supplies WHERE serial = 'XK100001' AND idx = 1"), 30);
+	cr_assert_eq(q1("SELECT seq FROM latest_supplies WHERE idx = 2"), 3);
+	/* last_received follows the newest arrival whatever its seq */
+	cr_assert_eq(q1("SELECT last_received FROM devices"), 2003);
+	cr_assert(put_ok(st, &it[3]).newest);
+	cr_assert_eq(q1("SELECT last_seq FROM devices"), 5);
+	cr_assert_eq(q1("SELECT level FROM latest_supplies WHERE idx = 1"), 10);
+	cr_assert_eq(q1("SELECT count(*) FROM reports"), 4);
+	cr_assert_eq(q1("SELECT count(*) FROM supplies"), 8, "every report keeps its own rows");
+	for (int i = 0; i < 4; i++)
+		item_fini(&it[i]);
+	gw_store_close(st);
+}
+
+Test(store, a_batch_of_1000_commits_in_one_transaction_and_rollback_drops_it)
+{
+	struct gw_store *st = open_with_tenant();
+	struct tm_error err = {0};
+	cr_assert_eq(gw_store_begin(st, &err), GW_STORE_OK);
+	cr_assert(gw_store_in_batch(st));
+	for (int i = 0; i < 1000; i++) {
+		struct item it;
+		char serial[16];
+		snprintf(serial, sizeof(serial), "XK%06d", i % 50);
+		item_init(&it, i + 1, serial, i / 50 + 1, i % 100);
+		cr_assert_eq(put_ok(st, &it).result, GW_PUT_STORED);
+		item_fini(&it);
+	}
+	cr_assert_eq(gw_store_commit(st, &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert(!gw_store_in_batch(st));
+	cr_assert_eq(q1("SELECT count(*) FROM reports"), 1000);
+	cr_assert_eq(q1("SELECT count(*) FROM devices"), 50);
+	cr_assert_eq(q1("SELECT count(*) FROM message_log WHERE outcome = 'stored'"), 1000);
+
+	cr_assert_eq(gw_store_begin(st, &err), GW_STORE_OK);
+	for (int i = 0; i < 10; i++) {
+		struct item it;
+		item_init(&it, 5000 + i, "XK999999", i + 1, 5);
+		put_ok(st, &it);
+		item_fini(&it);
+	}
+	gw_store_rollback(st);
+	cr_assert_eq(q1("SELECT count(*) FROM reports"), 1000);
+	cr_assert_eq(q1("SELECT count(*) FROM devices WHERE serial = 'XK999999'"), 0);
+	gw_store_close(st);
+}
+
+Test(store, a_bad_record_fails_alone_and_the_batch_goes_on)
+{
+	struct gw_store *st = open_with_tenant();
+	struct tm_error err = {0};
+	struct gw_put_info info;
+	struct item good, dup_idx, bad_sha, no_tenant;
+	item_init(&good, 1, "XK100001", 1, 50);
+	item_init(&dup_idx, 2, "XK100001", 2, 50);
+	dup_idx.r->supplies[1].index = 1;
+	item_init(&bad_sha, 3, "XK100001", 3, 50);
+	bad_sha.rec.raw_sha256 = "not-hex";
+	item_init(&no_tenant, 4, "XK100002", 1, 50);
+	no_tenant.rec.tenant = "nobody";   /* not in tenants: the foreign key refuses */
+
+	cr_assert_eq(gw_store_begin(st, &err), GW_STORE_OK);
+	cr_assert_eq(gw_store_put(st, &dup_idx.rec, &info, &err), GW_STORE_ERROR);
+	cr_assert_str_eq(err.reason, "report.schema");
+	cr_assert_str_eq(err.msg, "supplies/1/index: 1 already used by supplies/0");
+	cr_assert_eq(gw_store_put(st, &bad_sha.rec, &info, &err), GW_STORE_ERROR);
+	cr_assert_str_eq(err.reason, "internal.bug");
+	cr_assert_not_null(strstr(err.msg, "raw_sha256"));
+	cr_assert_eq(gw_store_put(st, &no_tenant.rec, &info, &err), GW_STORE_ERROR);
+	cr_assert_str_eq(err.reason, "store.failed");
+	cr_assert_not_null(strstr(err.msg, "FOREIGN KEY"), "%s", err.msg);
+	cr_assert_eq(put_ok(st, &good).result, GW_PUT_STORED);
+	cr_assert_eq(gw_store_commit(st, &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(q1("SELECT count(*) FROM reports"), 1);
+	cr_assert_eq(q1("SELECT count(*) FROM devices"), 1, "nothing of the failed put is left");
+	cr_assert_eq(q1("SELECT count(*) FROM message_log"), 1);
+	item_fini(&good);
+	item_fini(&dup_idx);
+	item_fini(&bad_sha);
+	item_fini(&no_tenant);
+	gw_store_close(st);
+}
+
+/* ---- message log ---- */
+
+Test(store, message_log_upserts_and_stored_is_final)
+{
+	struct gw_store *st = open_with_tenant();
+	struct tm_error err = {0};
+	char sha[GW_SHA256_HEX];
+	snprintf(sha, sizeof(sha), "%064x", 0x77);
+	struct gw_msglog_entry e = {
+		.raw_sha256 = sha, .message_id = "m1@x", .received_at = 500,
+		.outcome = GW_OUTCOME_DEFERRED, .reason = "store.busy", .detail = "locked",
+	};
+	cr_assert_eq(gw_store_log(st, &e, &err), GW_STORE_OK, "%s", err.msg);
+	e.outcome = GW_OUTCOME_QUARANTINED;
+	e.reason = "device.unknown";
+	e.quarantine_id = sha;
+	e.received_at = 900;   /* the first receipt time stays */
+	cr_assert_eq(gw_store_log(st, &e, &err), GW_STORE_OK);
+	struct gw_msglog_row row;
+	bool found;
+	cr_assert_eq(gw_store_msglog_get(st, sha, "m1@x", &row, &found, &err), GW_STORE_OK);
+	cr_assert(found);
+	cr_assert_eq(row.outcome, GW_OUTCOME_QUARANTINED);
+	cr_assert_str_eq(row.reason, "device.unknown");
+	cr_assert_str_eq(row.quarantine_id, sha);
+	cr_assert_eq(row.received_at, 500);
+
+	/* a stored message stays stored whatever is logged later */
+	struct item it;
+	item_init(&it, 9, "XK100001", 1, 50);
+	put_ok(st, &it);
+	e = (struct gw_msglog_entry){ .raw_sha256 = it.sha, .message_id = it.msgid,
+		.received_at = 1, .outcome = GW_OUTCOME_DUPLICATE };
+	cr_assert_eq(gw_store_log(st, &e, &err), GW_STORE_OK);
+	cr_assert_eq(gw_store_msglog_get(st, it.sha, it.msgid, &row, &found, &err), GW_STORE_OK);
+	cr_assert_eq(row.outcome, GW_OUTCOME_STORED);
+	cr_assert_eq(gw_store_msglog_get(st, it.sha, "other@x", &row, &found, &err), GW_STORE_OK);
+	cr_assert(!found);
+
+	e.raw_sha256 = "xyz";
+	cr_assert_eq(gw_store_log(st, &e, &err), -1);
+	cr_assert_str_eq(err.reason, "internal.bug");
+	item_fini(&it);
+	gw_store_close(st);
+}
+
+/* ---- transient failures ---- */
+
+Test(store, a_locked_database_answers_retry_with_store_busy)
+{
+	struct gw_store *st = open_with_tenant();
+	gw_store_close(st);
+	sqlite3 *other;
+	cr_assert_eq(sqlite3_open(dbpath, &other), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+
+	struct tm_error err = {0};
+	struct gw_store_options o = { .path = dbpath, .busy_timeout_ms = 50 };
+	cr_assert_eq(gw_store_open(&o, &st, &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(gw_store_begin(st, &err), GW_STORE_RETRY);
+	cr_assert_str_eq(err.reason, "store.busy");
+	cr_assert(tm_reason_is_transient(err.reason));
+	cr_assert(!gw_store_in_batch(st));
+	struct item it;
+	item_init(&it, 1, "XK100001", 1, 50);
+	struct gw_put_info info;
+	cr_assert_eq(gw_store_put(st, &it.rec, &info, &err), GW_STORE_RETRY);
+	cr_assert_str_eq(err.reason, "store.busy");
+
+	sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(other);
+	cr_assert_eq(put_ok(st, &it).result, GW_PUT_STORED);   /* the retry works */
+	item_fini(&it);
+	gw_store_close(st);
+}
+
+/* ---- crash safety ---- */
+
+#define CRASH_BATCH 100
+
+static void child_writer(int ready_fd)
+{
+	struct tm_error err = {0};
+	struct gw_store *st = NULL;
+	struct gw_store_options o = { .path = dbpath, .busy_timeout_ms = 2000 };
+	if (gw_store_open(&o, &st, &err) != GW_STORE_OK)
+		_exit(2);
+	for (long long b = 0;; b++) {
+		if (gw_store_begin(st, &err) != GW_STORE_OK)
+			_exit(3);
+		for (int i = 0; i < CRASH_BATCH; i++) {
+			struct item it;
+			long long n = b * CRASH_BATCH + i + 1;
+			char serial[16];
+			snprintf(serial, sizeof(serial), "XK%06lld", n % 7);
+			item_init(&it, n, serial, n, n % 100);
+			struct gw_put_info info;
+			if (gw_store_put(st, &it.rec, &info, &err) != GW_STORE_OK)
+				_exit(4);
+			item_fini(&it);
+			if (b == 2 && i == CRASH_BATCH / 2 && write(ready_fd, "x", 1) != 1)
+				_exit(5);
+		}
+		if (gw_store_commit(st, &err) != GW_STORE_OK)
+			_exit(6);
+	}
+}
+
+Test(store, a_crash_mid_batch_leaves_whole_batches_only_and_replay_changes_nothing)
+{
+	gw_store_close(open_with_tenant());
+	for (int round = 0; round < 4; round++) {
+		int p[2];
+		cr_assert_eq(pipe(p), 0);
+		pid_t pid = fork();
+		cr_assert_neq(pid, -1);
+		if (pid == 0) {
+			close(p[0]);
+			child_writer(p[1]);
+		}
+		close(p[1]);
+		char c;
+		cr_assert_eq(read(p[0], &c, 1), 1, "the writer did not get going");
+		close(p[0]);
+		/* kill it at a different point each round (mid-put, mid-commit …) */
+		struct timespec ts = { 0, round * 3000000L };
+		nanosleep(&ts, NULL);
+		cr_assert_eq(kill(pid, SIGKILL), 0);
+		int status;
+		cr_assert_eq(waitpid(pid, &status, 0), pid);
+		cr_assert(WIFSIGNALED(status), "the writer exited by itself: %d", WEXITSTATUS(status));
+
+		char ok[32];
+		qtext("PRAGMA integrity_check", ok, sizeof(ok));
+		cr_assert_str_eq(ok, "ok");
+		/* open (recovers the WAL) and look */
+		struct gw_store *st = open_store();
+		long long n = q1("SELECT count(*) FROM reports");
+		cr_assert_geq(n, 2 * CRASH_BATCH, "round %d", round);
+		cr_assert_eq(n % CRASH_BATCH, 0, "round %d: %lld reports: half a batch", round, n);
+		cr_assert_eq(q1("SELECT count(*) FROM counters"), 4 * n, "half a record");
+		cr_assert_eq(q1("SELECT count(*) FROM supplies"), 2 * n);
+		cr_assert_eq(q1("SELECT count(*) FROM report_json"), n);
+		cr_assert_eq(q1("SELECT count(*) FROM message_log WHERE outcome = 'stored'"), n);
+		cr_assert_eq(q1("SELECT max(seq) FROM reports"), n);
+
+		/* re-processing the same messages changes nothing */
+		char before[128], after[128];
+		const char *digest = "SELECT count(*) || '/' || sum(received_at) || '/' || "
+				     "sum(updated_at) || '/' || group_concat(outcome, '') "
+				     "FROM message_log";
+		qtext(digest, before, sizeof(before));
+		long long dev_before = q1("SELECT sum(last_seq) + sum(last_received) FROM devices");
+		struct tm_error err = {0};
+		cr_assert_eq(gw_store_begin(st, &err), GW_STORE_OK);
+		for (long long k = 1; k <= n; k++) {
+			struct item it;
+			char serial[16];
+			snprintf(serial, sizeof(serial), "XK%06lld", k % 7);
+			item_init(&it, k, serial, k, k % 100);
+			struct gw_put_info info = put_ok(st, &it);
+			cr_assert_eq(info.result, GW_PUT_DUPLICATE);
+			cr_assert(info.same_message);
+			item_fini(&it);
+		}
+		cr_assert_eq(gw_store_commit(st, &err), GW_STORE_OK);
+		qtext(digest, after, sizeof(after));
+		cr_assert_str_eq(before, after);
+		cr_assert_eq(q1("SELECT count(*) FROM reports"), n);
+		cr_assert_eq(q1("SELECT sum(last_seq) + sum(last_received) FROM devices"), dev_before);
+		gw_store_close(st);
+		/* next round starts after what is there */
+		sqlite3 *db;
+		cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+		cr_assert_eq(sqlite3_exec(db, "PRAGMA foreign_keys = OFF; BEGIN;"
+					  "DELETE FROM counters; DELETE FROM supplies; DELETE FROM parts;"
+					  "DELETE FROM alerts; DELETE FROM diagnostics; DELETE FROM firmware;"
+					  "DELETE FROM report_json; DELETE FROM reports;"
+					  "DELETE FROM latest_supplies; DELETE FROM devices;"
+					  "DELETE FROM message_log; COMMIT;", NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_close(db);
+	}
+}
+
+/* ---- helpers ---- */
+
+Test(store, future_reports_are_refused_beyond_the_skew)
+{
+	struct item it;
+	item_init(&it, 1, "XK100001", 1, 50);
+	struct tm_error err = {0};
+	int64_t gen = 1740823200;   /* 2025-03-01T10:00:00Z */
+	cr_assert_eq(gw_store_check_future(it.r, gen - 600, 600, &err), 0);
+	cr_assert_eq(gw_store_check_future(it.r, gen + 86400, 600, &err), 0, "late is normal");
+	cr_assert_eq(gw_store_check_future(it.r, gen - 601, 600, &err), -1);
+	cr_assert_str_eq(err.reason, "report.future");
+	cr_assert_str_eq(err.msg, "report/generated_at: 2025-03-01T10:00:00Z is 601 s ahead of the "
+			 "gateway clock (allowed skew 600 s)");
+	int64_t t;
+	cr_assert_eq(gw_store_parse_utc("2025-03-01T10:00:00.250Z", "x", &t, &err), 0);
+	cr_assert_eq(t, gen);
+	cr_assert_eq(gw_store_parse_utc("2025-03-01T10:00:00+01:00", "report/generated_at", &t, &err), -1);
+	cr_assert_str_eq(err.reason, "report.schema");
+	cr_assert_not_null(strstr(err.msg, "report/generated_at: '2025-03-01T10:00:00+01:00'"));
+	item_fini(&it);
+}
