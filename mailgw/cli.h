@@ -1,0 +1,43 @@
+/* telemail-mailgw — what the command implementations share (main.c). */
+#ifndef GW_CLI_H
+#define GW_CLI_H
+
+#include <stdbool.h>
+
+#include <telemail/error.h>
+
+struct gw_config;
+struct gw_store;
+struct gw_quarantine;
+
+struct gw_cli {
+	const char *config_path;
+	struct gw_config *cfg;      /* loaded on demand */
+	struct gw_store *store;     /* opened on demand */
+	struct gw_quarantine *quarantine;
+	bool json;                  /* --json */
+};
+
+/* Exit codes. */
+#define GW_EXIT_OK 0
+#define GW_EXIT_REJECTED 1   /* some input was refused / not all stored */
+#define GW_EXIT_USAGE 2      /* bad command line or configuration */
+#define GW_EXIT_FAILURE 3    /* the store or the file system failed */
+
+/* Load the configuration (once); print the error and return -1. */
+int gw_cli_config(struct gw_cli *c);
+/* Open the store / quarantine named by the configuration (creating the
+ * state directory when absent). */
+int gw_cli_store(struct gw_cli *c);
+int gw_cli_quarantine(struct gw_cli *c);
+/* Print "telemail-mailgw: <what>: <reason>: <message>" to stderr. */
+void gw_cli_error(const char *what, const struct tm_error *err);
+
+int gw_cmd_replay(struct gw_cli *c, int argc, char **argv);
+int gw_cmd_quarantine(struct gw_cli *c, int argc, char **argv);
+int gw_cmd_enroll(struct gw_cli *c, int argc, char **argv);
+int gw_cmd_revoke(struct gw_cli *c, int argc, char **argv);
+int gw_cmd_devices(struct gw_cli *c, int argc, char **argv);
+int gw_cmd_tenant(struct gw_cli *c, int argc, char **argv);
+
+#endif

@@ -1,0 +1,57 @@
+/* telemail-mailgw — run many messages through the pipeline with a worker pool
+ * and one batching store writer (the `replay` command; the SMTP spool feeds
+ * the same machinery).
+ *
+ *   workers (N threads, each with its own store handle for registry reads)
+ *      read file → gw_pipeline_prepare → bounded queue
+ *   writer (the calling thread, the one store handle that writes)
+ *      takes up to batch_size items → gw_pipeline_commit → on_result
+ *
+ * Memory is bounded: at most queue_cap items are in flight. */
+#ifndef GW_REPLAY_H
+#define GW_REPLAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pipeline.h"
+
+struct gw_quarantine;
+
+#define GW_REPLAY_MAX_FILE (32u << 20) /* bytes read of one message file */
+#define GW_REPLAY_MAX_FILES 10000000   /* files one replay expands to */
+
+struct gw_replay_counts {
+	size_t stored, duplicate, quarantined, deferred;
+};
+
+/* Called on the writer thread for each item once its outcome is known. */
+typedef void (*gw_replay_result_cb)(void *ctx, const struct gw_item *it);
+
+struct gw_replay {
+	const struct gw_pipeline *pipeline;
+	struct gw_store_options store_opts;  /* workers open their own handles with it */
+	struct gw_store *writer;             /* the caller's handle; the only one that commits */
+	struct gw_quarantine *quarantine;
+	unsigned workers;                    /* >= 1 */
+	unsigned batch_size;                 /* >= 1 */
+	gw_replay_result_cb on_result;
+	void *ctx;
+};
+
+/* Expand files and directories (regular files, names not starting with '.',
+ * not ending in .expect; directories sorted, not recursive) into a list. */
+int gw_replay_expand(char **paths, size_t n, char ***files_out, size_t *n_out,
+		     struct tm_error *err);
+void gw_replay_files_free(char **files, size_t n);
+
+/* Run the files through the pipeline. Returns 0 when every file got an
+ * outcome (whatever it was), -1 on a setup failure (err). */
+int gw_replay_run(const struct gw_replay *r, char **files, size_t n,
+		  struct gw_replay_counts *counts, struct tm_error *err);
+
+/* One message, synchronously, on the caller's store handle (quarantine
+ * release, tests). The item's outcome is filled in. */
+int gw_replay_one(const struct gw_replay *r, struct gw_item *it, struct tm_error *err);
+
+#endif
