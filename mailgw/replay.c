@@ -130,30 +130,9 @@ static size_t queue_pop(struct queue *q, struct gw_item **out, size_t max)
 
 struct pool {
 	const struct gw_replay *r;
-	char **files;
-	size_t n;
-	atomic_size_t next;
+	const struct gw_source *src;
 	struct queue q;
 };
-
-static struct gw_item *load_item(const char *path)
-{
-	struct gw_item *it = malloc(sizeof(*it));
-	if (it == NULL)
-		return NULL;
-	struct tm_buf b;
-	struct tm_error e = {0};
-	tm_buf_init(&b);
-	int rc = tm_buf_read_file(&b, path, GW_REPLAY_MAX_FILE, &e);
-	size_t len = 0;
-	uint8_t *raw = tm_buf_take(&b, &len);
-	if (raw == NULL)
-		raw = calloc(1, 1); /* an empty file is an empty message */
-	gw_item_init(it, path, raw, len, (int64_t)time(NULL));
-	if (rc < 0)
-		it->err = e;
-	return it;
-}
 
 static void *worker_main(void *arg)
 {
@@ -162,14 +141,9 @@ static void *worker_main(void *arg)
 	struct gw_store *reader = NULL;
 	struct tm_error oerr = {0};
 	int opened = gw_store_open(&r->store_opts, &reader, &oerr);
-	for (;;) {
-		size_t i = atomic_fetch_add(&pl->next, 1);
-		if (i >= pl->n)
-			break;
-		struct gw_item *it = load_item(pl->files[i]);
-		if (it == NULL)
-			abort(); /* out of memory for a fixed-size struct: nothing sensible left */
-		if (it->err.reason == NULL && it->raw != NULL) {
+	struct gw_item *it;
+	while (pl->src->next(pl->src->ctx, &it) > 0) {
+		if (it->err.reason == NULL) {
 			if (opened != GW_STORE_OK)
 				it->err = oerr; /* the store is not there: deferred */
 			else
@@ -183,6 +157,38 @@ static void *worker_main(void *arg)
 	pthread_cond_broadcast(&pl->q.not_empty);
 	pthread_mutex_unlock(&pl->q.mu);
 	return NULL;
+}
+
+/* ---- the file source (replay) ---- */
+
+struct file_source {
+	char **files;
+	size_t n;
+	atomic_size_t next;
+};
+
+static int file_next(void *ctx, struct gw_item **out)
+{
+	struct file_source *fs = ctx;
+	size_t i = atomic_fetch_add(&fs->next, 1);
+	if (i >= fs->n)
+		return 0;
+	struct gw_item *it = malloc(sizeof(*it));
+	if (it == NULL)
+		abort(); /* out of memory for a fixed-size struct: nothing sensible left */
+	struct tm_buf b;
+	struct tm_error e = {0};
+	tm_buf_init(&b);
+	int rc = tm_buf_read_file(&b, fs->files[i], GW_REPLAY_MAX_FILE, &e);
+	size_t len = 0;
+	uint8_t *raw = tm_buf_take(&b, &len);
+	if (raw == NULL && (raw = calloc(1, 1)) == NULL) /* an empty file is an empty message */
+		abort();
+	gw_item_init(it, fs->files[i], raw, len, (int64_t)time(NULL));
+	if (rc < 0)
+		it->err = e;
+	*out = it;
+	return 1;
 }
 
 /* Commit with a few tries; items not done afterwards are deferred. */
@@ -222,9 +228,17 @@ static void count(struct gw_replay_counts *c, const struct gw_item *it)
 int gw_replay_run(const struct gw_replay *r, char **files, size_t n,
 		  struct gw_replay_counts *counts, struct tm_error *err)
 {
+	struct file_source fs = { .files = files, .n = n };
+	atomic_init(&fs.next, 0);
+	struct gw_source src = { .next = file_next, .ctx = &fs };
+	return gw_replay_run_source(r, &src, counts, err);
+}
+
+int gw_replay_run_source(const struct gw_replay *r, const struct gw_source *src,
+			 struct gw_replay_counts *counts, struct tm_error *err)
+{
 	memset(counts, 0, sizeof(*counts));
-	struct pool pl = { .r = r, .files = files, .n = n };
-	atomic_init(&pl.next, 0);
+	struct pool pl = { .r = r, .src = src };
 	unsigned nw = r->workers ? r->workers : 1;
 	size_t batch = r->batch_size ? r->batch_size : 1;
 	pl.q.cap = 2 * batch + nw;

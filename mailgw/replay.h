@@ -45,6 +45,22 @@ int gw_replay_expand(char **paths, size_t n, char ***files_out, size_t *n_out,
 		     struct tm_error *err);
 void gw_replay_files_free(char **files, size_t n);
 
+/* Where items come from. next() is called from the worker threads at the
+ * same time and must be thread-safe: it returns 1 with a new item (malloc'd,
+ * gw_item_init'd; an item whose err is set skips stage 1 and is deferred or
+ * quarantined by its reason), or 0 when the source is exhausted or shutting
+ * down (the pool then drains what is in flight and returns). */
+struct gw_source {
+	int (*next)(void *ctx, struct gw_item **out);
+	void *ctx;
+};
+
+/* Run a source through the pipeline; on_result sees every item once, on the
+ * writer thread, after its outcome is committed (it->done) or failed to
+ * commit (not done: the item must be kept and tried again later). */
+int gw_replay_run_source(const struct gw_replay *r, const struct gw_source *src,
+			 struct gw_replay_counts *counts, struct tm_error *err);
+
 /* Run the files through the pipeline. Returns 0 when every file got an
  * outcome (whatever it was), -1 on a setup failure (err). */
 int gw_replay_run(const struct gw_replay *r, char **files, size_t n,
