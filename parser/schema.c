@@ -222,18 +222,45 @@ static unsigned long utf8_code_points(const char *s, size_t len)
 }
 
 /* Does the (lower-cased) property name look like personal data? */
-static int pii_name(const struct vctx *c, const char *key, size_t len, bool *hit)
+int tm_schema_pii_name(const struct tm_schema *s, const char *key, size_t len)
 {
+	if (s->n_known_ready) {
+		struct sch_known k = { .name = key, .len = len };
+		size_t lo = 0, hi = s->n_known;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			const struct sch_known *m = &s->known[mid];
+			size_t n = m->len < len ? m->len : len;
+			int c = memcmp(m->name, k.name, n);
+			if (c == 0)
+				c = (m->len > len) - (m->len < len);
+			if (c == 0)
+				return m->pii;
+			if (c < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+	}
 	char small[128];
 	char *low = len < sizeof(small) ? small : malloc(len + 1);
 	if (low == NULL)
-		return tm_error_set(c->err, "internal.nomem", "lower-casing a field name");
+		return -1;
 	for (size_t i = 0; i < len; i++)
 		low[i] = (key[i] >= 'A' && key[i] <= 'Z') ? (char)(key[i] - 'A' + 'a') : key[i];
 	low[len] = '\0';
-	*hit = regexec(&c->schema->pii, low, 0, NULL, 0) == 0;
+	int hit = regexec(&s->pii, low, 0, NULL, 0) == 0;
 	if (low != small)
 		free(low);
+	return hit;
+}
+
+static int pii_name(const struct vctx *c, const char *key, size_t len, bool *hit)
+{
+	int v = tm_schema_pii_name(c->schema, key, len);
+	if (v < 0)
+		return tm_error_set(c->err, "internal.nomem", "lower-casing a field name");
+	*hit = v == 1;
 	return 0;
 }
 

@@ -79,7 +79,20 @@ struct tm_schema {
 	size_t n_all, cap_all;
 	bool has_pii;                    /* x-telemail-pii-names at the root */
 	regex_t pii;
+	/* Every property name the schema defines, sorted, with its PII verdict
+	 * worked out once at load: the regex then runs only for names the
+	 * schema does not know (e.g. diagnostics keys). */
+	struct sch_known {
+		const char *name;
+		size_t len;
+		bool pii;
+	} *known;
+	size_t n_known;
+	bool n_known_ready;              /* the verdicts are filled in */
 };
+
+/* PII verdict for a field name: 1 personal data, 0 not, -1 no memory. */
+int tm_schema_pii_name(const struct tm_schema *s, const char *key, size_t len);
 
 /* A path as a chain of segments up to the root (instance or schema). */
 struct tm_seg {

@@ -469,10 +469,51 @@ void tm_schema_free(struct tm_schema *s)
 	}
 	if (s->has_pii)
 		regfree(&s->pii);
+	free(s->known);
 	free(s->all);
 	free(s->defs);
 	tm_node_free(s->tree);
 	free(s);
+}
+
+static int known_cmp(const void *a, const void *b)
+{
+	const struct sch_known *x = a, *y = b;
+	size_t n = x->len < y->len ? x->len : y->len;
+	int c = memcmp(x->name, y->name, n);
+	return c != 0 ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+static int index_known_names(struct tm_schema *s)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < s->n_all; i++)
+		n += s->all[i]->n_props;
+	if (n == 0)
+		return 0;
+	s->known = calloc(n, sizeof(*s->known));
+	if (s->known == NULL)
+		return -1;
+	for (size_t i = 0; i < s->n_all; i++)
+		for (size_t k = 0; k < s->all[i]->n_props; k++) {
+			const struct sch_prop *p = &s->all[i]->props[k];
+			s->known[s->n_known++] = (struct sch_known){ .name = p->name, .len = p->len };
+		}
+	qsort(s->known, s->n_known, sizeof(*s->known), known_cmp);
+	size_t w = 0;
+	for (size_t i = 0; i < s->n_known; i++)
+		if (w == 0 || known_cmp(&s->known[w - 1], &s->known[i]) != 0)
+			s->known[w++] = s->known[i];
+	s->n_known = w;
+	s->n_known_ready = false; /* verdicts below use the regex path */
+	for (size_t i = 0; i < s->n_known; i++) {
+		int v = tm_schema_pii_name(s, s->known[i].name, s->known[i].len);
+		if (v < 0)
+			return -1;
+		s->known[i].pii = v == 1;
+	}
+	s->n_known_ready = true;
+	return 0;
 }
 
 int tm_schema_load(const uint8_t *buf, size_t len, struct tm_schema **out, struct tm_error *err)
@@ -501,6 +542,10 @@ int tm_schema_load(const uint8_t *buf, size_t len, struct tm_schema **out, struc
 	}
 	if (compile(&c, s->tree, NULL, s->root) < 0)
 		goto out;
+	if (s->has_pii && index_known_names(s) < 0) {
+		nomem(&c);
+		goto out;
+	}
 	*out = s;
 	s = NULL;
 	rc = 0;

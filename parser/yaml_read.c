@@ -202,6 +202,10 @@ static int type_plain(struct tm_node *n, struct tm_error *err)
 					    "-.inf", "-.Inf", "-.INF", NULL };
 	static const char *const nans[] = { ".nan", ".NaN", ".NAN", NULL };
 	char *s = n->u.str.s;
+	/* most plain scalars are words: only these first characters can start
+	 * a null, a boolean, an infinity, a NaN or a number */
+	if (s[0] != '\0' && strchr("~nNtTfF.+-0123456789", s[0]) == NULL)
+		return 0;
 
 	if (one_of(s, nulls)) {
 		free(s);
