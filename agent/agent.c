@@ -1,0 +1,251 @@
+/* telemail-agent — jobs: collect, build, seal, queue; flush. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <telemail/buf.h>
+#include <telemail/error.h>
+#include <telemail/report.h>
+#include <telemail/smime.h>
+
+#include "agent.h"
+#include "build.h"
+#include "collect.h"
+#include "config.h"
+#include "events.h"
+#include "outbox.h"
+#include "state.h"
+
+#define MAX_EVENTS_PER_RUN 8
+
+int ag_agent_open(const struct ag_config *cfg, struct ag_agent **out, struct tm_error *err)
+{
+	struct ag_agent *a = calloc(1, sizeof(*a));
+	*out = NULL;
+	if (a == NULL)
+		return tm_error_set(err, "internal.nomem", "out of memory");
+	a->cfg = cfg;
+	if (tm_identity_load(cfg->cert, cfg->key, cfg->chain, &a->id, err) != 0)
+		goto fail;
+	a->gw = tm_certlist_new();
+	if (a->gw == NULL) {
+		tm_error_set(err, "internal.nomem", "out of memory");
+		goto fail;
+	}
+	for (size_t i = 0; i < cfg->n_gw_certs; i++)
+		if (tm_certlist_add_file(a->gw, cfg->gw_certs[i], err) != 0)
+			goto fail;
+	if (ag_outbox_open(cfg->outbox_dir, cfg->outbox_max_count, cfg->outbox_max_bytes, &a->ob, err) != 0)
+		goto fail;
+	*out = a;
+	return 0;
+fail:
+	ag_agent_close(a);
+	return -1;
+}
+
+void ag_agent_close(struct ag_agent *a)
+{
+	if (a == NULL)
+		return;
+	tm_identity_free(a->id);
+	tm_certlist_free(a->gw);
+	ag_outbox_close(a->ob);
+	free(a);
+}
+
+static enum ag_item_kind item_kind(enum tm_report_kind k)
+{
+	switch (k) {
+	case TM_KIND_EVENT: return AG_ITEM_EVENT;
+	case TM_KIND_STATUS: return AG_ITEM_STATUS;
+	case TM_KIND_TEST: return AG_ITEM_TEST;
+	default: return AG_ITEM_PERIODIC;
+	}
+}
+
+/* Build one report on top of the collected data, seal it and queue it. */
+static int queue_one(struct ag_agent *a, struct ag_state *st, struct tm_report *r,
+		     enum tm_report_kind kind, const char *cause, const char *subject,
+		     struct tm_error *err)
+{
+	struct tm_buf yaml, msg;
+	tm_buf_init(&yaml);
+	tm_buf_init(&msg);
+	int rc = -1;
+	int64_t seq;
+	uint64_t gap = ag_outbox_gap(a->ob);
+	if (ag_state_next_seq(a->cfg->state_dir, st, &seq, err) != 0)
+		goto out;
+	struct ag_report_meta m = { kind, seq, cause, subject, gap > 0 ? (int64_t)gap : TM_UNSET, 0 };
+	if (ag_report_finish(r, &m, err) != 0 || ag_report_yaml(r, &yaml, err) != 0)
+		goto out;
+	struct tm_seal_opts so = {
+		.signer = a->id, .recipients = a->gw, .detached = a->cfg->detached,
+		.from = a->cfg->mailbox, .to = a->cfg->gw_mailbox,
+	};
+	if (tm_smime_seal(&so, yaml.data, yaml.len, &msg, err) != 0)
+		goto out;
+	if (ag_outbox_push(a->ob, item_kind(kind), msg.data, msg.len, NULL, err) != 0)
+		goto out;
+	if (ag_outbox_gap_consume(a->ob, gap, err) != 0)
+		goto out;
+	rc = 0;
+out:
+	tm_buf_fini(&yaml);
+	tm_buf_fini(&msg);
+	return rc;
+}
+
+int ag_agent_collect(struct ag_agent *a, size_t ci, enum tm_report_kind kind, const char *cause,
+		     bool events, size_t *queued, struct tm_error *err)
+{
+	struct tm_report *r = NULL;
+	struct ag_state st;
+	ag_state_init(&st);
+	size_t q = 0;
+	int rc = -1;
+	if (ci >= a->cfg->n_collectors) {
+		tm_error_set(err, "internal.bug", "collector %zu out of range", ci);
+		goto out;
+	}
+	if (ag_collect(&a->cfg->collectors[ci], &r, err) != 0)
+		goto out;
+	if (r->serial == NULL) {
+		tm_error_set(err, "collect.format", "the device has no serial");
+		goto out;
+	}
+	if (ag_state_load(a->cfg->state_dir, r->serial, &st, err) != 0)
+		goto out;
+	if (events && a->cfg->events) {
+		struct ag_event ev[MAX_EVENTS_PER_RUN];
+		size_t ne = ag_events_detect(a->cfg, &st, r, ev, MAX_EVENTS_PER_RUN);
+		for (size_t i = 0; i < ne; i++) {
+			if (queue_one(a, &st, r, TM_KIND_EVENT, ev[i].cause, ev[i].subject, err) != 0)
+				goto out;
+			q++;
+		}
+		if (ne == 0 && ag_state_save(a->cfg->state_dir, &st, err) != 0)
+			goto out;
+	}
+	if ((int)kind >= 0) {
+		if (queue_one(a, &st, r, kind, cause, NULL, err) != 0)
+			goto out;
+		q++;
+	}
+	rc = 0;
+out:
+	if (queued)
+		*queued = q;
+	ag_state_fini(&st);
+	tm_report_free(r);
+	return rc;
+}
+
+int ag_agent_show(const struct ag_config *cfg, size_t ci, enum tm_report_kind kind,
+		  struct tm_buf *out, struct tm_error *err)
+{
+	struct tm_report *r = NULL;
+	struct ag_state st;
+	ag_state_init(&st);
+	int rc = -1;
+	if (ci >= cfg->n_collectors) {
+		tm_error_set(err, "internal.bug", "collector %zu out of range", ci);
+		goto out;
+	}
+	if (ag_collect(&cfg->collectors[ci], &r, err) != 0)
+		goto out;
+	if (r->serial == NULL) {
+		tm_error_set(err, "collect.format", "the device has no serial");
+		goto out;
+	}
+	if (ag_state_load(cfg->state_dir, r->serial, &st, err) != 0)
+		goto out;
+	struct ag_report_meta m = { kind, st.seq + 1, kind == TM_KIND_TEST ? "test" : "manual", NULL, TM_UNSET, 0 };
+	if (ag_report_finish(r, &m, err) != 0 || ag_report_yaml(r, out, err) != 0)
+		goto out;
+	rc = 0;
+out:
+	ag_state_fini(&st);
+	tm_report_free(r);
+	return rc;
+}
+
+int ag_agent_flush(struct ag_agent *a, struct ag_flush_result *res, ag_step_fn step, void *arg,
+		   struct tm_error *err)
+{
+	struct ag_outbox_item *items = NULL;
+	struct ag_send_msg *msgs = NULL;
+	struct tm_buf *bufs = NULL;
+	size_t n = 0, batch = a->cfg->smtp.batch;
+	int rc = -1;
+	memset(res, 0, sizeof(*res));
+	if (ag_outbox_list(a->ob, &items, &n, err) != 0)
+		goto out;
+	msgs = calloc(batch, sizeof(*msgs));
+	bufs = calloc(batch, sizeof(*bufs));
+	if (msgs == NULL || bufs == NULL) {
+		tm_error_set(err, "internal.nomem", "out of memory");
+		goto out;
+	}
+	size_t pos = 0;
+	bool stop = false;
+	while (pos < n && !stop) {
+		size_t k = n - pos < batch ? n - pos : batch;
+		for (size_t i = 0; i < k; i++) {
+			tm_buf_init(&bufs[i]);
+			if (ag_outbox_read(a->ob, &items[pos + i], &bufs[i], err) != 0) {
+				for (size_t j = 0; j <= i; j++)
+					tm_buf_fini(&bufs[j]);
+				goto out;
+			}
+			msgs[i].data = bufs[i].data;
+			msgs[i].len = bufs[i].len;
+		}
+		struct tm_error serr = { 0 };
+		int src = ag_submit(&a->cfg->smtp, a->cfg->gw_mailbox, msgs, k, step, arg, &serr);
+		int frc = 0;
+		for (size_t i = 0; i < k; i++) {
+			const struct ag_outbox_item *it = &items[pos + i];
+			if (frc == 0 && msgs[i].result == AG_SEND_OK) {
+				frc = ag_outbox_done(a->ob, it, err);
+				res->sent++;
+			} else if (frc == 0 && msgs[i].result == AG_SEND_REJECTED) {
+				if (a->log) {
+					char line[400];
+					snprintf(line, sizeof(line), "outbox item=%s outcome=rejected reply=\"%s\"",
+						 it->name, msgs[i].reply);
+					a->log(line);
+				}
+				frc = ag_outbox_reject(a->ob, it, msgs[i].reply, err);
+				res->rejected++;
+			} else {
+				stop = true;
+			}
+			tm_buf_fini(&bufs[i]);
+		}
+		if (frc != 0)
+			goto out;
+		if (serr.reason != NULL) {
+			ag_outbox_note_error(a->ob, serr.msg, NULL);
+			if (src != 0 || stop) {
+				if (err)
+					*err = serr;
+				stop = true;
+			}
+		}
+		pos += k;
+	}
+	struct ag_outbox_status os;
+	if (ag_outbox_status(a->ob, &os, err) != 0)
+		goto out;
+	res->left = os.depth;
+	rc = (res->left > 0 && stop) ? -1 : 0;
+	if (rc != 0 && err && err->reason == NULL)
+		tm_error_set(err, "smtp.transient", "%zu messages left in the outbox", res->left);
+out:
+	free(items);
+	free(msgs);
+	free(bufs);
+	return rc;
+}

@@ -1,0 +1,45 @@
+/* telemail-agent — the jobs the commands run: collect → detect events →
+ * build → seal → queue durably; flush the outbox over SMTP. */
+#ifndef AG_AGENT_H
+#define AG_AGENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <telemail/report.h>
+
+#include "submit.h"
+
+struct tm_buf;
+struct tm_error;
+struct ag_config;
+
+struct ag_agent {
+	const struct ag_config *cfg;
+	struct tm_identity *id;
+	struct tm_certlist *gw;
+	struct ag_outbox *ob;
+	/* Operator log, one key=value line per event (NULL: silent). Set by main.c. */
+	void (*log)(const char *line);
+};
+
+/* Load the identity, the gateway certificates and open the outbox. */
+int ag_agent_open(const struct ag_config *cfg, struct ag_agent **out, struct tm_error *err);
+void ag_agent_close(struct ag_agent *a);
+
+/* Collect device `ci`, and queue a report of `kind` (cause may be NULL)
+ * plus, when `events`, one event report per detected change. *queued (may
+ * be NULL) gets the number of reports queued. */
+int ag_agent_collect(struct ag_agent *a, size_t ci, enum tm_report_kind kind, const char *cause,
+		     bool events, size_t *queued, struct tm_error *err);
+/* The YAML of the report that would be sent now (no seq is used up). */
+int ag_agent_show(const struct ag_config *cfg, size_t ci, enum tm_report_kind kind,
+		  struct tm_buf *out, struct tm_error *err);
+/* Send what is queued, oldest first, until empty or the relays defer. */
+struct ag_flush_result {
+	size_t sent, rejected, left;
+};
+int ag_agent_flush(struct ag_agent *a, struct ag_flush_result *res, ag_step_fn step, void *arg,
+		   struct tm_error *err);
+
+#endif

@@ -1,0 +1,18 @@
+/* telemail-agent — durable file helpers (write, fsync, rename, directory fsync). */
+#ifndef AG_FSUTIL_H
+#define AG_FSUTIL_H
+
+#include <stddef.h>
+
+struct tm_error;
+
+/* path = a + "/" + b, malloc'd (NULL when out of memory). */
+char *ag_path_join(const char *a, const char *b);
+/* mkdir -p with mode 0700 for the missing parts. */
+int ag_fs_mkdirs(const char *dir, struct tm_error *err);
+int ag_fs_fsync_dir(const char *dir, struct tm_error *err);
+/* Write a file so that after a crash it is either the old one or the new one:
+ * write "<path>.tmp", fsync, rename over path, fsync the directory. */
+int ag_fs_write_atomic(const char *path, const void *data, size_t len, struct tm_error *err);
+
+#endif

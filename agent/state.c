@@ -1,0 +1,228 @@
+/* telemail-agent — per-device state file.
+ *
+ * Format (one item per line, "key value"):
+ *   telemail-agent-state 1
+ *   serial XK100001
+ *   seq 42
+ *   primed 1
+ *   state idle
+ *   supply 1 1          index, flags (1 low reported, 2 empty reported)
+ *   alert jam//4
+ *   condition jammed
+ *   part fuser
+ *   firmware controller=2.1.0
+ *   end
+ * The trailing "end" line proves the file is whole. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <telemail/buf.h>
+#include <telemail/error.h>
+
+#include "fsutil.h"
+#include "state.h"
+
+void ag_state_init(struct ag_state *st)
+{
+	memset(st, 0, sizeof(*st));
+}
+
+static void list_free(char **l, size_t *n)
+{
+	for (size_t i = 0; i < *n; i++)
+		free(l[i]);
+	*n = 0;
+}
+
+void ag_state_fini(struct ag_state *st)
+{
+	list_free(st->alerts, &st->n_alerts);
+	list_free(st->conditions, &st->n_conditions);
+	list_free(st->parts, &st->n_parts);
+	list_free(st->firmware, &st->n_firmware);
+}
+
+bool ag_state_list_has(char *const *list, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(list[i], s) == 0)
+			return true;
+	return false;
+}
+
+int ag_state_list_add(char **list, size_t *n, const char *s)
+{
+	if (ag_state_list_has(list, *n, s))
+		return 0;
+	if (*n >= AG_STATE_MAX_LIST)
+		return -1;
+	char *d = strdup(s);
+	if (d == NULL)
+		return -1;
+	list[(*n)++] = d;
+	return 0;
+}
+
+static int serial_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 64 || s[0] == '.')
+		return 0;
+	for (const char *p = s; *p; p++)
+		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		      *p == '.' || *p == '_' || *p == '-'))
+			return 0;
+	return 1;
+}
+
+static char *state_path(const char *dir, const char *serial)
+{
+	char name[96];
+	snprintf(name, sizeof(name), "%s.state", serial);
+	return ag_path_join(dir, name);
+}
+
+int ag_state_load(const char *dir, const char *serial, struct ag_state *st, struct tm_error *err)
+{
+	struct tm_buf b;
+	tm_buf_init(&b);
+	char *path = NULL;
+	int rc = -1;
+	ag_state_fini(st);
+	ag_state_init(st);
+	if (!serial_ok(serial))
+		return tm_error_set(err, "config.bad_value", "device serial '%.64s' cannot name a state file", serial);
+	snprintf(st->serial, sizeof(st->serial), "%s", serial);
+	path = state_path(dir, serial);
+	if (path == NULL) {
+		tm_error_set(err, "internal.nomem", "out of memory");
+		goto out;
+	}
+	FILE *probe = fopen(path, "rb");
+	if (probe == NULL && errno == ENOENT) {
+		rc = 0;
+		goto out;
+	}
+	if (probe != NULL)
+		fclose(probe);
+	if (tm_buf_read_file(&b, path, AG_STATE_MAX_BYTES, err) != 0)
+		goto out;
+	char *save = NULL;
+	unsigned lineno = 0;
+	bool header = false, end = false;
+	for (char *line = strtok_r((char *)b.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		lineno++;
+		char *val = strchr(line, ' ');
+		if (val != NULL)
+			*val++ = '\0';
+		int bad = 0;
+		if (end) {
+			bad = 1;
+		} else if (!header) {
+			bad = strcmp(line, "telemail-agent-state") != 0 || val == NULL || strcmp(val, "1") != 0;
+			header = true;
+		} else if (strcmp(line, "end") == 0) {
+			end = true;
+		} else if (val == NULL) {
+			bad = 1;
+		} else if (strcmp(line, "serial") == 0) {
+			bad = strcmp(val, serial) != 0;
+		} else if (strcmp(line, "seq") == 0) {
+			char *e;
+			errno = 0;
+			long long v = strtoll(val, &e, 10);
+			bad = errno != 0 || *e != '\0' || v < 0;
+			st->seq = v;
+		} else if (strcmp(line, "primed") == 0) {
+			st->primed = strcmp(val, "1") == 0;
+		} else if (strcmp(line, "state") == 0) {
+			snprintf(st->pstate, sizeof(st->pstate), "%s", val);
+		} else if (strcmp(line, "supply") == 0) {
+			long long idx;
+			int fl;
+			bad = st->n_supplies >= AG_STATE_MAX_LIST || sscanf(val, "%lld %d", &idx, &fl) != 2;
+			if (!bad) {
+				st->supplies[st->n_supplies].index = idx;
+				st->supplies[st->n_supplies++].flags = fl;
+			}
+		} else if (strcmp(line, "alert") == 0) {
+			bad = ag_state_list_add(st->alerts, &st->n_alerts, val);
+		} else if (strcmp(line, "condition") == 0) {
+			bad = ag_state_list_add(st->conditions, &st->n_conditions, val);
+		} else if (strcmp(line, "part") == 0) {
+			bad = ag_state_list_add(st->parts, &st->n_parts, val);
+		} else if (strcmp(line, "firmware") == 0) {
+			bad = ag_state_list_add(st->firmware, &st->n_firmware, val);
+		} else {
+			bad = 1;
+		}
+		if (bad) {
+			tm_error_set(err, "state.corrupt", "%s: line %u: cannot parse '%.40s'", path, lineno, line);
+			goto out;
+		}
+	}
+	if (!end) {
+		tm_error_set(err, "state.corrupt", "%s: truncated (no end line)", path);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(path);
+	tm_buf_fini(&b);
+	return rc;
+}
+
+int ag_state_save(const char *dir, const struct ag_state *st, struct tm_error *err)
+{
+	struct tm_buf b;
+	tm_buf_init(&b);
+	char *path = NULL;
+	int rc = -1;
+	int w = tm_buf_printf(&b, "telemail-agent-state 1\nserial %s\nseq %" PRId64 "\nprimed %d\n",
+			      st->serial, st->seq, st->primed ? 1 : 0);
+	if (st->pstate[0])
+		w |= tm_buf_printf(&b, "state %s\n", st->pstate);
+	for (size_t i = 0; i < st->n_supplies; i++)
+		w |= tm_buf_printf(&b, "supply %" PRId64 " %d\n", st->supplies[i].index, st->supplies[i].flags);
+	for (size_t i = 0; i < st->n_alerts; i++)
+		w |= tm_buf_printf(&b, "alert %s\n", st->alerts[i]);
+	for (size_t i = 0; i < st->n_conditions; i++)
+		w |= tm_buf_printf(&b, "condition %s\n", st->conditions[i]);
+	for (size_t i = 0; i < st->n_parts; i++)
+		w |= tm_buf_printf(&b, "part %s\n", st->parts[i]);
+	for (size_t i = 0; i < st->n_firmware; i++)
+		w |= tm_buf_printf(&b, "firmware %s\n", st->firmware[i]);
+	w |= tm_buf_append_str(&b, "end\n");
+	if (w != 0) {
+		tm_error_set(err, "internal.nomem", "out of memory");
+		goto out;
+	}
+	if (ag_fs_mkdirs(dir, err) != 0)
+		goto out;
+	path = state_path(dir, st->serial);
+	if (path == NULL) {
+		tm_error_set(err, "internal.nomem", "out of memory");
+		goto out;
+	}
+	rc = ag_fs_write_atomic(path, b.data, b.len, err);
+out:
+	free(path);
+	tm_buf_fini(&b);
+	return rc;
+}
+
+int ag_state_next_seq(const char *dir, struct ag_state *st, int64_t *seq, struct tm_error *err)
+{
+	if (st->seq >= INT64_C(9007199254740991))
+		return tm_error_set(err, "state.corrupt", "%s: seq exhausted", st->serial);
+	st->seq++;
+	if (ag_state_save(dir, st, err) != 0) {
+		st->seq--;
+		return -1;
+	}
+	*seq = st->seq;
+	return 0;
+}

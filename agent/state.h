@@ -1,0 +1,54 @@
+/* telemail-agent — per-device state: the report sequence number and what the
+ * event detector already reported (thresholds crossed, alerts seen, …).
+ * One text file per device, <state_dir>/<serial>.state, written durably
+ * (fsync, rename, directory fsync). */
+#ifndef AG_STATE_H
+#define AG_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct tm_error;
+
+#define AG_STATE_MAX_LIST 64
+#define AG_STATE_MAX_BYTES (64u << 10)
+#define AG_SUPPLY_LOW 1
+#define AG_SUPPLY_EMPTY 2
+
+struct ag_state_supply {
+	int64_t index;
+	int flags;        /* AG_SUPPLY_LOW | AG_SUPPLY_EMPTY: already reported */
+};
+
+struct ag_state {
+	char serial[65];
+	int64_t seq;      /* last sequence number handed out (0: none yet) */
+	bool primed;      /* a snapshot was seen before (no events on the first one) */
+	struct ag_state_supply supplies[AG_STATE_MAX_LIST];
+	size_t n_supplies;
+	char *alerts[AG_STATE_MAX_LIST];     /* "code/sub_code/location" */
+	size_t n_alerts;
+	char *conditions[AG_STATE_MAX_LIST]; /* hrPrinterDetectedErrorState names */
+	size_t n_conditions;
+	char *parts[AG_STATE_MAX_LIST];      /* parts whose life warning was sent */
+	size_t n_parts;
+	char *firmware[AG_STATE_MAX_LIST];   /* "component=version" */
+	size_t n_firmware;
+	char pstate[16];                     /* hrPrinterStatus */
+};
+
+void ag_state_init(struct ag_state *st);
+void ag_state_fini(struct ag_state *st);
+/* A missing file is a fresh state (seq 0). Errors: state.corrupt, io.*,
+ * config.invalid (a serial that cannot name a file). */
+int ag_state_load(const char *dir, const char *serial, struct ag_state *st, struct tm_error *err);
+int ag_state_save(const char *dir, const struct ag_state *st, struct tm_error *err);
+/* Hand out the next seq: incremented and saved durably before it is used,
+ * so a power cut never reuses a number. */
+int ag_state_next_seq(const char *dir, struct ag_state *st, int64_t *seq, struct tm_error *err);
+/* List helpers (exact string match). */
+bool ag_state_list_has(char *const *list, size_t n, const char *s);
+int ag_state_list_add(char **list, size_t *n, const char *s);
+
+#endif

@@ -1,0 +1,166 @@
+#!/usr/bin/python3
+"""Test peers for telemail-agent, bound to 127.0.0.1 on free ports.
+
+  servers.py sink DIR [smtp-sink options…]   Postfix smtp-sink; dumps to DIR/mail/
+  servers.py tls DIR CERT KEY                aiosmtpd with STARTTLS required; DIR/mail/
+  servers.py certs DIR PKIDIR                DIR/right.pem/.key (test CA, SAN 127.0.0.1),
+                                             DIR/wrong.pem/.key (self-signed, same names)
+  servers.py hostile DIR                     a relay sending an endless greeting
+  servers.py stop DIR                        stop what `sink`/`tls` started in DIR
+
+Each server writes DIR/port and DIR/pid and runs in its own session;
+the command returns once the port accepts connections.
+"""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_port(port, pid, timeout=10.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    return False
+
+
+def start(d, argv, port):
+    os.makedirs(os.path.join(d, "mail"), exist_ok=True)
+    os.chmod(os.path.join(d, "mail"), 0o777)
+    for up in (d, os.path.dirname(d)):      # smtp-sink writes as nobody: let it through
+        os.chmod(up, os.stat(up).st_mode | 0o011)
+    log = open(os.path.join(d, "server.log"), "ab")
+    p = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                         start_new_session=True)
+    with open(os.path.join(d, "pid"), "w") as f:
+        f.write(str(p.pid))
+    with open(os.path.join(d, "port"), "w") as f:
+        f.write(str(port))
+    return 0 if wait_port(port, p.pid) else 1
+
+
+def serve_tls(d, cert, key, port):
+    import asyncio
+    import ssl
+    from aiosmtpd.controller import Controller
+
+    class Handler:
+        n = 0
+
+        async def handle_DATA(self, server, session, envelope):
+            Handler.n += 1
+            with open(os.path.join(d, "mail", "%04d.eml" % Handler.n), "wb") as f:
+                f.write(envelope.original_content or envelope.content)
+            return "250 2.0.0 queued"
+
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    c = Controller(Handler(), hostname="127.0.0.1", port=port, tls_context=ctx,
+                   require_starttls=True)
+    c.start()
+    signal.sigwait([signal.SIGTERM, signal.SIGINT])
+    c.stop()
+
+
+def serve_hostile(port):
+    """A relay that never ends its greeting: endless 220- continuation lines."""
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", port))
+    ls.listen(4)
+    while True:
+        c, _ = ls.accept()
+        try:
+            line = b"220-" + b"x" * 60 + b"\r\n"
+            while True:
+                c.sendall(line * 64)
+        except OSError:
+            c.close()
+
+
+def certs(d, pki):
+    os.makedirs(d, exist_ok=True)
+    ext = os.path.join(d, "san.cnf")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+    def run(*a):
+        subprocess.run(a, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for name in ("right", "wrong"):
+        run("openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+            "-out", os.path.join(d, name + ".key"))
+        run("openssl", "req", "-new", "-key", os.path.join(d, name + ".key"), "-subj",
+            "/CN=relay " + name, "-out", os.path.join(d, name + ".csr"))
+    run("openssl", "x509", "-req", "-in", os.path.join(d, "right.csr"), "-CA",
+        os.path.join(pki, "ca.pem"), "-CAkey", os.path.join(pki, "ca.key"), "-CAcreateserial",
+        "-CAserial", os.path.join(d, "ca.srl"), "-days", "30", "-extfile", ext,
+        "-out", os.path.join(d, "right.pem"))
+    run("openssl", "x509", "-req", "-in", os.path.join(d, "wrong.csr"), "-signkey",
+        os.path.join(d, "wrong.key"), "-days", "30", "-extfile", ext,
+        "-out", os.path.join(d, "wrong.pem"))
+
+
+def stop(d):
+    try:
+        pid = int(open(os.path.join(d, "pid")).read())
+    except (OSError, ValueError):
+        return 0
+    try:
+        os.killpg(pid, signal.SIGTERM)
+        for _ in range(50):
+            os.kill(pid, 0)
+            time.sleep(0.05)
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    os.unlink(os.path.join(d, "pid"))
+    return 0
+
+
+def main():
+    cmd, d = sys.argv[1], os.path.abspath(sys.argv[2])
+    os.makedirs(d, exist_ok=True)
+    if cmd == "sink":
+        port = free_port()
+        argv = ["/usr/sbin/smtp-sink", "-u", "nobody", "-d", os.path.join(d, "mail", "%M.")]
+        argv += sys.argv[3:] + ["127.0.0.1:%d" % port, "10"]
+        return start(d, argv, port)
+    if cmd == "tls":
+        port = free_port()
+        return start(d, [sys.executable, os.path.abspath(__file__), "_serve_tls", d,
+                         sys.argv[3], sys.argv[4], str(port)], port)
+    if cmd == "_serve_tls":
+        serve_tls(d, sys.argv[3], sys.argv[4], int(sys.argv[5]))
+        return 0
+    if cmd == "hostile":
+        port = free_port()
+        return start(d, [sys.executable, os.path.abspath(__file__), "_serve_hostile", d,
+                         str(port)], port)
+    if cmd == "_serve_hostile":
+        serve_hostile(int(sys.argv[3]))
+        return 0
+    if cmd == "certs":
+        certs(d, sys.argv[3])
+        return 0
+    if cmd == "stop":
+        return stop(d)
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
