@@ -42,6 +42,7 @@ static const struct tm_reason reasons[] = {
 	{ "report.unknown_field", P, "554 5.6.0", "the report has a field the schema does not define" },
 	{ "report.missing_field", P, "554 5.6.0", "a required field is missing" },
 	{ "report.wrong_type", P, "554 5.6.0", "a field has the wrong type" },
+	{ "report.semantics", P, "554 5.6.0", "the report passes the schema but breaks a rule it cannot express (an impossible date, a firmware component twice)" },
 	{ "report.pii_field", P, "554 5.7.0", "a field name looks like personal data (user, owner, e-mail, document, job or file name)" },
 	{ "report.conflict", P, "554 5.6.0", "the same device and seq was already stored with different content" },
 	{ "report.future", P, "554 5.6.0", "generated_at is further in the future than the allowed clock skew" },
@@ -129,6 +130,47 @@ static const struct tm_reason reasons[] = {
 	{ "smtp.transient", T, "451 4.3.0", "the relay answered 4xx: try again later" },
 	{ "smtp.rejected", P, "554 5.0.0", "the relay answered 5xx: the message is moved aside" },
 	{ "smtp.protocol", T, "451 4.5.0", "the relay broke the protocol (malformed, oversized or endless reply, timeout)" },
+
+	/* smtpd: the gateway's SMTP/LMTP listener (telemail-mailgw serve) */
+	{ "smtpd.syntax", P, "501 5.5.4", "a command's arguments are malformed (address, brackets, SIZE value)" },
+	{ "smtpd.parameter", P, "555 5.5.4", "a MAIL or RCPT parameter is not supported" },
+	{ "smtpd.unknown_command", P, "500 5.5.1", "the command is not recognized (or HELO/EHLO under LMTP)" },
+	{ "smtpd.sequence", P, "503 5.5.1", "a command came out of order (MAIL before EHLO, DATA before RCPT)" },
+	{ "smtpd.line_too_long", P, "500 5.5.2", "a command line is longer than 512 octets" },
+	{ "smtpd.bare_newline", P, "554 5.5.2", "a bare CR or LF in a command or in DATA (SMTP smuggling): the message is refused" },
+	{ "smtpd.text_line", P, "554 5.6.0", "a text line in DATA is longer than 1000 octets" },
+	{ "smtpd.too_large", P, "552 5.3.4", "the message is larger than the announced SIZE limit" },
+	{ "smtpd.relay_denied", P, "550 5.7.1", "the recipient is not a mailbox of this gateway (never an open relay)" },
+	{ "smtpd.no_recipients", P, "554 5.5.1", "DATA without an accepted recipient" },
+	{ "smtpd.too_many_recipients", T, "452 4.5.3", "more recipients than the limit in one transaction" },
+	{ "smtpd.tls_required", P, "530 5.7.0", "require_tls: the command needs STARTTLS first" },
+	{ "smtpd.tls_unavailable", P, "502 5.5.1", "STARTTLS is not offered (no certificate) or TLS is already active" },
+	{ "smtpd.tls_failed", T, "454 4.7.0", "the TLS handshake failed" },
+	{ "smtpd.access_denied", P, "554 5.7.1", "the client's address is not in client_networks" },
+	{ "smtpd.too_many_connections", T, "421 4.7.0", "the connection limit (total or per address) is reached" },
+	{ "smtpd.too_many_errors", T, "421 4.7.0", "too many refused or junk commands in one session" },
+	{ "smtpd.timeout", T, "421 4.4.2", "the client was silent longer than the command or data timeout" },
+	{ "smtpd.shutdown", T, "421 4.3.2", "the gateway is shutting down" },
+
+	/* spool: the gateway's durable queue */
+	{ "spool.full", T, "452 4.3.1", "the spool is over its quota (bytes or messages): the sender retries later" },
+	{ "spool.no_space", T, "452 4.3.1", "the file system is full or over its quota" },
+	{ "spool.io", T, "451 4.3.0", "a spool file could not be written, synced or renamed" },
+
+	/* alert: service alerts (telemail-mailgw) */
+	{ "alert.not_found", P, "554 5.3.0", "no alert has that id" },
+	{ "alert.bad_state", P, "554 5.3.0", "the alert cannot make that transition (already acknowledged or resolved)" },
+
+	/* billing: meter readings (telemail-mailgw) */
+	{ "billing.bad_period", P, "554 5.3.0", "a billing period is not a month written YYYY-MM" },
+
+	/* audit: the hash-chained audit log (telemail-mailgw) */
+	{ "audit.broken", P, "554 5.3.0", "the audit log's hash chain does not verify (an entry was edited, deleted or reordered)" },
+
+	/* notify: notifications to the service team (telemail-mailgw) */
+	{ "notify.webhook", T, "451 4.4.0", "the webhook receiver did not answer 2xx or could not be reached; retried with backoff" },
+	{ "notify.secret", P, "554 5.3.0", "the webhook secret file cannot be read or is empty" },
+	{ "notify.gave_up", P, "554 5.4.0", "a notification failed on every retry and was marked failed" },
 };
 
 #undef P

@@ -12,6 +12,7 @@
 
 #include <telemail/error.h>
 #include <telemail/node.h>
+#include <telemail/normalize.h>
 #include <telemail/report.h>
 #include <telemail/schema.h>
 
@@ -608,6 +609,42 @@ out:
 	return rc;
 }
 
+/* ---- rules the schema cannot express ------------------------------------------ */
+
+static int check_time(const char *text, const char *path, struct tm_error *err)
+{
+	char utc[32];
+	int64_t secs;
+	struct tm_error terr = {0};
+	if (text == NULL || tm_time_to_utc(text, utc, &secs, &terr) == 0)
+		return 0;
+	return tm_error_set(err, "report.semantics", "%s: not a valid date and time (%s)", path,
+			    terr.msg);
+}
+
+int tm_report_check(const struct tm_report *r, struct tm_error *err)
+{
+	/* The schema's patterns check the shape of a timestamp only:
+	 * "2025-25-01T08:00:00Z" has the shape and is no date. */
+	if (check_time(r->generated_at, "report/generated_at", err) < 0 ||
+	    check_time(r->status_since, "status/since", err) < 0)
+		return -1;
+	for (size_t i = 0; i < r->n_alerts; i++) {
+		char p[48];
+		snprintf(p, sizeof(p), "alerts/%zu/time", i);
+		if (check_time(r->alerts[i].time, p, err) < 0)
+			return -1;
+	}
+	/* The record keys firmware by component: one version each. */
+	for (size_t i = 0; i < r->n_firmware; i++)
+		for (size_t k = 0; k < i; k++)
+			if (strcmp(r->firmware[k].component, r->firmware[i].component) == 0)
+				return tm_error_set(err, "report.semantics",
+						    "device/firmware/%zu/component: '%s' appears twice (also item %zu)",
+						    i, r->firmware[i].component, k);
+	return 0;
+}
+
 int tm_report_read(const uint8_t *buf, size_t len, const struct tm_schema *schema,
 		   struct tm_report **out, struct tm_error *err)
 {
@@ -623,6 +660,11 @@ int tm_report_read(const uint8_t *buf, size_t len, const struct tm_schema *schem
 		goto out;
 	if (tm_report_from_node(root, out, err) < 0)
 		goto out;
+	if (tm_report_check(*out, err) < 0) {
+		tm_report_free(*out);
+		*out = NULL;
+		goto out;
+	}
 	rc = 0;
 out:
 	tm_node_free(root);

@@ -838,3 +838,49 @@ Test(report, integer_valued_floats_are_integers)
 	cr_assert_str_eq(err.reason, "report.wrong_type");
 	cr_assert(strstr(err.msg, "report/seq") != NULL, "%s", err.msg);
 }
+
+/* Found by fuzz_report: a timestamp of the right shape but no real date
+ * passed the schema's pattern and then failed normalization. It is now
+ * refused while reading, naming the field. */
+Test(report, impossible_dates_are_refused_while_reading)
+{
+	static const char *const cases[][2] = {
+		{ "report: {id: \"1b4e28ba-2fa1-4d3b-a3f5-ef19b5a7633b\", seq: 1, kind: \"test\", generated_at: \"2025-25-01T08:00:00Z\", agent: \"t/1\"}\n",
+		  "report/generated_at: not a valid date and time" },
+		{ "report: {id: \"1b4e28ba-2fa1-4d3b-a3f5-ef19b5a7633b\", seq: 1, kind: \"test\", generated_at: \"2025-01-01T08:00:00Z\", agent: \"t/1\"}\n"
+		  "status: {state: \"idle\", since: \"2025-02-30T00:00:00+01:00\"}\n",
+		  "status/since: not a valid date and time" },
+		{ "report: {id: \"1b4e28ba-2fa1-4d3b-a3f5-ef19b5a7633b\", seq: 1, kind: \"test\", generated_at: \"2025-01-01T08:00:00Z\", agent: \"t/1\"}\n"
+		  "alerts: [{code: \"jam\", severity: \"warning\", time: \"2025-01-01T24:00:00Z\"}]\n",
+		  "alerts/0/time: not a valid date and time" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char y[1024];
+		snprintf(y, sizeof(y), "schema_version: 1\ndevice: {serial: \"XK1\"}\n%s", cases[i][0]);
+		struct tm_error err = {0};
+		struct tm_report *r = NULL;
+		cr_assert_eq(tm_report_read((const uint8_t *)y, strlen(y), NULL, &r, &err), -1, "case %zu", i);
+		cr_assert_str_eq(err.reason, "report.semantics", "case %zu: %s", i, err.msg);
+		cr_assert(strstr(err.msg, cases[i][1]) != NULL, "case %zu: %s", i, err.msg);
+		cr_assert_null(r);
+	}
+}
+
+/* Found by fuzz_report: two firmware entries for one component passed the
+ * schema and then failed normalization (the record keys firmware by
+ * component). Refused while reading. */
+Test(report, firmware_component_twice_is_refused_while_reading)
+{
+	const char *y = "schema_version: 1\n"
+			"report: {id: \"1b4e28ba-2fa1-4d3b-a3f5-ef19b5a7633b\", seq: 1, kind: \"test\",\n"
+			"         generated_at: \"2026-11-21T08:00:00Z\", agent: \"t/1\"}\n"
+			"device:\n  serial: \"XK1\"\n  firmware:\n"
+			"    - {component: \"engine\", version: \"1\"}\n"
+			"    - {component: \"controller\", version: \"2\"}\n"
+			"    - {component: \"engine\", version: \"3\"}\n";
+	struct tm_error err = {0};
+	struct tm_report *r = NULL;
+	cr_assert_eq(tm_report_read((const uint8_t *)y, strlen(y), NULL, &r, &err), -1);
+	cr_assert_str_eq(err.reason, "report.semantics");
+	cr_assert_str_eq(err.msg, "device/firmware/2/component: 'engine' appears twice (also item 0)");
+}

@@ -149,7 +149,12 @@ void tm_counter_set_init(struct tm_counter_set *c);   /* all TM_UNSET */
 int tm_report_from_node(const struct tm_node *root, struct tm_report **out,
 			struct tm_error *err);
 
-/* YAML bytes → tree (TM_YAML_REPORT_LIMITS) → schema v1 → model.
+/* Rules of the wire contract that JSON Schema cannot express, checked after
+ * the schema (report.semantics): every timestamp is a real calendar time,
+ * and device/firmware names each component once. */
+int tm_report_check(const struct tm_report *r, struct tm_error *err);
+
+/* YAML bytes → tree (TM_YAML_REPORT_LIMITS) → schema v1 → model → tm_report_check.
  * `schema` NULL means the compiled-in v1 schema. */
 int tm_report_read(const uint8_t *buf, size_t len, const struct tm_schema *schema,
 		   struct tm_report **out, struct tm_error *err);
