@@ -236,6 +236,12 @@ static SSL_CTX *make_ctx(struct child *c)
 	if (ctx == NULL)
 		return NULL;
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	/* TLS 1.2 at most: with TLS 1.3 the relay's session tickets, sent after
+	 * the handshake, can leave a reply waiting inside OpenSSL while
+	 * libESMTP 1.1 polls the socket for it, so the session stalls until
+	 * its timeout (seen against aiosmtpd; Postfix sends tickets too).
+	 * TLS 1.2 with the default cipher list keeps forward secrecy and AEAD. */
+	SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
 	if (SSL_CTX_load_verify_locations(ctx, c->s->ca_file, NULL) != 1) {
 		fail(c, "smtp.certificate", "%s: cannot load the CA file", c->s->ca_file);
 		SSL_CTX_free(ctx);
