@@ -88,11 +88,13 @@ void gw_pipeline_prepare(const struct gw_pipeline *p, struct gw_store *reader,
 	struct tm_open_opts oo = {
 		.keys = p->keys, .trust = p->trust, .allow_cbc = p->cfg->allow_cbc, .now = now,
 	};
-	if (tm_smime_open(&oo, it->raw, it->len, &op, &it->err) < 0)
-		goto out;
+	int orc = tm_smime_open(&oo, it->raw, it->len, &op, &it->err);
+	/* what the open learned, also when it failed (for the log and quarantine) */
 	copy_str(it->message_id, sizeof(it->message_id), op.message_id);
 	copy_str(it->fingerprint, sizeof(it->fingerprint), op.fingerprint);
 	copy_str(it->serial, sizeof(it->serial), op.serial);
+	if (orc < 0)
+		goto out;
 
 	if (tm_report_read(op.content.data, op.content.len, NULL, &it->report, &it->err) < 0)
 		goto out;

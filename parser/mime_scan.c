@@ -111,9 +111,13 @@ static int scan_bytes(const uint8_t *raw, size_t len, const struct tm_mime_limit
 					    "line %zu: %zu octets (limit %zu)", lineno, l.n,
 					    lim->max_line);
 		size_t v;
-		size_t nl = field_name(l.p, l.n, &v);
-		if (nl > 0 && ci_eq(l.p, nl, "content-type"))
-			(*n_ct)++;
+		/* only a line starting with C can be a Content-Type field: most lines
+		 * are base64 and not worth a field-name scan */
+		if (l.n > 0 && (l.p[0] | 0x20) == 'c') {
+			size_t nl = field_name(l.p, l.n, &v);
+			if (nl > 0 && ci_eq(l.p, nl, "content-type"))
+				(*n_ct)++;
+		}
 		pos = l.next;
 	}
 	return 0;
@@ -458,42 +462,45 @@ int tm_mime_first_part(const uint8_t *raw, size_t len, const char *boundary,
 
 /* ---- transfer encodings ---- */
 
-static int b64_value(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
+
+/* Byte classes for the base64 check: 0 invalid, 1 alphabet, 2 blank, 3 '='. */
+static const uint8_t b64_class[256] = {
+	['\t'] = 2, ['\n'] = 2, ['\r'] = 2, [' '] = 2, ['='] = 3, ['+'] = 1, ['/'] = 1,
+	['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+	['8'] = 1, ['9'] = 1,
+	['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
+	['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,
+	['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+	['Y'] = 1, ['Z'] = 1,
+	['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1,
+	['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1,
+	['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+	['y'] = 1, ['z'] = 1,
+};
 
 int tm_mime_check_base64(const uint8_t *p, size_t len, struct tm_error *err)
 {
 	size_t data = 0, pad = 0;
 	for (size_t i = 0; i < len; i++) {
-		int c = p[i];
-		if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
+		uint8_t k = b64_class[p[i]];
+		if (k == 1 && pad == 0) { /* the common case: an alphabet character */
+			data++;
 			continue;
-		if (c == '=') {
+		}
+		if (k == 2)
+			continue;
+		if (k == 3) {
 			pad++;
 			if (pad > 2)
 				return tm_error_set(err, "mime.bad_encoding",
 						    "base64: more than two '=' at offset %zu", i);
 			continue;
 		}
-		if (b64_value(c) < 0)
+		if (k == 0)
 			return tm_error_set(err, "mime.bad_encoding",
-					    "base64: invalid byte 0x%02x at offset %zu", (unsigned)c, i);
-		if (pad > 0)
-			return tm_error_set(err, "mime.bad_encoding",
-					    "base64: data after '=' padding at offset %zu", i);
-		data++;
+					    "base64: invalid byte 0x%02x at offset %zu", (unsigned)p[i], i);
+		return tm_error_set(err, "mime.bad_encoding",
+				    "base64: data after '=' padding at offset %zu", i);
 	}
 	if ((data + pad) % 4 != 0 || (pad > 0 && data % 4 == 0))
 		return tm_error_set(err, "mime.bad_encoding",

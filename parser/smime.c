@@ -164,6 +164,8 @@ int tm_smime_open(const struct tm_open_opts *o, const uint8_t *raw, size_t len,
 	/* 1. the envelope */
 	if (tm_mime_parse(raw, len, true, lim, &outer, err) < 0)
 		goto out;
+	/* known from here on, also when a later step fails (logs, quarantine) */
+	memcpy(out->message_id, outer.message_id, sizeof(out->message_id));
 	if (outer.kind != TM_MIME_PKCS7) {
 		tm_error_set(err, "smime.not_encrypted",
 			     "the message is %s, not application/pkcs7-mime enveloped data",
@@ -207,6 +209,11 @@ int tm_smime_open(const struct tm_open_opts *o, const uint8_t *raw, size_t len,
 		goto out;
 	}
 
+	/* the signer is known (and verified) from here on */
+	memcpy(out->fingerprint, si.fingerprint, sizeof(out->fingerprint));
+	memcpy(out->serial, si.serial, sizeof(out->serial));
+	memcpy(out->subject, si.subject, sizeof(out->subject));
+
 	/* 3. the report */
 	if (tm_mime_parse(content.data, content.len, false, lim, &leaf, err) < 0) {
 		tm_error_prefix(err, "signed content");
@@ -224,10 +231,6 @@ int tm_smime_open(const struct tm_open_opts *o, const uint8_t *raw, size_t len,
 	tm_buf_init(&leaf.body);
 	out->signer_der = si.der;
 	tm_buf_init(&si.der);
-	memcpy(out->fingerprint, si.fingerprint, sizeof(out->fingerprint));
-	memcpy(out->serial, si.serial, sizeof(out->serial));
-	memcpy(out->subject, si.subject, sizeof(out->subject));
-	memcpy(out->message_id, outer.message_id, sizeof(out->message_id));
 	out->signing_time = si.signing_time;
 	out->detached = detached;
 	out->cbc = cbc;

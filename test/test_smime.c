@@ -310,6 +310,9 @@ static void expect_open_fails(const struct pki *k, const struct tm_buf *msg, con
 	cr_assert_str_eq(err.reason, reason, "%s", err.msg);
 	cr_assert_not_null(strstr(err.msg, msg_part), "%s", err.msg);
 	cr_assert_eq(op.content.len, 0);
+	/* the Message-ID is known once the message parsed: the gateway logs and
+	 * quarantines refused messages under it */
+	cr_assert_not_null(strstr(op.message_id, "@devices.example"), "message_id '%s'", op.message_id);
 	tm_opened_fini(&op);
 }
 

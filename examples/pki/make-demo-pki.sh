@@ -15,6 +15,12 @@
 #   ca/                           the CA's database (openssl ca), for revocation
 # Default serials: XK100001 XK100002 XK100003.
 #
+# Environment (optional):
+#   TM_PKI_DAYS   validity of the issued certificates in days (default 825);
+#                 the CA gets at least 3650, or TM_PKI_DAYS when that is longer
+#   TM_CRL_DAYS   days until the CRL's nextUpdate (default 30)
+# Committed test fixtures (test/eml/pki) use ~36500 for both, so they stay valid.
+#
 # This is a demo: in production the site CA key lives offline and device keys
 # are made on the device. Never commit the keys this script makes.
 set -euo pipefail
@@ -24,6 +30,11 @@ shift
 serials=("$@")
 [ ${#serials[@]} -gt 0 ] || serials=(XK100001 XK100002 XK100003)
 
+pki_days=${TM_PKI_DAYS:-825}
+crl_days=${TM_CRL_DAYS:-30}
+case $pki_days$crl_days in *[!0-9]*) echo "make-demo-pki: TM_PKI_DAYS and TM_CRL_DAYS are whole days" >&2; exit 2 ;; esac
+ca_days=$(( pki_days > 3650 ? pki_days : 3650 ))
+
 umask 077
 mkdir -p "$out/ca/newcerts"
 cd "$out"
@@ -31,20 +42,20 @@ cd "$out"
 [ -f ca/serial ] || echo 1000 > ca/serial
 [ -f ca/crlnumber ] || echo 01 > ca/crlnumber
 
-cat > ca/ca.cnf <<'CNF'
+cat > ca/ca.cnf <<CNF
 [ ca ]
 default_ca = tm_ca
 [ tm_ca ]
 dir = ./ca
-database = $dir/index.txt
-new_certs_dir = $dir/newcerts
-serial = $dir/serial
-crlnumber = $dir/crlnumber
+database = \$dir/index.txt
+new_certs_dir = \$dir/newcerts
+serial = \$dir/serial
+crlnumber = \$dir/crlnumber
 certificate = ./ca.pem
 private_key = ./ca.key
 default_md = sha256
-default_days = 825
-default_crl_days = 30
+default_days = $pki_days
+default_crl_days = $crl_days
 policy = tm_policy
 unique_subject = no
 copy_extensions = none
@@ -89,7 +100,7 @@ ossl() { openssl "$@" 2>/dev/null || { echo "make-demo-pki: openssl $1 failed" >
 
 if [ ! -f ca.pem ]; then
 	ossl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ca.key
-	ossl req -new -x509 -config ca/ca.cnf -extensions ext_ca -key ca.key -days 3650 \
+	ossl req -new -x509 -config ca/ca.cnf -extensions ext_ca -key ca.key -days "$ca_days" \
 		-subj "/O=telemail demo/CN=telemail demo site CA" -out ca.pem
 fi
 

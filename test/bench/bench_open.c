@@ -9,12 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-#include <openssl/cms.h>
-#include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 
 #include <telemail/buf.h>
 #include <telemail/error.h>
@@ -22,70 +16,23 @@
 #include <telemail/report.h>
 #include <telemail/smime.h>
 
-static char *path_join(const char *env, const char *fallback, const char *rel)
-{
-	const char *base = getenv(env);
-	if (base == NULL)
-		base = fallback;
-	size_t n = strlen(base) + strlen(rel) + 2;
-	char *p = malloc(n);
-	if (p == NULL)
-		exit(2);
-	snprintf(p, n, "%s/%s", base, rel);
-	return p;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "bench_common.h"
 
 static void die(const char *what, const struct tm_error *err)
 {
-	fprintf(stderr, "bench_open: %s: %s: %s\n", what, err ? err->reason : "", err ? err->msg : "");
-	exit(2);
-}
-
-/* The baseline: what any S/MIME gateway must do at the least. */
-static int bare_open(const uint8_t *msg, size_t len, X509 *gw_cert, EVP_PKEY *gw_key,
-		     X509_STORE *store)
-{
-	int ok = 0;
-	BIO *in = BIO_new_mem_buf(msg, (int)len), *inner = BIO_new(BIO_s_mem());
-	BIO *content = BIO_new(BIO_s_mem()), *detached = NULL;
-	CMS_ContentInfo *env = SMIME_read_CMS(in, NULL), *sig = NULL;
-	if (env == NULL || !CMS_decrypt(env, gw_key, gw_cert, NULL, inner, 0))
-		goto out;
-	BIO_set_mem_eof_return(inner, 0); /* a drained memory BIO is at end of file */
-	sig = SMIME_read_CMS(inner, &detached);
-	if (sig == NULL || !CMS_verify(sig, NULL, store, detached, content, detached ? 0 : CMS_BINARY))
-		goto out;
-	ok = 1;
-out:
-	if (!ok && getenv("BENCH_DEBUG"))
-		ERR_print_errors_fp(stderr);
-	CMS_ContentInfo_free(env);
-	CMS_ContentInfo_free(sig);
-	BIO_free(in);
-	BIO_free(inner);
-	BIO_free(content);
-	BIO_free(detached);
-	ERR_clear_error();
-	return ok;
+	bench_die("bench_open", what, err);
 }
 
 int main(int argc, char **argv)
 {
 	size_t n = argc > 1 ? strtoul(argv[1], NULL, 10) : 2000;
 	struct tm_error err = {0};
-	char *gw_pem = path_join("TM_TEST_BUILDDIR", "test", "pki/gw-ec.pem");
-	char *gw_keyf = path_join("TM_TEST_BUILDDIR", "test", "pki/gw-ec.key");
-	char *ca_pem = path_join("TM_TEST_BUILDDIR", "test", "pki/ca.pem");
-	char *dev_pem = path_join("TM_TEST_BUILDDIR", "test", "pki/dev-XK100001.pem");
-	char *dev_key = path_join("TM_TEST_BUILDDIR", "test", "pki/dev-XK100001.key");
-	char *sample = path_join("TM_TESTDIR", "test", "reports/good/color-mfp-full.yaml");
+	char *gw_pem = bench_path("TM_TEST_BUILDDIR", "test", "pki/gw-ec.pem");
+	char *gw_keyf = bench_path("TM_TEST_BUILDDIR", "test", "pki/gw-ec.key");
+	char *ca_pem = bench_path("TM_TEST_BUILDDIR", "test", "pki/ca.pem");
+	char *dev_pem = bench_path("TM_TEST_BUILDDIR", "test", "pki/dev-XK100001.pem");
+	char *dev_key = bench_path("TM_TEST_BUILDDIR", "test", "pki/dev-XK100001.key");
+	char *sample = bench_path("TM_TESTDIR", "test", "reports/good/color-mfp-full.yaml");
 
 	struct tm_identity *id = NULL;
 	struct tm_certlist *to = tm_certlist_new();
@@ -97,60 +44,31 @@ int main(int argc, char **argv)
 	    tm_trust_load(ca_pem, NULL, &trust, &err) < 0)
 		die("pki", &err);
 
-	struct tm_buf yaml;
-	struct tm_report *rep = NULL;
-	tm_buf_init(&yaml);
-	if (tm_buf_read_file(&yaml, sample, 1 << 20, &err) < 0 ||
-	    tm_report_read(yaml.data, yaml.len, NULL, &rep, &err) < 0)
-		die(sample, &err);
-
 	/* the corpus: n distinct reports (id and seq vary), sealed once */
 	struct tm_buf *msgs = calloc(n, sizeof(*msgs));
 	if (msgs == NULL)
 		return 2;
-	double t0 = now_s();
-	for (size_t i = 0; i < n; i++) {
-		char idbuf[64];
-		snprintf(idbuf, sizeof(idbuf), "5f2c0000-0000-4000-8000-%012zx", i);
-		free(rep->id);
-		rep->id = strdup(idbuf);
-		rep->seq = (int64_t)i + 1;
-		tm_buf_reset(&yaml);
-		if (tm_report_write_yaml(rep, &yaml, &err) < 0)
-			die("write", &err);
-		struct tm_seal_opts so = { .signer = id, .recipients = to, .detached = (i % 2) == 1,
-					   .from = "xk100001@devices.example",
-					   .to = "telemail@gateway.example" };
-		tm_buf_init(&msgs[i]);
-		if (tm_smime_seal(&so, yaml.data, yaml.len, &msgs[i], &err) < 0)
-			die("seal", &err);
-	}
-	double t_seal = now_s() - t0;
+	size_t yaml_len = 0;
+	double t0 = bench_now();
+	if (bench_seal_corpus(sample, id, to, n, msgs, &yaml_len, &err) < 0)
+		die("corpus", &err);
+	double t_seal = bench_now() - t0;
 
 	/* bare OpenSSL */
-	FILE *f = fopen(gw_pem, "r");
-	X509 *gw_cert = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
-	if (f)
-		fclose(f);
-	f = fopen(gw_keyf, "r");
-	EVP_PKEY *gw_key = f ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : NULL;
-	if (f)
-		fclose(f);
-	X509_STORE *store = X509_STORE_new();
-	if (!gw_cert || !gw_key || !store || !X509_STORE_load_file(store, ca_pem))
+	struct bench_bare *bare = bench_bare_new(gw_pem, gw_keyf, ca_pem);
+	if (bare == NULL)
 		die("openssl setup", NULL);
-	X509_VERIFY_PARAM_set_purpose(X509_STORE_get0_param(store), X509_PURPOSE_SMIME_SIGN);
 
 	size_t ok_bare = 0, ok_full = 0;
-	t0 = now_s();
+	t0 = bench_now();
 	for (size_t i = 0; i < n; i++)
-		ok_bare += (size_t)bare_open(msgs[i].data, msgs[i].len, gw_cert, gw_key, store);
-	double t_bare = now_s() - t0;
+		ok_bare += (size_t)bench_bare_open(bare, msgs[i].data, msgs[i].len);
+	double t_bare = bench_now() - t0;
 
 	struct tm_open_opts oo = { .keys = kr, .trust = trust };
 	struct tm_buf json;
 	tm_buf_init(&json);
-	t0 = now_s();
+	t0 = bench_now();
 	for (size_t i = 0; i < n; i++) {
 		struct tm_opened op;
 		struct tm_report *r = NULL;
@@ -163,14 +81,14 @@ int main(int argc, char **argv)
 		tm_report_free(r);
 		tm_opened_fini(&op);
 	}
-	double t_full = now_s() - t0;
+	double t_full = bench_now() - t0;
 
 	/* the same work stage by stage, to show where the time goes */
 	struct tm_buf *contents = calloc(n, sizeof(*contents));
 	struct tm_report **reps = calloc(n, sizeof(*reps));
 	if (contents == NULL || reps == NULL)
 		return 2;
-	t0 = now_s();
+	t0 = bench_now();
 	for (size_t i = 0; i < n; i++) {
 		struct tm_opened op;
 		tm_opened_init(&op);
@@ -180,19 +98,19 @@ int main(int argc, char **argv)
 		tm_buf_init(&op.content);
 		tm_opened_fini(&op);
 	}
-	double t_open = now_s() - t0;
-	t0 = now_s();
+	double t_open = bench_now() - t0;
+	t0 = bench_now();
 	for (size_t i = 0; i < n; i++)
 		if (tm_report_read(contents[i].data, contents[i].len, NULL, &reps[i], &err) < 0)
 			die("read", &err);
-	double t_read = now_s() - t0;
-	t0 = now_s();
+	double t_read = bench_now() - t0;
+	t0 = bench_now();
 	for (size_t i = 0; i < n; i++) {
 		tm_buf_reset(&json);
 		if (tm_report_normalize(reps[i], &json, &err) < 0)
 			die("normalize", &err);
 	}
-	double t_norm = now_s() - t0;
+	double t_norm = bench_now() - t0;
 	for (size_t i = 0; i < n; i++) {
 		tm_buf_fini(&contents[i]);
 		tm_report_free(reps[i]);
@@ -202,7 +120,7 @@ int main(int argc, char **argv)
 
 	double rate_bare = (double)n / t_bare, rate_full = (double)n / t_full;
 	printf("bench_open: %zu messages (%zu bytes each, report %zu bytes; half opaque, half detached), EC P-256 gateway key\n",
-	       n, msgs[0].len, yaml.len);
+	       n, msgs[0].len, yaml_len);
 	printf("  seal (sign + encrypt + MIME):                  %8.0f msg/s\n", (double)n / t_seal);
 	printf("  bare OpenSSL decrypt + verify:                 %8.0f msg/s  (%zu ok)\n", rate_bare, ok_bare);
 	printf("  telemail open + read + validate + normalize:   %8.0f msg/s  (%zu ok)\n", rate_full, ok_full);
@@ -215,11 +133,7 @@ int main(int argc, char **argv)
 		tm_buf_fini(&msgs[i]);
 	free(msgs);
 	tm_buf_fini(&json);
-	tm_buf_fini(&yaml);
-	tm_report_free(rep);
-	X509_free(gw_cert);
-	EVP_PKEY_free(gw_key);
-	X509_STORE_free(store);
+	bench_bare_free(bare);
 	tm_identity_free(id);
 	tm_certlist_free(to);
 	tm_keyring_free(kr);

@@ -108,7 +108,10 @@ struct tm_opened {
 void tm_opened_init(struct tm_opened *o);
 void tm_opened_fini(struct tm_opened *o);
 
-/* Open a whole RFC 5322 message (CRLF or LF line ends). */
+/* Open a whole RFC 5322 message (CRLF or LF line ends). On failure, what was
+ * learned before the failing step stays filled in for logs and quarantine:
+ * message_id once the message parsed, fingerprint/serial/subject once the
+ * signature verified; content and signer_der only on success. */
 int tm_smime_open(const struct tm_open_opts *o, const uint8_t *raw, size_t len,
 		  struct tm_opened *out, struct tm_error *err);
 
