@@ -39,5 +39,12 @@ int gw_cmd_enroll(struct gw_cli *c, int argc, char **argv);
 int gw_cmd_revoke(struct gw_cli *c, int argc, char **argv);
 int gw_cmd_devices(struct gw_cli *c, int argc, char **argv);
 int gw_cmd_tenant(struct gw_cli *c, int argc, char **argv);
+/* cmd_service.c (issue 6) */
+int gw_cmd_alerts(struct gw_cli *c, int argc, char **argv);
+int gw_cmd_supplies(struct gw_cli *c, int argc, char **argv);
+int gw_cmd_meters(struct gw_cli *c, int argc, char **argv);
+int gw_cmd_billing(struct gw_cli *c, int argc, char **argv);
+int gw_cmd_audit(struct gw_cli *c, int argc, char **argv);
+int gw_cmd_notify(struct gw_cli *c, int argc, char **argv);
 
 #endif

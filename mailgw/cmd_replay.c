@@ -11,6 +11,7 @@
 
 #include <telemail/buf.h>
 
+#include "audit.h"
 #include "cli.h"
 #include "config.h"
 #include "quarantine.h"
@@ -200,17 +201,26 @@ static int q_list(struct gw_cli *c)
 	return GW_EXIT_OK;
 }
 
-static int q_show(struct gw_cli *c, const char *id)
+/* One entry with its raw message; prints the error itself. */
+static int q_get(struct gw_cli *c, const char *id, struct gw_quarantine_meta *m,
+		 struct tm_buf *raw)
 {
 	struct tm_error err = {0};
+	tm_buf_init(raw);
+	if (gw_quarantine_get(c->quarantine, id, m, raw, &err) < 0) {
+		gw_cli_error(id, &err);
+		tm_buf_fini(raw);
+		return -1;
+	}
+	return 0;
+}
+
+static int q_show(struct gw_cli *c, const char *id)
+{
 	struct gw_quarantine_meta m;
 	struct tm_buf raw;
-	tm_buf_init(&raw);
-	if (gw_quarantine_get(c->quarantine, id, &m, &raw, &err) < 0) {
-		gw_cli_error(id, &err);
-		tm_buf_fini(&raw);
+	if (q_get(c, id, &m, &raw) < 0)
 		return GW_EXIT_REJECTED;
-	}
 	json_t *j = meta_json(&m);
 	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(j);
@@ -220,17 +230,32 @@ static int q_show(struct gw_cli *c, const char *id)
 	return GW_EXIT_OK;
 }
 
+/* The audit entry of a release (the message left the quarantine). */
+static int audit_quarantine(struct gw_cli *c, const char *action,
+			    const struct gw_quarantine_meta *m, const struct gw_item *it)
+{
+	struct tm_error err = {0};
+	char object[160], outcome[96];
+	gw_item_outcome_text(it, outcome, sizeof(outcome));
+	snprintf(object, sizeof(object), "quarantine %.16s device %.40s outcome %.40s", m->id,
+		 m->serial[0] ? m->serial : "-", outcome);
+	if (gw_cli_store(c) < 0)
+		return -1;
+	if (gw_audit_append(c->store, NULL, action, object, it->tenant, m->raw_sha256, NULL,
+			    (int64_t)time(NULL), &err) != GW_STORE_OK) {
+		gw_cli_error("audit", &err);
+		return -1;
+	}
+	return 0;
+}
+
 static int q_release(struct gw_cli *c, const char *id)
 {
 	struct tm_error err = {0};
 	struct gw_quarantine_meta m;
 	struct tm_buf raw;
-	tm_buf_init(&raw);
-	if (gw_quarantine_get(c->quarantine, id, &m, &raw, &err) < 0) {
-		gw_cli_error(id, &err);
-		tm_buf_fini(&raw);
+	if (q_get(c, id, &m, &raw) < 0)
 		return GW_EXIT_REJECTED;
-	}
 	struct out_ctx o = { .json = false };
 	struct gw_pipeline p = {0};
 	struct gw_replay r;
@@ -246,6 +271,8 @@ static int q_release(struct gw_cli *c, const char *id)
 		bool again = !it.done || it.outcome == GW_OUTCOME_QUARANTINED;
 		if (!again && gw_quarantine_remove(c->quarantine, m.id, &err) < 0) {
 			gw_cli_error("quarantine remove", &err);
+			rc = GW_EXIT_FAILURE;
+		} else if (!again && audit_quarantine(c, "quarantine.release", &m, &it) < 0) {
 			rc = GW_EXIT_FAILURE;
 		} else {
 			rc = again ? GW_EXIT_REJECTED : GW_EXIT_OK;
@@ -271,6 +298,17 @@ static int q_purge(struct gw_cli *c, const char *age)
 		return GW_EXIT_FAILURE;
 	}
 	printf("quarantine: purged %zu entries older than %s\n", removed, age);
+	if (removed > 0) {
+		char object[160];
+		snprintf(object, sizeof(object), "quarantine purge %zu entries older than %.40s", removed,
+			 age);
+		if (gw_cli_store(c) < 0 ||
+		    gw_audit_append(c->store, NULL, "quarantine.purge", object, NULL, NULL, NULL,
+				    (int64_t)time(NULL), &err) != GW_STORE_OK) {
+			gw_cli_error("audit", &err);
+			return GW_EXIT_FAILURE;
+		}
+	}
 	return GW_EXIT_OK;
 }
 

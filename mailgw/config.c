@@ -9,6 +9,7 @@
 #include <telemail/node.h>
 
 #include "config.h"
+#include "config_service.h"
 #include "registry.h"
 
 struct ctx {
@@ -304,7 +305,9 @@ static int read_root(const struct ctx *c, const struct tm_node *root, struct gw_
 {
 	static const char *const keys[] = {
 		"state_dir", "gateway", "trust", "allow_cbc", "max_future_skew", "auto_enroll",
-		"store", "workers", "quarantine_dir", NULL,
+		"store", "workers", "quarantine_dir",
+		"alerts", "billing", "notify",   /* config_service.c */
+		NULL,
 	};
 	const struct tm_node *n;
 	if (root->type != TM_NODE_MAP)
@@ -346,6 +349,8 @@ static int read_root(const struct ctx *c, const struct tm_node *root, struct gw_
 		return -1;
 	if ((n = get(root, "quarantine_dir")) != NULL &&
 	    get_path(c, n, "quarantine_dir", &cfg->quarantine_dir) < 0)
+		return -1;
+	if (gw_config_service_read(root, c->name, c->base, &cfg->service, c->err) < 0)
 		return -1;
 	return 0;
 }
@@ -469,5 +474,6 @@ void gw_config_free(struct gw_config *c)
 	free(c->store_backend);
 	free(c->store_path);
 	free(c->quarantine_dir);
+	gw_config_service_free(c->service);
 	free(c);
 }

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 struct tm_error;
+struct gw_service_config;
 
 /* Limits (config.bad_value when exceeded). */
 #define GW_CONFIG_MAX_MAILBOXES 64
@@ -48,6 +49,7 @@ struct gw_config {
 	int64_t store_busy_timeout; /* seconds; default 5 */
 	unsigned workers;           /* 0: one per core */
 	char *quarantine_dir;       /* default <state_dir>/quarantine */
+	struct gw_service_config *service; /* alerts:, billing:, notify: (config_service.h) */
 };
 
 /* Read and check a file. */

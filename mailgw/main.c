@@ -35,6 +35,16 @@ static const char usage_text[] =
 	"  devices [--json] [--tenant T]   the enrolled devices (T and its descendants)\n"
 	"  tenant add T [--parent P]       add a tenant (a customer, a site) under P\n"
 	"  tenant list [--json]            the tenant tree\n"
+	"  alerts [--open] [--tenant T] [--json]\n"
+	"                                  service alerts (open, acknowledged, resolved)\n"
+	"  alerts ack ID                   acknowledge an alert (events: resolve it)\n"
+	"  alerts check-silence            raise device_silent / device_never_reported\n"
+	"  supplies [--tenant T] [--json]  supply levels as of each device's newest report\n"
+	"  meters [--tenant T] [--json]    counter readings of each device's newest report\n"
+	"  billing --tenant T --period YYYY-MM [--format table|csv|json]\n"
+	"                                  opening, closing and usage per device and counter\n"
+	"  audit [--tenant T] [--json]     the audit log; audit verify [--head HASH] checks it\n"
+	"  notify run-once                 deliver due notifications (e-mail, webhook)\n"
 	"\n"
 	"Options:\n"
 	"  -c, --config FILE   configuration (default $TELEMAIL_MAILGW_CONFIG or " DEFAULT_CONFIG ")\n"
@@ -136,6 +146,12 @@ static const struct {
 	{ "revoke", gw_cmd_revoke },
 	{ "devices", gw_cmd_devices },
 	{ "tenant", gw_cmd_tenant },
+	{ "alerts", gw_cmd_alerts },
+	{ "supplies", gw_cmd_supplies },
+	{ "meters", gw_cmd_meters },
+	{ "billing", gw_cmd_billing },
+	{ "audit", gw_cmd_audit },
+	{ "notify", gw_cmd_notify },
 };
 
 int main(int argc, char **argv)

@@ -8,6 +8,7 @@
 #include <telemail/report.h>
 #include <telemail/smime.h>
 
+#include "alerts.h"
 #include "config.h"
 #include "pipeline.h"
 #include "quarantine.h"
@@ -162,8 +163,8 @@ static int defer_item(struct gw_store *st, struct gw_item *it, struct tm_error *
 }
 
 /* One item inside the open transaction. */
-static int commit_one(struct gw_store *st, struct gw_quarantine *q, struct gw_item *it,
-		      int64_t now, struct tm_error *err)
+static int commit_one(const struct gw_pipeline *p, struct gw_store *st, struct gw_quarantine *q,
+		      struct gw_item *it, int64_t now, struct tm_error *err)
 {
 	if (it->err.reason == NULL) {
 		struct gw_store_record r = {
@@ -175,6 +176,14 @@ static int commit_one(struct gw_store *st, struct gw_quarantine *q, struct gw_it
 		struct gw_put_info info;
 		struct tm_error perr = {0};
 		int rc = gw_store_put(st, &r, &info, &perr);
+		if (rc == GW_STORE_OK && info.result == GW_PUT_STORED) {
+			/* alerts and the audit entry, in the same transaction */
+			const struct gw_config *cfg = p != NULL ? p->cfg : NULL;
+			rc = gw_alerts_on_stored(st, cfg != NULL ? cfg->service : NULL, &r, &info, now,
+						 err);
+			if (rc != GW_STORE_OK)
+				return rc;
+		}
 		if (rc == GW_STORE_OK && info.result != GW_PUT_CONFLICT) {
 			it->outcome = info.result == GW_PUT_STORED ? GW_OUTCOME_STORED
 								    : GW_OUTCOME_DUPLICATE;
@@ -198,12 +207,11 @@ int gw_pipeline_commit(const struct gw_pipeline *p, struct gw_store *st,
 		       struct gw_quarantine *q, struct gw_item **items, size_t n, int64_t now,
 		       struct tm_error *err)
 {
-	(void)p;
 	int rc = gw_store_begin(st, err);
 	if (rc != GW_STORE_OK)
 		return rc;
 	for (size_t i = 0; i < n && rc == GW_STORE_OK; i++)
-		rc = commit_one(st, q, items[i], now, err);
+		rc = commit_one(p, st, q, items[i], now, err);
 	if (rc == GW_STORE_OK)
 		rc = gw_store_commit(st, err);
 	if (rc != GW_STORE_OK) {

@@ -5,6 +5,7 @@
 #include <telemail/error.h>
 #include <telemail/smime.h>
 
+#include "audit.h"
 #include "registry.h"
 
 #define OPS(st) gw_store_ops_get0(st)
@@ -290,6 +291,24 @@ static int enroll_in_tx(struct gw_store *st, const struct gw_enrollment *e, cons
 	return GW_STORE_OK;
 }
 
+/* The audit entry of an enrollment: what was enrolled, digest of the facts. */
+static int audit_enroll(struct gw_store *st, const struct gw_enrollment *e, const char *fp,
+			int64_t now, struct tm_error *err)
+{
+	char object[160], facts[512], after[GW_SHA256_HEX];
+	const char *dev = e->role == GW_ROLE_DEVICE ? e->cert_serial
+			  : e->n_serials > 0 ? e->serials[0] : "-";
+	snprintf(object, sizeof(object), "certificate %.16s role %s device %.64s%s", fp,
+		 gw_registry_role_name(e->role), dev,
+		 e->role == GW_ROLE_COLLECTOR && e->n_serials > 1 ? " and more" : "");
+	int n = snprintf(facts, sizeof(facts), "%s %s %s %s", fp, gw_registry_role_name(e->role),
+			 e->tenant, e->cert_serial != NULL ? e->cert_serial : "");
+	for (size_t i = 0; i < e->n_serials && n > 0 && (size_t)n < sizeof(facts); i++)
+		n += snprintf(facts + n, sizeof(facts) - (size_t)n, " %s", e->serials[i]);
+	gw_audit_digest(facts, after);
+	return gw_audit_append(st, NULL, "enroll", object, e->tenant, NULL, after, now, err);
+}
+
 int gw_registry_enroll(struct gw_store *st, const struct gw_enrollment *e, int64_t now,
 		       struct tm_error *err)
 {
@@ -300,6 +319,8 @@ int gw_registry_enroll(struct gw_store *st, const struct gw_enrollment *e, int64
 	if (rc != GW_STORE_OK)
 		return rc;
 	rc = enroll_in_tx(st, e, fp, now, err);
+	if (rc == GW_STORE_OK)
+		rc = audit_enroll(st, e, fp, now, err);   /* same transaction */
 	if (rc == GW_STORE_OK)
 		rc = gw_store_commit(st, err);
 	if (rc != GW_STORE_OK)
@@ -338,12 +359,30 @@ int gw_registry_revoke(struct gw_store *st, const char *fingerprint, int64_t at,
 		return GW_STORE_ERROR;
 	struct gw_cert_row c;
 	bool found;
-	int rc = OPS(st)->cert_get(BE(st), fp, &c, &found, err);
+	int rc = gw_store_begin(st, err);
 	if (rc != GW_STORE_OK)
 		return rc;
-	if (!found)
-		return tm_error_set(err, "registry.not_found", "certificate %s: not enrolled", fp);
-	return OPS(st)->cert_revoke(BE(st), fp, at, err);
+	rc = OPS(st)->cert_get(BE(st), fp, &c, &found, err);
+	if (rc == GW_STORE_OK && !found)
+		rc = tm_error_set(err, "registry.not_found", "certificate %s: not enrolled", fp);
+	if (rc == GW_STORE_OK)
+		rc = OPS(st)->cert_revoke(BE(st), fp, at, err);
+	if (rc == GW_STORE_OK && c.revoked_at == 0) {
+		/* the audit entry, in the same transaction (revoking again changes nothing) */
+		char object[160], before[GW_SHA256_HEX], after[GW_SHA256_HEX], facts[160];
+		snprintf(object, sizeof(object), "certificate %.16s role %s device %.64s", fp,
+			 gw_registry_role_name(c.role), c.serial[0] ? c.serial : "-");
+		snprintf(facts, sizeof(facts), "%s revoked_at=0", fp);
+		gw_audit_digest(facts, before);
+		snprintf(facts, sizeof(facts), "%s revoked_at=%lld", fp, (long long)at);
+		gw_audit_digest(facts, after);
+		rc = gw_audit_append(st, NULL, "revoke", object, c.tenant, before, after, at, err);
+	}
+	if (rc == GW_STORE_OK)
+		rc = gw_store_commit(st, err);
+	if (rc != GW_STORE_OK)
+		gw_store_rollback(st);
+	return rc;
 }
 
 /* ---- the check ---- */

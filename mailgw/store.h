@@ -158,6 +158,110 @@ typedef int (*gw_store_tenant_cb)(void *ctx, const struct gw_tenant_row *t);
 typedef int (*gw_store_cert_cb)(void *ctx, const struct gw_cert_row *c);
 typedef int (*gw_store_device_cb)(void *ctx, const struct gw_device_row *d);
 
+
+/* ---- service rows: alerts, marks, notification queue, audit, meters (issue 6) ---- */
+
+enum gw_alert_state { GW_ALERT_OPEN, GW_ALERT_ACKED, GW_ALERT_RESOLVED };
+
+#define GW_ALERT_KIND_MAX 32
+#define GW_ALERT_SUBJECT_MAX 128
+#define GW_ALERT_DETAIL_MAX 256
+
+/* One service alert. At most one row per (serial, kind, subject) is active
+ * (open or acknowledged). Times are Unix seconds. */
+struct gw_alert_row {
+	int64_t id;
+	char serial[GW_NAME_MAX + 1];
+	char tenant[GW_NAME_MAX + 1];
+	char kind[GW_ALERT_KIND_MAX];
+	char subject[GW_ALERT_SUBJECT_MAX];
+	char severity[16];             /* critical | warning | info */
+	enum gw_alert_state state;
+	char detail[GW_ALERT_DETAIL_MAX];
+	int64_t first_seen, last_seen, count;
+	char report_id[GW_NAME_MAX + 1];   /* the report that raised or last touched it */
+	int64_t acked_at;              /* 0: not acknowledged */
+	char acked_by[64];
+	int64_t resolved_at;           /* 0: not resolved */
+};
+
+/* What alert evaluation remembers of a device's newest report (key such as
+ * "supply#2", "counter:total/impressions", "firmware:engine"). */
+struct gw_mark_row {
+	int64_t seq;
+	bool has_ival;
+	int64_t ival;
+	char tval[1024];
+};
+
+enum gw_notify_state { GW_NOTIFY_PENDING, GW_NOTIFY_SENT, GW_NOTIFY_FAILED };
+
+/* One notification in the durable queue: UNIQUE (alert_id, event, channel),
+ * so one alert transition is queued (and so sent) once per channel. */
+struct gw_notify_row {
+	int64_t id;
+	int64_t alert_id;
+	char event[16];                /* opened | resolved */
+	char channel[16];              /* email | webhook */
+	char kind[GW_ALERT_KIND_MAX];
+	char severity[16];
+	char tenant[GW_NAME_MAX + 1];
+	char payload[2048];            /* JSON of the alert at the transition */
+	enum gw_notify_state state;
+	int64_t attempts;
+	int64_t next_at;               /* not before this time */
+	int64_t created_at;
+	int64_t sent_at;               /* 0: not sent */
+	char last_error[256];
+};
+
+/* One audit log entry (hash chain: hash = SHA-256 over the canonical
+ * serialization including prev_hash; see audit.h). */
+struct gw_audit_row {
+	int64_t seq;
+	int64_t time;
+	char actor[64];
+	char action[32];
+	char object[160];
+	char tenant[GW_NAME_MAX + 1];
+	char before_digest[GW_SHA256_HEX];   /* "" when there was nothing before */
+	char after_digest[GW_SHA256_HEX];    /* "" when nothing is left after */
+	char prev_hash[GW_SHA256_HEX];
+	char hash[GW_SHA256_HEX];
+};
+
+/* One counter reading (a counters row with its report's time). service is
+ * total/print/copy/scan/fax or "vendor" (name = the vendor counter id). */
+struct gw_meter_row {
+	char serial[GW_NAME_MAX + 1];
+	char tenant[GW_NAME_MAX + 1];
+	int64_t seq;
+	int64_t at;                    /* generated_at, Unix seconds */
+	char service[16];
+	char name[GW_NAME_MAX + 1];
+	int64_t value;
+};
+
+/* A supply of a device as of its newest report. */
+struct gw_supply_row {
+	char serial[GW_NAME_MAX + 1];
+	char tenant[GW_NAME_MAX + 1];
+	int64_t seq;
+	int64_t index;
+	char type[32];
+	char colorant[64];
+	char description[128];
+	char unit[32];
+	int64_t max_capacity;          /* TM_UNSET when not reported */
+	int64_t level;
+};
+
+typedef int (*gw_store_alert_cb)(void *ctx, const struct gw_alert_row *a);
+typedef int (*gw_store_notify_cb)(void *ctx, const struct gw_notify_row *n);
+typedef int (*gw_store_audit_cb)(void *ctx, const struct gw_audit_row *a);
+typedef int (*gw_store_meter_cb)(void *ctx, const struct gw_meter_row *m);
+typedef int (*gw_store_supply_cb)(void *ctx, const struct gw_supply_row *s);
+
 /* ---- the back-end interface ---- */
 
 struct gw_store_options {
@@ -210,6 +314,33 @@ struct gw_store_ops {
 	int (*device_get)(void *s, const char *serial, struct gw_device_row *out, bool *found,
 			  struct tm_error *err);
 	int (*device_list)(void *s, gw_store_device_cb cb, void *ctx, struct tm_error *err);
+
+	/* service (store_sqlite_service.c; logic in alerts.c, notify.c, audit.c,
+	 * billing.c). Listing callbacks: a non-zero result stops the walk. */
+	int (*alert_find_active)(void *s, const char *serial, const char *kind, const char *subject,
+				 struct gw_alert_row *out, bool *found, struct tm_error *err);
+	int (*alert_insert)(void *s, struct gw_alert_row *a, struct tm_error *err); /* fills id */
+	int (*alert_update)(void *s, const struct gw_alert_row *a, struct tm_error *err);
+	int (*alert_get)(void *s, int64_t id, struct gw_alert_row *out, bool *found,
+			 struct tm_error *err);
+	int (*alert_list)(void *s, bool active_only, gw_store_alert_cb cb, void *ctx,
+			  struct tm_error *err);
+	int (*mark_get)(void *s, const char *serial, const char *key, struct gw_mark_row *out,
+			bool *found, struct tm_error *err);
+	int (*mark_set)(void *s, const char *serial, const char *key, const struct gw_mark_row *m,
+			struct tm_error *err);
+	int (*notify_add)(void *s, const struct gw_notify_row *n, bool *added, struct tm_error *err);
+	int (*notify_update)(void *s, const struct gw_notify_row *n, struct tm_error *err);
+	int (*notify_list)(void *s, bool pending_only, gw_store_notify_cb cb, void *ctx,
+			   struct tm_error *err);
+	int (*audit_last)(void *s, struct gw_audit_row *out, bool *found, struct tm_error *err);
+	int (*audit_insert)(void *s, const struct gw_audit_row *a, struct tm_error *err);
+	int (*audit_list)(void *s, gw_store_audit_cb cb, void *ctx, struct tm_error *err);
+	/* latest: the readings of each device's newest report only; else every
+	 * reading with at <= until, ordered by serial, service, name, at, seq */
+	int (*meter_list)(void *s, bool latest, int64_t until, gw_store_meter_cb cb, void *ctx,
+			  struct tm_error *err);
+	int (*supply_list)(void *s, gw_store_supply_cb cb, void *ctx, struct tm_error *err);
 };
 
 /* The SQLite back end (store_sqlite.c). */

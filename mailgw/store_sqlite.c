@@ -245,6 +245,8 @@ static void sq_close(void *state)
 		return;
 	for (int i = 0; i < SQ_COUNT_; i++)
 		sqlite3_finalize(q->stmt[i]);
+	for (int i = 0; i < GW_SQ_SVC_MAX; i++)
+		sqlite3_finalize(q->svc[i]);
 	if (q->in_tx)
 		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_close_v2(q->db);
@@ -776,4 +778,19 @@ const struct gw_store_ops gw_store_sqlite_ops = {
 	.device_add = gw_sq_device_add,
 	.device_get = gw_sq_device_get,
 	.device_list = gw_sq_device_list,
+	.alert_find_active = gw_sq_alert_find_active,
+	.alert_insert = gw_sq_alert_insert,
+	.alert_update = gw_sq_alert_update,
+	.alert_get = gw_sq_alert_get,
+	.alert_list = gw_sq_alert_list,
+	.mark_get = gw_sq_mark_get,
+	.mark_set = gw_sq_mark_set,
+	.notify_add = gw_sq_notify_add,
+	.notify_update = gw_sq_notify_update,
+	.notify_list = gw_sq_notify_list,
+	.audit_last = gw_sq_audit_last,
+	.audit_insert = gw_sq_audit_insert,
+	.audit_list = gw_sq_audit_list,
+	.meter_list = gw_sq_meter_list,
+	.supply_list = gw_sq_supply_list,
 };

@@ -45,9 +45,12 @@ enum gw_sq_stmt {
 	SQ_COUNT_
 };
 
+#define GW_SQ_SVC_MAX 32
+
 struct gw_sq {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[SQ_COUNT_];
+	sqlite3_stmt *svc[GW_SQ_SVC_MAX];   /* store_sqlite_service.c's own statement cache */
 	bool in_tx;
 };
 
@@ -87,5 +90,29 @@ int gw_sq_device_add(void *s, const char *serial, const char *tenant, int64_t no
 int gw_sq_device_get(void *s, const char *serial, struct gw_device_row *out, bool *found,
 		     struct tm_error *err);
 int gw_sq_device_list(void *s, gw_store_device_cb cb, void *ctx, struct tm_error *err);
+
+/* service ops (store_sqlite_service.c) */
+int gw_sq_alert_find_active(void *s, const char *serial, const char *kind, const char *subject,
+			    struct gw_alert_row *out, bool *found, struct tm_error *err);
+int gw_sq_alert_insert(void *s, struct gw_alert_row *a, struct tm_error *err);
+int gw_sq_alert_update(void *s, const struct gw_alert_row *a, struct tm_error *err);
+int gw_sq_alert_get(void *s, int64_t id, struct gw_alert_row *out, bool *found,
+		    struct tm_error *err);
+int gw_sq_alert_list(void *s, bool active_only, gw_store_alert_cb cb, void *ctx,
+		     struct tm_error *err);
+int gw_sq_mark_get(void *s, const char *serial, const char *key, struct gw_mark_row *out,
+		   bool *found, struct tm_error *err);
+int gw_sq_mark_set(void *s, const char *serial, const char *key, const struct gw_mark_row *m,
+		   struct tm_error *err);
+int gw_sq_notify_add(void *s, const struct gw_notify_row *n, bool *added, struct tm_error *err);
+int gw_sq_notify_update(void *s, const struct gw_notify_row *n, struct tm_error *err);
+int gw_sq_notify_list(void *s, bool pending_only, gw_store_notify_cb cb, void *ctx,
+		      struct tm_error *err);
+int gw_sq_audit_last(void *s, struct gw_audit_row *out, bool *found, struct tm_error *err);
+int gw_sq_audit_insert(void *s, const struct gw_audit_row *a, struct tm_error *err);
+int gw_sq_audit_list(void *s, gw_store_audit_cb cb, void *ctx, struct tm_error *err);
+int gw_sq_meter_list(void *s, bool latest, int64_t until, gw_store_meter_cb cb, void *ctx,
+		     struct tm_error *err);
+int gw_sq_supply_list(void *s, gw_store_supply_cb cb, void *ctx, struct tm_error *err);
 
 #endif

@@ -135,8 +135,73 @@ static const char v1[] =
 	"  PRIMARY KEY (raw_sha256, message_id)) WITHOUT ROWID;"
 	"CREATE INDEX message_log_received ON message_log(received_at);";
 
+
+/* v2 (issue 6): service alerts, alert-evaluation marks, the durable
+ * notification queue, the audit log (append-only: triggers refuse UPDATE and
+ * DELETE), and an index for meter readings by device and time. */
+static const char v2[] =
+	"CREATE TABLE svc_alerts ("
+	"  id INTEGER PRIMARY KEY,"
+	"  serial TEXT NOT NULL,"
+	"  tenant TEXT NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  subject TEXT NOT NULL,"
+	"  severity TEXT NOT NULL CHECK (severity IN ('critical', 'warning', 'info')),"
+	"  state TEXT NOT NULL CHECK (state IN ('open', 'acknowledged', 'resolved')),"
+	"  detail TEXT,"
+	"  first_seen INTEGER NOT NULL,"
+	"  last_seen INTEGER NOT NULL,"
+	"  count INTEGER NOT NULL,"
+	"  report_id TEXT,"
+	"  acked_at INTEGER, acked_by TEXT, resolved_at INTEGER);"
+	"CREATE UNIQUE INDEX svc_alerts_active ON svc_alerts(serial, kind, subject)"
+	"  WHERE state <> 'resolved';"
+	"CREATE INDEX svc_alerts_tenant ON svc_alerts(tenant, state);"
+
+	"CREATE TABLE svc_marks ("
+	"  serial TEXT NOT NULL,"
+	"  key TEXT NOT NULL,"
+	"  seq INTEGER NOT NULL,"
+	"  ival INTEGER, tval TEXT,"
+	"  PRIMARY KEY (serial, key)) WITHOUT ROWID;"
+
+	"CREATE TABLE svc_notify ("
+	"  id INTEGER PRIMARY KEY,"
+	"  alert_id INTEGER NOT NULL REFERENCES svc_alerts(id),"
+	"  event TEXT NOT NULL,"
+	"  channel TEXT NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  severity TEXT NOT NULL,"
+	"  tenant TEXT NOT NULL,"
+	"  payload TEXT NOT NULL,"
+	"  state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'failed')),"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  next_at INTEGER NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  sent_at INTEGER, last_error TEXT,"
+	"  UNIQUE (alert_id, event, channel));"
+	"CREATE INDEX svc_notify_pending ON svc_notify(state, next_at);"
+
+	"CREATE TABLE svc_audit ("
+	"  seq INTEGER PRIMARY KEY,"
+	"  time INTEGER NOT NULL,"
+	"  actor TEXT NOT NULL,"
+	"  action TEXT NOT NULL,"
+	"  object TEXT NOT NULL,"
+	"  tenant TEXT,"
+	"  before_digest TEXT, after_digest TEXT,"
+	"  prev_hash TEXT NOT NULL,"
+	"  hash TEXT NOT NULL);"
+	"CREATE TRIGGER svc_audit_no_update BEFORE UPDATE ON svc_audit"
+	"  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+	"CREATE TRIGGER svc_audit_no_delete BEFORE DELETE ON svc_audit"
+	"  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+
+	"CREATE INDEX reports_serial_time ON reports(serial, generated_unix);";
+
 const char *const gw_sq_migrations[] = {
 	v1,
+	v2,
 };
 
 const size_t gw_sq_n_migrations = sizeof(gw_sq_migrations) / sizeof(gw_sq_migrations[0]);

@@ -192,7 +192,7 @@ Test(store, migrates_from_empty_and_reopens_idempotently)
 	struct gw_store *st = open_store();
 	cr_assert_str_eq(gw_store_backend(st), "sqlite");
 	gw_store_close(st);
-	cr_assert_eq(q1("PRAGMA user_version"), 1);
+	cr_assert_eq(q1("PRAGMA user_version"), 2);
 	cr_assert_eq(q1("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
 			"('tenants','certificates','devices','cert_devices','reports','report_json',"
 			"'counters','supplies','latest_supplies','parts','alerts','diagnostics',"
@@ -203,7 +203,7 @@ Test(store, migrates_from_empty_and_reopens_idempotently)
 	long long tables = q1("SELECT count(*) FROM sqlite_master");
 	st = open_store();   /* again: nothing to migrate, nothing changes */
 	gw_store_close(st);
-	cr_assert_eq(q1("PRAGMA user_version"), 1);
+	cr_assert_eq(q1("PRAGMA user_version"), 2);
 	cr_assert_eq(q1("SELECT count(*) FROM sqlite_master"), tables);
 }
 

@@ -1,0 +1,73 @@
+/* telemail-mailgw — the service sections of the configuration (issue 6):
+ * `alerts:` (thresholds, silence, part life), `billing:` (when a boundary
+ * reading counts as estimated) and `notify:` (e-mail over SMTP, webhook).
+ * Every section and key is optional; absent keys take the defaults below.
+ * Errors follow config.h: "file:line: key.path: message". */
+#ifndef GW_CONFIG_SERVICE_H
+#define GW_CONFIG_SERVICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct tm_error;
+struct tm_node;
+
+#define GW_SERVICE_MAX_THRESHOLDS 64   /* alerts.supply_low entries */
+#define GW_SERVICE_MAX_RECIPIENTS 16   /* notify.email.to */
+
+/* Low threshold of one supply type, optionally one colorant ("type" or
+ * "type/colorant"; the most specific entry wins). */
+struct gw_supply_threshold {
+	char type[32];
+	char colorant[64];   /* "" = any colorant */
+	unsigned percent;    /* 0..100: low at or below this share of max_capacity */
+};
+
+struct gw_service_config {
+	/* alerts */
+	int64_t silence;                 /* default 7d */
+	unsigned part_life_percent;      /* default 90 (1..1000) */
+	unsigned supply_low_default;     /* default 10 (percent) */
+	struct gw_supply_threshold thresholds[GW_SERVICE_MAX_THRESHOLDS];
+	size_t n_thresholds;
+
+	/* billing */
+	int64_t estimate_after;          /* default 2d: an older boundary reading is `estimated` */
+
+	/* notify.email (smtp_host NULL: no e-mail) */
+	char *smtp_host;
+	unsigned smtp_port;              /* default 25 */
+	int starttls;                    /* 1 required (default), 0 off (loopback test sinks only) */
+	char *smtp_ca_file;              /* default: the system store */
+	char *mail_from;
+	char *mail_to[GW_SERVICE_MAX_RECIPIENTS];
+	size_t n_mail_to;
+	int64_t smtp_timeout;            /* default 30s */
+	unsigned throttle_max;           /* immediate mails per kind per throttle_per; default 5 */
+	int64_t throttle_per;            /* default 2h */
+	int64_t digest_interval;         /* default 1h: non-critical mails wait for a digest */
+
+	/* notify.webhook (webhook_url NULL: no webhook) */
+	char *webhook_url;
+	char *webhook_secret_file;       /* HMAC-SHA256 key (the file's bytes, trailing newline cut) */
+	unsigned webhook_retries;        /* default 5 attempts before `failed` */
+	int64_t webhook_backoff;         /* default 60s, doubled per attempt */
+	int64_t webhook_timeout;         /* default 10s */
+};
+
+/* Fill the defaults. */
+void gw_service_config_defaults(struct gw_service_config *s);
+
+/* Read `alerts`, `billing` and `notify` from the configuration's top-level
+ * mapping (already checked for unknown top-level keys). `name` is the file
+ * name for messages, `base_dir` resolves relative paths. *out is malloc'd
+ * (defaults when the sections are absent). */
+int gw_config_service_read(const struct tm_node *root, const char *name, const char *base_dir,
+			   struct gw_service_config **out, struct tm_error *err);
+void gw_config_service_free(struct gw_service_config *s);
+
+/* The low threshold (percent) for a supply. */
+unsigned gw_service_supply_threshold(const struct gw_service_config *s, const char *type,
+				     const char *colorant);
+
+#endif

@@ -1,0 +1,234 @@
+/* The audit log: an entry for every ingest, enroll, revoke and alert
+ * acknowledge, in the transaction of the change; append-only in the store;
+ * a hash chain that `audit verify` checks, naming the entry that was
+ * edited, deleted or reordered. Real SQLite files. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+#include <sqlite3.h>
+
+#include "audit.h"
+#include "common.h"
+#include "config_service.h"
+#include "scenario/ingest.h"
+
+#define T0 1790000000
+
+static char *tmpdir;
+static char dbpath[512];
+static struct gw_store *st;
+static struct gw_service_config svc;
+
+static void setup(void)
+{
+	tmpdir = tm_test_tmpdir();
+	snprintf(dbpath, sizeof(dbpath), "%s/telemail.db", tmpdir);
+	struct tm_error err = {0};
+	struct gw_store_options o = { .path = dbpath };
+	cr_assert_eq(gw_store_open(&o, &st, &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(gw_registry_tenant_add(st, "acme", NULL, 100, &err), 0, "%s", err.msg);
+	gw_service_config_defaults(&svc);
+}
+
+static void teardown(void)
+{
+	gw_store_close(st);
+	tm_test_rmtree(tmpdir);
+	free(tmpdir);
+}
+
+TestSuite(audit, .init = setup, .fini = teardown);
+
+struct rows {
+	struct gw_audit_row r[64];
+	size_t n;
+};
+
+static int collect(void *ctx, const struct gw_audit_row *a)
+{
+	struct rows *l = ctx;
+	if (l->n < 64)
+		l->r[l->n++] = *a;
+	return 0;
+}
+
+static void entries(struct rows *l)
+{
+	struct tm_error err = {0};
+	l->n = 0;
+	cr_assert_eq(gw_store_ops_get0(st)->audit_list(gw_store_state_get0(st), collect, l, &err),
+		     GW_STORE_OK, "%s", err.msg);
+}
+
+/* enroll XK1, three reports (one with a condition), ack it, revoke: 6 entries */
+static void history(void)
+{
+	struct tm_error err = {0};
+	sc_enroll(st, "XK1", "acme", 7);
+	for (int i = 1; i <= 3; i++) {
+		struct sc_report r;
+		sc_report_init(&r, "XK1", i, T0 + i * 3600);
+		r.conditions = i == 3 ? "[jammed]" : "[]";
+		sc_ingest(st, &svc, &r, "acme", T0 + i * 3600);
+	}
+	struct gw_alert_row a;
+	cr_assert(sc_alert(st, "XK1", "condition", "jammed", &a));
+	cr_assert_eq(gw_alerts_ack(st, &svc, a.id, "user:tech", T0 + 5 * 3600, &err), GW_STORE_OK);
+	char fp[GW_SHA256_HEX];
+	snprintf(fp, sizeof(fp), "%064x", 7);
+	cr_assert_eq(gw_registry_revoke(st, fp, T0 + 6 * 3600, &err), GW_STORE_OK, "%s", err.msg);
+	/* revoking again changes nothing and writes nothing */
+	cr_assert_eq(gw_registry_revoke(st, fp, T0 + 7 * 3600, &err), GW_STORE_OK, "%s", err.msg);
+}
+
+static void sql(const char *stmt, int want)
+{
+	sqlite3 *db;
+	cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+	int rc = sqlite3_exec(db, stmt, NULL, NULL, NULL);
+	cr_assert_eq(rc, want, "%s: %s", stmt, sqlite3_errmsg(db));
+	sqlite3_close(db);
+}
+
+Test(audit, every_change_is_chained)
+{
+	history();
+	struct rows l;
+	entries(&l);
+	cr_assert_eq(l.n, 6);
+	const char *actions[] = { "enroll", "ingest", "ingest", "ingest", "alert.ack", "revoke" };
+	for (size_t i = 0; i < l.n; i++) {
+		cr_assert_eq(l.r[i].seq, (int64_t)i + 1);
+		cr_assert_str_eq(l.r[i].action, actions[i]);
+		cr_assert_str_eq(l.r[i].tenant, "acme");
+		char h[GW_SHA256_HEX];
+		gw_audit_hash(&l.r[i], h);
+		cr_assert_str_eq(h, l.r[i].hash);
+		if (i > 0)
+			cr_assert_str_eq(l.r[i].prev_hash, l.r[i - 1].hash);
+	}
+	cr_assert_str_eq(l.r[0].prev_hash,
+			 "0000000000000000000000000000000000000000000000000000000000000000");
+	cr_assert_str_eq(l.r[1].actor, "pipeline");
+	cr_assert_eq(strlen(l.r[1].after_digest), 64, "ingest records the report's digest");
+	cr_assert_str_eq(l.r[1].before_digest, "");
+	cr_assert_not_null(strstr(l.r[1].object, "device XK1 seq 1"), "%s", l.r[1].object);
+	cr_assert_str_eq(l.r[4].actor, "user:tech");
+	cr_assert_str_neq(l.r[4].before_digest, l.r[4].after_digest);
+	cr_assert_eq(l.r[5].time, T0 + 6 * 3600);
+	cr_assert_not_null(strstr(l.r[0].actor, ":"), "a local user or uid: %s", l.r[0].actor);
+
+	struct gw_audit_verify v;
+	struct tm_error err = {0};
+	cr_assert_eq(gw_audit_verify(st, NULL, &v, &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(v.entries, 6);
+	cr_assert_str_eq(v.head, l.r[5].hash);
+	cr_assert_eq(gw_audit_verify(st, l.r[5].hash, &v, &err), GW_STORE_OK);
+}
+
+Test(audit, the_store_refuses_update_and_delete)
+{
+	history();
+	sql("UPDATE svc_audit SET actor = 'someone' WHERE seq = 2", SQLITE_CONSTRAINT);
+	sql("DELETE FROM svc_audit WHERE seq = 6", SQLITE_CONSTRAINT);
+}
+
+static void tamper(const char *stmt)
+{
+	sql("DROP TRIGGER svc_audit_no_update; DROP TRIGGER svc_audit_no_delete", SQLITE_OK);
+	sql(stmt, SQLITE_OK);
+}
+
+static void verify_fails(const char *needle)
+{
+	struct gw_audit_verify v;
+	struct tm_error err = {0};
+	cr_assert_eq(gw_audit_verify(st, NULL, &v, &err), GW_STORE_ERROR);
+	cr_assert_str_eq(err.reason, "audit.broken");
+	cr_assert_not_null(strstr(err.msg, needle), "%s", err.msg);
+}
+
+Test(audit, verify_detects_an_edited_entry)
+{
+	history();
+	tamper("UPDATE svc_audit SET object = 'report x device XK9 seq 1' WHERE seq = 2");
+	verify_fails("entry 2: hash does not match its contents (the entry was edited)");
+}
+
+Test(audit, verify_detects_an_edit_that_rehashes_the_entry)
+{
+	/* recomputing the edited entry's own hash breaks the link to the next one */
+	history();
+	struct rows l;
+	entries(&l);
+	struct gw_audit_row e = l.r[2];
+	snprintf(e.actor, sizeof(e.actor), "someone");
+	gw_audit_hash(&e, e.hash);
+	char stmt[512];
+	snprintf(stmt, sizeof(stmt), "UPDATE svc_audit SET actor = 'someone', hash = '%s' WHERE seq = 3",
+		 e.hash);
+	tamper(stmt);
+	verify_fails("entry 4: prev_hash does not match the hash of the entry before it");
+}
+
+Test(audit, verify_detects_a_deleted_entry)
+{
+	history();
+	tamper("DELETE FROM svc_audit WHERE seq = 3");
+	verify_fails("entry 4: expected seq 3 here (an entry was deleted or moved)");
+}
+
+Test(audit, verify_detects_reordered_entries)
+{
+	history();
+	tamper("UPDATE svc_audit SET seq = -1 WHERE seq = 2; UPDATE svc_audit SET seq = 2 WHERE seq = 3;"
+	       "UPDATE svc_audit SET seq = 3 WHERE seq = -1");
+	verify_fails("entry 2: prev_hash does not match the hash of the entry before it "
+		     "(entries were reordered or deleted)");
+}
+
+Test(audit, verify_with_head_detects_truncation)
+{
+	history();
+	struct rows l;
+	entries(&l);
+	char head[GW_SHA256_HEX];
+	memcpy(head, l.r[5].hash, sizeof(head));
+	tamper("DELETE FROM svc_audit WHERE seq = 6");
+	struct gw_audit_verify v;
+	struct tm_error err = {0};
+	cr_assert_eq(gw_audit_verify(st, NULL, &v, &err), GW_STORE_OK, "without a head it cannot tell");
+	cr_assert_eq(gw_audit_verify(st, head, &v, &err), GW_STORE_ERROR);
+	cr_assert_str_eq(err.reason, "audit.broken");
+	cr_assert_not_null(strstr(err.msg, "entries after it were removed"), "%s", err.msg);
+}
+
+Test(audit, rolled_back_with_the_change)
+{
+	struct tm_error err = {0};
+	cr_assert_eq(gw_store_begin(st, &err), GW_STORE_OK);
+	cr_assert_eq(gw_audit_append(st, "user:x", "enroll", "certificate x", "acme", NULL, NULL, T0,
+				     &err), GW_STORE_OK);
+	gw_store_rollback(st);
+	struct rows l;
+	entries(&l);
+	cr_assert_eq(l.n, 0);
+	cr_assert_eq(gw_audit_append(st, NULL, "x", "y", NULL, NULL, NULL, T0, &err), GW_STORE_OK);
+	entries(&l);
+	cr_assert_eq(l.n, 1);
+	cr_assert_eq(l.r[0].seq, 1);
+}
+
+Test(audit, field_limits_are_explicit)
+{
+	struct tm_error err = {0};
+	char big[200];
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	cr_assert_eq(gw_audit_append(st, "user:x", "enroll", big, NULL, NULL, NULL, T0, &err),
+		     GW_STORE_ERROR);
+	cr_assert_str_eq(err.reason, "internal.bug");
+	cr_assert_str_eq(err.msg, "audit: object longer than 159 bytes");
+}

@@ -1,0 +1,252 @@
+/* Meter readings for billing: the period, the boundary rule (last reading at
+ * or before each boundary), `estimated` and `first_reading`, counters that
+ * went backwards (segments) or wrapped, per-tenant sums, the tenant filter;
+ * and the fleet scenario (test/scenario/fleet.h): months of simulated
+ * reports with an outage, a toner replacement, a counter reset and a silent
+ * device, asserting the alerts raised and the billing figures exactly. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "billing.h"
+#include "common.h"
+#include "config_service.h"
+#include "scenario/fleet.h"
+#include "tenant_scope.h"
+
+static char *tmpdir;
+static struct gw_store *st;
+static struct gw_service_config svc;
+
+static void setup(void)
+{
+	tmpdir = tm_test_tmpdir();
+	char db[512];
+	snprintf(db, sizeof(db), "%s/telemail.db", tmpdir);
+	struct tm_error err = {0};
+	struct gw_store_options o = { .path = db };
+	cr_assert_eq(gw_store_open(&o, &st, &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(gw_registry_tenant_add(st, "acme", NULL, 100, &err), 0, "%s", err.msg);
+	cr_assert_eq(gw_registry_tenant_add(st, "acme-hq", "acme", 100, &err), 0, "%s", err.msg);
+	gw_service_config_defaults(&svc);
+}
+
+static void teardown(void)
+{
+	gw_store_close(st);
+	tm_test_rmtree(tmpdir);
+	free(tmpdir);
+}
+
+TestSuite(billing, .init = setup, .fini = teardown);
+
+static void bill(const char *viewer, const char *period, struct gw_billing *b)
+{
+	struct gw_tenant_scope scope;
+	struct tm_error err = {0};
+	cr_assert_eq(gw_tenant_scope_load(st, viewer, &scope, &err), 0, "%s", err.msg);
+	cr_assert_eq(gw_billing_compute(st, &scope, period, svc.estimate_after, b, &err), GW_STORE_OK,
+		     "%s: %s", err.reason, err.msg);
+	gw_tenant_scope_fini(&scope);
+}
+
+static const struct gw_billing_line *line(const struct gw_billing *b, const char *serial,
+					  const char *counter)
+{
+	for (size_t i = 0; i < b->n_lines; i++)
+		if (strcmp(b->lines[i].serial, serial) == 0 && strcmp(b->lines[i].counter, counter) == 0)
+			return &b->lines[i];
+	cr_assert_fail("no billing line for %s %s", serial, counter);
+	return NULL;
+}
+
+static const struct gw_billing_total *total(const struct gw_billing *b, const char *tenant,
+					    const char *counter)
+{
+	for (size_t i = 0; i < b->n_totals; i++)
+		if (strcmp(b->totals[i].tenant, tenant) == 0 && strcmp(b->totals[i].counter, counter) == 0)
+			return &b->totals[i];
+	cr_assert_fail("no total for %s %s", tenant, counter);
+	return NULL;
+}
+
+Test(billing, period_boundaries_and_bad_periods)
+{
+	int64_t s, e;
+	struct tm_error err = {0};
+	cr_assert_eq(gw_billing_period("2026-10", &s, &e, &err), 0);
+	cr_assert_eq(s, 1790812800);   /* 2026-10-01T00:00:00Z */
+	cr_assert_eq(e, 1793491200);   /* 2026-11-01T00:00:00Z */
+	cr_assert_eq(gw_billing_period("2026-12", &s, &e, &err), 0);
+	cr_assert_eq(e - s, 31 * 86400, "December ends at the next year's first instant");
+	const char *bad[] = { "2026-13", "2026-00", "2026-1", "26-10", "2026/10", "", "1969-12",
+			      "2026-10-01" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_assert_eq(gw_billing_period(bad[i], &s, &e, &err), -1, "%s", bad[i]);
+		cr_assert_str_eq(err.reason, "billing.bad_period");
+		cr_assert_not_null(strstr(err.msg, "want a month as YYYY-MM"), "%s", err.msg);
+	}
+}
+
+/* Readings of one device at given days of 2026-10 (day 0 = 2026-09-30). */
+static void readings(const char *serial, const int *day, const long long *value, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct sc_report r;
+		sc_report_init(&r, serial, (long long)i + 1, 1790726400 + (int64_t)day[i] * 86400);
+		r.total = value[i];
+		sc_ingest(st, &svc, &r, "acme-hq", r.at);
+	}
+}
+
+Test(billing, boundary_rule_estimated_reset_and_wrap)
+{
+	sc_enroll(st, "R1", "acme-hq", 1);
+	sc_enroll(st, "W1", "acme-hq", 2);
+	sc_enroll(st, "E1", "acme-hq", 3);
+	/* R1: 2026-09-30, 10-15 (reset to 40), 10-31, 11-01 00:00 exactly, 11-02 */
+	readings("R1", (int[]){ 0, 15, 31, 32, 33 }, (long long[]){ 1000, 40, 540, 600, 700 }, 5);
+	/* W1: wraps at 2^32 */
+	readings("W1", (int[]){ 2, 20, 31 }, (long long[]){ 4294967000LL, 100, 300 }, 3);
+	/* E1: last reading before the start is 5 days old; none near the end */
+	readings("E1", (int[]){ -5, 10 }, (long long[]){ 10, 20 }, 2);
+
+	struct gw_billing b;
+	bill("acme", "2026-10", &b);
+	const struct gw_billing_line *l = line(&b, "R1", "total/impressions");
+	/* closing: the reading at exactly 2026-11-01T00:00:00Z counts (at or before) */
+	cr_assert_eq(l->open_value, 1000);
+	cr_assert_eq(l->close_value, 600);
+	cr_assert_eq(l->usage, 40 + 500 + 60, "segments: 1000→(reset)40→540→600");
+	cr_assert_eq(l->segments, 2);
+	cr_assert_eq(l->flags, GW_BILL_RESET);
+
+	l = line(&b, "W1", "total/impressions");
+	cr_assert_eq(l->usage, 4294967296LL - 4294967000LL + 100 + 200);
+	cr_assert_eq(l->segments, 1);
+	cr_assert_eq(l->flags, GW_BILL_FIRST | GW_BILL_WRAPPED, "first reading 2026-10-02 (after the start)");
+
+	l = line(&b, "E1", "total/impressions");
+	cr_assert_eq(l->usage, 10);
+	cr_assert_eq(l->flags, GW_BILL_EST_OPEN | GW_BILL_EST_CLOSE);
+	char flags[128];
+	gw_billing_flags_text(l->flags, flags, sizeof(flags));
+	cr_assert_str_eq(flags, "estimated_opening;estimated_closing");
+
+	const struct gw_billing_total *t = total(&b, "acme-hq", "total/impressions");
+	cr_assert_eq(t->devices, 3);
+	cr_assert_eq(t->usage, 600 + 4294967296LL - 4294967000LL + 300 + 10);
+	gw_billing_fini(&b);
+}
+
+/* ---- the fleet scenario ---- */
+
+static void replay_fleet(void)
+{
+	struct tm_error err = {0};
+	for (int dev = 1; dev <= 4; dev++) {
+		char serial[8];
+		snprintf(serial, sizeof(serial), "D%d", dev);
+		sc_enroll(st, serial, dev == 3 ? "acme" : "acme-hq", dev);
+	}
+	for (int d = 0; d < FLEET_DAYS; d++) {
+		for (int dev = 1; dev <= 4; dev++) {
+			struct sc_report r;
+			const char *tenant;
+			if (fleet_report(dev, d, &r, &tenant))
+				cr_assert_eq(sc_ingest(st, &svc, &r, tenant, r.at + 120), GW_PUT_STORED);
+		}
+		struct gw_silence_counts k;
+		cr_assert_eq(gw_alerts_check_silence(st, &svc, fleet_at(d) + 6 * 3600, &k, &err),
+			     GW_STORE_OK, "%s", err.msg);
+	}
+}
+
+Test(billing, fleet_scenario_alerts_and_figures, .timeout = 120)
+{
+	replay_fleet();
+	struct gw_alert_row a;
+	cr_assert_eq(sc_count_alerts(st, NULL, NULL), 6, "exactly the alerts below");
+
+	/* D1: toner low on d = 50 (10 %), seen 5 times, replaced on d = 55 */
+	cr_assert(sc_alert(st, "D1", "supply_low", "toner/black#1", &a));
+	cr_assert_eq(a.first_seen, fleet_at(50));
+	cr_assert_eq(a.last_seen, fleet_at(54));
+	cr_assert_eq(a.count, 5);
+	cr_assert_eq(a.state, GW_ALERT_RESOLVED);
+	cr_assert_eq(a.resolved_at, fleet_at(55));
+	cr_assert(sc_alert(st, "D1", "supply_replaced", "toner/black#1", &a));
+	cr_assert_str_eq(a.detail, "toner/black#1: replaced, 6 % -> 100 %");
+
+	/* D2: silent from the check of d = 46 (7 d 6 h after d = 39), back on d = 50 */
+	cr_assert(sc_alert(st, "D2", "device_silent", "device", &a));
+	cr_assert_eq(a.first_seen, fleet_at(46) + 6 * 3600);
+	cr_assert_eq(a.count, 4);
+	cr_assert_eq(a.state, GW_ALERT_RESOLVED);
+	cr_assert_eq(a.resolved_at, fleet_at(50));
+	/* D2: the board swap on d = 75 */
+	cr_assert(sc_alert(st, "D2", "counter_reset", "total/impressions", &a));
+	cr_assert_eq(a.state, GW_ALERT_OPEN);
+	cr_assert_eq(a.first_seen, fleet_at(75));
+	cr_assert_str_eq(a.detail, "counter total/impressions went from 64800 to 50 (reset or board swap)");
+
+	/* D3: silent since the check of d = 87, still open, counted daily */
+	cr_assert(sc_alert(st, "D3", "device_silent", "device", &a));
+	cr_assert_eq(a.state, GW_ALERT_OPEN);
+	cr_assert_eq(a.first_seen, fleet_at(87) + 6 * 3600);
+	cr_assert_eq(a.count, FLEET_DAYS - 87);
+
+	/* D4: never reported until d = 70 (kept apart from silent) */
+	cr_assert(sc_alert(st, "D4", "device_never_reported", "device", &a));
+	cr_assert_eq(a.count, 70);
+	cr_assert_eq(a.state, GW_ALERT_RESOLVED);
+	cr_assert_eq(a.resolved_at, fleet_at(70));
+	cr_assert_not(sc_alert(st, "D4", "device_silent", NULL, &a));
+
+	/* billing 2026-10 as seen by the provider-level tenant acme */
+	struct gw_billing b;
+	bill("acme", "2026-10", &b);
+	cr_assert_eq(b.n_lines, 5);
+	const struct gw_billing_line *l = line(&b, "D1", "total/impressions");
+	cr_assert_eq(l->open_value, 17200);     /* d = 60, 2026-09-30T06:00Z */
+	cr_assert_eq(l->close_value, 20920);    /* d = 91, 2026-10-31T06:00Z */
+	cr_assert_eq(l->usage, 3720);
+	cr_assert_eq(l->flags, 0);
+	l = line(&b, "D1", "total/impressions_monochrome");
+	cr_assert_eq(l->usage, 3100);
+	l = line(&b, "D2", "total/impressions");
+	cr_assert_eq(l->open_value, 62000);
+	cr_assert_eq(l->close_value, 3250);
+	cr_assert_eq(l->usage, 2800 + 50 + 3200);
+	cr_assert_eq(l->segments, 2);
+	cr_assert_eq(l->flags, GW_BILL_RESET);
+	l = line(&b, "D3", "total/impressions");
+	cr_assert_eq(l->open_value, 10000);
+	cr_assert_eq(l->close_value, 11000);    /* 2026-10-20, 11 days before the end */
+	cr_assert_eq(l->usage, 1000);
+	cr_assert_eq(l->flags, GW_BILL_EST_CLOSE);
+	l = line(&b, "D4", "total/impressions");
+	cr_assert_eq(l->open_value, 300);
+	cr_assert_eq(l->usage, 210);
+	cr_assert_eq(l->flags, GW_BILL_FIRST);
+
+	cr_assert_eq(b.n_totals, 3);
+	cr_assert_eq(total(&b, "acme-hq", "total/impressions")->usage, 3720 + 6050 + 210);
+	cr_assert_eq(total(&b, "acme-hq", "total/impressions")->devices, 3);
+	cr_assert_eq(total(&b, "acme-hq", "total/impressions_monochrome")->usage, 3100);
+	cr_assert_eq(total(&b, "acme", "total/impressions")->usage, 1000);
+	gw_billing_fini(&b);
+
+	/* September for D2 spans the outage: no estimate, one segment */
+	bill("acme-hq", "2026-09", &b);
+	l = line(&b, "D2", "total/impressions");
+	cr_assert_eq(l->open_value, 56000);   /* d = 30 */
+	cr_assert_eq(l->close_value, 62000);  /* d = 60 */
+	cr_assert_eq(l->usage, 6000);
+	cr_assert_eq(l->flags, 0);
+	for (size_t i = 0; i < b.n_lines; i++)
+		cr_assert_str_neq(b.lines[i].serial, "D3", "acme-hq must not see its parent's D3");
+	gw_billing_fini(&b);
+}

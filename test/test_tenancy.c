@@ -1,0 +1,183 @@
+/* Tenancy: every query command of the real telemail-mailgw binary (devices,
+ * alerts, supplies, meters, billing, audit) with --tenant T shows T and its
+ * descendants only: a child never sees its parent or a sibling.
+ *
+ *   provider ── customer-a ── site-a1
+ *            └─ customer-b
+ * one device in each (P1, A1, S1, B1). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+
+#include "common.h"
+#include "config_service.h"
+#include "scenario/ingest.h"
+
+#define T0 1790000000   /* 2026-09-21T...Z */
+
+static char *tmpdir;
+static char cfgpath[600];
+
+static const char *const tenants[][2] = {
+	{ "provider", NULL }, { "customer-a", "provider" }, { "site-a1", "customer-a" },
+	{ "customer-b", "provider" },
+};
+static const char *const devices[][2] = {
+	{ "P1", "provider" }, { "A1", "customer-a" }, { "S1", "site-a1" }, { "B1", "customer-b" },
+};
+
+static void setup(void)
+{
+	tmpdir = tm_test_tmpdir();
+	char db[512], yaml[1024];
+	snprintf(db, sizeof(db), "%s/telemail.db", tmpdir);
+	snprintf(cfgpath, sizeof(cfgpath), "%s/mailgw.yaml", tmpdir);
+	int n = snprintf(yaml, sizeof(yaml),
+			 "state_dir: %s\ngateway:\n  mailboxes: [t@gw.example]\n"
+			 "  keys: [{cert: gw.pem, key: gw.key}]\ntrust:\n  ca_file: ca.pem\n", tmpdir);
+	tm_test_write(cfgpath, yaml, (size_t)n);
+
+	struct gw_store *st;
+	struct tm_error err = {0};
+	struct gw_store_options o = { .path = db };
+	cr_assert_eq(gw_store_open(&o, &st, &err), GW_STORE_OK, "%s", err.msg);
+	for (size_t i = 0; i < 4; i++)
+		cr_assert_eq(gw_registry_tenant_add(st, tenants[i][0], tenants[i][1], 100, &err), 0,
+			     "%s", err.msg);
+	struct gw_service_config svc;
+	gw_service_config_defaults(&svc);
+	for (int i = 0; i < 4; i++) {
+		sc_enroll(st, devices[i][0], devices[i][1], i + 1);
+		for (int k = 0; k < 2; k++) {   /* one reading before and one inside 2026-10 */
+			struct sc_report r;
+			int64_t at = T0 + k * 20 * 86400;
+			sc_report_init(&r, devices[i][0], k + 1, at);
+			r.total = 1000 * (i + 1) + 500 * k;
+			r.conditions = "[jammed]";
+			r.supplies[0] = (struct sc_supply){ 1, "toner", "black", 5, 100 };
+			sc_ingest(st, &svc, &r, devices[i][1], at);
+		}
+	}
+	gw_store_close(st);
+}
+
+static void teardown(void)
+{
+	tm_test_rmtree(tmpdir);
+	free(tmpdir);
+}
+
+/* Run a command, return its exit status and output (malloc'd). */
+static int run(const char *args, char **out)
+{
+	char outpath[700];
+	snprintf(outpath, sizeof(outpath), "%s/out.txt", tmpdir);
+	int rc = tm_test_sh("'%s/mailgw/telemail-mailgw' -c '%s' %s > '%s' 2>&1",
+			    getenv("TM_BUILDDIR"), cfgpath, args, outpath);
+	struct tm_buf b;
+	tm_buf_init(&b);
+	tm_test_read(outpath, &b);
+	*out = b.len ? (char *)tm_buf_take(&b, &(size_t){0}) : strdup("");
+	tm_buf_fini(&b);
+	return rc;
+}
+
+/* Plain arrays: Criterion may run a parameter in a fresh process image,
+ * where pointers from the parameter table would not hold. */
+struct view {
+	char tenant[32];
+	char visible[32];   /* device serials T sees, e.g. "A1 S1" */
+};
+
+static const char *const queries[] = {
+	"devices --json", "alerts --json", "alerts --open --json", "supplies --json", "meters --json",
+	"billing --period 2026-10 --format json", "billing --period 2026-10 --format csv",
+	"audit --json",
+};
+
+static void check_view(const struct view *v)
+{
+	for (size_t q = 0; q < sizeof(queries) / sizeof(queries[0]); q++) {
+		char args[256], *out;
+		snprintf(args, sizeof(args), "%s --tenant %s", queries[q], v->tenant);
+		cr_assert_eq(run(args, &out), 0, "%s: %s", args, out);
+		for (int i = 0; i < 4; i++) {
+			char needle[64];
+			const char *serial = devices[i][0];
+			bool want = strstr(v->visible, serial) != NULL;
+			/* JSON: "serial": "A1"; CSV: ,A1,; audit: device A1 in the object */
+			if (strstr(queries[q], "audit") != NULL)
+				snprintf(needle, sizeof(needle), "device %s ", serial);
+			else if (strstr(queries[q], "csv") != NULL)
+				snprintf(needle, sizeof(needle), ",%s,", serial);
+			else
+				snprintf(needle, sizeof(needle), "\"serial\": \"%s\"", serial);
+			if (want)
+				cr_assert_not_null(strstr(out, needle), "%s: %s must see %s:\n%s", args,
+						   v->tenant, serial, out);
+			else
+				cr_assert_null(strstr(out, needle), "%s: %s must not see %s:\n%s", args,
+					       v->tenant, serial, out);
+		}
+		free(out);
+	}
+}
+
+ParameterizedTestParameters(tenancy, every_query_command_is_filtered)
+{
+	static struct view views[] = {
+		{ "provider", "P1 A1 S1 B1" },
+		{ "customer-a", "A1 S1" },
+		{ "site-a1", "S1" },
+		{ "customer-b", "B1" },
+	};
+	return cr_make_param_array(struct view, views, sizeof(views) / sizeof(views[0]));
+}
+
+ParameterizedTest(struct view *v, tenancy, every_query_command_is_filtered, .init = setup,
+		  .fini = teardown)
+{
+	check_view(v);
+}
+
+Test(tenancy, table_output_is_filtered_too, .init = setup, .fini = teardown)
+{
+	char *out;
+	cr_assert_eq(run("alerts --tenant customer-b", &out), 0, "%s", out);
+	cr_assert_not_null(strstr(out, "B1"), "%s", out);
+	cr_assert_null(strstr(out, "A1"), "%s", out);
+	cr_assert_null(strstr(out, "P1"), "%s", out);
+	free(out);
+	cr_assert_eq(run("billing --tenant site-a1 --period 2026-10", &out), 0, "%s", out);
+	cr_assert_not_null(strstr(out, "S1"), "%s", out);
+	cr_assert_null(strstr(out, "customer-a "), "a child never sees its parent:\n%s", out);
+	free(out);
+}
+
+Test(tenancy, unknown_tenant_is_refused, .init = setup, .fini = teardown)
+{
+	const char *cmds[] = { "alerts", "supplies", "meters", "audit",
+			       "billing --period 2026-10" };
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		char args[128], *out;
+		snprintf(args, sizeof(args), "%s --tenant ghost", cmds[i]);
+		cr_assert_eq(run(args, &out), 1, "%s: %s", args, out);
+		cr_assert_not_null(strstr(out, "registry.not_found: tenant 'ghost': not in the registry"),
+				   "%s: %s", args, out);
+		free(out);
+	}
+}
+
+Test(tenancy, billing_requires_tenant_and_period, .init = setup, .fini = teardown)
+{
+	char *out;
+	cr_assert_eq(run("billing --period 2026-10", &out), 2, "%s", out);
+	cr_assert_not_null(strstr(out, "billing --tenant T --period YYYY-MM"), "%s", out);
+	free(out);
+	cr_assert_eq(run("billing --tenant provider --period 2026-13", &out), 2, "%s", out);
+	cr_assert_not_null(strstr(out, "billing.bad_period: --period '2026-13'"), "%s", out);
+	free(out);
+}
