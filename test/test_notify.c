@@ -341,6 +341,55 @@ Test(notify, email_starttls_required_but_not_offered)
 	cr_assert_eq(mails(), 0);
 }
 
+/* A STARTTLS relay (aiosmtpd) with a certificate from the test CA ("right")
+ * or a self-signed one ("wrong"); the notifier trusts the test CA only. */
+static void start_tls_relay(const char *which)
+{
+	char *srv = tm_test_src("agent/servers.py");
+	char *pki = tm_test_pki("");
+	char certs[700];
+	snprintf(certs, sizeof(certs), "%s/certs", tmpdir);
+	cr_assert_eq(tm_test_sh("/usr/bin/python3 '%s' certs '%s' '%s'", srv, certs, pki), 0);
+	cr_assert_eq(tm_test_sh("/usr/bin/python3 '%s' tls '%s' '%s/%s.pem' '%s/%s.key'", srv,
+				relay_dir, certs, which, certs, which), 0);
+	free(srv);
+	static char host[] = "127.0.0.1", from[] = "telemail@gw.example", to[] = "service@example.net";
+	static char ca[700];
+	snprintf(ca, sizeof(ca), "%sca.pem", pki);
+	free(pki);
+	svc.smtp_host = host;
+	svc.smtp_port = (unsigned)read_port(relay_dir);
+	svc.starttls = 1;
+	svc.smtp_ca_file = ca;
+	svc.mail_from = from;
+	svc.mail_to[0] = to;
+	svc.n_mail_to = 1;
+	svc.smtp_timeout = 20;
+}
+
+Test(notify, email_over_verified_starttls)
+{
+	start_tls_relay("right");
+	condition("XK1", 1, "[jammed]");
+	struct gw_notify_counts k = run(T0);
+	cr_assert_eq(k.mailed, 1);
+	cr_assert_eq(k.retried, 0);
+	cr_assert_eq(mails(), 1);
+}
+
+Test(notify, email_starttls_with_a_wrong_certificate_is_refused)
+{
+	start_tls_relay("wrong");
+	condition("XK1", 1, "[jammed]");
+	struct gw_notify_counts k = run(T0);
+	cr_assert_eq(k.mailed, 0);
+	cr_assert_eq(k.retried, 1);
+	struct rows l;
+	queue(&l);
+	cr_assert_not_null(strstr(l.r[0].last_error, "smtp.certificate"), "%s", l.r[0].last_error);
+	cr_assert_eq(mails(), 0, "nothing is sent over an unverified channel");
+}
+
 /* ---- configuration ---- */
 
 static int parse_cfg(const char *tail, struct gw_config **out, struct tm_error *err)
