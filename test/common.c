@@ -8,6 +8,8 @@
 
 #include <criterion/criterion.h>
 
+#include <telemail/report.h>
+
 #include "common.h"
 
 static char *join(const char *env, const char *fallback, const char *mid, const char *rel)
@@ -74,4 +76,32 @@ int tm_test_sh(const char *fmt, ...)
 	if (st == -1 || !WIFEXITED(st))
 		return -1;
 	return WEXITSTATUS(st);
+}
+
+void tm_test_report_write(const struct tm_report *r, struct tm_buf *out)
+{
+	struct tm_error err = {0};
+	int rc = tm_report_write_yaml(r, out, &err);
+	cr_assert_eq(rc, 0, "%s: %s", err.reason, err.msg);
+}
+
+/* write, read back through the schema, compare, write again: same bytes */
+void tm_test_report_round_trip(const struct tm_report *r, const char *what)
+{
+	struct tm_buf a, b;
+	tm_buf_init(&a);
+	tm_buf_init(&b);
+	tm_test_report_write(r, &a);
+	struct tm_error err = {0};
+	struct tm_report *back = NULL;
+	int rc = tm_report_read(a.data, a.len, NULL, &back, &err);
+	cr_assert_eq(rc, 0, "%s: re-read failed: %s: %s\n%s", what, err.reason, err.msg, a.data);
+	cr_assert(tm_report_equal(r, back), "%s: model differs after the round trip\n%s", what, a.data);
+	tm_test_report_write(back, &b);
+	cr_assert_eq(a.len, b.len, "%s: second write differs in length", what);
+	cr_assert_eq(memcmp(a.data, b.data, a.len), 0, "%s: second write differs\n%s\n---\n%s", what,
+		     a.data, b.data);
+	tm_report_free(back);
+	tm_buf_fini(&a);
+	tm_buf_fini(&b);
 }

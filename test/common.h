@@ -24,4 +24,10 @@ void tm_test_write(const char *path, const void *data, size_t len);
 /* Run a shell command; returns its exit status (or -1). Output goes to the test log. */
 int tm_test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Write a report as YAML (cr_assert on failure). */
+struct tm_report;
+void tm_test_report_write(const struct tm_report *r, struct tm_buf *out);
+/* Write, read back through the schema, compare, write again: same bytes. */
+void tm_test_report_round_trip(const struct tm_report *r, const char *what);
+
 #endif
