@@ -46,5 +46,8 @@ int gw_cmd_meters(struct gw_cli *c, int argc, char **argv);
 int gw_cmd_billing(struct gw_cli *c, int argc, char **argv);
 int gw_cmd_audit(struct gw_cli *c, int argc, char **argv);
 int gw_cmd_notify(struct gw_cli *c, int argc, char **argv);
+/* cmd_serve.c (issue 5) */
+int gw_cmd_serve(struct gw_cli *c, int argc, char **argv);
+int gw_cmd_status(struct gw_cli *c, int argc, char **argv);
 
 #endif

@@ -9,6 +9,7 @@
 #include <telemail/node.h>
 
 #include "config.h"
+#include "config_listen.h"
 #include "config_service.h"
 #include "registry.h"
 
@@ -307,6 +308,7 @@ static int read_root(const struct ctx *c, const struct tm_node *root, struct gw_
 		"state_dir", "gateway", "trust", "allow_cbc", "max_future_skew", "auto_enroll",
 		"store", "workers", "quarantine_dir",
 		"alerts", "billing", "notify",   /* config_service.c */
+		"listen", "spool",               /* config_listen.c */
 		NULL,
 	};
 	const struct tm_node *n;
@@ -415,7 +417,8 @@ int gw_config_parse(const uint8_t *buf, size_t len, const char *name, const char
 		tm_error_set(err, "internal.nomem", "out of memory");
 		goto out;
 	}
-	if (read_root(&c, root, cfg) < 0 || defaults(cfg, err) < 0)
+	if (read_root(&c, root, cfg) < 0 || defaults(cfg, err) < 0 ||
+	    gw_config_listen_read(root, c.name, c.base, cfg, err) < 0)
 		goto out;
 	*out = cfg;
 	cfg = NULL;
@@ -475,5 +478,6 @@ void gw_config_free(struct gw_config *c)
 	free(c->store_path);
 	free(c->quarantine_dir);
 	gw_config_service_free(c->service);
+	gw_config_listen_free(c->listen);
 	free(c);
 }

@@ -15,6 +15,7 @@
 
 struct tm_error;
 struct gw_service_config;
+struct gw_listen_config;
 
 /* Limits (config.bad_value when exceeded). */
 #define GW_CONFIG_MAX_MAILBOXES 64
@@ -50,6 +51,7 @@ struct gw_config {
 	unsigned workers;           /* 0: one per core */
 	char *quarantine_dir;       /* default <state_dir>/quarantine */
 	struct gw_service_config *service; /* alerts:, billing:, notify: (config_service.h) */
+	struct gw_listen_config *listen;   /* listen:, spool: (config_listen.h); never NULL */
 };
 
 /* Read and check a file. */

@@ -45,6 +45,10 @@ static const char usage_text[] =
 	"                                  opening, closing and usage per device and counter\n"
 	"  audit [--tenant T] [--json]     the audit log; audit verify [--head HASH] checks it\n"
 	"  notify run-once                 deliver due notifications (e-mail, webhook)\n"
+	"  serve [--maildir DIR] [--workers N]\n"
+	"                                  the daemon: SMTP/LMTP listener, durable spool,\n"
+	"                                  pipeline (SIGTERM stops, SIGHUP reloads)\n"
+	"  status [--json]                 spool depth, outcomes counted, store state\n"
 	"\n"
 	"Options:\n"
 	"  -c, --config FILE   configuration (default $TELEMAIL_MAILGW_CONFIG or " DEFAULT_CONFIG ")\n"
@@ -152,6 +156,8 @@ static const struct {
 	{ "billing", gw_cmd_billing },
 	{ "audit", gw_cmd_audit },
 	{ "notify", gw_cmd_notify },
+	{ "serve", gw_cmd_serve },
+	{ "status", gw_cmd_status },
 };
 
 int main(int argc, char **argv)

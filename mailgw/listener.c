@@ -1,0 +1,802 @@
+/* telemail-mailgw — SMTP/LMTP listeners with libevent + OpenSSL (see listener.h). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <telemail/error.h>
+
+#include "config_listen.h"
+#include "listener.h"
+#include "smtp_session.h"
+#include "spool.h"
+
+#define READ_HIGH_WATER (64u << 10)   /* input held while a message is being spooled */
+#define OUTPUT_PAUSE (256u << 10)     /* unsent replies before reading pauses */
+
+/* What sessions started under one configuration share (reference counted:
+ * a reload makes a new one; open sessions keep theirs). Loop thread only. */
+struct settings {
+	unsigned refs;
+	struct gw_smtp_config smtp, lmtp;
+	char *hostname;
+	char **mailboxes;
+	size_t n_mailboxes;
+	SSL_CTX *tls;
+	bool require_tls;
+	struct gw_cidr networks[GW_LISTEN_MAX_NETWORKS];
+	size_t n_networks;
+	unsigned max_connections, max_per_address;
+	int64_t timeout_command, timeout_data, timeout_shutdown;
+};
+
+struct conn {
+	struct conn *next, *prev;
+	struct gw_listener *l;
+	struct settings *set;
+	struct gw_smtp_session *s;
+	struct bufferevent *bev;
+	struct event *timer;
+	evutil_socket_t fd;
+	bool lmtp;
+	char peer[INET6_ADDRSTRLEN + 8];
+	char id[20];
+	uint64_t lines_seen;
+	unsigned refused_seen;      /* messages refused by the session (DATA checks) */
+	enum gw_smtp_state timer_state;
+	bool spooling, dead, closing, tls_pending, paused;
+	/* filled by the spool thread */
+	struct conn *done_next;
+	char qid[GW_SPOOL_QID_MAX];
+	struct tm_error spool_err;
+	size_t msg_size;
+};
+
+struct gw_listener {
+	struct event_base *base;
+	struct evconnlistener *smtp, *lmtp;
+	char *lmtp_path;
+	unsigned port;
+	struct event *wake, *stop, *sig_term, *sig_int, *sig_hup, *tick, *grace;
+	struct settings *set;
+	struct gw_spool *spool;
+	gw_listener_log_fn log;
+	void *log_ctx;
+	void (*on_reload)(void *ctx);
+	void (*on_tick)(void *ctx);
+	void *ctx;
+	struct conn *conns;
+	size_t n_conns;
+	uint64_t next_id;
+	bool stopping;
+	pthread_mutex_t mu;           /* done queue: spool thread → loop */
+	struct conn *done_head;
+	struct gw_listener_stats st;
+};
+
+__attribute__((format(printf, 2, 3)))
+static void logf_(struct gw_listener *l, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (l->log != NULL)
+		l->log(l->log_ctx, line);
+}
+
+/* ---- settings ---- */
+
+static void settings_unref(struct settings *s)
+{
+	if (s == NULL || --s->refs > 0)
+		return;
+	for (size_t i = 0; i < s->n_mailboxes; i++)
+		free(s->mailboxes[i]);
+	free(s->mailboxes);
+	free(s->hostname);
+	SSL_CTX_free(s->tls);
+	free(s);
+}
+
+static SSL_CTX *tls_ctx(const char *cert, const char *key, struct tm_error *err)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	if (ctx == NULL) {
+		tm_error_set(err, "internal.library", "SSL_CTX_new failed");
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		unsigned long e = ERR_get_error();
+		char buf[160];
+		ERR_error_string_n(e, buf, sizeof(buf));
+		ERR_clear_error();
+		tm_error_set(err, "smime.key", "listen.tls: %s / %s: %s", cert, key, buf);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+static struct settings *settings_new(const struct gw_listener_options *o, struct tm_error *err)
+{
+	const struct gw_listen_config *c = o->cfg;
+	struct settings *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		goto nomem;
+	s->refs = 1;
+	if ((s->hostname = strdup(c->hostname)) == NULL ||
+	    (s->mailboxes = calloc(o->n_mailboxes ? o->n_mailboxes : 1, sizeof(char *))) == NULL)
+		goto nomem;
+	for (; s->n_mailboxes < o->n_mailboxes; s->n_mailboxes++)
+		if ((s->mailboxes[s->n_mailboxes] = strdup(o->mailboxes[s->n_mailboxes])) == NULL)
+			goto nomem;
+	if (c->tls_cert != NULL && (s->tls = tls_ctx(c->tls_cert, c->tls_key, err)) == NULL) {
+		settings_unref(s);
+		return NULL;
+	}
+	s->require_tls = c->require_tls;
+	memcpy(s->networks, c->networks, sizeof(s->networks));
+	s->n_networks = c->n_networks;
+	s->max_connections = c->max_connections;
+	s->max_per_address = c->max_per_address;
+	s->timeout_command = c->timeout_command;
+	s->timeout_data = c->timeout_data;
+	s->timeout_shutdown = c->timeout_shutdown;
+	s->smtp = (struct gw_smtp_config){
+		.hostname = s->hostname, .tls_available = s->tls != NULL,
+		.require_tls = c->require_tls, .mailboxes = (const char *const *)s->mailboxes,
+		.n_mailboxes = s->n_mailboxes, .max_message_size = c->max_message_size,
+		.max_recipients = c->max_recipients,
+	};
+	s->lmtp = s->smtp; /* local delivery over a unix socket: no TLS */
+	s->lmtp.lmtp = true;
+	s->lmtp.tls_available = false;
+	s->lmtp.require_tls = false;
+	return s;
+nomem:
+	settings_unref(s);
+	tm_error_set(err, "internal.nomem", "out of memory");
+	return NULL;
+}
+
+/* ---- connections ---- */
+
+static void conn_process(struct conn *c);
+static void conn_read_cb(struct bufferevent *bev, void *arg);
+static void conn_write_cb(struct bufferevent *bev, void *arg);
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
+
+static void conn_free(struct conn *c)
+{
+	struct gw_listener *l = c->l;
+	if (c->spooling) { /* the spool still holds our message bytes: later */
+		c->dead = true;
+		return;
+	}
+	unsigned acc = 0, ref = 0;
+	if (c->s != NULL) {
+		gw_smtp_session_counts(c->s, &acc, &ref);
+		const char *r = gw_smtp_session_last_reason(c->s);
+		logf_(l, "gw smtp session=%s event=close peer=%s accepted=%u refused=%u%s%s", c->id,
+		      c->peer, acc, ref, r ? " last_reason=" : "", r ? r : "");
+	}
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		l->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	l->n_conns--;
+	l->st.sessions_now = l->n_conns;
+	if (c->timer != NULL)
+		event_free(c->timer);
+	if (c->bev != NULL && c->fd < 0) { /* TLS: say goodbye properly (close_notify) */
+		SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+		if (ssl != NULL && SSL_is_init_finished(ssl))
+			SSL_shutdown(ssl);
+	}
+	if (c->bev != NULL)
+		bufferevent_free(c->bev);
+	if (c->fd >= 0)
+		evutil_closesocket(c->fd);
+	gw_smtp_session_free(c->s);
+	settings_unref(c->set);
+	free(c);
+	if (l->stopping && l->n_conns == 0)
+		event_base_loopexit(l->base, NULL);
+}
+
+static void flush_output(struct conn *c)
+{
+	size_t n;
+	const uint8_t *o = gw_smtp_session_output(c->s, &n);
+	if (n > 0 && c->bev != NULL)
+		bufferevent_write(c->bev, o, n);
+	gw_smtp_session_output_clear(c->s);
+}
+
+static void arm_timer(struct conn *c)
+{
+	enum gw_smtp_state st = gw_smtp_session_state(c->s);
+	int64_t secs = st == GW_SMTP_DATA ? c->set->timeout_data : c->set->timeout_command;
+	struct timeval tv = { .tv_sec = (time_t)secs, .tv_usec = 0 };
+	c->timer_state = st;
+	evtimer_add(c->timer, &tv);
+}
+
+/* Close once the replies are out. */
+static void conn_close_after_output(struct conn *c)
+{
+	c->closing = true;
+	bufferevent_disable(c->bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		conn_free(c);
+}
+
+static void spool_done_cb(void *ctx, const char *qid, const struct tm_error *err)
+{
+	struct conn *c = ctx;
+	struct gw_listener *l = c->l;
+	if (err != NULL)
+		c->spool_err = *err;
+	else
+		snprintf(c->qid, sizeof(c->qid), "%s", qid);
+	pthread_mutex_lock(&l->mu);
+	c->done_next = l->done_head;
+	l->done_head = c;
+	pthread_mutex_unlock(&l->mu);
+	event_active(l->wake, EV_READ, 0);
+}
+
+static void message_result(struct conn *c)
+{
+	struct gw_listener *l = c->l;
+	const struct tm_error *e = c->spool_err.reason != NULL ? &c->spool_err : NULL;
+	if (e == NULL) {
+		l->st.messages_accepted++;
+		logf_(l, "gw smtp session=%s event=message qid=%s from=<%s> size=%zu rcpts=%zu result=queued",
+		      c->id, c->qid, gw_smtp_session_mail_from(c->s), c->msg_size,
+		      gw_smtp_session_rcpt_count(c->s));
+	} else {
+		l->st.messages_refused++;
+		logf_(l, "gw smtp session=%s event=message from=<%s> size=%zu result=deferred reason=%s detail=\"%s\"",
+		      c->id, gw_smtp_session_mail_from(c->s), c->msg_size, e->reason, e->msg);
+	}
+	gw_smtp_session_spooled(c->s, c->qid, e);
+	unsigned acc;
+	gw_smtp_session_counts(c->s, &acc, &c->refused_seen); /* logged above */
+	tm_error_clear(&c->spool_err);
+	c->qid[0] = '\0';
+}
+
+static void wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	struct gw_listener *l = arg;
+	pthread_mutex_lock(&l->mu);
+	struct conn *c = l->done_head;
+	l->done_head = NULL;
+	pthread_mutex_unlock(&l->mu);
+	while (c != NULL) {
+		struct conn *n = c->done_next;
+		c->spooling = false;
+		if (c->dead) {
+			conn_free(c);
+		} else {
+			message_result(c);
+			flush_output(c);
+			bufferevent_enable(c->bev, EV_READ);
+			arm_timer(c);
+			conn_process(c); /* pipelined commands waiting in the input */
+		}
+		c = n;
+	}
+}
+
+static void start_tls(struct conn *c)
+{
+	c->tls_pending = false;
+	SSL *ssl = SSL_new(c->set->tls);
+	bufferevent_free(c->bev); /* drops any unread plaintext: never executed */
+	c->bev = NULL;
+	if (ssl == NULL) {
+		conn_free(c);
+		return;
+	}
+	c->bev = bufferevent_openssl_socket_new(c->l->base, c->fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+						BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		SSL_free(ssl);
+		conn_free(c);
+		return;
+	}
+	c->fd = -1; /* the TLS bufferevent owns the socket and the SSL now */
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, READ_HIGH_WATER);
+	bufferevent_enable(c->bev, EV_READ);
+}
+
+static void conn_process(struct conn *c)
+{
+	struct gw_listener *l = c->l;
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	while (!c->spooling && !c->closing && !c->tls_pending) {
+		size_t len = evbuffer_get_length(in);
+		if (len == 0)
+			break;
+		const uint8_t *data = evbuffer_pullup(in, (ev_ssize_t)len);
+		enum gw_smtp_event ev;
+		size_t used = gw_smtp_session_feed(c->s, data, len, &ev);
+		evbuffer_drain(in, used);
+		flush_output(c);
+		unsigned acc, ref;
+		gw_smtp_session_counts(c->s, &acc, &ref);
+		if (ref > c->refused_seen) { /* refused in DATA: too large, smuggling ... */
+			c->refused_seen = ref;
+			l->st.messages_refused++;
+			logf_(l, "gw smtp session=%s event=message result=refused reason=%s", c->id,
+			      gw_smtp_session_last_reason(c->s));
+		}
+		if (ev == GW_SMTP_EV_MESSAGE) {
+			size_t ml;
+			const uint8_t *m = gw_smtp_session_message(c->s, &ml);
+			struct tm_error err = {0};
+			c->msg_size = ml;
+			c->spooling = true;
+			if (gw_spool_submit(l->spool, m, ml, spool_done_cb, c, &err) < 0) {
+				c->spooling = false;
+				c->spool_err = err;
+				message_result(c);
+				flush_output(c);
+			} else {
+				bufferevent_disable(c->bev, EV_READ);
+				evtimer_del(c->timer);
+			}
+		} else if (ev == GW_SMTP_EV_STARTTLS) {
+			evbuffer_drain(in, evbuffer_get_length(in)); /* CVE-2011-0411 */
+			bufferevent_disable(c->bev, EV_READ);
+			c->tls_pending = true;
+			logf_(l, "gw smtp session=%s event=starttls", c->id);
+			if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+				start_tls(c);
+			return;
+		} else if (ev == GW_SMTP_EV_CLOSE) {
+			conn_close_after_output(c);
+			return;
+		} else if (used == 0) {
+			break;
+		}
+	}
+	if (c->closing || c->spooling)
+		return;
+	if (l->stopping && (gw_smtp_session_state(c->s) == GW_SMTP_READY ||
+			    gw_smtp_session_state(c->s) == GW_SMTP_INIT)) {
+		gw_smtp_session_abort(c->s, "smtpd.shutdown", "Service shutting down, try later");
+		flush_output(c);
+		conn_close_after_output(c);
+		return;
+	}
+	uint64_t lines = gw_smtp_session_lines(c->s);
+	if (lines != c->lines_seen || gw_smtp_session_state(c->s) != c->timer_state) {
+		c->lines_seen = lines; /* progress: the timeout starts again */
+		arm_timer(c);
+	}
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > OUTPUT_PAUSE) {
+		c->paused = true; /* a client that does not read its replies */
+		bufferevent_disable(c->bev, EV_READ);
+	}
+}
+
+static void conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	conn_process(arg);
+}
+
+static void conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	struct conn *c = arg;
+	if (c->closing) {
+		conn_free(c);
+	} else if (c->tls_pending) {
+		start_tls(c);
+	} else if (c->paused && !c->spooling) {
+		c->paused = false;
+		bufferevent_enable(c->bev, EV_READ);
+		conn_process(c);
+	}
+}
+
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	struct conn *c = arg;
+	if (what & BEV_EVENT_CONNECTED) { /* the TLS handshake is done */
+		gw_smtp_session_tls_started(c->s);
+		logf_(c->l, "gw smtp session=%s event=tls version=%s", c->id,
+		      SSL_get_version(bufferevent_openssl_get_ssl(c->bev)));
+		arm_timer(c);
+		return;
+	}
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		if (gw_smtp_session_state(c->s) == GW_SMTP_TLS)
+			gw_smtp_session_tls_failed(c->s);
+		conn_free(c);
+	}
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	struct conn *c = arg;
+	if (c->spooling)
+		return; /* our delay, not the client's: re-armed when the spool answers */
+	if (c->closing || gw_smtp_session_state(c->s) == GW_SMTP_TLS) {
+		conn_free(c); /* handshake or final flush never finished */
+		return;
+	}
+	gw_smtp_session_abort(c->s, "smtpd.timeout", "Error: timeout exceeded");
+	logf_(c->l, "gw smtp session=%s event=timeout state=%s", c->id,
+	      gw_smtp_session_state_name(c->timer_state));
+	flush_output(c);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
+		/* a client that reads nothing gets a little while, then is cut */
+		struct timeval tv = { 10, 0 };
+		evtimer_add(c->timer, &tv);
+	}
+	conn_close_after_output(c);
+}
+
+/* Refuse before any session exists: one reply line, then close. */
+static void refuse_socket(evutil_socket_t fd, const char *line)
+{
+	ssize_t r = send(fd, line, strlen(line), MSG_NOSIGNAL | MSG_DONTWAIT);
+	(void)r;
+	evutil_closesocket(fd);
+}
+
+static void accept_cb(struct evconnlistener *lst, evutil_socket_t fd, struct sockaddr *sa,
+		      int socklen, void *arg)
+{
+	(void)lst, (void)socklen;
+	struct gw_listener *l = arg;
+	struct settings *set = l->set;
+	bool lmtp = sa->sa_family == AF_UNIX;
+	char peer[INET6_ADDRSTRLEN + 8] = "local";
+	l->st.connections++;
+	if (!lmtp) {
+		const void *a = sa->sa_family == AF_INET ? (const void *)&((struct sockaddr_in *)sa)->sin_addr
+				: (const void *)&((struct sockaddr_in6 *)sa)->sin6_addr;
+		if (inet_ntop(sa->sa_family, a, peer, sizeof(peer)) == NULL)
+			snprintf(peer, sizeof(peer), "?");
+		if (!gw_cidr_match(set->networks, set->n_networks, sa)) {
+			l->st.refused_connections++;
+			logf_(l, "gw smtp event=refused peer=%s reason=smtpd.access_denied", peer);
+			refuse_socket(fd, "554 5.7.1 Access denied: not in client_networks\r\n");
+			return;
+		}
+	}
+	unsigned same = 0;
+	for (struct conn *c = l->conns; c != NULL; c = c->next)
+		same += strcmp(c->peer, peer) == 0;
+	if (l->stopping || l->n_conns >= set->max_connections || same >= set->max_per_address) {
+		l->st.refused_connections++;
+		const char *why = l->stopping ? "smtpd.shutdown" : "smtpd.too_many_connections";
+		logf_(l, "gw smtp event=refused peer=%s reason=%s", peer, why);
+		refuse_socket(fd, l->stopping ? "421 4.3.2 Service shutting down, try later\r\n"
+				  : "421 4.7.0 Too many connections, try later\r\n");
+		return;
+	}
+	struct conn *c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		refuse_socket(fd, "421 4.3.0 Out of memory, try later\r\n");
+		return;
+	}
+	c->l = l;
+	c->fd = fd;
+	c->lmtp = lmtp;
+	c->set = set;
+	set->refs++;
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	snprintf(c->id, sizeof(c->id), "%llx", (unsigned long long)++l->next_id);
+	c->next = l->conns;
+	if (l->conns != NULL)
+		l->conns->prev = c;
+	l->conns = c;
+	l->n_conns++;
+	l->st.sessions_now = l->n_conns;
+	c->s = gw_smtp_session_new(lmtp ? &set->lmtp : &set->smtp, false);
+	c->bev = bufferevent_socket_new(l->base, fd, 0);
+	c->timer = evtimer_new(l->base, timer_cb, c);
+	if (c->s == NULL || c->bev == NULL || c->timer == NULL) {
+		conn_free(c);
+		return;
+	}
+	logf_(l, "gw smtp session=%s event=connect peer=%s proto=%s", c->id, peer,
+	      lmtp ? "lmtp" : "smtp");
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, READ_HIGH_WATER);
+	flush_output(c);
+	bufferevent_enable(c->bev, EV_READ);
+	arm_timer(c);
+}
+
+/* ---- shutdown, signals, ticks ---- */
+
+static void close_listeners(struct gw_listener *l)
+{
+	if (l->smtp != NULL)
+		evconnlistener_free(l->smtp);
+	if (l->lmtp != NULL)
+		evconnlistener_free(l->lmtp);
+	l->smtp = l->lmtp = NULL;
+	if (l->lmtp_path != NULL)
+		unlink(l->lmtp_path);
+}
+
+/* Sessions outside a transaction (or all, when `all`) get 421 and close. */
+static void close_idle(struct gw_listener *l, bool all)
+{
+	struct conn *c = l->conns;
+	while (c != NULL) {
+		struct conn *n = c->next;
+		enum gw_smtp_state st = gw_smtp_session_state(c->s);
+		if (!c->spooling && !c->closing && !c->tls_pending &&
+		    (all || st == GW_SMTP_INIT || st == GW_SMTP_READY || st == GW_SMTP_CLOSED)) {
+			gw_smtp_session_abort(c->s, "smtpd.shutdown", "Service shutting down, try later");
+			flush_output(c);
+			conn_close_after_output(c);
+		}
+		c = n;
+	}
+}
+
+static void grace_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	struct gw_listener *l = arg;
+	logf_(l, "gw serve event=shutdown_grace_over sessions=%zu", l->n_conns);
+	close_idle(l, true);
+	/* whoever still does not go (a client that reads nothing) is cut */
+	struct conn *c = l->conns;
+	while (c != NULL) {
+		struct conn *n = c->next;
+		if (!c->spooling)
+			conn_free(c);
+		c = n;
+	}
+	if (l->n_conns == 0)
+		event_base_loopexit(l->base, NULL);
+	else
+		event_add(l->grace, &(struct timeval){ 1, 0 }); /* only spooling ones: soon */
+}
+
+static void stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	struct gw_listener *l = arg;
+	if (l->stopping)
+		return;
+	l->stopping = true;
+	logf_(l, "gw serve event=stopping sessions=%zu", l->n_conns);
+	close_listeners(l);
+	close_idle(l, false);
+	if (l->n_conns == 0) {
+		event_base_loopexit(l->base, NULL);
+		return;
+	}
+	struct timeval tv = { (time_t)l->set->timeout_shutdown, 0 };
+	event_add(l->grace, &tv);
+}
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	struct gw_listener *l = arg;
+	if (sig == SIGHUP) {
+		logf_(l, "gw serve event=reload");
+		if (l->on_reload != NULL)
+			l->on_reload(l->ctx);
+		return;
+	}
+	stop_cb(-1, 0, l);
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	struct gw_listener *l = arg;
+	if (l->on_tick != NULL)
+		l->on_tick(l->ctx);
+}
+
+/* ---- lifecycle ---- */
+
+static int bind_smtp(struct gw_listener *l, const struct gw_listen_config *cfg, struct tm_error *err)
+{
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	socklen_t sl;
+	if (strchr(cfg->smtp_address, ':') != NULL) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)cfg->smtp_port);
+		inet_pton(AF_INET6, cfg->smtp_address, &a->sin6_addr);
+		sl = sizeof(*a);
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+		a->sin_family = AF_INET;
+		a->sin_port = htons((uint16_t)cfg->smtp_port);
+		inet_pton(AF_INET, cfg->smtp_address, &a->sin_addr);
+		sl = sizeof(*a);
+	}
+	l->smtp = evconnlistener_new_bind(l->base, accept_cb, l,
+					  LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+					  256, (struct sockaddr *)&ss, (int)sl);
+	if (l->smtp == NULL)
+		return tm_error_set(err, "io.open", "listen.smtp %s:%u: %s", cfg->smtp_address,
+				    cfg->smtp_port, strerror(errno));
+	struct sockaddr_storage bound;
+	socklen_t bl = sizeof(bound);
+	if (getsockname(evconnlistener_get_fd(l->smtp), (struct sockaddr *)&bound, &bl) == 0)
+		l->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+				: ((struct sockaddr_in *)&bound)->sin_port);
+	logf_(l, "gw serve event=listening proto=smtp address=%s port=%u tls=%s", cfg->smtp_address,
+	      l->port, cfg->tls_cert ? (cfg->require_tls ? "required" : "starttls") : "off");
+	return 0;
+}
+
+static int bind_lmtp(struct gw_listener *l, const char *path, struct tm_error *err)
+{
+	struct sockaddr_un a;
+	memset(&a, 0, sizeof(a));
+	a.sun_family = AF_UNIX;
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+	struct stat st;
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(path); /* a stale socket of an earlier run */
+	l->lmtp = evconnlistener_new_bind(l->base, accept_cb, l,
+					  LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 256,
+					  (struct sockaddr *)&a, (int)sizeof(a));
+	if (l->lmtp == NULL)
+		return tm_error_set(err, "io.open", "listen.lmtp %s: %s", path, strerror(errno));
+	chmod(path, 0660);
+	if ((l->lmtp_path = strdup(path)) == NULL)
+		return tm_error_set(err, "internal.nomem", "out of memory");
+	logf_(l, "gw serve event=listening proto=lmtp socket=%s", path);
+	return 0;
+}
+
+int gw_listener_new(const struct gw_listener_options *o, struct gw_listener **out,
+		    struct tm_error *err)
+{
+	*out = NULL;
+	evthread_use_pthreads();
+	struct gw_listener *l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		return tm_error_set(err, "internal.nomem", "out of memory");
+	pthread_mutex_init(&l->mu, NULL);
+	l->spool = o->spool;
+	l->log = o->log;
+	l->log_ctx = o->log_ctx;
+	l->on_reload = o->on_reload;
+	l->on_tick = o->on_tick;
+	l->ctx = o->ctx;
+	if ((l->set = settings_new(o, err)) == NULL)
+		goto fail;
+	l->base = event_base_new();
+	if (l->base == NULL) {
+		tm_error_set(err, "internal.library", "event_base_new failed");
+		goto fail;
+	}
+	l->wake = event_new(l->base, -1, 0, wake_cb, l);
+	l->stop = event_new(l->base, -1, 0, stop_cb, l);
+	l->grace = evtimer_new(l->base, grace_cb, l);
+	l->tick = event_new(l->base, -1, EV_PERSIST, tick_cb, l);
+	l->sig_term = evsignal_new(l->base, SIGTERM, signal_cb, l);
+	l->sig_int = evsignal_new(l->base, SIGINT, signal_cb, l);
+	l->sig_hup = evsignal_new(l->base, SIGHUP, signal_cb, l);
+	if (l->wake == NULL || l->stop == NULL || l->grace == NULL || l->tick == NULL ||
+	    l->sig_term == NULL || l->sig_int == NULL || l->sig_hup == NULL) {
+		tm_error_set(err, "internal.library", "cannot create events");
+		goto fail;
+	}
+	event_add(l->sig_term, NULL);
+	event_add(l->sig_int, NULL);
+	event_add(l->sig_hup, NULL);
+	event_add(l->tick, &(struct timeval){ 1, 0 });
+	if (o->cfg->smtp_address != NULL && bind_smtp(l, o->cfg, err) < 0)
+		goto fail;
+	if (o->cfg->lmtp_socket != NULL && bind_lmtp(l, o->cfg->lmtp_socket, err) < 0)
+		goto fail;
+	if (l->smtp == NULL && l->lmtp == NULL) {
+		tm_error_set(err, "config.bad_value", "listen: neither smtp nor lmtp is on");
+		goto fail;
+	}
+	*out = l;
+	return 0;
+fail:
+	gw_listener_free(l);
+	return -1;
+}
+
+int gw_listener_run(struct gw_listener *l)
+{
+	signal(SIGPIPE, SIG_IGN);
+	event_base_dispatch(l->base);
+	return 0;
+}
+
+void gw_listener_shutdown(struct gw_listener *l)
+{
+	event_active(l->stop, EV_READ, 0);
+}
+
+int gw_listener_reload(struct gw_listener *l, const struct gw_listener_options *o,
+		       struct tm_error *err)
+{
+	struct settings *s = settings_new(o, err);
+	if (s == NULL)
+		return -1;
+	settings_unref(l->set);
+	l->set = s;
+	return 0;
+}
+
+void gw_listener_stats(const struct gw_listener *l, struct gw_listener_stats *st)
+{
+	*st = l->st;
+}
+
+unsigned gw_listener_port(const struct gw_listener *l)
+{
+	return l->port;
+}
+
+void gw_listener_free(struct gw_listener *l)
+{
+	if (l == NULL)
+		return;
+	close_listeners(l);
+	while (l->conns != NULL) {
+		struct conn *c = l->conns;
+		c->spooling = false; /* the spool is closed before the listener is freed */
+		conn_free(c);
+	}
+	struct event *evs[] = { l->wake, l->stop, l->grace, l->tick, l->sig_term, l->sig_int,
+				l->sig_hup };
+	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+		if (evs[i] != NULL)
+			event_free(evs[i]);
+	if (l->base != NULL)
+		event_base_free(l->base);
+	settings_unref(l->set);
+	free(l->lmtp_path);
+	pthread_mutex_destroy(&l->mu);
+	free(l);
+}

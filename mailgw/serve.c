@@ -1,0 +1,368 @@
+/* telemail-mailgw — the daemon: listener + spool + pipeline (see serve.h). */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <telemail/error.h>
+
+#include "config.h"
+#include "config_listen.h"
+#include "listener.h"
+#include "pipeline.h"
+#include "quarantine.h"
+#include "replay.h"
+#include "serve.h"
+#include "spool.h"
+#include "store.h"
+
+struct serve {
+	const struct gw_serve_options *o;
+	struct gw_config *cfg;          /* current; replaced by SIGHUP */
+	struct gw_pipeline *pipeline;   /* current */
+	struct gw_listener *listener;
+	struct gw_spool *spool;
+	struct gw_store *writer;
+	struct gw_quarantine *quarantine;
+	char *store_backend, *store_path, *state_dir, *status_path;
+	int busy_timeout_ms;
+	unsigned workers;
+	size_t maildir_max;
+	time_t started;
+
+	pthread_mutex_t mu;             /* stopping, the pending reload */
+	bool stopping;
+	struct gw_config *next_cfg;
+	struct gw_pipeline *next_pipeline;
+
+	atomic_uint_fast64_t stored, duplicate, quarantined, deferred, maildir_moved;
+};
+
+static void log_line(void *ctx, const char *line)
+{
+	(void)ctx;
+	fprintf(stderr, "%s\n", line);
+}
+
+__attribute__((format(printf, 1, 2)))
+static void slog(const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	log_line(NULL, line);
+}
+
+/* ---- the spool as the pipeline's source ---- */
+
+static int spool_next(void *ctx, struct gw_item **out)
+{
+	struct serve *sv = ctx;
+	char qid[GW_SPOOL_QID_MAX];
+	uint8_t *data;
+	size_t len;
+	int64_t at;
+	struct tm_error err = {0};
+	if (gw_spool_take(sv->spool, qid, &data, &len, &at, &err) == 0)
+		return 0;
+	struct gw_item *it = malloc(sizeof(*it));
+	if (it == NULL || (data == NULL && (data = calloc(1, 1)) == NULL))
+		abort(); /* out of memory for a fixed-size struct: nothing sensible left */
+	gw_item_init(it, qid, data, len, at);
+	if (err.reason != NULL)
+		it->err = err; /* unreadable now: deferred, retried */
+	*out = it;
+	return 1;
+}
+
+/* On the writer thread, once the outcome is committed (or not). */
+static void spool_result(void *ctx, const struct gw_item *it)
+{
+	struct serve *sv = ctx;
+	char outcome[96];
+	gw_item_outcome_text(it, outcome, sizeof(outcome));
+	bool final = it->done && it->outcome != GW_OUTCOME_DEFERRED;
+	if (final) {
+		struct tm_error err = {0};
+		if (gw_spool_done(sv->spool, it->source, &err) < 0)
+			slog("gw spool qid=%s event=remove_failed reason=%s detail=\"%s\"", it->source,
+			     err.reason, err.msg);
+		switch (it->outcome) {
+		case GW_OUTCOME_STORED: sv->stored++; break;
+		case GW_OUTCOME_DUPLICATE: sv->duplicate++; break;
+		default: sv->quarantined++; break;
+		}
+	} else {
+		gw_spool_retry(sv->spool, it->source);
+		sv->deferred++;
+	}
+	slog("gw message qid=%s message_id=%s outcome=%s device=%s report=%s%s%s", it->source,
+	     it->message_id[0] ? it->message_id : "-", outcome, it->serial[0] ? it->serial : "-",
+	     it->report_id[0] ? it->report_id : "-", it->quarantine_id[0] ? " quarantine=" : "",
+	     it->quarantine_id[0] ? it->quarantine_id : "");
+}
+
+static void *pipeline_main(void *arg)
+{
+	struct serve *sv = arg;
+	for (;;) {
+		struct gw_replay r = {
+			.pipeline = sv->pipeline,
+			.store_opts = { .backend = sv->store_backend, .path = sv->store_path,
+					.busy_timeout_ms = sv->busy_timeout_ms },
+			.writer = sv->writer, .quarantine = sv->quarantine,
+			.workers = sv->workers, .batch_size = sv->cfg->batch_size,
+			.on_result = spool_result, .ctx = sv,
+		};
+		struct gw_source src = { .next = spool_next, .ctx = sv };
+		struct gw_replay_counts k;
+		struct tm_error err = {0};
+		if (gw_replay_run_source(&r, &src, &k, &err) < 0) {
+			slog("gw serve event=pipeline_failed reason=%s detail=\"%s\"", err.reason, err.msg);
+			sleep(1);
+		}
+		pthread_mutex_lock(&sv->mu);
+		if (sv->stopping) {
+			pthread_mutex_unlock(&sv->mu);
+			break;
+		}
+		if (sv->next_pipeline != NULL) { /* SIGHUP: new keys, new configuration */
+			gw_pipeline_fini(sv->pipeline);
+			free(sv->pipeline);
+			gw_config_free(sv->cfg);
+			sv->pipeline = sv->next_pipeline;
+			sv->cfg = sv->next_cfg;
+			sv->next_pipeline = NULL;
+			sv->next_cfg = NULL;
+			slog("gw serve event=reloaded keys=%zu mailboxes=%zu", sv->cfg->n_keys,
+			     sv->cfg->n_mailboxes);
+		}
+		gw_spool_resume_consumers(sv->spool);
+		pthread_mutex_unlock(&sv->mu);
+	}
+	return NULL;
+}
+
+/* ---- loop thread callbacks ---- */
+
+static struct gw_listener_options listener_options(struct serve *sv, const struct gw_config *cfg)
+{
+	return (struct gw_listener_options){
+		.cfg = cfg->listen, .mailboxes = (const char *const *)cfg->mailboxes,
+		.n_mailboxes = cfg->n_mailboxes, .spool = sv->spool, .log = log_line,
+		.on_reload = NULL, .on_tick = NULL, .ctx = sv,
+	};
+}
+
+static void on_reload(void *ctx)
+{
+	struct serve *sv = ctx;
+	struct tm_error err = {0};
+	struct gw_config *ncfg = NULL;
+	struct gw_pipeline *np = calloc(1, sizeof(*np));
+	if (np == NULL || gw_config_load(sv->o->config_path, &ncfg, &err) < 0 ||
+	    gw_pipeline_init(np, ncfg, &err) < 0) {
+		slog("gw serve event=reload_failed reason=%s detail=\"%s\" (the old configuration stays)",
+		     err.reason ? err.reason : "internal.nomem", err.msg);
+		gw_config_free(ncfg);
+		free(np);
+		return;
+	}
+	struct gw_listener_options lo = listener_options(sv, ncfg);
+	if (gw_listener_reload(sv->listener, &lo, &err) < 0) {
+		slog("gw serve event=reload_failed reason=%s detail=\"%s\" (the old configuration stays)",
+		     err.reason, err.msg);
+		gw_pipeline_fini(np);
+		free(np);
+		gw_config_free(ncfg);
+		return;
+	}
+	pthread_mutex_lock(&sv->mu);
+	if (sv->next_pipeline != NULL) { /* two SIGHUPs in a row: the newest wins */
+		gw_pipeline_fini(sv->next_pipeline);
+		free(sv->next_pipeline);
+		gw_config_free(sv->next_cfg);
+	}
+	sv->next_pipeline = np;
+	sv->next_cfg = ncfg;
+	gw_spool_stop_consumers(sv->spool); /* the pipeline thread swaps and resumes */
+	pthread_mutex_unlock(&sv->mu);
+}
+
+static void on_tick(void *ctx)
+{
+	struct serve *sv = ctx;
+	struct gw_spool_stats ss;
+	struct gw_listener_stats ls;
+	gw_spool_stats(sv->spool, &ss);
+	gw_listener_stats(sv->listener, &ls);
+	char tmp[4200];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", sv->status_path);
+	FILE *f = fopen(tmp, "w");
+	if (f == NULL)
+		return;
+	fprintf(f, "pid=%ld\nstarted=%lld\nupdated=%lld\nsessions=%" PRIu64 "\nconnections=%" PRIu64
+		"\nconnections_refused=%" PRIu64 "\nmessages_accepted=%" PRIu64
+		"\nmessages_refused=%" PRIu64 "\nspool_messages=%" PRIu64 "\nspool_bytes=%" PRIu64
+		"\nspool_queued=%" PRIu64 "\nspool_commit_rounds=%" PRIu64 "\nstored=%" PRIu64
+		"\nduplicate=%" PRIu64 "\nquarantined=%" PRIu64 "\ndeferred=%" PRIu64
+		"\nmaildir_moved=%" PRIu64 "\n",
+		(long)getpid(), (long long)sv->started, (long long)time(NULL), ls.sessions_now,
+		ls.connections, ls.refused_connections, ls.messages_accepted, ls.messages_refused,
+		ss.messages, ss.bytes, ss.queued, ss.rounds, (uint64_t)sv->stored,
+		(uint64_t)sv->duplicate, (uint64_t)sv->quarantined, (uint64_t)sv->deferred,
+		(uint64_t)sv->maildir_moved);
+	if (fclose(f) == 0)
+		rename(tmp, sv->status_path);
+}
+
+/* ---- Maildir intake ---- */
+
+static void *maildir_main(void *arg)
+{
+	struct serve *sv = arg;
+	size_t max = sv->maildir_max;
+	for (;;) {
+		pthread_mutex_lock(&sv->mu);
+		bool stop = sv->stopping;
+		pthread_mutex_unlock(&sv->mu);
+		if (stop)
+			break;
+		unsigned moved = 0;
+		struct tm_error err = {0};
+		int rc = gw_maildir_poll(sv->o->maildir, sv->spool, max, &moved, &err);
+		sv->maildir_moved += moved;
+		if (moved > 0)
+			slog("gw maildir dir=%s moved=%u", sv->o->maildir, moved);
+		if (err.reason != NULL)
+			slog("gw maildir dir=%s reason=%s detail=\"%s\"", sv->o->maildir, err.reason, err.msg);
+		if (rc == 0 && moved > 0)
+			continue;
+		struct timespec ts = { 0, 500000000L };
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+/* ---- setup and teardown ---- */
+
+static char *path_join(const char *dir, const char *name)
+{
+	size_t n = strlen(dir) + strlen(name) + 2;
+	char *p = malloc(n);
+	if (p != NULL)
+		snprintf(p, n, "%s/%s", dir, name);
+	return p;
+}
+
+int gw_serve_run(const struct gw_serve_options *o, struct tm_error *err)
+{
+	struct serve sv = { .o = o, .cfg = o->cfg };
+	pthread_mutex_init(&sv.mu, NULL);
+	pthread_t pipe_th, maildir_th;
+	bool pipe_started = false, maildir_started = false;
+	int rc = -1;
+	const struct gw_config *cfg = o->cfg;
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	sv.workers = o->workers ? o->workers : cfg->workers ? cfg->workers
+			: (unsigned)(cores > 0 ? cores : 1);
+	sv.started = time(NULL);
+	sv.maildir_max = cfg->listen->max_message_size;
+	sv.busy_timeout_ms = (int)(cfg->store_busy_timeout * 1000);
+	sv.store_backend = strdup(cfg->store_backend);
+	sv.store_path = strdup(cfg->store_path);
+	sv.state_dir = strdup(cfg->state_dir);
+	sv.status_path = path_join(cfg->state_dir, GW_SERVE_STATUS_FILE);
+	sv.pipeline = calloc(1, sizeof(*sv.pipeline));
+	if (sv.store_backend == NULL || sv.store_path == NULL || sv.state_dir == NULL ||
+	    sv.status_path == NULL || sv.pipeline == NULL) {
+		tm_error_set(err, "internal.nomem", "out of memory");
+		goto out;
+	}
+	if (mkdir(cfg->state_dir, 0700) != 0 && errno != EEXIST) {
+		tm_error_set(err, "io.open", "%s: %s", cfg->state_dir, strerror(errno));
+		goto out;
+	}
+	struct gw_store_options so = { .backend = sv.store_backend, .path = sv.store_path,
+				       .busy_timeout_ms = sv.busy_timeout_ms };
+	if (gw_store_open(&so, &sv.writer, err) != GW_STORE_OK ||
+	    gw_quarantine_open(cfg->quarantine_dir, &sv.quarantine, err) < 0 ||
+	    gw_pipeline_init(sv.pipeline, cfg, err) < 0)
+		goto out;
+	struct gw_spool_options spo = {
+		.dir = cfg->listen->spool_dir, .quota_bytes = cfg->listen->spool_quota_bytes,
+		.quota_messages = cfg->listen->spool_quota_messages,
+	};
+	if (gw_spool_open(&spo, &sv.spool, err) < 0)
+		goto out;
+	struct gw_spool_stats ss;
+	gw_spool_stats(sv.spool, &ss);
+	slog("gw serve event=start pid=%ld spool=%s recovered=%" PRIu64 " discarded=%" PRIu64
+	     " workers=%u", (long)getpid(), cfg->listen->spool_dir, ss.recovered, ss.discarded,
+	     sv.workers);
+	struct gw_listener_options lo = listener_options(&sv, cfg);
+	lo.on_reload = on_reload;
+	lo.on_tick = on_tick;
+	if (gw_listener_new(&lo, &sv.listener, err) < 0)
+		goto out;
+	if (pthread_create(&pipe_th, NULL, pipeline_main, &sv) != 0) {
+		tm_error_set(err, "internal.library", "cannot start the pipeline thread");
+		goto out;
+	}
+	pipe_started = true;
+	if (o->maildir != NULL) {
+		if (pthread_create(&maildir_th, NULL, maildir_main, &sv) != 0) {
+			tm_error_set(err, "internal.library", "cannot start the maildir thread");
+			goto out;
+		}
+		maildir_started = true;
+	}
+	on_tick(&sv);
+	gw_listener_run(sv.listener);
+	rc = 0;
+out:
+	/* sessions are done; now the intake, then the in-flight pipeline work */
+	pthread_mutex_lock(&sv.mu);
+	sv.stopping = true;
+	if (sv.spool != NULL)
+		gw_spool_stop_consumers(sv.spool);
+	pthread_mutex_unlock(&sv.mu);
+	if (maildir_started)
+		pthread_join(maildir_th, NULL);
+	if (pipe_started)
+		pthread_join(pipe_th, NULL);
+	if (sv.listener != NULL)
+		on_tick(&sv);
+	gw_spool_close(sv.spool);
+	gw_listener_free(sv.listener);
+	if (rc == 0)
+		slog("gw serve event=stopped stored=%" PRIu64 " duplicate=%" PRIu64 " quarantined=%"
+		     PRIu64 " deferred=%" PRIu64, (uint64_t)sv.stored, (uint64_t)sv.duplicate,
+		     (uint64_t)sv.quarantined, (uint64_t)sv.deferred);
+	if (sv.next_pipeline != NULL) {
+		gw_pipeline_fini(sv.next_pipeline);
+		free(sv.next_pipeline);
+		gw_config_free(sv.next_cfg);
+	}
+	if (sv.pipeline != NULL)
+		gw_pipeline_fini(sv.pipeline);
+	free(sv.pipeline);
+	gw_quarantine_close(sv.quarantine);
+	gw_store_close(sv.writer);
+	gw_config_free(sv.cfg);
+	free(sv.store_backend);
+	free(sv.store_path);
+	free(sv.state_dir);
+	free(sv.status_path);
+	pthread_mutex_destroy(&sv.mu);
+	return rc;
+}

@@ -1,0 +1,101 @@
+/* telemail-mailgw — the durable spool between the SMTP listener and the
+ * pipeline.
+ *
+ *   <dir>/tmp/<qid>   being written (discarded at the next start: incomplete)
+ *   <dir>/new/<qid>   durable and complete: waits for the pipeline
+ *
+ * A message is durable when its file is written, synced, renamed from tmp/
+ * into new/ and new/ itself is synced. Only then does the submitter's
+ * callback say so (and only then may the listener answer 250).
+ *
+ * Group commit: one spool thread takes every message submitted since its
+ * last round (up to max_batch), writes all their files, syncs them with ONE
+ * flush (fdatasync for a lone message, syncfs(2) of the spool's file system
+ * for a batch), renames them all, and syncs new/ once. Concurrent sessions
+ * thus share two flushes per round instead of paying two per message.
+ *
+ * Quota: bytes and messages held (committed and being written). A submit
+ * beyond it fails at once with spool.full (452): back-pressure. ENOSPC or
+ * EDQUOT → spool.no_space (452); any other write/sync/rename error →
+ * spool.io (451). Never a success unless durable.
+ *
+ * The consumer (the pipeline) takes messages in queue order; a taken message
+ * stays in new/ until gw_spool_done (its outcome is committed), or goes back
+ * with gw_spool_retry (backoff). At start every file in new/ is queued again. */
+#ifndef GW_SPOOL_H
+#define GW_SPOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct tm_error;
+
+#define GW_SPOOL_QID_MAX 32          /* queue id + NUL */
+#define GW_SPOOL_MAX_BATCH 1024
+#define GW_SPOOL_MAX_MESSAGE (64u << 20)
+
+/* Test hook: called before each system call the spool makes on the way to
+ * durability; a non-zero errno return makes that call fail with it. */
+enum gw_spool_op { GW_SPOOL_OP_WRITE, GW_SPOOL_OP_SYNC, GW_SPOOL_OP_RENAME, GW_SPOOL_OP_DIRSYNC };
+typedef int (*gw_spool_fault_fn)(void *ctx, enum gw_spool_op op);
+
+struct gw_spool_options {
+	const char *dir;            /* created (0700) when absent */
+	uint64_t quota_bytes;       /* 0: no limit */
+	uint64_t quota_messages;    /* 0: no limit */
+	unsigned max_batch;         /* messages per group commit (0: 256) */
+	int64_t retry_base;         /* seconds before the first retry (0: 5); doubles, at most 1h */
+	gw_spool_fault_fn fault;    /* NULL in production */
+	void *fault_ctx;
+};
+
+struct gw_spool_stats {
+	uint64_t messages, bytes;   /* held now (committed + being written) */
+	uint64_t queued;            /* waiting to be taken */
+	uint64_t accepted, failed;  /* submits made durable / refused or failed */
+	uint64_t rounds;            /* group commits (each: one data flush + one dir flush) */
+	uint64_t recovered, discarded; /* at open: complete files queued, incomplete removed */
+};
+
+struct gw_spool;
+
+/* Open (create) the spool, discard tmp/, queue new/, start the spool thread. */
+int gw_spool_open(const struct gw_spool_options *o, struct gw_spool **out, struct tm_error *err);
+/* Finish the submits under way, stop the thread, wake the consumers. */
+void gw_spool_close(struct gw_spool *sp);
+
+/* Called on the spool thread: qid when durable (err NULL), or the error. */
+typedef void (*gw_spool_done_cb)(void *ctx, const char *qid, const struct tm_error *err);
+
+/* Queue a message for durable writing. `data` is borrowed until the
+ * callback ran. Returns -1 without calling back on spool.full (quota) or
+ * when the spool is closing (spool.io). */
+int gw_spool_submit(struct gw_spool *sp, const uint8_t *data, size_t len, gw_spool_done_cb cb,
+		    void *ctx, struct tm_error *err);
+/* The same, waiting for the result. */
+int gw_spool_put(struct gw_spool *sp, const uint8_t *data, size_t len,
+		 char qid[GW_SPOOL_QID_MAX], struct tm_error *err);
+
+/* Consumers (any thread). Waits for a queued message: 1 with qid, its bytes
+ * (malloc'd: free them) and its arrival time; 0 when stopped. A file that
+ * cannot be read gives 1 with *data NULL and err set. */
+int gw_spool_take(struct gw_spool *sp, char qid[GW_SPOOL_QID_MAX], uint8_t **data,
+		  size_t *len, int64_t *received_at, struct tm_error *err);
+/* The outcome is committed: remove the file. */
+int gw_spool_done(struct gw_spool *sp, const char *qid, struct tm_error *err);
+/* Not this time: queue it again after a backoff (doubling per attempt). */
+void gw_spool_retry(struct gw_spool *sp, const char *qid);
+/* Make gw_spool_take return 0 (now and from now on), e.g. at shutdown. */
+void gw_spool_stop_consumers(struct gw_spool *sp);
+/* Let consumers take again after a stop (e.g. a configuration reload). */
+void gw_spool_resume_consumers(struct gw_spool *sp);
+
+void gw_spool_stats(struct gw_spool *sp, struct gw_spool_stats *st);
+
+/* Count the complete and incomplete files of a spool directory without
+ * opening it (the `status` command). */
+int gw_spool_scan(const char *dir, uint64_t *messages, uint64_t *bytes, uint64_t *incomplete,
+		  struct tm_error *err);
+
+#endif

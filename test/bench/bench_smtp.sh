@@ -1,0 +1,90 @@
+#!/bin/sh
+# Benchmark of telemail-mailgw serve (prints figures; asserts nothing).
+#   1. durable acceptance: Postfix smtp-source → the gateway (every 250 after
+#      the spool's group commit), beside smtp-source → Postfix smtp-sink
+#      (which keeps nothing), with 20 and 50 sessions; the ratio.
+#   2. end to end: real S/MIME messages (a fixture, sent N times: the first
+#      is stored, the rest are duplicates after the full open and verify),
+#      from the first byte sent to the last record committed; beside
+#      `telemail-mailgw replay` of the same N messages (the pipeline alone).
+# usage: bench_smtp.sh MAILGW_BINARY SRCDIR [MESSAGES]
+set -eu
+BIN=$1
+SRC=$2
+M=${3:-3000}
+E2E=${E2E_MESSAGES:-1000}
+W=$(mktemp -d /tmp/tmbench.XXXXXX)
+SINK_PID= GW_PID=
+cleanup() {
+	[ -n "$GW_PID" ] && kill -TERM "$GW_PID" 2>/dev/null && wait "$GW_PID" 2>/dev/null || true
+	[ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null || true
+	rm -rf "$W"
+}
+trap cleanup EXIT INT TERM
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+now() { date +%s.%N; }
+rate() { python3 -c "import sys; n,a,b=float(sys.argv[1]),float(sys.argv[2]),float(sys.argv[3]); print('%.0f' % (n/(b-a)))" "$@"; }
+
+cp "$SRC/test/eml/mailgw-test.yaml" "$W/mailgw.yaml"
+ln -s "$SRC/test/eml/pki" "$W/pki"
+printf 'state_dir: state\nworkers: 0\nlisten:\n  smtp: 127.0.0.1:0\n  max_connections: 200\n  max_per_address: 200\nspool:\n  quota_messages: 0\n  quota_bytes: 0\n' >> "$W/mailgw.yaml"
+sed -i 's/^workers: 1$//' "$W/mailgw.yaml"
+(cd "$W" && grep -v '^#' "$SRC/test/eml/registry.setup" | grep . | while read -r l; do
+	"$BIN" -c mailgw.yaml $l >/dev/null; done)
+(cd "$W" && exec "$BIN" -c mailgw.yaml serve 2>"$W/serve.log") &
+GW_PID=$!
+i=0
+while ! grep -q 'event=listening proto=smtp' "$W/serve.log" 2>/dev/null; do
+	i=$((i + 1)); [ $i -lt 200 ] || { echo "gateway did not start"; cat "$W/serve.log"; exit 1; }
+	sleep 0.05
+done
+GW_PORT=$(sed -n 's/.*event=listening proto=smtp .*port=\([0-9]*\).*/\1/p' "$W/serve.log")
+SINK_PORT=$(free_port)
+/usr/sbin/smtp-sink -u nobody 127.0.0.1:"$SINK_PORT" 256 &
+SINK_PID=$!
+sleep 0.3
+
+echo "bench_smtp: $M messages of 1 KiB per run, loopback, $(nproc) cores"
+for S in 20 50; do
+	t0=$(now); /usr/sbin/smtp-source -s "$S" -m "$M" -l 1024 -t telemail@gateway.example 127.0.0.1:"$SINK_PORT"; t1=$(now)
+	sink=$(rate "$M" "$t0" "$t1")
+	t0=$(now); /usr/sbin/smtp-source -s "$S" -m "$M" -l 1024 -t telemail@gateway.example 127.0.0.1:"$GW_PORT"; t1=$(now)
+	gw=$(rate "$M" "$t0" "$t1")
+	ratio=$(python3 -c "print('%.2f' % ($gw / $sink))")
+	echo "  sessions=$S smtp-sink=${sink}/s telemail-mailgw (durable)=${gw}/s ratio=$ratio"
+done
+rounds=$(sed -n 's/^spool_commit_rounds=//p' "$W/state/mailgw.status")
+acc=$(sed -n 's/^messages_accepted=//p' "$W/state/mailgw.status")
+echo "  spool group commit: $acc messages in $rounds commit rounds"
+
+# let the junk of part 1 drain through the pipeline (quarantined)
+i=0
+while [ "$(sed -n 's/^spool_messages=//p' "$W/state/mailgw.status")" != 0 ] && [ $i -lt 1200 ]; do
+	sleep 0.1; i=$((i + 1)); done
+
+FIX="$SRC/test/eml/replay/01-ec-opaque.eml"
+before=$(sed -n 's/^stored=//p;' "$W/state/mailgw.status"); dup0=$(sed -n 's/^duplicate=//p' "$W/state/mailgw.status")
+base=$((before + dup0))
+t0=$(now)
+python3 "$SRC/test/bench/bench_smtp.py" 127.0.0.1 "$GW_PORT" "$FIX" "$E2E" 20 > "$W/e2e.out"
+i=0
+while :; do
+	s=$(sed -n 's/^stored=//p' "$W/state/mailgw.status"); d=$(sed -n 's/^duplicate=//p' "$W/state/mailgw.status")
+	[ $((s + d - base)) -ge "$E2E" ] && break
+	i=$((i + 1)); [ $i -lt 6000 ] || break
+	sleep 0.05
+done
+t1=$(now)
+e2e=$(rate "$E2E" "$t0" "$t1")
+echo "  end to end (S/MIME open + verify + store, 20 sessions): $E2E messages, ${e2e}/s (status file: 1 s resolution)"
+mkdir -p "$W/rp" "$W/rstate"
+i=0; while [ $i -lt "$E2E" ]; do ln -s "$FIX" "$W/rp/m$i.eml"; i=$((i + 1)); done
+sed 's/^state_dir: state$/state_dir: rstate/' "$W/mailgw.yaml" > "$W/replay.yaml"
+(cd "$W" && grep -v '^#' "$SRC/test/eml/registry.setup" | grep . | while read -r l; do
+	"$BIN" -c replay.yaml $l >/dev/null; done)
+t0=$(now); (cd "$W" && "$BIN" -c replay.yaml replay rp >/dev/null 2>&1 || true); t1=$(now)
+rp=$(rate "$E2E" "$t0" "$t1")
+echo "  pipeline alone (replay of the same $E2E files): ${rp}/s; end to end / pipeline = $(python3 -c "print('%.2f' % ($e2e / $rp))")"
