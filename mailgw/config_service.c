@@ -160,11 +160,15 @@ static int read_thresholds(const struct sctx *c, const struct tm_node *n,
 
 static int read_alerts(const struct sctx *c, const struct tm_node *n, struct gw_service_config *s)
 {
-	static const char *const keys[] = { "silence", "part_life_percent", "supply_low", NULL };
+	static const char *const keys[] = { "silence", "check_every", "part_life_percent", "supply_low",
+					    NULL };
 	const struct tm_node *v;
 	if (want_map(c, n, "alerts", keys) < 0)
 		return -1;
 	if ((v = get(n, "silence")) != NULL && get_dur(c, v, "alerts.silence", 60, &s->silence) < 0)
+		return -1;
+	if ((v = get(n, "check_every")) != NULL &&
+	    get_dur(c, v, "alerts.check_every", 1, &s->silence_check_every) < 0)
 		return -1;
 	if ((v = get(n, "part_life_percent")) != NULL &&
 	    get_uint(c, v, "alerts.part_life_percent", 1, 1000, &s->part_life_percent) < 0)
@@ -312,7 +316,8 @@ static int read_webhook(const struct sctx *c, const struct tm_node *n,
 
 static int read_notify(const struct sctx *c, const struct tm_node *n, struct gw_service_config *s)
 {
-	static const char *const keys[] = { "email", "throttle", "digest_interval", "webhook", NULL };
+	static const char *const keys[] = { "email", "throttle", "digest_interval", "webhook", "every",
+					    NULL };
 	const struct tm_node *v;
 	if (want_map(c, n, "notify", keys) < 0)
 		return -1;
@@ -334,6 +339,8 @@ static int read_notify(const struct sctx *c, const struct tm_node *n, struct gw_
 		return -1;
 	if ((v = get(n, "webhook")) != NULL && read_webhook(c, v, s) < 0)
 		return -1;
+	if ((v = get(n, "every")) != NULL && get_dur(c, v, "notify.every", 1, &s->notify_every) < 0)
+		return -1;
 	return 0;
 }
 
@@ -341,6 +348,7 @@ void gw_service_config_defaults(struct gw_service_config *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->silence = 7 * 86400;
+	s->silence_check_every = 600;
 	s->part_life_percent = 90;
 	s->supply_low_default = 10;
 	s->estimate_after = 2 * 86400;
@@ -350,6 +358,7 @@ void gw_service_config_defaults(struct gw_service_config *s)
 	s->throttle_max = 5;
 	s->throttle_per = 2 * 3600;
 	s->digest_interval = 3600;
+	s->notify_every = 60;
 	s->webhook_retries = 5;
 	s->webhook_backoff = 60;
 	s->webhook_timeout = 10;

@@ -26,6 +26,7 @@ struct gw_supply_threshold {
 struct gw_service_config {
 	/* alerts */
 	int64_t silence;                 /* default 7d */
+	int64_t silence_check_every;     /* alerts.check_every: serve runs the check; default 10m */
 	unsigned part_life_percent;      /* default 90 (1..1000) */
 	unsigned supply_low_default;     /* default 10 (percent) */
 	struct gw_supply_threshold thresholds[GW_SERVICE_MAX_THRESHOLDS];
@@ -46,6 +47,7 @@ struct gw_service_config {
 	unsigned throttle_max;           /* immediate mails per kind per throttle_per; default 5 */
 	int64_t throttle_per;            /* default 2h */
 	int64_t digest_interval;         /* default 1h: non-critical mails wait for a digest */
+	int64_t notify_every;            /* notify.every: serve delivers what is due; default 1m */
 
 	/* notify.webhook (webhook_url NULL: no webhook) */
 	char *webhook_url;

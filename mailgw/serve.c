@@ -13,9 +13,12 @@
 
 #include <telemail/error.h>
 
+#include "alerts.h"
 #include "config.h"
 #include "config_listen.h"
+#include "config_service.h"
 #include "listener.h"
+#include "notify.h"
 #include "pipeline.h"
 #include "quarantine.h"
 #include "replay.h"
@@ -38,7 +41,9 @@ struct serve {
 	time_t started;
 
 	pthread_mutex_t mu;             /* stopping, the pending reload */
+	pthread_cond_t stop_cv;         /* signalled when stopping is set */
 	bool stopping;
+	atomic_uint reloads;            /* successful SIGHUP reloads (the service thread follows) */
 	struct gw_config *next_cfg;
 	struct gw_pipeline *next_pipeline;
 
@@ -195,6 +200,7 @@ static void on_reload(void *ctx)
 	sv->next_pipeline = np;
 	sv->next_cfg = ncfg;
 	gw_spool_stop_consumers(sv->spool); /* the pipeline thread swaps and resumes */
+	sv->reloads++;
 	pthread_mutex_unlock(&sv->mu);
 }
 
@@ -253,6 +259,81 @@ static void *maildir_main(void *arg)
 	return NULL;
 }
 
+/* ---- service timers: notifications and the silence check ---- */
+
+/* Waits up to `seconds`; true when the daemon is stopping. */
+static bool wait_or_stop(struct serve *sv, int seconds)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += seconds;
+	pthread_mutex_lock(&sv->mu);
+	while (!sv->stopping)
+		if (pthread_cond_timedwait(&sv->stop_cv, &sv->mu, &until) != 0)
+			break;
+	bool stop = sv->stopping;
+	pthread_mutex_unlock(&sv->mu);
+	return stop;
+}
+
+/* Its own store handle and its own copy of the configuration (reloaded after
+ * each successful SIGHUP), so that a slow relay or webhook never holds up
+ * the listener or the pipeline. */
+static void *service_main(void *arg)
+{
+	struct serve *sv = arg;
+	struct gw_store *st = NULL;
+	struct gw_config *cfg = NULL;
+	unsigned seen = (unsigned)-1;
+	struct tm_error err = {0};
+	struct gw_store_options so = { .backend = sv->store_backend, .path = sv->store_path,
+				       .busy_timeout_ms = sv->busy_timeout_ms };
+	if (gw_store_open(&so, &st, &err) != GW_STORE_OK) {
+		slog("gw service event=failed reason=%s detail=\"%s\"", err.reason, err.msg);
+		return NULL;
+	}
+	time_t last_silence = 0;
+	for (;;) {
+		unsigned gen = sv->reloads;
+		if (gen != seen) {
+			struct gw_config *ncfg = NULL;
+			tm_error_clear(&err);
+			if (gw_config_load(sv->o->config_path, &ncfg, &err) == 0) {
+				gw_config_free(cfg);
+				cfg = ncfg;
+			} else if (cfg == NULL) {
+				slog("gw service event=failed reason=%s detail=\"%s\"", err.reason, err.msg);
+				break;
+			}
+			seen = gen;
+		}
+		time_t now = time(NULL);
+		tm_error_clear(&err);
+		struct gw_notify_counts nk;
+		if (gw_notify_run_once(st, cfg->service, (int64_t)now, &nk, &err) != GW_STORE_OK)
+			slog("gw notify event=failed reason=%s detail=\"%s\"", err.reason, err.msg);
+		else if (nk.mailed + nk.digests + nk.posted + nk.retried + nk.failed > 0)
+			slog("gw notify mailed=%zu digests=%zu posted=%zu retried=%zu failed=%zu",
+			     nk.mailed, nk.digests, nk.posted, nk.retried, nk.failed);
+		if (now - last_silence >= cfg->service->silence_check_every) {
+			struct gw_silence_counts sk;
+			tm_error_clear(&err);
+			if (gw_alerts_check_silence(st, cfg->service, (int64_t)now, &sk, &err) != GW_STORE_OK)
+				slog("gw alerts event=silence_failed reason=%s detail=\"%s\"", err.reason,
+				     err.msg);
+			else if (sk.silent + sk.never + sk.resolved > 0)
+				slog("gw alerts event=silence silent=%zu never=%zu resolved=%zu", sk.silent,
+				     sk.never, sk.resolved);
+			last_silence = now;
+		}
+		if (wait_or_stop(sv, (int)cfg->service->notify_every))
+			break;
+	}
+	gw_config_free(cfg);
+	gw_store_close(st);
+	return NULL;
+}
+
 /* ---- setup and teardown ---- */
 
 static char *path_join(const char *dir, const char *name)
@@ -268,8 +349,10 @@ int gw_serve_run(const struct gw_serve_options *o, struct tm_error *err)
 {
 	struct serve sv = { .o = o, .cfg = o->cfg };
 	pthread_mutex_init(&sv.mu, NULL);
-	pthread_t pipe_th, maildir_th;
-	bool pipe_started = false, maildir_started = false;
+	pthread_cond_init(&sv.stop_cv, NULL);
+	atomic_init(&sv.reloads, 0);
+	pthread_t pipe_th, maildir_th, service_th;
+	bool pipe_started = false, maildir_started = false, service_started = false;
 	int rc = -1;
 	const struct gw_config *cfg = o->cfg;
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -319,6 +402,13 @@ int gw_serve_run(const struct gw_serve_options *o, struct tm_error *err)
 		goto out;
 	}
 	pipe_started = true;
+	if (o->config_path != NULL) {
+		if (pthread_create(&service_th, NULL, service_main, &sv) != 0) {
+			tm_error_set(err, "internal.library", "cannot start the service thread");
+			goto out;
+		}
+		service_started = true;
+	}
 	if (o->maildir != NULL) {
 		if (pthread_create(&maildir_th, NULL, maildir_main, &sv) != 0) {
 			tm_error_set(err, "internal.library", "cannot start the maildir thread");
@@ -333,9 +423,12 @@ out:
 	/* sessions are done; now the intake, then the in-flight pipeline work */
 	pthread_mutex_lock(&sv.mu);
 	sv.stopping = true;
+	pthread_cond_broadcast(&sv.stop_cv);
 	if (sv.spool != NULL)
 		gw_spool_stop_consumers(sv.spool);
 	pthread_mutex_unlock(&sv.mu);
+	if (service_started)
+		pthread_join(service_th, NULL);
 	if (maildir_started)
 		pthread_join(maildir_th, NULL);
 	if (pipe_started)
@@ -363,6 +456,7 @@ out:
 	free(sv.store_path);
 	free(sv.state_dir);
 	free(sv.status_path);
+	pthread_cond_destroy(&sv.stop_cv);
 	pthread_mutex_destroy(&sv.mu);
 	return rc;
 }

@@ -8,6 +8,10 @@
  *                    committed (stored, duplicate, quarantined), else the
  *                    message is retried later with backoff
  *   maildir thread   (--maildir) moves delivered files into the spool
+ *   service thread   every notify.every delivers due notifications
+ *                    (gw_notify_run_once), every alerts.check_every raises
+ *                    silent devices (gw_alerts_check_silence); its own
+ *                    store handle and configuration copy
  *
  * SIGTERM/SIGINT: stop accepting, finish sessions and in-flight work, exit.
  * SIGHUP: reload the configuration and keys (the registry lives in the

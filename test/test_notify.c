@@ -421,7 +421,18 @@ Test(notify, configuration)
 	cr_assert_eq(s->throttle_per, 3600);
 	cr_assert_str_eq(s->webhook_secret_file, "/etc/telemail/hook.secret");
 	cr_assert_eq(s->webhook_retries, 7);
+	cr_assert_eq(s->notify_every, 60, "serve delivers every minute by default");
+	cr_assert_eq(s->silence_check_every, 600, "and checks for silence every 10 minutes");
 	gw_config_free(cfg);
+
+	cr_assert_eq(parse_cfg("notify:\n  every: 5s\nalerts:\n  check_every: 1h\n", &cfg, &err), 0,
+		     "%s", err.msg);
+	cr_assert_eq(cfg->service->notify_every, 5);
+	cr_assert_eq(cfg->service->silence_check_every, 3600);
+	gw_config_free(cfg);
+	cr_assert_eq(parse_cfg("notify:\n  every: 0s\n", &cfg, &err), -1);
+	cr_assert_str_eq(err.reason, "config.bad_value");
+	cr_assert_str_eq(err.msg, "mailgw.yaml:7: notify.every: 0s is shorter than 1 s");
 
 	cr_assert_eq(parse_cfg("notify:\n  email:\n    from: a@b.example\n    to: [c@d.example]\n",
 			       &cfg, &err), -1);

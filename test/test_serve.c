@@ -765,6 +765,9 @@ Test(serve, kill_9_under_load_loses_no_accepted_message)
 /* telemail-agent → telemail-mailgw over STARTTLS on loopback, end to end:
  * collected, sealed, queued, sent (TLS verified against the site CA), spooled,
  * opened, verified, stored. */
+/* agent → gateway over verified STARTTLS → stored record; with `notify`,
+ * the daemon's service thread then delivers the alert the report raised
+ * (a jammed device: a critical condition) to a local webhook receiver. */
 Test(serve, agent_to_gateway_over_starttls)
 {
 	const char *b = getenv("TM_BUILDDIR");
@@ -791,7 +794,25 @@ Test(serve, agent_to_gateway_over_starttls)
 		"listen:\n  smtp: 127.0.0.1:0\n  hostname: localhost\n  require_tls: true\n"
 		"  tls: {cert: %s/tls/right.pem, key: %s/tls/right.key}\n",
 		G.dir, pki, pki, pki, G.dir, G.dir);
+	/* a webhook receiver for the notifications */
+	char *rx = tm_test_src("notify/receiver.py");
+	cr_assert_eq(tm_test_sh("/usr/bin/python3 '%s' start '%s/hook' 0", rx, G.dir), 0);
+	char portfile[700];
+	snprintf(portfile, sizeof(portfile), "%s/hook/port", G.dir);
+	struct tm_buf pb;
+	tm_buf_init(&pb);
+	tm_test_read(portfile, &pb);
+	fprintf(f, "notify:\n  every: 1s\n  webhook: {url: \"http://127.0.0.1:%d/telemail\", "
+		"secret_file: %s/hook.secret}\n", atoi((char *)pb.data), G.dir);
+	tm_buf_fini(&pb);
 	fclose(f);
+	char secret[700];
+	snprintf(secret, sizeof(secret), "%s/hook.secret", G.dir);
+	tm_test_write(secret, "s3cret\n", 7);
+	/* the device is jammed */
+	cr_assert_eq(tm_test_sh("sed 's/^  conditions: \\[\\]/  conditions: [jammed]/' '%s' > '%s/state.yaml'"
+				" && grep -q 'conditions: \\[jammed\\]' '%s/state.yaml'", state, G.dir,
+				G.dir), 0);
 	cr_assert_eq(tm_test_sh("'%s' -c '%s' tenant add fleet > /dev/null", G.bin, G.conf), 0);
 	start_gw(NULL);
 	char acfg[700];
@@ -803,15 +824,27 @@ Test(serve, agent_to_gateway_over_starttls)
 		"gateway: {mailbox: telemail@gateway.example, certificates: [%sgw-ec.pem]}\n"
 		"smtp: {relays: [{host: 127.0.0.1, port: %u}], ca_file: %sca.pem, timeout: 60}\n"
 		"outbox: {directory: %s/outbox}\nstate_directory: %s/astate\n"
-		"collectors: [{type: file, path: %s}]\n",
-		pki, pki, pki, G.port, pki, G.dir, G.dir, state);
+		"collectors: [{type: file, path: %s/state.yaml}]\n",
+		pki, pki, pki, G.port, pki, G.dir, G.dir, G.dir);
 	fclose(f);
 	int rc = tm_test_sh("'%s' -c '%s' once > '%s/agent.out' 2>&1", agent, acfg, G.dir);
 	cr_assert_eq(rc, 0, "telemail-agent once failed: see %s/agent.out", G.dir);
 	cr_assert(wait_status("stored", 1, 60), "stored %ld", status_value("stored"));
 	cr_assert(wait_log("outcome=stored device=XK100001", 10));
 	cr_assert(log_has("event=tls version=TLSv1."), "the agent used STARTTLS");
+	/* the service thread posts the critical alert (bounded wait) */
+	bool posted = false;
+	for (int i = 0; i < 300 && !posted; i++) {
+		posted = tm_test_sh("grep -l 'jammed' '%s'/hook/req-*.json > /dev/null 2>&1", G.dir) == 0;
+		if (!posted)
+			usleep(100000);
+	}
+	cr_assert(posted, "no webhook notification for the jammed device; log: %s", G.log);
+	cr_assert_eq(tm_test_sh("grep -qi 'x-telemail-signature' '%s'/hook/req-*.json", G.dir), 0);
+	cr_assert(wait_log("gw notify mailed=0 digests=0 posted=", 10), "the delivery is logged");
 	cr_assert_eq(stop_gw(), 0);
+	tm_test_sh("/usr/bin/python3 '%s' stop '%s/hook'", rx, G.dir);
+	free(rx);
 	free(pki);
 	free(servers);
 	free(state);
