@@ -7,6 +7,8 @@
 #   ca.pem ca.key                 site CA (EC P-256), signs everything below
 #   gw-ec.pem gw-ec.key           gateway certificate, EC P-256 (ECDH key agreement)
 #   gw-rsa.pem gw-rsa.key         gateway certificate, RSA 3072 (RSA-OAEP key transport)
+#   gw-tls.pem gw-tls.key         the gateway listener's STARTTLS certificate
+#                                 (serverAuth; localhost, 127.0.0.1, ::1)
 #   dev-<SERIAL>.pem/.key         one device certificate per serial (EC P-256), with
 #                                 subject serialNumber=<SERIAL>, EKU emailProtection
 #   dev-rsa-<SERIAL>.pem/.key     an RSA device certificate for the first serial
@@ -87,6 +89,13 @@ extendedKeyUsage = emailProtection
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 subjectAltName = email:telemail@gateway.example
+[ ext_gateway_tls ]
+basicConstraints = critical, CA:false
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+subjectAltName = DNS:localhost, IP:127.0.0.1, IP:::1
 [ ext_gateway_rsa ]
 basicConstraints = critical, CA:false
 keyUsage = critical, digitalSignature, keyEncipherment
@@ -119,6 +128,7 @@ issue() {
 
 issue gw-ec "/O=telemail demo/CN=telemail gateway (EC)" ext_gateway_ec ec
 issue gw-rsa "/O=telemail demo/CN=telemail gateway (RSA)" ext_gateway_rsa rsa
+issue gw-tls "/O=telemail demo/CN=localhost" ext_gateway_tls ec
 for s in "${serials[@]}"; do
 	issue "dev-$s" "/O=telemail demo/CN=device $s/serialNumber=$s" ext_device ec
 done
