@@ -97,26 +97,31 @@ out:
 	return rc;
 }
 
-int ag_agent_collect(struct ag_agent *a, size_t ci, enum tm_report_kind kind, const char *cause,
-		     bool events, size_t *queued, struct tm_error *err)
+/* Counter32 readings → 64-bit totals with the device's wrap state. */
+static void apply_counters(struct ag_state *st, struct ag_collected *c)
 {
-	struct tm_report *r = NULL;
+	for (size_t i = 0; i < c->n_raw; i++)
+		if (c->raw[i].dst != NULL)
+			*c->raw[i].dst = ag_state_counter_total(st, c->raw[i].key, c->raw[i].raw);
+}
+
+/* Detect events and queue the reports of one collected device. */
+static int process(struct ag_agent *a, struct ag_collected *c, enum tm_report_kind kind,
+		   const char *cause, bool events, size_t *queued, struct tm_error *err)
+{
+	struct tm_report *r = c->r;
 	struct ag_state st;
 	ag_state_init(&st);
 	size_t q = 0;
 	int rc = -1;
-	if (ci >= a->cfg->n_collectors) {
-		tm_error_set(err, "internal.bug", "collector %zu out of range", ci);
-		goto out;
-	}
-	if (ag_collect(&a->cfg->collectors[ci], &r, err) != 0)
-		goto out;
 	if (r->serial == NULL) {
 		tm_error_set(err, "collect.format", "the device has no serial");
 		goto out;
 	}
 	if (ag_state_load(a->cfg->state_dir, r->serial, &st, err) != 0)
 		goto out;
+	apply_counters(&st, c);
+	bool saved = false;
 	if (events && a->cfg->events) {
 		struct ag_event ev[MAX_EVENTS_PER_RUN];
 		size_t ne = ag_events_detect(a->cfg, &st, r, ev, MAX_EVENTS_PER_RUN);
@@ -124,28 +129,96 @@ int ag_agent_collect(struct ag_agent *a, size_t ci, enum tm_report_kind kind, co
 			if (queue_one(a, &st, r, TM_KIND_EVENT, ev[i].cause, ev[i].subject, err) != 0)
 				goto out;
 			q++;
+			saved = true;
 		}
-		if (ne == 0 && ag_state_save(a->cfg->state_dir, &st, err) != 0)
-			goto out;
 	}
 	if ((int)kind >= 0) {
 		if (queue_one(a, &st, r, kind, cause, NULL, err) != 0)
 			goto out;
 		q++;
+		saved = true;
 	}
+	if (!saved && ag_state_save(a->cfg->state_dir, &st, err) != 0)
+		goto out;
 	rc = 0;
 out:
 	if (queued)
 		*queued = q;
 	ag_state_fini(&st);
-	tm_report_free(r);
 	return rc;
+}
+
+int ag_agent_collect(struct ag_agent *a, size_t ci, enum tm_report_kind kind, const char *cause,
+		     bool events, size_t *queued, struct tm_error *err)
+{
+	struct ag_collected c;
+	memset(&c, 0, sizeof(c));
+	if (queued)
+		*queued = 0;
+	if (ci >= a->cfg->n_collectors)
+		return tm_error_set(err, "internal.bug", "collector %zu out of range", ci);
+	int rc = ag_collect(&a->cfg->collectors[ci], &c, err);
+	if (rc == 0)
+		rc = process(a, &c, kind, cause, events, queued, err);
+	ag_collected_fini(&c);
+	return rc;
+}
+
+static void log_collect(struct ag_agent *a, size_t i, const struct ag_collected *c, size_t q,
+			const struct tm_error *err)
+{
+	if (a->log == NULL)
+		return;
+	const struct ag_collector_config *k = &a->cfg->collectors[i];
+	char line[512];
+	if (err == NULL)
+		snprintf(line, sizeof(line), "collect collector=%zu device=%s queued=%zu", i,
+			 c->r && c->r->serial ? c->r->serial : "?", q);
+	else
+		snprintf(line, sizeof(line), "collect collector=%zu source=%s reason=%s: %s", i,
+			 k->type == AG_COLLECT_FILE ? k->path : k->host, err->reason ? err->reason : "?",
+			 err->msg);
+	a->log(line);
+}
+
+size_t ag_agent_collect_all(struct ag_agent *a, enum tm_report_kind kind, const char *cause,
+			    bool events, size_t *queued)
+{
+	size_t n = a->cfg->n_collectors, failed = 0, total = 0;
+	struct ag_collected *cs = calloc(n, sizeof(*cs));
+	if (cs == NULL) {
+		struct tm_error e = { 0 };
+		tm_error_set(&e, "internal.nomem", "out of memory");
+		log_collect(a, 0, NULL, 0, &e);
+		return n;
+	}
+	ag_collect_many(a->cfg->collectors, n, cs);
+	for (size_t i = 0; i < n; i++) {
+		struct tm_error err = { 0 };
+		size_t q = 0;
+		if (cs[i].r == NULL) {
+			log_collect(a, i, &cs[i], 0, &cs[i].err);
+			failed++;
+		} else if (process(a, &cs[i], kind, cause, events, &q, &err) != 0) {
+			log_collect(a, i, &cs[i], q, &err);
+			failed++;
+		} else {
+			log_collect(a, i, &cs[i], q, NULL);
+		}
+		total += q;
+		ag_collected_fini(&cs[i]);
+	}
+	free(cs);
+	if (queued)
+		*queued = total;
+	return failed;
 }
 
 int ag_agent_show(const struct ag_config *cfg, size_t ci, enum tm_report_kind kind,
 		  struct tm_buf *out, struct tm_error *err)
 {
-	struct tm_report *r = NULL;
+	struct ag_collected c;
+	memset(&c, 0, sizeof(c));
 	struct ag_state st;
 	ag_state_init(&st);
 	int rc = -1;
@@ -153,21 +226,22 @@ int ag_agent_show(const struct ag_config *cfg, size_t ci, enum tm_report_kind ki
 		tm_error_set(err, "internal.bug", "collector %zu out of range", ci);
 		goto out;
 	}
-	if (ag_collect(&cfg->collectors[ci], &r, err) != 0)
+	if (ag_collect(&cfg->collectors[ci], &c, err) != 0)
 		goto out;
-	if (r->serial == NULL) {
+	if (c.r->serial == NULL) {
 		tm_error_set(err, "collect.format", "the device has no serial");
 		goto out;
 	}
-	if (ag_state_load(cfg->state_dir, r->serial, &st, err) != 0)
+	if (ag_state_load(cfg->state_dir, c.r->serial, &st, err) != 0)
 		goto out;
+	apply_counters(&st, &c);   /* the state is not saved: show changes nothing */
 	struct ag_report_meta m = { kind, st.seq + 1, kind == TM_KIND_TEST ? "test" : "manual", NULL, TM_UNSET, 0 };
-	if (ag_report_finish(r, &m, err) != 0 || ag_report_yaml(r, out, err) != 0)
+	if (ag_report_finish(c.r, &m, err) != 0 || ag_report_yaml(c.r, out, err) != 0)
 		goto out;
 	rc = 0;
 out:
 	ag_state_fini(&st);
-	tm_report_free(r);
+	ag_collected_fini(&c);
 	return rc;
 }
 
@@ -190,7 +264,7 @@ int ag_agent_flush(struct ag_agent *a, struct ag_flush_result *res, ag_step_fn s
 	}
 	size_t pos = 0;
 	bool stop = false;
-	while (pos < n && !stop) {
+	while (pos < n && !stop && !(a->stop && *a->stop)) {
 		size_t k = n - pos < batch ? n - pos : batch;
 		for (size_t i = 0; i < k; i++) {
 			tm_buf_init(&bufs[i]);

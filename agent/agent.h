@@ -3,6 +3,7 @@
 #ifndef AG_AGENT_H
 #define AG_AGENT_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -21,6 +22,8 @@ struct ag_agent {
 	struct ag_outbox *ob;
 	/* Operator log, one key=value line per event (NULL: silent). Set by main.c. */
 	void (*log)(const char *line);
+	/* Set (by a signal handler) to stop between sessions; NULL: never. */
+	const volatile sig_atomic_t *stop;
 };
 
 /* Load the identity, the gateway certificates and open the outbox. */
@@ -32,6 +35,10 @@ void ag_agent_close(struct ag_agent *a);
  * be NULL) gets the number of reports queued. */
 int ag_agent_collect(struct ag_agent *a, size_t ci, enum tm_report_kind kind, const char *cause,
 		     bool events, size_t *queued, struct tm_error *err);
+/* Collect every device (SNMP devices concurrently) and queue as above;
+ * one log line per device. Returns the number of devices that failed. */
+size_t ag_agent_collect_all(struct ag_agent *a, enum tm_report_kind kind, const char *cause,
+			    bool events, size_t *queued);
 /* The YAML of the report that would be sent now (no seq is used up). */
 int ag_agent_show(const struct ag_config *cfg, size_t ci, enum tm_report_kind kind,
 		  struct tm_buf *out, struct tm_error *err);

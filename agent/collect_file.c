@@ -151,20 +151,64 @@ out:
 	return rc;
 }
 
-int ag_collect(const struct ag_collector_config *k, struct tm_report **out, struct tm_error *err)
+void ag_collected_fini(struct ag_collected *c)
 {
-	int rc;
-	if (k->type == AG_COLLECT_FILE)
-		rc = ag_collect_file(k->path, out, err);
-	else
-		rc = ag_collect_snmp(k, out, err);
-	if (rc == 0 && k->serial != NULL && (*out)->serial == NULL) {
-		(*out)->serial = strdup(k->serial);
-		if ((*out)->serial == NULL) {
-			tm_report_free(*out);
-			*out = NULL;
-			return tm_error_set(err, "internal.nomem", "out of memory");
+	if (c == NULL)
+		return;
+	tm_report_free(c->r);
+	memset(c, 0, sizeof(*c));
+}
+
+/* A configured serial fills in a missing one. */
+static void fill_serial(const struct ag_collector_config *k, struct ag_collected *c)
+{
+	if (c->r == NULL || k->serial == NULL || c->r->serial != NULL)
+		return;
+	c->r->serial = strdup(k->serial);
+	if (c->r->serial == NULL) {
+		ag_collected_fini(c);
+		tm_error_set(&c->err, "internal.nomem", "out of memory");
+	}
+}
+
+void ag_collect_many(const struct ag_collector_config *ks, size_t n, struct ag_collected *out)
+{
+	size_t *idx = calloc(n ? n : 1, sizeof(*idx));
+	size_t ns = 0;
+	for (size_t i = 0; i < n; i++) {
+		memset(&out[i], 0, sizeof(out[i]));
+		if (ks[i].type == AG_COLLECT_FILE)
+			ag_collect_file(ks[i].path, &out[i].r, &out[i].err);
+		else if (idx != NULL)
+			idx[ns++] = i;
+		else
+			tm_error_set(&out[i].err, "internal.nomem", "out of memory");
+	}
+	if (ns > 0) {
+		struct ag_collected *tmp = calloc(ns, sizeof(*tmp));
+		if (tmp == NULL) {
+			for (size_t j = 0; j < ns; j++)
+				tm_error_set(&out[idx[j]].err, "internal.nomem", "out of memory");
+		} else {
+			ag_collect_snmp_many(ks, idx, ns, tmp);
+			for (size_t j = 0; j < ns; j++) {
+				out[idx[j]] = tmp[j];
+				/* raw counters point into the report, which did not move */
+			}
+			free(tmp);
 		}
 	}
-	return rc;
+	for (size_t i = 0; i < n; i++)
+		fill_serial(&ks[i], &out[i]);
+	free(idx);
+}
+
+int ag_collect(const struct ag_collector_config *k, struct ag_collected *out, struct tm_error *err)
+{
+	ag_collect_many(k, 1, out);
+	if (out->r != NULL)
+		return 0;
+	if (err != NULL)
+		*err = out->err;
+	return -1;
 }

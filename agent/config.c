@@ -355,9 +355,9 @@ static int parse_schedule(struct cfgctx *x, const struct tm_node *n, struct ag_c
 	if (n == NULL)
 		return 0;
 	if (check_keys(x, n, "schedule", k_schedule) != 0 ||
-	    get_dur(x, n, "counters", "schedule", 60, 31 * 86400, &c->every_counters) != 0 ||
+	    get_dur(x, n, "counters", "schedule", 1, 31 * 86400, &c->every_counters) != 0 ||
 	    get_dur(x, n, "heartbeat", "schedule", 0, 31 * 86400, &c->every_heartbeat) != 0 ||
-	    get_dur(x, n, "supply_check", "schedule", 10, 86400, &c->every_supply_check) != 0 ||
+	    get_dur(x, n, "supply_check", "schedule", 1, 86400, &c->every_supply_check) != 0 ||
 	    get_dur(x, n, "jitter", "schedule", 0, 86400, &c->jitter) != 0 ||
 	    get_bool(x, n, "events", "schedule", &c->events) != 0)
 		return -1;
@@ -459,6 +459,17 @@ static int parse_collector(struct cfgctx *x, const struct tm_node *n, struct ag_
 	if (k->version == 3 && (k->user == NULL || k->auth_password_file == NULL || k->priv_password_file == NULL))
 		return tm_error_set(x->err, "config.missing_key",
 				    "line %u: SNMP v3 needs user, auth_password_file and priv_password_file (authPriv)", n->line);
+	static const char *const auths[] = { "SHA", "SHA-224", "SHA-256", "SHA-384", "SHA-512", NULL };
+	bool aok = k->auth_protocol == NULL;
+	for (const char *const *a = auths; !aok && *a; a++)
+		aok = strcmp(*a, k->auth_protocol) == 0;
+	if (!aok)
+		return bad(x, tm_node_get(n, "auth_protocol"), "collectors[].auth_protocol",
+			   "must be SHA, SHA-224, SHA-256, SHA-384 or SHA-512");
+	if (k->priv_protocol != NULL && strcmp(k->priv_protocol, "AES") != 0)
+		return bad(x, tm_node_get(n, "priv_protocol"), "collectors[].priv_protocol", "must be AES");
+	if (strpbrk(k->host, " \t/@:") != NULL || strlen(k->host) > 253)
+		return bad(x, tm_node_get(n, "host"), "collectors[].host", "must be a host name or IPv4 address");
 	return 0;
 }
 

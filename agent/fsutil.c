@@ -57,10 +57,45 @@ int ag_fs_fsync_dir(const char *dir, struct tm_error *err)
 	return rc;
 }
 
-int ag_fs_write_atomic(const char *path, const void *data, size_t len, struct tm_error *err)
+int ag_fs_write_synced(const char *path, const void *data, size_t len, struct tm_error *err)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return tm_error_set(err, "io.open", "%s: %s", path, strerror(errno));
+	const char *p = data;
+	size_t left = len;
+	while (left > 0) {
+		ssize_t w = write(fd, p, left);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			tm_error_set(err, "io.write", "%s: %s", path, strerror(errno));
+			goto fail;
+		}
+		p += w;
+		left -= (size_t)w;
+	}
+	if (fsync(fd) != 0) {
+		tm_error_set(err, "io.write", "%s: fsync: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (close(fd) != 0) {
+		fd = -1;
+		tm_error_set(err, "io.write", "%s: close: %s", path, strerror(errno));
+		goto fail;
+	}
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	unlink(path);
+	return -1;
+}
+
+int ag_fs_replace(const char *path, const void *data, size_t len, bool sync_dir,
+		  struct tm_error *err)
 {
 	int rc = -1;
-	int fd = -1;
 	char *tmp = NULL, *dcopy = NULL;
 	size_t n = strlen(path) + 5;
 	tmp = malloc(n);
@@ -70,47 +105,23 @@ int ag_fs_write_atomic(const char *path, const void *data, size_t len, struct tm
 		goto out;
 	}
 	snprintf(tmp, n, "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		tm_error_set(err, "io.open", "%s: %s", tmp, strerror(errno));
+	if (ag_fs_write_synced(tmp, data, len, err) != 0)
 		goto out;
-	}
-	const char *p = data;
-	size_t left = len;
-	while (left > 0) {
-		ssize_t w = write(fd, p, left);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			tm_error_set(err, "io.write", "%s: %s", tmp, strerror(errno));
-			goto out;
-		}
-		p += w;
-		left -= (size_t)w;
-	}
-	if (fsync(fd) != 0) {
-		tm_error_set(err, "io.write", "%s: fsync: %s", tmp, strerror(errno));
-		goto out;
-	}
-	if (close(fd) != 0) {
-		fd = -1;
-		tm_error_set(err, "io.write", "%s: close: %s", tmp, strerror(errno));
-		goto out;
-	}
-	fd = -1;
 	if (rename(tmp, path) != 0) {
 		tm_error_set(err, "io.write", "%s: rename: %s", path, strerror(errno));
+		unlink(tmp);
 		goto out;
 	}
-	if (ag_fs_fsync_dir(dirname(dcopy), err) != 0)
+	if (sync_dir && ag_fs_fsync_dir(dirname(dcopy), err) != 0)
 		goto out;
 	rc = 0;
 out:
-	if (fd >= 0) {
-		close(fd);
-		unlink(tmp);
-	}
 	free(tmp);
 	free(dcopy);
 	return rc;
+}
+
+int ag_fs_write_atomic(const char *path, const void *data, size_t len, struct tm_error *err)
+{
+	return ag_fs_replace(path, data, len, true, err);
 }

@@ -83,17 +83,8 @@ static int cmd_once(const struct ag_config *c, enum tm_report_kind kind, const c
 		rc = fail("open", &err);
 		goto out;
 	}
-	bool collect_failed = false;
-	for (size_t i = 0; i < c->n_collectors; i++) {
-		size_t q = 0;
-		if (ag_agent_collect(a, i, kind, cause, kind != TM_KIND_TEST, &q, &err) != 0) {
-			fail("collect", &err);
-			collect_failed = true;
-			tm_error_clear(&err);
-			continue;
-		}
-		fprintf(stderr, "telemail-agent collect collector=%zu queued=%zu\n", i, q);
-	}
+	a->log = log_line;
+	bool collect_failed = ag_agent_collect_all(a, kind, cause, kind != TM_KIND_TEST, NULL) > 0;
 	rc = cmd_flush(a, verbose);
 	if (rc == 0 && collect_failed)
 		rc = 1;
@@ -167,6 +158,7 @@ reload:
 		goto out;
 	}
 	a->log = log_line;
+	a->stop = &g_stop;
 	time_t now = time(NULL);
 	time_t next_counters = now + (startup ? 0 : c->every_counters) + jitter(c->jitter);
 	time_t next_hb = c->every_heartbeat ? now + c->every_heartbeat + jitter(c->jitter) : 0;
@@ -190,19 +182,14 @@ reload:
 			next_hb = now + c->every_heartbeat + jitter(c->jitter);
 		}
 		if (what >= 0 || now >= next_check) {
-			for (size_t i = 0; i < c->n_collectors && !g_stop; i++) {
-				size_t q = 0;
-				if (ag_agent_collect(a, i, (enum tm_report_kind)what, cause, true, &q, &err) != 0) {
-					fail("collect", &err);
-					tm_error_clear(&err);
-				} else if (q > 0) {
-					next_send = now;
-				}
-			}
+			size_t q = 0;
+			ag_agent_collect_all(a, (enum tm_report_kind)what, cause, true, &q);
+			if (q > 0)
+				next_send = now;
 			if (now >= next_check)
 				next_check = now + c->every_supply_check;
 		}
-		if (now >= next_send) {
+		if (now >= next_send && !g_stop) {
 			struct ag_flush_result fr;
 			if (ag_agent_flush(a, &fr, NULL, NULL, &err) != 0) {
 				uint32_t r = 0;
@@ -280,12 +267,14 @@ int main(int argc, char **argv)
 		struct tm_buf b;
 		tm_buf_init(&b);
 		rc = 0;
-		for (size_t i = 0; i < c->n_collectors && rc == 0; i++) {
+		for (size_t i = 0; i < c->n_collectors; i++) {
+			tm_buf_reset(&b);
+			tm_error_clear(&err);
 			if (ag_agent_show(c, i, TM_KIND_PERIODIC, &b, &err) != 0)
 				rc = fail("show", &err);
+			else
+				fwrite(b.data, 1, b.len, stdout);
 		}
-		if (rc == 0)
-			fwrite(b.data, 1, b.len, stdout);
 		tm_buf_fini(&b);
 	} else if (strcmp(cmd, "once") == 0) {
 		rc = cmd_once(c, TM_KIND_PERIODIC, "manual", false);

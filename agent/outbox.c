@@ -68,7 +68,9 @@ static int status_save(struct ag_outbox *ob, struct tm_error *err)
 			 "\nlast_error %s\n",
 			 ob->st.sent, ob->st.rejected, ob->st.dropped, ob->st.gap, ob->next_no,
 			 ob->st.last_success, ob->st.last_error_at, ob->st.last_error);
-	return ag_fs_write_atomic(ob->spath, buf, (size_t)n, err);
+	/* counters only: a crash may cost the last update, never a torn file; what
+	 * must survive (the items, their order) lives in queue/ and is synced there */
+	return ag_fs_replace(ob->spath, buf, (size_t)n, false, err);
 }
 
 static bool parse_name(const char *name, struct ag_outbox_item *it)
@@ -264,7 +266,8 @@ int ag_outbox_push(struct ag_outbox *ob, enum ag_item_kind kind, const uint8_t *
 			tm_error_set(err, "internal.nomem", "out of memory");
 			goto out;
 		}
-		if (ag_fs_write_atomic(tpath, msg, len, err) != 0)
+		/* written and synced in tmp/, then renamed into queue/ and queue/ synced */
+		if (ag_fs_write_synced(tpath, msg, len, err) != 0)
 			goto out;
 		if (rename(tpath, qpath) != 0) {
 			tm_error_set(err, "io.write", "%s: rename: %s", qpath, strerror(errno));
@@ -275,12 +278,14 @@ int ag_outbox_push(struct ag_outbox *ob, enum ag_item_kind kind, const uint8_t *
 			goto out;
 		ob->next_no++;
 	}
+	/* the status only changes when items gave way (the next number is
+	 * recovered from queue/ at open) */
 	if (drop > 0) {
 		ob->st.dropped += drop;
 		ob->st.gap += drop;
+		if (status_save(ob, err) != 0)
+			goto out;
 	}
-	if (status_save(ob, err) != 0)
-		goto out;
 	rc = 0;
 out:
 	if (dropped)

@@ -11,6 +11,7 @@
  *   condition jammed
  *   part fuser
  *   firmware controller=2.1.0
+ *   counter prtMarkerLifeCount.1.1 4294967000 0    key, last raw Counter32, wraps
  *   end
  * The trailing "end" line proves the file is whole. */
 #include <errno.h>
@@ -154,6 +155,19 @@ int ag_state_load(const char *dir, const char *serial, struct ag_state *st, stru
 			bad = ag_state_list_add(st->conditions, &st->n_conditions, val);
 		} else if (strcmp(line, "part") == 0) {
 			bad = ag_state_list_add(st->parts, &st->n_parts, val);
+		} else if (strcmp(line, "counter") == 0) {
+			struct ag_state_counter *c = &st->counters[st->n_counters];
+			unsigned long long last, wraps;
+			char key[48];
+			bad = st->n_counters >= AG_STATE_MAX_COUNTERS ||
+			      sscanf(val, "%47s %llu %llu", key, &last, &wraps) != 3 ||
+			      last > UINT32_MAX || wraps > UINT32_MAX;
+			if (!bad) {
+				snprintf(c->key, sizeof(c->key), "%s", key);
+				c->last = (uint32_t)last;
+				c->wraps = (uint32_t)wraps;
+				st->n_counters++;
+			}
 		} else if (strcmp(line, "firmware") == 0) {
 			bad = ag_state_list_add(st->firmware, &st->n_firmware, val);
 		} else {
@@ -195,6 +209,9 @@ int ag_state_save(const char *dir, const struct ag_state *st, struct tm_error *e
 		w |= tm_buf_printf(&b, "part %s\n", st->parts[i]);
 	for (size_t i = 0; i < st->n_firmware; i++)
 		w |= tm_buf_printf(&b, "firmware %s\n", st->firmware[i]);
+	for (size_t i = 0; i < st->n_counters; i++)
+		w |= tm_buf_printf(&b, "counter %s %" PRIu32 " %" PRIu32 "\n", st->counters[i].key,
+				   st->counters[i].last, st->counters[i].wraps);
 	w |= tm_buf_append_str(&b, "end\n");
 	if (w != 0) {
 		tm_error_set(err, "internal.nomem", "out of memory");
@@ -225,4 +242,24 @@ int ag_state_next_seq(const char *dir, struct ag_state *st, int64_t *seq, struct
 	}
 	*seq = st->seq;
 	return 0;
+}
+
+int64_t ag_state_counter_total(struct ag_state *st, const char *key, uint32_t raw)
+{
+	struct ag_state_counter *c = NULL;
+	for (size_t i = 0; i < st->n_counters && c == NULL; i++)
+		if (strcmp(st->counters[i].key, key) == 0)
+			c = &st->counters[i];
+	if (c == NULL && st->n_counters < AG_STATE_MAX_COUNTERS) {
+		c = &st->counters[st->n_counters++];
+		snprintf(c->key, sizeof(c->key), "%s", key);
+		c->last = raw;
+		c->wraps = 0;
+	}
+	if (c == NULL)
+		return (int64_t)raw;
+	if (raw < c->last)
+		c->wraps++;
+	c->last = raw;
+	return ((int64_t)c->wraps << 32) + (int64_t)raw;
 }

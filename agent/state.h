@@ -21,6 +21,16 @@ struct ag_state_supply {
 	int flags;        /* AG_SUPPLY_LOW | AG_SUPPLY_EMPTY: already reported */
 };
 
+#define AG_STATE_MAX_COUNTERS 16
+
+/* A Counter32 read from a device: its last raw value and how often it
+ * wrapped, so the reported total is a 64-bit number that keeps rising. */
+struct ag_state_counter {
+	char key[48];
+	uint32_t last;
+	uint32_t wraps;
+};
+
 struct ag_state {
 	char serial[65];
 	int64_t seq;      /* last sequence number handed out (0: none yet) */
@@ -36,6 +46,8 @@ struct ag_state {
 	char *firmware[AG_STATE_MAX_LIST];   /* "component=version" */
 	size_t n_firmware;
 	char pstate[16];                     /* hrPrinterStatus */
+	struct ag_state_counter counters[AG_STATE_MAX_COUNTERS];
+	size_t n_counters;
 };
 
 void ag_state_init(struct ag_state *st);
@@ -47,6 +59,9 @@ int ag_state_save(const char *dir, const struct ag_state *st, struct tm_error *e
 /* Hand out the next seq: incremented and saved durably before it is used,
  * so a power cut never reuses a number. */
 int ag_state_next_seq(const char *dir, struct ag_state *st, int64_t *seq, struct tm_error *err);
+/* The 64-bit total of a Counter32 reading: wraps · 2^32 + raw, where a
+ * reading below the last one counts as one wrap. Updates st (save it). */
+int64_t ag_state_counter_total(struct ag_state *st, const char *key, uint32_t raw);
 /* List helpers (exact string match). */
 bool ag_state_list_has(char *const *list, size_t n, const char *s);
 int ag_state_list_add(char **list, size_t *n, const char *s);

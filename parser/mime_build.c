@@ -1,6 +1,6 @@
 /* telemail — MIME builders: leaf, application/pkcs7-mime, multipart/signed,
  * whole RFC 5322 message. Every output uses CRLF line ends and base64 in
- * 76-column lines (GMime's encoder), and re-parses with tm_mime_parse.
+ * 76-column lines, and re-parses with tm_mime_parse.
  *
  * Values that become header text are checked, never escaped: CR, LF or any
  * other control or non-ASCII byte in them is mime.bad_header (no header
@@ -11,8 +11,6 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
-
-#include <gmime/gmime.h>
 
 #include <telemail/error.h>
 
@@ -68,42 +66,43 @@ static int check_canonical(const char *what, const uint8_t *p, size_t n, struct 
 	return 0;
 }
 
-/* base64 in 76-column CRLF lines, the last line ended by CRLF too. */
+/* base64 in 76-column CRLF lines, the last line ended by CRLF too.
+ * (Written here rather than taken from GMime: the builders are all the
+ * agent needs of MIME, and this keeps GLib and GMime out of its process.) */
 static int append_base64(struct tm_buf *out, const uint8_t *p, size_t n, struct tm_error *err)
 {
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	if (n == 0)
 		return 0;
-	if (n > (SIZE_MAX - 77) / 2)
+	if (n > (SIZE_MAX - 80) / 2)
 		return tm_error_set(err, "internal.nomem", "base64: input too large");
-	size_t cap = GMIME_BASE64_ENCODE_LEN(n);
-	unsigned char *enc = malloc(cap);
-	if (enc == NULL)
+	size_t chars = (n + 2) / 3 * 4;
+	if (tm_buf_reserve(out, chars + (chars / 76 + 1) * 2 + 1) < 0)
 		return tm_error_set(err, "internal.nomem", "base64: out of memory");
-	int state = 0;
-	guint32 save = 0;
-	size_t m = g_mime_encoding_base64_encode_close(p, n, enc, &state, &save);
-	int rc = -1;
-	/* room for one CR per LF */
-	if (tm_buf_reserve(out, m + m / 76 + 2) < 0) {
-		tm_error_set(err, "internal.nomem", "base64: out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < m; i++) {
-		if (enc[i] == '\n')
+	size_t col = 0;
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)p[i + 1] << 8;
+		if (i + 2 < n)
+			v |= p[i + 2];
+		char q[4] = { b64[(v >> 18) & 63], b64[(v >> 12) & 63],
+			      i + 1 < n ? b64[(v >> 6) & 63] : '=', i + 2 < n ? b64[v & 63] : '=' };
+		memcpy(out->data + out->len, q, 4);
+		out->len += 4;
+		col += 4;
+		if (col == 76) {
 			out->data[out->len++] = '\r';
-		out->data[out->len++] = enc[i];
-	}
-	if (m > 0 && enc[m - 1] != '\n') {
-		if (tm_buf_append(out, "\r\n", 2) < 0) {
-			tm_error_set(err, "internal.nomem", "base64: out of memory");
-			goto out;
+			out->data[out->len++] = '\n';
+			col = 0;
 		}
 	}
+	if (col > 0) {
+		out->data[out->len++] = '\r';
+		out->data[out->len++] = '\n';
+	}
 	out->data[out->len] = '\0';
-	rc = 0;
-out:
-	free(enc);
-	return rc;
+	return 0;
 }
 
 static int nomem(struct tm_error *err, const char *what)

@@ -64,6 +64,35 @@ Test(agent_config, durations_thresholds_and_example_file)
 	free(ex);
 }
 
+/* The example's commented SNMP collectors, switched on (collector role), are valid. */
+Test(agent_config, example_snmp_collectors_parse)
+{
+	char *ex = tm_test_src("../examples/agent.yaml");
+	char *d = tm_test_tmpdir();
+	cr_assert_eq(tm_test_sh("sed -e 's/^  role: device /  role: collector /' -e 's/^  # - type: snmp/  - type: snmp/' "
+				"-e 's/^  #   \\([a-z_]*:\\)/    \\1/' '%s' > '%s/agent.yaml'", ex, d), 0);
+	char p[512];
+	snprintf(p, sizeof(p), "%s/agent.yaml", d);
+	struct ag_config *c = NULL;
+	struct tm_error err = { 0 };
+	cr_assert_eq(ag_config_load(p, &c, &err), 0, "%s: %s", err.reason, err.msg);
+	cr_assert_eq(c->n_collectors, 3);
+	const struct ag_collector_config *v2 = &c->collectors[1], *v3 = &c->collectors[2];
+	cr_expect_eq(v2->type, AG_COLLECT_SNMP);
+	cr_expect_eq(v2->version, 2);
+	cr_expect_str_eq(v2->community, "public");
+	cr_expect_eq(v2->timeout_ms, 2000);
+	cr_expect_str_eq(v2->serial, "XK100002");
+	cr_expect_eq(v3->version, 3);
+	cr_expect_str_eq(v3->auth_protocol, "SHA-256");
+	cr_expect_str_eq(v3->priv_protocol, "AES");
+	cr_expect_str_eq(v3->priv_password_file, "/etc/telemail/snmp-priv");
+	ag_config_free(c);
+	tm_test_rmtree(d);
+	free(d);
+	free(ex);
+}
+
 struct bad_case {
 	const char *text;
 	const char *reason;
@@ -87,7 +116,9 @@ static struct bad_case bad_cases[] = {
 	{ BASE_IDENTITY BASE_GATEWAY "smtp: {relays: [{host: h}], ca_file: ca.pem, auth: {mechanism: CRAM-MD5, username: u, password_file: p}}\n" BASE_REST,
 	  "config.bad_value", "PLAIN or LOGIN" },
 	{ BASE "schedule: {counters: 5x}\n", "config.bad_value", "schedule.counters: must be a duration" },
-	{ BASE "schedule: {counters: 10s}\n", "config.bad_value", "schedule.counters: must be between 60s" },
+	{ BASE "schedule: {counters: 0s}\n", "config.bad_value", "schedule.counters: must be between 1s" },
+	{ BASE_IDENTITY BASE_GATEWAY BASE_SMTP "outbox: {directory: ob}\nstate_directory: st\ncollectors: [{type: snmp, host: h, community: c, auth_protocol: MD5}]\n",
+	  "config.bad_value", "auth_protocol: must be SHA" },
 	{ BASE "thresholds: {supply_low: 101}\n", "config.bad_value", "thresholds.supply_low" },
 	{ BASE "thresholds: {supply_low_by: {black: high}}\n", "config.bad_value", "supply_low_by.black" },
 	{ BASE_IDENTITY BASE_GATEWAY BASE_SMTP "outbox: {directory: ob}\nstate_directory: st\ncollectors: [{type: file, path: a}, {type: file, path: b}]\n",

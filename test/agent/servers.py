@@ -3,10 +3,18 @@
 
   servers.py sink DIR [smtp-sink options…]   Postfix smtp-sink; dumps to DIR/mail/
   servers.py tls DIR CERT KEY                aiosmtpd with STARTTLS required; DIR/mail/
+                                             (CERT "-": plain SMTP, files numbered in arrival order)
   servers.py certs DIR PKIDIR                DIR/right.pem/.key (test CA, SAN 127.0.0.1),
                                              DIR/wrong.pem/.key (self-signed, same names)
   servers.py hostile DIR                     a relay sending an endless greeting
-  servers.py stop DIR                        stop what `sink`/`tls` started in DIR
+  servers.py snmpd DIR BODYFILE              snmpd -f on a free UDP port: agentAddress + BODYFILE
+                                             (community, createUser, override … lines)
+  servers.py slow DIR SECONDS [CODE]         a relay that waits SECONDS before answering the final
+                                             dot: 451 (default), or 250 keeping the mail
+  servers.py auth DIR CERT KEY USER PASSWORD MECHS
+                                             aiosmtpd, STARTTLS and AUTH required, offering
+                                             MECHS (e.g. PLAIN or LOGIN,PLAIN); DIR/mail/
+  servers.py stop DIR                        stop what was started in DIR
 
 Each server writes DIR/port and DIR/pid and runs in its own session;
 the command returns once the port accepts connections.
@@ -25,6 +33,107 @@ def free_port():
     p = s.getsockname()[1]
     s.close()
     return p
+
+
+def free_udp_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def snmpd(d, body):
+    port = free_udp_port()
+    conf = os.path.join(d, "snmpd.conf")
+    persist = os.path.join(d, "persist")
+    os.makedirs(persist, exist_ok=True)
+    with open(conf, "w") as f:
+        f.write("agentAddress udp:127.0.0.1:%d\n" % port)
+        f.write(open(body).read())
+        f.write("\n[snmp] persistentDir %s\n" % persist)
+    env = dict(os.environ, MIBS="", SNMP_PERSISTENT_DIR=persist, SNMPCONFPATH=d)
+    log = open(os.path.join(d, "server.log"), "ab")
+    # only the modules the tests need: no host printers, devices or disks of this machine
+    p = subprocess.Popen(["/usr/sbin/snmpd", "-f", "-Lf", os.path.join(d, "snmpd.log"), "-C",
+                          "-c", conf, "-p", os.path.join(d, "snmpd.pid"),
+                          "-I", "-hr_print,hr_device,hr_other,hr_disk,hr_partition,hr_filesys"],
+                         stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env,
+                         start_new_session=True)
+    with open(os.path.join(d, "pid"), "w") as f:
+        f.write(str(p.pid))
+    with open(os.path.join(d, "port"), "w") as f:
+        f.write(str(port))
+    end = time.time() + 20
+    while time.time() < end:
+        r = subprocess.run(["snmpget", "-v2c", "-c", "public", "-t", "0.3", "-r", "0", "-On",
+                            "127.0.0.1:%d" % port, ".1.3.6.1.2.1.1.5.0"], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if r.returncode == 0:
+            return 0
+        if p.poll() is not None:
+            return 1
+        time.sleep(0.1)
+    os.killpg(p.pid, signal.SIGKILL)
+    return 1
+
+
+def serve_slow(d, delay, code, port):
+    """SMTP that waits `delay` seconds before answering the final dot of DATA
+    (to be killed in the middle of a send), then answers 451 or, with code
+    250, keeps the mail in DIR/mail/ and accepts it."""
+    import asyncio
+    from aiosmtpd.controller import Controller
+
+    class Handler:
+        n = 0
+
+        async def handle_DATA(self, server, session, envelope):
+            open(os.path.join(d, "in-data"), "w").close()
+            await asyncio.sleep(delay)
+            if code != 250:
+                return "451 4.3.0 too slow, try again"
+            Handler.n += 1
+            with open(os.path.join(d, "mail", "%04d.eml" % Handler.n), "wb") as f:
+                f.write(envelope.original_content or envelope.content)
+            return "250 2.0.0 queued"
+
+    c = Controller(Handler(), hostname="127.0.0.1", port=port)
+    c.start()
+    signal.sigwait([signal.SIGTERM, signal.SIGINT])
+    c.stop()
+
+
+def serve_auth(d, cert, key, user, password, mechs, port):
+    import ssl
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    class Handler:
+        n = 0
+
+        async def handle_DATA(self, server, session, envelope):
+            Handler.n += 1
+            with open(os.path.join(d, "mail", "%04d.eml" % Handler.n), "wb") as f:
+                f.write(envelope.original_content or envelope.content)
+            return "250 2.0.0 queued"
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        ok = (isinstance(auth_data, LoginPassword) and auth_data.login == user.encode()
+              and auth_data.password == password.encode())
+        with open(os.path.join(d, "auth.log"), "a") as f:
+            f.write("%s %s\n" % (mechanism, "ok" if ok else "refused"))
+        return AuthResult(success=ok, handled=False)
+
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    c = Controller(Handler(), hostname="127.0.0.1", port=port, tls_context=ctx,
+                   require_starttls=True, authenticator=authenticator, auth_required=True,
+                   auth_require_tls=True,
+                   auth_exclude_mechanism=[m for m in ("LOGIN", "PLAIN") if m not in mechs.split(",")])
+    c.start()
+    signal.sigwait([signal.SIGTERM, signal.SIGINT])
+    c.stop()
 
 
 def wait_port(port, pid, timeout=10.0):
@@ -68,6 +177,12 @@ def serve_tls(d, cert, key, port):
                 f.write(envelope.original_content or envelope.content)
             return "250 2.0.0 queued"
 
+    if cert == "-":
+        c = Controller(Handler(), hostname="127.0.0.1", port=port)
+        c.start()
+        signal.sigwait([signal.SIGTERM, signal.SIGINT])
+        c.stop()
+        return
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert, key)
     c = Controller(Handler(), hostname="127.0.0.1", port=port, tls_context=ctx,
@@ -152,6 +267,24 @@ def main():
                          str(port)], port)
     if cmd == "_serve_hostile":
         serve_hostile(int(sys.argv[3]))
+        return 0
+    if cmd == "snmpd":
+        return snmpd(d, sys.argv[3])
+    if cmd == "slow":
+        port = free_port()
+        code = sys.argv[4] if len(sys.argv) > 4 else "451"
+        return start(d, [sys.executable, os.path.abspath(__file__), "_serve_slow", d,
+                         sys.argv[3], code, str(port)], port)
+    if cmd == "_serve_slow":
+        serve_slow(d, float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
+        return 0
+    if cmd == "auth":
+        port = free_port()
+        return start(d, [sys.executable, os.path.abspath(__file__), "_serve_auth", d]
+                     + sys.argv[3:8] + [str(port)], port)
+    if cmd == "_serve_auth":
+        serve_auth(d, sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7],
+                   int(sys.argv[8]))
         return 0
     if cmd == "certs":
         certs(d, sys.argv[3])

@@ -1,0 +1,320 @@
+/* telemail-agent delivery guarantees with real peers on 127.0.0.1:
+ * SIGKILL in the middle of DATA loses nothing; an outage queues reports and
+ * delivers them all, in order, when the relay is back; AUTH over TLS with a
+ * password from a file (right one delivers, wrong one is smtp.auth and keeps
+ * the report), and the password never shows in logs or `test` output. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include <telemail/buf.h>
+#include <telemail/error.h>
+
+#include "agent.h"
+#include "common.h"
+#include "config.h"
+#include "outbox.h"
+
+#define PASSWORD "s3cret-Pa55word!"
+
+static char *dir;
+
+static void setup(void)
+{
+	dir = tm_test_tmpdir();
+}
+
+static void teardown(void)
+{
+	char *srv = tm_test_src("agent/servers.py");
+	const char *subs[] = { "slow", "sink", "auth", "plain" };
+	for (size_t i = 0; i < 4; i++)
+		tm_test_sh("/usr/bin/python3 '%s' stop '%s/%s'", srv, dir, subs[i]);
+	free(srv);
+	tm_test_rmtree(dir);
+	free(dir);
+}
+
+TestSuite(agent_delivery, .init = setup, .fini = teardown, .timeout = 150);
+
+static int read_int(const char *path)
+{
+	struct tm_buf b;
+	tm_buf_init(&b);
+	tm_test_read(path, &b);
+	int v = atoi((char *)b.data);
+	tm_buf_fini(&b);
+	return v;
+}
+
+/* Start servers.py MODE in dir/name; returns the port. */
+static int start_peer(const char *mode, const char *name, const char *args)
+{
+	char *srv = tm_test_src("agent/servers.py");
+	cr_assert_eq(tm_test_sh("/usr/bin/python3 '%s' %s '%s/%s' %s", srv, mode, dir, name, args), 0,
+		     "cannot start %s", name);
+	free(srv);
+	char p[512];
+	snprintf(p, sizeof(p), "%s/%s/port", dir, name);
+	return read_int(p);
+}
+
+static void stop_peer(const char *name)
+{
+	char *srv = tm_test_src("agent/servers.py");
+	tm_test_sh("/usr/bin/python3 '%s' stop '%s/%s'", srv, dir, name);
+	free(srv);
+}
+
+static int dead_port(void)
+{
+	char p[512];
+	snprintf(p, sizeof(p), "%s/free", dir);
+	cr_assert_eq(tm_test_sh("/usr/bin/python3 -c 'import socket;s=socket.socket();s.bind((\"127.0.0.1\",0));"
+				"print(s.getsockname()[1])' > '%s'", p), 0);
+	return read_int(p);
+}
+
+/* Write dir/agent.yaml: one file collector, the relay on `port`; `smtp_extra`
+ * adds keys to the smtp section (TLS, AUTH). */
+static void write_cfg(int port, const char *smtp_extra)
+{
+	char *pki = tm_test_pki("");
+	char *src = tm_test_src("../examples/device-state.yaml");
+	cr_assert_eq(tm_test_sh("test -f '%s/state.yaml' || cp '%s' '%s/state.yaml'", dir, src, dir), 0);
+	char text[4096];
+	int n = snprintf(text, sizeof(text),
+		 "identity: {certificate: %sdev-XK100001.pem, key: %sdev-XK100001.key, mailbox: xk100001@devices.example}\n"
+		 "gateway: {mailbox: telemail@gateway.example, certificates: [%sgw-ec.pem]}\n"
+		 "smtp: {relays: [{host: 127.0.0.1, port: %d}], timeout: 30, batch: 2, %s}\n"
+		 "outbox: {directory: outbox}\nstate_directory: state\n"
+		 "collectors: [{type: file, path: state.yaml}]\n",
+		 pki, pki, pki, port, smtp_extra ? smtp_extra : "starttls: false, plain: true");
+	char p[512];
+	snprintf(p, sizeof(p), "%s/agent.yaml", dir);
+	tm_test_write(p, text, (size_t)n);
+	free(pki);
+	free(src);
+}
+
+static struct ag_config *load_cfg(void)
+{
+	char p[512];
+	snprintf(p, sizeof(p), "%s/agent.yaml", dir);
+	struct ag_config *c = NULL;
+	struct tm_error err = { 0 };
+	cr_assert_eq(ag_config_load(p, &c, &err), 0, "%s: %s", err.reason, err.msg);
+	return c;
+}
+
+/* Queue n periodic reports (in process). */
+static void queue(size_t n)
+{
+	struct ag_config *c = load_cfg();
+	struct ag_agent *a;
+	struct tm_error err = { 0 };
+	cr_assert_eq(ag_agent_open(c, &a, &err), 0, "%s", err.msg);
+	for (size_t i = 0; i < n; i++)
+		cr_assert_eq(ag_agent_collect(a, 0, TM_KIND_PERIODIC, "manual", false, NULL, &err), 0,
+			     "%s: %s", err.reason, err.msg);
+	ag_agent_close(a);
+	ag_config_free(c);
+}
+
+static int depth(void)
+{
+	return tm_test_sh("exit $(ls '%s/outbox/queue' | wc -l)", dir);
+}
+
+static int agent(const char *cmd)
+{
+	const char *bd = getenv("TM_BUILDDIR");
+	return tm_test_sh("'%s/agent/telemail-agent' -c '%s/agent.yaml' %s >> '%s/agent.out' 2>&1",
+			  bd ? bd : "..", dir, cmd, dir);
+}
+
+/* The report seqs in the captured mails of peer `name`, in arrival order
+ * (the files are numbered 0001.eml, 0002.eml, … by the peer). */
+static size_t delivered_seqs(const char *name, long *seqs, size_t max)
+{
+	char *pki = tm_test_pki("");
+	cr_assert_eq(tm_test_sh("cd '%s/%s/mail' && for f in $(ls | sort); do "
+				"openssl cms -decrypt -in \"$f\" -recip '%sgw-ec.pem' -inkey '%sgw-ec.key' | "
+				"openssl cms -verify -CAfile '%sca.pem' 2>/dev/null | tr -d '\\r' | sed '1,/^$/d' | "
+				"base64 -d | sed -n 's/^  seq: \\([0-9]*\\).*/\\1/p'; done > '%s/seqs'",
+				dir, name, pki, pki, pki, dir), 0);
+	free(pki);
+	char p[512];
+	snprintf(p, sizeof(p), "%s/seqs", dir);
+	FILE *f = fopen(p, "r");
+	cr_assert_not_null(f);
+	size_t n = 0;
+	while (n < max && fscanf(f, "%ld", &seqs[n]) == 1)
+		n++;
+	fclose(f);
+	return n;
+}
+
+Test(agent_delivery, sigkill_in_the_middle_of_data_loses_nothing)
+{
+	int slow = start_peer("slow", "slow", "60");
+	write_cfg(slow, NULL);
+	queue(3);
+	cr_assert_eq(depth(), 3);
+	/* the Message-IDs of what is queued */
+	cr_assert_eq(tm_test_sh("grep -h '^Message-ID:' '%s'/outbox/queue/*.eml | tr -d '\\r' | sort > '%s/queued-ids'",
+				dir, dir), 0);
+
+	const char *bd = getenv("TM_BUILDDIR");
+	char exe[512], cfg[512], out[512];
+	snprintf(exe, sizeof(exe), "%s/agent/telemail-agent", bd ? bd : "..");
+	snprintf(cfg, sizeof(cfg), "%s/agent.yaml", dir);
+	snprintf(out, sizeof(out), "%s/flush1.out", dir);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		setpgid(0, 0);
+		FILE *o = freopen(out, "w", stderr);
+		(void)o;
+		execl(exe, "telemail-agent", "-c", cfg, "flush", (char *)NULL);
+		_exit(127);
+	}
+	setpgid(pid, pid);
+	/* bounded wait until the relay is inside DATA */
+	char marker[512];
+	snprintf(marker, sizeof(marker), "%s/slow/in-data", dir);
+	struct stat sb;
+	int waited = 0;
+	while (stat(marker, &sb) != 0 && waited < 1200) {
+		usleep(50000);
+		waited++;
+	}
+	cr_assert_eq(stat(marker, &sb), 0, "the agent never reached DATA");
+	/* power cut: the agent and its session child, at once */
+	kill(-pid, SIGKILL);
+	int st;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	stop_peer("slow");
+
+	/* nothing lost: everything is still queued, and the queue is readable */
+	cr_assert_eq(depth(), 3);
+	cr_assert_eq(tm_test_sh("test -z \"$(ls '%s/outbox/tmp' 2>/dev/null)\"", dir), 0);
+
+	/* restart against a normal relay: all delivered (a duplicate is allowed), outbox empty */
+	int plain = start_peer("tls", "plain", "- -");
+	write_cfg(plain, NULL);
+	cr_assert_eq(agent("flush"), 0);
+	cr_assert_eq(depth(), 0);
+	cr_assert_eq(tm_test_sh("cat '%s'/plain/mail/*.eml | grep '^Message-ID:' | tr -d '\\r' | sort -u > '%s/got-ids' && "
+				"comm -23 '%s/queued-ids' '%s/got-ids' | wc -l | grep -qx 0", dir, dir, dir, dir), 0,
+		     "a queued report was not delivered");
+	cr_assert_eq(tm_test_sh("test $(wc -l < '%s/queued-ids') -eq 3", dir), 0);
+	cr_assert_eq(agent("status | grep -q '^outbox_depth: 0'"), 0);
+}
+
+Test(agent_delivery, outage_then_everything_in_order)
+{
+	int dead = dead_port();
+	write_cfg(dead, NULL);
+	queue(3);
+	cr_assert_neq(agent("flush"), 0);   /* relay down: reports stay */
+	queue(2);
+	cr_assert_neq(agent("once"), 0);    /* one more collected, still down */
+	cr_assert_eq(depth(), 6);
+	cr_assert_eq(tm_test_sh("grep -q 'reason=smtp.connect' '%s/agent.out'", dir), 0);
+
+	int port = start_peer("tls", "plain", "- -");
+	write_cfg(port, NULL);
+	cr_assert_eq(agent("flush"), 0);
+	cr_assert_eq(depth(), 0);
+	long seqs[16];
+	size_t n = delivered_seqs("plain", seqs, 16);
+	cr_assert_eq(n, 6, "delivered %zu", n);
+	for (size_t i = 0; i < n; i++)
+		cr_expect_eq(seqs[i], (long)i + 1, "mail %zu carries seq %ld", i + 1, seqs[i]);
+}
+
+static int start_auth_relay(const char *mechs)
+{
+	char *pki = tm_test_pki("");
+	char *srv = tm_test_src("agent/servers.py");
+	cr_assert_eq(tm_test_sh("/usr/bin/python3 '%s' certs '%s/certs' '%s'", srv, dir, pki), 0);
+	char args[1024];
+	snprintf(args, sizeof(args), "'%s/certs/right.pem' '%s/certs/right.key' xk100001 '%s' %s", dir, dir,
+		 PASSWORD, mechs);
+	int port = start_peer("auth", "auth", args);
+	free(pki);
+	free(srv);
+	return port;
+}
+
+static void write_auth_cfg(int port, const char *mech, const char *password)
+{
+	char p[512];
+	snprintf(p, sizeof(p), "%s/smtp-password", dir);
+	tm_test_write(p, password, strlen(password));
+	chmod(p, 0600);
+	char *ca = tm_test_pki("ca.pem");
+	char extra[1024];
+	snprintf(extra, sizeof(extra),
+		 "ca_file: %s, auth: {mechanism: %s, username: xk100001, password_file: smtp-password}", ca, mech);
+	write_cfg(port, extra);
+	free(ca);
+}
+
+static void auth_case(const char *mech)
+{
+	/* libESMTP takes the first password mechanism the relay offers: offer only this one */
+	int port = start_auth_relay(mech);
+	write_auth_cfg(port, mech, PASSWORD "\n");
+	cr_assert_eq(agent("test"), 0);
+	cr_assert_eq(tm_test_sh("grep -q 'test: OK' '%s/agent.out'", dir), 0);
+	cr_assert_eq(tm_test_sh("grep -q 'auth ok' '%s/agent.out'", dir), 0);
+	cr_assert_eq(tm_test_sh("test $(ls '%s/auth/mail' | wc -l) -eq 1", dir), 0);
+	cr_assert_eq(tm_test_sh("grep -qx '%s ok' '%s/auth/auth.log'", mech, dir), 0,
+		     "the relay did not see AUTH %s", mech);
+	/* the password, its base64 (AUTH PLAIN / LOGIN) never in the output */
+	cr_assert_neq(tm_test_sh("grep -q '%s' '%s/agent.out'", PASSWORD, dir), 0);
+	cr_assert_neq(tm_test_sh("grep -qF \"$(printf '%%s' '%s' | base64)\" '%s/agent.out'", PASSWORD, dir), 0);
+	cr_assert_neq(tm_test_sh("grep -qF \"$(printf '\\0xk100001\\0%%s' '%s' | base64)\" '%s/agent.out'", PASSWORD, dir), 0);
+}
+
+Test(agent_delivery, auth_plain_over_tls_delivers)
+{
+	auth_case("PLAIN");
+}
+
+Test(agent_delivery, auth_login_over_tls_delivers)
+{
+	auth_case("LOGIN");
+}
+
+Test(agent_delivery, wrong_password_is_smtp_auth_and_nothing_is_lost)
+{
+	int port = start_auth_relay("LOGIN,PLAIN");
+	write_auth_cfg(port, "PLAIN", "not-" PASSWORD "\n");
+	queue(2);
+	cr_assert_neq(agent("flush"), 0);
+	cr_assert_eq(tm_test_sh("grep -q 'reason=smtp.auth' '%s/agent.out'", dir), 0);
+	cr_assert_eq(depth(), 2);
+	cr_assert_eq(tm_test_sh("test -z \"$(ls '%s/auth/mail')\"", dir), 0);
+	cr_assert_neq(agent("test"), 0);
+	cr_assert_neq(tm_test_sh("grep -q '%s' '%s/agent.out'", PASSWORD, dir), 0, "the password shows in the output");
+	const char *bd = getenv("TM_BUILDDIR");
+	cr_assert_eq(tm_test_sh("'%s/agent/telemail-agent' -c '%s/agent.yaml' status > '%s/status.out' 2>&1",
+				bd ? bd : "..", dir, dir), 0);
+	cr_assert_neq(tm_test_sh("grep -rq '%s' '%s/outbox' '%s/agent.out' '%s/status.out' 2>/dev/null", PASSWORD, dir, dir, dir), 0);
+	cr_assert_eq(tm_test_sh("grep -q 'smtp.auth\\|AUTH' '%s/agent.out'", dir), 0);
+	/* right password again: the kept reports go out */
+	write_auth_cfg(port, "PLAIN", PASSWORD "\n");
+	cr_assert_eq(agent("flush"), 0);
+	cr_assert_eq(depth(), 0);
+}

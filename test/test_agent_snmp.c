@@ -1,0 +1,412 @@
+/* telemail-agent `snmp` collector against a real snmpd on 127.0.0.1 (the
+ * Printer-MIB / HOST-RESOURCES values are served by `override` lines the
+ * test writes): v2c and v3 authPriv, sentinel levels, hex and UTF-8
+ * strings, missing objects left out, a Counter32 wrap across restarts, a
+ * dead device that times out alone, many devices at once, wrong v3 keys. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <criterion/criterion.h>
+
+#include <telemail/buf.h>
+#include <telemail/error.h>
+#include <telemail/report.h>
+
+#include "agent.h"
+#include "collect.h"
+#include "common.h"
+#include "config.h"
+#include "state.h"
+
+static char *dir;
+
+static void setup(void)
+{
+	dir = tm_test_tmpdir();
+}
+
+static void teardown(void)
+{
+	char *srv = tm_test_src("agent/servers.py");
+	for (int i = 0; i < 3; i++)
+		tm_test_sh("/usr/bin/python3 '%s' stop '%s/snmpd%d'", srv, dir, i);
+	free(srv);
+	tm_test_rmtree(dir);
+	free(dir);
+}
+
+TestSuite(agent_snmp, .init = setup, .fini = teardown, .timeout = 120);
+
+#define PRT "override .1.3.6.1.2.1.43."
+#define HR "override .1.3.6.1.2.1.25.3."
+
+/* The printer the tests serve: hrDeviceIndex 1. Supply 1 black toner
+ * (UTF-8 description sent as raw bytes), supply 2 waste toner (description
+ * not UTF-8: hex; capacity unknown -2, level some-remaining -3; no unit, no
+ * colorant), supply 3 (level -1 "other", no capacity, no description),
+ * supply 4 has a level but no type (left out, never invented); one alert. */
+static const char *printer_body(unsigned long lifecount)
+{
+	static char b[4096];
+	snprintf(b, sizeof(b),
+		 "rocommunity public 127.0.0.1\n"
+		 "createUser telemail SHA \"authpass123\" AES \"privpass123\"\n"
+		 "rouser telemail priv\n"
+		 "sysName printer-one\n"
+		 "sysLocation Building A, room 101\n"
+		 HR "2.1.3.1 octet_str \"ACME LaserJet 9000\"\n"
+		 HR "5.1.1.1 integer 4\n"
+		 HR "5.1.2.1 octet_str 0x0480\n"
+		 PRT "5.1.1.17.1 octet_str \"XK100001\"\n"
+		 PRT "10.2.1.3.1.1 integer 7\n"
+		 PRT "10.2.1.4.1.1 counter %lu\n"
+		 PRT "11.1.1.3.1.1 integer 1\n"
+		 PRT "11.1.1.5.1.1 integer 3\n"
+		 PRT "11.1.1.6.1.1 octet_str 0x546f6e6572204b20e282ac\n"
+		 PRT "11.1.1.7.1.1 integer 19\n"
+		 PRT "11.1.1.8.1.1 integer 100\n"
+		 PRT "11.1.1.9.1.1 integer 42\n"
+		 PRT "11.1.1.5.1.2 integer 4\n"
+		 PRT "11.1.1.6.1.2 octet_str 0xfffe01\n"
+		 PRT "11.1.1.8.1.2 integer -2\n"
+		 PRT "11.1.1.9.1.2 integer -3\n"
+		 PRT "11.1.1.5.1.3 integer 9\n"
+		 PRT "11.1.1.9.1.3 integer -1\n"
+		 PRT "11.1.1.9.1.4 integer 50\n"
+		 PRT "12.1.1.4.1.1 octet_str \"black\"\n"
+		 PRT "18.1.1.2.1.7 integer 3\n"
+		 PRT "18.1.1.4.1.7 integer 13\n"
+		 PRT "18.1.1.6.1.7 integer 5\n"
+		 PRT "18.1.1.7.1.7 integer 8\n"
+		 PRT "18.1.1.8.1.7 octet_str \"Paper jam in tray 2\"\n",
+		 lifecount);
+	return b;
+}
+
+/* Start snmpd in dir/snmpd<n> with the body; returns its UDP port. */
+static int start_snmpd(int n, const char *body)
+{
+	char p[512];
+	snprintf(p, sizeof(p), "%s/body%d.conf", dir, n);
+	tm_test_write(p, body, strlen(body));
+	char *srv = tm_test_src("agent/servers.py");
+	cr_assert_eq(tm_test_sh("/usr/bin/python3 '%s' snmpd '%s/snmpd%d' '%s'", srv, dir, n, p), 0,
+		     "cannot start snmpd");
+	free(srv);
+	snprintf(p, sizeof(p), "%s/snmpd%d/port", dir, n);
+	struct tm_buf b;
+	tm_buf_init(&b);
+	tm_test_read(p, &b);
+	int port = atoi((char *)b.data);
+	tm_buf_fini(&b);
+	return port;
+}
+
+static void stop_snmpd(int n)
+{
+	char *srv = tm_test_src("agent/servers.py");
+	tm_test_sh("/usr/bin/python3 '%s' stop '%s/snmpd%d'", srv, dir, n);
+	free(srv);
+}
+
+static int dead_port(void)
+{
+	char p[512];
+	snprintf(p, sizeof(p), "%s/free", dir);
+	cr_assert_eq(tm_test_sh("/usr/bin/python3 -c 'import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);"
+				"s.bind((\"127.0.0.1\",0));print(s.getsockname()[1])' > '%s'", p), 0);
+	struct tm_buf b;
+	tm_buf_init(&b);
+	tm_test_read(p, &b);
+	int port = atoi((char *)b.data);
+	tm_buf_fini(&b);
+	return port;
+}
+
+/* An agent configuration (collector role) with the given collectors list. */
+static struct ag_config *make_cfg(const char *collectors)
+{
+	char *pki = tm_test_pki("");
+	char p[512];
+	snprintf(p, sizeof(p), "%s/auth", dir);
+	tm_test_write(p, "authpass123\n", 12);
+	snprintf(p, sizeof(p), "%s/priv", dir);
+	tm_test_write(p, "privpass123\n", 12);
+	snprintf(p, sizeof(p), "%s/wrong", dir);
+	tm_test_write(p, "not-the-password\n", 17);
+	size_t cap = strlen(collectors) + 2048;
+	char *text = malloc(cap);
+	snprintf(text, cap,
+		 "identity: {role: collector, certificate: %sdev-XK100001.pem, key: %sdev-XK100001.key, mailbox: xk100001@devices.example}\n"
+		 "gateway: {mailbox: telemail@gateway.example, certificates: [%sgw-ec.pem]}\n"
+		 "smtp: {relays: [{host: 127.0.0.1, port: 9}], starttls: false, plain: true}\n"
+		 "outbox: {directory: outbox}\nstate_directory: state\n"
+		 "collectors:\n%s",
+		 pki, pki, pki, collectors);
+	struct ag_config *c = NULL;
+	struct tm_error err = { 0 };
+	cr_assert_eq(ag_config_parse((const uint8_t *)text, strlen(text), dir, &c, &err), 0, "%s", err.msg);
+	free(text);
+	free(pki);
+	return c;
+}
+
+static const struct tm_supply *supply(const struct tm_report *r, int64_t index)
+{
+	for (size_t i = 0; i < r->n_supplies; i++)
+		if (r->supplies[i].index == index)
+			return &r->supplies[i];
+	return NULL;
+}
+
+static void check_printer(const struct ag_collected *c)
+{
+	const struct tm_report *r = c->r;
+	cr_assert_not_null(r, "%s: %s", c->err.reason, c->err.msg);
+	cr_expect_str_eq(r->serial, "XK100001");
+	cr_expect_str_eq(r->name, "printer-one");
+	cr_expect_str_eq(r->location, "Building A, room 101");
+	cr_expect_str_eq(r->model, "ACME LaserJet 9000");
+	cr_expect_str_eq(r->ip, "127.0.0.1");
+	cr_expect_null(r->manufacturer);
+	cr_expect_null(r->mac);
+	cr_assert(r->has_status);
+	cr_expect_str_eq(r->state, "printing");
+	cr_assert_eq(r->n_conditions, 2);   /* 0x0480: bits 5 and 8 */
+	cr_expect_str_eq(r->conditions[0], "jammed");
+	cr_expect_str_eq(r->conditions[1], "inputTrayMissing");
+	cr_assert(r->has_counters);
+	cr_expect_eq(r->service[TM_SVC_TOTAL].impressions, 4294967000LL);
+	cr_expect_eq(r->service[TM_SVC_TOTAL].sheets, TM_UNSET);
+	cr_assert_eq(c->n_raw, 1);
+	cr_expect_str_eq(c->raw[0].key, "prtMarkerLifeCount.1.1");
+
+	cr_assert_eq(r->n_supplies, 3, "supply 4 has no type: it must be left out");
+	const struct tm_supply *s = supply(r, 1);
+	cr_assert_not_null(s);
+	cr_expect_str_eq(s->type, "toner");
+	cr_expect_str_eq(s->colorant, "black");
+	cr_expect_str_eq(s->description, "Toner K \xe2\x82\xac");
+	cr_expect_str_eq(s->unit, "percent");
+	cr_expect_eq(s->max_capacity, 100);
+	cr_expect_eq(s->level, 42);
+	s = supply(r, 2);
+	cr_assert_not_null(s);
+	cr_expect_str_eq(s->type, "wasteToner");
+	cr_expect_str_eq(s->description, "fffe01");
+	cr_expect_eq(s->max_capacity, TM_LEVEL_UNKNOWN);
+	cr_expect_eq(s->level, TM_LEVEL_SOME_REMAINING);
+	cr_expect_null(s->unit);
+	cr_expect_null(s->colorant);
+	s = supply(r, 3);
+	cr_assert_not_null(s);
+	cr_expect_str_eq(s->type, "opc");
+	cr_expect_eq(s->level, TM_LEVEL_OTHER);
+	cr_expect_eq(s->max_capacity, TM_UNSET);
+	cr_expect_null(s->description);
+	cr_expect_null(supply(r, 4));
+
+	cr_assert_eq(r->n_alerts, 1);
+	cr_expect_str_eq(r->alerts[0].code, "jam");
+	cr_expect_str_eq(r->alerts[0].severity, "critical");
+	cr_expect_str_eq(r->alerts[0].group, "mediaPath");
+	cr_expect_eq(r->alerts[0].location, 5);
+	cr_expect_str_eq(r->alerts[0].description, "Paper jam in tray 2");
+	cr_expect_null(r->alerts[0].time);
+	cr_expect(!r->has_parts);
+	cr_expect(!r->has_diagnostics);
+}
+
+Test(agent_snmp, v2c_v3_and_a_dead_device_concurrently)
+{
+	int port = start_snmpd(0, printer_body(4294967000UL));
+	int dead = dead_port();
+	char coll[4096];
+	snprintf(coll, sizeof(coll),
+		 "  - {type: snmp, host: 127.0.0.1, port: %d, community: public, timeout_ms: 3000}\n"
+		 "  - {type: snmp, host: 127.0.0.1, port: %d, community: public, timeout_ms: 500, retries: 1, serial: DEAD1}\n"
+		 "  - {type: snmp, host: 127.0.0.1, port: %d, version: 3, user: telemail, auth_protocol: SHA,"
+		 " auth_password_file: auth, priv_protocol: AES, priv_password_file: priv, timeout_ms: 3000}\n",
+		 port, dead, port);
+	struct ag_config *c = make_cfg(coll);
+	struct ag_collected out[3];
+	time_t t0 = time(NULL);
+	ag_collect_many(c->collectors, 3, out);
+	time_t took = time(NULL) - t0;
+	check_printer(&out[0]);
+	check_printer(&out[2]);
+	cr_assert_null(out[1].r);
+	cr_assert_str_eq(out[1].err.reason, "collect.unavailable", "%s", out[1].err.msg);
+	char want[64];
+	snprintf(want, sizeof(want), "127.0.0.1:%d: no answer within 500 ms", dead);
+	cr_assert_not_null(strstr(out[1].err.msg, want), "%s", out[1].err.msg);
+	/* a bound, not a timing: the dead device's 2 × 500 ms, far below the others' 3 s timeouts */
+	cr_expect_lt(took, 30);
+	for (int i = 0; i < 3; i++)
+		ag_collected_fini(&out[i]);
+	ag_config_free(c);
+}
+
+Test(agent_snmp, many_devices_from_one_collector)
+{
+	int port = start_snmpd(0, printer_body(7));
+	int dead = dead_port();
+	struct tm_buf coll;
+	tm_buf_init(&coll);
+	const size_t n = 100;   /* more than AG_SNMP_INFLIGHT: several windows */
+	for (size_t i = 0; i < n; i++)
+		tm_buf_printf(&coll, "  - {type: snmp, host: 127.0.0.1, port: %d, community: public, timeout_ms: %d}\n",
+			      i % 10 == 9 ? dead : port, i % 10 == 9 ? 300 : 5000);
+	struct ag_config *c = make_cfg((const char *)coll.data);
+	struct ag_collected *out = calloc(n, sizeof(*out));
+	ag_collect_many(c->collectors, n, out);
+	size_t ok = 0, unavailable = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (out[i].r != NULL) {
+			ok++;
+			cr_expect_str_eq(out[i].r->serial, "XK100001");
+			cr_expect_eq(out[i].r->n_supplies, 3);
+		} else {
+			cr_expect_eq(i % 10, 9, "device %zu failed: %s", i, out[i].err.msg);
+			if (strcmp(out[i].err.reason, "collect.unavailable") == 0)
+				unavailable++;
+		}
+		ag_collected_fini(&out[i]);
+	}
+	cr_expect_eq(ok, 90);
+	cr_expect_eq(unavailable, 10);
+	free(out);
+	tm_buf_fini(&coll);
+	ag_config_free(c);
+}
+
+Test(agent_snmp, wrong_v3_password_is_a_clear_error_without_the_password)
+{
+	int port = start_snmpd(0, printer_body(7));
+	char coll[1024];
+	snprintf(coll, sizeof(coll),
+		 "  - {type: snmp, host: 127.0.0.1, port: %d, version: 3, user: telemail,"
+		 " auth_password_file: wrong, priv_password_file: priv, timeout_ms: 3000}\n", port);
+	struct ag_config *c = make_cfg(coll);
+	struct ag_collected out;
+	struct tm_error err = { 0 };
+	cr_assert_eq(ag_collect(&c->collectors[0], &out, &err), -1);
+	cr_assert_str_eq(err.reason, "collect.snmp", "%s", err.msg);
+	cr_assert_not_null(strstr(err.msg, "SNMPv3"), "%s", err.msg);
+	cr_assert_null(strstr(err.msg, "not-the-password"));
+	ag_collected_fini(&out);
+	ag_config_free(c);
+}
+
+/* Counter32 near 2^32, then wrapped: the report's total keeps rising. */
+Test(agent_snmp, counter32_wrap_keeps_the_total_rising_across_restarts)
+{
+	struct tm_error err = { 0 };
+	int port = start_snmpd(0, printer_body(4294967000UL));
+	char coll[256];
+	snprintf(coll, sizeof(coll), "  - {type: snmp, host: 127.0.0.1, port: %d, community: public}\n", port);
+	struct ag_config *c = make_cfg(coll);
+	struct ag_agent *a;
+	cr_assert_eq(ag_agent_open(c, &a, &err), 0, "%s", err.msg);
+	cr_assert_eq(ag_agent_collect(a, 0, TM_KIND_PERIODIC, "manual", true, NULL, &err), 0, "%s", err.msg);
+	ag_agent_close(a);
+	ag_config_free(c);
+	stop_snmpd(0);
+
+	/* the counter wrapped: 2^32 + 200 */
+	port = start_snmpd(1, printer_body(200));
+	snprintf(coll, sizeof(coll), "  - {type: snmp, host: 127.0.0.1, port: %d, community: public}\n", port);
+	c = make_cfg(coll);
+	struct tm_buf y;
+	tm_buf_init(&y);
+	cr_assert_eq(ag_agent_show(c, 0, TM_KIND_PERIODIC, &y, &err), 0, "%s", err.msg);
+	cr_assert_not_null(strstr((char *)y.data, "impressions: 4294967496\n"), "%s", (char *)y.data);
+	cr_assert_eq(ag_agent_open(c, &a, &err), 0, "%s", err.msg);
+	cr_assert_eq(ag_agent_collect(a, 0, TM_KIND_PERIODIC, "manual", true, NULL, &err), 0, "%s", err.msg);
+	ag_agent_close(a);
+	ag_config_free(c);
+	stop_snmpd(1);
+	cr_assert_eq(tm_test_sh("grep -qx 'counter prtMarkerLifeCount.1.1 200 1' '%s/state/XK100001.state'", dir), 0);
+
+	/* and again, still rising after a restart of the agent */
+	port = start_snmpd(2, printer_body(900));
+	snprintf(coll, sizeof(coll), "  - {type: snmp, host: 127.0.0.1, port: %d, community: public}\n", port);
+	c = make_cfg(coll);
+	tm_buf_reset(&y);
+	cr_assert_eq(ag_agent_show(c, 0, TM_KIND_PERIODIC, &y, &err), 0, "%s", err.msg);
+	cr_assert_not_null(strstr((char *)y.data, "impressions: 4294968196\n"), "%s", (char *)y.data);
+	tm_buf_fini(&y);
+	ag_config_free(c);
+}
+
+Test(agent_snmp, octet_strings_utf8_or_hex)
+{
+	struct {
+		const char *in;
+		size_t n;
+		const char *want;
+	} cases[] = {
+		{ "printer", 7, "printer" },
+		{ "printer\0\0", 9, "printer" },           /* trailing NULs dropped */
+		{ "\xe2\x82\xac 5", 5, "\xe2\x82\xac 5" },  /* UTF-8 kept */
+		{ "\xff\xfe\x01", 3, "fffe01" },            /* not UTF-8: hex */
+		{ "a\nb", 3, "610a62" },                    /* control character: hex */
+		{ "\xc0\xaf", 2, "c0af" },                  /* overlong: hex */
+		{ "\xe2\x82", 2, "e282" },                  /* truncated sequence: hex */
+		{ "", 0, "" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *s = ag_snmp_text((const uint8_t *)cases[i].in, cases[i].n);
+		cr_assert_not_null(s);
+		cr_expect_str_eq(s, cases[i].want, "case %zu", i);
+		free(s);
+	}
+}
+
+Test(agent_snmp, counter_state_counts_wraps)
+{
+	struct ag_state st;
+	ag_state_init(&st);
+	cr_expect_eq(ag_state_counter_total(&st, "c", 4000000000u), 4000000000LL);
+	cr_expect_eq(ag_state_counter_total(&st, "c", 4100000000u), 4100000000LL);
+	cr_expect_eq(ag_state_counter_total(&st, "c", 5), 4294967296LL + 5);
+	cr_expect_eq(ag_state_counter_total(&st, "c", 5), 4294967296LL + 5);
+	cr_expect_eq(ag_state_counter_total(&st, "c", 4), 2 * 4294967296LL + 4);
+	cr_expect_eq(ag_state_counter_total(&st, "d", 1), 1);
+	char *d = tm_test_tmpdir();
+	snprintf(st.serial, sizeof(st.serial), "X1");
+	struct tm_error err = { 0 };
+	cr_assert_eq(ag_state_save(d, &st, &err), 0, "%s", err.msg);
+	struct ag_state back;
+	ag_state_init(&back);
+	cr_assert_eq(ag_state_load(d, "X1", &back, &err), 0, "%s", err.msg);
+	cr_expect_eq(ag_state_counter_total(&back, "c", 6), 2 * 4294967296LL + 6);
+	ag_state_fini(&back);
+	ag_state_fini(&st);
+	tm_test_rmtree(d);
+	free(d);
+}
+
+/* A device that answers with more variables than the limit fails alone, clearly. */
+Test(agent_snmp, too_many_variables_is_a_limit_not_a_truncation)
+{
+	struct tm_buf body;
+	tm_buf_init(&body);
+	tm_buf_append_str(&body, "rocommunity public 127.0.0.1\nsysName big\n");
+	for (int i = 1; i <= AG_SNMP_MAX_VARBINDS + 1; i++)
+		tm_buf_printf(&body, PRT "18.1.1.8.1.%d octet_str \"alert %d\"\n", i, i);
+	int port = start_snmpd(0, (const char *)body.data);
+	tm_buf_fini(&body);
+	char coll[256];
+	snprintf(coll, sizeof(coll), "  - {type: snmp, host: 127.0.0.1, port: %d, community: public, timeout_ms: 5000}\n", port);
+	struct ag_config *c = make_cfg(coll);
+	struct ag_collected out;
+	struct tm_error err = { 0 };
+	cr_assert_eq(ag_collect(&c->collectors[0], &out, &err), -1);
+	cr_assert_str_eq(err.reason, "collect.snmp", "%s", err.msg);
+	cr_assert_not_null(strstr(err.msg, "more than 3000 variables"), "%s", err.msg);
+	ag_collected_fini(&out);
+	ag_config_free(c);
+}
