@@ -279,6 +279,29 @@ Test(serve, swaks_pipelining_delivers_to_the_store)
 	tm_buf_fini(&o);
 }
 
+/* swaks as the client over STARTTLS: with require_tls, plain MAIL gets 530
+ * and the same message over TLS is accepted and stored. */
+Test(serve, swaks_starttls_and_require_tls)
+{
+	setup_gw(LISTEN_TLS "  require_tls: true\n");
+	start_gw(NULL);
+	struct tm_buf o;
+	tm_buf_init(&o);
+	char *eml = tm_test_src("eml/replay/01-ec-opaque.eml");
+	cr_assert_neq(swaks(&o, "--to " MAILBOX " --data @%s", eml), 0);
+	cr_assert_not_null(strstr((char *)o.data, "530 5.7.0"), "%s", o.data);
+	int rc = swaks(&o, "--to " MAILBOX " --tls --data @%s", eml);
+	cr_assert_eq(rc, 0, "%s", o.data);
+	cr_assert_not_null(strstr((char *)o.data, "220 2.0.0 Ready to start TLS"), "%s", o.data);
+	cr_assert_not_null(strstr((char *)o.data, "TLS started"), "%s", o.data);
+	cr_assert_not_null(strstr((char *)o.data, "250 2.0.0 Ok: queued as "), "%s", o.data);
+	cr_assert(wait_status("stored", 1, 60), "stored: %ld", status_value("stored"));
+	cr_assert(log_has("event=tls version=TLSv1."));
+	cr_assert_eq(stop_gw(), 0);
+	free(eml);
+	tm_buf_fini(&o);
+}
+
 Test(serve, swaks_wrong_recipient_and_size_limit)
 {
 	setup_gw("listen:\n  smtp: 127.0.0.1:0\n  max_message_size: 2048\n");
