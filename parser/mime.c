@@ -252,10 +252,14 @@ static int decode_part(GMimePart *part, const char *what, struct tm_buf *out,
 		goto out;
 	switch (e) {
 	case GMIME_CONTENT_ENCODING_BASE64:
+		/* strict check and decode in one pass (GMime's decoder is lenient) */
+		if (tm_mime_decode_base64(enc.data, enc.len, out, err) < 0) {
+			tm_error_prefix(err, "%s", what);
+			goto out;
+		}
+		break;
 	case GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE: {
-		int bad = e == GMIME_CONTENT_ENCODING_BASE64 ? tm_mime_check_base64(enc.data, enc.len, err)
-							     : tm_mime_check_qp(enc.data, enc.len, err);
-		if (bad < 0) {
+		if (tm_mime_check_qp(enc.data, enc.len, err) < 0) {
 			tm_error_prefix(err, "%s", what);
 			goto out;
 		}

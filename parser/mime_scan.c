@@ -11,6 +11,7 @@
  * the depth GMime can reach: besides the scan, the number of Content-Type
  * fields is bounded by the part limit, and GMime only nests under a
  * Content-Type field (or under multipart/digest, which needs one). */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -463,40 +464,50 @@ int tm_mime_first_part(const uint8_t *raw, size_t len, const char *boundary,
 /* ---- transfer encodings ---- */
 
 
-/* Byte classes for the base64 check: 0 invalid, 1 alphabet, 2 blank, 3 '='. */
-static const uint8_t b64_class[256] = {
-	['\t'] = 2, ['\n'] = 2, ['\r'] = 2, [' '] = 2, ['='] = 3, ['+'] = 1, ['/'] = 1,
-	['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
-	['8'] = 1, ['9'] = 1,
-	['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
-	['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,
-	['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
-	['Y'] = 1, ['Z'] = 1,
-	['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1,
-	['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1,
-	['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
-	['y'] = 1, ['z'] = 1,
-};
+/* Base64 bytes: 0..63 the digit's value, B64_BLANK, B64_PAD, or B64_BAD. */
+enum { B64_BLANK = 64, B64_PAD = 65, B64_BAD = 255 };
+static uint8_t b64_table[256];
+static pthread_once_t b64_once = PTHREAD_ONCE_INIT;
 
-int tm_mime_check_base64(const uint8_t *p, size_t len, struct tm_error *err)
+static void b64_init(void)
 {
+	static const char digits[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	memset(b64_table, B64_BAD, sizeof(b64_table));
+	for (unsigned i = 0; i < 64; i++)
+		b64_table[(uint8_t)digits[i]] = (uint8_t)i;
+	b64_table['\t'] = b64_table['\n'] = b64_table['\r'] = b64_table[' '] = B64_BLANK;
+	b64_table['='] = B64_PAD;
+}
+
+/* Check, and with out != NULL decode, in one pass. */
+static int base64_pass(const uint8_t *p, size_t len, struct tm_buf *out, struct tm_error *err)
+{
+	pthread_once(&b64_once, b64_init);
 	size_t data = 0, pad = 0;
+	uint32_t acc = 0;
+	uint8_t *w = out != NULL ? out->data + out->len : NULL;
 	for (size_t i = 0; i < len; i++) {
-		uint8_t k = b64_class[p[i]];
-		if (k == 1 && pad == 0) { /* the common case: an alphabet character */
-			data++;
+		uint8_t v = b64_table[p[i]];
+		if (v < 64 && pad == 0) { /* the common case: a digit */
+			acc = acc << 6 | v;
+			if ((++data & 3) == 0 && w != NULL) {
+				*w++ = (uint8_t)(acc >> 16);
+				*w++ = (uint8_t)(acc >> 8);
+				*w++ = (uint8_t)acc;
+			}
 			continue;
 		}
-		if (k == 2)
+		if (v == B64_BLANK)
 			continue;
-		if (k == 3) {
+		if (v == B64_PAD) {
 			pad++;
 			if (pad > 2)
 				return tm_error_set(err, "mime.bad_encoding",
 						    "base64: more than two '=' at offset %zu", i);
 			continue;
 		}
-		if (k == 0)
+		if (v == B64_BAD)
 			return tm_error_set(err, "mime.bad_encoding",
 					    "base64: invalid byte 0x%02x at offset %zu", (unsigned)p[i], i);
 		return tm_error_set(err, "mime.bad_encoding",
@@ -506,6 +517,35 @@ int tm_mime_check_base64(const uint8_t *p, size_t len, struct tm_error *err)
 		return tm_error_set(err, "mime.bad_encoding",
 				    "base64: %zu characters and %zu '=' do not make whole quanta",
 				    data, pad);
+	if (w != NULL) {
+		if (data % 4 == 2) { /* xx== : one byte */
+			*w++ = (uint8_t)(acc >> 4);
+		} else if (data % 4 == 3) { /* xxx= : two bytes */
+			*w++ = (uint8_t)(acc >> 10);
+			*w++ = (uint8_t)(acc >> 2);
+		}
+		out->len = (size_t)(w - out->data);
+		out->data[out->len] = '\0';
+	}
+	return 0;
+}
+
+int tm_mime_check_base64(const uint8_t *p, size_t len, struct tm_error *err)
+{
+	return base64_pass(p, len, NULL, err);
+}
+
+int tm_mime_decode_base64(const uint8_t *p, size_t len, struct tm_buf *out, struct tm_error *err)
+{
+	/* at most 3 bytes per 4 characters, plus the NUL */
+	if (tm_buf_reserve(out, len / 4 * 3 + 3) < 0)
+		return tm_error_set(err, "internal.nomem", "base64: out of memory");
+	size_t start = out->len;
+	if (base64_pass(p, len, out, err) < 0) {
+		out->len = start;
+		out->data[start] = '\0';
+		return -1;
+	}
 	return 0;
 }
 

@@ -35,6 +35,8 @@ int tm_mime_first_part(const uint8_t *raw, size_t len, const char *boundary,
 /* Transfer-encoding checks on the encoded text of a body (mime.bad_encoding,
  * the message names the offset within the body and the byte). */
 int tm_mime_check_base64(const uint8_t *p, size_t len, struct tm_error *err);
+/* The same check, decoding into out (appended) in the same pass. */
+int tm_mime_decode_base64(const uint8_t *p, size_t len, struct tm_buf *out, struct tm_error *err);
 int tm_mime_check_qp(const uint8_t *p, size_t len, struct tm_error *err);
 
 #endif

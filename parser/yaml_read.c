@@ -183,6 +183,10 @@ static int is_core_float(const char *s)
 	return *s == '\0';
 }
 
+/* Only a plain scalar starting with one of these can be a null, a boolean,
+ * an infinity, a NaN or a number; every other one is a string. */
+#define TYPED_FIRST_CHARS "~nNtTfF.+-0123456789"
+
 static int one_of(const char *s, const char *const *list)
 {
 	for (; *list; list++)
@@ -204,7 +208,7 @@ static int type_plain(struct tm_node *n, struct tm_error *err)
 	char *s = n->u.str.s;
 	/* most plain scalars are words: only these first characters can start
 	 * a null, a boolean, an infinity, a NaN or a number */
-	if (s[0] != '\0' && strchr("~nNtTfF.+-0123456789", s[0]) == NULL)
+	if (s[0] != '\0' && strchr(TYPED_FIRST_CHARS, s[0]) == NULL)
 		return 0;
 
 	if (one_of(s, nulls)) {
@@ -391,7 +395,10 @@ static int take_key(struct reader *r, struct frame *f, const yaml_event_t *ev)
 	const char *s = (const char *)ev->data.scalar.value;
 	size_t len = ev->data.scalar.length;
 
-	if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+	/* a plain key that cannot be typed as anything but a string (the common
+	 * case: a word) needs no probe; see type_plain for the first characters */
+	if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+	    (s[0] == '\0' || strchr(TYPED_FIRST_CHARS "<", s[0]) != NULL)) {
 		struct tm_node probe = { .type = TM_NODE_STRING };
 		probe.u.str.s = (char *)s;
 		probe.u.str.len = len;
