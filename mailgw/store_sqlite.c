@@ -117,21 +117,26 @@ int gw_sq_fail(struct gw_sq *q, int sqlite_rc, const char *what, struct tm_error
 	}
 }
 
-sqlite3_stmt *gw_sq_stmt(struct gw_sq *q, enum gw_sq_stmt which, struct tm_error *err)
+sqlite3_stmt *gw_sq_cached(struct gw_sq *q, sqlite3_stmt **slot, const char *sql,
+			   struct tm_error *err)
 {
-	sqlite3_stmt *s = q->stmt[which];
+	sqlite3_stmt *s = *slot;
 	if (s == NULL) {
-		int rc = sqlite3_prepare_v3(q->db, sq_sql[which], -1, SQLITE_PREPARE_PERSISTENT, &s,
-					    NULL);
+		int rc = sqlite3_prepare_v3(q->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL);
 		if (rc != SQLITE_OK) {
 			gw_sq_fail(q, rc, "prepare", err);
 			return NULL;
 		}
-		q->stmt[which] = s;
+		*slot = s;
 	}
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	return s;
+}
+
+sqlite3_stmt *gw_sq_stmt(struct gw_sq *q, enum gw_sq_stmt which, struct tm_error *err)
+{
+	return gw_sq_cached(q, &q->stmt[which], sq_sql[which], err);
 }
 
 int gw_sq_bind_text(sqlite3_stmt *s, int i, const char *v)
@@ -172,7 +177,7 @@ static int exec(struct gw_sq *q, const char *sql, const char *what, struct tm_er
 }
 
 /* Run a cached statement that returns no rows. */
-static int step_done(struct gw_sq *q, sqlite3_stmt *s, const char *what, struct tm_error *err)
+int gw_sq_step_done(struct gw_sq *q, sqlite3_stmt *s, const char *what, struct tm_error *err)
 {
 	int rc = sqlite3_step(s);
 	sqlite3_reset(s);
@@ -357,7 +362,7 @@ static int put_counters(struct gw_sq *q, sqlite3_int64 rid, const struct tm_repo
 			gw_sq_bind_text(s, 2, service_names[svc]);
 			gw_sq_bind_text(s, 3, counter_names[k]);
 			gw_sq_bind_int(s, 4, v[k]);
-			int rc = step_done(q, s, "insert counter", err);
+			int rc = gw_sq_step_done(q, s, "insert counter", err);
 			if (rc != GW_STORE_OK)
 				return rc;
 		}
@@ -371,7 +376,7 @@ static int put_counters(struct gw_sq *q, sqlite3_int64 rid, const struct tm_repo
 		gw_sq_bind_text(s, 3, r->vendor[i].id);
 		gw_sq_bind_int(s, 4, r->vendor[i].value);
 		gw_sq_bind_text(s, 5, r->vendor[i].unit);
-		int rc = step_done(q, s, "insert vendor counter", err);
+		int rc = gw_sq_step_done(q, s, "insert vendor counter", err);
 		if (rc != GW_STORE_OK)
 			return rc;
 	}
@@ -401,7 +406,7 @@ static int put_supply(struct gw_sq *q, enum gw_sq_stmt which, sqlite3_int64 key,
 	gw_sq_bind_opt_int(s, i++, sp->max_capacity, TM_UNSET);
 	gw_sq_bind_int(s, i++, sp->level);
 	gw_sq_bind_text(s, i++, sp->part_number);
-	return step_done(q, s, "insert supply", err);
+	return gw_sq_step_done(q, s, "insert supply", err);
 }
 
 static int put_lists(struct gw_sq *q, sqlite3_int64 rid, const struct tm_report *r,
@@ -421,7 +426,7 @@ static int put_lists(struct gw_sq *q, sqlite3_int64 rid, const struct tm_report 
 		gw_sq_bind_int(s, 4, p->used);
 		gw_sq_bind_opt_int(s, 5, p->rated_life, TM_UNSET);
 		gw_sq_bind_text(s, 6, p->unit);
-		rc = step_done(q, s, "insert part", err);
+		rc = gw_sq_step_done(q, s, "insert part", err);
 	}
 	for (size_t i = 0; i < r->n_alerts && rc == GW_STORE_OK; i++) {
 		sqlite3_stmt *s = gw_sq_stmt(q, SQ_ALERT_INSERT, err);
@@ -438,7 +443,7 @@ static int put_lists(struct gw_sq *q, sqlite3_int64 rid, const struct tm_report 
 		gw_sq_bind_text(s, 8, a->description);
 		gw_sq_bind_text(s, 9, a->time);
 		gw_sq_bind_opt_int(s, 10, a->counter, TM_UNSET);
-		rc = step_done(q, s, "insert alert", err);
+		rc = gw_sq_step_done(q, s, "insert alert", err);
 	}
 	for (size_t i = 0; i < r->n_diagnostics && rc == GW_STORE_OK; i++) {
 		sqlite3_stmt *s = gw_sq_stmt(q, SQ_DIAG_INSERT, err);
@@ -465,7 +470,7 @@ static int put_lists(struct gw_sq *q, sqlite3_int64 rid, const struct tm_report 
 			gw_sq_bind_int(s, 4, d->b ? 1 : 0);
 			break;
 		}
-		rc = step_done(q, s, "insert diagnostic", err);
+		rc = gw_sq_step_done(q, s, "insert diagnostic", err);
 	}
 	for (size_t i = 0; i < r->n_firmware && rc == GW_STORE_OK; i++) {
 		sqlite3_stmt *s = gw_sq_stmt(q, SQ_FIRMWARE_INSERT, err);
@@ -475,7 +480,7 @@ static int put_lists(struct gw_sq *q, sqlite3_int64 rid, const struct tm_report 
 		gw_sq_bind_int(s, 2, (long long)i);
 		gw_sq_bind_text(s, 3, r->firmware[i].component);
 		gw_sq_bind_text(s, 4, r->firmware[i].version);
-		rc = step_done(q, s, "insert firmware", err);
+		rc = gw_sq_step_done(q, s, "insert firmware", err);
 	}
 	return rc;
 }
@@ -490,7 +495,7 @@ static int put_device_facts(struct gw_sq *q, const struct gw_store_record *rec,
 		return GW_STORE_ERROR;
 	gw_sq_bind_text(s, 1, r->serial);
 	gw_sq_bind_int(s, 2, rec->received_at);
-	int rc = step_done(q, s, "update device last_received", err);
+	int rc = gw_sq_step_done(q, s, "update device last_received", err);
 	if (rc != GW_STORE_OK)
 		return rc;
 
@@ -508,7 +513,7 @@ static int put_device_facts(struct gw_sq *q, const struct gw_store_record *rec,
 	gw_sq_bind_text(s, 9, r->ip);
 	gw_sq_bind_text(s, 10, r->mac);
 	gw_sq_bind_text(s, 11, r->has_status ? r->state : NULL);
-	rc = step_done(q, s, "update device newest", err);
+	rc = gw_sq_step_done(q, s, "update device newest", err);
 	if (rc != GW_STORE_OK)
 		return rc;
 	*newest = sqlite3_changes(q->db) == 1;
@@ -519,7 +524,7 @@ static int put_device_facts(struct gw_sq *q, const struct gw_store_record *rec,
 	if (s == NULL)
 		return GW_STORE_ERROR;
 	gw_sq_bind_text(s, 1, r->serial);
-	rc = step_done(q, s, "clear latest supplies", err);
+	rc = gw_sq_step_done(q, s, "clear latest supplies", err);
 	for (size_t i = 0; i < r->n_supplies && rc == GW_STORE_OK; i++)
 		rc = put_supply(q, SQ_LATEST_SUPPLY_INSERT, 0, r->serial, r->seq, &r->supplies[i],
 				err);
@@ -540,7 +545,7 @@ static int msglog_upsert(struct gw_sq *q, const struct gw_msglog_entry *e, struc
 	gw_sq_bind_text(s, 7, e->detail);
 	gw_sq_bind_text(s, 8, e->report_id);
 	gw_sq_bind_text(s, 9, e->quarantine_id);
-	return step_done(q, s, "message log", err);
+	return gw_sq_step_done(q, s, "message log", err);
 }
 
 /* Is the report already here? Sets info->result when it is. */
@@ -606,7 +611,7 @@ static int insert_report(struct gw_sq *q, const struct gw_store_record *rec,
 	gw_sq_bind_text(s, 1, r->serial);
 	gw_sq_bind_text(s, 2, rec->tenant);
 	gw_sq_bind_int(s, 3, rec->received_at);
-	int rc = step_done(q, s, "device row", err);
+	int rc = gw_sq_step_done(q, s, "device row", err);
 	if (rc != GW_STORE_OK)
 		return rc;
 
@@ -629,7 +634,7 @@ static int insert_report(struct gw_sq *q, const struct gw_store_record *rec,
 	gw_sq_bind_text(s, 12, r->trigger_cause);
 	gw_sq_bind_opt_int(s, 13, r->outbox_gap, TM_UNSET);
 	gw_sq_bind_text(s, 14, r->has_status ? r->state : NULL);
-	rc = step_done(q, s, "insert report", err);
+	rc = gw_sq_step_done(q, s, "insert report", err);
 	if (rc != GW_STORE_OK)
 		return rc;
 	sqlite3_int64 rid = sqlite3_last_insert_rowid(q->db);
@@ -639,7 +644,7 @@ static int insert_report(struct gw_sq *q, const struct gw_store_record *rec,
 		return GW_STORE_ERROR;
 	gw_sq_bind_int(s, 1, rid);
 	sqlite3_bind_text(s, 2, rec->json, (int)rec->json_len, SQLITE_STATIC);
-	rc = step_done(q, s, "insert report JSON", err);
+	rc = gw_sq_step_done(q, s, "insert report JSON", err);
 	if (rc == GW_STORE_OK)
 		rc = put_counters(q, rid, r, err);
 	if (rc == GW_STORE_OK)

@@ -60,6 +60,11 @@ extern const size_t gw_sq_n_migrations;
 
 /* A cached statement, reset and with bindings cleared (NULL: err filled). */
 sqlite3_stmt *gw_sq_stmt(struct gw_sq *q, enum gw_sq_stmt which, struct tm_error *err);
+/* A statement prepared once into *slot (persistent), reset and unbound. */
+sqlite3_stmt *gw_sq_cached(struct gw_sq *q, sqlite3_stmt **slot, const char *sql,
+			   struct tm_error *err);
+/* Step a statement that returns no row; reset it. GW_STORE_OK or gw_sq_fail's code. */
+int gw_sq_step_done(struct gw_sq *q, sqlite3_stmt *s, const char *what, struct tm_error *err);
 /* Map a SQLite result code to RETRY (busy/locked/full/io) or ERROR, filling err. */
 int gw_sq_fail(struct gw_sq *q, int sqlite_rc, const char *what, struct tm_error *err);
 

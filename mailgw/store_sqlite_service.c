@@ -93,28 +93,7 @@ static const char *const sv_sql[SV_COUNT_] = {
 
 static sqlite3_stmt *stmt(struct gw_sq *q, enum svc_stmt which, struct tm_error *err)
 {
-	sqlite3_stmt *s = q->svc[which];
-	if (s == NULL) {
-		int rc = sqlite3_prepare_v3(q->db, sv_sql[which], -1, SQLITE_PREPARE_PERSISTENT, &s,
-					    NULL);
-		if (rc != SQLITE_OK) {
-			gw_sq_fail(q, rc, "prepare", err);
-			return NULL;
-		}
-		q->svc[which] = s;
-	}
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-	return s;
-}
-
-static int step_done(struct gw_sq *q, sqlite3_stmt *s, const char *what, struct tm_error *err)
-{
-	int rc = sqlite3_step(s);
-	sqlite3_reset(s);
-	if (rc != SQLITE_DONE)
-		return gw_sq_fail(q, rc, what, err);
-	return GW_STORE_OK;
+	return gw_sq_cached(q, &q->svc[which], sv_sql[which], err);
 }
 
 /* ---- alerts ---- */
@@ -199,7 +178,7 @@ int gw_sq_alert_insert(void *state, struct gw_alert_row *a, struct tm_error *err
 	gw_sq_bind_opt_int(s, 12, a->acked_at, 0);
 	gw_sq_bind_text(s, 13, opt_text(a->acked_by));
 	gw_sq_bind_opt_int(s, 14, a->resolved_at, 0);
-	int rc = step_done(q, s, "insert alert", err);
+	int rc = gw_sq_step_done(q, s, "insert alert", err);
 	if (rc == GW_STORE_OK)
 		a->id = sqlite3_last_insert_rowid(q->db);
 	return rc;
@@ -221,7 +200,7 @@ int gw_sq_alert_update(void *state, const struct gw_alert_row *a, struct tm_erro
 	gw_sq_bind_opt_int(s, 8, a->acked_at, 0);
 	gw_sq_bind_text(s, 9, opt_text(a->acked_by));
 	gw_sq_bind_opt_int(s, 10, a->resolved_at, 0);
-	return step_done(q, s, "update alert", err);
+	return gw_sq_step_done(q, s, "update alert", err);
 }
 
 int gw_sq_alert_get(void *state, int64_t id, struct gw_alert_row *out, bool *found,
@@ -305,7 +284,7 @@ int gw_sq_mark_set(void *state, const char *serial, const char *key, const struc
 	if (m->has_ival)
 		gw_sq_bind_int(s, 4, m->ival);
 	gw_sq_bind_text(s, 5, opt_text(m->tval));
-	return step_done(q, s, "write mark", err);
+	return gw_sq_step_done(q, s, "write mark", err);
 }
 
 /* ---- notification queue ---- */
@@ -350,7 +329,7 @@ int gw_sq_notify_add(void *state, const struct gw_notify_row *n, bool *added,
 	gw_sq_bind_text(s, 7, n->payload);
 	gw_sq_bind_int(s, 8, n->next_at);
 	gw_sq_bind_int(s, 9, n->created_at);
-	int rc = step_done(q, s, "queue notification", err);
+	int rc = gw_sq_step_done(q, s, "queue notification", err);
 	*added = rc == GW_STORE_OK && sqlite3_changes(q->db) == 1;
 	return rc;
 }
@@ -367,7 +346,7 @@ int gw_sq_notify_update(void *state, const struct gw_notify_row *n, struct tm_er
 	gw_sq_bind_int(s, 4, n->next_at);
 	gw_sq_bind_opt_int(s, 5, n->sent_at, 0);
 	gw_sq_bind_text(s, 6, opt_text(n->last_error));
-	return step_done(q, s, "update notification", err);
+	return gw_sq_step_done(q, s, "update notification", err);
 }
 
 int gw_sq_notify_list(void *state, bool pending_only, gw_store_notify_cb cb, void *ctx,
@@ -432,7 +411,7 @@ int gw_sq_audit_insert(void *state, const struct gw_audit_row *a, struct tm_erro
 	gw_sq_bind_text(s, 8, opt_text(a->after_digest));
 	gw_sq_bind_text(s, 9, a->prev_hash);
 	gw_sq_bind_text(s, 10, a->hash);
-	return step_done(q, s, "append audit entry", err);
+	return gw_sq_step_done(q, s, "append audit entry", err);
 }
 
 int gw_sq_audit_list(void *state, gw_store_audit_cb cb, void *ctx, struct tm_error *err)
