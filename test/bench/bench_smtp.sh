@@ -12,7 +12,7 @@ set -eu
 BIN=$1
 SRC=$2
 M=${3:-3000}
-E2E=${E2E_MESSAGES:-1000}
+E2E=${E2E_MESSAGES:-2000}
 W=$(mktemp -d /tmp/tmbench.XXXXXX)
 SINK_PID= GW_PID=
 cleanup() {
@@ -48,11 +48,19 @@ SINK_PID=$!
 sleep 0.3
 
 echo "bench_smtp: $M messages of 1 KiB per run, loopback, $(nproc) cores"
+# the better of two runs each, taken in turns, so that a passing hiccup of a
+# loaded machine does not decide the ratio
+best() { # port
+	b=0
+	for _ in 1 2; do
+		t0=$(now); /usr/sbin/smtp-source -s "$S" -m "$M" -l 1024 -t telemail@gateway.example 127.0.0.1:"$1"; t1=$(now)
+		r=$(rate "$M" "$t0" "$t1"); [ "$r" -gt "$b" ] && b=$r
+	done
+	echo "$b"
+}
 for S in 20 50; do
-	t0=$(now); /usr/sbin/smtp-source -s "$S" -m "$M" -l 1024 -t telemail@gateway.example 127.0.0.1:"$SINK_PORT"; t1=$(now)
-	sink=$(rate "$M" "$t0" "$t1")
-	t0=$(now); /usr/sbin/smtp-source -s "$S" -m "$M" -l 1024 -t telemail@gateway.example 127.0.0.1:"$GW_PORT"; t1=$(now)
-	gw=$(rate "$M" "$t0" "$t1")
+	sink=$(best "$SINK_PORT")
+	gw=$(best "$GW_PORT")
 	ratio=$(python3 -c "print('%.2f' % ($gw / $sink))")
 	echo "  sessions=$S smtp-sink=${sink}/s telemail-mailgw (durable)=${gw}/s ratio=$ratio"
 done
@@ -66,20 +74,20 @@ while [ "$(sed -n 's/^spool_messages=//p' "$W/state/mailgw.status")" != 0 ] && [
 	sleep 0.1; i=$((i + 1)); done
 
 FIX="$SRC/test/eml/replay/01-ec-opaque.eml"
-before=$(sed -n 's/^stored=//p;' "$W/state/mailgw.status"); dup0=$(sed -n 's/^duplicate=//p' "$W/state/mailgw.status")
-base=$((before + dup0))
+# outcomes are counted from the daemon's log, one line per committed message
+outcomes() { grep -c 'gw message qid=.* outcome=\(stored\|duplicate\)' "$W/serve.log" || true; }
+base=$(outcomes)
 t0=$(now)
 python3 "$SRC/test/bench/bench_smtp.py" 127.0.0.1 "$GW_PORT" "$FIX" "$E2E" 20 > "$W/e2e.out"
 i=0
 while :; do
-	s=$(sed -n 's/^stored=//p' "$W/state/mailgw.status"); d=$(sed -n 's/^duplicate=//p' "$W/state/mailgw.status")
-	[ $((s + d - base)) -ge "$E2E" ] && break
+	[ $(($(outcomes) - base)) -ge "$E2E" ] && break
 	i=$((i + 1)); [ $i -lt 6000 ] || break
-	sleep 0.05
+	sleep 0.02
 done
 t1=$(now)
 e2e=$(rate "$E2E" "$t0" "$t1")
-echo "  end to end (S/MIME open + verify + store, 20 sessions): $E2E messages, ${e2e}/s (status file: 1 s resolution)"
+echo "  end to end (S/MIME open + verify + store, 20 sessions): $E2E messages, ${e2e}/s"
 mkdir -p "$W/rp" "$W/rstate"
 i=0; while [ $i -lt "$E2E" ]; do ln -s "$FIX" "$W/rp/m$i.eml"; i=$((i + 1)); done
 sed 's/^state_dir: state$/state_dir: rstate/' "$W/mailgw.yaml" > "$W/replay.yaml"
