@@ -414,49 +414,56 @@ void tm_trust_free(struct tm_trust *t)
 	free(t);
 }
 
-/* ---- SignedData -------------------------------------------------------- */
+/* ---- finishing a CMS structure ------------------------------------------ */
 
-int tm_cms_sign(const struct tm_identity *id, const uint8_t *data, size_t len, bool detached,
-		struct tm_buf *der, struct tm_error *err)
+/* CMS_final over the content, then DER into `der`. Takes cms (frees it).
+ * `what` names the operation in the error ("signing", "encryption"). */
+static int final_der(CMS_ContentInfo *cms, const uint8_t *data, size_t len, unsigned int flags,
+		     const char *what, struct tm_buf *der, struct tm_error *err)
 {
 	int rc = -1;
-	CMS_ContentInfo *cms = NULL;
-	BIO *in = NULL, *out = NULL;
 	char why[128];
-	/* CMS_BINARY: the bytes are signed exactly as given (no CRLF rewriting). */
-	unsigned int flags = CMS_BINARY | CMS_PARTIAL | (detached ? CMS_DETACHED : 0);
-	ERR_clear_error();
-	if (id == NULL || (data == NULL && len > 0) || len > INT_MAX)
-		return tm_error_set(err, "internal.bug", "tm_cms_sign: bad arguments");
-	cms = CMS_sign(NULL, NULL, id->chain, NULL, flags);
-	if (cms == NULL)
-		goto fail;
-	/* Signed attributes: contentType, messageDigest, signingTime and
-	 * SMIMECapabilities (OpenSSL's defaults); the signer certificate is
-	 * included. RSA keys sign with PKCS#1 v1.5, EC keys with ECDSA. */
-	if (CMS_add1_signer(cms, id->cert, id->key, EVP_sha256(), CMS_BINARY) == NULL)
-		goto fail;
-	in = BIO_new_mem_buf(data, (int)len);
-	out = BIO_new(BIO_s_mem());
-	if (in == NULL || out == NULL)
-		goto fail;
-	if (!CMS_final(cms, in, NULL, flags))
-		goto fail;
-	if (!i2d_CMS_bio(out, cms))
-		goto fail;
-	if (tm_cms_bio_to_buf(out, der, err) < 0)
-		goto out;
-	rc = 0;
-	goto out;
-fail:
-	tm_cms_ossl_reason(why, sizeof(why));
-	tm_error_set(err, "internal.library", "CMS signing failed: %s", why);
-out:
+	BIO *in = BIO_new_mem_buf(data, (int)len), *out = BIO_new(BIO_s_mem());
+	if (in != NULL && out != NULL && CMS_final(cms, in, NULL, flags) &&
+	    i2d_CMS_bio(out, cms))
+		rc = tm_cms_bio_to_buf(out, der, err);
+	else {
+		tm_cms_ossl_reason(why, sizeof(why));
+		tm_error_set(err, "internal.library", "CMS %s failed: %s", what, why);
+	}
 	BIO_free(in);
 	BIO_free(out);
 	CMS_ContentInfo_free(cms);
 	ERR_clear_error();
 	return rc;
+}
+
+static int setup_failed(CMS_ContentInfo *cms, const char *what, struct tm_error *err)
+{
+	char why[128];
+	tm_cms_ossl_reason(why, sizeof(why));
+	CMS_ContentInfo_free(cms);
+	ERR_clear_error();
+	return tm_error_set(err, "internal.library", "CMS %s failed: %s", what, why);
+}
+
+/* ---- SignedData -------------------------------------------------------- */
+
+int tm_cms_sign(const struct tm_identity *id, const uint8_t *data, size_t len, bool detached,
+		struct tm_buf *der, struct tm_error *err)
+{
+	/* CMS_BINARY: the bytes are signed exactly as given (no CRLF rewriting). */
+	unsigned int flags = CMS_BINARY | CMS_PARTIAL | (detached ? CMS_DETACHED : 0);
+	ERR_clear_error();
+	if (id == NULL || (data == NULL && len > 0) || len > INT_MAX)
+		return tm_error_set(err, "internal.bug", "tm_cms_sign: bad arguments");
+	CMS_ContentInfo *cms = CMS_sign(NULL, NULL, id->chain, NULL, flags);
+	/* Signed attributes: contentType, messageDigest, signingTime and
+	 * SMIMECapabilities (OpenSSL's defaults); the signer certificate is
+	 * included. RSA keys sign with PKCS#1 v1.5, EC keys with ECDSA. */
+	if (cms == NULL || CMS_add1_signer(cms, id->cert, id->key, EVP_sha256(), CMS_BINARY) == NULL)
+		return setup_failed(cms, "signing", err);
+	return final_der(cms, data, len, flags, "signing", der, err);
 }
 
 /* ---- AuthEnvelopedData ------------------------------------------------- */
@@ -484,46 +491,24 @@ static int add_recipient(CMS_ContentInfo *cms, X509 *cert)
 int tm_cms_encrypt(const struct tm_certlist *to, const uint8_t *data, size_t len,
 		   struct tm_buf *der, struct tm_error *err)
 {
-	int rc = -1;
-	CMS_ContentInfo *cms = NULL;
-	BIO *in = NULL, *out = NULL;
-	char why[128];
 	ERR_clear_error();
 	if (to == NULL || (data == NULL && len > 0) || len > INT_MAX)
 		return tm_error_set(err, "internal.bug", "tm_cms_encrypt: bad arguments");
 	if (sk_X509_num(to->certs) == 0)
 		return tm_error_set(err, "smime.key", "no recipient certificate to encrypt to");
 	/* An AEAD cipher makes OpenSSL 3 produce AuthEnvelopedData. */
-	cms = CMS_encrypt(NULL, NULL, EVP_aes_256_gcm(), CMS_BINARY | CMS_PARTIAL);
+	CMS_ContentInfo *cms = CMS_encrypt(NULL, NULL, EVP_aes_256_gcm(), CMS_BINARY | CMS_PARTIAL);
 	if (cms == NULL)
-		goto fail;
+		return setup_failed(cms, "encryption", err);
 	for (int i = 0; i < sk_X509_num(to->certs); i++) {
 		if (add_recipient(cms, sk_X509_value(to->certs, i)) < 0) {
+			char why[128];
 			tm_cms_ossl_reason(why, sizeof(why));
-			tm_error_set(err, "smime.key", "recipient certificate %d is unusable: %s",
-				     i + 1, why);
-			goto out;
+			CMS_ContentInfo_free(cms);
+			ERR_clear_error();
+			return tm_error_set(err, "smime.key", "recipient certificate %d is unusable: %s",
+					    i + 1, why);
 		}
 	}
-	in = BIO_new_mem_buf(data, (int)len);
-	out = BIO_new(BIO_s_mem());
-	if (in == NULL || out == NULL)
-		goto fail;
-	if (!CMS_final(cms, in, NULL, CMS_BINARY))
-		goto fail;
-	if (!i2d_CMS_bio(out, cms))
-		goto fail;
-	if (tm_cms_bio_to_buf(out, der, err) < 0)
-		goto out;
-	rc = 0;
-	goto out;
-fail:
-	tm_cms_ossl_reason(why, sizeof(why));
-	tm_error_set(err, "internal.library", "CMS encryption failed: %s", why);
-out:
-	BIO_free(in);
-	BIO_free(out);
-	CMS_ContentInfo_free(cms);
-	ERR_clear_error();
-	return rc;
+	return final_der(cms, data, len, CMS_BINARY, "encryption", der, err);
 }
