@@ -70,7 +70,6 @@ static void copy_str(char *dst, size_t n, const char *src)
 	snprintf(dst, n, "%s", src ? src : "");
 }
 
-/* A failure after the report was read: drop the model, keep what we learned. */
 static void drop_report(struct gw_item *it)
 {
 	tm_report_free(it->report);
@@ -108,16 +107,12 @@ void gw_pipeline_prepare(const struct gw_pipeline *p, struct gw_store *reader,
 		.subject = op.subject, .now = now,
 	};
 	if (gw_registry_check(reader, op.fingerprint, it->report->serial,
-			      p->cfg->auto_enroll_tenant ? &ae : NULL, it->tenant, &it->err) != 0)
-		goto fail;
-	if (gw_store_check_future(it->report, now, p->cfg->max_future_skew, &it->err) != 0)
-		goto fail;
-	if (tm_report_normalize(it->report, &it->json, &it->err) < 0)
-		goto fail;
-	goto out;
-fail:
-	drop_report(it);
+			      p->cfg->auto_enroll_tenant ? &ae : NULL, it->tenant, &it->err) != 0 ||
+	    gw_store_check_future(it->report, now, p->cfg->max_future_skew, &it->err) != 0)
+		goto out;
+	tm_report_normalize(it->report, &it->json, &it->err);
 out:
+	/* a failure after the report was read: drop the model, keep what we learned */
 	if (it->err.reason != NULL && it->report != NULL)
 		drop_report(it);
 	tm_opened_fini(&op);
