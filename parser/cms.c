@@ -378,7 +378,8 @@ int tm_trust_load(const char *ca_file, const char *crl_file, struct tm_trust **o
 	STACK_OF(X509) *cas = NULL;
 	struct tm_trust *t = calloc(1, sizeof(*t));
 	ERR_clear_error();
-	if (t == NULL || (t->store = X509_STORE_new()) == NULL) {
+	if (t == NULL || (t->store = X509_STORE_new()) == NULL ||
+	    (t->certs = tm_cms_certcache_new()) == NULL) {
 		tm_error_set(err, "internal.nomem", "out of memory");
 		goto out;
 	}
@@ -411,6 +412,7 @@ void tm_trust_free(struct tm_trust *t)
 	if (t == NULL)
 		return;
 	X509_STORE_free(t->store);
+	tm_cms_certcache_free(t->certs);
 	free(t);
 }
 

@@ -22,80 +22,11 @@
 #include "cms.h"
 #include "cms_int.h"
 
-/* Indefinite-length (BER) elements are skipped by walking their children;
- * this bounds the recursion. */
-#define TM_CMS_MAX_NEST 32
 /* RFC 5084: the tag ("mac") of AES-GCM; anything shorter is refused. */
 #define TM_GCM_TAG_LEN 16
 
-struct tlv {
-	const uint8_t *start;   /* first header octet */
-	const uint8_t *content; /* first content octet */
-	size_t clen;            /* content octets (without the EOC of an indefinite form) */
-	size_t total;           /* the whole element */
-	int tag;
-	int cls;
-	bool constructed;
-};
-
-static int tlv_read(const uint8_t *p, const uint8_t *end, const uint8_t *base, unsigned depth,
-		    struct tlv *t, struct tm_error *err)
-{
-	if (depth > TM_CMS_MAX_NEST)
-		return tm_error_set(err, "smime.malformed",
-				    "CMS: elements nest deeper than %d levels at offset %td",
-				    TM_CMS_MAX_NEST, p - base);
-	if (p >= end)
-		return tm_error_set(err, "smime.malformed", "CMS: truncated at offset %td",
-				    p - base);
-	const unsigned char *q = p;
-	long len = 0;
-	int tag = 0, cls = 0;
-	int r = ASN1_get_object(&q, &len, &tag, &cls, end - p);
-	if (r & 0x80)
-		return tm_error_set(err, "smime.malformed", "CMS: bad element header at offset %td",
-				    p - base);
-	t->start = p;
-	t->content = q;
-	t->tag = tag;
-	t->cls = cls;
-	t->constructed = (r & V_ASN1_CONSTRUCTED) != 0;
-	if (r == (V_ASN1_CONSTRUCTED | 1)) {
-		/* indefinite length: children up to the end-of-contents octets */
-		const uint8_t *c = q;
-		for (;;) {
-			if (end - c < 2)
-				return tm_error_set(err, "smime.malformed",
-						    "CMS: no end-of-contents for the element at offset %td",
-						    p - base);
-			if (c[0] == 0 && c[1] == 0)
-				break;
-			struct tlv child;
-			if (tlv_read(c, end, base, depth + 1, &child, err) < 0)
-				return -1;
-			c += child.total;
-		}
-		t->clen = (size_t)(c - q);
-		t->total = (size_t)(c + 2 - p);
-	} else {
-		t->clen = (size_t)len;
-		t->total = (size_t)(q - p) + (size_t)len;
-	}
-	return 0;
-}
-
-static bool is_universal(const struct tlv *t, int tag)
-{
-	return t->cls == V_ASN1_UNIVERSAL && t->tag == tag;
-}
-
-static bool is_context(const struct tlv *t, int tag)
-{
-	return t->cls == V_ASN1_CONTEXT_SPECIFIC && t->tag == tag;
-}
-
 /* An OBJECT IDENTIFIER element → NID (NID_undef for unknown OIDs). */
-static int oid_nid(const struct tlv *t, char *text, size_t n)
+static int oid_nid(const struct tm_cms_tlv *t, char *text, size_t n)
 {
 	const unsigned char *q = t->start;
 	ASN1_OBJECT *o = d2i_ASN1_OBJECT(NULL, &q, (long)t->total);
@@ -118,21 +49,21 @@ struct env_info {
 
 /* EncryptedContentInfo ::= SEQUENCE { contentType, contentEncryptionAlgorithm,
  *                                     encryptedContent [0] IMPLICIT OPTIONAL } */
-static int walk_eci(const struct tlv *eci, const uint8_t *base, struct env_info *ei,
+static int walk_eci(const struct tm_cms_tlv *eci, const uint8_t *base, struct env_info *ei,
 		    struct tm_error *err)
 {
 	const uint8_t *p = eci->content, *end = eci->content + eci->clen;
-	struct tlv t;
-	if (tlv_read(p, end, base, 3, &t, err) < 0)
+	struct tm_cms_tlv t;
+	if (tm_cms_tlv_read(p, end, base, 3, &t, err) < 0)
 		return -1;
-	if (!is_universal(&t, V_ASN1_OBJECT))
+	if (!tm_cms_tlv_universal(&t, V_ASN1_OBJECT))
 		return tm_error_set(err, "smime.malformed",
 				    "CMS: encryptedContentInfo has no contentType (offset %td)",
 				    p - base);
 	p += t.total;
-	if (tlv_read(p, end, base, 3, &t, err) < 0)
+	if (tm_cms_tlv_read(p, end, base, 3, &t, err) < 0)
 		return -1;
-	if (!is_universal(&t, V_ASN1_SEQUENCE))
+	if (!tm_cms_tlv_universal(&t, V_ASN1_SEQUENCE))
 		return tm_error_set(err, "smime.malformed",
 				    "CMS: no contentEncryptionAlgorithm (offset %td)", p - base);
 	const unsigned char *q = t.start;
@@ -147,9 +78,9 @@ static int walk_eci(const struct tlv *eci, const uint8_t *base, struct env_info 
 	X509_ALGOR_free(alg);
 	p += t.total;
 	if (p < end) {
-		if (tlv_read(p, end, base, 3, &t, err) < 0)
+		if (tm_cms_tlv_read(p, end, base, 3, &t, err) < 0)
 			return -1;
-		ei->has_content = is_context(&t, 0);
+		ei->has_content = tm_cms_tlv_context(&t, 0);
 	}
 	return 0;
 }
@@ -159,21 +90,21 @@ static int walk_envelope(const uint8_t *der, size_t len, struct env_info *ei,
 			 struct tm_error *err)
 {
 	const uint8_t *end = der + len;
-	struct tlv ci, t, inner, env;
+	struct tm_cms_tlv ci, t, inner, env;
 	char text[80];
 	memset(ei, 0, sizeof(*ei));
-	if (tlv_read(der, end, der, 0, &ci, err) < 0)
+	if (tm_cms_tlv_read(der, end, der, 0, &ci, err) < 0)
 		return -1;
-	if (!is_universal(&ci, V_ASN1_SEQUENCE) || !ci.constructed)
+	if (!tm_cms_tlv_universal(&ci, V_ASN1_SEQUENCE) || !ci.constructed)
 		return tm_error_set(err, "smime.malformed", "CMS: not a ContentInfo SEQUENCE");
 	if (ci.total != len)
 		return tm_error_set(err, "smime.malformed",
 				    "CMS: %zu octets of trailing data after the ContentInfo",
 				    len - ci.total);
 	const uint8_t *p = ci.content, *cend = ci.content + ci.clen;
-	if (tlv_read(p, cend, der, 1, &t, err) < 0)
+	if (tm_cms_tlv_read(p, cend, der, 1, &t, err) < 0)
 		return -1;
-	if (!is_universal(&t, V_ASN1_OBJECT))
+	if (!tm_cms_tlv_universal(&t, V_ASN1_OBJECT))
 		return tm_error_set(err, "smime.malformed", "CMS: ContentInfo has no contentType");
 	ei->type_nid = oid_nid(&t, text, sizeof(text));
 	if (ei->type_nid < 0)
@@ -183,13 +114,13 @@ static int walk_envelope(const uint8_t *der, size_t len, struct env_info *ei,
 		return tm_error_set(err, "smime.not_encrypted",
 				    "CMS content type is %s, not authEnvelopedData", text);
 	p += t.total;
-	if (tlv_read(p, cend, der, 1, &inner, err) < 0)
+	if (tm_cms_tlv_read(p, cend, der, 1, &inner, err) < 0)
 		return -1;
-	if (!is_context(&inner, 0) || !inner.constructed)
+	if (!tm_cms_tlv_context(&inner, 0) || !inner.constructed)
 		return tm_error_set(err, "smime.malformed", "CMS: ContentInfo has no [0] content");
-	if (tlv_read(inner.content, inner.content + inner.clen, der, 2, &env, err) < 0)
+	if (tm_cms_tlv_read(inner.content, inner.content + inner.clen, der, 2, &env, err) < 0)
 		return -1;
-	if (!is_universal(&env, V_ASN1_SEQUENCE) || !env.constructed)
+	if (!tm_cms_tlv_universal(&env, V_ASN1_SEQUENCE) || !env.constructed)
 		return tm_error_set(err, "smime.malformed", "CMS: the envelope is not a SEQUENCE");
 
 	/* version, [0] originatorInfo, SET recipientInfos, SEQUENCE
@@ -198,13 +129,13 @@ static int walk_envelope(const uint8_t *der, size_t len, struct env_info *ei,
 	p = env.content;
 	const uint8_t *eend = env.content + env.clen;
 	while (p < eend) {
-		if (tlv_read(p, eend, der, 3, &t, err) < 0)
+		if (tm_cms_tlv_read(p, eend, der, 3, &t, err) < 0)
 			return -1;
-		if (!seen_eci && is_universal(&t, V_ASN1_SEQUENCE)) {
+		if (!seen_eci && tm_cms_tlv_universal(&t, V_ASN1_SEQUENCE)) {
 			if (walk_eci(&t, der, ei, err) < 0)
 				return -1;
 			seen_eci = true;
-		} else if (seen_eci && is_universal(&t, V_ASN1_OCTET_STRING) && !ei->has_mac) {
+		} else if (seen_eci && tm_cms_tlv_universal(&t, V_ASN1_OCTET_STRING) && !ei->has_mac) {
 			if (t.constructed)
 				return tm_error_set(err, "smime.malformed",
 						    "CMS: the mac is a constructed OCTET STRING (offset %td)",

@@ -6,8 +6,10 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <openssl/bio.h>
+#include <openssl/cms.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -41,10 +43,50 @@ struct tm_keyring {
 	size_t n;
 };
 
+struct tm_cms_certcache;
+
 struct tm_trust {
 	X509_STORE *store;      /* read-only after load: shared by worker threads */
 	bool check_crl;
+	struct tm_cms_certcache *certs; /* parsed signer certificates (own lock) */
 };
+
+/* One BER/DER element as found by tm_cms_tlv_read. */
+struct tm_cms_tlv {
+	const uint8_t *start;   /* first header octet */
+	const uint8_t *content; /* first content octet */
+	size_t clen;            /* content octets (without the EOC of an indefinite form) */
+	size_t total;           /* the whole element */
+	int tag;
+	int cls;
+	bool constructed;
+	bool indefinite;
+};
+
+/* The element at p (not beyond end); offsets in errors count from base;
+ * depth bounds the walk into indefinite-length children (smime.malformed). */
+int tm_cms_tlv_read(const uint8_t *p, const uint8_t *end, const uint8_t *base, unsigned depth,
+		    struct tm_cms_tlv *t, struct tm_error *err);
+bool tm_cms_tlv_universal(const struct tm_cms_tlv *t, int tag);
+bool tm_cms_tlv_context(const struct tm_cms_tlv *t, int tag);
+
+/* Parsed certificates by their exact DER (cms_certcache.c). OpenSSL 3.0
+ * spends more on decoding a certificate's public key than on verifying a
+ * signature with it; a gateway sees the same device certificates again and
+ * again, so it decodes each once. Bounded: TM_CMS_CERTCACHE_SLOTS entries,
+ * direct-mapped, thread-safe. */
+#define TM_CMS_CERTCACHE_SLOTS 256
+struct tm_cms_certcache *tm_cms_certcache_new(void);
+void tm_cms_certcache_free(struct tm_cms_certcache *c);
+/* A DER ContentInfo holding SignedData, parsed with its certificates taken
+ * from the cache: the certificates field is cut out of the bytes OpenSSL
+ * parses, and the cached (or newly parsed) certificates are added back to
+ * the structure. NULL when this does not apply (BER lengths, another shape,
+ * anything odd): the caller parses the bytes as they are, which also gives
+ * the precise error. */
+CMS_ContentInfo *tm_cms_certcache_d2i(struct tm_cms_certcache *c, const uint8_t *der,
+				      size_t len);
+void tm_cms_certcache_stats(struct tm_cms_certcache *c, uint64_t *hits, uint64_t *misses);
 
 /* Text of the most recent OpenSSL error ("no detail" when the queue is
  * empty) into buf. Does not clear the queue. */

@@ -235,8 +235,12 @@ int tm_cms_verify(const struct tm_trust *t, const uint8_t *der, size_t len,
 	}
 	if (now == 0)
 		now = (int64_t)time(NULL);
-	const unsigned char *q = der;
-	cms = d2i_CMS_ContentInfo(NULL, &q, (long)len);
+	const unsigned char *q = der + len;
+	cms = tm_cms_certcache_d2i(t->certs, der, len);
+	if (cms == NULL) {
+		q = der;
+		cms = d2i_CMS_ContentInfo(NULL, &q, (long)len);
+	}
 	if (cms == NULL || q != der + len) {
 		tm_cms_ossl_reason(why, sizeof(why));
 		tm_error_set(err, "smime.malformed", "CMS: cannot parse the signed data: %s",

@@ -9,6 +9,7 @@
 #include <criterion/criterion.h>
 
 #include <telemail/report.h>
+#include <telemail/smime.h>
 
 #include "common.h"
 
@@ -104,4 +105,15 @@ void tm_test_report_round_trip(const struct tm_report *r, const char *what)
 	tm_report_free(back);
 	tm_buf_fini(&a);
 	tm_buf_fini(&b);
+}
+
+struct tm_trust *tm_test_trust(bool with_crl)
+{
+	char *ca = tm_test_pki("ca.pem"), *crl = tm_test_pki("crl.pem");
+	struct tm_trust *t = NULL;
+	struct tm_error err = {0};
+	cr_assert_eq(tm_trust_load(ca, with_crl ? crl : NULL, &t, &err), 0, "%s", err.msg);
+	free(ca);
+	free(crl);
+	return t;
 }

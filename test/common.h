@@ -2,6 +2,7 @@
 #ifndef TM_TEST_COMMON_H
 #define TM_TEST_COMMON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +24,11 @@ void tm_test_read(const char *path, struct tm_buf *buf);
 void tm_test_write(const char *path, const void *data, size_t len);
 /* Run a shell command; returns its exit status (or -1). Output goes to the test log. */
 int tm_test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The test PKI's trust anchors (ca.pem), with its CRL (crl.pem) when asked
+ * (cr_assert on failure). */
+struct tm_trust;
+struct tm_trust *tm_test_trust(bool with_crl);
 
 /* Write a report as YAML (cr_assert on failure). */
 struct tm_report;

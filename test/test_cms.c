@@ -74,17 +74,6 @@ static struct tm_keyring *load_keyring(const char *name)
 	return kr;
 }
 
-static struct tm_trust *load_trust(bool with_crl)
-{
-	char *ca = tm_test_pki("ca.pem"), *crl = tm_test_pki("crl.pem");
-	struct tm_trust *t = NULL;
-	struct tm_error err = {0};
-	cr_assert_eq(tm_trust_load(ca, with_crl ? crl : NULL, &t, &err), 0, "%s", err.msg);
-	free(ca);
-	free(crl);
-	return t;
-}
-
 static void sign_with(const char *name, bool detached, struct tm_buf *der)
 {
 	struct tm_identity *id = load_identity(name);
@@ -101,7 +90,7 @@ static int verify_signed_by(const char *name, bool with_crl, struct tm_error *er
 	tm_buf_init(&der);
 	tm_buf_init(&content);
 	sign_with(name, false, &der);
-	struct tm_trust *t = load_trust(with_crl);
+	struct tm_trust *t = tm_test_trust(with_crl);
 	struct tm_signer_info si = { .signing_time = 0 };
 	tm_buf_init(&si.der);
 	int rc = tm_cms_verify(t, der.data, der.len, NULL, 0, 0, &content, &si, err);
@@ -140,7 +129,7 @@ static void sign_verify_roundtrip(const char *name, bool detached)
 	tm_buf_init(&der);
 	tm_buf_init(&content);
 	sign_with(name, detached, &der);
-	struct tm_trust *t = load_trust(true);
+	struct tm_trust *t = tm_test_trust(true);
 	struct tm_signer_info si;
 	memset(&si, 0, sizeof(si));
 	tm_buf_init(&si.der);
@@ -256,7 +245,7 @@ Test(cms, detached_signature_over_modified_content)
 	tm_buf_init(&der);
 	tm_buf_init(&content);
 	sign_with("dev-XK100001", true, &der);
-	struct tm_trust *t = load_trust(false);
+	struct tm_trust *t = tm_test_trust(false);
 	struct tm_signer_info si = { .signing_time = 0 };
 	tm_buf_init(&si.der);
 	struct tm_error err = {0};
@@ -285,7 +274,7 @@ Test(cms, detached_signature_over_modified_content)
 
 static int verify_at(const struct tm_buf *der, int64_t now, struct tm_error *err)
 {
-	struct tm_trust *t = load_trust(false);
+	struct tm_trust *t = tm_test_trust(false);
 	struct tm_signer_info si = { .signing_time = 0 };
 	tm_buf_init(&si.der);
 	int rc = tm_cms_verify(t, der->data, der->len, NULL, 0, now, NULL, &si, err);
@@ -396,7 +385,7 @@ Test(cms, verify_rejects_garbage_and_envelopes)
 	/* an opaque signature verified as detached is malformed */
 	tm_buf_reset(&der);
 	sign_with("dev-XK100001", false, &der);
-	struct tm_trust *t = load_trust(false);
+	struct tm_trust *t = tm_test_trust(false);
 	struct tm_signer_info si = { .signing_time = 0 };
 	tm_buf_init(&si.der);
 	cr_assert_eq(tm_cms_verify(t, der.data, der.len, (const uint8_t *)"x", 1, 0, NULL, &si, &err), -1);
