@@ -488,6 +488,25 @@ static int base64_pass(const uint8_t *p, size_t len, struct tm_buf *out, struct 
 	uint32_t acc = 0;
 	uint8_t *w = out != NULL ? out->data + out->len : NULL;
 	for (size_t i = 0; i < len; i++) {
+		/* fast path: a whole quantum of four digits at a quantum boundary
+		 * (lines of 76 characters keep the boundaries in step) */
+		while ((data & 3) == 0 && pad == 0 && len - i >= 4) {
+			uint32_t a = b64_table[p[i]], b = b64_table[p[i + 1]],
+				 c = b64_table[p[i + 2]], d = b64_table[p[i + 3]];
+			if ((a | b | c | d) >= 64) /* a blank, '=' or a bad byte: one at a time */
+				break;
+			acc = a << 18 | b << 12 | c << 6 | d;
+			if (w != NULL) {
+				w[0] = (uint8_t)(acc >> 16);
+				w[1] = (uint8_t)(acc >> 8);
+				w[2] = (uint8_t)acc;
+				w += 3;
+			}
+			data += 4;
+			i += 4;
+		}
+		if (i == len)
+			break;
 		uint8_t v = b64_table[p[i]];
 		if (v < 64 && pad == 0) { /* the common case: a digit */
 			acc = acc << 6 | v;

@@ -10,6 +10,7 @@
 
 #include "common.h"
 #include "mime.h"
+#include "mime_scan.h"
 
 /* ---- helpers ---- */
 
@@ -157,6 +158,41 @@ Test(mime, base64_every_tail_length)
 	cr_assert_eq(tm_test_sh("printf 'aGVs\\nbG8gd29y\\nbGQ=\\n' | base64 -d | grep -qx 'hello world'"), 0);
 	tm_mime_entity_fini(&e);
 	tm_buf_fini(&in);
+}
+
+/* The decoder's four-digit fast path against the one-at-a-time path: a
+ * line break at every offset (quanta out of step with the lines), and a bad
+ * byte at every offset, reported at that offset. */
+Test(mime, base64_breaks_and_bad_bytes_at_every_offset)
+{
+	const char *b64 = "aGVsbG8gd29ybGQsIGhlbGxvIHdvcmxk"; /* "hello world, hello world" */
+	size_t n = strlen(b64);
+	for (size_t cut = 0; cut <= n; cut++) {
+		char text[64];
+		snprintf(text, sizeof(text), "%.*s\r\n%s", (int)cut, b64, b64 + cut);
+		struct tm_buf out;
+		struct tm_error err = {0};
+		tm_buf_init(&out);
+		cr_assert_eq(tm_mime_decode_base64((const uint8_t *)text, strlen(text), &out, &err), 0,
+			     "cut %zu: %s", cut, err.msg);
+		cr_assert_eq(out.len, 24, "cut %zu", cut);
+		cr_assert_eq(memcmp(out.data, "hello world, hello world", 24), 0, "cut %zu", cut);
+		tm_buf_fini(&out);
+	}
+	for (size_t at = 0; at < n; at++) {
+		char text[64], want[64];
+		snprintf(text, sizeof(text), "%s", b64);
+		text[at] = '*';
+		struct tm_buf out;
+		struct tm_error err = {0};
+		tm_buf_init(&out);
+		cr_assert_eq(tm_mime_decode_base64((const uint8_t *)text, n, &out, &err), -1);
+		cr_assert_str_eq(err.reason, "mime.bad_encoding");
+		snprintf(want, sizeof(want), "base64: invalid byte 0x2a at offset %zu", at);
+		cr_assert_str_eq(err.msg, want);
+		cr_assert_eq(out.len, 0, "nothing half-decoded is left");
+		tm_buf_fini(&out);
+	}
 }
 
 Test(mime, pkcs7_builds_and_reparses)
