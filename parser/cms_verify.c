@@ -182,8 +182,12 @@ int tm_cms_cert_ids(X509 *x, char fingerprint[65], char *subject, size_t subject
 		tm_error_set(err, "internal.library", "cannot hash the certificate");
 		goto out;
 	}
-	for (unsigned i = 0; i < mdlen; i++)
-		snprintf(fingerprint + 2 * i, 3, "%02x", md[i]);
+	static const char hex[] = "0123456789abcdef";
+	for (unsigned i = 0; i < mdlen; i++) {
+		fingerprint[2 * i] = hex[md[i] >> 4];
+		fingerprint[2 * i + 1] = hex[md[i] & 15];
+	}
+	fingerprint[2 * mdlen] = '\0';
 	if (X509_NAME_print_ex(b, X509_get_subject_name(x), 0, XN_FLAG_RFC2253) < 0) {
 		tm_error_set(err, "internal.library", "cannot print the certificate subject");
 		goto out;
