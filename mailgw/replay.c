@@ -94,9 +94,10 @@ void gw_replay_files_free(char **files, size_t n)
 
 struct queue {
 	pthread_mutex_t mu;
-	pthread_cond_t not_empty, not_full;
+	pthread_cond_t not_empty, not_full; /* not_empty on CLOCK_MONOTONIC */
 	struct gw_item **ring;
 	size_t cap, head, count;
+	size_t want;        /* a full batch: the writer lingers for it */
 	unsigned producers; /* workers still running */
 };
 
@@ -107,16 +108,31 @@ static void queue_push(struct queue *q, struct gw_item *it)
 		pthread_cond_wait(&q->not_full, &q->mu);
 	q->ring[(q->head + q->count) % q->cap] = it;
 	q->count++;
-	pthread_cond_signal(&q->not_empty);
+	/* the writer waits for a first item, then (lingering) for a full batch */
+	if (q->count == 1 || q->count >= q->want)
+		pthread_cond_signal(&q->not_empty);
 	pthread_mutex_unlock(&q->mu);
 }
 
-/* Up to max items; 0 when the workers are done and the queue is empty. */
+/* Up to max items; 0 when the workers are done and the queue is empty.
+ * Once an item is there, waits up to GW_REPLAY_LINGER_MS for max of them:
+ * a commit costs a disk flush and the pages it changes, so fewer, fuller
+ * batches are cheaper than committing each item as soon as it comes. */
 static size_t queue_pop(struct queue *q, struct gw_item **out, size_t max)
 {
 	pthread_mutex_lock(&q->mu);
 	while (q->count == 0 && q->producers > 0)
 		pthread_cond_wait(&q->not_empty, &q->mu);
+	if (q->count > 0 && q->count < max && q->producers > 0) {
+		struct timespec until;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_nsec += GW_REPLAY_LINGER_MS * 1000000L;
+		until.tv_sec += until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+		while (q->count < max && q->producers > 0 &&
+		       pthread_cond_timedwait(&q->not_empty, &q->mu, &until) == 0)
+			;
+	}
 	size_t n = 0;
 	while (n < max && q->count > 0) {
 		out[n++] = q->ring[q->head];
@@ -249,8 +265,13 @@ int gw_replay_run_source(const struct gw_replay *r, const struct gw_source *src,
 		free(pl.q.ring), free(items), free(th);
 		return tm_error_set(err, "internal.nomem", "out of memory");
 	}
+	pl.q.want = batch;
 	pthread_mutex_init(&pl.q.mu, NULL);
-	pthread_cond_init(&pl.q.not_empty, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&pl.q.not_empty, &ca);
+	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&pl.q.not_full, NULL);
 	unsigned started = 0;
 	pl.q.producers = nw;

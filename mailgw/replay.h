@@ -5,7 +5,8 @@
  *   workers (N threads, each with its own store handle for registry reads)
  *      read file → gw_pipeline_prepare → bounded queue
  *   writer (the calling thread, the one store handle that writes)
- *      takes up to batch_size items → gw_pipeline_commit → on_result
+ *      takes up to batch_size items (waiting GW_REPLAY_LINGER_MS at most
+ *      for a full batch) → gw_pipeline_commit → on_result
  *
  * Memory is bounded: at most queue_cap items are in flight. */
 #ifndef GW_REPLAY_H
@@ -20,6 +21,7 @@ struct gw_quarantine;
 
 #define GW_REPLAY_MAX_FILE (32u << 20) /* bytes read of one message file */
 #define GW_REPLAY_MAX_FILES 10000000   /* files one replay expands to */
+#define GW_REPLAY_LINGER_MS 20         /* the writer's wait for a full batch */
 
 struct gw_replay_counts {
 	size_t stored, duplicate, quarantined, deferred;

@@ -3,7 +3,9 @@
  * One database file, WAL journal, synchronous=FULL (a commit that returned
  * is on disk), foreign keys on, versioned migrations (PRAGMA user_version).
  * A batch is one BEGIN IMMEDIATE … COMMIT; each put runs inside a SAVEPOINT
- * so that a failing record leaves nothing behind while the batch goes on. */
+ * so that a failing record leaves nothing behind while the batch goes on.
+ * The savepoints' journal lives in memory (temp_store = MEMORY): in a temp
+ * file it cost a write system call per page changed, twenty per record. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -279,7 +281,8 @@ static int sq_open(const struct gw_store_options *o, void **state, struct tm_err
 	/* journal_mode answers with a row; the others are silent */
 	rc = exec(q, "PRAGMA journal_mode = WAL", "journal_mode", err);
 	if (rc == GW_STORE_OK)
-		rc = exec(q, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON", "pragmas", err);
+		rc = exec(q, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; "
+			  "PRAGMA temp_store = MEMORY", "pragmas", err);
 	if (rc != GW_STORE_OK) {
 		tm_error_prefix(err, "%s", o->path);
 		goto out;
