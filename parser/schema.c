@@ -344,7 +344,8 @@ static int check_string(struct vctx *c, const struct sch *s, const struct tm_nod
 			return fail(c, at, "report.schema", "must be at most %lld characters",
 				    (long long)s->max_length);
 	}
-	if (s->pattern != NULL && regexec(&s->re, n->u.str.s, 0, NULL, 0) != 0)
+	if (s->pattern != NULL && (s->simple != NULL ? !tm_sch_simple_match(s->simple, n->u.str.s)
+						     : regexec(&s->re, n->u.str.s, 0, NULL, 0) != 0))
 		return fail(c, at, "report.schema", "must match pattern %s", s->pattern);
 	return 0;
 }

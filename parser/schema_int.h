@@ -37,6 +37,22 @@ struct sch_prop {
 	struct sch *s;
 };
 
+/* An anchored run of character sets, "^[a-z][a-z0-9_.]*$" and the like,
+ * matched without a regex engine (schema_pattern.c). */
+#define SCH_SIMPLE_MAX 24
+struct sch_simple_item {
+	uint8_t set[32];                 /* ASCII bitmap */
+	uint32_t min, max;               /* max UINT32_MAX: unbounded */
+};
+struct sch_simple {
+	size_t n;
+	struct sch_simple_item items[SCH_SIMPLE_MAX];
+};
+/* true when pattern has that form and a greedy scan decides it exactly. */
+bool tm_sch_simple_compile(const char *pattern, struct sch_simple *out);
+/* The verdict regexec would give on the C string s. */
+bool tm_sch_simple_match(const struct sch_simple *r, const char *s);
+
 /* One compiled (sub)schema. Node pointers borrow from tm_schema.tree. */
 struct sch {
 	int boolean;                     /* -1 an object schema; 0 false; 1 true */
@@ -60,6 +76,7 @@ struct sch {
 	int64_t min_length, max_length;
 	const char *pattern;             /* NULL when absent; re compiled from it */
 	regex_t re;
+	struct sch_simple *simple;       /* the same pattern without regexec, or NULL */
 	struct sch *not_;
 	struct sch **any_of, **all_of, **one_of;
 	size_t n_any_of, n_all_of, n_one_of;

@@ -375,6 +375,10 @@ static int compile_keyword(struct cctx *c, enum kw kw, const struct tm_node *v,
 		if (compile_regex(c, v, at, &into->re) < 0)
 			return -1;
 		into->pattern = v->u.str.s;
+		struct sch_simple simple;
+		if (tm_sch_simple_compile(into->pattern, &simple) &&
+		    (into->simple = malloc(sizeof(simple))) != NULL)
+			*into->simple = simple; /* no memory: regexec alone, as correct */
 		return 0;
 	case KW_ANY_OF: return sub_list(c, v, at, &into->any_of, &into->n_any_of);
 	case KW_ALL_OF: return sub_list(c, v, at, &into->all_of, &into->n_all_of);
@@ -460,6 +464,7 @@ void tm_schema_free(struct tm_schema *s)
 		struct sch *n = s->all[i];
 		if (n->pattern != NULL)
 			regfree(&n->re);
+		free(n->simple);
 		free(n->props);
 		free(n->required);
 		free(n->any_of);
