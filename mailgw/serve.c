@@ -390,8 +390,8 @@ int gw_serve_run(const struct gw_serve_options *o, struct tm_error *err)
 	struct gw_spool_stats ss;
 	gw_spool_stats(sv.spool, &ss);
 	slog("gw serve event=start pid=%ld spool=%s recovered=%" PRIu64 " discarded=%" PRIu64
-	     " workers=%u", (long)getpid(), cfg->listen->spool_dir, ss.recovered, ss.discarded,
-	     sv.workers);
+	     " damaged=%" PRIu64 " workers=%u", (long)getpid(), cfg->listen->spool_dir, ss.recovered,
+	     ss.discarded, ss.damaged, sv.workers);
 	struct gw_listener_options lo = listener_options(&sv, cfg);
 	lo.on_reload = on_reload;
 	lo.on_tick = on_tick;

@@ -1,4 +1,5 @@
-/* telemail-mailgw — the durable spool with group commit (see spool.h). */
+/* telemail-mailgw — the durable spool with group commit (see spool.h; the
+ * segment file format is in spool_segment.c). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -12,33 +13,44 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <telemail/buf.h>
 #include <telemail/error.h>
 
 #include "spool.h"
+#include "spool_segment.h"
 
 #define RETRY_MAX 3600
+#define INDEX_MIN 256
 
 /* A submit on its way to durability. */
 struct pending {
 	struct pending *next;
 	const uint8_t *data;
 	size_t len;
+	int64_t received_at;
 	gw_spool_done_cb cb;
 	void *ctx;
 	char qid[GW_SPOOL_QID_MAX];
-	int fd;
-	bool created, renamed;
-	struct tm_error err;
 };
 
-/* A durable message known to the queue. */
+/* A durable message known to the queue: one frame of a segment. */
 struct entry {
-	struct entry *next, *prev;
+	struct entry *next, *prev; /* in ready or delayed */
+	struct entry *hnext;       /* in the index of taken messages */
+	struct segment *seg;
+	struct gw_seg_frame f;
 	char qid[GW_SPOOL_QID_MAX];
-	uint64_t size;
 	int64_t not_before;
 	unsigned attempts;
+};
+
+/* A file in new/: a segment (one commit round), or a raw message. It is
+ * removed when its last message is done. */
+struct segment {
+	struct segment *next, *prev; /* every live segment */
+	char name[GW_SPOOL_QID_MAX];
+	bool raw;
+	size_t n, left;              /* messages, and those not done yet */
+	struct entry e[];
 };
 
 struct list {
@@ -46,17 +58,26 @@ struct list {
 	size_t n;
 };
 
+/* Taken messages by queue id: gw_spool_done and gw_spool_retry find them
+ * without a scan. */
+struct qid_index {
+	struct entry **tab;
+	size_t cap, n;
+};
+
 struct gw_spool {
 	struct gw_spool_options o;
 	char *dir;
-	int tmp_fd, new_fd;
+	struct gw_seg_dirs dirs; /* tmp/ and new/, the fault hook */
 	pthread_t thread;
 	bool thread_started;
 	pthread_mutex_t mu;
 	pthread_cond_t work_cv;   /* the spool thread waits for submits */
 	pthread_cond_t ready_cv;  /* consumers wait for queued messages */
 	struct pending *pend_head, *pend_tail;
-	struct list ready, delayed, taken;
+	struct list ready, delayed;
+	struct qid_index taken;
+	struct segment *segs;
 	bool closing, consumers_stopped;
 	uint32_t counter;
 	struct gw_spool_stats st;
@@ -88,39 +109,130 @@ static void list_remove(struct list *l, struct entry *e)
 	e->next = e->prev = NULL;
 }
 
-static struct entry *list_find(struct list *l, const char *qid)
+/* ---- the index of taken messages (FNV-1a, chained) ---- */
+
+static size_t qid_slot(const struct qid_index *x, const char *qid)
 {
-	for (struct entry *e = l->head; e != NULL; e = e->next)
+	uint64_t h = 14695981039346656037u;
+	for (const char *p = qid; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211u;
+	return (size_t)(h & (x->cap - 1));
+}
+
+static void index_add(struct qid_index *x, struct entry *e)
+{
+	if (x->n >= x->cap) { /* grow; when that fails the chains just get longer */
+		size_t nc = x->cap * 2;
+		struct entry **t = calloc(nc, sizeof(*t));
+		if (t != NULL) {
+			struct qid_index y = { t, nc, 0 };
+			for (size_t i = 0; i < x->cap; i++)
+				for (struct entry *c = x->tab[i], *nx; c != NULL; c = nx) {
+					nx = c->hnext;
+					size_t s = qid_slot(&y, c->qid);
+					c->hnext = t[s];
+					t[s] = c;
+				}
+			free(x->tab);
+			x->tab = t;
+			x->cap = nc;
+		}
+	}
+	size_t s = qid_slot(x, e->qid);
+	e->hnext = x->tab[s];
+	x->tab[s] = e;
+	x->n++;
+}
+
+static struct entry *index_find(const struct qid_index *x, const char *qid)
+{
+	for (struct entry *e = x->tab[qid_slot(x, qid)]; e != NULL; e = e->hnext)
 		if (strcmp(e->qid, qid) == 0)
 			return e;
 	return NULL;
 }
 
-static void list_free(struct list *l)
+static void index_remove(struct qid_index *x, struct entry *e)
 {
-	struct entry *e = l->head;
-	while (e != NULL) {
-		struct entry *n = e->next;
-		free(e);
-		e = n;
+	for (struct entry **pp = &x->tab[qid_slot(x, e->qid)]; *pp != NULL; pp = &(*pp)->hnext)
+		if (*pp == e) {
+			*pp = e->hnext;
+			e->hnext = NULL;
+			x->n--;
+			return;
+		}
+}
+
+/* ---- segments ---- */
+
+static struct segment *seg_new(size_t n)
+{
+	struct segment *g = calloc(1, sizeof(*g) + n * sizeof(struct entry));
+	if (g != NULL)
+		g->n = g->left = n;
+	return g;
+}
+
+static void seg_link(struct gw_spool *sp, struct segment *g)
+{
+	g->prev = NULL;
+	g->next = sp->segs;
+	if (sp->segs != NULL)
+		sp->segs->prev = g;
+	sp->segs = g;
+}
+
+static void seg_unlink(struct gw_spool *sp, struct segment *g)
+{
+	if (g->prev != NULL)
+		g->prev->next = g->next;
+	else
+		sp->segs = g->next;
+	if (g->next != NULL)
+		g->next->prev = g->prev;
+	g->next = g->prev = NULL;
+}
+
+/* "<segment>.<index>": 24 + 1 + at most 4 digits (GW_SPOOL_MAX_BATCH). */
+_Static_assert(GW_SEG_NAME_LEN + 5 < GW_SPOOL_QID_MAX, "a queue id fits");
+static void make_qid(char qid[GW_SPOOL_QID_MAX], const char *seg, size_t i)
+{
+	int k = snprintf(qid, GW_SPOOL_QID_MAX, "%s.%zu", seg, i);
+	if (k < 0 || k >= GW_SPOOL_QID_MAX)
+		abort(); /* a segment name is 24 digits, a round at most 1024 messages */
+}
+
+/* Queue the messages of a durable segment (under the lock, or at open). */
+static void seg_queue(struct gw_spool *sp, struct segment *g, const struct gw_seg_frame *fr)
+{
+	for (size_t i = 0; i < g->n; i++) {
+		struct entry *e = &g->e[i];
+		e->seg = g;
+		e->f = fr[i];
+		if (g->raw)
+			memcpy(e->qid, g->name, sizeof(e->qid));
+		else
+			make_qid(e->qid, g->name, i);
+		list_push(&sp->ready, e);
+		sp->st.messages++;
+		sp->st.bytes += e->f.len;
 	}
-	memset(l, 0, sizeof(*l));
+	seg_link(sp, g);
+}
+
+/* 24 hex digits: microseconds, process id, a counter. */
+static void make_seg_name(struct gw_spool *sp, char name[GW_SPOOL_QID_MAX])
+{
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	uint64_t us = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+	snprintf(name, GW_SPOOL_QID_MAX, "%013" PRIx64 "%05x%06x", us,
+		 (unsigned)getpid() & 0xfffffu, sp->counter++ & 0xffffffu);
 }
 
 static int64_t now_s(void)
 {
 	return (int64_t)time(NULL);
-}
-
-static int fault(struct gw_spool *sp, enum gw_spool_op op)
-{
-	return sp->o.fault != NULL ? sp->o.fault(sp->o.fault_ctx, op) : 0;
-}
-
-static void set_errno_error(struct tm_error *err, int e, const char *what, const char *qid)
-{
-	tm_error_set(err, (e == ENOSPC || e == EDQUOT) ? "spool.no_space" : "spool.io",
-		     "spool %s %s: %s", what, qid, strerror(e));
 }
 
 /* ---- open / close ---- */
@@ -144,7 +256,7 @@ static bool spool_name(const char *n)
 
 static int discard_tmp(struct gw_spool *sp, struct tm_error *err)
 {
-	int fd = dup(sp->tmp_fd);
+	int fd = dup(sp->dirs.tmp_fd);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	if (d == NULL) {
 		if (fd >= 0)
@@ -155,11 +267,76 @@ static int discard_tmp(struct gw_spool *sp, struct tm_error *err)
 	while ((de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		if (unlinkat(sp->tmp_fd, de->d_name, 0) == 0)
+		if (unlinkat(sp->dirs.tmp_fd, de->d_name, 0) == 0)
 			sp->st.discarded++;
 	}
 	closedir(d);
 	return 0;
+}
+
+/* A damaged segment in new/: its valid frames are queued from a new
+ * segment, the file is kept in damaged/. */
+static int rescue(struct gw_spool *sp, int fd, const char *name, const struct gw_seg_frame *fr,
+		  size_t n, struct tm_error *err)
+{
+	struct segment *g = seg_new(n);
+	struct gw_seg_frame *nf = calloc(n ? n : 1, sizeof(*nf));
+	int rc = -1;
+	if (g == NULL || nf == NULL) {
+		tm_error_set(err, "internal.nomem", "out of memory");
+	} else {
+		make_seg_name(sp, g->name);
+		rc = gw_seg_rescue(&sp->dirs, sp->dir, fd, name, fr, n, g->name, nf, err);
+	}
+	if (rc == 0 && n > 0) {
+		seg_queue(sp, g, nf);
+		sp->st.recovered += n;
+		g = NULL;
+	}
+	if (rc == 0)
+		sp->st.damaged++;
+	free(g);
+	free(nf);
+	return rc;
+}
+
+/* One file of new/: a whole segment, a damaged one, or a raw message. */
+static int queue_file(struct gw_spool *sp, const char *name, struct tm_error *err)
+{
+	int fd = openat(sp->dirs.new_fd, name, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		tm_error_set(err, "spool.io", "%s/new/%s: %s", sp->dir, name, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	struct gw_seg_frame *fr = NULL, one = { .len = (uint64_t)st.st_size,
+						.received_at = (int64_t)st.st_mtime };
+	size_t n = 0;
+	uint64_t bytes;
+	int rc = 0;
+	int kind = gw_seg_load(fd, (uint64_t)st.st_size, true, &fr, &n, &bytes, err);
+	/* a segment named otherwise than the spool names them (renamed by hand)
+	 * cannot give its messages queue ids: set aside like a damaged one */
+	if (kind == GW_SEG_DAMAGED || (kind == GW_SEG_WHOLE && strlen(name) > GW_SEG_NAME_LEN)) {
+		rc = rescue(sp, fd, name, fr, n, err);
+	} else if (kind >= 0) {
+		struct segment *g = seg_new(kind == GW_SEG_RAW ? 1 : n);
+		if (g == NULL) {
+			rc = tm_error_set(err, "internal.nomem", "out of memory");
+		} else {
+			memcpy(g->name, name, strlen(name) + 1); /* shorter: spool_name() */
+			g->raw = kind == GW_SEG_RAW;
+			seg_queue(sp, g, g->raw ? &one : fr);
+			sp->st.recovered += g->n;
+		}
+	} else {
+		rc = -1;
+	}
+	free(fr);
+	close(fd);
+	return rc;
 }
 
 static int queue_existing(struct gw_spool *sp, struct tm_error *err)
@@ -174,19 +351,8 @@ static int queue_existing(struct gw_spool *sp, struct tm_error *err)
 	for (int i = 0; i < k; i++) {
 		struct stat st;
 		if (rc == 0 && spool_name(names[i]->d_name) &&
-		    fstatat(sp->new_fd, names[i]->d_name, &st, 0) == 0 && S_ISREG(st.st_mode)) {
-			struct entry *e = calloc(1, sizeof(*e));
-			if (e == NULL) {
-				rc = tm_error_set(err, "internal.nomem", "out of memory");
-			} else {
-				memcpy(e->qid, names[i]->d_name, strlen(names[i]->d_name) + 1);
-				e->size = (uint64_t)st.st_size;
-				list_push(&sp->ready, e);
-				sp->st.messages++;
-				sp->st.bytes += e->size;
-				sp->st.recovered++;
-			}
-		}
+		    fstatat(sp->dirs.new_fd, names[i]->d_name, &st, 0) == 0 && S_ISREG(st.st_mode))
+			rc = queue_file(sp, names[i]->d_name, err);
 		free(names[i]);
 	}
 	free(names);
@@ -209,16 +375,22 @@ int gw_spool_open(const struct gw_spool_options *o, struct gw_spool **out, struc
 		sp->o.max_batch = 256;
 	if (sp->o.retry_base <= 0)
 		sp->o.retry_base = 5;
-	sp->tmp_fd = sp->new_fd = -1;
+	sp->dirs = (struct gw_seg_dirs){ .tmp_fd = -1, .new_fd = -1, .fault = o->fault,
+					 .fault_ctx = o->fault_ctx };
 	pthread_mutex_init(&sp->mu, NULL);
 	pthread_cond_init(&sp->work_cv, NULL);
 	pthread_cond_init(&sp->ready_cv, NULL);
+	if ((sp->taken.tab = calloc(INDEX_MIN, sizeof(*sp->taken.tab))) == NULL) {
+		tm_error_set(err, "internal.nomem", "out of memory");
+		goto fail;
+	}
+	sp->taken.cap = INDEX_MIN;
 	if (mkdir(sp->dir, 0700) != 0 && errno != EEXIST) {
 		tm_error_set(err, "spool.io", "%s: %s", sp->dir, strerror(errno));
 		goto fail;
 	}
-	if (open_dir(sp->dir, "tmp", &sp->tmp_fd, err) < 0 ||
-	    open_dir(sp->dir, "new", &sp->new_fd, err) < 0 || discard_tmp(sp, err) < 0 ||
+	if (open_dir(sp->dir, "tmp", &sp->dirs.tmp_fd, err) < 0 ||
+	    open_dir(sp->dir, "new", &sp->dirs.new_fd, err) < 0 || discard_tmp(sp, err) < 0 ||
 	    queue_existing(sp, err) < 0)
 		goto fail;
 	sp->st.queued = sp->ready.n;
@@ -246,13 +418,16 @@ void gw_spool_close(struct gw_spool *sp)
 	pthread_mutex_unlock(&sp->mu);
 	if (sp->thread_started)
 		pthread_join(sp->thread, NULL);
-	list_free(&sp->ready);
-	list_free(&sp->delayed);
-	list_free(&sp->taken);
-	if (sp->tmp_fd >= 0)
-		close(sp->tmp_fd);
-	if (sp->new_fd >= 0)
-		close(sp->new_fd);
+	while (sp->segs != NULL) {
+		struct segment *g = sp->segs;
+		seg_unlink(sp, g);
+		free(g);
+	}
+	free(sp->taken.tab);
+	if (sp->dirs.tmp_fd >= 0)
+		close(sp->dirs.tmp_fd);
+	if (sp->dirs.new_fd >= 0)
+		close(sp->dirs.new_fd);
 	pthread_mutex_destroy(&sp->mu);
 	pthread_cond_destroy(&sp->work_cv);
 	pthread_cond_destroy(&sp->ready_cv);
@@ -273,9 +448,9 @@ int gw_spool_submit(struct gw_spool *sp, const uint8_t *data, size_t len, gw_spo
 		return tm_error_set(err, "internal.nomem", "out of memory");
 	p->data = data;
 	p->len = len;
+	p->received_at = now_s();
 	p->cb = cb;
 	p->ctx = ctx;
-	p->fd = -1;
 	pthread_mutex_lock(&sp->mu);
 	int rc = 0;
 	if (sp->closing) {
@@ -352,125 +527,58 @@ int gw_spool_put(struct gw_spool *sp, const uint8_t *data, size_t len,
 
 /* ---- the spool thread: group commit ---- */
 
-static void make_qid(struct gw_spool *sp, char qid[GW_SPOOL_QID_MAX])
-{
-	struct timeval tv;
-	gettimeofday(&tv, NULL);
-	uint64_t us = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
-	snprintf(qid, GW_SPOOL_QID_MAX, "%013" PRIx64 "%05x%06x", us,
-		 (unsigned)getpid() & 0xfffffu, sp->counter++ & 0xffffffu);
-}
-
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-static void write_one(struct gw_spool *sp, struct pending *p)
-{
-	make_qid(sp, p->qid);
-	p->fd = openat(sp->tmp_fd, p->qid, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (p->fd < 0) {
-		set_errno_error(&p->err, errno, "create", p->qid);
-		return;
-	}
-	p->created = true;
-	int e = fault(sp, GW_SPOOL_OP_WRITE);
-	if (e == 0 && write_all(p->fd, p->data, p->len) < 0)
-		e = errno;
-	if (e != 0)
-		set_errno_error(&p->err, e, "write", p->qid);
-}
-
+/* One round: every message of the batch in one segment file, made durable
+ * with one data flush and one directory flush; then every callback. */
 static void round_commit(struct gw_spool *sp, struct pending *batch)
 {
-	size_t ok = 0;
-	struct pending *last_ok = NULL;
+	size_t n = 0;
+	uint64_t bytes = 0;
 	for (struct pending *p = batch; p != NULL; p = p->next) {
-		write_one(sp, p);
-		if (p->err.reason == NULL) {
-			ok++;
-			last_ok = p;
+		n++;
+		bytes += p->len;
+	}
+	struct segment *g = seg_new(n);
+	struct gw_seg_msg *m = calloc(n, sizeof(*m));
+	struct gw_seg_frame *fr = calloc(n, sizeof(*fr));
+	struct tm_error err = {0};
+	int rc = -1;
+	if (g == NULL || m == NULL || fr == NULL) {
+		tm_error_set(&err, "internal.nomem", "out of memory");
+	} else {
+		make_seg_name(sp, g->name);
+		size_t i = 0;
+		for (struct pending *p = batch; p != NULL; p = p->next, i++) {
+			m[i] = (struct gw_seg_msg){ p->data, p->len, p->received_at };
+			make_qid(p->qid, g->name, i);
 		}
+		rc = gw_seg_commit(&sp->dirs, g->name, m, n, fr, &err);
 	}
-	/* one data flush for the whole round */
-	if (ok > 0) {
-		int e = fault(sp, GW_SPOOL_OP_SYNC);
-		if (e == 0 && (ok == 1 ? fdatasync(last_ok->fd) : syncfs(sp->tmp_fd)) != 0)
-			e = errno;
-		for (struct pending *p = batch; e != 0 && p != NULL; p = p->next)
-			if (p->err.reason == NULL)
-				set_errno_error(&p->err, e, "sync", p->qid);
-	}
-	size_t renamed = 0;
-	for (struct pending *p = batch; p != NULL; p = p->next) {
-		if (p->fd >= 0 && close(p->fd) != 0 && p->err.reason == NULL)
-			set_errno_error(&p->err, errno, "close", p->qid);
-		p->fd = -1;
-		if (p->err.reason != NULL)
-			continue;
-		int e = fault(sp, GW_SPOOL_OP_RENAME);
-		if (e == 0 && renameat(sp->tmp_fd, p->qid, sp->new_fd, p->qid) != 0)
-			e = errno;
-		if (e != 0) {
-			set_errno_error(&p->err, e, "rename", p->qid);
-			continue;
-		}
-		p->renamed = true;
-		renamed++;
-	}
-	/* one directory flush makes every rename of the round durable */
-	if (renamed > 0) {
-		int e = fault(sp, GW_SPOOL_OP_DIRSYNC);
-		if (e == 0 && fsync(sp->new_fd) != 0)
-			e = errno;
-		for (struct pending *p = batch; e != 0 && p != NULL; p = p->next)
-			if (p->renamed && p->err.reason == NULL) {
-				set_errno_error(&p->err, e, "directory sync for", p->qid);
-				if (unlinkat(sp->new_fd, p->qid, 0) == 0)
-					p->renamed = false;
-			}
-	}
-	for (struct pending *p = batch; p != NULL; p = p->next)
-		if (p->err.reason != NULL && p->created && !p->renamed)
-			unlinkat(sp->tmp_fd, p->qid, 0);
 
 	pthread_mutex_lock(&sp->mu);
 	sp->st.rounds++;
-	for (struct pending *p = batch; p != NULL; p = p->next) {
-		struct entry *e = NULL;
-		if (p->err.reason == NULL && (e = calloc(1, sizeof(*e))) == NULL)
-			tm_error_set(&p->err, "internal.nomem", "out of memory");
-		if (p->err.reason != NULL) {
-			sp->st.failed++;
-			sp->st.messages--;
-			sp->st.bytes -= p->len;
-			continue;
-		}
-		snprintf(e->qid, sizeof(e->qid), "%s", p->qid);
-		e->size = p->len;
-		list_push(&sp->ready, e);
-		sp->st.accepted++;
+	if (rc == 0) {
+		sp->st.messages -= n; /* counted again by seg_queue */
+		sp->st.bytes -= bytes;
+		seg_queue(sp, g, fr);
+		sp->st.accepted += n;
+		g = NULL;
+	} else {
+		sp->st.failed += n;
+		sp->st.messages -= n;
+		sp->st.bytes -= bytes;
 	}
 	pthread_cond_broadcast(&sp->ready_cv);
 	pthread_mutex_unlock(&sp->mu);
+	free(g);
+	free(m);
+	free(fr);
 
 	while (batch != NULL) {
-		struct pending *n = batch->next;
+		struct pending *nx = batch->next;
 		if (batch->cb != NULL)
-			batch->cb(batch->ctx, batch->qid, batch->err.reason != NULL ? &batch->err : NULL);
+			batch->cb(batch->ctx, rc == 0 ? batch->qid : "", rc == 0 ? NULL : &err);
 		free(batch);
-		batch = n;
+		batch = nx;
 	}
 }
 
@@ -500,48 +608,39 @@ static void *spool_thread(void *arg)
 
 /* ---- consumers ---- */
 
-static int read_entry(struct gw_spool *sp, const char *qid, uint8_t **data, size_t *len,
-		      int64_t *received_at, struct tm_error *err)
+/* A message is finished with (under the lock): true when it was the last
+ * of its segment, which the caller then removes and frees. */
+static bool finish_entry(struct gw_spool *sp, struct entry *e)
 {
-	int fd = openat(sp->new_fd, qid, O_RDONLY | O_CLOEXEC);
+	index_remove(&sp->taken, e);
+	sp->st.messages--;
+	sp->st.bytes -= e->f.len;
+	struct segment *g = e->seg;
+	if (--g->left > 0)
+		return false;
+	seg_unlink(sp, g);
+	return true;
+}
+
+/* The bytes of a taken message: 0, 1 when its file vanished, -1 (err). */
+static int read_entry(struct gw_spool *sp, const char *name, bool raw, struct gw_seg_frame *f,
+		      const char *qid, uint8_t **data, struct tm_error *err)
+{
+	int fd = openat(sp->dirs.new_fd, name, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? 1 : tm_error_set(err, "io.open", "spool %s: %s", qid,
 							  strerror(errno));
 	struct stat st;
-	struct tm_buf b;
-	tm_buf_init(&b);
-	int rc = 0;
-	if (fstat(fd, &st) != 0 || (uint64_t)st.st_size > GW_SPOOL_MAX_MESSAGE) {
-		rc = tm_error_set(err, "io.read", "spool %s: unreadable or larger than %u octets", qid,
-				  GW_SPOOL_MAX_MESSAGE);
-		goto out;
-	}
-	*received_at = (int64_t)st.st_mtime;
-	if (tm_buf_reserve(&b, (size_t)st.st_size + 1) < 0) {
-		rc = tm_error_set(err, "internal.nomem", "out of memory");
-		goto out;
-	}
-	for (;;) {
-		ssize_t r = read(fd, b.data + b.len, b.cap - b.len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			rc = tm_error_set(err, "io.read", "spool %s: %s", qid, strerror(errno));
-			goto out;
+	int rc;
+	if (raw && fstat(fd, &st) != 0) {
+		rc = tm_error_set(err, "io.read", "spool %s: %s", qid, strerror(errno));
+	} else {
+		if (raw) { /* read it as it is now */
+			f->len = (uint64_t)st.st_size;
+			f->received_at = (int64_t)st.st_mtime;
 		}
-		if (r == 0)
-			break;
-		b.len += (size_t)r;
-		if (b.len == b.cap && tm_buf_reserve(&b, 4096) < 0) {
-			rc = tm_error_set(err, "internal.nomem", "out of memory");
-			goto out;
-		}
+		rc = gw_seg_read(fd, f, !raw, qid, data, err);
 	}
-	*data = tm_buf_take(&b, len);
-	if (*data == NULL && (*data = calloc(1, 1)) == NULL)
-		rc = tm_error_set(err, "internal.nomem", "out of memory");
-out:
-	tm_buf_fini(&b);
 	close(fd);
 	return rc;
 }
@@ -589,44 +688,51 @@ int gw_spool_take(struct gw_spool *sp, char qid[GW_SPOOL_QID_MAX], uint8_t **dat
 			return 0;
 		}
 		list_remove(&sp->ready, e);
-		list_push(&sp->taken, e);
+		index_add(&sp->taken, e);
+		/* a taken entry keeps its segment alive: copy what the read needs */
+		char name[GW_SPOOL_QID_MAX];
 		memcpy(qid, e->qid, GW_SPOOL_QID_MAX);
+		memcpy(name, e->seg->name, sizeof(name));
+		bool raw = e->seg->raw;
+		struct gw_seg_frame f = e->f;
 		pthread_mutex_unlock(&sp->mu);
-		*received_at = now_s();
-		int rc = read_entry(sp, qid, data, len, received_at, err);
-		if (rc <= 0)
+		int rc = read_entry(sp, name, raw, &f, qid, data, err);
+		if (rc <= 0) {
+			*received_at = f.received_at;
+			if (rc == 0)
+				*len = (size_t)f.len;
 			return 1; /* the message, or an item whose err says why not */
+		}
 		/* vanished (removed by an operator): forget it */
 		pthread_mutex_lock(&sp->mu);
-		if ((e = list_find(&sp->taken, qid)) != NULL) {
-			list_remove(&sp->taken, e);
-			sp->st.messages--;
-			sp->st.bytes -= e->size;
-			free(e);
-		}
+		struct segment *gone = finish_entry(sp, e) ? e->seg : NULL;
 		pthread_mutex_unlock(&sp->mu);
+		free(gone);
 	}
 }
 
 int gw_spool_done(struct gw_spool *sp, const char *qid, struct tm_error *err)
 {
-	int rc = 0;
-	if (unlinkat(sp->new_fd, qid, 0) != 0 && errno != ENOENT)
-		rc = tm_error_set(err, "spool.io", "spool remove %s: %s", qid, strerror(errno));
 	pthread_mutex_lock(&sp->mu);
-	struct entry *e = list_find(&sp->taken, qid);
-	if (e != NULL) {
-		list_remove(&sp->taken, e);
-		if (rc == 0) {
-			sp->st.messages--;
-			sp->st.bytes -= e->size;
-			free(e);
-		} else { /* still there: it comes back after a while */
-			e->attempts++;
-			e->not_before = now_s() + RETRY_MAX;
-			list_push(&sp->delayed, e);
-		}
+	struct entry *e = index_find(&sp->taken, qid);
+	struct segment *g = e != NULL && finish_entry(sp, e) ? e->seg : NULL;
+	pthread_mutex_unlock(&sp->mu);
+	if (g == NULL)
+		return 0; /* others of its segment are still to do */
+	/* its last message: the segment goes (outside the lock: unlink may wait) */
+	if (unlinkat(sp->dirs.new_fd, g->name, 0) == 0 || errno == ENOENT) {
+		free(g);
+		return 0;
 	}
+	int rc = tm_error_set(err, "spool.io", "spool remove %s: %s", g->name, strerror(errno));
+	pthread_mutex_lock(&sp->mu); /* still there: this message comes back after a while */
+	seg_link(sp, g);
+	g->left = 1;
+	sp->st.messages++;
+	sp->st.bytes += e->f.len;
+	e->attempts++;
+	e->not_before = now_s() + RETRY_MAX;
+	list_push(&sp->delayed, e);
 	pthread_mutex_unlock(&sp->mu);
 	return rc;
 }
@@ -634,9 +740,9 @@ int gw_spool_done(struct gw_spool *sp, const char *qid, struct tm_error *err)
 void gw_spool_retry(struct gw_spool *sp, const char *qid)
 {
 	pthread_mutex_lock(&sp->mu);
-	struct entry *e = list_find(&sp->taken, qid);
+	struct entry *e = index_find(&sp->taken, qid);
 	if (e != NULL) {
-		list_remove(&sp->taken, e);
+		index_remove(&sp->taken, e);
 		int64_t d = sp->o.retry_base;
 		for (unsigned i = 0; i < e->attempts && d < RETRY_MAX; i++)
 			d *= 2;
@@ -670,35 +776,4 @@ void gw_spool_stats(struct gw_spool *sp, struct gw_spool_stats *st)
 	*st = sp->st;
 	st->queued = sp->ready.n + sp->delayed.n;
 	pthread_mutex_unlock(&sp->mu);
-}
-
-static int count_dir(const char *path, uint64_t *n, uint64_t *bytes, struct tm_error *err)
-{
-	DIR *d = opendir(path);
-	if (d == NULL)
-		return errno == ENOENT ? 0 : tm_error_set(err, "io.open", "%s: %s", path, strerror(errno));
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL) {
-		struct stat st;
-		if (de->d_name[0] == '.' || fstatat(dirfd(d), de->d_name, &st, 0) != 0 ||
-		    !S_ISREG(st.st_mode))
-			continue;
-		(*n)++;
-		if (bytes != NULL)
-			*bytes += (uint64_t)st.st_size;
-	}
-	closedir(d);
-	return 0;
-}
-
-int gw_spool_scan(const char *dir, uint64_t *messages, uint64_t *bytes, uint64_t *incomplete,
-		  struct tm_error *err)
-{
-	char path[4096];
-	*messages = *bytes = *incomplete = 0;
-	snprintf(path, sizeof(path), "%s/new", dir);
-	if (count_dir(path, messages, bytes, err) < 0)
-		return -1;
-	snprintf(path, sizeof(path), "%s/tmp", dir);
-	return count_dir(path, incomplete, NULL, err);
 }

@@ -1,27 +1,46 @@
 /* telemail-mailgw — the durable spool between the SMTP listener and the
  * pipeline.
  *
- *   <dir>/tmp/<qid>   being written (discarded at the next start: incomplete)
- *   <dir>/new/<qid>   durable and complete: waits for the pipeline
- *
- * A message is durable when its file is written, synced, renamed from tmp/
- * into new/ and new/ itself is synced. Only then does the submitter's
- * callback say so (and only then may the listener answer 250).
+ *   <dir>/tmp/<segment>      being written (discarded at the next start: incomplete)
+ *   <dir>/new/<segment>      durable and complete: its messages wait for the pipeline
+ *   <dir>/damaged/<segment>  found damaged at a start, kept for inspection
  *
  * Group commit: one spool thread takes every message submitted since its
- * last round (up to max_batch), writes all their files, syncs them with ONE
- * flush (fdatasync for a lone message, syncfs(2) of the spool's file system
- * for a batch), renames them all, and syncs new/ once. Concurrent sessions
- * thus share two flushes per round instead of paying two per message.
+ * last round (up to max_batch) and writes them all into ONE segment file,
+ * tmp/<segment>; fdatasync's it once, renames it into new/ and fsyncs new/
+ * once. Only then does each submitter's callback say so (and only then may
+ * the listener answer 250). A failure at any step fails every message of the
+ * round and leaves no file behind. The cost of a round barely depends on
+ * how many messages it holds, so concurrent sessions share it.
  *
- * Quota: bytes and messages held (committed and being written). A submit
- * beyond it fails at once with spool.full (452): back-pressure. ENOSPC or
- * EDQUOT → spool.no_space (452); any other write/sync/rename error →
- * spool.io (451). Never a success unless durable.
+ * A segment (name: 24 hex digits) is the line "TMSPOOL1\n", then per
+ * message a 24-octet frame head (little-endian: u32 length, u32 CRC-32 of
+ * the message, i64 arrival time in seconds, u32 index in the segment, u32
+ * CRC-32 of the head's first 20 octets) and the message's octets, up to the
+ * last octet of the file. A message's queue id is "<segment>.<index>".
  *
- * The consumer (the pipeline) takes messages in queue order; a taken message
- * stays in new/ until gw_spool_done (its outcome is committed), or goes back
- * with gw_spool_retry (backoff). At start every file in new/ is queued again. */
+ * Quota: message octets and messages held (committed and being written). A
+ * submit beyond it fails at once with spool.full (452): back-pressure.
+ * ENOSPC or EDQUOT → spool.no_space (452); any other write/sync/rename
+ * error → spool.io (451). Never a success unless durable.
+ *
+ * The consumer (the pipeline) takes messages in queue order; each is read
+ * from its segment and its CRC checked (a mismatch: io.read, the message
+ * stays and is retried). A taken message stays until gw_spool_done (its
+ * outcome is committed), or goes back with gw_spool_retry (backoff). A
+ * segment is removed when all its messages are done; which ones are done is
+ * not written down, so after a crash a partly done segment is queued whole
+ * again (the pipeline sees those as duplicates).
+ *
+ * At start: tmp/ is emptied; every file in new/ is read and every frame
+ * verified. A valid segment is queued. A truncated or corrupt one (disks
+ * lie) has its valid frames written again as a new segment and queued (those
+ * before a truncated or broken frame head; a frame whose head is sound but
+ * whose octets fail their CRC is skipped), and moves to damaged/ whole. A
+ * segment renamed by hand (its name too long for queue ids) is copied the
+ * same way. Nothing in new/ is deleted at start. A file in new/ that does not
+ * begin with the magic line (a message dropped there by hand) is one
+ * message, its queue id the file name. */
 #ifndef GW_SPOOL_H
 #define GW_SPOOL_H
 
@@ -55,7 +74,9 @@ struct gw_spool_stats {
 	uint64_t queued;            /* waiting to be taken */
 	uint64_t accepted, failed;  /* submits made durable / refused or failed */
 	uint64_t rounds;            /* group commits (each: one data flush + one dir flush) */
-	uint64_t recovered, discarded; /* at open: complete files queued, incomplete removed */
+	uint64_t recovered;         /* at open: messages found in new/ and queued */
+	uint64_t discarded;         /* at open: incomplete files removed from tmp/ */
+	uint64_t damaged;           /* at open: damaged segments moved to damaged/ */
 };
 
 struct gw_spool;
@@ -78,11 +99,13 @@ int gw_spool_put(struct gw_spool *sp, const uint8_t *data, size_t len,
 		 char qid[GW_SPOOL_QID_MAX], struct tm_error *err);
 
 /* Consumers (any thread). Waits for a queued message: 1 with qid, its bytes
- * (malloc'd: free them) and its arrival time; 0 when stopped. A file that
- * cannot be read gives 1 with *data NULL and err set. */
+ * (malloc'd: free them) and its arrival time; 0 when stopped. A message that
+ * cannot be read or fails its checksum gives 1 with *data NULL and err set
+ * (io.open, io.read). */
 int gw_spool_take(struct gw_spool *sp, char qid[GW_SPOOL_QID_MAX], uint8_t **data,
 		  size_t *len, int64_t *received_at, struct tm_error *err);
-/* The outcome is committed: remove the file. */
+/* The outcome is committed: the message is done; its segment file is
+ * removed with the last of its messages. */
 int gw_spool_done(struct gw_spool *sp, const char *qid, struct tm_error *err);
 /* Not this time: queue it again after a backoff (doubling per attempt). */
 void gw_spool_retry(struct gw_spool *sp, const char *qid);
@@ -93,8 +116,9 @@ void gw_spool_resume_consumers(struct gw_spool *sp);
 
 void gw_spool_stats(struct gw_spool *sp, struct gw_spool_stats *st);
 
-/* Count the complete and incomplete files of a spool directory without
- * opening it (the `status` command). */
+/* Count the messages (frames) and their octets in new/, and the incomplete
+ * files in tmp/, of a spool directory without opening it (the `status`
+ * command; messages already done in a partly done segment still count). */
 int gw_spool_scan(const char *dir, uint64_t *messages, uint64_t *bytes, uint64_t *incomplete,
 		  struct tm_error *err);
 

@@ -1,6 +1,9 @@
-/* The durable spool: write → sync → rename → directory sync before success,
- * group commit, recovery at start, quota, faults, a real full disk. */
+/* The durable spool: one segment file per group-commit round, write → sync →
+ * rename → directory sync before success, segments removed when all their
+ * messages are done, recovery at start (damaged segments set aside), quota,
+ * faults, a real full disk. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +13,7 @@
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 
 #include <telemail/buf.h>
 #include <telemail/error.h>
@@ -57,14 +61,18 @@ Test(spool, put_is_durable_then_taken_then_done)
 	char qid[GW_SPOOL_QID_MAX];
 	struct tm_error err = {0};
 	cr_assert_eq(gw_spool_put(sp, (const uint8_t *)"hello\r\n", 7, qid, &err), 0, "%s", err.msg);
-	cr_assert_eq(strlen(qid), 24);
+	cr_assert_eq(strlen(qid), 26, "<24 hex digits>.0: %s", qid);
+	cr_assert_str_eq(qid + 24, ".0");
+	/* the segment: magic line, one 24-octet frame head, the message */
 	char path[600];
-	snprintf(path, sizeof(path), "%s/spool/new/%s", dir, qid);
+	snprintf(path, sizeof(path), "%s/spool/new/%.24s", dir, qid);
 	struct tm_buf b;
 	tm_buf_init(&b);
 	tm_test_read(path, &b);
-	cr_assert_eq(b.len, 7);
-	cr_assert(memcmp(b.data, "hello\r\n", 7) == 0);
+	cr_assert_eq(b.len, 9 + 24 + 7);
+	cr_assert(memcmp(b.data, "TMSPOOL1\n", 9) == 0);
+	cr_assert_eq(b.data[9], 7, "length, little-endian");
+	cr_assert(memcmp(b.data + 9 + 24, "hello\r\n", 7) == 0);
 	cr_assert_eq(files_in("tmp"), 0, "nothing left in tmp/");
 	struct gw_spool_stats st;
 	gw_spool_stats(sp, &st);
@@ -79,6 +87,7 @@ Test(spool, put_is_durable_then_taken_then_done)
 	cr_assert_eq(gw_spool_take(sp, tq, &data, &len, &at, &err), 1);
 	cr_assert_str_eq(tq, qid);
 	cr_assert_eq(len, 7);
+	cr_assert(memcmp(data, "hello\r\n", 7) == 0);
 	cr_assert_gt(at, 0);
 	free(data);
 	cr_assert_eq(files_in("new"), 1, "taken is not removed");
@@ -89,6 +98,31 @@ Test(spool, put_is_durable_then_taken_then_done)
 	cr_assert_eq(st.bytes, 0);
 	gw_spool_close(sp);
 	tm_buf_fini(&b);
+}
+
+Test(spool, an_empty_message_is_a_frame_of_no_octets)
+{
+	struct gw_spool *sp = open_spool(NULL);
+	char qid[GW_SPOOL_QID_MAX];
+	struct tm_error err = {0};
+	cr_assert_eq(gw_spool_put(sp, (const uint8_t *)"", 0, qid, &err), 0, "%s", err.msg);
+	gw_spool_close(sp);
+	sp = open_spool(NULL);
+	struct gw_spool_stats st;
+	gw_spool_stats(sp, &st);
+	cr_assert_eq(st.recovered, 1);
+	cr_assert_eq(st.damaged, 0);
+	char q[GW_SPOOL_QID_MAX];
+	uint8_t *data;
+	size_t len;
+	int64_t at;
+	cr_assert_eq(gw_spool_take(sp, q, &data, &len, &at, &err), 1);
+	cr_assert_str_eq(q, qid);
+	cr_assert_not_null(data, "%s", err.msg);
+	cr_assert_eq(len, 0);
+	free(data);
+	cr_assert_eq(gw_spool_done(sp, q, &err), 0);
+	gw_spool_close(sp);
 }
 
 Test(spool, start_discards_incomplete_and_queues_complete)
@@ -132,25 +166,29 @@ Test(spool, start_discards_incomplete_and_queues_complete)
 
 /* Group commit, made deterministic: the first round is held inside its
  * write until every other message is submitted; they then all share the
- * second round (one data flush, one directory flush). */
+ * second round (one segment file, one data flush, one directory flush). A
+ * gate can also fail one step of the second round. */
 struct gate {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool open;
-	int writes;
+	int writes;              /* rounds that reached their write */
+	enum gw_spool_op fail_op; /* with fail_err: fails in the second round */
+	int fail_err;
 };
+
+#define GATE_INIT { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER }
 
 static int gate_fault(void *ctx, enum gw_spool_op op)
 {
 	struct gate *g = ctx;
-	if (op != GW_SPOOL_OP_WRITE)
-		return 0;
 	pthread_mutex_lock(&g->mu);
-	if (g->writes++ == 0)
+	if (op == GW_SPOOL_OP_WRITE && g->writes++ == 0)
 		while (!g->open)
 			pthread_cond_wait(&g->cv, &g->mu);
+	int e = g->fail_err != 0 && op == g->fail_op && g->writes >= 2 ? g->fail_err : 0;
 	pthread_mutex_unlock(&g->mu);
-	return 0;
+	return e;
 }
 
 struct counter {
@@ -159,54 +197,420 @@ struct counter {
 	int ok, failed;
 };
 
-static void count_cb(void *ctx, const char *qid, const struct tm_error *err)
+/* One submit's outcome. */
+struct slot {
+	struct counter *c;
+	char qid[GW_SPOOL_QID_MAX];
+	const char *reason;
+};
+
+static void slot_cb(void *ctx, const char *qid, const struct tm_error *err)
 {
-	struct counter *c = ctx;
-	pthread_mutex_lock(&c->mu);
+	struct slot *s = ctx;
+	pthread_mutex_lock(&s->c->mu);
+	snprintf(s->qid, sizeof(s->qid), "%s", qid);
+	s->reason = err != NULL ? err->reason : NULL;
 	if (err == NULL && qid[0])
-		c->ok++;
+		s->c->ok++;
 	else
-		c->failed++;
-	pthread_cond_signal(&c->cv);
-	pthread_mutex_unlock(&c->mu);
+		s->c->failed++;
+	pthread_cond_signal(&s->c->cv);
+	pthread_mutex_unlock(&s->c->mu);
 }
 
-Test(spool, concurrent_submits_share_one_commit_round)
+/* msgs[0] alone in the first round, msgs[1..n-1] together in the second;
+ * waits for every callback. */
+static void two_rounds(struct gw_spool *sp, struct gate *g, const char *const *msgs, int n,
+		       struct slot *slots, struct counter *c)
 {
-	struct gate g = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0 };
-	struct gw_spool_options o = { .fault = gate_fault, .fault_ctx = &g };
-	struct gw_spool *sp = open_spool(&o);
-	struct counter c = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
-	static const char msg[] = "Subject: x\r\n\r\nbody\r\n";
 	struct tm_error err = {0};
-	cr_assert_eq(gw_spool_submit(sp, (const uint8_t *)msg, sizeof(msg) - 1, count_cb, &c, &err), 0);
+	for (int i = 0; i < n; i++)
+		slots[i] = (struct slot){ .c = c };
+	cr_assert_eq(gw_spool_submit(sp, (const uint8_t *)msgs[0], strlen(msgs[0]), slot_cb, &slots[0],
+				     &err), 0, "%s", err.msg);
 	/* wait until the spool thread sits in the first write */
 	for (int i = 0; i < 2000; i++) {
-		pthread_mutex_lock(&g.mu);
-		int w = g.writes;
-		pthread_mutex_unlock(&g.mu);
+		pthread_mutex_lock(&g->mu);
+		int w = g->writes;
+		pthread_mutex_unlock(&g->mu);
 		if (w > 0)
 			break;
 		usleep(5000);
 	}
-	for (int i = 0; i < 199; i++)
-		cr_assert_eq(gw_spool_submit(sp, (const uint8_t *)msg, sizeof(msg) - 1, count_cb, &c,
-					     &err), 0);
-	pthread_mutex_lock(&g.mu);
-	g.open = true;
-	pthread_cond_broadcast(&g.cv);
-	pthread_mutex_unlock(&g.mu);
-	pthread_mutex_lock(&c.mu);
-	while (c.ok + c.failed < 200)
-		pthread_cond_wait(&c.cv, &c.mu);
-	pthread_mutex_unlock(&c.mu);
-	cr_assert_eq(c.ok, 200);
+	for (int i = 1; i < n; i++)
+		cr_assert_eq(gw_spool_submit(sp, (const uint8_t *)msgs[i], strlen(msgs[i]), slot_cb,
+					     &slots[i], &err), 0, "%s", err.msg);
+	pthread_mutex_lock(&g->mu);
+	g->open = true;
+	pthread_cond_broadcast(&g->cv);
+	pthread_mutex_unlock(&g->mu);
+	pthread_mutex_lock(&c->mu);
+	while (c->ok + c->failed < n)
+		pthread_cond_wait(&c->cv, &c->mu);
+	pthread_mutex_unlock(&c->mu);
+}
+
+static struct gw_spool *open_gated(struct gate *g)
+{
+	struct gw_spool_options o = { .fault = gate_fault, .fault_ctx = g };
+	return open_spool(&o);
+}
+
+/* Take one message and check its queue id and octets. */
+static void take_expect(struct gw_spool *sp, const char *qid, const char *msg)
+{
+	char q[GW_SPOOL_QID_MAX];
+	uint8_t *data;
+	size_t len;
+	int64_t at;
+	struct tm_error err = {0};
+	cr_assert_eq(gw_spool_take(sp, q, &data, &len, &at, &err), 1);
+	cr_assert_null(err.reason, "%s: %s", q, err.msg);
+	if (qid != NULL)
+		cr_assert_str_eq(q, qid);
+	cr_assert_eq(len, strlen(msg), "%s: %zu octets", q, len);
+	cr_assert(memcmp(data, msg, len) == 0, "%s: other octets", q);
+	cr_assert_gt(at, 0);
+	free(data);
+}
+
+static void done(struct gw_spool *sp, const char *qid)
+{
+	struct tm_error err = {0};
+	cr_assert_eq(gw_spool_done(sp, qid, &err), 0, "%s", err.msg);
+}
+
+static struct gw_spool_stats stats(struct gw_spool *sp)
+{
 	struct gw_spool_stats st;
 	gw_spool_stats(sp, &st);
-	cr_assert_eq(st.accepted, 200);
-	cr_assert_eq(st.rounds, 2, "200 messages in %llu rounds", (unsigned long long)st.rounds);
-	cr_assert_eq(files_in("new"), 200);
+	return st;
+}
+
+static bool exists(const char *sub, const char *name)
+{
+	char path[700];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/spool/%s/%.24s", dir, sub, name);
+	return stat(path, &st) == 0;
+}
+
+/* Flip one octet of a segment file (a disk that lied). */
+static void flip(const char *seg, off_t off)
+{
+	char path[700];
+	snprintf(path, sizeof(path), "%s/spool/new/%.24s", dir, seg);
+	int fd = open(path, O_RDWR);
+	cr_assert_geq(fd, 0, "%s", path);
+	uint8_t c;
+	cr_assert_eq(pread(fd, &c, 1, off), 1);
+	c ^= 0x20;
+	cr_assert_eq(pwrite(fd, &c, 1, off), 1);
+	close(fd);
+}
+
+Test(spool, concurrent_submits_share_one_segment_file)
+{
+	struct gate g = GATE_INIT;
+	struct gw_spool *sp = open_gated(&g);
+	struct counter c = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
+	enum { N = 200 };
+	static char bufs[N][300];
+	const char *msgs[N];
+	for (int i = 0; i < N; i++) { /* each of its own length and content */
+		snprintf(bufs[i], sizeof(bufs[i]), "Subject: m%d\r\n\r\n%.*s\r\n", i, i,
+			 "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz"
+			 "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz"
+			 "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz");
+		msgs[i] = bufs[i];
+	}
+	static struct slot slots[N];
+	two_rounds(sp, &g, msgs, N, slots, &c);
+	cr_assert_eq(c.ok, N);
+	struct gw_spool_stats st = stats(sp);
+	cr_assert_eq(st.accepted, N);
+	cr_assert_eq(st.rounds, 2, "%d messages in %llu rounds", N, (unsigned long long)st.rounds);
+	cr_assert_eq(files_in("new"), 2, "one segment file per round");
+	cr_assert_eq(files_in("tmp"), 0);
+	cr_assert_str_neq(slots[0].qid, slots[1].qid);
+	for (int i = 1; i < N; i++) {
+		char want[GW_SPOOL_QID_MAX];
+		snprintf(want, sizeof(want), "%.24s.%d", slots[1].qid, i - 1);
+		cr_assert_str_eq(slots[i].qid, want, "same segment, index in submit order");
+	}
+	/* every message reads back byte-identical, in submit order */
+	for (int i = 0; i < N; i++)
+		take_expect(sp, slots[i].qid, msgs[i]);
+	for (int i = 0; i < N; i++)
+		done(sp, slots[i].qid);
+	cr_assert_eq(files_in("new"), 0);
+	st = stats(sp);
+	cr_assert_eq(st.messages, 0);
+	cr_assert_eq(st.bytes, 0);
 	gw_spool_close(sp);
+}
+
+static const char *const abcd[] = { "a", "bb", "ccc", "dddd" };
+
+Test(spool, a_segment_goes_when_all_its_messages_are_done)
+{
+	struct gate g = GATE_INIT;
+	struct gw_spool *sp = open_gated(&g);
+	struct counter c = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
+	struct slot s[4];
+	two_rounds(sp, &g, abcd, 4, s, &c);
+	cr_assert_eq(c.ok, 4);
+	cr_assert_eq(files_in("new"), 2);
+	for (int i = 0; i < 4; i++)
+		take_expect(sp, s[i].qid, abcd[i]);
+	done(sp, s[1].qid);
+	done(sp, s[2].qid);
+	cr_assert(exists("new", s[1].qid), "one message of its segment is not done");
+	cr_assert_eq(files_in("new"), 2);
+	done(sp, s[0].qid);
+	cr_assert(!exists("new", s[0].qid), "its only message is done");
+	cr_assert_eq(files_in("new"), 1);
+	struct gw_spool_stats st = stats(sp);
+	cr_assert_eq(st.messages, 1);
+	cr_assert_eq(st.bytes, 4);
+	/* a restart (or a crash) before the last one: the segment comes back whole */
+	gw_spool_close(sp);
+	sp = open_spool(NULL);
+	st = stats(sp);
+	cr_assert_eq(st.recovered, 3);
+	cr_assert_eq(st.messages, 3);
+	cr_assert_eq(st.bytes, 2 + 3 + 4);
+	cr_assert_eq(st.damaged, 0);
+	for (int i = 1; i < 4; i++)
+		take_expect(sp, s[i].qid, abcd[i]);
+	for (int i = 1; i < 4; i++)
+		done(sp, s[i].qid);
+	cr_assert_eq(files_in("new"), 0);
+	gw_spool_close(sp);
+}
+
+/* A spool left with two segments: "a" alone, then "bb" "ccc" "dddd". */
+static void two_segments(struct slot s[4])
+{
+	struct gate g = GATE_INIT;
+	struct gw_spool *sp = open_gated(&g);
+	struct counter c = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
+	two_rounds(sp, &g, abcd, 4, s, &c);
+	cr_assert_eq(c.ok, 4);
+	gw_spool_close(sp);
+}
+
+/* A segment's frame i of abcd[1..3] starts at this offset (its head). */
+static off_t frame_at(int i)
+{
+	off_t off = 9;
+	for (int k = 1; k < 1 + i; k++)
+		off += 24 + (off_t)strlen(abcd[k]);
+	return off;
+}
+
+/* After recovery of a damaged second segment: "a" and `want` are queued
+ * (from a new segment), the damaged file is in damaged/. */
+static void expect_rescued(const struct slot s[4], const char *const *want, int n)
+{
+	struct gw_spool *sp = open_spool(NULL);
+	struct gw_spool_stats st = stats(sp);
+	cr_assert_eq(st.recovered, (uint64_t)(1 + n));
+	cr_assert_eq(st.damaged, 1);
+	cr_assert_eq(st.queued, (uint64_t)(1 + n));
+	cr_assert(exists("damaged", s[1].qid), "kept for inspection");
+	cr_assert(!exists("new", s[1].qid));
+	cr_assert_eq(files_in("damaged"), 1);
+	cr_assert_eq(files_in("new"), n > 0 ? 2 : 1, "the first segment and the rescued frames");
+	take_expect(sp, s[0].qid, "a");
+	char q[GW_SPOOL_QID_MAX];
+	for (int i = 0; i < n; i++) {
+		uint8_t *data;
+		size_t len;
+		int64_t at;
+		struct tm_error err = {0};
+		cr_assert_eq(gw_spool_take(sp, q, &data, &len, &at, &err), 1);
+		cr_assert_null(err.reason, "%s", err.msg);
+		cr_assert_eq(len, strlen(want[i]));
+		cr_assert(memcmp(data, want[i], len) == 0);
+		cr_assert(strncmp(q, s[1].qid, 24) != 0, "from a new segment: %s", q);
+		free(data);
+		done(sp, q);
+	}
+	done(sp, s[0].qid);
+	cr_assert_eq(files_in("new"), 0);
+	cr_assert_eq(files_in("damaged"), 1, "never removed by the spool");
+	gw_spool_close(sp);
+	/* the damaged file is out of new/: not seen again */
+	sp = open_spool(NULL);
+	st = stats(sp);
+	cr_assert_eq(st.recovered, 0);
+	cr_assert_eq(st.damaged, 0);
+	gw_spool_close(sp);
+}
+
+Test(spool, recovery_of_a_truncated_last_frame)
+{
+	struct slot s[4];
+	two_segments(s);
+	cr_assert_eq(tm_test_sh("truncate -s -2 '%s/spool/new/%.24s'", dir, s[1].qid), 0);
+	static const char *const want[] = { "bb", "ccc" };
+	expect_rescued(s, want, 2);
+	cr_assert_eq(tm_test_sh("test $(stat -c %%s '%s/spool/damaged/%.24s') -eq %d", dir, s[1].qid,
+				(int)frame_at(3) - 2), 0, "moved as it was");
+}
+
+Test(spool, recovery_of_a_flipped_octet_in_a_message)
+{
+	struct slot s[4];
+	two_segments(s);
+	flip(s[1].qid, frame_at(1) + 24 + 1); /* inside "ccc": its head is sound */
+	static const char *const want[] = { "bb", "dddd" };
+	expect_rescued(s, want, 2);
+}
+
+Test(spool, recovery_of_a_flipped_octet_in_a_frame_head)
+{
+	struct slot s[4];
+	two_segments(s);
+	flip(s[1].qid, frame_at(1) + 1); /* the length of "ccc": where "dddd" is, is lost */
+	static const char *const want[] = { "bb" };
+	expect_rescued(s, want, 1);
+}
+
+Test(spool, recovery_of_a_segment_with_no_valid_frame)
+{
+	struct slot s[4];
+	two_segments(s);
+	flip(s[1].qid, frame_at(0) + 20); /* the head CRC of the first frame */
+	expect_rescued(s, NULL, 0);
+}
+
+Test(spool, a_corrupt_message_is_reported_at_take_and_kept)
+{
+	struct gate g = GATE_INIT;
+	struct gw_spool *sp = open_gated(&g);
+	struct counter c = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
+	struct slot s[4];
+	two_rounds(sp, &g, abcd, 4, s, &c);
+	flip(s[1].qid, frame_at(1) + 24); /* "ccc" */
+	take_expect(sp, s[0].qid, "a");
+	take_expect(sp, s[1].qid, "bb");
+	char q[GW_SPOOL_QID_MAX];
+	uint8_t *data;
+	size_t len;
+	int64_t at;
+	struct tm_error err = {0};
+	cr_assert_eq(gw_spool_take(sp, q, &data, &len, &at, &err), 1, "an item, with the reason");
+	cr_assert_str_eq(q, s[2].qid);
+	cr_assert_null(data);
+	cr_assert_str_eq(err.reason, "io.read");
+	cr_assert_not_null(strstr(err.msg, "checksum mismatch"), "%s", err.msg);
+	gw_spool_retry(sp, q);
+	take_expect(sp, s[3].qid, "dddd");
+	for (int i = 0; i < 4; i++)
+		if (i != 2)
+			done(sp, s[i].qid);
+	cr_assert(exists("new", s[2].qid), "the segment stays while one message is not done");
+	struct gw_spool_stats st = stats(sp);
+	cr_assert_eq(st.messages, 1);
+	cr_assert_eq(st.queued, 1, "delayed, never dropped");
+	gw_spool_close(sp);
+}
+
+Test(spool, a_raw_file_dropped_into_new_is_one_message)
+{
+	struct gw_spool *sp = open_spool(NULL);
+	char qid[GW_SPOOL_QID_MAX];
+	struct tm_error err = {0};
+	cr_assert_eq(gw_spool_put(sp, (const uint8_t *)"spooled", 7, qid, &err), 0, "%s", err.msg);
+	gw_spool_close(sp);
+	/* dropped by hand: a message (mentioning the magic, not starting with it)
+	 * and one shorter than the magic line */
+	static const char raw[] = "Subject: x\r\n\r\nTMSPOOL1\n\r\n";
+	char path[700];
+	snprintf(path, sizeof(path), "%s/spool/new/0000drop", dir);
+	tm_test_write(path, raw, sizeof(raw) - 1);
+	snprintf(path, sizeof(path), "%s/spool/new/0001hi", dir);
+	tm_test_write(path, "hi", 2);
+	sp = open_spool(NULL);
+	struct gw_spool_stats st = stats(sp);
+	cr_assert_eq(st.recovered, 3);
+	cr_assert_eq(st.bytes, 7 + sizeof(raw) - 1 + 2);
+	cr_assert_eq(st.damaged, 0);
+	take_expect(sp, "0000drop", raw);
+	take_expect(sp, "0001hi", "hi");
+	take_expect(sp, qid, "spooled");
+	done(sp, "0000drop");
+	cr_assert(!exists("new", "0000drop"));
+	done(sp, "0001hi");
+	done(sp, qid);
+	cr_assert_eq(files_in("new"), 0);
+	gw_spool_close(sp);
+}
+
+/* A step of a round failing fails every message of that round and leaves
+ * its file nowhere; the round before is untouched. */
+static const struct round_fault {
+	enum gw_spool_op op;
+	int err;
+	const char *reason;
+} round_faults[] = {
+	{ GW_SPOOL_OP_WRITE, ENOSPC, "spool.no_space" },
+	{ GW_SPOOL_OP_SYNC, EIO, "spool.io" },
+	{ GW_SPOOL_OP_RENAME, EIO, "spool.io" },
+	{ GW_SPOOL_OP_DIRSYNC, EIO, "spool.io" },
+};
+
+ParameterizedTestParameters(spool, a_failed_round_fails_all_its_messages)
+{
+	static int ix[] = { 0, 1, 2, 3 };
+	return cr_make_param_array(int, ix, sizeof(ix) / sizeof(ix[0]));
+}
+
+ParameterizedTest(int *ix, spool, a_failed_round_fails_all_its_messages)
+{
+	const struct round_fault *f = &round_faults[*ix];
+	struct gate g = GATE_INIT;
+	g.fail_op = f->op;
+	g.fail_err = f->err;
+	struct gw_spool *sp = open_gated(&g);
+	struct counter c = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
+	struct slot s[4];
+	two_rounds(sp, &g, abcd, 4, s, &c);
+	cr_assert_eq(c.ok, 1);
+	cr_assert_eq(c.failed, 3);
+	cr_assert_null(s[0].reason);
+	for (int i = 1; i < 4; i++)
+		cr_assert_str_eq(s[i].reason, f->reason, "op %d message %d", (int)f->op, i);
+	cr_assert_eq(files_in("tmp"), 0);
+	cr_assert_eq(files_in("new"), 1, "only the first round's segment");
+	cr_assert(exists("new", s[0].qid));
+	struct gw_spool_stats st = stats(sp);
+	cr_assert_eq(st.accepted, 1);
+	cr_assert_eq(st.failed, 3);
+	cr_assert_eq(st.messages, 1);
+	cr_assert_eq(st.bytes, 1);
+	cr_assert_eq(st.queued, 1, "a failed message is never handed to the pipeline");
+	gw_spool_close(sp);
+}
+
+Test(spool, scan_counts_messages_not_files)
+{
+	struct slot s[4];
+	two_segments(s);
+	char path[700];
+	snprintf(path, sizeof(path), "%s/spool/new/0000drop", dir);
+	tm_test_write(path, "raw\r\n", 5);
+	snprintf(path, sizeof(path), "%s/spool/tmp/00aa", dir);
+	tm_test_write(path, "TMSPOOL1\nhalf", 13);
+	snprintf(path, sizeof(path), "%s/spool", dir);
+	uint64_t m, b, inc;
+	struct tm_error err = {0};
+	cr_assert_eq(gw_spool_scan(path, &m, &b, &inc, &err), 0, "%s", err.msg);
+	cr_assert_eq(m, 1 + 3 + 1, "frames of two segments and a raw file");
+	cr_assert_eq(b, 1 + 2 + 3 + 4 + 5, "message octets, not file sizes");
+	cr_assert_eq(inc, 1);
 }
 
 /* Faults: each step on the way to durability failing gives the right code,

@@ -9,7 +9,7 @@
 #      `telemail-mailgw replay` of the same N messages (the pipeline alone).
 # usage: bench_smtp.sh MAILGW_BINARY SRCDIR [MESSAGES]
 set -eu
-BIN=$1
+BIN=$(realpath "$1") # meson may pass it relative to the build directory; we cd below
 SRC=$2
 M=${3:-3000}
 E2E=${E2E_MESSAGES:-2000}

@@ -1,0 +1,408 @@
+/* telemail-mailgw — the spool's segment files: write, read, verify (see
+ * spool_segment.h and spool.h). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <telemail/error.h>
+
+#include "spool_segment.h"
+
+#define READ_CHUNK 65536
+
+/* CRC-32, reflected polynomial 0xEDB88320, four bits at a time. */
+static const uint32_t crc_nibble[16] = {
+	0x00000000, 0x1db71064, 0x3b6e20c8, 0x26d930ac, 0x76dc4190, 0x6b6b51f4, 0x4db26158, 0x5005713c,
+	0xedb88320, 0xf00f9344, 0xd6d6a3e8, 0xcb61b38c, 0x9b64c2b0, 0x86d3d2d4, 0xa00ae278, 0xbdbdf21c,
+};
+
+uint32_t gw_seg_crc32(uint32_t crc, const uint8_t *p, size_t n)
+{
+	crc = ~crc;
+	for (size_t i = 0; i < n; i++) {
+		crc ^= p[i];
+		crc = (crc >> 4) ^ crc_nibble[crc & 15];
+		crc = (crc >> 4) ^ crc_nibble[crc & 15];
+	}
+	return ~crc;
+}
+
+/* ---- the frame head: little-endian ---- */
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/*   0 len   4 crc of the message   8 received_at (int64)   16 index   20 crc of octets 0-19 */
+static void head_encode(uint8_t h[GW_SEG_HEAD], uint32_t len, uint32_t crc, int64_t at, uint32_t idx)
+{
+	put32(h, len);
+	put32(h + 4, crc);
+	put32(h + 8, (uint32_t)(uint64_t)at);
+	put32(h + 12, (uint32_t)((uint64_t)at >> 32));
+	put32(h + 16, idx);
+	put32(h + 20, gw_seg_crc32(0, h, 20));
+}
+
+static bool head_decode(const uint8_t h[GW_SEG_HEAD], uint32_t idx, struct gw_seg_frame *f)
+{
+	if (get32(h + 20) != gw_seg_crc32(0, h, 20) || get32(h + 16) != idx ||
+	    idx >= GW_SPOOL_MAX_BATCH || get32(h) > GW_SPOOL_MAX_MESSAGE)
+		return false;
+	f->len = get32(h);
+	f->crc = get32(h + 4);
+	f->received_at = (int64_t)((uint64_t)get32(h + 8) | (uint64_t)get32(h + 12) << 32);
+	return true;
+}
+
+/* ---- writing ---- */
+
+static void set_errno_error(struct tm_error *err, int e, const char *what, const char *name)
+{
+	tm_error_set(err, (e == ENOSPC || e == EDQUOT) ? "spool.no_space" : "spool.io",
+		     "spool %s %s: %s", what, name, strerror(e));
+}
+
+static int fault(const struct gw_seg_dirs *d, enum gw_spool_op op)
+{
+	return d->fault != NULL ? d->fault(d->fault_ctx, op) : 0;
+}
+
+/* writev until all is written (IOV_MAX vectors at a time, partial writes). */
+static int writev_all(int fd, struct iovec *iov, size_t cnt)
+{
+	for (;;) {
+		while (cnt > 0 && iov->iov_len == 0) {
+			iov++;
+			cnt--;
+		}
+		if (cnt == 0)
+			return 0;
+		ssize_t w = writev(fd, iov, (int)(cnt < IOV_MAX ? cnt : IOV_MAX));
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			if (w == 0)
+				errno = EIO;
+			return -1;
+		}
+		size_t left = (size_t)w;
+		while (left > 0) {
+			if (left >= iov->iov_len) {
+				left -= iov->iov_len;
+				iov++;
+				cnt--;
+			} else {
+				iov->iov_base = (uint8_t *)iov->iov_base + left;
+				iov->iov_len -= left;
+				left = 0;
+			}
+		}
+	}
+}
+
+int gw_seg_commit(const struct gw_seg_dirs *d, const char *name, const struct gw_seg_msg *m,
+		  size_t n, struct gw_seg_frame *frames, struct tm_error *err)
+{
+	uint8_t *heads = malloc(n * GW_SEG_HEAD);
+	struct iovec *iov = malloc((2 * n + 1) * sizeof(*iov));
+	int fd = -1, rc = -1;
+	bool created = false, renamed = false;
+	if (heads == NULL || iov == NULL) {
+		tm_error_set(err, "internal.nomem", "out of memory");
+		goto out;
+	}
+	iov[0] = (struct iovec){ .iov_base = (void *)GW_SEG_MAGIC, .iov_len = GW_SEG_MAGIC_LEN };
+	uint64_t off = GW_SEG_MAGIC_LEN;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t *h = heads + i * GW_SEG_HEAD;
+		frames[i] = (struct gw_seg_frame){ .off = off + GW_SEG_HEAD, .len = m[i].len,
+						   .crc = gw_seg_crc32(0, m[i].data, m[i].len),
+						   .received_at = m[i].received_at };
+		head_encode(h, (uint32_t)m[i].len, frames[i].crc, m[i].received_at, (uint32_t)i);
+		iov[1 + 2 * i] = (struct iovec){ .iov_base = h, .iov_len = GW_SEG_HEAD };
+		iov[2 + 2 * i] = (struct iovec){ .iov_base = (void *)m[i].data, .iov_len = m[i].len };
+		off += GW_SEG_HEAD + m[i].len;
+	}
+	fd = openat(d->tmp_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		set_errno_error(err, errno, "create", name);
+		goto out;
+	}
+	created = true;
+	int e = fault(d, GW_SPOOL_OP_WRITE);
+	if (e == 0 && writev_all(fd, iov, 2 * n + 1) < 0)
+		e = errno;
+	if (e != 0) {
+		set_errno_error(err, e, "write", name);
+		goto out;
+	}
+	/* one data flush for the whole round: the file's octets and its size */
+	e = fault(d, GW_SPOOL_OP_SYNC);
+	if (e == 0 && fdatasync(fd) != 0)
+		e = errno;
+	if (e != 0) {
+		set_errno_error(err, e, "sync", name);
+		goto out;
+	}
+	e = close(fd) != 0 ? errno : 0;
+	fd = -1;
+	if (e != 0) {
+		set_errno_error(err, e, "close", name);
+		goto out;
+	}
+	e = fault(d, GW_SPOOL_OP_RENAME);
+	if (e == 0 && renameat(d->tmp_fd, name, d->new_fd, name) != 0)
+		e = errno;
+	if (e != 0) {
+		set_errno_error(err, e, "rename", name);
+		goto out;
+	}
+	renamed = true;
+	/* one directory flush makes the rename durable */
+	e = fault(d, GW_SPOOL_OP_DIRSYNC);
+	if (e == 0 && fsync(d->new_fd) != 0)
+		e = errno;
+	if (e != 0) {
+		set_errno_error(err, e, "directory sync for", name);
+		if (unlinkat(d->new_fd, name, 0) == 0)
+			renamed = false;
+		goto out;
+	}
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0 && created && !renamed)
+		unlinkat(d->tmp_fd, name, 0);
+	free(heads);
+	free(iov);
+	return rc;
+}
+
+/* ---- reading ---- */
+
+/* 0: all read; -1: an error (errno); 1: the file ends before. */
+static int pread_all(int fd, uint8_t *p, size_t n, uint64_t off)
+{
+	size_t got = 0;
+	while (got < n) {
+		ssize_t r = pread(fd, p + got, n - got, (off_t)(off + got));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			return 1;
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+static bool data_crc_ok(int fd, const struct gw_seg_frame *f, uint8_t *buf)
+{
+	uint32_t crc = 0;
+	for (uint64_t done = 0; done < f->len;) {
+		size_t k = f->len - done < READ_CHUNK ? (size_t)(f->len - done) : READ_CHUNK;
+		if (pread_all(fd, buf, k, f->off + done) != 0)
+			return false;
+		crc = gw_seg_crc32(crc, buf, k);
+		done += k;
+	}
+	return crc == f->crc;
+}
+
+int gw_seg_load(int fd, uint64_t size, bool verify, struct gw_seg_frame **frames, size_t *n,
+		uint64_t *bytes, struct tm_error *err)
+{
+	*n = 0;
+	*bytes = 0;
+	if (frames != NULL)
+		*frames = NULL;
+	char magic[GW_SEG_MAGIC_LEN];
+	int r = size < GW_SEG_MAGIC_LEN ? 1 : pread_all(fd, (uint8_t *)magic, sizeof(magic), 0);
+	if (r < 0)
+		return GW_SEG_DAMAGED; /* unreadable: never taken for a message */
+	if (r > 0 || memcmp(magic, GW_SEG_MAGIC, GW_SEG_MAGIC_LEN) != 0)
+		return GW_SEG_RAW;
+	uint8_t *buf = verify ? malloc(READ_CHUNK) : NULL;
+	if (verify && buf == NULL)
+		return tm_error_set(err, "internal.nomem", "out of memory");
+	struct gw_seg_frame *arr = NULL;
+	size_t cap = 0;
+	bool damaged = false;
+	uint64_t off = GW_SEG_MAGIC_LEN;
+	for (uint32_t idx = 0; off < size; idx++) {
+		uint8_t h[GW_SEG_HEAD];
+		struct gw_seg_frame f;
+		if (size - off < GW_SEG_HEAD || pread_all(fd, h, sizeof(h), off) != 0 ||
+		    !head_decode(h, idx, &f) || f.len > size - off - GW_SEG_HEAD) {
+			damaged = true; /* where the next frame is, is not known */
+			break;
+		}
+		f.off = off + GW_SEG_HEAD;
+		off = f.off + f.len;
+		if (verify && !data_crc_ok(fd, &f, buf)) {
+			damaged = true; /* its head is sound: the next one is found */
+			continue;
+		}
+		if (frames != NULL && *n == cap) {
+			size_t nc = cap ? cap * 2 : 64;
+			struct gw_seg_frame *a = realloc(arr, nc * sizeof(*a));
+			if (a == NULL) {
+				free(arr);
+				free(buf);
+				*n = 0;
+				*bytes = 0;
+				return tm_error_set(err, "internal.nomem", "out of memory");
+			}
+			arr = a;
+			cap = nc;
+		}
+		if (frames != NULL)
+			arr[*n] = f;
+		(*n)++;
+		*bytes += f.len;
+	}
+	free(buf);
+	if (frames != NULL)
+		*frames = arr;
+	else
+		free(arr);
+	return damaged || *n == 0 ? GW_SEG_DAMAGED : GW_SEG_WHOLE;
+}
+
+int gw_seg_read(int fd, const struct gw_seg_frame *f, bool check, const char *qid,
+		uint8_t **data, struct tm_error *err)
+{
+	*data = NULL;
+	if (f->len > GW_SPOOL_MAX_MESSAGE)
+		return tm_error_set(err, "io.read", "spool %s: larger than %u octets", qid,
+				    GW_SPOOL_MAX_MESSAGE);
+	uint8_t *p = malloc(f->len > 0 ? (size_t)f->len : 1);
+	if (p == NULL)
+		return tm_error_set(err, "internal.nomem", "out of memory");
+	int r = pread_all(fd, p, (size_t)f->len, f->off);
+	if (r != 0) {
+		const char *why = r < 0 ? strerror(errno) : "the file ends before its last octet";
+		free(p);
+		return tm_error_set(err, "io.read", "spool %s: %s (%llu octets at offset %llu)", qid,
+				    why, (unsigned long long)f->len, (unsigned long long)f->off);
+	}
+	if (check && gw_seg_crc32(0, p, (size_t)f->len) != f->crc) {
+		free(p);
+		return tm_error_set(err, "io.read", "spool %s: checksum mismatch in the %llu octets at "
+				    "offset %llu", qid, (unsigned long long)f->len,
+				    (unsigned long long)f->off);
+	}
+	*data = p;
+	return 0;
+}
+
+/* ---- a damaged segment ---- */
+
+int gw_seg_rescue(const struct gw_seg_dirs *d, const char *spool_dir, int fd, const char *name,
+		  const struct gw_seg_frame *fr, size_t n, const char *new_name,
+		  struct gw_seg_frame *new_frames, struct tm_error *err)
+{
+	struct gw_seg_msg *m = calloc(n ? n : 1, sizeof(*m));
+	int rc = -1, dfd = -1, top = -1;
+	char path[4096];
+	if (m == NULL) {
+		tm_error_set(err, "internal.nomem", "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint8_t *data;
+		if (gw_seg_read(fd, &fr[i], true, name, &data, err) < 0)
+			goto out;
+		m[i] = (struct gw_seg_msg){ data, (size_t)fr[i].len, fr[i].received_at };
+	}
+	if (n > 0 && gw_seg_commit(d, new_name, m, n, new_frames, err) < 0)
+		goto out;
+	/* damaged/ (and its entry in the spool directory), then the move */
+	snprintf(path, sizeof(path), "%s/damaged", spool_dir);
+	if ((mkdir(path, 0700) != 0 && errno != EEXIST) ||
+	    (dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+	    (top = open(spool_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || fsync(top) != 0 ||
+	    renameat(d->new_fd, name, dfd, name) != 0 || fsync(dfd) != 0 || fsync(d->new_fd) != 0) {
+		tm_error_set(err, "spool.io", "spool move %s to %s: %s", name, path, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	for (size_t i = 0; m != NULL && i < n; i++)
+		free((void *)m[i].data);
+	free(m);
+	if (dfd >= 0)
+		close(dfd);
+	if (top >= 0)
+		close(top);
+	return rc;
+}
+
+/* ---- the `status` command: count without opening ---- */
+
+static int count_dir(const char *path, bool frames, uint64_t *n, uint64_t *bytes,
+		     struct tm_error *err)
+{
+	DIR *d = opendir(path);
+	if (d == NULL)
+		return errno == ENOENT ? 0 : tm_error_set(err, "io.open", "%s: %s", path, strerror(errno));
+	struct dirent *de;
+	int rc = 0;
+	while (rc == 0 && (de = readdir(d)) != NULL) {
+		struct stat st;
+		if (de->d_name[0] == '.' || fstatat(dirfd(d), de->d_name, &st, 0) != 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		if (!frames) {
+			(*n)++;
+			continue;
+		}
+		int fd = openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue; /* removed meanwhile */
+		size_t k;
+		uint64_t b;
+		int kind = gw_seg_load(fd, (uint64_t)st.st_size, false, NULL, &k, &b, err);
+		close(fd);
+		if (kind < 0) {
+			rc = -1;
+		} else if (kind == GW_SEG_RAW) {
+			(*n)++;
+			*bytes += (uint64_t)st.st_size;
+		} else {
+			*n += k;
+			*bytes += b;
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
+int gw_spool_scan(const char *dir, uint64_t *messages, uint64_t *bytes, uint64_t *incomplete,
+		  struct tm_error *err)
+{
+	char path[4096];
+	*messages = *bytes = *incomplete = 0;
+	snprintf(path, sizeof(path), "%s/new", dir);
+	if (count_dir(path, true, messages, bytes, err) < 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/tmp", dir);
+	return count_dir(path, false, incomplete, NULL, err);
+}

@@ -1,0 +1,83 @@
+/* telemail-mailgw — the spool's segment files (internal to the spool).
+ *
+ * One group-commit round is one segment file (the layout is in spool.h):
+ * the magic line, then per message a 24-octet frame head and the message's
+ * octets. This module writes a segment durably, reads it back frame by
+ * frame with its checksums, sets a damaged one aside, and counts the
+ * messages of a spool directory (gw_spool_scan); spool.c keeps the queue. */
+#ifndef GW_SPOOL_SEGMENT_H
+#define GW_SPOOL_SEGMENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "spool.h"
+
+struct tm_error;
+
+#define GW_SEG_MAGIC "TMSPOOL1\n"
+#define GW_SEG_MAGIC_LEN 9u
+#define GW_SEG_HEAD 24u /* frame head: len, crc, received_at, index, head crc */
+#define GW_SEG_NAME_LEN 24 /* hex digits; a queue id adds "." and at most 4 digits */
+
+/* Where one message lies in its file. */
+struct gw_seg_frame {
+	uint64_t off;         /* of its first octet */
+	uint64_t len;
+	uint32_t crc;         /* CRC-32 (IEEE 802.3, as zlib's) of its octets */
+	int64_t received_at;  /* seconds since the epoch */
+};
+
+/* One message for gw_seg_commit (borrowed). */
+struct gw_seg_msg {
+	const uint8_t *data;
+	size_t len;
+	int64_t received_at;
+};
+
+/* The spool's directories and its fault hook. */
+struct gw_seg_dirs {
+	int tmp_fd, new_fd;
+	gw_spool_fault_fn fault;
+	void *fault_ctx;
+};
+
+enum gw_seg_kind {
+	GW_SEG_RAW,     /* does not start with the magic: one message, the whole file */
+	GW_SEG_WHOLE,   /* the magic, then valid frames up to its last octet */
+	GW_SEG_DAMAGED, /* the magic, valid frames, then a truncated or corrupt one (or none) */
+};
+
+uint32_t gw_seg_crc32(uint32_t crc, const uint8_t *p, size_t n);
+
+/* Write the messages as tmp/<name>, fdatasync it, rename it to new/<name>
+ * and fsync new/: 0 when durable (frames[i] says where message i lies). On
+ * failure no file is left, err says spool.no_space (ENOSPC, EDQUOT),
+ * spool.io or internal.nomem. */
+int gw_seg_commit(const struct gw_seg_dirs *d, const char *name, const struct gw_seg_msg *m,
+		  size_t n, struct gw_seg_frame *frames, struct tm_error *err);
+
+/* Read the frames of a spool file open as fd, `size` octets long. With
+ * `verify` each message's CRC is checked too (all octets are read), else only
+ * the frame heads. *n and *bytes: the valid frames and their octets; *frames
+ * (when not NULL): them, malloc'd. A truncated or broken head ends the walk
+ * (the frames before it are valid); a frame whose head is sound but whose
+ * octets fail their CRC is left out and the walk goes on. A read error
+ * counts as damage there. Returns the kind, or -1 (internal.nomem). */
+int gw_seg_load(int fd, uint64_t size, bool verify, struct gw_seg_frame **frames, size_t *n,
+		uint64_t *bytes, struct tm_error *err);
+
+/* Read one message's octets (malloc'd, never NULL on success) and, with
+ * `check`, verify its CRC: io.read on a short read or a mismatch. */
+int gw_seg_read(int fd, const struct gw_seg_frame *f, bool check, const char *qid,
+		uint8_t **data, struct tm_error *err);
+
+/* A damaged segment new/<name> (open as fd): its n valid frames are
+ * written again as the segment new/<new_name> (new_frames say where), then
+ * the file moves to <spool_dir>/damaged/, kept for inspection. */
+int gw_seg_rescue(const struct gw_seg_dirs *d, const char *spool_dir, int fd, const char *name,
+		  const struct gw_seg_frame *fr, size_t n, const char *new_name,
+		  struct gw_seg_frame *new_frames, struct tm_error *err);
+
+#endif
