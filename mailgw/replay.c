@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -150,10 +152,18 @@ struct pool {
 	struct queue q;
 };
 
+void gw_replay_set_nice(int nice)
+{
+	/* per thread on Linux: the thread id names just this thread */
+	if (nice > 0)
+		(void)setpriority(PRIO_PROCESS, (id_t)gettid(), nice);
+}
+
 static void *worker_main(void *arg)
 {
 	struct pool *pl = arg;
 	const struct gw_replay *r = pl->r;
+	gw_replay_set_nice(r->nice);
 	struct gw_store *reader = NULL;
 	struct tm_error oerr = {0};
 	int opened = gw_store_open(&r->store_opts, &reader, &oerr);
@@ -254,6 +264,7 @@ int gw_replay_run_source(const struct gw_replay *r, const struct gw_source *src,
 			 struct gw_replay_counts *counts, struct tm_error *err)
 {
 	memset(counts, 0, sizeof(*counts));
+	gw_replay_set_nice(r->nice); /* the writer: this thread */
 	struct pool pl = { .r = r, .src = src };
 	unsigned nw = r->workers ? r->workers : 1;
 	size_t batch = r->batch_size ? r->batch_size : 1;

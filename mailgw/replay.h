@@ -37,6 +37,7 @@ struct gw_replay {
 	struct gw_quarantine *quarantine;
 	unsigned workers;                    /* >= 1 */
 	unsigned batch_size;                 /* >= 1 */
+	int nice;                            /* > 0: workers and writer run at this niceness */
 	gw_replay_result_cb on_result;
 	void *ctx;
 };
@@ -56,6 +57,9 @@ struct gw_source {
 	int (*next)(void *ctx, struct gw_item **out);
 	void *ctx;
 };
+
+/* Lower the calling thread's CPU priority to `nice` (> 0; 0 does nothing). */
+void gw_replay_set_nice(int nice);
 
 /* Run a source through the pipeline; on_result sees every item once, on the
  * writer thread, after its outcome is committed (it->done) or failed to

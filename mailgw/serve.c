@@ -126,6 +126,7 @@ static void *pipeline_main(void *arg)
 					.busy_timeout_ms = sv->busy_timeout_ms },
 			.writer = sv->writer, .quarantine = sv->quarantine,
 			.workers = sv->workers, .batch_size = sv->cfg->batch_size,
+			.nice = GW_SERVE_PIPELINE_NICE,
 			.on_result = spool_result, .ctx = sv,
 		};
 		struct gw_source src = { .next = spool_next, .ctx = sv };

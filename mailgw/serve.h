@@ -13,6 +13,11 @@
  *                    silent devices (gw_alerts_check_silence); its own
  *                    store handle and configuration copy
  *
+ * The pipeline's threads (workers and writer) run at niceness
+ * GW_SERVE_PIPELINE_NICE: on a busy machine the loop and spool threads, which
+ * stand between a sender and its 250, get the CPU first; the spool holds the
+ * backlog durably and the pipeline catches up when the senders pause.
+ *
  * SIGTERM/SIGINT: stop accepting, finish sessions and in-flight work, exit.
  * SIGHUP: reload the configuration and keys (the registry lives in the
  * store and is always current); open sessions keep their settings. The
@@ -39,6 +44,7 @@ int gw_serve_run(const struct gw_serve_options *o, struct tm_error *err);
 
 /* The status file under the state directory. */
 #define GW_SERVE_STATUS_FILE "mailgw.status"
+#define GW_SERVE_PIPELINE_NICE 10
 
 /* Maildir intake (maildir.c): move each complete file of <dir>/new into the
  * spool (durably), then remove it. *moved counts them. A file larger than

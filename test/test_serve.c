@@ -265,6 +265,11 @@ Test(serve, swaks_pipelining_delivers_to_the_store)
 	cr_assert_not_null(strstr((char *)o.data, "250 2.0.0 Ok: queued as "), "%s", o.data);
 	cr_assert(wait_status("stored", 1, 60), "stored: %ld", status_value("stored"));
 	cr_assert(wait_log("outcome=stored device=XK100001", 10));
+	/* the pipeline's threads (a worker at least, and the writer) run at
+	 * niceness 10; the main thread, which runs the listener, at 0 */
+	cr_assert_eq(tm_test_sh("test \"$(awk '{print $19}' /proc/%ld/task/*/stat | grep -cx 10)\" -ge 2 && "
+				"test \"$(awk '{print $19}' /proc/%ld/stat)\" = 0",
+				(long)G.pid, (long)G.pid), 0, "thread priorities");
 	/* the same message again: a duplicate, stored once */
 	cr_assert_eq(swaks(&o, "--to " MAILBOX " --data @%s", eml), 0);
 	cr_assert(wait_status("duplicate", 1, 60));
