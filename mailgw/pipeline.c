@@ -205,8 +205,12 @@ int gw_pipeline_commit(const struct gw_pipeline *p, struct gw_store *st,
 	int rc = gw_store_begin(st, err);
 	if (rc != GW_STORE_OK)
 		return rc;
+	gw_quarantine_batch_begin(q);
 	for (size_t i = 0; i < n && rc == GW_STORE_OK; i++)
 		rc = commit_one(p, st, q, items[i], now, err);
+	/* the quarantined messages are durable before their log rows commit */
+	if (gw_quarantine_batch_end(q, rc == GW_STORE_OK, rc == GW_STORE_OK ? err : NULL) < 0)
+		rc = GW_STORE_RETRY;
 	if (rc == GW_STORE_OK)
 		rc = gw_store_commit(st, err);
 	if (rc != GW_STORE_OK) {

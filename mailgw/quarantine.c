@@ -15,9 +15,18 @@
 
 #include "quarantine.h"
 
+/* A file written in a batch, waiting for gw_quarantine_batch_end. */
+struct pending {
+	char *tmp;                      /* full path of the temporary file */
+	char name[GW_SHA256_HEX + 8];   /* its final name in the directory */
+};
+
 struct gw_quarantine {
 	char *dir;
 	int dirfd;
+	bool batched;
+	struct pending *pend;
+	size_t n_pend, cap_pend;
 };
 
 static bool is_hex(const char *s, size_t n)
@@ -56,12 +65,62 @@ void gw_quarantine_close(struct gw_quarantine *q)
 {
 	if (q == NULL)
 		return;
+	gw_quarantine_batch_end(q, false, NULL);
+	free(q->pend);
 	close(q->dirfd);
 	free(q->dir);
 	free(q);
 }
 
-/* Write `name` in the directory atomically: temp file, fsync, rename, fsync dir. */
+void gw_quarantine_batch_begin(struct gw_quarantine *q)
+{
+	if (q != NULL)
+		q->batched = true;
+}
+
+static void drop_pending(struct gw_quarantine *q, size_t from)
+{
+	for (size_t i = from; i < q->n_pend; i++) {
+		unlink(q->pend[i].tmp);
+		free(q->pend[i].tmp);
+	}
+	for (size_t i = 0; i < from && i < q->n_pend; i++)
+		free(q->pend[i].tmp);
+	q->n_pend = 0;
+}
+
+int gw_quarantine_batch_end(struct gw_quarantine *q, bool keep, struct tm_error *err)
+{
+	if (q == NULL)
+		return 0;
+	q->batched = false;
+	if (!keep || q->n_pend == 0) {
+		drop_pending(q, 0);
+		return 0;
+	}
+	/* one flush for the data of every file, then the renames (each .eml
+	 * before its .json), then one flush of the directory */
+	if (syncfs(q->dirfd) < 0) {
+		int e = errno;
+		drop_pending(q, 0);
+		return tm_error_set(err, "io.write", "%s: syncfs: %s", q->dir, strerror(e));
+	}
+	for (size_t i = 0; i < q->n_pend; i++) {
+		if (renameat(AT_FDCWD, q->pend[i].tmp, q->dirfd, q->pend[i].name) < 0) {
+			int e = errno;
+			drop_pending(q, i);
+			return tm_error_set(err, "io.write", "%s/%s: rename: %s", q->dir,
+					    q->pend[i].name, strerror(e));
+		}
+	}
+	drop_pending(q, q->n_pend);
+	if (fsync(q->dirfd) < 0)
+		return tm_error_set(err, "io.write", "%s: fsync: %s", q->dir, strerror(errno));
+	return 0;
+}
+
+/* Write `name` in the directory atomically: temp file, fsync, rename, fsync dir.
+ * In a batch: the temp file only; gw_quarantine_batch_end does the rest. */
 static int write_atomic(struct gw_quarantine *q, const char *name, const void *data, size_t len,
 			struct tm_error *err)
 {
@@ -91,7 +150,7 @@ static int write_atomic(struct gw_quarantine *q, const char *name, const void *d
 		p += n;
 		left -= (size_t)n;
 	}
-	if (fsync(fd) < 0) {
+	if (!q->batched && fsync(fd) < 0) {
 		tm_error_set(err, "io.write", "%s: fsync: %s", tmp, strerror(errno));
 		goto out;
 	}
@@ -100,6 +159,22 @@ static int write_atomic(struct gw_quarantine *q, const char *name, const void *d
 	if (crc < 0) {
 		tm_error_set(err, "io.write", "%s: close: %s", tmp, strerror(errno));
 		goto out;
+	}
+	if (q->batched) {
+		if (q->n_pend == q->cap_pend) {
+			size_t cap = q->cap_pend ? 2 * q->cap_pend : 32;
+			struct pending *np = realloc(q->pend, cap * sizeof(*np));
+			if (np == NULL) {
+				tm_error_set(err, "internal.nomem", "quarantine: out of memory");
+				goto out;
+			}
+			q->pend = np;
+			q->cap_pend = cap;
+		}
+		q->pend[q->n_pend].tmp = tmp;
+		snprintf(q->pend[q->n_pend].name, sizeof(q->pend[q->n_pend].name), "%s", name);
+		q->n_pend++;
+		return 0; /* tmp is the batch's now */
 	}
 	if (renameat(AT_FDCWD, tmp, q->dirfd, name) < 0) {
 		tm_error_set(err, "io.write", "%s/%s: rename: %s", q->dir, name, strerror(errno));
@@ -189,6 +264,20 @@ out:
 	return rc;
 }
 
+/* The entry's .eml holds exactly these octets. */
+static bool same_raw(struct gw_quarantine *q, const char *id, const uint8_t *raw, size_t len)
+{
+	char name[GW_SHA256_HEX + 8];
+	struct tm_buf b;
+	struct tm_error ignore = {0};
+	tm_buf_init(&b);
+	snprintf(name, sizeof(name), "%s.eml", id);
+	bool same = read_small(q, name, GW_QUARANTINE_MAX_RAW, &b, &ignore) == 0 && b.len == len &&
+		    (len == 0 || memcmp(b.data, raw, len) == 0);
+	tm_buf_fini(&b);
+	return same;
+}
+
 int gw_quarantine_put(struct gw_quarantine *q, const uint8_t *raw, size_t len,
 		      const struct gw_quarantine_meta *meta, int64_t now, char id_out[GW_SHA256_HEX],
 		      struct tm_error *err)
@@ -206,21 +295,30 @@ int gw_quarantine_put(struct gw_quarantine *q, const uint8_t *raw, size_t len,
 	char name[GW_SHA256_HEX + 8];
 	int rc;
 	int64_t first = now;
+	struct gw_quarantine_meta c;   /* printable copies */
+	clean(meta->detail, c.detail, sizeof(c.detail));
+	clean(meta->message_id, c.message_id, sizeof(c.message_id));
+	clean(meta->serial, c.serial, sizeof(c.serial));
+	clean(meta->report_id, c.report_id, sizeof(c.report_id));
+
 	struct gw_quarantine_meta old;
 	struct tm_error ignore = {0};
-	if (read_meta(q, id, &old, &ignore) == 0 && old.quarantined_at != 0)
-		first = old.quarantined_at;
+	if (read_meta(q, id, &old, &ignore) == 0) {
+		if (old.quarantined_at != 0)
+			first = old.quarantined_at;
+		/* the same message (same octets: the same id) for the same reason:
+		 * the entry already says all there is to say, write nothing (a sender
+		 * retrying one bad message must not churn files) */
+		if (strcmp(old.reason, meta->reason) == 0 && strcmp(old.detail, c.detail) == 0 &&
+		    old.size == len && same_raw(q, id, raw, len))
+			goto done;
+	}
 
 	snprintf(name, sizeof(name), "%s.eml", id);
 	rc = write_atomic(q, name, raw, len, err);
 	if (rc < 0)
 		return rc;
 
-	struct gw_quarantine_meta c;   /* printable copies */
-	clean(meta->detail, c.detail, sizeof(c.detail));
-	clean(meta->message_id, c.message_id, sizeof(c.message_id));
-	clean(meta->serial, c.serial, sizeof(c.serial));
-	clean(meta->report_id, c.report_id, sizeof(c.report_id));
 	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}",
 			      "id", id, "reason", meta->reason, "detail", c.detail,
 			      "message_id", c.message_id, "raw_sha256", meta->raw_sha256,
@@ -235,9 +333,12 @@ int gw_quarantine_put(struct gw_quarantine *q, const uint8_t *raw, size_t len,
 	snprintf(name, sizeof(name), "%s.json", id);
 	rc = write_atomic(q, name, text, strlen(text), err);
 	free(text);
-	if (rc == 0 && id_out != NULL)
+	if (rc < 0)
+		return rc;
+done:
+	if (id_out != NULL)
 		snprintf(id_out, GW_SHA256_HEX, "%s", id);
-	return rc;
+	return 0;
 }
 
 /* Resolve a full id or unique prefix to the full id. */

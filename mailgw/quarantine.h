@@ -9,7 +9,9 @@
  *                "received_at","quarantined_at","serial","report_id"}
  *
  * Each file is written to a temporary name, fsync'd, renamed, and the
- * directory fsync'd; the .json is written last and removed first, so an
+ * directory fsync'd (in a batch: one flush for all the files' data, the
+ * renames, one flush of the directory); the .json is written last and
+ * removed first, so an
  * entry exists exactly when its .json does (a lone .eml or temporary file
  * left by a crash is ignored by list and cleaned by purge).
  *
@@ -25,6 +27,7 @@
 #ifndef GW_QUARANTINE_H
 #define GW_QUARANTINE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -58,11 +61,22 @@ struct gw_quarantine;
 int gw_quarantine_open(const char *dir, struct gw_quarantine **out, struct tm_error *err);
 void gw_quarantine_close(struct gw_quarantine *q);
 
+/* Batches (the pipeline's commit): between begin and end, put writes its
+ * files under temporary names without flushing; end with keep flushes the
+ * data of all of them at once (syncfs), renames them (each .eml before its
+ * .json) and flushes the directory: two flushes a batch instead of four a
+ * message. Until end has returned 0 nothing of the batch is durable, so the
+ * caller commits the batch's message-log rows only after it; end without
+ * keep (or failing) removes the temporary files. */
+void gw_quarantine_batch_begin(struct gw_quarantine *q);
+int gw_quarantine_batch_end(struct gw_quarantine *q, bool keep, struct tm_error *err);
+
 /* Keep a message. meta->raw_sha256 (64 lower-case hex, computed by the
  * caller) becomes the id; reason must be a known reason code; id, size and
  * quarantined_at (= now) are filled in. Putting the same message again
  * replaces the entry's metadata (new reason), keeping the first
- * quarantined_at. */
+ * quarantined_at; for the same reason and detail it writes nothing (the
+ * entry already holds exactly that). */
 int gw_quarantine_put(struct gw_quarantine *q, const uint8_t *raw, size_t len,
 		      const struct gw_quarantine_meta *meta, int64_t now, char id_out[GW_SHA256_HEX],
 		      struct tm_error *err);

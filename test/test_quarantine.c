@@ -118,6 +118,27 @@ Test(quarantine, the_same_message_again_lands_on_the_same_entry)
 	cr_assert_eq(gw_quarantine_get(q, id1, &m, NULL, &err), 0);
 	cr_assert_str_eq(m.reason, "report.conflict", "the newest reason");
 	cr_assert_eq(m.quarantined_at, 1000, "the first time stays");
+	/* again for the same reason: the entry already holds it, no file is
+	 * written again (the inodes stay); a changed .eml is written again */
+	char eml[700], json[700];
+	snprintf(eml, sizeof(eml), "%s/%s.eml", qdir, id1);
+	snprintf(json, sizeof(json), "%s/%s.json", qdir, id1);
+	struct stat a, b, c, d;
+	cr_assert_eq(stat(eml, &a), 0);
+	cr_assert_eq(stat(json, &b), 0);
+	keep(raw, "report.conflict", 3000, id2);
+	cr_assert_eq(stat(eml, &c), 0);
+	cr_assert_eq(stat(json, &d), 0);
+	cr_assert(a.st_ino == c.st_ino && b.st_ino == d.st_ino, "rewritten although unchanged");
+	tm_test_write(eml, "damaged", 7);
+	keep(raw, "report.conflict", 4000, id2);
+	struct tm_buf back;
+	tm_buf_init(&back);
+	cr_assert_eq(gw_quarantine_get(q, id1, &m, &back, &err), 0, "%s", err.msg);
+	cr_assert_eq(back.len, strlen(raw));
+	cr_assert_eq(memcmp(back.data, raw, back.len), 0, "the damaged copy was replaced");
+	cr_assert_eq(m.quarantined_at, 1000);
+	tm_buf_fini(&back);
 }
 
 static int collect_cb(void *ctx, const struct gw_quarantine_meta *m)
@@ -260,4 +281,38 @@ Test(quarantine, open_refuses_what_is_not_a_directory)
 	cr_assert_str_eq(err.reason, "io.open");
 	cr_assert_not_null(strstr(err.msg, file), "%s", err.msg);
 	cr_assert_null(other);
+}
+
+/* A batch: nothing is an entry (only temporary files exist) until the end
+ * with keep, which makes them all entries; an end without keep leaves
+ * nothing behind. */
+Test(quarantine, a_batch_appears_whole_at_its_end)
+{
+	char ids[3][GW_SHA256_HEX];
+	struct tm_error err = {0};
+	char got[256] = "";
+	gw_quarantine_batch_begin(q);
+	keep("one", "device.unknown", 10, ids[0]);
+	keep("two", "device.mismatch", 20, ids[1]);
+	cr_assert_eq(gw_quarantine_list(q, collect_cb, got, &err), 0, "%s", err.msg);
+	cr_assert_str_eq(got, "", "no entry before the batch ends");
+	cr_assert_eq(tm_test_sh("test $(ls -A '%s' | grep -c '^\\.tmp-') = 4", qdir), 0,
+		     "two temporary files per message");
+	cr_assert_eq(gw_quarantine_batch_end(q, true, &err), 0, "%s", err.msg);
+	cr_assert_eq(gw_quarantine_list(q, collect_cb, got, &err), 0, "%s", err.msg);
+	cr_assert_str_eq(got, "device.mismatch;device.unknown;");
+	cr_assert_eq(tm_test_sh("test $(ls -A '%s' | wc -l) = 4", qdir), 0, "4 files, no temporaries");
+
+	gw_quarantine_batch_begin(q);
+	keep("three", "report.future", 30, ids[2]);
+	cr_assert_eq(gw_quarantine_batch_end(q, false, NULL), 0);
+	got[0] = '\0';
+	cr_assert_eq(gw_quarantine_list(q, collect_cb, got, &err), 0, "%s", err.msg);
+	cr_assert_str_eq(got, "device.mismatch;device.unknown;", "the dropped batch left nothing");
+	cr_assert_eq(tm_test_sh("test $(ls -A '%s' | wc -l) = 4", qdir), 0, "no temporaries left");
+	/* outside a batch a put is durable at once, as before */
+	keep("three", "report.future", 30, ids[2]);
+	got[0] = '\0';
+	cr_assert_eq(gw_quarantine_list(q, collect_cb, got, &err), 0, "%s", err.msg);
+	cr_assert_str_eq(got, "device.mismatch;device.unknown;report.future;");
 }
