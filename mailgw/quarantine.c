@@ -1,33 +1,38 @@
 /* telemail-mailgw — the quarantine area (see quarantine.h for the layout). */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include <jansson.h>
+#include <sqlite3.h>
 
 #include <telemail/buf.h>
 #include <telemail/error.h>
 
 #include "quarantine.h"
+#include "store_sqlite.h"
 
-/* A file written in a batch, waiting for gw_quarantine_batch_end. */
-struct pending {
-	char *tmp;                      /* full path of the temporary file */
-	char name[GW_SHA256_HEX + 8];   /* its final name in the directory */
-};
+#define DB_NAME "quarantine.db"
+#define BUSY_TIMEOUT_MS 5000
 
 struct gw_quarantine {
 	char *dir;
-	int dirfd;
-	bool batched;
-	struct pending *pend;
-	size_t n_pend, cap_pend;
+	sqlite3 *db;
+	bool batched;   /* between batch_begin and batch_end */
+	bool in_txn;    /* the batch's transaction is open */
 };
+
+static const char SCHEMA[] =
+	"CREATE TABLE IF NOT EXISTS quarantine ("
+	" id TEXT NOT NULL UNIQUE,"          /* SHA-256 of raw, 64 lower-case hex */
+	" reason TEXT NOT NULL, detail TEXT NOT NULL, message_id TEXT NOT NULL,"
+	" serial TEXT NOT NULL, report_id TEXT NOT NULL, size INTEGER NOT NULL,"
+	" received_at INTEGER NOT NULL, quarantined_at INTEGER NOT NULL,"
+	" raw BLOB NOT NULL)";
+
+#define META_COLUMNS \
+	"id, reason, detail, message_id, serial, report_id, size, received_at, quarantined_at"
 
 static bool is_hex(const char *s, size_t n)
 {
@@ -37,6 +42,28 @@ static bool is_hex(const char *s, size_t n)
 	return true;
 }
 
+static int db_error(struct gw_quarantine *q, const char *reason, const char *what,
+		    struct tm_error *err)
+{
+	return tm_error_set(err, reason, "%s/%s: %s: %s", q->dir, DB_NAME, what,
+			    sqlite3_errmsg(q->db));
+}
+
+static int exec(struct gw_quarantine *q, const char *sql, const char *what, struct tm_error *err)
+{
+	if (sqlite3_exec(q->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return db_error(q, "io.write", what, err);
+	return 0;
+}
+
+static int prepare(struct gw_quarantine *q, const char *sql, sqlite3_stmt **st,
+		   struct tm_error *err)
+{
+	if (sqlite3_prepare_v2(q->db, sql, -1, st, NULL) != SQLITE_OK)
+		return db_error(q, "io.read", "prepare", err);
+	return 0;
+}
+
 int gw_quarantine_open(const char *dir, struct gw_quarantine **out, struct tm_error *err)
 {
 	*out = NULL;
@@ -44,19 +71,38 @@ int gw_quarantine_open(const char *dir, struct gw_quarantine **out, struct tm_er
 		return tm_error_set(err, "config.bad_value", "quarantine_dir: empty");
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return tm_error_set(err, "io.open", "%s: mkdir: %s", dir, strerror(errno));
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
+	struct stat st;
+	if (stat(dir, &st) < 0)
 		return tm_error_set(err, "io.open", "%s: %s", dir, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return tm_error_set(err, "io.open", "%s: %s", dir, strerror(ENOTDIR));
 	struct gw_quarantine *q = calloc(1, sizeof(*q));
-	char *d = strdup(dir);
-	if (q == NULL || d == NULL) {
+	size_t n = strlen(dir) + sizeof(DB_NAME) + 2;
+	char *path = malloc(n);
+	if (q == NULL || path == NULL || (q->dir = strdup(dir)) == NULL) {
 		free(q);
-		free(d);
-		close(fd);
+		free(path);
 		return tm_error_set(err, "internal.nomem", "quarantine: out of memory");
 	}
-	q->dir = d;
-	q->dirfd = fd;
+	snprintf(path, n, "%s/%s", dir, DB_NAME);
+	int rc = sqlite3_open_v2(path, &q->db,
+				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+				 NULL);
+	free(path);
+	if (rc != SQLITE_OK) {
+		db_error(q, "io.open", "open", err);
+		gw_quarantine_close(q);
+		return -1;
+	}
+	sqlite3_busy_timeout(q->db, BUSY_TIMEOUT_MS);
+	/* WAL answers with a row: sqlite3_exec ignores it */
+	if (exec(q, "PRAGMA journal_mode = WAL", "journal_mode", err) < 0 ||
+	    exec(q, "PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY", "pragmas", err) < 0 ||
+	    exec(q, SCHEMA, "schema", err) < 0) {
+		tm_error_prefix(err, "quarantine");
+		gw_quarantine_close(q);
+		return -1;
+	}
 	*out = q;
 	return 0;
 }
@@ -66,8 +112,7 @@ void gw_quarantine_close(struct gw_quarantine *q)
 	if (q == NULL)
 		return;
 	gw_quarantine_batch_end(q, false, NULL);
-	free(q->pend);
-	close(q->dirfd);
+	sqlite3_close(q->db);
 	free(q->dir);
 	free(q);
 }
@@ -78,121 +123,18 @@ void gw_quarantine_batch_begin(struct gw_quarantine *q)
 		q->batched = true;
 }
 
-static void drop_pending(struct gw_quarantine *q, size_t from)
-{
-	for (size_t i = from; i < q->n_pend; i++) {
-		unlink(q->pend[i].tmp);
-		free(q->pend[i].tmp);
-	}
-	for (size_t i = 0; i < from && i < q->n_pend; i++)
-		free(q->pend[i].tmp);
-	q->n_pend = 0;
-}
-
 int gw_quarantine_batch_end(struct gw_quarantine *q, bool keep, struct tm_error *err)
 {
 	if (q == NULL)
 		return 0;
 	q->batched = false;
-	if (!keep || q->n_pend == 0) {
-		drop_pending(q, 0);
+	if (!q->in_txn)
 		return 0;
-	}
-	/* one flush for the data of every file, then the renames (each .eml
-	 * before its .json), then one flush of the directory */
-	if (syncfs(q->dirfd) < 0) {
-		int e = errno;
-		drop_pending(q, 0);
-		return tm_error_set(err, "io.write", "%s: syncfs: %s", q->dir, strerror(e));
-	}
-	for (size_t i = 0; i < q->n_pend; i++) {
-		if (renameat(AT_FDCWD, q->pend[i].tmp, q->dirfd, q->pend[i].name) < 0) {
-			int e = errno;
-			drop_pending(q, i);
-			return tm_error_set(err, "io.write", "%s/%s: rename: %s", q->dir,
-					    q->pend[i].name, strerror(e));
-		}
-	}
-	drop_pending(q, q->n_pend);
-	if (fsync(q->dirfd) < 0)
-		return tm_error_set(err, "io.write", "%s: fsync: %s", q->dir, strerror(errno));
-	return 0;
-}
-
-/* Write `name` in the directory atomically: temp file, fsync, rename, fsync dir.
- * In a batch: the temp file only; gw_quarantine_batch_end does the rest. */
-static int write_atomic(struct gw_quarantine *q, const char *name, const void *data, size_t len,
-			struct tm_error *err)
-{
-	size_t plen = strlen(q->dir) + strlen(name) + 16;
-	char *tmp = malloc(plen);
-	if (tmp == NULL)
-		return tm_error_set(err, "internal.nomem", "quarantine: out of memory");
-	snprintf(tmp, plen, "%s/.tmp-%s-XXXXXX", q->dir, name);
-	int rc = -1;
-	bool created = false;
-	int fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		tm_error_set(err, "io.write", "%s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	created = true;
-	const uint8_t *p = data;
-	size_t left = len;
-	while (left > 0) {
-		ssize_t n = write(fd, p, left);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			tm_error_set(err, "io.write", "%s: %s", tmp, n < 0 ? strerror(errno) : "short write");
-			goto out;
-		}
-		p += n;
-		left -= (size_t)n;
-	}
-	if (!q->batched && fsync(fd) < 0) {
-		tm_error_set(err, "io.write", "%s: fsync: %s", tmp, strerror(errno));
-		goto out;
-	}
-	int crc = close(fd);
-	fd = -1;
-	if (crc < 0) {
-		tm_error_set(err, "io.write", "%s: close: %s", tmp, strerror(errno));
-		goto out;
-	}
-	if (q->batched) {
-		if (q->n_pend == q->cap_pend) {
-			size_t cap = q->cap_pend ? 2 * q->cap_pend : 32;
-			struct pending *np = realloc(q->pend, cap * sizeof(*np));
-			if (np == NULL) {
-				tm_error_set(err, "internal.nomem", "quarantine: out of memory");
-				goto out;
-			}
-			q->pend = np;
-			q->cap_pend = cap;
-		}
-		q->pend[q->n_pend].tmp = tmp;
-		snprintf(q->pend[q->n_pend].name, sizeof(q->pend[q->n_pend].name), "%s", name);
-		q->n_pend++;
-		return 0; /* tmp is the batch's now */
-	}
-	if (renameat(AT_FDCWD, tmp, q->dirfd, name) < 0) {
-		tm_error_set(err, "io.write", "%s/%s: rename: %s", q->dir, name, strerror(errno));
-		goto out;
-	}
-	created = false;
-	if (fsync(q->dirfd) < 0) {
-		tm_error_set(err, "io.write", "%s: fsync: %s", q->dir, strerror(errno));
-		goto out;
-	}
-	rc = 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	if (created)
-		unlink(tmp);
-	free(tmp);
-	return rc;
+	q->in_txn = false;
+	if (keep && exec(q, "COMMIT", "commit", err) == 0)
+		return 0;
+	sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+	return keep ? -1 : 0;
 }
 
 /* Metadata fields may quote bad input: keep printable ASCII, '?' for the rest. */
@@ -202,80 +144,6 @@ static void clean(const char *in, char *out, size_t cap)
 	for (const char *p = in; p != NULL && *p != '\0' && n + 1 < cap; p++)
 		out[n++] = (*p >= 0x20 && *p < 0x7f) ? *p : '?';
 	out[n] = '\0';
-}
-
-static int read_small(struct gw_quarantine *q, const char *name, size_t max, struct tm_buf *b,
-		      struct tm_error *err)
-{
-	size_t n = strlen(q->dir) + strlen(name) + 2;
-	char *path = malloc(n);
-	if (path == NULL)
-		return tm_error_set(err, "internal.nomem", "quarantine: out of memory");
-	snprintf(path, n, "%s/%s", q->dir, name);
-	int rc = tm_buf_read_file(b, path, max, err);
-	free(path);
-	return rc;
-}
-
-static void copy_str(json_t *o, const char *key, char *out, size_t cap)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-	snprintf(out, cap, "%s", s != NULL ? s : "");
-}
-
-static int64_t get_int(json_t *o, const char *key)
-{
-	json_t *v = json_object_get(o, key);
-	return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
-}
-
-static int read_meta(struct gw_quarantine *q, const char *id, struct gw_quarantine_meta *m,
-		     struct tm_error *err)
-{
-	char name[GW_SHA256_HEX + 8];
-	struct tm_buf b;
-	tm_buf_init(&b);
-	snprintf(name, sizeof(name), "%s.json", id);
-	int rc = read_small(q, name, GW_QUARANTINE_MAX_META, &b, err);
-	if (rc < 0)
-		goto out;
-	json_error_t jerr;
-	json_t *o = json_loadb((const char *)b.data, b.len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!json_is_object(o)) {
-		json_decref(o);
-		rc = tm_error_set(err, "io.read", "%s/%s: not a quarantine record (line %d: %s)",
-				  q->dir, name, jerr.line, jerr.text);
-		goto out;
-	}
-	memset(m, 0, sizeof(*m));
-	snprintf(m->id, sizeof(m->id), "%s", id);
-	copy_str(o, "reason", m->reason, sizeof(m->reason));
-	copy_str(o, "detail", m->detail, sizeof(m->detail));
-	copy_str(o, "message_id", m->message_id, sizeof(m->message_id));
-	copy_str(o, "raw_sha256", m->raw_sha256, sizeof(m->raw_sha256));
-	copy_str(o, "serial", m->serial, sizeof(m->serial));
-	copy_str(o, "report_id", m->report_id, sizeof(m->report_id));
-	m->size = (uint64_t)get_int(o, "size");
-	m->received_at = get_int(o, "received_at");
-	m->quarantined_at = get_int(o, "quarantined_at");
-	json_decref(o);
-out:
-	tm_buf_fini(&b);
-	return rc;
-}
-
-/* The entry's .eml holds exactly these octets. */
-static bool same_raw(struct gw_quarantine *q, const char *id, const uint8_t *raw, size_t len)
-{
-	char name[GW_SHA256_HEX + 8];
-	struct tm_buf b;
-	struct tm_error ignore = {0};
-	tm_buf_init(&b);
-	snprintf(name, sizeof(name), "%s.eml", id);
-	bool same = read_small(q, name, GW_QUARANTINE_MAX_RAW, &b, &ignore) == 0 && b.len == len &&
-		    (len == 0 || memcmp(b.data, raw, len) == 0);
-	tm_buf_fini(&b);
-	return same;
 }
 
 int gw_quarantine_put(struct gw_quarantine *q, const uint8_t *raw, size_t len,
@@ -291,54 +159,60 @@ int gw_quarantine_put(struct gw_quarantine *q, const uint8_t *raw, size_t len,
 		return tm_error_set(err, "io.too_large",
 				    "quarantine: message of %zu bytes is over the %u-byte limit", len,
 				    GW_QUARANTINE_MAX_RAW);
-	const char *id = meta->raw_sha256;
-	char name[GW_SHA256_HEX + 8];
-	int rc;
-	int64_t first = now;
 	struct gw_quarantine_meta c;   /* printable copies */
 	clean(meta->detail, c.detail, sizeof(c.detail));
 	clean(meta->message_id, c.message_id, sizeof(c.message_id));
 	clean(meta->serial, c.serial, sizeof(c.serial));
 	clean(meta->report_id, c.report_id, sizeof(c.report_id));
 
-	struct gw_quarantine_meta old;
-	struct tm_error ignore = {0};
-	if (read_meta(q, id, &old, &ignore) == 0) {
-		if (old.quarantined_at != 0)
-			first = old.quarantined_at;
-		/* the same message (same octets: the same id) for the same reason:
-		 * the entry already says all there is to say, write nothing (a sender
-		 * retrying one bad message must not churn files) */
-		if (strcmp(old.reason, meta->reason) == 0 && strcmp(old.detail, c.detail) == 0 &&
-		    old.size == len && same_raw(q, id, raw, len))
-			goto done;
+	if (q->batched && !q->in_txn) {
+		if (exec(q, "BEGIN IMMEDIATE", "begin", err) < 0)
+			return -1;
+		q->in_txn = true;
 	}
+	/* the same message again: new metadata, the first quarantined_at; for
+	 * the same reason, detail and octets nothing changes */
+	static const char sql[] =
+		"INSERT INTO quarantine (" META_COLUMNS ", raw) VALUES (?,?,?,?,?,?,?,?,?,?)"
+		" ON CONFLICT (id) DO UPDATE SET reason = excluded.reason,"
+		" detail = excluded.detail, message_id = excluded.message_id,"
+		" serial = excluded.serial, report_id = excluded.report_id, size = excluded.size,"
+		" received_at = excluded.received_at, raw = excluded.raw"
+		" WHERE reason <> excluded.reason OR detail <> excluded.detail OR raw <> excluded.raw";
+	sqlite3_stmt *st = NULL;
+	if (prepare(q, sql, &st, err) < 0)
+		return -1;
+	sqlite3_bind_text(st, 1, meta->raw_sha256, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, meta->reason, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, c.detail, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, c.message_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, c.serial, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, c.report_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, (sqlite3_int64)len);
+	sqlite3_bind_int64(st, 8, meta->received_at);
+	sqlite3_bind_int64(st, 9, now);
+	sqlite3_bind_blob64(st, 10, len ? (const void *)raw : "", len, SQLITE_STATIC);
+	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(q, "io.write", "put", err);
+	sqlite3_finalize(st);
+	if (rc == 0 && id_out != NULL)
+		snprintf(id_out, GW_SHA256_HEX, "%s", meta->raw_sha256);
+	return rc;
+}
 
-	snprintf(name, sizeof(name), "%s.eml", id);
-	rc = write_atomic(q, name, raw, len, err);
-	if (rc < 0)
-		return rc;
-
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}",
-			      "id", id, "reason", meta->reason, "detail", c.detail,
-			      "message_id", c.message_id, "raw_sha256", meta->raw_sha256,
-			      "serial", c.serial, "report_id", c.report_id,
-			      "size", (json_int_t)len, "received_at", (json_int_t)meta->received_at,
-			      "quarantined_at", (json_int_t)first);
-	char *text = o != NULL ? json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(1)) : NULL;
-	json_decref(o);
-	if (text == NULL)
-		return tm_error_set(err, "internal.library",
-				    "quarantine: cannot encode the record (invalid UTF-8 in a field?)");
-	snprintf(name, sizeof(name), "%s.json", id);
-	rc = write_atomic(q, name, text, strlen(text), err);
-	free(text);
-	if (rc < 0)
-		return rc;
-done:
-	if (id_out != NULL)
-		snprintf(id_out, GW_SHA256_HEX, "%s", id);
-	return 0;
+/* A row of META_COLUMNS into m. */
+static void row_meta(sqlite3_stmt *st, struct gw_quarantine_meta *m)
+{
+	memset(m, 0, sizeof(*m));
+	gw_sq_col_text(st, 0, m->id, sizeof(m->id));
+	gw_sq_col_text(st, 1, m->reason, sizeof(m->reason));
+	gw_sq_col_text(st, 2, m->detail, sizeof(m->detail));
+	gw_sq_col_text(st, 3, m->message_id, sizeof(m->message_id));
+	gw_sq_col_text(st, 4, m->serial, sizeof(m->serial));
+	gw_sq_col_text(st, 5, m->report_id, sizeof(m->report_id));
+	snprintf(m->raw_sha256, sizeof(m->raw_sha256), "%s", m->id);
+	m->size = (uint64_t)sqlite3_column_int64(st, 6);
+	m->received_at = sqlite3_column_int64(st, 7);
+	m->quarantined_at = sqlite3_column_int64(st, 8);
 }
 
 /* Resolve a full id or unique prefix to the full id. */
@@ -350,32 +224,28 @@ static int resolve(struct gw_quarantine *q, const char *in, char id[GW_SHA256_HE
 		return tm_error_set(err, "quarantine.bad_id",
 				    "quarantine id '%.70s': want %d to 64 lower-case hex digits",
 				    in != NULL ? in : "", GW_QUARANTINE_MIN_PREFIX);
-	int dfd = dup(q->dirfd);
-	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
-	if (d == NULL) {
-		if (dfd >= 0)
-			close(dfd);
-		return tm_error_set(err, "io.read", "%s: %s", q->dir, strerror(errno));
-	}
-	rewinddir(d);
-	int matches = 0;
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL) {
-		const char *nm = de->d_name;
-		if (strlen(nm) == 69 && strcmp(nm + 64, ".json") == 0 && is_hex(nm, 64) &&
-		    strncmp(nm, in, n) == 0) {
-			if (++matches == 1)
-				snprintf(id, GW_SHA256_HEX, "%.64s", nm);
-		}
-	}
-	closedir(d);
+	/* ids are hex: every id with the prefix sorts from the prefix to prefix+'g' */
+	char hi[GW_SHA256_HEX + 1];
+	snprintf(hi, sizeof(hi), "%sg", in);
+	sqlite3_stmt *st = NULL;
+	if (prepare(q, "SELECT id FROM quarantine WHERE id >= ? AND id < ? ORDER BY id LIMIT 2",
+		    &st, err) < 0)
+		return -1;
+	sqlite3_bind_text(st, 1, in, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, hi, -1, SQLITE_STATIC);
+	int matches = 0, rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (++matches == 1)
+			gw_sq_col_text(st, 0, id, GW_SHA256_HEX);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return db_error(q, "io.read", "lookup", err);
 	if (matches == 0)
 		return tm_error_set(err, "quarantine.not_found", "quarantine id '%s': no such entry in %s",
 				    in, q->dir);
 	if (matches > 1)
 		return tm_error_set(err, "quarantine.bad_id",
-				    "quarantine id '%s': ambiguous, %d entries start with it", in,
-				    matches);
+				    "quarantine id '%s': ambiguous, more than one entry starts with it", in);
 	return 0;
 }
 
@@ -383,115 +253,71 @@ int gw_quarantine_get(struct gw_quarantine *q, const char *id, struct gw_quarant
 		      struct tm_buf *raw, struct tm_error *err)
 {
 	char full[GW_SHA256_HEX];
-	if (resolve(q, id, full, err) < 0 || read_meta(q, full, meta, err) < 0)
+	sqlite3_stmt *st = NULL;
+	if (resolve(q, id, full, err) < 0 ||
+	    prepare(q, "SELECT " META_COLUMNS ", raw FROM quarantine WHERE id = ?", &st, err) < 0)
 		return -1;
-	if (raw == NULL)
-		return 0;
-	char name[GW_SHA256_HEX + 8];
-	snprintf(name, sizeof(name), "%s.eml", full);
-	return read_small(q, name, GW_QUARANTINE_MAX_RAW, raw, err);
-}
-
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The ids of all entries (sorted); free each and the array. */
-static int collect(struct gw_quarantine *q, char ***out, size_t *count, struct tm_error *err)
-{
-	*out = NULL;
-	*count = 0;
-	int dfd = dup(q->dirfd);
-	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
-	if (d == NULL) {
-		if (dfd >= 0)
-			close(dfd);
-		return tm_error_set(err, "io.read", "%s: %s", q->dir, strerror(errno));
-	}
-	rewinddir(d);
-	char **ids = NULL;
-	size_t n = 0, cap = 0;
-	int rc = 0;
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL) {
-		const char *nm = de->d_name;
-		if (!(strlen(nm) == 69 && strcmp(nm + 64, ".json") == 0 && is_hex(nm, 64)))
-			continue;
-		if (n == GW_QUARANTINE_MAX_ENTRIES) {
-			rc = tm_error_set(err, "io.too_large", "%s: more than %d entries", q->dir,
-					  GW_QUARANTINE_MAX_ENTRIES);
-			break;
-		}
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 64;
-			char **p = realloc(ids, ncap * sizeof(*p));
-			if (p == NULL) {
+	sqlite3_bind_text(st, 1, full, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		row_meta(st, meta);
+		rc = 0;
+		if (raw != NULL) {
+			const void *b = sqlite3_column_blob(st, 9);
+			int bl = sqlite3_column_bytes(st, 9);
+			if (tm_buf_append(raw, b != NULL ? b : "", (size_t)bl) < 0)
 				rc = tm_error_set(err, "internal.nomem", "quarantine: out of memory");
-				break;
-			}
-			ids = p;
-			cap = ncap;
 		}
-		ids[n] = strndup(nm, 64);
-		if (ids[n] == NULL) {
-			rc = tm_error_set(err, "internal.nomem", "quarantine: out of memory");
-			break;
-		}
-		n++;
+	} else if (rc == SQLITE_DONE) {
+		rc = tm_error_set(err, "quarantine.not_found", "quarantine id '%s': removed meanwhile", id);
+	} else {
+		rc = db_error(q, "io.read", "get", err);
 	}
-	closedir(d);
-	if (rc < 0) {
-		for (size_t i = 0; i < n; i++)
-			free(ids[i]);
-		free(ids);
-		return rc;
-	}
-	if (n > 0)
-		qsort(ids, n, sizeof(*ids), cmp_names);
-	*out = ids;
-	*count = n;
-	return 0;
+	sqlite3_finalize(st);
+	return rc;
 }
 
 int gw_quarantine_list(struct gw_quarantine *q, gw_quarantine_cb cb, void *ctx,
 		       struct tm_error *err)
 {
-	char **ids;
-	size_t n;
-	int rc = collect(q, &ids, &n, err);
-	if (rc < 0)
-		return rc;
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		struct gw_quarantine_meta m;
-		struct tm_error gone = {0};
-		if (read_meta(q, ids[i], &m, &gone) < 0) {
-			if (gone.reason != NULL && strcmp(gone.reason, "io.open") == 0)
-				continue;   /* removed meanwhile */
-			*err = gone;
-			rc = -1;
+	sqlite3_stmt *st = NULL;
+	if (prepare(q, "SELECT " META_COLUMNS " FROM quarantine ORDER BY id LIMIT ?", &st, err) < 0)
+		return -1;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)GW_QUARANTINE_MAX_ENTRIES + 1);
+	int rc = 0, s;
+	size_t seen = 0;
+	while (rc == 0 && (s = sqlite3_step(st)) == SQLITE_ROW) {
+		if (++seen > GW_QUARANTINE_MAX_ENTRIES) {
+			rc = tm_error_set(err, "io.too_large", "%s: more than %d entries", q->dir,
+					  GW_QUARANTINE_MAX_ENTRIES);
 			break;
 		}
+		struct gw_quarantine_meta m;
+		row_meta(st, &m);
 		rc = cb(ctx, &m);
 	}
-	for (size_t i = 0; i < n; i++)
-		free(ids[i]);
-	free(ids);
+	if (rc == 0 && s != SQLITE_DONE)
+		rc = db_error(q, "io.read", "list", err);
+	sqlite3_finalize(st);
 	return rc;
 }
 
-static int remove_full(struct gw_quarantine *q, const char *id, struct tm_error *err)
+/* DELETE with one integer or text parameter; the rows removed into n. */
+static int delete_where(struct gw_quarantine *q, const char *sql, const char *text, int64_t num,
+			size_t *n, struct tm_error *err)
 {
-	char name[GW_SHA256_HEX + 8];
-	snprintf(name, sizeof(name), "%s.json", id);
-	if (unlinkat(q->dirfd, name, 0) < 0 && errno != ENOENT)
-		return tm_error_set(err, "io.write", "%s/%s: %s", q->dir, name, strerror(errno));
-	snprintf(name, sizeof(name), "%s.eml", id);
-	if (unlinkat(q->dirfd, name, 0) < 0 && errno != ENOENT)
-		return tm_error_set(err, "io.write", "%s/%s: %s", q->dir, name, strerror(errno));
-	if (fsync(q->dirfd) < 0)
-		return tm_error_set(err, "io.write", "%s: fsync: %s", q->dir, strerror(errno));
-	return 0;
+	sqlite3_stmt *st = NULL;
+	if (prepare(q, sql, &st, err) < 0)
+		return -1;
+	if (text != NULL)
+		sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_int64(st, 1, num);
+	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(q, "io.write", "remove", err);
+	sqlite3_finalize(st);
+	if (rc == 0 && n != NULL)
+		*n = (size_t)sqlite3_changes(q->db);
+	return rc;
 }
 
 int gw_quarantine_remove(struct gw_quarantine *q, const char *id, struct tm_error *err)
@@ -499,68 +325,13 @@ int gw_quarantine_remove(struct gw_quarantine *q, const char *id, struct tm_erro
 	char full[GW_SHA256_HEX];
 	if (resolve(q, id, full, err) < 0)
 		return -1;
-	return remove_full(q, full, err);
-}
-
-/* Crash leftovers: temporary files, and .eml files without their .json. */
-static int purge_leftovers(struct gw_quarantine *q, int64_t cutoff, size_t *removed,
-			   struct tm_error *err)
-{
-	int dfd = dup(q->dirfd);
-	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
-	if (d == NULL) {
-		if (dfd >= 0)
-			close(dfd);
-		return tm_error_set(err, "io.read", "%s: %s", q->dir, strerror(errno));
-	}
-	rewinddir(d);
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL) {
-		const char *nm = de->d_name;
-		bool tmp = strncmp(nm, ".tmp-", 5) == 0;
-		bool eml = strlen(nm) == 68 && strcmp(nm + 64, ".eml") == 0 && is_hex(nm, 64);
-		if (!tmp && !eml)
-			continue;
-		if (eml) {
-			char js[GW_SHA256_HEX + 8];
-			struct stat jst;
-			snprintf(js, sizeof(js), "%.64s.json", nm);
-			if (fstatat(q->dirfd, js, &jst, 0) == 0)
-				continue;   /* a whole entry */
-		}
-		struct stat st;
-		if (fstatat(q->dirfd, nm, &st, 0) == 0 && (int64_t)st.st_mtime < cutoff &&
-		    unlinkat(q->dirfd, nm, 0) == 0)
-			++*removed;
-	}
-	closedir(d);
-	return 0;
+	return delete_where(q, "DELETE FROM quarantine WHERE id = ?", full, 0, NULL, err);
 }
 
 int gw_quarantine_purge(struct gw_quarantine *q, int64_t cutoff, size_t *removed,
 			struct tm_error *err)
 {
 	*removed = 0;
-	char **ids;
-	size_t n;
-	int rc = collect(q, &ids, &n, err);
-	if (rc < 0)
-		return rc;
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		struct gw_quarantine_meta m;
-		struct tm_error gone = {0};
-		if (read_meta(q, ids[i], &m, &gone) < 0)
-			continue;   /* removed meanwhile or unreadable: left for a person */
-		if (m.quarantined_at < cutoff) {
-			rc = remove_full(q, ids[i], err);
-			if (rc == 0)
-				++*removed;
-		}
-	}
-	for (size_t i = 0; i < n; i++)
-		free(ids[i]);
-	free(ids);
-	if (rc == 0)
-		rc = purge_leftovers(q, cutoff, removed, err);
-	return rc;
+	return delete_where(q, "DELETE FROM quarantine WHERE quarantined_at < ?", NULL, cutoff,
+			    removed, err);
 }

@@ -1,19 +1,17 @@
 /* telemail-mailgw — the quarantine area: messages kept aside with their reason.
  *
- * One directory; each quarantined message is two files named by its id (the
+ * One directory holding one SQLite database, quarantine.db (WAL,
+ * synchronous=FULL): a row per quarantined message, keyed by its id (the
  * SHA-256 of the raw message, 64 hex digits, so quarantining the same
- * message again after a crash lands on the same entry):
+ * message again after a crash lands on the same entry), holding the raw
+ * message byte for byte and its reason, detail, message_id, serial,
+ * report_id, size, received_at and quarantined_at.
  *
- *   <id>.eml    the raw message, byte for byte
- *   <id>.json   {"id","reason","detail","message_id","raw_sha256","size",
- *                "received_at","quarantined_at","serial","report_id"}
- *
- * Each file is written to a temporary name, fsync'd, renamed, and the
- * directory fsync'd (in a batch: one flush for all the files' data, the
- * renames, one flush of the directory); the .json is written last and
- * removed first, so an
- * entry exists exactly when its .json does (a lone .eml or temporary file
- * left by a crash is ignored by list and cleaned by purge).
+ * A put is durable when it returns, or in a batch when
+ * gw_quarantine_batch_end has returned 0: a batch is one transaction, one
+ * flush for all its messages (a file or two per message cost a flush each,
+ * and on a file system without a journal the creation of each new file
+ * grows slower the more files were recently deleted).
  *
  * The message-log row ("quarantined", reason) is the caller's: the pipeline
  * writes it with gw_store_log after gw_quarantine_put returns.
@@ -38,7 +36,6 @@
 struct tm_buf;
 
 #define GW_QUARANTINE_MAX_RAW (32u << 20)    /* bytes of one raw message (io.too_large) */
-#define GW_QUARANTINE_MAX_META (64u << 10)   /* bytes of one .json (io.too_large) */
 #define GW_QUARANTINE_MAX_ENTRIES 1000000    /* entries one list walks (io.too_large) */
 #define GW_QUARANTINE_MIN_PREFIX 8
 
@@ -61,13 +58,10 @@ struct gw_quarantine;
 int gw_quarantine_open(const char *dir, struct gw_quarantine **out, struct tm_error *err);
 void gw_quarantine_close(struct gw_quarantine *q);
 
-/* Batches (the pipeline's commit): between begin and end, put writes its
- * files under temporary names without flushing; end with keep flushes the
- * data of all of them at once (syncfs), renames them (each .eml before its
- * .json) and flushes the directory: two flushes a batch instead of four a
- * message. Until end has returned 0 nothing of the batch is durable, so the
- * caller commits the batch's message-log rows only after it; end without
- * keep (or failing) removes the temporary files. */
+/* Batches (the pipeline's commit): the puts between begin and end are one
+ * transaction; end with keep commits it (one flush), end without keep (or
+ * a failing end) rolls it back. The caller commits the batch's message-log
+ * rows only after end returned 0. */
 void gw_quarantine_batch_begin(struct gw_quarantine *q);
 int gw_quarantine_batch_end(struct gw_quarantine *q, bool keep, struct tm_error *err);
 
@@ -75,8 +69,8 @@ int gw_quarantine_batch_end(struct gw_quarantine *q, bool keep, struct tm_error 
  * caller) becomes the id; reason must be a known reason code; id, size and
  * quarantined_at (= now) are filled in. Putting the same message again
  * replaces the entry's metadata (new reason), keeping the first
- * quarantined_at; for the same reason and detail it writes nothing (the
- * entry already holds exactly that). */
+ * quarantined_at; for the same reason, detail and octets nothing changes
+ * (not even received_at: the entry already holds exactly that). */
 int gw_quarantine_put(struct gw_quarantine *q, const uint8_t *raw, size_t len,
 		      const struct gw_quarantine_meta *meta, int64_t now, char id_out[GW_SHA256_HEX],
 		      struct tm_error *err);
@@ -93,8 +87,7 @@ int gw_quarantine_list(struct gw_quarantine *q, gw_quarantine_cb cb, void *ctx,
 
 int gw_quarantine_remove(struct gw_quarantine *q, const char *id, struct tm_error *err);
 
-/* Remove entries quarantined before `cutoff` (Unix seconds), and crash
- * leftovers (lone .eml, temporary files) last modified before it. */
+/* Remove the entries quarantined before `cutoff` (Unix seconds). */
 int gw_quarantine_purge(struct gw_quarantine *q, int64_t cutoff, size_t *removed,
 			struct tm_error *err);
 
