@@ -375,7 +375,7 @@ int gw_spool_open(const struct gw_spool_options *o, struct gw_spool **out, struc
 		sp->o.max_batch = 256;
 	if (sp->o.retry_base <= 0)
 		sp->o.retry_base = 5;
-	sp->dirs = (struct gw_seg_dirs){ .tmp_fd = -1, .new_fd = -1, .fault = o->fault,
+	sp->dirs = (struct gw_seg_dirs){ .tmp_fd = -1, .new_fd = -1, .free_fd = -1, .fault = o->fault,
 					 .fault_ctx = o->fault_ctx };
 	pthread_mutex_init(&sp->mu, NULL);
 	pthread_cond_init(&sp->work_cv, NULL);
@@ -390,7 +390,8 @@ int gw_spool_open(const struct gw_spool_options *o, struct gw_spool **out, struc
 		goto fail;
 	}
 	if (open_dir(sp->dir, "tmp", &sp->dirs.tmp_fd, err) < 0 ||
-	    open_dir(sp->dir, "new", &sp->dirs.new_fd, err) < 0 || discard_tmp(sp, err) < 0 ||
+	    open_dir(sp->dir, "new", &sp->dirs.new_fd, err) < 0 ||
+	    gw_seg_pool_open(&sp->dirs, sp->dir, err) < 0 || discard_tmp(sp, err) < 0 ||
 	    queue_existing(sp, err) < 0)
 		goto fail;
 	sp->st.queued = sp->ready.n;
@@ -428,6 +429,7 @@ void gw_spool_close(struct gw_spool *sp)
 		close(sp->dirs.tmp_fd);
 	if (sp->dirs.new_fd >= 0)
 		close(sp->dirs.new_fd);
+	gw_seg_pool_close(&sp->dirs);
 	pthread_mutex_destroy(&sp->mu);
 	pthread_cond_destroy(&sp->work_cv);
 	pthread_cond_destroy(&sp->ready_cv);
@@ -720,7 +722,7 @@ int gw_spool_done(struct gw_spool *sp, const char *qid, struct tm_error *err)
 	if (g == NULL)
 		return 0; /* others of its segment are still to do */
 	/* its last message: the segment goes (outside the lock: unlink may wait) */
-	if (unlinkat(sp->dirs.new_fd, g->name, 0) == 0 || errno == ENOENT) {
+	if (gw_seg_retire(&sp->dirs, g->name) == 0) {
 		free(g);
 		return 0;
 	}

@@ -4,6 +4,8 @@
  *   <dir>/tmp/<segment>      being written (discarded at the next start: incomplete)
  *   <dir>/new/<segment>      durable and complete: its messages wait for the pipeline
  *   <dir>/damaged/<segment>  found damaged at a start, kept for inspection
+ *   <dir>/free/<file>        done segments (at most 64), written again by later
+ *                            rounds instead of creating and deleting files
  *
  * Group commit: one spool thread takes every message submitted since its
  * last round (up to max_batch) and writes them all into ONE segment file,

@@ -115,6 +115,90 @@ static int writev_all(int fd, struct iovec *iov, size_t cnt)
 	}
 }
 
+/* ---- the pool of free segment files ---- */
+
+int gw_seg_pool_open(struct gw_seg_dirs *d, const char *spool_dir, struct tm_error *err)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/free", spool_dir);
+	if (mkdir(path, 0700) != 0 && errno != EEXIST)
+		return tm_error_set(err, "spool.io", "%s: %s", path, strerror(errno));
+	d->free_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d->free_fd < 0)
+		return tm_error_set(err, "spool.io", "%s: %s", path, strerror(errno));
+	struct gw_seg_pool *p = calloc(1, sizeof(*p));
+	int dfd = dup(d->free_fd);
+	DIR *dir = dfd >= 0 ? fdopendir(dfd) : NULL;
+	if (p == NULL || dir == NULL) {
+		if (dir == NULL && dfd >= 0)
+			close(dfd);
+		free(p);
+		return tm_error_set(err, "spool.io", "%s: %s", path, strerror(errno ? errno : ENOMEM));
+	}
+	pthread_mutex_init(&p->mu, NULL);
+	struct dirent *de;
+	while ((de = readdir(dir)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (p->n < GW_SEG_POOL_MAX && strlen(de->d_name) <= NAME_MAX)
+			snprintf(p->names[p->n++], sizeof(p->names[0]), "%s", de->d_name);
+		else
+			unlinkat(d->free_fd, de->d_name, 0);
+	}
+	closedir(dir);
+	d->pool = p;
+	return 0;
+}
+
+void gw_seg_pool_close(struct gw_seg_dirs *d)
+{
+	if (d->pool != NULL) {
+		pthread_mutex_destroy(&d->pool->mu);
+		free(d->pool);
+		d->pool = NULL;
+	}
+	if (d->free_fd >= 0)
+		close(d->free_fd);
+	d->free_fd = -1;
+}
+
+int gw_seg_retire(const struct gw_seg_dirs *d, const char *name)
+{
+	struct gw_seg_pool *p = d->pool;
+	if (p != NULL) {
+		pthread_mutex_lock(&p->mu);
+		bool room = p->n < GW_SEG_POOL_MAX &&
+			    renameat(d->new_fd, name, d->free_fd, name) == 0;
+		if (room)
+			snprintf(p->names[p->n++], sizeof(p->names[0]), "%s", name);
+		pthread_mutex_unlock(&p->mu);
+		if (room)
+			return 0;
+	}
+	return unlinkat(d->new_fd, name, 0) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+/* A pooled file as tmp/<name>, emptied and open for writing; -1 when the
+ * pool is empty (or the file is gone). */
+static int reuse_pooled(const struct gw_seg_dirs *d, const char *name)
+{
+	struct gw_seg_pool *p = d->pool;
+	if (p == NULL)
+		return -1;
+	char old[NAME_MAX + 1];
+	pthread_mutex_lock(&p->mu);
+	bool have = p->n > 0;
+	if (have)
+		snprintf(old, sizeof(old), "%s", p->names[--p->n]);
+	pthread_mutex_unlock(&p->mu);
+	if (!have || renameat(d->free_fd, old, d->tmp_fd, name) != 0)
+		return -1;
+	int fd = openat(d->tmp_fd, name, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	if (fd < 0)
+		unlinkat(d->tmp_fd, name, 0);
+	return fd;
+}
+
 int gw_seg_commit(const struct gw_seg_dirs *d, const char *name, const struct gw_seg_msg *m,
 		  size_t n, struct gw_seg_frame *frames, struct tm_error *err)
 {
@@ -138,7 +222,9 @@ int gw_seg_commit(const struct gw_seg_dirs *d, const char *name, const struct gw
 		iov[2 + 2 * i] = (struct iovec){ .iov_base = (void *)m[i].data, .iov_len = m[i].len };
 		off += GW_SEG_HEAD + m[i].len;
 	}
-	fd = openat(d->tmp_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	fd = reuse_pooled(d, name);
+	if (fd < 0)
+		fd = openat(d->tmp_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		set_errno_error(err, errno, "create", name);
 		goto out;

@@ -8,6 +8,8 @@
 #ifndef GW_SPOOL_SEGMENT_H
 #define GW_SPOOL_SEGMENT_H
 
+#include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -36,12 +38,33 @@ struct gw_seg_msg {
 	int64_t received_at;
 };
 
+/* Segment files whose messages are all done wait in <spool>/free/ to be
+ * written again, instead of being deleted and created: a file system
+ * without a journal looks for a free inode past the recently deleted ones,
+ * which costs more the more files were deleted in the last minutes. */
+#define GW_SEG_POOL_MAX 64
+struct gw_seg_pool {
+	pthread_mutex_t mu;
+	size_t n;
+	char names[GW_SEG_POOL_MAX][NAME_MAX + 1];
+};
+
 /* The spool's directories and its fault hook. */
 struct gw_seg_dirs {
-	int tmp_fd, new_fd;
+	int tmp_fd, new_fd, free_fd;
+	struct gw_seg_pool *pool;   /* NULL: segments are created and deleted */
 	gw_spool_fault_fn fault;
 	void *fault_ctx;
 };
+
+/* Open (create, 0700) <spool_dir>/free and take its files into a new pool
+ * (files beyond GW_SEG_POOL_MAX are removed). */
+int gw_seg_pool_open(struct gw_seg_dirs *d, const char *spool_dir, struct tm_error *err);
+void gw_seg_pool_close(struct gw_seg_dirs *d);
+
+/* A segment whose messages are all done leaves new/: into the pool while it
+ * has room, else deleted. 0, or -1 with errno (ENOENT counts as done). */
+int gw_seg_retire(const struct gw_seg_dirs *d, const char *name);
 
 enum gw_seg_kind {
 	GW_SEG_RAW,     /* does not start with the magic: one message, the whole file */
@@ -51,8 +74,9 @@ enum gw_seg_kind {
 
 uint32_t gw_seg_crc32(uint32_t crc, const uint8_t *p, size_t n);
 
-/* Write the messages as tmp/<name>, fdatasync it, rename it to new/<name>
- * and fsync new/: 0 when durable (frames[i] says where message i lies). On
+/* Write the messages as tmp/<name> (a pooled file renamed there and
+ * truncated, or a new one), fdatasync it, rename it to new/<name> and fsync
+ * new/: 0 when durable (frames[i] says where message i lies). On
  * failure no file is left, err says spool.no_space (ENOSPC, EDQUOT),
  * spool.io or internal.nomem. */
 int gw_seg_commit(const struct gw_seg_dirs *d, const char *name, const struct gw_seg_msg *m,

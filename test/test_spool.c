@@ -309,6 +309,48 @@ static void flip(const char *seg, off_t off)
 	close(fd);
 }
 
+/* A done segment waits in free/ and is written again by a later round (its
+ * inode reused, its old octets gone); at most GW_SEG_POOL_MAX wait. */
+Test(spool, done_segments_are_written_again)
+{
+	struct gw_spool *sp = open_spool(NULL);
+	char qid[GW_SPOOL_QID_MAX], tq[GW_SPOOL_QID_MAX];
+	struct tm_error err = {0};
+	uint8_t *data;
+	size_t len;
+	int64_t at;
+	cr_assert_eq(gw_spool_put(sp, (const uint8_t *)"first message\r\n", 15, qid, &err), 0);
+	cr_assert_eq(gw_spool_take(sp, tq, &data, &len, &at, &err), 1);
+	free(data);
+	char path[600];
+	struct stat st1, st2;
+	snprintf(path, sizeof(path), "%s/spool/new/%.24s", dir, qid);
+	cr_assert_eq(stat(path, &st1), 0);
+	cr_assert_eq(gw_spool_done(sp, qid, &err), 0, "%s", err.msg);
+	cr_assert_eq(files_in("new"), 0);
+	cr_assert_eq(files_in("free"), 1, "the file waits in free/");
+
+	cr_assert_eq(gw_spool_put(sp, (const uint8_t *)"2nd\r\n", 5, qid, &err), 0);
+	cr_assert_eq(files_in("free"), 0, "and is written again");
+	snprintf(path, sizeof(path), "%s/spool/new/%.24s", dir, qid);
+	cr_assert_eq(stat(path, &st2), 0);
+	cr_assert_eq(st1.st_ino, st2.st_ino, "the same file");
+	cr_assert_eq(st2.st_size, 9 + 24 + 5, "nothing of the old content is left");
+	take_expect(sp, qid, "2nd\r\n");
+	done(sp, qid);
+	gw_spool_close(sp);
+
+	/* at start, files beyond the pool's room are removed; none is a message */
+	cr_assert_eq(tm_test_sh("for i in $(seq 1 70); do echo junk > '%s/spool/free/'f$i; done", dir), 0);
+	int before = files_in("free");
+	cr_assert_eq(before, 71, "%d files in free/ before", before);
+	sp = open_spool(NULL);
+	int nfree = files_in("free");
+	cr_assert_eq(nfree, 64, "%d files in free/", nfree);
+	cr_assert_eq(stats(sp).recovered, 0);
+	gw_spool_close(sp);
+}
+
 Test(spool, concurrent_submits_share_one_segment_file)
 {
 	struct gate g = GATE_INIT;
