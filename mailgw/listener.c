@@ -234,6 +234,18 @@ static void flush_output(struct conn *c)
 {
 	size_t n;
 	const uint8_t *o = gw_smtp_session_output(c->s, &n);
+	/* A plain connection with nothing queued sends its reply at once: going
+	 * through the bufferevent costs two epoll_ctl (write interest on, off)
+	 * and a loop turn per reply. What the socket does not take now (or an
+	 * error, which libevent then reports) goes the usual way, in order. */
+	if (n > 0 && c->bev != NULL && c->fd >= 0 &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+		ssize_t w = send(c->fd, o, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w > 0) {
+			o += w;
+			n -= (size_t)w;
+		}
+	}
 	if (n > 0 && c->bev != NULL)
 		bufferevent_write(c->bev, o, n);
 	gw_smtp_session_output_clear(c->s);
