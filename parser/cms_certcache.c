@@ -69,6 +69,54 @@ void tm_cms_certcache_stats(struct tm_cms_certcache *c, uint64_t *hits, uint64_t
 	pthread_mutex_unlock(&c->mu);
 }
 
+/* ---- facts kept with a cached certificate ---- */
+
+static pthread_once_t facts_once = PTHREAD_ONCE_INIT;
+static int facts_index = -1;
+
+static void facts_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+		       void *argp)
+{
+	(void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+	struct tm_cms_cert_facts *f = ptr;
+	if (f != NULL)
+		free(f->der);
+	free(f);
+}
+
+static void facts_init(void)
+{
+	facts_index = X509_get_ex_new_index(0, NULL, NULL, NULL, facts_free);
+}
+
+const struct tm_cms_cert_facts *tm_cms_cert_facts_get0(const X509 *x)
+{
+	pthread_once(&facts_once, facts_init);
+	return facts_index >= 0 ? X509_get_ex_data(x, facts_index) : NULL;
+}
+
+/* Work the facts out and attach them, before x is shared (no lock needed). */
+static void facts_attach(X509 *x, const uint8_t *der, size_t len)
+{
+	pthread_once(&facts_once, facts_init);
+	struct tm_cms_cert_facts *f = calloc(1, sizeof(*f));
+	if (facts_index < 0 || f == NULL || (f->der = malloc(len)) == NULL) {
+		free(f);
+		return;
+	}
+	memcpy(f->der, der, len);
+	f->der_len = len;
+	if (tm_cms_cert_ids(x, f->fingerprint, f->subject, sizeof(f->subject), NULL) < 0 ||
+	    !X509_set_ex_data(x, facts_index, f)) {
+		free(f->der);
+		free(f);
+		return;
+	}
+	if (tm_cms_subject_serial(x, f->serial, NULL) < 0)
+		f->serial[0] = '\0';
+	ERR_clear_error();
+}
+
 static uint64_t fnv1a(const uint8_t *p, size_t n)
 {
 	uint64_t h = 0xcbf29ce484222325u;
@@ -108,6 +156,7 @@ static X509 *cert_get1(struct tm_cms_certcache *c, const uint8_t *der, size_t le
 		free(copy);
 		return x; /* usable, just not kept */
 	}
+	facts_attach(x, der, len);
 	memcpy(copy, der, len);
 	struct slot old;
 	pthread_mutex_lock(&c->mu);

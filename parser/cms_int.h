@@ -88,6 +88,18 @@ CMS_ContentInfo *tm_cms_certcache_d2i(struct tm_cms_certcache *c, const uint8_t 
 				      size_t len);
 void tm_cms_certcache_stats(struct tm_cms_certcache *c, uint64_t *hits, uint64_t *misses);
 
+/* What the verifier reports of a signer certificate, worked out once when
+ * the cache parses it (the certificate's ex_data; freed with it). */
+struct tm_cms_cert_facts {
+	char fingerprint[65];
+	char subject[256];
+	char serial[65];       /* "" when the subject's serialNumber is unusable */
+	uint8_t *der;
+	size_t der_len;
+};
+/* The facts of a certificate that came from the cache, or NULL. */
+const struct tm_cms_cert_facts *tm_cms_cert_facts_get0(const X509 *x);
+
 /* Text of the most recent OpenSSL error ("no detail" when the queue is
  * empty) into buf. Does not clear the queue. */
 void tm_cms_ossl_reason(char *buf, size_t n);

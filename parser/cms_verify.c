@@ -209,6 +209,14 @@ out:
 
 static int fill_signer(X509 *x, struct tm_signer_info *si, struct tm_error *err)
 {
+	const struct tm_cms_cert_facts *f = tm_cms_cert_facts_get0(x);
+	if (f != NULL) { /* worked out when the cache parsed it */
+		memcpy(si->fingerprint, f->fingerprint, sizeof(si->fingerprint));
+		memcpy(si->subject, f->subject, sizeof(si->subject));
+		if (tm_buf_append(&si->der, f->der, f->der_len) < 0)
+			return tm_error_set(err, "internal.nomem", "out of memory");
+		return 0;
+	}
 	unsigned char *der = NULL;
 	if (tm_cms_cert_ids(x, si->fingerprint, si->subject, sizeof(si->subject), err) < 0)
 		return -1;
@@ -310,7 +318,10 @@ int tm_cms_verify(const struct tm_trust *t, const uint8_t *der, size_t len,
 		goto out;
 	if (check_chain(t, cms, x, st != INT64_MIN ? st : now, err) < 0)
 		goto out;
-	if (tm_cms_subject_serial(x, signer->serial, err) < 0)
+	const struct tm_cms_cert_facts *facts = tm_cms_cert_facts_get0(x);
+	if (facts != NULL && facts->serial[0] != '\0')
+		memcpy(signer->serial, facts->serial, sizeof(signer->serial));
+	else if (tm_cms_subject_serial(x, signer->serial, err) < 0)
 		goto out;
 
 	if (detached != NULL && (dcont = BIO_new_mem_buf(detached, (int)dlen)) == NULL) {

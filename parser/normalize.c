@@ -527,11 +527,15 @@ static json_t *supply_v(struct norm *c, const void *p) { return supply(c, p); }
 static json_t *part_v(struct norm *c, const void *p) { return part(c, p); }
 static json_t *alert_v(struct norm *c, const void *p) { return alert(c, p); }
 
+static int dump_to_buf(const char *chunk, size_t n, void *ctx)
+{
+	return tm_buf_append(ctx, chunk, n) < 0 ? -1 : 0;
+}
+
 int tm_report_normalize(const struct tm_report *r, struct tm_buf *out, struct tm_error *err)
 {
 	struct norm c = { .err = err, .float_prec = 1 };
 	json_t *root = json_object();
-	char *text = NULL;
 	int rc = -1;
 
 	if (root == NULL) {
@@ -555,18 +559,18 @@ int tm_report_normalize(const struct tm_report *r, struct tm_buf *out, struct tm
 		set(&c, root, "diagnostics", diagnostics_part(&c, r));
 	if (c.failed)
 		goto out;
-	text = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(c.float_prec));
-	if (text == NULL) {
-		nomem(&c);
-		goto out;
-	}
-	if (tm_buf_append_str(out, text) < 0) {
+	/* straight into out: no string of jansson's own to grow and copy */
+	size_t start = out->len;
+	if (json_dump_callback(root, dump_to_buf, out,
+			       JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(c.float_prec)) != 0) {
+		out->len = start;
+		if (out->data != NULL)
+			out->data[start] = '\0';
 		nomem(&c);
 		goto out;
 	}
 	rc = 0;
 out:
-	free(text);
 	json_decref(root);
 	return rc;
 }

@@ -313,3 +313,41 @@ Test(cms_certcache, certificate_twice_takes_the_plain_path)
 	tm_buf_fini(&out);
 	tm_buf_fini(&der);
 }
+
+/* What the verifier reports of the signer (fingerprint, subject, serial,
+ * certificate) is the same whether the certificate was parsed for this
+ * message or taken from the cache with the facts worked out then. */
+Test(cms_certcache, signer_facts_are_the_same_from_the_cache)
+{
+	struct tm_trust *t = tm_test_trust(false);
+	struct tm_buf der;
+	tm_buf_init(&der);
+	sign_by("dev-XK100002", CONTENT, strlen(CONTENT), false, &der);
+	struct tm_signer_info si[2];
+	for (int i = 0; i < 2; i++) {
+		memset(&si[i], 0, sizeof(si[i]));
+		tm_buf_init(&si[i].der);
+		struct tm_error err = {0};
+		cr_assert_eq(tm_cms_verify(t, der.data, der.len, NULL, 0, 0, NULL, &si[i], &err), 0,
+			     "%s", err.msg);
+	}
+	expect_stats(t, 1, 1);
+	cr_assert_str_eq(si[0].fingerprint, si[1].fingerprint);
+	cr_assert_str_eq(si[0].subject, si[1].subject);
+	cr_assert_str_eq(si[1].serial, "XK100002");
+	cr_assert_not_null(strstr(si[1].subject, "serialNumber=XK100002"), "%s", si[1].subject);
+	cr_assert_eq(si[0].der.len, si[1].der.len);
+	cr_assert_eq(memcmp(si[0].der.data, si[1].der.data, si[0].der.len), 0);
+	/* and the same as openssl's own view of the certificate */
+	char *pem = tm_test_pki("dev-XK100002.pem");
+	struct tm_buf fp;
+	tm_buf_init(&fp);
+	cr_assert_eq(tm_test_sh("openssl x509 -in '%s' -noout -fingerprint -sha256 | tr -d : | "
+				"tr A-F a-f | grep -q '=%s$'", pem, si[1].fingerprint), 0,
+		     "fingerprint %s", si[1].fingerprint);
+	free(pem);
+	for (int i = 0; i < 2; i++)
+		tm_buf_fini(&si[i].der);
+	tm_buf_fini(&der);
+	tm_trust_free(t);
+}
