@@ -28,30 +28,15 @@
 #include "listener.h"
 #include "smtp_session.h"
 #include "spool.h"
+#include "listener_settings.h"
 
 #define READ_HIGH_WATER (64u << 10)   /* input held while a message is being spooled */
 #define OUTPUT_PAUSE (256u << 10)     /* unsent replies before reading pauses */
 
-/* What sessions started under one configuration share (reference counted:
- * a reload makes a new one; open sessions keep theirs). Loop thread only. */
-struct settings {
-	unsigned refs;
-	struct gw_smtp_config smtp, lmtp;
-	char *hostname;
-	char **mailboxes;
-	size_t n_mailboxes;
-	SSL_CTX *tls;
-	bool require_tls;
-	struct gw_cidr networks[GW_LISTEN_MAX_NETWORKS];
-	size_t n_networks;
-	unsigned max_connections, max_per_address;
-	int64_t timeout_command, timeout_data, timeout_shutdown;
-};
-
 struct conn {
 	struct conn *next, *prev;
 	struct gw_listener *l;
-	struct settings *set;
+	struct gw_listener_settings *set;
 	struct gw_smtp_session *s;
 	struct bufferevent *bev;
 	struct event *timer;
@@ -76,7 +61,7 @@ struct gw_listener {
 	char *lmtp_path;
 	unsigned port;
 	struct event *wake, *stop, *sig_term, *sig_int, *sig_hup, *tick, *grace;
-	struct settings *set;
+	struct gw_listener_settings *set;
 	struct gw_spool *spool;
 	gw_listener_log_fn log;
 	void *log_ctx;
@@ -102,85 +87,6 @@ static void logf_(struct gw_listener *l, const char *fmt, ...)
 	va_end(ap);
 	if (l->log != NULL)
 		l->log(l->log_ctx, line);
-}
-
-/* ---- settings ---- */
-
-static void settings_unref(struct settings *s)
-{
-	if (s == NULL || --s->refs > 0)
-		return;
-	for (size_t i = 0; i < s->n_mailboxes; i++)
-		free(s->mailboxes[i]);
-	free(s->mailboxes);
-	free(s->hostname);
-	SSL_CTX_free(s->tls);
-	free(s);
-}
-
-static SSL_CTX *tls_ctx(const char *cert, const char *key, struct tm_error *err)
-{
-	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-	if (ctx == NULL) {
-		tm_error_set(err, "internal.library", "SSL_CTX_new failed");
-		return NULL;
-	}
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
-	    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_check_private_key(ctx) != 1) {
-		unsigned long e = ERR_get_error();
-		char buf[160];
-		ERR_error_string_n(e, buf, sizeof(buf));
-		ERR_clear_error();
-		tm_error_set(err, "smime.key", "listen.tls: %s / %s: %s", cert, key, buf);
-		SSL_CTX_free(ctx);
-		return NULL;
-	}
-	return ctx;
-}
-
-static struct settings *settings_new(const struct gw_listener_options *o, struct tm_error *err)
-{
-	const struct gw_listen_config *c = o->cfg;
-	struct settings *s = calloc(1, sizeof(*s));
-	if (s == NULL)
-		goto nomem;
-	s->refs = 1;
-	if ((s->hostname = strdup(c->hostname)) == NULL ||
-	    (s->mailboxes = calloc(o->n_mailboxes ? o->n_mailboxes : 1, sizeof(char *))) == NULL)
-		goto nomem;
-	for (; s->n_mailboxes < o->n_mailboxes; s->n_mailboxes++)
-		if ((s->mailboxes[s->n_mailboxes] = strdup(o->mailboxes[s->n_mailboxes])) == NULL)
-			goto nomem;
-	if (c->tls_cert != NULL && (s->tls = tls_ctx(c->tls_cert, c->tls_key, err)) == NULL) {
-		settings_unref(s);
-		return NULL;
-	}
-	s->require_tls = c->require_tls;
-	memcpy(s->networks, c->networks, sizeof(s->networks));
-	s->n_networks = c->n_networks;
-	s->max_connections = c->max_connections;
-	s->max_per_address = c->max_per_address;
-	s->timeout_command = c->timeout_command;
-	s->timeout_data = c->timeout_data;
-	s->timeout_shutdown = c->timeout_shutdown;
-	s->smtp = (struct gw_smtp_config){
-		.hostname = s->hostname, .tls_available = s->tls != NULL,
-		.require_tls = c->require_tls, .mailboxes = (const char *const *)s->mailboxes,
-		.n_mailboxes = s->n_mailboxes, .max_message_size = c->max_message_size,
-		.max_recipients = c->max_recipients,
-	};
-	s->lmtp = s->smtp; /* local delivery over a unix socket: no TLS */
-	s->lmtp.lmtp = true;
-	s->lmtp.tls_available = false;
-	s->lmtp.require_tls = false;
-	return s;
-nomem:
-	settings_unref(s);
-	tm_error_set(err, "internal.nomem", "out of memory");
-	return NULL;
 }
 
 /* ---- connections ---- */
@@ -224,7 +130,7 @@ static void conn_free(struct conn *c)
 	if (c->fd >= 0)
 		evutil_closesocket(c->fd);
 	gw_smtp_session_free(c->s);
-	settings_unref(c->set);
+	gw_listener_settings_unref(c->set);
 	free(c);
 	if (l->stopping && l->n_conns == 0)
 		event_base_loopexit(l->base, NULL);
@@ -497,7 +403,7 @@ static void accept_cb(struct evconnlistener *lst, evutil_socket_t fd, struct soc
 {
 	(void)lst, (void)socklen;
 	struct gw_listener *l = arg;
-	struct settings *set = l->set;
+	struct gw_listener_settings *set = l->set;
 	bool lmtp = sa->sa_family == AF_UNIX;
 	char peer[INET6_ADDRSTRLEN + 8] = "local";
 	l->st.connections++;
@@ -719,7 +625,7 @@ int gw_listener_new(const struct gw_listener_options *o, struct gw_listener **ou
 	l->on_reload = o->on_reload;
 	l->on_tick = o->on_tick;
 	l->ctx = o->ctx;
-	if ((l->set = settings_new(o, err)) == NULL)
+	if ((l->set = gw_listener_settings_new(o, err)) == NULL)
 		goto fail;
 	/* The changelist folds the enable/disable pairs a session makes while
 	 * it reads a command and queues its reply into one epoll_ctl per
@@ -779,10 +685,10 @@ void gw_listener_shutdown(struct gw_listener *l)
 int gw_listener_reload(struct gw_listener *l, const struct gw_listener_options *o,
 		       struct tm_error *err)
 {
-	struct settings *s = settings_new(o, err);
+	struct gw_listener_settings *s = gw_listener_settings_new(o, err);
 	if (s == NULL)
 		return -1;
-	settings_unref(l->set);
+	gw_listener_settings_unref(l->set);
 	l->set = s;
 	return 0;
 }
@@ -814,7 +720,7 @@ void gw_listener_free(struct gw_listener *l)
 			event_free(evs[i]);
 	if (l->base != NULL)
 		event_base_free(l->base);
-	settings_unref(l->set);
+	gw_listener_settings_unref(l->set);
 	free(l->lmtp_path);
 	pthread_mutex_destroy(&l->mu);
 	free(l);
