@@ -7,6 +7,8 @@
 #      is stored, the rest are duplicates after the full open and verify),
 #      from the first byte sent to the last record committed; beside
 #      `telemail-mailgw replay` of the same N messages (the pipeline alone).
+#   3. the same acceptance with the flushes made no-ops (libeatmydata): the
+#      spool's own share of the cost.
 # usage: bench_smtp.sh MAILGW_BINARY SRCDIR [MESSAGES]
 set -eu
 BIN=$(realpath "$1") # meson may pass it relative to the build directory; we cd below
@@ -96,3 +98,27 @@ sed 's/^state_dir: state$/state_dir: rstate/' "$W/mailgw.yaml" > "$W/replay.yaml
 t0=$(now); (cd "$W" && "$BIN" -c replay.yaml replay rp >/dev/null 2>&1 || true); t1=$(now)
 rp=$(rate "$E2E" "$t0" "$t1")
 echo "  pipeline alone (replay of the same $E2E files): ${rp}/s; end to end / pipeline = $(python3 -c "print('%.2f' % ($e2e / $rp))")"
+
+# 3. the spool's own share: the same acceptance by a second gateway whose
+#    flushes are turned into no-ops (libeatmydata, Debian package eatmydata).
+#    Not durable, so never a setting; it shows how much of the gap to
+#    smtp-sink is the disk and how much is the rest of the daemon.
+EMD=/usr/lib/x86_64-linux-gnu/libeatmydata.so
+if [ -f "$EMD" ]; then
+	kill -TERM "$GW_PID" 2>/dev/null && wait "$GW_PID" 2>/dev/null || true
+	sed 's/^state_dir: state$/state_dir: nstate/' "$W/mailgw.yaml" > "$W/noflush.yaml"
+	(cd "$W" && grep -v '^#' "$SRC/test/eml/registry.setup" | grep . | while read -r l; do
+		"$BIN" -c noflush.yaml $l >/dev/null; done)
+	(cd "$W" && LD_PRELOAD=$EMD exec "$BIN" -c noflush.yaml serve 2>"$W/noflush.log") &
+	GW_PID=$!
+	i=0
+	while ! grep -q 'event=listening proto=smtp' "$W/noflush.log" 2>/dev/null; do
+		i=$((i + 1)); [ $i -lt 200 ] || { echo "gateway did not start"; exit 1; }
+		sleep 0.05
+	done
+	NF_PORT=$(sed -n 's/.*event=listening proto=smtp .*port=\([0-9]*\).*/\1/p' "$W/noflush.log")
+	for S in 20 50; do
+		nf=$(best "$NF_PORT")
+		echo "  sessions=$S without flushes (libeatmydata, not durable)=${nf}/s"
+	done
+fi
