@@ -6,7 +6,8 @@
  *   bench_replay [N]      (default 10000 messages, EC P-256 gateway key)
  *
  * The goal in issue 3: 2 workers at >= 0.8 of the bare crypto rate on 2
- * cores. Both ratios are printed (against 1 and 2 bare threads), with the
+ * cores, read here as bare on both cores (2 threads). Both ratios are
+ * printed (against 1 and 2 bare threads), with the
  * replay's peak memory (ru_maxrss of the child, from wait4). Asserts
  * nothing about speed; exits 1 only when messages were not all stored. */
 #include <errno.h>
@@ -249,8 +250,9 @@ int main(int argc, char **argv)
 	printf("  telemail-mailgw replay, 2 workers:          %8.0f msg/s  peak RSS %ld KiB  [%s]\n",
 	       r2.rate, r2.maxrss_kb, r2.summary);
 	printf("  ratio replay 1 worker  / bare 1 thread:  %.2f\n", r1.rate / cr.bare1);
-	printf("  ratio replay 2 workers / bare 1 thread:  %.2f (goal >= 0.80)\n", r2.rate / cr.bare1);
-	printf("  ratio replay 2 workers / bare 2 threads: %.2f\n", r2.rate / cr.bare2);
+	printf("  ratio replay 2 workers / bare 1 thread:  %.2f\n", r2.rate / cr.bare1);
+	printf("  ratio replay 2 workers / bare 2 threads: %.2f (goal >= 0.80: the bare rate on both cores)\n",
+	       r2.rate / cr.bare2);
 
 	char rm[700];
 	snprintf(rm, sizeof(rm), "rm -rf '%s'", tmp);
