@@ -26,10 +26,9 @@
 #define CERTS_PER_MESSAGE 8  /* more than this: the plain path */
 #define DER_LEN_MAX 0xffffffffu
 
+/* A cached certificate; its DER is the one kept in its facts. */
 struct slot {
 	uint64_t hash;
-	uint8_t *der;
-	size_t len;
 	X509 *x;
 };
 
@@ -53,10 +52,8 @@ void tm_cms_certcache_free(struct tm_cms_certcache *c)
 {
 	if (c == NULL)
 		return;
-	for (size_t i = 0; i < TM_CMS_CERTCACHE_SLOTS; i++) {
-		free(c->slots[i].der);
+	for (size_t i = 0; i < TM_CMS_CERTCACHE_SLOTS; i++)
 		X509_free(c->slots[i].x);
-	}
 	pthread_mutex_destroy(&c->mu);
 	free(c);
 }
@@ -95,14 +92,15 @@ const struct tm_cms_cert_facts *tm_cms_cert_facts_get0(const X509 *x)
 	return facts_index >= 0 ? X509_get_ex_data(x, facts_index) : NULL;
 }
 
-/* Work the facts out and attach them, before x is shared (no lock needed). */
-static void facts_attach(X509 *x, const uint8_t *der, size_t len)
+/* Work the facts out and attach them, before x is shared (no lock needed).
+ * false when they cannot be (then x is used, but not kept). */
+static bool facts_attach(X509 *x, const uint8_t *der, size_t len)
 {
 	pthread_once(&facts_once, facts_init);
 	struct tm_cms_cert_facts *f = calloc(1, sizeof(*f));
 	if (facts_index < 0 || f == NULL || (f->der = malloc(len)) == NULL) {
 		free(f);
-		return;
+		return false;
 	}
 	memcpy(f->der, der, len);
 	f->der_len = len;
@@ -110,11 +108,13 @@ static void facts_attach(X509 *x, const uint8_t *der, size_t len)
 	    !X509_set_ex_data(x, facts_index, f)) {
 		free(f->der);
 		free(f);
-		return;
+		ERR_clear_error();
+		return false;
 	}
 	if (tm_cms_subject_serial(x, f->serial, NULL) < 0)
 		f->serial[0] = '\0';
 	ERR_clear_error();
+	return true;
 }
 
 static uint64_t fnv1a(const uint8_t *p, size_t n)
@@ -134,7 +134,8 @@ static X509 *cert_get1(struct tm_cms_certcache *c, const uint8_t *der, size_t le
 	struct slot *s = &c->slots[h % TM_CMS_CERTCACHE_SLOTS];
 	X509 *x = NULL;
 	pthread_mutex_lock(&c->mu);
-	if (s->x != NULL && s->hash == h && s->len == len && memcmp(s->der, der, len) == 0 &&
+	const struct tm_cms_cert_facts *f = s->x != NULL ? tm_cms_cert_facts_get0(s->x) : NULL;
+	if (f != NULL && s->hash == h && f->der_len == len && memcmp(f->der, der, len) == 0 &&
 	    X509_up_ref(s->x))
 		x = s->x;
 	if (x != NULL)
@@ -151,20 +152,13 @@ static X509 *cert_get1(struct tm_cms_certcache *c, const uint8_t *der, size_t le
 		X509_free(x);
 		return NULL;
 	}
-	uint8_t *copy = len <= CERT_DER_MAX ? malloc(len) : NULL;
-	if (copy == NULL || !X509_up_ref(x)) {
-		free(copy);
+	if (len > CERT_DER_MAX || !facts_attach(x, der, len) || !X509_up_ref(x))
 		return x; /* usable, just not kept */
-	}
-	facts_attach(x, der, len);
-	memcpy(copy, der, len);
-	struct slot old;
 	pthread_mutex_lock(&c->mu);
-	old = *s;
-	*s = (struct slot){ .hash = h, .der = copy, .len = len, .x = x };
+	X509 *old = s->x;
+	*s = (struct slot){ .hash = h, .x = x };
 	pthread_mutex_unlock(&c->mu);
-	free(old.der);
-	X509_free(old.x);
+	X509_free(old);
 	return x;
 }
 

@@ -207,9 +207,10 @@ out:
 	return rc;
 }
 
-static int fill_signer(X509 *x, struct tm_signer_info *si, struct tm_error *err)
+/* f: the facts kept with a cached certificate, or NULL (worked out here). */
+static int fill_signer(X509 *x, const struct tm_cms_cert_facts *f, struct tm_signer_info *si,
+		       struct tm_error *err)
 {
-	const struct tm_cms_cert_facts *f = tm_cms_cert_facts_get0(x);
 	if (f != NULL) { /* worked out when the cache parsed it */
 		memcpy(si->fingerprint, f->fingerprint, sizeof(si->fingerprint));
 		memcpy(si->subject, f->subject, sizeof(si->subject));
@@ -340,7 +341,7 @@ int tm_cms_verify(const struct tm_trust *t, const uint8_t *der, size_t len,
 			     detached != NULL ? "detached" : "enclosed", why);
 		goto out;
 	}
-	if (fill_signer(x, signer, err) < 0)
+	if (fill_signer(x, facts, signer, err) < 0)
 		goto out;
 	signer->signing_time = st;
 	if (content_out != NULL && tm_cms_bio_to_buf(ob, content_out, err) < 0)
