@@ -152,7 +152,8 @@ struct pool {
 	struct queue q;
 };
 
-void gw_replay_set_nice(int nice)
+/* Lower the calling thread's CPU priority to `nice` (> 0; 0 does nothing). */
+static void set_nice(int nice)
 {
 	/* per thread on Linux: the thread id names just this thread */
 	if (nice > 0)
@@ -163,7 +164,7 @@ static void *worker_main(void *arg)
 {
 	struct pool *pl = arg;
 	const struct gw_replay *r = pl->r;
-	gw_replay_set_nice(r->nice);
+	set_nice(r->nice);
 	struct gw_store *reader = NULL;
 	struct tm_error oerr = {0};
 	int opened = gw_store_open(&r->store_opts, &reader, &oerr);
@@ -264,7 +265,7 @@ int gw_replay_run_source(const struct gw_replay *r, const struct gw_source *src,
 			 struct gw_replay_counts *counts, struct tm_error *err)
 {
 	memset(counts, 0, sizeof(*counts));
-	gw_replay_set_nice(r->nice); /* the writer: this thread */
+	set_nice(r->nice); /* the writer: this thread */
 	struct pool pl = { .r = r, .src = src };
 	unsigned nw = r->workers ? r->workers : 1;
 	size_t batch = r->batch_size ? r->batch_size : 1;

@@ -58,9 +58,6 @@ struct gw_source {
 	void *ctx;
 };
 
-/* Lower the calling thread's CPU priority to `nice` (> 0; 0 does nothing). */
-void gw_replay_set_nice(int nice);
-
 /* Run a source through the pipeline; on_result sees every item once, on the
  * writer thread, after its outcome is committed (it->done) or failed to
  * commit (not done: the item must be kept and tried again later). */

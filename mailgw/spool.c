@@ -391,7 +391,8 @@ int gw_spool_open(const struct gw_spool_options *o, struct gw_spool **out, struc
 	}
 	if (open_dir(sp->dir, "tmp", &sp->dirs.tmp_fd, err) < 0 ||
 	    open_dir(sp->dir, "new", &sp->dirs.new_fd, err) < 0 ||
-	    gw_seg_pool_open(&sp->dirs, sp->dir, err) < 0 || discard_tmp(sp, err) < 0 ||
+	    open_dir(sp->dir, "free", &sp->dirs.free_fd, err) < 0 ||
+	    gw_seg_pool_open(&sp->dirs, err) < 0 || discard_tmp(sp, err) < 0 ||
 	    queue_existing(sp, err) < 0)
 		goto fail;
 	sp->st.queued = sp->ready.n;
@@ -429,6 +430,8 @@ void gw_spool_close(struct gw_spool *sp)
 		close(sp->dirs.tmp_fd);
 	if (sp->dirs.new_fd >= 0)
 		close(sp->dirs.new_fd);
+	if (sp->dirs.free_fd >= 0)
+		close(sp->dirs.free_fd);
 	gw_seg_pool_close(&sp->dirs);
 	pthread_mutex_destroy(&sp->mu);
 	pthread_cond_destroy(&sp->work_cv);

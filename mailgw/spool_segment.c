@@ -117,23 +117,17 @@ static int writev_all(int fd, struct iovec *iov, size_t cnt)
 
 /* ---- the pool of free segment files ---- */
 
-int gw_seg_pool_open(struct gw_seg_dirs *d, const char *spool_dir, struct tm_error *err)
+int gw_seg_pool_open(struct gw_seg_dirs *d, struct tm_error *err)
 {
-	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/free", spool_dir);
-	if (mkdir(path, 0700) != 0 && errno != EEXIST)
-		return tm_error_set(err, "spool.io", "%s: %s", path, strerror(errno));
-	d->free_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (d->free_fd < 0)
-		return tm_error_set(err, "spool.io", "%s: %s", path, strerror(errno));
 	struct gw_seg_pool *p = calloc(1, sizeof(*p));
 	int dfd = dup(d->free_fd);
 	DIR *dir = dfd >= 0 ? fdopendir(dfd) : NULL;
 	if (p == NULL || dir == NULL) {
+		int e = p == NULL ? ENOMEM : errno;
 		if (dir == NULL && dfd >= 0)
 			close(dfd);
 		free(p);
-		return tm_error_set(err, "spool.io", "%s: %s", path, strerror(errno ? errno : ENOMEM));
+		return tm_error_set(err, "spool.io", "spool free/: %s", strerror(e));
 	}
 	pthread_mutex_init(&p->mu, NULL);
 	struct dirent *de;
@@ -157,9 +151,6 @@ void gw_seg_pool_close(struct gw_seg_dirs *d)
 		free(d->pool);
 		d->pool = NULL;
 	}
-	if (d->free_fd >= 0)
-		close(d->free_fd);
-	d->free_fd = -1;
 }
 
 int gw_seg_retire(const struct gw_seg_dirs *d, const char *name)

@@ -57,9 +57,9 @@ struct gw_seg_dirs {
 	void *fault_ctx;
 };
 
-/* Open (create, 0700) <spool_dir>/free and take its files into a new pool
- * (files beyond GW_SEG_POOL_MAX are removed). */
-int gw_seg_pool_open(struct gw_seg_dirs *d, const char *spool_dir, struct tm_error *err);
+/* Take the files of free/ (d->free_fd, open) into a new pool (files beyond
+ * GW_SEG_POOL_MAX are removed). */
+int gw_seg_pool_open(struct gw_seg_dirs *d, struct tm_error *err);
 void gw_seg_pool_close(struct gw_seg_dirs *d);
 
 /* A segment whose messages are all done leaves new/: into the pool while it
