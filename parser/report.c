@@ -16,6 +16,8 @@
 #include <telemail/report.h>
 #include <telemail/schema.h>
 
+#include "report_fields.h"
+
 #define PATH_MAX_LEN 160
 
 static const char *const kind_names[] = { "periodic", "event", "status", "test" };
@@ -178,6 +180,12 @@ static void join_index(char *dst, const char *base, size_t i)
 	join(dst, base, digits + n);
 }
 
+static int unknown_field(const char *path, const char *key, struct tm_error *err)
+{
+	return tm_error_set(err, "report.unknown_field", "%s%s%.64s: unknown field", path,
+			    *path ? "/" : "", key);
+}
+
 /* Every key of map is in known (NULL-terminated). */
 static int known_keys(const struct tm_node *map, const char *path, const char *const *known,
 		      struct tm_error *err)
@@ -188,8 +196,7 @@ static int known_keys(const struct tm_node *map, const char *path, const char *c
 		while (*p != NULL && strcmp(*p, k) != 0)
 			p++;
 		if (*p == NULL)
-			return tm_error_set(err, "report.unknown_field", "%s%s%.64s: unknown field",
-					    path, *path ? "/" : "", k);
+			return unknown_field(path, k, err);
 	}
 	return 0;
 }
@@ -366,29 +373,59 @@ static int read_status(const struct tm_node *n, struct tm_report *r, struct tm_e
 	return 0;
 }
 
-static int read_counter_set(const struct tm_node *n, const char *path, struct tm_counter_set *c,
-			    struct tm_error *err)
+/* A map whose keys are all fields of obj: each read in table order. */
+static int read_fields(const struct tm_node *n, const char *path,
+		       const struct tm_report_fields *t, void *obj, struct tm_error *err)
 {
-	static const char *const keys[] = { "impressions", "impressions_monochrome",
-					    "impressions_full_color", "impressions_two_sided",
-					    "sheets", "sheets_two_sided", "images", NULL };
-	tm_counter_set_init(c);
-	if (need(n, TM_NODE_MAP, path, err) < 0 || known_keys(n, path, keys, err) < 0 ||
-	    get_int(n, path, "impressions", 0, &c->impressions, err) < 0 ||
-	    get_int(n, path, "impressions_monochrome", 0, &c->impressions_monochrome, err) < 0 ||
-	    get_int(n, path, "impressions_full_color", 0, &c->impressions_full_color, err) < 0 ||
-	    get_int(n, path, "impressions_two_sided", 0, &c->impressions_two_sided, err) < 0 ||
-	    get_int(n, path, "sheets", 0, &c->sheets, err) < 0 ||
-	    get_int(n, path, "sheets_two_sided", 0, &c->sheets_two_sided, err) < 0 ||
-	    get_int(n, path, "images", 0, &c->images, err) < 0)
+	if (need(n, TM_NODE_MAP, path, err) < 0)
 		return -1;
+	for (size_t i = 0; i < n->u.map.n; i++) {
+		const char *k = n->u.map.pairs[i].key;
+		size_t j = 0;
+		while (j < t->n && strcmp(t->f[j].key, k) != 0)
+			j++;
+		if (j == t->n)
+			return unknown_field(path, k, err);
+	}
+	for (size_t j = 0; j < t->n; j++) {
+		const struct tm_report_field *f = &t->f[j];
+		void *at = (char *)obj + f->off;
+		if (f->is_int ? get_int(n, path, f->key, f->required, at, err) < 0
+			      : get_str(n, path, f->key, f->required, at, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* A sequence of such maps into a new array, handed over in *items also on
+ * failure; *count grows with each element begun, so freeing the report
+ * frees what was read. */
+static int read_list(const struct tm_node *n, const char *path,
+		     const struct tm_report_fields *t, void **items, size_t *count,
+		     struct tm_error *err)
+{
+	if (need(n, TM_NODE_SEQ, path, err) < 0)
+		return -1;
+	char *a = alloc_array(n->u.seq.n, t->size);
+	if ((*items = a) == NULL)
+		return nomem(err, path);
+	for (size_t i = 0; i < n->u.seq.n; i++) {
+		char p[PATH_MAX_LEN];
+		char *obj = a + i * t->size;
+		join_index(p, path, i);
+		for (size_t j = 0; j < t->n; j++)
+			if (t->f[j].is_int)
+				*(int64_t *)(void *)(obj + t->f[j].off) = TM_UNSET;
+		*count = i + 1;
+		if (read_fields(n->u.seq.items[i], p, t, obj, err) < 0)
+			return -1;
+	}
 	return 0;
 }
 
 static int read_counters(const struct tm_node *n, struct tm_report *r, struct tm_error *err)
 {
 	static const char *const keys[] = { "total", "print", "copy", "scan", "fax", "vendor", NULL };
-	static const char *const vkeys[] = { "id", "name", "unit", "value", NULL };
 	const struct tm_node *v;
 
 	r->has_counters = true;
@@ -401,119 +438,45 @@ static int read_counters(const struct tm_node *n, struct tm_report *r, struct tm
 			continue;
 		join(p, "counters", service_names[s]);
 		r->has_service[s] = true;
-		if (read_counter_set(set, p, &r->service[s], err) < 0)
+		tm_counter_set_init(&r->service[s]);
+		if (read_fields(set, p, &tm_counter_set_fields, &r->service[s], err) < 0)
 			return -1;
 	}
 	if (get_seq(n, "counters", "vendor", &v, err) < 0)
 		return -1;
 	if (v == NULL)
 		return 0;
-	r->vendor = alloc_array(v->u.seq.n, sizeof(*r->vendor));
-	if (r->vendor == NULL)
-		return nomem(err, "counters/vendor");
-	for (size_t i = 0; i < v->u.seq.n; i++) {
-		char p[PATH_MAX_LEN];
-		const struct tm_node *it = v->u.seq.items[i];
-		struct tm_vendor_counter *vc = &r->vendor[i];
-		join_index(p, "counters/vendor", i);
-		vc->value = TM_UNSET;
-		r->n_vendor = i + 1;
-		if (need(it, TM_NODE_MAP, p, err) < 0 || known_keys(it, p, vkeys, err) < 0 ||
-		    get_str(it, p, "id", 1, &vc->id, err) < 0 ||
-		    get_str(it, p, "name", 0, &vc->name, err) < 0 ||
-		    get_str(it, p, "unit", 0, &vc->unit, err) < 0 ||
-		    get_int(it, p, "value", 1, &vc->value, err) < 0)
-			return -1;
-	}
-	return 0;
+	void *a = NULL;
+	int rc = read_list(v, "counters/vendor", &tm_vendor_fields, &a, &r->n_vendor, err);
+	r->vendor = a;
+	return rc;
 }
 
 static int read_supplies(const struct tm_node *n, struct tm_report *r, struct tm_error *err)
 {
-	static const char *const keys[] = { "index", "type", "colorant", "description", "unit",
-					    "max_capacity", "level", "part_number", NULL };
 	r->has_supplies = true;
-	if (need(n, TM_NODE_SEQ, "supplies", err) < 0)
-		return -1;
-	r->supplies = alloc_array(n->u.seq.n, sizeof(*r->supplies));
-	if (r->supplies == NULL)
-		return nomem(err, "supplies");
-	for (size_t i = 0; i < n->u.seq.n; i++) {
-		char p[PATH_MAX_LEN];
-		const struct tm_node *it = n->u.seq.items[i];
-		struct tm_supply *s = &r->supplies[i];
-		join_index(p, "supplies", i);
-		s->index = s->max_capacity = s->level = TM_UNSET;
-		r->n_supplies = i + 1;
-		if (need(it, TM_NODE_MAP, p, err) < 0 || known_keys(it, p, keys, err) < 0 ||
-		    get_int(it, p, "index", 1, &s->index, err) < 0 ||
-		    get_str(it, p, "type", 1, &s->type, err) < 0 ||
-		    get_str(it, p, "colorant", 0, &s->colorant, err) < 0 ||
-		    get_str(it, p, "description", 0, &s->description, err) < 0 ||
-		    get_str(it, p, "unit", 0, &s->unit, err) < 0 ||
-		    get_int(it, p, "max_capacity", 0, &s->max_capacity, err) < 0 ||
-		    get_int(it, p, "level", 1, &s->level, err) < 0 ||
-		    get_str(it, p, "part_number", 0, &s->part_number, err) < 0)
-			return -1;
-	}
-	return 0;
+	void *a = NULL;
+	int rc = read_list(n, "supplies", &tm_supply_fields, &a, &r->n_supplies, err);
+	r->supplies = a;
+	return rc;
 }
 
 static int read_parts(const struct tm_node *n, struct tm_report *r, struct tm_error *err)
 {
-	static const char *const keys[] = { "name", "used", "rated_life", "unit", NULL };
 	r->has_parts = true;
-	if (need(n, TM_NODE_SEQ, "parts", err) < 0)
-		return -1;
-	r->parts = alloc_array(n->u.seq.n, sizeof(*r->parts));
-	if (r->parts == NULL)
-		return nomem(err, "parts");
-	for (size_t i = 0; i < n->u.seq.n; i++) {
-		char p[PATH_MAX_LEN];
-		const struct tm_node *it = n->u.seq.items[i];
-		struct tm_part *pt = &r->parts[i];
-		join_index(p, "parts", i);
-		pt->used = pt->rated_life = TM_UNSET;
-		r->n_parts = i + 1;
-		if (need(it, TM_NODE_MAP, p, err) < 0 || known_keys(it, p, keys, err) < 0 ||
-		    get_str(it, p, "name", 1, &pt->name, err) < 0 ||
-		    get_int(it, p, "used", 1, &pt->used, err) < 0 ||
-		    get_int(it, p, "rated_life", 0, &pt->rated_life, err) < 0 ||
-		    get_str(it, p, "unit", 0, &pt->unit, err) < 0)
-			return -1;
-	}
-	return 0;
+	void *a = NULL;
+	int rc = read_list(n, "parts", &tm_part_fields, &a, &r->n_parts, err);
+	r->parts = a;
+	return rc;
 }
 
 static int read_alerts(const struct tm_node *n, struct tm_report *r, struct tm_error *err)
 {
-	static const char *const keys[] = { "code", "sub_code", "severity", "group", "location",
-					    "description", "time", "counter", NULL };
 	r->has_alerts = true;
-	if (need(n, TM_NODE_SEQ, "alerts", err) < 0)
-		return -1;
-	r->alerts = alloc_array(n->u.seq.n, sizeof(*r->alerts));
-	if (r->alerts == NULL)
-		return nomem(err, "alerts");
-	for (size_t i = 0; i < n->u.seq.n; i++) {
-		char p[PATH_MAX_LEN];
-		const struct tm_node *it = n->u.seq.items[i];
-		struct tm_alert *a = &r->alerts[i];
-		join_index(p, "alerts", i);
-		a->location = a->counter = TM_UNSET;
-		r->n_alerts = i + 1;
-		if (need(it, TM_NODE_MAP, p, err) < 0 || known_keys(it, p, keys, err) < 0 ||
-		    get_str(it, p, "code", 1, &a->code, err) < 0 ||
-		    get_str(it, p, "sub_code", 0, &a->sub_code, err) < 0 ||
-		    get_str(it, p, "severity", 1, &a->severity, err) < 0 ||
-		    get_str(it, p, "group", 0, &a->group, err) < 0 ||
-		    get_int(it, p, "location", 0, &a->location, err) < 0 ||
-		    get_str(it, p, "description", 0, &a->description, err) < 0 ||
-		    get_str(it, p, "time", 0, &a->time, err) < 0 ||
-		    get_int(it, p, "counter", 0, &a->counter, err) < 0)
-			return -1;
-	}
-	return 0;
+	void *a = NULL;
+	int rc = read_list(n, "alerts", &tm_alert_fields, &a, &r->n_alerts, err);
+	r->alerts = a;
+	return rc;
 }
 
 static int read_diagnostics(const struct tm_node *n, struct tm_report *r, struct tm_error *err)

@@ -31,6 +31,8 @@
 #include <telemail/error.h>
 #include <telemail/report.h>
 
+#include "report_fields.h"
+
 struct writer {
 	struct tm_buf *b;
 	struct tm_error *err;
@@ -279,22 +281,27 @@ static void write_status(struct writer *w, const struct tm_report *r)
 	str_field(w, "since", r->status_since, 0, "status");
 }
 
-static void write_counter_set(struct writer *w, const struct tm_counter_set *c)
+/* The members of obj in table order (path: for errors about them). */
+static void write_fields(struct writer *w, const struct tm_report_fields *t, const void *obj,
+			 const char *path)
 {
-	int_field(w, "impressions", c->impressions, 0, "");
-	int_field(w, "impressions_monochrome", c->impressions_monochrome, 0, "");
-	int_field(w, "impressions_full_color", c->impressions_full_color, 0, "");
-	int_field(w, "impressions_two_sided", c->impressions_two_sided, 0, "");
-	int_field(w, "sheets", c->sheets, 0, "");
-	int_field(w, "sheets_two_sided", c->sheets_two_sided, 0, "");
-	int_field(w, "images", c->images, 0, "");
+	for (size_t j = 0; j < t->n; j++) {
+		const struct tm_report_field *f = &t->f[j];
+		const char *at = (const char *)obj + f->off;
+		if (f->is_int)
+			int_field(w, f->key, *(const int64_t *)(const void *)at, f->required, path);
+		else
+			str_field(w, f->key, *(char *const *)(const void *)at, f->required, path);
+	}
 }
 
 static int counter_set_empty(const struct tm_counter_set *c)
 {
-	return c->impressions == TM_UNSET && c->impressions_monochrome == TM_UNSET &&
-	       c->impressions_full_color == TM_UNSET && c->impressions_two_sided == TM_UNSET &&
-	       c->sheets == TM_UNSET && c->sheets_two_sided == TM_UNSET && c->images == TM_UNSET;
+	for (size_t j = 0; j < tm_counter_set_fields.n; j++)
+		if (*(const int64_t *)(const void *)((const char *)c +
+						     tm_counter_set_fields.f[j].off) != TM_UNSET)
+			return 0;
+	return 1;
 }
 
 static void write_counters(struct writer *w, const struct tm_report *r)
@@ -318,7 +325,7 @@ static void write_counters(struct writer *w, const struct tm_report *r)
 		}
 		put(w, "\n");
 		w->indent = 4;
-		write_counter_set(w, &r->service[s]);
+		write_fields(w, &tm_counter_set_fields, &r->service[s], "");
 	}
 	w->indent = 2;
 	if (r->n_vendor == 0)
@@ -326,83 +333,29 @@ static void write_counters(struct writer *w, const struct tm_report *r)
 	key(w, "vendor");
 	put(w, "\n");
 	for (size_t i = 0; i < r->n_vendor; i++) {
-		const struct tm_vendor_counter *v = &r->vendor[i];
 		char p[64];
 		snprintf(p, sizeof(p), "counters/vendor/%zu", i);
 		w->indent = 6;
 		w->dash = 1;
-		str_field(w, "id", v->id, 1, p);
-		str_field(w, "name", v->name, 0, p);
-		str_field(w, "unit", v->unit, 0, p);
-		int_field(w, "value", v->value, 1, p);
+		write_fields(w, &tm_vendor_fields, &r->vendor[i], p);
 	}
 }
 
-static void write_supplies(struct writer *w, const struct tm_report *r)
+/* A top-level list of structs described by t ("name: []" when empty). */
+static void write_list(struct writer *w, const char *name, const struct tm_report_fields *t,
+		       const void *items, size_t n)
 {
-	if (r->n_supplies == 0) {
-		put(w, "supplies: []\n");
+	if (n == 0) {
+		put(w, "%s: []\n", name);
 		return;
 	}
-	put(w, "supplies:\n");
-	for (size_t i = 0; i < r->n_supplies; i++) {
-		const struct tm_supply *s = &r->supplies[i];
+	put(w, "%s:\n", name);
+	for (size_t i = 0; i < n; i++) {
 		char p[64];
-		snprintf(p, sizeof(p), "supplies/%zu", i);
+		snprintf(p, sizeof(p), "%s/%zu", name, i);
 		w->indent = 4;
 		w->dash = 1;
-		int_field(w, "index", s->index, 1, p);
-		str_field(w, "type", s->type, 1, p);
-		str_field(w, "colorant", s->colorant, 0, p);
-		str_field(w, "description", s->description, 0, p);
-		str_field(w, "unit", s->unit, 0, p);
-		int_field(w, "max_capacity", s->max_capacity, 0, p);
-		int_field(w, "level", s->level, 1, p);
-		str_field(w, "part_number", s->part_number, 0, p);
-	}
-}
-
-static void write_parts(struct writer *w, const struct tm_report *r)
-{
-	if (r->n_parts == 0) {
-		put(w, "parts: []\n");
-		return;
-	}
-	put(w, "parts:\n");
-	for (size_t i = 0; i < r->n_parts; i++) {
-		const struct tm_part *pt = &r->parts[i];
-		char p[64];
-		snprintf(p, sizeof(p), "parts/%zu", i);
-		w->indent = 4;
-		w->dash = 1;
-		str_field(w, "name", pt->name, 1, p);
-		int_field(w, "used", pt->used, 1, p);
-		int_field(w, "rated_life", pt->rated_life, 0, p);
-		str_field(w, "unit", pt->unit, 0, p);
-	}
-}
-
-static void write_alerts(struct writer *w, const struct tm_report *r)
-{
-	if (r->n_alerts == 0) {
-		put(w, "alerts: []\n");
-		return;
-	}
-	put(w, "alerts:\n");
-	for (size_t i = 0; i < r->n_alerts; i++) {
-		const struct tm_alert *a = &r->alerts[i];
-		char p[64];
-		snprintf(p, sizeof(p), "alerts/%zu", i);
-		w->indent = 4;
-		w->dash = 1;
-		str_field(w, "code", a->code, 1, p);
-		str_field(w, "sub_code", a->sub_code, 0, p);
-		str_field(w, "severity", a->severity, 1, p);
-		str_field(w, "group", a->group, 0, p);
-		int_field(w, "location", a->location, 0, p);
-		str_field(w, "description", a->description, 0, p);
-		str_field(w, "time", a->time, 0, p);
-		int_field(w, "counter", a->counter, 0, p);
+		write_fields(w, t, (const char *)items + i * t->size, p);
 	}
 }
 
@@ -469,11 +422,11 @@ int tm_report_write_yaml(const struct tm_report *r, struct tm_buf *out, struct t
 	if (r->has_counters)
 		write_counters(&w, r);
 	if (r->has_supplies)
-		write_supplies(&w, r);
+		write_list(&w, "supplies", &tm_supply_fields, r->supplies, r->n_supplies);
 	if (r->has_parts)
-		write_parts(&w, r);
+		write_list(&w, "parts", &tm_part_fields, r->parts, r->n_parts);
 	if (r->has_alerts)
-		write_alerts(&w, r);
+		write_list(&w, "alerts", &tm_alert_fields, r->alerts, r->n_alerts);
 	if (r->has_diagnostics)
 		write_diagnostics(&w, r);
 	if (w.failed) {
