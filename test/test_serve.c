@@ -129,7 +129,15 @@ static void start_gw(const char *args)
 		tm_buf_fini(&b);
 		if (G.port == 0) {
 			int st;
-			cr_assert_eq(waitpid(G.pid, &st, WNOHANG), 0, "the daemon exited; log: %s", G.log);
+			if (waitpid(G.pid, &st, WNOHANG) != 0) {
+				struct tm_buf lb;
+				struct tm_error le = {0};
+				tm_buf_init(&lb);
+				tm_buf_read_file(&lb, G.log, 64u << 20, &le);
+				const char *tail = lb.len > 800 ? (char *)lb.data + lb.len - 800
+								: lb.data ? (char *)lb.data : "";
+				cr_assert_fail("the daemon exited; the end of its log:\n%s", tail);
+			}
 			usleep(50000);
 		}
 	}
