@@ -715,16 +715,25 @@ static void *load_client(void *arg)
 	return NULL;
 }
 
+/* A free port below Linux's ephemeral range (32768 and up): the port the
+ * kernel hands to bind(0) or connect() in another test running beside this
+ * one can never be the one the daemon is about to bind, again and again. */
 static unsigned free_port(void)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	socklen_t l = sizeof(a);
-	getsockname(fd, (struct sockaddr *)&a, &l);
-	close(fd);
-	return ntohs(a.sin_port);
+	srand((unsigned)getpid());
+	for (int tries = 0; tries < 200; tries++) {
+		unsigned port = 20000u + (unsigned)(rand() % 12000);
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		int ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+		if (fd >= 0)
+			close(fd);
+		if (ok)
+			return port;
+	}
+	cr_assert_fail("no free port between 20000 and 32000");
+	return 0;
 }
 
 Test(serve, kill_9_under_load_loses_no_accepted_message)
