@@ -397,6 +397,10 @@ int tm_trust_load(const char *ca_file, const char *crl_file, struct tm_trust **o
 			goto out;
 		t->check_crl = true;
 	}
+	if ((t->chains = tm_cms_chainmemo_new(t->store)) == NULL) {
+		tm_error_set(err, "internal.nomem", "out of memory");
+		goto out;
+	}
 	*out = t;
 	t = NULL;
 	rc = 0;
@@ -413,6 +417,7 @@ void tm_trust_free(struct tm_trust *t)
 		return;
 	X509_STORE_free(t->store);
 	tm_cms_certcache_free(t->certs);
+	tm_cms_chainmemo_free(t->chains);
 	free(t);
 }
 

@@ -8,8 +8,9 @@
  * certificate is looked up by its DER (parsed once, then shared), and the
  * parsed certificates are added back to the CMS structure: what OpenSSL then
  * verifies is the same structure, built with less work. The certificates
- * field is not covered by the signature, and every check (chain, usage,
- * revocation, the signature) still runs on every message.
+ * field is not covered by the signature, and every check (usage, the
+ * signature) still runs on every message; the chain's verdict is reused
+ * only as cms_chainmemo.c explains.
  *
  * The cache is direct-mapped (a slot per DER hash, a newcomer replaces the
  * old one), so its memory is bounded and a flood of distinct certificates

@@ -44,11 +44,13 @@ struct tm_keyring {
 };
 
 struct tm_cms_certcache;
+struct tm_cms_chainmemo;
 
 struct tm_trust {
 	X509_STORE *store;      /* read-only after load: shared by worker threads */
 	bool check_crl;
 	struct tm_cms_certcache *certs; /* parsed signer certificates (own lock) */
+	struct tm_cms_chainmemo *chains; /* chain verdicts, remembered (own lock) */
 };
 
 /* One BER/DER element as found by tm_cms_tlv_read. */
@@ -99,6 +101,26 @@ struct tm_cms_cert_facts {
 };
 /* The facts of a certificate that came from the cache, or NULL. */
 const struct tm_cms_cert_facts *tm_cms_cert_facts_get0(const X509 *x);
+
+/* Chain verdicts, remembered (cms_chainmemo.c). A successful
+ * X509_verify_cert of a signer and the certificates of its message, all
+ * shared objects of the certificate cache, is remembered together with the
+ * interval of verification times in which every validity comparison OpenSSL
+ * could make (the store's certificates and CRLs, the message's
+ * certificates) comes out the same; inside it the verdict is the same as a
+ * fresh verification. Made after the store is loaded (it reads the store's
+ * validity times once; the store must not change afterwards). Bounded:
+ * direct-mapped, thread-safe. NULL when out of memory. */
+struct tm_cms_chainmemo *tm_cms_chainmemo_new(X509_STORE *store);
+void tm_cms_chainmemo_free(struct tm_cms_chainmemo *m);
+/* Did this signer with these certificates verify, for a time that stands
+ * for `at`? (false for NULL m or anything not remembered) */
+bool tm_cms_chainmemo_hit(struct tm_cms_chainmemo *m, X509 *signer, STACK_OF(X509) *certs,
+			  int64_t at);
+/* Remember that they verified at `at` (call only after a success). */
+void tm_cms_chainmemo_put(struct tm_cms_chainmemo *m, X509 *signer, STACK_OF(X509) *certs,
+			  int64_t at);
+void tm_cms_chainmemo_stats(struct tm_cms_chainmemo *m, uint64_t *hits, uint64_t *misses);
 
 /* Text of the most recent OpenSSL error ("no detail" when the queue is
  * empty) into buf. Does not clear the queue. */

@@ -5,6 +5,8 @@
  *   time not in the future → EKU emailProtection → keyUsage digitalSignature
  *   → chain to the trust anchors at the signing time (CRLs when configured)
  *   → subject serialNumber → the signature itself.
+ * A chain's success is remembered for the times at which it would come out
+ * the same (cms_chainmemo.c); everything else runs on every message.
  * EKU and keyUsage are checked on the signer certificate before the chain,
  * so their failures get a specific reason instead of a generic "unsuitable
  * purpose" from the X.509 verifier (which still checks S/MIME signing). */
@@ -90,8 +92,13 @@ static int check_chain(const struct tm_trust *t, CMS_ContentInfo *cms, X509 *sig
 {
 	int rc = -1;
 	STACK_OF(X509) *certs = CMS_get1_certs(cms); /* may be NULL: none included */
-	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	X509_STORE_CTX *ctx = NULL;
 	char when[32];
+	if (tm_cms_chainmemo_hit(t->chains, signer, certs, at)) {
+		rc = 0; /* the same verdict as verifying again (see cms_chainmemo.c) */
+		goto out;
+	}
+	ctx = X509_STORE_CTX_new();
 	fmt_time(at, when, sizeof(when));
 	if (ctx == NULL || !X509_STORE_CTX_init(ctx, t->store, signer, certs)) {
 		tm_error_set(err, "internal.nomem", "cannot set up certificate verification");
@@ -107,6 +114,7 @@ static int check_chain(const struct tm_trust *t, CMS_ContentInfo *cms, X509 *sig
 	}
 	X509_STORE_CTX_set_verify_cb(ctx, verify_cb);
 	if (X509_verify_cert(ctx) == 1) {
+		tm_cms_chainmemo_put(t->chains, signer, certs, at);
 		rc = 0;
 		goto out;
 	}

@@ -11,6 +11,7 @@
 #include <telemail/report.h>
 #include <telemail/smime.h>
 
+#include "cms.h"
 #include "common.h"
 
 static char *join(const char *env, const char *fallback, const char *mid, const char *rel)
@@ -116,4 +117,20 @@ struct tm_trust *tm_test_trust(bool with_crl)
 	free(ca);
 	free(crl);
 	return t;
+}
+
+void tm_test_sign(const char *name, const void *content, size_t len, bool detached,
+		  struct tm_buf *der)
+{
+	char cert[256], key[256];
+	snprintf(cert, sizeof(cert), "%s.pem", name);
+	snprintf(key, sizeof(key), "%s.key", name);
+	char *c = tm_test_pki(cert), *k = tm_test_pki(key);
+	struct tm_identity *id = NULL;
+	struct tm_error err = {0};
+	cr_assert_eq(tm_identity_load(c, k, NULL, &id, &err), 0, "%s: %s", name, err.msg);
+	cr_assert_eq(tm_cms_sign(id, content, len, detached, der, &err), 0, "%s", err.msg);
+	tm_identity_free(id);
+	free(c);
+	free(k);
 }

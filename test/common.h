@@ -29,6 +29,10 @@ int tm_test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * (cr_assert on failure). */
 struct tm_trust;
 struct tm_trust *tm_test_trust(bool with_crl);
+/* CMS SignedData (DER) of content by the test PKI's identity `name`
+ * (<name>.pem and <name>.key; cr_assert on failure). */
+void tm_test_sign(const char *name, const void *content, size_t len, bool detached,
+		  struct tm_buf *der);
 
 /* Write a report as YAML (cr_assert on failure). */
 struct tm_report;

@@ -20,22 +20,6 @@
 
 static const char CONTENT[] = "Content-Type: application/yaml\r\n\r\nschema_version: 1\r\n";
 
-static void sign_by(const char *name, const void *content, size_t len, bool detached,
-		    struct tm_buf *der)
-{
-	char cert[256], key[256];
-	snprintf(cert, sizeof(cert), "%s.pem", name);
-	snprintf(key, sizeof(key), "%s.key", name);
-	char *c = tm_test_pki(cert), *k = tm_test_pki(key);
-	struct tm_identity *id = NULL;
-	struct tm_error err = {0};
-	cr_assert_eq(tm_identity_load(c, k, NULL, &id, &err), 0, "%s: %s", name, err.msg);
-	cr_assert_eq(tm_cms_sign(id, content, len, detached, der, &err), 0, "%s", err.msg);
-	tm_identity_free(id);
-	free(c);
-	free(k);
-}
-
 /* Verify; the signer's serial into serial (when not NULL); returns rc. */
 static int verify(const struct tm_trust *t, const struct tm_buf *der, bool detached,
 		  char serial[65], struct tm_error *err)
@@ -75,7 +59,7 @@ Test(cms_certcache, one_signer_parsed_once)
 	for (int i = 0; i < 4; i++) {
 		struct tm_buf der;
 		tm_buf_init(&der);
-		sign_by("dev-XK100001", CONTENT, strlen(CONTENT), i % 2 == 1, &der);
+		tm_test_sign("dev-XK100001", CONTENT, strlen(CONTENT), i % 2 == 1, &der);
 		char serial[65];
 		struct tm_error err = {0};
 		cr_assert_eq(verify(t, &der, i % 2 == 1, serial, &err), 0, "%s: %s", err.reason,
@@ -96,7 +80,7 @@ Test(cms_certcache, signers_are_never_confused)
 	for (size_t i = 0; i < 5; i++) {
 		struct tm_buf der;
 		tm_buf_init(&der);
-		sign_by(names[i], CONTENT, strlen(CONTENT), false, &der);
+		tm_test_sign(names[i], CONTENT, strlen(CONTENT), false, &der);
 		char serial[65];
 		struct tm_error err = {0};
 		cr_assert_eq(verify(t, &der, false, serial, &err), 0, "%s", err.msg);
@@ -115,7 +99,7 @@ static void same_verdict_twice(const char *name, bool crl, const char *reason)
 	for (int i = 0; i < 2; i++) {
 		struct tm_buf der;
 		tm_buf_init(&der);
-		sign_by(name, CONTENT, strlen(CONTENT), false, &der);
+		tm_test_sign(name, CONTENT, strlen(CONTENT), false, &der);
 		struct tm_error err = {0};
 		cr_assert_eq(verify(t, &der, false, NULL, &err), -1, "%s message %d", name, i + 1);
 		cr_assert_str_eq(err.reason, reason, "%s message %d: %s", name, i + 1, err.msg);
@@ -135,7 +119,7 @@ Test(cms_certcache, tampered_signature_every_time)
 	struct tm_trust *t = tm_test_trust(false);
 	struct tm_buf der;
 	tm_buf_init(&der);
-	sign_by("dev-XK100001", CONTENT, strlen(CONTENT), false, &der);
+	tm_test_sign("dev-XK100001", CONTENT, strlen(CONTENT), false, &der);
 	struct tm_error err = {0};
 	cr_assert_eq(verify(t, &der, false, NULL, &err), 0, "%s", err.msg);
 	/* the same message with one octet of the enclosed content changed */
@@ -159,7 +143,7 @@ static void same_structure(size_t content_len)
 	memset(content, 'a', content_len);
 	struct tm_buf der;
 	tm_buf_init(&der);
-	sign_by("dev-XK100001", content, content_len, false, &der);
+	tm_test_sign("dev-XK100001", content, content_len, false, &der);
 	struct tm_cms_certcache *c = tm_cms_certcache_new();
 	cr_assert_not_null(c);
 	for (int i = 0; i < 2; i++) { /* parsed, then from the cache */
@@ -190,7 +174,7 @@ Test(cms_certcache, odd_input_takes_the_plain_path)
 	struct tm_trust *t = tm_test_trust(false);
 	struct tm_buf der;
 	tm_buf_init(&der);
-	sign_by("dev-XK100001", CONTENT, strlen(CONTENT), false, &der);
+	tm_test_sign("dev-XK100001", CONTENT, strlen(CONTENT), false, &der);
 	cr_assert_null(tm_cms_certcache_d2i(t->certs, der.data, der.len - 1));
 	cr_assert_null(tm_cms_certcache_d2i(t->certs, der.data, 40));
 	cr_assert_null(tm_cms_certcache_d2i(t->certs, (const uint8_t *)"\x30\x03\x02\x01\x01", 5));
@@ -262,7 +246,7 @@ Test(cms_certcache, certificate_twice_takes_the_plain_path)
 {
 	struct tm_buf der;
 	tm_buf_init(&der);
-	sign_by("dev-XK100001", CONTENT, strlen(CONTENT), false, &der);
+	tm_test_sign("dev-XK100001", CONTENT, strlen(CONTENT), false, &der);
 	struct tm_cms_tlv ci, oid, ex, sd, t = { 0 };
 	const uint8_t *end = der.data + der.len;
 	cr_assert_eq(tm_cms_tlv_read(der.data, end, der.data, 0, &ci, NULL), 0);
@@ -322,7 +306,7 @@ Test(cms_certcache, signer_facts_are_the_same_from_the_cache)
 	struct tm_trust *t = tm_test_trust(false);
 	struct tm_buf der;
 	tm_buf_init(&der);
-	sign_by("dev-XK100002", CONTENT, strlen(CONTENT), false, &der);
+	tm_test_sign("dev-XK100002", CONTENT, strlen(CONTENT), false, &der);
 	struct tm_signer_info si[2];
 	for (int i = 0; i < 2; i++) {
 		memset(&si[i], 0, sizeof(si[i]));

@@ -256,7 +256,9 @@ int main(int argc, char **argv)
 
 	char rm[700];
 	snprintf(rm, sizeof(rm), "rm -rf '%s'", tmp);
-	if (system(rm) != 0)
+	if (getenv("TM_BENCH_KEEP") != NULL) /* for profiling: the corpus and state stay */
+		printf("  kept: %s\n", tmp);
+	else if (system(rm) != 0)
 		fprintf(stderr, "bench_replay: could not remove %s\n", tmp);
 	free(pki), free(gw_pem), free(gw_keyf), free(ca_pem), free(dev_pem), free(dev_key);
 	free(sample), free(gw);
