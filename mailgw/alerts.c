@@ -10,6 +10,7 @@
 #include <telemail/report.h>
 
 #include "alerts.h"
+#include "alerts_device.h"
 #include "audit.h"
 #include "config_service.h"
 #include "notify.h"
@@ -40,6 +41,7 @@ static bool is_event_kind(const char *kind)
 /* What evaluating one report needs at hand. */
 struct eval {
 	struct gw_store *st;
+	struct gw_alerts_device *dev;   /* the device's marks and active alerts */
 	const struct gw_service_config *svc;
 	const char *serial;
 	const char *tenant;
@@ -49,6 +51,20 @@ struct eval {
 	int64_t now;   /* the gateway clock (queue times) */
 	struct tm_error *err;
 };
+
+/* snprintf(dst + len, cap - len, "%.*s", max, src) without the formatter:
+ * at most max bytes of src, cut to what fits; the new length. len < cap. */
+static size_t text_cat(char *dst, size_t cap, size_t len, const char *src, size_t max)
+{
+	size_t n = strnlen(src, max);
+	if (n > cap - 1 - len)
+		n = cap - 1 - len;
+	memcpy(dst + len, src, n);
+	dst[len + n] = '\0';
+	return len + n;
+}
+
+#define TEXT_COPY(dst, src) text_cat((dst), sizeof(dst), 0, (src), SIZE_MAX)
 
 static int sev_rank(const char *s)
 {
@@ -61,8 +77,7 @@ static int raise_alert(const struct eval *e, const char *kind, const char *subje
 {
 	struct gw_alert_row a;
 	bool found = false;
-	int rc = OPS(e->st)->alert_find_active(BE(e->st), e->serial, kind, subject, &a, &found,
-						e->err);
+	int rc = gw_alerts_device_find(e->dev, kind, subject, &a, &found, e->err);
 	if (rc != GW_STORE_OK)
 		return rc;
 	if (found) {
@@ -70,23 +85,23 @@ static int raise_alert(const struct eval *e, const char *kind, const char *subje
 			a.last_seen = e->at;
 		a.count++;
 		if (sev_rank(severity) > sev_rank(a.severity))
-			snprintf(a.severity, sizeof(a.severity), "%s", severity);
-		snprintf(a.detail, sizeof(a.detail), "%s", detail);
-		snprintf(a.report_id, sizeof(a.report_id), "%s", e->report_id ? e->report_id : "");
-		return OPS(e->st)->alert_update(BE(e->st), &a, e->err);
+			TEXT_COPY(a.severity, severity);
+		TEXT_COPY(a.detail, detail);
+		TEXT_COPY(a.report_id, e->report_id ? e->report_id : "");
+		return gw_alerts_device_repeat(e->dev, &a, e->err);
 	}
 	memset(&a, 0, sizeof(a));
-	snprintf(a.serial, sizeof(a.serial), "%s", e->serial);
-	snprintf(a.tenant, sizeof(a.tenant), "%s", e->tenant);
-	snprintf(a.kind, sizeof(a.kind), "%s", kind);
-	snprintf(a.subject, sizeof(a.subject), "%s", subject);
-	snprintf(a.severity, sizeof(a.severity), "%s", severity);
-	snprintf(a.detail, sizeof(a.detail), "%s", detail);
-	snprintf(a.report_id, sizeof(a.report_id), "%s", e->report_id ? e->report_id : "");
+	TEXT_COPY(a.serial, e->serial);
+	TEXT_COPY(a.tenant, e->tenant);
+	TEXT_COPY(a.kind, kind);
+	TEXT_COPY(a.subject, subject);
+	TEXT_COPY(a.severity, severity);
+	TEXT_COPY(a.detail, detail);
+	TEXT_COPY(a.report_id, e->report_id ? e->report_id : "");
 	a.state = GW_ALERT_OPEN;
 	a.first_seen = a.last_seen = e->at;
 	a.count = 1;
-	rc = OPS(e->st)->alert_insert(BE(e->st), &a, e->err);
+	rc = gw_alerts_device_insert(e->dev, &a, e->err);
 	if (rc == GW_STORE_OK)
 		rc = gw_notify_enqueue(e->st, e->svc, &a, "opened", e->now, e->err);
 	return rc;
@@ -97,34 +112,35 @@ static int resolve_alert(const struct eval *e, const char *kind, const char *sub
 {
 	struct gw_alert_row a;
 	bool found = false;
-	int rc = OPS(e->st)->alert_find_active(BE(e->st), e->serial, kind, subject, &a, &found,
-						e->err);
+	int rc = gw_alerts_device_find(e->dev, kind, subject, &a, &found, e->err);
 	if (rc != GW_STORE_OK || !found)
 		return rc;
 	a.state = GW_ALERT_RESOLVED;
 	a.resolved_at = e->at;
-	rc = OPS(e->st)->alert_update(BE(e->st), &a, e->err);
+	rc = gw_alerts_device_update(e->dev, &a, e->err);
 	if (rc == GW_STORE_OK)
 		rc = gw_notify_enqueue(e->st, e->svc, &a, "resolved", e->now, e->err);
 	return rc;
 }
 
-static int mark_get(const struct eval *e, const char *key, struct gw_mark_row *m, bool *found)
+/* The mark of `key` (NULL: none): *out points at *buf or at the held copy. */
+static int mark_get(const struct eval *e, const char *key, struct gw_mark_row *buf,
+		    const struct gw_mark_row **out)
 {
-	return OPS(e->st)->mark_get(BE(e->st), e->serial, key, m, found, e->err);
+	return gw_alerts_device_mark_get(e->dev, key, buf, out, e->err);
 }
 
 static int mark_set_int(const struct eval *e, const char *key, int64_t v)
 {
 	struct gw_mark_row m = { .seq = e->seq, .has_ival = true, .ival = v };
-	return OPS(e->st)->mark_set(BE(e->st), e->serial, key, &m, e->err);
+	return gw_alerts_device_mark_set(e->dev, key, &m, e->err);
 }
 
 static int mark_set_text(const struct eval *e, const char *key, const char *v)
 {
 	struct gw_mark_row m = { .seq = e->seq };
-	snprintf(m.tval, sizeof(m.tval), "%s", v);
-	return OPS(e->st)->mark_set(BE(e->st), e->serial, key, &m, e->err);
+	TEXT_COPY(m.tval, v);
+	return gw_alerts_device_mark_set(e->dev, key, &m, e->err);
 }
 
 /* ---- supplies ---- */
@@ -154,14 +170,14 @@ static int eval_supply(const struct eval *e, const struct tm_supply *s)
 	if (pct == -1)
 		return GW_STORE_OK;   /* no usable level: nothing to say */
 	unsigned thr = gw_service_supply_threshold(e->svc, s->type, s->colorant);
-	struct gw_mark_row prev;
-	bool had = false;
-	int rc = mark_get(e, key, &prev, &had);
+	struct gw_mark_row buf;
+	const struct gw_mark_row *prev;
+	int rc = mark_get(e, key, &buf, &prev);
 	if (rc != GW_STORE_OK)
 		return rc;
 	if (pct == -3)
 		snprintf(detail, sizeof(detail), "%s: some remaining (low threshold %u %%)", subject, thr);
-	else
+	else if (pct <= (int64_t)thr)
 		snprintf(detail, sizeof(detail), "%s: %" PRId64 " %% (low threshold %u %%)", subject,
 			 pct, thr);
 	if (pct == 0) {
@@ -174,7 +190,7 @@ static int eval_supply(const struct eval *e, const struct tm_supply *s)
 			rc = resolve_alert(e, "supply_empty", subject);
 	} else {
 		/* above the threshold: a jump up is a replacement */
-		int64_t before = !had || !prev.has_ival ? -1 : prev.ival == -3 ? thr : prev.ival;
+		int64_t before = prev == NULL || !prev->has_ival ? -1 : prev->ival == -3 ? thr : prev->ival;
 		if (before >= 0 && pct >= before + REPLACED_JUMP) {
 			char d[GW_ALERT_DETAIL_MAX];
 			snprintf(d, sizeof(d), "%s: replaced, %" PRId64 " %% -> %" PRId64 " %%", subject,
@@ -226,12 +242,12 @@ static bool in_list(const char *list, const char *name)
  * remember the new set (as much of it as fits in a mark). */
 static int settle_set(const struct eval *e, const char *key, const char *kind, const char *now_set)
 {
-	struct gw_mark_row prev;
-	bool had = false;
-	int rc = mark_get(e, key, &prev, &had);
+	struct gw_mark_row buf;
+	const struct gw_mark_row *prev;
+	int rc = mark_get(e, key, &buf, &prev);
 	if (rc != GW_STORE_OK)
 		return rc;
-	for (const char *p = had ? prev.tval : ""; *p && rc == GW_STORE_OK; ) {
+	for (const char *p = prev != NULL ? prev->tval : ""; *p && rc == GW_STORE_OK; ) {
 		const char *nl = strchr(p, '\n');
 		size_t len = nl != NULL ? (size_t)(nl - p) : strlen(p);
 		char name[GW_ALERT_SUBJECT_MAX];
@@ -296,7 +312,7 @@ static int eval_part(const struct eval *e, const struct tm_part *p)
 	if (p->rated_life == TM_UNSET || p->rated_life <= 0 || p->used < 0)
 		return GW_STORE_OK;
 	char subject[GW_ALERT_SUBJECT_MAX], detail[GW_ALERT_DETAIL_MAX];
-	snprintf(subject, sizeof(subject), "%.120s", p->name);
+	text_cat(subject, sizeof(subject), 0, p->name, 120);
 	/* used * 100 >= pct * rated, in 128-bit-safe order: compare per mille */
 	long double share = (long double)p->used * 100.0L / (long double)p->rated_life;
 	if (share >= (long double)e->svc->part_life_percent) {
@@ -319,16 +335,16 @@ static bool wrapped(int64_t before, int64_t after)
 static int eval_counter(const struct eval *e, const char *name, int64_t value)
 {
 	char key[96], detail[GW_ALERT_DETAIL_MAX];
-	snprintf(key, sizeof(key), "ctr:%.80s", name);
-	struct gw_mark_row prev;
-	bool had = false;
-	int rc = mark_get(e, key, &prev, &had);
+	text_cat(key, sizeof(key), text_cat(key, sizeof(key), 0, "ctr:", 4), name, 80);
+	struct gw_mark_row buf;
+	const struct gw_mark_row *prev;
+	int rc = mark_get(e, key, &buf, &prev);
 	if (rc != GW_STORE_OK)
 		return rc;
-	if (had && prev.has_ival && value < prev.ival) {
-		bool wrap = wrapped(prev.ival, value);
+	if (prev != NULL && prev->has_ival && value < prev->ival) {
+		bool wrap = wrapped(prev->ival, value);
 		snprintf(detail, sizeof(detail), "counter %s went from %" PRId64 " to %" PRId64 " (%s)",
-			 name, prev.ival, value, wrap ? "wrapped" : "reset or board swap");
+			 name, prev->ival, value, wrap ? "wrapped" : "reset or board swap");
 		rc = raise_alert(e, wrap ? "counter_wrap" : "counter_reset", name, "warning", detail);
 	}
 	return rc == GW_STORE_OK ? mark_set_int(e, key, value) : rc;
@@ -353,14 +369,15 @@ static int eval_counters(const struct eval *e, const struct tm_report *r)
 			if (v[k] == TM_UNSET)
 				continue;
 			char name[64];
-			snprintf(name, sizeof(name), "%s/%s", tm_counter_service_name((enum tm_counter_service)svc),
-				 names[k]);
+			size_t n = TEXT_COPY(name, tm_counter_service_name((enum tm_counter_service)svc));
+			text_cat(name, sizeof(name), text_cat(name, sizeof(name), n, "/", 1), names[k],
+				 SIZE_MAX);
 			rc = eval_counter(e, name, v[k]);
 		}
 	}
 	for (size_t i = 0; i < r->n_vendor && rc == GW_STORE_OK; i++) {
 		char name[96];
-		snprintf(name, sizeof(name), "vendor/%.80s", r->vendor[i].id);
+		text_cat(name, sizeof(name), TEXT_COPY(name, "vendor/"), r->vendor[i].id, 80);
 		rc = eval_counter(e, name, r->vendor[i].value);
 	}
 	return rc;
@@ -369,15 +386,15 @@ static int eval_counters(const struct eval *e, const struct tm_report *r)
 static int eval_firmware(const struct eval *e, const struct tm_firmware *f)
 {
 	char key[96], detail[GW_ALERT_DETAIL_MAX];
-	snprintf(key, sizeof(key), "fw:%.80s", f->component);
-	struct gw_mark_row prev;
-	bool had = false;
-	int rc = mark_get(e, key, &prev, &had);
+	text_cat(key, sizeof(key), text_cat(key, sizeof(key), 0, "fw:", 3), f->component, 80);
+	struct gw_mark_row buf;
+	const struct gw_mark_row *prev;
+	int rc = mark_get(e, key, &buf, &prev);
 	if (rc != GW_STORE_OK)
 		return rc;
-	if (had && strcmp(prev.tval, f->version) != 0) {
+	if (prev != NULL && strcmp(prev->tval, f->version) != 0) {
 		snprintf(detail, sizeof(detail), "%.40s firmware %.90s -> %.90s", f->component,
-			 prev.tval, f->version);
+			 prev->tval, f->version);
 		rc = raise_alert(e, "firmware_changed", f->component, "info", detail);
 	}
 	return rc == GW_STORE_OK ? mark_set_text(e, key, f->version) : rc;
@@ -423,13 +440,20 @@ int gw_alerts_on_stored(struct gw_store *st, const struct gw_service_config *svc
 	if (info->result != GW_PUT_STORED)
 		return GW_STORE_OK;
 	if (info->newest) {
+		struct gw_alerts_device dev;
 		struct eval e = {
-			.st = st, .svc = svc, .serial = r->serial, .tenant = rec->tenant,
+			.st = st, .dev = &dev, .svc = svc, .serial = r->serial, .tenant = rec->tenant,
 			.report_id = r->id, .seq = r->seq, .now = now, .err = err,
 		};
 		if (gw_store_parse_utc(r->generated_at, "report/generated_at", &e.at, err) < 0)
 			return GW_STORE_ERROR;
-		rc = evaluate(&e, r);
+		gw_alerts_device_init(&dev, st, r->serial, r->seq);
+		rc = gw_alerts_device_load(&dev, err);
+		if (rc == GW_STORE_OK)
+			rc = evaluate(&e, r);
+		if (rc == GW_STORE_OK)
+			rc = gw_alerts_device_flush(&dev, err);
+		gw_alerts_device_fini(&dev);
 		if (rc != GW_STORE_OK)
 			return rc;
 	}
@@ -521,11 +545,15 @@ int gw_alerts_check_silence(struct gw_store *st, const struct gw_service_config 
 	if (rc != GW_STORE_OK)
 		goto out;
 	for (size_t i = 0; i < l.n && rc == GW_STORE_OK; i++) {
+		struct gw_alerts_device dev;   /* nothing loaded: one store call per lookup */
+		gw_alerts_device_init(&dev, st, l.rows[i].serial, l.rows[i].last_seq);
 		struct eval e = {
-			.st = st, .svc = svc, .serial = l.rows[i].serial, .tenant = l.rows[i].tenant,
-			.seq = l.rows[i].last_seq, .at = now, .now = now, .err = err,
+			.st = st, .dev = &dev, .svc = svc, .serial = l.rows[i].serial,
+			.tenant = l.rows[i].tenant, .seq = l.rows[i].last_seq, .at = now, .now = now,
+			.err = err,
 		};
 		rc = check_one(&e, &l.rows[i], counts);
+		gw_alerts_device_fini(&dev);
 	}
 	if (rc == GW_STORE_OK)
 		rc = gw_store_commit(st, err);

@@ -5,7 +5,8 @@
  * timer for silence (gw_alerts_check_silence). Only a report that is the
  * device's newest seq is evaluated, so late and out-of-order mail never
  * raises a false alert. What the newest report said is kept per device as
- * marks (store ops mark_get / mark_set) to compare the next one against.
+ * marks (store ops mark_list / mark_set_many / mark_touch, or mark_get /
+ * mark_set one at a time) to compare the next one against.
  *
  * Kinds (subject in brackets):
  *   supply_low [type/colorant#index]    level at or under the threshold
@@ -45,6 +46,14 @@ struct tm_error;
 struct tm_report;
 
 const char *gw_alert_state_name(enum gw_alert_state s);
+
+/* Evaluating one report loads its device's marks and active alerts once (at
+ * most these many), answers lookups from memory and writes only what changed
+ * (a mark whose value stayed gets its seq set, in one statement for all).
+ * A device with more, or an evaluation that would grow past them, falls back
+ * to a store call per lookup and per write: the same rows, more statements. */
+#define GW_ALERTS_MARKS_MAX 256
+#define GW_ALERTS_ACTIVE_MAX 128
 
 /* The pipeline hook, inside the batch transaction, after a put that
  * answered STORED: evaluates alerts when info->newest, and appends the

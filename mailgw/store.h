@@ -186,12 +186,25 @@ struct gw_alert_row {
 };
 
 /* What alert evaluation remembers of a device's newest report (key such as
- * "supply#2", "counter:total/impressions", "firmware:engine"). */
+ * "supply#2", "ctr:total/impressions", "fw:engine"); seq: the report that
+ * last evaluated it. */
 struct gw_mark_row {
 	int64_t seq;
 	bool has_ival;
 	int64_t ival;
 	char tval[1024];
+};
+
+#define GW_MARK_KEY_MAX 96   /* bytes of a mark key, with its NUL */
+
+/* A mark with its key, as listed and written in bulk (mark_list,
+ * mark_set_many, mark_touch). inexact (listing only): the stored row does
+ * not read back as this copy (a key or text longer than the copy holds, a
+ * value of another type), so no write may be skipped as "the same". */
+struct gw_mark_entry {
+	char key[GW_MARK_KEY_MAX];
+	struct gw_mark_row m;
+	bool inexact;
 };
 
 enum gw_notify_state { GW_NOTIFY_PENDING, GW_NOTIFY_SENT, GW_NOTIFY_FAILED };
@@ -261,6 +274,7 @@ typedef int (*gw_store_notify_cb)(void *ctx, const struct gw_notify_row *n);
 typedef int (*gw_store_audit_cb)(void *ctx, const struct gw_audit_row *a);
 typedef int (*gw_store_meter_cb)(void *ctx, const struct gw_meter_row *m);
 typedef int (*gw_store_supply_cb)(void *ctx, const struct gw_supply_row *s);
+typedef int (*gw_store_mark_cb)(void *ctx, const struct gw_mark_entry *m);
 
 /* ---- the back-end interface ---- */
 
@@ -329,6 +343,21 @@ struct gw_store_ops {
 			bool *found, struct tm_error *err);
 	int (*mark_set)(void *s, const char *serial, const char *key, const struct gw_mark_row *m,
 			struct tm_error *err);
+	/* For one device's evaluation (alerts.c loads once, writes what
+	 * changed): alert_update of a repeat, writing only what a repeat changes
+	 * (severity, detail, last_seen, count, report_id); the device's active
+	 * alerts, in no set order; its marks in key order; mark_set of n marks
+	 * with distinct keys; and the seq of n existing marks set to `seq`,
+	 * their values left as they are. */
+	int (*alert_repeat)(void *s, const struct gw_alert_row *a, struct tm_error *err);
+	int (*alert_list_device)(void *s, const char *serial, gw_store_alert_cb cb, void *ctx,
+				 struct tm_error *err);
+	int (*mark_list)(void *s, const char *serial, gw_store_mark_cb cb, void *ctx,
+			 struct tm_error *err);
+	int (*mark_set_many)(void *s, const char *serial, const struct gw_mark_entry *const *marks,
+			     size_t n, struct tm_error *err);
+	int (*mark_touch)(void *s, const char *serial, const struct gw_mark_entry *const *marks,
+			  size_t n, int64_t seq, struct tm_error *err);
 	int (*notify_add)(void *s, const struct gw_notify_row *n, bool *added, struct tm_error *err);
 	int (*notify_update)(void *s, const struct gw_notify_row *n, struct tm_error *err);
 	int (*notify_list)(void *s, bool pending_only, gw_store_notify_cb cb, void *ctx,

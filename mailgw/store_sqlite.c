@@ -5,14 +5,13 @@
  * A batch is one BEGIN IMMEDIATE … COMMIT; each put runs inside a SAVEPOINT
  * so that a failing record leaves nothing behind while the batch goes on.
  * The savepoints' journal lives in memory (temp_store = MEMORY): in a temp
- * file it cost a write system call per page changed, twenty per record. */
+ * file it cost a write system call per page changed, twenty per record.
+ * The put itself is in store_sqlite_put.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <telemail/error.h>
-#include <telemail/report.h>
 
 #include "store_sqlite.h"
 
@@ -26,33 +25,17 @@ static const char *const sq_sql[SQ_COUNT_] = {
 		" generated_unix, received_at, signer, message_id, raw_sha256, trigger_cause,"
 		" outbox_gap, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
 	[SQ_JSON_INSERT] = "INSERT INTO report_json (report, json) VALUES (?1, ?2)",
-	[SQ_COUNTER_INSERT] =
-		"INSERT INTO counters (report, service, name, value, unit) VALUES (?1, ?2, ?3, ?4, ?5)",
-	[SQ_SUPPLY_INSERT] =
-		"INSERT INTO supplies (report, idx, type, colorant, description, unit, max_capacity,"
-		" level, part_number) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-	[SQ_PART_INSERT] =
-		"INSERT INTO parts (report, n, name, used, rated_life, unit) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-	[SQ_ALERT_INSERT] =
-		"INSERT INTO alerts (report, n, code, sub_code, severity, grp, location, description,"
-		" time, counter) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-	[SQ_DIAG_INSERT] = "INSERT INTO diagnostics (report, name, type, value) VALUES (?1, ?2, ?3, ?4)",
-	[SQ_FIRMWARE_INSERT] =
-		"INSERT INTO firmware (report, n, component, version) VALUES (?1, ?2, ?3, ?4)",
+	/* the device row, and last_received as the newest received_at of any report */
 	[SQ_DEVICE_ENSURE] =
-		"INSERT INTO devices (serial, tenant, enrolled_at) VALUES (?1, ?2, ?3)"
-		" ON CONFLICT (serial) DO NOTHING",
-	[SQ_DEVICE_SEEN] =
-		"UPDATE devices SET last_received = MAX(COALESCE(last_received, 0), ?2) WHERE serial = ?1",
+		"INSERT INTO devices (serial, tenant, enrolled_at, last_received)"
+		" VALUES (?1, ?2, ?3, MAX(0, ?3))"
+		" ON CONFLICT (serial) DO UPDATE SET last_received = MAX(COALESCE(last_received, 0), ?3)",
 	[SQ_DEVICE_NEWEST] =
 		"UPDATE devices SET last_seq = ?2, last_report_id = ?3, last_seen = ?4,"
 		" manufacturer = ?5, model = ?6, name = ?7, location = ?8, ip = ?9, mac = ?10,"
 		" state = COALESCE(?11, state)"
 		" WHERE serial = ?1 AND (last_seq IS NULL OR last_seq < ?2)",
 	[SQ_LATEST_SUPPLY_CLEAR] = "DELETE FROM latest_supplies WHERE serial = ?1",
-	[SQ_LATEST_SUPPLY_INSERT] =
-		"INSERT INTO latest_supplies (serial, idx, seq, type, colorant, description, unit,"
-		" max_capacity, level, part_number) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
 	[SQ_MSGLOG_UPSERT] =
 		"INSERT INTO message_log (raw_sha256, message_id, received_at, updated_at, outcome,"
 		" reason, detail, report_id, quarantine_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
@@ -62,6 +45,8 @@ static const char *const sq_sql[SQ_COUNT_] = {
 		" quarantine_id = COALESCE(excluded.quarantine_id, quarantine_id)"
 		" WHERE message_log.outcome <> 'stored' AND (message_log.outcome <> excluded.outcome"
 		" OR message_log.reason IS NOT excluded.reason)",
+	[SQ_SAVEPOINT] = "SAVEPOINT put",
+	[SQ_RELEASE] = "RELEASE put",
 	[SQ_MSGLOG_GET] =
 		"SELECT raw_sha256, message_id, received_at, updated_at, outcome, reason, detail,"
 		" report_id, quarantine_id FROM message_log WHERE raw_sha256 = ?1 AND message_id = ?2",
@@ -163,11 +148,9 @@ int gw_sq_bind_opt_int(sqlite3_stmt *s, int i, long long v, long long unset)
 void gw_sq_col_text(sqlite3_stmt *s, int col, char *out, size_t cap)
 {
 	const unsigned char *t = sqlite3_column_text(s, col);
-	if (t == NULL) {
-		out[0] = '\0';
-		return;
-	}
-	snprintf(out, cap, "%s", (const char *)t);
+	size_t n = t != NULL ? strnlen((const char *)t, cap - 1) : 0;
+	memcpy(out, t != NULL ? (const char *)t : "", n);   /* as snprintf "%s" would, cheaper */
+	out[n] = '\0';
 }
 
 static int exec(struct gw_sq *q, const char *sql, const char *what, struct tm_error *err)
@@ -185,6 +168,69 @@ int gw_sq_step_done(struct gw_sq *q, sqlite3_stmt *s, const char *what, struct t
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE)
 		return gw_sq_fail(q, rc, what, err);
+	return GW_STORE_OK;
+}
+
+/* ---- statements of many rows ---- */
+
+sqlite3_stmt *gw_sq_rows_stmt(struct gw_sq *q, const struct gw_sq_rows *spec, size_t n,
+			      struct tm_error *err)
+{
+	if (n < 1 || n > GW_SQ_ROWS_MAX || spec->cols < 1 || (unsigned)spec->set >= SQR_COUNT_) {
+		tm_error_set(err, "internal.bug", "store: %zu rows of %d columns", n, spec->cols);
+		return NULL;
+	}
+	sqlite3_stmt **slot = &q->rows[spec->set][n - 1];
+	if (*slot != NULL)
+		return gw_sq_cached(q, slot, NULL, err);
+	/* "(?, ?, ?)" per row: 3 bytes a column and 4 for the parentheses and ", " */
+	const char *tail = spec->tail != NULL ? spec->tail : "";
+	size_t hl = strlen(spec->head), tl = strlen(tail);
+	size_t cap = hl + tl + n * ((size_t)spec->cols * 3 + 4) + 2;
+	char *sql = malloc(cap);
+	if (sql == NULL) {
+		tm_error_set(err, "internal.nomem", "store: out of memory");
+		return NULL;
+	}
+	size_t len = hl;
+	memcpy(sql, spec->head, hl);
+	for (size_t r = 0; r < n; r++) {
+		sql[len++] = r == 0 ? ' ' : ',';
+		if (r > 0)
+			sql[len++] = ' ';
+		if (spec->cols > 1)
+			sql[len++] = '(';
+		for (int c = 0; c < spec->cols; c++) {
+			if (c > 0) {
+				sql[len++] = ',';
+				sql[len++] = ' ';
+			}
+			sql[len++] = '?';
+		}
+		if (spec->cols > 1)
+			sql[len++] = ')';
+	}
+	memcpy(sql + len, tail, tl + 1);
+	sqlite3_stmt *s = gw_sq_cached(q, slot, sql, err);
+	free(sql);
+	return s;
+}
+
+int gw_sq_put_rows(struct gw_sq *q, const struct gw_sq_rows *spec, size_t n,
+		   gw_sq_bind_row_fn bind, const void *ctx, const char *what, struct tm_error *err)
+{
+	for (size_t done = 0; done < n; ) {
+		size_t k = n - done < GW_SQ_ROWS_MAX ? n - done : GW_SQ_ROWS_MAX;
+		sqlite3_stmt *s = gw_sq_rows_stmt(q, spec, k, err);
+		if (s == NULL)
+			return GW_STORE_ERROR;
+		for (size_t i = 0; i < k; i++)
+			bind(s, spec->head_params + 1 + (int)i * spec->cols, ctx, done + i);
+		int rc = gw_sq_step_done(q, s, what, err);
+		if (rc != GW_STORE_OK)
+			return rc;
+		done += k;
+	}
 	return GW_STORE_OK;
 }
 
@@ -207,7 +253,7 @@ static int user_version(struct gw_sq *q, int *v, struct tm_error *err)
 
 static int migrate(struct gw_sq *q, const char *path, struct tm_error *err)
 {
-	int v, rc = user_version(q, &v, err);
+	int v = 0, rc = user_version(q, &v, err);
 	if (rc != GW_STORE_OK)
 		return rc;
 	if (v == (int)gw_sq_n_migrations)
@@ -254,6 +300,9 @@ static void sq_close(void *state)
 		sqlite3_finalize(q->stmt[i]);
 	for (int i = 0; i < GW_SQ_SVC_MAX; i++)
 		sqlite3_finalize(q->svc[i]);
+	for (int i = 0; i < SQR_COUNT_; i++)
+		for (int n = 0; n < GW_SQ_ROWS_MAX; n++)
+			sqlite3_finalize(q->rows[i][n]);
 	if (q->in_tx)
 		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_close_v2(q->db);
@@ -325,384 +374,7 @@ static void sq_rollback(void *state)
 	q->in_tx = false;
 }
 
-/* ---- records ---- */
-
-/* Names as in the schema (kept here so the store does not depend on the
- * report codec's object file). */
-static const char *const kind_names[] = {
-	[TM_KIND_PERIODIC] = "periodic", [TM_KIND_EVENT] = "event",
-	[TM_KIND_STATUS] = "status", [TM_KIND_TEST] = "test",
-};
-
-static const char *const service_names[TM_SVC_COUNT] = {
-	[TM_SVC_TOTAL] = "total", [TM_SVC_PRINT] = "print", [TM_SVC_COPY] = "copy",
-	[TM_SVC_SCAN] = "scan", [TM_SVC_FAX] = "fax",
-};
-
-static const char *const counter_names[] = {
-	"impressions", "impressions_monochrome", "impressions_full_color",
-	"impressions_two_sided", "sheets", "sheets_two_sided", "images",
-};
-
-static int put_counters(struct gw_sq *q, sqlite3_int64 rid, const struct tm_report *r,
-			struct tm_error *err)
-{
-	for (int svc = 0; svc < TM_SVC_COUNT; svc++) {
-		if (!r->has_service[svc])
-			continue;
-		const struct tm_counter_set *c = &r->service[svc];
-		const int64_t v[] = {
-			c->impressions, c->impressions_monochrome, c->impressions_full_color,
-			c->impressions_two_sided, c->sheets, c->sheets_two_sided, c->images,
-		};
-		for (size_t k = 0; k < sizeof(v) / sizeof(v[0]); k++) {
-			if (v[k] == TM_UNSET)
-				continue;
-			sqlite3_stmt *s = gw_sq_stmt(q, SQ_COUNTER_INSERT, err);
-			if (s == NULL)
-				return GW_STORE_ERROR;
-			gw_sq_bind_int(s, 1, rid);
-			gw_sq_bind_text(s, 2, service_names[svc]);
-			gw_sq_bind_text(s, 3, counter_names[k]);
-			gw_sq_bind_int(s, 4, v[k]);
-			int rc = gw_sq_step_done(q, s, "insert counter", err);
-			if (rc != GW_STORE_OK)
-				return rc;
-		}
-	}
-	for (size_t i = 0; i < r->n_vendor; i++) {
-		sqlite3_stmt *s = gw_sq_stmt(q, SQ_COUNTER_INSERT, err);
-		if (s == NULL)
-			return GW_STORE_ERROR;
-		gw_sq_bind_int(s, 1, rid);
-		gw_sq_bind_text(s, 2, "vendor");
-		gw_sq_bind_text(s, 3, r->vendor[i].id);
-		gw_sq_bind_int(s, 4, r->vendor[i].value);
-		gw_sq_bind_text(s, 5, r->vendor[i].unit);
-		int rc = gw_sq_step_done(q, s, "insert vendor counter", err);
-		if (rc != GW_STORE_OK)
-			return rc;
-	}
-	return GW_STORE_OK;
-}
-
-static int put_supply(struct gw_sq *q, enum gw_sq_stmt which, sqlite3_int64 key,
-		      const char *serial, int64_t seq, const struct tm_supply *sp,
-		      struct tm_error *err)
-{
-	sqlite3_stmt *s = gw_sq_stmt(q, which, err);
-	if (s == NULL)
-		return GW_STORE_ERROR;
-	int i = 1;
-	if (which == SQ_LATEST_SUPPLY_INSERT) {
-		gw_sq_bind_text(s, i++, serial);
-		gw_sq_bind_int(s, i++, sp->index);
-		gw_sq_bind_int(s, i++, seq);
-	} else {
-		gw_sq_bind_int(s, i++, key);
-		gw_sq_bind_int(s, i++, sp->index);
-	}
-	gw_sq_bind_text(s, i++, sp->type);
-	gw_sq_bind_text(s, i++, sp->colorant);
-	gw_sq_bind_text(s, i++, sp->description);
-	gw_sq_bind_text(s, i++, sp->unit);
-	gw_sq_bind_opt_int(s, i++, sp->max_capacity, TM_UNSET);
-	gw_sq_bind_int(s, i++, sp->level);
-	gw_sq_bind_text(s, i++, sp->part_number);
-	return gw_sq_step_done(q, s, "insert supply", err);
-}
-
-static int put_lists(struct gw_sq *q, sqlite3_int64 rid, const struct tm_report *r,
-		     struct tm_error *err)
-{
-	int rc = GW_STORE_OK;
-	for (size_t i = 0; i < r->n_supplies && rc == GW_STORE_OK; i++)
-		rc = put_supply(q, SQ_SUPPLY_INSERT, rid, NULL, 0, &r->supplies[i], err);
-	for (size_t i = 0; i < r->n_parts && rc == GW_STORE_OK; i++) {
-		sqlite3_stmt *s = gw_sq_stmt(q, SQ_PART_INSERT, err);
-		if (s == NULL)
-			return GW_STORE_ERROR;
-		const struct tm_part *p = &r->parts[i];
-		gw_sq_bind_int(s, 1, rid);
-		gw_sq_bind_int(s, 2, (long long)i);
-		gw_sq_bind_text(s, 3, p->name);
-		gw_sq_bind_int(s, 4, p->used);
-		gw_sq_bind_opt_int(s, 5, p->rated_life, TM_UNSET);
-		gw_sq_bind_text(s, 6, p->unit);
-		rc = gw_sq_step_done(q, s, "insert part", err);
-	}
-	for (size_t i = 0; i < r->n_alerts && rc == GW_STORE_OK; i++) {
-		sqlite3_stmt *s = gw_sq_stmt(q, SQ_ALERT_INSERT, err);
-		if (s == NULL)
-			return GW_STORE_ERROR;
-		const struct tm_alert *a = &r->alerts[i];
-		gw_sq_bind_int(s, 1, rid);
-		gw_sq_bind_int(s, 2, (long long)i);
-		gw_sq_bind_text(s, 3, a->code);
-		gw_sq_bind_text(s, 4, a->sub_code);
-		gw_sq_bind_text(s, 5, a->severity);
-		gw_sq_bind_text(s, 6, a->group);
-		gw_sq_bind_opt_int(s, 7, a->location, TM_UNSET);
-		gw_sq_bind_text(s, 8, a->description);
-		gw_sq_bind_text(s, 9, a->time);
-		gw_sq_bind_opt_int(s, 10, a->counter, TM_UNSET);
-		rc = gw_sq_step_done(q, s, "insert alert", err);
-	}
-	for (size_t i = 0; i < r->n_diagnostics && rc == GW_STORE_OK; i++) {
-		sqlite3_stmt *s = gw_sq_stmt(q, SQ_DIAG_INSERT, err);
-		if (s == NULL)
-			return GW_STORE_ERROR;
-		const struct tm_diag *d = &r->diagnostics[i];
-		gw_sq_bind_int(s, 1, rid);
-		gw_sq_bind_text(s, 2, d->name);
-		switch (d->type) {
-		case TM_DIAG_STRING:
-			gw_sq_bind_text(s, 3, "string");
-			gw_sq_bind_text(s, 4, d->s);
-			break;
-		case TM_DIAG_INT:
-			gw_sq_bind_text(s, 3, "int");
-			gw_sq_bind_int(s, 4, d->i);
-			break;
-		case TM_DIAG_FLOAT:
-			gw_sq_bind_text(s, 3, "float");
-			sqlite3_bind_double(s, 4, d->f);
-			break;
-		case TM_DIAG_BOOL:
-			gw_sq_bind_text(s, 3, "bool");
-			gw_sq_bind_int(s, 4, d->b ? 1 : 0);
-			break;
-		}
-		rc = gw_sq_step_done(q, s, "insert diagnostic", err);
-	}
-	for (size_t i = 0; i < r->n_firmware && rc == GW_STORE_OK; i++) {
-		sqlite3_stmt *s = gw_sq_stmt(q, SQ_FIRMWARE_INSERT, err);
-		if (s == NULL)
-			return GW_STORE_ERROR;
-		gw_sq_bind_int(s, 1, rid);
-		gw_sq_bind_int(s, 2, (long long)i);
-		gw_sq_bind_text(s, 3, r->firmware[i].component);
-		gw_sq_bind_text(s, 4, r->firmware[i].version);
-		rc = gw_sq_step_done(q, s, "insert firmware", err);
-	}
-	return rc;
-}
-
-/* The device row and the facts that follow only its newest seq. */
-static int put_device_facts(struct gw_sq *q, const struct gw_store_record *rec,
-			    int64_t generated, bool *newest, struct tm_error *err)
-{
-	const struct tm_report *r = rec->report;
-	sqlite3_stmt *s = gw_sq_stmt(q, SQ_DEVICE_SEEN, err);
-	if (s == NULL)
-		return GW_STORE_ERROR;
-	gw_sq_bind_text(s, 1, r->serial);
-	gw_sq_bind_int(s, 2, rec->received_at);
-	int rc = gw_sq_step_done(q, s, "update device last_received", err);
-	if (rc != GW_STORE_OK)
-		return rc;
-
-	s = gw_sq_stmt(q, SQ_DEVICE_NEWEST, err);
-	if (s == NULL)
-		return GW_STORE_ERROR;
-	gw_sq_bind_text(s, 1, r->serial);
-	gw_sq_bind_int(s, 2, r->seq);
-	gw_sq_bind_text(s, 3, r->id);
-	gw_sq_bind_int(s, 4, generated);
-	gw_sq_bind_text(s, 5, r->manufacturer);
-	gw_sq_bind_text(s, 6, r->model);
-	gw_sq_bind_text(s, 7, r->name);
-	gw_sq_bind_text(s, 8, r->location);
-	gw_sq_bind_text(s, 9, r->ip);
-	gw_sq_bind_text(s, 10, r->mac);
-	gw_sq_bind_text(s, 11, r->has_status ? r->state : NULL);
-	rc = gw_sq_step_done(q, s, "update device newest", err);
-	if (rc != GW_STORE_OK)
-		return rc;
-	*newest = sqlite3_changes(q->db) == 1;
-	if (!*newest || !r->has_supplies)
-		return GW_STORE_OK;
-
-	s = gw_sq_stmt(q, SQ_LATEST_SUPPLY_CLEAR, err);
-	if (s == NULL)
-		return GW_STORE_ERROR;
-	gw_sq_bind_text(s, 1, r->serial);
-	rc = gw_sq_step_done(q, s, "clear latest supplies", err);
-	for (size_t i = 0; i < r->n_supplies && rc == GW_STORE_OK; i++)
-		rc = put_supply(q, SQ_LATEST_SUPPLY_INSERT, 0, r->serial, r->seq, &r->supplies[i],
-				err);
-	return rc;
-}
-
-static int msglog_upsert(struct gw_sq *q, const struct gw_msglog_entry *e, struct tm_error *err)
-{
-	sqlite3_stmt *s = gw_sq_stmt(q, SQ_MSGLOG_UPSERT, err);
-	if (s == NULL)
-		return GW_STORE_ERROR;
-	gw_sq_bind_text(s, 1, e->raw_sha256);
-	gw_sq_bind_text(s, 2, e->message_id != NULL ? e->message_id : "");
-	gw_sq_bind_int(s, 3, e->received_at);
-	gw_sq_bind_int(s, 4, (long long)time(NULL));
-	gw_sq_bind_text(s, 5, gw_outcome_name(e->outcome));
-	gw_sq_bind_text(s, 6, e->reason);
-	gw_sq_bind_text(s, 7, e->detail);
-	gw_sq_bind_text(s, 8, e->report_id);
-	gw_sq_bind_text(s, 9, e->quarantine_id);
-	return gw_sq_step_done(q, s, "message log", err);
-}
-
-/* Is the report already here? Sets info->result when it is. */
-static int find_existing(struct gw_sq *q, const struct gw_store_record *rec,
-			 struct gw_put_info *info, bool *exists, struct tm_error *err)
-{
-	const struct tm_report *r = rec->report;
-	*exists = false;
-	sqlite3_stmt *s = gw_sq_stmt(q, SQ_REPORT_BY_ID, err);
-	if (s == NULL)
-		return GW_STORE_ERROR;
-	gw_sq_bind_text(s, 1, r->id);
-	int rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		const char *serial = (const char *)sqlite3_column_text(s, 0);
-		const void *json = sqlite3_column_blob(s, 3);
-		size_t jlen = (size_t)sqlite3_column_bytes(s, 3);
-		const char *raw = (const char *)sqlite3_column_text(s, 2);
-		bool same = serial != NULL && strcmp(serial, r->serial) == 0 &&
-			    sqlite3_column_int64(s, 1) == r->seq && jlen == rec->json_len &&
-			    json != NULL && memcmp(json, rec->json, jlen) == 0;
-		info->result = same ? GW_PUT_DUPLICATE : GW_PUT_CONFLICT;
-		info->same_message = same && raw != NULL && strcmp(raw, rec->raw_sha256) == 0;
-		if (!same)
-			snprintf(info->existing_id, sizeof(info->existing_id), "%s", r->id);
-		sqlite3_reset(s);
-		*exists = true;
-		return GW_STORE_OK;
-	}
-	sqlite3_reset(s);
-	if (rc != SQLITE_DONE)
-		return gw_sq_fail(q, rc, "look up report id", err);
-
-	s = gw_sq_stmt(q, SQ_REPORT_BY_SEQ, err);
-	if (s == NULL)
-		return GW_STORE_ERROR;
-	gw_sq_bind_text(s, 1, r->serial);
-	gw_sq_bind_int(s, 2, r->seq);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		info->result = GW_PUT_CONFLICT;
-		gw_sq_col_text(s, 0, info->existing_id, sizeof(info->existing_id));
-		*exists = true;
-		rc = SQLITE_DONE;
-	}
-	sqlite3_reset(s);
-	if (rc != SQLITE_DONE)
-		return gw_sq_fail(q, rc, "look up device seq", err);
-	return GW_STORE_OK;
-}
-
-static int insert_report(struct gw_sq *q, const struct gw_store_record *rec,
-			 struct gw_put_info *info, struct tm_error *err)
-{
-	const struct tm_report *r = rec->report;
-	int64_t generated;
-	if (gw_store_parse_utc(r->generated_at, "report/generated_at", &generated, err) < 0)
-		return GW_STORE_ERROR;
-
-	sqlite3_stmt *s = gw_sq_stmt(q, SQ_DEVICE_ENSURE, err);
-	if (s == NULL)
-		return GW_STORE_ERROR;
-	gw_sq_bind_text(s, 1, r->serial);
-	gw_sq_bind_text(s, 2, rec->tenant);
-	gw_sq_bind_int(s, 3, rec->received_at);
-	int rc = gw_sq_step_done(q, s, "device row", err);
-	if (rc != GW_STORE_OK)
-		return rc;
-
-	s = gw_sq_stmt(q, SQ_REPORT_INSERT, err);
-	if (s == NULL)
-		return GW_STORE_ERROR;
-	gw_sq_bind_text(s, 1, r->id);
-	gw_sq_bind_text(s, 2, r->serial);
-	gw_sq_bind_int(s, 3, r->seq);
-	gw_sq_bind_text(s, 4, rec->tenant);
-	if ((unsigned)r->kind >= sizeof(kind_names) / sizeof(kind_names[0]))
-		return tm_error_set(err, "report.schema", "report/kind: out of range");
-	gw_sq_bind_text(s, 5, kind_names[r->kind]);
-	gw_sq_bind_text(s, 6, r->generated_at);
-	gw_sq_bind_int(s, 7, generated);
-	gw_sq_bind_int(s, 8, rec->received_at);
-	gw_sq_bind_text(s, 9, rec->fingerprint);
-	gw_sq_bind_text(s, 10, rec->message_id != NULL ? rec->message_id : "");
-	gw_sq_bind_text(s, 11, rec->raw_sha256);
-	gw_sq_bind_text(s, 12, r->trigger_cause);
-	gw_sq_bind_opt_int(s, 13, r->outbox_gap, TM_UNSET);
-	gw_sq_bind_text(s, 14, r->has_status ? r->state : NULL);
-	rc = gw_sq_step_done(q, s, "insert report", err);
-	if (rc != GW_STORE_OK)
-		return rc;
-	sqlite3_int64 rid = sqlite3_last_insert_rowid(q->db);
-
-	s = gw_sq_stmt(q, SQ_JSON_INSERT, err);
-	if (s == NULL)
-		return GW_STORE_ERROR;
-	gw_sq_bind_int(s, 1, rid);
-	sqlite3_bind_text(s, 2, rec->json, (int)rec->json_len, SQLITE_STATIC);
-	rc = gw_sq_step_done(q, s, "insert report JSON", err);
-	if (rc == GW_STORE_OK)
-		rc = put_counters(q, rid, r, err);
-	if (rc == GW_STORE_OK)
-		rc = put_lists(q, rid, r, err);
-	if (rc == GW_STORE_OK)
-		rc = put_device_facts(q, rec, generated, &info->newest, err);
-	if (rc == GW_STORE_OK)
-		info->result = GW_PUT_STORED;
-	return rc;
-}
-
-static int sq_put(void *state, const struct gw_store_record *rec, struct gw_put_info *info,
-		  struct tm_error *err)
-{
-	struct gw_sq *q = state;
-	if (rec->json_len > (size_t)0x7fffffff)
-		return tm_error_set(err, "internal.bug", "store: JSON too large");
-	int rc = exec(q, "SAVEPOINT put", "savepoint", err);
-	if (rc != GW_STORE_OK)
-		return rc;
-	bool exists;
-	rc = find_existing(q, rec, info, &exists, err);
-	if (rc != GW_STORE_OK)
-		goto out;
-	if (exists && info->result == GW_PUT_CONFLICT) {
-		tm_error_set(err, "report.conflict",
-			     "report %s (device %s seq %lld) conflicts with stored report %s",
-			     rec->report->id, rec->report->serial, (long long)rec->report->seq,
-			     info->existing_id);
-		goto out;   /* nothing written; the result says CONFLICT, rc stays OK */
-	}
-	if (!exists) {
-		rc = insert_report(q, rec, info, err);
-		if (rc != GW_STORE_OK)
-			goto out;
-	}
-	struct gw_msglog_entry e = {
-		.raw_sha256 = rec->raw_sha256,
-		.message_id = rec->message_id,
-		.received_at = rec->received_at,
-		.outcome = info->result == GW_PUT_STORED ? GW_OUTCOME_STORED : GW_OUTCOME_DUPLICATE,
-		.report_id = rec->report->id,
-	};
-	rc = msglog_upsert(q, &e, err);
-out:
-	if (rc != GW_STORE_OK)
-		sqlite3_exec(q->db, "ROLLBACK TO put", NULL, NULL, NULL);
-	sqlite3_exec(q->db, "RELEASE put", NULL, NULL, NULL);
-	return rc;
-}
-
-static int sq_log(void *state, const struct gw_msglog_entry *e, struct tm_error *err)
-{
-	return msglog_upsert(state, e, err);
-}
+/* ---- records (put and log: store_sqlite_put.c) ---- */
 
 static int sq_msglog_get(void *state, const char *raw_sha256, const char *message_id,
 			 struct gw_msglog_row *out, bool *found, struct tm_error *err)
@@ -769,8 +441,8 @@ const struct gw_store_ops gw_store_sqlite_ops = {
 	.begin = sq_begin,
 	.commit = sq_commit,
 	.rollback = sq_rollback,
-	.put = sq_put,
-	.log = sq_log,
+	.put = gw_sq_put,
+	.log = gw_sq_log,
 	.msglog_get = sq_msglog_get,
 	.report_get = sq_report_get,
 	.tenant_add = gw_sq_tenant_add,
@@ -793,6 +465,11 @@ const struct gw_store_ops gw_store_sqlite_ops = {
 	.alert_list = gw_sq_alert_list,
 	.mark_get = gw_sq_mark_get,
 	.mark_set = gw_sq_mark_set,
+	.alert_repeat = gw_sq_alert_repeat,
+	.alert_list_device = gw_sq_alert_list_device,
+	.mark_list = gw_sq_mark_list,
+	.mark_set_many = gw_sq_mark_set_many,
+	.mark_touch = gw_sq_mark_touch,
 	.notify_add = gw_sq_notify_add,
 	.notify_update = gw_sq_notify_update,
 	.notify_list = gw_sq_notify_list,

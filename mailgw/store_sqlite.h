@@ -16,18 +16,12 @@ enum gw_sq_stmt {
 	SQ_REPORT_BY_SEQ,
 	SQ_REPORT_INSERT,
 	SQ_JSON_INSERT,
-	SQ_COUNTER_INSERT,
-	SQ_SUPPLY_INSERT,
-	SQ_PART_INSERT,
-	SQ_ALERT_INSERT,
-	SQ_DIAG_INSERT,
-	SQ_FIRMWARE_INSERT,
 	SQ_DEVICE_ENSURE,
-	SQ_DEVICE_SEEN,
 	SQ_DEVICE_NEWEST,
 	SQ_LATEST_SUPPLY_CLEAR,
-	SQ_LATEST_SUPPLY_INSERT,
 	SQ_MSGLOG_UPSERT,
+	SQ_SAVEPOINT,
+	SQ_RELEASE,
 	SQ_MSGLOG_GET,
 	SQ_TENANT_ADD,
 	SQ_TENANT_GET,
@@ -47,10 +41,40 @@ enum gw_sq_stmt {
 
 #define GW_SQ_SVC_MAX 32
 
+/* Statements that write up to GW_SQ_ROWS_MAX rows at once (a multi-row
+ * INSERT, or an IN list), prepared once per row count. 32 rows of at most 10
+ * columns (320 parameters) stay far below SQLITE_LIMIT_VARIABLE_NUMBER (32766). */
+#define GW_SQ_ROWS_MAX 32
+
+enum gw_sq_rowset {
+	SQR_COUNTER,
+	SQR_SUPPLY,
+	SQR_LATEST_SUPPLY,
+	SQR_PART,
+	SQR_ALERT,
+	SQR_DIAG,
+	SQR_FIRMWARE,
+	SQR_MARK_SET,
+	SQR_MARK_TOUCH,
+	SQR_COUNT_
+};
+
+/* head, then n groups of `cols` parameters ("(?, ?)", or a bare "?" when
+ * cols is 1, for IN lists), then tail (NULL: none). The head_params
+ * parameters numbered in head (?1, ?2 …) come first; the rows' follow. */
+struct gw_sq_rows {
+	enum gw_sq_rowset set;
+	const char *head;
+	int cols;
+	const char *tail;
+	int head_params;
+};
+
 struct gw_sq {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[SQ_COUNT_];
 	sqlite3_stmt *svc[GW_SQ_SVC_MAX];   /* store_sqlite_service.c's own statement cache */
+	sqlite3_stmt *rows[SQR_COUNT_][GW_SQ_ROWS_MAX];   /* [set][n - 1] */
 	bool in_tx;
 };
 
@@ -65,6 +89,14 @@ sqlite3_stmt *gw_sq_cached(struct gw_sq *q, sqlite3_stmt **slot, const char *sql
 			   struct tm_error *err);
 /* Step a statement that returns no row; reset it. GW_STORE_OK or gw_sq_fail's code. */
 int gw_sq_step_done(struct gw_sq *q, sqlite3_stmt *s, const char *what, struct tm_error *err);
+/* The statement of `spec` for n rows (1 <= n <= GW_SQ_ROWS_MAX), reset and unbound. */
+sqlite3_stmt *gw_sq_rows_stmt(struct gw_sq *q, const struct gw_sq_rows *spec, size_t n,
+			      struct tm_error *err);
+/* Bind row i of the caller's list from parameter `first` on. */
+typedef void (*gw_sq_bind_row_fn)(sqlite3_stmt *s, int first, const void *ctx, size_t i);
+/* Write n rows (any number) with spec's statements, GW_SQ_ROWS_MAX at a time. */
+int gw_sq_put_rows(struct gw_sq *q, const struct gw_sq_rows *spec, size_t n,
+		   gw_sq_bind_row_fn bind, const void *ctx, const char *what, struct tm_error *err);
 /* Map a SQLite result code to RETRY (busy/locked/full/io) or ERROR, filling err. */
 int gw_sq_fail(struct gw_sq *q, int sqlite_rc, const char *what, struct tm_error *err);
 
@@ -74,6 +106,11 @@ int gw_sq_bind_int(sqlite3_stmt *s, int i, long long v);
 int gw_sq_bind_opt_int(sqlite3_stmt *s, int i, long long v, long long unset);
 /* copy column text into a fixed buffer ("" for NULL, cut at cap - 1) */
 void gw_sq_col_text(sqlite3_stmt *s, int col, char *out, size_t cap);
+
+/* records: put and the message log (store_sqlite_put.c) */
+int gw_sq_put(void *s, const struct gw_store_record *r, struct gw_put_info *info,
+	      struct tm_error *err);
+int gw_sq_log(void *s, const struct gw_msglog_entry *e, struct tm_error *err);
 
 /* registry ops (store_sqlite_registry.c) */
 int gw_sq_tenant_add(void *s, const char *name, const char *parent, int64_t now,
@@ -109,6 +146,15 @@ int gw_sq_mark_get(void *s, const char *serial, const char *key, struct gw_mark_
 		   bool *found, struct tm_error *err);
 int gw_sq_mark_set(void *s, const char *serial, const char *key, const struct gw_mark_row *m,
 		   struct tm_error *err);
+int gw_sq_alert_repeat(void *s, const struct gw_alert_row *a, struct tm_error *err);
+int gw_sq_alert_list_device(void *s, const char *serial, gw_store_alert_cb cb, void *ctx,
+			    struct tm_error *err);
+int gw_sq_mark_list(void *s, const char *serial, gw_store_mark_cb cb, void *ctx,
+		    struct tm_error *err);
+int gw_sq_mark_set_many(void *s, const char *serial, const struct gw_mark_entry *const *marks,
+			size_t n, struct tm_error *err);
+int gw_sq_mark_touch(void *s, const char *serial, const struct gw_mark_entry *const *marks,
+		     size_t n, int64_t seq, struct tm_error *err);
 int gw_sq_notify_add(void *s, const struct gw_notify_row *n, bool *added, struct tm_error *err);
 int gw_sq_notify_update(void *s, const struct gw_notify_row *n, struct tm_error *err);
 int gw_sq_notify_list(void *s, bool pending_only, gw_store_notify_cb cb, void *ctx,

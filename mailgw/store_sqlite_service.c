@@ -19,6 +19,9 @@ enum svc_stmt {
 	SV_ALERT_LIST_ACTIVE,
 	SV_MARK_GET,
 	SV_MARK_SET,
+	SV_ALERT_LIST_DEVICE,
+	SV_ALERT_REPEAT,
+	SV_MARK_LIST,
 	SV_NOTIFY_ADD,
 	SV_NOTIFY_UPDATE,
 	SV_NOTIFY_LIST_ALL,
@@ -63,6 +66,13 @@ static const char *const sv_sql[SV_COUNT_] = {
 		"INSERT INTO svc_marks (serial, key, seq, ival, tval) VALUES (?1, ?2, ?3, ?4, ?5)"
 		" ON CONFLICT (serial, key) DO UPDATE SET seq = excluded.seq, ival = excluded.ival,"
 		" tval = excluded.tval",
+	/* no ORDER BY: svc_alerts_active answers it without a sort */
+	[SV_ALERT_LIST_DEVICE] = "SELECT " ALERT_COLS " FROM svc_alerts"
+				 " WHERE serial = ?1 AND state <> 'resolved'",
+	[SV_ALERT_REPEAT] =
+		"UPDATE svc_alerts SET severity = ?2, detail = ?3, last_seen = ?4, count = ?5,"
+		" report_id = ?6 WHERE id = ?1",
+	[SV_MARK_LIST] = "SELECT key, seq, ival, tval FROM svc_marks WHERE serial = ?1 ORDER BY key",
 	[SV_NOTIFY_ADD] =
 		"INSERT INTO svc_notify (alert_id, event, channel, kind, severity, tenant, payload,"
 		" state, attempts, next_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending',"
@@ -94,6 +104,16 @@ static const char *const sv_sql[SV_COUNT_] = {
 static sqlite3_stmt *stmt(struct gw_sq *q, enum svc_stmt which, struct tm_error *err)
 {
 	return gw_sq_cached(q, &q->svc[which], sv_sql[which], err);
+}
+
+/* A statement of one device: ?1 bound to its serial. */
+static sqlite3_stmt *stmt_of(struct gw_sq *q, enum svc_stmt which, const char *serial,
+			     struct tm_error *err)
+{
+	sqlite3_stmt *s = stmt(q, which, err);
+	if (s != NULL)
+		gw_sq_bind_text(s, 1, serial);
+	return s;
 }
 
 /* ---- alerts ---- */
@@ -203,6 +223,21 @@ int gw_sq_alert_update(void *state, const struct gw_alert_row *a, struct tm_erro
 	return gw_sq_step_done(q, s, "update alert", err);
 }
 
+int gw_sq_alert_repeat(void *state, const struct gw_alert_row *a, struct tm_error *err)
+{
+	struct gw_sq *q = state;
+	sqlite3_stmt *s = stmt(q, SV_ALERT_REPEAT, err);
+	if (s == NULL)
+		return GW_STORE_ERROR;
+	gw_sq_bind_int(s, 1, a->id);
+	gw_sq_bind_text(s, 2, a->severity);
+	gw_sq_bind_text(s, 3, opt_text(a->detail));
+	gw_sq_bind_int(s, 4, a->last_seen);
+	gw_sq_bind_int(s, 5, a->count);
+	gw_sq_bind_text(s, 6, opt_text(a->report_id));
+	return gw_sq_step_done(q, s, "update alert", err);
+}
+
 int gw_sq_alert_get(void *state, int64_t id, struct gw_alert_row *out, bool *found,
 		    struct tm_error *err)
 {
@@ -285,6 +320,110 @@ int gw_sq_mark_set(void *state, const char *serial, const char *key, const struc
 		gw_sq_bind_int(s, 4, m->ival);
 	gw_sq_bind_text(s, 5, opt_text(m->tval));
 	return gw_sq_step_done(q, s, "write mark", err);
+}
+
+/* ---- one device's marks at once ---- */
+
+int gw_sq_alert_list_device(void *state, const char *serial, gw_store_alert_cb cb, void *ctx,
+			    struct tm_error *err)
+{
+	struct gw_sq *q = state;
+	sqlite3_stmt *s = stmt_of(q, SV_ALERT_LIST_DEVICE, serial, err);
+	if (s == NULL)
+		return GW_STORE_ERROR;
+	WALK(q, s, struct gw_alert_row, alert_row, "list the device's alerts");
+}
+
+/* Copy a text column (NULL: ""); false when the copy is not exact: longer
+ * than cap - 1 bytes, or not text, or '' (SV_MARK_SET writes "" as NULL). */
+static bool col_text_exact(sqlite3_stmt *s, int col, char *out, size_t cap, bool null_ok)
+{
+	int type = sqlite3_column_type(s, col);
+	gw_sq_col_text(s, col, out, cap);
+	if (type == SQLITE_NULL)
+		return null_ok;
+	size_t n = (size_t)sqlite3_column_bytes(s, col);
+	return type == SQLITE_TEXT && n > 0 && n < cap;
+}
+
+static void mark_entry(sqlite3_stmt *s, struct gw_mark_entry *e)
+{
+	memset(e, 0, sizeof(*e));
+	bool exact = col_text_exact(s, 0, e->key, sizeof(e->key), false);
+	e->m.seq = sqlite3_column_int64(s, 1);
+	int itype = sqlite3_column_type(s, 2);
+	e->m.has_ival = itype != SQLITE_NULL;
+	e->m.ival = sqlite3_column_int64(s, 2);
+	exact = col_text_exact(s, 3, e->m.tval, sizeof(e->m.tval), true) && exact &&
+		(itype == SQLITE_NULL || itype == SQLITE_INTEGER);
+	e->inexact = !exact;
+}
+
+int gw_sq_mark_list(void *state, const char *serial, gw_store_mark_cb cb, void *ctx,
+		    struct tm_error *err)
+{
+	struct gw_sq *q = state;
+	sqlite3_stmt *s = stmt_of(q, SV_MARK_LIST, serial, err);
+	if (s == NULL)
+		return GW_STORE_ERROR;
+	WALK(q, s, struct gw_mark_entry, mark_entry, "list marks");
+}
+
+/* The same row as SV_MARK_SET writes, many at a time. */
+static const struct gw_sq_rows mark_set_rows = {
+	SQR_MARK_SET, "INSERT INTO svc_marks (serial, key, seq, ival, tval) VALUES", 5,
+	" ON CONFLICT (serial, key) DO UPDATE SET seq = excluded.seq, ival = excluded.ival,"
+	" tval = excluded.tval", 0,
+};
+
+struct marks_ctx {
+	const char *serial;
+	const struct gw_mark_entry *const *marks;
+};
+
+static void bind_mark(sqlite3_stmt *s, int p, const void *ctx, size_t i)
+{
+	const struct marks_ctx *c = ctx;
+	const struct gw_mark_entry *e = c->marks[i];
+	gw_sq_bind_text(s, p, c->serial);
+	gw_sq_bind_text(s, p + 1, e->key);
+	gw_sq_bind_int(s, p + 2, e->m.seq);
+	if (e->m.has_ival)
+		gw_sq_bind_int(s, p + 3, e->m.ival);
+	gw_sq_bind_text(s, p + 4, opt_text(e->m.tval));
+}
+
+int gw_sq_mark_set_many(void *state, const char *serial, const struct gw_mark_entry *const *marks,
+			size_t n, struct tm_error *err)
+{
+	const struct marks_ctx c = { serial, marks };
+	return gw_sq_put_rows(state, &mark_set_rows, n, bind_mark, &c, "write marks", err);
+}
+
+/* The keys are a bare IN list: ?1 and ?2 first, then one ? a key. */
+static const struct gw_sq_rows mark_touch_rows = {
+	SQR_MARK_TOUCH, "UPDATE svc_marks SET seq = ?1 WHERE serial = ?2 AND key IN (", 1, ")", 2,
+};
+
+int gw_sq_mark_touch(void *state, const char *serial, const struct gw_mark_entry *const *marks,
+		     size_t n, int64_t seq, struct tm_error *err)
+{
+	struct gw_sq *q = state;
+	for (size_t done = 0; done < n; ) {
+		size_t k = n - done < GW_SQ_ROWS_MAX ? n - done : GW_SQ_ROWS_MAX;
+		sqlite3_stmt *s = gw_sq_rows_stmt(q, &mark_touch_rows, k, err);
+		if (s == NULL)
+			return GW_STORE_ERROR;
+		gw_sq_bind_int(s, 1, seq);
+		gw_sq_bind_text(s, 2, serial);
+		for (size_t i = 0; i < k; i++)
+			gw_sq_bind_text(s, mark_touch_rows.head_params + 1 + (int)i, marks[done + i]->key);
+		int rc = gw_sq_step_done(q, s, "write mark seq", err);
+		if (rc != GW_STORE_OK)
+			return rc;
+		done += k;
+	}
+	return GW_STORE_OK;
 }
 
 /* ---- notification queue ---- */

@@ -9,6 +9,7 @@
 
 #include <criterion/criterion.h>
 
+#include "alerts_device.h"
 #include "common.h"
 #include "config.h"
 #include "config_service.h"
@@ -336,4 +337,233 @@ Test(alerts, config_errors_name_line_and_key)
 	cr_assert_str_eq(err.reason, "config.bad_value");
 	cr_assert_not_null(strstr(err.msg, "want a supply type or type/colorant"), "%s", err.msg);
 	cr_assert_null(cfg);
+}
+
+/* ---- one load per evaluation: marks and active alerts held in memory ---- */
+
+static void put_mark(const char *serial, const char *key, int64_t seq, int64_t ival)
+{
+	struct tm_error err = {0};
+	struct gw_mark_row m = { .seq = seq, .has_ival = true, .ival = ival };
+	cr_assert_eq(gw_store_ops_get0(st)->mark_set(gw_store_state_get0(st), serial, key, &m, &err),
+		     GW_STORE_OK, "%s", err.msg);
+}
+
+static bool get_mark(const char *key, struct gw_mark_row *m)
+{
+	struct tm_error err = {0};
+	bool found = false;
+	cr_assert_eq(gw_store_ops_get0(st)->mark_get(gw_store_state_get0(st), "XK1", key, m, &found,
+						      &err), GW_STORE_OK, "%s", err.msg);
+	return found;
+}
+
+/* Two reports: the second resets a counter, changes firmware and has a new
+ * toner (each found only by comparing with the first report's marks). */
+static void reset_fw_replaced(void)
+{
+	struct sc_report r;
+	struct gw_alert_row a;
+	struct gw_mark_row m;
+	sc_report_init(&r, "XK1", 1, T0);
+	r.total = 5000;
+	r.fw = "1.0";
+	toner(&r, 40);
+	sc_ingest(st, &svc, &r, "acme", T0);
+	sc_report_init(&r, "XK1", 2, T0 + DAY);
+	r.total = 100;
+	r.fw = "2.0";
+	toner(&r, 100);
+	sc_ingest(st, &svc, &r, "acme", T0 + DAY);
+	cr_assert(sc_alert(st, "XK1", "supply_replaced", "toner/black#1", &a));
+	cr_assert_not_null(strstr(a.detail, "40 % -> 100 %"), "%s", a.detail);
+	cr_assert(sc_alert(st, "XK1", "counter_reset", "total/impressions", &a));
+	cr_assert_not_null(strstr(a.detail, "from 5000 to 100"), "%s", a.detail);
+	cr_assert(sc_alert(st, "XK1", "firmware_changed", "controller", &a));
+	cr_assert(get_mark("ctr:total/impressions", &m));
+	cr_assert_eq(m.ival, 100);
+	cr_assert_eq(m.seq, 2);
+	cr_assert(get_mark("fw:controller", &m));
+	cr_assert_str_eq(m.tval, "2.0");
+	cr_assert_eq(m.seq, 2);
+	cr_assert(get_mark("supply#1", &m));
+	cr_assert_eq(m.ival, 100);
+}
+
+Test(alerts, marks_beyond_the_cap_evaluate_from_the_store)
+{
+	/* keys that sort before the real ones: a load cut at the cap would hold
+	 * these and miss the counter, firmware and supply marks */
+	char key[32];
+	for (int i = 0; i < GW_ALERTS_MARKS_MAX + 10; i++) {
+		snprintf(key, sizeof(key), "aaa#%04d", i);
+		put_mark("XK1", key, 0, i);
+	}
+	reset_fw_replaced();
+	struct gw_mark_row m;
+	cr_assert(get_mark("aaa#0007", &m));
+	cr_assert_eq(m.seq, 0, "a mark the report does not speak of stays as it was");
+	cr_assert_eq(m.ival, 7);
+}
+
+Test(alerts, a_device_growing_past_the_cap_mid_evaluation)
+{
+	/* two short of the cap: the first report's third new mark (firmware,
+	 * after supply and counter) does not fit; the two before it must be
+	 * written too, or the second report finds nothing to compare with */
+	char key[32];
+	for (int i = 0; i < GW_ALERTS_MARKS_MAX - 2; i++) {
+		snprintf(key, sizeof(key), "aaa#%04d", i);
+		put_mark("XK1", key, 0, i);
+	}
+	reset_fw_replaced();
+}
+
+Test(alerts, active_alerts_beyond_the_cap_are_found_in_the_store)
+{
+	struct tm_error err = {0};
+	for (int i = 0; i < GW_ALERTS_ACTIVE_MAX + 5; i++) {
+		struct gw_alert_row a = { .state = GW_ALERT_OPEN, .first_seen = T0, .last_seen = T0,
+					  .count = 1 };
+		snprintf(a.serial, sizeof(a.serial), "XK1");
+		snprintf(a.tenant, sizeof(a.tenant), "acme");
+		snprintf(a.kind, sizeof(a.kind), "filler");
+		snprintf(a.subject, sizeof(a.subject), "f%03d", i);
+		snprintf(a.severity, sizeof(a.severity), "info");
+		cr_assert_eq(gw_store_ops_get0(st)->alert_insert(gw_store_state_get0(st), &a, &err),
+			     GW_STORE_OK, "%s", err.msg);
+	}
+	struct sc_report r;
+	struct gw_alert_row a;
+	for (int seq = 1; seq <= 3; seq++) {
+		/* the open alert is newer than every filler: a held list cut at the cap
+		 * misses it, inserts a second one and the unique index refuses that */
+		sc_report_init(&r, "XK1", seq, T0 + seq * DAY);
+		toner(&r, 10 - seq);
+		sc_ingest(st, &svc, &r, "acme", T0 + seq * DAY);
+	}
+	cr_assert(sc_alert(st, "XK1", "supply_low", "toner/black#1", &a));
+	cr_assert_eq(a.count, 3);
+	cr_assert_eq(sc_count_alerts(st, "XK1", "supply_low"), 1);
+	cr_assert_eq(sc_count_alerts(st, "XK1", "filler"), GW_ALERTS_ACTIVE_MAX + 5);
+}
+
+Test(alerts, raised_and_resolved_in_one_evaluation_twice)
+{
+	struct sc_report r;
+	struct gw_alert_row a;
+	long levels[] = { 5, 100, 5, 100 };
+	for (int i = 0; i < 4; i++) {
+		sc_report_init(&r, "XK1", i + 1, T0 + i * DAY);
+		toner(&r, levels[i]);
+		sc_ingest(st, &svc, &r, "acme", T0 + i * DAY);
+	}
+	/* each replacement is a row of its own, opened and resolved by its report */
+	cr_assert_eq(sc_count_alerts(st, "XK1", "supply_replaced"), 2);
+	cr_assert_eq(sc_count_alerts(st, "XK1", "supply_low"), 2);
+	struct gw_alert_row *rows = NULL;
+	size_t n = 0;
+	struct tm_error err = {0};
+	cr_assert_eq(gw_alerts_list(st, true, &rows, &n, &err), GW_STORE_OK);
+	cr_assert_eq(n, 0, "nothing stays active");
+	free(rows);
+	cr_assert(sc_alert(st, "XK1", "supply_replaced", "toner/black#1", &a));
+	cr_assert_eq(a.count, 1);
+	cr_assert_eq(a.resolved_at, T0 + 3 * DAY);
+}
+
+Test(alerts, a_first_report_and_its_repeat)
+{
+	struct sc_report r;
+	struct gw_alert_row a;
+	struct gw_mark_row m;
+	struct tm_error err = {0};
+	for (int seq = 1; seq <= 3; seq++) {
+		sc_report_init(&r, "XK1", seq, T0 + seq * 60);
+		r.total = 5000;
+		r.mono = 4000;
+		r.fw = "1.0";
+		r.conditions = "[doorOpen]";
+		toner(&r, 7);
+		sc_ingest(st, &svc, &r, "acme", T0 + seq * 60);
+		/* every mark the report speaks of carries its seq, its value unchanged */
+		cr_assert(get_mark("ctr:total/impressions_monochrome", &m));
+		cr_assert_eq(m.seq, seq);
+		cr_assert_eq(m.ival, 4000);
+		cr_assert(get_mark("fw:controller", &m));
+		cr_assert_eq(m.seq, seq);
+		cr_assert(!m.has_ival);
+		cr_assert(get_mark("conditions", &m));
+		cr_assert_str_eq(m.tval, "doorOpen");
+		cr_assert_eq(m.seq, seq);
+		cr_assert(sc_alert(st, "XK1", "condition", "doorOpen", &a));
+		cr_assert_eq(a.count, seq);
+		if (seq == 1)
+			cr_assert_eq(gw_alerts_ack(st, &svc, a.id, "user:tech", T0 + 90, &err), GW_STORE_OK);
+	}
+	/* a repeat counts and keeps what acknowledging wrote */
+	cr_assert_eq(a.state, GW_ALERT_ACKED);
+	cr_assert_str_eq(a.acked_by, "user:tech");
+	cr_assert_eq(a.last_seen, T0 + 180);
+	cr_assert(sc_alert(st, "XK1", "supply_low", "toner/black#1", &a));
+	cr_assert_eq(a.count, 3);
+	cr_assert_eq(a.first_seen, T0 + 60);
+}
+
+Test(alerts, a_changed_mark_is_compared_with_next_time)
+{
+	struct sc_report r;
+	struct gw_alert_row a;
+	static const long long totals[] = { 5000, 6000, 5500 };
+	static const char *const fw[] = { "1.0", "2.0", "2.0" };
+	for (int i = 0; i < 3; i++) {
+		sc_report_init(&r, "XK1", i + 1, T0 + i * DAY);
+		r.total = totals[i];
+		r.fw = fw[i];
+		sc_ingest(st, &svc, &r, "acme", T0 + i * DAY);
+	}
+	cr_assert(sc_alert(st, "XK1", "counter_reset", "total/impressions", &a));
+	cr_assert_not_null(strstr(a.detail, "from 6000 to 5500"), "%s", a.detail);
+	cr_assert(sc_alert(st, "XK1", "firmware_changed", "controller", &a));
+	cr_assert_eq(a.count, 1, "2.0 again is no change");
+}
+
+Test(alerts, the_held_copy_follows_every_write)
+{
+	struct tm_error err = {0};
+	struct gw_alerts_device d;
+	struct gw_alert_row a = { .serial = "XK1", .tenant = "acme", .kind = "condition",
+				  .subject = "jammed", .severity = "critical", .state = GW_ALERT_OPEN,
+				  .first_seen = T0, .last_seen = T0, .count = 1 };
+	struct gw_alert_row got, again = a;
+	bool found = false;
+	gw_alerts_device_init(&d, st, "XK1", 1);
+	cr_assert_eq(gw_alerts_device_load(&d, &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert(d.marks_held && d.active_held);
+	cr_assert_eq(gw_alerts_device_insert(&d, &a, &err), GW_STORE_OK);
+	cr_assert_eq(gw_alerts_device_find(&d, "condition", "jammed", &got, &found, &err), GW_STORE_OK);
+	cr_assert(found && got.id == a.id);
+	a.state = GW_ALERT_RESOLVED;
+	a.resolved_at = T0;
+	cr_assert_eq(gw_alerts_device_update(&d, &a, &err), GW_STORE_OK);
+	cr_assert_eq(gw_alerts_device_find(&d, "condition", "jammed", &got, &found, &err), GW_STORE_OK);
+	cr_assert(!found, "resolved is no longer active");
+	/* raised again in the same evaluation: a row of its own, then counted */
+	cr_assert_eq(gw_alerts_device_insert(&d, &again, &err), GW_STORE_OK);
+	cr_assert_neq(again.id, a.id);
+	again.count = 2;
+	cr_assert_eq(gw_alerts_device_repeat(&d, &again, &err), GW_STORE_OK);
+	cr_assert_eq(gw_alerts_device_find(&d, "condition", "jammed", &got, &found, &err), GW_STORE_OK);
+	cr_assert(found && got.id == again.id && got.count == 2);
+
+	/* a mark set is seen by the next lookup, and written by the flush */
+	struct gw_mark_row m = { .seq = 1, .has_ival = true, .ival = 42 }, buf;
+	const struct gw_mark_row *p = NULL;
+	cr_assert_eq(gw_alerts_device_mark_set(&d, "k", &m, &err), GW_STORE_OK);
+	cr_assert_eq(gw_alerts_device_mark_get(&d, "k", &buf, &p, &err), GW_STORE_OK);
+	cr_assert(p != NULL && p->ival == 42);
+	cr_assert_not(get_mark("k", &buf), "nothing written before the flush");
+	cr_assert_eq(gw_alerts_device_flush(&d, &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert(get_mark("k", &buf) && buf.ival == 42 && buf.seq == 1);
+	gw_alerts_device_fini(&d);
 }

@@ -678,3 +678,129 @@ Test(store, future_reports_are_refused_beyond_the_skew)
 	cr_assert_not_null(strstr(err.msg, "report/generated_at: '2025-03-01T10:00:00+01:00'"));
 	item_fini(&it);
 }
+
+/* ---- lists longer than one multi-row statement; the bulk service ops ---- */
+
+Test(store, lists_longer_than_one_statement_keep_every_row_and_value)
+{
+	struct gw_store *st = open_with_tenant();
+	struct item it;
+	item_init(&it, 1, "XK100001", 1, 40);
+	struct tm_report *r = it.r;
+	/* 3 PWG + 70 vendor counters (32 + 32 + 9 rows), 40 supplies, 33 parts */
+	r->vendor = realloc(r->vendor, 70 * sizeof(*r->vendor));
+	r->supplies = realloc(r->supplies, 40 * sizeof(*r->supplies));
+	r->parts = realloc(r->parts, 33 * sizeof(*r->parts));
+	for (int i = 1; i < 70; i++) {
+		char id[8];
+		snprintf(id, sizeof(id), "v%02d", i);
+		r->vendor[i] = (struct tm_vendor_counter){ .id = dup_s(id), .value = i * 1000 + 7,
+							   .unit = i % 2 ? dup_s("count") : NULL };
+	}
+	for (int i = 2; i < 40; i++)
+		r->supplies[i] = (struct tm_supply){ .index = i + 1, .type = dup_s("toner"),
+						     .max_capacity = i % 3 == 0 ? TM_UNSET : 100, .level = i };
+	for (int i = 1; i < 33; i++) {
+		char name[8];
+		snprintf(name, sizeof(name), "p%02d", i);
+		r->parts[i] = (struct tm_part){ .name = dup_s(name), .used = i,
+						.rated_life = i % 2 ? TM_UNSET : 1000 };
+	}
+	r->n_vendor = 70, r->n_supplies = 40, r->n_parts = 33;
+	put_ok(st, &it);
+	cr_assert_eq(q1("SELECT count(*) FROM counters"), 73);
+	cr_assert_eq(q1("SELECT sum(value) FROM counters WHERE service = 'vendor'"),
+		     42 + 69 * 7 + 1000LL * 69 * 70 / 2);
+	cr_assert_eq(q1("SELECT value FROM counters WHERE name = 'v33'"), 33007);
+	cr_assert_eq(q1("SELECT count(*) FROM counters WHERE unit IS NULL"), 3 + 35);
+	cr_assert_eq(q1("SELECT count(*) FROM supplies WHERE level = idx - 1"), 40 - 2);
+	cr_assert_eq(q1("SELECT count(*) FROM supplies WHERE max_capacity IS NULL"), 13);
+	cr_assert_eq(q1("SELECT count(*) FROM latest_supplies WHERE max_capacity IS NULL"), 13);
+	cr_assert_eq(q1("SELECT sum(level * idx) FROM latest_supplies WHERE seq = 1"),
+		     q1("SELECT sum(level * idx) FROM supplies"));
+	cr_assert_eq(q1("SELECT count(*) FROM parts WHERE rated_life IS NULL"), 16);
+	cr_assert_eq(q1("SELECT used FROM parts WHERE n = 32 AND name = 'p32'"), 32);
+	cr_assert_eq(q1("SELECT last_received FROM devices"), 2001);
+	item_fini(&it);
+	gw_store_close(st);
+}
+
+struct mark_walk { size_t n, inexact; char last[GW_MARK_KEY_MAX]; bool ordered; };
+
+static int walk_mark(void *ctx, const struct gw_mark_entry *m)
+{
+	struct mark_walk *w = ctx;
+	w->ordered = w->ordered && strcmp(w->last, m->key) < 0;
+	snprintf(w->last, sizeof(w->last), "%s", m->key);
+	w->n++;
+	w->inexact += m->inexact;
+	return 0;
+}
+
+static int walk_alert(void *ctx, const struct gw_alert_row *a)
+{
+	return (void)a, (*(size_t *)ctx)++, 0;
+}
+
+Test(store, marks_and_active_alerts_in_bulk)
+{
+	struct gw_store *st = open_with_tenant();
+	const struct gw_store_ops *ops = gw_store_ops_get0(st);
+	void *be = gw_store_state_get0(st);
+	struct tm_error err = {0};
+	static struct gw_mark_entry e[40];
+	const struct gw_mark_entry *p[40];
+	for (int i = 0; i < 40; i++) {   /* two statements' worth, keys in falling order */
+		snprintf(e[i].key, sizeof(e[i].key), "k%02d", 39 - i);
+		e[i].m = (struct gw_mark_row){ .seq = 5, .has_ival = i % 2 == 0, .ival = i * 3 };
+		if (i % 2)
+			snprintf(e[i].m.tval, sizeof(e[i].m.tval), "t%d", i);
+		p[i] = &e[i];
+	}
+	cr_assert_eq(ops->mark_set_many(be, "XK1", p, 40, &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(q1("SELECT count(*) FROM svc_marks WHERE tval IS NULL AND ival IS NOT NULL"), 20);
+	cr_assert_eq(q1("SELECT count(*) FROM svc_marks WHERE tval = 't' || (39 - substr(key, 2))"), 20);
+	cr_assert_eq(ops->mark_touch(be, "XK1", p, 35, 9, &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(q1("SELECT count(*) FROM svc_marks WHERE seq = 9"), 35);
+	cr_assert_eq(q1("SELECT count(*) FROM svc_marks WHERE seq = 5 AND key < 'k05'"), 5);
+	cr_assert_eq(q1("SELECT sum(ival) FROM svc_marks"), 3 * (0 + 38) * 20 / 2);
+
+	/* rows that do not read back as written: too long a key, '' and a real */
+	sqlite3 *db;
+	cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(db, "INSERT INTO svc_marks VALUES ('XK1', 'y' || printf('%.120c', 'y'),"
+				  " 1, NULL, NULL), ('XK1', 'z-empty', 1, NULL, ''),"
+				  " ('XK1', 'z-real', 1, 2.5, NULL), ('XK2', 'a', 1, 1, NULL)",
+				  NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	struct mark_walk w = { .ordered = true };
+	cr_assert_eq(ops->mark_list(be, "XK1", walk_mark, &w, &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert(w.n == 43 && w.ordered, "only XK1's marks, in key order");
+	cr_assert_eq(w.inexact, 3);
+
+	/* the active alerts of one device; a repeat writes only what it changes */
+	struct gw_alert_row a[4];
+	for (int i = 0; i < 4; i++) {
+		a[i] = (struct gw_alert_row){ .state = i == 1 ? GW_ALERT_RESOLVED : GW_ALERT_OPEN,
+					      .first_seen = 10, .last_seen = 10, .count = 1,
+					      .kind = "k", .subject = "s", .severity = "warning",
+					      .tenant = "acme" };
+		snprintf(a[i].serial, sizeof(a[i].serial), "%s", i == 3 ? "XK2" : "XK1");
+		a[i].kind[1] = (char)('0' + i);
+		cr_assert_eq(ops->alert_insert(be, &a[i], &err), GW_STORE_OK, "%s", err.msg);
+	}
+	size_t na = 0;
+	cr_assert_eq(ops->alert_list_device(be, "XK1", walk_alert, &na, &err), GW_STORE_OK);
+	cr_assert_eq(na, 2, "the active ones of XK1 only");
+	bool found = false;
+	struct gw_alert_row u = { .id = a[0].id, .count = 7, .last_seen = 11, .severity = "critical",
+				   .detail = "d2", .report_id = "r2", .state = GW_ALERT_RESOLVED,
+				   .resolved_at = 99 };   /* state, resolved_at: not a repeat's */
+	cr_assert_eq(ops->alert_repeat(be, &u, &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(ops->alert_get(be, a[0].id, &u, &found, &err), GW_STORE_OK);
+	cr_assert(found && u.count == 7 && u.last_seen == 11 && u.first_seen == 10);
+	cr_assert(strcmp(u.severity, "critical") == 0 && strcmp(u.detail, "d2") == 0 &&
+		  strcmp(u.report_id, "r2") == 0 && strcmp(u.kind, "k0") == 0);
+	cr_assert(u.state == GW_ALERT_OPEN && u.resolved_at == 0);
+	gw_store_close(st);
+}
