@@ -21,6 +21,7 @@ struct gw_quarantine {
 	sqlite3 *db;
 	bool batched;   /* between batch_begin and batch_end */
 	bool in_txn;    /* the batch's transaction is open */
+	sqlite3_stmt *put; /* prepared once: preparing cost more than the insert */
 };
 
 static const char SCHEMA[] =
@@ -112,6 +113,7 @@ void gw_quarantine_close(struct gw_quarantine *q)
 	if (q == NULL)
 		return;
 	gw_quarantine_batch_end(q, false, NULL);
+	sqlite3_finalize(q->put);
 	sqlite3_close(q->db);
 	free(q->dir);
 	free(q);
@@ -179,9 +181,9 @@ int gw_quarantine_put(struct gw_quarantine *q, const uint8_t *raw, size_t len,
 		" serial = excluded.serial, report_id = excluded.report_id, size = excluded.size,"
 		" received_at = excluded.received_at, raw = excluded.raw"
 		" WHERE reason <> excluded.reason OR detail <> excluded.detail OR raw <> excluded.raw";
-	sqlite3_stmt *st = NULL;
-	if (prepare(q, sql, &st, err) < 0)
+	if (q->put == NULL && prepare(q, sql, &q->put, err) < 0)
 		return -1;
+	sqlite3_stmt *st = q->put;
 	sqlite3_bind_text(st, 1, meta->raw_sha256, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, meta->reason, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, c.detail, -1, SQLITE_STATIC);
@@ -193,7 +195,8 @@ int gw_quarantine_put(struct gw_quarantine *q, const uint8_t *raw, size_t len,
 	sqlite3_bind_int64(st, 9, now);
 	sqlite3_bind_blob64(st, 10, len ? (const void *)raw : "", len, SQLITE_STATIC);
 	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(q, "io.write", "put", err);
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st); /* the octets and copies are the caller's */
 	if (rc == 0 && id_out != NULL)
 		snprintf(id_out, GW_SHA256_HEX, "%s", meta->raw_sha256);
 	return rc;

@@ -1,6 +1,7 @@
-/* telemail — struct tm_report → the canonical record (compact JSON, jansson).
+/* telemail — struct tm_report → the canonical record (compact JSON with
+ * sorted keys, written by json_emit.c).
  *
- * Record layout (keys sorted by json_dumps; "?" marks a member that is left
+ * Record layout (keys sorted when written; "?" marks a member that is left
  * out when the report has no value for it — absent is omitted, never null,
  * except where null is written below):
  *
@@ -41,16 +42,17 @@
  * float of the record exactly, so the bytes depend on the values only.
  * Two firmware entries for one component, or two diagnostics with one name,
  * would collapse in a JSON object: report.schema instead. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <jansson.h>
 
 #include <telemail/buf.h>
 #include <telemail/error.h>
 #include <telemail/normalize.h>
 #include <telemail/report.h>
+
+#include "json_emit.h"
 
 /* ---- time ------------------------------------------------------------------- */
 
@@ -188,96 +190,59 @@ bad:
 
 /* ---- record building ------------------------------------------------------------ */
 
-struct norm {
-	struct tm_error *err;
-	int failed;
-	int float_prec; /* JSON_REAL_PRECISION for the whole record */
-};
+/* Members are written in the order below (which decides which error comes
+ * first when a report has several); the writer puts each object's keys in
+ * order when it closes. */
 
-static json_t *nomem(struct norm *c)
+static void opt_str(struct tm_je *j, const char *k, const char *s, const char *path)
 {
-	if (!c->failed)
-		tm_error_set(c->err, "internal.nomem", "normalize: out of memory");
-	c->failed = 1;
-	return NULL;
-}
-
-/* Sets o[k] = v (takes v); a NULL v means a failure already recorded. */
-static void set(struct norm *c, json_t *o, const char *k, json_t *v)
-{
-	if (v == NULL) {
-		c->failed = 1;
-		return;
+	if (s != NULL) {
+		tm_je_key(j, k, path);
+		tm_je_str(j, s, path);
 	}
-	if (json_object_set_new(o, k, v) < 0)
-		nomem(c);
 }
 
-static void append(struct norm *c, json_t *a, json_t *v)
+static void opt_int(struct tm_je *j, const char *k, int64_t i)
 {
-	if (v == NULL) {
-		c->failed = 1;
-		return;
+	if (i != TM_UNSET) {
+		tm_je_key(j, k, k);
+		tm_je_int(j, i);
 	}
-	if (json_array_append_new(a, v) < 0)
-		nomem(c);
 }
 
-static json_t *str(struct norm *c, const char *s, const char *path)
+static void key_str(struct tm_je *j, const char *k, const char *s, const char *path)
 {
-	json_t *v = json_string(s);
-	if (v == NULL && !c->failed) {
-		c->failed = 1;
-		tm_error_set(c->err, "report.encoding", "%s: string is not valid UTF-8", path);
-	}
-	return v;
+	tm_je_key(j, k, path);
+	tm_je_str(j, s != NULL ? s : "", path);
 }
 
-static json_t *num(struct norm *c, int64_t i)
+static void key_int(struct tm_je *j, const char *k, int64_t i)
 {
-	json_t *v = json_integer((json_int_t)i);
-	return v ? v : nomem(c);
+	tm_je_key(j, k, k);
+	tm_je_int(j, i);
 }
 
-static json_t *obj(struct norm *c)
+static void key_int_or_null(struct tm_je *j, const char *k, int64_t i, bool cond)
 {
-	json_t *v = json_object();
-	return v ? v : nomem(c);
+	tm_je_key(j, k, k);
+	if (cond)
+		tm_je_int(j, i);
+	else
+		tm_je_null(j);
 }
 
-static json_t *arr(struct norm *c)
-{
-	json_t *v = json_array();
-	return v ? v : nomem(c);
-}
-
-static json_t *null_or(struct norm *c, int64_t i, int cond)
-{
-	return cond ? num(c, i) : json_null();
-}
-
-static void opt_str(struct norm *c, json_t *o, const char *k, const char *s, const char *path)
-{
-	if (s != NULL && o != NULL)
-		set(c, o, k, str(c, s, path));
-}
-
-static void opt_int(struct norm *c, json_t *o, const char *k, int64_t i)
-{
-	if (i != TM_UNSET && o != NULL)
-		set(c, o, k, num(c, i));
-}
-
-static json_t *utc(struct norm *c, const char *t, const char *path)
+static void key_utc(struct tm_je *j, const char *k, const char *t, const char *path)
 {
 	char buf[32];
-	if (tm_time_to_utc(t, buf, NULL, c->err) < 0) {
-		if (!c->failed)
-			tm_error_prefix(c->err, "%s", path);
-		c->failed = 1;
-		return NULL;
+	if (j->failed)
+		return;
+	if (tm_time_to_utc(t, buf, NULL, j->err) < 0) {
+		tm_error_prefix(j->err, "%s", path);
+		j->failed = true;
+		return;
 	}
-	return str(c, buf, path);
+	tm_je_key(j, k, path);
+	tm_je_str(j, buf, path);
 }
 
 /* round half up of a*100/b, for a >= 0, b > 0 */
@@ -290,178 +255,219 @@ static int64_t percent_of(int64_t a, int64_t b)
 	return r >= b - r ? q + 1 : q;
 }
 
-static json_t *report_part(struct norm *c, const struct tm_report *r)
+/* The smallest i whose key equals that of an earlier item (n when none):
+ * what a JSON object would collapse. Sorted, so many items stay cheap. */
+struct keyed {
+	const char *key;
+	size_t i;
+};
+
+static int by_key_then_index(const void *a, const void *b)
 {
-	json_t *o = obj(c);
-	if (o == NULL)
-		return NULL;
-	set(c, o, "id", str(c, r->id ? r->id : "", "report/id"));
-	set(c, o, "seq", num(c, r->seq));
-	set(c, o, "kind", str(c, tm_report_kind_name(r->kind) ? tm_report_kind_name(r->kind) : "",
-			      "report/kind"));
-	set(c, o, "generated_at", utc(c, r->generated_at, "report/generated_at"));
-	set(c, o, "agent", str(c, r->agent ? r->agent : "", "report/agent"));
-	if (r->trigger_cause != NULL) {
-		json_t *t = obj(c);
-		if (t != NULL) {
-			set(c, t, "cause", str(c, r->trigger_cause, "report/trigger/cause"));
-			opt_str(c, t, "subject", r->trigger_subject, "report/trigger/subject");
-		}
-		set(c, o, "trigger", t);
-	}
-	set(c, o, "outbox_gap", num(c, r->outbox_gap == TM_UNSET ? 0 : r->outbox_gap));
-	return o;
+	const struct keyed *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+	return c != 0 ? c : (x->i > y->i) - (x->i < y->i);
 }
 
-static json_t *device_part(struct norm *c, const struct tm_report *r)
+static int first_repeat(struct tm_je *j, size_t n, const char *(*key)(const void *, size_t),
+			const void *items, size_t *out)
 {
-	json_t *o = obj(c);
-	if (o == NULL)
-		return NULL;
-	set(c, o, "serial", str(c, r->serial ? r->serial : "", "device/serial"));
-	opt_str(c, o, "manufacturer", r->manufacturer, "device/manufacturer");
-	opt_str(c, o, "model", r->model, "device/model");
-	opt_str(c, o, "name", r->name, "device/name");
-	opt_str(c, o, "location", r->location, "device/location");
-	opt_str(c, o, "ip", r->ip, "device/ip");
-	opt_str(c, o, "mac", r->mac, "device/mac");
+	*out = n;
+	if (n < 2)
+		return 0;
+	struct keyed *k = malloc(n * sizeof(*k));
+	if (k == NULL)
+		return tm_je_fail(j, "internal.nomem", "normalize: out of memory");
+	for (size_t i = 0; i < n; i++)
+		k[i] = (struct keyed){ .key = key(items, i), .i = i };
+	qsort(k, n, sizeof(*k), by_key_then_index);
+	for (size_t i = 1; i < n; i++)
+		if (strcmp(k[i - 1].key, k[i].key) == 0 && k[i].i < *out &&
+		    (i < 2 || strcmp(k[i - 2].key, k[i].key) != 0))
+			*out = k[i].i; /* the second of its group */
+	free(k);
+	return 0;
+}
+
+static void report_part(struct tm_je *j, const struct tm_report *r)
+{
+	const char *kind = tm_report_kind_name(r->kind);
+	tm_je_key(j, "report", "report");
+	tm_je_obj_begin(j);
+	key_str(j, "id", r->id, "report/id");
+	key_int(j, "seq", r->seq);
+	key_str(j, "kind", kind, "report/kind");
+	key_utc(j, "generated_at", r->generated_at, "report/generated_at");
+	key_str(j, "agent", r->agent, "report/agent");
+	if (r->trigger_cause != NULL) {
+		tm_je_key(j, "trigger", "report/trigger");
+		tm_je_obj_begin(j);
+		key_str(j, "cause", r->trigger_cause, "report/trigger/cause");
+		opt_str(j, "subject", r->trigger_subject, "report/trigger/subject");
+		tm_je_obj_end(j);
+	}
+	key_int(j, "outbox_gap", r->outbox_gap == TM_UNSET ? 0 : r->outbox_gap);
+	tm_je_obj_end(j);
+}
+
+static const char *firmware_key(const void *items, size_t i)
+{
+	const struct tm_firmware *f = (const struct tm_firmware *)items + i;
+	return f->component ? f->component : "";
+}
+
+static void device_part(struct tm_je *j, const struct tm_report *r)
+{
+	tm_je_key(j, "device", "device");
+	tm_je_obj_begin(j);
+	key_str(j, "serial", r->serial, "device/serial");
+	opt_str(j, "manufacturer", r->manufacturer, "device/manufacturer");
+	opt_str(j, "model", r->model, "device/model");
+	opt_str(j, "name", r->name, "device/name");
+	opt_str(j, "location", r->location, "device/location");
+	opt_str(j, "ip", r->ip, "device/ip");
+	opt_str(j, "mac", r->mac, "device/mac");
 	if (r->n_firmware > 0) {
-		json_t *fw = obj(c);
-		for (size_t i = 0; fw != NULL && i < r->n_firmware && !c->failed; i++) {
-			const char *comp = r->firmware[i].component ? r->firmware[i].component : "";
-			if (json_object_get(fw, comp) != NULL) {
-				c->failed = 1;
-				tm_error_set(c->err, "report.schema",
-					     "device/firmware/%zu: component '%.64s' appears twice", i, comp);
+		size_t twice;
+		if (first_repeat(j, r->n_firmware, firmware_key, r->firmware, &twice) < 0)
+			return;
+		tm_je_key(j, "firmware", "device/firmware");
+		tm_je_obj_begin(j);
+		for (size_t i = 0; i < r->n_firmware && !j->failed; i++) {
+			const char *comp = firmware_key(r->firmware, i);
+			if (i == twice) {
+				tm_je_fail(j, "report.schema",
+					   "device/firmware/%zu: component '%.64s' appears twice", i, comp);
 				break;
 			}
-			set(c, fw, comp, str(c, r->firmware[i].version ? r->firmware[i].version : "",
-					     "device/firmware"));
+			key_str(j, comp, r->firmware[i].version, "device/firmware");
 		}
-		set(c, o, "firmware", fw);
+		tm_je_obj_end(j);
 	}
-	return o;
+	tm_je_obj_end(j);
 }
 
-static json_t *status_part(struct norm *c, const struct tm_report *r)
+static void status_part(struct tm_je *j, const struct tm_report *r)
 {
-	json_t *o = obj(c);
-	json_t *conds = arr(c);
-	if (o == NULL || conds == NULL) {
-		json_decref(o);
-		json_decref(conds);
-		return NULL;
-	}
-	set(c, o, "state", str(c, r->state ? r->state : "", "status/state"));
+	tm_je_key(j, "status", "status");
+	tm_je_obj_begin(j);
+	key_str(j, "state", r->state, "status/state");
+	tm_je_key(j, "conditions", "status/conditions");
+	tm_je_arr_begin(j);
 	for (size_t i = 0; i < r->n_conditions; i++)
-		append(c, conds, str(c, r->conditions[i] ? r->conditions[i] : "", "status/conditions"));
-	set(c, o, "conditions", conds);
+		tm_je_str(j, r->conditions[i] ? r->conditions[i] : "", "status/conditions");
+	tm_je_arr_end(j);
 	if (r->status_since != NULL)
-		set(c, o, "since", utc(c, r->status_since, "status/since"));
-	return o;
+		key_utc(j, "since", r->status_since, "status/since");
+	tm_je_obj_end(j);
 }
 
-static json_t *counters_part(struct norm *c, const struct tm_report *r)
+static void counters_part(struct tm_je *j, const struct tm_report *r)
 {
-	json_t *o = obj(c);
-	if (o == NULL)
-		return NULL;
+	tm_je_key(j, "counters", "counters");
+	tm_je_obj_begin(j);
 	for (int s = 0; s < TM_SVC_COUNT; s++) {
 		if (!r->has_service[s])
 			continue;
 		const struct tm_counter_set *cs = &r->service[s];
-		json_t *so = obj(c);
-		opt_int(c, so, "impressions", cs->impressions);
-		opt_int(c, so, "impressions_monochrome", cs->impressions_monochrome);
-		opt_int(c, so, "impressions_full_color", cs->impressions_full_color);
-		opt_int(c, so, "impressions_two_sided", cs->impressions_two_sided);
-		opt_int(c, so, "sheets", cs->sheets);
-		opt_int(c, so, "sheets_two_sided", cs->sheets_two_sided);
-		opt_int(c, so, "images", cs->images);
-		set(c, o, tm_counter_service_name((enum tm_counter_service)s), so);
+		tm_je_key(j, tm_counter_service_name((enum tm_counter_service)s), "counters");
+		tm_je_obj_begin(j);
+		opt_int(j, "impressions", cs->impressions);
+		opt_int(j, "impressions_monochrome", cs->impressions_monochrome);
+		opt_int(j, "impressions_full_color", cs->impressions_full_color);
+		opt_int(j, "impressions_two_sided", cs->impressions_two_sided);
+		opt_int(j, "sheets", cs->sheets);
+		opt_int(j, "sheets_two_sided", cs->sheets_two_sided);
+		opt_int(j, "images", cs->images);
+		tm_je_obj_end(j);
 	}
 	if (r->n_vendor > 0) {
-		json_t *va = arr(c);
-		for (size_t i = 0; va != NULL && i < r->n_vendor; i++) {
+		tm_je_key(j, "vendor", "counters/vendor");
+		tm_je_arr_begin(j);
+		for (size_t i = 0; i < r->n_vendor; i++) {
 			const struct tm_vendor_counter *v = &r->vendor[i];
-			json_t *vo = obj(c);
-			if (vo != NULL) {
-				set(c, vo, "id", str(c, v->id ? v->id : "", "counters/vendor/id"));
-				opt_str(c, vo, "name", v->name, "counters/vendor/name");
-				opt_str(c, vo, "unit", v->unit, "counters/vendor/unit");
-				set(c, vo, "value", num(c, v->value));
-			}
-			append(c, va, vo);
+			tm_je_obj_begin(j);
+			key_str(j, "id", v->id, "counters/vendor/id");
+			opt_str(j, "name", v->name, "counters/vendor/name");
+			opt_str(j, "unit", v->unit, "counters/vendor/unit");
+			key_int(j, "value", v->value);
+			tm_je_obj_end(j);
 		}
-		set(c, o, "vendor", va);
+		tm_je_arr_end(j);
 	}
-	return o;
+	tm_je_obj_end(j);
 }
 
-static json_t *supply(struct norm *c, const struct tm_supply *s)
+static void supply(struct tm_je *j, const void *p)
 {
 	static const char *const level_states[] = { "some_remaining", "unknown", "other" };
-	json_t *o = obj(c);
-	if (o == NULL)
-		return NULL;
-	set(c, o, "index", num(c, s->index));
-	set(c, o, "type", str(c, s->type ? s->type : "", "supplies/type"));
-	opt_str(c, o, "colorant", s->colorant, "supplies/colorant");
-	opt_str(c, o, "description", s->description, "supplies/description");
-	opt_str(c, o, "unit", s->unit, "supplies/unit");
-	set(c, o, "max_capacity", null_or(c, s->max_capacity, s->max_capacity >= 0));
-	set(c, o, "max_capacity_state",
-	    json_string(s->max_capacity >= 0 ? "value" :
-			s->max_capacity == TM_LEVEL_OTHER ? "no_restriction" : "unknown"));
-	set(c, o, "level", null_or(c, s->level, s->level >= 0));
+	const struct tm_supply *s = p;
+	tm_je_obj_begin(j);
+	key_int(j, "index", s->index);
+	key_str(j, "type", s->type, "supplies/type");
+	opt_str(j, "colorant", s->colorant, "supplies/colorant");
+	opt_str(j, "description", s->description, "supplies/description");
+	opt_str(j, "unit", s->unit, "supplies/unit");
+	key_int_or_null(j, "max_capacity", s->max_capacity, s->max_capacity >= 0);
+	key_str(j, "max_capacity_state",
+		s->max_capacity >= 0 ? "value" :
+		s->max_capacity == TM_LEVEL_OTHER ? "no_restriction" : "unknown", "supplies");
+	key_int_or_null(j, "level", s->level, s->level >= 0);
 	const char *ls = "unknown";
 	if (s->level >= 0)
 		ls = "value";
 	else if (s->level >= TM_LEVEL_SOME_REMAINING)
 		ls = level_states[s->level - TM_LEVEL_SOME_REMAINING];
-	set(c, o, "level_state", json_string(ls));
-	int has_pct = s->level >= 0 && s->max_capacity > 0;
+	key_str(j, "level_state", ls, "supplies");
+	bool has_pct = s->level >= 0 && s->max_capacity > 0;
 	int64_t pct = 0;
 	if (has_pct) {
 		pct = s->level >= s->max_capacity ? 100 : percent_of(s->level, s->max_capacity);
 		if (pct > 100)
 			pct = 100;
 	}
-	set(c, o, "percent", null_or(c, pct, has_pct));
-	opt_str(c, o, "part_number", s->part_number, "supplies/part_number");
-	return o;
+	key_int_or_null(j, "percent", pct, has_pct);
+	opt_str(j, "part_number", s->part_number, "supplies/part_number");
+	tm_je_obj_end(j);
 }
 
-static json_t *part(struct norm *c, const struct tm_part *p)
+static void part(struct tm_je *j, const void *q)
 {
-	json_t *o = obj(c);
-	if (o == NULL)
-		return NULL;
-	set(c, o, "name", str(c, p->name ? p->name : "", "parts/name"));
-	set(c, o, "used", num(c, p->used));
-	opt_int(c, o, "rated_life", p->rated_life);
-	opt_str(c, o, "unit", p->unit, "parts/unit");
-	int has = p->rated_life != TM_UNSET && p->rated_life > 0 && p->used >= 0;
-	set(c, o, "life_used_percent",
-	    null_or(c, has ? percent_of(p->used, p->rated_life) : 0, has));
-	return o;
+	const struct tm_part *p = q;
+	tm_je_obj_begin(j);
+	key_str(j, "name", p->name, "parts/name");
+	key_int(j, "used", p->used);
+	opt_int(j, "rated_life", p->rated_life);
+	opt_str(j, "unit", p->unit, "parts/unit");
+	bool has = p->rated_life != TM_UNSET && p->rated_life > 0 && p->used >= 0;
+	key_int_or_null(j, "life_used_percent", has ? percent_of(p->used, p->rated_life) : 0, has);
+	tm_je_obj_end(j);
 }
 
-static json_t *alert(struct norm *c, const struct tm_alert *a)
+static void alert(struct tm_je *j, const void *p)
 {
-	json_t *o = obj(c);
-	if (o == NULL)
-		return NULL;
-	set(c, o, "code", str(c, a->code ? a->code : "", "alerts/code"));
-	opt_str(c, o, "sub_code", a->sub_code, "alerts/sub_code");
-	set(c, o, "severity", str(c, a->severity ? a->severity : "", "alerts/severity"));
-	opt_str(c, o, "group", a->group, "alerts/group");
-	opt_int(c, o, "location", a->location);
-	opt_str(c, o, "description", a->description, "alerts/description");
+	const struct tm_alert *a = p;
+	tm_je_obj_begin(j);
+	key_str(j, "code", a->code, "alerts/code");
+	opt_str(j, "sub_code", a->sub_code, "alerts/sub_code");
+	key_str(j, "severity", a->severity, "alerts/severity");
+	opt_str(j, "group", a->group, "alerts/group");
+	opt_int(j, "location", a->location);
+	opt_str(j, "description", a->description, "alerts/description");
 	if (a->time != NULL)
-		set(c, o, "time", utc(c, a->time, "alerts/time"));
-	opt_int(c, o, "counter", a->counter);
-	return o;
+		key_utc(j, "time", a->time, "alerts/time");
+	opt_int(j, "counter", a->counter);
+	tm_je_obj_end(j);
+}
+
+static void list(struct tm_je *j, const char *key, size_t n, const void *items, size_t size,
+		 void (*one)(struct tm_je *, const void *))
+{
+	tm_je_key(j, key, key);
+	tm_je_arr_begin(j);
+	for (size_t i = 0; i < n && !j->failed; i++)
+		one(j, (const char *)items + i * size);
+	tm_je_arr_end(j);
 }
 
 /* Smallest "%.Ng" precision that reproduces d. */
@@ -476,101 +482,77 @@ static int shortest_prec(double d)
 	return 17;
 }
 
-static json_t *diagnostics_part(struct norm *c, const struct tm_report *r)
+static const char *diag_key(const void *items, size_t i)
 {
-	json_t *o = obj(c);
-	for (size_t i = 0; o != NULL && i < r->n_diagnostics && !c->failed; i++) {
+	const struct tm_diag *d = (const struct tm_diag *)items + i;
+	return d->name ? d->name : "";
+}
+
+static void diagnostics_part(struct tm_je *j, const struct tm_report *r)
+{
+	/* one precision for every real of the record: the bytes depend on the
+	 * values only */
+	int prec = 1;
+	for (size_t i = 0; i < r->n_diagnostics; i++) {
 		const struct tm_diag *d = &r->diagnostics[i];
-		const char *name = d->name ? d->name : "";
-		json_t *v = NULL;
-		if (json_object_get(o, name) != NULL) {
-			c->failed = 1;
-			tm_error_set(c->err, "report.schema", "diagnostics/%.64s: name appears twice", name);
+		if (d->type == TM_DIAG_FLOAT && isfinite(d->f) && shortest_prec(d->f) > prec)
+			prec = shortest_prec(d->f);
+	}
+	size_t twice;
+	if (first_repeat(j, r->n_diagnostics, diag_key, r->diagnostics, &twice) < 0)
+		return;
+	tm_je_key(j, "diagnostics", "diagnostics");
+	tm_je_obj_begin(j);
+	for (size_t i = 0; i < r->n_diagnostics && !j->failed; i++) {
+		const struct tm_diag *d = &r->diagnostics[i];
+		const char *name = diag_key(r->diagnostics, i);
+		if (i == twice) {
+			tm_je_fail(j, "report.schema", "diagnostics/%.64s: name appears twice", name);
 			break;
 		}
+		if (d->type == TM_DIAG_FLOAT && !isfinite(d->f)) {
+			tm_je_fail(j, "report.bad_number", "diagnostics/%.64s: not a finite number", name);
+			break;
+		}
+		tm_je_key(j, name, "diagnostics");
 		switch (d->type) {
 		case TM_DIAG_STRING:
-			v = str(c, d->s ? d->s : "", "diagnostics");
+			tm_je_str(j, d->s ? d->s : "", "diagnostics");
 			break;
 		case TM_DIAG_INT:
-			v = num(c, d->i);
+			tm_je_int(j, d->i);
 			break;
 		case TM_DIAG_FLOAT:
-			v = json_real(d->f); /* NULL for inf/NaN */
-			if (v == NULL) {
-				c->failed = 1;
-				tm_error_set(c->err, "report.bad_number", "diagnostics/%.64s: not a finite number",
-					     name);
-			} else if (shortest_prec(d->f) > c->float_prec) {
-				c->float_prec = shortest_prec(d->f);
-			}
+			tm_je_real(j, d->f, prec);
 			break;
 		case TM_DIAG_BOOL:
-			v = json_boolean(d->b);
+			tm_je_bool(j, d->b);
 			break;
 		}
-		set(c, o, name, v);
 	}
-	return o;
-}
-
-static json_t *list(struct norm *c, size_t n, const void *items, size_t size,
-		    json_t *(*one)(struct norm *, const void *))
-{
-	json_t *a = arr(c);
-	for (size_t i = 0; a != NULL && i < n && !c->failed; i++)
-		append(c, a, one(c, (const char *)items + i * size));
-	return a;
-}
-
-static json_t *supply_v(struct norm *c, const void *p) { return supply(c, p); }
-static json_t *part_v(struct norm *c, const void *p) { return part(c, p); }
-static json_t *alert_v(struct norm *c, const void *p) { return alert(c, p); }
-
-static int dump_to_buf(const char *chunk, size_t n, void *ctx)
-{
-	return tm_buf_append(ctx, chunk, n) < 0 ? -1 : 0;
+	tm_je_obj_end(j);
 }
 
 int tm_report_normalize(const struct tm_report *r, struct tm_buf *out, struct tm_error *err)
 {
-	struct norm c = { .err = err, .float_prec = 1 };
-	json_t *root = json_object();
-	int rc = -1;
-
-	if (root == NULL) {
-		nomem(&c);
-		goto out;
-	}
-	set(&c, root, "schema_version", num(&c, TM_SCHEMA_VERSION));
-	set(&c, root, "report", report_part(&c, r));
-	set(&c, root, "device", device_part(&c, r));
+	struct tm_je j;
+	tm_je_init(&j, out, err);
+	tm_je_obj_begin(&j);
+	key_int(&j, "schema_version", TM_SCHEMA_VERSION);
+	report_part(&j, r);
+	device_part(&j, r);
 	if (r->has_status)
-		set(&c, root, "status", status_part(&c, r));
+		status_part(&j, r);
 	if (r->has_counters)
-		set(&c, root, "counters", counters_part(&c, r));
+		counters_part(&j, r);
 	if (r->has_supplies)
-		set(&c, root, "supplies", list(&c, r->n_supplies, r->supplies, sizeof(*r->supplies), supply_v));
+		list(&j, "supplies", r->n_supplies, r->supplies, sizeof(*r->supplies), supply);
 	if (r->has_parts)
-		set(&c, root, "parts", list(&c, r->n_parts, r->parts, sizeof(*r->parts), part_v));
+		list(&j, "parts", r->n_parts, r->parts, sizeof(*r->parts), part);
 	if (r->has_alerts)
-		set(&c, root, "alerts", list(&c, r->n_alerts, r->alerts, sizeof(*r->alerts), alert_v));
+		list(&j, "alerts", r->n_alerts, r->alerts, sizeof(*r->alerts), alert);
 	if (r->has_diagnostics)
-		set(&c, root, "diagnostics", diagnostics_part(&c, r));
-	if (c.failed)
-		goto out;
-	/* straight into out: no string of jansson's own to grow and copy */
-	size_t start = out->len;
-	if (json_dump_callback(root, dump_to_buf, out,
-			       JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(c.float_prec)) != 0) {
-		out->len = start;
-		if (out->data != NULL)
-			out->data[start] = '\0';
-		nomem(&c);
-		goto out;
-	}
-	rc = 0;
-out:
-	json_decref(root);
-	return rc;
+		diagnostics_part(&j, r);
+	tm_je_obj_end(&j);
+	return tm_je_finish(&j);
 }

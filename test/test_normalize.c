@@ -236,6 +236,70 @@ Test(normalize, rejects_collapsing_keys_and_bad_times)
 	tm_report_free(r);
 }
 
+/* Invalid UTF-8 anywhere (a value, an array element, a map key) is
+ * report.encoding naming the field; the first one written decides. */
+Test(normalize, invalid_utf8_named)
+{
+	static const struct {
+		const char *bytes;
+	} bad[] = { { "\xc3" }, { "\xc0\xaf" }, { "\xed\xa0\x80" }, { "\xf4\x90\x80\x80" }, { "\xff" } };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct tm_report *r = read_file_ok("reports/good/color-mfp-full.yaml");
+		struct tm_buf b;
+		struct tm_error err = {0};
+		tm_buf_init(&b);
+		free(r->model);
+		r->model = strdup(bad[i].bytes);
+		cr_assert_eq(tm_report_normalize(r, &b, &err), -1);
+		cr_assert_str_eq(err.reason, "report.encoding");
+		cr_assert_str_eq(err.msg, "device/model: string is not valid UTF-8");
+		free(r->model);
+		r->model = strdup("ok");
+		free(r->firmware[1].component);
+		r->firmware[1].component = strdup(bad[i].bytes);
+		cr_assert_eq(tm_report_normalize(r, &b, &err), -1);
+		cr_assert_str_eq(err.reason, "report.encoding");
+		cr_assert_str_eq(err.msg, "device/firmware: string is not valid UTF-8");
+		free(r->firmware[1].component);
+		r->firmware[1].component = strdup("engine");
+		free(r->conditions[0]);
+		r->conditions[0] = strdup(bad[i].bytes);
+		cr_assert_eq(tm_report_normalize(r, &b, &err), -1);
+		cr_assert_str_eq(err.msg, "status/conditions: string is not valid UTF-8");
+		cr_assert_eq(b.len, 0, "nothing appended on error");
+		tm_buf_fini(&b);
+		tm_report_free(r);
+	}
+}
+
+/* Map keys (firmware components, diagnostic names) come out sorted however
+ * they were listed, and a repeat is named by its second place. */
+Test(normalize, map_keys_sorted_and_repeats_named)
+{
+	struct tm_report *r = read_file_ok("reports/good/mono-minimal.yaml");
+	r->has_diagnostics = true;
+	r->diagnostics = calloc(4, sizeof(*r->diagnostics));
+	r->n_diagnostics = 4;
+	const char *names[] = { "zeta", "alpha", "mid", "alpha2" };
+	for (int i = 0; i < 4; i++)
+		r->diagnostics[i] = (struct tm_diag){ .name = strdup(names[i]), .type = TM_DIAG_INT, .i = i };
+	char *j = norm_ok(r);
+	assert_has(j, "\"diagnostics\":{\"alpha\":1,\"alpha2\":3,\"mid\":2,\"zeta\":0}");
+	free(j);
+	free(r->diagnostics[3].name);
+	r->diagnostics[3].name = strdup("zeta");
+	free(r->diagnostics[2].name);
+	r->diagnostics[2].name = strdup("alpha");
+	struct tm_buf b;
+	struct tm_error err = {0};
+	tm_buf_init(&b);
+	cr_assert_eq(tm_report_normalize(r, &b, &err), -1);
+	cr_assert_str_eq(err.reason, "report.schema");
+	cr_assert_str_eq(err.msg, "diagnostics/alpha: name appears twice");
+	tm_buf_fini(&b);
+	tm_report_free(r);
+}
+
 /* ---- time ------------------------------------------------------------------------ */
 
 struct time_case {

@@ -10,10 +10,12 @@
 #include <string.h>
 
 #include <criterion/criterion.h>
+#include <jansson.h>
 
 #include <telemail/buf.h>
 #include <telemail/error.h>
 #include <telemail/node.h>
+#include <telemail/normalize.h>
 #include <telemail/report.h>
 
 #include "common.h"
@@ -320,10 +322,69 @@ Test(report, round_trip_property, .timeout = 240)
 	}
 }
 
+/* The canonical record agrees with jansson, an independent JSON library:
+ * jansson reads it back and dumps the values compact, keys sorted, reals at
+ * the record's precision, to the very same bytes. */
+static int jansson_prec(const json_t *v, int prec)
+{
+	const char *k;
+	json_t *x;
+	size_t i;
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		json_object_foreach((json_t *)v, k, x)
+			prec = jansson_prec(x, prec);
+		break;
+	case JSON_ARRAY:
+		json_array_foreach(v, i, x)
+			prec = jansson_prec(x, prec);
+		break;
+	case JSON_REAL:
+		for (int p = prec; p <= 17; p++) {
+			char tmp[40];
+			snprintf(tmp, sizeof(tmp), "%.*g", p, json_real_value(v));
+			if (strtod(tmp, NULL) == json_real_value(v) || p == 17) {
+				prec = p;
+				break;
+			}
+		}
+		break;
+	default:
+		break;
+	}
+	return prec;
+}
+
+Test(report, normalize_agrees_with_jansson, .timeout = 240)
+{
+	struct rng g = { .s = 0x5eed0fca40a1ca11ULL };
+	for (int i = 0; i < 3000; i++) {
+		struct tm_report *r = random_report(&g);
+		struct tm_buf b;
+		struct tm_error err = {0};
+		tm_buf_init(&b);
+		cr_assert_eq(tm_report_normalize(r, &b, &err), 0, "report %d: %s", i, err.msg);
+		json_error_t je;
+		json_t *v = json_loadb((const char *)b.data, b.len, 0, &je);
+		cr_assert_not_null(v, "report %d: jansson cannot read the record: %s at %d", i, je.text,
+				   je.position);
+		char *again = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS |
+						    JSON_REAL_PRECISION(jansson_prec(v, 1)));
+		cr_assert_not_null(again);
+		cr_assert_eq(strlen(again), b.len, "report %d:\n%s\n%s", i, (const char *)b.data, again);
+		cr_assert_eq(memcmp(again, b.data, b.len), 0, "report %d:\n%s\n%s", i,
+			     (const char *)b.data, again);
+		free(again);
+		json_decref(v);
+		tm_buf_fini(&b);
+		tm_report_free(r);
+	}
+}
+
 /* PyYAML (YAML 1.1, a different implementation) must read the writer's output
  * to the very same values as tm_yaml_read. The test dumps our reading as JSON
  * (floats as their bit pattern) and Python compares, types included. */
-static void json_string(struct tm_buf *b, const char *s)
+static void put_json_string(struct tm_buf *b, const char *s)
 {
 	tm_buf_append_str(b, "\"");
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
@@ -352,7 +413,7 @@ static void json_tree(struct tm_buf *b, const struct tm_node *n)
 		break;
 	}
 	case TM_NODE_STRING:
-		json_string(b, n->u.str.s);
+		put_json_string(b, n->u.str.s);
 		break;
 	case TM_NODE_SEQ:
 	case TM_NODE_MAP: {
@@ -362,7 +423,7 @@ static void json_tree(struct tm_buf *b, const struct tm_node *n)
 		for (size_t i = 0; i < count; i++) {
 			tm_buf_append_str(b, i ? "," : "");
 			if (map) {
-				json_string(b, n->u.map.pairs[i].key);
+				put_json_string(b, n->u.map.pairs[i].key);
 				tm_buf_append_str(b, ":");
 			}
 			json_tree(b, map ? n->u.map.pairs[i].value : n->u.seq.items[i]);
