@@ -5,7 +5,7 @@
  * timer for silence (gw_alerts_check_silence). Only a report that is the
  * device's newest seq is evaluated, so late and out-of-order mail never
  * raises a false alert. What the newest report said is kept per device as
- * marks (store ops mark_list / mark_set_many / mark_touch, or mark_get /
+ * marks (store ops mark_list / mark_set_many, or mark_get /
  * mark_set one at a time) to compare the next one against.
  *
  * Kinds (subject in brackets):

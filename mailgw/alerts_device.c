@@ -16,7 +16,6 @@
 struct gw_alerts_mark_slot {
 	struct gw_mark_entry e;   /* the mark as the evaluation leaves it */
 	bool write;               /* new, or not the stored value: write the whole row */
-	bool touch;               /* the stored value under an older seq: write the seq */
 };
 
 void gw_alerts_device_init(struct gw_alerts_device *d, struct gw_store *st, const char *serial,
@@ -69,7 +68,7 @@ static int hold_mark(void *ctx, const struct gw_mark_entry *m)
 		return 1;   /* more than the cap (or no memory): stop, the store answers */
 	d->marks = p;
 	p[d->n_marks].e = *m;
-	p[d->n_marks].write = p[d->n_marks].touch = false;
+	p[d->n_marks].write = false;
 	d->n_marks++;
 	return 0;
 }
@@ -165,43 +164,32 @@ int gw_alerts_device_mark_set(struct gw_alerts_device *d, const char *key,
 		memcpy(s->e.key, key, strlen(key) + 1);
 		s->e.m = *m;
 		s->write = true;
-		s->touch = false;
 		return GW_STORE_OK;
 	}
+	/* the same value stays as it is, with the seq of the report that set it */
 	if (s->write || s->e.inexact || m->seq != d->seq || !same_value(&s->e.m, m)) {
 		s->e.m = *m;
 		s->write = true;
-		s->touch = false;
-	} else if (s->e.m.seq != m->seq) {
-		s->e.m.seq = m->seq;
-		s->touch = true;
 	}
 	return GW_STORE_OK;
 }
 
 int gw_alerts_device_flush(struct gw_alerts_device *d, struct tm_error *err)
 {
-	const struct gw_mark_entry *put[GW_ALERTS_MARKS_MAX], *touch[GW_ALERTS_MARKS_MAX];
-	size_t np = 0, nt = 0;
+	const struct gw_mark_entry *put[GW_ALERTS_MARKS_MAX];
+	size_t np = 0;
 	if (!d->marks_held)
 		return GW_STORE_OK;
-	for (size_t i = 0; i < d->n_marks; i++) {
+	for (size_t i = 0; i < d->n_marks; i++)
 		if (d->marks[i].write)
 			put[np++] = &d->marks[i].e;
-		else if (d->marks[i].touch)
-			touch[nt++] = &d->marks[i].e;
-	}
-	int rc = GW_STORE_OK;
-	if (np > 0)
-		rc = OPS(d->st)->mark_set_many(BE(d->st), d->serial, put, np, err);
-	if (rc == GW_STORE_OK && nt > 0)
-		rc = OPS(d->st)->mark_touch(BE(d->st), d->serial, touch, nt, d->seq, err);
+	int rc = np > 0 ? OPS(d->st)->mark_set_many(BE(d->st), d->serial, put, np, err) : GW_STORE_OK;
 	if (rc != GW_STORE_OK)
 		return rc;
 	for (size_t i = 0; i < d->n_marks; i++) {
 		if (d->marks[i].write)
 			d->marks[i].e.inexact = false;   /* the stored row is this copy now */
-		d->marks[i].write = d->marks[i].touch = false;
+		d->marks[i].write = false;
 	}
 	return GW_STORE_OK;
 }

@@ -8,8 +8,8 @@
  *   - alerts are written at once (their ids and notifications follow in the
  *     order they always did);
  *   - marks are written by gw_alerts_device_flush: the rows that are new or
- *     hold another value in one multi-row write, and the rows that kept
- *     their value get the evaluation's seq in one more statement.
+ *     hold another value, in one multi-row write; a mark that keeps its
+ *     value keeps its row (and the seq of the report that set it).
  * Not loaded (the silence check), or past a cap, every lookup and write is
  * one store call, as it always was. Memory that cannot be had also means
  * the store-call path, never an error or a wrong answer. */

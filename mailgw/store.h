@@ -186,8 +186,9 @@ struct gw_alert_row {
 };
 
 /* What alert evaluation remembers of a device's newest report (key such as
- * "supply#2", "ctr:total/impressions", "fw:engine"); seq: the report that
- * last evaluated it. */
+ * "supply#2", "ctr:total/impressions", "fw:engine"); seq: the report whose
+ * evaluation set the value (a report that finds the same value leaves the
+ * row as it is). */
 struct gw_mark_row {
 	int64_t seq;
 	bool has_ival;
@@ -198,7 +199,7 @@ struct gw_mark_row {
 #define GW_MARK_KEY_MAX 96   /* bytes of a mark key, with its NUL */
 
 /* A mark with its key, as listed and written in bulk (mark_list,
- * mark_set_many, mark_touch). inexact (listing only): the stored row does
+ * mark_set_many). inexact (listing only): the stored row does
  * not read back as this copy (a key or text longer than the copy holds, a
  * value of another type), so no write may be skipped as "the same". */
 struct gw_mark_entry {
@@ -347,8 +348,7 @@ struct gw_store_ops {
 	 * changed): alert_update of a repeat, writing only what a repeat changes
 	 * (severity, detail, last_seen, count, report_id); the device's active
 	 * alerts, in no set order; its marks in key order; mark_set of n marks
-	 * with distinct keys; and the seq of n existing marks set to `seq`,
-	 * their values left as they are. */
+	 * with distinct keys. */
 	int (*alert_repeat)(void *s, const struct gw_alert_row *a, struct tm_error *err);
 	int (*alert_list_device)(void *s, const char *serial, gw_store_alert_cb cb, void *ctx,
 				 struct tm_error *err);
@@ -356,8 +356,6 @@ struct gw_store_ops {
 			 struct tm_error *err);
 	int (*mark_set_many)(void *s, const char *serial, const struct gw_mark_entry *const *marks,
 			     size_t n, struct tm_error *err);
-	int (*mark_touch)(void *s, const char *serial, const struct gw_mark_entry *const *marks,
-			  size_t n, int64_t seq, struct tm_error *err);
 	int (*notify_add)(void *s, const struct gw_notify_row *n, bool *added, struct tm_error *err);
 	int (*notify_update)(void *s, const struct gw_notify_row *n, struct tm_error *err);
 	int (*notify_list)(void *s, bool pending_only, gw_store_notify_cb cb, void *ctx,

@@ -469,7 +469,6 @@ const struct gw_store_ops gw_store_sqlite_ops = {
 	.alert_list_device = gw_sq_alert_list_device,
 	.mark_list = gw_sq_mark_list,
 	.mark_set_many = gw_sq_mark_set_many,
-	.mark_touch = gw_sq_mark_touch,
 	.notify_add = gw_sq_notify_add,
 	.notify_update = gw_sq_notify_update,
 	.notify_list = gw_sq_notify_list,

@@ -55,7 +55,6 @@ enum gw_sq_rowset {
 	SQR_DIAG,
 	SQR_FIRMWARE,
 	SQR_MARK_SET,
-	SQR_MARK_TOUCH,
 	SQR_COUNT_
 };
 
@@ -153,8 +152,6 @@ int gw_sq_mark_list(void *s, const char *serial, gw_store_mark_cb cb, void *ctx,
 		    struct tm_error *err);
 int gw_sq_mark_set_many(void *s, const char *serial, const struct gw_mark_entry *const *marks,
 			size_t n, struct tm_error *err);
-int gw_sq_mark_touch(void *s, const char *serial, const struct gw_mark_entry *const *marks,
-		     size_t n, int64_t seq, struct tm_error *err);
 int gw_sq_notify_add(void *s, const struct gw_notify_row *n, bool *added, struct tm_error *err);
 int gw_sq_notify_update(void *s, const struct gw_notify_row *n, struct tm_error *err);
 int gw_sq_notify_list(void *s, bool pending_only, gw_store_notify_cb cb, void *ctx,

@@ -46,6 +46,9 @@ _Static_assert(SV_COUNT_ <= GW_SQ_SVC_MAX, "grow GW_SQ_SVC_MAX");
 #define AUDIT_COLS                                                                   \
 	"seq, time, actor, action, object, tenant, before_digest, after_digest, prev_hash, hash"
 
+/* A mark keeps the seq of the report that set its value. */
+#define MARK_CHANGED " WHERE ival IS NOT excluded.ival OR tval IS NOT excluded.tval"
+
 static const char *const sv_sql[SV_COUNT_] = {
 	[SV_ALERT_FIND] = "SELECT " ALERT_COLS " FROM svc_alerts"
 			  " WHERE serial = ?1 AND kind = ?2 AND subject = ?3 AND state <> 'resolved'",
@@ -65,7 +68,7 @@ static const char *const sv_sql[SV_COUNT_] = {
 	[SV_MARK_SET] =
 		"INSERT INTO svc_marks (serial, key, seq, ival, tval) VALUES (?1, ?2, ?3, ?4, ?5)"
 		" ON CONFLICT (serial, key) DO UPDATE SET seq = excluded.seq, ival = excluded.ival,"
-		" tval = excluded.tval",
+		" tval = excluded.tval" MARK_CHANGED,
 	/* no ORDER BY: svc_alerts_active answers it without a sort */
 	[SV_ALERT_LIST_DEVICE] = "SELECT " ALERT_COLS " FROM svc_alerts"
 				 " WHERE serial = ?1 AND state <> 'resolved'",
@@ -373,7 +376,7 @@ int gw_sq_mark_list(void *state, const char *serial, gw_store_mark_cb cb, void *
 static const struct gw_sq_rows mark_set_rows = {
 	SQR_MARK_SET, "INSERT INTO svc_marks (serial, key, seq, ival, tval) VALUES", 5,
 	" ON CONFLICT (serial, key) DO UPDATE SET seq = excluded.seq, ival = excluded.ival,"
-	" tval = excluded.tval", 0,
+	" tval = excluded.tval" MARK_CHANGED, 0,
 };
 
 struct marks_ctx {
@@ -398,32 +401,6 @@ int gw_sq_mark_set_many(void *state, const char *serial, const struct gw_mark_en
 {
 	const struct marks_ctx c = { serial, marks };
 	return gw_sq_put_rows(state, &mark_set_rows, n, bind_mark, &c, "write marks", err);
-}
-
-/* The keys are a bare IN list: ?1 and ?2 first, then one ? a key. */
-static const struct gw_sq_rows mark_touch_rows = {
-	SQR_MARK_TOUCH, "UPDATE svc_marks SET seq = ?1 WHERE serial = ?2 AND key IN (", 1, ")", 2,
-};
-
-int gw_sq_mark_touch(void *state, const char *serial, const struct gw_mark_entry *const *marks,
-		     size_t n, int64_t seq, struct tm_error *err)
-{
-	struct gw_sq *q = state;
-	for (size_t done = 0; done < n; ) {
-		size_t k = n - done < GW_SQ_ROWS_MAX ? n - done : GW_SQ_ROWS_MAX;
-		sqlite3_stmt *s = gw_sq_rows_stmt(q, &mark_touch_rows, k, err);
-		if (s == NULL)
-			return GW_STORE_ERROR;
-		gw_sq_bind_int(s, 1, seq);
-		gw_sq_bind_text(s, 2, serial);
-		for (size_t i = 0; i < k; i++)
-			gw_sq_bind_text(s, mark_touch_rows.head_params + 1 + (int)i, marks[done + i]->key);
-		int rc = gw_sq_step_done(q, s, "write mark seq", err);
-		if (rc != GW_STORE_OK)
-			return rc;
-		done += k;
-	}
-	return GW_STORE_OK;
 }
 
 /* ---- notification queue ---- */
