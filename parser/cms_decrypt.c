@@ -7,7 +7,12 @@
  * (RFC 5084 allows 12..16; we require 16, as every sender we know writes).
  * Then the RecipientInfos are matched against the keyring, and CMS_decrypt is
  * always given the certificate of the matching key, so OpenSSL never takes
- * its "try every RecipientInfo" path (the MMA countermeasure). */
+ * its "try every RecipientInfo" path (the MMA countermeasure).
+ *
+ * Between the checks and OpenSSL's CMS, the common shape (ECDH to one of our
+ * EC keys, as OpenSSL and the agent write it) is tried on a fast path
+ * (cms_kari.c) that only ever succeeds: everything else, and every verdict,
+ * is left to the path below. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,19 +43,10 @@ static int oid_nid(const struct tm_cms_tlv *t, char *text, size_t n)
 	return nid;
 }
 
-struct env_info {
-	int type_nid;          /* NID_id_smime_ct_authEnvelopedData or NID_pkcs7_enveloped */
-	int cipher_nid;
-	char cipher_text[80];  /* the algorithm's name or OID */
-	bool has_content;      /* encryptedContent present */
-	bool has_mac;
-	size_t mac_len;
-};
-
 /* EncryptedContentInfo ::= SEQUENCE { contentType, contentEncryptionAlgorithm,
  *                                     encryptedContent [0] IMPLICIT OPTIONAL } */
-static int walk_eci(const struct tm_cms_tlv *eci, const uint8_t *base, struct env_info *ei,
-		    struct tm_error *err)
+static int walk_eci(const struct tm_cms_tlv *eci, const uint8_t *base,
+		    struct tm_cms_envelope *ei, struct tm_error *err)
 {
 	const uint8_t *p = eci->content, *end = eci->content + eci->clen;
 	struct tm_cms_tlv t;
@@ -85,8 +81,7 @@ static int walk_eci(const struct tm_cms_tlv *eci, const uint8_t *base, struct en
 	return 0;
 }
 
-/* ContentInfo → [0] → (Auth)EnvelopedData: the type, the cipher, the tag. */
-static int walk_envelope(const uint8_t *der, size_t len, struct env_info *ei,
+int tm_cms_walk_envelope(const uint8_t *der, size_t len, struct tm_cms_envelope *ei,
 			 struct tm_error *err)
 {
 	const uint8_t *end = der + len;
@@ -122,6 +117,7 @@ static int walk_envelope(const uint8_t *der, size_t len, struct env_info *ei,
 		return -1;
 	if (!tm_cms_tlv_universal(&env, V_ASN1_SEQUENCE) || !env.constructed)
 		return tm_error_set(err, "smime.malformed", "CMS: the envelope is not a SEQUENCE");
+	ei->bare = !t.constructed && p + inner.total == cend && env.total == inner.clen;
 
 	/* version, [0] originatorInfo, SET recipientInfos, SEQUENCE
 	 * encryptedContentInfo, [1] authAttrs, OCTET STRING mac, [2] ... */
@@ -131,6 +127,9 @@ static int walk_envelope(const uint8_t *der, size_t len, struct env_info *ei,
 	while (p < eend) {
 		if (tm_cms_tlv_read(p, eend, der, 3, &t, err) < 0)
 			return -1;
+		if (ei->nfields < TM_CMS_ENV_FIELDS)
+			ei->fields[ei->nfields] = t;
+		ei->nfields++;
 		if (!seen_eci && tm_cms_tlv_universal(&t, V_ASN1_SEQUENCE)) {
 			if (walk_eci(&t, der, ei, err) < 0)
 				return -1;
@@ -155,7 +154,7 @@ static int walk_envelope(const uint8_t *der, size_t len, struct env_info *ei,
 	return 0;
 }
 
-static int check_algorithms(const struct env_info *ei, bool allow_cbc, bool *was_cbc,
+static int check_algorithms(const struct tm_cms_envelope *ei, bool allow_cbc, bool *was_cbc,
 			    struct tm_error *err)
 {
 	if (ei->type_nid == NID_id_smime_ct_authEnvelopedData) {
@@ -214,7 +213,7 @@ int tm_cms_decrypt(const struct tm_keyring *kr, const uint8_t *der, size_t len, 
 	int rc = -1;
 	CMS_ContentInfo *cms = NULL;
 	BIO *ob = NULL;
-	struct env_info ei;
+	struct tm_cms_envelope ei;
 	bool cbc = false;
 	char why[128];
 	ERR_clear_error();
@@ -222,10 +221,18 @@ int tm_cms_decrypt(const struct tm_keyring *kr, const uint8_t *der, size_t len, 
 		tm_error_set(err, "internal.bug", "tm_cms_decrypt: bad arguments");
 		goto out;
 	}
-	if (walk_envelope(der, len, &ei, err) < 0)
+	if (tm_cms_walk_envelope(der, len, &ei, err) < 0)
 		goto out;
 	if (check_algorithms(&ei, allow_cbc, &cbc, err) < 0)
 		goto out;
+	/* The common shape (ECDH to one of our keys) without the generic
+	 * machinery; anything else, and every failure, takes the path below. */
+	if (!cbc && tm_cms_kari_open(kr, &ei, out) == 1) {
+		if (was_cbc != NULL)
+			*was_cbc = false;
+		rc = 0;
+		goto out;
+	}
 	const unsigned char *q = der;
 	cms = d2i_CMS_ContentInfo(NULL, &q, (long)len);
 	if (cms == NULL || q != der + len) {

@@ -1,6 +1,6 @@
-/* telemail — internal to the CMS module (cms.c, cms_decrypt.c, cms_verify.c):
+/* telemail — internal to the CMS module (cms*.c):
  * the opaque handles of telemail/smime.h and a few shared helpers.
- * Only these three files include it: it is the one place OpenSSL types live. */
+ * Only the module's files include it: it is the one place OpenSSL types live. */
 #ifndef TM_PARSER_CMS_INT_H
 #define TM_PARSER_CMS_INT_H
 
@@ -71,6 +71,40 @@ int tm_cms_tlv_read(const uint8_t *p, const uint8_t *end, const uint8_t *base, u
 		    struct tm_cms_tlv *t, struct tm_error *err);
 bool tm_cms_tlv_universal(const struct tm_cms_tlv *t, int tag);
 bool tm_cms_tlv_context(const struct tm_cms_tlv *t, int tag);
+
+/* What the walk over an envelope found (cms_decrypt.c): the facts the
+ * algorithm checks need and, for the fast path, where the fields are. */
+#define TM_CMS_ENV_FIELDS 8
+struct tm_cms_envelope {
+	int type_nid;          /* NID_id_smime_ct_authEnvelopedData or NID_pkcs7_enveloped */
+	int cipher_nid;
+	char cipher_text[80];  /* the algorithm's name or OID */
+	bool has_content;      /* encryptedContent present */
+	bool has_mac;
+	size_t mac_len;
+	bool bare;             /* the ContentInfo holds exactly { contentType, [0] { envelope } } */
+	size_t nfields;        /* elements of the (Auth)EnvelopedData SEQUENCE, in order */
+	struct tm_cms_tlv fields[TM_CMS_ENV_FIELDS]; /* the first TM_CMS_ENV_FIELDS of them */
+};
+
+/* ContentInfo → [0] → (Auth)EnvelopedData: the type, the cipher, the tag,
+ * the fields (smime.malformed, smime.not_encrypted). */
+int tm_cms_walk_envelope(const uint8_t *der, size_t len, struct tm_cms_envelope *env,
+			 struct tm_error *err);
+
+/* The fast path of decryption (cms_kari.c): AuthEnvelopedData, AES-256-GCM,
+ * one or more ECDH KeyAgreeRecipientInfos (RFC 5753, stdDH, X9.63 KDF,
+ * AES key wrap) on a prime-order NIST curve, decrypted with EVP primitives.
+ * Only a keyring entry whose certificate a RecipientEncryptedKey names is
+ * tried. Returns 1 with the plaintext appended to out when it decrypted and
+ * the GCM tag verified; 0 ("not done") for anything else (another shape,
+ * not ours, any failure), leaving out, the OpenSSL error queue and every
+ * verdict to the general path. Thread-safe with a shared keyring. */
+int tm_cms_kari_open(const struct tm_keyring *kr, const struct tm_cms_envelope *env,
+		     struct tm_buf *out);
+/* The same from the DER (walks the envelope first): for tests. */
+int tm_cms_kari_decrypt(const struct tm_keyring *kr, const uint8_t *der, size_t len,
+			struct tm_buf *out);
 
 /* Parsed certificates by their exact DER (cms_certcache.c). OpenSSL 3.0
  * spends more on decoding a certificate's public key than on verifying a
