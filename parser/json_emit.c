@@ -22,11 +22,10 @@ int tm_je_finish(struct tm_je *j)
 {
 	if (!j->failed && j->depth != 0)
 		tm_je_fail(j, "internal.bug", "json: %u containers left open", j->depth);
-	if (j->failed) {
+	if (j->failed)
 		j->out->len = j->begin;
-		if (j->out->data != NULL)
-			j->out->data[j->begin] = '\0';
-	}
+	if (j->out->data != NULL)
+		j->out->data[j->out->len] = '\0'; /* room() kept a place for it */
 	free(j->m);
 	j->m = NULL;
 	tm_buf_fini(&j->scratch);
@@ -46,15 +45,33 @@ int tm_je_fail(struct tm_je *j, const char *reason, const char *fmt, ...)
 	return tm_error_set(j->err, reason, "%s", msg);
 }
 
+/* Room for n more octets and the NUL; false after any failure. Octets are
+ * then written in place (the NUL goes on at tm_je_finish). */
+static bool room(struct tm_je *j, size_t n)
+{
+	if (j->failed)
+		return false;
+	if (j->out->data != NULL && j->out->cap - j->out->len > n)
+		return true;
+	if (tm_buf_reserve(j->out, n) < 0) {
+		tm_je_fail(j, "internal.nomem", "normalize: out of memory");
+		return false;
+	}
+	return true;
+}
+
 static void put(struct tm_je *j, const void *p, size_t n)
 {
-	if (!j->failed && tm_buf_append(j->out, p, n) < 0)
-		tm_je_fail(j, "internal.nomem", "normalize: out of memory");
+	if (room(j, n)) {
+		memcpy(j->out->data + j->out->len, p, n);
+		j->out->len += n;
+	}
 }
 
 static void put_c(struct tm_je *j, char c)
 {
-	put(j, &c, 1);
+	if (room(j, 1))
+		j->out->data[j->out->len++] = (uint8_t)c;
 }
 
 /* A value's separator inside an array. */
@@ -192,40 +209,45 @@ bool tm_je_utf8_ok(const char *str)
 	return true;
 }
 
-/* s as a JSON string: runs of plain octets are copied whole. */
+/* s as a JSON string, written in place: room for the worst case (every
+ * octet a \u00XX) is made first. */
 static void put_string(struct tm_je *j, const char *str)
 {
 	static const char hex[] = "0123456789ABCDEF"; /* upper case, as jansson writes */
-	const char *run = str, *p = str;
-	put_c(j, '"');
-	for (;; p++) {
-		unsigned char c = (unsigned char)*p;
-		if (c >= 0x20 && c != '"' && c != '\\')
+	size_t n = strlen(str);
+	if (n > (SIZE_MAX - 2) / 6) {
+		tm_je_fail(j, "internal.nomem", "normalize: a string of %zu octets", n);
+		return;
+	}
+	if (!room(j, 6 * n + 2))
+		return;
+	uint8_t *w = j->out->data + j->out->len;
+	*w++ = '"';
+	for (const unsigned char *p = (const unsigned char *)str; *p; p++) {
+		unsigned char c = *p;
+		if (c >= 0x20 && c != '"' && c != '\\') {
+			*w++ = c;
 			continue;
-		put(j, run, (size_t)(p - run));
-		if (c == '\0')
-			break;
-		char e[6] = { '\\', 0 };
-		size_t n = 2;
+		}
+		*w++ = '\\';
 		switch (c) {
-		case '"': e[1] = '"'; break;
-		case '\\': e[1] = '\\'; break;
-		case '\b': e[1] = 'b'; break;
-		case '\f': e[1] = 'f'; break;
-		case '\n': e[1] = 'n'; break;
-		case '\r': e[1] = 'r'; break;
-		case '\t': e[1] = 't'; break;
+		case '"': *w++ = '"'; break;
+		case '\\': *w++ = '\\'; break;
+		case '\b': *w++ = 'b'; break;
+		case '\f': *w++ = 'f'; break;
+		case '\n': *w++ = 'n'; break;
+		case '\r': *w++ = 'r'; break;
+		case '\t': *w++ = 't'; break;
 		default:
-			memcpy(e + 1, "u00", 3);
-			e[4] = hex[c >> 4];
-			e[5] = hex[c & 15];
-			n = 6;
+			memcpy(w, "u00", 3);
+			w[3] = (uint8_t)hex[c >> 4];
+			w[4] = (uint8_t)hex[c & 15];
+			w += 5;
 			break;
 		}
-		put(j, e, n);
-		run = p + 1;
 	}
-	put_c(j, '"');
+	*w++ = '"';
+	j->out->len = (size_t)(w - j->out->data);
 }
 
 void tm_je_key(struct tm_je *j, const char *key, const char *path)
