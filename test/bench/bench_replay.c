@@ -8,8 +8,11 @@
  * The goal in issue 3: 2 workers at >= 0.8 of the bare crypto rate on 2
  * cores, read here as bare on both cores (2 threads). Both ratios are
  * printed (against 1 and 2 bare threads), with the
- * replay's peak memory (ru_maxrss of the child, from wait4). Asserts
- * nothing about speed; exits 1 only when messages were not all stored. */
+ * replay's peak memory (ru_maxrss of the child, from wait4). The speed of
+ * a shared VM drifts, so the 2-worker ratio is taken in two rounds, each a
+ * bare run and a replay back to back, and their mean is the figure for the
+ * goal. Asserts nothing about speed; exits 1 only when messages were not
+ * all stored. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -84,10 +87,12 @@ struct replay_result {
 static void bench_workers(const char *gw, const char *tmp, const char *pki, const char *dir,
 			  unsigned workers, size_t n, struct replay_result *res)
 {
+	static unsigned nrun; /* each replay gets its own state */
 	char cfg[600], state[600], out[600], w[16], pem[600];
-	snprintf(state, sizeof(state), "%s/state-%u", tmp, workers);
-	snprintf(cfg, sizeof(cfg), "%s/mailgw-%u.yaml", tmp, workers);
-	snprintf(out, sizeof(out), "%s/out-%u.txt", tmp, workers);
+	nrun++;
+	snprintf(state, sizeof(state), "%s/state-%u", tmp, nrun);
+	snprintf(cfg, sizeof(cfg), "%s/mailgw-%u.yaml", tmp, nrun);
+	snprintf(out, sizeof(out), "%s/out-%u.txt", tmp, nrun);
 	snprintf(w, sizeof(w), "%u", workers);
 	snprintf(pem, sizeof(pem), "%s/dev-XK100001.pem", pki);
 	FILE *f = fopen(cfg, "w");
@@ -181,6 +186,52 @@ static void corpus_child(size_t n, const char *dir, const char *sample, const ch
 	res->ok = 1;
 }
 
+/* The bare crypto again, 2 threads, over the .eml files of dir (a second
+ * round, after the replays: the machine's speed drifts, so each replay is
+ * set beside a bare figure measured next to it). In a child, for the same
+ * reason as corpus_child. */
+static double bare_again(size_t n, const char *dir, const char *gw_pem, const char *gw_keyf,
+			 const char *ca_pem, size_t *ok)
+{
+	struct { double rate; size_t ok; } res = { 0, 0 };
+	int fds[2];
+	if (pipe(fds) != 0) {
+		perror("bench_replay: pipe");
+		exit(2);
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		perror("bench_replay: fork");
+		exit(2);
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		struct tm_buf *msgs = calloc(n, sizeof(*msgs));
+		struct bench_bare *bare = bench_bare_new(gw_pem, gw_keyf, ca_pem);
+		if (msgs == NULL || bare == NULL)
+			_exit(2);
+		for (size_t i = 0; i < n; i++) {
+			char path[700];
+			struct tm_error err = {0};
+			snprintf(path, sizeof(path), "%s/m%06zu.eml", dir, i);
+			tm_buf_init(&msgs[i]);
+			if (tm_buf_read_file(&msgs[i], path, 64u << 20, &err) < 0)
+				_exit(2);
+		}
+		res.rate = bench_bare_rate(bare, msgs, n, 2, &res.ok);
+		_exit(write(fds[1], &res, sizeof(res)) == (ssize_t)sizeof(res) ? 0 : 2);
+	}
+	close(fds[1]);
+	int st = 0;
+	if (read(fds[0], &res, sizeof(res)) != (ssize_t)sizeof(res) || waitpid(pid, &st, 0) != pid) {
+		fprintf(stderr, "bench_replay: the second bare round failed\n");
+		exit(2);
+	}
+	close(fds[0]);
+	*ok = res.ok;
+	return res.rate;
+}
+
 int main(int argc, char **argv)
 {
 	size_t n = argc > 1 ? strtoul(argv[1], NULL, 10) : 10000;
@@ -235,9 +286,13 @@ int main(int argc, char **argv)
 	close(fds[0]);
 
 	/* the gateway */
-	struct replay_result r1, r2;
+	struct replay_result r1, r2, r2b;
 	bench_workers(gw, tmp, pki, dir, 1, n, &r1);
 	bench_workers(gw, tmp, pki, dir, 2, n, &r2);
+	/* round 2: bare on 2 threads, then 2 workers again, side by side */
+	size_t ok2b = 0;
+	double bare2b = bare_again(n, dir, gw_pem, gw_keyf, ca_pem, &ok2b);
+	bench_workers(gw, tmp, pki, dir, 2, n, &r2b);
 
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	printf("bench_replay: %zu messages (%zu bytes on average, report %zu bytes; half opaque, half detached), EC P-256 gateway key, %ld cores\n",
@@ -251,8 +306,12 @@ int main(int argc, char **argv)
 	       r2.rate, r2.maxrss_kb, r2.summary);
 	printf("  ratio replay 1 worker  / bare 1 thread:  %.2f\n", r1.rate / cr.bare1);
 	printf("  ratio replay 2 workers / bare 1 thread:  %.2f\n", r2.rate / cr.bare1);
-	printf("  ratio replay 2 workers / bare 2 threads: %.2f (goal >= 0.80: the bare rate on both cores)\n",
-	       r2.rate / cr.bare2);
+	printf("  round 2: bare OpenSSL, 2 threads:         %8.0f msg/s  (%zu ok)\n", bare2b, ok2b);
+	printf("  round 2: telemail-mailgw replay, 2 workers: %8.0f msg/s  peak RSS %ld KiB  [%s]\n",
+	       r2b.rate, r2b.maxrss_kb, r2b.summary);
+	double q1 = r2.rate / cr.bare2, q2 = r2b.rate / bare2b;
+	printf("  ratio replay 2 workers / bare 2 threads: %.2f and %.2f in the two rounds, mean %.2f"
+	       " (goal >= 0.80: the bare rate on both cores)\n", q1, q2, (q1 + q2) / 2);
 
 	char rm[700];
 	snprintf(rm, sizeof(rm), "rm -rf '%s'", tmp);
@@ -262,5 +321,5 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_replay: could not remove %s\n", tmp);
 	free(pki), free(gw_pem), free(gw_keyf), free(ca_pem), free(dev_pem), free(dev_key);
 	free(sample), free(gw);
-	return r1.ok && r2.ok && cr.ok1 == n && cr.ok2 == n ? 0 : 1;
+	return r1.ok && r2.ok && r2b.ok && cr.ok1 == n && cr.ok2 == n && ok2b == n ? 0 : 1;
 }
