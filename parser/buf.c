@@ -1,9 +1,12 @@
 /* telemail — growable byte buffer. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <telemail/buf.h>
 #include <telemail/error.h>
@@ -88,39 +91,50 @@ uint8_t *tm_buf_take(struct tm_buf *b, size_t *len)
 
 int tm_buf_read_file(struct tm_buf *b, const char *path, size_t max, struct tm_error *err)
 {
-	FILE *f = fopen(path, "rb");
-	if (f == NULL)
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return tm_error_set(err, "io.open", "%s: %s", path, strerror(errno));
 	int rc = -1;
-	uint8_t chunk[16384];
 	size_t start = b->len;
+	/* straight into the buffer: the size the file says it has, and one
+	 * octet more, so that the end (or growth) is seen in the same read */
+	struct stat st;
+	size_t want = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 0 &&
+			      (uint64_t)st.st_size < max ? (size_t)st.st_size + 1 : 16384;
 	for (;;) {
-		size_t n = fread(chunk, 1, sizeof(chunk), f);
-		if (n > 0) {
-			if (b->len - start + n > max) {
-				tm_error_set(err, "io.too_large", "%s: larger than %zu bytes", path, max);
-				goto out;
-			}
-			if (tm_buf_append(b, chunk, n) < 0) {
-				tm_error_set(err, "internal.nomem", "%s: out of memory", path);
-				goto out;
-			}
+		size_t got = b->len - start;
+		if (got > max) {
+			tm_error_set(err, "io.too_large", "%s: larger than %zu bytes", path, max);
+			goto out;
 		}
-		if (n < sizeof(chunk)) {
-			if (ferror(f)) {
-				tm_error_set(err, "io.read", "%s: %s", path, strerror(errno));
-				goto out;
-			}
+		if (want > max + 1 - got)
+			want = max + 1 - got;
+		if (tm_buf_reserve(b, want) < 0) {
+			tm_error_set(err, "internal.nomem", "%s: out of memory", path);
+			goto out;
+		}
+		ssize_t n = read(fd, b->data + b->len, want);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			tm_error_set(err, "io.read", "%s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
 			break;
-		}
+		b->len += (size_t)n;
+		want = 16384;
 	}
 	if (tm_buf_reserve(b, 0) < 0) {
 		tm_error_set(err, "internal.nomem", "%s: out of memory", path);
 		goto out;
 	}
-	b->data[b->len] = '\0';
 	rc = 0;
 out:
-	fclose(f);
+	if (rc < 0)
+		b->len = start;
+	if (b->data != NULL)
+		b->data[b->len] = '\0';
+	close(fd);
 	return rc;
 }
