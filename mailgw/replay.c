@@ -162,6 +162,7 @@ static void set_nice(int nice)
 
 static void *worker_main(void *arg)
 {
+	pthread_setname_np(pthread_self(), "tm-worker"); /* as top -H and /proc show it */
 	struct pool *pl = arg;
 	const struct gw_replay *r = pl->r;
 	set_nice(r->nice);

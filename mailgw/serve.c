@@ -118,6 +118,7 @@ static void spool_result(void *ctx, const struct gw_item *it)
 
 static void *pipeline_main(void *arg)
 {
+	pthread_setname_np(pthread_self(), "tm-writer");
 	struct serve *sv = arg;
 	for (;;) {
 		struct gw_replay r = {
@@ -236,6 +237,7 @@ static void on_tick(void *ctx)
 
 static void *maildir_main(void *arg)
 {
+	pthread_setname_np(pthread_self(), "tm-maildir");
 	struct serve *sv = arg;
 	size_t max = sv->maildir_max;
 	for (;;) {
@@ -282,6 +284,7 @@ static bool wait_or_stop(struct serve *sv, int seconds)
  * the listener or the pipeline. */
 static void *service_main(void *arg)
 {
+	pthread_setname_np(pthread_self(), "tm-service");
 	struct serve *sv = arg;
 	struct gw_store *st = NULL;
 	struct gw_config *cfg = NULL;

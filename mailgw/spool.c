@@ -589,6 +589,7 @@ static void round_commit(struct gw_spool *sp, struct pending *batch)
 
 static void *spool_thread(void *arg)
 {
+	pthread_setname_np(pthread_self(), "tm-spool");
 	struct gw_spool *sp = arg;
 	pthread_mutex_lock(&sp->mu);
 	for (;;) {

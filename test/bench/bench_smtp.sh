@@ -6,7 +6,8 @@
 #   2. end to end: real S/MIME messages (a fixture, sent N times: the first
 #      is stored, the rest are duplicates after the full open and verify),
 #      from the first byte sent to the last record committed; beside
-#      `telemail-mailgw replay` of the same N messages (the pipeline alone).
+#      `telemail-mailgw replay` of the same N messages (the pipeline alone),
+#      and the CPU per message of each of the gateway's threads (by name).
 #   3. the same acceptance with the flushes made no-ops (libeatmydata): the
 #      spool's own share of the cost.
 # usage: bench_smtp.sh MAILGW_BINARY SRCDIR [MESSAGES]
@@ -76,11 +77,20 @@ while [ "$(sed -n 's/^spool_messages=//p' "$W/state/mailgw.status")" != 0 ] && [
 	sleep 0.1; i=$((i + 1)); done
 
 FIX="$SRC/test/eml/replay/01-ec-opaque.eml"
+# CPU ticks of the daemon's threads, summed by name (tm-spool, tm-worker,
+# tm-writer ...; the listener is the main thread)
+cpu_by_thread() {
+	for t in /proc/"$GW_PID"/task/*; do
+		echo "$(cat "$t/comm") $(awk '{print $14 + $15}' "$t/stat")"
+	done | awk '{a[$1] += $2} END {for (k in a) print k, a[k]}' | sort
+}
 # outcomes are counted from the daemon's log, one line per committed message
 outcomes() { grep -c 'gw message qid=.* outcome=\(stored\|duplicate\)' "$W/serve.log" || true; }
 base=$(outcomes)
+cpu_by_thread > "$W/cpu0"
 t0=$(now)
-python3 "$SRC/test/bench/bench_smtp.py" 127.0.0.1 "$GW_PORT" "$FIX" "$E2E" 20 > "$W/e2e.out"
+/usr/bin/time -o "$W/sender.time" -f '%U %S' \
+	python3 "$SRC/test/bench/bench_smtp.py" 127.0.0.1 "$GW_PORT" "$FIX" "$E2E" 20 > "$W/e2e.out"
 i=0
 while :; do
 	[ $(($(outcomes) - base)) -ge "$E2E" ] && break
@@ -90,6 +100,26 @@ done
 t1=$(now)
 e2e=$(rate "$E2E" "$t0" "$t1")
 echo "  end to end (S/MIME open + verify + store, 20 sessions): $E2E messages, ${e2e}/s"
+cpu_by_thread > "$W/cpu1"
+# where the CPU of end to end went, per message (clock ticks of 10 ms)
+python3 - "$W/cpu0" "$W/cpu1" "$W/sender.time" "$E2E" <<'PY'
+import sys
+def load(p):
+    return {k: int(v) for k, v in (l.split() for l in open(p) if l.strip())}
+a, b = load(sys.argv[1]), load(sys.argv[2])
+n = int(sys.argv[4])
+ms = {k: (b.get(k, 0) - a.get(k, 0)) * 10.0 / n for k in b}
+sender = sum(float(x) for x in open(sys.argv[3]).read().split()) * 1000 / n
+listener = ms.get('telemail-mailgw', 0.0)
+spool = ms.get('tm-spool', 0.0)
+pipeline = ms.get('tm-worker', 0.0) + ms.get('tm-writer', 0.0)
+total = listener + spool + pipeline
+print('  CPU per message end to end: pipeline (open, verify, store) %.2f ms, listener %.2f ms,'
+      ' spool %.2f ms; the sender (Python) %.2f ms' % (pipeline, listener, spool, sender))
+if total > 0:
+    print('  the pipeline is %.0f%% of the gateway\'s CPU, the spool %.0f%%'
+          % (100 * pipeline / total, 100 * spool / total))
+PY
 mkdir -p "$W/rp" "$W/rstate"
 i=0; while [ $i -lt "$E2E" ]; do ln -s "$FIX" "$W/rp/m$i.eml"; i=$((i + 1)); done
 sed 's/^state_dir: state$/state_dir: rstate/' "$W/mailgw.yaml" > "$W/replay.yaml"
