@@ -128,6 +128,11 @@ static uint64_t fnv1a(const uint8_t *p, size_t n)
 	return h;
 }
 
+size_t tm_cms_certcache_slot(const uint8_t *der, size_t len)
+{
+	return (size_t)(fnv1a(der, len) % TM_CMS_CERTCACHE_SLOTS);
+}
+
 /* The certificate with exactly these DER octets, referenced (X509_free it). */
 static X509 *cert_get1(struct tm_cms_certcache *c, const uint8_t *der, size_t len)
 {

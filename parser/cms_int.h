@@ -123,6 +123,9 @@ void tm_cms_certcache_free(struct tm_cms_certcache *c);
 CMS_ContentInfo *tm_cms_certcache_d2i(struct tm_cms_certcache *c, const uint8_t *der,
 				      size_t len);
 void tm_cms_certcache_stats(struct tm_cms_certcache *c, uint64_t *hits, uint64_t *misses);
+/* The slot a certificate's DER takes (two certificates in one slot take
+ * turns: tests work out the hits they expect with it). */
+size_t tm_cms_certcache_slot(const uint8_t *der, size_t len);
 
 /* What the verifier reports of a signer certificate, worked out once when
  * the cache parses it (the certificate's ex_data; freed with it). */
