@@ -7,11 +7,13 @@
 #include <sys/wait.h>
 
 #include <criterion/criterion.h>
+#include <openssl/pem.h>
 
 #include <telemail/report.h>
 #include <telemail/smime.h>
 
 #include "cms.h"
+#include "cms_int.h"
 #include "common.h"
 
 static char *join(const char *env, const char *fallback, const char *mid, const char *rel)
@@ -117,6 +119,26 @@ struct tm_trust *tm_test_trust(bool with_crl)
 	free(ca);
 	free(crl);
 	return t;
+}
+
+size_t tm_test_certcache_slot(const char *name)
+{
+	char file[64];
+	snprintf(file, sizeof(file), "%s.pem", name);
+	char *path = tm_test_pki(file);
+	FILE *f = fopen(path, "r");
+	cr_assert_not_null(f, "%s", path);
+	X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
+	cr_assert_not_null(x);
+	fclose(f);
+	free(path);
+	unsigned char *der = NULL;
+	int n = i2d_X509(x, &der);
+	cr_assert_gt(n, 0);
+	size_t s = tm_cms_certcache_slot(der, (size_t)n);
+	OPENSSL_free(der);
+	X509_free(x);
+	return s;
 }
 
 void tm_test_sign(const char *name, const void *content, size_t len, bool detached,

@@ -29,6 +29,10 @@ int tm_test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * (cr_assert on failure). */
 struct tm_trust;
 struct tm_trust *tm_test_trust(bool with_crl);
+/* The certificate cache's slot of the test PKI's <name>.pem (see
+ * tm_cms_certcache_slot: the PKI is made afresh on each build, so two
+ * certificates may share a slot). */
+size_t tm_test_certcache_slot(const char *name);
 /* CMS SignedData (DER) of content by the test PKI's identity `name`
  * (<name>.pem and <name>.key; cr_assert on failure). */
 void tm_test_sign(const char *name, const void *content, size_t len, bool detached,

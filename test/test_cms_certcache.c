@@ -71,27 +71,6 @@ Test(cms_certcache, one_signer_parsed_once)
 	tm_trust_free(t);
 }
 
-/* The slot of a test PKI certificate. */
-static size_t slot_of(const char *name)
-{
-	char file[64];
-	snprintf(file, sizeof(file), "%s.pem", name);
-	char *path = tm_test_pki(file);
-	FILE *f = fopen(path, "r");
-	cr_assert_not_null(f, "%s", path);
-	X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
-	cr_assert_not_null(x);
-	fclose(f);
-	free(path);
-	unsigned char *der = NULL;
-	int n = i2d_X509(x, &der);
-	cr_assert_gt(n, 0);
-	size_t s = tm_cms_certcache_slot(der, (size_t)n);
-	OPENSSL_free(der);
-	X509_free(x);
-	return s;
-}
-
 Test(cms_certcache, signers_are_never_confused)
 {
 	struct tm_trust *t = tm_test_trust(false);
@@ -103,7 +82,7 @@ Test(cms_certcache, signers_are_never_confused)
 	const char *held[TM_CMS_CERTCACHE_SLOTS] = { NULL };
 	uint64_t hits = 0;
 	for (size_t i = 0; i < 5; i++) {
-		size_t s = slot_of(names[i]);
+		size_t s = tm_test_certcache_slot(names[i]);
 		if (held[s] != NULL && strcmp(held[s], names[i]) == 0)
 			hits++;
 		held[s] = names[i];

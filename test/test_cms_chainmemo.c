@@ -89,7 +89,10 @@ Test(cms_chainmemo, signers_have_their_own_verdict)
 		else
 			cr_assert_str_eq(err.reason, "smime.signer_revoked", "%s: %s", names[i], err.msg);
 	}
-	expect_stats(t, 1, 3);
+	/* the third message finds the first's verdict, unless the revoked
+	 * signer took its certificate's cache slot in between (a new object) */
+	bool shared = tm_test_certcache_slot("dev-XK100001") == tm_test_certcache_slot("dev-revoked");
+	expect_stats(t, shared ? 0 : 1, shared ? 4 : 3);
 	tm_trust_free(t);
 }
 
