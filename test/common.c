@@ -121,17 +121,23 @@ struct tm_trust *tm_test_trust(bool with_crl)
 	return t;
 }
 
-size_t tm_test_certcache_slot(const char *name)
+void *tm_test_pki_cert(const char *file)
 {
-	char file[64];
-	snprintf(file, sizeof(file), "%s.pem", name);
 	char *path = tm_test_pki(file);
 	FILE *f = fopen(path, "r");
 	cr_assert_not_null(f, "%s", path);
 	X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
-	cr_assert_not_null(x);
+	cr_assert_not_null(x, "%s", path);
 	fclose(f);
 	free(path);
+	return x;
+}
+
+size_t tm_test_certcache_slot(const char *name)
+{
+	char file[64];
+	snprintf(file, sizeof(file), "%s.pem", name);
+	X509 *x = tm_test_pki_cert(file);
 	unsigned char *der = NULL;
 	int n = i2d_X509(x, &der);
 	cr_assert_gt(n, 0);

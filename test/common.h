@@ -33,6 +33,8 @@ struct tm_trust *tm_test_trust(bool with_crl);
  * tm_cms_certcache_slot: the PKI is made afresh on each build, so two
  * certificates may share a slot). */
 size_t tm_test_certcache_slot(const char *name);
+/* The certificate of the test PKI's file (an X509 *; X509_free it). */
+void *tm_test_pki_cert(const char *file);
 /* CMS SignedData (DER) of content by the test PKI's identity `name`
  * (<name>.pem and <name>.key; cr_assert on failure). */
 void tm_test_sign(const char *name, const void *content, size_t len, bool detached,

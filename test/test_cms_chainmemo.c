@@ -105,18 +105,6 @@ static int64_t unix_of(const ASN1_TIME *a)
 	return (int64_t)timegm(&tmv);
 }
 
-static X509 *pem_cert(const char *name)
-{
-	char *p = tm_test_pki(name);
-	FILE *f = fopen(p, "r");
-	cr_assert_not_null(f, "%s", p);
-	X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
-	cr_assert_not_null(x);
-	fclose(f);
-	free(p);
-	return x;
-}
-
 /* A signed message parsed through the certificate cache: its certificates
  * are the cache's shared objects. */
 struct parsed {
@@ -153,7 +141,7 @@ static void window_edges(bool crl)
 	struct tm_trust *t = tm_test_trust(crl);
 	struct parsed p;
 	parse_cached(t, "dev-XK100001", &p);
-	X509 *ca = pem_cert("ca.pem");
+	X509 *ca = tm_test_pki_cert("ca.pem");
 	int64_t lo = max64(unix_of(X509_get0_notBefore(p.signer)), unix_of(X509_get0_notBefore(ca))) + 1;
 	int64_t hi = min64(unix_of(X509_get0_notAfter(p.signer)), unix_of(X509_get0_notAfter(ca))) - 2;
 	if (crl) {
@@ -195,7 +183,7 @@ Test(cms_chainmemo, window_before_not_before)
 	struct tm_trust *t = tm_test_trust(false);
 	struct parsed p;
 	parse_cached(t, "dev-XK100001", &p);
-	X509 *ca = pem_cert("ca.pem");
+	X509 *ca = tm_test_pki_cert("ca.pem");
 	int64_t nb = min64(unix_of(X509_get0_notBefore(p.signer)), unix_of(X509_get0_notBefore(ca)));
 	tm_cms_chainmemo_put(t->chains, p.signer, p.certs, nb - 100);
 	cr_assert(tm_cms_chainmemo_hit(t->chains, p.signer, p.certs, nb - 100));
@@ -212,7 +200,7 @@ Test(cms_chainmemo, window_before_not_before)
 Test(cms_chainmemo, uncached_certificates_never_remembered)
 {
 	struct tm_trust *t = tm_test_trust(false);
-	X509 *x = pem_cert("dev-XK100001.pem");
+	X509 *x = tm_test_pki_cert("dev-XK100001.pem");
 	STACK_OF(X509) *certs = sk_X509_new_null();
 	cr_assert(sk_X509_push(certs, x));
 	int64_t now = (int64_t)time(NULL);

@@ -366,13 +366,7 @@ Test(registry, bad_enrollments_name_what_is_wrong)
 
 static void cert_facts(const char *name, char fpr[GW_SHA256_HEX], char serial[65])
 {
-	char *path = tm_test_pki(name);
-	FILE *f = fopen(path, "r");
-	cr_assert_not_null(f, "%s", path);
-	X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
-	fclose(f);
-	free(path);
-	cr_assert_not_null(x);
+	X509 *x = tm_test_pki_cert(name);
 	unsigned char md[32];
 	unsigned int n = 0;
 	cr_assert_eq(X509_digest(x, EVP_sha256(), md, &n), 1);
