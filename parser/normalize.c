@@ -495,8 +495,9 @@ static void diagnostics_part(struct tm_je *j, const struct tm_report *r)
 	int prec = 1;
 	for (size_t i = 0; i < r->n_diagnostics; i++) {
 		const struct tm_diag *d = &r->diagnostics[i];
-		if (d->type == TM_DIAG_FLOAT && isfinite(d->f) && shortest_prec(d->f) > prec)
-			prec = shortest_prec(d->f);
+		int p = d->type == TM_DIAG_FLOAT && isfinite(d->f) ? shortest_prec(d->f) : 0;
+		if (p > prec)
+			prec = p;
 	}
 	size_t twice;
 	if (first_repeat(j, r->n_diagnostics, diag_key, r->diagnostics, &twice) < 0)
