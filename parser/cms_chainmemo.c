@@ -226,9 +226,10 @@ void tm_cms_chainmemo_put(struct tm_cms_chainmemo *m, X509 *signer, STACK_OF(X50
 			return;
 		}
 	}
+	struct entry *slot = &m->slots[slot_of(signer)];
 	pthread_mutex_lock(&m->mu);
-	struct entry old = m->slots[slot_of(signer)];
-	m->slots[slot_of(signer)] = e;
+	struct entry old = *slot;
+	*slot = e;
 	pthread_mutex_unlock(&m->mu);
 	entry_clear(&old);
 }
