@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include <criterion/criterion.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
 
 #include <telemail/report.h>
@@ -145,6 +146,31 @@ size_t tm_test_certcache_slot(const char *name)
 	OPENSSL_free(der);
 	X509_free(x);
 	return s;
+}
+
+int tm_test_cms_verify(const struct tm_trust *t, const struct tm_buf *der, bool detached,
+		       char serial[65], struct tm_error *err)
+{
+	static const char content_expected[] = TM_TEST_SIGNED_CONTENT;
+	const size_t n = sizeof(content_expected) - 1;
+	struct tm_signer_info si;
+	memset(&si, 0, sizeof(si));
+	tm_buf_init(&si.der);
+	struct tm_buf content;
+	tm_buf_init(&content);
+	int rc = tm_cms_verify(t, der->data, der->len,
+			       detached ? (const uint8_t *)content_expected : NULL, detached ? n : 0, 0,
+			       &content, &si, err);
+	cr_assert_eq(ERR_peek_error(), 0, "OpenSSL error queue left non-empty");
+	if (rc == 0) {
+		cr_assert_eq(content.len, n);
+		cr_assert_eq(memcmp(content.data, content_expected, n), 0);
+	}
+	if (serial != NULL)
+		snprintf(serial, 65, "%s", rc == 0 ? si.serial : "");
+	tm_buf_fini(&si.der);
+	tm_buf_fini(&content);
+	return rc;
 }
 
 void tm_test_sign(const char *name, const void *content, size_t len, bool detached,

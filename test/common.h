@@ -35,6 +35,14 @@ struct tm_trust *tm_test_trust(bool with_crl);
 size_t tm_test_certcache_slot(const char *name);
 /* The certificate of the test PKI's file (an X509 *; X509_free it). */
 void *tm_test_pki_cert(const char *file);
+/* The MIME entity the CMS tests sign. */
+#define TM_TEST_SIGNED_CONTENT "Content-Type: application/yaml\r\n\r\nschema_version: 1\r\n"
+/* tm_cms_verify of der (detached: TM_TEST_SIGNED_CONTENT is the content)
+ * with t; on success the content must be TM_TEST_SIGNED_CONTENT; the
+ * signer's serial into serial (when not NULL, "" on failure); the OpenSSL
+ * error queue must be left empty. Returns what tm_cms_verify returned. */
+int tm_test_cms_verify(const struct tm_trust *t, const struct tm_buf *der, bool detached,
+		       char serial[65], struct tm_error *err);
 /* CMS SignedData (DER) of content by the test PKI's identity `name`
  * (<name>.pem and <name>.key; cr_assert on failure). */
 void tm_test_sign(const char *name, const void *content, size_t len, bool detached,

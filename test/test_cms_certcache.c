@@ -18,30 +18,7 @@
 #include "cms_int.h"
 #include "common.h"
 
-static const char CONTENT[] = "Content-Type: application/yaml\r\n\r\nschema_version: 1\r\n";
-
-/* Verify; the signer's serial into serial (when not NULL); returns rc. */
-static int verify(const struct tm_trust *t, const struct tm_buf *der, bool detached,
-		  char serial[65], struct tm_error *err)
-{
-	struct tm_signer_info si;
-	memset(&si, 0, sizeof(si));
-	tm_buf_init(&si.der);
-	struct tm_buf content;
-	tm_buf_init(&content);
-	int rc = tm_cms_verify(t, der->data, der->len, detached ? (const uint8_t *)CONTENT : NULL,
-			       detached ? strlen(CONTENT) : 0, 0, &content, &si, err);
-	cr_assert_eq(ERR_peek_error(), 0, "OpenSSL error queue left non-empty");
-	if (rc == 0) {
-		cr_assert_eq(content.len, strlen(CONTENT));
-		cr_assert_eq(memcmp(content.data, CONTENT, content.len), 0);
-	}
-	if (serial != NULL)
-		snprintf(serial, 65, "%s", rc == 0 ? si.serial : "");
-	tm_buf_fini(&si.der);
-	tm_buf_fini(&content);
-	return rc;
-}
+static const char CONTENT[] = TM_TEST_SIGNED_CONTENT;
 
 static void expect_stats(struct tm_trust *t, uint64_t hits, uint64_t misses)
 {
@@ -62,7 +39,7 @@ Test(cms_certcache, one_signer_parsed_once)
 		tm_test_sign("dev-XK100001", CONTENT, strlen(CONTENT), i % 2 == 1, &der);
 		char serial[65];
 		struct tm_error err = {0};
-		cr_assert_eq(verify(t, &der, i % 2 == 1, serial, &err), 0, "%s: %s", err.reason,
+		cr_assert_eq(tm_test_cms_verify(t, &der, i % 2 == 1, serial, &err), 0, "%s: %s", err.reason,
 			     err.msg);
 		cr_assert_str_eq(serial, "XK100001");
 		tm_buf_fini(&der);
@@ -93,7 +70,7 @@ Test(cms_certcache, signers_are_never_confused)
 		tm_test_sign(names[i], CONTENT, strlen(CONTENT), false, &der);
 		char serial[65];
 		struct tm_error err = {0};
-		cr_assert_eq(verify(t, &der, false, serial, &err), 0, "%s", err.msg);
+		cr_assert_eq(tm_test_cms_verify(t, &der, false, serial, &err), 0, "%s", err.msg);
 		cr_assert_str_eq(serial, serials[i]);
 		tm_buf_fini(&der);
 	}
@@ -111,7 +88,7 @@ static void same_verdict_twice(const char *name, bool crl, const char *reason)
 		tm_buf_init(&der);
 		tm_test_sign(name, CONTENT, strlen(CONTENT), false, &der);
 		struct tm_error err = {0};
-		cr_assert_eq(verify(t, &der, false, NULL, &err), -1, "%s message %d", name, i + 1);
+		cr_assert_eq(tm_test_cms_verify(t, &der, false, NULL, &err), -1, "%s message %d", name, i + 1);
 		cr_assert_str_eq(err.reason, reason, "%s message %d: %s", name, i + 1, err.msg);
 		tm_buf_fini(&der);
 	}
@@ -131,12 +108,12 @@ Test(cms_certcache, tampered_signature_every_time)
 	tm_buf_init(&der);
 	tm_test_sign("dev-XK100001", CONTENT, strlen(CONTENT), false, &der);
 	struct tm_error err = {0};
-	cr_assert_eq(verify(t, &der, false, NULL, &err), 0, "%s", err.msg);
+	cr_assert_eq(tm_test_cms_verify(t, &der, false, NULL, &err), 0, "%s", err.msg);
 	/* the same message with one octet of the enclosed content changed */
 	uint8_t *hit = memmem(der.data, der.len, "schema_version: 1", 17);
 	cr_assert_not_null(hit);
 	hit[16] = '2';
-	cr_assert_eq(verify(t, &der, false, NULL, &err), -1);
+	cr_assert_eq(tm_test_cms_verify(t, &der, false, NULL, &err), -1);
 	cr_assert_str_eq(err.reason, "smime.bad_signature", "%s", err.msg);
 	expect_stats(t, 1, 1);
 	tm_buf_fini(&der);
@@ -195,9 +172,9 @@ Test(cms_certcache, odd_input_takes_the_plain_path)
 	cr_assert_null(tm_cms_certcache_d2i(t->certs, longer.data, longer.len));
 	struct tm_error err = {0};
 	struct tm_buf trunc = { .data = der.data, .len = der.len - 1 };
-	cr_assert_eq(verify(t, &trunc, false, NULL, &err), -1);
+	cr_assert_eq(tm_test_cms_verify(t, &trunc, false, NULL, &err), -1);
 	cr_assert_str_eq(err.reason, "smime.malformed", "%s", err.msg);
-	cr_assert_eq(verify(t, &longer, false, NULL, &err), -1);
+	cr_assert_eq(tm_test_cms_verify(t, &longer, false, NULL, &err), -1);
 	cr_assert_str_eq(err.reason, "smime.malformed", "%s", err.msg);
 	cr_assert_not_null(strstr(err.msg, "trailing data"), "%s", err.msg);
 	expect_stats(t, 0, 0);
@@ -220,7 +197,7 @@ Test(cms_certcache, odd_input_takes_the_plain_path)
 	cr_assert_eq(ber.data[1], 0x80, "indefinite length expected");
 	cr_assert_null(tm_cms_certcache_d2i(t->certs, ber.data, ber.len));
 	char serial[65];
-	cr_assert_eq(verify(t, &ber, false, serial, &err), 0, "%s", err.msg);
+	cr_assert_eq(tm_test_cms_verify(t, &ber, false, serial, &err), 0, "%s", err.msg);
 	cr_assert_str_eq(serial, "XK100001");
 	expect_stats(t, 0, 0);
 	tm_buf_fini(&ber);
@@ -294,8 +271,8 @@ Test(cms_certcache, certificate_twice_takes_the_plain_path)
 	cr_assert_null(tm_cms_certcache_d2i(t2->certs, out.data, out.len));
 	struct tm_error err = {0}, err2 = {0};
 	char serial[65];
-	int rc = verify(t2, &out, false, serial, &err);
-	cr_assert_eq(verify(t2, &out, false, NULL, &err2), rc);
+	int rc = tm_test_cms_verify(t2, &out, false, serial, &err);
+	cr_assert_eq(tm_test_cms_verify(t2, &out, false, NULL, &err2), rc);
 	if (rc == 0)
 		cr_assert_str_eq(serial, "XK100001");
 	else
