@@ -141,29 +141,41 @@ struct corpus_result {
 	size_t ok1, ok2, bytes, yaml_len;
 };
 
-/* Seal the corpus, write it as .eml files and time the bare crypto. Runs in
- * a child process, so that the replays are forked from a small parent (a
- * child's ru_maxrss includes what it inherited before exec). */
-static void corpus_child(size_t n, const char *dir, const char *sample, const char *dev_pem,
-			 const char *dev_key, const char *gw_pem, const char *gw_keyf,
-			 const char *ca_pem, struct corpus_result *res)
+/* The corpus's message i. */
+static void eml_path(char *buf, size_t size, const char *dir, size_t i)
 {
+	snprintf(buf, size, "%s/m%06zu.eml", dir, i);
+}
+
+/* Where the corpus is made and from what (the PKI files). */
+struct corpus_args {
+	size_t n;
+	const char *dir, *sample, *dev_pem, *dev_key, *gw_pem, *gw_keyf, *ca_pem;
+};
+
+/* Seal the corpus, write it as .eml files and time the bare crypto (out: a
+ * struct corpus_result). Runs in a child (in_child). */
+static void corpus_child(void *arg, void *out)
+{
+	const struct corpus_args *a = arg;
+	struct corpus_result *res = out;
+	const size_t n = a->n;
 	struct tm_error err = {0};
 	struct tm_identity *id = NULL;
 	struct tm_certlist *to = tm_certlist_new();
-	if (to == NULL || tm_identity_load(dev_pem, dev_key, NULL, &id, &err) < 0 ||
-	    tm_certlist_add_file(to, gw_pem, &err) < 0)
+	if (to == NULL || tm_identity_load(a->dev_pem, a->dev_key, NULL, &id, &err) < 0 ||
+	    tm_certlist_add_file(to, a->gw_pem, &err) < 0)
 		die("pki", &err);
 	struct tm_buf *msgs = calloc(n, sizeof(*msgs));
 	if (msgs == NULL)
 		exit(2);
 	double t0 = bench_now();
-	if (bench_seal_corpus(sample, id, to, n, msgs, &res->yaml_len, &err) < 0)
+	if (bench_seal_corpus(a->sample, id, to, n, msgs, &res->yaml_len, &err) < 0)
 		die("corpus", &err);
 	res->seal_rate = (double)n / (bench_now() - t0);
 	for (size_t i = 0; i < n; i++) {
 		char path[700];
-		snprintf(path, sizeof(path), "%s/m%06zu.eml", dir, i);
+		eml_path(path, sizeof(path), a->dir, i);
 		FILE *f = fopen(path, "wb");
 		if (f == NULL || fwrite(msgs[i].data, 1, msgs[i].len, f) != msgs[i].len ||
 		    fclose(f) != 0) {
@@ -172,7 +184,7 @@ static void corpus_child(size_t n, const char *dir, const char *sample, const ch
 		}
 		res->bytes += msgs[i].len;
 	}
-	struct bench_bare *bare = bench_bare_new(gw_pem, gw_keyf, ca_pem);
+	struct bench_bare *bare = bench_bare_new(a->gw_pem, a->gw_keyf, a->ca_pem);
 	if (bare == NULL)
 		die("openssl setup", NULL);
 	res->bare1 = bench_bare_rate(bare, msgs, n, 1, &res->ok1);
@@ -186,14 +198,13 @@ static void corpus_child(size_t n, const char *dir, const char *sample, const ch
 	res->ok = 1;
 }
 
-/* The bare crypto again, 2 threads, over the .eml files of dir (a second
- * round, after the replays: the machine's speed drifts, so each replay is
- * set beside a bare figure measured next to it). In a child, for the same
- * reason as corpus_child. */
-static double bare_again(size_t n, const char *dir, const char *gw_pem, const char *gw_keyf,
-			 const char *ca_pem, size_t *ok)
+/* Run fn(arg, out) in a child process and copy its `size` octets of out
+ * back: the replays are forked from a small parent (a child's ru_maxrss
+ * includes what it inherited before exec), so the corpus and the bare
+ * crypto live in children of their own. */
+static void in_child(void (*fn)(void *arg, void *out), void *arg, void *out, size_t size,
+		     const char *what)
 {
-	struct { double rate; size_t ok; } res = { 0, 0 };
 	int fds[2];
 	if (pipe(fds) != 0) {
 		perror("bench_replay: pipe");
@@ -206,30 +217,43 @@ static double bare_again(size_t n, const char *dir, const char *gw_pem, const ch
 	}
 	if (pid == 0) {
 		close(fds[0]);
-		struct tm_buf *msgs = calloc(n, sizeof(*msgs));
-		struct bench_bare *bare = bench_bare_new(gw_pem, gw_keyf, ca_pem);
-		if (msgs == NULL || bare == NULL)
-			_exit(2);
-		for (size_t i = 0; i < n; i++) {
-			char path[700];
-			struct tm_error err = {0};
-			snprintf(path, sizeof(path), "%s/m%06zu.eml", dir, i);
-			tm_buf_init(&msgs[i]);
-			if (tm_buf_read_file(&msgs[i], path, 64u << 20, &err) < 0)
-				_exit(2);
-		}
-		res.rate = bench_bare_rate(bare, msgs, n, 2, &res.ok);
-		_exit(write(fds[1], &res, sizeof(res)) == (ssize_t)sizeof(res) ? 0 : 2);
+		fn(arg, out);
+		_exit(write(fds[1], out, size) == (ssize_t)size ? 0 : 2);
 	}
 	close(fds[1]);
 	int st = 0;
-	if (read(fds[0], &res, sizeof(res)) != (ssize_t)sizeof(res) || waitpid(pid, &st, 0) != pid) {
-		fprintf(stderr, "bench_replay: the second bare round failed\n");
+	if (read(fds[0], out, size) != (ssize_t)size || waitpid(pid, &st, 0) != pid) {
+		fprintf(stderr, "bench_replay: %s failed\n", what);
 		exit(2);
 	}
 	close(fds[0]);
-	*ok = res.ok;
-	return res.rate;
+}
+
+struct bare_result {
+	double rate;
+	size_t ok;
+};
+
+/* The bare crypto again, 2 threads, over the .eml files of the corpus (a
+ * second round, after the replays: the machine's speed drifts, so each
+ * replay is set beside a bare figure measured next to it). */
+static void bare_again_fn(void *arg, void *out)
+{
+	const struct corpus_args *a = arg;
+	struct bare_result *res = out;
+	struct tm_buf *msgs = calloc(a->n, sizeof(*msgs));
+	struct bench_bare *bare = bench_bare_new(a->gw_pem, a->gw_keyf, a->ca_pem);
+	if (msgs == NULL || bare == NULL)
+		_exit(2);
+	for (size_t i = 0; i < a->n; i++) {
+		char path[700];
+		struct tm_error err = {0};
+		eml_path(path, sizeof(path), a->dir, i);
+		tm_buf_init(&msgs[i]);
+		if (tm_buf_read_file(&msgs[i], path, 64u << 20, &err) < 0)
+			_exit(2);
+	}
+	res->rate = bench_bare_rate(bare, msgs, a->n, 2, &res->ok);
 }
 
 int main(int argc, char **argv)
@@ -261,37 +285,20 @@ int main(int argc, char **argv)
 
 	/* the corpus and the bare crypto, in a child */
 	struct corpus_result cr = {0};
-	int fds[2];
-	if (pipe(fds) != 0) {
-		perror("bench_replay: pipe");
-		return 2;
-	}
-	pid_t pid = fork();
-	if (pid < 0) {
-		perror("bench_replay: fork");
-		return 2;
-	}
-	if (pid == 0) {
-		close(fds[0]);
-		corpus_child(n, dir, sample, dev_pem, dev_key, gw_pem, gw_keyf, ca_pem, &cr);
-		_exit(write(fds[1], &cr, sizeof(cr)) == (ssize_t)sizeof(cr) ? 0 : 2);
-	}
-	close(fds[1]);
-	int st = 0;
-	if (read(fds[0], &cr, sizeof(cr)) != (ssize_t)sizeof(cr) || waitpid(pid, &st, 0) != pid ||
-	    !cr.ok) {
+	struct corpus_args ca = { n, dir, sample, dev_pem, dev_key, gw_pem, gw_keyf, ca_pem };
+	in_child(corpus_child, &ca, &cr, sizeof(cr), "making the corpus");
+	if (!cr.ok) {
 		fprintf(stderr, "bench_replay: making the corpus failed\n");
 		return 2;
 	}
-	close(fds[0]);
 
 	/* the gateway */
 	struct replay_result r1, r2, r2b;
 	bench_workers(gw, tmp, pki, dir, 1, n, &r1);
 	bench_workers(gw, tmp, pki, dir, 2, n, &r2);
 	/* round 2: bare on 2 threads, then 2 workers again, side by side */
-	size_t ok2b = 0;
-	double bare2b = bare_again(n, dir, gw_pem, gw_keyf, ca_pem, &ok2b);
+	struct bare_result b2 = { 0, 0 };
+	in_child(bare_again_fn, &ca, &b2, sizeof(b2), "the second bare round");
 	bench_workers(gw, tmp, pki, dir, 2, n, &r2b);
 
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -306,10 +313,10 @@ int main(int argc, char **argv)
 	       r2.rate, r2.maxrss_kb, r2.summary);
 	printf("  ratio replay 1 worker  / bare 1 thread:  %.2f\n", r1.rate / cr.bare1);
 	printf("  ratio replay 2 workers / bare 1 thread:  %.2f\n", r2.rate / cr.bare1);
-	printf("  round 2: bare OpenSSL, 2 threads:         %8.0f msg/s  (%zu ok)\n", bare2b, ok2b);
+	printf("  round 2: bare OpenSSL, 2 threads:         %8.0f msg/s  (%zu ok)\n", b2.rate, b2.ok);
 	printf("  round 2: telemail-mailgw replay, 2 workers: %8.0f msg/s  peak RSS %ld KiB  [%s]\n",
 	       r2b.rate, r2b.maxrss_kb, r2b.summary);
-	double q1 = r2.rate / cr.bare2, q2 = r2b.rate / bare2b;
+	double q1 = r2.rate / cr.bare2, q2 = r2b.rate / b2.rate;
 	printf("  ratio replay 2 workers / bare 2 threads: %.2f and %.2f in the two rounds, mean %.2f"
 	       " (goal >= 0.80: the bare rate on both cores)\n", q1, q2, (q1 + q2) / 2);
 
@@ -321,5 +328,5 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_replay: could not remove %s\n", tmp);
 	free(pki), free(gw_pem), free(gw_keyf), free(ca_pem), free(dev_pem), free(dev_key);
 	free(sample), free(gw);
-	return r1.ok && r2.ok && r2b.ok && cr.ok1 == n && cr.ok2 == n && ok2b == n ? 0 : 1;
+	return r1.ok && r2.ok && r2b.ok && cr.ok1 == n && cr.ok2 == n && b2.ok == n ? 0 : 1;
 }
