@@ -355,6 +355,8 @@ struct craft {
 	const char *name;
 	bool fast;             /* the fast path must do it; else: */
 	const char *reason;    /* tm_cms_decrypt's verdict (NULL: it opens) */
+	bool as_openssl;       /* the verdict is this OpenSSL's: opens where its CMS opens
+				  it, else smime.malformed (versions differ) */
 	size_t scheme, wrap;   /* indices: SCHEME_OIDS, WRAP_NAMES */
 	bool ukm;              /* with user keying material of ukm_len octets */
 	size_t ukm_len;
@@ -632,8 +634,10 @@ Test(cms_kari, crafted_shapes)
 		{ .name = "aes-ICVlen absent", .reason = "smime.tampered", .wrap = 2,
 		  .icv_absent = true },
 		{ .name = "originatorInfo", .wrap = 2, .originator_info = true },
-		{ .name = "authAttrs", .wrap = 2, .auth_attrs = true },
-		{ .name = "unauthAttrs", .wrap = 2, .unauth_attrs = true },
+		/* OpenSSL 3.0.19 (Debian 3.0.19-1~deb12u2) no longer parses these two,
+		 * earlier 3.0 releases open them: either way, as OpenSSL does */
+		{ .name = "authAttrs", .wrap = 2, .auth_attrs = true, .as_openssl = true },
+		{ .name = "unauthAttrs", .wrap = 2, .unauth_attrs = true, .as_openssl = true },
 	};
 	struct tm_keyring *kr = ring("gw-ec", NULL, NULL);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -641,10 +645,13 @@ Test(cms_kari, crafted_shapes)
 		tm_buf_init(&der);
 		tm_buf_init(&ref);
 		craft(&cases[i], "gw-ec", &der);
+		const char *reason = cases[i].reason;
+		if (cases[i].as_openssl && reference_open("gw-ec", &der, &ref) < 0)
+			reason = "smime.malformed";
 		if (cases[i].fast)
 			opens_fast(kr, "gw-ec", &der, cases[i].name);
 		else
-			declines(kr, "gw-ec", &der, cases[i].reason, cases[i].name);
+			declines(kr, "gw-ec", &der, reason, cases[i].name);
 		tm_buf_fini(&der);
 		tm_buf_fini(&ref);
 	}
