@@ -184,10 +184,12 @@ static void spool_done_cb(void *ctx, const char *qid, const struct tm_error *err
 	else
 		snprintf(c->qid, sizeof(c->qid), "%s", qid);
 	pthread_mutex_lock(&l->mu);
+	bool first = l->done_head == NULL;
 	c->done_next = l->done_head;
 	l->done_head = c;
 	pthread_mutex_unlock(&l->mu);
-	event_active(l->wake, EV_READ, 0);
+	if (first) /* the loop has not taken the list since: one wake serves all */
+		event_active(l->wake, EV_READ, 0);
 }
 
 static void message_result(struct conn *c)
