@@ -18,8 +18,12 @@
  * A segment (name: 24 hex digits) is the line "TMSPOOL1\n", then per
  * message a 24-octet frame head (little-endian: u32 length, u32 CRC-32 of
  * the message, i64 arrival time in seconds, u32 index in the segment, u32
- * CRC-32 of the head's first 20 octets) and the message's octets, up to the
- * last octet of the file. A message's queue id is "<segment>.<index>".
+ * CRC-32 of the head's first 20 octets) and the message's octets, then an
+ * end head (length 0xffffffff, the number of frames in place of the CRC,
+ * time 0, index = that number, its own head CRC). What follows the end head
+ * is left over from an earlier round of the same file and is never read; a
+ * segment without an end head (written before it existed) ends at the last
+ * octet of the file. A message's queue id is "<segment>.<index>".
  *
  * Quota: message octets and messages held (committed and being written). A
  * submit beyond it fails at once with spool.full (452): back-pressure.

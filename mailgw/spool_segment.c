@@ -58,15 +58,30 @@ static void head_encode(uint8_t h[GW_SEG_HEAD], uint32_t len, uint32_t crc, int6
 	put32(h + 20, gw_seg_crc32(0, h, 20));
 }
 
-static bool head_decode(const uint8_t h[GW_SEG_HEAD], uint32_t idx, struct gw_seg_frame *f)
+/* The end head after frame n-1: the length says end, the count stands
+ * where a frame's CRC would. */
+static void end_encode(uint8_t h[GW_SEG_HEAD], uint32_t n)
 {
-	if (get32(h + 20) != gw_seg_crc32(0, h, 20) || get32(h + 16) != idx ||
-	    idx >= GW_SPOOL_MAX_BATCH || get32(h) > GW_SPOOL_MAX_MESSAGE)
-		return false;
+	head_encode(h, GW_SEG_END_LEN, n, 0, n);
+}
+
+enum head_kind { HEAD_BAD, HEAD_FRAME, HEAD_END };
+
+/* The head expected as number idx of its segment: frame idx, or the end. */
+static enum head_kind head_decode(const uint8_t h[GW_SEG_HEAD], uint32_t idx,
+				  struct gw_seg_frame *f)
+{
+	if (get32(h + 20) != gw_seg_crc32(0, h, 20) || get32(h + 16) != idx)
+		return HEAD_BAD;
+	if (get32(h) == GW_SEG_END_LEN)
+		return get32(h + 4) == idx && get32(h + 8) == 0 && get32(h + 12) == 0 ? HEAD_END
+										      : HEAD_BAD;
+	if (idx >= GW_SPOOL_MAX_BATCH || get32(h) > GW_SPOOL_MAX_MESSAGE)
+		return HEAD_BAD;
 	f->len = get32(h);
 	f->crc = get32(h + 4);
 	f->received_at = (int64_t)((uint64_t)get32(h + 8) | (uint64_t)get32(h + 12) << 32);
-	return true;
+	return HEAD_FRAME;
 }
 
 /* ---- writing ---- */
@@ -156,7 +171,9 @@ void gw_seg_pool_close(struct gw_seg_dirs *d)
 int gw_seg_retire(const struct gw_seg_dirs *d, const char *name)
 {
 	struct gw_seg_pool *p = d->pool;
-	if (p != NULL) {
+	struct stat st;
+	if (p != NULL && fstatat(d->new_fd, name, &st, 0) == 0 &&
+	    (uint64_t)st.st_size <= GW_SEG_POOL_FILE_MAX) {
 		pthread_mutex_lock(&p->mu);
 		bool room = p->n < GW_SEG_POOL_MAX &&
 			    renameat(d->new_fd, name, d->free_fd, name) == 0;
@@ -169,8 +186,8 @@ int gw_seg_retire(const struct gw_seg_dirs *d, const char *name)
 	return unlinkat(d->new_fd, name, 0) == 0 || errno == ENOENT ? 0 : -1;
 }
 
-/* A pooled file as tmp/<name>, emptied and open for writing; -1 when the
- * pool is empty (or the file is gone). */
+/* A pooled file as tmp/<name>, open for writing over its old octets from
+ * the first one; -1 when the pool is empty (or the file is gone). */
 static int reuse_pooled(const struct gw_seg_dirs *d, const char *name)
 {
 	struct gw_seg_pool *p = d->pool;
@@ -184,7 +201,7 @@ static int reuse_pooled(const struct gw_seg_dirs *d, const char *name)
 	pthread_mutex_unlock(&p->mu);
 	if (!have || renameat(d->free_fd, old, d->tmp_fd, name) != 0)
 		return -1;
-	int fd = openat(d->tmp_fd, name, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	int fd = openat(d->tmp_fd, name, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		unlinkat(d->tmp_fd, name, 0);
 	return fd;
@@ -193,8 +210,8 @@ static int reuse_pooled(const struct gw_seg_dirs *d, const char *name)
 int gw_seg_commit(const struct gw_seg_dirs *d, const char *name, const struct gw_seg_msg *m,
 		  size_t n, struct gw_seg_frame *frames, struct tm_error *err)
 {
-	uint8_t *heads = malloc(n * GW_SEG_HEAD);
-	struct iovec *iov = malloc((2 * n + 1) * sizeof(*iov));
+	uint8_t *heads = malloc((n + 1) * GW_SEG_HEAD);
+	struct iovec *iov = malloc((2 * n + 2) * sizeof(*iov));
 	int fd = -1, rc = -1;
 	bool created = false, renamed = false;
 	if (heads == NULL || iov == NULL) {
@@ -213,6 +230,8 @@ int gw_seg_commit(const struct gw_seg_dirs *d, const char *name, const struct gw
 		iov[2 + 2 * i] = (struct iovec){ .iov_base = (void *)m[i].data, .iov_len = m[i].len };
 		off += GW_SEG_HEAD + m[i].len;
 	}
+	end_encode(heads + n * GW_SEG_HEAD, (uint32_t)n);
+	iov[2 * n + 1] = (struct iovec){ .iov_base = heads + n * GW_SEG_HEAD, .iov_len = GW_SEG_HEAD };
 	fd = reuse_pooled(d, name);
 	if (fd < 0)
 		fd = openat(d->tmp_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -222,13 +241,14 @@ int gw_seg_commit(const struct gw_seg_dirs *d, const char *name, const struct gw
 	}
 	created = true;
 	int e = fault(d, GW_SPOOL_OP_WRITE);
-	if (e == 0 && writev_all(fd, iov, 2 * n + 1) < 0)
+	if (e == 0 && writev_all(fd, iov, 2 * n + 2) < 0)
 		e = errno;
 	if (e != 0) {
 		set_errno_error(err, e, "write", name);
 		goto out;
 	}
-	/* one data flush for the whole round: the file's octets and its size */
+	/* one data flush for the whole round: its octets (and the file's size
+	 * and block map where the round grew the file) */
 	e = fault(d, GW_SPOOL_OP_SYNC);
 	if (e == 0 && fdatasync(fd) != 0)
 		e = errno;
@@ -326,8 +346,12 @@ int gw_seg_load(int fd, uint64_t size, bool verify, struct gw_seg_frame **frames
 	for (uint32_t idx = 0; off < size; idx++) {
 		uint8_t h[GW_SEG_HEAD];
 		struct gw_seg_frame f;
-		if (size - off < GW_SEG_HEAD || pread_all(fd, h, sizeof(h), off) != 0 ||
-		    !head_decode(h, idx, &f) || f.len > size - off - GW_SEG_HEAD) {
+		enum head_kind k = HEAD_BAD;
+		if (size - off >= GW_SEG_HEAD && pread_all(fd, h, sizeof(h), off) == 0)
+			k = head_decode(h, idx, &f);
+		if (k == HEAD_END)
+			break; /* the rest is an earlier round's */
+		if (k == HEAD_BAD || f.len > size - off - GW_SEG_HEAD) {
 			damaged = true; /* where the next frame is, is not known */
 			break;
 		}

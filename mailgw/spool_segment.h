@@ -21,6 +21,7 @@ struct tm_error;
 #define GW_SEG_MAGIC "TMSPOOL1\n"
 #define GW_SEG_MAGIC_LEN 9u
 #define GW_SEG_HEAD 24u /* frame head: len, crc, received_at, index, head crc */
+#define GW_SEG_END_LEN 0xffffffffu /* the length field of the end head */
 #define GW_SEG_NAME_LEN 24 /* hex digits; a queue id adds "." and at most 4 digits */
 
 /* Where one message lies in its file. */
@@ -41,8 +42,15 @@ struct gw_seg_msg {
 /* Segment files whose messages are all done wait in <spool>/free/ to be
  * written again, instead of being deleted and created: a file system
  * without a journal looks for a free inode past the recently deleted ones,
- * which costs more the more files were deleted in the last minutes. */
+ * which costs more the more files were deleted in the last minutes. A
+ * pooled file is written over in place, not truncated: its blocks stay
+ * allocated, so the data flush of a round that fits in them writes the
+ * round's octets and no block map or size (freeing the blocks and
+ * allocating them again cost as much as the flush itself). The end head
+ * says where the round ends. A file larger than GW_SEG_POOL_FILE_MAX is
+ * deleted, not pooled: the pool holds at most GW_SEG_POOL_MAX of them. */
 #define GW_SEG_POOL_MAX 64
+#define GW_SEG_POOL_FILE_MAX (1u << 20)
 struct gw_seg_pool {
 	pthread_mutex_t mu;
 	size_t n;
@@ -63,20 +71,22 @@ int gw_seg_pool_open(struct gw_seg_dirs *d, struct tm_error *err);
 void gw_seg_pool_close(struct gw_seg_dirs *d);
 
 /* A segment whose messages are all done leaves new/: into the pool while it
- * has room, else deleted. 0, or -1 with errno (ENOENT counts as done). */
+ * has room (and the file is at most GW_SEG_POOL_FILE_MAX octets), else
+ * deleted. 0, or -1 with errno (ENOENT counts as done). */
 int gw_seg_retire(const struct gw_seg_dirs *d, const char *name);
 
 enum gw_seg_kind {
 	GW_SEG_RAW,     /* does not start with the magic: one message, the whole file */
-	GW_SEG_WHOLE,   /* the magic, then valid frames up to its last octet */
+	GW_SEG_WHOLE,   /* the magic, then valid frames up to the end head (or the last octet) */
 	GW_SEG_DAMAGED, /* the magic, valid frames, then a truncated or corrupt one (or none) */
 };
 
 uint32_t gw_seg_crc32(uint32_t crc, const uint8_t *p, size_t n);
 
-/* Write the messages as tmp/<name> (a pooled file renamed there and
- * truncated, or a new one), fdatasync it, rename it to new/<name> and fsync
- * new/: 0 when durable (frames[i] says where message i lies). On
+/* Write the messages and the end head as tmp/<name> (a pooled file renamed
+ * there and written over from its first octet, or a new one), fdatasync it,
+ * rename it to new/<name> and fsync new/: 0 when durable (frames[i] says
+ * where message i lies). On
  * failure no file is left, err says spool.no_space (ENOSPC, EDQUOT),
  * spool.io or internal.nomem. */
 int gw_seg_commit(const struct gw_seg_dirs *d, const char *name, const struct gw_seg_msg *m,
@@ -85,7 +95,9 @@ int gw_seg_commit(const struct gw_seg_dirs *d, const char *name, const struct gw
 /* Read the frames of a spool file open as fd, `size` octets long. With
  * `verify` each message's CRC is checked too (all octets are read), else only
  * the frame heads. *n and *bytes: the valid frames and their octets; *frames
- * (when not NULL): them, malloc'd. A truncated or broken head ends the walk
+ * (when not NULL): them, malloc'd. The end head ends the walk (what follows
+ * it is not read); a segment without one ends at `size`. A truncated or
+ * broken head ends the walk
  * (the frames before it are valid); a frame whose head is sound but whose
  * octets fail their CRC is left out and the walk goes on. A read error
  * counts as damage there. Returns the kind, or -1 (internal.nomem). */

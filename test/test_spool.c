@@ -20,6 +20,7 @@
 
 #include "common.h"
 #include "spool.h"
+#include "spool_segment.h"
 
 static char *dir;
 
@@ -63,16 +64,19 @@ Test(spool, put_is_durable_then_taken_then_done)
 	cr_assert_eq(gw_spool_put(sp, (const uint8_t *)"hello\r\n", 7, qid, &err), 0, "%s", err.msg);
 	cr_assert_eq(strlen(qid), 26, "<24 hex digits>.0: %s", qid);
 	cr_assert_str_eq(qid + 24, ".0");
-	/* the segment: magic line, one 24-octet frame head, the message */
+	/* the segment: magic line, one 24-octet frame head, the message, the end head */
 	char path[600];
 	snprintf(path, sizeof(path), "%s/spool/new/%.24s", dir, qid);
 	struct tm_buf b;
 	tm_buf_init(&b);
 	tm_test_read(path, &b);
-	cr_assert_eq(b.len, 9 + 24 + 7);
+	cr_assert_eq(b.len, 9 + 24 + 7 + 24);
 	cr_assert(memcmp(b.data, "TMSPOOL1\n", 9) == 0);
 	cr_assert_eq(b.data[9], 7, "length, little-endian");
 	cr_assert(memcmp(b.data + 9 + 24, "hello\r\n", 7) == 0);
+	static const uint8_t end[20] = { 0xff, 0xff, 0xff, 0xff, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
+	cr_assert(memcmp(b.data + 9 + 24 + 7, end, 20) == 0,
+		  "the end head: length 0xffffffff, 1 frame, time 0, index 1");
 	cr_assert_eq(files_in("tmp"), 0, "nothing left in tmp/");
 	struct gw_spool_stats st;
 	gw_spool_stats(sp, &st);
@@ -310,7 +314,9 @@ static void flip(const char *seg, off_t off)
 }
 
 /* A done segment waits in free/ and is written again by a later round (its
- * inode reused, its old octets gone); at most GW_SEG_POOL_MAX wait. */
+ * inode and blocks reused, written over in place: what is left of the old
+ * round past the end head is never read, at take or at a restart); at most
+ * GW_SEG_POOL_MAX wait. */
 Test(spool, done_segments_are_written_again)
 {
 	struct gw_spool *sp = open_spool(NULL);
@@ -335,7 +341,15 @@ Test(spool, done_segments_are_written_again)
 	snprintf(path, sizeof(path), "%s/spool/new/%.24s", dir, qid);
 	cr_assert_eq(stat(path, &st2), 0);
 	cr_assert_eq(st1.st_ino, st2.st_ino, "the same file");
-	cr_assert_eq(st2.st_size, 9 + 24 + 5, "nothing of the old content is left");
+	cr_assert_eq(st2.st_size, 9 + 24 + 15 + 24, "written over, not truncated");
+	take_expect(sp, qid, "2nd\r\n");
+	gw_spool_close(sp);
+	/* a restart reads the round up to its end head: one message, no damage */
+	sp = open_spool(NULL);
+	struct gw_spool_stats rs = stats(sp);
+	cr_assert_eq(rs.recovered, 1);
+	cr_assert_eq(rs.damaged, 0);
+	cr_assert_eq(rs.bytes, 5);
 	take_expect(sp, qid, "2nd\r\n");
 	done(sp, qid);
 	gw_spool_close(sp);
@@ -348,6 +362,38 @@ Test(spool, done_segments_are_written_again)
 	int nfree = files_in("free");
 	cr_assert_eq(nfree, 64, "%d files in free/", nfree);
 	cr_assert_eq(stats(sp).recovered, 0);
+	gw_spool_close(sp);
+}
+
+/* A segment file over GW_SEG_POOL_FILE_MAX octets is deleted, not pooled. */
+Test(spool, a_large_done_segment_is_deleted_not_pooled)
+{
+	struct gw_spool *sp = open_spool(NULL);
+	char qid[GW_SPOOL_QID_MAX];
+	struct tm_error err = {0};
+	size_t n = GW_SEG_POOL_FILE_MAX; /* with the magic and two heads: over the limit */
+	uint8_t *big = malloc(n);
+	cr_assert_not_null(big);
+	memset(big, 'x', n);
+	cr_assert_eq(gw_spool_put(sp, big, n, qid, &err), 0, "%s", err.msg);
+	uint8_t *data;
+	size_t len;
+	int64_t at;
+	char tq[GW_SPOOL_QID_MAX];
+	cr_assert_eq(gw_spool_take(sp, tq, &data, &len, &at, &err), 1);
+	cr_assert_eq(len, n);
+	free(data);
+	done(sp, qid);
+	cr_assert_eq(files_in("new"), 0);
+	cr_assert_eq(files_in("free"), 0, "not kept for reuse");
+	/* a file of exactly the limit: pooled */
+	n = GW_SEG_POOL_FILE_MAX - GW_SEG_MAGIC_LEN - 2 * GW_SEG_HEAD;
+	cr_assert_eq(gw_spool_put(sp, big, n, qid, &err), 0, "%s", err.msg);
+	cr_assert_eq(gw_spool_take(sp, tq, &data, &len, &at, &err), 1);
+	free(data);
+	done(sp, qid);
+	cr_assert_eq(files_in("free"), 1, "a file of exactly the limit is kept");
+	free(big);
 	gw_spool_close(sp);
 }
 
@@ -495,11 +541,61 @@ Test(spool, recovery_of_a_truncated_last_frame)
 {
 	struct slot s[4];
 	two_segments(s);
-	cr_assert_eq(tm_test_sh("truncate -s -2 '%s/spool/new/%.24s'", dir, s[1].qid), 0);
+	/* the end head and the last two octets of "dddd" */
+	cr_assert_eq(tm_test_sh("truncate -s %d '%s/spool/new/%.24s'", (int)frame_at(3) - 2, dir,
+				s[1].qid), 0);
 	static const char *const want[] = { "bb", "ccc" };
 	expect_rescued(s, want, 2);
 	cr_assert_eq(tm_test_sh("test $(stat -c %%s '%s/spool/damaged/%.24s') -eq %d", dir, s[1].qid,
 				(int)frame_at(3) - 2), 0, "moved as it was");
+}
+
+Test(spool, recovery_of_a_broken_end_head)
+{
+	struct slot s[4];
+	two_segments(s);
+	flip(s[1].qid, frame_at(3) + 16); /* its index: the end is not known */
+	static const char *const want[] = { "bb", "ccc", "dddd" };
+	expect_rescued(s, want, 3);
+}
+
+/* A segment written before the end head existed ends at its last octet;
+ * with the end head cut off, the same frames are whole. */
+Test(spool, a_segment_without_end_head_ends_at_its_last_octet)
+{
+	struct slot s[4];
+	two_segments(s);
+	cr_assert_eq(tm_test_sh("truncate -s %d '%s/spool/new/%.24s'", (int)frame_at(3), dir,
+				s[1].qid), 0);
+	struct gw_spool *sp = open_spool(NULL);
+	struct gw_spool_stats st = stats(sp);
+	cr_assert_eq(st.recovered, 4);
+	cr_assert_eq(st.damaged, 0);
+	for (int i = 0; i < 4; i++)
+		take_expect(sp, s[i].qid, abcd[i]);
+	for (int i = 0; i < 4; i++)
+		done(sp, s[i].qid);
+	gw_spool_close(sp);
+}
+
+/* What follows the end head (an earlier round's octets) is never read,
+ * whatever it holds. */
+Test(spool, octets_after_the_end_head_are_not_read)
+{
+	struct slot s[4];
+	two_segments(s);
+	cr_assert_eq(tm_test_sh("printf 'leftover of an earlier round' >> '%s/spool/new/%.24s'", dir,
+				s[1].qid), 0);
+	struct gw_spool *sp = open_spool(NULL);
+	struct gw_spool_stats st = stats(sp);
+	cr_assert_eq(st.recovered, 4);
+	cr_assert_eq(st.damaged, 0);
+	cr_assert_eq(st.bytes, 1 + 2 + 3 + 4);
+	for (int i = 0; i < 4; i++)
+		take_expect(sp, s[i].qid, abcd[i]);
+	for (int i = 0; i < 4; i++)
+		done(sp, s[i].qid);
+	gw_spool_close(sp);
 }
 
 Test(spool, recovery_of_a_flipped_octet_in_a_message)
