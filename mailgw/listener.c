@@ -641,7 +641,12 @@ int gw_listener_new(const struct gw_listener_options *o, struct gw_listener **ou
 		tm_error_set(err, "internal.library", "event_base_new failed");
 		goto fail;
 	}
-	l->wake = event_new(l->base, -1, 0, wake_cb, l);
+	/* Two priorities: the spool's results (250s that senders wait for)
+	 * before the loop turns to new input; everything else at the default. */
+	l->wake = event_base_priority_init(l->base, 2) == 0
+			  ? event_new(l->base, -1, 0, wake_cb, l) : NULL;
+	if (l->wake != NULL)
+		event_priority_set(l->wake, 0);
 	l->stop = event_new(l->base, -1, 0, stop_cb, l);
 	l->grace = evtimer_new(l->base, grace_cb, l);
 	l->tick = event_new(l->base, -1, EV_PERSIST, tick_cb, l);
