@@ -56,6 +56,37 @@ static int files_in(const char *sub)
 	return tm_test_sh("exit $(ls -A '%s/spool/%s' | wc -l)", dir, sub);
 }
 
+/* The frames' CRC-32 is zlib's: the check value, and any split of the
+ * octets gives the same sum as one pass (every length 0-40 at every
+ * offset, against a bitwise reference). */
+static uint32_t crc32_bitwise(const uint8_t *p, size_t n)
+{
+	uint32_t c = 0xffffffffu;
+	while (n-- > 0) {
+		c ^= *p++;
+		for (int k = 0; k < 8; k++)
+			c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1)));
+	}
+	return ~c;
+}
+
+Test(spool, crc32_is_zlibs)
+{
+	cr_assert_eq(gw_seg_crc32(0, (const uint8_t *)"123456789", 9), 0xcbf43926u);
+	cr_assert_eq(gw_seg_crc32(0, NULL, 0), 0);
+	uint8_t buf[64];
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 151 + 7);
+	for (size_t off = 0; off < 16; off++)
+		for (size_t n = 0; n <= 40; n++) {
+			uint32_t want = crc32_bitwise(buf + off, n);
+			cr_assert_eq(gw_seg_crc32(0, buf + off, n), want, "off %zu n %zu", off, n);
+			for (size_t cut = 0; cut <= n; cut++)
+				cr_assert_eq(gw_seg_crc32(gw_seg_crc32(0, buf + off, cut), buf + off + cut,
+							  n - cut), want, "off %zu n %zu cut %zu", off, n, cut);
+		}
+}
+
 Test(spool, put_is_durable_then_taken_then_done)
 {
 	struct gw_spool *sp = open_spool(NULL);
