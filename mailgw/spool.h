@@ -1,16 +1,18 @@
 /* telemail-mailgw — the durable spool between the SMTP listener and the
  * pipeline.
  *
- *   <dir>/tmp/<segment>      being written (discarded at the next start: incomplete)
+ *   <dir>/tmp/<segment>      a new segment file being written (discarded at
+ *                            the next start: incomplete)
  *   <dir>/new/<segment>      durable and complete: its messages wait for the pipeline
  *   <dir>/damaged/<segment>  found damaged at a start, kept for inspection
- *   <dir>/free/<file>        done segments (at most 64), written again by later
- *                            rounds instead of creating and deleting files
+ *   <dir>/free/<file>        done segments (at most 64), written over in place
+ *                            by later rounds instead of creating and deleting
+ *                            files; never read as messages
  *
  * Group commit: one spool thread takes every message submitted since its
- * last round (up to max_batch) and writes them all into ONE segment file,
- * tmp/<segment>; fdatasync's it once, renames it into new/ and fsyncs new/
- * once. Only then does each submitter's callback say so (and only then may
+ * last round (up to max_batch) and writes them all into ONE segment file, a
+ * file of free/ (or a new tmp/<segment> when free/ is empty); fdatasync's it
+ * once, renames it into new/<segment> and fsyncs new/ once. Only then does each submitter's callback say so (and only then may
  * the listener answer 250). A failure at any step fails every message of the
  * round and leaves no file behind. The cost of a round barely depends on
  * how many messages it holds, so concurrent sessions share it.

@@ -206,24 +206,24 @@ int gw_seg_retire(const struct gw_seg_dirs *d, const char *name)
 	return unlinkat(d->new_fd, name, 0) == 0 || errno == ENOENT ? 0 : -1;
 }
 
-/* A pooled file as tmp/<name>, open for writing over its old octets from
- * the first one; -1 when the pool is empty (or the file is gone). */
-static int reuse_pooled(const struct gw_seg_dirs *d, const char *name)
+/* A pooled file, open for writing over its old octets from the first one;
+ * `file` is its name in free/, where it is written and from where it is
+ * renamed into new/. -1 when the pool is empty (or the file is gone). */
+static int take_pooled(const struct gw_seg_dirs *d, char file[NAME_MAX + 1])
 {
 	struct gw_seg_pool *p = d->pool;
 	if (p == NULL)
 		return -1;
-	char old[NAME_MAX + 1];
 	pthread_mutex_lock(&p->mu);
 	bool have = p->n > 0;
 	if (have)
-		snprintf(old, sizeof(old), "%s", p->names[--p->n]);
+		snprintf(file, NAME_MAX + 1, "%s", p->names[--p->n]);
 	pthread_mutex_unlock(&p->mu);
-	if (!have || renameat(d->free_fd, old, d->tmp_fd, name) != 0)
+	if (!have)
 		return -1;
-	int fd = openat(d->tmp_fd, name, O_WRONLY | O_CLOEXEC);
+	int fd = openat(d->free_fd, file, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
-		unlinkat(d->tmp_fd, name, 0);
+		unlinkat(d->free_fd, file, 0);
 	return fd;
 }
 
@@ -234,6 +234,10 @@ int gw_seg_commit(const struct gw_seg_dirs *d, const char *name, const struct gw
 	struct iovec *iov = malloc((2 * n + 2) * sizeof(*iov));
 	int fd = -1, rc = -1;
 	bool created = false, renamed = false;
+	/* written where it lies: a new file as tmp/<name>, a pooled one in free/ */
+	char pooled[NAME_MAX + 1];
+	int wdir = d->tmp_fd;
+	const char *wname = name;
 	if (heads == NULL || iov == NULL) {
 		tm_error_set(err, "internal.nomem", "out of memory");
 		goto out;
@@ -252,9 +256,13 @@ int gw_seg_commit(const struct gw_seg_dirs *d, const char *name, const struct gw
 	}
 	end_encode(heads + n * GW_SEG_HEAD, (uint32_t)n);
 	iov[2 * n + 1] = (struct iovec){ .iov_base = heads + n * GW_SEG_HEAD, .iov_len = GW_SEG_HEAD };
-	fd = reuse_pooled(d, name);
-	if (fd < 0)
+	fd = take_pooled(d, pooled);
+	if (fd >= 0) {
+		wdir = d->free_fd;
+		wname = pooled;
+	} else {
 		fd = openat(d->tmp_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	}
 	if (fd < 0) {
 		set_errno_error(err, errno, "create", name);
 		goto out;
@@ -283,7 +291,7 @@ int gw_seg_commit(const struct gw_seg_dirs *d, const char *name, const struct gw
 		goto out;
 	}
 	e = fault(d, GW_SPOOL_OP_RENAME);
-	if (e == 0 && renameat(d->tmp_fd, name, d->new_fd, name) != 0)
+	if (e == 0 && renameat(wdir, wname, d->new_fd, name) != 0)
 		e = errno;
 	if (e != 0) {
 		set_errno_error(err, e, "rename", name);
@@ -305,7 +313,7 @@ out:
 	if (fd >= 0)
 		close(fd);
 	if (rc < 0 && created && !renamed)
-		unlinkat(d->tmp_fd, name, 0);
+		unlinkat(wdir, wname, 0);
 	free(heads);
 	free(iov);
 	return rc;

@@ -83,10 +83,10 @@ enum gw_seg_kind {
 
 uint32_t gw_seg_crc32(uint32_t crc, const uint8_t *p, size_t n);
 
-/* Write the messages and the end head as tmp/<name> (a pooled file renamed
- * there and written over from its first octet, or a new one), fdatasync it,
- * rename it to new/<name> and fsync new/: 0 when durable (frames[i] says
- * where message i lies). On
+/* Write the messages and the end head into a pooled file of free/ (written
+ * over from its first octet, where it lies) or a new file tmp/<name>,
+ * fdatasync it, rename it to new/<name> and fsync new/: 0 when durable
+ * (frames[i] says where message i lies). On
  * failure no file is left, err says spool.no_space (ENOSPC, EDQUOT),
  * spool.io or internal.nomem. */
 int gw_seg_commit(const struct gw_seg_dirs *d, const char *name, const struct gw_seg_msg *m,

@@ -719,7 +719,8 @@ Test(spool, a_raw_file_dropped_into_new_is_one_message)
 }
 
 /* A step of a round failing fails every message of that round and leaves
- * its file nowhere; the round before is untouched. */
+ * its file nowhere, a new file of tmp/ or a pooled one of free/ alike; the
+ * round before is untouched. Cases 4-7: the same with two files in free/. */
 static const struct round_fault {
 	enum gw_spool_op op;
 	int err;
@@ -733,13 +734,17 @@ static const struct round_fault {
 
 ParameterizedTestParameters(spool, a_failed_round_fails_all_its_messages)
 {
-	static int ix[] = { 0, 1, 2, 3 };
+	static int ix[] = { 0, 1, 2, 3, 4, 5, 6, 7 };
 	return cr_make_param_array(int, ix, sizeof(ix) / sizeof(ix[0]));
 }
 
 ParameterizedTest(int *ix, spool, a_failed_round_fails_all_its_messages)
 {
-	const struct round_fault *f = &round_faults[*ix];
+	const struct round_fault *f = &round_faults[*ix % 4];
+	bool pooled = *ix >= 4;
+	if (pooled) /* one for each round: the failing one writes over a pooled file */
+		cr_assert_eq(tm_test_sh("mkdir -p '%s/spool/free' && echo old > '%s/spool/free/a' && "
+					"echo old > '%s/spool/free/b'", dir, dir, dir), 0);
 	struct gate g = GATE_INIT;
 	g.fail_op = f->op;
 	g.fail_err = f->err;
@@ -753,6 +758,7 @@ ParameterizedTest(int *ix, spool, a_failed_round_fails_all_its_messages)
 	for (int i = 1; i < 4; i++)
 		cr_assert_str_eq(s[i].reason, f->reason, "op %d message %d", (int)f->op, i);
 	cr_assert_eq(files_in("tmp"), 0);
+	cr_assert_eq(files_in("free"), 0, "the pooled files: one taken, one removed");
 	cr_assert_eq(files_in("new"), 1, "only the first round's segment");
 	cr_assert(exists("new", s[0].qid));
 	struct gw_spool_stats st = stats(sp);
