@@ -35,7 +35,9 @@ rate() { python3 -c "import sys; n,a,b=float(sys.argv[1]),float(sys.argv[2]),flo
 cp "$SRC/test/eml/mailgw-test.yaml" "$W/mailgw.yaml"
 ln -s "$SRC/test/eml/pki" "$W/pki"
 printf 'state_dir: state\nworkers: 0\nlisten:\n  smtp: 127.0.0.1:0\n  max_connections: 200\n  max_per_address: 200\nspool:\n  quota_messages: 0\n  quota_bytes: 0\n' >> "$W/mailgw.yaml"
-sed -i 's/^workers: 1$//' "$W/mailgw.yaml"
+# the daemon's defaults, as bench_replay: one worker per core, store batches of
+# 64 (the fixture's 1 worker and batches of 16 are there to exercise the tests)
+sed -i -e 's/^workers: 1$//' -e '/^  batch_size: 16$/d' "$W/mailgw.yaml"
 (cd "$W" && grep -v '^#' "$SRC/test/eml/registry.setup" | grep . | while read -r l; do
 	"$BIN" -c mailgw.yaml $l >/dev/null; done)
 (cd "$W" && exec "$BIN" -c mailgw.yaml serve 2>"$W/serve.log") &
