@@ -40,11 +40,13 @@
  * not written down, so after a crash a partly done segment is queued whole
  * again (the pipeline sees those as duplicates).
  *
- * At start: tmp/ is emptied; every file in new/ is read and every frame
- * verified. A valid segment is queued. A truncated or corrupt one (disks
- * lie) has its valid frames written again as a new segment and queued (those
- * before a truncated or broken frame head; a frame whose head is sound but
- * whose octets fail their CRC is skipped), and moves to damaged/ whole. A
+ * At start: tmp/ is emptied; a file of free/ that is also linked in new/ (a
+ * crash on a file system without a journal) leaves free/; every file in
+ * new/ is read and every frame verified. A valid segment is queued. A
+ * truncated or corrupt one (disks lie) has its valid frames written again
+ * as a new segment and queued (those before a truncated or broken frame
+ * head; a frame whose head is sound but whose octets fail their CRC is
+ * skipped), and moves to damaged/ whole. A
  * segment renamed by hand (its name too long for queue ids) is copied the
  * same way. Nothing in new/ is deleted at start. A file in new/ that does not
  * begin with the magic line (a message dropped there by hand) is one

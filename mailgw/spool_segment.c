@@ -152,14 +152,67 @@ static int writev_all(int fd, struct iovec *iov, size_t cnt)
 
 /* ---- the pool of free segment files ---- */
 
+static int cmp_ino(const void *a, const void *b)
+{
+	ino_t x = *(const ino_t *)a, y = *(const ino_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The inodes of the files of new/, sorted: 0, or -1 with errno. */
+static int new_inodes(int new_fd, ino_t **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	int dfd = openat(new_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dir = dfd >= 0 ? fdopendir(dfd) : NULL;
+	if (dir == NULL) {
+		if (dfd >= 0)
+			close(dfd);
+		return -1;
+	}
+	size_t cap = 0;
+	struct dirent *de;
+	while ((de = readdir(dir)) != NULL) {
+		struct stat st;
+		if (de->d_name[0] == '.' || fstatat(new_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			continue;
+		if (*n == cap) {
+			cap = cap ? 2 * cap : 64;
+			ino_t *v = realloc(*out, cap * sizeof(*v));
+			if (v == NULL) {
+				closedir(dir);
+				free(*out);
+				*out = NULL;
+				errno = ENOMEM;
+				return -1;
+			}
+			*out = v;
+		}
+		(*out)[(*n)++] = st.st_ino;
+	}
+	closedir(dir);
+	if (*n > 0)
+		qsort(*out, *n, sizeof(**out), cmp_ino);
+	return 0;
+}
+
+/* A file of free/ can also be a segment of new/: on a file system without a
+ * journal, a crash can keep the free/ entry of a file whose move from free/
+ * was not flushed (only new/ is), while its new/ entry was. Written again,
+ * it would overwrite an acknowledged segment: such an entry is removed, the
+ * segment kept. */
 int gw_seg_pool_open(struct gw_seg_dirs *d, struct tm_error *err)
 {
 	struct gw_seg_pool *p = calloc(1, sizeof(*p));
 	int dfd = dup(d->free_fd);
 	DIR *dir = dfd >= 0 ? fdopendir(dfd) : NULL;
-	if (p == NULL || dir == NULL) {
+	ino_t *in_new = NULL;
+	size_t n_new = 0;
+	if (p == NULL || dir == NULL || new_inodes(d->new_fd, &in_new, &n_new) < 0) {
 		int e = p == NULL ? ENOMEM : errno;
-		if (dir == NULL && dfd >= 0)
+		if (dir != NULL)
+			closedir(dir);
+		else if (dfd >= 0)
 			close(dfd);
 		free(p);
 		return tm_error_set(err, "spool.io", "spool free/: %s", strerror(e));
@@ -167,14 +220,18 @@ int gw_seg_pool_open(struct gw_seg_dirs *d, struct tm_error *err)
 	pthread_mutex_init(&p->mu, NULL);
 	struct dirent *de;
 	while ((de = readdir(dir)) != NULL) {
+		struct stat st;
 		if (de->d_name[0] == '.')
 			continue;
-		if (p->n < GW_SEG_POOL_MAX && strlen(de->d_name) <= NAME_MAX)
+		bool linked = fstatat(d->free_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			      n_new > 0 && bsearch(&st.st_ino, in_new, n_new, sizeof(*in_new), cmp_ino);
+		if (!linked && p->n < GW_SEG_POOL_MAX && strlen(de->d_name) <= NAME_MAX)
 			snprintf(p->names[p->n++], sizeof(p->names[0]), "%s", de->d_name);
 		else
 			unlinkat(d->free_fd, de->d_name, 0);
 	}
 	closedir(dir);
+	free(in_new);
 	d->pool = p;
 	return 0;
 }

@@ -396,6 +396,31 @@ Test(spool, done_segments_are_written_again)
 	gw_spool_close(sp);
 }
 
+/* A crash on a file system without a journal can leave a file both in
+ * free/ and in new/ (its move out of free/ not flushed, its new/ entry
+ * flushed): the free/ entry is dropped at open, never written over. */
+Test(spool, a_free_entry_of_a_segment_in_new_is_dropped)
+{
+	struct gw_spool *sp = open_spool(NULL);
+	char qid[GW_SPOOL_QID_MAX];
+	struct tm_error err = {0};
+	cr_assert_eq(gw_spool_put(sp, (const uint8_t *)"acknowledged", 12, qid, &err), 0, "%s", err.msg);
+	gw_spool_close(sp);
+	cr_assert_eq(tm_test_sh("ln '%s/spool/new/%.24s' '%s/spool/free/x' && echo junk > '%s/spool/free/y'",
+				dir, qid, dir, dir), 0);
+	sp = open_spool(NULL);
+	cr_assert_eq(files_in("free"), 1, "only the file that is in free/ alone");
+	cr_assert(!exists("free", "x"));
+	cr_assert_eq(tm_test_sh("test $(stat -c %%h '%s/spool/new/%.24s') -eq 1", dir, qid), 0);
+	char q2[GW_SPOOL_QID_MAX];
+	cr_assert_eq(gw_spool_put(sp, (const uint8_t *)"next", 4, q2, &err), 0, "%s", err.msg);
+	take_expect(sp, qid, "acknowledged");
+	take_expect(sp, q2, "next");
+	done(sp, qid);
+	done(sp, q2);
+	gw_spool_close(sp);
+}
+
 /* A segment file over GW_SEG_POOL_FILE_MAX octets is deleted, not pooled. */
 Test(spool, a_large_done_segment_is_deleted_not_pooled)
 {
