@@ -12,10 +12,11 @@
  * Group commit: one spool thread takes every message submitted since its
  * last round (up to max_batch) and writes them all into ONE segment file, a
  * file of free/ (or a new tmp/<segment> when free/ is empty); fdatasync's it
- * once, renames it into new/<segment> and fsyncs new/ once. Only then does each submitter's callback say so (and only then may
- * the listener answer 250). A failure at any step fails every message of the
- * round and leaves no file behind. The cost of a round barely depends on
- * how many messages it holds, so concurrent sessions share it.
+ * once, renames it into new/<segment> and fsyncs new/ once. Only then does
+ * each submitter's callback say so (and only then may the listener answer
+ * 250). A failure at any step fails every message of the round and leaves
+ * no file behind. The cost of a round barely depends on how many messages
+ * it holds, so concurrent sessions share it.
  *
  * A segment (name: 24 hex digits) is the line "TMSPOOL1\n", then per
  * message a 24-octet frame head (little-endian: u32 length, u32 CRC-32 of
@@ -46,11 +47,11 @@
  * truncated or corrupt one (disks lie) has its valid frames written again
  * as a new segment and queued (those before a truncated or broken frame
  * head; a frame whose head is sound but whose octets fail their CRC is
- * skipped), and moves to damaged/ whole. A
- * segment renamed by hand (its name too long for queue ids) is copied the
- * same way. Nothing in new/ is deleted at start. A file in new/ that does not
- * begin with the magic line (a message dropped there by hand) is one
- * message, its queue id the file name. */
+ * skipped), and moves to damaged/ whole. A segment renamed by hand (its
+ * name too long for queue ids) is copied the same way. Nothing in new/ is
+ * deleted at start. A file in new/ that does not begin with the magic line
+ * (a message dropped there by hand) is one message, its queue id the file
+ * name. */
 #ifndef GW_SPOOL_H
 #define GW_SPOOL_H
 
