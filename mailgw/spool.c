@@ -572,7 +572,6 @@ static void round_commit(struct gw_spool *sp, struct pending *batch)
 		sp->st.messages -= n;
 		sp->st.bytes -= bytes;
 	}
-	pthread_cond_broadcast(&sp->ready_cv);
 	pthread_mutex_unlock(&sp->mu);
 	free(g);
 	free(m);
@@ -585,6 +584,10 @@ static void round_commit(struct gw_spool *sp, struct pending *batch)
 		free(batch);
 		batch = nx;
 	}
+	/* the waiting consumers last: the senders wait for the callbacks, the
+	 * pipeline does not (the messages were queued above) */
+	if (rc == 0)
+		pthread_cond_broadcast(&sp->ready_cv);
 }
 
 static void *spool_thread(void *arg)
