@@ -388,6 +388,7 @@ int gw_serve_run(const struct gw_serve_options *o, struct tm_error *err)
 	struct gw_spool_options spo = {
 		.dir = cfg->listen->spool_dir, .quota_bytes = cfg->listen->spool_quota_bytes,
 		.quota_messages = cfg->listen->spool_quota_messages,
+		.segment_size = GW_SPOOL_SEGMENT_SIZE,
 	};
 	if (gw_spool_open(&spo, &sv.spool, err) < 0)
 		goto out;

@@ -43,12 +43,24 @@ struct entry {
 	unsigned attempts;
 };
 
-/* A file in new/: a segment (one commit round), or a raw message. It is
- * removed when its last message is done. */
+/* A log file that takes rounds: it goes when it takes no more (sealed) and
+ * none of its rounds is left. */
+struct logfile {
+	char name[GW_SPOOL_QID_MAX];
+	size_t rounds;               /* rounds with messages not done yet */
+	bool sealed;
+};
+
+/* A group of messages known to the queue: a file of new/ (a round file, a
+ * log file found at start, a raw message) or one round of the log file
+ * being written (file != NULL). It goes when its last message is done, and
+ * its file with it (a log file: when that was its last round). */
 struct segment {
 	struct segment *next, *prev; /* every live segment */
-	char name[GW_SPOOL_QID_MAX];
+	char name[GW_SPOOL_QID_MAX]; /* its file's name */
 	bool raw;
+	struct logfile *file;        /* NULL: the file is the segment's alone */
+	uint32_t first;              /* the index of its first frame in the file */
 	size_t n, left;              /* messages, and those not done yet */
 	struct entry e[];
 };
@@ -78,6 +90,8 @@ struct gw_spool {
 	struct list ready, delayed;
 	struct qid_index taken;
 	struct segment *segs;
+	struct gw_seg_log log;   /* the spool thread's log file (segment_size > 0) */
+	struct logfile *logf;    /* its queue side (under mu) */
 	bool closing, consumers_stopped;
 	uint32_t counter;
 	struct gw_spool_stats st;
@@ -212,7 +226,7 @@ static void seg_queue(struct gw_spool *sp, struct segment *g, const struct gw_se
 		if (g->raw)
 			memcpy(e->qid, g->name, sizeof(e->qid));
 		else
-			make_qid(e->qid, g->name, i);
+			make_qid(e->qid, g->name, g->first + i);
 		list_push(&sp->ready, e);
 		sp->st.messages++;
 		sp->st.bytes += e->f.len;
@@ -321,6 +335,11 @@ static int queue_file(struct gw_spool *sp, const char *name, struct tm_error *er
 	 * cannot give its messages queue ids: set aside like a damaged one */
 	if (kind == GW_SEG_DAMAGED || (kind == GW_SEG_WHOLE && strlen(name) > GW_SEG_NAME_LEN)) {
 		rc = rescue(sp, fd, name, fr, n, err);
+	} else if (kind == GW_SEG_EMPTY) {
+		/* a log file made ready and never written: no message */
+		if (gw_seg_retire(&sp->dirs, name) < 0)
+			rc = tm_error_set(err, "spool.io", "%s/new/%s: %s", sp->dir, name,
+					  strerror(errno));
 	} else if (kind >= 0) {
 		struct segment *g = seg_new(kind == GW_SEG_RAW ? 1 : n);
 		if (g == NULL) {
@@ -375,8 +394,11 @@ int gw_spool_open(const struct gw_spool_options *o, struct gw_spool **out, struc
 		sp->o.max_batch = 256;
 	if (sp->o.retry_base <= 0)
 		sp->o.retry_base = 5;
+	if (sp->o.segment_size > GW_SEG_POOL_FILE_MAX)
+		sp->o.segment_size = GW_SEG_POOL_FILE_MAX;
 	sp->dirs = (struct gw_seg_dirs){ .tmp_fd = -1, .new_fd = -1, .free_fd = -1, .fault = o->fault,
 					 .fault_ctx = o->fault_ctx };
+	sp->log.fd = -1;
 	pthread_mutex_init(&sp->mu, NULL);
 	pthread_cond_init(&sp->work_cv, NULL);
 	pthread_cond_init(&sp->ready_cv, NULL);
@@ -423,6 +445,8 @@ void gw_spool_close(struct gw_spool *sp)
 	while (sp->segs != NULL) {
 		struct segment *g = sp->segs;
 		seg_unlink(sp, g);
+		if (g->file != NULL && --g->file->rounds == 0)
+			free(g->file); /* sealed when the spool thread ended */
 		free(g);
 	}
 	free(sp->taken.tab);
@@ -532,8 +556,55 @@ int gw_spool_put(struct gw_spool *sp, const uint8_t *data, size_t len,
 
 /* ---- the spool thread: group commit ---- */
 
-/* One round: every message of the batch in one segment file, made durable
- * with one data flush and one directory flush; then every callback. */
+/* The log file takes no more rounds; it goes now when none of its rounds
+ * is left (else with the last of them). Spool thread. */
+static void log_seal(struct gw_spool *sp)
+{
+	gw_seg_log_close(&sp->log);
+	pthread_mutex_lock(&sp->mu);
+	struct logfile *f = sp->logf;
+	sp->logf = NULL;
+	bool goes = f != NULL && f->rounds == 0;
+	if (f != NULL)
+		f->sealed = true;
+	pthread_mutex_unlock(&sp->mu);
+	if (goes) {
+		gw_seg_retire(&sp->dirs, f->name); /* when that fails: read again at a start */
+		free(f);
+	}
+}
+
+/* A new log file for rounds of n messages, `bytes` octets (the one there
+ * is full): 0, or -1 (err). Spool thread. */
+static int log_next(struct gw_spool *sp, struct tm_error *err)
+{
+	log_seal(sp);
+	struct logfile *f = calloc(1, sizeof(*f));
+	if (f == NULL)
+		return tm_error_set(err, "internal.nomem", "out of memory");
+	make_seg_name(sp, f->name);
+	if (gw_seg_log_arm(&sp->dirs, f->name, sp->o.segment_size, &sp->log, err) < 0) {
+		free(f);
+		return -1;
+	}
+	pthread_mutex_lock(&sp->mu);
+	sp->logf = f;
+	pthread_mutex_unlock(&sp->mu);
+	return 0;
+}
+
+/* Whether a round of n messages, `bytes` octets, goes into a log file: it
+ * fits into an empty one. */
+static bool log_takes(const struct gw_spool *sp, size_t n, uint64_t bytes)
+{
+	struct gw_seg_log empty = { .fd = 0, .off = GW_SEG_MAGIC_LEN, .cap = sp->o.segment_size };
+	return sp->o.segment_size > 0 && gw_seg_log_fits(&empty, n, bytes);
+}
+
+/* One round: every message of the batch made durable together, with one
+ * flush when it goes into the log file (which is made ready first when
+ * there is none or it is full), else as a round file of its own (a data
+ * flush and a directory flush); then every callback. */
 static void round_commit(struct gw_spool *sp, struct pending *batch)
 {
 	size_t n = 0;
@@ -546,17 +617,28 @@ static void round_commit(struct gw_spool *sp, struct pending *batch)
 	struct gw_seg_msg *m = calloc(n, sizeof(*m));
 	struct gw_seg_frame *fr = calloc(n, sizeof(*fr));
 	struct tm_error err = {0};
+	bool logged = false;
 	int rc = -1;
 	if (g == NULL || m == NULL || fr == NULL) {
 		tm_error_set(&err, "internal.nomem", "out of memory");
 	} else {
-		make_seg_name(sp, g->name);
 		size_t i = 0;
-		for (struct pending *p = batch; p != NULL; p = p->next, i++) {
+		for (struct pending *p = batch; p != NULL; p = p->next, i++)
 			m[i] = (struct gw_seg_msg){ p->data, p->len, p->received_at };
-			make_qid(p->qid, g->name, i);
+		logged = log_takes(sp, n, bytes);
+		if (!logged) {
+			make_seg_name(sp, g->name);
+			rc = gw_seg_commit(&sp->dirs, g->name, m, n, fr, &err);
+		} else if (gw_seg_log_fits(&sp->log, n, bytes) || log_next(sp, &err) == 0) {
+			memcpy(g->name, sp->log.name, sizeof(g->name)); /* 24 digits */
+			g->first = sp->log.frames;
+			rc = gw_seg_log_append(&sp->dirs, &sp->log, m, n, fr, &err);
+			if (rc < 0)
+				log_seal(sp); /* closed: it takes no more rounds */
 		}
-		rc = gw_seg_commit(&sp->dirs, g->name, m, n, fr, &err);
+		i = 0;
+		for (struct pending *p = batch; p != NULL; p = p->next, i++)
+			make_qid(p->qid, g->name, g->first + i);
 	}
 
 	pthread_mutex_lock(&sp->mu);
@@ -564,6 +646,10 @@ static void round_commit(struct gw_spool *sp, struct pending *batch)
 	if (rc == 0) {
 		sp->st.messages -= n; /* counted again by seg_queue */
 		sp->st.bytes -= bytes;
+		if (logged) {
+			g->file = sp->logf;
+			g->file->rounds++;
+		}
 		seg_queue(sp, g, fr);
 		sp->st.accepted += n;
 		g = NULL;
@@ -612,23 +698,35 @@ static void *spool_thread(void *arg)
 		pthread_mutex_lock(&sp->mu);
 	}
 	pthread_mutex_unlock(&sp->mu);
+	log_seal(sp);
 	return NULL;
 }
 
 /* ---- consumers ---- */
 
-/* A message is finished with (under the lock): true when it was the last
- * of its segment, which the caller then removes and frees. */
-static bool finish_entry(struct gw_spool *sp, struct entry *e)
+/* A message is finished with (under the lock). When it was the last of its
+ * segment, the segment is unlinked and returned (the caller frees it), and
+ * *file_goes says whether its file goes with it. */
+static struct segment *finish_entry(struct gw_spool *sp, struct entry *e, bool *file_goes)
 {
 	index_remove(&sp->taken, e);
 	sp->st.messages--;
 	sp->st.bytes -= e->f.len;
 	struct segment *g = e->seg;
+	*file_goes = false;
 	if (--g->left > 0)
-		return false;
+		return NULL;
 	seg_unlink(sp, g);
-	return true;
+	*file_goes = g->file == NULL || (--g->file->rounds == 0 && g->file->sealed);
+	return g;
+}
+
+/* A finished segment's memory (its log file's too when that went). */
+static void seg_free(struct segment *g, bool file_gone)
+{
+	if (g != NULL && file_gone)
+		free(g->file);
+	free(g);
 }
 
 /* The bytes of a taken message: 0, 1 when its file vanished, -1 (err). */
@@ -713,29 +811,35 @@ int gw_spool_take(struct gw_spool *sp, char qid[GW_SPOOL_QID_MAX], uint8_t **dat
 			return 1; /* the message, or an item whose err says why not */
 		}
 		/* vanished (removed by an operator): forget it */
+		bool file_gone;
 		pthread_mutex_lock(&sp->mu);
-		struct segment *gone = finish_entry(sp, e) ? e->seg : NULL;
+		struct segment *gone = finish_entry(sp, e, &file_gone);
 		pthread_mutex_unlock(&sp->mu);
-		free(gone);
+		seg_free(gone, file_gone);
 	}
 }
 
 int gw_spool_done(struct gw_spool *sp, const char *qid, struct tm_error *err)
 {
+	bool file_goes = false;
 	pthread_mutex_lock(&sp->mu);
 	struct entry *e = index_find(&sp->taken, qid);
-	struct segment *g = e != NULL && finish_entry(sp, e) ? e->seg : NULL;
+	struct segment *g = e != NULL ? finish_entry(sp, e, &file_goes) : NULL;
 	pthread_mutex_unlock(&sp->mu);
-	if (g == NULL)
-		return 0; /* others of its segment are still to do */
-	/* its last message: the segment goes (outside the lock: unlink may wait) */
+	if (g == NULL || !file_goes) {
+		seg_free(g, false);
+		return 0; /* others of its file are still to do */
+	}
+	/* its last message: the file goes (outside the lock: unlink may wait) */
 	if (gw_seg_retire(&sp->dirs, g->name) == 0) {
-		free(g);
+		seg_free(g, true);
 		return 0;
 	}
 	int rc = tm_error_set(err, "spool.io", "spool remove %s: %s", g->name, strerror(errno));
 	pthread_mutex_lock(&sp->mu); /* still there: this message comes back after a while */
 	seg_link(sp, g);
+	if (g->file != NULL)
+		g->file->rounds++;
 	g->left = 1;
 	sp->st.messages++;
 	sp->st.bytes += e->f.len;

@@ -3,30 +3,47 @@
  *
  *   <dir>/tmp/<segment>      a new segment file being written (discarded at
  *                            the next start: incomplete)
- *   <dir>/new/<segment>      durable and complete: its messages wait for the pipeline
+ *   <dir>/new/<segment>      durable: its messages wait for the pipeline
  *   <dir>/damaged/<segment>  found damaged at a start, kept for inspection
  *   <dir>/free/<file>        done segments (at most 64), written over in place
  *                            by later rounds instead of creating and deleting
  *                            files; never read as messages
  *
  * Group commit: one spool thread takes every message submitted since its
- * last round (up to max_batch) and writes them all into ONE segment file, a
- * file of free/ (or a new tmp/<segment> when free/ is empty); fdatasync's it
- * once, renames it into new/<segment> and fsyncs new/ once. Only then does
- * each submitter's callback say so (and only then may the listener answer
- * 250). A failure at any step fails every message of the round and leaves
- * no file behind. The cost of a round barely depends on how many messages
- * it holds, so concurrent sessions share it.
+ * last round (up to max_batch) and makes them all durable together. Only
+ * then does each submitter's callback say so (and only then may the
+ * listener answer 250). A failure at any step fails every message of the
+ * round. The cost of a round barely depends on how many messages it holds,
+ * so concurrent sessions share it. A round goes
+ *   - into the log file (segment_size > 0, the daemon's way, when the round
+ *     fits into an empty one): a segment file of segment_size octets, made
+ *     ready before any round is written into it — a file of free/ (or a new
+ *     tmp/<segment>) gets the magic line "TMSPOOL2\n" and zeros up to its
+ *     size, is fdatasync'd, renamed into new/<segment>, and new/ is fsync'd.
+ *     Each round is then written over the zeros just after the round before
+ *     and the file fdatasync'd: ONE flush per round, of the round's octets
+ *     only (the file's name, size and blocks are already durable, nothing of
+ *     them changes). When a round does not fit any more, the next file is
+ *     made ready; the full one goes when all its messages are done. A round
+ *     that failed is zeroed again (as far as the disk lets) and its file
+ *     takes no more rounds.
+ *   - else into a round file of its own ("TMSPOOL1\n"): a file of free/ (or
+ *     a new tmp/<segment>) is written, fdatasync'd, renamed into
+ *     new/<segment>, and new/ is fsync'd; a failure leaves no file behind.
  *
- * A segment (name: 24 hex digits) is the line "TMSPOOL1\n", then per
- * message a 24-octet frame head (little-endian: u32 length, u32 CRC-32 of
- * the message, i64 arrival time in seconds, u32 index in the segment, u32
- * CRC-32 of the head's first 20 octets) and the message's octets, then an
- * end head (length 0xffffffff, the number of frames in place of the CRC,
- * time 0, index = that number, its own head CRC). What follows the end head
- * is left over from an earlier round of the same file and is never read; a
- * segment without an end head (written before it existed) ends at the last
- * octet of the file. A message's queue id is "<segment>.<index>".
+ * After the magic line, per message a 24-octet frame head (little-endian:
+ * u32 length, u32 CRC-32 of the message, i64 arrival time in seconds, u32
+ * index in the file, u32 CRC-32 of the head's first 20 octets) and the
+ * message's octets; each round ends with an end head (length 0xffffffff,
+ * the number of frames so far in place of the CRC, time 0, index = that
+ * number, its own head CRC). In a round file what follows the end head is
+ * left over from an earlier round of the same file and is never read; a
+ * round file without an end head (written before it existed) ends at the
+ * last octet. In a log file the next round's frames follow the end head,
+ * numbered on, up to zeros (never written) or the end of the file; frames
+ * not followed by an end head are a round cut short by a crash (never
+ * acknowledged) and are not queued. A message's queue id is
+ * "<segment>.<index>"; a segment (file) name is 24 hex digits.
  *
  * Quota: message octets and messages held (committed and being written). A
  * submit beyond it fails at once with spool.full (452): back-pressure.
@@ -43,9 +60,11 @@
  *
  * At start: tmp/ is emptied; a file of free/ that is also linked in new/ (a
  * crash on a file system without a journal) leaves free/; every file in
- * new/ is read and every frame verified. A valid segment is queued. A
- * truncated or corrupt one (disks lie) has its valid frames written again
- * as a new segment and queued (those before a truncated or broken frame
+ * new/ is read and every frame verified. A valid segment is queued (a log
+ * file that never got a round goes to free/). A truncated or corrupt one
+ * (disks lie), or a log file whose last round was cut short, has its valid
+ * frames written again as a new segment and queued (those before a
+ * truncated or broken frame head and, in a log file, before its last end
  * head; a frame whose head is sound but whose octets fail their CRC is
  * skipped), and moves to damaged/ whole. A segment renamed by hand (its
  * name too long for queue ids) is copied the same way. Nothing in new/ is
@@ -64,6 +83,7 @@ struct tm_error;
 #define GW_SPOOL_QID_MAX 32          /* queue id + NUL */
 #define GW_SPOOL_MAX_BATCH 1024
 #define GW_SPOOL_MAX_MESSAGE (64u << 20)
+#define GW_SPOOL_SEGMENT_SIZE (256u << 10) /* the daemon's log files */
 
 /* Test hook: called before each system call the spool makes on the way to
  * durability; a non-zero errno return makes that call fail with it. */
@@ -75,6 +95,9 @@ struct gw_spool_options {
 	uint64_t quota_bytes;       /* 0: no limit */
 	uint64_t quota_messages;    /* 0: no limit */
 	unsigned max_batch;         /* messages per group commit (0: 256) */
+	uint64_t segment_size;      /* > 0: rounds go into log files of this many
+				     * octets (at most GW_SEG_POOL_FILE_MAX); 0:
+				     * every round is a round file */
 	int64_t retry_base;         /* seconds before the first retry (0: 5); doubles, at most 1h */
 	gw_spool_fault_fn fault;    /* NULL in production */
 	void *fault_ctx;
@@ -84,7 +107,7 @@ struct gw_spool_stats {
 	uint64_t messages, bytes;   /* held now (committed + being written) */
 	uint64_t queued;            /* waiting to be taken */
 	uint64_t accepted, failed;  /* submits made durable / refused or failed */
-	uint64_t rounds;            /* group commits (each: one data flush + one dir flush) */
+	uint64_t rounds;            /* group commits */
 	uint64_t recovered;         /* at open: messages found in new/ and queued */
 	uint64_t discarded;         /* at open: incomplete files removed from tmp/ */
 	uint64_t damaged;           /* at open: damaged segments moved to damaged/ */

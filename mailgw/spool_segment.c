@@ -117,8 +117,9 @@ static int fault(const struct gw_seg_dirs *d, enum gw_spool_op op)
 	return d->fault != NULL ? d->fault(d->fault_ctx, op) : 0;
 }
 
-/* writev until all is written (IOV_MAX vectors at a time, partial writes). */
-static int writev_all(int fd, struct iovec *iov, size_t cnt)
+/* pwritev from `off` until all is written (IOV_MAX vectors at a time,
+ * partial writes). */
+static int pwritev_all(int fd, struct iovec *iov, size_t cnt, uint64_t off)
 {
 	for (;;) {
 		while (cnt > 0 && iov->iov_len == 0) {
@@ -127,7 +128,7 @@ static int writev_all(int fd, struct iovec *iov, size_t cnt)
 		}
 		if (cnt == 0)
 			return 0;
-		ssize_t w = writev(fd, iov, (int)(cnt < IOV_MAX ? cnt : IOV_MAX));
+		ssize_t w = pwritev(fd, iov, (int)(cnt < IOV_MAX ? cnt : IOV_MAX), (off_t)off);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
@@ -135,6 +136,7 @@ static int writev_all(int fd, struct iovec *iov, size_t cnt)
 				errno = EIO;
 			return -1;
 		}
+		off += (uint64_t)w;
 		size_t left = (size_t)w;
 		while (left > 0) {
 			if (left >= iov->iov_len) {
@@ -148,6 +150,20 @@ static int writev_all(int fd, struct iovec *iov, size_t cnt)
 			}
 		}
 	}
+}
+
+/* Zeros over [off, end) of fd: 0, or -1 with errno. */
+static int zero_range(int fd, uint64_t off, uint64_t end)
+{
+	static const uint8_t zeros[65536];
+	while (off < end) {
+		size_t k = end - off < sizeof(zeros) ? (size_t)(end - off) : sizeof(zeros);
+		struct iovec v = { .iov_base = (void *)zeros, .iov_len = k };
+		if (pwritev_all(fd, &v, 1, off) < 0)
+			return -1;
+		off += k;
+	}
+	return 0;
 }
 
 /* ---- the pool of free segment files ---- */
@@ -284,96 +300,213 @@ static int take_pooled(const struct gw_seg_dirs *d, char file[NAME_MAX + 1])
 	return fd;
 }
 
-int gw_seg_commit(const struct gw_seg_dirs *d, const char *name, const struct gw_seg_msg *m,
-		  size_t n, struct gw_seg_frame *frames, struct tm_error *err)
+/* A file being written before it is named new/<name>: a pooled one of
+ * free/ (written over where it lies) or a new tmp/<name>. */
+struct target {
+	int fd, dir;
+	char file[NAME_MAX + 1];
+};
+
+static int target_open(const struct gw_seg_dirs *d, const char *name, struct target *t,
+		       struct tm_error *err)
 {
-	uint8_t *heads = malloc((n + 1) * GW_SEG_HEAD);
-	struct iovec *iov = malloc((2 * n + 2) * sizeof(*iov));
-	int fd = -1, rc = -1;
-	bool created = false, renamed = false;
-	/* written where it lies: a new file as tmp/<name>, a pooled one in free/ */
-	char pooled[NAME_MAX + 1];
-	int wdir = d->tmp_fd;
-	const char *wname = name;
-	if (heads == NULL || iov == NULL) {
-		tm_error_set(err, "internal.nomem", "out of memory");
-		goto out;
+	t->fd = take_pooled(d, t->file);
+	t->dir = d->free_fd;
+	if (t->fd < 0) {
+		t->dir = d->tmp_fd;
+		snprintf(t->file, sizeof(t->file), "%s", name);
+		t->fd = openat(d->tmp_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	}
-	iov[0] = (struct iovec){ .iov_base = (void *)GW_SEG_MAGIC, .iov_len = GW_SEG_MAGIC_LEN };
-	uint64_t off = GW_SEG_MAGIC_LEN;
-	for (size_t i = 0; i < n; i++) {
-		uint8_t *h = heads + i * GW_SEG_HEAD;
-		frames[i] = (struct gw_seg_frame){ .off = off + GW_SEG_HEAD, .len = m[i].len,
-						   .crc = gw_seg_crc32(0, m[i].data, m[i].len),
-						   .received_at = m[i].received_at };
-		head_encode(h, (uint32_t)m[i].len, frames[i].crc, m[i].received_at, (uint32_t)i);
-		iov[1 + 2 * i] = (struct iovec){ .iov_base = h, .iov_len = GW_SEG_HEAD };
-		iov[2 + 2 * i] = (struct iovec){ .iov_base = (void *)m[i].data, .iov_len = m[i].len };
-		off += GW_SEG_HEAD + m[i].len;
-	}
-	end_encode(heads + n * GW_SEG_HEAD, (uint32_t)n);
-	iov[2 * n + 1] = (struct iovec){ .iov_base = heads + n * GW_SEG_HEAD, .iov_len = GW_SEG_HEAD };
-	fd = take_pooled(d, pooled);
-	if (fd >= 0) {
-		wdir = d->free_fd;
-		wname = pooled;
-	} else {
-		fd = openat(d->tmp_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	}
-	if (fd < 0) {
-		set_errno_error(err, errno, "create", name);
-		goto out;
-	}
-	created = true;
-	int e = fault(d, GW_SPOOL_OP_WRITE);
-	if (e == 0 && writev_all(fd, iov, 2 * n + 2) < 0)
-		e = errno;
-	if (e != 0) {
-		set_errno_error(err, e, "write", name);
-		goto out;
-	}
-	/* one data flush for the whole round: its octets (and the file's size
-	 * and block map where the round grew the file) */
-	e = fault(d, GW_SPOOL_OP_SYNC);
-	if (e == 0 && fdatasync(fd) != 0)
+	if (t->fd >= 0)
+		return 0;
+	set_errno_error(err, errno, "create", name);
+	return -1;
+}
+
+/* Written: gone again, nothing left behind. */
+static void target_drop(struct target *t)
+{
+	close(t->fd);
+	t->fd = -1;
+	unlinkat(t->dir, t->file, 0);
+}
+
+/* What was written into t becomes durable as new/<name>: fdatasync (its
+ * octets, and its size and block map where they changed), rename into new/,
+ * fsync new/ (the rename). The file stays open; on failure it is closed and
+ * removed (from new/ too when only the directory flush failed). */
+static int target_publish(const struct gw_seg_dirs *d, struct target *t, const char *name,
+			  struct tm_error *err)
+{
+	int e = fault(d, GW_SPOOL_OP_SYNC);
+	if (e == 0 && fdatasync(t->fd) != 0)
 		e = errno;
 	if (e != 0) {
 		set_errno_error(err, e, "sync", name);
-		goto out;
-	}
-	e = close(fd) != 0 ? errno : 0;
-	fd = -1;
-	if (e != 0) {
-		set_errno_error(err, e, "close", name);
-		goto out;
+		target_drop(t);
+		return -1;
 	}
 	e = fault(d, GW_SPOOL_OP_RENAME);
-	if (e == 0 && renameat(wdir, wname, d->new_fd, name) != 0)
+	if (e == 0 && renameat(t->dir, t->file, d->new_fd, name) != 0)
 		e = errno;
 	if (e != 0) {
 		set_errno_error(err, e, "rename", name);
-		goto out;
+		target_drop(t);
+		return -1;
 	}
-	renamed = true;
-	/* one directory flush makes the rename durable */
 	e = fault(d, GW_SPOOL_OP_DIRSYNC);
 	if (e == 0 && fsync(d->new_fd) != 0)
 		e = errno;
 	if (e != 0) {
 		set_errno_error(err, e, "directory sync for", name);
-		if (unlinkat(d->new_fd, name, 0) == 0)
-			renamed = false;
+		t->dir = d->new_fd;
+		snprintf(t->file, sizeof(t->file), "%s", name);
+		target_drop(t);
+		return -1;
+	}
+	return 0;
+}
+
+/* The heads and vectors of a round: frame heads numbered from `first`,
+ * starting at file offset `off`, then the end head. heads holds n + 1
+ * heads, iov 2n + 1 vectors; frames[i] says where message i goes. */
+static uint64_t round_layout(const struct gw_seg_msg *m, size_t n, uint32_t first, uint64_t off,
+			     uint8_t *heads, struct iovec *iov, struct gw_seg_frame *frames)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint8_t *h = heads + i * GW_SEG_HEAD;
+		frames[i] = (struct gw_seg_frame){ .off = off + GW_SEG_HEAD, .len = m[i].len,
+						   .crc = gw_seg_crc32(0, m[i].data, m[i].len),
+						   .received_at = m[i].received_at };
+		head_encode(h, (uint32_t)m[i].len, frames[i].crc, m[i].received_at,
+			    first + (uint32_t)i);
+		iov[2 * i] = (struct iovec){ .iov_base = h, .iov_len = GW_SEG_HEAD };
+		iov[2 * i + 1] = (struct iovec){ .iov_base = (void *)m[i].data, .iov_len = m[i].len };
+		off += GW_SEG_HEAD + m[i].len;
+	}
+	end_encode(heads + n * GW_SEG_HEAD, first + (uint32_t)n);
+	iov[2 * n] = (struct iovec){ .iov_base = heads + n * GW_SEG_HEAD, .iov_len = GW_SEG_HEAD };
+	return off + GW_SEG_HEAD;
+}
+
+int gw_seg_commit(const struct gw_seg_dirs *d, const char *name, const struct gw_seg_msg *m,
+		  size_t n, struct gw_seg_frame *frames, struct tm_error *err)
+{
+	uint8_t *heads = malloc((n + 1) * GW_SEG_HEAD);
+	struct iovec *iov = malloc((2 * n + 2) * sizeof(*iov));
+	struct target t;
+	int rc = -1;
+	if (heads == NULL || iov == NULL) {
+		tm_error_set(err, "internal.nomem", "out of memory");
 		goto out;
 	}
+	iov[0] = (struct iovec){ .iov_base = (void *)GW_SEG_MAGIC, .iov_len = GW_SEG_MAGIC_LEN };
+	round_layout(m, n, 0, GW_SEG_MAGIC_LEN, heads, iov + 1, frames);
+	if (target_open(d, name, &t, err) < 0)
+		goto out;
+	int e = fault(d, GW_SPOOL_OP_WRITE);
+	if (e == 0 && pwritev_all(t.fd, iov, 2 * n + 2, 0) < 0)
+		e = errno;
+	if (e != 0) {
+		set_errno_error(err, e, "write", name);
+		target_drop(&t);
+		goto out;
+	}
+	if (target_publish(d, &t, name, err) < 0)
+		goto out;
+	close(t.fd); /* its octets are flushed: nothing left for close to report */
 	rc = 0;
 out:
-	if (fd >= 0)
-		close(fd);
-	if (rc < 0 && created && !renamed)
-		unlinkat(wdir, wname, 0);
 	free(heads);
 	free(iov);
 	return rc;
+}
+
+/* ---- log files ---- */
+
+int gw_seg_log_arm(const struct gw_seg_dirs *d, const char *name, uint64_t cap,
+		   struct gw_seg_log *lg, struct tm_error *err)
+{
+	lg->fd = -1;
+	struct target t;
+	if (cap < GW_SEG_MAGIC_LEN + 2 * GW_SEG_HEAD)
+		return tm_error_set(err, "spool.io", "spool log file of %llu octets: too small",
+				    (unsigned long long)cap);
+	if (target_open(d, name, &t, err) < 0)
+		return -1;
+	/* a pooled file's old rounds are zeroed: never read as this file's */
+	struct iovec v = { .iov_base = (void *)GW_SEG_MAGIC2, .iov_len = GW_SEG_MAGIC_LEN };
+	struct stat st;
+	int e = fault(d, GW_SPOOL_OP_WRITE);
+	if (e == 0 && (pwritev_all(t.fd, &v, 1, 0) < 0 || zero_range(t.fd, GW_SEG_MAGIC_LEN, cap) < 0 ||
+		       fstat(t.fd, &st) != 0 ||
+		       ((uint64_t)st.st_size > cap && ftruncate(t.fd, (off_t)cap) != 0)))
+		e = errno;
+	if (e != 0) {
+		set_errno_error(err, e, "write", name);
+		target_drop(&t);
+		return -1;
+	}
+	if (target_publish(d, &t, name, err) < 0)
+		return -1;
+	*lg = (struct gw_seg_log){ .fd = t.fd, .off = GW_SEG_MAGIC_LEN, .cap = cap };
+	snprintf(lg->name, sizeof(lg->name), "%s", name);
+	return 0;
+}
+
+bool gw_seg_log_fits(const struct gw_seg_log *lg, size_t n, uint64_t bytes)
+{
+	return lg->fd >= 0 && n <= GW_SPOOL_MAX_BATCH - lg->frames &&
+	       bytes <= lg->cap - lg->off &&
+	       (n + 1) * (uint64_t)GW_SEG_HEAD <= lg->cap - lg->off - bytes;
+}
+
+int gw_seg_log_append(const struct gw_seg_dirs *d, struct gw_seg_log *lg,
+		      const struct gw_seg_msg *m, size_t n, struct gw_seg_frame *frames,
+		      struct tm_error *err)
+{
+	uint8_t *heads = malloc((n + 1) * GW_SEG_HEAD);
+	struct iovec *iov = malloc((2 * n + 1) * sizeof(*iov));
+	int rc = -1;
+	if (heads == NULL || iov == NULL) {
+		tm_error_set(err, "internal.nomem", "out of memory");
+		goto out;
+	}
+	uint64_t end = round_layout(m, n, lg->frames, lg->off, heads, iov, frames);
+	int e = fault(d, GW_SPOOL_OP_WRITE);
+	if (e == 0 && pwritev_all(lg->fd, iov, 2 * n + 1, lg->off) < 0)
+		e = errno;
+	if (e != 0) {
+		set_errno_error(err, e, "write", lg->name);
+	} else {
+		e = fault(d, GW_SPOOL_OP_SYNC);
+		if (e == 0 && fdatasync(lg->fd) != 0)
+			e = errno;
+		if (e != 0)
+			set_errno_error(err, e, "sync", lg->name);
+	}
+	if (e != 0) {
+		/* not acknowledged: as far as the disk lets, the file ends where it
+		 * did; it takes no more rounds */
+		if (zero_range(lg->fd, lg->off, end) == 0)
+			(void)fdatasync(lg->fd);
+		gw_seg_log_close(lg);
+		goto out;
+	}
+	lg->off = end;
+	lg->frames += (uint32_t)n;
+	rc = 0;
+out:
+	free(heads);
+	free(iov);
+	return rc;
+}
+
+void gw_seg_log_close(struct gw_seg_log *lg)
+{
+	if (lg->fd >= 0)
+		close(lg->fd);
+	lg->fd = -1;
 }
 
 /* ---- reading ---- */
@@ -408,6 +541,14 @@ static bool data_crc_ok(int fd, const struct gw_seg_frame *f, uint8_t *buf)
 	return crc == f->crc;
 }
 
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != 0)
+			return false;
+	return true;
+}
+
 int gw_seg_load(int fd, uint64_t size, bool verify, struct gw_seg_frame **frames, size_t *n,
 		uint64_t *bytes, struct tm_error *err)
 {
@@ -419,7 +560,8 @@ int gw_seg_load(int fd, uint64_t size, bool verify, struct gw_seg_frame **frames
 	int r = size < GW_SEG_MAGIC_LEN ? 1 : pread_all(fd, (uint8_t *)magic, sizeof(magic), 0);
 	if (r < 0)
 		return GW_SEG_DAMAGED; /* unreadable: never taken for a message */
-	if (r > 0 || memcmp(magic, GW_SEG_MAGIC, GW_SEG_MAGIC_LEN) != 0)
+	bool log = r == 0 && memcmp(magic, GW_SEG_MAGIC2, GW_SEG_MAGIC_LEN) == 0;
+	if (!log && (r > 0 || memcmp(magic, GW_SEG_MAGIC, GW_SEG_MAGIC_LEN) != 0))
 		return GW_SEG_RAW;
 	uint8_t *buf = verify ? malloc(READ_CHUNK) : NULL;
 	if (verify && buf == NULL)
@@ -427,19 +569,33 @@ int gw_seg_load(int fd, uint64_t size, bool verify, struct gw_seg_frame **frames
 	struct gw_seg_frame *arr = NULL;
 	size_t cap = 0;
 	bool damaged = false;
+	/* a log file: what the last end head closed (frames after it are a
+	 * round that was never acknowledged) */
+	size_t closed_n = 0;
+	uint64_t closed_bytes = 0;
 	uint64_t off = GW_SEG_MAGIC_LEN;
-	for (uint32_t idx = 0; off < size; idx++) {
+	for (uint32_t idx = 0; off < size;) {
 		uint8_t h[GW_SEG_HEAD];
 		struct gw_seg_frame f;
 		enum head_kind k = HEAD_BAD;
-		if (size - off >= GW_SEG_HEAD && pread_all(fd, h, sizeof(h), off) == 0)
+		bool got = size - off >= GW_SEG_HEAD && pread_all(fd, h, sizeof(h), off) == 0;
+		if (got)
 			k = head_decode(h, idx, &f);
-		if (k == HEAD_END)
+		if (k == HEAD_END && !log)
 			break; /* the rest is an earlier round's */
+		if (k == HEAD_END) {
+			closed_n = *n;
+			closed_bytes = *bytes;
+			off += GW_SEG_HEAD;
+			continue; /* the next round's frames are numbered on */
+		}
+		if (log && got && k == HEAD_BAD && all_zero(h, sizeof(h)))
+			break; /* never written: the end of a log file */
 		if (k == HEAD_BAD || f.len > size - off - GW_SEG_HEAD) {
 			damaged = true; /* where the next frame is, is not known */
 			break;
 		}
+		idx++;
 		f.off = off + GW_SEG_HEAD;
 		off = f.off + f.len;
 		if (verify && !data_crc_ok(fd, &f, buf)) {
@@ -465,10 +621,18 @@ int gw_seg_load(int fd, uint64_t size, bool verify, struct gw_seg_frame **frames
 		*bytes += f.len;
 	}
 	free(buf);
+	if (log) {
+		if (*n > closed_n)
+			damaged = true; /* a round cut short: its frames do not count */
+		*n = closed_n;
+		*bytes = closed_bytes;
+	}
 	if (frames != NULL)
 		*frames = arr;
 	else
 		free(arr);
+	if (log && !damaged && *n == 0)
+		return GW_SEG_EMPTY;
 	return damaged || *n == 0 ? GW_SEG_DAMAGED : GW_SEG_WHOLE;
 }
 

@@ -1,10 +1,15 @@
 /* telemail-mailgw — the spool's segment files (internal to the spool).
  *
- * One group-commit round is one segment file (the layout is in spool.h):
- * the magic line, then per message a 24-octet frame head and the message's
- * octets. This module writes a segment durably, reads it back frame by
- * frame with its checksums, sets a damaged one aside, and counts the
- * messages of a spool directory (gw_spool_scan); spool.c keeps the queue. */
+ * Two layouts (spool.h describes both): a round file (TMSPOOL1), one
+ * group-commit round written, flushed and renamed into new/ on its own; and
+ * a log file (TMSPOOL2), made ready ahead (zeroed, flushed, renamed into
+ * new/, new/ flushed) and then given one round after another, each written
+ * over the zeros in place and flushed once. Both are the magic line, then
+ * per message a 24-octet frame head and the message's octets, each round
+ * closed by an end head. This module writes segments durably, reads them
+ * back frame by frame with their checksums, sets a damaged one aside, and
+ * counts the messages of a spool directory (gw_spool_scan); spool.c keeps
+ * the queue. */
 #ifndef GW_SPOOL_SEGMENT_H
 #define GW_SPOOL_SEGMENT_H
 
@@ -18,7 +23,8 @@
 
 struct tm_error;
 
-#define GW_SEG_MAGIC "TMSPOOL1\n"
+#define GW_SEG_MAGIC "TMSPOOL1\n"  /* a round file */
+#define GW_SEG_MAGIC2 "TMSPOOL2\n" /* a log file */
 #define GW_SEG_MAGIC_LEN 9u
 #define GW_SEG_HEAD 24u /* frame head: len, crc, received_at, index, head crc */
 #define GW_SEG_END_LEN 0xffffffffu /* the length field of the end head */
@@ -79,6 +85,7 @@ enum gw_seg_kind {
 	GW_SEG_RAW,     /* does not start with the magic: one message, the whole file */
 	GW_SEG_WHOLE,   /* the magic, then valid frames up to the end head (or the last octet) */
 	GW_SEG_DAMAGED, /* the magic, valid frames, then a truncated or corrupt one (or none) */
+	GW_SEG_EMPTY,   /* a log file that never got a round: zeros after the magic */
 };
 
 uint32_t gw_seg_crc32(uint32_t crc, const uint8_t *p, size_t n);
@@ -92,15 +99,53 @@ uint32_t gw_seg_crc32(uint32_t crc, const uint8_t *p, size_t n);
 int gw_seg_commit(const struct gw_seg_dirs *d, const char *name, const struct gw_seg_msg *m,
 		  size_t n, struct gw_seg_frame *frames, struct tm_error *err);
 
+/* A log file open for its next rounds (fd -1: none). */
+struct gw_seg_log {
+	int fd;
+	char name[NAME_MAX + 1];
+	uint64_t off;     /* where the next round goes (just after the last end head) */
+	uint64_t cap;     /* the file's size */
+	uint32_t frames;  /* frames so far: the next one's index */
+};
+
+/* Make a log file of `cap` octets ready as new/<name>: a pooled file of
+ * free/ (or a new tmp/<name>) gets the magic and zeros up to cap, is
+ * fdatasync'd, renamed into new/ and new/ fsync'd; it stays open in *lg.
+ * Errors as gw_seg_commit's (no file is left). */
+int gw_seg_log_arm(const struct gw_seg_dirs *d, const char *name, uint64_t cap,
+		   struct gw_seg_log *lg, struct tm_error *err);
+
+/* Whether a round of n messages of `bytes` octets fits in lg (false when
+ * none is open): its frames, its end head, at most GW_SPOOL_MAX_BATCH frames
+ * in the file. */
+bool gw_seg_log_fits(const struct gw_seg_log *lg, size_t n, uint64_t bytes);
+
+/* One round into lg: the frames and an end head written over the zeros at
+ * lg->off, then fdatasync (the file's blocks and size were flushed when it
+ * was made ready: this flush carries only the round's octets). 0 when
+ * durable (frames[i] says where message i lies). On failure the round's
+ * octets are zeroed again (as far as the disk lets), lg is closed and err
+ * says spool.io (or spool.no_space). */
+int gw_seg_log_append(const struct gw_seg_dirs *d, struct gw_seg_log *lg,
+		      const struct gw_seg_msg *m, size_t n, struct gw_seg_frame *frames,
+		      struct tm_error *err);
+
+/* No more rounds into lg (the file stays in new/). */
+void gw_seg_log_close(struct gw_seg_log *lg);
+
 /* Read the frames of a spool file open as fd, `size` octets long. With
  * `verify` each message's CRC is checked too (all octets are read), else only
  * the frame heads. *n and *bytes: the valid frames and their octets; *frames
- * (when not NULL): them, malloc'd. The end head ends the walk (what follows
- * it is not read); a segment without one ends at `size`. A truncated or
- * broken head ends the walk
- * (the frames before it are valid); a frame whose head is sound but whose
- * octets fail their CRC is left out and the walk goes on. A read error
- * counts as damage there. Returns the kind, or -1 (internal.nomem). */
+ * (when not NULL): them, malloc'd. In a round file the end head ends the
+ * walk (what follows it is not read); one without an end head ends at
+ * `size`. In a log file the walk goes on after each end head and ends at
+ * zeros or at `size`; only frames followed by an end head count, and frames
+ * after the last end head or any other octets there (a round cut short by a
+ * crash, never acknowledged) make it damaged. A truncated or broken head
+ * ends the walk (the frames before it are valid); a frame whose head is
+ * sound but whose octets fail their CRC is left out and the walk goes on. A
+ * read error counts as damage there. Returns the kind, or -1
+ * (internal.nomem). */
 int gw_seg_load(int fd, uint64_t size, bool verify, struct gw_seg_frame **frames, size_t *n,
 		uint64_t *bytes, struct tm_error *err);
 

@@ -1,5 +1,7 @@
-/* The durable spool: one segment file per group-commit round, write → sync →
- * rename → directory sync before success, segments removed when all their
+/* The durable spool with round files (segment_size 0; the log files are in
+ * test_spool_log.c; larger rounds and rescues take this way in the daemon
+ * too): one segment file per group-commit round, write → sync → rename →
+ * directory sync before success, segments removed when all their
  * messages are done, recovery at start (damaged segments set aside), quota,
  * faults, a real full disk. */
 #include <errno.h>
@@ -21,19 +23,7 @@
 #include "common.h"
 #include "spool.h"
 #include "spool_segment.h"
-
-static char *dir;
-
-static void setup(void)
-{
-	dir = tm_test_tmpdir();
-}
-
-static void teardown(void)
-{
-	tm_test_rmtree(dir);
-	free(dir);
-}
+#include "spool_fixture.h"
 
 TestSuite(spool, .init = setup, .fini = teardown);
 
@@ -49,11 +39,6 @@ static struct gw_spool *open_spool(const struct gw_spool_options *extra)
 	struct tm_error err = {0};
 	cr_assert_eq(gw_spool_open(&o, &sp, &err), 0, "%s", err.msg);
 	return sp;
-}
-
-static int files_in(const char *sub)
-{
-	return tm_test_sh("exit $(ls -A '%s/spool/%s' | wc -l)", dir, sub);
 }
 
 /* The frames' CRC-32 is zlib's: the check value, and any split of the
@@ -289,45 +274,6 @@ static struct gw_spool *open_gated(struct gate *g)
 {
 	struct gw_spool_options o = { .fault = gate_fault, .fault_ctx = g };
 	return open_spool(&o);
-}
-
-/* Take one message and check its queue id and octets. */
-static void take_expect(struct gw_spool *sp, const char *qid, const char *msg)
-{
-	char q[GW_SPOOL_QID_MAX];
-	uint8_t *data;
-	size_t len;
-	int64_t at;
-	struct tm_error err = {0};
-	cr_assert_eq(gw_spool_take(sp, q, &data, &len, &at, &err), 1);
-	cr_assert_null(err.reason, "%s: %s", q, err.msg);
-	if (qid != NULL)
-		cr_assert_str_eq(q, qid);
-	cr_assert_eq(len, strlen(msg), "%s: %zu octets", q, len);
-	cr_assert(memcmp(data, msg, len) == 0, "%s: other octets", q);
-	cr_assert_gt(at, 0);
-	free(data);
-}
-
-static void done(struct gw_spool *sp, const char *qid)
-{
-	struct tm_error err = {0};
-	cr_assert_eq(gw_spool_done(sp, qid, &err), 0, "%s", err.msg);
-}
-
-static struct gw_spool_stats stats(struct gw_spool *sp)
-{
-	struct gw_spool_stats st;
-	gw_spool_stats(sp, &st);
-	return st;
-}
-
-static bool exists(const char *sub, const char *name)
-{
-	char path[700];
-	struct stat st;
-	snprintf(path, sizeof(path), "%s/spool/%s/%.24s", dir, sub, name);
-	return stat(path, &st) == 0;
 }
 
 /* Flip one octet of a segment file (a disk that lied). */

@@ -4,8 +4,9 @@
  *
  * Input: the octets of one file of new/. Checked, besides no crash / leak /
  * hang:
- *   - the kind is one of raw, whole, damaged; a raw file does not begin
- *     with the magic line, the others do;
+ *   - the kind is one of raw, whole, damaged, empty; a raw file does not
+ *     begin with a magic line (round file or log file), the others do; an
+ *     empty one (a log file) has no frame;
  *   - the frames lie inside the file, after the magic line and their own
  *     head, in order and without overlap; their octets add up to the total;
  *   - each frame reads back with its CRC (gw_seg_read with the check);
@@ -50,13 +51,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct tm_error err = {0};
 	int kind = gw_seg_load(fd, size, true, &fr, &n, &bytes, &err);
 	int kind2 = gw_seg_load(fd, size, false, &fr2, &n2, &bytes2, &err);
-	int magic = size >= GW_SEG_MAGIC_LEN && memcmp(data, GW_SEG_MAGIC, GW_SEG_MAGIC_LEN) == 0;
+	int magic = size >= GW_SEG_MAGIC_LEN && (memcmp(data, GW_SEG_MAGIC, GW_SEG_MAGIC_LEN) == 0 ||
+						 memcmp(data, GW_SEG_MAGIC2, GW_SEG_MAGIC_LEN) == 0);
 	if (kind < 0 || kind2 < 0)
 		abort(); /* only out of memory, never for what the file holds */
 	if ((kind == GW_SEG_RAW) == magic || (kind2 == GW_SEG_RAW) == magic)
 		abort();
-	if (kind == GW_SEG_RAW) {
-		if (n != 0 || n2 != 0)
+	if (kind != GW_SEG_RAW && kind != GW_SEG_WHOLE && kind != GW_SEG_DAMAGED &&
+	    kind != GW_SEG_EMPTY)
+		abort();
+	if (kind == GW_SEG_RAW || kind == GW_SEG_EMPTY) {
+		if (n != 0 || (kind == GW_SEG_RAW && n2 != 0))
 			abort();
 	} else {
 		uint64_t sum = 0, end = GW_SEG_MAGIC_LEN;

@@ -1,0 +1,306 @@
+/* The spool's log files (segment_size > 0, the daemon's way): one file
+ * made ready ahead, then one round after another written over its zeros
+ * and flushed once; a round that does not fit goes into the next file (or,
+ * larger than a whole file, into a round file of its own); recovery at
+ * start of what was acknowledged, and only that. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include <telemail/buf.h>
+#include <telemail/error.h>
+
+#include "common.h"
+#include "spool.h"
+#include "spool_segment.h"
+#include "spool_fixture.h"
+
+TestSuite(spool_log, .init = setup, .fini = teardown);
+
+/* Fail the `nth` call (1-based) of `op` with `err`. */
+struct nth_fault {
+	enum gw_spool_op op;
+	int nth, seen, err;
+};
+
+static int nth_fault(void *ctx, enum gw_spool_op op)
+{
+	struct nth_fault *f = ctx;
+	return op == f->op && ++f->seen == f->nth ? f->err : 0;
+}
+
+static struct gw_spool *open_log(uint64_t size, struct nth_fault *f)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/spool", dir);
+	struct gw_spool_options o = { .dir = path, .segment_size = size };
+	if (f != NULL) {
+		o.fault = nth_fault;
+		o.fault_ctx = f;
+	}
+	struct gw_spool *sp = NULL;
+	struct tm_error err = {0};
+	cr_assert_eq(gw_spool_open(&o, &sp, &err), 0, "%s", err.msg);
+	return sp;
+}
+
+static void put(struct gw_spool *sp, const char *msg, char qid[GW_SPOOL_QID_MAX])
+{
+	struct tm_error err = {0};
+	cr_assert_eq(gw_spool_put(sp, (const uint8_t *)msg, strlen(msg), qid, &err), 0, "%s",
+		     err.msg);
+}
+
+static const char *const three[] = { "one\r\n", "two\r\n", "three\r\n" };
+
+/* Three rounds of one message each (three[i]); take them back in order. */
+static void put_three(struct gw_spool *sp, char q[3][GW_SPOOL_QID_MAX])
+{
+	for (int i = 0; i < 3; i++)
+		put(sp, three[i], q[i]);
+}
+
+static void take_three(struct gw_spool *sp, char q[3][GW_SPOOL_QID_MAX])
+{
+	for (int i = 0; i < 3; i++)
+		take_expect(sp, q[i], three[i]);
+}
+
+static void read_seg(const char *qid, struct tm_buf *b)
+{
+	char path[700];
+	snprintf(path, sizeof(path), "%s/spool/new/%.24s", dir, qid);
+	tm_buf_init(b);
+	tm_test_read(path, b);
+}
+
+Test(spool_log, rounds_share_one_file_made_ready_ahead)
+{
+	struct gw_spool *sp = open_log(4096, NULL);
+	char q[3][GW_SPOOL_QID_MAX];
+	put_three(sp, q);
+	cr_assert(strncmp(q[0], q[1], 24) == 0 && strncmp(q[0], q[2], 24) == 0, "one file");
+	cr_assert_str_eq(q[0] + 24, ".0");
+	cr_assert_str_eq(q[1] + 24, ".1", "numbered on across rounds");
+	cr_assert_str_eq(q[2] + 24, ".2");
+	struct tm_buf b;
+	read_seg(q[0], &b);
+	cr_assert_eq(b.len, 4096, "the whole size, written when made ready");
+	cr_assert(memcmp(b.data, "TMSPOOL2\n", 9) == 0);
+	/* round 1: head, "one\r\n", end head (1 frame, index 1); round 2 after it */
+	static const uint8_t end1[20] = { 0xff, 0xff, 0xff, 0xff, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
+	cr_assert(memcmp(b.data + 9 + 24 + 5, end1, 20) == 0);
+	size_t tail = 9 + 3 * 24 + 5 + 5 + 7 + 3 * 24;
+	cr_assert_eq(b.data[9 + 24 + 5 + 24], 5, "round 2's head follows round 1's end head");
+	cr_assert_eq(b.data[9 + 24 + 5 + 24 + 16], 1, "index 1");
+	for (size_t i = tail; i < b.len; i++)
+		cr_assert_eq(b.data[i], 0, "zeros after the last round (offset %zu)", i);
+	tm_buf_fini(&b);
+	cr_assert_eq(files_in("tmp"), 0);
+	struct gw_spool_stats st = stats(sp);
+	cr_assert_eq(st.accepted, 3);
+	cr_assert_eq(st.rounds, 3);
+	cr_assert_eq(st.queued, 3);
+
+	take_three(sp, q);
+	for (int i = 0; i < 3; i++)
+		done(sp, q[i]);
+	cr_assert_eq(files_in("new"), 1, "all done, but the file still takes rounds");
+	gw_spool_close(sp);
+	cr_assert_eq(files_in("new"), 0, "closed and all done: it goes");
+	cr_assert_eq(files_in("free"), 1, "into the pool");
+}
+
+Test(spool_log, a_full_file_makes_the_next_ready_and_goes_when_done)
+{
+	struct gw_spool *sp = open_log(4096, NULL);
+	char msg[1001];
+	memset(msg, 'm', 998);
+	memcpy(msg + 998, "\r\n", 3);
+	char q[5][GW_SPOOL_QID_MAX];
+	for (int i = 0; i < 5; i++)
+		put(sp, msg, q[i]);
+	/* 9 + 3 * (24 + 1000) + 24 * 4 > 4096: three rounds per file */
+	cr_assert(strncmp(q[0], q[2], 24) == 0);
+	cr_assert(strncmp(q[2], q[3], 24) != 0, "the fourth round: the next file");
+	cr_assert_str_eq(q[3] + 24, ".0");
+	cr_assert_eq(files_in("new"), 2);
+	for (int i = 0; i < 3; i++) {
+		take_expect(sp, q[i], msg);
+		done(sp, q[i]);
+	}
+	cr_assert_eq(files_in("new"), 1, "the full file went with its last message");
+	cr_assert_eq(files_in("free"), 1);
+	put(sp, msg, q[0]);
+	cr_assert(strncmp(q[0], q[3], 24) == 0, "the open file takes the next round");
+	gw_spool_close(sp);
+}
+
+Test(spool_log, a_round_larger_than_a_file_is_a_round_file)
+{
+	struct gw_spool *sp = open_log(4096, NULL);
+	char *big = malloc(5001);
+	memset(big, 'b', 5000);
+	big[5000] = 0;
+	char q[2][GW_SPOOL_QID_MAX];
+	put(sp, "small\r\n", q[0]);
+	put(sp, big, q[1]);
+	struct tm_buf b;
+	read_seg(q[1], &b);
+	cr_assert_eq(b.len, 9 + 24 + 5000 + 24);
+	cr_assert(memcmp(b.data, "TMSPOOL1\n", 9) == 0);
+	tm_buf_fini(&b);
+	cr_assert_str_eq(q[1] + 24, ".0");
+	gw_spool_close(sp);
+	sp = open_log(4096, NULL);
+	struct gw_spool_stats st = stats(sp);
+	cr_assert_eq(st.recovered, 2);
+	cr_assert_eq(st.damaged, 0);
+	take_expect(sp, q[0], "small\r\n");
+	take_expect(sp, q[1], big);
+	gw_spool_close(sp);
+	free(big);
+}
+
+Test(spool_log, a_start_queues_what_was_acknowledged)
+{
+	struct gw_spool *sp = open_log(4096, NULL);
+	char q[3][GW_SPOOL_QID_MAX];
+	put_three(sp, q);
+	take_expect(sp, q[0], "one\r\n");
+	done(sp, q[0]);
+	gw_spool_close(sp); /* the file stays: two of its messages wait */
+	cr_assert_eq(files_in("new"), 1);
+	char path[512];
+	snprintf(path, sizeof(path), "%s/spool", dir);
+	uint64_t m, bytes, inc;
+	struct tm_error err = {0};
+	cr_assert_eq(gw_spool_scan(path, &m, &bytes, &inc, &err), 0, "%s", err.msg);
+	cr_assert_eq(m, 3, "status counts the file's frames (done ones too)");
+	cr_assert_eq(bytes, 5 + 5 + 7);
+
+	sp = open_log(4096, NULL);
+	struct gw_spool_stats st = stats(sp);
+	cr_assert_eq(st.recovered, 3, "a partly done file is queued whole again");
+	cr_assert_eq(st.damaged, 0);
+	take_three(sp, q);
+	for (int i = 0; i < 3; i++)
+		done(sp, q[i]);
+	cr_assert_eq(files_in("new"), 0, "a file found at start takes no rounds: it goes when done");
+	char q4[GW_SPOOL_QID_MAX];
+	put(sp, "four\r\n", q4);
+	cr_assert(strncmp(q4, q[0], 24) != 0, "new rounds go into a new file");
+	gw_spool_close(sp);
+}
+
+/* The last round cut short by a crash (its frames written, its end head
+ * not): only the rounds before count; the file is kept for inspection. */
+Test(spool_log, a_round_cut_short_is_not_queued)
+{
+	struct gw_spool *sp = open_log(4096, NULL);
+	char q[2][GW_SPOOL_QID_MAX];
+	put(sp, "one\r\n", q[0]);
+	put(sp, "two\r\n", q[1]);
+	gw_spool_close(sp);
+	/* zero round 2's end head: its frame is then not followed by one */
+	size_t end2 = 9 + 24 + 5 + 24 + 24 + 5;
+	cr_assert_eq(tm_test_sh("dd if=/dev/zero of='%s/spool/new/%.24s' bs=1 seek=%zu count=24 "
+				"conv=notrunc 2>/dev/null", dir, q[1], end2), 0);
+	sp = open_log(4096, NULL);
+	struct gw_spool_stats st = stats(sp);
+	cr_assert_eq(st.recovered, 1);
+	cr_assert_eq(st.damaged, 1);
+	cr_assert_eq(files_in("damaged"), 1);
+	cr_assert_eq(st.queued, 1);
+	take_expect(sp, NULL, "one\r\n"); /* round 1 only, from the rescued copy */
+	gw_spool_close(sp);
+}
+
+/* Octets after the last end head that are not zeros (a round's head torn)
+ * make the file damaged too; a file that never got a round goes to free/. */
+Test(spool_log, torn_octets_after_the_last_round_and_an_unused_file)
+{
+	struct gw_spool *sp = open_log(4096, NULL);
+	char q[GW_SPOOL_QID_MAX];
+	put(sp, "one\r\n", q);
+	gw_spool_close(sp);
+	cr_assert_eq(tm_test_sh("printf 'xy' | dd of='%s/spool/new/%.24s' bs=1 seek=%d conv=notrunc "
+				"2>/dev/null && { printf 'TMSPOOL2\\n'; head -c 4087 /dev/zero; } > "
+				"'%s/spool/new/00000000000000000000abcd'", dir, q, 9 + 24 + 5 + 24, dir),
+		     0);
+	sp = open_log(4096, NULL);
+	struct gw_spool_stats st = stats(sp);
+	cr_assert_eq(st.recovered, 1);
+	cr_assert_eq(st.damaged, 1);
+	cr_assert_eq(files_in("damaged"), 1);
+	cr_assert_eq(tm_test_sh("test -e '%s/spool/new/00000000000000000000abcd'", dir), 1,
+		     "the unused file left new/ (pooled, then taken for the rescued round)");
+	cr_assert_eq(files_in("new"), 1, "the rescued round");
+	cr_assert_eq(files_in("free"), 0);
+	gw_spool_close(sp);
+}
+
+/* A round whose write or flush fails: its messages fail, its octets are
+ * zeroed, the file takes no more rounds; the next round goes into a new
+ * file; at a start only what was acknowledged is queued. */
+static void failed_round(enum gw_spool_op op, int e, const char *reason)
+{
+	/* the file's making, round 1, round 2: the third call fails */
+	struct nth_fault f = { .op = op, .nth = 3, .err = e };
+	struct gw_spool *sp = open_log(4096, &f);
+	char q[3][GW_SPOOL_QID_MAX];
+	put(sp, "one\r\n", q[0]);
+	struct tm_error err = {0};
+	cr_assert_eq(gw_spool_put(sp, (const uint8_t *)"two\r\n", 5, q[1], &err), -1);
+	cr_assert_str_eq(err.reason, reason);
+	put(sp, "three\r\n", q[2]);
+	cr_assert(strncmp(q[0], q[2], 24) != 0, "the failed file takes no more rounds");
+	struct gw_spool_stats st = stats(sp);
+	cr_assert_eq(st.accepted, 2);
+	cr_assert_eq(st.failed, 1);
+	cr_assert_eq(st.queued, 2, "a failed message is never handed to the pipeline");
+	gw_spool_close(sp);
+	sp = open_log(4096, NULL);
+	st = stats(sp);
+	cr_assert_eq(st.recovered, 2, "the failed round was zeroed: never queued");
+	cr_assert_eq(st.damaged, 0);
+	take_expect(sp, q[0], "one\r\n");
+	take_expect(sp, q[2], "three\r\n");
+	gw_spool_close(sp);
+}
+
+Test(spool_log, a_failed_round_write)
+{
+	failed_round(GW_SPOOL_OP_WRITE, ENOSPC, "spool.no_space");
+}
+
+Test(spool_log, a_failed_round_flush)
+{
+	failed_round(GW_SPOOL_OP_SYNC, EIO, "spool.io");
+}
+
+/* Making a file ready fails at each of its steps: the round fails, no file
+ * is left, and the next round makes one. */
+Test(spool_log, a_file_that_cannot_be_made_ready)
+{
+	static const enum gw_spool_op ops[] = { GW_SPOOL_OP_WRITE, GW_SPOOL_OP_SYNC,
+						GW_SPOOL_OP_RENAME, GW_SPOOL_OP_DIRSYNC };
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		struct nth_fault f = { .op = ops[i], .nth = 1, .err = EIO };
+		struct gw_spool *sp = open_log(4096, &f);
+		char q[GW_SPOOL_QID_MAX];
+		struct tm_error err = {0};
+		cr_assert_eq(gw_spool_put(sp, (const uint8_t *)"x\r\n", 3, q, &err), -1, "op %zu", i);
+		cr_assert_str_eq(err.reason, "spool.io");
+		cr_assert_eq(files_in("new"), 0, "op %zu", i);
+		cr_assert_eq(files_in("tmp"), 0, "op %zu", i);
+		put(sp, "y\r\n", q);
+		take_expect(sp, q, "y\r\n");
+		done(sp, q);
+		gw_spool_close(sp);
+		cr_assert_eq(files_in("new"), 0);
+	}
+}
