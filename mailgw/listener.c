@@ -184,11 +184,21 @@ static void spool_done_cb(void *ctx, const char *qid, const struct tm_error *err
 	else
 		snprintf(c->qid, sizeof(c->qid), "%s", qid);
 	pthread_mutex_lock(&l->mu);
-	bool first = l->done_head == NULL;
 	c->done_next = l->done_head;
 	l->done_head = c;
 	pthread_mutex_unlock(&l->mu);
-	if (first) /* the loop has not taken the list since: one wake serves all */
+}
+
+/* The round's callbacks have all run: one wake of the loop for them all
+ * (woken at each, the loop would take the list between two of them and be
+ * woken again). */
+static void spool_round_cb(void *ctx)
+{
+	struct gw_listener *l = ctx;
+	pthread_mutex_lock(&l->mu);
+	bool any = l->done_head != NULL;
+	pthread_mutex_unlock(&l->mu);
+	if (any)
 		event_active(l->wake, EV_READ, 0);
 }
 
@@ -670,6 +680,8 @@ int gw_listener_new(const struct gw_listener_options *o, struct gw_listener **ou
 		tm_error_set(err, "config.bad_value", "listen: neither smtp nor lmtp is on");
 		goto fail;
 	}
+	/* the spool outlives the listener (closed first) */
+	gw_spool_on_round(l->spool, spool_round_cb, l);
 	*out = l;
 	return 0;
 fail:

@@ -90,6 +90,8 @@ struct gw_spool {
 	struct list ready, delayed;
 	struct qid_index taken;
 	struct segment *segs;
+	gw_spool_round_fn round_fn; /* under mu */
+	void *round_ctx;
 	struct gw_seg_log log;   /* the spool thread's log file (segment_size > 0) */
 	struct logfile *logf;    /* its queue side (under mu) */
 	bool closing, consumers_stopped;
@@ -554,6 +556,14 @@ int gw_spool_put(struct gw_spool *sp, const uint8_t *data, size_t len,
 	return rc;
 }
 
+void gw_spool_on_round(struct gw_spool *sp, gw_spool_round_fn fn, void *ctx)
+{
+	pthread_mutex_lock(&sp->mu);
+	sp->round_fn = fn;
+	sp->round_ctx = ctx;
+	pthread_mutex_unlock(&sp->mu);
+}
+
 /* ---- the spool thread: group commit ---- */
 
 /* The log file takes no more rounds; it goes now when none of its rounds
@@ -642,6 +652,8 @@ static void round_commit(struct gw_spool *sp, struct pending *batch)
 	}
 
 	pthread_mutex_lock(&sp->mu);
+	gw_spool_round_fn round_fn = sp->round_fn;
+	void *round_ctx = sp->round_ctx;
 	sp->st.rounds++;
 	if (rc == 0) {
 		sp->st.messages -= n; /* counted again by seg_queue */
@@ -670,6 +682,8 @@ static void round_commit(struct gw_spool *sp, struct pending *batch)
 		free(batch);
 		batch = nx;
 	}
+	if (round_fn != NULL)
+		round_fn(round_ctx);
 	/* the waiting consumers last: the senders wait for the callbacks, the
 	 * pipeline does not (the messages were queued above) */
 	if (rc == 0)

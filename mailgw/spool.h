@@ -128,6 +128,12 @@ typedef void (*gw_spool_done_cb)(void *ctx, const char *qid, const struct tm_err
  * when the spool is closing (spool.io). */
 int gw_spool_submit(struct gw_spool *sp, const uint8_t *data, size_t len, gw_spool_done_cb cb,
 		    void *ctx, struct tm_error *err);
+/* Called on the spool thread once all the callbacks of a round have run
+ * (the listener wakes its loop once for them all, not once per message).
+ * NULL: none. */
+typedef void (*gw_spool_round_fn)(void *ctx);
+void gw_spool_on_round(struct gw_spool *sp, gw_spool_round_fn fn, void *ctx);
+
 /* The same, waiting for the result. */
 int gw_spool_put(struct gw_spool *sp, const uint8_t *data, size_t len,
 		 char qid[GW_SPOOL_QID_MAX], struct tm_error *err);
