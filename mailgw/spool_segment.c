@@ -485,6 +485,12 @@ int gw_seg_log_append(const struct gw_seg_dirs *d, struct gw_seg_log *lg,
 		if (e != 0)
 			set_errno_error(err, e, "sync", lg->name);
 	}
+	struct stat st;
+	if (e == 0 && fstat(lg->fd, &st) == 0 && st.st_nlink == 0) {
+		/* removed from new/ (by hand): durable, but where no start finds it */
+		e = ENOENT;
+		tm_error_set(err, "spool.io", "spool log file %s was removed from new/", lg->name);
+	}
 	if (e != 0) {
 		/* not acknowledged: as far as the disk lets, the file ends where it
 		 * did; it takes no more rounds */

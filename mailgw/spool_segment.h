@@ -123,7 +123,8 @@ bool gw_seg_log_fits(const struct gw_seg_log *lg, size_t n, uint64_t bytes);
 /* One round into lg: the frames and an end head written over the zeros at
  * lg->off, then fdatasync (the file's blocks and size were flushed when it
  * was made ready: this flush carries only the round's octets). 0 when
- * durable (frames[i] says where message i lies). On failure the round's
+ * durable (frames[i] says where message i lies). A file no longer linked
+ * (removed from new/ by hand) fails the round. On failure the round's
  * octets are zeroed again (as far as the disk lets), lg is closed and err
  * says spool.io (or spool.no_space). */
 int gw_seg_log_append(const struct gw_seg_dirs *d, struct gw_seg_log *lg,

@@ -304,3 +304,22 @@ Test(spool_log, a_file_that_cannot_be_made_ready)
 		cr_assert_eq(files_in("new"), 0);
 	}
 }
+
+/* The log file removed from new/ by hand while it takes rounds: a round
+ * written into it would be durable where no start finds it, so it fails,
+ * and the next round makes a new file. */
+Test(spool_log, a_log_file_removed_by_hand_takes_no_round)
+{
+	struct gw_spool *sp = open_log(4096, NULL);
+	char q[2][GW_SPOOL_QID_MAX];
+	put(sp, "one\r\n", q[0]);
+	cr_assert_eq(tm_test_sh("rm '%s/spool/new/%.24s'", dir, q[0]), 0);
+	struct tm_error err = {0};
+	cr_assert_eq(gw_spool_put(sp, (const uint8_t *)"two\r\n", 5, q[1], &err), -1);
+	cr_assert_str_eq(err.reason, "spool.io");
+	cr_assert_not_null(strstr(err.msg, "removed"), "%s", err.msg);
+	put(sp, "three\r\n", q[1]);
+	cr_assert(strncmp(q[0], q[1], 24) != 0, "a new file");
+	cr_assert(exists("new", q[1]));
+	gw_spool_close(sp);
+}
