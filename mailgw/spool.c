@@ -1,5 +1,6 @@
-/* telemail-mailgw — the durable spool with group commit (see spool.h; the
- * segment file format is in spool_segment.c). */
+/* telemail-mailgw — the durable spool: the queue, opening with recovery,
+ * the consumers (see spool.h; the group commit is in spool_commit.c, the
+ * segment files in spool_segment.c). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -16,88 +17,11 @@
 #include <telemail/error.h>
 
 #include "spool.h"
+#include "spool_internal.h"
 #include "spool_segment.h"
 
 #define RETRY_MAX 3600
 #define INDEX_MIN 256
-
-/* A submit on its way to durability. */
-struct pending {
-	struct pending *next;
-	const uint8_t *data;
-	size_t len;
-	int64_t received_at;
-	gw_spool_done_cb cb;
-	void *ctx;
-	char qid[GW_SPOOL_QID_MAX];
-};
-
-/* A durable message known to the queue: one frame of a segment. */
-struct entry {
-	struct entry *next, *prev; /* in ready or delayed */
-	struct entry *hnext;       /* in the index of taken messages */
-	struct segment *seg;
-	struct gw_seg_frame f;
-	char qid[GW_SPOOL_QID_MAX];
-	int64_t not_before;
-	unsigned attempts;
-};
-
-/* A log file that takes rounds: it goes when it takes no more (sealed) and
- * none of its rounds is left. */
-struct logfile {
-	char name[GW_SPOOL_QID_MAX];
-	size_t rounds;               /* rounds with messages not done yet */
-	bool sealed;
-};
-
-/* A group of messages known to the queue: a file of new/ (a round file, a
- * log file found at start, a raw message) or one round of the log file
- * being written (file != NULL). It goes when its last message is done, and
- * its file with it (a log file: when that was its last round). */
-struct segment {
-	struct segment *next, *prev; /* every live segment */
-	char name[GW_SPOOL_QID_MAX]; /* its file's name */
-	bool raw;
-	struct logfile *file;        /* NULL: the file is the segment's alone */
-	uint32_t first;              /* the index of its first frame in the file */
-	size_t n, left;              /* messages, and those not done yet */
-	struct entry e[];
-};
-
-struct list {
-	struct entry *head, *tail;
-	size_t n;
-};
-
-/* Taken messages by queue id: gw_spool_done and gw_spool_retry find them
- * without a scan. */
-struct qid_index {
-	struct entry **tab;
-	size_t cap, n;
-};
-
-struct gw_spool {
-	struct gw_spool_options o;
-	char *dir;
-	struct gw_seg_dirs dirs; /* tmp/ and new/, the fault hook */
-	pthread_t thread;
-	bool thread_started;
-	pthread_mutex_t mu;
-	pthread_cond_t work_cv;   /* the spool thread waits for submits */
-	pthread_cond_t ready_cv;  /* consumers wait for queued messages */
-	struct pending *pend_head, *pend_tail;
-	struct list ready, delayed;
-	struct qid_index taken;
-	struct segment *segs;
-	gw_spool_round_fn round_fn; /* under mu */
-	void *round_ctx;
-	struct gw_seg_log log;   /* the spool thread's log file (segment_size > 0) */
-	struct logfile *logf;    /* its queue side (under mu) */
-	bool closing, consumers_stopped;
-	uint32_t counter;
-	struct gw_spool_stats st;
-};
 
 static void list_push(struct list *l, struct entry *e)
 {
@@ -181,7 +105,7 @@ static void index_remove(struct qid_index *x, struct entry *e)
 
 /* ---- segments ---- */
 
-static struct segment *seg_new(size_t n)
+struct segment *gw_spool_seg_new(size_t n)
 {
 	struct segment *g = calloc(1, sizeof(*g) + n * sizeof(struct entry));
 	if (g != NULL)
@@ -211,7 +135,7 @@ static void seg_unlink(struct gw_spool *sp, struct segment *g)
 
 /* "<segment>.<index>": 24 + 1 + at most 4 digits (GW_SPOOL_MAX_BATCH). */
 _Static_assert(GW_SEG_NAME_LEN + 5 < GW_SPOOL_QID_MAX, "a queue id fits");
-static void make_qid(char qid[GW_SPOOL_QID_MAX], const char *seg, size_t i)
+void gw_spool_qid(char qid[GW_SPOOL_QID_MAX], const char *seg, size_t i)
 {
 	int k = snprintf(qid, GW_SPOOL_QID_MAX, "%s.%zu", seg, i);
 	if (k < 0 || k >= GW_SPOOL_QID_MAX)
@@ -219,7 +143,7 @@ static void make_qid(char qid[GW_SPOOL_QID_MAX], const char *seg, size_t i)
 }
 
 /* Queue the messages of a durable segment (under the lock, or at open). */
-static void seg_queue(struct gw_spool *sp, struct segment *g, const struct gw_seg_frame *fr)
+void gw_spool_seg_queue(struct gw_spool *sp, struct segment *g, const struct gw_seg_frame *fr)
 {
 	for (size_t i = 0; i < g->n; i++) {
 		struct entry *e = &g->e[i];
@@ -228,7 +152,7 @@ static void seg_queue(struct gw_spool *sp, struct segment *g, const struct gw_se
 		if (g->raw)
 			memcpy(e->qid, g->name, sizeof(e->qid));
 		else
-			make_qid(e->qid, g->name, g->first + i);
+			gw_spool_qid(e->qid, g->name, g->first + i);
 		list_push(&sp->ready, e);
 		sp->st.messages++;
 		sp->st.bytes += e->f.len;
@@ -237,7 +161,7 @@ static void seg_queue(struct gw_spool *sp, struct segment *g, const struct gw_se
 }
 
 /* 24 hex digits: microseconds, process id, a counter. */
-static void make_seg_name(struct gw_spool *sp, char name[GW_SPOOL_QID_MAX])
+void gw_spool_seg_name(struct gw_spool *sp, char name[GW_SPOOL_QID_MAX])
 {
 	struct timeval tv;
 	gettimeofday(&tv, NULL);
@@ -246,7 +170,7 @@ static void make_seg_name(struct gw_spool *sp, char name[GW_SPOOL_QID_MAX])
 		 (unsigned)getpid() & 0xfffffu, sp->counter++ & 0xffffffu);
 }
 
-static int64_t now_s(void)
+int64_t gw_spool_now(void)
 {
 	return (int64_t)time(NULL);
 }
@@ -295,17 +219,17 @@ static int discard_tmp(struct gw_spool *sp, struct tm_error *err)
 static int rescue(struct gw_spool *sp, int fd, const char *name, const struct gw_seg_frame *fr,
 		  size_t n, struct tm_error *err)
 {
-	struct segment *g = seg_new(n);
+	struct segment *g = gw_spool_seg_new(n);
 	struct gw_seg_frame *nf = calloc(n ? n : 1, sizeof(*nf));
 	int rc = -1;
 	if (g == NULL || nf == NULL) {
 		tm_error_set(err, "internal.nomem", "out of memory");
 	} else {
-		make_seg_name(sp, g->name);
+		gw_spool_seg_name(sp, g->name);
 		rc = gw_seg_rescue(&sp->dirs, sp->dir, fd, name, fr, n, g->name, nf, err);
 	}
 	if (rc == 0 && n > 0) {
-		seg_queue(sp, g, nf);
+		gw_spool_seg_queue(sp, g, nf);
 		sp->st.recovered += n;
 		g = NULL;
 	}
@@ -343,13 +267,13 @@ static int queue_file(struct gw_spool *sp, const char *name, struct tm_error *er
 			rc = tm_error_set(err, "spool.io", "%s/new/%s: %s", sp->dir, name,
 					  strerror(errno));
 	} else if (kind >= 0) {
-		struct segment *g = seg_new(kind == GW_SEG_RAW ? 1 : n);
+		struct segment *g = gw_spool_seg_new(kind == GW_SEG_RAW ? 1 : n);
 		if (g == NULL) {
 			rc = tm_error_set(err, "internal.nomem", "out of memory");
 		} else {
 			memcpy(g->name, name, strlen(name) + 1); /* shorter: spool_name() */
 			g->raw = kind == GW_SEG_RAW;
-			seg_queue(sp, g, g->raw ? &one : fr);
+			gw_spool_seg_queue(sp, g, g->raw ? &one : fr);
 			sp->st.recovered += g->n;
 		}
 	} else {
@@ -379,8 +303,6 @@ static int queue_existing(struct gw_spool *sp, struct tm_error *err)
 	free(names);
 	return rc;
 }
-
-static void *spool_thread(void *arg);
 
 int gw_spool_open(const struct gw_spool_options *o, struct gw_spool **out, struct tm_error *err)
 {
@@ -420,7 +342,7 @@ int gw_spool_open(const struct gw_spool_options *o, struct gw_spool **out, struc
 	    queue_existing(sp, err) < 0)
 		goto fail;
 	sp->st.queued = sp->ready.n;
-	if (pthread_create(&sp->thread, NULL, spool_thread, sp) != 0) {
+	if (pthread_create(&sp->thread, NULL, gw_spool_thread, sp) != 0) {
 		tm_error_set(err, "internal.library", "cannot start the spool thread");
 		goto fail;
 	}
@@ -464,256 +386,6 @@ void gw_spool_close(struct gw_spool *sp)
 	pthread_cond_destroy(&sp->ready_cv);
 	free(sp->dir);
 	free(sp);
-}
-
-/* ---- producers ---- */
-
-int gw_spool_submit(struct gw_spool *sp, const uint8_t *data, size_t len, gw_spool_done_cb cb,
-		    void *ctx, struct tm_error *err)
-{
-	if (len > GW_SPOOL_MAX_MESSAGE)
-		return tm_error_set(err, "spool.full", "a message of %zu octets is larger than the "
-				    "spool's limit of %u", len, GW_SPOOL_MAX_MESSAGE);
-	struct pending *p = calloc(1, sizeof(*p));
-	if (p == NULL)
-		return tm_error_set(err, "internal.nomem", "out of memory");
-	p->data = data;
-	p->len = len;
-	p->received_at = now_s();
-	p->cb = cb;
-	p->ctx = ctx;
-	pthread_mutex_lock(&sp->mu);
-	int rc = 0;
-	if (sp->closing) {
-		rc = tm_error_set(err, "spool.io", "the spool is closing");
-	} else if (sp->o.quota_messages && sp->st.messages + 1 > sp->o.quota_messages) {
-		rc = tm_error_set(err, "spool.full", "the spool holds %" PRIu64 " messages (quota %"
-				  PRIu64 "); try again later", sp->st.messages, sp->o.quota_messages);
-	} else if (sp->o.quota_bytes && sp->st.bytes + len > sp->o.quota_bytes) {
-		rc = tm_error_set(err, "spool.full", "the spool holds %" PRIu64 " octets (quota %"
-				  PRIu64 "); try again later", sp->st.bytes, sp->o.quota_bytes);
-	}
-	if (rc < 0) {
-		sp->st.failed++;
-		pthread_mutex_unlock(&sp->mu);
-		free(p);
-		return rc;
-	}
-	sp->st.messages++;
-	sp->st.bytes += len;
-	if (sp->pend_tail != NULL)
-		sp->pend_tail->next = p;
-	else
-		sp->pend_head = p;
-	sp->pend_tail = p;
-	pthread_cond_signal(&sp->work_cv);
-	pthread_mutex_unlock(&sp->mu);
-	return 0;
-}
-
-struct put_wait {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	bool done;
-	char qid[GW_SPOOL_QID_MAX];
-	struct tm_error err;
-};
-
-static void put_done(void *ctx, const char *qid, const struct tm_error *err)
-{
-	struct put_wait *w = ctx;
-	pthread_mutex_lock(&w->mu);
-	if (err != NULL)
-		w->err = *err;
-	else
-		snprintf(w->qid, sizeof(w->qid), "%s", qid);
-	w->done = true;
-	pthread_cond_signal(&w->cv);
-	pthread_mutex_unlock(&w->mu);
-}
-
-int gw_spool_put(struct gw_spool *sp, const uint8_t *data, size_t len,
-		 char qid[GW_SPOOL_QID_MAX], struct tm_error *err)
-{
-	struct put_wait w = { .done = false };
-	pthread_mutex_init(&w.mu, NULL);
-	pthread_cond_init(&w.cv, NULL);
-	int rc = gw_spool_submit(sp, data, len, put_done, &w, err);
-	if (rc == 0) {
-		pthread_mutex_lock(&w.mu);
-		while (!w.done)
-			pthread_cond_wait(&w.cv, &w.mu);
-		pthread_mutex_unlock(&w.mu);
-		if (w.err.reason != NULL) {
-			*err = w.err;
-			rc = -1;
-		} else {
-			memcpy(qid, w.qid, GW_SPOOL_QID_MAX);
-		}
-	}
-	pthread_mutex_destroy(&w.mu);
-	pthread_cond_destroy(&w.cv);
-	return rc;
-}
-
-void gw_spool_on_round(struct gw_spool *sp, gw_spool_round_fn fn, void *ctx)
-{
-	pthread_mutex_lock(&sp->mu);
-	sp->round_fn = fn;
-	sp->round_ctx = ctx;
-	pthread_mutex_unlock(&sp->mu);
-}
-
-/* ---- the spool thread: group commit ---- */
-
-/* The log file takes no more rounds; it goes now when none of its rounds
- * is left (else with the last of them). Spool thread. */
-static void log_seal(struct gw_spool *sp)
-{
-	gw_seg_log_close(&sp->log);
-	pthread_mutex_lock(&sp->mu);
-	struct logfile *f = sp->logf;
-	sp->logf = NULL;
-	bool goes = f != NULL && f->rounds == 0;
-	if (f != NULL)
-		f->sealed = true;
-	pthread_mutex_unlock(&sp->mu);
-	if (goes) {
-		gw_seg_retire(&sp->dirs, f->name); /* when that fails: read again at a start */
-		free(f);
-	}
-}
-
-/* A new log file for rounds of n messages, `bytes` octets (the one there
- * is full): 0, or -1 (err). Spool thread. */
-static int log_next(struct gw_spool *sp, struct tm_error *err)
-{
-	log_seal(sp);
-	struct logfile *f = calloc(1, sizeof(*f));
-	if (f == NULL)
-		return tm_error_set(err, "internal.nomem", "out of memory");
-	make_seg_name(sp, f->name);
-	if (gw_seg_log_arm(&sp->dirs, f->name, sp->o.segment_size, &sp->log, err) < 0) {
-		free(f);
-		return -1;
-	}
-	pthread_mutex_lock(&sp->mu);
-	sp->logf = f;
-	pthread_mutex_unlock(&sp->mu);
-	return 0;
-}
-
-/* Whether a round of n messages, `bytes` octets, goes into a log file: it
- * fits into an empty one. */
-static bool log_takes(const struct gw_spool *sp, size_t n, uint64_t bytes)
-{
-	struct gw_seg_log empty = { .fd = 0, .off = GW_SEG_MAGIC_LEN, .cap = sp->o.segment_size };
-	return sp->o.segment_size > 0 && gw_seg_log_fits(&empty, n, bytes);
-}
-
-/* One round: every message of the batch made durable together, with one
- * flush when it goes into the log file (which is made ready first when
- * there is none or it is full), else as a round file of its own (a data
- * flush and a directory flush); then every callback. */
-static void round_commit(struct gw_spool *sp, struct pending *batch)
-{
-	size_t n = 0;
-	uint64_t bytes = 0;
-	for (struct pending *p = batch; p != NULL; p = p->next) {
-		n++;
-		bytes += p->len;
-	}
-	struct segment *g = seg_new(n);
-	struct gw_seg_msg *m = calloc(n, sizeof(*m));
-	struct gw_seg_frame *fr = calloc(n, sizeof(*fr));
-	struct tm_error err = {0};
-	bool logged = false;
-	int rc = -1;
-	if (g == NULL || m == NULL || fr == NULL) {
-		tm_error_set(&err, "internal.nomem", "out of memory");
-	} else {
-		size_t i = 0;
-		for (struct pending *p = batch; p != NULL; p = p->next, i++)
-			m[i] = (struct gw_seg_msg){ p->data, p->len, p->received_at };
-		logged = log_takes(sp, n, bytes);
-		if (!logged) {
-			make_seg_name(sp, g->name);
-			rc = gw_seg_commit(&sp->dirs, g->name, m, n, fr, &err);
-		} else if (gw_seg_log_fits(&sp->log, n, bytes) || log_next(sp, &err) == 0) {
-			memcpy(g->name, sp->log.name, sizeof(g->name)); /* 24 digits */
-			g->first = sp->log.frames;
-			rc = gw_seg_log_append(&sp->dirs, &sp->log, m, n, fr, &err);
-			if (rc < 0)
-				log_seal(sp); /* closed: it takes no more rounds */
-		}
-		i = 0;
-		for (struct pending *p = batch; p != NULL; p = p->next, i++)
-			make_qid(p->qid, g->name, g->first + i);
-	}
-
-	pthread_mutex_lock(&sp->mu);
-	gw_spool_round_fn round_fn = sp->round_fn;
-	void *round_ctx = sp->round_ctx;
-	sp->st.rounds++;
-	if (rc == 0) {
-		sp->st.messages -= n; /* counted again by seg_queue */
-		sp->st.bytes -= bytes;
-		if (logged) {
-			g->file = sp->logf;
-			g->file->rounds++;
-		}
-		seg_queue(sp, g, fr);
-		sp->st.accepted += n;
-		g = NULL;
-	} else {
-		sp->st.failed += n;
-		sp->st.messages -= n;
-		sp->st.bytes -= bytes;
-	}
-	pthread_mutex_unlock(&sp->mu);
-	free(g);
-	free(m);
-	free(fr);
-
-	while (batch != NULL) {
-		struct pending *nx = batch->next;
-		if (batch->cb != NULL)
-			batch->cb(batch->ctx, rc == 0 ? batch->qid : "", rc == 0 ? NULL : &err);
-		free(batch);
-		batch = nx;
-	}
-	if (round_fn != NULL)
-		round_fn(round_ctx);
-	/* the waiting consumers last: the senders wait for the callbacks, the
-	 * pipeline does not (the messages were queued above) */
-	if (rc == 0)
-		pthread_cond_broadcast(&sp->ready_cv);
-}
-
-static void *spool_thread(void *arg)
-{
-	pthread_setname_np(pthread_self(), "tm-spool");
-	struct gw_spool *sp = arg;
-	pthread_mutex_lock(&sp->mu);
-	for (;;) {
-		while (sp->pend_head == NULL && !sp->closing)
-			pthread_cond_wait(&sp->work_cv, &sp->mu);
-		if (sp->pend_head == NULL)
-			break; /* closing and nothing left */
-		struct pending *batch = sp->pend_head, *p = batch;
-		for (unsigned i = 1; i < sp->o.max_batch && p->next != NULL; i++)
-			p = p->next;
-		sp->pend_head = p->next;
-		if (sp->pend_head == NULL)
-			sp->pend_tail = NULL;
-		p->next = NULL;
-		pthread_mutex_unlock(&sp->mu);
-		round_commit(sp, batch);
-		pthread_mutex_lock(&sp->mu);
-	}
-	pthread_mutex_unlock(&sp->mu);
-	log_seal(sp);
-	return NULL;
 }
 
 /* ---- consumers ---- */
@@ -794,7 +466,7 @@ int gw_spool_take(struct gw_spool *sp, char qid[GW_SPOOL_QID_MAX], uint8_t **dat
 		pthread_mutex_lock(&sp->mu);
 		struct entry *e = NULL;
 		while (!sp->consumers_stopped) {
-			int64_t next = promote_delayed(sp, now_s());
+			int64_t next = promote_delayed(sp, gw_spool_now());
 			if ((e = sp->ready.head) != NULL)
 				break;
 			if (next == 0) {
@@ -858,7 +530,7 @@ int gw_spool_done(struct gw_spool *sp, const char *qid, struct tm_error *err)
 	sp->st.messages++;
 	sp->st.bytes += e->f.len;
 	e->attempts++;
-	e->not_before = now_s() + RETRY_MAX;
+	e->not_before = gw_spool_now() + RETRY_MAX;
 	list_push(&sp->delayed, e);
 	pthread_mutex_unlock(&sp->mu);
 	return rc;
@@ -874,7 +546,7 @@ void gw_spool_retry(struct gw_spool *sp, const char *qid)
 		for (unsigned i = 0; i < e->attempts && d < RETRY_MAX; i++)
 			d *= 2;
 		e->attempts++;
-		e->not_before = now_s() + (d < RETRY_MAX ? d : RETRY_MAX);
+		e->not_before = gw_spool_now() + (d < RETRY_MAX ? d : RETRY_MAX);
 		list_push(&sp->delayed, e);
 		pthread_cond_broadcast(&sp->ready_cv); /* a waiter may need a shorter timeout */
 	}
