@@ -131,8 +131,8 @@ static void log_seal(struct gw_spool *sp)
 	}
 }
 
-/* A new log file for rounds of n messages, `bytes` octets (the one there
- * is full): 0, or -1 (err). Spool thread. */
+/* The next log file (none is open, or the one open is full): 0, or -1
+ * (err). Spool thread. */
 static int log_next(struct gw_spool *sp, struct tm_error *err)
 {
 	log_seal(sp);
@@ -154,6 +154,7 @@ static int log_next(struct gw_spool *sp, struct tm_error *err)
  * fits into an empty one. */
 static bool log_takes(const struct gw_spool *sp, size_t n, uint64_t bytes)
 {
+	/* a file just made ready: open (any fd >= 0), nothing written yet */
 	struct gw_seg_log empty = { .fd = 0, .off = GW_SEG_MAGIC_LEN, .cap = sp->o.segment_size };
 	return sp->o.segment_size > 0 && gw_seg_log_fits(&empty, n, bytes);
 }

@@ -157,24 +157,15 @@ Test(spool, start_discards_incomplete_and_queues_complete)
 	cr_assert_eq(st.recovered, 2);
 	cr_assert_eq(st.bytes, 7);
 	cr_assert_eq(files_in("tmp"), 0);
-	char q[GW_SPOOL_QID_MAX];
-	uint8_t *data;
-	size_t len;
-	int64_t at;
-	struct tm_error err = {0};
-	cr_assert_eq(gw_spool_take(sp, q, &data, &len, &at, &err), 1);
-	cr_assert_str_eq(q, "0001");
-	free(data);
-	cr_assert_eq(gw_spool_take(sp, q, &data, &len, &at, &err), 1);
-	cr_assert_str_eq(q, "0002");
-	cr_assert_eq(len, 4);
-	free(data);
+	take_expect(sp, "0001", "one");
+	take_expect(sp, "0002", "two2");
 	/* not done: after a restart both are there again */
 	gw_spool_close(sp);
 	sp = open_spool(NULL);
 	gw_spool_stats(sp, &st);
 	cr_assert_eq(st.recovered, 2);
 	uint64_t m, b, inc;
+	struct tm_error err = {0};
 	char sdir[600];
 	snprintf(sdir, sizeof(sdir), "%s/spool", dir);
 	cr_assert_eq(gw_spool_scan(sdir, &m, &b, &inc, &err), 0);
