@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 
 #include <criterion/criterion.h>
@@ -72,6 +74,24 @@ static inline bool exists(const char *sub, const char *name)
 	struct stat st;
 	snprintf(path, sizeof(path), "%s/spool/%s/%.24s", dir, sub, name);
 	return stat(path, &st) == 0;
+}
+
+/* <dir>/spool as a 64 KiB tmpfs, a file system that fills up for real
+ * (skips the test where mounting is not allowed); unmount_spool undoes it. */
+static inline void mount_small_spool(void)
+{
+	char mnt[600];
+	snprintf(mnt, sizeof(mnt), "%s/spool", dir);
+	mkdir(mnt, 0700);
+	if (mount("tmpfs", mnt, "tmpfs", 0, "size=64k") != 0)
+		cr_skip_test("cannot mount a tmpfs here: %s", strerror(errno));
+}
+
+static inline void unmount_spool(void)
+{
+	char mnt[600];
+	snprintf(mnt, sizeof(mnt), "%s/spool", dir);
+	umount2(mnt, MNT_DETACH);
 }
 
 #endif

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -867,11 +866,7 @@ Test(spool, retry_comes_back_after_backoff_and_stop_wakes_consumers)
  * otherwise). */
 Test(spool, real_full_file_system)
 {
-	char mnt[600];
-	snprintf(mnt, sizeof(mnt), "%s/spool", dir);
-	mkdir(mnt, 0700);
-	if (mount("tmpfs", mnt, "tmpfs", 0, "size=64k") != 0)
-		cr_skip_test("cannot mount a tmpfs here: %s", strerror(errno));
+	mount_small_spool();
 	struct gw_spool *sp = open_spool(NULL);
 	static uint8_t big[20000];
 	memset(big, 'x', sizeof(big));
@@ -888,7 +883,7 @@ Test(spool, real_full_file_system)
 	gw_spool_stats(sp, &st);
 	int tmp_left = files_in("tmp");
 	gw_spool_close(sp);
-	umount2(mnt, MNT_DETACH);
+	unmount_spool();
 	cr_assert_lt(ok, 10, "a 64 KiB file system cannot take 200 KB");
 	cr_assert_str_eq(err.reason, "spool.no_space");
 	cr_assert_eq(st.messages, (uint64_t)ok, "only the durable ones are counted");

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <criterion/criterion.h>
 
@@ -322,4 +323,37 @@ Test(spool_log, a_log_file_removed_by_hand_takes_no_round)
 	cr_assert(strncmp(q[0], q[1], 24) != 0, "a new file");
 	cr_assert(exists("new", q[1]));
 	gw_spool_close(sp);
+}
+
+/* A real full file system (a 64 KiB tmpfs): rounds go into the octets a
+ * log file already holds, so the disk fills when the next file is made
+ * ready: spool.no_space (452), nothing half made left behind, and every
+ * message acknowledged before is there at the next start. */
+Test(spool_log, real_full_file_system)
+{
+	mount_small_spool();
+	struct gw_spool *sp = open_log(16384, NULL);
+	static char msg[3001];
+	memset(msg, 'x', sizeof(msg) - 1);
+	int ok = 0;
+	struct tm_error err = {0};
+	for (int i = 0; i < 40; i++) {
+		char qid[GW_SPOOL_QID_MAX];
+		tm_error_clear(&err);
+		if (gw_spool_put(sp, (const uint8_t *)msg, sizeof(msg) - 1, qid, &err) < 0)
+			break;
+		ok++;
+	}
+	int tmp_left = files_in("tmp");
+	gw_spool_close(sp);
+	sp = open_log(16384, NULL);
+	struct gw_spool_stats st = stats(sp);
+	gw_spool_close(sp);
+	unmount_spool();
+	cr_assert_lt(ok, 40, "a 64 KiB file system cannot take 120 KB");
+	cr_assert_gt(ok, 0);
+	cr_assert_str_eq(err.reason, "spool.no_space", "%s", err.msg);
+	cr_assert_eq(tmp_left, 0);
+	cr_assert_eq(st.recovered, (uint64_t)ok, "every acknowledged message, no other");
+	cr_assert_eq(st.damaged, 0);
 }
