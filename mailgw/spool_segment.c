@@ -597,6 +597,9 @@ int gw_seg_load(int fd, uint64_t size, bool verify, struct gw_seg_frame **frames
 		}
 		if (log && got && k == HEAD_BAD && all_zero(h, sizeof(h)))
 			break; /* never written: the end of a log file */
+		if (log && !got && size - off < GW_SEG_HEAD &&
+		    pread_all(fd, h, (size_t)(size - off), off) == 0 && all_zero(h, (size_t)(size - off)))
+			break; /* a full log file: too few zeros left for a frame */
 		if (k == HEAD_BAD || f.len > size - off - GW_SEG_HEAD) {
 			damaged = true; /* where the next frame is, is not known */
 			break;

@@ -140,6 +140,35 @@ Test(spool_log, a_full_file_makes_the_next_ready_and_goes_when_done)
 	gw_spool_close(sp);
 }
 
+/* A file filled up to fewer zeros than a frame head needs is whole: its
+ * end is the file's end, not damage. */
+Test(spool_log, a_file_full_to_its_last_octets_is_whole)
+{
+	/* magic, "one\r\n" in a frame, its end head, then 10 zeros */
+	uint64_t size = 9 + 24 + 5 + 24 + 10;
+	struct gw_spool *sp = open_log(size, NULL);
+	char q[2][GW_SPOOL_QID_MAX];
+	put(sp, "one\r\n", q[0]);
+	put(sp, "two\r\n", q[1]);
+	cr_assert(strncmp(q[0], q[1], 24) != 0, "the second round did not fit");
+	gw_spool_close(sp);
+	sp = open_log(size, NULL);
+	struct gw_spool_stats st = stats(sp);
+	cr_assert_eq(st.damaged, 0);
+	cr_assert_eq(st.recovered, 2);
+	take_expect(sp, q[0], "one\r\n");
+	take_expect(sp, q[1], "two\r\n");
+	gw_spool_close(sp);
+	/* the same file with a non-zero octet in those 10: damaged */
+	cr_assert_eq(tm_test_sh("printf x | dd of='%s/spool/new/%.24s' bs=1 seek=%d conv=notrunc "
+				"2>/dev/null", dir, q[0], 9 + 24 + 5 + 24 + 3), 0);
+	sp = open_log(size, NULL);
+	st = stats(sp);
+	cr_assert_eq(st.damaged, 1);
+	cr_assert_eq(st.recovered, 2, "its round rescued, the other file as it was");
+	gw_spool_close(sp);
+}
+
 Test(spool_log, a_round_larger_than_a_file_is_a_round_file)
 {
 	struct gw_spool *sp = open_log(4096, NULL);
