@@ -4,9 +4,14 @@
  * larger than a whole file, into a round file of its own); recovery at
  * start of what was acknowledged, and only that. */
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include <criterion/criterion.h>
@@ -385,4 +390,145 @@ Test(spool_log, real_full_file_system)
 	cr_assert_eq(tmp_left, 0);
 	cr_assert_eq(st.recovered, (uint64_t)ok, "every acknowledged message, no other");
 	cr_assert_eq(st.damaged, 0);
+}
+
+/* A log file takes at most GW_SPOOL_MAX_BATCH frames (queue ids
+ * <file>.0 to <file>.1023), however much room is left: the next round
+ * goes into the next file, and a start finds them all. */
+Test(spool_log, at_most_max_batch_frames_in_one_file)
+{
+	struct gw_spool *sp = open_log(65536, NULL);
+	char first[GW_SPOOL_QID_MAX], q[GW_SPOOL_QID_MAX];
+	put(sp, "m", first);
+	for (int i = 1; i < GW_SPOOL_MAX_BATCH; i++) {
+		put(sp, "m", q);
+		cr_assert(strncmp(q, first, 24) == 0, "message %d in the first file", i);
+	}
+	cr_assert_str_eq(q + 24, ".1023");
+	put(sp, "m", q);
+	cr_assert(strncmp(q, first, 24) != 0, "the 1025th: the next file");
+	cr_assert_str_eq(q + 24, ".0");
+	gw_spool_close(sp);
+	sp = open_log(65536, NULL);
+	struct gw_spool_stats st = stats(sp);
+	cr_assert_eq(st.recovered, GW_SPOOL_MAX_BATCH + 1);
+	cr_assert_eq(st.damaged, 0);
+	gw_spool_close(sp);
+}
+
+/* ---- kill -9 while rounds are written ---- */
+
+struct producer {
+	struct gw_spool *sp;
+	int ack_fd, gen, id;
+};
+
+/* Put unique messages ("m-<gen>-<id>-<n>-" and padding) for ever; each one
+ * acknowledged is written to ack_fd as a line (one write, O_APPEND). */
+static void *produce(void *arg)
+{
+	struct producer *p = arg;
+	static __thread char msg[4096];
+	for (int n = 0;; n++) {
+		int k = snprintf(msg, sizeof(msg), "m-%d-%d-%d-", p->gen, p->id, n);
+		size_t len = (size_t)k + (size_t)(n * 37) % 3000;
+		memset(msg + k, 'x', len - (size_t)k);
+		char q[GW_SPOOL_QID_MAX];
+		struct tm_error err = {0};
+		if (gw_spool_put(p->sp, (const uint8_t *)msg, len, q, &err) == 0) {
+			msg[k] = '\n';
+			if (write(p->ack_fd, msg, (size_t)k + 1) != k + 1)
+				_exit(3);
+		}
+	}
+	return NULL;
+}
+
+static void run_producers(const char *spool, int ack_fd, int gen)
+{
+	struct gw_spool_options o = { .dir = spool, .segment_size = 16384 };
+	struct gw_spool *sp = NULL;
+	struct tm_error err = {0};
+	if (gw_spool_open(&o, &sp, &err) < 0)
+		_exit(2);
+	struct producer p[4];
+	pthread_t t[4];
+	for (int i = 0; i < 4; i++) {
+		p[i] = (struct producer){ sp, ack_fd, gen, i };
+		pthread_create(&t[i], NULL, produce, &p[i]);
+	}
+	pthread_join(t[0], NULL);
+	_exit(0);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Ten times: four threads put messages as fast as the spool takes them,
+ * and the process is killed (SIGKILL) after 20-120 ms, in the middle of a
+ * round or between two; the next start queues what it finds. At the end
+ * every acknowledged message is there, none twice. */
+Test(spool_log, kill_9_loses_no_acknowledged_message, .timeout = 60)
+{
+	char spool[600], ack[600];
+	snprintf(spool, sizeof(spool), "%s/spool", dir);
+	snprintf(ack, sizeof(ack), "%s/ack", dir);
+	int fd = open(ack, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	cr_assert_geq(fd, 0);
+	srand((unsigned)getpid());
+	for (int gen = 0; gen < 10; gen++) {
+		pid_t pid = fork();
+		cr_assert_geq(pid, 0);
+		if (pid == 0)
+			run_producers(spool, fd, gen);
+		usleep(20000 + (useconds_t)(rand() % 100000));
+		kill(pid, SIGKILL);
+		int status;
+		waitpid(pid, &status, 0);
+		cr_assert(WIFSIGNALED(status), "the producers ran until killed (status %d)", status);
+	}
+	close(fd);
+
+	struct gw_spool *sp = open_log(16384, NULL);
+	struct gw_spool_stats st = stats(sp);
+	char **got = calloc(st.recovered + 1, sizeof(*got));
+	for (uint64_t i = 0; i < st.recovered; i++) {
+		char q[GW_SPOOL_QID_MAX];
+		uint8_t *data;
+		size_t len;
+		int64_t at;
+		struct tm_error err = {0};
+		cr_assert_eq(gw_spool_take(sp, q, &data, &len, &at, &err), 1);
+		cr_assert_not_null(data, "%s: %s", q, err.msg);
+		char *x = memchr(data, 'x', len);
+		got[i] = strndup((const char *)data, x ? (size_t)(x - (char *)data) : len);
+		free(data);
+	}
+	gw_spool_close(sp);
+	qsort(got, st.recovered, sizeof(*got), cmp_str);
+	for (uint64_t i = 1; i < st.recovered; i++)
+		cr_assert(strcmp(got[i - 1], got[i]) != 0, "%s queued twice", got[i]);
+
+	struct tm_buf b;
+	tm_buf_init(&b);
+	tm_test_read(ack, &b);
+	size_t acked = 0;
+	for (char *line = (char *)b.data, *end = (char *)b.data + b.len; line < end;) {
+		char *nl = memchr(line, '\n', (size_t)(end - line));
+		cr_assert_not_null(nl);
+		*nl = '\0';
+		char *key = line;
+		cr_assert_not_null(bsearch(&key, got, st.recovered, sizeof(*got), cmp_str),
+				   "acknowledged, then lost: %s", line);
+		acked++;
+		line = nl + 1;
+	}
+	cr_assert_gt(acked, 100, "the producers got going (%zu acknowledged)", acked);
+	cr_assert_geq(st.recovered, acked, "unacknowledged ones may be there too");
+	for (uint64_t i = 0; i < st.recovered; i++)
+		free(got[i]);
+	free(got);
+	tm_buf_fini(&b);
 }
