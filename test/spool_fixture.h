@@ -37,21 +37,30 @@ static inline int files_in(const char *sub)
 	return tm_test_sh("exit $(ls -A '%s/spool/%s' | wc -l)", dir, sub);
 }
 
+/* Take the next message (it must be readable): its octets, malloc'd;
+ * q its queue id, *len its length. */
+static inline uint8_t *take_next(struct gw_spool *sp, char q[GW_SPOOL_QID_MAX], size_t *len)
+{
+	uint8_t *data;
+	int64_t at;
+	struct tm_error err = {0};
+	cr_assert_eq(gw_spool_take(sp, q, &data, len, &at, &err), 1);
+	cr_assert_null(err.reason, "%s: %s", q, err.msg);
+	cr_assert_not_null(data, "%s", q);
+	cr_assert_gt(at, 0);
+	return data;
+}
+
 /* Take one message and check its queue id and octets. */
 static inline void take_expect(struct gw_spool *sp, const char *qid, const char *msg)
 {
 	char q[GW_SPOOL_QID_MAX];
-	uint8_t *data;
 	size_t len;
-	int64_t at;
-	struct tm_error err = {0};
-	cr_assert_eq(gw_spool_take(sp, q, &data, &len, &at, &err), 1);
-	cr_assert_null(err.reason, "%s: %s", q, err.msg);
+	uint8_t *data = take_next(sp, q, &len);
 	if (qid != NULL)
 		cr_assert_str_eq(q, qid);
 	cr_assert_eq(len, strlen(msg), "%s: %zu octets", q, len);
 	cr_assert(memcmp(data, msg, len) == 0, "%s: other octets", q);
-	cr_assert_gt(at, 0);
 	free(data);
 }
 
