@@ -5,9 +5,9 @@
  * style of a Fluent Bit output plugin: every write answers OK, RETRY (a
  * transient failure: roll the batch back and try it again later; reason
  * store.busy / store.unavailable) or ERROR (this record or call is bad, or
- * the back end failed in a way a retry will not mend). SQLite is the
- * embedded default (store_sqlite.c); PostgreSQL and HTTPS forwarding plug in
- * the same way.
+ * the back end failed in a way a retry will not mend). SQLite
+ * (store_sqlite.c) is the only back end in this version; another (PostgreSQL
+ * is planned) would plug in the same way.
  *
  * Threads: one struct gw_store is used by one thread at a time. Open one per
  * thread (workers read the registry through their own handle; the writer
