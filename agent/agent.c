@@ -98,29 +98,95 @@ out:
 }
 
 /* Counter32 readings → 64-bit totals with the device's wrap state. */
-static void apply_counters(struct ag_state *st, struct ag_collected *c)
+static void apply_counters(struct ag_state *st, struct ag_collected *c, bool same_source)
 {
 	for (size_t i = 0; i < c->n_raw; i++)
 		if (c->raw[i].dst != NULL)
-			*c->raw[i].dst = ag_state_counter_total(st, c->raw[i].key, c->raw[i].raw);
+			*c->raw[i].dst = ag_state_counter_total(st, c->raw[i].key, c->raw[i].raw, same_source);
+}
+
+/* Where collector k reads its device: "host:port" or the snapshot's path. */
+static void source_of(const struct ag_collector_config *k, char out[AG_SOURCE_MAX])
+{
+	if (k->type == AG_COLLECT_SNMP)
+		snprintf(out, AG_SOURCE_MAX, "%s:%d", k->host, k->port);
+	else
+		snprintf(out, AG_SOURCE_MAX, "%s", k->path);
+}
+
+/* What one collection cycle saw: each collector's source and serial (NULL:
+ * failed or not collected), to tell serial clashes. */
+struct cycle {
+	const struct ag_config *cfg;
+	const char *const *serials;
+};
+
+/* Another source reporting `serial` in this cycle (NULL: none). */
+static const char *cycle_other(const struct cycle *cy, size_t self, const char *serial, char buf[AG_SOURCE_MAX])
+{
+	char me[AG_SOURCE_MAX];
+	source_of(&cy->cfg->collectors[self], me);
+	for (size_t j = 0; cy->serials && j < cy->cfg->n_collectors; j++) {
+		if (j == self || cy->serials[j] == NULL || strcmp(cy->serials[j], serial) != 0)
+			continue;
+		source_of(&cy->cfg->collectors[j], buf);
+		if (strcmp(buf, me) != 0)
+			return buf;
+	}
+	return NULL;
+}
+
+/* The other side of a recorded clash is gone: not configured any more, or
+ * read in this cycle with another serial (or none). */
+static bool clash_gone(const struct cycle *cy, const struct ag_state *st, const char *me)
+{
+	const char *other = strcmp(st->clash[0], me) == 0 ? st->clash[1] : st->clash[0];
+	char src[AG_SOURCE_MAX];
+	for (size_t j = 0; j < cy->cfg->n_collectors; j++) {
+		source_of(&cy->cfg->collectors[j], src);
+		if (strcmp(src, other) == 0 &&
+		    (cy->serials == NULL || (cy->serials[j] != NULL && strcmp(cy->serials[j], st->serial) == 0) ||
+		     cy->serials[j] == NULL))
+			return false;
+	}
+	return true;
+}
+
+/* The serial clash checks (issue 14 item 12) on a loaded state: 0 when the
+ * reading may be used (*same: from the source of the last one). */
+static int check_source(const struct cycle *cy, size_t ci, struct ag_state *st, bool *same, struct tm_error *err)
+{
+	char me[AG_SOURCE_MAX], buf[AG_SOURCE_MAX];
+	source_of(&cy->cfg->collectors[ci], me);
+	const char *other = cycle_other(cy, ci, st->serial, buf);
+	if (other != NULL)
+		ag_state_clash(st, me, other);
+	bool alone = other == NULL && (st->clash[0][0] == '\0' || clash_gone(cy, st, me));
+	return ag_state_source(st, me, alone, same, err);
 }
 
 /* Detect events and queue the reports of one collected device. */
-static int process(struct ag_agent *a, struct ag_collected *c, enum tm_report_kind kind,
-		   const char *cause, bool events, size_t *queued, struct tm_error *err)
+static int process(struct ag_agent *a, const struct cycle *cy, size_t ci, struct ag_collected *c,
+		   enum tm_report_kind kind, const char *cause, bool events, size_t *queued, struct tm_error *err)
 {
 	struct tm_report *r = c->r;
 	struct ag_state st;
 	ag_state_init(&st);
 	size_t q = 0;
 	int rc = -1;
+	bool same = false;
 	if (r->serial == NULL) {
 		tm_error_set(err, "collect.format", "the device has no serial");
 		goto out;
 	}
 	if (ag_state_load(a->cfg->state_dir, r->serial, &st, err) != 0)
 		goto out;
-	apply_counters(&st, c);
+	if (check_source(cy, ci, &st, &same, err) != 0) {
+		struct tm_error serr = { 0 };
+		ag_state_save(a->cfg->state_dir, &st, &serr);   /* the clash is remembered */
+		goto out;
+	}
+	apply_counters(&st, c, same);
 	bool saved = false;
 	if (events && a->cfg->events) {
 		struct ag_event ev[MAX_EVENTS_PER_RUN];
@@ -158,8 +224,9 @@ int ag_agent_collect(struct ag_agent *a, size_t ci, enum tm_report_kind kind, co
 	if (ci >= a->cfg->n_collectors)
 		return tm_error_set(err, "internal.bug", "collector %zu out of range", ci);
 	int rc = ag_collect(&a->cfg->collectors[ci], &c, err);
+	struct cycle cy = { a->cfg, NULL };
 	if (rc == 0)
-		rc = process(a, &c, kind, cause, events, queued, err);
+		rc = process(a, &cy, ci, &c, kind, cause, events, queued, err);
 	ag_collected_fini(&c);
 	return rc;
 }
@@ -172,12 +239,12 @@ static void log_collect(struct ag_agent *a, size_t i, const struct ag_collected 
 	const struct ag_collector_config *k = &a->cfg->collectors[i];
 	char line[512];
 	if (err == NULL)
-		snprintf(line, sizeof(line), "collect collector=%zu device=%s queued=%zu", i,
-			 c->r && c->r->serial ? c->r->serial : "?", q);
+		snprintf(line, sizeof(line), "collect collector=%zu device=%s queued=%zu dropped=%u", i,
+			 c->r && c->r->serial ? c->r->serial : "?", q, c->dropped);
 	else
-		snprintf(line, sizeof(line), "collect collector=%zu source=%s reason=%s: %s", i,
+		snprintf(line, sizeof(line), "collect collector=%zu source=%s reason=%s dropped=%u: %s", i,
 			 k->type == AG_COLLECT_FILE ? k->path : k->host, err->reason ? err->reason : "?",
-			 err->msg);
+			 c ? c->dropped : 0, err->msg);
 	a->log(line);
 }
 
@@ -193,21 +260,27 @@ size_t ag_agent_collect_all(struct ag_agent *a, enum tm_report_kind kind, const 
 		return n;
 	}
 	ag_collect_many(a->cfg->collectors, n, cs);
+	const char **serials = calloc(n, sizeof(*serials));
+	for (size_t i = 0; serials && i < n; i++)
+		serials[i] = cs[i].r ? cs[i].r->serial : NULL;
+	struct cycle cy = { a->cfg, serials };
 	for (size_t i = 0; i < n; i++) {
 		struct tm_error err = { 0 };
 		size_t q = 0;
 		if (cs[i].r == NULL) {
 			log_collect(a, i, &cs[i], 0, &cs[i].err);
 			failed++;
-		} else if (process(a, &cs[i], kind, cause, events, &q, &err) != 0) {
+		} else if (process(a, &cy, i, &cs[i], kind, cause, events, &q, &err) != 0) {
 			log_collect(a, i, &cs[i], q, &err);
 			failed++;
 		} else {
 			log_collect(a, i, &cs[i], q, NULL);
 		}
 		total += q;
-		ag_collected_fini(&cs[i]);
 	}
+	for (size_t i = 0; i < n; i++)
+		ag_collected_fini(&cs[i]);
+	free(serials);
 	free(cs);
 	if (queued)
 		*queued = total;
@@ -234,7 +307,11 @@ int ag_agent_show(const struct ag_config *cfg, size_t ci, enum tm_report_kind ki
 	}
 	if (ag_state_load(cfg->state_dir, c.r->serial, &st, err) != 0)
 		goto out;
-	apply_counters(&st, &c);   /* the state is not saved: show changes nothing */
+	struct cycle cy = { cfg, NULL };
+	bool same = false;
+	if (check_source(&cy, ci, &st, &same, err) != 0)
+		goto out;
+	apply_counters(&st, &c, same);   /* the state is not saved: show changes nothing */
 	struct ag_report_meta m = { kind, st.seq + 1, kind == TM_KIND_TEST ? "test" : "manual", NULL, TM_UNSET, 0 };
 	if (ag_report_finish(c.r, &m, err) != 0 || ag_report_yaml(c.r, out, err) != 0)
 		goto out;

@@ -40,6 +40,11 @@ struct ag_collected {
 	struct tm_error err;
 	struct ag_raw_counter raw[AG_MAX_RAW_COUNTERS];
 	size_t n_raw;
+	/* SNMP: datagrams that were not the answer to the request in flight (a
+	 * trap, an echo, another request-id, address, port or community) and
+	 * were dropped; the last one's reason. */
+	unsigned dropped;
+	char dropped_why[64];
 };
 
 void ag_collected_fini(struct ag_collected *c);

@@ -10,6 +10,7 @@
  * nowhere (a library does not print). net-snmp types stay in this file. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -76,7 +77,10 @@ struct dev {
 	oid cur[MAX_OID];
 	size_t cur_len;
 	bool need_send, answered, failed;
-	unsigned requests;
+	unsigned requests, answers;
+	long reqid;             /* of the request in flight */
+	struct sockaddr_in addrs[8]; /* the configured host's IPv4 addresses and port */
+	size_t n_addrs;
 	int64_t deadline;       /* monotonic ms */
 	int64_t budget;         /* ms, for the message */
 	struct var *vars;
@@ -132,7 +136,11 @@ static void dev_fail(struct dev *d, const char *reason, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(m, sizeof(m), fmt, ap);
 	va_end(ap);
-	tm_error_set(&d->out->err, reason, "snmp %s:%d: %s", d->k->host, d->k->port, m);
+	if (d->out->dropped > 0)
+		tm_error_set(&d->out->err, reason, "snmp %s:%d: %s; %u datagrams dropped (last: %s)",
+			     d->k->host, d->k->port, m, d->out->dropped, d->out->dropped_why);
+	else
+		tm_error_set(&d->out->err, reason, "snmp %s:%d: %s", d->k->host, d->k->port, m);
 	d->failed = true;
 	d->state = DEV_DONE;
 }
@@ -202,6 +210,7 @@ static void next_walk(struct dev *d)
 static void on_response(struct dev *d, netsnmp_pdu *pdu)
 {
 	d->answered = true;
+	d->answers++;
 	if (pdu->command == SNMP_MSG_REPORT) {
 		dev_fail(d, "collect.snmp", "SNMPv3 report: %s",
 			 snmp_api_errstring(snmpv3_get_report_type(pdu)));
@@ -236,17 +245,81 @@ static void on_response(struct dev *d, netsnmp_pdu *pdu)
 		d->need_send = true;
 }
 
+/* A datagram that is not the answer to the request in flight: counted (the
+ * device's error and the agent's status say so) and dropped. */
+static void dev_drop(struct dev *d, const char *why)
+{
+	d->out->dropped++;
+	snprintf(d->out->dropped_why, sizeof(d->out->dropped_why), "%s", why);
+}
+
+/* Was the datagram sent by the configured device (address and port)? */
+static bool from_device(const struct dev *d, const netsnmp_pdu *pdu)
+{
+	const netsnmp_indexed_addr_pair *ap = pdu->transport_data;
+	if (ap == NULL || pdu->transport_data_length < (int)sizeof(*ap) ||
+	    ap->remote_addr.sa.sa_family != AF_INET)
+		return false;
+	for (size_t i = 0; i < d->n_addrs; i++)
+		if (ap->remote_addr.sin.sin_addr.s_addr == d->addrs[i].sin_addr.s_addr &&
+		    ap->remote_addr.sin.sin_port == d->addrs[i].sin_port)
+			return true;
+	return false;
+}
+
+/* Only a Response (a Report for v3) to the request in flight, from the
+ * device's address and port, with its community (v3: its user, authPriv)
+ * is an answer. NULL: it is; else why not. */
+static const char *not_an_answer(const struct dev *d, int reqid, const netsnmp_pdu *pdu)
+{
+	if (pdu->command != SNMP_MSG_RESPONSE && !(d->k->version == 3 && pdu->command == SNMP_MSG_REPORT))
+		return "not a Response PDU";
+	if (reqid != d->reqid || pdu->reqid != d->reqid)
+		return "another request-id";
+	if (!from_device(d, pdu))
+		return "from another address or port";
+	if (d->k->version == 3) {
+		size_t n = strlen(d->k->user);
+		if (pdu->version != SNMP_VERSION_3 || pdu->securityLevel != SNMP_SEC_LEVEL_AUTHPRIV ||
+		    pdu->securityNameLen != n || memcmp(pdu->securityName, d->k->user, n) != 0)
+			return "another SNMPv3 user or security level";
+	} else {
+		size_t n = strlen(d->k->community);
+		if (pdu->version != SNMP_VERSION_2c || pdu->community_len != n ||
+		    memcmp(pdu->community, d->k->community, n) != 0)
+			return "another community or version";
+	}
+	return NULL;
+}
+
+/* The session's own callback: net-snmp hands it what matches no request
+ * (a trap, a request sent to us, an echo of ours). Never an answer. */
+static int on_unsolicited(int op, netsnmp_session *sp, int reqid, netsnmp_pdu *pdu, void *magic)
+{
+	(void)sp;
+	(void)reqid;
+	(void)pdu;
+	if (op == NETSNMP_CALLBACK_OP_RECEIVED_MESSAGE)
+		dev_drop(magic, "not a Response PDU");
+	return 1;
+}
+
 static int on_pdu(int op, netsnmp_session *sp, int reqid, netsnmp_pdu *pdu, void *magic)
 {
 	struct dev *d = magic;
 	(void)sp;
-	(void)reqid;
 	if (d->state != DEV_ACTIVE)
 		return 1;
 	if (op == NETSNMP_CALLBACK_OP_RESEND || op == NETSNMP_CALLBACK_OP_CONNECT)
 		return 1;          /* a retry under way: not an outcome */
-	if (op == NETSNMP_CALLBACK_OP_RECEIVED_MESSAGE)
+	if (op == NETSNMP_CALLBACK_OP_RECEIVED_MESSAGE) {
+		const char *why = not_an_answer(d, reqid, pdu);
+		if (why != NULL) {
+			dev_drop(d, why);
+			return 0;  /* the request stays in flight: its timeout and retries go on */
+		}
 		on_response(d, pdu);
+	}
 	else if (op == NETSNMP_CALLBACK_OP_TIMED_OUT && !d->answered)
 		dev_fail(d, "collect.unavailable", "no answer within %d ms (%d retries)", d->k->timeout_ms,
 			 d->k->retries);
@@ -275,7 +348,11 @@ static void send_next(struct dev *d)
 	pdu->max_repetitions = BULK_REPETITIONS;
 	snmp_add_null_var(pdu, d->cur, d->cur_len);
 	d->requests++;
-	if (snmp_sess_async_send(d->sess, pdu, on_pdu, d) == 0) {
+	d->reqid = pdu->reqid;
+	int sent = snmp_sess_async_send(d->sess, pdu, on_pdu, d);
+	if (sent != 0)
+		d->reqid = sent;
+	if (sent == 0) {
 		int e = snmp_sess_session(d->sess)->s_snmp_errno;
 		snmp_free_pdu(pdu);
 		dev_fail(d, "collect.snmp", "send failed: %s", snmp_api_errstring(e));
@@ -308,6 +385,28 @@ struct auth_proto {
 	size_t len;
 };
 
+/* The addresses an answer may come from: the host's IPv4 addresses (net-snmp's
+ * "udp:" transport is IPv4) and the configured port. */
+static int resolve(struct dev *d)
+{
+	struct addrinfo hints, *res = NULL;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_INET;
+	hints.ai_socktype = SOCK_DGRAM;
+	int e = getaddrinfo(d->k->host, NULL, &hints, &res);
+	if (e != 0) {
+		dev_fail(d, "collect.unavailable", "cannot resolve the host: %s", gai_strerror(e));
+		return -1;
+	}
+	d->n_addrs = 0;
+	for (struct addrinfo *a = res; a && d->n_addrs < sizeof(d->addrs) / sizeof(d->addrs[0]); a = a->ai_next) {
+		memcpy(&d->addrs[d->n_addrs], a->ai_addr, sizeof(d->addrs[0]));
+		d->addrs[d->n_addrs++].sin_port = htons((uint16_t)d->k->port);
+	}
+	freeaddrinfo(res);
+	return 0;
+}
+
 static void dev_open(struct dev *d)
 {
 	netsnmp_session s;
@@ -317,8 +416,10 @@ static void dev_open(struct dev *d)
 	s.peername = peer;
 	s.timeout = (long)d->k->timeout_ms * 1000;
 	s.retries = d->k->retries;
-	s.callback = on_pdu;
+	s.callback = on_unsolicited;
 	s.callback_magic = d;
+	if (resolve(d) != 0)
+		return;
 	if (d->k->version == 3) {
 		const struct auth_proto protos[] = {
 			{ "SHA", usmHMACSHA1AuthProtocol, USM_AUTH_PROTO_SHA_LEN },
@@ -712,7 +813,12 @@ void ag_collect_snmp_many(const struct ag_collector_config *ks, const size_t *id
 					netsnmp_large_fd_set_resize(&fds, pf[np].fd + 1);
 				NETSNMP_LARGE_FD_ZERO(&fds);
 				NETSNMP_LARGE_FD_SET(pf[np].fd, &fds);
+				/* one datagram per read: one that reached neither callback
+				 * matched no request (net-snmp drops it silently) */
+				unsigned seen = d->out->dropped + d->answers;
 				snmp_sess_read2(d->sess, &fds);
+				if (pf[np].revents == POLLIN && d->out->dropped + d->answers == seen)
+					dev_drop(d, "no request waits for it (another request-id, or not SNMP)");
 			}
 			np++;
 			if (d->state == DEV_ACTIVE)

@@ -412,7 +412,45 @@ static int parse_outbox(struct cfgctx *x, const struct tm_node *n, struct ag_con
 		return -1;
 	c->outbox_max_count = (size_t)cnt;
 	c->outbox_max_bytes = (uint64_t)bytes;
+	c->outbox_count_set = tm_node_get(n, "max_count") != NULL;
+	c->outbox_bytes_set = tm_node_get(n, "max_bytes") != NULL;
 	return 0;
+}
+
+uint64_t ag_config_outbox_need(const struct ag_config *c)
+{
+	const int64_t span = AG_OUTBOX_HOLD_SECONDS;
+	int64_t per_device = (span + c->every_counters - 1) / c->every_counters;
+	if (c->every_heartbeat > 0)
+		per_device += (span + c->every_heartbeat - 1) / c->every_heartbeat;
+	return (uint64_t)per_device * (c->n_collectors ? c->n_collectors : 1);
+}
+
+/* Unless set, the outbox holds AG_OUTBOX_HOLD_SECONDS of scheduled reports
+ * (counters and heartbeats) of every configured device, at least the
+ * fixed defaults. */
+static void size_outbox(struct ag_config *c)
+{
+	uint64_t need = ag_config_outbox_need(c);
+	if (!c->outbox_count_set && need > c->outbox_max_count)
+		c->outbox_max_count = need > 1000000 ? 1000000 : (size_t)need;
+	if (!c->outbox_bytes_set && need * AG_OUTBOX_REPORT_BYTES > c->outbox_max_bytes)
+		c->outbox_max_bytes = need * AG_OUTBOX_REPORT_BYTES;
+}
+
+int ag_config_outbox_warning(const struct ag_config *c, char *buf, size_t cap)
+{
+	uint64_t need = ag_config_outbox_need(c);
+	buf[0] = '\0';
+	if (c->outbox_max_count >= need && c->outbox_max_bytes >= need * AG_OUTBOX_REPORT_BYTES)
+		return 0;
+	snprintf(buf, cap,
+		 "outbox (max_count %zu, max_bytes %llu) holds less than three days of scheduled reports "
+		 "for %zu devices: %llu reports, about %llu bytes; older reports would be dropped while "
+		 "the relay is down",
+		 c->outbox_max_count, (unsigned long long)c->outbox_max_bytes, c->n_collectors,
+		 (unsigned long long)need, (unsigned long long)(need * AG_OUTBOX_REPORT_BYTES));
+	return 1;
 }
 
 static int parse_collector(struct cfgctx *x, const struct tm_node *n, struct ag_collector_config *k)
@@ -534,6 +572,7 @@ int ag_config_parse(const uint8_t *buf, size_t len, const char *base_dir,
 	    get_path(&x, root, "state_directory", "config", true, &c->state_dir) != 0 ||
 	    parse_collectors(&x, tm_node_get(root, "collectors"), c) != 0)
 		goto out;
+	size_outbox(c);
 	if (c->smtp.envelope_sender == NULL && (c->smtp.envelope_sender = strdup(c->mailbox)) == NULL) {
 		tm_error_set(err, "internal.nomem", "out of memory");
 		goto out;

@@ -85,8 +85,9 @@ struct ag_config {
 	int part_life_warning;    /* percent of rated life */
 	/* outbox */
 	char *outbox_dir;
-	size_t outbox_max_count;
-	uint64_t outbox_max_bytes;
+	size_t outbox_max_count;      /* default: three days of scheduled reports, at least 1000 */
+	uint64_t outbox_max_bytes;     /* default: as many reports of AG_OUTBOX_REPORT_BYTES, at least 64 MiB */
+	bool outbox_count_set, outbox_bytes_set;   /* given in the file */
 	char *state_dir;
 	struct ag_collector_config *collectors;
 	size_t n_collectors;
@@ -100,6 +101,14 @@ int ag_config_load(const char *path, struct ag_config **out, struct tm_error *er
 int ag_config_parse(const uint8_t *buf, size_t len, const char *base_dir,
 		    struct ag_config **out, struct tm_error *err);
 void ag_config_free(struct ag_config *c);
+/* The outbox a collector needs by default: AG_OUTBOX_HOLD_SECONDS of
+ * scheduled reports (counters and heartbeats) for every configured device,
+ * so that the relay may be down that long without a report dropped. */
+#define AG_OUTBOX_HOLD_SECONDS (3 * 86400)
+#define AG_OUTBOX_REPORT_BYTES 8192u   /* a sealed report, with room */
+uint64_t ag_config_outbox_need(const struct ag_config *c);
+/* 1 and a message in buf when the outbox holds less than that (check-config warns). */
+int ag_config_outbox_warning(const struct ag_config *c, char *buf, size_t cap);
 /* Supply-low threshold for a supply (by colorant first, then type). */
 int ag_config_supply_low(const struct ag_config *c, const char *type, const char *colorant);
 

@@ -262,6 +262,9 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "check-config") == 0) {
 		printf("%s: OK (%zu relays, %zu collectors, outbox %s)\n", path, c->smtp.n_relays,
 		       c->n_collectors, c->outbox_dir);
+		char w[512];
+		if (ag_config_outbox_warning(c, w, sizeof(w)))
+			fprintf(stderr, "telemail-agent check-config warning: %s\n", w);
 		rc = 0;
 	} else if (strcmp(cmd, "show") == 0) {
 		struct tm_buf b;

@@ -12,6 +12,9 @@
  *   part fuser
  *   firmware controller=2.1.0
  *   counter prtMarkerLifeCount.1.1 4294967000 0    key, last raw Counter32, wraps
+ *   source 192.0.2.41:161                          where the serial was read
+ *   previous 192.0.2.40:161                        the source before it
+ *   clash 192.0.2.40:161 192.0.2.41:161            a serial clash, held back
  *   end
  * The trailing "end" line proves the file is whole. */
 #include <errno.h>
@@ -168,6 +171,19 @@ int ag_state_load(const char *dir, const char *serial, struct ag_state *st, stru
 				c->wraps = (uint32_t)wraps;
 				st->n_counters++;
 			}
+		} else if (strcmp(line, "source") == 0) {
+			bad = strlen(val) >= AG_SOURCE_MAX;
+			snprintf(st->source, sizeof(st->source), "%s", val);
+		} else if (strcmp(line, "previous") == 0) {
+			bad = strlen(val) >= AG_SOURCE_MAX;
+			snprintf(st->previous, sizeof(st->previous), "%s", val);
+		} else if (strcmp(line, "clash") == 0) {
+			char *b2 = strchr(val, ' ');
+			bad = b2 == NULL || (size_t)(b2 - val) >= AG_SOURCE_MAX || strlen(b2 + 1) >= AG_SOURCE_MAX;
+			if (!bad) {
+				*b2 = '\0';
+				ag_state_clash(st, val, b2 + 1);
+			}
 		} else if (strcmp(line, "firmware") == 0) {
 			bad = ag_state_list_add(st->firmware, &st->n_firmware, val);
 		} else {
@@ -212,6 +228,12 @@ int ag_state_save(const char *dir, const struct ag_state *st, struct tm_error *e
 	for (size_t i = 0; i < st->n_counters; i++)
 		w |= tm_buf_printf(&b, "counter %s %" PRIu32 " %" PRIu32 "\n", st->counters[i].key,
 				   st->counters[i].last, st->counters[i].wraps);
+	if (st->source[0])
+		w |= tm_buf_printf(&b, "source %s\n", st->source);
+	if (st->previous[0])
+		w |= tm_buf_printf(&b, "previous %s\n", st->previous);
+	if (st->clash[0][0])
+		w |= tm_buf_printf(&b, "clash %s %s\n", st->clash[0], st->clash[1]);
 	w |= tm_buf_append_str(&b, "end\n");
 	if (w != 0) {
 		tm_error_set(err, "internal.nomem", "out of memory");
@@ -244,7 +266,68 @@ int ag_state_next_seq(const char *dir, struct ag_state *st, int64_t *seq, struct
 	return 0;
 }
 
-int64_t ag_state_counter_total(struct ag_state *st, const char *key, uint32_t raw)
+/* Sources are kept on one line of the state file: no spaces or controls. */
+static void source_set(char *dst, const char *src)
+{
+	snprintf(dst, AG_SOURCE_MAX, "%s", src);
+	for (char *p = dst; *p; p++)
+		if ((unsigned char)*p <= ' ')
+			*p = '_';
+}
+
+void ag_state_clash(struct ag_state *st, const char *a, const char *b)
+{
+	/* in a fixed order, so the same pair is the same line */
+	if (strcmp(a, b) > 0) {
+		const char *t = a;
+		a = b;
+		b = t;
+	}
+	source_set(st->clash[0], a);
+	source_set(st->clash[1], b);
+}
+
+int ag_state_source(struct ag_state *st, const char *source, bool alone, bool *same_source,
+		    struct tm_error *err)
+{
+	char src[AG_SOURCE_MAX];
+	source_set(src, source);
+	*same_source = false;
+	if (st->clash[0][0]) {
+		bool member = strcmp(src, st->clash[0]) == 0 || strcmp(src, st->clash[1]) == 0;
+		if (!alone || !member)
+			return tm_error_set(err, "collect.serial_clash",
+					    "serial %s is reported by both %s and %s: held back until only one "
+					    "device reports it", st->serial, st->clash[0], st->clash[1]);
+		/* resolved: the other device is gone or reports another serial. Its
+		 * last counter values are not this device's: no wrap at this reading. */
+		st->clash[0][0] = st->clash[1][0] = '\0';
+		st->previous[0] = '\0';
+		snprintf(st->source, sizeof(st->source), "%s", src);
+		return 0;
+	}
+	if (st->source[0] == '\0' || strcmp(st->source, src) == 0) {
+		*same_source = st->source[0] != '\0';
+		snprintf(st->source, sizeof(st->source), "%s", src);
+		return 0;
+	}
+	if (st->previous[0] && strcmp(st->previous, src) == 0) {
+		/* back to the source before: two devices taking turns */
+		ag_state_clash(st, st->source, src);
+		return tm_error_set(err, "collect.serial_clash",
+				    "serial %s went back from %s to %s: two devices report it; held back "
+				    "until only one does", st->serial, st->source, src);
+	}
+	/* a move (a new address): counted from here, no wrap across it */
+	snprintf(st->previous, sizeof(st->previous), "%s", st->source);
+	snprintf(st->source, sizeof(st->source), "%s", src);
+	return 0;
+}
+
+#define WRAP_TOP (UINT32_MAX - UINT32_MAX / 10)
+#define WRAP_BOTTOM (UINT32_MAX / 10)
+
+int64_t ag_state_counter_total(struct ag_state *st, const char *key, uint32_t raw, bool same_source)
 {
 	struct ag_state_counter *c = NULL;
 	for (size_t i = 0; i < st->n_counters && c == NULL; i++)
@@ -258,7 +341,7 @@ int64_t ag_state_counter_total(struct ag_state *st, const char *key, uint32_t ra
 	}
 	if (c == NULL)
 		return (int64_t)raw;
-	if (raw < c->last)
+	if (same_source && raw < c->last && c->last >= WRAP_TOP && raw <= WRAP_BOTTOM)
 		c->wraps++;
 	c->last = raw;
 	return ((int64_t)c->wraps << 32) + (int64_t)raw;

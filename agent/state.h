@@ -31,8 +31,15 @@ struct ag_state_counter {
 	uint32_t wraps;
 };
 
+#define AG_SOURCE_MAX 128
+
 struct ag_state {
 	char serial[65];
+	/* Where the serial was read (SNMP "host:port", a file's path): the
+	 * current source, the one before it, and a serial clash (two sources
+	 * reporting this serial) that holds its reports back until resolved. */
+	char source[AG_SOURCE_MAX], previous[AG_SOURCE_MAX];
+	char clash[2][AG_SOURCE_MAX];
 	int64_t seq;      /* last sequence number handed out (0: none yet) */
 	bool primed;      /* a snapshot was seen before (no events on the first one) */
 	struct ag_state_supply supplies[AG_STATE_MAX_LIST];
@@ -59,9 +66,25 @@ int ag_state_save(const char *dir, const struct ag_state *st, struct tm_error *e
 /* Hand out the next seq: incremented and saved durably before it is used,
  * so a power cut never reuses a number. */
 int ag_state_next_seq(const char *dir, struct ag_state *st, int64_t *seq, struct tm_error *err);
-/* The 64-bit total of a Counter32 reading: wraps · 2^32 + raw, where a
- * reading below the last one counts as one wrap. Updates st (save it). */
-int64_t ag_state_counter_total(struct ag_state *st, const char *key, uint32_t raw);
+/* The 64-bit total of a Counter32 reading: wraps · 2^32 + raw. A wrap is
+ * counted only when `same_source` (read from the source that gave the last
+ * value), the last value is in the top tenth of the range and the new one
+ * in the bottom tenth; any other drop is a reset the total shows as such
+ * (the gateway flags it), never 2^32 more pages. Updates st (save it). */
+int64_t ag_state_counter_total(struct ag_state *st, const char *key, uint32_t raw, bool same_source);
+/* The serial was read from `source` this cycle. `alone`: no other source
+ * reported it this cycle and the other side of a recorded clash is gone
+ * (not configured, or it reported another serial). Returns 0 when the
+ * reading may be used (*same_source: from the source of the last one), or
+ * -1 with collect.serial_clash when it must be held back: another source
+ * reported the serial in this cycle (!alone without a clash recorded is
+ * the caller's call: see ag_state_clash), it came back from the source it
+ * had before the last one (two devices taking turns), or a clash is
+ * recorded and not resolved. Updates st (save it). */
+int ag_state_source(struct ag_state *st, const char *source, bool alone, bool *same_source,
+		    struct tm_error *err);
+/* Record a clash between two sources (held back until resolved). */
+void ag_state_clash(struct ag_state *st, const char *a, const char *b);
 /* List helpers (exact string match). */
 bool ag_state_list_has(char *const *list, size_t n, const char *s);
 int ag_state_list_add(char **list, size_t *n, const char *s);

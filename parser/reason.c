@@ -114,6 +114,7 @@ static const struct tm_reason reasons[] = {
 	{ "collect.format", P, "554 5.6.0", "a device-state snapshot does not follow the documented format" },
 	{ "collect.unavailable", T, "451 4.4.0", "the device state source cannot be read right now (missing file, no SNMP answer)" },
 	{ "collect.snmp", T, "451 4.4.0", "an SNMP request failed (timeout, error status, session setup)" },
+	{ "collect.serial_clash", P, "554 5.6.0", "two devices report the same serial: both are held back until only one does" },
 
 	/* state: per-device agent state (seq, thresholds) */
 	{ "state.corrupt", I, "451 4.3.0", "the agent's state file cannot be parsed" },

@@ -171,3 +171,64 @@ Test(agent_config, file_errors_name_the_file)
 	tm_test_rmtree(d);
 	free(d);
 }
+
+/* A configuration of n SNMP devices with the given outbox line. */
+static char *fleet(size_t n, const char *outbox)
+{
+	size_t cap = 256 + n * 96 + strlen(BASE_IDENTITY BASE_GATEWAY BASE_SMTP) + strlen(outbox);
+	char *t = malloc(cap);
+	cr_assert_not_null(t);
+	int w = snprintf(t, cap, "identity: {role: collector, certificate: d.pem, key: d.key, mailbox: a@b.example}\n"
+			 "%s%sstate_directory: st\ncollectors:\n", BASE_GATEWAY BASE_SMTP, outbox);
+	for (size_t i = 0; i < n; i++)
+		w += snprintf(t + w, cap - (size_t)w, "  - {type: snmp, host: 10.0.%zu.%zu, community: public}\n",
+			      i / 250, i % 250 + 1);
+	return t;
+}
+
+/* Issue 14 item 15: the default outbox holds three days of the scheduled
+ * reports of every device (counters every 8 h: 9, heartbeats every hour:
+ * 72, so 81 per device): 81,000 for 1,000 devices, not one cycle of 1,000. */
+Test(agent_config, default_outbox_holds_three_days_of_the_fleet)
+{
+	struct ag_config *c = NULL;
+	struct tm_error err = { 0 };
+	char *t = fleet(1000, "outbox: {directory: ob}\n");
+	cr_assert_eq(parse(t, &c, &err), 0, "%s: %s", err.reason, err.msg);
+	cr_expect_eq(ag_config_outbox_need(c), 81000);
+	cr_expect_eq(c->outbox_max_count, 81000);
+	cr_expect_eq(c->outbox_max_bytes, 81000ull * 8192);
+	char w[512];
+	cr_expect_eq(ag_config_outbox_warning(c, w, sizeof(w)), 0, "%s", w);
+	ag_config_free(c);
+	free(t);
+
+	/* one device: the fixed defaults are already more */
+	cr_assert_eq(parse(BASE, &c, &err), 0, "%s: %s", err.reason, err.msg);
+	cr_expect_eq(c->outbox_max_count, 1000);
+	cr_expect_eq(c->outbox_max_bytes, 64u << 20);
+	ag_config_free(c);
+}
+
+/* An explicit size that holds less than three days: check-config's warning. */
+Test(agent_config, explicit_small_outbox_gets_a_warning)
+{
+	struct ag_config *c = NULL;
+	struct tm_error err = { 0 };
+	char *t = fleet(1000, "outbox: {directory: ob, max_count: 1000}\n");
+	cr_assert_eq(parse(t, &c, &err), 0, "%s: %s", err.reason, err.msg);
+	cr_expect_eq(c->outbox_max_count, 1000);
+	char w[512];
+	cr_assert_eq(ag_config_outbox_warning(c, w, sizeof(w)), 1);
+	cr_expect_str_eq(w, "outbox (max_count 1000, max_bytes 663552000) holds less than three days of "
+			    "scheduled reports for 1000 devices: 81000 reports, about 663552000 bytes; older "
+			    "reports would be dropped while the relay is down");
+	ag_config_free(c);
+	free(t);
+
+	t = fleet(1000, "outbox: {directory: ob, max_count: 81000, max_bytes: 700000000}\n");
+	cr_assert_eq(parse(t, &c, &err), 0, "%s: %s", err.reason, err.msg);
+	cr_expect_eq(ag_config_outbox_warning(c, w, sizeof(w)), 0, "%s", w);
+	ag_config_free(c);
+	free(t);
+}

@@ -18,6 +18,7 @@
 #include "collect.h"
 #include "common.h"
 #include "config.h"
+#include "outbox.h"
 #include "state.h"
 
 static char *dir;
@@ -32,6 +33,8 @@ static void teardown(void)
 	char *srv = tm_test_src("agent/servers.py");
 	for (int i = 0; i < 3; i++)
 		tm_test_sh("/usr/bin/python3 '%s' stop '%s/snmpd%d'", srv, dir, i);
+	for (int i = 0; i < 8; i++)
+		tm_test_sh("/usr/bin/python3 '%s' stop '%s/fake%d'", srv, dir, i);
 	free(srv);
 	tm_test_rmtree(dir);
 	free(dir);
@@ -85,23 +88,59 @@ static const char *printer_body(unsigned long lifecount)
 	return b;
 }
 
-/* Start snmpd in dir/snmpd<n> with the body; returns its UDP port. */
-static int start_snmpd(int n, const char *body)
+static int read_int(const char *kind, int n, const char *file);
+
+/* Start snmpd in dir/snmpd<n> with the body (on `port`, 0: a free one); returns its UDP port. */
+static int start_snmpd_on(int n, const char *body, int port)
 {
 	char p[512];
 	snprintf(p, sizeof(p), "%s/body%d.conf", dir, n);
 	tm_test_write(p, body, strlen(body));
 	char *srv = tm_test_src("agent/servers.py");
-	cr_assert_eq(tm_test_sh("/usr/bin/python3 '%s' snmpd '%s/snmpd%d' '%s'", srv, dir, n, p), 0,
+	cr_assert_eq(tm_test_sh("/usr/bin/python3 '%s' snmpd '%s/snmpd%d' '%s' %d", srv, dir, n, p, port), 0,
 		     "cannot start snmpd");
 	free(srv);
-	snprintf(p, sizeof(p), "%s/snmpd%d/port", dir, n);
+	return read_int("snmpd", n, "port");
+}
+
+/* The number in dir/<kind><n>/<file>. */
+static int read_int(const char *kind, int n, const char *file)
+{
+	char p[600];
+	snprintf(p, sizeof(p), "%s/%s%d/%s", dir, kind, n, file);
 	struct tm_buf b;
 	tm_buf_init(&b);
 	tm_test_read(p, &b);
-	int port = atoi((char *)b.data);
+	int v = atoi((char *)b.data);
 	tm_buf_fini(&b);
-	return port;
+	return v;
+}
+
+/* Start test/agent/fake_snmp.py in dir/fake<n> (MODE SERIAL LIFECOUNT); its UDP port. */
+static int start_fake_on(int n, const char *mode, const char *serial, unsigned long life, int port)
+{
+	char *fake = tm_test_src("agent/fake_snmp.py");
+	cr_assert_eq(tm_test_sh("/usr/bin/python3 '%s' '%s/fake%d' %s %s %lu %d", fake, dir, n, mode, serial, life, port),
+		     0, "cannot start the fake device");
+	free(fake);
+	return read_int("fake", n, "port");
+}
+
+static int start_fake(int n, const char *mode, const char *serial, unsigned long life)
+{
+	return start_fake_on(n, mode, serial, life, 0);
+}
+
+static void stop_fake(int n)
+{
+	char *srv = tm_test_src("agent/servers.py");
+	tm_test_sh("/usr/bin/python3 '%s' stop '%s/fake%d'", srv, dir, n);
+	free(srv);
+}
+
+static int start_snmpd(int n, const char *body)
+{
+	return start_snmpd_on(n, body, 0);
 }
 
 static void stop_snmpd(int n)
@@ -315,8 +354,8 @@ Test(agent_snmp, counter32_wrap_keeps_the_total_rising_across_restarts)
 	ag_config_free(c);
 	stop_snmpd(0);
 
-	/* the counter wrapped: 2^32 + 200 */
-	port = start_snmpd(1, printer_body(200));
+	/* the counter wrapped: 2^32 + 200 (the same device: the same address and port) */
+	port = start_snmpd_on(1, printer_body(200), port);
 	snprintf(coll, sizeof(coll), "  - {type: snmp, host: 127.0.0.1, port: %d, community: public}\n", port);
 	c = make_cfg(coll);
 	struct tm_buf y;
@@ -331,7 +370,7 @@ Test(agent_snmp, counter32_wrap_keeps_the_total_rising_across_restarts)
 	cr_assert_eq(tm_test_sh("grep -qx 'counter prtMarkerLifeCount.1.1 200 1' '%s/state/XK100001.state'", dir), 0);
 
 	/* and again, still rising after a restart of the agent */
-	port = start_snmpd(2, printer_body(900));
+	port = start_snmpd_on(2, printer_body(900), port);
 	snprintf(coll, sizeof(coll), "  - {type: snmp, host: 127.0.0.1, port: %d, community: public}\n", port);
 	c = make_cfg(coll);
 	tm_buf_reset(&y);
@@ -369,12 +408,20 @@ Test(agent_snmp, counter_state_counts_wraps)
 {
 	struct ag_state st;
 	ag_state_init(&st);
-	cr_expect_eq(ag_state_counter_total(&st, "c", 4000000000u), 4000000000LL);
-	cr_expect_eq(ag_state_counter_total(&st, "c", 4100000000u), 4100000000LL);
-	cr_expect_eq(ag_state_counter_total(&st, "c", 5), 4294967296LL + 5);
-	cr_expect_eq(ag_state_counter_total(&st, "c", 5), 4294967296LL + 5);
-	cr_expect_eq(ag_state_counter_total(&st, "c", 4), 2 * 4294967296LL + 4);
-	cr_expect_eq(ag_state_counter_total(&st, "d", 1), 1);
+	cr_expect_eq(ag_state_counter_total(&st, "c", 4000000000u, true), 4000000000LL);
+	cr_expect_eq(ag_state_counter_total(&st, "c", 4100000000u, true), 4100000000LL);
+	cr_expect_eq(ag_state_counter_total(&st, "c", 5, true), 4294967296LL + 5);
+	cr_expect_eq(ag_state_counter_total(&st, "c", 5, true), 4294967296LL + 5);
+	/* a drop that is no wrap (not from the top tenth into the bottom tenth): a reset, no 2^32 more */
+	cr_expect_eq(ag_state_counter_total(&st, "c", 4, true), 4294967296LL + 4);
+	cr_expect_eq(ag_state_counter_total(&st, "c", 4200000000u, true), 4294967296LL + 4200000000LL);
+	cr_expect_eq(ag_state_counter_total(&st, "c", 1000000000u, true), 4294967296LL + 1000000000LL);
+	cr_expect_eq(ag_state_counter_total(&st, "c", 4200000000u, true), 4294967296LL + 4200000000LL);
+	/* from the top into the bottom, but from another source: not a wrap either */
+	cr_expect_eq(ag_state_counter_total(&st, "c", 6, false), 4294967296LL + 6);
+	cr_expect_eq(ag_state_counter_total(&st, "c", 4200000000u, true), 4294967296LL + 4200000000LL);
+	cr_expect_eq(ag_state_counter_total(&st, "c", 4, true), 2 * 4294967296LL + 4);
+	cr_expect_eq(ag_state_counter_total(&st, "d", 1, true), 1);
 	char *d = tm_test_tmpdir();
 	snprintf(st.serial, sizeof(st.serial), "X1");
 	struct tm_error err = { 0 };
@@ -382,7 +429,7 @@ Test(agent_snmp, counter_state_counts_wraps)
 	struct ag_state back;
 	ag_state_init(&back);
 	cr_assert_eq(ag_state_load(d, "X1", &back, &err), 0, "%s", err.msg);
-	cr_expect_eq(ag_state_counter_total(&back, "c", 6), 2 * 4294967296LL + 6);
+	cr_expect_eq(ag_state_counter_total(&back, "c", 6, true), 2 * 4294967296LL + 6);
 	ag_state_fini(&back);
 	ag_state_fini(&st);
 	tm_test_rmtree(d);
@@ -408,5 +455,198 @@ Test(agent_snmp, too_many_variables_is_a_limit_not_a_truncation)
 	cr_assert_str_eq(err.reason, "collect.snmp", "%s", err.msg);
 	cr_assert_not_null(strstr(err.msg, "more than 3000 variables"), "%s", err.msg);
 	ag_collected_fini(&out);
+	ag_config_free(c);
+}
+
+/* Issue 14 item 11: only a Response to the request in flight, from the
+ * device's address and port, with its community, is taken. A trap (from
+ * another port, another community), a Response from another port, with
+ * another community or another request-id, and the agent's own GETBULK
+ * echoed back are each dropped and counted; the device then counts as
+ * unreachable, never reported with what it sent. The honest fake proves
+ * its data would be taken. */
+Test(agent_snmp, hostile_answers_are_dropped_counted_and_the_device_unreachable)
+{
+	static const struct {
+		const char *mode, *why;
+	} cases[] = {
+		{ "good", NULL },
+		{ "trap", "not a Response PDU" },
+		{ "wrongport", "from another address or port" },
+		{ "community", "another community or version" },
+		{ "echo", "not a Response PDU" },
+		{ "reqid", "no request waits for it (another request-id, or not SNMP)" },
+	};
+	enum { N = sizeof(cases) / sizeof(cases[0]) };
+	char coll[N * 160] = "";
+	for (int i = 0; i < N; i++) {
+		int port = start_fake(i, cases[i].mode, "FAKE0001", 1000);
+		snprintf(coll + strlen(coll), sizeof(coll) - strlen(coll),
+			 "  - {type: snmp, host: 127.0.0.1, port: %d, community: public, timeout_ms: 500, retries: 1}\n",
+			 port);
+	}
+	struct ag_config *c = make_cfg(coll);
+	struct ag_collected out[N];
+	ag_collect_many(c->collectors, N, out);
+	cr_assert_not_null(out[0].r, "the honest fake: %s", out[0].err.msg);
+	cr_assert_str_eq(out[0].r->name, "INJECTED-BY-TRAP");
+	cr_assert_str_eq(out[0].r->serial, "FAKE0001");
+	cr_assert_eq(out[0].dropped, 0);
+	for (int i = 1; i < N; i++) {
+		cr_assert_null(out[i].r, "%s: reported with the injected data", cases[i].mode);
+		cr_assert_str_eq(out[i].err.reason, "collect.unavailable", "%s: %s", cases[i].mode, out[i].err.msg);
+		/* one hostile answer per request: each request (and its retry) seen, each answer dropped */
+		int seen = read_int("fake", i, "requests");
+		cr_assert_eq(seen, 2, "%s: %d requests", cases[i].mode, seen);
+		cr_assert_eq(out[i].dropped, 2, "%s: dropped %u", cases[i].mode, out[i].dropped);
+		cr_assert_str_eq(out[i].dropped_why, cases[i].why, "%s", cases[i].mode);
+		char want[160];
+		snprintf(want, sizeof(want), "2 datagrams dropped (last: %.60s)", cases[i].why);
+		cr_assert_not_null(strstr(out[i].err.msg, want), "%s: %s", cases[i].mode, out[i].err.msg);
+	}
+	for (int i = 0; i < N; i++)
+		ag_collected_fini(&out[i]);
+	ag_config_free(c);
+}
+
+static char logged[4096];
+
+static void keep_log(const char *line)
+{
+	snprintf(logged + strlen(logged), sizeof(logged) - strlen(logged), "%s\n", line);
+}
+
+/* Every hostile answer at once, through the agent: nothing is queued, the
+ * log line says the device was unreachable and how many datagrams were dropped. */
+Test(agent_snmp, hostile_device_is_never_queued_and_the_log_counts_the_drops)
+{
+	struct tm_error err = { 0 };
+	int port = start_fake(0, "all", "FAKE0001", 1000);
+	char coll[256];
+	snprintf(coll, sizeof(coll),
+		 "  - {type: snmp, host: 127.0.0.1, port: %d, community: public, timeout_ms: 500, retries: 0}\n", port);
+	struct ag_config *c = make_cfg(coll);
+	struct ag_agent *a;
+	cr_assert_eq(ag_agent_open(c, &a, &err), 0, "%s", err.msg);
+	logged[0] = '\0';
+	a->log = keep_log;
+	size_t q = 99;
+	cr_assert_eq(ag_agent_collect_all(a, TM_KIND_PERIODIC, "manual", true, &q), 1);
+	cr_assert_eq(q, 0);
+	cr_assert_not_null(strstr(logged, "reason=collect.unavailable"), "%s", logged);
+	cr_assert_not_null(strstr(logged, " dropped=5:"), "%s", logged);
+	cr_assert_null(strstr(logged, "INJECTED"), "%s", logged);
+	struct ag_outbox_status os;
+	cr_assert_eq(ag_outbox_status(a->ob, &os, &err), 0, "%s", err.msg);
+	cr_assert_eq(os.depth, 0, "something was queued");
+	ag_agent_close(a);
+	ag_config_free(c);
+}
+
+/* One cycle through the agent: the number of devices that failed; the log in `logged`. */
+static size_t cycle(struct ag_config *c, size_t *queued)
+{
+	struct tm_error err = { 0 };
+	struct ag_agent *a;
+	cr_assert_eq(ag_agent_open(c, &a, &err), 0, "%s", err.msg);
+	logged[0] = '\0';
+	a->log = keep_log;
+	size_t failed = ag_agent_collect_all(a, TM_KIND_PERIODIC, "manual", false, queued);
+	ag_agent_close(a);
+	return failed;
+}
+
+static size_t count(const char *hay, const char *needle)
+{
+	size_t n = 0;
+	for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
+		n++;
+	return n;
+}
+
+/* Issue 14 item 12: two devices reporting one serial in the same cycle are
+ * both held back (collect.serial_clash, logged), their counters never mixed;
+ * once one of them is gone (removed from the configuration), the other is
+ * reported again, with its own counter and no wrap. */
+Test(agent_snmp, two_devices_with_one_serial_in_a_cycle_are_held_back)
+{
+	int pa = start_fake(0, "good", "TWIN0001", 4294967000UL);
+	int pb = start_fake(1, "good", "TWIN0001", 100);
+	char coll[512];
+	snprintf(coll, sizeof(coll),
+		 "  - {type: snmp, host: 127.0.0.1, port: %d, community: public, timeout_ms: 500, retries: 0}\n"
+		 "  - {type: snmp, host: 127.0.0.1, port: %d, community: public, timeout_ms: 500, retries: 0}\n", pa, pb);
+	struct ag_config *c = make_cfg(coll);
+	size_t q = 99;
+	cr_assert_eq(cycle(c, &q), 2, "%s", logged);
+	cr_assert_eq(q, 0);
+	cr_assert_eq(count(logged, "reason=collect.serial_clash"), 2, "%s", logged);
+	cr_assert_eq(tm_test_sh("grep -q '^counter' '%s/state/TWIN0001.state'", dir), 1, "a counter was taken");
+	char sa[32], sb[32];
+	snprintf(sa, sizeof(sa), "127.0.0.1:%d", pa);
+	snprintf(sb, sizeof(sb), "127.0.0.1:%d", pb);
+	bool ab = strcmp(sa, sb) < 0;
+	cr_assert_eq(tm_test_sh("grep -qx 'clash %s %s' '%s/state/TWIN0001.state'", ab ? sa : sb, ab ? sb : sa, dir), 0);
+	/* still both there: still held back */
+	cr_assert_eq(cycle(c, &q), 2, "%s", logged);
+	ag_config_free(c);
+
+	/* device B is taken out of the configuration: A alone is reported, its own counter, no wrap */
+	snprintf(coll, sizeof(coll),
+		 "  - {type: snmp, host: 127.0.0.1, port: %d, community: public, timeout_ms: 500, retries: 0}\n", pa);
+	c = make_cfg(coll);
+	struct tm_buf y;
+	tm_buf_init(&y);
+	struct tm_error err = { 0 };
+	cr_assert_eq(ag_agent_show(c, 0, TM_KIND_PERIODIC, &y, &err), 0, "%s", err.msg);
+	cr_assert_not_null(strstr((char *)y.data, "impressions: 4294967000\n"), "%s", (char *)y.data);
+	tm_buf_fini(&y);
+	cr_assert_eq(cycle(c, &q), 0, "%s", logged);
+	cr_assert_eq(q, 1);
+	cr_assert_eq(tm_test_sh("grep -q '^clash' '%s/state/TWIN0001.state'", dir), 1, "the clash was not cleared");
+	cr_assert_eq(tm_test_sh("grep -qx 'counter prtMarkerLifeCount.1.1 4294967000 0' '%s/state/TWIN0001.state'", dir), 0);
+	ag_config_free(c);
+}
+
+/* Issue 14 item 12: two devices with one serial that answer in turns (never
+ * in the same cycle). Before: each alternation was a Counter32 wrap, 2^32
+ * pages more per cycle. Now: the first change of address is a move (no
+ * wrap counted across it); the serial coming back from the address before
+ * is a clash, held back while both devices are configured. */
+Test(agent_snmp, one_serial_taking_turns_between_two_addresses_is_a_clash_not_a_wrap)
+{
+	int pa = start_fake(0, "good", "TWIN0002", 4294967000UL);
+	int pb = dead_port();
+	char coll[512];
+	snprintf(coll, sizeof(coll),
+		 "  - {type: snmp, host: 127.0.0.1, port: %d, community: public, timeout_ms: 300, retries: 0}\n"
+		 "  - {type: snmp, host: 127.0.0.1, port: %d, community: public, timeout_ms: 300, retries: 0}\n", pa, pb);
+	struct ag_config *c = make_cfg(coll);
+	size_t q = 0;
+	cr_assert_eq(cycle(c, &q), 1, "%s", logged);      /* A reported, B unreachable */
+	cr_assert_eq(q, 1);
+
+	stop_fake(0);
+	start_fake_on(1, "good", "TWIN0002", 100, pb);   /* now B answers, A does not */
+	struct tm_buf y;
+	tm_buf_init(&y);
+	struct tm_error err = { 0 };
+	cr_assert_eq(ag_agent_show(c, 1, TM_KIND_PERIODIC, &y, &err), 0, "%s", err.msg);
+	cr_assert_not_null(strstr((char *)y.data, "impressions: 100\n"), "a wrap was counted: %s", (char *)y.data);
+	tm_buf_fini(&y);
+	cr_assert_eq(cycle(c, &q), 1, "%s", logged);
+	cr_assert_eq(q, 1);
+
+	stop_fake(1);
+	start_fake_on(2, "good", "TWIN0002", 4294967100UL, pa);   /* A again */
+	cr_assert_eq(cycle(c, &q), 2, "%s", logged);
+	cr_assert_eq(q, 0);
+	cr_assert_eq(count(logged, "reason=collect.serial_clash"), 1, "%s", logged);
+	cr_assert_not_null(strstr(logged, "went back from"), "%s", logged);
+	cr_assert_eq(tm_test_sh("grep -qx 'counter prtMarkerLifeCount.1.1 100 0' '%s/state/TWIN0002.state'", dir), 0,
+		     "the counters moved");
+	/* A again while B is configured (and silent): still held back */
+	cr_assert_eq(cycle(c, &q), 2, "%s", logged);
+	cr_assert_eq(q, 0);
 	ag_config_free(c);
 }

@@ -7,7 +7,7 @@
   servers.py certs DIR PKIDIR                DIR/right.pem/.key (test CA, SAN 127.0.0.1),
                                              DIR/wrong.pem/.key (self-signed, same names)
   servers.py hostile DIR                     a relay sending an endless greeting
-  servers.py snmpd DIR BODYFILE              snmpd -f on a free UDP port: agentAddress + BODYFILE
+  servers.py snmpd DIR BODYFILE [PORT]       snmpd -f on a free UDP port (or PORT): agentAddress + BODYFILE
                                              (community, createUser, override … lines)
   servers.py slow DIR SECONDS [CODE]         a relay that waits SECONDS before answering the final
                                              dot: 451 (default), or 250 keeping the mail
@@ -43,8 +43,8 @@ def free_udp_port():
     return p
 
 
-def snmpd(d, body):
-    port = free_udp_port()
+def snmpd(d, body, port=None):
+    port = port or free_udp_port()
     conf = os.path.join(d, "snmpd.conf")
     persist = os.path.join(d, "persist")
     os.makedirs(persist, exist_ok=True)
@@ -269,7 +269,7 @@ def main():
         serve_hostile(int(sys.argv[3]))
         return 0
     if cmd == "snmpd":
-        return snmpd(d, sys.argv[3])
+        return snmpd(d, sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else None)
     if cmd == "slow":
         port = free_port()
         code = sys.argv[4] if len(sys.argv) > 4 else "451"
