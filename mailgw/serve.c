@@ -69,7 +69,7 @@ static void slog(const char *fmt, ...)
 
 /* ---- the spool as the pipeline's source ---- */
 
-static int spool_next(void *ctx, struct gw_item **out)
+static int spool_next(void *ctx, struct gw_item **out, struct tm_error *nerr)
 {
 	struct serve *sv = ctx;
 	char qid[GW_SPOOL_QID_MAX];
@@ -80,9 +80,15 @@ static int spool_next(void *ctx, struct gw_item **out)
 	if (gw_spool_take(sv->spool, qid, &data, &len, &at, &err) == 0)
 		return 0;
 	struct gw_item *it = malloc(sizeof(*it));
-	if (it == NULL || (data == NULL && (data = calloc(1, 1)) == NULL))
-		abort(); /* out of memory for a fixed-size struct: nothing sensible left */
-	gw_item_init(it, qid, data, len, at);
+	if (it == NULL) { /* the message goes back to the spool: tried again later */
+		free(data);
+		gw_spool_retry(sv->spool, qid);
+		sv->deferred++;
+		return tm_error_set(nerr, "internal.nomem", "spool %s: out of memory", qid);
+	}
+	if (data == NULL && err.reason == NULL && (data = calloc(1, 1)) == NULL)
+		tm_error_set(&err, "internal.nomem", "spool %s: out of memory", qid);
+	gw_item_init(it, qid, data, data != NULL ? len : 0, at);
 	if (err.reason != NULL)
 		it->err = err; /* unreadable now: deferred, retried */
 	*out = it;
