@@ -217,6 +217,11 @@ static void on_tick(void *ctx)
 	struct serve *sv = ctx;
 	struct gw_spool_stats ss;
 	struct gw_listener_stats ls;
+	/* the outcomes before the spool: a message leaves the spool before its
+	 * outcome is counted, so a file that counts N outcomes never shows one
+	 * of those N as still waiting */
+	uint64_t stored = sv->stored, duplicate = sv->duplicate, quarantined = sv->quarantined,
+		 deferred = sv->deferred, maildir_moved = sv->maildir_moved;
 	gw_spool_stats(sv->spool, &ss);
 	gw_listener_stats(sv->listener, &ls);
 	char tmp[4200];
@@ -232,9 +237,8 @@ static void on_tick(void *ctx)
 		"\nmaildir_moved=%" PRIu64 "\n",
 		(long)getpid(), (long long)sv->started, (long long)time(NULL), ls.sessions_now,
 		ls.connections, ls.refused_connections, ls.messages_accepted, ls.messages_refused,
-		ss.messages, ss.bytes, ss.queued, ss.rounds, (uint64_t)sv->stored,
-		(uint64_t)sv->duplicate, (uint64_t)sv->quarantined, (uint64_t)sv->deferred,
-		(uint64_t)sv->maildir_moved);
+		ss.messages, ss.bytes, ss.queued, ss.rounds, stored, duplicate, quarantined, deferred,
+		maildir_moved);
 	if (fclose(f) == 0)
 		rename(tmp, sv->status_path);
 }

@@ -576,6 +576,37 @@ Test(serve, maildir_intake_and_spool_recovery)
 	free(eml);
 }
 
+/* Issue 14, item 7: `status` shows what waits (messages without a final
+ * outcome). Once every accepted message has its outcome the spool depth is
+ * 0, though their log file (256 KiB, far from full) is still in new/. */
+Test(serve, status_depth_is_zero_once_every_message_has_its_outcome)
+{
+	setup_gw("listen:\n  smtp: 127.0.0.1:0\n");
+	start_gw(NULL);
+	struct tm_buf o;
+	tm_buf_init(&o);
+	char *eml = tm_test_src("eml/replay");
+	static const char *const msgs[] = { "01-ec-opaque.eml", "02-ec-detached.eml",
+					    "03-rsa-gw-opaque.eml" };
+	for (size_t i = 0; i < 3; i++)
+		cr_assert_eq(swaks(&o, "--to " MAILBOX " --data @%s/%s", eml, msgs[i]), 0, "%s", o.data);
+	cr_assert(wait_status("stored", 3, 60), "stored %ld", status_value("stored"));
+	cr_assert_eq(status_value("spool_messages"), 0);
+	cr_assert_eq(tm_test_sh("test -n \"$(ls -A '%s/state/spool/new')\"", G.dir), 0,
+		     "the log file that holds the done messages is in new/");
+	cr_assert_eq(tm_test_sh("cd '%s' && '%s' -c mailgw.yaml status > st.out && "
+				"grep -q 'running, pid' st.out && grep -q 'spool .*: 0 messages, 0 bytes' st.out && "
+				"'%s' -c mailgw.yaml status --json > st.json && "
+				"grep -q '\"messages\": 0, \"bytes\": 0' st.json", G.dir, G.bin, G.bin), 0,
+		     "status while running");
+	cr_assert_eq(stop_gw(), 0);
+	cr_assert_eq(tm_test_sh("cd '%s' && '%s' -c mailgw.yaml status > st.out && "
+				"grep -q 'not running' st.out && grep -q 'spool .*: 0 messages' st.out",
+				G.dir, G.bin), 0, "status after the stop");
+	free(eml);
+	tm_buf_fini(&o);
+}
+
 Test(serve, sighup_reloads_mailboxes_without_dropping_sessions)
 {
 	setup_gw("listen:\n  smtp: 127.0.0.1:0\n");
