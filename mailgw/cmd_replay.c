@@ -224,7 +224,11 @@ static int q_show(struct gw_cli *c, const char *id)
 	json_t *j = meta_json(&m);
 	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(j);
-	printf("\n--- raw message (%zu bytes) ---\n", raw.len);
+	if (raw.len < m.size) /* an over-size message: its first octets */
+		printf("\n--- raw message (the first %zu of %" PRIu64 " bytes) ---\n", raw.len,
+		       m.size);
+	else
+		printf("\n--- raw message (%zu bytes) ---\n", raw.len);
 	fwrite(raw.data, 1, raw.len, stdout);
 	tm_buf_fini(&raw);
 	return GW_EXIT_OK;
@@ -256,6 +260,13 @@ static int q_release(struct gw_cli *c, const char *id)
 	struct tm_buf raw;
 	if (q_get(c, id, &m, &raw) < 0)
 		return GW_EXIT_REJECTED;
+	if (raw.len < m.size) {
+		fprintf(stderr, "telemail-mailgw: %.12s: io.too_large: only the first %zu of %" PRIu64
+			" octets of this message were kept; it cannot be released\n", m.id, raw.len,
+			m.size);
+		tm_buf_fini(&raw);
+		return GW_EXIT_REJECTED;
+	}
 	struct out_ctx o = { .json = false };
 	struct gw_pipeline p = {0};
 	struct gw_replay r;

@@ -106,6 +106,16 @@ int gw_cmd_status(struct gw_cli *c, int argc, char **argv)
 	size_t n = read_status(path, kv, 32);
 	const char *pid = kv_get(kv, n, "pid");
 	bool running = pid != NULL && kill((pid_t)atol(pid), 0) == 0;
+	/* What waits: messages without a final outcome. The running daemon
+	 * knows (its spool's count, rewritten every second); the files of new/
+	 * do not, since a log file keeps the rounds whose messages are done
+	 * until it is full. Stopped, the files are what the next start queues. */
+	const char *live_msgs = kv_get(kv, n, "spool_messages");
+	const char *live_bytes = kv_get(kv, n, "spool_bytes");
+	if (running && live_msgs != NULL && live_bytes != NULL) {
+		msgs = strtoull(live_msgs, NULL, 10);
+		bytes = strtoull(live_bytes, NULL, 10);
+	}
 	/* the store: can it be opened? (gw_cli_store prints why not) */
 	struct gw_store_options so = { .backend = g->store_backend, .path = g->store_path,
 				       .busy_timeout_ms = (int)(g->store_busy_timeout * 1000) };

@@ -2,6 +2,7 @@
  * serve --maildir moves its new messages into the durable spool. */
 #include <dirent.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,8 @@
 #include "serve.h"
 #include "spool.h"
 
-int gw_maildir_poll(const char *dir, struct gw_spool *sp, size_t max_size, unsigned *moved,
+int gw_maildir_poll(const char *dir, struct gw_spool *sp, size_t max_size,
+		    gw_maildir_too_large_fn too_large, void *ctx, unsigned *moved,
 		    struct tm_error *err)
 {
 	char path[4096];
@@ -33,10 +35,14 @@ int gw_maildir_poll(const char *dir, struct gw_spool *sp, size_t max_size, unsig
 		    snprintf(file, sizeof(file), "%s/%s", path, n) >= (int)sizeof(file) ||
 		    stat(file, &st) != 0 || !S_ISREG(st.st_mode))
 			goto next;
-		if ((size_t)st.st_size > max_size) {
+		if ((uint64_t)st.st_size > max_size) {
+			if (too_large != NULL && too_large(ctx, file, n) == 0) {
+				unlink(file); /* quarantined; if it stays, the same entry again */
+				goto next;
+			}
 			tm_error_set(err, "io.too_large", "maildir %s: %lld octets, more than %zu", file,
 				     (long long)st.st_size, max_size);
-			goto next; /* left for the operator; the others go on */
+			goto next; /* tried again at the next poll; the others go on */
 		}
 		struct tm_buf b;
 		tm_buf_init(&b);

@@ -1,7 +1,12 @@
 /* telemail-mailgw — the path of one message (see pipeline.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <telemail/digest.h>
 #include <telemail/normalize.h>
@@ -52,6 +57,7 @@ void gw_item_init(struct gw_item *it, const char *source, uint8_t *raw, size_t l
 	snprintf(it->source, sizeof(it->source), "%s", source);
 	it->raw = raw;
 	it->len = len;
+	it->size = len;
 	it->received_at = received_at;
 	tm_buf_init(&it->json);
 }
@@ -63,6 +69,70 @@ void gw_item_fini(struct gw_item *it)
 	tm_report_free(it->report);
 	it->report = NULL;
 	tm_buf_fini(&it->json);
+}
+
+/* The first GW_ITEM_KEEP_OVERSIZE octets of a file too large to hold, the
+ * SHA-256 and size of all of it; e: io.too_large, or why it failed. */
+static void read_oversize(struct gw_item *it, const char *path, size_t max, struct tm_error *e)
+{
+	uint8_t *head = malloc(GW_ITEM_KEEP_OVERSIZE);
+	if (head == NULL) {
+		tm_error_set(e, "internal.nomem", "%s: out of memory", path);
+		return;
+	}
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		tm_error_set(e, "io.open", "%s: %s", path, strerror(errno));
+		free(head);
+		return;
+	}
+	size_t kept = 0;
+	uint64_t size = 0;
+	if (tm_sha256_hex_fd(fd, head, GW_ITEM_KEEP_OVERSIZE, &kept, &size, it->raw_sha256) < 0) {
+		tm_error_set(e, "io.read", "%s: %s", path, strerror(errno));
+		it->raw_sha256[0] = '\0';
+		free(head);
+	} else {
+		it->raw = head;
+		it->len = kept;
+		it->size = size;
+		tm_error_set(e, "io.too_large",
+			     "%s: %" PRIu64 " octets, more than the %zu-octet limit; the first %zu "
+			     "octets are kept", path, size, max, kept);
+	}
+	close(fd);
+}
+
+struct gw_item *gw_item_read_file(const char *path, const char *source, size_t max,
+				  int64_t received_at)
+{
+	struct gw_item *it = malloc(sizeof(*it));
+	if (it == NULL)
+		return NULL;
+	gw_item_init(it, source, NULL, 0, received_at);
+	struct tm_error e = {0};
+	struct stat st;
+	if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size > max) {
+		read_oversize(it, path, max, &e); /* not even tried whole */
+	} else {
+		struct tm_buf b;
+		tm_buf_init(&b);
+		int rc = tm_buf_read_file(&b, path, max, &e);
+		if (rc == 0)
+			it->raw = tm_buf_take(&b, &it->len);
+		it->size = it->len;
+		tm_buf_fini(&b);
+		if (rc < 0 && strcmp(e.reason, "io.too_large") == 0)
+			read_oversize(it, path, max, &e); /* it grew while it was read */
+	}
+	it->err = e; /* reason NULL: read whole */
+	return it;
+}
+
+void gw_item_ensure_sha256(struct gw_item *it)
+{
+	if (!gw_store_is_sha256_hex(it->raw_sha256))
+		tm_sha256_hex(it->raw != NULL ? (const void *)it->raw : "", it->len, it->raw_sha256);
 }
 
 static void copy_str(char *dst, size_t n, const char *src)
@@ -121,15 +191,25 @@ out:
 static int quarantine_item(struct gw_store *st, struct gw_quarantine *q, struct gw_item *it,
 			   int64_t now, struct tm_error *err)
 {
-	struct gw_quarantine_meta m = { .received_at = it->received_at };
+	struct gw_quarantine_meta m = { .received_at = it->received_at, .size = it->size };
 	copy_str(m.reason, sizeof(m.reason), it->err.reason);
 	copy_str(m.detail, sizeof(m.detail), it->err.msg);
+	size_t len = it->len;
+	if (len > GW_QUARANTINE_MAX_RAW) { /* too large to keep whole: its head */
+		len = GW_ITEM_KEEP_OVERSIZE;
+		size_t dl = strlen(m.detail);
+		snprintf(m.detail + dl, sizeof(m.detail) - dl, " (the first %zu of %" PRIu64
+			 " octets are kept)", len, it->size);
+	}
 	copy_str(m.message_id, sizeof(m.message_id), it->message_id);
 	copy_str(m.raw_sha256, sizeof(m.raw_sha256), it->raw_sha256);
 	copy_str(m.serial, sizeof(m.serial), it->serial);
 	copy_str(m.report_id, sizeof(m.report_id), it->report_id);
-	if (gw_quarantine_put(q, it->raw, it->len, &m, now, it->quarantine_id, err) < 0)
-		return GW_STORE_RETRY; /* the raw message must be kept before we say so */
+	if (gw_quarantine_put(q, it->raw, len, &m, now, it->quarantine_id, err) < 0)
+		/* the raw message must be kept before we say so: its database failing
+		 * fails the batch (retried); a refusal of this message alone does not */
+		return strncmp(err->reason, "io.", 3) == 0 && strcmp(err->reason, "io.too_large") != 0
+		       ? GW_STORE_RETRY : GW_STORE_ERROR;
 	struct gw_msglog_entry e = {
 		.raw_sha256 = it->raw_sha256, .message_id = it->message_id,
 		.received_at = it->received_at, .outcome = GW_OUTCOME_QUARANTINED,
@@ -198,6 +278,46 @@ static int commit_one(const struct gw_pipeline *p, struct gw_store *st, struct g
 	return quarantine_item(st, q, it, now, err);
 }
 
+/* One item in a savepoint of its own. OK: its outcome is in the batch, or
+ * it failed alone and left nothing (undone, err says why). Anything else:
+ * the batch cannot go on (err). */
+static int commit_item(const struct gw_pipeline *p, struct gw_store *st, struct gw_quarantine *q,
+		       struct gw_item *it, int64_t now, struct tm_error *err)
+{
+	struct tm_error ierr = {0};
+	it->undone = false;
+	gw_item_ensure_sha256(it); /* an item that skipped stage 1 is logged by it too */
+	int rc = gw_store_item_begin(st, err);
+	if (rc != GW_STORE_OK)
+		return rc;
+	rc = commit_one(p, st, q, it, now, &ierr);
+	if (rc == GW_STORE_OK)
+		return gw_store_item_end(st, true, err);
+	int urc = gw_store_item_end(st, false, err);
+	if (urc != GW_STORE_OK)
+		return urc;
+	if (rc == GW_STORE_RETRY) { /* the store, not this item: the batch is retried */
+		*err = ierr;
+		return rc;
+	}
+	/* this item alone: kept aside with that failure's reason, once */
+	it->err = ierr;
+	if ((rc = gw_store_item_begin(st, err)) != GW_STORE_OK)
+		return rc;
+	tm_error_clear(&ierr);
+	rc = quarantine_item(st, q, it, now, &ierr);
+	if (rc == GW_STORE_OK)
+		return gw_store_item_end(st, true, err);
+	if ((urc = gw_store_item_end(st, false, err)) != GW_STORE_OK)
+		return urc;
+	if (rc == GW_STORE_RETRY) {
+		*err = ierr;
+		return rc;
+	}
+	it->undone = true; /* deferred: tried again later */
+	return GW_STORE_OK;
+}
+
 int gw_pipeline_commit(const struct gw_pipeline *p, struct gw_store *st,
 		       struct gw_quarantine *q, struct gw_item **items, size_t n, int64_t now,
 		       struct tm_error *err)
@@ -207,7 +327,7 @@ int gw_pipeline_commit(const struct gw_pipeline *p, struct gw_store *st,
 		return rc;
 	gw_quarantine_batch_begin(q);
 	for (size_t i = 0; i < n && rc == GW_STORE_OK; i++)
-		rc = commit_one(p, st, q, items[i], now, err);
+		rc = commit_item(p, st, q, items[i], now, err);
 	/* the quarantined messages are durable before their log rows commit */
 	if (gw_quarantine_batch_end(q, rc == GW_STORE_OK, rc == GW_STORE_OK ? err : NULL) < 0)
 		rc = GW_STORE_RETRY;
@@ -218,7 +338,7 @@ int gw_pipeline_commit(const struct gw_pipeline *p, struct gw_store *st,
 		return rc;
 	}
 	for (size_t i = 0; i < n; i++)
-		items[i]->done = true;
+		items[i]->done = !items[i]->undone;
 	return GW_STORE_OK;
 }
 

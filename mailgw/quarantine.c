@@ -190,7 +190,7 @@ int gw_quarantine_put(struct gw_quarantine *q, const uint8_t *raw, size_t len,
 	sqlite3_bind_text(st, 4, c.message_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, c.serial, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 6, c.report_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 7, (sqlite3_int64)len);
+	sqlite3_bind_int64(st, 7, (sqlite3_int64)(meta->size > len ? meta->size : len));
 	sqlite3_bind_int64(st, 8, meta->received_at);
 	sqlite3_bind_int64(st, 9, now);
 	sqlite3_bind_blob64(st, 10, len ? (const void *)raw : "", len, SQLITE_STATIC);

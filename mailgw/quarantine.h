@@ -5,7 +5,10 @@
  * SHA-256 of the raw message, 64 hex digits, so quarantining the same
  * message again after a crash lands on the same entry), holding the raw
  * message byte for byte and its reason, detail, message_id, serial,
- * report_id, size, received_at and quarantined_at.
+ * report_id, size, received_at and quarantined_at. An over-size message
+ * (see pipeline.h) is kept as its first octets only: raw is shorter than
+ * size, and the id is the SHA-256 of the whole message; such an entry can
+ * be shown but not released.
  *
  * A put is durable when it returns, or in a batch when
  * gw_quarantine_batch_end has returned 0: a batch is one transaction, one
@@ -47,7 +50,7 @@ struct gw_quarantine_meta {
 	char raw_sha256[GW_SHA256_HEX];
 	char serial[GW_NAME_MAX + 1];     /* "" when not known (e.g. undecryptable) */
 	char report_id[GW_NAME_MAX + 1];  /* "" when not known */
-	uint64_t size;
+	uint64_t size;                    /* of the whole message (>= the octets kept) */
 	int64_t received_at;
 	int64_t quarantined_at;
 };
@@ -65,9 +68,11 @@ void gw_quarantine_close(struct gw_quarantine *q);
 void gw_quarantine_batch_begin(struct gw_quarantine *q);
 int gw_quarantine_batch_end(struct gw_quarantine *q, bool keep, struct tm_error *err);
 
-/* Keep a message. meta->raw_sha256 (64 lower-case hex, computed by the
- * caller) becomes the id; reason must be a known reason code; id, size and
- * quarantined_at (= now) are filled in. Putting the same message again
+/* Keep a message (raw, len: all of it, or the first octets of an over-size
+ * one, meta->size then being the whole message's size; a meta->size below
+ * len counts as len). meta->raw_sha256 (64 lower-case hex, computed by the
+ * caller over the whole message) becomes the id; reason must be a known
+ * reason code; id and quarantined_at (= now) are filled in. Putting the same message again
  * replaces the entry's metadata (new reason), keeping the first
  * quarantined_at; for the same reason, detail and octets nothing changes
  * (not even received_at: the entry already holds exactly that). */

@@ -150,7 +150,18 @@ struct pool {
 	const struct gw_replay *r;
 	const struct gw_source *src;
 	struct queue q;
+	bool failed;             /* a next() failed (under q.mu): take no more */
+	struct tm_error fail;    /* its err */
 };
+
+/* Whether the workers may take another item. */
+static bool pool_going(struct pool *pl)
+{
+	pthread_mutex_lock(&pl->q.mu);
+	bool going = !pl->failed;
+	pthread_mutex_unlock(&pl->q.mu);
+	return going;
+}
 
 /* Lower the calling thread's CPU priority to `nice` (> 0; 0 does nothing). */
 static void set_nice(int nice)
@@ -170,7 +181,17 @@ static void *worker_main(void *arg)
 	struct tm_error oerr = {0};
 	int opened = gw_store_open(&r->store_opts, &reader, &oerr);
 	struct gw_item *it;
-	while (pl->src->next(pl->src->ctx, &it) > 0) {
+	struct tm_error nerr = {0};
+	int got;
+	while (pool_going(pl) && (got = pl->src->next(pl->src->ctx, &it, &nerr)) != 0) {
+		if (got < 0) { /* no item: the pool winds down, the run says why */
+			pthread_mutex_lock(&pl->q.mu);
+			if (!pl->failed)
+				pl->fail = nerr;
+			pl->failed = true;
+			pthread_mutex_unlock(&pl->q.mu);
+			break;
+		}
 		if (it->err.reason == NULL) {
 			if (opened != GW_STORE_OK)
 				it->err = oerr; /* the store is not there: deferred */
@@ -195,27 +216,17 @@ struct file_source {
 	atomic_size_t next;
 };
 
-static int file_next(void *ctx, struct gw_item **out)
+static int file_next(void *ctx, struct gw_item **out, struct tm_error *err)
 {
 	struct file_source *fs = ctx;
 	size_t i = atomic_fetch_add(&fs->next, 1);
 	if (i >= fs->n)
 		return 0;
-	struct gw_item *it = malloc(sizeof(*it));
-	if (it == NULL)
-		abort(); /* out of memory for a fixed-size struct: nothing sensible left */
-	struct tm_buf b;
-	struct tm_error e = {0};
-	tm_buf_init(&b);
-	int rc = tm_buf_read_file(&b, fs->files[i], GW_REPLAY_MAX_FILE, &e);
-	size_t len = 0;
-	uint8_t *raw = tm_buf_take(&b, &len);
-	if (raw == NULL && (raw = calloc(1, 1)) == NULL) /* an empty file is an empty message */
-		abort();
-	gw_item_init(it, fs->files[i], raw, len, (int64_t)time(NULL));
-	if (rc < 0)
-		it->err = e;
-	*out = it;
+	/* an empty file is an empty message; one too large is an over-size item */
+	*out = gw_item_read_file(fs->files[i], fs->files[i], GW_REPLAY_MAX_FILE, (int64_t)time(NULL));
+	if (*out == NULL)
+		return tm_error_set(err, "internal.nomem", "%s: out of memory; it and the files "
+				    "after it have no outcome", fs->files[i]);
 	return 1;
 }
 
@@ -320,6 +331,10 @@ out:
 	free(pl.q.ring);
 	free(items);
 	free(th);
+	if (started > 0 && pl.failed) {
+		*err = pl.fail;
+		return -1;
+	}
 	return started == 0 ? -1 : 0;
 }
 

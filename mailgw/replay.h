@@ -51,21 +51,29 @@ void gw_replay_files_free(char **files, size_t n);
 /* Where items come from. next() is called from the worker threads at the
  * same time and must be thread-safe: it returns 1 with a new item (malloc'd,
  * gw_item_init'd; an item whose err is set skips stage 1 and is deferred or
- * quarantined by its reason), or 0 when the source is exhausted or shutting
- * down (the pool then drains what is in flight and returns). */
+ * quarantined by its reason), 0 when the source is exhausted or shutting
+ * down (the pool then drains what is in flight and returns), or -1 when it
+ * could not make an item (out of memory: err; the source has kept what it
+ * was about to hand over, e.g. a spool message goes back to the spool):
+ * the workers stop taking, the pool drains what is in flight and the run
+ * returns -1 with that err. */
 struct gw_source {
-	int (*next)(void *ctx, struct gw_item **out);
+	int (*next)(void *ctx, struct gw_item **out, struct tm_error *err);
 	void *ctx;
 };
 
 /* Run a source through the pipeline; on_result sees every item once, on the
  * writer thread, after its outcome is committed (it->done) or failed to
- * commit (not done: the item must be kept and tried again later). */
+ * commit (not done: the item must be kept and tried again later). -1 (err)
+ * when the pool could not start, or a source's next() failed (after the
+ * items in flight got their outcome). */
 int gw_replay_run_source(const struct gw_replay *r, const struct gw_source *src,
 			 struct gw_replay_counts *counts, struct tm_error *err);
 
 /* Run the files through the pipeline. Returns 0 when every file got an
- * outcome (whatever it was), -1 on a setup failure (err). */
+ * outcome (whatever it was), -1 on a setup failure or when out of memory
+ * (err: internal.nomem naming the first file left without an outcome). A
+ * file over GW_REPLAY_MAX_FILE is an over-size item (see pipeline.h). */
 int gw_replay_run(const struct gw_replay *r, char **files, size_t n,
 		  struct gw_replay_counts *counts, struct tm_error *err);
 

@@ -34,7 +34,7 @@ struct serve {
 	struct gw_spool *spool;
 	struct gw_store *writer;
 	struct gw_quarantine *quarantine;
-	char *store_backend, *store_path, *state_dir, *status_path;
+	char *store_backend, *store_path, *state_dir, *status_path, *quarantine_dir;
 	int busy_timeout_ms;
 	unsigned workers;
 	size_t maildir_max;
@@ -69,7 +69,7 @@ static void slog(const char *fmt, ...)
 
 /* ---- the spool as the pipeline's source ---- */
 
-static int spool_next(void *ctx, struct gw_item **out)
+static int spool_next(void *ctx, struct gw_item **out, struct tm_error *nerr)
 {
 	struct serve *sv = ctx;
 	char qid[GW_SPOOL_QID_MAX];
@@ -80,9 +80,15 @@ static int spool_next(void *ctx, struct gw_item **out)
 	if (gw_spool_take(sv->spool, qid, &data, &len, &at, &err) == 0)
 		return 0;
 	struct gw_item *it = malloc(sizeof(*it));
-	if (it == NULL || (data == NULL && (data = calloc(1, 1)) == NULL))
-		abort(); /* out of memory for a fixed-size struct: nothing sensible left */
-	gw_item_init(it, qid, data, len, at);
+	if (it == NULL) { /* the message goes back to the spool: tried again later */
+		free(data);
+		gw_spool_retry(sv->spool, qid);
+		sv->deferred++;
+		return tm_error_set(nerr, "internal.nomem", "spool %s: out of memory", qid);
+	}
+	if (data == NULL && err.reason == NULL && (data = calloc(1, 1)) == NULL)
+		tm_error_set(&err, "internal.nomem", "spool %s: out of memory", qid);
+	gw_item_init(it, qid, data, data != NULL ? len : 0, at);
 	if (err.reason != NULL)
 		it->err = err; /* unreadable now: deferred, retried */
 	*out = it;
@@ -211,6 +217,11 @@ static void on_tick(void *ctx)
 	struct serve *sv = ctx;
 	struct gw_spool_stats ss;
 	struct gw_listener_stats ls;
+	/* the outcomes before the spool: a message leaves the spool before its
+	 * outcome is counted, so a file that counts N outcomes never shows one
+	 * of those N as still waiting */
+	uint64_t stored = sv->stored, duplicate = sv->duplicate, quarantined = sv->quarantined,
+		 deferred = sv->deferred, maildir_moved = sv->maildir_moved;
 	gw_spool_stats(sv->spool, &ss);
 	gw_listener_stats(sv->listener, &ls);
 	char tmp[4200];
@@ -226,20 +237,74 @@ static void on_tick(void *ctx)
 		"\nmaildir_moved=%" PRIu64 "\n",
 		(long)getpid(), (long long)sv->started, (long long)time(NULL), ls.sessions_now,
 		ls.connections, ls.refused_connections, ls.messages_accepted, ls.messages_refused,
-		ss.messages, ss.bytes, ss.queued, ss.rounds, (uint64_t)sv->stored,
-		(uint64_t)sv->duplicate, (uint64_t)sv->quarantined, (uint64_t)sv->deferred,
-		(uint64_t)sv->maildir_moved);
+		ss.messages, ss.bytes, ss.queued, ss.rounds, stored, duplicate, quarantined, deferred,
+		maildir_moved);
 	if (fclose(f) == 0)
 		rename(tmp, sv->status_path);
 }
 
 /* ---- Maildir intake ---- */
 
+/* The maildir thread's own handles: an over-size file is quarantined there. */
+struct maildir_ctx {
+	struct serve *sv;
+	struct gw_store *st;
+	struct gw_quarantine *q;
+	unsigned quarantined;
+};
+
+/* A file over the size limit: quarantined (io.too_large) with its first
+ * octets, the SHA-256 and size of all of it; 0 once that is committed. */
+static int maildir_too_large(void *ctx, const char *path, const char *name)
+{
+	struct maildir_ctx *mc = ctx;
+	struct serve *sv = mc->sv;
+	char source[GW_SPOOL_QID_MAX + 300];
+	snprintf(source, sizeof(source), "maildir/%.280s", name);
+	struct gw_item *it = gw_item_read_file(path, source, sv->maildir_max, (int64_t)time(NULL));
+	if (it == NULL)
+		return -1;
+	if (mc->st == NULL || mc->q == NULL) {
+		gw_item_fini(it);
+		free(it);
+		return -1;
+	}
+	int rc = -1;
+	struct tm_error err = {0};
+	/* over the limit still (it may have shrunk: then the spool takes it) */
+	if (it->err.reason != NULL && strcmp(it->err.reason, "io.too_large") == 0) {
+		struct gw_item *one[1] = { it };
+		if (gw_pipeline_commit(NULL, mc->st, mc->q, one, 1, (int64_t)time(NULL), &err) !=
+		    GW_STORE_OK || !it->done || it->outcome != GW_OUTCOME_QUARANTINED) {
+			slog("gw maildir file=%s event=quarantine_failed reason=%s detail=\"%s\"", name,
+			     err.reason ? err.reason : it->err.reason, err.reason ? err.msg : it->err.msg);
+		} else {
+			rc = 0;
+			sv->quarantined++;
+			mc->quarantined++;
+			slog("gw message qid=%s message_id=- outcome=quarantined:io.too_large device=- "
+			     "report=- quarantine=%s size=%" PRIu64 " kept=%zu", it->source,
+			     it->quarantine_id, it->size, it->len);
+		}
+	}
+	gw_item_fini(it);
+	free(it);
+	return rc;
+}
+
 static void *maildir_main(void *arg)
 {
 	pthread_setname_np(pthread_self(), "tm-maildir");
 	struct serve *sv = arg;
 	size_t max = sv->maildir_max;
+	struct maildir_ctx mc = { .sv = sv };
+	struct tm_error oerr = {0};
+	struct gw_store_options so = { .backend = sv->store_backend, .path = sv->store_path,
+				       .busy_timeout_ms = sv->busy_timeout_ms };
+	if (gw_store_open(&so, &mc.st, &oerr) != GW_STORE_OK ||
+	    gw_quarantine_open(sv->quarantine_dir, &mc.q, &oerr) < 0)
+		slog("gw maildir dir=%s event=no_quarantine reason=%s detail=\"%s\" (over-size files "
+		     "stay)", sv->o->maildir, oerr.reason, oerr.msg);
 	for (;;) {
 		pthread_mutex_lock(&sv->mu);
 		bool stop = sv->stopping;
@@ -248,17 +313,21 @@ static void *maildir_main(void *arg)
 			break;
 		unsigned moved = 0;
 		struct tm_error err = {0};
-		int rc = gw_maildir_poll(sv->o->maildir, sv->spool, max, &moved, &err);
+		mc.quarantined = 0;
+		int rc = gw_maildir_poll(sv->o->maildir, sv->spool, max, maildir_too_large, &mc,
+					 &moved, &err);
 		sv->maildir_moved += moved;
 		if (moved > 0)
 			slog("gw maildir dir=%s moved=%u", sv->o->maildir, moved);
 		if (err.reason != NULL)
 			slog("gw maildir dir=%s reason=%s detail=\"%s\"", sv->o->maildir, err.reason, err.msg);
-		if (rc == 0 && moved > 0)
+		if (rc == 0 && moved + mc.quarantined > 0)
 			continue;
 		struct timespec ts = { 0, 500000000L };
 		nanosleep(&ts, NULL);
 	}
+	gw_quarantine_close(mc.q);
+	gw_store_close(mc.st);
 	return NULL;
 }
 
@@ -368,10 +437,11 @@ int gw_serve_run(const struct gw_serve_options *o, struct tm_error *err)
 	sv.store_backend = strdup(cfg->store_backend);
 	sv.store_path = strdup(cfg->store_path);
 	sv.state_dir = strdup(cfg->state_dir);
+	sv.quarantine_dir = strdup(cfg->quarantine_dir);
 	sv.status_path = path_join(cfg->state_dir, GW_SERVE_STATUS_FILE);
 	sv.pipeline = calloc(1, sizeof(*sv.pipeline));
 	if (sv.store_backend == NULL || sv.store_path == NULL || sv.state_dir == NULL ||
-	    sv.status_path == NULL || sv.pipeline == NULL) {
+	    sv.status_path == NULL || sv.quarantine_dir == NULL || sv.pipeline == NULL) {
 		tm_error_set(err, "internal.nomem", "out of memory");
 		goto out;
 	}
@@ -460,6 +530,7 @@ out:
 	free(sv.store_backend);
 	free(sv.store_path);
 	free(sv.state_dir);
+	free(sv.quarantine_dir);
 	free(sv.status_path);
 	pthread_cond_destroy(&sv.stop_cv);
 	pthread_mutex_destroy(&sv.mu);

@@ -7,7 +7,11 @@
  *                    message from the spool only when its outcome is
  *                    committed (stored, duplicate, quarantined), else the
  *                    message is retried later with backoff
- *   maildir thread   (--maildir) moves delivered files into the spool
+ *   maildir thread   (--maildir) moves delivered files into the spool; a
+ *                    file over listen.max_message_size is quarantined
+ *                    (io.too_large, its first octets kept: pipeline.h) on
+ *                    the thread's own store and quarantine handles, then
+ *                    removed
  *   service thread   every notify.every delivers due notifications
  *                    (gw_notify_run_once), every alerts.check_every raises
  *                    silent devices (gw_alerts_check_silence); its own
@@ -48,9 +52,14 @@ int gw_serve_run(const struct gw_serve_options *o, struct tm_error *err);
 
 /* Maildir intake (maildir.c): move each complete file of <dir>/new into the
  * spool (durably), then remove it. *moved counts them. A file larger than
- * max_size stays and is reported in err (io.too_large) after the round. */
+ * max_size goes to too_large(ctx, path, name) instead, which returns 0 once
+ * the file's outcome is committed (quarantined: the file is then removed),
+ * or -1 (it stays, tried again at the next poll, and err says io.too_large
+ * after the round). */
 struct gw_spool;
-int gw_maildir_poll(const char *dir, struct gw_spool *sp, size_t max_size, unsigned *moved,
+typedef int (*gw_maildir_too_large_fn)(void *ctx, const char *path, const char *name);
+int gw_maildir_poll(const char *dir, struct gw_spool *sp, size_t max_size,
+		    gw_maildir_too_large_fn too_large, void *ctx, unsigned *moved,
 		    struct tm_error *err);
 
 #endif

@@ -125,6 +125,20 @@ void gw_store_rollback(struct gw_store *st)
 	st->in_batch = false;
 }
 
+int gw_store_item_begin(struct gw_store *st, struct tm_error *err)
+{
+	if (!st->in_batch)
+		return tm_error_set(err, "internal.bug", "store: item outside a batch");
+	return st->ops->item_begin(st->be, err);
+}
+
+int gw_store_item_end(struct gw_store *st, bool keep, struct tm_error *err)
+{
+	if (!st->in_batch)
+		return tm_error_set(err, "internal.bug", "store: item outside a batch");
+	return st->ops->item_end(st->be, keep, err);
+}
+
 bool gw_store_is_sha256_hex(const char *s)
 {
 	if (s == NULL)

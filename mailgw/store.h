@@ -297,6 +297,10 @@ struct gw_store_ops {
 	int (*begin)(void *s, struct tm_error *err);
 	int (*commit)(void *s, struct tm_error *err);
 	void (*rollback)(void *s);
+	/* one item of a batch: a savepoint; item_end keeps it or undoes it
+	 * (an error: the batch's transaction is gone, roll it back) */
+	int (*item_begin)(void *s, struct tm_error *err);
+	int (*item_end)(void *s, bool keep, struct tm_error *err);
 
 	/* records */
 	int (*put)(void *s, const struct gw_store_record *r, struct gw_put_info *info,
@@ -387,6 +391,13 @@ int gw_store_begin(struct gw_store *st, struct tm_error *err);
 int gw_store_commit(struct gw_store *st, struct tm_error *err);
 void gw_store_rollback(struct gw_store *st);
 bool gw_store_in_batch(const struct gw_store *st);
+/* One item inside a batch (a savepoint): its writes are kept with the batch
+ * (keep) or undone alone (not keep), so that one message that fails does
+ * not take the others of its batch with it. Not nested; inside a batch
+ * only. An error (RETRY or ERROR) means the batch cannot go on: roll it
+ * back. */
+int gw_store_item_begin(struct gw_store *st, struct tm_error *err);
+int gw_store_item_end(struct gw_store *st, bool keep, struct tm_error *err);
 
 /* Validates the record (ids, hex, lengths, repeated supply index or vendor
  * counter id: ERROR with report.schema or internal.bug naming the field)

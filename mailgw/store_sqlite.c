@@ -47,6 +47,9 @@ static const char *const sq_sql[SQ_COUNT_] = {
 		" OR message_log.reason IS NOT excluded.reason)",
 	[SQ_SAVEPOINT] = "SAVEPOINT put",
 	[SQ_RELEASE] = "RELEASE put",
+	[SQ_ITEM_SAVEPOINT] = "SAVEPOINT item",
+	[SQ_ITEM_RELEASE] = "RELEASE item",
+	[SQ_ITEM_ROLLBACK] = "ROLLBACK TO item",
 	[SQ_MSGLOG_GET] =
 		"SELECT raw_sha256, message_id, received_at, updated_at, outcome, reason, detail,"
 		" report_id, quarantine_id FROM message_log WHERE raw_sha256 = ?1 AND message_id = ?2",
@@ -374,6 +377,33 @@ static void sq_rollback(void *state)
 	q->in_tx = false;
 }
 
+/* A cached statement without rows. */
+static int step_cached(struct gw_sq *q, enum gw_sq_stmt which, const char *what,
+		       struct tm_error *err)
+{
+	sqlite3_stmt *s = gw_sq_stmt(q, which, err);
+	return s == NULL ? GW_STORE_ERROR : gw_sq_step_done(q, s, what, err);
+}
+
+static int sq_item_begin(void *state, struct tm_error *err)
+{
+	return step_cached(state, SQ_ITEM_SAVEPOINT, "item savepoint", err);
+}
+
+/* Undo: ROLLBACK TO leaves the savepoint open, RELEASE closes it. A
+ * transaction that SQLite rolled back by itself (a full disk, an I/O
+ * error) has no such savepoint any more: the error ends the batch. */
+static int sq_item_end(void *state, bool keep, struct tm_error *err)
+{
+	struct gw_sq *q = state;
+	int rc = GW_STORE_OK;
+	if (!keep)
+		rc = step_cached(q, SQ_ITEM_ROLLBACK, "item rollback", err);
+	if (rc == GW_STORE_OK)
+		rc = step_cached(q, SQ_ITEM_RELEASE, "item release", err);
+	return rc;
+}
+
 /* ---- records (put and log: store_sqlite_put.c) ---- */
 
 static int sq_msglog_get(void *state, const char *raw_sha256, const char *message_id,
@@ -441,6 +471,8 @@ const struct gw_store_ops gw_store_sqlite_ops = {
 	.begin = sq_begin,
 	.commit = sq_commit,
 	.rollback = sq_rollback,
+	.item_begin = sq_item_begin,
+	.item_end = sq_item_end,
 	.put = gw_sq_put,
 	.log = gw_sq_log,
 	.msglog_get = sq_msglog_get,

@@ -584,3 +584,122 @@ Test(pipeline, locked_store_defers_then_stores)
 	gateway_close(&g);
 	gw_replay_files_free(files, n);
 }
+
+/* Issue 14, item 5: a file over GW_REPLAY_MAX_FILE (50 MB) replayed with a
+ * good message. It used to hold the batch hostage (its quarantine failed,
+ * the batch was rolled back five times: both deferred, nothing logged). The
+ * good one is stored; the big one is quarantined with io.too_large, kept as
+ * its first 64 KiB under the SHA-256 of the whole file with its full size,
+ * and both have their message-log row. */
+Test(pipeline, oversize_file_does_not_hold_its_batch, .timeout = 240)
+{
+	char **files;
+	size_t n;
+	fixture_files(&E, &files, &n);
+	struct expect x;
+	read_expect(files[0], &x);
+	cr_assert_str_eq(x.outcome, "stored", "the first fixture is a good report");
+	const size_t big = 50u << 20;
+	cr_assert_gt(big, GW_REPLAY_MAX_FILE);
+	char dir[700], path[800], sha[GW_SHA256_HEX];
+	snprintf(dir, sizeof(dir), "%s/in", E.tmp);
+	cr_assert_eq(mkdir(dir, 0700), 0);
+	uint8_t *bytes = malloc(big);
+	cr_assert_not_null(bytes);
+	for (size_t i = 0; i < big; i++)
+		bytes[i] = (uint8_t)("Subject: big\r\n"[i % 14]);
+	tm_sha256_hex(bytes, big, sha);
+	snprintf(path, sizeof(path), "%s/b-big.eml", dir);
+	tm_test_write(path, bytes, big);
+	cr_assert_eq(tm_test_sh("cp '%s' '%s/a-good.eml'", files[0], dir), 0);
+
+	int status;
+	json_t *doc = run_json(&E, "replay --json in", &status);
+	cr_expect_eq(status, 1, "exit 1: not all stored");
+	cr_expect_eq(summary(doc, "stored"), 1);
+	cr_expect_eq(summary(doc, "quarantined"), 1);
+	cr_expect_eq(summary(doc, "deferred"), 0);
+	json_t *msgs = json_object_get(doc, "messages");
+	cr_assert_eq(json_array_size(msgs), 2);
+	json_t *good = json_array_get(msgs, 0), *bad = json_array_get(msgs, 1);
+	cr_expect_str_eq(jstr(good, "outcome"), "stored");
+	cr_expect_str_eq(jstr(good, "report_id"), x.report_id);
+	cr_expect_str_eq(jstr(bad, "outcome"), "quarantined");
+	cr_expect_str_eq(jstr(bad, "reason"), "io.too_large");
+	cr_expect_str_eq(jstr(bad, "sha256"), sha);
+	cr_expect_str_eq(jstr(bad, "quarantine_id"), sha);
+	cr_expect_not_null(strstr(jstr(bad, "detail"), "52428800 octets, more than the 33554432-octet "
+					    "limit; the first 65536 octets are kept"), "%s",
+			   jstr(bad, "detail"));
+	json_decref(doc);
+
+	/* the message log: a row each */
+	char db[700], sql[300];
+	snprintf(db, sizeof(db), "%s/telemail.db", E.state);
+	cr_expect_eq(db_count(db, "SELECT count(*) FROM message_log"), 2);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM message_log WHERE raw_sha256 = '%s' AND "
+		 "outcome = 'quarantined' AND reason = 'io.too_large' AND quarantine_id = '%s'", sha, sha);
+	cr_expect_eq(db_count(db, sql), 1);
+
+	/* the quarantine entry: the head, the full size; shown, never released */
+	struct gateway g;
+	gateway_open(&E, &g);
+	struct gw_quarantine_meta m;
+	struct tm_buf kept;
+	tm_buf_init(&kept);
+	struct tm_error err = {0};
+	cr_assert_eq(gw_quarantine_get(g.q, sha, &m, &kept, &err), 0, "%s", err.msg);
+	cr_expect_eq(m.size, big);
+	cr_expect_str_eq(m.reason, "io.too_large");
+	cr_expect_eq(kept.len, GW_ITEM_KEEP_OVERSIZE);
+	cr_expect(memcmp(kept.data, bytes, GW_ITEM_KEEP_OVERSIZE) == 0, "the kept head differs");
+	gateway_close(&g);
+	snprintf(sql, sizeof(sql), "quarantine show %.16s > show.out && grep -q 'raw message (the "
+		 "first 65536 of 52428800 bytes)' show.out", sha);
+	cr_expect_eq(gw_run(&E, sql), 0, "quarantine show");
+	snprintf(sql, sizeof(sql), "quarantine release %.16s 2> rel.err; test $? = 1 && grep -q "
+		 "'io.too_large: only the first 65536 of 52428800 octets' rel.err", sha);
+	cr_expect_eq(gw_run(&E, sql), 0, "quarantine release refuses a kept head");
+	tm_buf_fini(&kept);
+	free(bytes);
+	gw_replay_files_free(files, n);
+}
+
+/* ---- out of memory (issue 14, item 10) ----
+ * This test binary is linked with -Wl,--wrap=malloc: the gateway's own
+ * allocations go through __wrap_malloc, which fails the allocation of an
+ * item (sizeof(struct gw_item), a size nothing else asks for) once armed. */
+void *__real_malloc(size_t n);
+void *__wrap_malloc(size_t n);
+static _Atomic long item_allocs_left = -1; /* -1: never fail */
+void *__wrap_malloc(size_t n)
+{
+	if (n == sizeof(struct gw_item) && item_allocs_left >= 0 && item_allocs_left-- == 0)
+		return NULL;
+	return __real_malloc(n);
+}
+
+/* The replay's worker pool out of memory for an item: it used to abort();
+ * now the items before it get their outcome and the run returns
+ * internal.nomem naming the file left without one. */
+Test(pipeline, replay_out_of_memory_is_an_error_not_abort)
+{
+	char **files;
+	size_t n;
+	fixture_files(&E, &files, &n);
+	struct gateway g;
+	gateway_open(&E, &g);
+	struct gw_replay_counts k;
+	struct tm_error err = {0};
+	item_allocs_left = 2; /* the third item cannot be made */
+	int rc = gw_replay_run(&g.r, files, 5, &k, &err);
+	item_allocs_left = -1;
+	cr_expect_eq(rc, -1);
+	cr_expect_str_eq(dash(err.reason), "internal.nomem");
+	cr_expect_not_null(strstr(err.msg, base_name(files[2])), "%s", err.msg);
+	cr_expect_not_null(strstr(err.msg, "out of memory"), "%s", err.msg);
+	cr_expect_eq(k.stored + k.duplicate + k.quarantined + k.deferred, 2,
+		     "the two items made got their outcome");
+	gateway_close(&g);
+	gw_replay_files_free(files, n);
+}

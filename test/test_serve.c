@@ -576,6 +576,83 @@ Test(serve, maildir_intake_and_spool_recovery)
 	free(eml);
 }
 
+/* Issue 14, item 13: a Maildir file over listen.max_message_size gets its
+ * outcome like any bad message (quarantined, io.too_large, its first octets
+ * and the SHA-256 and size of all of it kept) and leaves new/; it used to
+ * stay there, logged every half second. A good message beside it is stored. */
+Test(serve, maildir_oversize_file_is_quarantined)
+{
+	setup_gw("listen:\n  smtp: 127.0.0.1:0\n  max_message_size: 20000\n");
+	char *eml = tm_test_src("eml/replay");
+	cr_assert_eq(tm_test_sh("mkdir -p '%s/md/new' '%s/md/tmp' '%s/md/cur' && "
+				"cp '%s/01-ec-opaque.eml' '%s/md/new/1700000000.1.host' && "
+				"head -c 100000 /dev/zero | tr '\\0' x > '%s/md/new/1700000000.2.host'",
+				G.dir, G.dir, G.dir, eml, G.dir, G.dir), 0);
+	struct tm_buf big;
+	tm_buf_init(&big);
+	char path[700], sha[65];
+	snprintf(path, sizeof(path), "%s/md/new/1700000000.2.host", G.dir);
+	tm_test_read(path, &big);
+	cr_assert_eq(big.len, 100000);
+	tm_sha256_hex(big.data, big.len, sha);
+	char args[700];
+	snprintf(args, sizeof(args), "--maildir '%s/md'", G.dir);
+	start_gw(args);
+	cr_assert(wait_status("quarantined", 1, 30), "quarantined %ld", status_value("quarantined"));
+	cr_assert(wait_status("stored", 1, 60), "stored %ld", status_value("stored"));
+	char line[300];
+	snprintf(line, sizeof(line), "gw message qid=maildir/1700000000.2.host message_id=- "
+		 "outcome=quarantined:io.too_large device=- report=- quarantine=%s size=100000 "
+		 "kept=65536", sha);
+	cr_assert(wait_log(line, 10), "no outcome line: %s", line);
+	cr_assert_eq(tm_test_sh("test -z \"$(ls -A '%s/md/new')\"", G.dir), 0, "left in new/");
+	usleep(1200000); /* two polls more: nothing about it is logged again */
+	cr_assert(!log_has("reason=io.too_large detail"), "the file is still reported");
+	cr_assert_eq(status_value("quarantined"), 1);
+	cr_assert_eq(stop_gw(), 0);
+	/* the quarantine entry, and its message-log row */
+	cr_assert_eq(tm_test_sh("cd '%s' && '%s' -c mailgw.yaml quarantine show %.16s > q.out && "
+				"grep -q '\"reason\": \"io.too_large\"' q.out && "
+				"grep -q '\"size\": 100000' q.out && "
+				"grep -q 'raw message (the first 65536 of 100000 bytes)' q.out && "
+				"test \"$(sqlite3 state/telemail.db \"SELECT outcome || ' ' || reason || ' ' || "
+				"quarantine_id FROM message_log WHERE raw_sha256 = '%s'\")\" = "
+				"'quarantined io.too_large %s'", G.dir, G.bin, sha, sha, sha), 0);
+	tm_buf_fini(&big);
+	free(eml);
+}
+
+/* Issue 14, item 7: `status` shows what waits (messages without a final
+ * outcome). Once every accepted message has its outcome the spool depth is
+ * 0, though their log file (256 KiB, far from full) is still in new/. */
+Test(serve, status_depth_is_zero_once_every_message_has_its_outcome)
+{
+	setup_gw("listen:\n  smtp: 127.0.0.1:0\n");
+	start_gw(NULL);
+	struct tm_buf o;
+	tm_buf_init(&o);
+	char *eml = tm_test_src("eml/replay");
+	static const char *const msgs[] = { "01-ec-opaque.eml", "02-ec-detached.eml",
+					    "03-rsa-gw-opaque.eml" };
+	for (size_t i = 0; i < 3; i++)
+		cr_assert_eq(swaks(&o, "--to " MAILBOX " --data @%s/%s", eml, msgs[i]), 0, "%s", o.data);
+	cr_assert(wait_status("stored", 3, 60), "stored %ld", status_value("stored"));
+	cr_assert_eq(status_value("spool_messages"), 0);
+	cr_assert_eq(tm_test_sh("test -n \"$(ls -A '%s/state/spool/new')\"", G.dir), 0,
+		     "the log file that holds the done messages is in new/");
+	cr_assert_eq(tm_test_sh("cd '%s' && '%s' -c mailgw.yaml status > st.out && "
+				"grep -q 'running, pid' st.out && grep -q 'spool .*: 0 messages, 0 bytes' st.out && "
+				"'%s' -c mailgw.yaml status --json > st.json && "
+				"grep -q '\"messages\": 0, \"bytes\": 0' st.json", G.dir, G.bin, G.bin), 0,
+		     "status while running");
+	cr_assert_eq(stop_gw(), 0);
+	cr_assert_eq(tm_test_sh("cd '%s' && '%s' -c mailgw.yaml status > st.out && "
+				"grep -q 'not running' st.out && grep -q 'spool .*: 0 messages' st.out",
+				G.dir, G.bin), 0, "status after the stop");
+	free(eml);
+	tm_buf_fini(&o);
+}
+
 Test(serve, sighup_reloads_mailboxes_without_dropping_sessions)
 {
 	setup_gw("listen:\n  smtp: 127.0.0.1:0\n");
