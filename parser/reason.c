@@ -46,6 +46,7 @@ static const struct tm_reason reasons[] = {
 	{ "report.pii_field", P, "554 5.7.0", "a field name looks like personal data (user, owner, e-mail, document, job or file name)" },
 	{ "report.conflict", P, "554 5.6.0", "the same device and seq was already stored with different content" },
 	{ "report.future", P, "554 5.6.0", "generated_at is further in the future than the allowed clock skew" },
+	{ "report.signing_time", P, "554 5.6.0", "generated_at differs from the signature's signing time by more than max_future_skew" },
 	{ "schema.invalid", I, "451 4.3.0", "the schema itself is malformed" },
 	{ "schema.unsupported", I, "451 4.3.0", "the schema uses a keyword this validator does not implement" },
 
@@ -80,6 +81,9 @@ static const struct tm_reason reasons[] = {
 	{ "smime.signer_revoked", P, "554 5.7.5", "the signer certificate is revoked" },
 	{ "smime.signer_no_serial", P, "554 5.7.5", "the signer certificate subject has no serialNumber" },
 	{ "smime.signing_time", P, "554 5.7.5", "the signing time is in the future" },
+	{ "smime.signing_time_old", P, "554 5.7.5", "the signing time is older than trust.max_message_age before the message arrived" },
+	{ "smime.no_signing_time", P, "554 5.7.5", "the signature has no signed attributes with a signing time" },
+	{ "smime.weak_digest", P, "554 5.7.5", "the signature uses SHA-1, MD5 or another digest weaker than SHA-256" },
 	{ "smime.key", P, "554 5.7.0", "a certificate or key file is unusable" },
 
 	/* device: identity binding at the gateway */

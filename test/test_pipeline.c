@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -223,7 +224,7 @@ static void replay_fixture(struct gateway *g, const char *file, bool again)
 	uint8_t *raw = tm_buf_take(&b, &len);
 	cr_assert_not_null(raw);
 	struct gw_item it;
-	gw_item_init(&it, file, raw, len, 1717243200);
+	gw_item_init(&it, file, raw, len, (int64_t)time(NULL));
 	struct tm_error err = {0};
 	cr_assert_eq(gw_replay_one(&g->r, &it, &err), 0, "%s", err.msg);
 	const char *name = base_name(file);
@@ -559,7 +560,7 @@ Test(pipeline, locked_store_defers_then_stores)
 	size_t len;
 	uint8_t *raw = tm_buf_take(&b, &len);
 	struct gw_item it;
-	gw_item_init(&it, files[0], raw, len, 1717243200);
+	gw_item_init(&it, files[0], raw, len, (int64_t)time(NULL));
 	cr_assert_eq(gw_replay_one(&g.r, &it, &err), 0);
 	cr_expect(!it.done, "a locked store gave an outcome");
 	cr_expect_str_eq(dash(it.err.reason), "store.busy");
@@ -573,7 +574,7 @@ Test(pipeline, locked_store_defers_then_stores)
 	tm_buf_init(&b);
 	tm_test_read(files[0], &b);
 	raw = tm_buf_take(&b, &len);
-	gw_item_init(&it, files[0], raw, len, 1717243200);
+	gw_item_init(&it, files[0], raw, len, (int64_t)time(NULL));
 	cr_assert_eq(gw_replay_one(&g.r, &it, &err), 0);
 	cr_expect(it.done);
 	cr_expect_str_eq(gw_outcome_name(it.outcome), "stored");
