@@ -44,7 +44,7 @@ if [ "$new_pki" = "--new-pki" ] || [ ! -f "$pki/ca.pem" ]; then
 	# made as of 2024-01-01, so that it is valid when the fixtures are signed
 	# (at their reports' generated_at, 2024) and for a century after
 	pki_clock=(env TZ=UTC faketime -f "@2024-01-01 00:00:00")
-	TM_PKI_DAYS=36500 TM_CRL_DAYS=36500 "${pki_clock[@]}" \
+	TM_PKI_NOW=keep TM_PKI_DAYS=36500 TM_CRL_DAYS=36500 "${pki_clock[@]}" \
 		bash "$src/test/pki/make-test-pki.sh" "$pki" "$work/pki.stamp" "$src"
 	(
 		ossl() { "${pki_clock[@]}" openssl "$@" 2>/dev/null || { echo "make-fixtures: openssl $1 failed" >&2; exit 1; }; }
