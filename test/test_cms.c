@@ -630,6 +630,15 @@ Test(cms, weak_ciphers)
 	cr_assert_eq(decrypt_with("gw-ec", &der, true, &out, NULL, &err), -1);
 	cr_assert_str_eq(err.reason, "smime.weak_cipher");
 	cr_assert_not_null(strstr(err.msg, "aes-128-gcm"), "%s", err.msg);
+	/* allow_cbc promises AES-256-CBC: shorter CBC keys are refused (issue 14) */
+	for (const char *const *c = (const char *const[]){ "-aes-128-cbc", "-aes-192-cbc", NULL };
+	     *c != NULL; c++) {
+		tm_buf_reset(&der);
+		cli_encrypt(*c, "gw-ec.pem", &der);
+		cr_assert_eq(decrypt_with("gw-ec", &der, true, &out, NULL, &err), -1, "%s", *c);
+		cr_assert_str_eq(err.reason, "smime.weak_cipher", "%s: %s", *c, err.msg);
+		cr_assert_not_null(strstr(err.msg, *c + 1), "%s", err.msg);
+	}
 	/* the CLI's aes-256-gcm (full tag) opens */
 	tm_buf_reset(&der);
 	cli_encrypt("-aes-256-gcm", "gw-ec.pem", &der);
