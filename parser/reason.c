@@ -44,6 +44,7 @@ static const struct tm_reason reasons[] = {
 	{ "report.wrong_type", P, "554 5.6.0", "a field has the wrong type" },
 	{ "report.semantics", P, "554 5.6.0", "the report passes the schema but breaks a rule it cannot express (an impossible date, a firmware component twice)" },
 	{ "report.pii_field", P, "554 5.7.0", "a field name looks like personal data (user, owner, e-mail, document, job or file name)" },
+	{ "report.pii_value", P, "554 5.7.0", "a string value holds an e-mail address (personal data)" },
 	{ "report.conflict", P, "554 5.6.0", "the same device and seq was already stored with different content" },
 	{ "report.future", P, "554 5.6.0", "generated_at is further in the future than the allowed clock skew" },
 	{ "report.signing_time", P, "554 5.6.0", "generated_at differs from the signature's signing time by more than max_future_skew" },
