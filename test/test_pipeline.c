@@ -21,6 +21,7 @@
 #include <telemail/buf.h>
 #include <telemail/digest.h>
 #include <telemail/error.h>
+#include <telemail/report.h>
 
 #include "common.h"
 #include "config.h"
@@ -584,4 +585,30 @@ Test(pipeline, locked_store_defers_then_stores)
 	gw_store_close(fast);
 	gateway_close(&g);
 	gw_replay_files_free(files, n);
+}
+
+/* generated_at must agree with the signing time (issue 14): a report
+ * cannot claim another time than its signature, either way. */
+Test(pipeline, generated_at_agrees_with_the_signing_time)
+{
+	const char *y = "schema_version: 1\nreport: {id: \"3f6c1a2e-9b4d-4c1e-8a7f-0d2b5e6c7a81\", "
+			"seq: 1, kind: periodic, generated_at: \"2026-12-01T00:00:00Z\", agent: a}\n"
+			"device: {serial: X}\n";
+	struct tm_report *r = NULL;
+	struct tm_error err = {0};
+	cr_assert_eq(tm_report_read((const uint8_t *)y, strlen(y), NULL, &r, &err), 0, "%s", err.msg);
+	const int64_t gen = 1796083200; /* 2026-12-01T00:00:00Z */
+	cr_assert_eq(gw_store_check_signing_time(r, gen + 600, 600, &err), 0, "%s", err.msg);
+	cr_assert_eq(gw_store_check_signing_time(r, gen - 600, 600, &err), 0, "%s", err.msg);
+	cr_assert_eq(gw_store_check_signing_time(r, gen + 601, 600, &err), -1);
+	cr_assert_str_eq(err.reason, "report.signing_time");
+	cr_assert_not_null(strstr(err.msg, "before the signing time"), "%s", err.msg);
+	tm_error_clear(&err);
+	cr_assert_eq(gw_store_check_signing_time(r, gen - 5 * 86400, 600, &err), -1);
+	cr_assert_str_eq(err.reason, "report.signing_time");
+	cr_assert_not_null(strstr(err.msg, "after the signing time"), "%s", err.msg);
+	tm_error_clear(&err);
+	cr_assert_eq(gw_store_check_signing_time(r, INT64_MIN, 600, &err), -1);
+	cr_assert_str_eq(err.reason, "report.signing_time");
+	tm_report_free(r);
 }
