@@ -262,7 +262,7 @@ static int read_gateway(const struct ctx *c, const struct tm_node *g, struct gw_
 
 static int read_trust(const struct ctx *c, const struct tm_node *t, struct gw_config *cfg)
 {
-	static const char *const keys[] = { "ca_file", "crl_file", NULL };
+	static const char *const keys[] = { "ca_file", "crl_file", "max_message_age", NULL };
 	const struct tm_node *n;
 	if (want_type(c, t, TM_NODE_MAP, "trust") < 0 || check_keys(c, t, "trust", keys) < 0)
 		return -1;
@@ -271,6 +271,13 @@ static int read_trust(const struct ctx *c, const struct tm_node *t, struct gw_co
 	n = get(t, "crl_file");
 	if (n != NULL && get_path(c, n, "trust.crl_file", &cfg->crl_file) < 0)
 		return -1;
+	n = get(t, "max_message_age");
+	if (n != NULL && get_duration(c, n, "trust.max_message_age", GW_CONFIG_MAX_DURATION,
+				      &cfg->max_message_age) < 0)
+		return -1;
+	if (n != NULL && cfg->max_message_age < 60)
+		return fail(c, n, "config.bad_value", "trust.max_message_age",
+			    "%s is less than the minimum of 60 s", n->u.str.s);
 	return 0;
 }
 
@@ -388,6 +395,7 @@ static struct gw_config *config_new(void)
 	if (cfg == NULL)
 		return NULL;
 	cfg->max_future_skew = 600;
+	cfg->max_message_age = 30 * 86400;
 	cfg->batch_size = 64;
 	cfg->store_busy_timeout = 5;
 	return cfg;

@@ -41,8 +41,11 @@ struct gw_config {
 	size_t n_keys;
 	char *ca_file;              /* trust.ca_file */
 	char *crl_file;             /* trust.crl_file; NULL when absent */
+	int64_t max_message_age;    /* trust.max_message_age, seconds; default 30 days: a
+				       signing time older than the arrival by more is refused */
 	bool allow_cbc;             /* default false */
-	int64_t max_future_skew;    /* seconds; default 600 ("10m") */
+	int64_t max_future_skew;    /* seconds; default 600 ("10m"); also how far generated_at
+				       and the signing time may differ */
 	char *auto_enroll_tenant;   /* auto_enroll.tenant; NULL when off */
 	char *store_backend;        /* "sqlite" */
 	char *store_path;           /* default <state_dir>/telemail.db */

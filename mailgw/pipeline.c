@@ -155,8 +155,13 @@ void gw_pipeline_prepare(const struct gw_pipeline *p, struct gw_store *reader,
 	tm_error_clear(&it->err);
 	tm_sha256_hex(it->raw, it->len, it->raw_sha256);
 
+	/* the arrival bounds the signing time and is when CRLs are applied: a
+	 * message that waited in the spool or the quarantine is judged as it
+	 * arrived */
 	struct tm_open_opts oo = {
-		.keys = p->keys, .trust = p->trust, .allow_cbc = p->cfg->allow_cbc, .now = now,
+		.keys = p->keys, .trust = p->trust, .allow_cbc = p->cfg->allow_cbc,
+		.now = it->received_at > 0 ? it->received_at : now,
+		.max_age = p->cfg->max_message_age,
 	};
 	int orc = tm_smime_open(&oo, it->raw, it->len, &op, &it->err);
 	/* what the open learned, also when it failed (for the log and quarantine) */
@@ -178,7 +183,9 @@ void gw_pipeline_prepare(const struct gw_pipeline *p, struct gw_store *reader,
 	};
 	if (gw_registry_check(reader, op.fingerprint, it->report->serial,
 			      p->cfg->auto_enroll_tenant ? &ae : NULL, it->tenant, &it->err) != 0 ||
-	    gw_store_check_future(it->report, now, p->cfg->max_future_skew, &it->err) != 0)
+	    gw_store_check_future(it->report, now, p->cfg->max_future_skew, &it->err) != 0 ||
+	    gw_store_check_signing_time(it->report, op.signing_time, p->cfg->max_future_skew,
+					&it->err) != 0)
 		goto out;
 	tm_report_normalize(it->report, &it->json, &it->err);
 out:

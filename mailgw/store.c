@@ -299,6 +299,24 @@ bad:
 			    text != NULL ? text : "");
 }
 
+int gw_store_check_signing_time(const struct tm_report *r, int64_t signing_time,
+				int64_t max_skew, struct tm_error *err)
+{
+	int64_t t;
+	if (gw_store_parse_utc(r->generated_at, "report/generated_at", &t, err) < 0)
+		return -1;
+	if (signing_time == INT64_MIN)
+		return tm_error_set(err, "report.signing_time", "the signature has no signing time");
+	int64_t d = t > signing_time ? t - signing_time : signing_time - t;
+	if (d > max_skew)
+		return tm_error_set(err, "report.signing_time",
+				    "report/generated_at: %s is %lld s %s the signing time "
+				    "(allowed skew %lld s)",
+				    r->generated_at, (long long)d,
+				    t > signing_time ? "after" : "before", (long long)max_skew);
+	return 0;
+}
+
 int gw_store_check_future(const struct tm_report *r, int64_t now, int64_t max_skew,
 			  struct tm_error *err)
 {

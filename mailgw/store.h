@@ -427,6 +427,11 @@ void *gw_store_state_get0(const struct gw_store *st);
 
 /* "YYYY-MM-DDTHH:MM:SS[.fff]Z" → Unix seconds (report.schema naming `what`). */
 int gw_store_parse_utc(const char *text, const char *what, int64_t *out, struct tm_error *err);
+/* report.signing_time when generated_at and the signature's signing time
+ * differ by more than max_skew (seconds) either way: a device signs what it
+ * just generated, so a report cannot claim another time than its signature. */
+int gw_store_check_signing_time(const struct tm_report *r, int64_t signing_time,
+				int64_t max_skew, struct tm_error *err);
 /* report.future when generated_at > now + max_skew (seconds). */
 int gw_store_check_future(const struct tm_report *r, int64_t now, int64_t max_skew,
 			  struct tm_error *err);

@@ -397,7 +397,8 @@ int tm_trust_load(const char *ca_file, const char *crl_file, struct tm_trust **o
 			goto out;
 		t->check_crl = true;
 	}
-	if ((t->chains = tm_cms_chainmemo_new(t->store)) == NULL) {
+	if ((t->chains = tm_cms_chainmemo_new(t->store)) == NULL ||
+	    (t->check_crl && (t->crl_chains = tm_cms_chainmemo_new(t->store)) == NULL)) {
 		tm_error_set(err, "internal.nomem", "out of memory");
 		goto out;
 	}
@@ -418,6 +419,7 @@ void tm_trust_free(struct tm_trust *t)
 	X509_STORE_free(t->store);
 	tm_cms_certcache_free(t->certs);
 	tm_cms_chainmemo_free(t->chains);
+	tm_cms_chainmemo_free(t->crl_chains);
 	free(t);
 }
 

@@ -36,14 +36,16 @@ int tm_cms_encrypt(const struct tm_certlist *to, const uint8_t *data, size_t len
 int tm_cms_decrypt(const struct tm_keyring *kr, const uint8_t *der, size_t len, bool allow_cbc,
 		   struct tm_buf *out, bool *was_cbc, struct tm_error *err);
 
-/* Verify SignedData: exactly one signer, chain to the trust anchors (CRL
- * when configured), keyUsage digitalSignature (when the extension is
- * present), extendedKeyUsage emailProtection, validity at the signing time
- * (or `now` when absent; a signing time in the future beyond 5 minutes of
- * `now` is refused). detached != NULL: SignedData without eContent over
- * those bytes. content_out gets the signed content. */
+/* Verify SignedData: exactly one signer, SHA-2 digests, signed attributes
+ * with a signing time, chain to the trust anchors, keyUsage
+ * digitalSignature (when the extension is present), extendedKeyUsage
+ * emailProtection, validity at the signing time, revocation (CRLs when
+ * configured) at `now`. now is the arrival time (0: the clock): a signing
+ * time more than 5 minutes after it, or more than max_age seconds before it
+ * (0: TM_SMIME_DEFAULT_MAX_AGE), is refused. detached != NULL: SignedData
+ * without eContent over those bytes. content_out gets the signed content. */
 int tm_cms_verify(const struct tm_trust *t, const uint8_t *der, size_t len,
-		  const uint8_t *detached, size_t dlen, int64_t now,
+		  const uint8_t *detached, size_t dlen, int64_t now, int64_t max_age,
 		  struct tm_buf *content_out, struct tm_signer_info *signer,
 		  struct tm_error *err);
 

@@ -169,10 +169,13 @@ static int check_algorithms(const struct tm_cms_envelope *ei, bool allow_cbc, bo
 		*was_cbc = false;
 		return 0;
 	}
-	if (ei->cipher_nid != NID_aes_128_cbc && ei->cipher_nid != NID_aes_192_cbc &&
-	    ei->cipher_nid != NID_aes_256_cbc)
+	/* AES-256-CBC only: the configuration promises 256-bit content keys,
+	 * and a shorter CBC key is refused whether CBC is allowed or not. */
+	if (ei->cipher_nid != NID_aes_256_cbc)
 		return tm_error_set(err, "smime.weak_cipher",
-				    "envelopedData uses %s, not AES-CBC", ei->cipher_text);
+				    "envelopedData uses %s; only aes-256-gcm (authEnvelopedData) "
+				    "and, where allowed, aes-256-cbc are accepted",
+				    ei->cipher_text);
 	if (!allow_cbc)
 		return tm_error_set(err, "smime.cbc_not_allowed",
 				    "envelopedData with %s (CBC is malleable); only authEnvelopedData "

@@ -50,7 +50,8 @@ struct tm_trust {
 	X509_STORE *store;      /* read-only after load: shared by worker threads */
 	bool check_crl;
 	struct tm_cms_certcache *certs; /* parsed signer certificates (own lock) */
-	struct tm_cms_chainmemo *chains; /* chain verdicts, remembered (own lock) */
+	struct tm_cms_chainmemo *chains; /* chain verdicts at signing times, remembered (own lock) */
+	struct tm_cms_chainmemo *crl_chains; /* revocation verdicts at arrival times (check_crl) */
 };
 
 /* One BER/DER element as found by tm_cms_tlv_read. */

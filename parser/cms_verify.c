@@ -1,10 +1,18 @@
 /* telemail — CMS SignedData verification with OpenSSL 3.
  *
  * Order of the checks (each failure has its own reason code):
- *   parse → exactly one SignerInfo → signer certificate present → signing
- *   time not in the future → EKU emailProtection → keyUsage digitalSignature
- *   → chain to the trust anchors at the signing time (CRLs when configured)
- *   → subject serialNumber → the signature itself.
+ *   parse → exactly one SignerInfo → signer certificate present → digest
+ *   and signature algorithms SHA-2 (smime.weak_digest) → signed attributes
+ *   with a signing time (smime.no_signing_time) → signing time not in the
+ *   future and not older than max_age before `now`, the arrival
+ *   (smime.signing_time, smime.signing_time_old) → EKU emailProtection →
+ *   keyUsage digitalSignature → chain to the trust anchors at the signing
+ *   time → revocation (CRLs when configured) at `now` → subject
+ *   serialNumber → the signature itself.
+ * The signing time is the signer's word: it only chooses the time at which
+ * validity dates are compared, inside a window that ends at the arrival
+ * (a device that was offline reports late, never years late), and the
+ * CRLs, which are the gateway's knowledge, are always applied as of now.
  * A chain's success is remembered for the times at which it would come out
  * the same (cms_chainmemo.c); everything else runs on every message.
  * EKU and keyUsage are checked on the signer certificate before the chain,
@@ -19,6 +27,7 @@
 #include <openssl/cms.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
+#include <openssl/rsa.h>
 #include <openssl/x509v3.h>
 
 #include <telemail/error.h>
@@ -30,22 +39,99 @@
 #define TM_SIGNING_TIME_SKEW 300
 #define TM_SERIAL_MAX 64
 
-/* Accept a CRL issued after the signing time: the verification time is the
- * signing time, and a CRL newer than that is better information, not an
- * error. Every other verdict stands. */
-static int verify_cb(int ok, X509_STORE_CTX *ctx)
+/* The revocation pass runs at `now` (the arrival) over a chain whose
+ * validity was checked at the signing time: the certificates' own dates
+ * are not its business (a certificate that expired after the message was
+ * signed is fine). A CRL issued after `now` is better information, not an
+ * error. Every other verdict stands (a revoked certificate, a CRL that
+ * expired before now, a bad CRL signature). */
+static int revocation_cb(int ok, X509_STORE_CTX *ctx)
 {
-	if (!ok && X509_STORE_CTX_get_error(ctx) == X509_V_ERR_CRL_NOT_YET_VALID)
+	if (ok)
+		return ok;
+	switch (X509_STORE_CTX_get_error(ctx)) {
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+	case X509_V_ERR_CRL_NOT_YET_VALID:
 		return 1;
-	return ok;
+	default:
+		return ok;
+	}
+}
+
+/* Digests a signature may use: SHA-2 of 256 bits and more (SHA-1 and MD5
+ * have practical collisions; SHA-224 is below the 128-bit level the rest
+ * of the suite has). */
+static bool strong_digest(int nid)
+{
+	switch (nid) {
+	case NID_sha256:
+	case NID_sha384:
+	case NID_sha512:
+	case NID_sha3_256:
+	case NID_sha3_384:
+	case NID_sha3_512:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The digestAlgorithm and, where the signatureAlgorithm names a hash of its
+ * own (sha1WithRSAEncryption, ecdsa-with-SHA1, RSASSA-PSS parameters), that
+ * hash too: OpenSSL hashes the signed attributes with the first and may
+ * take the second from the signature's parameters. */
+static int check_digest(CMS_SignerInfo *si, struct tm_error *err)
+{
+	X509_ALGOR *dig = NULL, *sig = NULL;
+	char text[80];
+	CMS_SignerInfo_get0_algs(si, NULL, NULL, &dig, &sig);
+	const ASN1_OBJECT *o = NULL;
+	if (dig != NULL)
+		X509_ALGOR_get0(&o, NULL, NULL, dig);
+	if (o == NULL || !strong_digest(OBJ_obj2nid(o))) {
+		if (o == NULL || OBJ_obj2txt(text, sizeof(text), o, 0) <= 0)
+			snprintf(text, sizeof(text), "no algorithm");
+		return tm_error_set(err, "smime.weak_digest",
+				    "the signature's digestAlgorithm is %s; SHA-256 or stronger "
+				    "is required", text);
+	}
+	o = NULL;
+	int ptype = V_ASN1_UNDEF;
+	const void *pval = NULL;
+	if (sig != NULL)
+		X509_ALGOR_get0(&o, &ptype, &pval, sig);
+	int snid = o != NULL ? OBJ_obj2nid(o) : NID_undef, hnid = NID_undef, pknid = NID_undef;
+	if (snid == NID_rsassaPss) {
+		RSA_PSS_PARAMS *pss = ptype == V_ASN1_SEQUENCE
+			? ASN1_item_unpack(pval, ASN1_ITEM_rptr(RSA_PSS_PARAMS))
+			: NULL;
+		/* absent hashAlgorithm: SHA-1 (RFC 4055 3.1) */
+		hnid = pss != NULL && pss->hashAlgorithm != NULL
+			       ? OBJ_obj2nid(pss->hashAlgorithm->algorithm) : NID_sha1;
+		RSA_PSS_PARAMS_free(pss);
+	} else if (!OBJ_find_sigid_algs(snid, &hnid, &pknid)) {
+		hnid = NID_undef; /* rsaEncryption, id-ecPublicKey, Ed25519: no hash of its own */
+	}
+	if (hnid != NID_undef && !strong_digest(hnid)) {
+		OBJ_obj2txt(text, sizeof(text), o, 0);
+		return tm_error_set(err, "smime.weak_digest",
+				    "the signatureAlgorithm %s uses %s; SHA-256 or stronger is "
+				    "required", text, OBJ_nid2sn(hnid));
+	}
+	return 0;
 }
 
 static int signing_time(CMS_SignerInfo *si, int64_t *out, struct tm_error *err)
 {
 	*out = INT64_MIN;
+	if (CMS_signed_get_attr_count(si) <= 0)
+		return tm_error_set(err, "smime.no_signing_time",
+				    "the SignerInfo has no signed attributes, so no signing time");
 	int idx = CMS_signed_get_attr_by_NID(si, NID_pkcs9_signingTime, -1);
 	if (idx < 0)
-		return 0;
+		return tm_error_set(err, "smime.no_signing_time",
+				    "the signed attributes have no signingTime");
 	if (CMS_signed_get_attr_by_NID(si, NID_pkcs9_signingTime, idx) >= 0)
 		return tm_error_set(err, "smime.malformed", "CMS: two signingTime attributes");
 	X509_ATTRIBUTE *a = CMS_signed_get_attr(si, idx);
@@ -87,18 +173,18 @@ static int check_usage(X509 *x, struct tm_error *err)
 	return 0;
 }
 
-static int check_chain(const struct tm_trust *t, CMS_ContentInfo *cms, X509 *signer,
-		       int64_t at, struct tm_error *err)
+/* One X509_verify_cert of the signer with the message's certificates at
+ * `at`: the chain and validity dates (crl false), or revocation (crl true:
+ * CRL checks on the whole chain, the certificates' own dates ignored). A
+ * success is remembered in memo for the times at which it stands. */
+static int verify_at(const struct tm_trust *t, struct tm_cms_chainmemo *memo, STACK_OF(X509) *certs,
+		     X509 *signer, int64_t at, bool crl, struct tm_error *err)
 {
 	int rc = -1;
-	STACK_OF(X509) *certs = CMS_get1_certs(cms); /* may be NULL: none included */
-	X509_STORE_CTX *ctx = NULL;
 	char when[32];
-	if (tm_cms_chainmemo_hit(t->chains, signer, certs, at)) {
-		rc = 0; /* the same verdict as verifying again (see cms_chainmemo.c) */
-		goto out;
-	}
-	ctx = X509_STORE_CTX_new();
+	if (tm_cms_chainmemo_hit(memo, signer, certs, at))
+		return 0; /* the same verdict as verifying again (see cms_chainmemo.c) */
+	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
 	fmt_time(at, when, sizeof(when));
 	if (ctx == NULL || !X509_STORE_CTX_init(ctx, t->store, signer, certs)) {
 		tm_error_set(err, "internal.nomem", "cannot set up certificate verification");
@@ -106,15 +192,16 @@ static int check_chain(const struct tm_trust *t, CMS_ContentInfo *cms, X509 *sig
 	}
 	X509_VERIFY_PARAM *vp = X509_STORE_CTX_get0_param(ctx);
 	X509_VERIFY_PARAM_set_time(vp, (time_t)at);
-	if (t->check_crl)
+	if (crl) {
 		X509_VERIFY_PARAM_set_flags(vp, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+		X509_STORE_CTX_set_verify_cb(ctx, revocation_cb);
+	}
 	if (!X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SMIME_SIGN)) {
 		tm_error_set(err, "internal.library", "cannot set the S/MIME signing purpose");
 		goto out;
 	}
-	X509_STORE_CTX_set_verify_cb(ctx, verify_cb);
 	if (X509_verify_cert(ctx) == 1) {
-		tm_cms_chainmemo_put(t->chains, signer, certs, at);
+		tm_cms_chainmemo_put(memo, signer, certs, at);
 		rc = 0;
 		goto out;
 	}
@@ -130,16 +217,29 @@ static int check_chain(const struct tm_trust *t, CMS_ContentInfo *cms, X509 *sig
 		break;
 	case X509_V_ERR_CERT_REVOKED:
 		tm_error_set(err, "smime.signer_revoked",
-			     "certificate at chain depth %d is revoked (CRL check): %s", depth, es);
+			     "certificate at chain depth %d is revoked (CRL check at %s): %s", depth,
+			     when, es);
 		break;
 	default:
 		tm_error_set(err, "smime.untrusted_signer",
-			     "the signer certificate does not chain to a trusted CA at %s: %s (depth %d)",
-			     when, es, depth);
+			     "the signer certificate does not chain to a trusted CA at %s%s: %s "
+			     "(depth %d)",
+			     when, crl ? " (CRL check)" : "", es, depth);
 		break;
 	}
 out:
 	X509_STORE_CTX_free(ctx);
+	return rc;
+}
+
+/* The chain and its validity at the signing time st; revocation at now. */
+static int check_chain(const struct tm_trust *t, CMS_ContentInfo *cms, X509 *signer,
+		       int64_t st, int64_t now, struct tm_error *err)
+{
+	STACK_OF(X509) *certs = CMS_get1_certs(cms); /* may be NULL: none included */
+	int rc = verify_at(t, t->chains, certs, signer, st, false, err);
+	if (rc == 0 && t->check_crl)
+		rc = verify_at(t, t->crl_chains, certs, signer, now, true, err);
 	sk_X509_pop_free(certs, X509_free);
 	return rc;
 }
@@ -240,7 +340,7 @@ static int fill_signer(X509 *x, const struct tm_cms_cert_facts *f, struct tm_sig
 }
 
 int tm_cms_verify(const struct tm_trust *t, const uint8_t *der, size_t len,
-		  const uint8_t *detached, size_t dlen, int64_t now,
+		  const uint8_t *detached, size_t dlen, int64_t now, int64_t max_age,
 		  struct tm_buf *content_out, struct tm_signer_info *signer,
 		  struct tm_error *err)
 {
@@ -256,6 +356,8 @@ int tm_cms_verify(const struct tm_trust *t, const uint8_t *der, size_t len,
 	}
 	if (now == 0)
 		now = (int64_t)time(NULL);
+	if (max_age <= 0)
+		max_age = TM_SMIME_DEFAULT_MAX_AGE;
 	const unsigned char *q = der + len;
 	cms = tm_cms_certcache_d2i(t->certs, der, len);
 	if (cms == NULL) {
@@ -311,21 +413,29 @@ int tm_cms_verify(const struct tm_trust *t, const uint8_t *der, size_t len,
 		goto out;
 	}
 
+	if (check_digest(si, err) < 0)
+		goto out;
 	int64_t st;
 	if (signing_time(si, &st, err) < 0)
 		goto out;
-	if (st != INT64_MIN && st > now + TM_SIGNING_TIME_SKEW) {
-		char a[32], b[32];
-		fmt_time(st, a, sizeof(a));
-		fmt_time(now, b, sizeof(b));
+	char a[32], b[32];
+	fmt_time(st, a, sizeof(a));
+	fmt_time(now, b, sizeof(b));
+	if (st > now + TM_SIGNING_TIME_SKEW) {
 		tm_error_set(err, "smime.signing_time",
 			     "signingTime %s is more than %d s after the verification time %s", a,
 			     TM_SIGNING_TIME_SKEW, b);
 		goto out;
 	}
+	if (st < now - max_age) {
+		tm_error_set(err, "smime.signing_time_old",
+			     "signingTime %s is more than %lld s (trust.max_message_age) before the "
+			     "arrival %s", a, (long long)max_age, b);
+		goto out;
+	}
 	if (check_usage(x, err) < 0)
 		goto out;
-	if (check_chain(t, cms, x, st != INT64_MIN ? st : now, err) < 0)
+	if (check_chain(t, cms, x, st, now, err) < 0)
 		goto out;
 	const struct tm_cms_cert_facts *facts = tm_cms_cert_facts_get0(x);
 	if (facts != NULL && facts->serial[0] != '\0')

@@ -44,8 +44,10 @@ static const struct tm_reason reasons[] = {
 	{ "report.wrong_type", P, "554 5.6.0", "a field has the wrong type" },
 	{ "report.semantics", P, "554 5.6.0", "the report passes the schema but breaks a rule it cannot express (an impossible date, a firmware component twice)" },
 	{ "report.pii_field", P, "554 5.7.0", "a field name looks like personal data (user, owner, e-mail, document, job or file name)" },
+	{ "report.pii_value", P, "554 5.7.0", "a string value holds an e-mail address (personal data)" },
 	{ "report.conflict", P, "554 5.6.0", "the same device and seq was already stored with different content" },
 	{ "report.future", P, "554 5.6.0", "generated_at is further in the future than the allowed clock skew" },
+	{ "report.signing_time", P, "554 5.6.0", "generated_at differs from the signature's signing time by more than max_future_skew" },
 	{ "schema.invalid", I, "451 4.3.0", "the schema itself is malformed" },
 	{ "schema.unsupported", I, "451 4.3.0", "the schema uses a keyword this validator does not implement" },
 
@@ -65,7 +67,7 @@ static const struct tm_reason reasons[] = {
 	{ "smime.content_type", P, "554 5.6.0", "the signed content is not application/yaml" },
 	{ "smime.malformed", P, "554 5.7.5", "the CMS structure cannot be parsed" },
 	{ "smime.cbc_not_allowed", P, "554 5.7.5", "enveloped-data with AES-CBC is not allowed by the configuration" },
-	{ "smime.weak_cipher", P, "554 5.7.5", "the content encryption algorithm is not AES-256-GCM or allowed AES-CBC" },
+	{ "smime.weak_cipher", P, "554 5.7.5", "the content encryption algorithm is not AES-256-GCM or allowed AES-256-CBC" },
 	{ "smime.wrong_recipient", P, "554 5.7.5", "the message is not encrypted to any of the configured gateway keys" },
 	{ "smime.decrypt_failed", P, "554 5.7.5", "the content could not be decrypted" },
 	{ "smime.tampered", P, "554 5.7.5", "the ciphertext or its authentication tag was altered" },
@@ -80,6 +82,9 @@ static const struct tm_reason reasons[] = {
 	{ "smime.signer_revoked", P, "554 5.7.5", "the signer certificate is revoked" },
 	{ "smime.signer_no_serial", P, "554 5.7.5", "the signer certificate subject has no serialNumber" },
 	{ "smime.signing_time", P, "554 5.7.5", "the signing time is in the future" },
+	{ "smime.signing_time_old", P, "554 5.7.5", "the signing time is older than trust.max_message_age before the message arrived" },
+	{ "smime.no_signing_time", P, "554 5.7.5", "the signature has no signed attributes with a signing time" },
+	{ "smime.weak_digest", P, "554 5.7.5", "the signature uses SHA-1, MD5 or another digest weaker than SHA-256" },
 	{ "smime.key", P, "554 5.7.0", "a certificate or key file is unusable" },
 
 	/* device: identity binding at the gateway */

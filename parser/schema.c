@@ -221,7 +221,14 @@ static unsigned long utf8_code_points(const char *s, size_t len)
 	return n;
 }
 
-/* Does the (lower-cased) property name look like personal data? */
+/* Does the property name look like personal data? The pattern
+ * (x-telemail-pii-names) is matched against the name normalised the way
+ * people spell one word several ways: lower case, and a camelCase boundary
+ * (a capital after a lower-case letter or a digit) made a "_", so that
+ * eMail, E-Mail, e_mail and email all read as e[_.-]?mail and operatorName as
+ * operator_name. Separators stay as they are: the pattern takes any of
+ * "_", "." and "-" between parts, and a lower-case name reads as itself
+ * (the JSON Schema check of diagnostics names gives the same verdict). */
 int tm_schema_pii_name(const struct tm_schema *s, const char *key, size_t len)
 {
 	if (s->n_known_ready) {
@@ -242,13 +249,20 @@ int tm_schema_pii_name(const struct tm_schema *s, const char *key, size_t len)
 				hi = mid;
 		}
 	}
-	char small[128];
-	char *low = len < sizeof(small) ? small : malloc(len + 1);
+	char small[256];
+	char *low = len < sizeof(small) / 2 ? small : malloc(2 * len + 1);
 	if (low == NULL)
 		return -1;
-	for (size_t i = 0; i < len; i++)
-		low[i] = (key[i] >= 'A' && key[i] <= 'Z') ? (char)(key[i] - 'A' + 'a') : key[i];
-	low[len] = '\0';
+	size_t w = 0;
+	for (size_t i = 0; i < len; i++) {
+		char ch = key[i];
+		bool upper = ch >= 'A' && ch <= 'Z';
+		if (upper && i > 0 &&
+		    ((key[i - 1] >= 'a' && key[i - 1] <= 'z') || (key[i - 1] >= '0' && key[i - 1] <= '9')))
+			low[w++] = '_';
+		low[w++] = upper ? (char)(ch - 'A' + 'a') : ch;
+	}
+	low[w] = '\0';
 	int hit = regexec(&s->pii, low, 0, NULL, 0) == 0;
 	if (low != small)
 		free(low);
@@ -576,14 +590,55 @@ out:
 	return rc;
 }
 
+/* Is there an e-mail address in the string (addr-spec roughly: a local
+ * part, "@", a domain of two or more labels whose last is letters only)?
+ * "fw@1.2.3" and "a@b" are not addresses; "Alice <alice@example.com>" has
+ * one. */
+static bool email_in(const char *v, size_t len)
+{
+	for (size_t at = 1; at + 1 < len; at++) {
+		if (v[at] != '@' || strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					   "0123456789._%+-", v[at - 1]) == NULL || v[at - 1] == '\0')
+			continue;
+		size_t i = at + 1, labels = 0, last_alpha = 0, label_len = 0;
+		bool alpha = true;
+		for (; i <= len; i++) {
+			char ch = i < len ? v[i] : '\0';
+			bool letter = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+			if (letter || (ch >= '0' && ch <= '9') || ch == '-') {
+				label_len++;
+				alpha = alpha && letter;
+				continue;
+			}
+			if (label_len == 0)
+				break;
+			labels++;
+			last_alpha = alpha && label_len >= 2;
+			label_len = 0;
+			alpha = true;
+			if (ch != '.')
+				break;
+		}
+		if (labels >= 2 && last_alpha)
+			return true;
+	}
+	return false;
+}
+
 /* Property names anywhere in the tree, also below parts the schema does not
- * descend into (it finds what validation could not see). */
+ * descend into (it finds what validation could not see); and string values
+ * that hold an e-mail address (report.pii_value): no field of a device
+ * report is meant to carry one, so free-form ones (diagnostics, location,
+ * alert texts) must not smuggle one in. */
 static int pii_scan(struct vctx *c, const struct tm_node *n, const struct tm_seg *at,
 		    unsigned depth)
 {
 	if (depth > TM_SCHEMA_MAX_INSTANCE_DEPTH)
 		return fail(c, at, "report.too_deep", "nested deeper than %d levels",
 			    TM_SCHEMA_MAX_INSTANCE_DEPTH);
+	if (n->type == TM_NODE_STRING && email_in(n->u.str.s, n->u.str.len))
+		return fail(c, at, "report.pii_value",
+			    "the value holds an e-mail address (personal data)");
 	if (n->type == TM_NODE_SEQ) {
 		for (size_t i = 0; i < n->u.seq.n; i++) {
 			struct tm_seg seg = { .up = at, .idx = i };

@@ -193,12 +193,12 @@ int tm_smime_open(const struct tm_open_opts *o, const uint8_t *raw, size_t len,
 	if (inner.kind == TM_MIME_PKCS7 &&
 	    (inner.smime_type[0] == '\0' || strcmp(inner.smime_type, "signed-data") == 0)) {
 		if (tm_cms_verify(o->trust, inner.body.data, inner.body.len, NULL, 0, o->now,
-				  &content, &si, err) < 0)
+				  o->max_age, &content, &si, err) < 0)
 			goto out;
 	} else if (inner.kind == TM_MIME_MULTIPART_SIGNED) {
 		if (tm_cms_verify(o->trust, inner.signature.data, inner.signature.len,
-				  inner.signed_part.data, inner.signed_part.len, o->now, &content,
-				  &si, err) < 0)
+				  inner.signed_part.data, inner.signed_part.len, o->now,
+				  o->max_age, &content, &si, err) < 0)
 			goto out;
 		detached = true;
 	} else {

@@ -159,7 +159,7 @@ int tm_test_cms_verify(const struct tm_trust *t, const struct tm_buf *der, bool 
 	struct tm_buf content;
 	tm_buf_init(&content);
 	int rc = tm_cms_verify(t, der->data, der->len,
-			       detached ? (const uint8_t *)content_expected : NULL, detached ? n : 0, 0,
+			       detached ? (const uint8_t *)content_expected : NULL, detached ? n : 0, 0, 0,
 			       &content, &si, err);
 	cr_assert_eq(ERR_peek_error(), 0, "OpenSSL error queue left non-empty");
 	if (rc == 0) {

@@ -93,7 +93,7 @@ static int verify_signed_by(const char *name, bool with_crl, struct tm_error *er
 	struct tm_trust *t = tm_test_trust(with_crl);
 	struct tm_signer_info si = { .signing_time = 0 };
 	tm_buf_init(&si.der);
-	int rc = tm_cms_verify(t, der.data, der.len, NULL, 0, 0, &content, &si, err);
+	int rc = tm_cms_verify(t, der.data, der.len, NULL, 0, 0, 0, &content, &si, err);
 	cr_assert_eq(ERR_peek_error(), 0, "OpenSSL error queue left non-empty");
 	tm_buf_fini(&si.der);
 	tm_buf_fini(&der);
@@ -136,7 +136,7 @@ static void sign_verify_roundtrip(const char *name, bool detached)
 	struct tm_error err = {0};
 	int64_t now = (int64_t)time(NULL);
 	int rc = tm_cms_verify(t, der.data, der.len, detached ? (const uint8_t *)CONTENT : NULL,
-			       detached ? strlen(CONTENT) : 0, 0, &content, &si, &err);
+			       detached ? strlen(CONTENT) : 0, 0, 0, &content, &si, &err);
 	cr_assert_eq(rc, 0, "%s: %s: %s", name, err.reason, err.msg);
 	cr_assert_eq(content.len, strlen(CONTENT)); /* detached: the bytes given */
 	cr_assert_eq(memcmp(content.data, CONTENT, content.len), 0);
@@ -252,7 +252,7 @@ Test(cms, detached_signature_over_modified_content)
 	char changed[sizeof(CONTENT)];
 	memcpy(changed, CONTENT, sizeof(CONTENT));
 	changed[strlen(changed) - 3] = '2'; /* schema_version: 2 */
-	int rc = tm_cms_verify(t, der.data, der.len, (const uint8_t *)changed, strlen(changed), 0,
+	int rc = tm_cms_verify(t, der.data, der.len, (const uint8_t *)changed, strlen(changed), 0, 0,
 			       &content, &si, &err);
 	cr_assert_eq(rc, -1);
 	cr_assert_str_eq(err.reason, "smime.bad_signature");
@@ -262,7 +262,7 @@ Test(cms, detached_signature_over_modified_content)
 	tm_error_clear(&err);
 	char longer[sizeof(CONTENT) + 1];
 	snprintf(longer, sizeof(longer), "%s ", CONTENT);
-	rc = tm_cms_verify(t, der.data, der.len, (const uint8_t *)longer, strlen(longer), 0,
+	rc = tm_cms_verify(t, der.data, der.len, (const uint8_t *)longer, strlen(longer), 0, 0,
 			   &content, &si, &err);
 	cr_assert_eq(rc, -1);
 	cr_assert_str_eq(err.reason, "smime.bad_signature");
@@ -277,7 +277,7 @@ static int verify_at(const struct tm_buf *der, int64_t now, struct tm_error *err
 	struct tm_trust *t = tm_test_trust(false);
 	struct tm_signer_info si = { .signing_time = 0 };
 	tm_buf_init(&si.der);
-	int rc = tm_cms_verify(t, der->data, der->len, NULL, 0, now, NULL, &si, err);
+	int rc = tm_cms_verify(t, der->data, der->len, NULL, 0, now, 0, NULL, &si, err);
 	tm_buf_fini(&si.der);
 	tm_trust_free(t);
 	return rc;
@@ -388,7 +388,7 @@ Test(cms, verify_rejects_garbage_and_envelopes)
 	struct tm_trust *t = tm_test_trust(false);
 	struct tm_signer_info si = { .signing_time = 0 };
 	tm_buf_init(&si.der);
-	cr_assert_eq(tm_cms_verify(t, der.data, der.len, (const uint8_t *)"x", 1, 0, NULL, &si, &err), -1);
+	cr_assert_eq(tm_cms_verify(t, der.data, der.len, (const uint8_t *)"x", 1, 0, 0, NULL, &si, &err), -1);
 	cr_assert_str_eq(err.reason, "smime.malformed");
 	cr_assert_not_null(strstr(err.msg, "also carries content"), "%s", err.msg);
 	tm_buf_fini(&si.der);
@@ -630,6 +630,15 @@ Test(cms, weak_ciphers)
 	cr_assert_eq(decrypt_with("gw-ec", &der, true, &out, NULL, &err), -1);
 	cr_assert_str_eq(err.reason, "smime.weak_cipher");
 	cr_assert_not_null(strstr(err.msg, "aes-128-gcm"), "%s", err.msg);
+	/* allow_cbc promises AES-256-CBC: shorter CBC keys are refused (issue 14) */
+	for (const char *const *c = (const char *const[]){ "-aes-128-cbc", "-aes-192-cbc", NULL };
+	     *c != NULL; c++) {
+		tm_buf_reset(&der);
+		cli_encrypt(*c, "gw-ec.pem", &der);
+		cr_assert_eq(decrypt_with("gw-ec", &der, true, &out, NULL, &err), -1, "%s", *c);
+		cr_assert_str_eq(err.reason, "smime.weak_cipher", "%s: %s", *c, err.msg);
+		cr_assert_not_null(strstr(err.msg, *c + 1), "%s", err.msg);
+	}
 	/* the CLI's aes-256-gcm (full tag) opens */
 	tm_buf_reset(&der);
 	cli_encrypt("-aes-256-gcm", "gw-ec.pem", &der);

@@ -299,7 +299,7 @@ Test(cms_certcache, signer_facts_are_the_same_from_the_cache)
 		memset(&si[i], 0, sizeof(si[i]));
 		tm_buf_init(&si[i].der);
 		struct tm_error err = {0};
-		cr_assert_eq(tm_cms_verify(t, der.data, der.len, NULL, 0, 0, NULL, &si[i], &err), 0,
+		cr_assert_eq(tm_cms_verify(t, der.data, der.len, NULL, 0, 0, 0, NULL, &si[i], &err), 0,
 			     "%s", err.msg);
 	}
 	expect_stats(t, 1, 1);

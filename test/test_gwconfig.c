@@ -42,6 +42,7 @@ Test(gwconfig, the_documented_example_loads)
 	cr_assert_str_eq(c->crl_file, "/etc/telemail/device-ca.crl");
 	cr_assert(!c->allow_cbc);
 	cr_assert_eq(c->max_future_skew, 600);
+	cr_assert_eq(c->max_message_age, 30 * 86400);
 	cr_assert_null(c->auto_enroll_tenant);
 	cr_assert_str_eq(c->store_backend, "sqlite");
 	cr_assert_str_eq(c->store_path, "/var/lib/telemail/telemail.db");
@@ -66,7 +67,11 @@ Test(gwconfig, defaults_and_relative_paths)
 	cr_assert_str_eq(c->ca_file, "/etc/telemail/ca.pem");
 	cr_assert_null(c->crl_file);
 	cr_assert_eq(c->max_future_skew, 600);
+	cr_assert_eq(c->max_message_age, 30 * 86400);
 	cr_assert_eq(c->batch_size, 64);
+	gw_config_free(c);
+	cr_assert_eq(parse(MINIMAL "  max_message_age: 5d\n", &c, &err), 0, "%s", err.msg);
+	cr_assert_eq(c->max_message_age, 5 * 86400);
 	gw_config_free(c);
 
 	cr_assert_eq(parse(MINIMAL "state_dir: state\nauto_enroll: {tenant: unassigned}\n"
@@ -144,6 +149,10 @@ static const struct bad bad_cases[] = {
 	  "mailgw.yaml:8: max_future_skew: '10 minutes' is not a duration (a number and s, m, h or d: 90s, 10m, 7d)" },
 	{ MINIMAL "max_future_skew: 8d\n", "config.bad_value",
 	  "mailgw.yaml:8: max_future_skew: 8d is more than the limit of 604800 s" },
+	{ MINIMAL "  max_message_age: 30s\n", "config.bad_value",
+	  "mailgw.yaml:8: trust.max_message_age: 30s is less than the minimum of 60 s" },
+	{ MINIMAL "  max_message_age: 3651d\n", "config.bad_value",
+	  "mailgw.yaml:8: trust.max_message_age: '3651d' is longer than 3650 days" },
 	{ MINIMAL "workers: 1000\n", "config.bad_value",
 	  "mailgw.yaml:8: workers: 1000 is out of range 0..256" },
 	{ MINIMAL "store: {batch_size: 0}\n", "config.bad_value",

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -20,6 +21,7 @@
 #include <telemail/buf.h>
 #include <telemail/digest.h>
 #include <telemail/error.h>
+#include <telemail/report.h>
 
 #include "common.h"
 #include "config.h"
@@ -223,7 +225,7 @@ static void replay_fixture(struct gateway *g, const char *file, bool again)
 	uint8_t *raw = tm_buf_take(&b, &len);
 	cr_assert_not_null(raw);
 	struct gw_item it;
-	gw_item_init(&it, file, raw, len, 1717243200);
+	gw_item_init(&it, file, raw, len, (int64_t)time(NULL));
 	struct tm_error err = {0};
 	cr_assert_eq(gw_replay_one(&g->r, &it, &err), 0, "%s", err.msg);
 	const char *name = base_name(file);
@@ -559,7 +561,7 @@ Test(pipeline, locked_store_defers_then_stores)
 	size_t len;
 	uint8_t *raw = tm_buf_take(&b, &len);
 	struct gw_item it;
-	gw_item_init(&it, files[0], raw, len, 1717243200);
+	gw_item_init(&it, files[0], raw, len, (int64_t)time(NULL));
 	cr_assert_eq(gw_replay_one(&g.r, &it, &err), 0);
 	cr_expect(!it.done, "a locked store gave an outcome");
 	cr_expect_str_eq(dash(it.err.reason), "store.busy");
@@ -573,7 +575,7 @@ Test(pipeline, locked_store_defers_then_stores)
 	tm_buf_init(&b);
 	tm_test_read(files[0], &b);
 	raw = tm_buf_take(&b, &len);
-	gw_item_init(&it, files[0], raw, len, 1717243200);
+	gw_item_init(&it, files[0], raw, len, (int64_t)time(NULL));
 	cr_assert_eq(gw_replay_one(&g.r, &it, &err), 0);
 	cr_expect(it.done);
 	cr_expect_str_eq(gw_outcome_name(it.outcome), "stored");
@@ -702,4 +704,30 @@ Test(pipeline, replay_out_of_memory_is_an_error_not_abort)
 		     "the two items made got their outcome");
 	gateway_close(&g);
 	gw_replay_files_free(files, n);
+}
+
+/* generated_at must agree with the signing time (issue 14): a report
+ * cannot claim another time than its signature, either way. */
+Test(pipeline, generated_at_agrees_with_the_signing_time)
+{
+	const char *y = "schema_version: 1\nreport: {id: \"3f6c1a2e-9b4d-4c1e-8a7f-0d2b5e6c7a81\", "
+			"seq: 1, kind: periodic, generated_at: \"2026-12-01T00:00:00Z\", agent: a}\n"
+			"device: {serial: X}\n";
+	struct tm_report *r = NULL;
+	struct tm_error err = {0};
+	cr_assert_eq(tm_report_read((const uint8_t *)y, strlen(y), NULL, &r, &err), 0, "%s", err.msg);
+	const int64_t gen = 1796083200; /* 2026-12-01T00:00:00Z */
+	cr_assert_eq(gw_store_check_signing_time(r, gen + 600, 600, &err), 0, "%s", err.msg);
+	cr_assert_eq(gw_store_check_signing_time(r, gen - 600, 600, &err), 0, "%s", err.msg);
+	cr_assert_eq(gw_store_check_signing_time(r, gen + 601, 600, &err), -1);
+	cr_assert_str_eq(err.reason, "report.signing_time");
+	cr_assert_not_null(strstr(err.msg, "before the signing time"), "%s", err.msg);
+	tm_error_clear(&err);
+	cr_assert_eq(gw_store_check_signing_time(r, gen - 5 * 86400, 600, &err), -1);
+	cr_assert_str_eq(err.reason, "report.signing_time");
+	cr_assert_not_null(strstr(err.msg, "after the signing time"), "%s", err.msg);
+	tm_error_clear(&err);
+	cr_assert_eq(gw_store_check_signing_time(r, INT64_MIN, 600, &err), -1);
+	cr_assert_str_eq(err.reason, "report.signing_time");
+	tm_report_free(r);
 }

@@ -38,8 +38,19 @@ struct corpus {
 	char cfg[600], db[600], dir[600], gw[600];
 };
 
+/* generated_at of every report: the corpus is sealed now, and the gateway
+ * wants generated_at within its skew of the signing time (one value, so a
+ * resend is the same report). */
+static char generated_at[32];
+
 static void report_yaml(struct tm_buf *b, int dev, int seq)
 {
+	if (generated_at[0] == '\0') {
+		time_t now = time(NULL);
+		struct tm tmv;
+		gmtime_r(&now, &tmv);
+		strftime(generated_at, sizeof(generated_at), "%Y-%m-%dT%H:%M:%SZ", &tmv);
+	}
 	tm_buf_reset(b);
 	tm_buf_printf(b,
 		      "schema_version: 1\n"
@@ -47,14 +58,14 @@ static void report_yaml(struct tm_buf *b, int dev, int seq)
 		      "  id: \"5eed0000-0000-4000-8000-%06d%06d\"\n"
 		      "  seq: %d\n"
 		      "  kind: periodic\n"
-		      "  generated_at: \"2024-06-%02dT%02d:00:00Z\"\n"
+		      "  generated_at: \"%s\"\n"
 		      "  agent: telemail-agent/0.1.0\n"
 		      "device:\n"
 		      "  serial: \"XK10000%d\"\n"
 		      "counters:\n"
 		      "  total:\n"
 		      "    impressions: %d\n",
-		      dev, seq, seq, 1 + seq / 24, seq % 24, dev, 1000 + 17 * seq);
+		      dev, seq, seq, generated_at, dev, 1000 + 17 * seq);
 }
 
 static void make_corpus(struct corpus *c)

@@ -452,3 +452,57 @@ Test(report, firmware_component_twice_is_refused_while_reading)
 	cr_assert_str_eq(err.reason, "report.semantics");
 	cr_assert_str_eq(err.msg, "device/firmware/2/component: 'engine' appears twice (also item 0)");
 }
+
+/* ---- personal data, however it is spelled (issue 14) ------------------------- */
+
+static void read_expect(const char *yaml, const char *reason, const char *what)
+{
+	struct tm_error err = {0};
+	struct tm_report *r = NULL;
+	int rc = tm_report_read((const uint8_t *)yaml, strlen(yaml), NULL, &r, &err);
+	if (reason == NULL) {
+		cr_assert_eq(rc, 0, "%s: %s: %s", what, err.reason, err.msg);
+		tm_report_free(r);
+		return;
+	}
+	cr_assert_eq(rc, -1, "%s was accepted", what);
+	cr_assert_str_eq(err.reason, reason, "%s: %s", what, err.msg);
+	cr_assert_null(r);
+}
+
+Test(report, pii_names_after_normalising_case_separators_and_camel_case)
+{
+	/* each was stored before: the pattern only knew e-?mail and lower case */
+	const char *const refused[] = { "e_mail", "eMail", "E-Mail", "EMail", "email", "mail",
+					"contact_mail", "operator_name", "operatorName", "operator",
+					"employee", "employee_id", "cardholder", "cardHolder",
+					"card_holder", "first_name", "surname", "mail_to" };
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		char y[512];
+		snprintf(y, sizeof(y), HEAD "diagnostics: {\"%s\": \"x\"}\n", refused[i]);
+		read_expect(y, "report.pii_field", refused[i]);
+	}
+	/* device data that only looks alike (documented in the schema) */
+	const char *const kept[] = { "mail_sent", "mail_count", "mailbox_full",
+				     "operator_panel_locked", "fuser.temperature", "hostname" };
+	for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
+		char y[512];
+		snprintf(y, sizeof(y), HEAD "diagnostics: {\"%s\": 3}\n", kept[i]);
+		read_expect(y, NULL, kept[i]);
+	}
+}
+
+Test(report, an_email_address_value_is_personal_data)
+{
+	read_expect(HEAD "diagnostics: {note: \"alice@example.com\"}\n", "report.pii_value",
+		    "an address in diagnostics");
+	read_expect(HEAD "diagnostics: {note: \"last by Alice <alice.b+x@mail.example.co>\"}\n",
+		    "report.pii_value", "an address inside a text");
+	const char *loc = "schema_version: 1\nreport: {id: \"3f6c1a2e-9b4d-4c1e-8a7f-0d2b5e6c7a81\", "
+			  "seq: 1, kind: periodic, generated_at: \"2024-01-01T00:00:00Z\", agent: a}\n"
+			  "device: {serial: X, location: \"desk of bob@corp.example\"}\n";
+	read_expect(loc, "report.pii_value", "an address in device.location");
+	/* not addresses: a version after @, a bare @ */
+	read_expect(HEAD "diagnostics: {pkg: \"fw@1.2.3\", at: \"a@b\", x: \"@example.com\"}\n", NULL,
+		    "look-alikes");
+}

@@ -27,6 +27,7 @@ new_pki=${2:-}
 report_tool=$build/parser/telemail-report
 [ -x "$report_tool" ] || { echo "make-fixtures: $report_tool: not built" >&2; exit 2; }
 command -v python3 >/dev/null || { echo "make-fixtures: python3 is needed" >&2; exit 2; }
+command -v faketime >/dev/null || { echo "make-fixtures: faketime is needed" >&2; exit 2; }
 
 pki=$here/pki
 out=$here/replay
@@ -40,9 +41,13 @@ ossl() { openssl "$@" 2>/dev/null || { echo "make-fixtures: openssl $1 failed" >
 if [ "$new_pki" = "--new-pki" ] || [ ! -f "$pki/ca.pem" ]; then
 	rm -rf "$pki"
 	mkdir -p "$pki"
-	TM_PKI_DAYS=36500 TM_CRL_DAYS=36500 \
+	# made as of 2024-01-01, so that it is valid when the fixtures are signed
+	# (at their reports' generated_at, 2024) and for a century after
+	pki_clock=(env TZ=UTC faketime -f "@2024-01-01 00:00:00")
+	TM_PKI_NOW=keep TM_PKI_DAYS=36500 TM_CRL_DAYS=36500 "${pki_clock[@]}" \
 		bash "$src/test/pki/make-test-pki.sh" "$pki" "$work/pki.stamp" "$src"
 	(
+		ossl() { "${pki_clock[@]}" openssl "$@" 2>/dev/null || { echo "make-fixtures: openssl $1 failed" >&2; exit 1; }; }
 		cd "$pki"
 		for s in XK300001 XK400001; do
 			ossl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "dev-$s.key"
@@ -67,11 +72,26 @@ gw_to=telemail@gateway.example
 
 from_of() { echo "$(echo "$1" | tr 'A-Z' 'a-z')@devices.example"; }
 
+# signed_at REPORT: sets clock to the command prefix that makes a signature
+# at the report's generated_at (the gateway refuses a generated_at that
+# differs from the signing time: report.signing_time); none for a report
+# without one or with one in the future (report.future is checked first).
+signed_at() {
+	local g
+	g=$(grep -o 'generated_at: "[0-9-]*T[0-9:]*Z"' "$1" | head -1 |
+		sed 's/.*"\([0-9-]*\)T\([0-9:]*\)Z"/\1 \2/')
+	clock=()
+	if [ -n "$g" ] && [ "$(date -u -d "$g UTC" +%s)" -le "$(date -u +%s)" ]; then
+		clock=(env TZ=UTC faketime -f "@$g")
+	fi
+}
+
 # seal_tm OUT REPORT SIGNER GW opaque|detached FROM
 seal_tm() {
 	local mode=()
 	[ "$5" = detached ] && mode=(--detached)
-	"$report_tool" seal --cert "$pki/$3.pem" --key "$pki/$3.key" --to-cert "$pki/$4.pem" \
+	signed_at "$2"
+	"${clock[@]}" "$report_tool" seal --cert "$pki/$3.pem" --key "$pki/$3.key" --to-cert "$pki/$4.pem" \
 		--from "$6" --to "$gw_to" "${mode[@]}" -o "$1" "$2"
 }
 
@@ -93,7 +113,8 @@ PY
 		[ "$mode" = detached ] && nodetach=
 		local hdr=()
 		[ "$cipher" = none ] && hdr=(-from "$from" -to "$gw_to" -subject "telemail report")
-		ossl cms -sign $nodetach -binary -md sha256 -signer "$pki/$signer.pem" \
+		signed_at "$rep"
+		"${clock[@]}" openssl cms -sign $nodetach -binary -md sha256 -signer "$pki/$signer.pem" \
 			-inkey "$pki/$signer.key" -outform SMIME "${hdr[@]}" -in "$work/entity" \
 			-out "$work/signed"
 		inner=$work/signed

@@ -11,6 +11,14 @@
 #   dev-revoked.pem/.key          device XK900005, revoked; crl.pem lists it
 #   gw-other.pem/.key             a gateway key that is not the configured one
 set -euo pipefail
+# Made as of 60 days ago (faketime), with a CRL good for ten years: a test
+# may sign a message days or weeks back (a device that was offline) and the
+# chain must be valid then. TM_PKI_NOW=keep (make-fixtures.sh) keeps the
+# caller's clock.
+if [ "${TM_PKI_NOW:-}" != keep ]; then
+	command -v faketime >/dev/null || { echo "make-test-pki: faketime is needed" >&2; exit 2; }
+	TM_PKI_NOW=keep TM_CRL_DAYS=${TM_CRL_DAYS:-3650} exec faketime -f -60d bash "$0" "$@"
+fi
 pki=$(realpath -m "$1") stamp=$(realpath -m "$2") src=$(realpath "$3")
 mkdir -p "$pki"
 rm -rf "$pki/ca" "$pki"/*.pem "$pki"/*.key "$pki"/*.srl

@@ -91,8 +91,13 @@ struct tm_open_opts {
 	const struct tm_trust *trust;
 	bool allow_cbc;          /* accept enveloped-data AES-CBC from older senders (default off) */
 	const struct tm_mime_limits *limits; /* NULL: TM_MIME_DEFAULT_LIMITS */
-	int64_t now;             /* verification time when no signing time; 0: now */
+	int64_t now;             /* the message's arrival, Unix seconds; 0: the clock. The
+				    signing time (required) must lie in [now - max_age,
+				    now + 5 min]; validity dates are compared at the
+				    signing time, CRLs are applied at now. */
+	int64_t max_age;         /* seconds; 0: TM_SMIME_DEFAULT_MAX_AGE (smime.signing_time_old) */
 };
+#define TM_SMIME_DEFAULT_MAX_AGE ((int64_t)30 * 86400)
 
 struct tm_opened {
 	struct tm_buf content;   /* the application/yaml body, decoded */
@@ -100,7 +105,7 @@ struct tm_opened {
 	char serial[65];         /* the signer subject's serialNumber attribute */
 	char subject[256];       /* signer subject, one line (RFC 2253) */
 	char message_id[256];    /* Message-ID header without <>; "" when absent */
-	int64_t signing_time;    /* signed attribute, Unix seconds; INT64_MIN when absent */
+	int64_t signing_time;    /* signed attribute, Unix seconds; INT64_MIN until verified */
 	bool detached;           /* the signature was multipart/signed */
 	bool cbc;                /* the envelope was enveloped-data AES-CBC */
 	struct tm_buf signer_der;/* the signer certificate, DER */
