@@ -303,7 +303,7 @@ int ag_outbox_read(struct ag_outbox *ob, const struct ag_outbox_item *it, struct
 		return tm_error_set(err, "internal.nomem", "out of memory");
 	int rc = tm_buf_read_file(out, p, AG_OUTBOX_MAX_ITEM, err);
 	if (rc != 0)
-		tm_error_set(err, "outbox.corrupt", "%s: %s", p, err->msg);
+		tm_error_set(err, "outbox.corrupt", "cannot read a queued item: %s", err->msg);
 	free(p);
 	return rc;
 }
