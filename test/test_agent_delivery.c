@@ -318,3 +318,29 @@ Test(agent_delivery, wrong_password_is_smtp_auth_and_nothing_is_lost)
 	cr_assert_eq(agent("flush"), 0);
 	cr_assert_eq(depth(), 0);
 }
+
+/* smtp.auth.mechanism is honoured: the relay offers LOGIN first
+ * (AUTH LOGIN PLAIN), the agent uses PLAIN, the one configured. */
+Test(agent_delivery, auth_mechanism_setting_is_honoured)
+{
+	int port = start_auth_relay("LOGIN,PLAIN");
+	write_auth_cfg(port, "PLAIN", PASSWORD "\n");
+	cr_assert_eq(agent("test"), 0);
+	cr_assert_eq(tm_test_sh("grep -q 'AUTH LOGIN PLAIN' '%s/agent.out'", dir), 0, "the relay offers both");
+	cr_assert_eq(tm_test_sh("test \"$(cat '%s/auth/auth.log')\" = 'PLAIN ok'", dir), 0,
+		     "the relay saw another mechanism than PLAIN");
+}
+
+/* A refused AUTH ends the session with that relay: no MAIL FROM follows,
+ * one AUTH attempt, and the error says what to check. */
+Test(agent_delivery, refused_auth_sends_nothing_more)
+{
+	int port = start_auth_relay("LOGIN,PLAIN");
+	write_auth_cfg(port, "LOGIN", "not-" PASSWORD "\n");
+	cr_assert_neq(agent("test"), 0);
+	cr_assert_eq(tm_test_sh("test \"$(cat '%s/auth/auth.log')\" = 'LOGIN refused'", dir), 0);
+	cr_assert_eq(tm_test_sh("grep -q 'C: AUTH' '%s/agent.out'", dir), 0);
+	cr_assert_neq(tm_test_sh("grep -q 'C: MAIL' '%s/agent.out'", dir), 0, "MAIL FROM after a refused AUTH");
+	cr_assert_eq(tm_test_sh("grep -q 'reason=smtp.auth.*AUTH LOGIN refused: 535.*check smtp.auth username and password_file' "
+				"'%s/agent.out'", dir), 0);
+}
