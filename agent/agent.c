@@ -333,6 +333,13 @@ int ag_agent_flush(struct ag_agent *a, struct ag_flush_result *res, ag_step_fn s
 	memset(res, 0, sizeof(*res));
 	if (ag_outbox_list(a->ob, &items, &n, err) != 0)
 		goto out;
+	if (a->only_kind) {
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++)
+			if (items[i].kind == a->only_kind && items[i].no >= a->only_from)
+				items[k++] = items[i];
+		n = k;
+	}
 	msgs = calloc(batch, sizeof(*msgs));
 	bufs = calloc(batch, sizeof(*bufs));
 	if (msgs == NULL || bufs == NULL) {

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <telemail/report.h>
 
@@ -24,6 +25,11 @@ struct ag_agent {
 	void (*log)(const char *line);
 	/* Set (by a signal handler) to stop between sessions; NULL: never. */
 	const volatile sig_atomic_t *stop;
+	/* When only_kind is set (an enum ag_item_kind), a flush sends only the
+	 * items of that kind numbered from only_from (the communication test
+	 * sends its own report and nothing else); 0: everything. */
+	char only_kind;
+	uint64_t only_from;
 };
 
 /* Load the identity, the gateway certificates and open the outbox. */

@@ -137,8 +137,7 @@ int ag_collect_file(const char *path, struct tm_report **out, struct tm_error *e
 			tm_error_set(err, "collect.format", "%s: larger than %u bytes", path,
 				     AG_SNAPSHOT_MAX_BYTES);
 		else
-			tm_error_set(err, "collect.unavailable", "%s: cannot read the snapshot (%s)",
-				     path, err->msg);
+			tm_error_set(err, "collect.unavailable", "cannot read the snapshot: %s", err->msg);
 		goto out;
 	}
 	if (ag_snapshot_parse(b.data, b.len, out, err) != 0) {

@@ -557,9 +557,9 @@ int ag_config_parse(const uint8_t *buf, size_t len, const char *base_dir,
 	c->smtp.retry_initial = 60;
 	c->smtp.retry_max = 3600;
 	if (tm_yaml_read(buf, len, &TM_YAML_CONFIG_LIMITS, &root, err) != 0) {
-		char m[TM_ERROR_MSG_MAX];
-		snprintf(m, sizeof(m), "%.280s (%.30s)", err->msg, err->reason);
-		tm_error_set(err, "config.syntax", "%s", m);
+		/* a configuration error, not a report's: the YAML reader's message
+		 * (line, column, what) under config.syntax, as the gateway does */
+		tm_error_set(err, "config.syntax", "%s", err->msg);
 		goto out;
 	}
 	if (check_keys(&x, root, "config", k_top) != 0 ||

@@ -1,5 +1,7 @@
-/* telemail-agent — commands: check-config, show, once, flush, test, status, run. */
+/* telemail-agent — commands: check-config, show, once, flush, test, status,
+ * outbox, run. */
 #include <errno.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,11 @@
 #include "config.h"
 #include "outbox.h"
 
+/* Exit status: 0 ok; 1 something failed now (a send, a collection, the
+ * communication test) or the relay rejected a report; 2 usage or
+ * configuration error. */
+enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
+
 /* The only mutable globals: set by signal handlers, read by the run loop. */
 static volatile sig_atomic_t g_stop, g_reload;
 
@@ -31,23 +38,48 @@ static void on_hup(int sig)
 	g_reload = 1;
 }
 
-static void usage(void)
+static const char usage_text[] =
+	"usage: telemail-agent [-c CONFIG] COMMAND\n"
+	"\n"
+	"Commands:\n"
+	"  check-config            read and check the configuration\n"
+	"  show                    print the report that would be sent now\n"
+	"  once                    collect, seal, queue and send\n"
+	"  flush                   send what is queued\n"
+	"  test [--flush]          communication test: collect, seal, queue and send a test\n"
+	"                          report, each step shown; only the test report is sent\n"
+	"                          (--flush: the queued reports too); last line\n"
+	"                          'test: OK' or 'test: FAILED at STEP: CAUSE'; a failed\n"
+	"                          test leaves no test report queued\n"
+	"  status                  outbox depth, rejected reports, last success, last error\n"
+	"  outbox list [--failed]  the queued reports (--failed: the ones the relay rejected)\n"
+	"  outbox retry ID|--all   put rejected reports back in the queue\n"
+	"  outbox drop ID          delete a queued or rejected report\n"
+	"  run                     the daemon (SIGTERM: finish the current send and exit;\n"
+	"                          SIGHUP: reload)\n"
+	"\n"
+	"Options:\n"
+	"  -c, --config FILE   configuration (default /etc/telemail/agent.yaml)\n"
+	"  -h, --help          this text\n"
+	"  --version           the version\n"
+	"\n"
+	"The outbox directory holds queue/ (reports waiting, oldest first), failed/ (reports\n"
+	"the relay rejected with 5xx, each with the reply in NAME.reply; never sent again\n"
+	"unless retried) and tmp/.\n"
+	"\n"
+	"Exit status: 0 ok; 1 a send, a collection or the test failed, or the relay\n"
+	"rejected a report; 2 usage or configuration error.\n";
+
+static int usage(void)
 {
-	fputs("usage: telemail-agent [-c CONFIG] COMMAND\n"
-	      "  check-config   read and check the configuration\n"
-	      "  show           print the report that would be sent now\n"
-	      "  once           collect, seal, queue and send\n"
-	      "  flush          send what is queued\n"
-	      "  test           send a communication test and show each step\n"
-	      "  status         outbox depth, last success, last error\n"
-	      "  run            the daemon (SIGTERM: finish the current send and exit; SIGHUP: reload)\n",
-	      stderr);
+	fputs(usage_text, stderr);
+	return EXIT_USAGE;
 }
 
 static int fail(const char *what, const struct tm_error *err)
 {
 	fprintf(stderr, "telemail-agent %s reason=%s: %s\n", what, err->reason ? err->reason : "?", err->msg);
-	return 1;
+	return EXIT_FAILED;
 }
 
 static void log_line(const char *line)
@@ -62,37 +94,132 @@ static void print_step(void *arg, const char *line)
 	fflush(stdout);
 }
 
-static int cmd_flush(struct ag_agent *a, bool verbose)
+static int cmd_flush(struct ag_agent *a)
 {
 	a->log = log_line;
 	struct ag_flush_result fr;
 	struct tm_error err = { 0 };
-	int rc = ag_agent_flush(a, &fr, verbose ? print_step : NULL, NULL, &err);
+	int rc = ag_agent_flush(a, &fr, NULL, NULL, &err);
 	fprintf(stderr, "telemail-agent flush sent=%zu rejected=%zu left=%zu\n", fr.sent, fr.rejected, fr.left);
+	if (fr.rejected > 0)
+		fprintf(stderr, "telemail-agent flush: the relay rejected %zu report(s): kept in the "
+			"outbox's failed/ (telemail-agent outbox list --failed)\n", fr.rejected);
 	if (rc != 0)
 		return fail("flush", &err);
-	return 0;
+	return fr.rejected > 0 ? EXIT_FAILED : EXIT_OK;
 }
 
-static int cmd_once(const struct ag_config *c, enum tm_report_kind kind, const char *cause, bool verbose)
+static int cmd_once(const struct ag_config *c)
 {
 	struct ag_agent *a = NULL;
 	struct tm_error err = { 0 };
-	int rc = 1;
+	int rc = EXIT_FAILED;
 	if (ag_agent_open(c, &a, &err) != 0) {
 		rc = fail("open", &err);
 		goto out;
 	}
 	a->log = log_line;
-	bool collect_failed = ag_agent_collect_all(a, kind, cause, kind != TM_KIND_TEST, NULL) > 0;
-	rc = cmd_flush(a, verbose);
-	if (rc == 0 && collect_failed)
-		rc = 1;
-	if (rc == 0 && kind == TM_KIND_TEST)
-		printf("test: OK, the relay accepted the test report\n");
+	bool collect_failed = ag_agent_collect_all(a, TM_KIND_PERIODIC, "manual", true, NULL) > 0;
+	rc = cmd_flush(a);
+	if (rc == EXIT_OK && collect_failed)
+		rc = EXIT_FAILED;
 out:
 	ag_agent_close(a);
 	return rc;
+}
+
+/* The communication test: each step ok or failed with its cause, then the
+ * verdict. Only the test report(s) queued here are sent unless flush_all. */
+static int test_failed(struct ag_agent *a, const char *step, const struct tm_error *err)
+{
+	printf("%s: failed: %s: %s\n", step, err->reason ? err->reason : "?", err->msg);
+	if (a != NULL) {
+		/* no test report stays behind: not in queue/, not in failed/ */
+		struct ag_outbox_item *it = NULL;
+		size_t n = 0;
+		struct tm_error e = { 0 };
+		for (int pass = 0; pass < 2; pass++) {
+			if ((pass == 0 ? ag_outbox_list(a->ob, &it, &n, &e) : ag_outbox_list_failed(a->ob, &it, &n, &e)) != 0)
+				continue;
+			for (size_t i = 0; i < n; i++)
+				if (it[i].kind == AG_ITEM_TEST && it[i].no >= a->only_from)
+					ag_outbox_drop(a->ob, it[i].name, &e);
+			free(it);
+		}
+	}
+	printf("test: FAILED at %s: %s: %s\n", step, err->reason ? err->reason : "?", err->msg);
+	return EXIT_FAILED;
+}
+
+static int cmd_test(const struct ag_config *c, bool flush_all)
+{
+	struct ag_agent *a = NULL;
+	struct tm_error err = { 0 };
+	int rc;
+	printf("test: communication test to %s via %zu relay(s)\n", c->gw_mailbox, c->smtp.n_relays);
+	fflush(stdout);
+	if (ag_agent_open(c, &a, &err) != 0) {
+		rc = test_failed(NULL, "open", &err);
+		goto out;
+	}
+	printf("open: ok (identity, gateway certificates, outbox)\n");
+	a->log = log_line;
+	a->only_kind = AG_ITEM_TEST;
+	a->only_from = ag_outbox_next_no(a->ob);
+	struct ag_outbox_status st;
+	if (ag_outbox_status(a->ob, &st, &err) != 0) {
+		rc = test_failed(a, "open", &err);
+		goto out;
+	}
+	size_t before = st.depth, queued = 0;
+	for (size_t i = 0; i < c->n_collectors; i++) {
+		size_t q = 0;
+		if (ag_agent_collect(a, i, TM_KIND_TEST, "test", false, &q, &err) != 0) {
+			rc = test_failed(a, "collect", &err);
+			goto out;
+		}
+		queued += q;
+	}
+	printf("collect: ok, %zu test report(s) sealed and queued\n", queued);
+	if (flush_all) {
+		a->only_kind = 0;
+		printf("send: the test report and the %zu report(s) queued before it (--flush)\n", before);
+	} else {
+		printf("send: the test report only%s\n",
+		       before ? "; the reports queued before it stay (test --flush sends them too)" : "");
+	}
+	fflush(stdout);
+	struct ag_flush_result fr;
+	if (ag_agent_flush(a, &fr, print_step, NULL, &err) != 0) {
+		rc = test_failed(a, "send", &err);
+		goto out;
+	}
+	if (fr.rejected > 0) {
+		struct tm_error e = { 0 };
+		if (ag_outbox_status(a->ob, &st, &err) == 0 && st.last_rejected[0])
+			tm_error_set(&e, "smtp.rejected", "the relay rejected the report: %s", st.last_rejected);
+		else
+			tm_error_set(&e, "smtp.rejected", "the relay rejected %zu report(s)", fr.rejected);
+		rc = test_failed(a, "send", &e);
+		goto out;
+	}
+	printf("send: ok, the relay accepted %zu report(s)\n", fr.sent);
+	printf("test: OK\n");
+	rc = EXIT_OK;
+out:
+	fflush(stdout);
+	ag_agent_close(a);
+	return rc;
+}
+
+static void stamp(int64_t when, char out[32])
+{
+	snprintf(out, 32, "never");
+	if (when) {
+		time_t t = (time_t)when;
+		struct tm tmv;
+		strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tmv));
+	}
 }
 
 static int cmd_status(const struct ag_config *c)
@@ -105,24 +232,79 @@ static int cmd_status(const struct ag_config *c)
 		ag_outbox_close(ob);
 		return fail("status", &err);
 	}
-	char ls[32] = "never", le[32] = "never";
-	time_t t;
-	struct tm tmv;
-	if (st.last_success) {
-		t = (time_t)st.last_success;
-		strftime(ls, sizeof(ls), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tmv));
-	}
-	if (st.last_error_at) {
-		t = (time_t)st.last_error_at;
-		strftime(le, sizeof(le), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tmv));
-	}
-	printf("outbox_depth: %zu\noutbox_bytes: %llu\nsent: %llu\nrejected: %llu\ndropped: %llu\n"
-	       "gap_pending: %llu\nlast_success: %s\nlast_error_at: %s\nlast_error: \"%s\"\n",
+	char ls[32], le[32], lr[32];
+	stamp(st.last_success, ls);
+	stamp(st.last_error_at, le);
+	stamp(st.last_rejected_at, lr);
+	printf("outbox_depth: %zu\noutbox_bytes: %llu\nsent: %llu\nrejected: %llu\nfailed_kept: %zu\n"
+	       "dropped: %llu\ngap_pending: %llu\nlast_success: %s\nlast_error_at: %s\n"
+	       "last_error: \"%s\"\nlast_rejected_at: %s\nlast_rejected: \"%s\"\n",
 	       st.depth, (unsigned long long)st.bytes, (unsigned long long)st.sent,
-	       (unsigned long long)st.rejected, (unsigned long long)st.dropped,
-	       (unsigned long long)st.gap, ls, le, st.last_error);
+	       (unsigned long long)st.rejected, st.failed, (unsigned long long)st.dropped,
+	       (unsigned long long)st.gap, ls, le, st.last_error, lr, st.last_rejected);
 	ag_outbox_close(ob);
 	return 0;
+}
+
+/* outbox list [--failed] | retry ID|--all | drop ID */
+static int cmd_outbox(const struct ag_config *c, int argc, char **argv)
+{
+	const char *sub = argc > 0 ? argv[0] : "";
+	bool list = strcmp(sub, "list") == 0, retry = strcmp(sub, "retry") == 0,
+	     drop = strcmp(sub, "drop") == 0;
+	bool failed = list && argc == 2 && strcmp(argv[1], "--failed") == 0;
+	if (!(list && (argc == 1 || failed)) && !((retry || drop) && argc == 2))
+		return usage();
+	bool all = retry && strcmp(argv[1], "--all") == 0;
+	struct ag_outbox *ob = NULL;
+	struct ag_outbox_item *it = NULL;
+	size_t n = 0;
+	struct tm_error err = { 0 };
+	int rc = EXIT_OK;
+	if (ag_outbox_open(c->outbox_dir, c->outbox_max_count, c->outbox_max_bytes, &ob, &err) != 0) {
+		rc = fail("outbox", &err);
+		goto out;
+	}
+	if (list || all) {
+		if ((failed || all ? ag_outbox_list_failed(ob, &it, &n, &err) : ag_outbox_list(ob, &it, &n, &err)) != 0) {
+			rc = fail("outbox", &err);
+			goto out;
+		}
+		for (size_t i = 0; i < n; i++) {
+			char id[19];
+			snprintf(id, sizeof(id), "%.18s", it[i].name);
+			if (all) {
+				if (ag_outbox_retry(ob, id, &err) != 0) {
+					rc = fail("outbox retry", &err);
+					goto out;
+				}
+				printf("%s: back in the queue\n", id);
+				continue;
+			}
+			const char *kind = it[i].kind == 'e' ? "event" : it[i].kind == 's' ? "status"
+					 : it[i].kind == 't' ? "test" : "periodic";
+			if (failed) {
+				char reply[256];
+				ag_outbox_reply(ob, &it[i], reply, sizeof(reply));
+				printf("%s %s %llu \"%s\"\n", id, kind, (unsigned long long)it[i].size, reply);
+			} else {
+				printf("%s %s %llu\n", id, kind, (unsigned long long)it[i].size);
+			}
+		}
+		if (all && n == 0)
+			printf("no rejected report\n");
+	} else if (retry || drop) {
+		if ((retry ? ag_outbox_retry(ob, argv[1], &err) : ag_outbox_drop(ob, argv[1], &err)) != 0) {
+			fprintf(stderr, "telemail-agent outbox %s reason=%s: %s\n", sub, err.reason, err.msg);
+			rc = err.reason && strcmp(err.reason, "outbox.not_found") == 0 ? EXIT_USAGE : EXIT_FAILED;
+			goto out;
+		}
+		printf("%s: %s\n", argv[1], retry ? "back in the queue" : "dropped");
+	}
+out:
+	free(it);
+	ag_outbox_close(ob);
+	return rc;
 }
 
 static int64_t jitter(int64_t max)
@@ -239,25 +421,42 @@ out:
 int main(int argc, char **argv)
 {
 	const char *path = "/etc/telemail/agent.yaml";
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
 	int opt;
-	while ((opt = getopt(argc, argv, "c:h")) != -1) {
+	/* '+': options end at the command (test --flush, outbox list --failed) */
+	while ((opt = getopt_long(argc, argv, "+c:h", longopts, NULL)) != -1) {
 		if (opt == 'c') {
 			path = optarg;
+		} else if (opt == 'h') {
+			fputs(usage_text, stdout);
+			return EXIT_OK;
+		} else if (opt == 'V') {
+			printf("telemail-agent %s\n", TM_VERSION);
+			return EXIT_OK;
 		} else {
-			usage();
-			return 2;
+			return usage();
 		}
 	}
-	if (optind != argc - 1) {
-		usage();
-		return 2;
-	}
+	if (optind >= argc)
+		return usage();
 	const char *cmd = argv[optind];
+	int nargs = argc - optind - 1;
+	char **args = argv + optind + 1;
+	bool flush_all = strcmp(cmd, "test") == 0 && nargs == 1 && strcmp(args[0], "--flush") == 0;
+	if (strcmp(cmd, "outbox") != 0 && nargs != 0 && !flush_all)
+		return usage();
 	signal(SIGPIPE, SIG_IGN);
 	struct ag_config *c = NULL;
 	struct tm_error err = { 0 };
-	if (ag_config_load(path, &c, &err) != 0)
-		return fail("config", &err);
+	if (ag_config_load(path, &c, &err) != 0) {
+		fail("config", &err);
+		return EXIT_USAGE;
+	}
 	int rc;
 	if (strcmp(cmd, "check-config") == 0) {
 		printf("%s: OK (%zu relays, %zu collectors, outbox %s)\n", path, c->smtp.n_relays,
@@ -265,11 +464,11 @@ int main(int argc, char **argv)
 		char w[512];
 		if (ag_config_outbox_warning(c, w, sizeof(w)))
 			fprintf(stderr, "telemail-agent check-config warning: %s\n", w);
-		rc = 0;
+		rc = EXIT_OK;
 	} else if (strcmp(cmd, "show") == 0) {
 		struct tm_buf b;
 		tm_buf_init(&b);
-		rc = 0;
+		rc = EXIT_OK;
 		for (size_t i = 0; i < c->n_collectors; i++) {
 			tm_buf_reset(&b);
 			tm_error_clear(&err);
@@ -280,24 +479,24 @@ int main(int argc, char **argv)
 		}
 		tm_buf_fini(&b);
 	} else if (strcmp(cmd, "once") == 0) {
-		rc = cmd_once(c, TM_KIND_PERIODIC, "manual", false);
+		rc = cmd_once(c);
 	} else if (strcmp(cmd, "test") == 0) {
-		printf("test: communication test to %s via %zu relay(s)\n", c->gw_mailbox, c->smtp.n_relays);
-		rc = cmd_once(c, TM_KIND_TEST, "test", true);
+		rc = cmd_test(c, flush_all);
 	} else if (strcmp(cmd, "flush") == 0) {
 		struct ag_agent *a = NULL;
 		if (ag_agent_open(c, &a, &err) != 0)
 			rc = fail("open", &err);
 		else
-			rc = cmd_flush(a, false);
+			rc = cmd_flush(a);
 		ag_agent_close(a);
 	} else if (strcmp(cmd, "status") == 0) {
 		rc = cmd_status(c);
+	} else if (strcmp(cmd, "outbox") == 0) {
+		rc = cmd_outbox(c, nargs, args);
 	} else if (strcmp(cmd, "run") == 0) {
 		return cmd_run(path, c);
 	} else {
-		usage();
-		rc = 2;
+		rc = usage();
 	}
 	ag_config_free(c);
 	return rc;

@@ -50,8 +50,11 @@ static int status_load(struct ag_outbox *ob, struct tm_error *err)
 		else if (strcmp(l, "next") == 0) ob->next_no = u;
 		else if (strcmp(l, "last_success") == 0) ob->st.last_success = (int64_t)u;
 		else if (strcmp(l, "last_error_at") == 0) ob->st.last_error_at = (int64_t)u;
+		else if (strcmp(l, "last_rejected_at") == 0) ob->st.last_rejected_at = (int64_t)u;
 		else if (strcmp(l, "last_error") == 0)
 			snprintf(ob->st.last_error, sizeof(ob->st.last_error), "%s", v);
+		else if (strcmp(l, "last_rejected") == 0)
+			snprintf(ob->st.last_rejected, sizeof(ob->st.last_rejected), "%s", v);
 	}
 	rc = 0;
 out:
@@ -61,13 +64,14 @@ out:
 
 static int status_save(struct ag_outbox *ob, struct tm_error *err)
 {
-	char buf[1024];
+	char buf[1536];
 	int n = snprintf(buf, sizeof(buf),
 			 "sent %" PRIu64 "\nrejected %" PRIu64 "\ndropped %" PRIu64 "\ngap %" PRIu64
 			 "\nnext %" PRIu64 "\nlast_success %" PRId64 "\nlast_error_at %" PRId64
-			 "\nlast_error %s\n",
+			 "\nlast_error %s\nlast_rejected_at %" PRId64 "\nlast_rejected %s\n",
 			 ob->st.sent, ob->st.rejected, ob->st.dropped, ob->st.gap, ob->next_no,
-			 ob->st.last_success, ob->st.last_error_at, ob->st.last_error);
+			 ob->st.last_success, ob->st.last_error_at, ob->st.last_error,
+			 ob->st.last_rejected_at, ob->st.last_rejected);
 	/* counters only: a crash may cost the last update, never a torn file; what
 	 * must survive (the items, their order) lives in queue/ and is synced there */
 	return ag_fs_replace(ob->spath, buf, (size_t)n, false, err);
@@ -101,14 +105,14 @@ static int cmp_item(const void *a, const void *b)
 	return x->no < y->no ? -1 : x->no > y->no;
 }
 
-int ag_outbox_list(struct ag_outbox *ob, struct ag_outbox_item **items, size_t *n,
-		   struct tm_error *err)
+static int list_dir(const char *dir, struct ag_outbox_item **items, size_t *n,
+		    struct tm_error *err)
 {
 	*items = NULL;
 	*n = 0;
-	DIR *d = opendir(ob->qdir);
+	DIR *d = opendir(dir);
 	if (d == NULL)
-		return tm_error_set(err, "io.open", "%s: %s", ob->qdir, strerror(errno));
+		return tm_error_set(err, "io.open", "%s: %s", dir, strerror(errno));
 	size_t cap = 0, cnt = 0;
 	struct ag_outbox_item *v = NULL;
 	struct dirent *e;
@@ -142,6 +146,18 @@ int ag_outbox_list(struct ag_outbox *ob, struct ag_outbox_item **items, size_t *
 	*items = v;
 	*n = cnt;
 	return 0;
+}
+
+int ag_outbox_list(struct ag_outbox *ob, struct ag_outbox_item **items, size_t *n,
+		   struct tm_error *err)
+{
+	return list_dir(ob->qdir, items, n, err);
+}
+
+int ag_outbox_list_failed(struct ag_outbox *ob, struct ag_outbox_item **items, size_t *n,
+			  struct tm_error *err)
+{
+	return list_dir(ob->fdir, items, n, err);
 }
 
 int ag_outbox_open(const char *dir, size_t max_count, uint64_t max_bytes,
@@ -303,7 +319,7 @@ int ag_outbox_read(struct ag_outbox *ob, const struct ag_outbox_item *it, struct
 		return tm_error_set(err, "internal.nomem", "out of memory");
 	int rc = tm_buf_read_file(out, p, AG_OUTBOX_MAX_ITEM, err);
 	if (rc != 0)
-		tm_error_set(err, "outbox.corrupt", "%s: %s", p, err->msg);
+		tm_error_set(err, "outbox.corrupt", "cannot read a queued item: %s", err->msg);
 	free(p);
 	return rc;
 }
@@ -339,11 +355,13 @@ int ag_outbox_reject(struct ag_outbox *ob, const struct ag_outbox_item *it, cons
 	if (ag_fs_fsync_dir(ob->fdir, err) != 0 || ag_fs_fsync_dir(ob->qdir, err) != 0)
 		goto out;
 	ob->st.rejected++;
-	ob->st.last_error_at = (int64_t)time(NULL);
-	snprintf(ob->st.last_error, sizeof(ob->st.last_error), "rejected %s: %.200s", it->name, reply);
-	for (char *c = ob->st.last_error; *c; c++)
+	/* a record of its own: a later transient error must not hide a rejection */
+	ob->st.last_rejected_at = ob->st.last_error_at = (int64_t)time(NULL);
+	snprintf(ob->st.last_rejected, sizeof(ob->st.last_rejected), "%.22s: %.200s", it->name, reply);
+	for (char *c = ob->st.last_rejected; *c; c++)
 		if (*c == '\n' || *c == '\r')
 			*c = ' ';
+	snprintf(ob->st.last_error, sizeof(ob->st.last_error), "rejected %.230s", ob->st.last_rejected);
 	rc = status_save(ob, err);
 out:
 	free(rp);
@@ -374,7 +392,123 @@ int ag_outbox_status(struct ag_outbox *ob, struct ag_outbox_status *st, struct t
 	for (size_t i = 0; i < n; i++)
 		st->bytes += items[i].size;
 	free(items);
+	if (ag_outbox_list_failed(ob, &items, &n, err) != 0)
+		return -1;
+	st->failed = n;
+	free(items);
 	return 0;
+}
+
+/* "0000000000000003-p" or "0000000000000003-p.eml": the file name, checked. */
+static bool id_name(const char *id, char name[32])
+{
+	struct ag_outbox_item it;
+	char n[32];
+	size_t len = strlen(id);
+	if (len == 18)
+		snprintf(n, sizeof(n), "%s.eml", id);
+	else if (len == 22)
+		snprintf(n, sizeof(n), "%s", id);
+	else
+		return false;
+	if (!parse_name(n, &it))
+		return false;
+	memcpy(name, n, 23);
+	return true;
+}
+
+static int not_found(const char *id, const char *where, struct tm_error *err)
+{
+	return tm_error_set(err, "outbox.not_found", "%.40s: no such report in %s (see outbox list%s)",
+			    id, where, strcmp(where, "outbox/failed") == 0 ? " --failed" : "");
+}
+
+int ag_outbox_reply(struct ag_outbox *ob, const struct ag_outbox_item *it, char *out, size_t len)
+{
+	char rname[40];
+	snprintf(rname, sizeof(rname), "%s.reply", it->name);
+	char *rp = ag_path_join(ob->fdir, rname);
+	out[0] = '\0';
+	FILE *f = rp ? fopen(rp, "r") : NULL;
+	free(rp);
+	if (f == NULL)
+		return -1;
+	size_t n = fread(out, 1, len - 1, f);
+	fclose(f);
+	out[n] = '\0';
+	for (char *c = out; *c; c++)
+		if ((unsigned char)*c < 0x20)
+			*c = ' ';
+	return 0;
+}
+
+int ag_outbox_retry(struct ag_outbox *ob, const char *id, struct tm_error *err)
+{
+	char name[32], rname[40];
+	if (!id_name(id, name))
+		return not_found(id, "outbox/failed", err);
+	snprintf(rname, sizeof(rname), "%s.reply", name);
+	char *from = ag_path_join(ob->fdir, name), *to = ag_path_join(ob->qdir, name);
+	char *rp = ag_path_join(ob->fdir, rname);
+	int rc = -1;
+	if (from == NULL || to == NULL || rp == NULL) {
+		tm_error_set(err, "internal.nomem", "out of memory");
+		goto out;
+	}
+	/* back into queue/ under its own number: sent in its place, oldest first */
+	if (rename(from, to) != 0) {
+		if (errno == ENOENT)
+			not_found(id, "outbox/failed", err);
+		else
+			tm_error_set(err, "io.write", "%s: rename: %s", to, strerror(errno));
+		goto out;
+	}
+	if (ag_fs_fsync_dir(ob->qdir, err) != 0)
+		goto out;
+	if (unlink(rp) != 0 && errno != ENOENT) {
+		tm_error_set(err, "io.write", "%s: unlink: %s", rp, strerror(errno));
+		goto out;
+	}
+	rc = ag_fs_fsync_dir(ob->fdir, err);
+out:
+	free(from);
+	free(to);
+	free(rp);
+	return rc;
+}
+
+int ag_outbox_drop(struct ag_outbox *ob, const char *id, struct tm_error *err)
+{
+	char name[32], rname[40];
+	if (!id_name(id, name))
+		return not_found(id, "the outbox", err);
+	snprintf(rname, sizeof(rname), "%s.reply", name);
+	const char *dirs[2] = { ob->qdir, ob->fdir };
+	for (int i = 0; i < 2; i++) {
+		char *p = ag_path_join(dirs[i], name);
+		if (p == NULL)
+			return tm_error_set(err, "internal.nomem", "out of memory");
+		int r = unlink(p);
+		int e = errno;
+		free(p);
+		if (r != 0 && e != ENOENT)
+			return tm_error_set(err, "io.write", "%s/%s: unlink: %s", dirs[i], name, strerror(e));
+		if (r != 0)
+			continue;
+		if (i == 1) {
+			char *rp = ag_path_join(ob->fdir, rname);
+			if (rp != NULL)
+				unlink(rp);
+			free(rp);
+		}
+		return ag_fs_fsync_dir(dirs[i], err);
+	}
+	return not_found(id, "the outbox", err);
+}
+
+uint64_t ag_outbox_next_no(struct ag_outbox *ob)
+{
+	return ob->next_no;
 }
 
 uint64_t ag_outbox_gap(struct ag_outbox *ob)

@@ -2,6 +2,7 @@
  *
  * <dir>/queue/<16 hex digits>-<kind>.eml   sealed messages, oldest first
  * <dir>/failed/<name> + <name>.reply       refused with 5xx, kept with the reply
+ *                                          (never retried by itself: `outbox retry`)
  * <dir>/tmp/                               items being written
  * <dir>/status                             counters, last success/error, gap
  *
@@ -44,6 +45,9 @@ struct ag_outbox_status {
 	int64_t last_success;    /* Unix seconds, 0: never */
 	int64_t last_error_at;
 	char last_error[256];
+	size_t failed;           /* items in failed/ */
+	int64_t last_rejected_at; /* the last 5xx, kept apart from transient errors */
+	char last_rejected[256];
 };
 
 struct ag_outbox;
@@ -62,6 +66,18 @@ int ag_outbox_push(struct ag_outbox *ob, enum ag_item_kind kind, const uint8_t *
 /* Items oldest first (malloc'd array; free it). */
 int ag_outbox_list(struct ag_outbox *ob, struct ag_outbox_item **items, size_t *n,
 		   struct tm_error *err);
+/* Items of failed/ (refused with 5xx), oldest first. */
+int ag_outbox_list_failed(struct ag_outbox *ob, struct ag_outbox_item **items, size_t *n,
+			  struct tm_error *err);
+/* The relay's reply kept beside a failed item ("" when none); 0 or -1. */
+int ag_outbox_reply(struct ag_outbox *ob, const struct ag_outbox_item *it, char *out, size_t len);
+/* A failed item (ID: its name, with or without .eml) back into queue/ in its
+ * place. Errors: outbox.not_found, io.*. */
+int ag_outbox_retry(struct ag_outbox *ob, const char *id, struct tm_error *err);
+/* Remove an item from queue/ or failed/. Errors: outbox.not_found, io.*. */
+int ag_outbox_drop(struct ag_outbox *ob, const char *id, struct tm_error *err);
+/* The number the next item will get (items queued from now on are >= it). */
+uint64_t ag_outbox_next_no(struct ag_outbox *ob);
 int ag_outbox_read(struct ag_outbox *ob, const struct ag_outbox_item *it, struct tm_buf *out,
 		   struct tm_error *err);
 /* After 2xx. */

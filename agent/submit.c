@@ -5,7 +5,11 @@
  *   msg <i> <code> <text>  the relay's answer to message i
  * OpenSSL types stay in this file (the SSL_CTX for STARTTLS). */
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -14,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,10 +37,15 @@
 
 #define LINE_MAX_OUT 400
 
+/* smtp.auth.mechanism, for the session of this child process (set once,
+ * before the session starts; each session runs in a child of its own). */
+static const char *auth_only;
+
 struct child {
 	int fd;                        /* pipe to the parent */
 	const struct ag_smtp_config *s;
 	const char *host;
+	int port;
 	bool verbose;
 	size_t read_bytes;
 	char reason[32];               /* first failure reason seen */
@@ -103,7 +113,9 @@ static void server_line(struct child *c, const char *l)
 		} else if (l[0] == '4' || l[0] == '5') {
 			c->auth_failed = true;
 			c->auth_sent = false;
-			fail(c, "smtp.auth", "%s: AUTH refused: %.120s", c->host, l);
+			fail(c, "smtp.auth",
+			     "%s: AUTH %s refused: %.120s (check smtp.auth username and password_file;"
+			     " nothing more is sent to this relay)", c->host, auth_only, l);
 		}
 	}
 }
@@ -111,6 +123,16 @@ static void server_line(struct child *c, const char *l)
 static void monitor_cb(const char *buf, int len, int writing, void *arg)
 {
 	struct child *c = arg;
+	if (writing && c->s->auth != AG_AUTH_NONE && !c->auth_ok && len >= 4 &&
+	    strncasecmp(buf, "MAIL", 4) == 0) {
+		/* libESMTP goes on to MAIL FROM after a refused (or absent) AUTH:
+		 * stop here, before it is written; nothing more goes to this relay */
+		if (!c->reason[0])
+			fail(c, "smtp.auth", "%s: the relay offers no AUTH %s (smtp.auth.mechanism)",
+			     c->host, auth_only);
+		emit(c, "fail %s %s", c->reason, c->why);
+		_exit(0);
+	}
 	if (writing) {
 		if (len >= 5 && strncasecmp(buf, "AUTH ", 5) == 0) {
 			c->auth_sent = true;
@@ -151,20 +173,89 @@ static void monitor_cb(const char *buf, int len, int writing, void *arg)
 	}
 }
 
+/* TCP_NODELAY on the session's socket. libESMTP 1.1 has no socket or
+ * connect hook and SMTP_EV_CONNECT carries no descriptor, so the socket is
+ * found in this (forked, single-session) child: the connected TCP socket
+ * whose peer port is the relay's. Without it a small write that follows
+ * another (the end of DATA) waits for the relay's delayed ACK (Nagle),
+ * about 40 ms per message. Returns 1 when the option is on, 0 otherwise. */
+static int set_nodelay(struct child *c)
+{
+	DIR *d = opendir("/proc/self/fd");
+	if (d == NULL)
+		return 0;
+	int on = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL && !on) {
+		char *end;
+		long fd = strtol(e->d_name, &end, 10);
+		if (*end != '\0' || fd < 0 || fd == dirfd(d))
+			continue;
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int type = 0;
+		socklen_t tl = sizeof(type);
+		if (getsockopt((int)fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_STREAM ||
+		    getpeername((int)fd, (struct sockaddr *)&ss, &sl) != 0)
+			continue;
+		int port = ss.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
+			 : ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) : -1;
+		if (port != c->port)
+			continue;
+		int one = 1, v = 0;
+		socklen_t vl = sizeof(v);
+		if (setsockopt((int)fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0 &&
+		    getsockopt((int)fd, IPPROTO_TCP, TCP_NODELAY, &v, &vl) == 0 && v != 0)
+			on = 1;
+	}
+	closedir(d);
+	return on;
+}
+
+/* TLS 1.3: the relay sends its session tickets after the handshake. When
+ * they arrive before libESMTP 1.1 has flushed the EHLO that follows
+ * STARTTLS, it reads first, SSL_read finds no application data in them,
+ * and it then waits for a reply to a command it has not sent: the session
+ * stalls until its timeout (seen against telemail-mailgw serve). So the
+ * tickets are taken here, in the handshake's event: a wait for the first
+ * flight (bounded: a relay may send none), then whatever else has already
+ * arrived. */
+#define TICKET_WAIT_MS 300
+static void take_tickets(SSL *ssl)
+{
+	if (SSL_version(ssl) < TLS1_3_VERSION)
+		return;
+	int fd = SSL_get_rfd(ssl);
+	int wait_ms = TICKET_WAIT_MS;
+	for (int i = 0; i < 8 && fd >= 0; i++) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, wait_ms) <= 0)
+			return;
+		char b;
+		int r = SSL_peek(ssl, &b, 1);
+		if (r > 0 || SSL_get_error(ssl, r) != SSL_ERROR_WANT_READ)
+			return;   /* application data (or an error): libESMTP reads it */
+		wait_ms = 0;
+	}
+}
+
 static void event_cb(smtp_session_t session, int ev, void *arg, ...)
 {
 	struct child *c = arg;
 	va_list ap;
 	va_start(ap, arg);
 	switch (ev) {
-	case SMTP_EV_CONNECT:
+	case SMTP_EV_CONNECT: {
+		int nodelay = set_nodelay(c);
 		if (c->verbose)
-			emit(c, "step connect ok %s", c->host);
+			emit(c, "step connect ok %s tcp_nodelay=%s", c->host, nodelay ? "on" : "off");
 		break;
+	}
 	case SMTP_EV_STARTTLS_OK: {
 		SSL *ssl = va_arg(ap, SSL *);
 		const char *cipher = va_arg(ap, const char *);
 		c->tls_ok = true;
+		take_tickets(ssl);
 		if (c->verbose) {
 			char subj[256] = "?";
 			X509 *peer = SSL_get1_peer_certificate(ssl);
@@ -235,13 +326,9 @@ static SSL_CTX *make_ctx(struct child *c)
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 	if (ctx == NULL)
 		return NULL;
+	/* TLS 1.2 and 1.3, nothing lower */
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	/* TLS 1.2 at most: with TLS 1.3 the relay's session tickets, sent after
-	 * the handshake, can leave a reply waiting inside OpenSSL while
-	 * libESMTP 1.1 polls the socket for it, so the session stalls until
-	 * its timeout (seen against aiosmtpd; Postfix sends tickets too).
-	 * TLS 1.2 with the default cipher list keeps forward secrecy and AEAD. */
-	SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_max_proto_version(ctx, 0);
 	if (SSL_CTX_load_verify_locations(ctx, c->s->ca_file, NULL) != 1) {
 		fail(c, "smtp.certificate", "%s: cannot load the CA file", c->s->ca_file);
 		SSL_CTX_free(ctx);
@@ -276,6 +363,23 @@ static const char *msg_cb(void **ctx, int *len, void *arg)
 	*done = 1;
 	*len = (int)m->len;
 	return (const char *)m->data;
+}
+
+/* libESMTP 1.1 takes the first mechanism the relay offers that has a
+ * plug-in, and has no call to restrict them (the plug-in flags cannot tell
+ * PLAIN from LOGIN). It selects each candidate through this public
+ * function, called through the PLT, so the agent's definition is the one
+ * it reaches: every name but the configured one is refused, then the call
+ * goes on to the library's own. */
+typedef int (*set_mechanism_fn)(auth_context_t, const char *);
+int auth_set_mechanism(auth_context_t context, const char *name)
+{
+	static set_mechanism_fn next;
+	if (next == NULL)
+		*(void **)&next = dlsym(RTLD_NEXT, "auth_set_mechanism");
+	if (next == NULL || name == NULL || (auth_only != NULL && strcasecmp(name, auth_only) != 0))
+		return 0;
+	return next(context, name);
 }
 
 static int interact_cb(auth_client_request_t req, char **result, int fields, void *arg)
@@ -318,6 +422,7 @@ static void child_main(struct child *c, const char *rcpt)
 	for (size_t i = 0; i < c->s->n_relays; i++)
 		if (c->s->relays[i].host == c->host)
 			port = c->s->relays[i].port ? c->s->relays[i].port : c->s->port;
+	c->port = port;
 	snprintf(hostport, sizeof(hostport), "%s:%d", c->host, port);
 	if (c->verbose)
 		emit(c, "step resolve %s", hostport);
@@ -346,6 +451,7 @@ static void child_main(struct child *c, const char *rcpt)
 	if (c->s->auth != AG_AUTH_NONE) {
 		if (read_password(c) != 0)
 			goto out;
+		auth_only = c->s->auth == AG_AUTH_LOGIN ? "LOGIN" : "PLAIN";
 		auth_client_init();
 		actx = auth_create_context();
 		auth_set_mechanism_flags(actx, AUTH_PLUGIN_PLAIN, 0);

@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -446,6 +447,13 @@ static void accept_cb(struct evconnlistener *lst, evutil_socket_t fd, struct soc
 	if (c == NULL) {
 		refuse_socket(fd, "421 4.3.0 Out of memory, try later\r\n");
 		return;
+	}
+	if (!lmtp) {
+		/* replies go out as soon as they are written: without it a reply
+		 * that follows another unacknowledged one waits for the client's
+		 * delayed ACK (Nagle), some 40 ms per message */
+		int one = 1;
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
 	c->l = l;
 	c->fd = fd;

@@ -19,11 +19,16 @@ int tm_error_set(struct tm_error *err, const char *reason, const char *fmt, ...)
 		r = tm_reason_lookup("internal.bug");
 #endif
 	}
-	err->reason = r->code;
+	/* formatted into a copy first: the arguments may point into err->msg
+	 * itself (a message wrapped with more context), and vsnprintf into
+	 * the buffer it reads from is undefined behaviour */
+	char msg[TM_ERROR_MSG_MAX];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	err->reason = r->code;
+	memcpy(err->msg, msg, sizeof(err->msg));
 	return -1;
 }
 

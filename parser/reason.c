@@ -127,6 +127,7 @@ static const struct tm_reason reasons[] = {
 	/* outbox: the agent's durable queue */
 	{ "outbox.full", T, "452 4.3.1", "the outbox is full and holds only event reports" },
 	{ "outbox.corrupt", I, "451 4.3.0", "an outbox item or its metadata cannot be read" },
+	{ "outbox.not_found", P, "554 5.3.0", "no outbox item has that id" },
 
 	/* smtp: submission to the relays (telemail-agent) */
 	{ "smtp.connect", T, "451 4.4.1", "no connection to the relay (resolve, connect, greeting)" },

@@ -97,7 +97,8 @@ Test(agent_collect, missing_or_huge_file)
 	struct tm_error err = { 0 };
 	cr_assert_eq(ag_collect_file("/nonexistent/state.yaml", &r, &err), -1);
 	cr_assert_str_eq(err.reason, "collect.unavailable");
-	cr_assert_not_null(strstr(err.msg, "/nonexistent/state.yaml"));
+	/* the OS reason survives the wrapping */
+	cr_assert_str_eq(err.msg, "cannot read the snapshot: /nonexistent/state.yaml: No such file or directory");
 	char *d = tm_test_tmpdir();
 	cr_assert_eq(tm_test_sh("head -c %u /dev/zero | tr '\\0' '#' > '%s/big.yaml'", AG_SNAPSHOT_MAX_BYTES + 1, d), 0);
 	char p[512];

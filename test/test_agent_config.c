@@ -129,7 +129,8 @@ static struct bad_case bad_cases[] = {
 	  "config.missing_key", "community" },
 	{ BASE_IDENTITY "gateway: {mailbox: gw@g.example, certificates: []}\n" BASE_SMTP BASE_REST,
 	  "config.bad_value", "gateway.certificates" },
-	{ BASE "outbox: {directory: x}\n", "config.syntax", "report.duplicate_key" },
+	{ BASE "outbox: {directory: x}\n", "config.syntax", "duplicate" },
+	{ BASE "smtp: [unclosed\n", "config.syntax", "line " },
 };
 
 #define N_BAD (sizeof(bad_cases) / sizeof(bad_cases[0]))
@@ -152,6 +153,8 @@ ParameterizedTest(int *ix, agent_config, refusals)
 	cr_assert_null(c);
 	cr_assert_str_eq(err.reason, bc->reason, "%s", err.msg);
 	cr_assert_not_null(strstr(err.msg, bc->needle), "message '%s' lacks '%s'", err.msg, bc->needle);
+	/* a configuration error carries no report reason code */
+	cr_assert_null(strstr(err.msg, "report."), "%s", err.msg);
 }
 
 Test(agent_config, file_errors_name_the_file)

@@ -318,3 +318,154 @@ Test(agent_delivery, wrong_password_is_smtp_auth_and_nothing_is_lost)
 	cr_assert_eq(agent("flush"), 0);
 	cr_assert_eq(depth(), 0);
 }
+
+/* smtp.auth.mechanism is honoured: the relay offers LOGIN first
+ * (AUTH LOGIN PLAIN), the agent uses PLAIN, the one configured. */
+Test(agent_delivery, auth_mechanism_setting_is_honoured)
+{
+	int port = start_auth_relay("LOGIN,PLAIN");
+	write_auth_cfg(port, "PLAIN", PASSWORD "\n");
+	cr_assert_eq(agent("test"), 0);
+	cr_assert_eq(tm_test_sh("grep -q 'AUTH LOGIN PLAIN' '%s/agent.out'", dir), 0, "the relay offers both");
+	cr_assert_eq(tm_test_sh("test \"$(cat '%s/auth/auth.log')\" = 'PLAIN ok'", dir), 0,
+		     "the relay saw another mechanism than PLAIN");
+}
+
+/* A refused AUTH ends the session with that relay: no MAIL FROM follows,
+ * one AUTH attempt, and the error says what to check. */
+Test(agent_delivery, refused_auth_sends_nothing_more)
+{
+	int port = start_auth_relay("LOGIN,PLAIN");
+	write_auth_cfg(port, "LOGIN", "not-" PASSWORD "\n");
+	cr_assert_neq(agent("test"), 0);
+	cr_assert_eq(tm_test_sh("test \"$(cat '%s/auth/auth.log')\" = 'LOGIN refused'", dir), 0);
+	cr_assert_eq(tm_test_sh("grep -q 'C: AUTH' '%s/agent.out'", dir), 0);
+	cr_assert_neq(tm_test_sh("grep -q 'C: MAIL' '%s/agent.out'", dir), 0, "MAIL FROM after a refused AUTH");
+	cr_assert_eq(tm_test_sh("grep -q '^test: FAILED at send: smtp.auth: .*AUTH LOGIN refused: 535.*"
+				"check smtp.auth username and password_file' '%s/agent.out'", dir), 0);
+}
+
+/* Run the agent with stdout and stderr apart (dir/out, dir/err). */
+static int agent_split(const char *cmd)
+{
+	const char *bd = getenv("TM_BUILDDIR");
+	return tm_test_sh("'%s/agent/telemail-agent' -c '%s/agent.yaml' %s > '%s/out' 2> '%s/err'",
+			  bd ? bd : "..", dir, cmd, dir, dir);
+}
+
+static int failed_count(void)
+{
+	return tm_test_sh("exit $(ls '%s/outbox/failed' | grep -c 'eml$')", dir);
+}
+
+Test(agent_delivery, help_and_version)
+{
+	const char *bd = getenv("TM_BUILDDIR");
+	cr_assert_eq(tm_test_sh("'%s/agent/telemail-agent' --help > '%s/out' 2> '%s/err'", bd, dir, dir), 0);
+	cr_assert_eq(tm_test_sh("head -1 '%s/out' | grep -qx 'usage: telemail-agent \\[-c CONFIG\\] COMMAND' && "
+				"grep -q 'outbox retry ID|--all' '%s/out' && grep -q 'failed/' '%s/out' && "
+				"test ! -s '%s/err'", dir, dir, dir, dir), 0, "--help: the usage on stdout");
+	cr_assert_eq(tm_test_sh("'%s/agent/telemail-agent' --version > '%s/out'", bd, dir), 0);
+	cr_assert_eq(tm_test_sh("grep -qx 'telemail-agent [0-9][0-9.]*' '%s/out'", dir), 0);
+	cr_assert_eq(tm_test_sh("'%s/agent/telemail-agent' --bogus > /dev/null 2>&1", bd), 2);
+}
+
+/* Configuration errors: exit 2 and a config.* reason code. */
+Test(agent_delivery, config_errors_exit_2_with_config_codes)
+{
+	write_cfg(dead_port(), NULL);
+	cr_assert_eq(tm_test_sh("printf 'smtp: [unclosed\\n' >> '%s/agent.yaml'", dir), 0);
+	cr_assert_eq(agent_split("check-config"), 2);
+	cr_assert_eq(tm_test_sh("grep -q 'reason=config.syntax' '%s/err' && ! grep -q 'report\\.' '%s/err'", dir, dir), 0);
+	write_cfg(dead_port(), "starttls: false");
+	cr_assert_eq(agent_split("once"), 2);
+	cr_assert_eq(tm_test_sh("grep -q 'reason=config.bad_value.*plain: true' '%s/err'", dir), 0);
+}
+
+/* The test's verdict: each step, then 'test: FAILED at send: <cause>' and
+ * exit 1; the failed test report is not left queued; the backlog stays. */
+Test(agent_delivery, failed_test_says_where_and_leaves_nothing)
+{
+	write_cfg(dead_port(), NULL);
+	queue(2);
+	cr_assert_eq(agent_split("test"), 1);
+	cr_assert_eq(tm_test_sh("grep -qx 'open: ok (identity, gateway certificates, outbox)' '%s/out' && "
+				"grep -qx 'collect: ok, 1 test report(s) sealed and queued' '%s/out' && "
+				"grep -q '^send: failed: smtp.connect: ' '%s/out'", dir, dir, dir), 0);
+	cr_assert_eq(tm_test_sh("tail -1 '%s/out' | grep -q '^test: FAILED at send: smtp.connect: 127.0.0.1:[0-9]*: Connection refused$'",
+				dir), 0);
+	cr_assert_eq(depth(), 2, "the test report stayed queued, or the backlog went");
+	cr_assert_eq(tm_test_sh("ls '%s/outbox/queue' | grep -c -- '-t.eml' | grep -qx 0", dir), 0);
+	/* a collection failure is a step too */
+	cr_assert_eq(tm_test_sh("mv '%s/state.yaml' '%s/state.away'", dir, dir), 0);
+	cr_assert_eq(agent_split("test"), 1);
+	cr_assert_eq(tm_test_sh("tail -1 '%s/out' | grep -q '^test: FAILED at collect: collect.unavailable: "
+				"cannot read the snapshot: .*No such file or directory$'", dir), 0);
+	cr_assert_eq(tm_test_sh("mv '%s/state.away' '%s/state.yaml'", dir, dir), 0);
+}
+
+/* test sends only the test report; test --flush sends the backlog too. */
+Test(agent_delivery, test_sends_only_its_report_unless_flush)
+{
+	int port = start_peer("tls", "plain", "- -");
+	write_cfg(port, NULL);
+	queue(2);
+	cr_assert_eq(agent_split("test"), 0);
+	cr_assert_eq(tm_test_sh("tail -1 '%s/out' | grep -qx 'test: OK'", dir), 0);
+	cr_assert_eq(tm_test_sh("grep -q '^send: the test report only; the reports queued before it stay' '%s/out'", dir), 0);
+	cr_assert_eq(depth(), 2);
+	cr_assert_eq(tm_test_sh("test $(ls '%s/plain/mail' | wc -l) -eq 1", dir), 0);
+	cr_assert_eq(agent_split("test --flush"), 0);
+	cr_assert_eq(tm_test_sh("grep -q '^send: the test report and the 2 report(s) queued before it (--flush)' '%s/out'", dir), 0);
+	cr_assert_eq(depth(), 0);
+	cr_assert_eq(tm_test_sh("test $(ls '%s/plain/mail' | wc -l) -eq 4", dir), 0);
+}
+
+/* 5xx: once and flush exit 1; the reports are in failed/, listed, shown by
+ * status (a later transient error keeps the record), retried and dropped. */
+Test(agent_delivery, rejected_reports_exit_1_and_outbox_commands)
+{
+	int sink = start_peer("sink", "sink", "-f RCPT");
+	write_cfg(sink, NULL);
+	queue(1);
+	cr_assert_eq(agent_split("flush"), 1);
+	cr_assert_eq(tm_test_sh("grep -q 'rejected=1' '%s/err' && grep -q 'outbox list --failed' '%s/err'", dir, dir), 0);
+	queue(1);
+	cr_assert_eq(agent_split("flush"), 1);
+	cr_assert_eq(failed_count(), 2);
+	cr_assert_eq(depth(), 0);
+	cr_assert_eq(agent_split("outbox list --failed"), 0);
+	cr_assert_eq(tm_test_sh("test $(wc -l < '%s/out') -eq 2 && "
+				"grep -qx '0000000000000000-p periodic [0-9]* \"5[0-9][0-9] .*\"' '%s/out'", dir, dir), 0);
+	cr_assert_eq(agent_split("outbox list"), 0);
+	cr_assert_eq(tm_test_sh("test ! -s '%s/out'", dir), 0);
+	/* once, too, says a report was rejected */
+	cr_assert_eq(agent_split("once"), 1);
+	cr_assert_eq(tm_test_sh("grep -q 'the relay rejected' '%s/err'", dir), 0);
+	cr_assert_eq(tm_test_sh("for f in '%s'/outbox/failed/*.eml; do case \"$f\" in *000000000000000[01]-p.eml) ;; "
+				"*) rm \"$f\" \"$f.reply\";; esac; done", dir), 0);
+	cr_assert_eq(failed_count(), 2);
+	/* a transient error afterwards does not hide the rejection */
+	stop_peer("sink");
+	write_cfg(dead_port(), NULL);
+	queue(1);
+	cr_assert_eq(agent_split("flush"), 1);
+	cr_assert_eq(agent_split("status"), 0);
+	cr_assert_eq(tm_test_sh("grep -q '^rejected: [1-9]' '%s/out' && grep -qx 'failed_kept: 2' '%s/out' && "
+				"grep -q '^last_error: \".*Connection refused\"' '%s/out' && "
+				"grep -q '^last_rejected: \"[0-9a-f]\\{16\\}-[pe].eml: 5[0-9][0-9] ' '%s/out'", dir, dir, dir, dir), 0);
+	/* retry one, drop the other, retry --all with nothing left */
+	cr_assert_eq(agent_split("outbox retry 0000000000000000-p"), 0);
+	cr_assert_eq(depth(), 2);
+	cr_assert_eq(agent_split("outbox drop 0000000000000001-p"), 0);
+	cr_assert_eq(failed_count(), 0);
+	cr_assert_eq(agent_split("outbox drop 0000000000000001-p"), 2);
+	cr_assert_eq(tm_test_sh("grep -q 'reason=outbox.not_found' '%s/err'", dir), 0);
+	cr_assert_eq(agent_split("outbox retry --all"), 0);
+	cr_assert_eq(tm_test_sh("grep -qx 'no rejected report' '%s/out'", dir), 0);
+	/* back to a working relay: the retried one goes out */
+	int plain = start_peer("tls", "plain", "- -");
+	write_cfg(plain, NULL);
+	cr_assert_eq(agent_split("flush"), 0);
+	cr_assert_eq(depth(), 0);
+}

@@ -134,7 +134,7 @@ Test(agent_e2e, agent_to_mailgw_serve_over_starttls_is_stored)
 	tm_test_write(cfg, text, (size_t)n);
 	cr_assert_eq(tm_test_sh("'%s/agent/telemail-agent' -c '%s' test > '%s/agent.out' 2>&1", builddir(), cfg, dir), 0,
 		     "the agent's communication test failed (see agent.out)");
-	cr_assert_eq(tm_test_sh("grep -q 'tls ok TLSv1.2' '%s/agent.out'", dir), 0);
+	cr_assert_eq(tm_test_sh("grep -q 'tls ok TLSv1.3' '%s/agent.out'", dir), 0);
 	cr_assert_eq(tm_test_sh("'%s/agent/telemail-agent' -c '%s' once >> '%s/agent.out' 2>&1", builddir(), cfg, dir), 0);
 	cr_assert_eq(tm_test_sh("'%s/agent/telemail-agent' -c '%s' status | grep -q '^outbox_depth: 0'", builddir(), cfg), 0);
 

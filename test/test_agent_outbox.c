@@ -110,6 +110,31 @@ Test(agent_outbox, done_removes_and_reject_moves_aside_with_reply)
 	ag_outbox_close(ob);
 }
 
+Test(agent_outbox, unreadable_item_keeps_the_os_reason)
+{
+	struct ag_outbox *ob;
+	struct tm_error err = { 0 };
+	cr_assert_eq(ag_outbox_open(dir, 100, 1 << 20, &ob, &err), 0);
+	push(ob, AG_ITEM_PERIODIC, "a");
+	struct ag_outbox_item *it;
+	size_t n;
+	cr_assert_eq(ag_outbox_list(ob, &it, &n, &err), 0);
+	cr_assert_eq(n, 1);
+	char p[512];
+	snprintf(p, sizeof(p), "%s/queue/%s", dir, it[0].name);
+	cr_assert_eq(unlink(p), 0);
+	struct tm_buf b;
+	tm_buf_init(&b);
+	cr_assert_eq(ag_outbox_read(ob, &it[0], &b, &err), -1);
+	cr_assert_str_eq(err.reason, "outbox.corrupt");
+	char want[700];
+	snprintf(want, sizeof(want), "cannot read a queued item: %s: No such file or directory", p);
+	cr_assert_str_eq(err.msg, want);
+	tm_buf_fini(&b);
+	free(it);
+	ag_outbox_close(ob);
+}
+
 Test(agent_outbox, full_drops_oldest_periodic_keeps_events_and_counts_gap)
 {
 	struct ag_outbox *ob;

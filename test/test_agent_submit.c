@@ -25,8 +25,8 @@ static void setup(void)
 static void teardown(void)
 {
 	char *srv = tm_test_src("agent/servers.py");
-	const char *subs[] = { "sink", "sink2", "tls", "hostile" };
-	for (size_t i = 0; i < 4; i++)
+	const char *subs[] = { "sink", "sink2", "tls", "tls13", "hostile" };
+	for (size_t i = 0; i < 5; i++)
 		tm_test_sh("/usr/bin/python3 '%s' stop '%s/%s'", srv, dir, subs[i]);
 	free(srv);
 	tm_test_rmtree(dir);
@@ -213,7 +213,24 @@ Test(agent_submit, failover_and_outage_then_everything_in_order)
 	ag_config_free(c);
 }
 
-static void tls_case(const char *certname, const char *want_reason, int want_sent)
+/* The protocol steps of a flush, one line each, kept for the assertions. */
+struct steps {
+	char text[16384];
+	size_t len;
+};
+
+static void keep_step(void *arg, const char *line)
+{
+	struct steps *st = arg;
+	int n = snprintf(st->text + st->len, sizeof(st->text) - st->len, "%s\n", line);
+	if (n > 0 && (size_t)n < sizeof(st->text) - st->len)
+		st->len += (size_t)n;
+}
+
+/* A flush over STARTTLS to servers.py MODE (tls or tls13) showing certname;
+ * the steps seen go to *steps (may be NULL). */
+static void tls_case_mode(const char *mode, const char *certname, const char *want_reason, int want_sent,
+			  struct steps *steps)
 {
 	char *pki = tm_test_pki("");
 	char *srv = tm_test_src("agent/servers.py");
@@ -221,28 +238,52 @@ static void tls_case(const char *certname, const char *want_reason, int want_sen
 	char args[1024];
 	snprintf(args, sizeof(args), "'%s/certs/%s.pem' '%s/certs/%s.key'", dir, certname, dir, certname);
 	char relays[128];
-	snprintf(relays, sizeof(relays), "{host: 127.0.0.1, port: %d}", start_peer("tls", args));
+	snprintf(relays, sizeof(relays), "{host: 127.0.0.1, port: %d}", start_peer(mode, args));
 	struct ag_config *c = make_cfg(relays, true);
 	struct ag_agent *a;
 	struct tm_error err = { 0 };
 	cr_assert_eq(ag_agent_open(c, &a, &err), 0, "%s", err.msg);
 	queue(a, 1);
 	struct ag_flush_result fr;
-	int rc = ag_agent_flush(a, &fr, NULL, NULL, &err);
+	int rc = ag_agent_flush(a, &fr, steps ? keep_step : NULL, steps, &err);
 	if (want_reason) {
 		cr_assert_eq(rc, -1);
 		cr_assert_str_eq(err.reason, want_reason, "%s", err.msg);
 		cr_expect_eq(depth(a), 1);
-		cr_expect_eq(count_mail("tls"), 0);
+		cr_expect_eq(count_mail(mode), 0);
 	} else {
 		cr_assert_eq(rc, 0, "%s: %s", err.reason, err.msg);
 		cr_expect_eq(fr.sent, (size_t)want_sent);
-		cr_expect_eq(count_mail("tls"), want_sent);
+		cr_expect_eq(count_mail(mode), want_sent);
 	}
 	ag_agent_close(a);
 	ag_config_free(c);
 	free(pki);
 	free(srv);
+}
+
+static void tls_case(const char *certname, const char *want_reason, int want_sent)
+{
+	tls_case_mode("tls", certname, want_reason, want_sent, NULL);
+}
+
+/* A relay that speaks TLS 1.3 only (Python ssl, minimum_version TLSv1_3):
+ * delivered over TLS 1.3 (the agent allows 1.2 and 1.3, nothing lower). */
+Test(agent_submit, starttls_to_a_tls13_only_relay_delivers)
+{
+	struct steps st = { .len = 0 };
+	tls_case_mode("tls13", "right", NULL, 1, &st);
+	cr_assert_not_null(strstr(st.text, "\ntls ok TLSv1.3 "), "%s", st.text);
+}
+
+/* The session's socket has TCP_NODELAY (read back with getsockopt in the
+ * session and shown in the connect step), so the end of DATA is not held
+ * by Nagle's algorithm against the relay's delayed ACK. */
+Test(agent_submit, session_socket_has_tcp_nodelay)
+{
+	struct steps st = { .len = 0 };
+	tls_case_mode("tls", "right", NULL, 1, &st);
+	cr_assert_not_null(strstr(st.text, "\nconnect ok 127.0.0.1 tcp_nodelay=on\n"), "%s", st.text);
 }
 
 Test(agent_submit, starttls_with_the_right_certificate_delivers)

@@ -66,3 +66,17 @@ Test(reason, error_set_fills_code_and_message)
 	tm_error_clear(&err);
 	cr_assert_null(err.reason);
 }
+
+/* Wrapping the previous message into a new one (the arguments point into
+ * err.msg) keeps it: the message is formatted into a copy first. */
+Test(reason, error_set_may_wrap_its_own_message)
+{
+	struct tm_error err = {0};
+	tm_error_set(&err, "io.open", "/x/state.yaml: %s", "No such file or directory");
+	tm_error_set(&err, "collect.unavailable", "cannot read the snapshot: %s", err.msg);
+	cr_assert_str_eq(err.reason, "collect.unavailable");
+	cr_assert_str_eq(err.msg, "cannot read the snapshot: /x/state.yaml: No such file or directory");
+	tm_error_set(&err, "outbox.corrupt", "%s (%s)", err.msg, err.reason);
+	cr_assert_str_eq(err.msg, "cannot read the snapshot: /x/state.yaml: No such file or directory "
+			 "(collect.unavailable)");
+}

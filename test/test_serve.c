@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -27,6 +28,9 @@
 #include <telemail/digest.h>
 
 #include "common.h"
+#include "config.h"
+#include "listener.h"
+#include "spool.h"
 
 #define MAILBOX "telemail@gateway.example"
 
@@ -971,4 +975,72 @@ Test(serve, agent_to_gateway_over_starttls)
 	free(pki);
 	free(servers);
 	free(state);
+}
+
+/* The listener in this process, its loop on a thread: the socket it
+ * accepted for our connection (found among our own descriptors by its two
+ * ports) has TCP_NODELAY, read back with getsockopt. */
+static void *listener_thread(void *arg)
+{
+	gw_listener_run(arg);
+	return NULL;
+}
+
+static int accepted_fd(unsigned lport, unsigned pport)
+{
+	for (int fd = 3; fd < 1024; fd++) {
+		struct sockaddr_in a, p;
+		socklen_t al = sizeof(a), pl = sizeof(p);
+		if (getsockname(fd, (struct sockaddr *)&a, &al) == 0 && a.sin_family == AF_INET &&
+		    getpeername(fd, (struct sockaddr *)&p, &pl) == 0 &&
+		    ntohs(a.sin_port) == lport && ntohs(p.sin_port) == pport)
+			return fd;
+	}
+	return -1;
+}
+
+Test(serve, accepted_smtp_socket_has_tcp_nodelay)
+{
+	memset(&G, 0, sizeof(G));
+	G.dir = tm_test_tmpdir();
+	const char *y = "gateway:\n  mailboxes: [t@gw.example]\n  keys: [{cert: c, key: k}]\n"
+			"trust: {ca_file: ca}\nstate_dir: /st\nlisten:\n  smtp: 127.0.0.1:0\n";
+	struct gw_config *cfg = NULL;
+	struct tm_error err = {0};
+	cr_assert_eq(gw_config_parse((const uint8_t *)y, strlen(y), "m.yaml", G.dir, &cfg, &err), 0,
+		     "%s", err.msg);
+	char sd[600];
+	snprintf(sd, sizeof(sd), "%s/spool", G.dir);
+	struct gw_spool_options so = { .dir = sd };
+	struct gw_spool *sp = NULL;
+	cr_assert_eq(gw_spool_open(&so, &sp, &err), 0, "%s", err.msg);
+	struct gw_listener_options lo = {
+		.cfg = cfg->listen, .mailboxes = (const char *const *)cfg->mailboxes,
+		.n_mailboxes = cfg->n_mailboxes, .spool = sp,
+	};
+	struct gw_listener *l = NULL;
+	cr_assert_eq(gw_listener_new(&lo, &l, &err), 0, "%s", err.msg);
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, listener_thread, l), 0);
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)gw_listener_port(l)) };
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(connect(s, (struct sockaddr *)&a, sizeof(a)), 0);
+	char greet[256];
+	cr_assert_gt(read(s, greet, sizeof(greet)), 0);   /* accepted: the session greeted */
+	struct sockaddr_in me;
+	socklen_t ml = sizeof(me);
+	cr_assert_eq(getsockname(s, (struct sockaddr *)&me, &ml), 0);
+	int fd = accepted_fd(gw_listener_port(l), ntohs(me.sin_port));
+	cr_assert_geq(fd, 0, "the accepted socket is not found");
+	int v = 0;
+	socklen_t vl = sizeof(v);
+	cr_assert_eq(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &vl), 0);
+	cr_assert_neq(v, 0, "TCP_NODELAY is off on the accepted socket");
+	close(s);
+	gw_listener_shutdown(l);
+	pthread_join(th, NULL);
+	gw_listener_free(l);
+	gw_spool_close(sp);
+	gw_config_free(cfg);
 }

@@ -4,6 +4,7 @@
   servers.py sink DIR [smtp-sink options…]   Postfix smtp-sink; dumps to DIR/mail/
   servers.py tls DIR CERT KEY                aiosmtpd with STARTTLS required; DIR/mail/
                                              (CERT "-": plain SMTP, files numbered in arrival order)
+  servers.py tls13 DIR CERT KEY              the same, TLS 1.3 only (minimum_version TLSv1_3)
   servers.py certs DIR PKIDIR                DIR/right.pem/.key (test CA, SAN 127.0.0.1),
                                              DIR/wrong.pem/.key (self-signed, same names)
   servers.py hostile DIR                     a relay sending an endless greeting
@@ -163,7 +164,7 @@ def start(d, argv, port):
     return 0 if wait_port(port, p.pid) else 1
 
 
-def serve_tls(d, cert, key, port):
+def serve_tls(d, cert, key, port, tls13=False):
     import asyncio
     import ssl
     from aiosmtpd.controller import Controller
@@ -185,6 +186,8 @@ def serve_tls(d, cert, key, port):
         return
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert, key)
+    if tls13:
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
     c = Controller(Handler(), hostname="127.0.0.1", port=port, tls_context=ctx,
                    require_starttls=True)
     c.start()
@@ -258,8 +261,12 @@ def main():
         port = free_port()
         return start(d, [sys.executable, os.path.abspath(__file__), "_serve_tls", d,
                          sys.argv[3], sys.argv[4], str(port)], port)
-    if cmd == "_serve_tls":
-        serve_tls(d, sys.argv[3], sys.argv[4], int(sys.argv[5]))
+    if cmd == "tls13":
+        port = free_port()
+        return start(d, [sys.executable, os.path.abspath(__file__), "_serve_tls13", d,
+                         sys.argv[3], sys.argv[4], str(port)], port)
+    if cmd in ("_serve_tls", "_serve_tls13"):
+        serve_tls(d, sys.argv[3], sys.argv[4], int(sys.argv[5]), cmd == "_serve_tls13")
         return 0
     if cmd == "hostile":
         port = free_port()

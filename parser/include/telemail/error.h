@@ -35,11 +35,13 @@ struct tm_error {
 /* Record an error. `reason` must be a code from the table (checked: an
  * unknown code is a broken invariant and aborts in debug builds, becomes
  * "internal.bug" otherwise). Always returns -1 so callers can
- * `return tm_error_set(err, ...)`. `err` may be NULL. */
+ * `return tm_error_set(err, ...)`. `err` may be NULL. The arguments may
+ * point into err->msg (wrapping the previous message is safe). */
 int tm_error_set(struct tm_error *err, const char *reason, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* Prefix the existing message with "<prefix>: " (e.g. a file name). */
+/* Prefix the existing message with "<prefix>: " (e.g. a file name); the
+ * reason stays. */
 void tm_error_prefix(struct tm_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
