@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <arpa/inet.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <time.h>
 #include <unistd.h>
@@ -281,6 +282,31 @@ static void mfail(struct mailer *m, const char *reason, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* TLS 1.3 relays send session tickets just after the handshake. libESMTP
+ * 1.1 then polls for reading and writing at once; when the tickets are
+ * there first it reads them and goes on waiting for the EHLO reply while
+ * EHLO is still in its write buffer, and the session stalls until its
+ * timeout. Reading them here, before EHLO is queued (SSL_peek: no
+ * application data is taken), avoids that. A relay that sends none costs
+ * TICKET_WAIT_MS once per session. */
+#define TICKET_WAIT_MS 1000   /* for the first ticket */
+#define TICKET_NEXT_MS 100    /* for one more */
+
+static void read_tickets(SSL *ssl)
+{
+	if (ssl == NULL || SSL_version(ssl) != TLS1_3_VERSION)
+		return;
+	struct pollfd p = { .fd = SSL_get_rfd(ssl), .events = POLLIN };
+	int wait = TICKET_WAIT_MS;
+	char c;
+	while (poll(&p, 1, wait) == 1) {
+		int n = SSL_peek(ssl, &c, 1);
+		if (n > 0 || SSL_get_error(ssl, n) != SSL_ERROR_WANT_READ)
+			break;   /* data or an error: libESMTP reads it */
+		wait = TICKET_NEXT_MS;
+	}
+}
+
 static void event_cb(smtp_session_t session, int ev, void *arg, ...)
 {
 	struct mailer *m = arg;
@@ -324,6 +350,9 @@ static void event_cb(smtp_session_t session, int ev, void *arg, ...)
 		mfail(m, "smtp.tls", "%s: the relay does not offer STARTTLS (required)",
 		      m->svc->smtp_host);
 		break;
+	case SMTP_EV_STARTTLS_OK:
+		read_tickets(va_arg(ap, SSL *));
+		break;
 	default:
 		break;
 	}
@@ -349,7 +378,7 @@ static SSL_CTX *make_ctx(struct mailer *m)
 	if (ctx == NULL)
 		return NULL;
 	/* TLS 1.2 or 1.3, nothing older: a relay that offers only TLS 1.3 is
-	 * reached (tested against one). */
+	 * reached (tested against one; see read_tickets). */
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
 	int ok = m->svc->smtp_ca_file != NULL

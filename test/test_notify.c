@@ -755,7 +755,9 @@ Test(notify, email_over_a_tls13_only_relay)
 	svc.smtp_ca_file = ca;
 	condition("XK1", 1, "[jammed]");
 	struct gw_notify_counts k = run(T0);
-	cr_assert_eq(k.mailed, 1);
+	struct rows l;
+	queue(&l);
+	cr_assert_eq(k.mailed, 1, "%s", l.r[0].last_error);
 	cr_assert_eq(k.retried, 0);
 	cr_assert_eq(relay_mails(), 1);
 	cr_assert_eq(tm_test_sh("grep -qx 'TLSv1.3' '%s/mail/0001.tls'", relay_dir), 0);
