@@ -564,6 +564,41 @@ out:
 	return rc;
 }
 
+/* ---- the notifier's own alert ---- */
+
+int gw_alerts_notify_failing(struct gw_store *st, const struct gw_service_config *svc,
+			     const char *channel, size_t gave_up, size_t failed, const char *detail,
+			     int64_t now, struct tm_error *err)
+{
+	struct gw_alert_row a;
+	bool found = false;
+	if (gave_up == 0 && failed > 0)
+		return GW_STORE_OK;
+	if (gave_up == 0) {   /* nothing failed: resolve the alert, if there is one */
+		int rc = OPS(st)->alert_find_active(BE(st), GW_ALERTS_GATEWAY, "notify_failing",
+						    channel, &a, &found, err);
+		if (rc != GW_STORE_OK || !found)
+			return rc;
+	}
+	struct gw_alerts_device dev;   /* nothing loaded: one store call per lookup */
+	gw_alerts_device_init(&dev, st, GW_ALERTS_GATEWAY, 0);
+	struct eval e = {
+		.st = st, .dev = &dev, .svc = svc, .serial = GW_ALERTS_GATEWAY, .tenant = "",
+		.at = now, .now = now, .err = err,
+	};
+	int rc = gw_store_begin(st, err);
+	if (rc == GW_STORE_OK) {
+		rc = gave_up > 0 ? raise_alert(&e, "notify_failing", channel, "warning", detail)
+				 : resolve_alert(&e, "notify_failing", channel);
+		if (rc == GW_STORE_OK)
+			rc = gw_store_commit(st, err);
+		if (rc != GW_STORE_OK)
+			gw_store_rollback(st);
+	}
+	gw_alerts_device_fini(&dev);
+	return rc;
+}
+
 /* ---- acknowledge, list ---- */
 
 static void alert_state_text(const struct gw_alert_row *a, char *buf, size_t n)

@@ -25,6 +25,9 @@
  *   device_silent [device]              no report for longer than alerts.silence
  *   device_never_reported [device]      enrolled longer than alerts.silence ago,
  *                                       never reported (info)
+ *   notify_failing [email|webhook]      the gateway's own (serial "gateway", no
+ *                                       tenant): a channel gave up notifications;
+ *                                       resolved once none of it is failed
  *
  * Lifecycle: open → acknowledged → resolved; at most one active (open or
  * acknowledged) alert per device + kind + subject, counting repeats with
@@ -77,6 +80,14 @@ int gw_alerts_check_silence(struct gw_store *st, const struct gw_service_config 
  * acknowledged. */
 int gw_alerts_ack(struct gw_store *st, const struct gw_service_config *svc, int64_t id,
 		  const char *actor, int64_t now, struct tm_error *err);
+
+/* notify_failing of `channel` (notify.c, after each run): raised, or its
+ * repeat counted, when the run gave up `gave_up` > 0 notifications; resolved
+ * when the channel has `failed` == 0 left. One transaction when it writes. */
+#define GW_ALERTS_GATEWAY "gateway"
+int gw_alerts_notify_failing(struct gw_store *st, const struct gw_service_config *svc,
+			     const char *channel, size_t gave_up, size_t failed, const char *detail,
+			     int64_t now, struct tm_error *err);
 
 /* Every alert (active_only: open and acknowledged), oldest first, as a
  * malloc'd array. */

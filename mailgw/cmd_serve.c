@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "config.h"
 #include "config_listen.h"
+#include "notify.h"
 #include "serve.h"
 #include "spool.h"
 #include "store.h"
@@ -122,6 +123,9 @@ int gw_cmd_status(struct gw_cli *c, int argc, char **argv)
 	struct gw_store *st = NULL;
 	struct tm_error serr = {0};
 	bool store_ok = gw_store_open(&so, &st, &serr) == GW_STORE_OK;
+	struct gw_notify_channel_stats ns[GW_NOTIFY_CHANNELS];
+	struct tm_error nerr = {0};
+	bool notify_ok = store_ok && gw_notify_stats(st, ns, &nerr) == GW_STORE_OK;
 	gw_store_close(st);
 	static const char *const counters[] = {
 		"sessions", "connections", "connections_refused", "messages_accepted",
@@ -140,7 +144,13 @@ int gw_cmd_status(struct gw_cli *c, int argc, char **argv)
 			const char *v = kv_get(kv, n, counters[i]);
 			printf("%s\"%s\": %s", i ? ", " : "", counters[i], v != NULL ? v : "0");
 		}
-		printf("}}\n");
+		printf("}");
+		if (notify_ok) {
+			printf(", \"notify\": {");
+			gw_cli_notify_status(ns, true);
+			printf("}");
+		}
+		printf("}\n");
 	} else {
 		printf("daemon      %s%s%s\n", running ? "running, pid " : "not running",
 		       running ? pid : "", running ? "" : " (counters of the last run)");
@@ -156,6 +166,8 @@ int gw_cmd_status(struct gw_cli *c, int argc, char **argv)
 			const char *v = kv_get(kv, n, counters[i]);
 			printf("%-20s%s\n", counters[i], v != NULL ? v : "0");
 		}
+		if (notify_ok)
+			gw_cli_notify_status(ns, false);
 	}
 	return store_ok && spool_ok ? GW_EXIT_OK : GW_EXIT_FAILURE;
 }

@@ -55,9 +55,12 @@ struct qopts {
 	const char *format;
 	const char *head;
 	const char *at;
+	bool failed_only;
+	bool all;
 };
 
-enum { OPT_TENANT = 1000, OPT_JSON, OPT_OPEN, OPT_PERIOD, OPT_FORMAT, OPT_HEAD, OPT_AT };
+enum { OPT_TENANT = 1000, OPT_JSON, OPT_OPEN, OPT_PERIOD, OPT_FORMAT, OPT_HEAD, OPT_AT, OPT_FAILED,
+       OPT_ALL };
 
 static int parse_opts(int argc, char **argv, int first, struct qopts *q, const char *allowed,
 		      const char *usage)
@@ -70,14 +73,16 @@ static int parse_opts(int argc, char **argv, int first, struct qopts *q, const c
 		{ "format", required_argument, NULL, OPT_FORMAT },
 		{ "head", required_argument, NULL, OPT_HEAD },
 		{ "at", required_argument, NULL, OPT_AT },
+		{ "failed", no_argument, NULL, OPT_FAILED },
+		{ "all", no_argument, NULL, OPT_ALL },
 		{ NULL, 0, NULL, 0 },
 	};
-	static const char letters[] = "tjopfha";   /* per OPT_*, for `allowed` */
+	static const char letters[] = "tjopfhaFA";   /* per OPT_*, for `allowed` */
 	memset(q, 0, sizeof(*q));
 	optind = first;
 	int ch;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (ch < OPT_TENANT || ch > OPT_AT || strchr(allowed, letters[ch - OPT_TENANT]) == NULL)
+		if (ch < OPT_TENANT || ch > OPT_ALL || strchr(allowed, letters[ch - OPT_TENANT]) == NULL)
 			goto usage;
 		switch (ch) {
 		case OPT_TENANT: q->tenant = optarg; break;
@@ -87,6 +92,8 @@ static int parse_opts(int argc, char **argv, int first, struct qopts *q, const c
 		case OPT_FORMAT: q->format = optarg; break;
 		case OPT_HEAD: q->head = optarg; break;
 		case OPT_AT: q->at = optarg; break;
+		case OPT_FAILED: q->failed_only = true; break;
+		case OPT_ALL: q->all = true; break;
 		default: goto usage;
 		}
 	}
@@ -528,17 +535,13 @@ int gw_cmd_audit(struct gw_cli *c, int argc, char **argv)
 
 /* ---- notify ---- */
 
-int gw_cmd_notify(struct gw_cli *c, int argc, char **argv)
+static const char notify_usage[] =
+	"notify run-once [--at TIME] | notify list [--failed] [--json] | notify retry ID|--all";
+
+static int notify_run_once(struct gw_cli *c, const struct qopts *q)
 {
-	struct qopts q;
-	if (argc < 2 || strcmp(argv[1], "run-once") != 0 ||
-	    parse_opts(argc, argv, 2, &q, "a", "notify run-once [--at TIME]") < 0) {
-		if (argc < 2 || strcmp(argv[1], "run-once") != 0)
-			fprintf(stderr, "telemail-mailgw: notify run-once [--at TIME]\n");
-		return GW_EXIT_USAGE;
-	}
 	int64_t now;
-	if (when(&q, &now) < 0)
+	if (when(q, &now) < 0)
 		return GW_EXIT_USAGE;
 	if (gw_cli_store(c) < 0)
 		return GW_EXIT_FAILURE;
@@ -553,4 +556,123 @@ int gw_cmd_notify(struct gw_cli *c, int argc, char **argv)
 	printf("notify: mailed=%zu digests=%zu digested=%zu posted=%zu retried=%zu failed=%zu\n",
 	       k.mailed, k.digests, k.digested, k.posted, k.retried, k.failed);
 	return k.retried + k.failed > 0 ? GW_EXIT_REJECTED : GW_EXIT_OK;
+}
+
+static const char *const notify_state_names[] = { "queued", "sent", "failed" };
+
+static int print_notification(void *ctx, const struct gw_notify_row *n)
+{
+	json_t *list = ctx;
+	char created[32], next[32];
+	fmt_time(n->created_at, created, sizeof(created));
+	fmt_time(n->state == GW_NOTIFY_PENDING ? n->next_at : 0, next, sizeof(next));
+	const char *state = notify_state_names[n->state];
+	if (list != NULL) {
+		json_array_append_new(list, json_pack(
+			"{s:I, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s}",
+			"id", (json_int_t)n->id, "channel", n->channel, "state", state,
+			"alert", (json_int_t)n->alert_id, "event", n->event, "kind", n->kind,
+			"severity", n->severity, "tenant", n->tenant, "queued_at", created,
+			"attempts", (json_int_t)n->attempts, "next_at", next, "last_error", n->last_error));
+		return 0;
+	}
+	printf("%6" PRId64 "  %-8s %-7s %6" PRId64 " %-9s %-22s %-8s %-20s %8" PRId64 " %-20s %s\n",
+	       n->id, n->channel, state, n->alert_id, n->event, n->kind, n->severity, created,
+	       n->attempts, next, n->last_error[0] ? n->last_error : "-");
+	return 0;
+}
+
+static int notify_list(struct gw_cli *c, const struct qopts *q)
+{
+	if (gw_cli_store(c) < 0)
+		return GW_EXIT_FAILURE;
+	json_t *list = q->json ? json_array() : NULL;
+	if (list == NULL)
+		printf("%6s  %-8s %-7s %6s %-9s %-22s %-8s %-20s %8s %-20s %s\n", "ID", "CHANNEL",
+		       "STATE", "ALERT", "EVENT", "KIND", "SEVERITY", "QUEUED AT", "ATTEMPTS", "NEXT TRY",
+		       "LAST ERROR");
+	struct tm_error err = {0};
+	int rc = OPS(c->store)->notify_list(BE(c->store), q->failed_only ? GW_NOTIFY_LIST_FAILED
+									  : GW_NOTIFY_LIST_UNSENT,
+					    print_notification, list, &err);
+	if (list != NULL)
+		dump_json(list);
+	if (rc != GW_STORE_OK) {
+		gw_cli_error("notify list", &err);
+		return GW_EXIT_FAILURE;
+	}
+	return GW_EXIT_OK;
+}
+
+static int notify_retry(struct gw_cli *c, int argc, char **argv)
+{
+	long long id = 0;
+	if (argc == 3 && strcmp(argv[2], "--all") != 0) {
+		char *end;
+		id = strtoll(argv[2], &end, 10);
+		if (argv[2][0] == '\0' || *end != '\0' || id < 1) {
+			fprintf(stderr, "telemail-mailgw: notify retry ID: '%s' is not a notification id\n",
+				argv[2]);
+			return GW_EXIT_USAGE;
+		}
+	} else if (argc != 3) {
+		fprintf(stderr, "telemail-mailgw: notify retry ID|--all\n");
+		return GW_EXIT_USAGE;
+	}
+	if (gw_cli_store(c) < 0)
+		return GW_EXIT_FAILURE;
+	struct tm_error err = {0};
+	size_t n = 0;
+	int rc = gw_notify_retry(c->store, id, NULL, (int64_t)time(NULL), &n, &err);
+	if (rc != GW_STORE_OK) {
+		gw_cli_error("notify retry", &err);
+		return store_rc_exit(rc);
+	}
+	printf("notify retry: queued=%zu\n", n);
+	return GW_EXIT_OK;
+}
+
+int gw_cmd_notify(struct gw_cli *c, int argc, char **argv)
+{
+	struct qopts q;
+	const char *sub = argc > 1 ? argv[1] : "";
+	if (strcmp(sub, "run-once") == 0) {
+		if (parse_opts(argc, argv, 2, &q, "a", "notify run-once [--at TIME]") < 0)
+			return GW_EXIT_USAGE;
+		return notify_run_once(c, &q);
+	}
+	if (strcmp(sub, "list") == 0) {
+		if (parse_opts(argc, argv, 2, &q, "jF", "notify list [--failed] [--json]") < 0)
+			return GW_EXIT_USAGE;
+		return notify_list(c, &q);
+	}
+	if (strcmp(sub, "retry") == 0)
+		return notify_retry(c, argc, argv);
+	fprintf(stderr, "telemail-mailgw: %s\n", notify_usage);
+	return GW_EXIT_USAGE;
+}
+
+/* `status`: the notification queue, per channel. */
+void gw_cli_notify_status(const struct gw_notify_channel_stats *s, bool json)
+{
+	for (int ch = 0; ch < GW_NOTIFY_CHANNELS; ch++) {
+		const struct gw_notify_channel_stats *x = &s[ch];
+		char oq[32], of[32];
+		fmt_time(x->oldest_queued, oq, sizeof(oq));
+		fmt_time(x->oldest_failed, of, sizeof(of));
+		const char *name = gw_notify_channel_name((enum gw_notify_channel)ch);
+		if (json) {
+			json_t *j = json_pack("{s:I, s:I, s:s, s:s, s:s}", "queued", (json_int_t)x->queued,
+					      "failed", (json_int_t)x->failed, "oldest_queued", oq,
+					      "oldest_failed", of, "last_error", x->last_error);
+			char *text = j != NULL ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+			printf("%s\"%s\": %s", ch ? ", " : "", name, text != NULL ? text : "null");
+			free(text);
+			json_decref(j);
+			continue;
+		}
+		printf("notify %-8s queued %zu (oldest %s), failed %zu (oldest %s)%s%s\n", name,
+		       x->queued, oq, x->failed, of, x->last_error[0] ? "; last error: " : "",
+		       x->last_error);
+	}
 }

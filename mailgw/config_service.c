@@ -123,10 +123,38 @@ static int read_relay(const struct gw_cfgctx *c, const struct tm_node *v, struct
 	return 0;
 }
 
+/* The retry keys of a channel (`prefix` is notify.email or notify.webhook). */
+static int read_retry(const struct gw_cfgctx *c, const struct tm_node *n, const char *prefix,
+		      struct gw_retry_policy *p)
+{
+	static const char *const keys[] = { "retries", "backoff", "max_backoff", "give_up_after" };
+	const struct tm_node *v;
+	char path[64];
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if ((v = gw_cfg_get(n, keys[i])) == NULL)
+			continue;
+		snprintf(path, sizeof(path), "%s.%s", prefix, keys[i]);
+		int rc = i == 0 ? gw_cfg_uint(c, v, path, 0, 100000, &p->retries)
+			 : i == 1 ? gw_cfg_dur(c, v, path, 1, GW_CONFIG_MAX_DURATION, &p->backoff)
+			 : i == 2 ? gw_cfg_dur(c, v, path, 1, GW_CONFIG_MAX_DURATION, &p->max_backoff)
+				  : gw_cfg_dur(c, v, path, 0, GW_CONFIG_MAX_DURATION, &p->give_up_after);
+		if (rc < 0)
+			return -1;
+	}
+	if (p->max_backoff < p->backoff) {
+		snprintf(path, sizeof(path), "%s.max_backoff", prefix);
+		v = gw_cfg_get(n, "max_backoff");
+		return gw_cfg_bad(c, v != NULL ? v : n, path, "%llds is shorter than backoff (%llds)",
+				  (long long)p->max_backoff, (long long)p->backoff);
+	}
+	return 0;
+}
+
 static int read_email(const struct gw_cfgctx *c, const struct tm_node *n, struct gw_service_config *s)
 {
 	static const char *const keys[] = {
-		"relay", "starttls", "ca_file", "from", "to", "timeout", NULL,
+		"relay", "starttls", "ca_file", "from", "to", "timeout",
+		"retries", "backoff", "max_backoff", "give_up_after", NULL,
 	};
 	const struct tm_node *v;
 	if (gw_cfg_want_map(c, n, "notify.email", keys) < 0)
@@ -174,13 +202,14 @@ static int read_email(const struct gw_cfgctx *c, const struct tm_node *n, struct
 	if ((v = gw_cfg_get(n, "timeout")) != NULL &&
 	    gw_cfg_dur(c, v, "notify.email.timeout", 1, GW_CONFIG_MAX_DURATION, &s->smtp_timeout) < 0)
 		return -1;
-	return 0;
+	return read_retry(c, n, "notify.email", &s->email_retry);
 }
 
 static int read_webhook(const struct gw_cfgctx *c, const struct tm_node *n,
 			struct gw_service_config *s)
 {
-	static const char *const keys[] = { "url", "secret_file", "retries", "backoff", "timeout", NULL };
+	static const char *const keys[] = { "url", "secret_file", "retries", "backoff", "max_backoff",
+					    "give_up_after", "timeout", NULL };
 	const struct tm_node *v;
 	if (gw_cfg_want_map(c, n, "notify.webhook", keys) < 0)
 		return -1;
@@ -196,16 +225,10 @@ static int read_webhook(const struct gw_cfgctx *c, const struct tm_node *n,
 				    "%s:%u: notify.webhook.secret_file: missing", c->name, n->line);
 	if (gw_cfg_path(c, v, "notify.webhook.secret_file", &s->webhook_secret_file) < 0)
 		return -1;
-	if ((v = gw_cfg_get(n, "retries")) != NULL &&
-	    gw_cfg_uint(c, v, "notify.webhook.retries", 1, 100, &s->webhook_retries) < 0)
-		return -1;
-	if ((v = gw_cfg_get(n, "backoff")) != NULL &&
-	    gw_cfg_dur(c, v, "notify.webhook.backoff", 1, GW_CONFIG_MAX_DURATION, &s->webhook_backoff) < 0)
-		return -1;
 	if ((v = gw_cfg_get(n, "timeout")) != NULL &&
 	    gw_cfg_dur(c, v, "notify.webhook.timeout", 1, GW_CONFIG_MAX_DURATION, &s->webhook_timeout) < 0)
 		return -1;
-	return 0;
+	return read_retry(c, n, "notify.webhook", &s->webhook_retry);
 }
 
 static int read_notify(const struct gw_cfgctx *c, const struct tm_node *n, struct gw_service_config *s)
@@ -255,8 +278,11 @@ void gw_service_config_defaults(struct gw_service_config *s)
 	s->throttle_per = 2 * 3600;
 	s->digest_interval = 3600;
 	s->notify_every = 60;
-	s->webhook_retries = 5;
-	s->webhook_backoff = 60;
+	/* e-mail keeps trying through a relay outage of a long weekend */
+	s->email_retry = (struct gw_retry_policy){ .retries = 0, .backoff = 60, .max_backoff = 600,
+						   .give_up_after = 7 * 86400 };
+	s->webhook_retry = (struct gw_retry_policy){ .retries = 5, .backoff = 60,
+						     .max_backoff = 86400, .give_up_after = 7 * 86400 };
 	s->webhook_timeout = 10;
 }
 

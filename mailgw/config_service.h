@@ -23,6 +23,19 @@ struct gw_supply_threshold {
 	unsigned percent;    /* 0..100: low at or below this share of max_capacity */
 };
 
+/* How one notification channel retries a delivery that failed: the n-th
+ * failed attempt waits backoff * 2^(n-1), at most max_backoff; the
+ * notification is given up (`failed`, listed by `notify list --failed`,
+ * retried by `notify retry`) after `retries` attempts (0: no limit by
+ * count) or once it has been queued for give_up_after (0: no limit by
+ * age), whichever comes first. */
+struct gw_retry_policy {
+	unsigned retries;
+	int64_t backoff;
+	int64_t max_backoff;
+	int64_t give_up_after;
+};
+
 struct gw_service_config {
 	/* alerts */
 	int64_t silence;                 /* default 7d */
@@ -48,12 +61,12 @@ struct gw_service_config {
 	int64_t throttle_per;            /* default 2h */
 	int64_t digest_interval;         /* default 1h: non-critical mails wait for a digest */
 	int64_t notify_every;            /* notify.every: serve delivers what is due; default 1m */
+	struct gw_retry_policy email_retry;   /* default: no count limit, 1m doubling to 10m, 7d */
 
 	/* notify.webhook (webhook_url NULL: no webhook) */
 	char *webhook_url;
 	char *webhook_secret_file;       /* HMAC-SHA256 key (the file's bytes, trailing newline cut) */
-	unsigned webhook_retries;        /* default 5 attempts before `failed` */
-	int64_t webhook_backoff;         /* default 60s, doubled per attempt */
+	struct gw_retry_policy webhook_retry; /* default: 5 attempts, 1m doubling to 1d, 7d */
 	int64_t webhook_timeout;         /* default 10s */
 };
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <arpa/inet.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,6 +21,7 @@
 #include <telemail/error.h>
 
 #include "alerts.h"
+#include "audit.h"
 #include "config_service.h"
 #include "notify.h"
 
@@ -107,31 +109,59 @@ static int collect(void *ctx, const struct gw_notify_row *r)
 	return 0;
 }
 
-static int load(struct gw_store *st, bool pending, struct queue *q, struct tm_error *err)
+static int load(struct gw_store *st, enum gw_notify_which which, struct queue *q,
+		struct tm_error *err)
 {
 	memset(q, 0, sizeof(*q));
-	int rc = OPS(st)->notify_list(BE(st), pending, collect, q, err);
+	int rc = OPS(st)->notify_list(BE(st), which, collect, q, err);
 	if (rc > 0)
 		rc = tm_error_set(err, "internal.nomem", "notify: out of memory");
 	return rc;
 }
 
-/* A failed attempt: retry later with backoff, or give up. */
+static const char *const channel_names[GW_NOTIFY_CHANNELS] = { "email", "webhook" };
+
+const char *gw_notify_channel_name(enum gw_notify_channel ch)
+{
+	return (unsigned)ch < GW_NOTIFY_CHANNELS ? channel_names[ch] : "?";
+}
+
+static enum gw_notify_channel channel_of(const struct gw_notify_row *n)
+{
+	return strcmp(n->channel, "email") == 0 ? GW_NOTIFY_EMAIL : GW_NOTIFY_WEBHOOK;
+}
+
+const struct gw_retry_policy *gw_notify_policy(const struct gw_service_config *svc,
+					       enum gw_notify_channel ch)
+{
+	return ch == GW_NOTIFY_EMAIL ? &svc->email_retry : &svc->webhook_retry;
+}
+
+int64_t gw_notify_backoff(const struct gw_retry_policy *p, int64_t attempts)
+{
+	int64_t delay = p->backoff;
+	for (int64_t i = 1; i < attempts && delay < p->max_backoff; i++)
+		delay *= 2;
+	return delay < p->max_backoff ? delay : p->max_backoff;
+}
+
+/* A failed attempt: retry later with the channel's backoff, or give up. */
 static void failed_attempt(const struct gw_service_config *svc, struct gw_notify_row *n,
 			   int64_t now, const struct tm_error *why, struct gw_notify_counts *c)
 {
+	enum gw_notify_channel ch = channel_of(n);
+	const struct gw_retry_policy *p = gw_notify_policy(svc, ch);
 	n->attempts++;
 	snprintf(n->last_error, sizeof(n->last_error), "%.40s: %.200s", why->reason ? why->reason : "?",
 		 why->msg);
-	if (n->attempts >= (int64_t)svc->webhook_retries) {
+	if ((p->retries > 0 && n->attempts >= (int64_t)p->retries) ||
+	    (p->give_up_after > 0 && now - n->created_at >= p->give_up_after)) {
 		n->state = GW_NOTIFY_FAILED;
 		c->failed++;
+		c->failed_by[ch]++;
 		return;
 	}
-	int64_t delay = svc->webhook_backoff;
-	for (int64_t i = 1; i < n->attempts && delay < 86400; i++)
-		delay *= 2;
-	n->next_at = now + (delay < 86400 ? delay : 86400);
+	n->next_at = now + gw_notify_backoff(p, n->attempts);
 	c->retried++;
 }
 
@@ -252,6 +282,31 @@ static void mfail(struct mailer *m, const char *reason, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* TLS 1.3 relays send session tickets just after the handshake. libESMTP
+ * 1.1 then polls for reading and writing at once; when the tickets are
+ * there first it reads them and goes on waiting for the EHLO reply while
+ * EHLO is still in its write buffer, and the session stalls until its
+ * timeout. Reading them here, before EHLO is queued (SSL_peek: no
+ * application data is taken), avoids that. A relay that sends none costs
+ * TICKET_WAIT_MS once per session. */
+#define TICKET_WAIT_MS 1000   /* for the first ticket */
+#define TICKET_NEXT_MS 100    /* for one more */
+
+static void read_tickets(SSL *ssl)
+{
+	if (ssl == NULL || SSL_version(ssl) != TLS1_3_VERSION)
+		return;
+	struct pollfd p = { .fd = SSL_get_rfd(ssl), .events = POLLIN };
+	int wait = TICKET_WAIT_MS;
+	char c;
+	while (poll(&p, 1, wait) == 1) {
+		int n = SSL_peek(ssl, &c, 1);
+		if (n > 0 || SSL_get_error(ssl, n) != SSL_ERROR_WANT_READ)
+			break;   /* data or an error: libESMTP reads it */
+		wait = TICKET_NEXT_MS;
+	}
+}
+
 static void event_cb(smtp_session_t session, int ev, void *arg, ...)
 {
 	struct mailer *m = arg;
@@ -295,6 +350,9 @@ static void event_cb(smtp_session_t session, int ev, void *arg, ...)
 		mfail(m, "smtp.tls", "%s: the relay does not offer STARTTLS (required)",
 		      m->svc->smtp_host);
 		break;
+	case SMTP_EV_STARTTLS_OK:
+		read_tickets(va_arg(ap, SSL *));
+		break;
 	default:
 		break;
 	}
@@ -319,10 +377,10 @@ static SSL_CTX *make_ctx(struct mailer *m)
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 	if (ctx == NULL)
 		return NULL;
+	/* TLS 1.2 or 1.3, nothing older: a relay that offers only TLS 1.3 is
+	 * reached (tested against one; see read_tickets). */
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	/* at most TLS 1.2, as in agent/submit.c: TLS 1.3 session tickets can
-	 * stall libESMTP 1.1's reply reading until the session times out */
-	SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
 	int ok = m->svc->smtp_ca_file != NULL
 		 ? SSL_CTX_load_verify_locations(ctx, m->svc->smtp_ca_file, NULL)
 		 : SSL_CTX_set_default_verify_paths(ctx);
@@ -487,11 +545,37 @@ static bool throttled(const struct queue *sent, const struct gw_service_config *
 	return k >= svc->throttle_max;
 }
 
+/* A failure of the relay itself (unreachable, no TLS, refused certificate):
+ * the other mails of the run would fail the same way, so they are counted
+ * as failed attempts with the same reason without connecting again. */
+static bool relay_failure(const struct tm_error *why)
+{
+	return why->reason != NULL &&
+	       (strcmp(why->reason, "smtp.connect") == 0 || strcmp(why->reason, "smtp.tls") == 0 ||
+		strcmp(why->reason, "smtp.certificate") == 0);
+}
+
+/* send_mail, unless the relay already failed in this run (*down). */
+static int mail_once(const struct gw_service_config *svc, const struct tm_buf *msg,
+		     struct tm_error *down, struct tm_error *why)
+{
+	if (down->reason != NULL) {
+		*why = *down;
+		return -1;
+	}
+	if (send_mail(svc, msg, why) == 0)
+		return 0;
+	if (relay_failure(why))
+		*down = *why;
+	return -1;
+}
+
 static int run_email(struct gw_store *st, const struct gw_service_config *svc, int64_t now,
 		     struct queue *q, struct gw_notify_counts *c, struct tm_error *err)
 {
+	struct tm_error down = {0};
 	struct queue all;
-	int rc = load(st, false, &all, err);
+	int rc = load(st, GW_NOTIFY_LIST_ALL, &all, err);
 	if (rc != GW_STORE_OK)
 		return rc;
 	size_t *mailed_kind = calloc(q->n + 1, sizeof(*mailed_kind));
@@ -533,7 +617,7 @@ static int run_email(struct gw_store *st, const struct gw_service_config *svc, i
 		headers(svc, subject, now, &msg);
 		describe(n, &msg);
 		struct tm_error why = {0};
-		if (send_mail(svc, &msg, &why) == 0) {
+		if (mail_once(svc, &msg, &down, &why) == 0) {
 			n->state = GW_NOTIFY_SENT;
 			n->sent_at = now;
 			n->last_error[0] = '\0';
@@ -556,7 +640,7 @@ static int run_email(struct gw_store *st, const struct gw_service_config *svc, i
 		if (digest[i])
 			describe(&q->rows[i], &msg);
 	struct tm_error why = {0};
-	bool ok = send_mail(svc, &msg, &why) == 0;
+	bool ok = mail_once(svc, &msg, &down, &why) == 0;
 	if (ok) {
 		c->digests++;
 		c->digested += n_digest;
@@ -582,6 +666,48 @@ out:
 	return rc;
 }
 
+/* ---- what is queued and failed; notify_failing ---- */
+
+static int add_stat(void *ctx, const struct gw_notify_row *n)
+{
+	struct gw_notify_channel_stats *s = &((struct gw_notify_channel_stats *)ctx)[channel_of(n)];
+	bool failed = n->state == GW_NOTIFY_FAILED;
+	size_t *count = failed ? &s->failed : &s->queued;
+	int64_t *oldest = failed ? &s->oldest_failed : &s->oldest_queued;
+	if (*count == 0 || n->created_at < *oldest)
+		*oldest = n->created_at;
+	(*count)++;
+	if (n->last_error[0] != '\0')
+		snprintf(s->last_error, sizeof(s->last_error), "%s", n->last_error);
+	return 0;
+}
+
+int gw_notify_stats(struct gw_store *st, struct gw_notify_channel_stats out[GW_NOTIFY_CHANNELS],
+		    struct tm_error *err)
+{
+	memset(out, 0, GW_NOTIFY_CHANNELS * sizeof(*out));
+	return OPS(st)->notify_list(BE(st), GW_NOTIFY_LIST_UNSENT, add_stat, out, err);
+}
+
+/* Raise notify_failing for a channel that gave up in this run; resolve it
+ * once the channel has no failed notification left. */
+static int check_failing(struct gw_store *st, const struct gw_service_config *svc, int64_t now,
+			 const struct gw_notify_counts *c, struct tm_error *err)
+{
+	struct gw_notify_channel_stats s[GW_NOTIFY_CHANNELS];
+	int rc = gw_notify_stats(st, s, err);
+	for (int ch = 0; ch < GW_NOTIFY_CHANNELS && rc == GW_STORE_OK; ch++) {
+		char detail[GW_ALERT_DETAIL_MAX];
+		snprintf(detail, sizeof(detail),
+			 "%zu %s notification%s given up (%zu failed in all, see notify list --failed):"
+			 " %.160s", c->failed_by[ch], channel_names[ch], c->failed_by[ch] == 1 ? "" : "s",
+			 s[ch].failed, s[ch].last_error);
+		rc = gw_alerts_notify_failing(st, svc, channel_names[ch], c->failed_by[ch],
+					      s[ch].failed, detail, now, err);
+	}
+	return rc;
+}
+
 int gw_notify_run_once(struct gw_store *st, const struct gw_service_config *svc, int64_t now,
 		       struct gw_notify_counts *counts, struct tm_error *err)
 {
@@ -589,11 +715,92 @@ int gw_notify_run_once(struct gw_store *st, const struct gw_service_config *svc,
 	if (svc == NULL)
 		return GW_STORE_OK;
 	struct queue q;
-	int rc = load(st, true, &q, err);
+	int rc = load(st, GW_NOTIFY_LIST_PENDING, &q, err);
 	if (rc == GW_STORE_OK && svc->webhook_url != NULL)
 		rc = run_webhook(st, svc, now, &q, counts, err);
 	if (rc == GW_STORE_OK && svc->smtp_host != NULL)
 		rc = run_email(st, svc, now, &q, counts, err);
 	free(q.rows);
+	if (rc == GW_STORE_OK)
+		rc = check_failing(st, svc, now, counts, err);
+	return rc;
+}
+
+/* ---- notify retry ---- */
+
+struct retry_ctx {
+	int64_t id;    /* 0: every failed one */
+	struct queue q;
+	bool seen;     /* the id exists (in any state) */
+	enum gw_notify_state state;
+};
+
+static int pick(void *ctx, const struct gw_notify_row *n)
+{
+	struct retry_ctx *r = ctx;
+	if (r->id != 0 && n->id != r->id)
+		return 0;
+	r->seen = true;
+	r->state = n->state;
+	return n->state == GW_NOTIFY_FAILED ? collect(&r->q, n) : 0;
+}
+
+static void row_text(const struct gw_notify_row *n, char *buf, size_t len)
+{
+	snprintf(buf, len, "notification %" PRId64 " alert %" PRId64 " %s %s state=%d attempts=%"
+		 PRId64 " next_at=%" PRId64 " created_at=%" PRId64, n->id, n->alert_id, n->event,
+		 n->channel, (int)n->state, n->attempts, n->next_at, n->created_at);
+}
+
+static int requeue(struct gw_store *st, struct gw_notify_row *n, const char *actor, int64_t now,
+		   struct tm_error *err)
+{
+	char text[300], before[GW_SHA256_HEX], after[GW_SHA256_HEX], object[160];
+	row_text(n, text, sizeof(text));
+	gw_audit_digest(text, before);
+	n->state = GW_NOTIFY_PENDING;
+	n->attempts = 0;
+	n->next_at = n->created_at = now;   /* a fresh retry budget */
+	int rc = OPS(st)->notify_update(BE(st), n, err);
+	if (rc != GW_STORE_OK)
+		return rc;
+	row_text(n, text, sizeof(text));
+	gw_audit_digest(text, after);
+	snprintf(object, sizeof(object), "notification %" PRId64 " alert %" PRId64 " %s", n->id,
+		 n->alert_id, n->channel);
+	return gw_audit_append(st, actor, "notify.retry", object, n->tenant, before, after, now, err);
+}
+
+int gw_notify_retry(struct gw_store *st, int64_t id, const char *actor, int64_t now,
+		    size_t *requeued, struct tm_error *err)
+{
+	char local[64];
+	struct retry_ctx r = { .id = id };
+	*requeued = 0;
+	if (actor == NULL) {
+		gw_audit_actor_local(local);
+		actor = local;
+	}
+	int rc = OPS(st)->notify_list(BE(st), id != 0 ? GW_NOTIFY_LIST_ALL : GW_NOTIFY_LIST_FAILED,
+				      pick, &r, err);
+	if (rc > 0)
+		rc = tm_error_set(err, "internal.nomem", "notify: out of memory");
+	if (rc == GW_STORE_OK && id != 0 && !r.seen)
+		rc = tm_error_set(err, "notify.not_found", "notification %" PRId64 ": no such notification",
+				  id);
+	else if (rc == GW_STORE_OK && id != 0 && r.state != GW_NOTIFY_FAILED)
+		rc = tm_error_set(err, "notify.bad_state", "notification %" PRId64 ": %s, not failed", id,
+				  r.state == GW_NOTIFY_SENT ? "already sent" : "already queued");
+	if (rc == GW_STORE_OK && r.q.n > 0 && (rc = gw_store_begin(st, err)) == GW_STORE_OK) {
+		for (size_t i = 0; i < r.q.n && rc == GW_STORE_OK; i++)
+			rc = requeue(st, &r.q.rows[i], actor, now, err);
+		if (rc == GW_STORE_OK)
+			rc = gw_store_commit(st, err);
+		if (rc != GW_STORE_OK)
+			gw_store_rollback(st);
+		else
+			*requeued = r.q.n;
+	}
+	free(r.q.rows);
 	return rc;
 }

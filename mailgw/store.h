@@ -210,6 +210,14 @@ struct gw_mark_entry {
 
 enum gw_notify_state { GW_NOTIFY_PENDING, GW_NOTIFY_SENT, GW_NOTIFY_FAILED };
 
+/* Which rows notify_list walks, oldest (lowest id) first. */
+enum gw_notify_which {
+	GW_NOTIFY_LIST_ALL,
+	GW_NOTIFY_LIST_PENDING,   /* still to be delivered */
+	GW_NOTIFY_LIST_UNSENT,    /* pending and failed */
+	GW_NOTIFY_LIST_FAILED,    /* given up: `notify retry` queues them again */
+};
+
 /* One notification in the durable queue: UNIQUE (alert_id, event, channel),
  * so one alert transition is queued (and so sent) once per channel. */
 struct gw_notify_row {
@@ -224,7 +232,7 @@ struct gw_notify_row {
 	enum gw_notify_state state;
 	int64_t attempts;
 	int64_t next_at;               /* not before this time */
-	int64_t created_at;
+	int64_t created_at;            /* queued at (again, by `notify retry`) */
 	int64_t sent_at;               /* 0: not sent */
 	char last_error[256];
 };
@@ -362,7 +370,7 @@ struct gw_store_ops {
 			     size_t n, struct tm_error *err);
 	int (*notify_add)(void *s, const struct gw_notify_row *n, bool *added, struct tm_error *err);
 	int (*notify_update)(void *s, const struct gw_notify_row *n, struct tm_error *err);
-	int (*notify_list)(void *s, bool pending_only, gw_store_notify_cb cb, void *ctx,
+	int (*notify_list)(void *s, enum gw_notify_which which, gw_store_notify_cb cb, void *ctx,
 			   struct tm_error *err);
 	int (*audit_last)(void *s, struct gw_audit_row *out, bool *found, struct tm_error *err);
 	int (*audit_insert)(void *s, const struct gw_audit_row *a, struct tm_error *err);

@@ -157,7 +157,7 @@ int gw_sq_mark_set_many(void *s, const char *serial, const struct gw_mark_entry 
 			size_t n, struct tm_error *err);
 int gw_sq_notify_add(void *s, const struct gw_notify_row *n, bool *added, struct tm_error *err);
 int gw_sq_notify_update(void *s, const struct gw_notify_row *n, struct tm_error *err);
-int gw_sq_notify_list(void *s, bool pending_only, gw_store_notify_cb cb, void *ctx,
+int gw_sq_notify_list(void *s, enum gw_notify_which which, gw_store_notify_cb cb, void *ctx,
 		      struct tm_error *err);
 int gw_sq_audit_last(void *s, struct gw_audit_row *out, bool *found, struct tm_error *err);
 int gw_sq_audit_insert(void *s, const struct gw_audit_row *a, struct tm_error *err);

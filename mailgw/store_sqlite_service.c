@@ -26,6 +26,8 @@ enum svc_stmt {
 	SV_NOTIFY_UPDATE,
 	SV_NOTIFY_LIST_ALL,
 	SV_NOTIFY_LIST_PENDING,
+	SV_NOTIFY_LIST_UNSENT,
+	SV_NOTIFY_LIST_FAILED,
 	SV_AUDIT_LAST,
 	SV_AUDIT_INSERT,
 	SV_AUDIT_LIST,
@@ -82,10 +84,14 @@ static const char *const sv_sql[SV_COUNT_] = {
 		" 0, ?8, ?9) ON CONFLICT (alert_id, event, channel) DO NOTHING",
 	[SV_NOTIFY_UPDATE] =
 		"UPDATE svc_notify SET state = ?2, attempts = ?3, next_at = ?4, sent_at = ?5,"
-		" last_error = ?6 WHERE id = ?1",
+		" last_error = ?6, created_at = ?7 WHERE id = ?1",
 	[SV_NOTIFY_LIST_ALL] = "SELECT " NOTIFY_COLS " FROM svc_notify ORDER BY id",
 	[SV_NOTIFY_LIST_PENDING] =
 		"SELECT " NOTIFY_COLS " FROM svc_notify WHERE state = 'pending' ORDER BY id",
+	[SV_NOTIFY_LIST_UNSENT] =
+		"SELECT " NOTIFY_COLS " FROM svc_notify WHERE state IN ('pending', 'failed') ORDER BY id",
+	[SV_NOTIFY_LIST_FAILED] =
+		"SELECT " NOTIFY_COLS " FROM svc_notify WHERE state = 'failed' ORDER BY id",
 	[SV_AUDIT_LAST] = "SELECT " AUDIT_COLS " FROM svc_audit ORDER BY seq DESC LIMIT 1",
 	[SV_AUDIT_INSERT] =
 		"INSERT INTO svc_audit (" AUDIT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -462,14 +468,23 @@ int gw_sq_notify_update(void *state, const struct gw_notify_row *n, struct tm_er
 	gw_sq_bind_int(s, 4, n->next_at);
 	gw_sq_bind_opt_int(s, 5, n->sent_at, 0);
 	gw_sq_bind_text(s, 6, opt_text(n->last_error));
+	gw_sq_bind_int(s, 7, n->created_at);
 	return gw_sq_step_done(q, s, "update notification", err);
 }
 
-int gw_sq_notify_list(void *state, bool pending_only, gw_store_notify_cb cb, void *ctx,
+int gw_sq_notify_list(void *state, enum gw_notify_which which, gw_store_notify_cb cb, void *ctx,
 		      struct tm_error *err)
 {
+	static const enum svc_stmt by_which[] = {
+		[GW_NOTIFY_LIST_ALL] = SV_NOTIFY_LIST_ALL,
+		[GW_NOTIFY_LIST_PENDING] = SV_NOTIFY_LIST_PENDING,
+		[GW_NOTIFY_LIST_UNSENT] = SV_NOTIFY_LIST_UNSENT,
+		[GW_NOTIFY_LIST_FAILED] = SV_NOTIFY_LIST_FAILED,
+	};
 	struct gw_sq *q = state;
-	sqlite3_stmt *s = stmt(q, pending_only ? SV_NOTIFY_LIST_PENDING : SV_NOTIFY_LIST_ALL, err);
+	if ((unsigned)which >= sizeof(by_which) / sizeof(by_which[0]))
+		return tm_error_set(err, "internal.bug", "notify_list: bad selection %d", (int)which);
+	sqlite3_stmt *s = stmt(q, by_which[which], err);
 	if (s == NULL)
 		return GW_STORE_ERROR;
 	WALK(q, s, struct gw_notify_row, notify_row, "list notifications");

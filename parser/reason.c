@@ -178,6 +178,8 @@ static const struct tm_reason reasons[] = {
 	{ "notify.webhook", T, "451 4.4.0", "the webhook receiver did not answer 2xx or could not be reached; retried with backoff" },
 	{ "notify.secret", P, "554 5.3.0", "the webhook secret file cannot be read or is empty" },
 	{ "notify.gave_up", P, "554 5.4.0", "a notification failed on every retry and was marked failed" },
+	{ "notify.not_found", P, "554 5.3.0", "no notification has that id" },
+	{ "notify.bad_state", P, "554 5.3.0", "the notification is not failed (already sent or still queued): nothing to retry" },
 };
 
 #undef P

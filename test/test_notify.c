@@ -3,7 +3,10 @@
  * JSON body, HMAC-SHA256 signature, retries with backoff, giving up), and
  * e-mail through Postfix's smtp-sink (immediate for critical, a digest for
  * the rest, throttled per kind; STARTTLS required refused by a relay that
- * does not offer it). */
+ * does not offer it). E-mail's own retry policy against a real relay
+ * (test/notify/relay.py) that is down for days and comes back on its port;
+ * giving up, seen in `status`, the notify_failing alert, `notify list
+ * --failed` and `notify retry` (the real binary); a TLS 1.3-only relay. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,10 +49,13 @@ static void setup(void)
 static void teardown(void)
 {
 	char *rx = tm_test_src("notify/receiver.py"), *srv = tm_test_src("agent/servers.py");
+	char *rl = tm_test_src("notify/relay.py");
 	tm_test_sh("/usr/bin/python3 '%s' stop '%s'", rx, hook_dir);
 	tm_test_sh("/usr/bin/python3 '%s' stop '%s'", srv, relay_dir);
+	tm_test_sh("/usr/bin/python3 '%s' stop '%s'", rl, relay_dir);
 	free(rx);
 	free(srv);
+	free(rl);
 	gw_store_close(st);
 	tm_test_rmtree(tmpdir);
 	free(tmpdir);
@@ -236,15 +242,22 @@ Test(notify, webhook_retries_with_backoff_then_succeeds)
 Test(notify, webhook_gives_up_after_its_retries)
 {
 	start_receiver(100);
-	svc.webhook_retries = 2;
+	svc.webhook_retry.retries = 2;
 	condition("XK1", 1, "[jammed]");
 	run(T0);
 	struct gw_notify_counts k = run(T0 + 3600);
 	cr_assert_eq(k.failed, 1);
+	cr_assert_eq(k.failed_by[GW_NOTIFY_WEBHOOK], 1);
 	struct rows l;
 	queue(&l);
 	cr_assert_eq(l.r[0].state, GW_NOTIFY_FAILED);
-	cr_assert_eq(run(T0 + 7200).retried, 0, "a failed notification is not tried again");
+	run(T0 + 7200);
+	queue(&l);
+	cr_assert_eq(l.r[0].state, GW_NOTIFY_FAILED);
+	cr_assert_eq(l.r[0].attempts, 2, "a failed notification is not tried again");
+	cr_assert_eq(l.n, 2, "and the notify_failing alert it raised is queued");
+	cr_assert_str_eq(l.r[1].kind, "notify_failing");
+	cr_assert_eq(l.r[1].attempts, 1);
 }
 
 Test(notify, queue_survives_a_restart_while_the_target_is_down)
@@ -420,7 +433,7 @@ Test(notify, configuration)
 	cr_assert_eq(s->throttle_max, 3);
 	cr_assert_eq(s->throttle_per, 3600);
 	cr_assert_str_eq(s->webhook_secret_file, "/etc/telemail/hook.secret");
-	cr_assert_eq(s->webhook_retries, 7);
+	cr_assert_eq(s->webhook_retry.retries, 7);
 	cr_assert_eq(s->notify_every, 60, "serve delivers every minute by default");
 	cr_assert_eq(s->silence_check_every, 600, "and checks for silence every 10 minutes");
 	gw_config_free(cfg);
@@ -456,4 +469,296 @@ Test(notify, configuration)
 	cr_assert_str_eq(err.reason, "config.bad_value");
 	cr_assert_not_null(strstr(err.msg, "notify.webhook.url: want an http:// or https:// URL"), "%s",
 			   err.msg);
+}
+
+Test(notify, retry_policies_configured_per_channel)
+{
+	struct gw_config *cfg = NULL;
+	struct tm_error err = {0};
+	cr_assert_eq(parse_cfg("notify:\n  email:\n    relay: m.example\n    from: a@b.example\n"
+			       "    to: [c@d.example]\n", &cfg, &err), 0, "%s", err.msg);
+	const struct gw_retry_policy *e = &cfg->service->email_retry;
+	const struct gw_retry_policy *w = &cfg->service->webhook_retry;
+	/* the defaults: e-mail outlasts a relay outage over a long weekend */
+	cr_assert_eq(e->retries, 0, "no limit by count");
+	cr_assert_eq(e->backoff, 60);
+	cr_assert_eq(e->max_backoff, 600);
+	cr_assert_eq(e->give_up_after, 7 * 86400);
+	cr_assert_eq(w->retries, 5);
+	cr_assert_eq(w->backoff, 60);
+	cr_assert_eq(w->max_backoff, 86400);
+	cr_assert_eq(w->give_up_after, 7 * 86400);
+	static const int64_t waits[] = { 60, 120, 240, 480, 600, 600, 600 };
+	for (size_t i = 0; i < sizeof(waits) / sizeof(waits[0]); i++)
+		cr_assert_eq(gw_notify_backoff(e, (int64_t)i + 1), waits[i], "attempt %zu", i + 1);
+	gw_config_free(cfg);
+
+	cr_assert_eq(parse_cfg("notify:\n  email:\n    relay: m.example\n    from: a@b.example\n"
+			       "    to: [c@d.example]\n    retries: 10\n    backoff: 30s\n"
+			       "    max_backoff: 1h\n    give_up_after: 3d\n  webhook:\n"
+			       "    url: https://h.example/t\n    secret_file: s\n    give_up_after: 0s\n",
+			       &cfg, &err), 0, "%s", err.msg);
+	e = &cfg->service->email_retry;
+	cr_assert_eq(e->retries, 10);
+	cr_assert_eq(e->backoff, 30);
+	cr_assert_eq(e->max_backoff, 3600);
+	cr_assert_eq(e->give_up_after, 3 * 86400);
+	cr_assert_eq(cfg->service->webhook_retry.give_up_after, 0, "0: no limit by age");
+	cr_assert_eq(cfg->service->webhook_retry.retries, 5);
+	gw_config_free(cfg);
+
+	cr_assert_eq(parse_cfg("notify:\n  email:\n    relay: m.example\n    from: a@b.example\n"
+			       "    to: [c@d.example]\n    backoff: 10m\n    max_backoff: 1m\n",
+			       &cfg, &err), -1);
+	cr_assert_str_eq(err.reason, "config.bad_value");
+	cr_assert_str_eq(err.msg, "mailgw.yaml:12: notify.email.max_backoff: 60s is shorter than "
+		     "backoff (600s)");
+}
+
+/* A relay on a port chosen now, started later (relay.py): until then the
+ * port refuses connections, as a relay that is down. */
+static int relay_port;
+
+static void relay_down(void)
+{
+	char *rl = tm_test_src("notify/relay.py"), p[700];
+	snprintf(p, sizeof(p), "%s/chosen-port", tmpdir);
+	cr_assert_eq(tm_test_sh("/usr/bin/python3 '%s' port > '%s'", rl, p), 0);
+	free(rl);
+	struct tm_buf b;
+	tm_buf_init(&b);
+	tm_test_read(p, &b);
+	relay_port = atoi((char *)b.data);
+	tm_buf_fini(&b);
+	static char host[] = "127.0.0.1", from[] = "telemail@gw.example", to[] = "service@example.net";
+	svc.smtp_host = host;
+	svc.smtp_port = (unsigned)relay_port;
+	svc.starttls = 0;
+	svc.mail_from = from;
+	svc.mail_to[0] = to;
+	svc.n_mail_to = 1;
+	svc.smtp_timeout = 20;
+}
+
+static void relay_up(const char *tls_args)
+{
+	char *rl = tm_test_src("notify/relay.py");
+	cr_assert_eq(tm_test_sh("/usr/bin/python3 '%s' start '%s' %d %s", rl, relay_dir, relay_port,
+				tls_args), 0);
+	free(rl);
+}
+
+static int relay_mails(void)
+{
+	return tm_test_sh("exit $(ls '%s/mail' | grep -c '\\.eml$')", relay_dir);
+}
+
+static struct gw_notify_channel_stats email_stats(void)
+{
+	struct gw_notify_channel_stats s[GW_NOTIFY_CHANNELS];
+	struct tm_error err = {0};
+	cr_assert_eq(gw_notify_stats(st, s, &err), GW_STORE_OK, "%s", err.msg);
+	return s[GW_NOTIFY_EMAIL];
+}
+
+Test(notify, email_relay_down_over_a_weekend_loses_nothing)
+{
+	relay_down();   /* the default e-mail policy (setup) */
+	condition("XK1", 1, "[jammed, lowPaper]");   /* a critical mail, a digest entry */
+	int64_t now = T0, prev_wait = 0;
+	size_t runs = 0;
+	struct rows l;
+	while (now < T0 + 3 * 86400) {   /* Friday evening to Monday evening */
+		struct gw_notify_counts k = run(now);
+		cr_assert_eq(k.failed, 0, "nothing given up at +%llds", (long long)(now - T0));
+		cr_assert_eq(k.mailed + k.digests, 0);
+		queue(&l);
+		cr_assert_eq(l.n, 2);
+		int64_t next = l.r[0].next_at;
+		cr_assert_eq(l.r[0].state, GW_NOTIFY_PENDING);
+		cr_assert_not_null(strstr(l.r[0].last_error, "smtp.connect: 127.0.0.1:"), "%s",
+				   l.r[0].last_error);
+		int64_t wait = next - now;
+		cr_assert(wait == 60 || wait == 2 * prev_wait || wait == 600,
+			  "wait %lld after %lld", (long long)wait, (long long)prev_wait);
+		cr_assert_leq(wait, 600, "the e-mail backoff is capped at 10 minutes");
+		prev_wait = wait;
+		now = next;
+		runs++;
+	}
+	cr_assert_eq(l.r[0].attempts, (int64_t)runs);
+	cr_assert_eq(l.r[1].state, GW_NOTIFY_PENDING, "the digest entry waits too");
+	cr_assert_gt(l.r[1].attempts, 400);
+	struct gw_notify_channel_stats s = email_stats();
+	cr_assert_eq(s.queued, 2);
+	cr_assert_eq(s.failed, 0);
+	cr_assert_eq(s.oldest_queued, T0);
+	cr_assert_eq(relay_mails(), 0);
+
+	relay_up("");   /* Monday: the relay is back on its port */
+	struct gw_notify_counts k = run(now);
+	cr_assert_eq(k.mailed, 1);
+	cr_assert_eq(k.digests, 1);
+	cr_assert_eq(k.digested, 1);
+	cr_assert_eq(k.retried + k.failed, 0);
+	queue(&l);
+	cr_assert_eq(l.r[0].state, GW_NOTIFY_SENT);
+	cr_assert_eq(l.r[1].state, GW_NOTIFY_SENT);
+	cr_assert_eq(relay_mails(), 2);
+	cr_assert_eq(tm_test_sh("grep -q 'Subject: \\[telemail\\] CRITICAL condition XK1 jammed' "
+				"'%s/mail/0001.eml'", relay_dir), 0);
+	s = email_stats();
+	cr_assert_eq(s.queued + s.failed, 0);
+}
+
+/* The real binary on the test's database: its exit status and output. */
+static int mailgw(const char *args, struct tm_buf *out)
+{
+	char cfg[700], outpath[700], yaml[1024];
+	snprintf(cfg, sizeof(cfg), "%s/mailgw.yaml", tmpdir);
+	snprintf(outpath, sizeof(outpath), "%s/out.txt", tmpdir);
+	int n = snprintf(yaml, sizeof(yaml),
+			 "state_dir: %s\ngateway:\n  mailboxes: [t@gw.example]\n"
+			 "  keys: [{cert: gw.pem, key: gw.key}]\ntrust:\n  ca_file: ca.pem\n"
+			 "notify:\n  email:\n    relay: 127.0.0.1:%d\n    starttls: off\n"
+			 "    from: telemail@gw.example\n    to: [service@example.net]\n",
+			 tmpdir, relay_port);
+	tm_test_write(cfg, yaml, (size_t)n);
+	int rc = tm_test_sh("'%s/mailgw/telemail-mailgw' -c '%s' %s > '%s' 2>&1",
+			    getenv("TM_BUILDDIR"), cfg, args, outpath);
+	tm_buf_reset(out);
+	tm_test_read(outpath, out);
+	tm_buf_append(out, "", 1);
+	return rc;
+}
+
+Test(notify, email_given_up_is_seen_listed_alerted_and_retried)
+{
+	relay_down();
+	svc.email_retry = (struct gw_retry_policy){ .backoff = 60, .max_backoff = 60,
+						    .give_up_after = 300 };
+	condition("XK1", 1, "[jammed]");
+	for (int64_t t = T0; t < T0 + 300; t += 60)
+		cr_assert_eq(run(t).retried, 1, "+%llds", (long long)(t - T0));
+	struct gw_notify_counts k = run(T0 + 300);
+	cr_assert_eq(k.failed, 1);
+	cr_assert_eq(k.failed_by[GW_NOTIFY_EMAIL], 1);
+	struct rows l;
+	queue(&l);
+	int64_t id = l.r[0].id;
+	cr_assert_eq(l.r[0].state, GW_NOTIFY_FAILED);
+	cr_assert_eq(l.r[0].attempts, 6);
+	cr_assert_not_null(strstr(l.r[0].last_error, "smtp.connect: "), "%s", l.r[0].last_error);
+
+	/* the alert, queued itself (e-mail is the only channel) */
+	struct gw_alert_row a;
+	cr_assert(sc_alert(st, "gateway", "notify_failing", "email", &a));
+	cr_assert_eq(a.state, GW_ALERT_OPEN);
+	cr_assert_str_eq(a.severity, "warning");
+	cr_assert_str_eq(a.tenant, "");
+	cr_assert_not_null(strstr(a.detail, "1 email notification given up (1 failed in all, see "
+				  "notify list --failed): smtp.connect: "), "%s", a.detail);
+	cr_assert_eq(l.n, 2);
+	cr_assert_str_eq(l.r[1].kind, "notify_failing");
+	cr_assert_eq(l.r[1].state, GW_NOTIFY_PENDING);
+
+	struct gw_notify_channel_stats s = email_stats();
+	cr_assert_eq(s.failed, 1);
+	cr_assert_eq(s.oldest_failed, T0);
+	cr_assert_eq(s.queued, 1);
+	cr_assert_eq(s.oldest_queued, T0 + 300);
+
+	struct tm_buf out;
+	tm_buf_init(&out);
+	mailgw("status", &out);
+	cr_assert_not_null(strstr((char *)out.data, "notify email    queued 1 (oldest 2026-09-21T"
+				  "14:18:20Z), failed 1 (oldest 2026-09-21T14:13:20Z); last error: "
+				  "smtp.connect: "), "%s", out.data);
+	cr_assert_not_null(strstr((char *)out.data, "notify webhook  queued 0 (oldest -), failed 0"),
+			   "%s", out.data);
+	mailgw("status --json", &out);
+	json_t *j = json_loads((char *)out.data, 0, NULL);
+	cr_assert_not_null(j, "%s", out.data);
+	json_t *e = json_object_get(json_object_get(j, "notify"), "email");
+	cr_assert_eq(json_integer_value(json_object_get(e, "failed")), 1);
+	cr_assert_eq(json_integer_value(json_object_get(e, "queued")), 1);
+	cr_assert_str_eq(json_string_value(json_object_get(e, "oldest_failed")), "2026-09-21T14:13:20Z");
+	json_decref(j);
+
+	cr_assert_eq(mailgw("notify list --failed --json", &out), 0, "%s", out.data);
+	j = json_loads((char *)out.data, 0, NULL);
+	cr_assert_eq(json_array_size(j), 1, "%s", out.data);
+	json_t *f = json_array_get(j, 0);
+	cr_assert_eq(json_integer_value(json_object_get(f, "id")), id);
+	cr_assert_str_eq(json_string_value(json_object_get(f, "channel")), "email");
+	cr_assert_str_eq(json_string_value(json_object_get(f, "state")), "failed");
+	cr_assert_str_eq(json_string_value(json_object_get(f, "kind")), "condition");
+	cr_assert_eq(json_integer_value(json_object_get(f, "attempts")), 6);
+	json_decref(j);
+	cr_assert_eq(mailgw("notify list", &out), 0);
+	cr_assert_eq(tm_test_sh("exit $(grep -c -E '^ +[0-9]+  email ' '%s/out.txt')", tmpdir), 2,
+		     "queued and failed: %s", out.data);
+
+	/* a failed notification is not tried again by itself */
+	k = run(T0 + 400);   /* (the alert's own notification waits for the digest) */
+	cr_assert_eq(k.retried + k.failed + k.mailed + k.digests, 0);
+	queue(&l);
+	cr_assert_eq(l.r[0].attempts, 6);
+
+	cr_assert_eq(mailgw("notify retry 999", &out), 1);
+	cr_assert_not_null(strstr((char *)out.data, "notify.not_found"), "%s", out.data);
+	char args[64];
+	snprintf(args, sizeof(args), "notify retry %lld", (long long)l.r[1].id);
+	cr_assert_eq(mailgw(args, &out), 1);
+	cr_assert_not_null(strstr((char *)out.data, "notify.bad_state"), "%s", out.data);
+
+	relay_up("");
+	snprintf(args, sizeof(args), "notify retry %lld", (long long)id);
+	cr_assert_eq(mailgw(args, &out), 0, "%s", out.data);
+	cr_assert_str_eq((char *)out.data, "notify retry: queued=1\n");
+	queue(&l);
+	cr_assert_eq(l.r[0].state, GW_NOTIFY_PENDING);
+	cr_assert_eq(l.r[0].attempts, 0, "a fresh retry budget");
+	k = run(l.r[0].next_at);
+	cr_assert_eq(k.mailed, 1, "sent once the relay is up");
+	cr_assert_eq(k.digests, 1, "with the alert's notification in a digest");
+	queue(&l);
+	cr_assert_eq(l.r[0].state, GW_NOTIFY_SENT);
+	cr_assert_eq(relay_mails(), 2);
+	cr_assert_eq(tm_test_sh("grep -q 'Subject: \\[telemail\\] CRITICAL condition XK1 jammed' "
+				"'%s/mail/0001.eml'", relay_dir), 0);
+	cr_assert(sc_alert(st, "gateway", "notify_failing", "email", &a));
+	cr_assert_eq(a.state, GW_ALERT_RESOLVED, "nothing failed any more");
+	s = email_stats();
+	cr_assert_eq(s.failed, 0);
+	cr_assert_eq(mailgw("audit", &out), 0);
+	cr_assert_not_null(strstr((char *)out.data, "notify.retry"), "%s", out.data);
+	cr_assert_eq(mailgw("notify retry --all", &out), 0);
+	cr_assert_str_eq((char *)out.data, "notify retry: queued=0\n");
+	tm_buf_fini(&out);
+}
+
+Test(notify, email_over_a_tls13_only_relay)
+{
+	relay_down();
+	char *srv = tm_test_src("agent/servers.py"), *pki = tm_test_pki("");
+	char certs[700], args[1600];
+	snprintf(certs, sizeof(certs), "%s/certs", tmpdir);
+	cr_assert_eq(tm_test_sh("/usr/bin/python3 '%s' certs '%s' '%s'", srv, certs, pki), 0);
+	snprintf(args, sizeof(args), "'%s/right.pem' '%s/right.key' tls1.3", certs, certs);
+	relay_up(args);
+	static char ca[700];
+	snprintf(ca, sizeof(ca), "%sca.pem", pki);
+	free(srv);
+	free(pki);
+	svc.starttls = 1;
+	svc.smtp_ca_file = ca;
+	condition("XK1", 1, "[jammed]");
+	struct gw_notify_counts k = run(T0);
+	struct rows l;
+	queue(&l);
+	cr_assert_eq(k.mailed, 1, "%s", l.r[0].last_error);
+	cr_assert_eq(k.retried, 0);
+	cr_assert_eq(relay_mails(), 1);
+	cr_assert_eq(tm_test_sh("grep -qx 'TLSv1.3' '%s/mail/0001.tls'", relay_dir), 0);
 }
