@@ -1,5 +1,5 @@
 /* telemail-mailgw — the audit log: every insert, change and deletion
- * (ingest, enroll, revoke, quarantine release and purge, alert
+ * (ingest, tenant add and move, enroll, revoke, quarantine release and purge, alert
  * acknowledge, retention purge), append-only and hash-chained.
  *
  * Entry n: (seq n, time, actor, action, object, tenant, before_digest,

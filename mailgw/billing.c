@@ -35,11 +35,11 @@ int gw_billing_period(const char *text, int64_t *start, int64_t *end, struct tm_
 void gw_billing_flags_text(unsigned flags, char *buf, size_t n)
 {
 	static const char *const names[] = {
-		"estimated_opening", "estimated_closing", "first_reading", "reset", "wrapped",
+		"estimated_opening", "estimated_closing", "first_reading", "reset", "wrapped", "open",
 	};
 	size_t used = 0;
 	buf[0] = '\0';
-	for (unsigned i = 0; i < 5; i++)
+	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (flags & (1u << i)) {
 			int w = snprintf(buf + used, n - used, "%s%s", used ? ";" : "", names[i]);
 			if (w < 0 || (size_t)w >= n - used)
@@ -57,6 +57,7 @@ struct group {
 struct run {
 	const struct gw_tenant_scope *scope;
 	int64_t start, end, estimate_after;
+	bool open;     /* the period's end is still to come */
 	struct group g;
 	struct gw_billing *out;
 	size_t cap_lines;
@@ -74,6 +75,20 @@ static bool wrap_mod(int64_t before, int64_t after, int64_t *mod)
 	return false;
 }
 
+/* At full precision: a reading at boundary + 0.6 s is after the boundary. */
+static bool at_or_before(const struct gw_meter_row *r, int64_t boundary)
+{
+	return gw_store_time_cmp(r->at, r->at_nsec, boundary, 0) <= 0;
+}
+
+/* Is the reading more than `limit` seconds before the boundary? With whole
+ * seconds of difference d = boundary - at - limit, the exact age exceeds the
+ * limit by d - fraction: true exactly when d >= 1, as the fraction is < 1 s. */
+static bool older_than(const struct gw_meter_row *r, int64_t boundary, int64_t limit)
+{
+	return boundary - r->at - limit >= 1;
+}
+
 static void flush(struct run *u)
 {
 	struct group *g = &u->g;
@@ -89,26 +104,30 @@ static void flush(struct run *u)
 	size_t open = 0;
 	bool have_open = false;
 	for (size_t i = 0; i < g->n; i++)
-		if (g->r[i].at <= u->start) {
+		if (at_or_before(&g->r[i], u->start)) {
 			open = i;
 			have_open = true;
 		}
 	if (!have_open) {
 		open = 0;   /* the first reading in the period */
 		l.flags |= GW_BILL_FIRST;
-	} else if (u->start - g->r[open].at > u->estimate_after) {
+	} else if (older_than(&g->r[open], u->start, u->estimate_after)) {
 		l.flags |= GW_BILL_EST_OPEN;
 	}
-	size_t close = g->n - 1;
-	if (u->end - g->r[close].at > u->estimate_after)
+	size_t close = g->n - 1;   /* the store gave readings at or before the end only */
+	if (u->open)
+		l.flags |= GW_BILL_OPEN;   /* the latest so far: nothing is estimated */
+	else if (older_than(&g->r[close], u->end, u->estimate_after))
 		l.flags |= GW_BILL_EST_CLOSE;
 	snprintf(l.tenant, sizeof(l.tenant), "%s", last->tenant);
 	snprintf(l.serial, sizeof(l.serial), "%s", last->serial);
 	snprintf(l.counter, sizeof(l.counter), "%s/%s", last->service, last->name);
 	l.open_value = g->r[open].value;
 	l.open_at = g->r[open].at;
+	l.open_at_nsec = g->r[open].at_nsec;
 	l.close_value = g->r[close].value;
 	l.close_at = g->r[close].at;
+	l.close_at_nsec = g->r[close].at_nsec;
 	l.segments = 1;
 	for (size_t i = open; i < close; i++) {
 		int64_t a = g->r[i].value, b = g->r[i + 1].value, mod;
@@ -208,16 +227,18 @@ static int cmp_total(const void *a, const void *b)
 }
 
 int gw_billing_compute(struct gw_store *st, const struct gw_tenant_scope *scope,
-		       const char *period, int64_t estimate_after, struct gw_billing *out,
-		       struct tm_error *err)
+		       const char *period, int64_t estimate_after, int64_t now,
+		       struct gw_billing *out, struct tm_error *err)
 {
 	memset(out, 0, sizeof(*out));
 	struct run u = { .scope = scope, .estimate_after = estimate_after, .out = out };
 	if (gw_billing_period(period, &u.start, &u.end, err) < 0)
 		return GW_STORE_ERROR;
+	u.open = u.end > now;
 	snprintf(out->period, sizeof(out->period), "%s", period);
 	out->start = u.start;
 	out->end = u.end;
+	out->open = u.open;
 	int rc = gw_store_ops_get0(st)->meter_list(gw_store_state_get0(st), false, u.end,
 						   take_reading, &u, err);
 	if (rc == GW_STORE_OK)

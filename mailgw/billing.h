@@ -7,6 +7,11 @@
  *   opening = the last reading at or before the period's start;
  *   closing = the last reading at or before the period's end (the first
  *             instant of the next month);
+ *   "at or before" is at full precision: a reading at 00:00:00.600 is after
+ *   the boundary 00:00:00 (it closes nothing and opens nothing there);
+ *   a period whose end is still in the future (`now` before it) is `open`:
+ *   every line says so and closes at the latest reading so far, never
+ *   `estimated_closing` (the end has not come);
  *   a boundary reading older than billing.estimate_after (default 2d)
  *   before its boundary is flagged `estimated`; a device with no reading
  *   at or before the start opens with its first reading in the period
@@ -39,14 +44,17 @@ enum {
 	GW_BILL_FIRST = 1 << 2,        /* first_reading */
 	GW_BILL_RESET = 1 << 3,        /* reset */
 	GW_BILL_WRAPPED = 1 << 4,      /* wrapped */
+	GW_BILL_OPEN = 1 << 5,         /* open: the period has not ended yet */
 };
 
 struct gw_billing_line {
 	char tenant[GW_NAME_MAX + 1];
 	char serial[GW_NAME_MAX + 1];
 	char counter[GW_BILLING_COUNTER_MAX];   /* "total/impressions", "vendor/101" */
-	int64_t open_value, open_at;
+	int64_t open_value, open_at;    /* at: Unix seconds, */
+	int32_t open_at_nsec;           /* and the reading's fraction */
 	int64_t close_value, close_at;
+	int32_t close_at_nsec;
 	int64_t usage;
 	unsigned segments;
 	unsigned flags;
@@ -62,6 +70,7 @@ struct gw_billing_total {
 struct gw_billing {
 	char period[8];         /* YYYY-MM */
 	int64_t start, end;     /* Unix seconds, [start, end] boundaries */
+	bool open;              /* end is after `now`: closings are the latest so far */
 	struct gw_billing_line *lines;   /* by tenant, serial, counter */
 	size_t n_lines;
 	struct gw_billing_total *totals; /* by tenant, counter */
@@ -71,13 +80,14 @@ struct gw_billing {
 /* "YYYY-MM" (year 1970..9999) → its boundaries. billing.bad_period. */
 int gw_billing_period(const char *text, int64_t *start, int64_t *end, struct tm_error *err);
 
-/* Compute the period for the devices in scope. */
+/* Compute the period for the devices in scope, as of `now` (Unix seconds:
+ * a period that ends after it is open). */
 int gw_billing_compute(struct gw_store *st, const struct gw_tenant_scope *scope,
-		       const char *period, int64_t estimate_after, struct gw_billing *out,
-		       struct tm_error *err);
+		       const char *period, int64_t estimate_after, int64_t now,
+		       struct gw_billing *out, struct tm_error *err);
 void gw_billing_fini(struct gw_billing *b);
 
-/* "estimated_opening;reset" etc. ("" when none). */
+/* "estimated_opening;reset", "open" etc. ("" when none). */
 void gw_billing_flags_text(unsigned flags, char *buf, size_t n);
 
 #endif

@@ -64,6 +64,12 @@ int gw_cmd_enroll(struct gw_cli *c, int argc, char **argv)
 	rc = GW_EXIT_FAILURE;
 	if (gw_cli_store(c) < 0)
 		goto out;
+	int trc = gw_registry_tenant_check(c->store, tenant, &err);
+	if (trc != GW_STORE_OK) {
+		gw_cli_error("--tenant", &err);
+		rc = store_rc_exit(trc);
+		goto out;
+	}
 	struct tm_cert_info info;
 	if (tm_cert_info_file(cert, &info, &err) < 0) {
 		gw_cli_error(cert, &err);
@@ -171,16 +177,10 @@ int gw_cmd_devices(struct gw_cli *c, int argc, char **argv)
 		free(l.rows);
 		return GW_EXIT_FAILURE;
 	}
-	if (tenant != NULL) {
-		struct gw_tenant_row t;
-		bool found = false;
-		struct gw_store_ops const *ops = gw_store_ops_get0(c->store);
-		if (ops->tenant_get(gw_store_state_get0(c->store), tenant, &t, &found, &err) != 0 ||
-		    !found) {
-			fprintf(stderr, "telemail-mailgw: --tenant %s: no such tenant\n", tenant);
-			free(l.rows);
-			return GW_EXIT_REJECTED;
-		}
+	if (tenant != NULL && (rc = gw_registry_tenant_check(c->store, tenant, &err)) != 0) {
+		gw_cli_error("--tenant", &err);
+		free(l.rows);
+		return store_rc_exit(rc);
 	}
 	json_t *list = c->json ? json_array() : NULL;
 	if (!c->json)
@@ -196,8 +196,11 @@ int gw_cmd_devices(struct gw_cli *c, int argc, char **argv)
 		}
 		if (!visible)
 			continue;
-		char seen[32], recv[32];
-		fmt_time(d->last_seen, seen, sizeof(seen));
+		char seen[40], recv[32];
+		if (d->last_seen == 0)
+			fmt_time(0, seen, sizeof(seen));
+		else
+			gw_store_format_utc(d->last_seen, d->last_seen_nsec, seen, sizeof(seen));
 		fmt_time(d->last_received, recv, sizeof(recv));
 		if (list != NULL)
 			json_array_append_new(list, json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s}",
@@ -236,7 +239,12 @@ int gw_cmd_tenant(struct gw_cli *c, int argc, char **argv)
 		if (gw_cli_store(c) < 0)
 			return GW_EXIT_FAILURE;
 		const char *parent = argc == 5 ? argv[4] : NULL;
-		int rc = gw_registry_tenant_add(c->store, argv[2], parent, (int64_t)time(NULL), &err);
+		int rc = parent != NULL ? gw_registry_tenant_check(c->store, parent, &err) : GW_STORE_OK;
+		if (rc != GW_STORE_OK) {
+			gw_cli_error("--parent", &err);
+			return store_rc_exit(rc);
+		}
+		rc = gw_registry_tenant_add(c->store, argv[2], parent, (int64_t)time(NULL), &err);
 		if (rc != GW_STORE_OK) {
 			gw_cli_error("tenant add", &err);
 			return store_rc_exit(rc);

@@ -319,8 +319,8 @@ static int print_meter(void *ctx, const struct gw_meter_row *m)
 	struct supply_ctx *x = ctx;
 	if (!gw_tenant_scope_has(x->scope, m->tenant))
 		return 0;
-	char at[32], counter[GW_BILLING_COUNTER_MAX];
-	fmt_time(m->at, at, sizeof(at));
+	char at[40], counter[GW_BILLING_COUNTER_MAX];
+	gw_store_format_utc(m->at, m->at_nsec, at, sizeof(at));
 	snprintf(counter, sizeof(counter), "%s/%s", m->service, m->name);
 	if (x->list != NULL) {
 		json_array_append_new(x->list, json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}",
@@ -362,14 +362,14 @@ int gw_cmd_meters(struct gw_cli *c, int argc, char **argv)
 
 static void billing_out(const struct gw_billing *b, const char *tenant, const char *format)
 {
-	char flags[128], oat[32], cat[32];
+	char flags[128], oat[40], cat[40];
 	if (strcmp(format, "json") == 0) {
 		json_t *lines = json_array(), *totals = json_array();
 		for (size_t i = 0; i < b->n_lines; i++) {
 			const struct gw_billing_line *l = &b->lines[i];
 			gw_billing_flags_text(l->flags, flags, sizeof(flags));
-			fmt_time(l->open_at, oat, sizeof(oat));
-			fmt_time(l->close_at, cat, sizeof(cat));
+			gw_store_format_utc(l->open_at, l->open_at_nsec, oat, sizeof(oat));
+			gw_store_format_utc(l->close_at, l->close_at_nsec, cat, sizeof(cat));
 			json_t *fl = json_array();
 			for (char *p = flags, *tok; (tok = strtok_r(p, ";", &p)) != NULL; )
 				json_array_append_new(fl, json_string(tok));
@@ -388,22 +388,24 @@ static void billing_out(const struct gw_billing *b, const char *tenant, const ch
 				"devices", (json_int_t)b->totals[i].devices));
 		fmt_time(b->start, oat, sizeof(oat));
 		fmt_time(b->end, cat, sizeof(cat));
-		dump_json(json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "period", b->period,
-				    "tenant", tenant, "start", oat, "end", cat, "lines", lines,
-				    "totals", totals));
+		dump_json(json_pack("{s:s, s:s, s:s, s:s, s:b, s:o, s:o}", "period", b->period,
+				    "tenant", tenant, "start", oat, "end", cat, "open", b->open,
+				    "lines", lines, "totals", totals));
 		return;
 	}
 	bool csv = strcmp(format, "csv") == 0;
 	if (csv)
 		printf("record,tenant,serial,counter,opening,opening_at,closing,closing_at,usage,segments,flags\n");
-	else
+	else if (b->open)
+		printf("period %s is open: it closes at the latest reading so far\n\n", b->period);
+	if (!csv)
 		printf("%-12s %-14s %-34s %12s %12s %10s %4s  %s\n", "TENANT", "SERIAL", "COUNTER",
 		       "OPENING", "CLOSING", "USAGE", "SEG", "FLAGS");
 	for (size_t i = 0; i < b->n_lines; i++) {
 		const struct gw_billing_line *l = &b->lines[i];
 		gw_billing_flags_text(l->flags, flags, sizeof(flags));
-		fmt_time(l->open_at, oat, sizeof(oat));
-		fmt_time(l->close_at, cat, sizeof(cat));
+		gw_store_format_utc(l->open_at, l->open_at_nsec, oat, sizeof(oat));
+		gw_store_format_utc(l->close_at, l->close_at_nsec, cat, sizeof(cat));
 		if (csv)
 			printf("device,%s,%s,%s,%" PRId64 ",%s,%" PRId64 ",%s,%" PRId64 ",%u,%s\n",
 			       l->tenant, l->serial, l->counter, l->open_value, oat, l->close_value, cat,
@@ -430,8 +432,9 @@ int gw_cmd_billing(struct gw_cli *c, int argc, char **argv)
 {
 	struct qopts q;
 	struct gw_tenant_scope scope;
-	static const char usage[] = "billing --tenant T --period YYYY-MM [--format table|csv|json] [--json]";
-	if (parse_opts(argc, argv, 1, &q, "tjpf", usage) < 0)
+	static const char usage[] =
+		"billing --tenant T --period YYYY-MM [--format table|csv|json] [--json] [--at TIME]";
+	if (parse_opts(argc, argv, 1, &q, "tjpfa", usage) < 0)
 		return GW_EXIT_USAGE;
 	const char *format = q.json ? "json" : q.format != NULL ? q.format : "table";
 	if (q.tenant == NULL || q.period == NULL ||
@@ -445,12 +448,15 @@ int gw_cmd_billing(struct gw_cli *c, int argc, char **argv)
 		gw_cli_error("billing", &err);
 		return GW_EXIT_USAGE;
 	}
+	int64_t now;
+	if (when(&q, &now) < 0)
+		return GW_EXIT_USAGE;
 	int ex = open_scope(c, &q, &scope);
 	if (ex != GW_EXIT_OK)
 		return ex;
 	struct gw_billing b;
 	int64_t est = c->cfg->service != NULL ? c->cfg->service->estimate_after : 2 * 86400;
-	int rc = gw_billing_compute(c->store, &scope, q.period, est, &b, &err);
+	int rc = gw_billing_compute(c->store, &scope, q.period, est, now, &b, &err);
 	gw_tenant_scope_fini(&scope);
 	if (rc != GW_STORE_OK) {
 		gw_cli_error("billing", &err);

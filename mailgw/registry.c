@@ -57,6 +57,34 @@ int gw_registry_fingerprint_norm(const char *in, char out[GW_SHA256_HEX], struct
 	return 0;
 }
 
+/* The one wording of each tenant error, for every command and option. */
+int gw_registry_tenant_bad_name(const char *name, struct tm_error *err)
+{
+	return tm_error_set(err, "registry.bad_value",
+			    "tenant '%.80s': not a tenant name (1 to 64 characters: lower-case "
+			    "letters, digits, '.', '_' and '-', beginning with a letter or digit)",
+			    name != NULL ? name : "");
+}
+
+int gw_registry_tenant_unknown(const char *name, struct tm_error *err)
+{
+	return tm_error_set(err, "registry.not_found",
+			    "tenant '%.80s': no such tenant (`tenant list` shows them; "
+			    "`tenant add` adds one)", name != NULL ? name : "");
+}
+
+int gw_registry_tenant_check(struct gw_store *st, const char *name, struct tm_error *err)
+{
+	if (!gw_registry_tenant_name_ok(name))
+		return gw_registry_tenant_bad_name(name, err);
+	struct gw_tenant_row t;
+	bool found = false;
+	int rc = OPS(st)->tenant_get(BE(st), name, &t, &found, err);
+	if (rc == GW_STORE_OK && !found)
+		rc = gw_registry_tenant_unknown(name, err);
+	return rc;
+}
+
 const char *gw_registry_role_name(enum gw_cert_role r)
 {
 	return r == GW_ROLE_COLLECTOR ? "collector" : "device";
@@ -98,37 +126,69 @@ static int walk_up(struct gw_store *st, const char *start, const char *target, u
 		if (rc != GW_STORE_OK)
 			return rc;
 		if (!found)
-			return tm_error_set(err, "registry.not_found",
-					    "tenant '%s': not in the registry", cur);
+			return gw_registry_tenant_unknown(cur, err);
 		snprintf(cur, sizeof(cur), "%s", t.parent);
 	}
 	return GW_STORE_OK;
 }
 
-int gw_registry_tenant_add(struct gw_store *st, const char *name, const char *parent, int64_t now,
-			   struct tm_error *err)
+/* Run a registry change and its audit entry in one transaction: the one of
+ * an open batch, else one of their own. */
+static int begin_change(struct gw_store *st, bool *own, struct tm_error *err)
+{
+	*own = !gw_store_in_batch(st);
+	return *own ? gw_store_begin(st, err) : GW_STORE_OK;
+}
+
+static int end_change(struct gw_store *st, bool own, int rc, struct tm_error *err)
+{
+	if (own && rc == GW_STORE_OK)
+		rc = gw_store_commit(st, err);
+	if (own && rc != GW_STORE_OK)
+		gw_store_rollback(st);
+	return rc;
+}
+
+/* The audit entry of a tenant added (before NULL) or moved: the tenant and
+ * its parent before and after, as digests of "name parent". */
+static int audit_tenant(struct gw_store *st, const char *action, const char *name,
+			const char *before_parent, const char *after_parent, int64_t now,
+			struct tm_error *err)
+{
+	char object[200], facts[160], before[GW_SHA256_HEX], after[GW_SHA256_HEX];
+	const char *ap = after_parent != NULL && after_parent[0] ? after_parent : "-";
+	if (before_parent == NULL) {
+		snprintf(object, sizeof(object), "tenant %s parent %s", name, ap);
+	} else {
+		const char *bp = before_parent[0] ? before_parent : "-";
+		snprintf(object, sizeof(object), "tenant %s parent %s -> %s", name, bp, ap);
+		snprintf(facts, sizeof(facts), "%s %s", name, bp);
+		gw_audit_digest(facts, before);
+	}
+	snprintf(facts, sizeof(facts), "%s %s", name, ap);
+	gw_audit_digest(facts, after);
+	return gw_audit_append(st, NULL, action, object, name,
+			       before_parent != NULL ? before : NULL, after, now, err);
+}
+
+static int tenant_add_in_tx(struct gw_store *st, const char *name, const char *parent,
+			    int64_t now, struct tm_error *err)
 {
 	if (!gw_registry_tenant_name_ok(name))
-		return tm_error_set(err, "registry.bad_value",
-				    "tenant '%.80s': want ^[a-z0-9][a-z0-9._-]{0,63}$",
-				    name != NULL ? name : "");
+		return gw_registry_tenant_bad_name(name, err);
 	if (parent != NULL && parent[0] != '\0') {
 		if (strcmp(parent, name) == 0)
 			return tm_error_set(err, "registry.tenant_cycle",
 					    "tenant '%s': cannot be its own parent", name);
-		if (!gw_registry_tenant_name_ok(parent))
-			return tm_error_set(err, "registry.bad_value", "parent tenant '%.80s': bad name",
-					    parent);
+		/* the parent's own errors, worded as for any tenant */
+		int rc = gw_registry_tenant_check(st, parent, err);
+		if (rc != GW_STORE_OK)
+			return rc;
 		unsigned depth;
 		bool hit;
-		int rc = walk_up(st, parent, NULL, &depth, &hit, err);
-		if (rc != GW_STORE_OK) {
-			if (err != NULL && err->reason != NULL &&
-			    strcmp(err->reason, "registry.not_found") == 0)
-				tm_error_set(err, "registry.not_found",
-					     "parent tenant '%s': not in the registry", parent);
+		rc = walk_up(st, parent, NULL, &depth, &hit, err);
+		if (rc != GW_STORE_OK)
 			return rc;
-		}
 		if (depth + 1 > GW_REGISTRY_MAX_DEPTH)
 			return tm_error_set(err, "registry.tenant_cycle",
 					    "tenant '%s': would be level %u, the limit is %d", name,
@@ -138,11 +198,23 @@ int gw_registry_tenant_add(struct gw_store *st, const char *name, const char *pa
 	if (rc != GW_STORE_OK && err != NULL && err->reason != NULL &&
 	    strcmp(err->reason, "registry.exists") == 0)
 		tm_error_set(err, "registry.exists", "tenant '%s': already in the registry", name);
+	if (rc == GW_STORE_OK)
+		rc = audit_tenant(st, "tenant.add", name, NULL, parent, now, err);
 	return rc;
 }
 
-int gw_registry_tenant_set_parent(struct gw_store *st, const char *name, const char *parent,
-				  struct tm_error *err)
+int gw_registry_tenant_add(struct gw_store *st, const char *name, const char *parent, int64_t now,
+			   struct tm_error *err)
+{
+	bool own;
+	int rc = begin_change(st, &own, err);
+	if (rc == GW_STORE_OK)
+		rc = tenant_add_in_tx(st, name, parent, now, err);
+	return end_change(st, own, rc, err);
+}
+
+static int set_parent_in_tx(struct gw_store *st, const char *name, const char *parent,
+			    int64_t now, struct tm_error *err)
 {
 	struct gw_tenant_row t;
 	bool found;
@@ -150,9 +222,11 @@ int gw_registry_tenant_set_parent(struct gw_store *st, const char *name, const c
 	if (rc != GW_STORE_OK)
 		return rc;
 	if (!found)
-		return tm_error_set(err, "registry.not_found", "tenant '%.80s': not in the registry",
-				    name != NULL ? name : "");
+		return gw_registry_tenant_unknown(name, err);
 	if (parent != NULL && parent[0] != '\0') {
+		rc = gw_registry_tenant_check(st, parent, err);
+		if (rc != GW_STORE_OK)
+			return rc;
 		unsigned depth;
 		bool hit;
 		rc = walk_up(st, parent, name, &depth, &hit, err);
@@ -169,7 +243,20 @@ int gw_registry_tenant_set_parent(struct gw_store *st, const char *name, const c
 					    "tenant '%s': would be level %u, the limit is %d", name,
 					    depth + 1, GW_REGISTRY_MAX_DEPTH);
 	}
-	return OPS(st)->tenant_set_parent(BE(st), name, parent, err);
+	rc = OPS(st)->tenant_set_parent(BE(st), name, parent, err);
+	if (rc == GW_STORE_OK)
+		rc = audit_tenant(st, "tenant.move", name, t.parent, parent, now, err);
+	return rc;
+}
+
+int gw_registry_tenant_set_parent(struct gw_store *st, const char *name, const char *parent,
+				  int64_t now, struct tm_error *err)
+{
+	bool own;
+	int rc = begin_change(st, &own, err);
+	if (rc == GW_STORE_OK)
+		rc = set_parent_in_tx(st, name, parent, now, err);
+	return end_change(st, own, rc, err);
 }
 
 int gw_registry_tenant_visible(struct gw_store *st, const char *viewer, const char *tenant,
@@ -182,17 +269,18 @@ int gw_registry_tenant_visible(struct gw_store *st, const char *viewer, const ch
 
 /* ---- enrollment ---- */
 
+#define SERIAL_RULE "not a device serial (1 to 64 characters: letters, digits, '.', '_' and '-')"
+
 static int check_enrollment(const struct gw_enrollment *e, struct tm_error *err)
 {
 	if (!gw_registry_tenant_name_ok(e->tenant))
-		return tm_error_set(err, "registry.bad_value", "tenant '%.80s': bad name",
-				    e->tenant != NULL ? e->tenant : "");
+		return gw_registry_tenant_bad_name(e->tenant, err);
 	if (e->role != GW_ROLE_DEVICE && e->role != GW_ROLE_COLLECTOR)
 		return tm_error_set(err, "registry.bad_value", "role: out of range");
 	if (e->cert_serial != NULL && e->cert_serial[0] != '\0' &&
 	    !gw_registry_serial_ok(e->cert_serial))
 		return tm_error_set(err, "registry.bad_value",
-				    "certificate serialNumber '%.80s': want ^[A-Za-z0-9._-]{1,64}$",
+				    "certificate serialNumber '%.80s': " SERIAL_RULE,
 				    e->cert_serial);
 	if (e->n_serials > GW_REGISTRY_MAX_DEVICES)
 		return tm_error_set(err, "registry.limit",
@@ -201,7 +289,7 @@ static int check_enrollment(const struct gw_enrollment *e, struct tm_error *err)
 	for (size_t i = 0; i < e->n_serials; i++)
 		if (!gw_registry_serial_ok(e->serials[i]))
 			return tm_error_set(err, "registry.bad_value",
-					    "serial '%.80s': want ^[A-Za-z0-9._-]{1,64}$",
+					    "serial '%.80s': " SERIAL_RULE,
 					    e->serials[i] != NULL ? e->serials[i] : "");
 	if (e->role == GW_ROLE_DEVICE) {
 		if (e->cert_serial == NULL || e->cert_serial[0] == '\0')
@@ -246,8 +334,7 @@ static int enroll_in_tx(struct gw_store *st, const struct gw_enrollment *e, cons
 	if (rc != GW_STORE_OK)
 		return rc;
 	if (!found)
-		return tm_error_set(err, "registry.not_found", "tenant '%s': not in the registry (add it "
-				    "with `tenant add`)", e->tenant);
+		return gw_registry_tenant_unknown(e->tenant, err);
 	rc = OPS(st)->cert_get(BE(st), fp, &c, &found, err);
 	if (rc != GW_STORE_OK)
 		return rc;

@@ -37,14 +37,26 @@ int gw_registry_role_parse(const char *s, enum gw_cert_role *out, struct tm_erro
 
 /* ---- tenants ---- */
 
+/* The one wording of the two tenant errors, for every command that takes a
+ * tenant (--tenant, --parent, enrollment, the query filters):
+ *   registry.bad_value  "tenant 'X': not a tenant name (1 to 64 characters: …)"
+ *   registry.not_found  "tenant 'X': no such tenant (`tenant list` shows them; …)"
+ * gw_registry_tenant_check: is `name` a tenant? (one of the two, or a store
+ * error). */
+int gw_registry_tenant_bad_name(const char *name, struct tm_error *err);
+int gw_registry_tenant_unknown(const char *name, struct tm_error *err);
+int gw_registry_tenant_check(struct gw_store *st, const char *name, struct tm_error *err);
+
 /* parent NULL or "": a root tenant. Errors: registry.bad_value (name),
  * registry.exists, registry.not_found (parent), registry.tenant_cycle (own
- * parent, or deeper than GW_REGISTRY_MAX_DEPTH). */
+ * parent, or deeper than GW_REGISTRY_MAX_DEPTH). Audited (tenant.add) in the
+ * same transaction: the open batch's, or one of its own. */
 int gw_registry_tenant_add(struct gw_store *st, const char *name, const char *parent, int64_t now,
 			   struct tm_error *err);
-/* Move a tenant under another (or to the root with NULL); refuses cycles. */
+/* Move a tenant under another (or to the root with NULL); refuses cycles.
+ * Audited (tenant.move, the parent before and after) likewise. */
 int gw_registry_tenant_set_parent(struct gw_store *st, const char *name, const char *parent,
-				  struct tm_error *err);
+				  int64_t now, struct tm_error *err);
 /* May `viewer` see data of `tenant`? (itself or one of its descendants) */
 int gw_registry_tenant_visible(struct gw_store *st, const char *viewer, const char *tenant,
 			       bool *visible, struct tm_error *err);

@@ -1,4 +1,6 @@
 /* telemail-mailgw — store dispatch and shared helpers. */
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -266,9 +268,11 @@ static int digits(const char *p, int n, int *out)
 	return 0;
 }
 
-int gw_store_parse_utc(const char *text, const char *what, int64_t *out, struct tm_error *err)
+int gw_store_parse_utc_ns(const char *text, const char *what, int64_t *sec, int32_t *nsec,
+			  struct tm_error *err)
 {
 	int y, mo, d, h, mi, s;
+	int32_t frac = 0;
 	if (text == NULL || strnlen(text, 41) < 20 || strnlen(text, 41) > 40 ||
 	    digits(text, 4, &y) < 0 || text[4] != '-' || digits(text + 5, 2, &mo) < 0 ||
 	    text[7] != '-' || digits(text + 8, 2, &d) < 0 || text[10] != 'T' ||
@@ -283,6 +287,8 @@ int gw_store_parse_utc(const char *text, const char *what, int64_t *out, struct 
 			p++;
 		if (p == f || p - f > 9)
 			goto bad;
+		for (int i = 0; i < 9; i++)   /* ".6" is 600000000 ns */
+			frac = frac * 10 + (f + i < p ? f[i] - '0' : 0);
 	}
 	if (p[0] != 'Z' || p[1] != '\0')
 		goto bad;
@@ -292,7 +298,8 @@ int gw_store_parse_utc(const char *text, const char *what, int64_t *out, struct 
 		.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
 		.tm_hour = h, .tm_min = mi, .tm_sec = s,
 	};
-	*out = (int64_t)timegm(&tmv);
+	*sec = (int64_t)timegm(&tmv);
+	*nsec = frac;
 	return 0;
 bad:
 	return tm_error_set(err, "report.schema", "%s: '%.40s' is not a UTC timestamp", what,
@@ -317,13 +324,46 @@ int gw_store_check_signing_time(const struct tm_report *r, int64_t signing_time,
 	return 0;
 }
 
+int gw_store_parse_utc(const char *text, const char *what, int64_t *out, struct tm_error *err)
+{
+	int32_t nsec;
+	return gw_store_parse_utc_ns(text, what, out, &nsec, err);
+}
+
+int gw_store_time_cmp(int64_t a_sec, int32_t a_nsec, int64_t b_sec, int32_t b_nsec)
+{
+	if (a_sec != b_sec)
+		return a_sec < b_sec ? -1 : 1;
+	return a_nsec < b_nsec ? -1 : a_nsec > b_nsec ? 1 : 0;
+}
+
+void gw_store_format_utc(int64_t sec, int32_t nsec, char *buf, size_t n)
+{
+	time_t tt = (time_t)sec;
+	struct tm tmv;
+	if (gmtime_r(&tt, &tmv) == NULL || strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tmv) == 0) {
+		snprintf(buf, n, "%" PRId64, sec);
+		return;
+	}
+	size_t used = strlen(buf);
+	if (nsec <= 0 || nsec > 999999999)
+		snprintf(buf + used, n - used, "Z");
+	else if (nsec % 1000000 == 0)
+		snprintf(buf + used, n - used, ".%03" PRId32 "Z", nsec / 1000000);
+	else if (nsec % 1000 == 0)
+		snprintf(buf + used, n - used, ".%06" PRId32 "Z", nsec / 1000);
+	else
+		snprintf(buf + used, n - used, ".%09" PRId32 "Z", nsec);
+}
+
 int gw_store_check_future(const struct tm_report *r, int64_t now, int64_t max_skew,
 			  struct tm_error *err)
 {
 	int64_t t;
-	if (gw_store_parse_utc(r->generated_at, "report/generated_at", &t, err) < 0)
+	int32_t ns;
+	if (gw_store_parse_utc_ns(r->generated_at, "report/generated_at", &t, &ns, err) < 0)
 		return -1;
-	if (t > now + max_skew)
+	if (gw_store_time_cmp(t, ns, now + max_skew, 0) > 0)
 		return tm_error_set(err, "report.future",
 				    "report/generated_at: %s is %lld s ahead of the gateway clock "
 				    "(allowed skew %lld s)",

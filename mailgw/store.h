@@ -149,6 +149,7 @@ struct gw_device_row {
 	int64_t last_seq;        /* 0 when no report yet */
 	char last_report_id[GW_NAME_MAX + 1];
 	int64_t last_seen;       /* generated_at of the newest seq, Unix seconds; 0 none */
+	int32_t last_seen_nsec;  /* and its fraction of a second, 0..999999999 */
 	int64_t last_received;   /* newest received_at of any report; 0 none */
 	char model[128];
 	char state[32];
@@ -258,7 +259,8 @@ struct gw_meter_row {
 	char serial[GW_NAME_MAX + 1];
 	char tenant[GW_NAME_MAX + 1];
 	int64_t seq;
-	int64_t at;                    /* generated_at, Unix seconds */
+	int64_t at;                    /* generated_at, Unix seconds (the whole ones) */
+	int32_t at_nsec;               /* and its fraction, 0..999999999: full precision */
 	char service[16];
 	char name[GW_NAME_MAX + 1];
 	int64_t value;
@@ -433,14 +435,26 @@ void *gw_store_state_get0(const struct gw_store *st);
 
 /* ---- shared helpers ---- */
 
-/* "YYYY-MM-DDTHH:MM:SS[.fff]Z" → Unix seconds (report.schema naming `what`). */
+/* "YYYY-MM-DDTHH:MM:SS[.f]Z" (1 to 9 fraction digits) → Unix seconds, the
+ * fraction dropped (report.schema naming `what`). Where instants are compared
+ * or stored, use gw_store_parse_utc_ns: a report's time has the precision its
+ * device gave, and 00:00:00.600 is after the boundary 00:00:00. */
 int gw_store_parse_utc(const char *text, const char *what, int64_t *out, struct tm_error *err);
 /* report.signing_time when generated_at and the signature's signing time
  * differ by more than max_skew (seconds) either way: a device signs what it
  * just generated, so a report cannot claim another time than its signature. */
 int gw_store_check_signing_time(const struct tm_report *r, int64_t signing_time,
 				int64_t max_skew, struct tm_error *err);
-/* report.future when generated_at > now + max_skew (seconds). */
+/* The same at full precision: whole seconds and nanoseconds (0..999999999). */
+int gw_store_parse_utc_ns(const char *text, const char *what, int64_t *sec, int32_t *nsec,
+			  struct tm_error *err);
+/* Order two instants (sec, nsec): < 0, 0, > 0. */
+int gw_store_time_cmp(int64_t a_sec, int32_t a_nsec, int64_t b_sec, int32_t b_nsec);
+/* "YYYY-MM-DDTHH:MM:SSZ", with ".mmm", ".uuuuuu" or ".nnnnnnnnn" when the
+ * instant has a fraction (as many digits as it needs, by threes). n >= 32. */
+void gw_store_format_utc(int64_t sec, int32_t nsec, char *buf, size_t n);
+/* report.future when generated_at > now + max_skew (seconds), at full
+ * precision: 0.5 s beyond the allowed skew is beyond it. */
 int gw_store_check_future(const struct tm_report *r, int64_t now, int64_t max_skew,
 			  struct tm_error *err);
 /* 64 lower-case hex digits? */

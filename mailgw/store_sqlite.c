@@ -23,7 +23,8 @@ static const char *const sq_sql[SQ_COUNT_] = {
 	[SQ_REPORT_INSERT] =
 		"INSERT INTO reports (report_id, serial, seq, tenant, kind, generated_at,"
 		" generated_unix, received_at, signer, message_id, raw_sha256, trigger_cause,"
-		" outbox_gap, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+		" outbox_gap, state, generated_nsec)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
 	[SQ_JSON_INSERT] = "INSERT INTO report_json (report, json) VALUES (?1, ?2)",
 	/* the device row, and last_received as the newest received_at of any report */
 	[SQ_DEVICE_ENSURE] =
@@ -31,7 +32,7 @@ static const char *const sq_sql[SQ_COUNT_] = {
 		" VALUES (?1, ?2, ?3, MAX(0, ?3))"
 		" ON CONFLICT (serial) DO UPDATE SET last_received = MAX(COALESCE(last_received, 0), ?3)",
 	[SQ_DEVICE_NEWEST] =
-		"UPDATE devices SET last_seq = ?2, last_report_id = ?3, last_seen = ?4,"
+		"UPDATE devices SET last_seq = ?2, last_report_id = ?3, last_seen = ?4, last_seen_nsec = ?12,"
 		" manufacturer = ?5, model = ?6, name = ?7, location = ?8, ip = ?9, mac = ?10,"
 		" state = COALESCE(?11, state)"
 		" WHERE serial = ?1 AND (last_seq IS NULL OR last_seq < ?2)",
@@ -77,10 +78,10 @@ static const char *const sq_sql[SQ_COUNT_] = {
 	[SQ_DEVICE_ADD] = "INSERT INTO devices (serial, tenant, enrolled_at) VALUES (?1, ?2, ?3)",
 	[SQ_DEVICE_GET] =
 		"SELECT serial, tenant, enrolled_at, last_seq, last_report_id, last_seen,"
-		" last_received, model, state FROM devices WHERE serial = ?1",
+		" last_received, model, state, last_seen_nsec FROM devices WHERE serial = ?1",
 	[SQ_DEVICE_LIST] =
 		"SELECT serial, tenant, enrolled_at, last_seq, last_report_id, last_seen,"
-		" last_received, model, state FROM devices ORDER BY tenant, serial",
+		" last_received, model, state, last_seen_nsec FROM devices ORDER BY tenant, serial",
 };
 
 /* ---- helpers shared with store_sqlite_registry.c ---- */

@@ -239,7 +239,8 @@ static int put_lists(struct gw_sq *q, sqlite3_int64 rid, const struct tm_report 
 /* The facts that follow only the device's newest seq (the device row itself
  * and its last_received were written by SQ_DEVICE_ENSURE). */
 static int put_device_facts(struct gw_sq *q, const struct gw_store_record *rec,
-			    int64_t generated, bool *newest, struct tm_error *err)
+			    int64_t generated, int32_t generated_nsec, bool *newest,
+			    struct tm_error *err)
 {
 	const struct tm_report *r = rec->report;
 	sqlite3_stmt *s = gw_sq_stmt(q, SQ_DEVICE_NEWEST, err);
@@ -256,6 +257,7 @@ static int put_device_facts(struct gw_sq *q, const struct gw_store_record *rec,
 	gw_sq_bind_text(s, 9, r->ip);
 	gw_sq_bind_text(s, 10, r->mac);
 	gw_sq_bind_text(s, 11, r->has_status ? r->state : NULL);
+	gw_sq_bind_int(s, 12, generated_nsec);
 	int rc = gw_sq_step_done(q, s, "update device newest", err);
 	if (rc != GW_STORE_OK)
 		return rc;
@@ -346,7 +348,9 @@ static int insert_report(struct gw_sq *q, const struct gw_store_record *rec,
 {
 	const struct tm_report *r = rec->report;
 	int64_t generated;
-	if (gw_store_parse_utc(r->generated_at, "report/generated_at", &generated, err) < 0)
+	int32_t generated_nsec;
+	if (gw_store_parse_utc_ns(r->generated_at, "report/generated_at", &generated,
+				  &generated_nsec, err) < 0)
 		return GW_STORE_ERROR;
 
 	sqlite3_stmt *s = gw_sq_stmt(q, SQ_DEVICE_ENSURE, err);
@@ -378,6 +382,7 @@ static int insert_report(struct gw_sq *q, const struct gw_store_record *rec,
 	gw_sq_bind_text(s, 12, r->trigger_cause);
 	gw_sq_bind_opt_int(s, 13, r->outbox_gap, TM_UNSET);
 	gw_sq_bind_text(s, 14, r->has_status ? r->state : NULL);
+	gw_sq_bind_int(s, 15, generated_nsec);
 	rc = gw_sq_step_done(q, s, "insert report", err);
 	if (rc != GW_STORE_OK)
 		return rc;
@@ -394,7 +399,7 @@ static int insert_report(struct gw_sq *q, const struct gw_store_record *rec,
 	if (rc == GW_STORE_OK)
 		rc = put_lists(q, rid, r, err);
 	if (rc == GW_STORE_OK)
-		rc = put_device_facts(q, rec, generated, &info->newest, err);
+		rc = put_device_facts(q, rec, generated, generated_nsec, &info->newest, err);
 	if (rc == GW_STORE_OK)
 		info->result = GW_PUT_STORED;
 	return rc;

@@ -60,6 +60,7 @@ static void device_row(sqlite3_stmt *s, struct gw_device_row *d)
 	d->last_seq = sqlite3_column_int64(s, 3);
 	gw_sq_col_text(s, 4, d->last_report_id, sizeof(d->last_report_id));
 	d->last_seen = sqlite3_column_int64(s, 5);
+	d->last_seen_nsec = (int32_t)sqlite3_column_int64(s, 9);
 	d->last_received = sqlite3_column_int64(s, 6);
 	gw_sq_col_text(s, 7, d->model, sizeof(d->model));
 	gw_sq_col_text(s, 8, d->state, sizeof(d->state));

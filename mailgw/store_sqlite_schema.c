@@ -2,7 +2,8 @@
  *
  * gw_sq_migrations[i] takes the database from PRAGMA user_version i to i+1.
  * Each runs in one transaction with the version bump. Never edit a shipped
- * migration: append a new one. Times are Unix seconds (INTEGER). */
+ * migration: append a new one. Times are Unix seconds (INTEGER); a report's
+ * generated time adds its fraction in nanoseconds (v3). */
 #include <stddef.h>
 
 #include "store_sqlite.h"
@@ -199,9 +200,25 @@ static const char v2[] =
 
 	"CREATE INDEX reports_serial_time ON reports(serial, generated_unix);";
 
+/* v3 (issue 14): report times at full precision. generated_unix keeps the
+ * whole seconds; generated_nsec the fraction the device gave (".6" is
+ * 600000000), so that 00:00:00.600 sorts and compares after 00:00:00. The
+ * same for the device's last_seen. Existing rows get theirs from the text. */
+static const char v3[] =
+	"ALTER TABLE reports ADD COLUMN generated_nsec INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE reports SET generated_nsec = CAST(substr(substr(generated_at, 21,"
+	"  length(generated_at) - 21) || '000000000', 1, 9) AS INTEGER)"
+	"  WHERE substr(generated_at, 20, 1) = '.';"
+	"ALTER TABLE devices ADD COLUMN last_seen_nsec INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE devices SET last_seen_nsec = COALESCE((SELECT r.generated_nsec FROM reports r"
+	"  WHERE r.serial = devices.serial AND r.seq = devices.last_seq), 0);"
+	"DROP INDEX reports_serial_time;"
+	"CREATE INDEX reports_serial_time ON reports(serial, generated_unix, generated_nsec);";
+
 const char *const gw_sq_migrations[] = {
 	v1,
 	v2,
+	v3,
 };
 
 const size_t gw_sq_n_migrations = sizeof(gw_sq_migrations) / sizeof(gw_sq_migrations[0]);

@@ -96,12 +96,16 @@ static const char *const sv_sql[SV_COUNT_] = {
 	[SV_AUDIT_INSERT] =
 		"INSERT INTO svc_audit (" AUDIT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
 	[SV_AUDIT_LIST] = "SELECT " AUDIT_COLS " FROM svc_audit ORDER BY seq",
+	/* at full precision: at or before ?1 (whole seconds) is before it, or on
+	 * it with no fraction; ordered by the whole instant, then seq */
 	[SV_METER_ALL] =
-		"SELECT r.serial, r.tenant, r.seq, r.generated_unix, c.service, c.name, c.value"
-		" FROM reports r JOIN counters c ON c.report = r.id WHERE r.generated_unix <= ?1"
-		" ORDER BY r.serial, c.service, c.name, r.generated_unix, r.seq",
+		"SELECT r.serial, r.tenant, r.seq, r.generated_unix, c.service, c.name, c.value,"
+		" r.generated_nsec FROM reports r JOIN counters c ON c.report = r.id"
+		" WHERE r.generated_unix < ?1 OR (r.generated_unix = ?1 AND r.generated_nsec = 0)"
+		" ORDER BY r.serial, c.service, c.name, r.generated_unix, r.generated_nsec, r.seq",
 	[SV_METER_LATEST] =
-		"SELECT r.serial, r.tenant, r.seq, r.generated_unix, c.service, c.name, c.value"
+		"SELECT r.serial, r.tenant, r.seq, r.generated_unix, c.service, c.name, c.value,"
+		" r.generated_nsec"
 		" FROM devices d JOIN reports r ON r.serial = d.serial AND r.seq = d.last_seq"
 		" JOIN counters c ON c.report = r.id ORDER BY r.serial, c.service, c.name",
 	[SV_SUPPLY_LIST] =
@@ -566,6 +570,7 @@ static void meter_row(sqlite3_stmt *s, struct gw_meter_row *m)
 	gw_sq_col_text(s, 4, m->service, sizeof(m->service));
 	gw_sq_col_text(s, 5, m->name, sizeof(m->name));
 	m->value = sqlite3_column_int64(s, 6);
+	m->at_nsec = (int32_t)sqlite3_column_int64(s, 7);
 }
 
 int gw_sq_meter_list(void *state, bool latest, int64_t until, gw_store_meter_cb cb, void *ctx,

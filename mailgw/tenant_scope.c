@@ -51,8 +51,8 @@ int gw_tenant_scope_load(struct gw_store *st, const char *viewer, struct gw_tena
 	for (size_t i = 0; i < tr.n && !found; i++)
 		found = strcmp(tr.rows[i].name, viewer) == 0;
 	if (!found) {
-		rc = tm_error_set(err, "registry.not_found", "tenant '%.64s': not in the registry",
-				  viewer);
+		rc = gw_registry_tenant_name_ok(viewer) ? gw_registry_tenant_unknown(viewer, err)
+							: gw_registry_tenant_bad_name(viewer, err);
 		goto out;
 	}
 	memcpy(out->names[out->n++], viewer, strlen(viewer) + 1);

@@ -62,7 +62,8 @@ static void entries(struct rows *l)
 		     GW_STORE_OK, "%s", err.msg);
 }
 
-/* enroll XK1, three reports (one with a condition), ack it, revoke: 6 entries */
+/* after setup's tenant add: enroll XK1, three reports (one with a condition),
+ * ack it, revoke: 7 entries */
 static void history(void)
 {
 	struct tm_error err = {0};
@@ -97,8 +98,9 @@ Test(audit, every_change_is_chained)
 	history();
 	struct rows l;
 	entries(&l);
-	cr_assert_eq(l.n, 6);
-	const char *actions[] = { "enroll", "ingest", "ingest", "ingest", "alert.ack", "revoke" };
+	cr_assert_eq(l.n, 7);
+	const char *actions[] = { "tenant.add", "enroll", "ingest", "ingest", "ingest", "alert.ack",
+				  "revoke" };
 	for (size_t i = 0; i < l.n; i++) {
 		cr_assert_eq(l.r[i].seq, (int64_t)i + 1);
 		cr_assert_str_eq(l.r[i].action, actions[i]);
@@ -111,21 +113,21 @@ Test(audit, every_change_is_chained)
 	}
 	cr_assert_str_eq(l.r[0].prev_hash,
 			 "0000000000000000000000000000000000000000000000000000000000000000");
-	cr_assert_str_eq(l.r[1].actor, "pipeline");
-	cr_assert_eq(strlen(l.r[1].after_digest), 64, "ingest records the report's digest");
-	cr_assert_str_eq(l.r[1].before_digest, "");
-	cr_assert_not_null(strstr(l.r[1].object, "device XK1 seq 1"), "%s", l.r[1].object);
-	cr_assert_str_eq(l.r[4].actor, "user:tech");
-	cr_assert_str_neq(l.r[4].before_digest, l.r[4].after_digest);
-	cr_assert_eq(l.r[5].time, T0 + 6 * 3600);
-	cr_assert_not_null(strstr(l.r[0].actor, ":"), "a local user or uid: %s", l.r[0].actor);
+	cr_assert_str_eq(l.r[2].actor, "pipeline");
+	cr_assert_eq(strlen(l.r[2].after_digest), 64, "ingest records the report's digest");
+	cr_assert_str_eq(l.r[2].before_digest, "");
+	cr_assert_not_null(strstr(l.r[2].object, "device XK1 seq 1"), "%s", l.r[2].object);
+	cr_assert_str_eq(l.r[5].actor, "user:tech");
+	cr_assert_str_neq(l.r[5].before_digest, l.r[5].after_digest);
+	cr_assert_eq(l.r[6].time, T0 + 6 * 3600);
+	cr_assert_not_null(strstr(l.r[1].actor, ":"), "a local user or uid: %s", l.r[1].actor);
 
 	struct gw_audit_verify v;
 	struct tm_error err = {0};
 	cr_assert_eq(gw_audit_verify(st, NULL, &v, &err), GW_STORE_OK, "%s", err.msg);
-	cr_assert_eq(v.entries, 6);
-	cr_assert_str_eq(v.head, l.r[5].hash);
-	cr_assert_eq(gw_audit_verify(st, l.r[5].hash, &v, &err), GW_STORE_OK);
+	cr_assert_eq(v.entries, 7);
+	cr_assert_str_eq(v.head, l.r[6].hash);
+	cr_assert_eq(gw_audit_verify(st, l.r[6].hash, &v, &err), GW_STORE_OK);
 }
 
 Test(audit, the_store_refuses_update_and_delete)
@@ -195,8 +197,8 @@ Test(audit, verify_with_head_detects_truncation)
 	struct rows l;
 	entries(&l);
 	char head[GW_SHA256_HEX];
-	memcpy(head, l.r[5].hash, sizeof(head));
-	tamper("DELETE FROM svc_audit WHERE seq = 6");
+	memcpy(head, l.r[6].hash, sizeof(head));
+	tamper("DELETE FROM svc_audit WHERE seq = 7");
 	struct gw_audit_verify v;
 	struct tm_error err = {0};
 	cr_assert_eq(gw_audit_verify(st, NULL, &v, &err), GW_STORE_OK, "without a head it cannot tell");
@@ -214,11 +216,18 @@ Test(audit, rolled_back_with_the_change)
 	gw_store_rollback(st);
 	struct rows l;
 	entries(&l);
-	cr_assert_eq(l.n, 0);
+	cr_assert_eq(l.n, 1, "setup's tenant add only");
 	cr_assert_eq(gw_audit_append(st, NULL, "x", "y", NULL, NULL, NULL, T0, &err), GW_STORE_OK);
 	entries(&l);
-	cr_assert_eq(l.n, 1);
-	cr_assert_eq(l.r[0].seq, 1);
+	cr_assert_eq(l.n, 2);
+	cr_assert_eq(l.r[1].seq, 2);
+
+	/* a registry change that fails leaves no entry behind */
+	cr_assert_eq(gw_registry_tenant_add(st, "acme", NULL, T0, &err), GW_STORE_ERROR);
+	cr_assert_str_eq(err.reason, "registry.exists");
+	cr_assert_eq(gw_registry_tenant_set_parent(st, "acme", "ghost", T0, &err), GW_STORE_ERROR);
+	entries(&l);
+	cr_assert_eq(l.n, 2);
 }
 
 Test(audit, field_limits_are_explicit)
@@ -231,4 +240,64 @@ Test(audit, field_limits_are_explicit)
 		     GW_STORE_ERROR);
 	cr_assert_str_eq(err.reason, "internal.bug");
 	cr_assert_str_eq(err.msg, "audit: object longer than 159 bytes");
+}
+
+/* Every change of the registry is in the log (issue 14, item 25): tenants
+ * added and moved, enrolments, revocations; the chain still verifies. */
+Test(audit, every_registry_change_is_audited)
+{
+	struct tm_error err = {0};
+	cr_assert_eq(gw_registry_tenant_add(st, "acme-hq", "acme", T0, &err), 0, "%s", err.msg);
+	cr_assert_eq(gw_registry_tenant_add(st, "globex", NULL, T0 + 1, &err), 0, "%s", err.msg);
+	cr_assert_eq(gw_registry_tenant_set_parent(st, "globex", "acme", T0 + 2, &err), 0, "%s",
+		     err.msg);
+	cr_assert_eq(gw_registry_tenant_set_parent(st, "globex", NULL, T0 + 3, &err), 0, "%s",
+		     err.msg);
+	sc_enroll(st, "XK1", "acme-hq", 7);
+	char fp[GW_SHA256_HEX];
+	snprintf(fp, sizeof(fp), "%064x", 7);
+	cr_assert_eq(gw_registry_revoke(st, fp, T0 + 4, &err), GW_STORE_OK, "%s", err.msg);
+
+	struct rows l;
+	entries(&l);
+	cr_assert_eq(l.n, 7);
+	static const struct {
+		const char *action, *object, *tenant, *before, *after;
+		int64_t time;
+	} want[] = {
+		{ "tenant.add", "tenant acme parent -", "acme", "", "acme -", 100 },
+		{ "tenant.add", "tenant acme-hq parent acme", "acme-hq", "", "acme-hq acme", T0 },
+		{ "tenant.add", "tenant globex parent -", "globex", "", "globex -", T0 + 1 },
+		{ "tenant.move", "tenant globex parent - -> acme", "globex", "globex -", "globex acme",
+		  T0 + 2 },
+		{ "tenant.move", "tenant globex parent acme -> -", "globex", "globex acme", "globex -",
+		  T0 + 3 },
+		{ "enroll", "certificate 0000000000000000 role device device XK1", "acme-hq", "", NULL,
+		  1000 },
+		{ "revoke", "certificate 0000000000000000 role device device XK1", "acme-hq", NULL, NULL,
+		  T0 + 4 },
+	};
+	for (size_t i = 0; i < l.n; i++) {
+		const struct gw_audit_row *a = &l.r[i];
+		cr_assert_str_eq(a->action, want[i].action, "entry %zu", i + 1);
+		cr_assert_str_eq(a->object, want[i].object, "entry %zu", i + 1);
+		cr_assert_str_eq(a->tenant, want[i].tenant, "entry %zu", i + 1);
+		cr_assert_eq(a->time, want[i].time, "entry %zu", i + 1);
+		char d[GW_SHA256_HEX];
+		if (want[i].before != NULL) {
+			if (want[i].before[0] == '\0')
+				d[0] = '\0';
+			else
+				gw_audit_digest(want[i].before, d);
+			cr_assert_str_eq(a->before_digest, d, "entry %zu", i + 1);
+		}
+		if (want[i].after != NULL) {
+			gw_audit_digest(want[i].after, d);
+			cr_assert_str_eq(a->after_digest, d, "entry %zu", i + 1);
+		}
+	}
+	struct gw_audit_verify v;
+	cr_assert_eq(gw_audit_verify(st, NULL, &v, &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(v.entries, 7);
+	cr_assert_str_eq(v.head, l.r[6].hash);
 }

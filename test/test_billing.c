@@ -42,14 +42,42 @@ static void teardown(void)
 
 TestSuite(billing, .init = setup, .fini = teardown);
 
-static void bill(const char *viewer, const char *period, struct gw_billing *b)
+/* "now" for the months billed here: every one of them is over */
+#define NOW_LATER 1811808000   /* 2027-06-01T00:00:00Z */
+
+static void bill_at(const char *viewer, const char *period, int64_t now, struct gw_billing *b)
 {
 	struct gw_tenant_scope scope;
 	struct tm_error err = {0};
 	cr_assert_eq(gw_tenant_scope_load(st, viewer, &scope, &err), 0, "%s", err.msg);
-	cr_assert_eq(gw_billing_compute(st, &scope, period, svc.estimate_after, b, &err), GW_STORE_OK,
-		     "%s: %s", err.reason, err.msg);
+	cr_assert_eq(gw_billing_compute(st, &scope, period, svc.estimate_after, now, b, &err),
+		     GW_STORE_OK, "%s: %s", err.reason, err.msg);
 	gw_tenant_scope_fini(&scope);
+}
+
+static void bill(const char *viewer, const char *period, struct gw_billing *b)
+{
+	bill_at(viewer, period, NOW_LATER, b);
+}
+
+/* Run the real telemail-mailgw on this test's state; exit status, output (malloc'd). */
+static int run(const char *args, char **out)
+{
+	char cfg[600], yaml[1024], outpath[600];
+	snprintf(cfg, sizeof(cfg), "%s/mailgw.yaml", tmpdir);
+	snprintf(outpath, sizeof(outpath), "%s/out.txt", tmpdir);
+	int n = snprintf(yaml, sizeof(yaml),
+			 "state_dir: %s\ngateway:\n  mailboxes: [t@gw.example]\n"
+			 "  keys: [{cert: gw.pem, key: gw.key}]\ntrust:\n  ca_file: ca.pem\n", tmpdir);
+	tm_test_write(cfg, yaml, (size_t)n);
+	int rc = tm_test_sh("'%s/mailgw/telemail-mailgw' -c '%s' %s > '%s' 2>&1",
+			    getenv("TM_BUILDDIR"), cfg, args, outpath);
+	struct tm_buf b;
+	tm_buf_init(&b);
+	tm_test_read(outpath, &b);
+	*out = b.len ? (char *)tm_buf_take(&b, &(size_t){0}) : strdup("");
+	tm_buf_fini(&b);
+	return rc;
 }
 
 static const struct gw_billing_line *line(const struct gw_billing *b, const char *serial,
@@ -249,4 +277,165 @@ Test(billing, fleet_scenario_alerts_and_figures, .timeout = 120)
 	for (size_t i = 0; i < b.n_lines; i++)
 		cr_assert_str_neq(b.lines[i].serial, "D3", "acme-hq must not see its parent's D3");
 	gw_billing_fini(&b);
+}
+
+/* ---- full precision (issue 14, item 8) ---- */
+
+/* One reading per (generated_at, value), seq in the order given. */
+static void readings_at(const char *serial, const char *const *at, const long long *value,
+			size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct sc_report r;
+		struct tm_error err = {0};
+		int64_t t;
+		cr_assert_eq(gw_store_parse_utc(at[i], "test", &t, &err), 0, "%s", err.msg);
+		sc_report_init(&r, serial, (long long)i + 1, t);
+		r.generated_at = at[i];
+		r.total = value[i];
+		sc_ingest(st, &svc, &r, "acme-hq", t);
+	}
+}
+
+Test(billing, a_fraction_after_the_boundary_is_after_it)
+{
+	sc_enroll(st, "F1", "acme-hq", 1);
+	/* 00:00:00.600 is after the boundary 2026-11-01T00:00:00Z; seq 5 and 6
+	 * lie in one second, the earlier one (by its fraction) sent last */
+	readings_at("F1", (const char *const[]){ "2026-09-30T12:00:00Z", "2026-10-31T12:00:00Z",
+						   "2026-11-01T00:00:00.600Z", "2026-11-20T08:00:00Z",
+						   "2026-11-29T08:00:00.750Z",
+						   "2026-11-29T08:00:00.25Z" },
+		    (long long[]){ 900, 1000, 1100, 1120, 1150, 1140 }, 6);
+	struct gw_billing b;
+	bill("acme", "2026-10", &b);
+	const struct gw_billing_line *l = line(&b, "F1", "total/impressions");
+	cr_assert_eq(l->open_value, 900);
+	cr_assert_eq(l->close_value, 1000, "the 00:00:00.600 reading belongs to November");
+	cr_assert_eq(l->close_at, 1793448000);   /* 2026-10-31T12:00:00Z */
+	cr_assert_eq(l->close_at_nsec, 0);
+	cr_assert_eq(l->usage, 100);
+	cr_assert_eq(l->flags, 0);
+	gw_billing_fini(&b);
+
+	bill("acme", "2026-11", &b);
+	l = line(&b, "F1", "total/impressions");
+	cr_assert_eq(l->open_value, 1000, "November opens where October closed");
+	cr_assert_eq(l->open_at, 1793448000);
+	cr_assert_eq(l->close_value, 1150, "08:00:00.750 is after 08:00:00.25, whatever the seq");
+	cr_assert_eq(l->close_at, 1795939200);   /* 2026-11-29T08:00:00Z */
+	cr_assert_eq(l->close_at_nsec, 750000000);
+	cr_assert_eq(l->usage, 150, "1000 -> 1100 -> 1120 -> 1140 -> 1150: no reset");
+	cr_assert_eq(l->segments, 1);
+	cr_assert_eq(l->flags, 0);
+	gw_billing_fini(&b);
+
+	/* the device's latest state keeps the fraction of its newest seq */
+	struct gw_device_row d;
+	bool found;
+	struct tm_error err = {0};
+	cr_assert_eq(gw_registry_device_get(st, "F1", &d, &found, &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert(found);
+	cr_assert_eq(d.last_seq, 6);
+	cr_assert_eq(d.last_seen, 1795939200);
+	cr_assert_eq(d.last_seen_nsec, 250000000);
+
+	char *out;
+	cr_assert_eq(run("billing --tenant acme --period 2026-11 --format csv", &out), 0, "%s", out);
+	cr_assert_not_null(strstr(out, "device,acme-hq,F1,total/impressions,1000,2026-10-31T12:00:00Z,"
+				  "1150,2026-11-29T08:00:00.750Z,150,1,\n"), "%s", out);
+	free(out);
+}
+
+Test(billing, the_time_helpers_keep_every_digit)
+{
+	int64_t t;
+	int32_t ns;
+	struct tm_error err = {0};
+	cr_assert_eq(gw_store_parse_utc_ns("2026-11-01T00:00:00.6Z", "t", &t, &ns, &err), 0);
+	cr_assert_eq(t, 1793491200);
+	cr_assert_eq(ns, 600000000);
+	cr_assert_eq(gw_store_parse_utc_ns("2026-11-01T00:00:00.000000001Z", "t", &t, &ns, &err), 0);
+	cr_assert_eq(ns, 1);
+	cr_assert_gt(gw_store_time_cmp(1793491200, 600000000, 1793491200, 0), 0);
+	cr_assert_lt(gw_store_time_cmp(1793491199, 999999999, 1793491200, 0), 0);
+	char buf[40];
+	gw_store_format_utc(1793491200, 600000000, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "2026-11-01T00:00:00.600Z");
+	gw_store_format_utc(1793491200, 1500, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "2026-11-01T00:00:00.000001500Z");
+	gw_store_format_utc(1793491200, 0, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "2026-11-01T00:00:00Z");
+}
+
+/* ---- the open period (issue 14, item 26) ---- */
+
+#define NOV_20 1795132800   /* 2026-11-20T00:00:00Z */
+
+Test(billing, the_month_under_way_is_open_and_closes_at_the_latest_reading)
+{
+	sc_enroll(st, "O1", "acme-hq", 1);
+	sc_enroll(st, "O2", "acme-hq", 2);
+	/* O1 reads daily; O2 last read on 11-10, ten days before "now" */
+	readings("O1", (int[]){ 31, 40, 50 }, (long long[]){ 100, 190, 290 }, 3);
+	readings("O2", (int[]){ 31, 41 }, (long long[]){ 500, 530 }, 2);
+	struct gw_billing b;
+	bill_at("acme", "2026-11", NOV_20, &b);
+	cr_assert(b.open);
+	const struct gw_billing_line *l = line(&b, "O1", "total/impressions");
+	cr_assert_eq(l->close_value, 290, "the latest reading so far (2026-11-19)");
+	cr_assert_eq(l->usage, 190);
+	cr_assert_eq(l->flags, GW_BILL_OPEN, "open, never estimated_closing");
+	l = line(&b, "O2", "total/impressions");
+	cr_assert_eq(l->close_value, 530);
+	cr_assert_eq(l->flags, GW_BILL_OPEN);
+	char flags[128];
+	gw_billing_flags_text(l->flags, flags, sizeof(flags));
+	cr_assert_str_eq(flags, "open");
+	gw_billing_fini(&b);
+
+	/* once the month is over, the same readings close it, estimated where stale */
+	bill_at("acme", "2026-11", 1796083200 /* 2026-12-01T00:00:00Z */, &b);
+	cr_assert_not(b.open);
+	cr_assert_eq(line(&b, "O1", "total/impressions")->flags, GW_BILL_EST_CLOSE);
+	cr_assert_eq(line(&b, "O2", "total/impressions")->flags, GW_BILL_EST_CLOSE);
+	gw_billing_fini(&b);
+	/* and October, over before "now", is not open */
+	bill_at("acme", "2026-10", NOV_20, &b);
+	cr_assert_not(b.open);
+	cr_assert_eq(line(&b, "O1", "total/impressions")->flags, GW_BILL_FIRST);
+	gw_billing_fini(&b);
+}
+
+Test(billing, the_open_marker_in_every_format)
+{
+	sc_enroll(st, "O1", "acme-hq", 1);
+	readings("O1", (int[]){ 31, 50 }, (long long[]){ 100, 290 }, 2);
+	char *out;
+	const char *at = "--at 2026-11-20T00:00:00Z";
+	char args[200];
+	snprintf(args, sizeof(args), "billing --tenant acme --period 2026-11 --format csv %s", at);
+	cr_assert_eq(run(args, &out), 0, "%s", out);
+	cr_assert_str_eq(out,
+		"record,tenant,serial,counter,opening,opening_at,closing,closing_at,usage,segments,flags\n"
+		"device,acme-hq,O1,total/impressions,100,2026-10-31T00:00:00Z,290,2026-11-19T00:00:00Z,190,1,open\n"
+		"tenant_total,acme-hq,,total/impressions,,,,,190,,devices=1\n");
+	free(out);
+	snprintf(args, sizeof(args), "billing --tenant acme --period 2026-11 --format json %s", at);
+	cr_assert_eq(run(args, &out), 0, "%s", out);
+	cr_assert_not_null(strstr(out, "\"open\": true"), "%s", out);
+	cr_assert_not_null(strstr(out, "\"flags\": [\n        \"open\"\n      ]"), "%s", out);
+	free(out);
+	snprintf(args, sizeof(args), "billing --tenant acme --period 2026-11 %s", at);
+	cr_assert_eq(run(args, &out), 0, "%s", out);
+	cr_assert_not_null(strstr(out, "period 2026-11 is open: it closes at the latest reading so far\n"),
+			   "%s", out);
+	cr_assert_not_null(strstr(out, "  open\n"), "%s", out);
+	cr_assert_null(strstr(out, "estimated"), "%s", out);
+	free(out);
+	/* over: no marker */
+	cr_assert_eq(run("billing --tenant acme --period 2026-10 --format json --at 2026-11-20T00:00:00Z",
+			 &out), 0, "%s", out);
+	cr_assert_not_null(strstr(out, "\"open\": false"), "%s", out);
+	free(out);
 }

@@ -450,6 +450,12 @@ Test(pipeline, binary_replay_json_and_release)
 		 "SELECT count(*) FROM message_log WHERE raw_sha256 = '%s' AND outcome = 'stored'",
 		 unknown_sha);
 	cr_expect_eq(db_count(db, sql), 1, "the message log says stored after the release");
+	/* the registry changes and the release are in the audit log (issue 14, item 25) */
+	cr_expect_eq(db_count(db, "SELECT count(*) FROM svc_audit WHERE action = 'tenant.add'"
+			      " AND object = 'tenant acme-east parent acme'"), 1);
+	cr_expect_eq(db_count(db, "SELECT count(*) FROM svc_audit WHERE action = 'quarantine.release'"),
+		     1, "one release succeeded; the two refused ones changed nothing");
+	cr_expect_eq(gw_run(&E, "audit verify >/dev/null"), 0);
 
 	doc = run_json(&E, "quarantine list --json", &status);
 	cr_expect_eq(status, 0);

@@ -192,7 +192,7 @@ Test(store, migrates_from_empty_and_reopens_idempotently)
 	struct gw_store *st = open_store();
 	cr_assert_str_eq(gw_store_backend(st), "sqlite");
 	gw_store_close(st);
-	cr_assert_eq(q1("PRAGMA user_version"), 2);
+	cr_assert_eq(q1("PRAGMA user_version"), 3);
 	cr_assert_eq(q1("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
 			"('tenants','certificates','devices','cert_devices','reports','report_json',"
 			"'counters','supplies','latest_supplies','parts','alerts','diagnostics',"
@@ -203,8 +203,37 @@ Test(store, migrates_from_empty_and_reopens_idempotently)
 	long long tables = q1("SELECT count(*) FROM sqlite_master");
 	st = open_store();   /* again: nothing to migrate, nothing changes */
 	gw_store_close(st);
-	cr_assert_eq(q1("PRAGMA user_version"), 2);
+	cr_assert_eq(q1("PRAGMA user_version"), 3);
 	cr_assert_eq(q1("SELECT count(*) FROM sqlite_master"), tables);
+}
+
+/* v3: a database of v2 gets the fractions of its reports from their text */
+Test(store, migration_v3_keeps_the_fraction_of_stored_reports)
+{
+	gw_store_close(open_with_tenant());
+	sqlite3 *db;
+	cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+	/* back to v2's shape, with two reports written by a v2 gateway */
+	cr_assert_eq(sqlite3_exec(db,
+		"PRAGMA foreign_keys = OFF; BEGIN;"
+		"DROP INDEX reports_serial_time;"
+		"ALTER TABLE reports DROP COLUMN generated_nsec;"
+		"ALTER TABLE devices DROP COLUMN last_seen_nsec;"
+		"CREATE INDEX reports_serial_time ON reports(serial, generated_unix);"
+		"INSERT INTO devices (serial, tenant, enrolled_at, last_seq, last_seen)"
+		" VALUES ('D1', 'acme', 1, 2, 1793491200);"
+		"INSERT INTO reports (report_id, serial, seq, tenant, kind, generated_at, generated_unix,"
+		" received_at, raw_sha256) VALUES"
+		" ('r1', 'D1', 1, 'acme', 'periodic', '2026-10-31T12:00:00Z', 1793448000, 1, 'x'),"
+		" ('r2', 'D1', 2, 'acme', 'periodic', '2026-11-01T00:00:00.6Z', 1793491200, 1, 'y');"
+		"PRAGMA user_version = 2; COMMIT;", NULL, NULL, NULL), SQLITE_OK, "%s",
+		sqlite3_errmsg(db));
+	sqlite3_close(db);
+	gw_store_close(open_store());
+	cr_assert_eq(q1("PRAGMA user_version"), 3);
+	cr_assert_eq(q1("SELECT generated_nsec FROM reports WHERE report_id = 'r1'"), 0);
+	cr_assert_eq(q1("SELECT generated_nsec FROM reports WHERE report_id = 'r2'"), 600000000);
+	cr_assert_eq(q1("SELECT last_seen_nsec FROM devices WHERE serial = 'D1'"), 600000000);
 }
 
 Test(store, refuses_a_schema_newer_than_it_knows)
@@ -670,6 +699,14 @@ Test(store, future_reports_are_refused_beyond_the_skew)
 	cr_assert_str_eq(err.reason, "report.future");
 	cr_assert_str_eq(err.msg, "report/generated_at: 2025-03-01T10:00:00Z is 601 s ahead of the "
 			 "gateway clock (allowed skew 600 s)");
+	/* at full precision: half a second beyond the skew is beyond it */
+	char *keep = it.r->generated_at;
+	char half[] = "2025-03-01T10:00:00.5Z";
+	it.r->generated_at = half;
+	cr_assert_eq(gw_store_check_future(it.r, gen - 600, 600, &err), -1);
+	cr_assert_str_eq(err.reason, "report.future");
+	cr_assert_eq(gw_store_check_future(it.r, gen - 599, 600, &err), 0);
+	it.r->generated_at = keep;
 	int64_t t;
 	cr_assert_eq(gw_store_parse_utc("2025-03-01T10:00:00.250Z", "x", &t, &err), 0);
 	cr_assert_eq(t, gen);

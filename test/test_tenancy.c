@@ -157,18 +157,44 @@ Test(tenancy, table_output_is_filtered_too, .init = setup, .fini = teardown)
 	free(out);
 }
 
-Test(tenancy, unknown_tenant_is_refused, .init = setup, .fini = teardown)
+/* One message, one exit status, from every command that takes a tenant
+ * (issue 14, item 24). */
+static const char *const tenant_cmds[] = {   /* each followed by the name */
+	"alerts --tenant ", "alerts --open --tenant ", "supplies --tenant ", "meters --tenant ",
+	"audit --tenant ", "billing --period 2026-10 --tenant ", "devices --tenant ",
+	"enroll --cert CERT --tenant ", "tenant add newco --parent ",
+};
+
+static void refused_alike(const char *name, const char *line)
 {
-	const char *cmds[] = { "alerts", "supplies", "meters", "audit",
-			       "billing --period 2026-10" };
-	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-		char args[128], *out;
-		snprintf(args, sizeof(args), "%s --tenant ghost", cmds[i]);
+	char *cert = tm_test_pki("dev-XK100001.pem");
+	for (size_t i = 0; i < sizeof(tenant_cmds) / sizeof(tenant_cmds[0]); i++) {
+		char args[512], *out;
+		if (strncmp(tenant_cmds[i], "enroll", 6) == 0)
+			snprintf(args, sizeof(args), "enroll --cert '%s' --tenant %s", cert, name);
+		else
+			snprintf(args, sizeof(args), "%s%s", tenant_cmds[i], name);
 		cr_assert_eq(run(args, &out), 1, "%s: %s", args, out);
-		cr_assert_not_null(strstr(out, "registry.not_found: tenant 'ghost': not in the registry"),
-				   "%s: %s", args, out);
+		const char *opt = strstr(args, "--parent") != NULL ? "--parent" : "--tenant";
+		char want[512];
+		snprintf(want, sizeof(want), "telemail-mailgw: %s: %s\n", opt, line);
+		cr_assert_str_eq(out, want, "%s", args);
 		free(out);
 	}
+	free(cert);
+}
+
+Test(tenancy, unknown_tenant_is_refused, .init = setup, .fini = teardown)
+{
+	refused_alike("ghost", "registry.not_found: tenant 'ghost': no such tenant "
+			       "(`tenant list` shows them; `tenant add` adds one)");
+}
+
+Test(tenancy, a_bad_tenant_name_is_explained_in_words, .init = setup, .fini = teardown)
+{
+	refused_alike("Ghost!", "registry.bad_value: tenant 'Ghost!': not a tenant name (1 to 64 "
+				"characters: lower-case letters, digits, '.', '_' and '-', beginning "
+				"with a letter or digit)");
 }
 
 Test(tenancy, billing_requires_tenant_and_period, .init = setup, .fini = teardown)

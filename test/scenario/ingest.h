@@ -37,6 +37,7 @@ struct sc_report {
 	const char *serial;
 	long long seq;
 	int64_t at;                     /* generated_at, Unix seconds */
+	const char *generated_at;       /* non-NULL: verbatim instead of at (fractions) */
 	long long total;                /* total impressions (< 0: no counters) */
 	long long mono, color;          /* < 0: left out */
 	struct sc_supply supplies[SC_MAX_SUPPLIES];
@@ -69,6 +70,8 @@ static inline void sc_yaml(const struct sc_report *r, struct tm_buf *b)
 {
 	char when[32], key[96], h[GW_SHA256_HEX];
 	sc_utc(r->at, when);
+	if (r->generated_at != NULL)
+		snprintf(when, sizeof(when), "%s", r->generated_at);
 	snprintf(key, sizeof(key), "%s:%lld", r->serial, r->seq);   /* a stable id per report */
 	tm_sha256_hex(key, strlen(key), h);
 	tm_buf_printf(b, "schema_version: 1\nreport:\n  id: \"%.8s-%.4s-%.4s-%.4s-%.12s\"\n"
