@@ -5,6 +5,7 @@
 
 #include <telemail/buf.h>
 #include <telemail/error.h>
+#include <telemail/log.h>
 #include <telemail/report.h>
 #include <telemail/smime.h>
 
@@ -237,15 +238,21 @@ static void log_collect(struct ag_agent *a, size_t i, const struct ag_collected 
 	if (a->log == NULL)
 		return;
 	const struct ag_collector_config *k = &a->cfg->collectors[i];
-	char line[512];
-	if (err == NULL)
-		snprintf(line, sizeof(line), "collect collector=%zu device=%s queued=%zu dropped=%u", i,
-			 c->r && c->r->serial ? c->r->serial : "?", q, c->dropped);
-	else
-		snprintf(line, sizeof(line), "collect collector=%zu source=%s reason=%s dropped=%u: %s", i,
-			 k->type == AG_COLLECT_FILE ? k->path : k->host, err->reason ? err->reason : "?",
-			 c ? c->dropped : 0, err->msg);
-	a->log(line);
+	/* the serial and the error's text come from the device: escaped values */
+	struct tm_logline l;
+	tm_log_begin(&l, "collect");
+	tm_log_addf(&l, "collector", "%zu", i);
+	if (err == NULL) {
+		tm_log_add(&l, "device", c->r && c->r->serial ? c->r->serial : "?");
+		tm_log_addf(&l, "queued", "%zu", q);
+		tm_log_addf(&l, "dropped", "%u", c->dropped);
+	} else {
+		tm_log_add(&l, "source", k->type == AG_COLLECT_FILE ? k->path : k->host);
+		tm_log_add(&l, "reason", err->reason ? err->reason : "?");
+		tm_log_addf(&l, "dropped", "%u", c ? c->dropped : 0);
+		tm_log_add(&l, "detail", err->msg);
+	}
+	a->log(tm_log_end(&l));
 }
 
 size_t ag_agent_collect_all(struct ag_agent *a, enum tm_report_kind kind, const char *cause,
@@ -369,11 +376,13 @@ int ag_agent_flush(struct ag_agent *a, struct ag_flush_result *res, ag_step_fn s
 				frc = ag_outbox_done(a->ob, it, err);
 				res->sent++;
 			} else if (frc == 0 && msgs[i].result == AG_SEND_REJECTED) {
-				if (a->log) {
-					char line[400];
-					snprintf(line, sizeof(line), "outbox item=%s outcome=rejected reply=\"%s\"",
-						 it->name, msgs[i].reply);
-					a->log(line);
+				if (a->log) { /* the relay's reply text: a peer's, escaped */
+					struct tm_logline l;
+					tm_log_begin(&l, "outbox");
+					tm_log_add(&l, "item", it->name);
+					tm_log_add(&l, "outcome", "rejected");
+					tm_log_add(&l, "reply", msgs[i].reply);
+					a->log(tm_log_end(&l));
 				}
 				frc = ag_outbox_reject(a->ob, it, msgs[i].reply, err);
 				res->rejected++;

@@ -12,6 +12,7 @@
 
 #include <telemail/buf.h>
 #include <telemail/error.h>
+#include <telemail/log.h>
 #include <telemail/report.h>
 
 #include "agent.h"
@@ -76,15 +77,31 @@ static int usage(void)
 	return EXIT_USAGE;
 }
 
-static int fail(const char *what, const struct tm_error *err)
-{
-	fprintf(stderr, "telemail-agent %s reason=%s: %s\n", what, err->reason ? err->reason : "?", err->msg);
-	return EXIT_FAILED;
-}
-
+/* Every line the agent logs is built by telemail/log.h and goes here. */
 static void log_line(const char *line)
 {
 	fprintf(stderr, "telemail-agent %s\n", line);
+}
+
+static int fail(const char *what, const struct tm_error *err)
+{
+	struct tm_logline l;
+	tm_log_begin(&l, what);
+	tm_log_add(&l, "reason", err->reason ? err->reason : "?");
+	tm_log_add(&l, "detail", err->msg);
+	log_line(tm_log_end(&l));
+	return EXIT_FAILED;
+}
+
+/* `flush sent=N rejected=N left=N` */
+static void log_flush(const struct ag_flush_result *fr)
+{
+	struct tm_logline l;
+	tm_log_begin(&l, "flush");
+	tm_log_addf(&l, "sent", "%zu", fr->sent);
+	tm_log_addf(&l, "rejected", "%zu", fr->rejected);
+	tm_log_addf(&l, "left", "%zu", fr->left);
+	log_line(tm_log_end(&l));
 }
 
 static void print_step(void *arg, const char *line)
@@ -100,7 +117,7 @@ static int cmd_flush(struct ag_agent *a)
 	struct ag_flush_result fr;
 	struct tm_error err = { 0 };
 	int rc = ag_agent_flush(a, &fr, NULL, NULL, &err);
-	fprintf(stderr, "telemail-agent flush sent=%zu rejected=%zu left=%zu\n", fr.sent, fr.rejected, fr.left);
+	log_flush(&fr);
 	if (fr.rejected > 0)
 		fprintf(stderr, "telemail-agent flush: the relay rejected %zu report(s): kept in the "
 			"outbox's failed/ (telemail-agent outbox list --failed)\n", fr.rejected);
@@ -236,12 +253,17 @@ static int cmd_status(const struct ag_config *c)
 	stamp(st.last_success, ls);
 	stamp(st.last_error_at, le);
 	stamp(st.last_rejected_at, lr);
+	/* the last error and rejection hold a relay's reply: one escaped value each */
+	char last_error[TM_LOG_VALUE_MAX + 1], last_rejected[TM_LOG_VALUE_MAX + 1];
+	bool cut;
+	tm_log_escape(last_error, sizeof(last_error), st.last_error, strlen(st.last_error), &cut);
+	tm_log_escape(last_rejected, sizeof(last_rejected), st.last_rejected, strlen(st.last_rejected), &cut);
 	printf("outbox_depth: %zu\noutbox_bytes: %llu\nsent: %llu\nrejected: %llu\nfailed_kept: %zu\n"
 	       "dropped: %llu\ngap_pending: %llu\nlast_success: %s\nlast_error_at: %s\n"
-	       "last_error: \"%s\"\nlast_rejected_at: %s\nlast_rejected: \"%s\"\n",
+	       "last_error: %s\nlast_rejected_at: %s\nlast_rejected: %s\n",
 	       st.depth, (unsigned long long)st.bytes, (unsigned long long)st.sent,
 	       (unsigned long long)st.rejected, st.failed, (unsigned long long)st.dropped,
-	       (unsigned long long)st.gap, ls, le, st.last_error, lr, st.last_rejected);
+	       (unsigned long long)st.gap, ls, le, last_error, lr, last_rejected);
 	ag_outbox_close(ob);
 	return 0;
 }
@@ -347,7 +369,11 @@ reload:
 	time_t next_check = now + c->every_supply_check;
 	time_t next_send = now;
 	unsigned attempt = 0;
-	fprintf(stderr, "telemail-agent run start config=%s collectors=%zu\n", path, c->n_collectors);
+	struct tm_logline l;
+	tm_log_begin(&l, "run start");
+	tm_log_add(&l, "config", path);
+	tm_log_addf(&l, "collectors", "%zu", c->n_collectors);
+	log_line(tm_log_end(&l));
 	while (!g_stop && !g_reload) {
 		now = time(NULL);
 		int what = -1;
@@ -377,14 +403,18 @@ reload:
 				uint32_t r = 0;
 				getrandom(&r, sizeof(r), 0);
 				int64_t d = ag_backoff_delay(attempt++, c->smtp.retry_initial, c->smtp.retry_max, r);
-				fprintf(stderr, "telemail-agent flush sent=%zu left=%zu reason=%s retry_in=%llds: %s\n",
-					fr.sent, fr.left, err.reason ? err.reason : "?", (long long)d, err.msg);
+				tm_log_begin(&l, "flush");
+				tm_log_addf(&l, "sent", "%zu", fr.sent);
+				tm_log_addf(&l, "left", "%zu", fr.left);
+				tm_log_add(&l, "reason", err.reason ? err.reason : "?");
+				tm_log_addf(&l, "retry_in", "%llds", (long long)d);
+				tm_log_add(&l, "detail", err.msg);
+				log_line(tm_log_end(&l));
 				tm_error_clear(&err);
 				next_send = now + d;
 			} else {
 				if (fr.sent || fr.rejected)
-					fprintf(stderr, "telemail-agent flush sent=%zu rejected=%zu left=%zu\n",
-						fr.sent, fr.rejected, fr.left);
+					log_flush(&fr);
 				attempt = 0;
 				next_send = now + c->every_supply_check;
 			}
@@ -401,7 +431,11 @@ reload:
 		g_reload = 0;
 		struct ag_config *nc = NULL;
 		if (ag_config_load(path, &nc, &err) != 0) {
-			fail("reload (keeping the old configuration)", &err);
+			tm_log_begin(&l, "reload");
+			tm_log_add(&l, "reason", err.reason ? err.reason : "?");
+			tm_log_add(&l, "detail", err.msg);
+			tm_log_add(&l, "config", "kept");
+			log_line(tm_log_end(&l));
 			tm_error_clear(&err);
 		} else {
 			ag_config_free(c);

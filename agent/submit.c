@@ -31,6 +31,7 @@
 
 #include <telemail/buf.h>
 #include <telemail/error.h>
+#include <telemail/log.h>
 
 #include "config.h"
 #include "submit.h"
@@ -263,7 +264,10 @@ static void event_cb(smtp_session_t session, int ev, void *arg, ...)
 				X509_NAME_oneline(X509_get_subject_name(peer), subj, sizeof(subj));
 				X509_free(peer);
 			}
-			emit(c, "step tls ok %s %s peer=%s", SSL_get_version(ssl), cipher ? cipher : "", subj);
+			char qsubj[TM_LOG_VALUE_MAX + 1]; /* the relay's subject: one escaped value */
+			bool cut;
+			tm_log_escape(qsubj, sizeof(qsubj), subj, strlen(subj), &cut);
+			emit(c, "step tls ok %s %s peer=%s", SSL_get_version(ssl), cipher ? cipher : "", qsubj);
 		}
 		break;
 	}

@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include <telemail/log.h>
 #include <telemail/smime.h>
 
 #include "cli.h"
@@ -83,9 +84,16 @@ int gw_cmd_enroll(struct gw_cli *c, int argc, char **argv)
 		rc = store_rc_exit(src);
 		goto out;
 	}
-	printf("enrolled %s role=%s tenant=%s serial=%s fingerprint=%s devices=%zu\n", cert,
-	       gw_registry_role_name(role), tenant, info.serial[0] ? info.serial : "-",
-	       info.fingerprint, role == GW_ROLE_DEVICE ? (size_t)1 : n);
+	/* the serial comes from the certificate's subject: escaped like any value */
+	struct tm_logline l;
+	tm_log_begin(&l, "enrolled");
+	tm_log_add(&l, "cert", cert);
+	tm_log_add(&l, "role", gw_registry_role_name(role));
+	tm_log_add(&l, "tenant", tenant);
+	tm_log_add(&l, "serial", info.serial[0] ? info.serial : "-");
+	tm_log_add(&l, "fingerprint", info.fingerprint);
+	tm_log_addf(&l, "devices", "%zu", role == GW_ROLE_DEVICE ? (size_t)1 : n);
+	puts(tm_log_end(&l));
 	rc = GW_EXIT_OK;
 out:
 	free(serials);
@@ -118,7 +126,10 @@ int gw_cmd_revoke(struct gw_cli *c, int argc, char **argv)
 		gw_cli_error("revoke", &err);
 		return store_rc_exit(rc);
 	}
-	printf("revoked fingerprint=%s\n", fp);
+	struct tm_logline l;
+	tm_log_begin(&l, "revoked");
+	tm_log_add(&l, "fingerprint", fp);
+	puts(tm_log_end(&l));
 	return GW_EXIT_OK;
 }
 

@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include <telemail/buf.h>
+#include <telemail/log.h>
 
 #include "audit.h"
 #include "cli.h"
@@ -44,12 +45,17 @@ static void print_result(void *vctx, const struct gw_item *it)
 		json_array_append_new(o->list, m);
 		return;
 	}
-	printf("%s message_id=%s outcome=%s device=%s report=%s", it->source,
-	       it->message_id[0] ? it->message_id : "-", outcome, it->serial[0] ? it->serial : "-",
-	       it->report_id[0] ? it->report_id : "-");
+	/* the same line as the daemon's, with the file in place of the queue id */
+	struct tm_logline l;
+	tm_log_begin(&l, "gw message");
+	tm_log_add(&l, "file", it->source);
+	tm_log_add(&l, "message_id", it->message_id[0] ? it->message_id : "-");
+	tm_log_add(&l, "outcome", outcome);
+	tm_log_add(&l, "device", it->serial[0] ? it->serial : "-");
+	tm_log_add(&l, "report", it->report_id[0] ? it->report_id : "-");
 	if (!ok)
-		printf(" detail=\"%s\"", it->err.msg);
-	putchar('\n');
+		tm_log_add(&l, "detail", it->err.msg);
+	puts(tm_log_end(&l));
 }
 
 static int setup_replay(struct gw_cli *c, struct gw_pipeline *p, struct gw_replay *r,

@@ -5,7 +5,6 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +23,7 @@
 #include <openssl/ssl.h>
 
 #include <telemail/error.h>
+#include <telemail/log.h>
 
 #include "config_listen.h"
 #include "listener.h"
@@ -78,16 +78,40 @@ struct gw_listener {
 	struct gw_listener_stats st;
 };
 
-__attribute__((format(printf, 2, 3)))
-static void logf_(struct gw_listener *l, const char *fmt, ...)
+static void log_end(struct gw_listener *l, struct tm_logline *line)
 {
-	char line[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
+	const char *text = tm_log_end(line);
 	if (l->log != NULL)
-		l->log(l->log_ctx, line);
+		l->log(l->log_ctx, text);
+}
+
+/* `gw smtp session=ID event=EVENT`, the start of a session's lines. */
+static void log_session(struct tm_logline *line, const char *id, const char *event)
+{
+	tm_log_begin(line, "gw smtp");
+	tm_log_add(line, "session", id);
+	tm_log_add(line, "event", event);
+}
+
+/* `gw smtp event=refused peer=P reason=R`: a connection refused before its session. */
+static void log_refused(struct gw_listener *l, const char *peer, const char *reason)
+{
+	struct tm_logline line;
+	tm_log_begin(&line, "gw smtp");
+	tm_log_add(&line, "event", "refused");
+	tm_log_add(&line, "peer", peer);
+	tm_log_add(&line, "reason", reason);
+	log_end(l, &line);
+}
+
+/* `gw serve event=EVENT sessions=N` */
+static void log_serve(struct gw_listener *l, const char *event, size_t sessions)
+{
+	struct tm_logline line;
+	tm_log_begin(&line, "gw serve");
+	tm_log_add(&line, "event", event);
+	tm_log_addf(&line, "sessions", "%zu", sessions);
+	log_end(l, &line);
 }
 
 /* ---- connections ---- */
@@ -108,8 +132,14 @@ static void conn_free(struct conn *c)
 	if (c->s != NULL) {
 		gw_smtp_session_counts(c->s, &acc, &ref);
 		const char *r = gw_smtp_session_last_reason(c->s);
-		logf_(l, "gw smtp session=%s event=close peer=%s accepted=%u refused=%u%s%s", c->id,
-		      c->peer, acc, ref, r ? " last_reason=" : "", r ? r : "");
+		struct tm_logline line;
+		log_session(&line, c->id, "close");
+		tm_log_add(&line, "peer", c->peer);
+		tm_log_addf(&line, "accepted", "%u", acc);
+		tm_log_addf(&line, "refused", "%u", ref);
+		if (r != NULL)
+			tm_log_add(&line, "last_reason", r);
+		log_end(l, &line);
 	}
 	if (c->prev != NULL)
 		c->prev->next = c->next;
@@ -207,16 +237,24 @@ static void message_result(struct conn *c)
 {
 	struct gw_listener *l = c->l;
 	const struct tm_error *e = c->spool_err.reason != NULL ? &c->spool_err : NULL;
+	struct tm_logline line;
+	log_session(&line, c->id, "message");
+	if (e == NULL)
+		tm_log_add(&line, "qid", c->qid);
+	tm_log_add(&line, "helo", gw_smtp_session_helo(c->s));
+	tm_log_addf(&line, "from", "<%s>", gw_smtp_session_mail_from(c->s));
+	tm_log_addf(&line, "size", "%zu", c->msg_size);
 	if (e == NULL) {
 		l->st.messages_accepted++;
-		logf_(l, "gw smtp session=%s event=message qid=%s from=<%s> size=%zu rcpts=%zu result=queued",
-		      c->id, c->qid, gw_smtp_session_mail_from(c->s), c->msg_size,
-		      gw_smtp_session_rcpt_count(c->s));
+		tm_log_addf(&line, "rcpts", "%zu", gw_smtp_session_rcpt_count(c->s));
+		tm_log_add(&line, "result", "queued");
 	} else {
 		l->st.messages_refused++;
-		logf_(l, "gw smtp session=%s event=message from=<%s> size=%zu result=deferred reason=%s detail=\"%s\"",
-		      c->id, gw_smtp_session_mail_from(c->s), c->msg_size, e->reason, e->msg);
+		tm_log_add(&line, "result", "deferred");
+		tm_log_add(&line, "reason", e->reason);
+		tm_log_add(&line, "detail", e->msg);
 	}
+	log_end(l, &line);
 	gw_smtp_session_spooled(c->s, c->qid, e);
 	unsigned acc;
 	gw_smtp_session_counts(c->s, &acc, &c->refused_seen); /* logged above */
@@ -289,8 +327,11 @@ static void conn_process(struct conn *c)
 		if (ref > c->refused_seen) { /* refused in DATA: too large, smuggling ... */
 			c->refused_seen = ref;
 			l->st.messages_refused++;
-			logf_(l, "gw smtp session=%s event=message result=refused reason=%s", c->id,
-			      gw_smtp_session_last_reason(c->s));
+			struct tm_logline line;
+			log_session(&line, c->id, "message");
+			tm_log_add(&line, "result", "refused");
+			tm_log_add(&line, "reason", gw_smtp_session_last_reason(c->s));
+			log_end(l, &line);
 		}
 		if (ev == GW_SMTP_EV_MESSAGE) {
 			size_t ml;
@@ -311,7 +352,9 @@ static void conn_process(struct conn *c)
 			evbuffer_drain(in, evbuffer_get_length(in)); /* CVE-2011-0411 */
 			bufferevent_disable(c->bev, EV_READ);
 			c->tls_pending = true;
-			logf_(l, "gw smtp session=%s event=starttls", c->id);
+			struct tm_logline line;
+			log_session(&line, c->id, "starttls");
+			log_end(l, &line);
 			if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 				start_tls(c);
 			return;
@@ -369,8 +412,10 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	struct conn *c = arg;
 	if (what & BEV_EVENT_CONNECTED) { /* the TLS handshake is done */
 		gw_smtp_session_tls_started(c->s);
-		logf_(c->l, "gw smtp session=%s event=tls version=%s", c->id,
-		      SSL_get_version(bufferevent_openssl_get_ssl(c->bev)));
+		struct tm_logline line;
+		log_session(&line, c->id, "tls");
+		tm_log_add(&line, "version", SSL_get_version(bufferevent_openssl_get_ssl(c->bev)));
+		log_end(c->l, &line);
 		arm_timer(c);
 		return;
 	}
@@ -392,8 +437,10 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	gw_smtp_session_abort(c->s, "smtpd.timeout", "Error: timeout exceeded");
-	logf_(c->l, "gw smtp session=%s event=timeout state=%s", c->id,
-	      gw_smtp_session_state_name(c->timer_state));
+	struct tm_logline line;
+	log_session(&line, c->id, "timeout");
+	tm_log_add(&line, "state", gw_smtp_session_state_name(c->timer_state));
+	log_end(c->l, &line);
 	flush_output(c);
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
 		/* a client that reads nothing gets a little while, then is cut */
@@ -427,7 +474,7 @@ static void accept_cb(struct evconnlistener *lst, evutil_socket_t fd, struct soc
 			snprintf(peer, sizeof(peer), "?");
 		if (!gw_cidr_match(set->networks, set->n_networks, sa)) {
 			l->st.refused_connections++;
-			logf_(l, "gw smtp event=refused peer=%s reason=smtpd.access_denied", peer);
+			log_refused(l, peer, "smtpd.access_denied");
 			refuse_socket(fd, "554 5.7.1 Access denied: not in client_networks\r\n");
 			return;
 		}
@@ -438,7 +485,7 @@ static void accept_cb(struct evconnlistener *lst, evutil_socket_t fd, struct soc
 	if (l->stopping || l->n_conns >= set->max_connections || same >= set->max_per_address) {
 		l->st.refused_connections++;
 		const char *why = l->stopping ? "smtpd.shutdown" : "smtpd.too_many_connections";
-		logf_(l, "gw smtp event=refused peer=%s reason=%s", peer, why);
+		log_refused(l, peer, why);
 		refuse_socket(fd, l->stopping ? "421 4.3.2 Service shutting down, try later\r\n"
 				  : "421 4.7.0 Too many connections, try later\r\n");
 		return;
@@ -475,8 +522,11 @@ static void accept_cb(struct evconnlistener *lst, evutil_socket_t fd, struct soc
 		conn_free(c);
 		return;
 	}
-	logf_(l, "gw smtp session=%s event=connect peer=%s proto=%s", c->id, peer,
-	      lmtp ? "lmtp" : "smtp");
+	struct tm_logline line;
+	log_session(&line, c->id, "connect");
+	tm_log_add(&line, "peer", peer);
+	tm_log_add(&line, "proto", lmtp ? "lmtp" : "smtp");
+	log_end(l, &line);
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, READ_HIGH_WATER);
 	flush_output(c);
@@ -518,7 +568,7 @@ static void grace_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd, (void)what;
 	struct gw_listener *l = arg;
-	logf_(l, "gw serve event=shutdown_grace_over sessions=%zu", l->n_conns);
+	log_serve(l, "shutdown_grace_over", l->n_conns);
 	close_idle(l, true);
 	/* whoever still does not go (a client that reads nothing) is cut */
 	struct conn *c = l->conns;
@@ -541,7 +591,7 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg)
 	if (l->stopping)
 		return;
 	l->stopping = true;
-	logf_(l, "gw serve event=stopping sessions=%zu", l->n_conns);
+	log_serve(l, "stopping", l->n_conns);
 	close_listeners(l);
 	close_idle(l, false);
 	if (l->n_conns == 0) {
@@ -557,7 +607,10 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	struct gw_listener *l = arg;
 	if (sig == SIGHUP) {
-		logf_(l, "gw serve event=reload");
+		struct tm_logline line;
+		tm_log_begin(&line, "gw serve");
+		tm_log_add(&line, "event", "reload");
+		log_end(l, &line);
 		if (l->on_reload != NULL)
 			l->on_reload(l->ctx);
 		return;
@@ -604,8 +657,14 @@ static int bind_smtp(struct gw_listener *l, const struct gw_listen_config *cfg, 
 	if (getsockname(evconnlistener_get_fd(l->smtp), (struct sockaddr *)&bound, &bl) == 0)
 		l->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
 				: ((struct sockaddr_in *)&bound)->sin_port);
-	logf_(l, "gw serve event=listening proto=smtp address=%s port=%u tls=%s", cfg->smtp_address,
-	      l->port, cfg->tls_cert ? (cfg->require_tls ? "required" : "starttls") : "off");
+	struct tm_logline line;
+	tm_log_begin(&line, "gw serve");
+	tm_log_add(&line, "event", "listening");
+	tm_log_add(&line, "proto", "smtp");
+	tm_log_add(&line, "address", cfg->smtp_address);
+	tm_log_addf(&line, "port", "%u", l->port);
+	tm_log_add(&line, "tls", cfg->tls_cert ? (cfg->require_tls ? "required" : "starttls") : "off");
+	log_end(l, &line);
 	return 0;
 }
 
@@ -626,7 +685,12 @@ static int bind_lmtp(struct gw_listener *l, const char *path, struct tm_error *e
 	chmod(path, 0660);
 	if ((l->lmtp_path = strdup(path)) == NULL)
 		return tm_error_set(err, "internal.nomem", "out of memory");
-	logf_(l, "gw serve event=listening proto=lmtp socket=%s", path);
+	struct tm_logline line;
+	tm_log_begin(&line, "gw serve");
+	tm_log_add(&line, "event", "listening");
+	tm_log_add(&line, "proto", "lmtp");
+	tm_log_add(&line, "socket", path);
+	log_end(l, &line);
 	return 0;
 }
 

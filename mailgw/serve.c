@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 #include <unistd.h>
 
 #include <telemail/error.h>
+#include <telemail/log.h>
 
 #include "alerts.h"
 #include "config.h"
@@ -56,15 +56,20 @@ static void log_line(void *ctx, const char *line)
 	fprintf(stderr, "%s\n", line);
 }
 
-__attribute__((format(printf, 1, 2)))
-static void slog(const char *fmt, ...)
+static void log_end(struct tm_logline *l)
 {
-	char line[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	log_line(NULL, line);
+	log_line(NULL, tm_log_end(l));
+}
+
+/* `TAG event=EVENT reason=R detail=D`: a step that failed. */
+static void log_failed(const char *tag, const char *event, const char *reason, const char *detail)
+{
+	struct tm_logline l;
+	tm_log_begin(&l, tag);
+	tm_log_add(&l, "event", event);
+	tm_log_add(&l, "reason", reason);
+	tm_log_add(&l, "detail", detail);
+	log_end(&l);
 }
 
 /* ---- the spool as the pipeline's source ---- */
@@ -104,9 +109,15 @@ static void spool_result(void *ctx, const struct gw_item *it)
 	bool final = it->done && it->outcome != GW_OUTCOME_DEFERRED;
 	if (final) {
 		struct tm_error err = {0};
-		if (gw_spool_done(sv->spool, it->source, &err) < 0)
-			slog("gw spool qid=%s event=remove_failed reason=%s detail=\"%s\"", it->source,
-			     err.reason, err.msg);
+		if (gw_spool_done(sv->spool, it->source, &err) < 0) {
+			struct tm_logline l;
+			tm_log_begin(&l, "gw spool");
+			tm_log_add(&l, "qid", it->source);
+			tm_log_add(&l, "event", "remove_failed");
+			tm_log_add(&l, "reason", err.reason);
+			tm_log_add(&l, "detail", err.msg);
+			log_end(&l);
+		}
 		switch (it->outcome) {
 		case GW_OUTCOME_STORED: sv->stored++; break;
 		case GW_OUTCOME_DUPLICATE: sv->duplicate++; break;
@@ -116,10 +127,16 @@ static void spool_result(void *ctx, const struct gw_item *it)
 		gw_spool_retry(sv->spool, it->source);
 		sv->deferred++;
 	}
-	slog("gw message qid=%s message_id=%s outcome=%s device=%s report=%s%s%s", it->source,
-	     it->message_id[0] ? it->message_id : "-", outcome, it->serial[0] ? it->serial : "-",
-	     it->report_id[0] ? it->report_id : "-", it->quarantine_id[0] ? " quarantine=" : "",
-	     it->quarantine_id[0] ? it->quarantine_id : "");
+	struct tm_logline l;
+	tm_log_begin(&l, "gw message");
+	tm_log_add(&l, "qid", it->source);
+	tm_log_add(&l, "message_id", it->message_id[0] ? it->message_id : "-");
+	tm_log_add(&l, "outcome", outcome);
+	tm_log_add(&l, "device", it->serial[0] ? it->serial : "-");
+	tm_log_add(&l, "report", it->report_id[0] ? it->report_id : "-");
+	if (it->quarantine_id[0])
+		tm_log_add(&l, "quarantine", it->quarantine_id);
+	log_end(&l);
 }
 
 static void *pipeline_main(void *arg)
@@ -140,7 +157,7 @@ static void *pipeline_main(void *arg)
 		struct gw_replay_counts k;
 		struct tm_error err = {0};
 		if (gw_replay_run_source(&r, &src, &k, &err) < 0) {
-			slog("gw serve event=pipeline_failed reason=%s detail=\"%s\"", err.reason, err.msg);
+			log_failed("gw serve", "pipeline_failed", err.reason, err.msg);
 			sleep(1);
 		}
 		pthread_mutex_lock(&sv->mu);
@@ -156,8 +173,12 @@ static void *pipeline_main(void *arg)
 			sv->cfg = sv->next_cfg;
 			sv->next_pipeline = NULL;
 			sv->next_cfg = NULL;
-			slog("gw serve event=reloaded keys=%zu mailboxes=%zu", sv->cfg->n_keys,
-			     sv->cfg->n_mailboxes);
+			struct tm_logline l;
+			tm_log_begin(&l, "gw serve");
+			tm_log_add(&l, "event", "reloaded");
+			tm_log_addf(&l, "keys", "%zu", sv->cfg->n_keys);
+			tm_log_addf(&l, "mailboxes", "%zu", sv->cfg->n_mailboxes);
+			log_end(&l);
 		}
 		gw_spool_resume_consumers(sv->spool);
 		pthread_mutex_unlock(&sv->mu);
@@ -176,6 +197,18 @@ static struct gw_listener_options listener_options(struct serve *sv, const struc
 	};
 }
 
+/* The old configuration stays (config=kept): a reload that fails changes nothing. */
+static void log_reload_failed(const char *reason, const char *detail)
+{
+	struct tm_logline l;
+	tm_log_begin(&l, "gw serve");
+	tm_log_add(&l, "event", "reload_failed");
+	tm_log_add(&l, "reason", reason);
+	tm_log_add(&l, "detail", detail);
+	tm_log_add(&l, "config", "kept");
+	log_end(&l);
+}
+
 static void on_reload(void *ctx)
 {
 	struct serve *sv = ctx;
@@ -184,16 +217,14 @@ static void on_reload(void *ctx)
 	struct gw_pipeline *np = calloc(1, sizeof(*np));
 	if (np == NULL || gw_config_load(sv->o->config_path, &ncfg, &err) < 0 ||
 	    gw_pipeline_init(np, ncfg, &err) < 0) {
-		slog("gw serve event=reload_failed reason=%s detail=\"%s\" (the old configuration stays)",
-		     err.reason ? err.reason : "internal.nomem", err.msg);
+		log_reload_failed(err.reason ? err.reason : "internal.nomem", err.msg);
 		gw_config_free(ncfg);
 		free(np);
 		return;
 	}
 	struct gw_listener_options lo = listener_options(sv, ncfg);
 	if (gw_listener_reload(sv->listener, &lo, &err) < 0) {
-		slog("gw serve event=reload_failed reason=%s detail=\"%s\" (the old configuration stays)",
-		     err.reason, err.msg);
+		log_reload_failed(err.reason, err.msg);
 		gw_pipeline_fini(np);
 		free(np);
 		gw_config_free(ncfg);
@@ -276,15 +307,28 @@ static int maildir_too_large(void *ctx, const char *path, const char *name)
 		struct gw_item *one[1] = { it };
 		if (gw_pipeline_commit(NULL, mc->st, mc->q, one, 1, (int64_t)time(NULL), &err) !=
 		    GW_STORE_OK || !it->done || it->outcome != GW_OUTCOME_QUARANTINED) {
-			slog("gw maildir file=%s event=quarantine_failed reason=%s detail=\"%s\"", name,
-			     err.reason ? err.reason : it->err.reason, err.reason ? err.msg : it->err.msg);
+			struct tm_logline l;
+			tm_log_begin(&l, "gw maildir");
+			tm_log_add(&l, "file", name);
+			tm_log_add(&l, "event", "quarantine_failed");
+			tm_log_add(&l, "reason", err.reason ? err.reason : it->err.reason);
+			tm_log_add(&l, "detail", err.reason ? err.msg : it->err.msg);
+			log_end(&l);
 		} else {
 			rc = 0;
 			sv->quarantined++;
 			mc->quarantined++;
-			slog("gw message qid=%s message_id=- outcome=quarantined:io.too_large device=- "
-			     "report=- quarantine=%s size=%" PRIu64 " kept=%zu", it->source,
-			     it->quarantine_id, it->size, it->len);
+			struct tm_logline l;
+			tm_log_begin(&l, "gw message");
+			tm_log_add(&l, "qid", it->source);
+			tm_log_add(&l, "message_id", "-");
+			tm_log_add(&l, "outcome", "quarantined:io.too_large");
+			tm_log_add(&l, "device", "-");
+			tm_log_add(&l, "report", "-");
+			tm_log_add(&l, "quarantine", it->quarantine_id);
+			tm_log_addf(&l, "size", "%" PRIu64, it->size);
+			tm_log_addf(&l, "kept", "%zu", it->len);
+			log_end(&l);
 		}
 	}
 	gw_item_fini(it);
@@ -303,8 +347,16 @@ static void *maildir_main(void *arg)
 				       .busy_timeout_ms = sv->busy_timeout_ms };
 	if (gw_store_open(&so, &mc.st, &oerr) != GW_STORE_OK ||
 	    gw_quarantine_open(sv->quarantine_dir, &mc.q, &oerr) < 0)
-		slog("gw maildir dir=%s event=no_quarantine reason=%s detail=\"%s\" (over-size files "
-		     "stay)", sv->o->maildir, oerr.reason, oerr.msg);
+	{
+		/* over-size files stay in new/ until the quarantine opens */
+		struct tm_logline l;
+		tm_log_begin(&l, "gw maildir");
+		tm_log_add(&l, "dir", sv->o->maildir);
+		tm_log_add(&l, "event", "no_quarantine");
+		tm_log_add(&l, "reason", oerr.reason);
+		tm_log_add(&l, "detail", oerr.msg);
+		log_end(&l);
+	}
 	for (;;) {
 		pthread_mutex_lock(&sv->mu);
 		bool stop = sv->stopping;
@@ -317,10 +369,18 @@ static void *maildir_main(void *arg)
 		int rc = gw_maildir_poll(sv->o->maildir, sv->spool, max, maildir_too_large, &mc,
 					 &moved, &err);
 		sv->maildir_moved += moved;
-		if (moved > 0)
-			slog("gw maildir dir=%s moved=%u", sv->o->maildir, moved);
-		if (err.reason != NULL)
-			slog("gw maildir dir=%s reason=%s detail=\"%s\"", sv->o->maildir, err.reason, err.msg);
+		if (moved > 0 || err.reason != NULL) {
+			struct tm_logline l;
+			tm_log_begin(&l, "gw maildir");
+			tm_log_add(&l, "dir", sv->o->maildir);
+			if (moved > 0)
+				tm_log_addf(&l, "moved", "%u", moved);
+			if (err.reason != NULL) {
+				tm_log_add(&l, "reason", err.reason);
+				tm_log_add(&l, "detail", err.msg);
+			}
+			log_end(&l);
+		}
 		if (rc == 0 && moved + mc.quarantined > 0)
 			continue;
 		struct timespec ts = { 0, 500000000L };
@@ -362,7 +422,7 @@ static void *service_main(void *arg)
 	struct gw_store_options so = { .backend = sv->store_backend, .path = sv->store_path,
 				       .busy_timeout_ms = sv->busy_timeout_ms };
 	if (gw_store_open(&so, &st, &err) != GW_STORE_OK) {
-		slog("gw service event=failed reason=%s detail=\"%s\"", err.reason, err.msg);
+		log_failed("gw service", "failed", err.reason, err.msg);
 		return NULL;
 	}
 	time_t last_silence = 0;
@@ -375,7 +435,7 @@ static void *service_main(void *arg)
 				gw_config_free(cfg);
 				cfg = ncfg;
 			} else if (cfg == NULL) {
-				slog("gw service event=failed reason=%s detail=\"%s\"", err.reason, err.msg);
+				log_failed("gw service", "failed", err.reason, err.msg);
 				break;
 			}
 			seen = gen;
@@ -384,19 +444,31 @@ static void *service_main(void *arg)
 		tm_error_clear(&err);
 		struct gw_notify_counts nk;
 		if (gw_notify_run_once(st, cfg->service, (int64_t)now, &nk, &err) != GW_STORE_OK)
-			slog("gw notify event=failed reason=%s detail=\"%s\"", err.reason, err.msg);
-		else if (nk.mailed + nk.digests + nk.posted + nk.retried + nk.failed > 0)
-			slog("gw notify mailed=%zu digests=%zu posted=%zu retried=%zu failed=%zu",
-			     nk.mailed, nk.digests, nk.posted, nk.retried, nk.failed);
+			log_failed("gw notify", "failed", err.reason, err.msg);
+		else if (nk.mailed + nk.digests + nk.posted + nk.retried + nk.failed > 0) {
+			struct tm_logline l;
+			tm_log_begin(&l, "gw notify");
+			tm_log_addf(&l, "mailed", "%zu", nk.mailed);
+			tm_log_addf(&l, "digests", "%zu", nk.digests);
+			tm_log_addf(&l, "posted", "%zu", nk.posted);
+			tm_log_addf(&l, "retried", "%zu", nk.retried);
+			tm_log_addf(&l, "failed", "%zu", nk.failed);
+			log_end(&l);
+		}
 		if (now - last_silence >= cfg->service->silence_check_every) {
 			struct gw_silence_counts sk;
 			tm_error_clear(&err);
 			if (gw_alerts_check_silence(st, cfg->service, (int64_t)now, &sk, &err) != GW_STORE_OK)
-				slog("gw alerts event=silence_failed reason=%s detail=\"%s\"", err.reason,
-				     err.msg);
-			else if (sk.silent + sk.never + sk.resolved > 0)
-				slog("gw alerts event=silence silent=%zu never=%zu resolved=%zu", sk.silent,
-				     sk.never, sk.resolved);
+				log_failed("gw alerts", "silence_failed", err.reason, err.msg);
+			else if (sk.silent + sk.never + sk.resolved > 0) {
+				struct tm_logline l;
+				tm_log_begin(&l, "gw alerts");
+				tm_log_add(&l, "event", "silence");
+				tm_log_addf(&l, "silent", "%zu", sk.silent);
+				tm_log_addf(&l, "never", "%zu", sk.never);
+				tm_log_addf(&l, "resolved", "%zu", sk.resolved);
+				log_end(&l);
+			}
 			last_silence = now;
 		}
 		if (wait_or_stop(sv, (int)cfg->service->notify_every))
@@ -464,9 +536,16 @@ int gw_serve_run(const struct gw_serve_options *o, struct tm_error *err)
 		goto out;
 	struct gw_spool_stats ss;
 	gw_spool_stats(sv.spool, &ss);
-	slog("gw serve event=start pid=%ld spool=%s recovered=%" PRIu64 " discarded=%" PRIu64
-	     " damaged=%" PRIu64 " workers=%u", (long)getpid(), cfg->listen->spool_dir, ss.recovered,
-	     ss.discarded, ss.damaged, sv.workers);
+	struct tm_logline l;
+	tm_log_begin(&l, "gw serve");
+	tm_log_add(&l, "event", "start");
+	tm_log_addf(&l, "pid", "%ld", (long)getpid());
+	tm_log_add(&l, "spool", cfg->listen->spool_dir);
+	tm_log_addf(&l, "recovered", "%" PRIu64, ss.recovered);
+	tm_log_addf(&l, "discarded", "%" PRIu64, ss.discarded);
+	tm_log_addf(&l, "damaged", "%" PRIu64, ss.damaged);
+	tm_log_addf(&l, "workers", "%u", sv.workers);
+	log_end(&l);
 	struct gw_listener_options lo = listener_options(&sv, cfg);
 	lo.on_reload = on_reload;
 	lo.on_tick = on_tick;
@@ -512,10 +591,16 @@ out:
 		on_tick(&sv);
 	gw_spool_close(sv.spool);
 	gw_listener_free(sv.listener);
-	if (rc == 0)
-		slog("gw serve event=stopped stored=%" PRIu64 " duplicate=%" PRIu64 " quarantined=%"
-		     PRIu64 " deferred=%" PRIu64, (uint64_t)sv.stored, (uint64_t)sv.duplicate,
-		     (uint64_t)sv.quarantined, (uint64_t)sv.deferred);
+	if (rc == 0) {
+		struct tm_logline sl;
+		tm_log_begin(&sl, "gw serve");
+		tm_log_add(&sl, "event", "stopped");
+		tm_log_addf(&sl, "stored", "%" PRIu64, (uint64_t)sv.stored);
+		tm_log_addf(&sl, "duplicate", "%" PRIu64, (uint64_t)sv.duplicate);
+		tm_log_addf(&sl, "quarantined", "%" PRIu64, (uint64_t)sv.quarantined);
+		tm_log_addf(&sl, "deferred", "%" PRIu64, (uint64_t)sv.deferred);
+		log_end(&sl);
+	}
 	if (sv.next_pipeline != NULL) {
 		gw_pipeline_fini(sv.next_pipeline);
 		free(sv.next_pipeline);

@@ -20,6 +20,7 @@ struct gw_smtp_session {
 	bool tls_active;
 	bool helo_seen;         /* EHLO/HELO/LHLO accepted (since the last TLS switch) */
 	bool esmtp;             /* EHLO/LHLO rather than HELO */
+	char helo[GW_SMTP_HELO_MAX + 1]; /* the name the client gave ("" none yet), for logs */
 
 	struct tm_buf out;      /* replies not yet sent */
 
@@ -223,6 +224,7 @@ static void cmd_hello(struct gw_smtp_session *s, const char *verb, const char *a
 	if (s->state != GW_SMTP_INIT && s->state != GW_SMTP_READY)
 		clear_transaction(s); /* EHLO in a transaction resets it (RFC 5321 4.1.4) */
 	s->helo_seen = true;
+	snprintf(s->helo, sizeof(s->helo), "%.*s", GW_SMTP_HELO_MAX, arg); /* longer: cut, logs only */
 	s->esmtp = strcasecmp(verb, "HELO") != 0;
 	s->state = GW_SMTP_READY;
 	if (!s->esmtp) {
@@ -621,6 +623,11 @@ const uint8_t *gw_smtp_session_message(const struct gw_smtp_session *s, size_t *
 	return s->msg.data != NULL ? s->msg.data : (const uint8_t *)"";
 }
 
+const char *gw_smtp_session_helo(const struct gw_smtp_session *s)
+{
+	return s->helo;
+}
+
 const char *gw_smtp_session_mail_from(const struct gw_smtp_session *s)
 {
 	return s->mail_from;
@@ -662,6 +669,7 @@ void gw_smtp_session_tls_started(struct gw_smtp_session *s)
 	clear_transaction(s);
 	s->tls_active = true;
 	s->helo_seen = false;
+	s->helo[0] = '\0';
 	s->esmtp = false;
 	s->line_len = s->line_total = 0;
 	s->line_bare_cr = s->line_last_cr = false;

@@ -40,6 +40,7 @@ struct tm_error;
 #define GW_SMTP_CMD_LINE_MAX 512     /* octets, CRLF included (RFC 5321 4.5.3.1.4) */
 #define GW_SMTP_TEXT_LINE_MAX 1000   /* octets, CRLF included (RFC 5321 4.5.3.1.6) */
 #define GW_SMTP_PATH_MAX 256         /* reverse/forward path, octets (4.5.3.1.3) */
+#define GW_SMTP_HELO_MAX 255         /* the EHLO/HELO/LHLO name kept for logs, octets */
 #define GW_SMTP_MAX_ERRORS 10        /* refused commands before 421 */
 #define GW_SMTP_MAX_JUNK 100         /* NOOP/VRFY/RSET/HELP... before 421 */
 
@@ -93,6 +94,8 @@ void gw_smtp_session_output_clear(struct gw_smtp_session *s);
 /* GW_SMTP_EV_MESSAGE: the message text (CRLF line ends, dots unstuffed) and
  * envelope, borrowed until gw_smtp_session_spooled(). */
 const uint8_t *gw_smtp_session_message(const struct gw_smtp_session *s, size_t *len);
+/* The client's EHLO/HELO/LHLO name, as it gave it ("" before one): a peer's text. */
+const char *gw_smtp_session_helo(const struct gw_smtp_session *s);
 const char *gw_smtp_session_mail_from(const struct gw_smtp_session *s);
 size_t gw_smtp_session_rcpt_count(const struct gw_smtp_session *s);
 

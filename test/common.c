@@ -188,3 +188,98 @@ void tm_test_sign(const char *name, const void *content, size_t len, bool detach
 	free(c);
 	free(k);
 }
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+int tm_test_log_field(const char *line, const char *key, char *out, size_t cap)
+{
+	int found = 0;
+	out[0] = '\0';
+	const char *p = line;
+	bool in_fields = false;
+	while (*p != '\0') {
+		if (*p == ' ') {
+			p++;
+			continue;
+		}
+		const char *eq = p;
+		while (*eq != '\0' && *eq != ' ' && *eq != '=' && *eq != '"')
+			eq++;
+		if (*eq != '=') { /* a tag word: only before the first field */
+			if (in_fields || *eq == '"')
+				return -1;
+			p = eq;
+			continue;
+		}
+		in_fields = true;
+		bool match = (size_t)(eq - p) == strlen(key) && strncmp(p, key, (size_t)(eq - p)) == 0;
+		bool take = match && found == 0;
+		found += match;
+		p = eq + 1;
+		size_t n = 0;
+		if (*p != '"') {
+			while (*p != '\0' && *p != ' ') {
+				if (*p == '=' || *p == '\\')
+					return -1; /* a plain value holds neither */
+				if (take && n + 1 < cap)
+					out[n++] = *p;
+				p++;
+			}
+		} else {
+			p++;
+			for (;;) {
+				char c = *p++;
+				if (c == '\0')
+					return -1; /* no closing quote */
+				if (c == '"')
+					break;
+				if (c == '\\') {
+					char e = *p++;
+					if (e == 'n') c = '\n';
+					else if (e == 'r') c = '\r';
+					else if (e == 't') c = '\t';
+					else if (e == '"' || e == '\\') c = e;
+					else if (e == 'x' && hexval(p[0]) >= 0 && hexval(p[1]) >= 0) {
+						c = (char)(hexval(p[0]) * 16 + hexval(p[1]));
+						p += 2;
+					} else
+						return -1;
+				} else if ((unsigned char)c < 0x20 || (unsigned char)c >= 0x7f) {
+					return -1; /* written raw: the writer escapes these */
+				}
+				if (take && n + 1 < cap)
+					out[n++] = c;
+			}
+			if (*p != '\0' && *p != ' ')
+				return -1; /* text glued to a closing quote */
+		}
+		if (take)
+			out[n] = '\0';
+	}
+	return found;
+}
+
+char *tm_test_log_line(const char *text, const char *needle)
+{
+	const char *hit = text != NULL ? strstr(text, needle) : NULL;
+	if (hit == NULL)
+		return NULL;
+	const char *b = hit;
+	while (b > text && b[-1] != '\n')
+		b--;
+	const char *e = strchr(hit, '\n');
+	size_t n = e != NULL ? (size_t)(e - b) : strlen(b);
+	char *s = malloc(n + 1);
+	if (s != NULL) {
+		memcpy(s, b, n);
+		s[n] = '\0';
+	}
+	return s;
+}

@@ -54,4 +54,12 @@ void tm_test_report_write(const struct tm_report *r, struct tm_buf *out);
 /* Write, read back through the schema, compare, write again: same bytes. */
 void tm_test_report_round_trip(const struct tm_report *r, const char *what);
 
+/* Read a key=value log line as an operator's parser would (telemail/log.h): tag words,
+ * then key=value fields, a value plain or in double quotes with \" \\ \n \r \t \xHH.
+ * Returns how many fields have the key `key` (-1: the line is not well formed), and the
+ * first one's value, unescaped, into out (NUL-terminated; cap > 0). */
+int tm_test_log_field(const char *line, const char *key, char *out, size_t cap);
+/* The line of text that holds `needle` (a copy without the newline; NULL: none). */
+char *tm_test_log_line(const char *text, const char *needle);
+
 #endif

@@ -34,8 +34,8 @@ static void setup(void)
 static void teardown(void)
 {
 	char *srv = tm_test_src("agent/servers.py");
-	const char *subs[] = { "slow", "sink", "auth", "plain" };
-	for (size_t i = 0; i < 4; i++)
+	const char *subs[] = { "slow", "sink", "auth", "plain", "reject" };
+	for (size_t i = 0; i < 5; i++)
 		tm_test_sh("/usr/bin/python3 '%s' stop '%s/%s'", srv, dir, subs[i]);
 	free(srv);
 	tm_test_rmtree(dir);
@@ -468,4 +468,32 @@ Test(agent_delivery, rejected_reports_exit_1_and_outbox_commands)
 	write_cfg(plain, NULL);
 	cr_assert_eq(agent_split("flush"), 0);
 	cr_assert_eq(depth(), 0);
+}
+
+/* The relay's reply is a peer's text: in the agent's line it is one escaped value,
+ * and a reply that spells out keys adds none. */
+Test(agent_delivery, a_forged_reply_adds_no_key_to_the_log)
+{
+	const char *reply = "554 5.7.1 no\\\" outcome=sent item=forged";
+	int port = start_peer("reject", "reject", "'554 5.7.1 no\\\" outcome=sent item=forged'");
+	write_cfg(port, NULL);
+	queue(1);
+	agent("flush");
+	cr_assert_eq(depth(), 0, "a rejected report leaves the queue");
+	char p[512];
+	snprintf(p, sizeof(p), "%s/agent.out", dir);
+	struct tm_buf out;
+	tm_buf_init(&out);
+	tm_test_read(p, &out);
+	char *line = tm_test_log_line((const char *)out.data, "telemail-agent outbox ");
+	cr_assert_not_null(line, "%s", out.data);
+	char v[512];
+	cr_assert_eq(tm_test_log_field(line, "outcome", v, sizeof(v)), 1, "%s", line);
+	cr_assert_str_eq(v, "rejected", "%s", line);
+	cr_assert_eq(tm_test_log_field(line, "item", v, sizeof(v)), 1, "%s", line);
+	cr_assert_neq(strcmp(v, "forged"), 0, "%s", line);
+	cr_assert_eq(tm_test_log_field(line, "reply", v, sizeof(v)), 1, "%s", line);
+	cr_assert_not_null(strstr(v, reply + 4), "the reply as the relay sent it: %s", line);
+	free(line);
+	tm_buf_fini(&out);
 }

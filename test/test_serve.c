@@ -347,6 +347,83 @@ Test(serve, swaks_wrong_recipient_and_size_limit)
 	tm_buf_fini(&r);
 }
 
+/* A log line cannot be forged: the Message-ID (outside the encryption), the EHLO name
+ * and MAIL FROM are a peer's text that spells out keys; each is one escaped value, and
+ * the message's line has one outcome=, the real one (quarantined, device unknown). */
+#define FORGED_MSGID "<x outcome=stored device=XK100001 report=abc x@y>"
+Test(serve, forged_message_id_and_envelope_add_no_key_to_the_log)
+{
+	setup_gw("listen:\n  smtp: 127.0.0.1:0\n");
+	start_gw(NULL);
+	/* 16-unknown-device: quarantined (device.unknown), with the forged Message-ID */
+	char *src = tm_test_src("eml/replay/16-unknown-device.eml");
+	struct tm_buf eml, msg;
+	tm_buf_init(&eml);
+	tm_buf_init(&msg);
+	tm_test_read(src, &eml);
+	free(src);
+	const char *mid = strstr((char *)eml.data, "\r\nMessage-ID: ");
+	cr_assert_not_null(mid);
+	const char *eol = strstr(mid + 2, "\r\n");
+	tm_buf_append(&msg, eml.data, (size_t)(mid - (char *)eml.data));
+	tm_buf_append_str(&msg, "\r\nMessage-ID: " FORGED_MSGID);
+	tm_buf_append_str(&msg, eol);
+
+	int fd = dial();
+	struct tm_buf r;
+	tm_buf_init(&r);
+	cr_assert(read_until(fd, &r, "220 ", 20));
+	/* a space cannot even reach the log: the session refuses it */
+	const char *spaced = "EHLO x outcome=stored\r\n";
+	send_all(fd, spaced, strlen(spaced));
+	cr_assert(read_until(fd, &r, "501 ", 20), "%s", r.data);
+	const char *env = "EHLO dev\"outcome=stored\r\nMAIL FROM:<dev\"=outcome=stored@x>\r\n"
+			  "RCPT TO:<" MAILBOX ">\r\nDATA\r\n";
+	send_all(fd, env, strlen(env));
+	cr_assert(read_until(fd, &r, "354 ", 20), "%s", r.data);
+	send_all(fd, (const char *)msg.data, msg.len);
+	send_all(fd, ".\r\nQUIT\r\n", strlen(".\r\nQUIT\r\n"));
+	cr_assert(read_until(fd, &r, NULL, 30));
+	close(fd);
+	cr_assert_not_null(strstr((char *)r.data, "queued as"), "%s", r.data);
+	cr_assert(wait_log("gw message ", 30));
+	cr_assert_eq(stop_gw(), 0);
+
+	struct tm_buf log;
+	tm_buf_init(&log);
+	tm_test_read(G.log, &log);
+	char v[600];
+	char *line = tm_test_log_line((char *)log.data, "gw message ");
+	cr_assert_not_null(line);
+	cr_assert_eq(tm_test_log_field(line, "outcome", v, sizeof(v)), 1, "one outcome: %s", line);
+	cr_assert_eq(strncmp(v, "quarantined", 11), 0, "the real outcome: %s", line);
+	cr_assert_eq(tm_test_log_field(line, "device", v, sizeof(v)), 1, "%s", line);
+	cr_assert_str_eq(v, "XK300001", "%s", line);
+	cr_assert_eq(tm_test_log_field(line, "report", v, sizeof(v)), 1, "%s", line);
+	cr_assert_neq(strcmp(v, "abc"), 0, "%s", line);
+	cr_assert_eq(tm_test_log_field(line, "message_id", v, sizeof(v)), 1, "%s", line);
+	cr_assert_not_null(strstr(v, "x outcome=stored device=XK100001 report=abc x@y"),
+			   "the Message-ID, whole, as one value: %s", line);
+	cr_assert_not_null(strstr(line, "message_id=\""), "quoted: %s", line);
+	free(line);
+
+	line = tm_test_log_line((char *)log.data, "event=message");
+	cr_assert_not_null(line);
+	cr_assert_eq(tm_test_log_field(line, "result", v, sizeof(v)), 1, "%s", line);
+	cr_assert_str_eq(v, "queued");
+	cr_assert_eq(tm_test_log_field(line, "helo", v, sizeof(v)), 1, "%s", line);
+	cr_assert_str_eq(v, "dev\"outcome=stored", "%s", line);
+	cr_assert_eq(tm_test_log_field(line, "from", v, sizeof(v)), 1, "%s", line);
+	cr_assert_str_eq(v, "<dev\"=outcome=stored@x>", "%s", line);
+	cr_assert_eq(tm_test_log_field(line, "outcome", v, sizeof(v)), 0, "%s", line);
+	cr_assert_not_null(strstr(line, " helo=\"dev\\\"outcome=stored\""), "escaped: %s", line);
+	free(line);
+	tm_buf_fini(&log);
+	tm_buf_fini(&r);
+	tm_buf_fini(&msg);
+	tm_buf_fini(&eml);
+}
+
 /* SMTP smuggling over a real socket: \n.\n then a hidden message. */
 Test(serve, smuggled_message_is_never_accepted)
 {

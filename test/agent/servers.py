@@ -12,6 +12,7 @@
                                              (community, createUser, override … lines)
   servers.py slow DIR SECONDS [CODE]         a relay that waits SECONDS before answering the final
                                              dot: 451 (default), or 250 keeping the mail
+  servers.py reject DIR REPLY                a relay answering DATA with the reply line REPLY
   servers.py auth DIR CERT KEY USER PASSWORD MECHS
                                              aiosmtpd, STARTTLS and AUTH required, offering
                                              MECHS (e.g. PLAIN or LOGIN,PLAIN); DIR/mail/
@@ -98,6 +99,20 @@ def serve_slow(d, delay, code, port):
             with open(os.path.join(d, "mail", "%04d.eml" % Handler.n), "wb") as f:
                 f.write(envelope.original_content or envelope.content)
             return "250 2.0.0 queued"
+
+    c = Controller(Handler(), hostname="127.0.0.1", port=port)
+    c.start()
+    signal.sigwait([signal.SIGTERM, signal.SIGINT])
+    c.stop()
+
+
+def serve_reject(reply, port):
+    """SMTP that answers DATA with `reply` (a whole reply line, e.g. 554 ...)."""
+    from aiosmtpd.controller import Controller
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            return reply
 
     c = Controller(Handler(), hostname="127.0.0.1", port=port)
     c.start()
@@ -284,6 +299,13 @@ def main():
                          sys.argv[3], code, str(port)], port)
     if cmd == "_serve_slow":
         serve_slow(d, float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
+        return 0
+    if cmd == "reject":
+        port = free_port()
+        return start(d, [sys.executable, os.path.abspath(__file__), "_serve_reject", d,
+                         sys.argv[3], str(port)], port)
+    if cmd == "_serve_reject":
+        serve_reject(sys.argv[3], int(sys.argv[4]))
         return 0
     if cmd == "auth":
         port = free_port()
