@@ -14,6 +14,7 @@
 
 #include "agent.h"
 #include "config.h"
+#include "cycle_status.h"
 #include "outbox.h"
 
 /* The only mutable globals: set by signal handlers, read by the run loop. */
@@ -39,7 +40,7 @@ static void usage(void)
 	      "  once           collect, seal, queue and send\n"
 	      "  flush          send what is queued\n"
 	      "  test           send a communication test and show each step\n"
-	      "  status         outbox depth, last success, last error\n"
+	      "  status         outbox depth, last success, last error, devices not read in the last cycle\n"
 	      "  run            the daemon (SIGTERM: finish the current send and exit; SIGHUP: reload)\n",
 	      stderr);
 }
@@ -95,6 +96,38 @@ out:
 	return rc;
 }
 
+static void utc_text(int64_t secs, char out[32])
+{
+	time_t t = (time_t)secs;
+	struct tm tmv;
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tmv));
+}
+
+/* The last collection cycle (<state_dir>/collector.status): the devices, and
+ * one line per device that could not be read. */
+static int print_cycle_status(const struct ag_config *c)
+{
+	struct ag_cycle_status cs;
+	struct tm_error err = { 0 };
+	if (ag_cycle_status_load(c->state_dir, &cs, &err) != 0)
+		return fail("status", &err);
+	char at[32] = "never";
+	if (cs.at)
+		utc_text(cs.at, at);
+	printf("last_cycle: %s\ndevices: %zu\nunreachable: %zu\n", at, cs.n, ag_cycle_status_failed(&cs));
+	for (size_t i = 0; i < cs.n; i++) {
+		const struct ag_cycle_device *d = &cs.d[i];
+		if (!d->failed)
+			continue;
+		char since[32];
+		utc_text(d->since, since);
+		printf("  %s serial=%s reason=%s since=%s detail=\"%s\"\n", d->address,
+		       d->serial[0] ? d->serial : "-", d->reason, since, d->detail);
+	}
+	ag_cycle_status_fini(&cs);
+	return 0;
+}
+
 static int cmd_status(const struct ag_config *c)
 {
 	struct ag_outbox *ob = NULL;
@@ -122,7 +155,7 @@ static int cmd_status(const struct ag_config *c)
 	       (unsigned long long)st.rejected, (unsigned long long)st.dropped,
 	       (unsigned long long)st.gap, ls, le, st.last_error);
 	ag_outbox_close(ob);
-	return 0;
+	return print_cycle_status(c);
 }
 
 static int64_t jitter(int64_t max)
