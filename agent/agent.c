@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <telemail/buf.h>
 #include <telemail/error.h>
@@ -13,6 +14,7 @@
 #include "build.h"
 #include "collect.h"
 #include "config.h"
+#include "cycle_status.h"
 #include "events.h"
 #include "outbox.h"
 #include "state.h"
@@ -65,11 +67,22 @@ static enum ag_item_kind item_kind(enum tm_report_kind k)
 	}
 }
 
+/* What one collection cycle saw: each collector's source and serial (NULL:
+ * failed or not collected), to tell serial clashes; and the cycle's status
+ * (NULL: none) that the next report queued carries as its collector section. */
+struct cycle {
+	const struct ag_config *cfg;
+	const char *const *serials;
+	const struct ag_cycle_status *status;
+	bool carried;
+};
+
 /* Build one report on top of the collected data, seal it and queue it. */
-static int queue_one(struct ag_agent *a, struct ag_state *st, struct tm_report *r,
+static int queue_one(struct ag_agent *a, struct cycle *cy, struct ag_state *st, struct tm_report *r,
 		     enum tm_report_kind kind, const char *cause, const char *subject,
 		     struct tm_error *err)
 {
+	bool carry = cy != NULL && cy->status != NULL && !cy->carried;
 	struct tm_buf yaml, msg;
 	tm_buf_init(&yaml);
 	tm_buf_init(&msg);
@@ -79,6 +92,8 @@ static int queue_one(struct ag_agent *a, struct ag_state *st, struct tm_report *
 	if (ag_state_next_seq(a->cfg->state_dir, st, &seq, err) != 0)
 		goto out;
 	struct ag_report_meta m = { kind, seq, cause, subject, gap > 0 ? (int64_t)gap : TM_UNSET, 0 };
+	if (carry && ag_cycle_status_attach(cy->status, r, err) != 0)
+		goto out;
 	if (ag_report_finish(r, &m, err) != 0 || ag_report_yaml(r, &yaml, err) != 0)
 		goto out;
 	struct tm_seal_opts so = {
@@ -91,8 +106,12 @@ static int queue_one(struct ag_agent *a, struct ag_state *st, struct tm_report *
 		goto out;
 	if (ag_outbox_gap_consume(a->ob, gap, err) != 0)
 		goto out;
+	if (carry)
+		cy->carried = true;
 	rc = 0;
 out:
+	if (carry)
+		ag_cycle_status_detach(r);
 	tm_buf_fini(&yaml);
 	tm_buf_fini(&msg);
 	return rc;
@@ -114,13 +133,6 @@ static void source_of(const struct ag_collector_config *k, char out[AG_SOURCE_MA
 	else
 		snprintf(out, AG_SOURCE_MAX, "%s", k->path);
 }
-
-/* What one collection cycle saw: each collector's source and serial (NULL:
- * failed or not collected), to tell serial clashes. */
-struct cycle {
-	const struct ag_config *cfg;
-	const char *const *serials;
-};
 
 /* Another source reporting `serial` in this cycle (NULL: none). */
 static const char *cycle_other(const struct cycle *cy, size_t self, const char *serial, char buf[AG_SOURCE_MAX])
@@ -167,7 +179,7 @@ static int check_source(const struct cycle *cy, size_t ci, struct ag_state *st, 
 }
 
 /* Detect events and queue the reports of one collected device. */
-static int process(struct ag_agent *a, const struct cycle *cy, size_t ci, struct ag_collected *c,
+static int process(struct ag_agent *a, struct cycle *cy, size_t ci, struct ag_collected *c,
 		   enum tm_report_kind kind, const char *cause, bool events, size_t *queued, struct tm_error *err)
 {
 	struct tm_report *r = c->r;
@@ -193,14 +205,14 @@ static int process(struct ag_agent *a, const struct cycle *cy, size_t ci, struct
 		struct ag_event ev[MAX_EVENTS_PER_RUN];
 		size_t ne = ag_events_detect(a->cfg, &st, r, ev, MAX_EVENTS_PER_RUN);
 		for (size_t i = 0; i < ne; i++) {
-			if (queue_one(a, &st, r, TM_KIND_EVENT, ev[i].cause, ev[i].subject, err) != 0)
+			if (queue_one(a, cy, &st, r, TM_KIND_EVENT, ev[i].cause, ev[i].subject, err) != 0)
 				goto out;
 			q++;
 			saved = true;
 		}
 	}
 	if ((int)kind >= 0) {
-		if (queue_one(a, &st, r, kind, cause, NULL, err) != 0)
+		if (queue_one(a, cy, &st, r, kind, cause, NULL, err) != 0)
 			goto out;
 		q++;
 		saved = true;
@@ -225,7 +237,7 @@ int ag_agent_collect(struct ag_agent *a, size_t ci, enum tm_report_kind kind, co
 	if (ci >= a->cfg->n_collectors)
 		return tm_error_set(err, "internal.bug", "collector %zu out of range", ci);
 	int rc = ag_collect(&a->cfg->collectors[ci], &c, err);
-	struct cycle cy = { a->cfg, NULL };
+	struct cycle cy = { a->cfg, NULL, NULL, false };
 	if (rc == 0)
 		rc = process(a, &cy, ci, &c, kind, cause, events, queued, err);
 	ag_collected_fini(&c);
@@ -255,6 +267,44 @@ static void log_collect(struct ag_agent *a, size_t i, const struct ag_collected 
 	a->log(tm_log_end(&l));
 }
 
+static void log_status(struct ag_agent *a, const struct tm_error *err)
+{
+	if (a->log == NULL)
+		return;
+	char line[512];
+	snprintf(line, sizeof(line), "collect status=%s reason=%s: %s", AG_CYCLE_STATUS_FILE,
+		 err->reason ? err->reason : "?", err->msg);
+	a->log(line);
+}
+
+/* Process device i of a collected cycle: log it, count it, note it in the
+ * cycle's status. */
+static void process_one(struct ag_agent *a, struct cycle *cy, size_t i, struct ag_collected *c,
+			enum tm_report_kind kind, const char *cause, bool events,
+			struct ag_cycle_status *now_st, const struct ag_cycle_status *prev,
+			int64_t now, size_t *failed, size_t *total)
+{
+	struct tm_error err = { 0 };
+	size_t q = 0;
+	if (c->r == NULL) {
+		log_collect(a, i, c, 0, &c->err);
+		(*failed)++;
+	} else if (process(a, cy, i, c, kind, cause, events, &q, &err) != 0) {
+		log_collect(a, i, c, q, &err);
+		if (i < now_st->n)
+			ag_cycle_status_fail(now_st, i, &err, prev, now);
+		(*failed)++;
+	} else {
+		log_collect(a, i, c, q, NULL);
+	}
+	*total += q;
+}
+
+/* The cycle's status: every device noted in configuration order (those that
+ * failed to collect as failed), saved to <state_dir>/collector.status. A
+ * collector's cycle carries it on a report: the first device read is
+ * processed last, and its first report queued carries the status of all the
+ * others (issue 14 item 15). */
 size_t ag_agent_collect_all(struct ag_agent *a, enum tm_report_kind kind, const char *cause,
 			    bool events, size_t *queued)
 {
@@ -270,21 +320,35 @@ size_t ag_agent_collect_all(struct ag_agent *a, enum tm_report_kind kind, const 
 	const char **serials = calloc(n, sizeof(*serials));
 	for (size_t i = 0; serials && i < n; i++)
 		serials[i] = cs[i].r ? cs[i].r->serial : NULL;
-	struct cycle cy = { a->cfg, serials };
-	for (size_t i = 0; i < n; i++) {
-		struct tm_error err = { 0 };
-		size_t q = 0;
-		if (cs[i].r == NULL) {
-			log_collect(a, i, &cs[i], 0, &cs[i].err);
-			failed++;
-		} else if (process(a, &cy, i, &cs[i], kind, cause, events, &q, &err) != 0) {
-			log_collect(a, i, &cs[i], q, &err);
-			failed++;
-		} else {
-			log_collect(a, i, &cs[i], q, NULL);
-		}
-		total += q;
+	int64_t now = (int64_t)time(NULL);
+	struct ag_cycle_status prev, st;
+	struct tm_error serr = { 0 };
+	ag_cycle_status_init(&st);
+	if (ag_cycle_status_load(a->cfg->state_dir, &prev, &serr) != 0)
+		log_status(a, &serr);   /* since and old serials are lost, no more */
+	st.at = now;
+	bool noted = true;
+	for (size_t i = 0; i < n && noted; i++)
+		noted = ag_cycle_status_note(&st, a->cfg, i, cs[i].r ? cs[i].r->serial : NULL,
+					     cs[i].r ? NULL : &cs[i].err, &prev, now) == 0;
+	size_t carrier = n;
+	if (noted && a->cfg->role == AG_ROLE_COLLECTOR)
+		for (size_t i = 0; i < n && carrier == n; i++)
+			if (cs[i].r != NULL)
+				carrier = i;
+	struct cycle cy = { a->cfg, serials, NULL, false };
+	for (size_t i = 0; i < n; i++)
+		if (i != carrier)
+			process_one(a, &cy, i, &cs[i], kind, cause, events, &st, &prev, now, &failed, &total);
+	if (carrier < n) {
+		cy.status = &st;
+		process_one(a, &cy, carrier, &cs[carrier], kind, cause, events, &st, &prev, now, &failed, &total);
 	}
+	tm_error_clear(&serr);
+	if (noted && ag_cycle_status_save(a->cfg->state_dir, &st, &serr) != 0)
+		log_status(a, &serr);
+	ag_cycle_status_fini(&st);
+	ag_cycle_status_fini(&prev);
 	for (size_t i = 0; i < n; i++)
 		ag_collected_fini(&cs[i]);
 	free(serials);
@@ -314,7 +378,7 @@ int ag_agent_show(const struct ag_config *cfg, size_t ci, enum tm_report_kind ki
 	}
 	if (ag_state_load(cfg->state_dir, c.r->serial, &st, err) != 0)
 		goto out;
-	struct cycle cy = { cfg, NULL };
+	struct cycle cy = { cfg, NULL, NULL, false };
 	bool same = false;
 	if (check_source(&cy, ci, &st, &same, err) != 0)
 		goto out;

@@ -17,6 +17,7 @@
 
 #include "agent.h"
 #include "config.h"
+#include "cycle_status.h"
 #include "outbox.h"
 
 /* Exit status: 0 ok; 1 something failed now (a send, a collection, the
@@ -52,7 +53,8 @@ static const char usage_text[] =
 	"                          (--flush: the queued reports too); last line\n"
 	"                          'test: OK' or 'test: FAILED at STEP: CAUSE'; a failed\n"
 	"                          test leaves no test report queued\n"
-	"  status                  outbox depth, rejected reports, last success, last error\n"
+	"  status                  outbox depth, rejected reports, last success, last error,\n"
+	"                          devices not read in the last cycle\n"
 	"  outbox list [--failed]  the queued reports (--failed: the ones the relay rejected)\n"
 	"  outbox retry ID|--all   put rejected reports back in the queue\n"
 	"  outbox drop ID          delete a queued or rejected report\n"
@@ -239,6 +241,37 @@ static void stamp(int64_t when, char out[32])
 	}
 }
 
+/* The last collection cycle (<state_dir>/collector.status): the devices, and
+ * one line per device that could not be read. */
+static int print_cycle_status(const struct ag_config *c)
+{
+	struct ag_cycle_status cs;
+	struct tm_error err = { 0 };
+	if (ag_cycle_status_load(c->state_dir, &cs, &err) != 0)
+		return fail("status", &err);
+	char at[32];
+	stamp(cs.at, at);
+	printf("last_cycle: %s\ndevices: %zu\nunreachable: %zu\n", at, cs.n, ag_cycle_status_failed(&cs));
+	for (size_t i = 0; i < cs.n; i++) {
+		const struct ag_cycle_device *d = &cs.d[i];
+		if (!d->failed)
+			continue;
+		char since[32];
+		stamp(d->since, since);
+		/* the address, serial and detail come from the device: escaped values */
+		struct tm_logline l;
+		tm_log_begin(&l, "  device");
+		tm_log_add(&l, "address", d->address);
+		tm_log_add(&l, "serial", d->serial[0] ? d->serial : "-");
+		tm_log_add(&l, "reason", d->reason);
+		tm_log_add(&l, "since", since);
+		tm_log_add(&l, "detail", d->detail);
+		printf("%s\n", tm_log_end(&l));
+	}
+	ag_cycle_status_fini(&cs);
+	return 0;
+}
+
 static int cmd_status(const struct ag_config *c)
 {
 	struct ag_outbox *ob = NULL;
@@ -265,7 +298,7 @@ static int cmd_status(const struct ag_config *c)
 	       (unsigned long long)st.rejected, st.failed, (unsigned long long)st.dropped,
 	       (unsigned long long)st.gap, ls, le, last_error, lr, last_rejected);
 	ag_outbox_close(ob);
-	return 0;
+	return print_cycle_status(c);
 }
 
 /* outbox list [--failed] | retry ID|--all | drop ID */

@@ -165,6 +165,41 @@ static int collect_device(void *ctx, const struct gw_device_row *d)
 	return 0;
 }
 
+/* Issue 14 item 15: the devices collectors could not read, after the
+ * registered ones, with the state "unreachable", the reason and since when;
+ * scoped like the rest (--tenant T: T's subtree). */
+struct unreach_ctx {
+	struct gw_cli *c;
+	const char *tenant;
+	json_t *list;
+};
+
+static int print_unreachable(void *arg, const struct gw_unreachable_row *u)
+{
+	struct unreach_ctx *x = arg;
+	struct tm_error err = {0};
+	bool visible = true;
+	if (x->tenant != NULL &&
+	    gw_registry_tenant_visible(x->c->store, x->tenant, u->tenant, &visible, &err) != 0) {
+		gw_cli_error("devices", &err);
+		visible = false;
+	}
+	if (!visible)
+		return 0;
+	char since[32];
+	fmt_time(u->since, since, sizeof(since));
+	if (x->list != NULL)
+		json_array_append_new(x->list, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+			"serial", u->serial, "tenant", u->tenant, "state", "unreachable", "address",
+			u->address, "reason", u->reason, "since", since, "detail", u->detail,
+			"collector", u->fingerprint));
+	else
+		printf("%-16s %-12s %8s  %-20s  %-20s  %-10s %s reason=%s since=%s: %s\n",
+		       u->serial[0] ? u->serial : "-", u->tenant, "-", "-", "-", "unreachable", u->address,
+		       u->reason, since, u->detail[0] ? u->detail : "-");
+	return 0;
+}
+
 int gw_cmd_devices(struct gw_cli *c, int argc, char **argv)
 {
 	const char *tenant = NULL;
@@ -223,6 +258,9 @@ int gw_cmd_devices(struct gw_cli *c, int argc, char **argv)
 			       d->last_seq, seen, recv, d->state[0] ? d->state : "-",
 			       d->model[0] ? d->model : "-");
 	}
+	struct unreach_ctx ux = { c, tenant, list };
+	if (gw_store_unreachable_list(c->store, print_unreachable, &ux, &err) != GW_STORE_OK)
+		gw_cli_error("devices", &err);
 	if (list != NULL) {
 		json_dumpf(list, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		putchar('\n');

@@ -256,6 +256,12 @@ int gw_store_report_get(struct gw_store *st, const char *report_id, struct gw_re
 	return st->ops->report_get(st->be, report_id, out, found, err);
 }
 
+int gw_store_unreachable_list(struct gw_store *st, gw_store_unreachable_cb cb, void *ctx,
+			      struct tm_error *err)
+{
+	return st->ops->unreachable_list(st->be, cb, ctx, err);
+}
+
 static int digits(const char *p, int n, int *out)
 {
 	int v = 0;

@@ -159,6 +159,21 @@ typedef int (*gw_store_tenant_cb)(void *ctx, const struct gw_tenant_row *t);
 typedef int (*gw_store_cert_cb)(void *ctx, const struct gw_cert_row *c);
 typedef int (*gw_store_device_cb)(void *ctx, const struct gw_device_row *d);
 
+/* A device a collector could not read, from the newest report of that
+ * collector (certificate) that carried a collector section. */
+struct gw_unreachable_row {
+	char tenant[GW_NAME_MAX + 1];        /* the collector's */
+	char fingerprint[GW_SHA256_HEX];     /* the collector's certificate */
+	char address[257];
+	char serial[GW_NAME_MAX + 1];        /* "" when not known */
+	char reason[65];
+	int64_t since;                       /* Unix seconds */
+	char detail[257];
+	int64_t reported_at;                 /* generated_at of that report */
+};
+/* A non-zero result stops the walk. */
+typedef int (*gw_store_unreachable_cb)(void *ctx, const struct gw_unreachable_row *u);
+
 
 /* ---- service rows: alerts, marks, notification queue, audit, meters (issue 6) ---- */
 
@@ -343,6 +358,8 @@ struct gw_store_ops {
 	int (*device_get)(void *s, const char *serial, struct gw_device_row *out, bool *found,
 			  struct tm_error *err);
 	int (*device_list)(void *s, gw_store_device_cb cb, void *ctx, struct tm_error *err);
+	/* devices collectors could not read, by tenant then address */
+	int (*unreachable_list)(void *s, gw_store_unreachable_cb cb, void *ctx, struct tm_error *err);
 
 	/* service (store_sqlite_service.c; logic in alerts.c, notify.c, audit.c,
 	 * billing.c). Listing callbacks: a non-zero result stops the walk. */
@@ -428,6 +445,9 @@ int gw_store_msglog_get(struct gw_store *st, const char *raw_sha256, const char 
 			struct gw_msglog_row *out, bool *found, struct tm_error *err);
 int gw_store_report_get(struct gw_store *st, const char *report_id, struct gw_report_ref *out,
 			bool *found, struct tm_error *err);
+/* The devices collectors could not read (newest report of each collector). */
+int gw_store_unreachable_list(struct gw_store *st, gw_store_unreachable_cb cb, void *ctx,
+			      struct tm_error *err);
 
 /* The back end's ops and state, for registry.c. */
 const struct gw_store_ops *gw_store_ops_get0(const struct gw_store *st);

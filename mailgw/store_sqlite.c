@@ -491,6 +491,7 @@ const struct gw_store_ops gw_store_sqlite_ops = {
 	.device_add = gw_sq_device_add,
 	.device_get = gw_sq_device_get,
 	.device_list = gw_sq_device_list,
+	.unreachable_list = gw_sq_unreachable_list,
 	.alert_find_active = gw_sq_alert_find_active,
 	.alert_insert = gw_sq_alert_insert,
 	.alert_update = gw_sq_alert_update,

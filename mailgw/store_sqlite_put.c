@@ -401,6 +401,8 @@ static int insert_report(struct gw_sq *q, const struct gw_store_record *rec,
 	if (rc == GW_STORE_OK)
 		rc = put_device_facts(q, rec, generated, generated_nsec, &info->newest, err);
 	if (rc == GW_STORE_OK)
+		rc = gw_sq_put_collector(q, rec, generated, err);
+	if (rc == GW_STORE_OK)
 		info->result = GW_PUT_STORED;
 	return rc;
 }

@@ -215,10 +215,32 @@ static const char v3[] =
 	"DROP INDEX reports_serial_time;"
 	"CREATE INDEX reports_serial_time ON reports(serial, generated_unix, generated_nsec);";
 
+/* v4 (issue 14 item 15): what each collector (by certificate) said in the
+ * newest report that carried a collector section, and the devices it could
+ * not read then. */
+static const char v4[] =
+	"CREATE TABLE collector_status ("
+	"  fingerprint TEXT PRIMARY KEY,"
+	"  tenant TEXT NOT NULL,"
+	"  serial TEXT NOT NULL,"
+	"  report_id TEXT NOT NULL,"
+	"  generated_unix INTEGER NOT NULL,"
+	"  devices INTEGER NOT NULL,"
+	"  unreachable_count INTEGER NOT NULL);"
+	"CREATE TABLE collector_unreachable ("
+	"  fingerprint TEXT NOT NULL REFERENCES collector_status(fingerprint),"
+	"  address TEXT NOT NULL,"
+	"  serial TEXT,"
+	"  reason TEXT NOT NULL,"
+	"  since_unix INTEGER NOT NULL,"
+	"  detail TEXT,"
+	"  PRIMARY KEY (fingerprint, address));";
+
 const char *const gw_sq_migrations[] = {
 	v1,
 	v2,
 	v3,
+	v4,
 };
 
 const size_t gw_sq_n_migrations = sizeof(gw_sq_migrations) / sizeof(gw_sq_migrations[0]);

@@ -32,7 +32,10 @@
  *                  shows > 100; else null)}],
  *  "alerts"?:  [{"code", "sub_code"?, "severity", "group"?, "location"?,
  *               "description"?, "time"? (UTC), "counter"?}],
- *  "diagnostics"?: {name: value, ...}}
+ *  "diagnostics"?: {name: value, ...},
+ *  "collector"?: {"devices", "unreachable_count",
+ *               "unreachable": [{"address", "serial"?, "reason", "since" (UTC),
+ *                                "detail"?}] (in the report's order, may be [])}}
  *
  * A section is present when the report had it (status, counters, lists and
  * diagnostics follow the model's has_* flags; an empty list stays []).
@@ -460,6 +463,18 @@ static void alert(struct tm_je *j, const void *p)
 	tm_je_obj_end(j);
 }
 
+static void unreachable(struct tm_je *j, const void *p)
+{
+	const struct tm_unreachable *u = p;
+	tm_je_obj_begin(j);
+	key_str(j, "address", u->address, "collector/unreachable/address");
+	opt_str(j, "serial", u->serial, "collector/unreachable/serial");
+	key_str(j, "reason", u->reason, "collector/unreachable/reason");
+	key_utc(j, "since", u->since, "collector/unreachable/since");
+	opt_str(j, "detail", u->detail, "collector/unreachable/detail");
+	tm_je_obj_end(j);
+}
+
 static void list(struct tm_je *j, const char *key, size_t n, const void *items, size_t size,
 		 void (*one)(struct tm_je *, const void *))
 {
@@ -554,6 +569,14 @@ int tm_report_normalize(const struct tm_report *r, struct tm_buf *out, struct tm
 		list(&j, "alerts", r->n_alerts, r->alerts, sizeof(*r->alerts), alert);
 	if (r->has_diagnostics)
 		diagnostics_part(&j, r);
+	if (r->has_collector) {
+		tm_je_key(&j, "collector", "collector");
+		tm_je_obj_begin(&j);
+		key_int(&j, "devices", r->collector_devices);
+		key_int(&j, "unreachable_count", r->unreachable_count);
+		list(&j, "unreachable", r->n_unreachable, r->unreachable, sizeof(*r->unreachable), unreachable);
+		tm_je_obj_end(&j);
+	}
 	tm_je_obj_end(&j);
 	return tm_je_finish(&j);
 }

@@ -67,6 +67,8 @@ struct tm_report *tm_report_new(void)
 	r->seq = TM_UNSET;
 	r->kind = TM_KIND_PERIODIC;
 	r->outbox_gap = TM_UNSET;
+	r->collector_devices = TM_UNSET;
+	r->unreachable_count = TM_UNSET;
 	for (int i = 0; i < TM_SVC_COUNT; i++)
 		tm_counter_set_init(&r->service[i]);
 	return r;
@@ -133,6 +135,15 @@ void tm_report_free(struct tm_report *r)
 		free(r->diagnostics[i].s);
 	}
 	free(r->diagnostics);
+	for (size_t i = 0; i < r->n_unreachable; i++) {
+		struct tm_unreachable *u = &r->unreachable[i];
+		free(u->address);
+		free(u->serial);
+		free(u->reason);
+		free(u->since);
+		free(u->detail);
+	}
+	free(r->unreachable);
 	free(r);
 }
 
@@ -479,6 +490,24 @@ static int read_alerts(const struct tm_node *n, struct tm_report *r, struct tm_e
 	return rc;
 }
 
+static int read_collector(const struct tm_node *n, struct tm_report *r, struct tm_error *err)
+{
+	static const char *const keys[] = { "devices", "unreachable_count", "unreachable", NULL };
+	const struct tm_node *v;
+	r->has_collector = true;
+	if (need(n, TM_NODE_MAP, "collector", err) < 0 || known_keys(n, "collector", keys, err) < 0 ||
+	    get_int(n, "collector", "devices", 1, &r->collector_devices, err) < 0 ||
+	    get_int(n, "collector", "unreachable_count", 1, &r->unreachable_count, err) < 0 ||
+	    get_seq(n, "collector", "unreachable", &v, err) < 0)
+		return -1;
+	if (v == NULL)
+		return tm_error_set(err, "report.missing_field", "collector/unreachable: required field is missing");
+	void *a = NULL;
+	int rc = read_list(v, "collector/unreachable", &tm_unreachable_fields, &a, &r->n_unreachable, err);
+	r->unreachable = a;
+	return rc;
+}
+
 static int read_diagnostics(const struct tm_node *n, struct tm_report *r, struct tm_error *err)
 {
 	r->has_diagnostics = true;
@@ -527,7 +556,7 @@ int tm_report_from_node(const struct tm_node *root, struct tm_report **out, stru
 {
 	static const char *const keys[] = { "schema_version", "report", "device", "status",
 					    "counters", "supplies", "parts", "alerts",
-					    "diagnostics", NULL };
+					    "diagnostics", "collector", NULL };
 	struct tm_report *r = NULL;
 	int rc = -1;
 	const struct tm_node *n;
@@ -580,6 +609,8 @@ int tm_report_from_node(const struct tm_node *root, struct tm_report **out, stru
 		goto out;
 	if ((n = tm_node_get(root, "diagnostics")) != NULL && read_diagnostics(n, r, err) < 0)
 		goto out;
+	if ((n = tm_node_get(root, "collector")) != NULL && read_collector(n, r, err) < 0)
+		goto out;
 	*out = r;
 	r = NULL;
 	rc = 0;
@@ -612,6 +643,12 @@ int tm_report_check(const struct tm_report *r, struct tm_error *err)
 		char p[48];
 		snprintf(p, sizeof(p), "alerts/%zu/time", i);
 		if (check_time(r->alerts[i].time, p, err) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < r->n_unreachable; i++) {
+		char p[64];
+		snprintf(p, sizeof(p), "collector/unreachable/%zu/since", i);
+		if (check_time(r->unreachable[i].since, p, err) < 0)
 			return -1;
 	}
 	/* The record keys firmware by component: one version each. */
@@ -719,6 +756,16 @@ static bool lists_eq(const struct tm_report *a, const struct tm_report *b)
 	for (size_t i = 0; i < a->n_diagnostics; i++)
 		if (!diag_eq(&a->diagnostics[i], &b->diagnostics[i]))
 			return false;
+	if (a->has_collector != b->has_collector || a->collector_devices != b->collector_devices ||
+	    a->unreachable_count != b->unreachable_count || a->n_unreachable != b->n_unreachable)
+		return false;
+	for (size_t i = 0; i < a->n_unreachable; i++) {
+		const struct tm_unreachable *x = &a->unreachable[i], *y = &b->unreachable[i];
+		if (!str_eq(x->address, y->address) || !str_eq(x->serial, y->serial) ||
+		    !str_eq(x->reason, y->reason) || !str_eq(x->since, y->since) ||
+		    !str_eq(x->detail, y->detail))
+			return false;
+	}
 	return true;
 }
 

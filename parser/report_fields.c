@@ -58,3 +58,12 @@ static const struct tm_report_field alert[] = {
 	INT(struct tm_alert, counter, false),
 };
 TABLE(tm_alert_fields, struct tm_alert, alert);
+
+static const struct tm_report_field unreachable[] = {
+	STR(struct tm_unreachable, address, true),
+	STR(struct tm_unreachable, serial, false),
+	STR(struct tm_unreachable, reason, true),
+	STR(struct tm_unreachable, since, true),
+	STR(struct tm_unreachable, detail, false),
+};
+TABLE(tm_unreachable_fields, struct tm_unreachable, unreachable);

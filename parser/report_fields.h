@@ -28,5 +28,6 @@ extern const struct tm_report_fields tm_vendor_fields;       /* struct tm_vendor
 extern const struct tm_report_fields tm_supply_fields;       /* struct tm_supply */
 extern const struct tm_report_fields tm_part_fields;         /* struct tm_part */
 extern const struct tm_report_fields tm_alert_fields;        /* struct tm_alert */
+extern const struct tm_report_fields tm_unreachable_fields;  /* struct tm_unreachable */
 
 #endif

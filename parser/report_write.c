@@ -409,6 +409,26 @@ static void write_diagnostics(struct writer *w, const struct tm_report *r)
 	}
 }
 
+static void write_collector(struct writer *w, const struct tm_report *r)
+{
+	put(w, "collector:\n");
+	w->indent = 2;
+	int_field(w, "devices", r->collector_devices, 1, "collector");
+	int_field(w, "unreachable_count", r->unreachable_count, 1, "collector");
+	if (r->n_unreachable == 0) {
+		put(w, "  unreachable: []\n");
+		return;
+	}
+	put(w, "  unreachable:\n");
+	for (size_t i = 0; i < r->n_unreachable; i++) {
+		char p[64];
+		snprintf(p, sizeof(p), "collector/unreachable/%zu", i);
+		w->indent = 6;
+		w->dash = 1;
+		write_fields(w, &tm_unreachable_fields, &r->unreachable[i], p);
+	}
+}
+
 int tm_report_write_yaml(const struct tm_report *r, struct tm_buf *out, struct tm_error *err)
 {
 	struct writer w = { .b = out, .err = err };
@@ -429,6 +449,8 @@ int tm_report_write_yaml(const struct tm_report *r, struct tm_buf *out, struct t
 		write_list(&w, "alerts", &tm_alert_fields, r->alerts, r->n_alerts);
 	if (r->has_diagnostics)
 		write_diagnostics(&w, r);
+	if (r->has_collector)
+		write_collector(&w, r);
 	if (w.failed) {
 		/* nothing half-written stays behind */
 		out->len = start;

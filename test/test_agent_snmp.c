@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -187,6 +188,8 @@ static struct ag_config *make_cfg(const char *collectors)
 	struct ag_config *c = NULL;
 	struct tm_error err = { 0 };
 	cr_assert_eq(ag_config_parse((const uint8_t *)text, strlen(text), dir, &c, &err), 0, "%s", err.msg);
+	snprintf(p, sizeof(p), "%s/agent.yaml", dir);   /* for the telemail-agent binary */
+	tm_test_write(p, text, strlen(text));
 	free(text);
 	free(pki);
 	return c;
@@ -648,5 +651,107 @@ Test(agent_snmp, one_serial_taking_turns_between_two_addresses_is_a_clash_not_a_
 	/* A again while B is configured (and silent): still held back */
 	cr_assert_eq(cycle(c, &q), 2, "%s", logged);
 	cr_assert_eq(q, 0);
+	ag_config_free(c);
+}
+
+/* The YAML of every queued report (decrypted, verified), in dir/queued. */
+static void queued_yaml(void)
+{
+	char *pki = tm_test_pki("");
+	cr_assert_eq(tm_test_sh("cd '%s/outbox/queue' && for f in $(ls | sort); do "
+				"openssl cms -decrypt -in \"$f\" -recip '%sgw-ec.pem' -inkey '%sgw-ec.key' | "
+				"openssl cms -verify -noverify 2>/dev/null | tr -d '\\r' | sed '1,/^$/d' | "
+				"base64 -d; done > '%s/queued'", dir, pki, pki, dir), 0);
+	free(pki);
+}
+
+/* `telemail-agent status`, its lines from "last_cycle:" on, in dir/status.out. */
+static void agent_status(void)
+{
+	const char *bd = getenv("TM_BUILDDIR");
+	cr_assert_eq(tm_test_sh("cd '%s' && '%s/agent/telemail-agent' -c agent.yaml status | "
+				"sed -n '/^last_cycle:/,$p' > status.out", dir, bd ? bd : ".."), 0);
+}
+
+/* Issue 14 item 15: a collector with a live device (snmpd) and a dead one (a
+ * closed UDP port). The cycle's report says which device could not be read,
+ * why and since when; `status` lists it; the next cycle keeps its since;
+ * once the device answers it is listed no more. */
+Test(agent_snmp, unreachable_device_reported_listed_and_cleared)
+{
+	int port = start_snmpd(0, printer_body(1000));
+	int dead = dead_port();
+	char coll[512];
+	snprintf(coll, sizeof(coll),
+		 "  - {type: snmp, host: 127.0.0.1, port: %d, community: public, timeout_ms: 3000}\n"
+		 "  - {type: snmp, host: 127.0.0.1, port: %d, community: public, timeout_ms: 300, retries: 0, serial: DEAD1}\n",
+		 port, dead);
+	struct ag_config *c = make_cfg(coll);
+	size_t q = 99;
+	cr_assert_eq(cycle(c, &q), 1, "%s", logged);
+	cr_assert_eq(q, 1);
+	/* the state file: exact, but for the time */
+	cr_assert_eq(tm_test_sh("cd '%s/state' && sed 's/\\t/|/g' collector.status > cs && "
+				"grep -qx 'at|[0-9]*' cs && grep -qx 'ok|127.0.0.1:%d|XK100001' cs && "
+				"grep -qx 'failed|127.0.0.1:%d|DEAD1|collect.unavailable|[0-9]*|snmp 127.0.0.1:%d: no answer within 300 ms (0 retries)' cs && "
+				"test $(wc -l < cs) -eq 3", dir, port, dead, dead), 0);
+	queued_yaml();
+	char want[1024];
+	time_t since = 0;
+	cr_assert_eq(tm_test_sh("sed -n 's/^failed\t[^\t]*\t[^\t]*\t[^\t]*\t\\([0-9]*\\)\t.*/\\1/p' "
+				"'%s/state/collector.status' > '%s/since'", dir, dir), 0);
+	struct tm_buf b;
+	tm_buf_init(&b);
+	snprintf(want, sizeof(want), "%s/since", dir);
+	tm_test_read(want, &b);
+	since = (time_t)atoll((char *)b.data);
+	tm_buf_fini(&b);
+	cr_assert_gt(since, 0);
+	char st[32];
+	struct tm tmv;
+	strftime(st, sizeof(st), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&since, &tmv));
+	snprintf(want, sizeof(want),
+		 "collector:\n  devices: 2\n  unreachable_count: 1\n  unreachable:\n"
+		 "    - address: \"127.0.0.1:%d\"\n      serial: \"DEAD1\"\n"
+		 "      reason: \"collect.unavailable\"\n      since: \"%s\"\n"
+		 "      detail: \"snmp 127.0.0.1:%d: no answer within 300 ms (0 retries)\"\n", dead, st, dead);
+	char p[600];
+	snprintf(p, sizeof(p), "%s/queued", dir);
+	tm_buf_init(&b);
+	tm_test_read(p, &b);
+	cr_assert_not_null(strstr((char *)b.data, want), "want:\n%s\ngot:\n%s", want, (char *)b.data);
+	tm_buf_fini(&b);
+	agent_status();
+	snprintf(want, sizeof(want), "grep -c . '%s/status.out' | grep -qx 4 && "
+		 "sed -n 2,4p '%s/status.out' | tr '\\n' '|' | grep -qx 'devices: 2|unreachable: 1|"
+		 "  device address=127.0.0.1:%d serial=DEAD1 reason=collect.unavailable since=%s detail=\"snmp 127.0.0.1:%d: no answer within 300 ms (0 retries)\"|'",
+		 dir, dir, dead, st, dead);
+	cr_assert_eq(tm_test_sh("%s", want), 0, "status:\n%s", "see status.out");
+
+	/* still dead a cycle later: the same since */
+	sleep(1);
+	cr_assert_eq(cycle(c, &q), 1, "%s", logged);
+	agent_status();
+	snprintf(want, sizeof(want), "grep -q 'since=%s ' '%s/status.out'", st, dir);
+	cr_assert_eq(tm_test_sh("%s", want), 0);
+
+	/* the device answers again: no longer listed, the report says so */
+	char body[4096];
+	snprintf(body, sizeof(body), "%s", printer_body(50));
+	char *ser = strstr(body, "\"XK100001\"");
+	cr_assert_not_null(ser);
+	memcpy(ser, "\"DEAD1\"   ", 10);   /* another device: its own serial */
+	start_snmpd_on(1, body, dead);
+	tm_test_sh("rm -f '%s'/outbox/queue/*", dir);
+	cr_assert_eq(cycle(c, &q), 0, "%s", logged);
+	agent_status();
+	snprintf(want, sizeof(want), "sed -n 2,3p '%s/status.out' | tr '\\n' '|' | grep -qx 'devices: 2|unreachable: 0|' && "
+		 "test $(grep -c . '%s/status.out') -eq 3", dir, dir);
+	cr_assert_eq(tm_test_sh("%s", want), 0);
+	queued_yaml();
+	snprintf(want, sizeof(want), "grep -c '^collector:' '%s/queued' | grep -qx 1 && "
+		 "grep -A3 '^collector:' '%s/queued' | tr '\\n' '|' | "
+		 "grep -qx 'collector:|  devices: 2|  unreachable_count: 0|  unreachable: \\[\\]|'", dir, dir);
+	cr_assert_eq(tm_test_sh("%s", want), 0, "the section of the cleared cycle");
 	ag_config_free(c);
 }

@@ -403,3 +403,25 @@ Test(normalize, time_long_input_is_cut_in_the_message)
 	cr_assert_eq(tm_time_to_utc(NULL, NULL, NULL, &err), -1);
 	cr_assert_str_eq(err.reason, "report.schema");
 }
+
+/* A collector's section: sorted keys, the list in the report's order, absent
+ * serial and detail left out. */
+Test(normalize, collector_section)
+{
+	struct tm_report *r = read_file_ok("reports/good/collector-unreachable.yaml");
+	char *j = norm_ok(r);
+	cr_assert_str_eq(j, "{\"collector\":{\"devices\":3,\"unreachable\":["
+			 "{\"address\":\"192.0.2.41:161\",\"detail\":\"no answer from 192.0.2.41:161 within 8000 ms\","
+			 "\"reason\":\"collect.unavailable\",\"since\":\"2024-04-30T08:00:00Z\"},"
+			 "{\"address\":\"192.0.2.42:161\",\"reason\":\"collect.serial_clash\",\"serial\":\"XK100002\","
+			 "\"since\":\"2024-05-01T08:00:00Z\"}],\"unreachable_count\":2},"
+			 "\"device\":{\"serial\":\"XK100001\"},\"report\":{\"agent\":\"telemail-agent/0.1.0\","
+			 "\"generated_at\":\"2024-05-01T08:00:00Z\",\"id\":\"3c1d7e9a-5b2f-4a6c-8d0e-1f2a3b4c5d6e\","
+			 "\"kind\":\"status\",\"outbox_gap\":0,\"seq\":12,\"trigger\":{\"cause\":\"schedule\"}},"
+			 "\"schema_version\":1,\"status\":{\"conditions\":[],\"state\":\"idle\"}}");
+	char *again = norm_ok(r);
+	cr_assert_str_eq(again, j);
+	free(again);
+	free(j);
+	tm_report_free(r);
+}

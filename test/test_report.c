@@ -129,6 +129,29 @@ Test(report, read_minimal_and_lists)
 	tm_report_free(r);
 }
 
+Test(report, read_collector_section)
+{
+	struct tm_report *r = read_file_ok("reports/good/collector-unreachable.yaml");
+	cr_assert(r->has_collector);
+	cr_assert_eq(r->collector_devices, 3);
+	cr_assert_eq(r->unreachable_count, 2);
+	cr_assert_eq(r->n_unreachable, 2);
+	cr_assert_str_eq(r->unreachable[0].address, "192.0.2.41:161");
+	cr_assert_null(r->unreachable[0].serial);
+	cr_assert_str_eq(r->unreachable[0].reason, "collect.unavailable");
+	cr_assert_str_eq(r->unreachable[0].since, "2024-04-30T08:00:00Z");
+	cr_assert_str_eq(r->unreachable[1].serial, "XK100002");
+	cr_assert_null(r->unreachable[1].detail);
+	tm_test_report_round_trip(r, "collector-unreachable");
+	struct tm_report *b = read_file_ok("reports/good/collector-unreachable.yaml");
+	cr_assert(tm_report_equal(r, b));
+	free(b->unreachable[1].reason);
+	b->unreachable[1].reason = strdup("collect.snmp");
+	cr_assert_not(tm_report_equal(r, b));
+	tm_report_free(b);
+	tm_report_free(r);
+}
+
 Test(report, read_sentinels_and_event)
 {
 	struct tm_report *r = read_file_ok("reports/good/supply-sentinels.yaml");

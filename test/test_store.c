@@ -192,7 +192,7 @@ Test(store, migrates_from_empty_and_reopens_idempotently)
 	struct gw_store *st = open_store();
 	cr_assert_str_eq(gw_store_backend(st), "sqlite");
 	gw_store_close(st);
-	cr_assert_eq(q1("PRAGMA user_version"), 3);
+	cr_assert_eq(q1("PRAGMA user_version"), 4);
 	cr_assert_eq(q1("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
 			"('tenants','certificates','devices','cert_devices','reports','report_json',"
 			"'counters','supplies','latest_supplies','parts','alerts','diagnostics',"
@@ -203,7 +203,7 @@ Test(store, migrates_from_empty_and_reopens_idempotently)
 	long long tables = q1("SELECT count(*) FROM sqlite_master");
 	st = open_store();   /* again: nothing to migrate, nothing changes */
 	gw_store_close(st);
-	cr_assert_eq(q1("PRAGMA user_version"), 3);
+	cr_assert_eq(q1("PRAGMA user_version"), 4);
 	cr_assert_eq(q1("SELECT count(*) FROM sqlite_master"), tables);
 }
 
@@ -216,6 +216,7 @@ Test(store, migration_v3_keeps_the_fraction_of_stored_reports)
 	/* back to v2's shape, with two reports written by a v2 gateway */
 	cr_assert_eq(sqlite3_exec(db,
 		"PRAGMA foreign_keys = OFF; BEGIN;"
+		"DROP TABLE collector_unreachable; DROP TABLE collector_status;"
 		"DROP INDEX reports_serial_time;"
 		"ALTER TABLE reports DROP COLUMN generated_nsec;"
 		"ALTER TABLE devices DROP COLUMN last_seen_nsec;"
@@ -230,7 +231,7 @@ Test(store, migration_v3_keeps_the_fraction_of_stored_reports)
 		sqlite3_errmsg(db));
 	sqlite3_close(db);
 	gw_store_close(open_store());
-	cr_assert_eq(q1("PRAGMA user_version"), 3);
+	cr_assert_eq(q1("PRAGMA user_version"), 4);
 	cr_assert_eq(q1("SELECT generated_nsec FROM reports WHERE report_id = 'r1'"), 0);
 	cr_assert_eq(q1("SELECT generated_nsec FROM reports WHERE report_id = 'r2'"), 600000000);
 	cr_assert_eq(q1("SELECT last_seen_nsec FROM devices WHERE serial = 'D1'"), 600000000);
@@ -848,5 +849,73 @@ Test(store, marks_and_active_alerts_in_bulk)
 	cr_assert(strcmp(u.severity, "critical") == 0 && strcmp(u.detail, "d2") == 0 &&
 		  strcmp(u.report_id, "r2") == 0 && strcmp(u.kind, "k0") == 0);
 	cr_assert(u.state == GW_ALERT_OPEN && u.resolved_at == 0);
+	gw_store_close(st);
+}
+
+/* ---- collectors' unreachable devices (issue 14 item 15) ---- */
+
+static void add_unreachable(struct tm_report *r, const char *generated, const char *address,
+			    const char *serial)
+{
+	free(r->generated_at);
+	r->generated_at = dup_s(generated);
+	r->has_collector = true;
+	r->collector_devices = 2;
+	r->unreachable_count = address != NULL;
+	if (address == NULL)
+		return;
+	r->n_unreachable = 1;
+	r->unreachable = calloc(1, sizeof(*r->unreachable));
+	r->unreachable[0].address = dup_s(address);
+	r->unreachable[0].serial = serial ? dup_s(serial) : NULL;
+	r->unreachable[0].reason = dup_s("collect.unavailable");
+	r->unreachable[0].since = dup_s("2025-03-01T09:00:00Z");
+	r->unreachable[0].detail = dup_s("no answer");
+}
+
+static int keep_unreachable(void *ctx, const struct gw_unreachable_row *u)
+{
+	char *out = ctx;
+	snprintf(out + strlen(out), 1024 - strlen(out), "%s %s %s %s %s %lld %s %lld\n", u->tenant,
+		 u->fingerprint, u->address, u->serial[0] ? u->serial : "-", u->reason,
+		 (long long)u->since, u->detail, (long long)u->reported_at);
+	return 0;
+}
+
+static void unreachable_rows(struct gw_store *st, char out[1024])
+{
+	struct tm_error err = {0};
+	out[0] = '\0';
+	cr_assert_eq(gw_store_unreachable_list(st, keep_unreachable, out, &err), GW_STORE_OK, "%s", err.msg);
+}
+
+/* The newest collector section replaces the list; an older one arriving
+ * late changes nothing; one with no device listed empties it. */
+Test(store, collector_unreachable_newest_wins)
+{
+	struct gw_store *st = open_with_tenant();
+	struct item a, b, c;
+	char rows[1024];
+	item_init(&a, 1, "XK1", 1, 50);
+	item_init(&b, 2, "XK1", 2, 50);
+	item_init(&c, 3, "XK1", 3, 50);
+	static const char fp[] = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00";
+	a.rec.fingerprint = b.rec.fingerprint = c.rec.fingerprint = fp;
+	add_unreachable(a.r, "2025-03-01T10:00:00Z", "192.0.2.9:161", "XK9");
+	add_unreachable(b.r, "2025-03-01T12:00:00Z", NULL, NULL);
+	add_unreachable(c.r, "2025-03-01T11:00:00Z", "192.0.2.8:161", NULL);
+	put_ok(st, &a);
+	unreachable_rows(st, rows);
+	cr_assert_str_eq(rows, "acme c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00 192.0.2.9:161 XK9 collect.unavailable 1740819600 no answer 1740823200\n");
+	put_ok(st, &b);   /* newer, nothing unreachable */
+	unreachable_rows(st, rows);
+	cr_assert_str_eq(rows, "");
+	put_ok(st, &c);   /* older than b: ignored */
+	unreachable_rows(st, rows);
+	cr_assert_str_eq(rows, "");
+	cr_assert_eq(q1("SELECT unreachable_count FROM collector_status WHERE fingerprint = 'c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00'"), 0);
+	item_fini(&a);
+	item_fini(&b);
+	item_fini(&c);
 	gw_store_close(st);
 }

@@ -207,3 +207,74 @@ Test(tenancy, billing_requires_tenant_and_period, .init = setup, .fini = teardow
 	cr_assert_not_null(strstr(out, "billing.bad_period: --period '2026-13'"), "%s", out);
 	free(out);
 }
+
+/* Issue 14 item 15: a collector's unreachable devices, stored from its
+ * report's collector section, in `devices` with the state unreachable,
+ * scoped like the registered devices. */
+static void put_collector(const char *serial, const char *tenant, const char *fp, int n,
+			  const char *address, const char *dead_serial)
+{
+	struct gw_store *st;
+	struct tm_error err = {0};
+	char db[512], id[48], json[64], sha[65];
+	snprintf(db, sizeof(db), "%s/telemail.db", tmpdir);
+	struct gw_store_options o = { .path = db };
+	cr_assert_eq(gw_store_open(&o, &st, &err), GW_STORE_OK, "%s", err.msg);
+	struct tm_report *r = tm_report_new();
+	snprintf(id, sizeof(id), "00000000-0000-4000-8000-%012d", 900 + n);
+	r->id = strdup(id);
+	r->seq = 50;
+	r->kind = TM_KIND_STATUS;
+	r->generated_at = strdup("2026-10-01T08:00:00Z");
+	r->agent = strdup("telemail-agent/0.1.0");
+	r->serial = strdup(serial);
+	r->has_collector = true;
+	r->collector_devices = 2;
+	r->unreachable_count = 1;
+	r->n_unreachable = 1;
+	r->unreachable = calloc(1, sizeof(*r->unreachable));
+	r->unreachable[0].address = strdup(address);
+	r->unreachable[0].serial = strdup(dead_serial);
+	r->unreachable[0].reason = strdup("collect.unavailable");
+	r->unreachable[0].since = strdup("2026-09-30T07:00:00Z");
+	r->unreachable[0].detail = strdup("no answer");
+	snprintf(json, sizeof(json), "{\"id\":\"%s\"}", id);
+	snprintf(sha, sizeof(sha), "%064d", 900 + n);
+	struct gw_store_record rec = { .report = r, .json = json, .json_len = strlen(json),
+				       .tenant = tenant, .fingerprint = fp, .message_id = "",
+				       .received_at = T0 + 30 * 86400, .raw_sha256 = sha };
+	struct gw_put_info info;
+	cr_assert_eq(gw_store_put(st, &rec, &info, &err), GW_STORE_OK, "%s", err.msg);
+	tm_report_free(r);
+	gw_store_close(st);
+}
+
+Test(tenancy, unreachable_devices_are_listed_and_scoped, .init = setup, .fini = teardown)
+{
+	put_collector("S1", "site-a1", "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1", 1,
+		      "192.0.2.11:161", "DEADS1");
+	put_collector("B1", "customer-b", "b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1", 2,
+		      "192.0.2.12:161", "DEADB1");
+	char *out;
+	cr_assert_eq(run("devices --tenant customer-b", &out), 0, "%s", out);
+	char want[512];
+	snprintf(want, sizeof(want), "\n%-16s %-12s %8s  %-20s  %-20s  %-10s %s\n", "DEADB1", "customer-b", "-",
+		 "-", "-", "unreachable",
+		 "192.0.2.12:161 reason=collect.unavailable since=2026-09-30T07:00:00Z: no answer");
+	cr_assert_not_null(strstr(out, want), "want:%s\ngot:\n%s", want, out);
+	cr_assert_null(strstr(out, "DEADS1"), "a sibling's collector:\n%s", out);
+	free(out);
+	cr_assert_eq(run("devices --json --tenant customer-a", &out), 0, "%s", out);
+	cr_assert_not_null(strstr(out, "\"serial\": \"DEADS1\",\n    \"tenant\": \"site-a1\",\n"
+				  "    \"state\": \"unreachable\",\n    \"address\": \"192.0.2.11:161\",\n"
+				  "    \"reason\": \"collect.unavailable\",\n"
+				  "    \"since\": \"2026-09-30T07:00:00Z\",\n    \"detail\": \"no answer\""), "%s", out);
+	cr_assert_null(strstr(out, "DEADB1"), "%s", out);
+	free(out);
+	cr_assert_eq(run("devices --tenant site-a1", &out), 0, "%s", out);
+	cr_assert_not_null(strstr(out, "DEADS1"), "%s", out);
+	free(out);
+	cr_assert_eq(run("devices", &out), 0, "%s", out);
+	cr_assert(strstr(out, "DEADS1") && strstr(out, "DEADB1"), "%s", out);
+	free(out);
+}

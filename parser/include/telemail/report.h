@@ -92,6 +92,18 @@ struct tm_diag {
 	bool b;      /* TM_DIAG_BOOL */
 };
 
+/* One device an agent with the collector role could not read. */
+struct tm_unreachable {
+	char *address;   /* host:port (SNMP) or the snapshot's path */
+	char *serial;    /* may be NULL: not known */
+	char *reason;    /* reason code, e.g. collect.unavailable */
+	char *since;     /* RFC 3339 UTC: failing since */
+	char *detail;    /* may be NULL */
+};
+
+/* Longest list of unreachable devices one report carries. */
+#define TM_UNREACHABLE_MAX 128
+
 struct tm_report {
 	/* report */
 	char *id;             /* UUID */
@@ -133,6 +145,12 @@ struct tm_report {
 	size_t n_alerts;
 	struct tm_diag *diagnostics; /* in document order */
 	size_t n_diagnostics;
+	/* collector (has_collector false: no collector section) */
+	bool has_collector;
+	int64_t collector_devices;
+	int64_t unreachable_count;
+	struct tm_unreachable *unreachable;  /* at most TM_UNREACHABLE_MAX */
+	size_t n_unreachable;
 };
 
 const char *tm_report_kind_name(enum tm_report_kind k);
