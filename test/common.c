@@ -13,8 +13,8 @@
 #include <telemail/report.h>
 #include <telemail/smime.h>
 
-#include "cms.h"
-#include "cms_int.h"
+#include "smime/cms.h"
+#include "smime/cms_private.h"
 #include "common.h"
 
 static char *join(const char *env, const char *fallback, const char *mid, const char *rel)

@@ -17,7 +17,7 @@
 #include <telemail/error.h>
 
 #include "common.h"
-#include "spool.h"
+#include "spool/spool.h"
 
 static char *dir;
 

@@ -9,10 +9,10 @@
 
 #include <criterion/criterion.h>
 
-#include "alerts_device.h"
+#include "service/alerts_device.h"
 #include "common.h"
-#include "config.h"
-#include "config_service.h"
+#include "config/config.h"
+#include "config/config_service.h"
 #include "scenario/ingest.h"
 
 #define DAY 86400

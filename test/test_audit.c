@@ -9,9 +9,9 @@
 #include <criterion/criterion.h>
 #include <sqlite3.h>
 
-#include "audit.h"
+#include "store/audit.h"
 #include "common.h"
-#include "config_service.h"
+#include "config/config_service.h"
 #include "scenario/ingest.h"
 
 #define T0 1790000000

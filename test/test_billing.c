@@ -10,11 +10,11 @@
 
 #include <criterion/criterion.h>
 
-#include "billing.h"
+#include "service/billing.h"
 #include "common.h"
-#include "config_service.h"
+#include "config/config_service.h"
 #include "scenario/fleet.h"
-#include "tenant_scope.h"
+#include "registry/tenant_scope.h"
 
 static char *tmpdir;
 static struct gw_store *st;

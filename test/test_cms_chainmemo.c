@@ -15,8 +15,8 @@
 #include <telemail/error.h>
 #include <telemail/smime.h>
 
-#include "cms.h"
-#include "cms_int.h"
+#include "smime/cms.h"
+#include "smime/cms_private.h"
 #include "common.h"
 
 static const char CONTENT[] = TM_TEST_SIGNED_CONTENT;

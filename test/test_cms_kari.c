@@ -20,8 +20,8 @@
 #include <telemail/error.h>
 #include <telemail/smime.h>
 
-#include "cms.h"
-#include "cms_int.h"
+#include "smime/cms.h"
+#include "smime/cms_private.h"
 #include "common.h"
 
 static const char CONTENT[] = "Content-Type: application/yaml\r\n\r\nschema_version: 1\r\n";

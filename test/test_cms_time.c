@@ -16,7 +16,7 @@
 #include <telemail/error.h>
 #include <telemail/smime.h>
 
-#include "cms.h"
+#include "smime/cms.h"
 #include "common.h"
 
 static const char CONTENT[] = "Content-Type: application/yaml\r\n\r\nschema_version: 1\r\n";

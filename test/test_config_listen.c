@@ -11,8 +11,8 @@
 #include <telemail/error.h>
 
 #include "common.h"
-#include "config.h"
-#include "config_listen.h"
+#include "config/config.h"
+#include "config/config_listen.h"
 
 #define BASE_CONF "gateway:\n  mailboxes: [t@gw.example]\n  keys: [{cert: c, key: k}]\n" \
 		  "trust: {ca_file: ca}\nstate_dir: /st\n"

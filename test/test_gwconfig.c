@@ -10,7 +10,7 @@
 #include <telemail/error.h>
 
 #include "common.h"
-#include "config.h"
+#include "config/config.h"
 
 static int parse(const char *yaml, struct gw_config **cfg, struct tm_error *err)
 {

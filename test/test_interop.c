@@ -14,7 +14,7 @@
 #include <telemail/smime.h>
 
 #include "common.h"
-#include "mime.h"
+#include "smime/mime.h"
 
 static const char YAML[] =
 	"schema_version: 1\n"

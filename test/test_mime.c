@@ -9,8 +9,8 @@
 #include <telemail/error.h>
 
 #include "common.h"
-#include "mime.h"
-#include "mime_scan.h"
+#include "smime/mime.h"
+#include "smime/mime_scan.h"
 
 /* ---- helpers ---- */
 

@@ -15,9 +15,9 @@
 #include <jansson.h>
 
 #include "common.h"
-#include "config.h"
-#include "config_service.h"
-#include "notify.h"
+#include "config/config.h"
+#include "config/config_service.h"
+#include "service/notify.h"
 #include "scenario/ingest.h"
 
 #define T0 1790000000

@@ -24,12 +24,12 @@
 #include <telemail/report.h>
 
 #include "common.h"
-#include "config.h"
-#include "pipeline.h"
-#include "quarantine.h"
-#include "registry.h"
-#include "replay.h"
-#include "store.h"
+#include "config/config.h"
+#include "ingest/pipeline.h"
+#include "ingest/quarantine.h"
+#include "registry/registry.h"
+#include "ingest/replay.h"
+#include "store/store.h"
 
 #define MAX_FIXTURES 200
 

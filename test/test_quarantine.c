@@ -14,7 +14,7 @@
 #include <telemail/error.h>
 
 #include "common.h"
-#include "quarantine.h"
+#include "ingest/quarantine.h"
 
 static char *tmpdir;
 static char qdir[512];

@@ -13,8 +13,8 @@
 #include <telemail/error.h>
 
 #include "common.h"
-#include "registry.h"
-#include "store.h"
+#include "registry/registry.h"
+#include "store/store.h"
 
 static char *tmpdir;
 static struct gw_store *st;

@@ -25,8 +25,8 @@
 #include <telemail/smime.h>
 
 #include "common.h"
-#include "registry.h"
-#include "store.h"
+#include "registry/registry.h"
+#include "store/store.h"
 
 #define DEVICES 3
 #define PER_DEVICE 90            /* distinct reports per device */

@@ -11,7 +11,7 @@
 #include <telemail/buf.h>
 
 #include "common.h"
-#include "schema_int.h"
+#include "report/schema_private.h"
 
 static unsigned rnd(unsigned *seed)
 {

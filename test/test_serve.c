@@ -28,9 +28,9 @@
 #include <telemail/digest.h>
 
 #include "common.h"
-#include "config.h"
-#include "listener.h"
-#include "spool.h"
+#include "config/config.h"
+#include "smtp/listener.h"
+#include "spool/spool.h"
 
 #define MAILBOX "telemail@gateway.example"
 

@@ -10,9 +10,9 @@
 #include <telemail/error.h>
 #include <telemail/smime.h>
 
-#include "cms.h"
+#include "smime/cms.h"
 #include "common.h"
-#include "mime.h"
+#include "smime/mime.h"
 
 static const char YAML[] =
 	"schema_version: 1\n"

@@ -11,7 +11,7 @@
 #include <telemail/error.h>
 
 #include "common.h"
-#include "smtp_session.h"
+#include "smtp/smtp_session.h"
 
 static const char *const boxes[] = { "telemetry@gw.example.net", "second@gw.example.net" };
 

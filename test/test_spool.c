@@ -20,8 +20,8 @@
 #include <telemail/error.h>
 
 #include "common.h"
-#include "spool.h"
-#include "spool_segment.h"
+#include "spool/spool.h"
+#include "spool/spool_segment.h"
 #include "spool_fixture.h"
 
 TestSuite(spool, .init = setup, .fini = teardown);

@@ -16,8 +16,8 @@
 #include <telemail/report.h>
 
 #include "common.h"
-#include "registry.h"
-#include "store.h"
+#include "registry/registry.h"
+#include "store/store.h"
 
 /* ---- fixtures ---- */
 

@@ -13,7 +13,7 @@
 #include <criterion/parameterized.h>
 
 #include "common.h"
-#include "config_service.h"
+#include "config/config_service.h"
 #include "scenario/ingest.h"
 
 #define T0 1790000000   /* 2026-09-21T...Z */

@@ -13,7 +13,7 @@
 #include <telemail/report.h>
 #include <telemail/smime.h>
 
-#include "mime.h"
+#include "smime/mime.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

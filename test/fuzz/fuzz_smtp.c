@@ -18,7 +18,7 @@
 #include <telemail/buf.h>
 #include <telemail/error.h>
 
-#include "smtp_session.h"
+#include "smtp/smtp_session.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -21,7 +21,7 @@
 
 #include <telemail/error.h>
 
-#include "spool_segment.h"
+#include "spool/spool_segment.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -18,9 +18,9 @@
 #include <telemail/normalize.h>
 #include <telemail/report.h>
 
-#include "alerts.h"
-#include "registry.h"
-#include "store.h"
+#include "service/alerts.h"
+#include "registry/registry.h"
+#include "store/store.h"
 
 #define SC_MAX_SUPPLIES 8
 

@@ -1,0 +1,97 @@
+/* telemail-mailgw — service alerts: what the service team acts on.
+ *
+ * Evaluated as each report is stored, in the same transaction as the
+ * report (gw_alerts_on_stored, called by gw_pipeline_commit), and on a
+ * timer for silence (gw_alerts_check_silence). Only a report that is the
+ * device's newest seq is evaluated, so late and out-of-order mail never
+ * raises a false alert. What the newest report said is kept per device as
+ * marks (store ops mark_list / mark_set_many, or mark_get /
+ * mark_set one at a time) to compare the next one against.
+ *
+ * Kinds (subject in brackets):
+ *   supply_low [type/colorant#index]    level at or under the threshold
+ *                                       (alerts.supply_low), or "some remaining"
+ *   supply_empty [same]                 level 0                        (critical)
+ *   supply_replaced [same]              level rose by >= 20 points: resolves
+ *                                       the low / empty alerts (an event)
+ *   condition [name]                    hrPrinterDetectedErrorState condition
+ *                                       (critical for service-stopping ones)
+ *   device_alert [code[/sub_code]]      a critical alert in the report (critical)
+ *   part_life [part name]               used >= part_life_percent of rated life
+ *   counter_reset [service/name]        a counter went backwards (event)
+ *   counter_wrap [service/name]         a counter wrapped at 2^31 or 2^32 (event)
+ *   firmware_changed [component]        a firmware version changed (event, info)
+ *   outbox_gap [outbox]                 the agent lost reports from its outbox (event)
+ *   device_silent [device]              no report for longer than alerts.silence
+ *   device_never_reported [device]      enrolled longer than alerts.silence ago,
+ *                                       never reported (info)
+ *   notify_failing [email|webhook]      the gateway's own (serial "gateway", no
+ *                                       tenant): a channel gave up notifications;
+ *                                       resolved once none of it is failed
+ *
+ * Lifecycle: open → acknowledged → resolved; at most one active (open or
+ * acknowledged) alert per device + kind + subject, counting repeats with
+ * first / last seen. Conditions resolve themselves when a newer report no
+ * longer shows them; events (marked above) are resolved by acknowledging.
+ * Every open and resolve queues its notifications (notify.h) in the same
+ * transaction. */
+#ifndef GW_ALERTS_H
+#define GW_ALERTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+struct gw_service_config;
+struct tm_error;
+struct tm_report;
+
+const char *gw_alert_state_name(enum gw_alert_state s);
+
+/* Evaluating one report loads its device's marks and active alerts once (at
+ * most these many), answers lookups from memory and writes only what changed
+ * (a mark whose value stayed gets its seq set, in one statement for all).
+ * A device with more, or an evaluation that would grow past them, falls back
+ * to a store call per lookup and per write: the same rows, more statements. */
+#define GW_ALERTS_MARKS_MAX 256
+#define GW_ALERTS_ACTIVE_MAX 128
+
+/* The pipeline hook, inside the batch transaction, after a put that
+ * answered STORED: evaluates alerts when info->newest, and appends the
+ * audit entry of the ingest. svc NULL: defaults. */
+int gw_alerts_on_stored(struct gw_store *st, const struct gw_service_config *svc,
+			const struct gw_store_record *rec, const struct gw_put_info *info,
+			int64_t now, struct tm_error *err);
+
+struct gw_silence_counts {
+	size_t silent, never, resolved;
+};
+
+/* Raise device_silent / device_never_reported (and resolve device_silent
+ * for devices heard from again) as of `now`; one transaction. The daemon
+ * calls this periodically (`telemail-mailgw alerts check-silence`). */
+int gw_alerts_check_silence(struct gw_store *st, const struct gw_service_config *svc,
+			    int64_t now, struct gw_silence_counts *counts, struct tm_error *err);
+
+/* Acknowledge (events: resolve) alert `id`, with an audit entry, in one
+ * transaction. alert.not_found; alert.bad_state when already resolved or
+ * acknowledged. */
+int gw_alerts_ack(struct gw_store *st, const struct gw_service_config *svc, int64_t id,
+		  const char *actor, int64_t now, struct tm_error *err);
+
+/* notify_failing of `channel` (notify.c, after each run): raised, or its
+ * repeat counted, when the run gave up `gave_up` > 0 notifications; resolved
+ * when the channel has `failed` == 0 left. One transaction when it writes. */
+#define GW_ALERTS_GATEWAY "gateway"
+int gw_alerts_notify_failing(struct gw_store *st, const struct gw_service_config *svc,
+			     const char *channel, size_t gave_up, size_t failed, const char *detail,
+			     int64_t now, struct tm_error *err);
+
+/* Every alert (active_only: open and acknowledged), oldest first, as a
+ * malloc'd array. */
+int gw_alerts_list(struct gw_store *st, bool active_only, struct gw_alert_row **out, size_t *n,
+		   struct tm_error *err);
+
+#endif

@@ -1,0 +1,268 @@
+/* telemail-mailgw — meter readings for billing (see billing.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <telemail/error.h>
+
+#include "service/billing.h"
+#include "registry/tenant_scope.h"
+
+int gw_billing_period(const char *text, int64_t *start, int64_t *end, struct tm_error *err)
+{
+	int y = 0, m = 0;
+	const char *t = text != NULL ? text : "";
+	bool ok = strlen(t) == 7 && t[4] == '-';
+	for (int i = 0; i < 7 && ok; i++)
+		if (i != 4 && (t[i] < '0' || t[i] > '9'))
+			ok = false;
+	if (ok) {
+		y = (t[0] - '0') * 1000 + (t[1] - '0') * 100 + (t[2] - '0') * 10 + (t[3] - '0');
+		m = (t[5] - '0') * 10 + (t[6] - '0');
+		ok = y >= 1970 && m >= 1 && m <= 12;
+	}
+	if (!ok)
+		return tm_error_set(err, "billing.bad_period",
+				    "--period '%.40s': want a month as YYYY-MM (e.g. 2026-10)", t);
+	struct tm a = { .tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = 1 };
+	struct tm b = { .tm_year = (m == 12 ? y + 1 : y) - 1900, .tm_mon = m % 12, .tm_mday = 1 };
+	*start = (int64_t)timegm(&a);
+	*end = (int64_t)timegm(&b);
+	return 0;
+}
+
+void gw_billing_flags_text(unsigned flags, char *buf, size_t n)
+{
+	static const char *const names[] = {
+		"estimated_opening", "estimated_closing", "first_reading", "reset", "wrapped", "open",
+	};
+	size_t used = 0;
+	buf[0] = '\0';
+	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (flags & (1u << i)) {
+			int w = snprintf(buf + used, n - used, "%s%s", used ? ";" : "", names[i]);
+			if (w < 0 || (size_t)w >= n - used)
+				return;
+			used += (size_t)w;
+		}
+}
+
+/* All readings of one device and counter, in time order. */
+struct group {
+	struct gw_meter_row *r;
+	size_t n, cap;
+};
+
+struct run {
+	const struct gw_tenant_scope *scope;
+	int64_t start, end, estimate_after;
+	bool open;     /* the period's end is still to come */
+	struct group g;
+	struct gw_billing *out;
+	size_t cap_lines;
+	bool nomem;
+};
+
+static bool wrap_mod(int64_t before, int64_t after, int64_t *mod)
+{
+	static const int64_t mods[] = { INT64_C(1) << 31, INT64_C(1) << 32 };
+	for (size_t i = 0; i < 2; i++)
+		if (before < mods[i] && before >= mods[i] / 10 * 9 && after < mods[i] / 10) {
+			*mod = mods[i];
+			return true;
+		}
+	return false;
+}
+
+/* At full precision: a reading at boundary + 0.6 s is after the boundary. */
+static bool at_or_before(const struct gw_meter_row *r, int64_t boundary)
+{
+	return gw_store_time_cmp(r->at, r->at_nsec, boundary, 0) <= 0;
+}
+
+/* Is the reading more than `limit` seconds before the boundary? With whole
+ * seconds of difference d = boundary - at - limit, the exact age exceeds the
+ * limit by d - fraction: true exactly when d >= 1, as the fraction is < 1 s. */
+static bool older_than(const struct gw_meter_row *r, int64_t boundary, int64_t limit)
+{
+	return boundary - r->at - limit >= 1;
+}
+
+static void flush(struct run *u)
+{
+	struct group *g = &u->g;
+	if (g->n == 0)
+		return;
+	const struct gw_meter_row *last = &g->r[g->n - 1];
+	if (!gw_tenant_scope_has(u->scope, last->tenant)) {
+		g->n = 0;
+		return;
+	}
+	struct gw_billing_line l;
+	memset(&l, 0, sizeof(l));
+	size_t open = 0;
+	bool have_open = false;
+	for (size_t i = 0; i < g->n; i++)
+		if (at_or_before(&g->r[i], u->start)) {
+			open = i;
+			have_open = true;
+		}
+	if (!have_open) {
+		open = 0;   /* the first reading in the period */
+		l.flags |= GW_BILL_FIRST;
+	} else if (older_than(&g->r[open], u->start, u->estimate_after)) {
+		l.flags |= GW_BILL_EST_OPEN;
+	}
+	size_t close = g->n - 1;   /* the store gave readings at or before the end only */
+	if (u->open)
+		l.flags |= GW_BILL_OPEN;   /* the latest so far: nothing is estimated */
+	else if (older_than(&g->r[close], u->end, u->estimate_after))
+		l.flags |= GW_BILL_EST_CLOSE;
+	snprintf(l.tenant, sizeof(l.tenant), "%s", last->tenant);
+	snprintf(l.serial, sizeof(l.serial), "%s", last->serial);
+	snprintf(l.counter, sizeof(l.counter), "%s/%s", last->service, last->name);
+	l.open_value = g->r[open].value;
+	l.open_at = g->r[open].at;
+	l.open_at_nsec = g->r[open].at_nsec;
+	l.close_value = g->r[close].value;
+	l.close_at = g->r[close].at;
+	l.close_at_nsec = g->r[close].at_nsec;
+	l.segments = 1;
+	for (size_t i = open; i < close; i++) {
+		int64_t a = g->r[i].value, b = g->r[i + 1].value, mod;
+		if (b >= a) {
+			l.usage += b - a;
+		} else if (wrap_mod(a, b, &mod)) {
+			l.usage += mod - a + b;
+			l.flags |= GW_BILL_WRAPPED;
+		} else {
+			l.usage += b;   /* a new segment, counted from 0 */
+			l.segments++;
+			l.flags |= GW_BILL_RESET;
+		}
+	}
+	g->n = 0;
+	struct gw_billing *o = u->out;
+	if (o->n_lines == u->cap_lines) {
+		size_t nc = u->cap_lines ? u->cap_lines * 2 : 64;
+		struct gw_billing_line *p = realloc(o->lines, nc * sizeof(*p));
+		if (p == NULL) {
+			u->nomem = true;
+			return;
+		}
+		o->lines = p;
+		u->cap_lines = nc;
+	}
+	o->lines[o->n_lines++] = l;
+}
+
+static int take_reading(void *ctx, const struct gw_meter_row *m)
+{
+	struct run *u = ctx;
+	struct group *g = &u->g;
+	if (g->n > 0 && (strcmp(g->r[0].serial, m->serial) != 0 ||
+			 strcmp(g->r[0].service, m->service) != 0 ||
+			 strcmp(g->r[0].name, m->name) != 0))
+		flush(u);
+	if (u->nomem)
+		return 1;
+	if (g->n == g->cap) {
+		size_t nc = g->cap ? g->cap * 2 : 64;
+		struct gw_meter_row *p = realloc(g->r, nc * sizeof(*p));
+		if (p == NULL) {
+			u->nomem = true;
+			return 1;
+		}
+		g->r = p;
+		g->cap = nc;
+	}
+	g->r[g->n++] = *m;
+	return 0;
+}
+
+static int cmp_line(const void *a, const void *b)
+{
+	const struct gw_billing_line *x = a, *y = b;
+	int c = strcmp(x->tenant, y->tenant);
+	if (c == 0)
+		c = strcmp(x->serial, y->serial);
+	return c != 0 ? c : strcmp(x->counter, y->counter);
+}
+
+static int totals(struct gw_billing *o)
+{
+	/* lines are sorted by tenant, serial, counter: gather per tenant + counter */
+	for (size_t i = 0; i < o->n_lines; i++) {
+		const struct gw_billing_line *l = &o->lines[i];
+		struct gw_billing_total *t = NULL;
+		for (size_t k = o->n_totals; k > 0 && t == NULL; k--) {
+			struct gw_billing_total *c = &o->totals[k - 1];
+			if (strcmp(c->tenant, l->tenant) != 0)
+				break;
+			if (strcmp(c->counter, l->counter) == 0)
+				t = c;
+		}
+		if (t == NULL) {
+			struct gw_billing_total *p = realloc(o->totals, (o->n_totals + 1) * sizeof(*p));
+			if (p == NULL)
+				return -1;
+			o->totals = p;
+			t = &o->totals[o->n_totals++];
+			memset(t, 0, sizeof(*t));
+			memcpy(t->tenant, l->tenant, sizeof(t->tenant));
+			memcpy(t->counter, l->counter, sizeof(t->counter));
+		}
+		t->usage += l->usage;
+		t->devices++;
+	}
+	return 0;
+}
+
+static int cmp_total(const void *a, const void *b)
+{
+	const struct gw_billing_total *x = a, *y = b;
+	int c = strcmp(x->tenant, y->tenant);
+	return c != 0 ? c : strcmp(x->counter, y->counter);
+}
+
+int gw_billing_compute(struct gw_store *st, const struct gw_tenant_scope *scope,
+		       const char *period, int64_t estimate_after, int64_t now,
+		       struct gw_billing *out, struct tm_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	struct run u = { .scope = scope, .estimate_after = estimate_after, .out = out };
+	if (gw_billing_period(period, &u.start, &u.end, err) < 0)
+		return GW_STORE_ERROR;
+	u.open = u.end > now;
+	snprintf(out->period, sizeof(out->period), "%s", period);
+	out->start = u.start;
+	out->end = u.end;
+	out->open = u.open;
+	int rc = gw_store_ops_get0(st)->meter_list(gw_store_state_get0(st), false, u.end,
+						   take_reading, &u, err);
+	if (rc == GW_STORE_OK)
+		flush(&u);
+	free(u.g.r);
+	if (rc == 1 || u.nomem)
+		rc = tm_error_set(err, "internal.nomem", "billing: out of memory");
+	if (rc == GW_STORE_OK) {
+		qsort(out->lines, out->n_lines, sizeof(*out->lines), cmp_line);
+		if (totals(out) < 0)
+			rc = tm_error_set(err, "internal.nomem", "billing: out of memory");
+		else
+			qsort(out->totals, out->n_totals, sizeof(*out->totals), cmp_total);
+	}
+	if (rc != GW_STORE_OK)
+		gw_billing_fini(out);
+	return rc;
+}
+
+void gw_billing_fini(struct gw_billing *b)
+{
+	free(b->lines);
+	free(b->totals);
+	b->lines = NULL;
+	b->totals = NULL;
+	b->n_lines = b->n_totals = 0;
+}

@@ -1,0 +1,174 @@
+/* telemail-mailgw — internal: the SQLite back end's shared state.
+ * Only store_sqlite*.c include sqlite3.h. */
+#ifndef GW_STORE_SQLITE_H
+#define GW_STORE_SQLITE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+/* Prepared statements, cached per connection (index into gw_sq_sql). */
+enum gw_sq_stmt {
+	SQ_REPORT_BY_ID,
+	SQ_REPORT_BY_SEQ,
+	SQ_REPORT_INSERT,
+	SQ_JSON_INSERT,
+	SQ_DEVICE_ENSURE,
+	SQ_DEVICE_NEWEST,
+	SQ_LATEST_SUPPLY_CLEAR,
+	SQ_MSGLOG_UPSERT,
+	SQ_SAVEPOINT,
+	SQ_RELEASE,
+	SQ_ITEM_SAVEPOINT,
+	SQ_ITEM_RELEASE,
+	SQ_ITEM_ROLLBACK,
+	SQ_MSGLOG_GET,
+	SQ_TENANT_ADD,
+	SQ_TENANT_GET,
+	SQ_TENANT_SET_PARENT,
+	SQ_TENANT_LIST,
+	SQ_CERT_ADD,
+	SQ_CERT_GET,
+	SQ_CERT_REVOKE,
+	SQ_CERT_LIST,
+	SQ_BINDING_ADD,
+	SQ_BINDING_HAS,
+	SQ_DEVICE_ADD,
+	SQ_DEVICE_GET,
+	SQ_DEVICE_LIST,
+	SQ_COUNT_
+};
+
+#define GW_SQ_SVC_MAX 32
+
+/* Statements that write up to GW_SQ_ROWS_MAX rows at once (a multi-row
+ * INSERT, or an IN list), prepared once per row count. 32 rows of at most 10
+ * columns (320 parameters) stay far below SQLITE_LIMIT_VARIABLE_NUMBER (32766). */
+#define GW_SQ_ROWS_MAX 32
+
+enum gw_sq_rowset {
+	SQR_COUNTER,
+	SQR_SUPPLY,
+	SQR_LATEST_SUPPLY,
+	SQR_PART,
+	SQR_ALERT,
+	SQR_DIAG,
+	SQR_FIRMWARE,
+	SQR_MARK_SET,
+	SQR_COUNT_
+};
+
+/* head, then n groups of `cols` parameters ("(?, ?)", or a bare "?" when
+ * cols is 1, for IN lists), then tail (NULL: none). The head_params
+ * parameters numbered in head (?1, ?2 …) come first; the rows' follow. */
+struct gw_sq_rows {
+	enum gw_sq_rowset set;
+	const char *head;
+	int cols;
+	const char *tail;
+	int head_params;
+};
+
+struct gw_sq {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[SQ_COUNT_];
+	sqlite3_stmt *svc[GW_SQ_SVC_MAX];   /* store_sqlite_service.c's own statement cache */
+	sqlite3_stmt *rows[SQR_COUNT_][GW_SQ_ROWS_MAX];   /* [set][n - 1] */
+	bool in_tx;
+};
+
+/* schema: versioned migrations (store_sqlite_schema.c) */
+extern const char *const gw_sq_migrations[];
+extern const size_t gw_sq_n_migrations;
+
+/* A cached statement, reset and with bindings cleared (NULL: err filled). */
+sqlite3_stmt *gw_sq_stmt(struct gw_sq *q, enum gw_sq_stmt which, struct tm_error *err);
+/* A statement prepared once into *slot (persistent), reset and unbound. */
+sqlite3_stmt *gw_sq_cached(struct gw_sq *q, sqlite3_stmt **slot, const char *sql,
+			   struct tm_error *err);
+/* Step a statement that returns no row; reset it. GW_STORE_OK or gw_sq_fail's code. */
+int gw_sq_step_done(struct gw_sq *q, sqlite3_stmt *s, const char *what, struct tm_error *err);
+/* The statement of `spec` for n rows (1 <= n <= GW_SQ_ROWS_MAX), reset and unbound. */
+sqlite3_stmt *gw_sq_rows_stmt(struct gw_sq *q, const struct gw_sq_rows *spec, size_t n,
+			      struct tm_error *err);
+/* Bind row i of the caller's list from parameter `first` on. */
+typedef void (*gw_sq_bind_row_fn)(sqlite3_stmt *s, int first, const void *ctx, size_t i);
+/* Write n rows (any number) with spec's statements, GW_SQ_ROWS_MAX at a time. */
+int gw_sq_put_rows(struct gw_sq *q, const struct gw_sq_rows *spec, size_t n,
+		   gw_sq_bind_row_fn bind, const void *ctx, const char *what, struct tm_error *err);
+/* Map a SQLite result code to RETRY (busy/locked/full/io) or ERROR, filling err. */
+int gw_sq_fail(struct gw_sq *q, int sqlite_rc, const char *what, struct tm_error *err);
+
+/* bind helpers: NULL text binds SQL NULL; TM_UNSET / 0-as-unset handled by callers */
+int gw_sq_bind_text(sqlite3_stmt *s, int i, const char *v);
+int gw_sq_bind_int(sqlite3_stmt *s, int i, long long v);
+int gw_sq_bind_opt_int(sqlite3_stmt *s, int i, long long v, long long unset);
+/* copy column text into a fixed buffer ("" for NULL, cut at cap - 1) */
+void gw_sq_col_text(sqlite3_stmt *s, int col, char *out, size_t cap);
+
+/* records: put and the message log (store_sqlite_put.c) */
+int gw_sq_put(void *s, const struct gw_store_record *r, struct gw_put_info *info,
+	      struct tm_error *err);
+int gw_sq_log(void *s, const struct gw_msglog_entry *e, struct tm_error *err);
+
+/* collectors' unreachable devices (store_sqlite_collector.c) */
+int gw_sq_put_collector(struct gw_sq *q, const struct gw_store_record *rec, int64_t generated,
+			struct tm_error *err);
+int gw_sq_unreachable_list(void *s, gw_store_unreachable_cb cb, void *ctx, struct tm_error *err);
+
+/* registry ops (store_sqlite_registry.c) */
+int gw_sq_tenant_add(void *s, const char *name, const char *parent, int64_t now,
+		     struct tm_error *err);
+int gw_sq_tenant_get(void *s, const char *name, struct gw_tenant_row *out, bool *found,
+		     struct tm_error *err);
+int gw_sq_tenant_set_parent(void *s, const char *name, const char *parent, struct tm_error *err);
+int gw_sq_tenant_list(void *s, gw_store_tenant_cb cb, void *ctx, struct tm_error *err);
+int gw_sq_cert_add(void *s, const struct gw_cert_row *c, struct tm_error *err);
+int gw_sq_cert_get(void *s, const char *fingerprint, struct gw_cert_row *out, bool *found,
+		   struct tm_error *err);
+int gw_sq_cert_revoke(void *s, const char *fingerprint, int64_t at, struct tm_error *err);
+int gw_sq_cert_list(void *s, gw_store_cert_cb cb, void *ctx, struct tm_error *err);
+int gw_sq_binding_add(void *s, const char *fingerprint, const char *serial, struct tm_error *err);
+int gw_sq_binding_has(void *s, const char *fingerprint, const char *serial, bool *found,
+		      struct tm_error *err);
+int gw_sq_device_add(void *s, const char *serial, const char *tenant, int64_t now,
+		     struct tm_error *err);
+int gw_sq_device_get(void *s, const char *serial, struct gw_device_row *out, bool *found,
+		     struct tm_error *err);
+int gw_sq_device_list(void *s, gw_store_device_cb cb, void *ctx, struct tm_error *err);
+
+/* service ops (store_sqlite_service.c) */
+int gw_sq_alert_find_active(void *s, const char *serial, const char *kind, const char *subject,
+			    struct gw_alert_row *out, bool *found, struct tm_error *err);
+int gw_sq_alert_insert(void *s, struct gw_alert_row *a, struct tm_error *err);
+int gw_sq_alert_update(void *s, const struct gw_alert_row *a, struct tm_error *err);
+int gw_sq_alert_get(void *s, int64_t id, struct gw_alert_row *out, bool *found,
+		    struct tm_error *err);
+int gw_sq_alert_list(void *s, bool active_only, gw_store_alert_cb cb, void *ctx,
+		     struct tm_error *err);
+int gw_sq_mark_get(void *s, const char *serial, const char *key, struct gw_mark_row *out,
+		   bool *found, struct tm_error *err);
+int gw_sq_mark_set(void *s, const char *serial, const char *key, const struct gw_mark_row *m,
+		   struct tm_error *err);
+int gw_sq_alert_repeat(void *s, const struct gw_alert_row *a, struct tm_error *err);
+int gw_sq_alert_list_device(void *s, const char *serial, gw_store_alert_cb cb, void *ctx,
+			    struct tm_error *err);
+int gw_sq_mark_list(void *s, const char *serial, gw_store_mark_cb cb, void *ctx,
+		    struct tm_error *err);
+int gw_sq_mark_set_many(void *s, const char *serial, const struct gw_mark_entry *const *marks,
+			size_t n, struct tm_error *err);
+int gw_sq_notify_add(void *s, const struct gw_notify_row *n, bool *added, struct tm_error *err);
+int gw_sq_notify_update(void *s, const struct gw_notify_row *n, struct tm_error *err);
+int gw_sq_notify_list(void *s, enum gw_notify_which which, gw_store_notify_cb cb, void *ctx,
+		      struct tm_error *err);
+int gw_sq_audit_last(void *s, struct gw_audit_row *out, bool *found, struct tm_error *err);
+int gw_sq_audit_insert(void *s, const struct gw_audit_row *a, struct tm_error *err);
+int gw_sq_audit_list(void *s, gw_store_audit_cb cb, void *ctx, struct tm_error *err);
+int gw_sq_meter_list(void *s, bool latest, int64_t until, gw_store_meter_cb cb, void *ctx,
+		     struct tm_error *err);
+int gw_sq_supply_list(void *s, gw_store_supply_cb cb, void *ctx, struct tm_error *err);
+
+#endif

@@ -1,0 +1,246 @@
+/* telemail-mailgw — the SQLite schema as versioned migrations.
+ *
+ * gw_sq_migrations[i] takes the database from PRAGMA user_version i to i+1.
+ * Each runs in one transaction with the version bump. Never edit a shipped
+ * migration: append a new one. Times are Unix seconds (INTEGER); a report's
+ * generated time adds its fraction in nanoseconds (v3). */
+#include <stddef.h>
+
+#include "store/sqlite/store_sqlite.h"
+
+static const char v1[] =
+	/* registry: tenants form a tree (parent sees children) */
+	"CREATE TABLE tenants ("
+	"  name TEXT PRIMARY KEY,"
+	"  parent TEXT REFERENCES tenants(name),"
+	"  created_at INTEGER NOT NULL,"
+	"  CHECK (parent IS NULL OR parent <> name));"
+	"CREATE INDEX tenants_parent ON tenants(parent);"
+
+	/* enrolled signer certificates */
+	"CREATE TABLE certificates ("
+	"  fingerprint TEXT PRIMARY KEY,"
+	"  role TEXT NOT NULL CHECK (role IN ('device', 'collector')),"
+	"  tenant TEXT NOT NULL REFERENCES tenants(name),"
+	"  serial TEXT,"
+	"  subject TEXT,"
+	"  not_after INTEGER,"
+	"  enrolled_at INTEGER NOT NULL,"
+	"  revoked_at INTEGER);"
+
+	/* devices, with the derived facts of their newest report */
+	"CREATE TABLE devices ("
+	"  serial TEXT PRIMARY KEY,"
+	"  tenant TEXT NOT NULL REFERENCES tenants(name),"
+	"  enrolled_at INTEGER NOT NULL,"
+	"  last_seq INTEGER,"
+	"  last_report_id TEXT,"
+	"  last_seen INTEGER,"
+	"  last_received INTEGER,"
+	"  manufacturer TEXT, model TEXT, name TEXT, location TEXT, ip TEXT, mac TEXT,"
+	"  state TEXT);"
+	"CREATE INDEX devices_tenant ON devices(tenant);"
+
+	/* collector → the devices it may report for */
+	"CREATE TABLE cert_devices ("
+	"  fingerprint TEXT NOT NULL REFERENCES certificates(fingerprint),"
+	"  serial TEXT NOT NULL REFERENCES devices(serial),"
+	"  PRIMARY KEY (fingerprint, serial)) WITHOUT ROWID;"
+
+	/* reports: one row each; UNIQUE(report id) and UNIQUE(device, seq) */
+	"CREATE TABLE reports ("
+	"  id INTEGER PRIMARY KEY,"
+	"  report_id TEXT NOT NULL UNIQUE,"
+	"  serial TEXT NOT NULL REFERENCES devices(serial),"
+	"  seq INTEGER NOT NULL,"
+	"  tenant TEXT NOT NULL REFERENCES tenants(name),"
+	"  kind TEXT NOT NULL,"
+	"  generated_at TEXT NOT NULL,"
+	"  generated_unix INTEGER NOT NULL,"
+	"  received_at INTEGER NOT NULL,"
+	"  signer TEXT,"
+	"  message_id TEXT,"
+	"  raw_sha256 TEXT NOT NULL,"
+	"  trigger_cause TEXT,"
+	"  outbox_gap INTEGER,"
+	"  state TEXT,"
+	"  UNIQUE (serial, seq));"
+	"CREATE INDEX reports_tenant_time ON reports(tenant, generated_unix);"
+
+	"CREATE TABLE report_json ("
+	"  report INTEGER PRIMARY KEY REFERENCES reports(id),"
+	"  json TEXT NOT NULL);"
+
+	/* counters: service is total/print/copy/scan/fax or 'vendor' (name = vendor id) */
+	"CREATE TABLE counters ("
+	"  report INTEGER NOT NULL REFERENCES reports(id),"
+	"  service TEXT NOT NULL,"
+	"  name TEXT NOT NULL,"
+	"  value INTEGER NOT NULL,"
+	"  unit TEXT,"
+	"  PRIMARY KEY (report, service, name)) WITHOUT ROWID;"
+
+	"CREATE TABLE supplies ("
+	"  report INTEGER NOT NULL REFERENCES reports(id),"
+	"  idx INTEGER NOT NULL,"
+	"  type TEXT NOT NULL, colorant TEXT, description TEXT, unit TEXT,"
+	"  max_capacity INTEGER, level INTEGER NOT NULL, part_number TEXT,"
+	"  PRIMARY KEY (report, idx)) WITHOUT ROWID;"
+
+	/* the device's supplies as of its newest seq */
+	"CREATE TABLE latest_supplies ("
+	"  serial TEXT NOT NULL REFERENCES devices(serial),"
+	"  idx INTEGER NOT NULL,"
+	"  seq INTEGER NOT NULL,"
+	"  type TEXT NOT NULL, colorant TEXT, description TEXT, unit TEXT,"
+	"  max_capacity INTEGER, level INTEGER NOT NULL, part_number TEXT,"
+	"  PRIMARY KEY (serial, idx)) WITHOUT ROWID;"
+
+	"CREATE TABLE parts ("
+	"  report INTEGER NOT NULL REFERENCES reports(id),"
+	"  n INTEGER NOT NULL,"
+	"  name TEXT NOT NULL,"
+	"  used INTEGER NOT NULL, rated_life INTEGER, unit TEXT,"
+	"  PRIMARY KEY (report, n)) WITHOUT ROWID;"
+
+	"CREATE TABLE alerts ("
+	"  report INTEGER NOT NULL REFERENCES reports(id),"
+	"  n INTEGER NOT NULL,"
+	"  code TEXT NOT NULL, sub_code TEXT, severity TEXT NOT NULL, grp TEXT,"
+	"  location INTEGER, description TEXT, time TEXT, counter INTEGER,"
+	"  PRIMARY KEY (report, n)) WITHOUT ROWID;"
+
+	/* value keeps its type: TEXT, INTEGER, REAL, or INTEGER 0/1 for booleans */
+	"CREATE TABLE diagnostics ("
+	"  report INTEGER NOT NULL REFERENCES reports(id),"
+	"  name TEXT NOT NULL,"
+	"  type TEXT NOT NULL CHECK (type IN ('string', 'int', 'float', 'bool')),"
+	"  value,"
+	"  PRIMARY KEY (report, name)) WITHOUT ROWID;"
+
+	"CREATE TABLE firmware ("
+	"  report INTEGER NOT NULL REFERENCES reports(id),"
+	"  n INTEGER NOT NULL,"
+	"  component TEXT NOT NULL,"
+	"  version TEXT NOT NULL,"
+	"  PRIMARY KEY (report, n)) WITHOUT ROWID;"
+
+	/* every message's outcome */
+	"CREATE TABLE message_log ("
+	"  raw_sha256 TEXT NOT NULL,"
+	"  message_id TEXT NOT NULL,"
+	"  received_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL,"
+	"  outcome TEXT NOT NULL CHECK (outcome IN ('stored', 'duplicate', 'quarantined', 'deferred')),"
+	"  reason TEXT, detail TEXT, report_id TEXT, quarantine_id TEXT,"
+	"  PRIMARY KEY (raw_sha256, message_id)) WITHOUT ROWID;"
+	"CREATE INDEX message_log_received ON message_log(received_at);";
+
+
+/* v2 (issue 6): service alerts, alert-evaluation marks, the durable
+ * notification queue, the audit log (append-only: triggers refuse UPDATE and
+ * DELETE), and an index for meter readings by device and time. */
+static const char v2[] =
+	"CREATE TABLE svc_alerts ("
+	"  id INTEGER PRIMARY KEY,"
+	"  serial TEXT NOT NULL,"
+	"  tenant TEXT NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  subject TEXT NOT NULL,"
+	"  severity TEXT NOT NULL CHECK (severity IN ('critical', 'warning', 'info')),"
+	"  state TEXT NOT NULL CHECK (state IN ('open', 'acknowledged', 'resolved')),"
+	"  detail TEXT,"
+	"  first_seen INTEGER NOT NULL,"
+	"  last_seen INTEGER NOT NULL,"
+	"  count INTEGER NOT NULL,"
+	"  report_id TEXT,"
+	"  acked_at INTEGER, acked_by TEXT, resolved_at INTEGER);"
+	"CREATE UNIQUE INDEX svc_alerts_active ON svc_alerts(serial, kind, subject)"
+	"  WHERE state <> 'resolved';"
+	"CREATE INDEX svc_alerts_tenant ON svc_alerts(tenant, state);"
+
+	"CREATE TABLE svc_marks ("
+	"  serial TEXT NOT NULL,"
+	"  key TEXT NOT NULL,"
+	"  seq INTEGER NOT NULL,"
+	"  ival INTEGER, tval TEXT,"
+	"  PRIMARY KEY (serial, key)) WITHOUT ROWID;"
+
+	"CREATE TABLE svc_notify ("
+	"  id INTEGER PRIMARY KEY,"
+	"  alert_id INTEGER NOT NULL REFERENCES svc_alerts(id),"
+	"  event TEXT NOT NULL,"
+	"  channel TEXT NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  severity TEXT NOT NULL,"
+	"  tenant TEXT NOT NULL,"
+	"  payload TEXT NOT NULL,"
+	"  state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'failed')),"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  next_at INTEGER NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  sent_at INTEGER, last_error TEXT,"
+	"  UNIQUE (alert_id, event, channel));"
+	"CREATE INDEX svc_notify_pending ON svc_notify(state, next_at);"
+
+	"CREATE TABLE svc_audit ("
+	"  seq INTEGER PRIMARY KEY,"
+	"  time INTEGER NOT NULL,"
+	"  actor TEXT NOT NULL,"
+	"  action TEXT NOT NULL,"
+	"  object TEXT NOT NULL,"
+	"  tenant TEXT,"
+	"  before_digest TEXT, after_digest TEXT,"
+	"  prev_hash TEXT NOT NULL,"
+	"  hash TEXT NOT NULL);"
+	"CREATE TRIGGER svc_audit_no_update BEFORE UPDATE ON svc_audit"
+	"  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+	"CREATE TRIGGER svc_audit_no_delete BEFORE DELETE ON svc_audit"
+	"  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+
+	"CREATE INDEX reports_serial_time ON reports(serial, generated_unix);";
+
+/* v3 (issue 14): report times at full precision. generated_unix keeps the
+ * whole seconds; generated_nsec the fraction the device gave (".6" is
+ * 600000000), so that 00:00:00.600 sorts and compares after 00:00:00. The
+ * same for the device's last_seen. Existing rows get theirs from the text. */
+static const char v3[] =
+	"ALTER TABLE reports ADD COLUMN generated_nsec INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE reports SET generated_nsec = CAST(substr(substr(generated_at, 21,"
+	"  length(generated_at) - 21) || '000000000', 1, 9) AS INTEGER)"
+	"  WHERE substr(generated_at, 20, 1) = '.';"
+	"ALTER TABLE devices ADD COLUMN last_seen_nsec INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE devices SET last_seen_nsec = COALESCE((SELECT r.generated_nsec FROM reports r"
+	"  WHERE r.serial = devices.serial AND r.seq = devices.last_seq), 0);"
+	"DROP INDEX reports_serial_time;"
+	"CREATE INDEX reports_serial_time ON reports(serial, generated_unix, generated_nsec);";
+
+/* v4 (issue 14 item 15): what each collector (by certificate) said in the
+ * newest report that carried a collector section, and the devices it could
+ * not read then. */
+static const char v4[] =
+	"CREATE TABLE collector_status ("
+	"  fingerprint TEXT PRIMARY KEY,"
+	"  tenant TEXT NOT NULL,"
+	"  serial TEXT NOT NULL,"
+	"  report_id TEXT NOT NULL,"
+	"  generated_unix INTEGER NOT NULL,"
+	"  devices INTEGER NOT NULL,"
+	"  unreachable_count INTEGER NOT NULL);"
+	"CREATE TABLE collector_unreachable ("
+	"  fingerprint TEXT NOT NULL REFERENCES collector_status(fingerprint),"
+	"  address TEXT NOT NULL,"
+	"  serial TEXT,"
+	"  reason TEXT NOT NULL,"
+	"  since_unix INTEGER NOT NULL,"
+	"  detail TEXT,"
+	"  PRIMARY KEY (fingerprint, address));";
+
+const char *const gw_sq_migrations[] = {
+	v1,
+	v2,
+	v3,
+	v4,
+};
+
+const size_t gw_sq_n_migrations = sizeof(gw_sq_migrations) / sizeof(gw_sq_migrations[0]);

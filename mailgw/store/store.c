@@ -1,0 +1,378 @@
+/* telemail-mailgw — store dispatch and shared helpers. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <telemail/error.h>
+#include <telemail/report.h>
+
+#include "store/store.h"
+
+struct gw_store {
+	const struct gw_store_ops *ops;
+	void *be;
+	bool in_batch;
+};
+
+static const struct gw_store_ops *const backends[] = {
+	&gw_store_sqlite_ops,
+};
+
+static const char *const outcome_names[] = {
+	[GW_OUTCOME_STORED] = "stored",
+	[GW_OUTCOME_DUPLICATE] = "duplicate",
+	[GW_OUTCOME_QUARANTINED] = "quarantined",
+	[GW_OUTCOME_DEFERRED] = "deferred",
+};
+
+const char *gw_outcome_name(enum gw_outcome o)
+{
+	if ((unsigned)o >= sizeof(outcome_names) / sizeof(outcome_names[0]))
+		return "?";
+	return outcome_names[o];
+}
+
+int gw_outcome_parse(const char *s, enum gw_outcome *out)
+{
+	for (size_t i = 0; i < sizeof(outcome_names) / sizeof(outcome_names[0]); i++)
+		if (s != NULL && strcmp(s, outcome_names[i]) == 0) {
+			*out = (enum gw_outcome)i;
+			return 0;
+		}
+	return -1;
+}
+
+int gw_store_open(const struct gw_store_options *o, struct gw_store **out, struct tm_error *err)
+{
+	*out = NULL;
+	const char *name = o->backend != NULL ? o->backend : "sqlite";
+	const struct gw_store_ops *ops = NULL;
+	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
+		if (strcmp(backends[i]->name, name) == 0)
+			ops = backends[i];
+	if (ops == NULL)
+		return tm_error_set(err, "config.bad_value", "store.backend: unknown back end '%s'",
+				    name);
+	struct gw_store *st = calloc(1, sizeof(*st));
+	if (st == NULL)
+		return tm_error_set(err, "internal.nomem", "store: out of memory");
+	st->ops = ops;
+	int rc = ops->open(o, &st->be, err);
+	if (rc != GW_STORE_OK) {
+		free(st);
+		return rc;
+	}
+	*out = st;
+	return GW_STORE_OK;
+}
+
+void gw_store_close(struct gw_store *st)
+{
+	if (st == NULL)
+		return;
+	if (st->in_batch)
+		st->ops->rollback(st->be);
+	st->ops->close(st->be);
+	free(st);
+}
+
+const char *gw_store_backend(const struct gw_store *st)
+{
+	return st->ops->name;
+}
+
+const struct gw_store_ops *gw_store_ops_get0(const struct gw_store *st)
+{
+	return st->ops;
+}
+
+void *gw_store_state_get0(const struct gw_store *st)
+{
+	return st->be;
+}
+
+bool gw_store_in_batch(const struct gw_store *st)
+{
+	return st->in_batch;
+}
+
+int gw_store_begin(struct gw_store *st, struct tm_error *err)
+{
+	if (st->in_batch)
+		return tm_error_set(err, "internal.bug", "store: begin inside an open batch");
+	int rc = st->ops->begin(st->be, err);
+	if (rc == GW_STORE_OK)
+		st->in_batch = true;
+	return rc;
+}
+
+int gw_store_commit(struct gw_store *st, struct tm_error *err)
+{
+	if (!st->in_batch)
+		return tm_error_set(err, "internal.bug", "store: commit without begin");
+	int rc = st->ops->commit(st->be, err);
+	if (rc == GW_STORE_OK)
+		st->in_batch = false;
+	/* a failed commit leaves the batch open: the caller rolls back */
+	return rc;
+}
+
+void gw_store_rollback(struct gw_store *st)
+{
+	if (!st->in_batch)
+		return;
+	st->ops->rollback(st->be);
+	st->in_batch = false;
+}
+
+int gw_store_item_begin(struct gw_store *st, struct tm_error *err)
+{
+	if (!st->in_batch)
+		return tm_error_set(err, "internal.bug", "store: item outside a batch");
+	return st->ops->item_begin(st->be, err);
+}
+
+int gw_store_item_end(struct gw_store *st, bool keep, struct tm_error *err)
+{
+	if (!st->in_batch)
+		return tm_error_set(err, "internal.bug", "store: item outside a batch");
+	return st->ops->item_end(st->be, keep, err);
+}
+
+bool gw_store_is_sha256_hex(const char *s)
+{
+	if (s == NULL)
+		return false;
+	size_t i = 0;
+	for (; s[i] != '\0'; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return i == 64;
+}
+
+static bool short_text(const char *s, size_t max)
+{
+	return s != NULL && s[0] != '\0' && strnlen(s, max + 1) <= max;
+}
+
+/* The relational rows are keyed by supply index and vendor counter id; the
+ * schema does not make those unique, so a repeat is refused here by name
+ * rather than lost to a primary key. */
+static int check_unique_keys(const struct tm_report *rep, struct tm_error *err)
+{
+	for (size_t i = 0; i < rep->n_supplies; i++)
+		for (size_t j = i + 1; j < rep->n_supplies; j++)
+			if (rep->supplies[i].index == rep->supplies[j].index)
+				return tm_error_set(err, "report.schema",
+						    "supplies/%zu/index: %lld already used by supplies/%zu",
+						    j, (long long)rep->supplies[j].index, i);
+	for (size_t i = 0; i < rep->n_vendor; i++)
+		for (size_t j = i + 1; j < rep->n_vendor; j++)
+			if (rep->vendor[i].id != NULL && rep->vendor[j].id != NULL &&
+			    strcmp(rep->vendor[i].id, rep->vendor[j].id) == 0)
+				return tm_error_set(err, "report.schema",
+						    "counters/vendor/%zu/id: '%s' already used by counters/vendor/%zu",
+						    j, rep->vendor[j].id, i);
+	for (size_t i = 0; i < rep->n_diagnostics; i++)
+		for (size_t j = i + 1; j < rep->n_diagnostics; j++)
+			if (strcmp(rep->diagnostics[i].name, rep->diagnostics[j].name) == 0)
+				return tm_error_set(err, "report.schema",
+						    "diagnostics/%s: appears twice", rep->diagnostics[j].name);
+	return 0;
+}
+
+static int check_record(const struct gw_store_record *r, struct tm_error *err)
+{
+	const struct tm_report *rep = r->report;
+	if (rep == NULL || r->json == NULL || r->json_len == 0)
+		return tm_error_set(err, "internal.bug", "store: record without report or JSON");
+	if (!short_text(rep->id, GW_NAME_MAX))
+		return tm_error_set(err, "report.schema", "report/id: missing or longer than %d bytes",
+				    GW_NAME_MAX);
+	if (!short_text(rep->serial, GW_NAME_MAX))
+		return tm_error_set(err, "report.schema",
+				    "device/serial: missing or longer than %d bytes", GW_NAME_MAX);
+	if (rep->seq < 1)
+		return tm_error_set(err, "report.schema", "report/seq: must be >= 1");
+	if (!short_text(rep->generated_at, 40))
+		return tm_error_set(err, "report.schema", "report/generated_at: missing");
+	if (!short_text(r->tenant, GW_NAME_MAX))
+		return tm_error_set(err, "internal.bug", "store: record without tenant");
+	if (!gw_store_is_sha256_hex(r->raw_sha256))
+		return tm_error_set(err, "internal.bug", "store: raw_sha256 is not 64 hex digits");
+	if (r->fingerprint != NULL && r->fingerprint[0] != '\0' &&
+	    !gw_store_is_sha256_hex(r->fingerprint))
+		return tm_error_set(err, "internal.bug", "store: fingerprint is not 64 hex digits");
+	if (r->message_id != NULL && strnlen(r->message_id, GW_MESSAGE_ID_MAX + 1) > GW_MESSAGE_ID_MAX)
+		return tm_error_set(err, "internal.bug", "store: message id longer than %d bytes",
+				    GW_MESSAGE_ID_MAX);
+	return check_unique_keys(rep, err);
+}
+
+int gw_store_put(struct gw_store *st, const struct gw_store_record *r, struct gw_put_info *info,
+		 struct tm_error *err)
+{
+	memset(info, 0, sizeof(*info));
+	if (check_record(r, err) < 0)
+		return GW_STORE_ERROR;
+	if (st->in_batch)
+		return st->ops->put(st->be, r, info, err);
+	int rc = gw_store_begin(st, err);
+	if (rc != GW_STORE_OK)
+		return rc;
+	rc = st->ops->put(st->be, r, info, err);
+	if (rc == GW_STORE_OK)
+		rc = gw_store_commit(st, err);
+	if (rc != GW_STORE_OK)
+		gw_store_rollback(st);
+	return rc;
+}
+
+int gw_store_log(struct gw_store *st, const struct gw_msglog_entry *e, struct tm_error *err)
+{
+	if (!gw_store_is_sha256_hex(e->raw_sha256))
+		return tm_error_set(err, "internal.bug", "store: log: raw_sha256 is not 64 hex digits");
+	if (e->message_id != NULL && strnlen(e->message_id, GW_MESSAGE_ID_MAX + 1) > GW_MESSAGE_ID_MAX)
+		return tm_error_set(err, "internal.bug", "store: log: message id too long");
+	if ((unsigned)e->outcome > GW_OUTCOME_DEFERRED)
+		return tm_error_set(err, "internal.bug", "store: log: bad outcome");
+	return st->ops->log(st->be, e, err);
+}
+
+int gw_store_msglog_get(struct gw_store *st, const char *raw_sha256, const char *message_id,
+			struct gw_msglog_row *out, bool *found, struct tm_error *err)
+{
+	*found = false;
+	return st->ops->msglog_get(st->be, raw_sha256, message_id != NULL ? message_id : "", out,
+				   found, err);
+}
+
+int gw_store_report_get(struct gw_store *st, const char *report_id, struct gw_report_ref *out,
+			bool *found, struct tm_error *err)
+{
+	*found = false;
+	return st->ops->report_get(st->be, report_id, out, found, err);
+}
+
+int gw_store_unreachable_list(struct gw_store *st, gw_store_unreachable_cb cb, void *ctx,
+			      struct tm_error *err)
+{
+	return st->ops->unreachable_list(st->be, cb, ctx, err);
+}
+
+static int digits(const char *p, int n, int *out)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+		v = v * 10 + (p[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+int gw_store_parse_utc_ns(const char *text, const char *what, int64_t *sec, int32_t *nsec,
+			  struct tm_error *err)
+{
+	int y, mo, d, h, mi, s;
+	int32_t frac = 0;
+	if (text == NULL || strnlen(text, 41) < 20 || strnlen(text, 41) > 40 ||
+	    digits(text, 4, &y) < 0 || text[4] != '-' || digits(text + 5, 2, &mo) < 0 ||
+	    text[7] != '-' || digits(text + 8, 2, &d) < 0 || text[10] != 'T' ||
+	    digits(text + 11, 2, &h) < 0 || text[13] != ':' || digits(text + 14, 2, &mi) < 0 ||
+	    text[16] != ':' || digits(text + 17, 2, &s) < 0)
+		goto bad;
+	const char *p = text + 19;
+	if (*p == '.') {
+		p++;
+		const char *f = p;
+		while (*p >= '0' && *p <= '9')
+			p++;
+		if (p == f || p - f > 9)
+			goto bad;
+		for (int i = 0; i < 9; i++)   /* ".6" is 600000000 ns */
+			frac = frac * 10 + (f + i < p ? f[i] - '0' : 0);
+	}
+	if (p[0] != 'Z' || p[1] != '\0')
+		goto bad;
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60)
+		goto bad;
+	struct tm tmv = {
+		.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
+		.tm_hour = h, .tm_min = mi, .tm_sec = s,
+	};
+	*sec = (int64_t)timegm(&tmv);
+	*nsec = frac;
+	return 0;
+bad:
+	return tm_error_set(err, "report.schema", "%s: '%.40s' is not a UTC timestamp", what,
+			    text != NULL ? text : "");
+}
+
+int gw_store_check_signing_time(const struct tm_report *r, int64_t signing_time,
+				int64_t max_skew, struct tm_error *err)
+{
+	int64_t t;
+	if (gw_store_parse_utc(r->generated_at, "report/generated_at", &t, err) < 0)
+		return -1;
+	if (signing_time == INT64_MIN)
+		return tm_error_set(err, "report.signing_time", "the signature has no signing time");
+	int64_t d = t > signing_time ? t - signing_time : signing_time - t;
+	if (d > max_skew)
+		return tm_error_set(err, "report.signing_time",
+				    "report/generated_at: %s is %lld s %s the signing time "
+				    "(allowed skew %lld s)",
+				    r->generated_at, (long long)d,
+				    t > signing_time ? "after" : "before", (long long)max_skew);
+	return 0;
+}
+
+int gw_store_parse_utc(const char *text, const char *what, int64_t *out, struct tm_error *err)
+{
+	int32_t nsec;
+	return gw_store_parse_utc_ns(text, what, out, &nsec, err);
+}
+
+int gw_store_time_cmp(int64_t a_sec, int32_t a_nsec, int64_t b_sec, int32_t b_nsec)
+{
+	if (a_sec != b_sec)
+		return a_sec < b_sec ? -1 : 1;
+	return a_nsec < b_nsec ? -1 : a_nsec > b_nsec ? 1 : 0;
+}
+
+void gw_store_format_utc(int64_t sec, int32_t nsec, char *buf, size_t n)
+{
+	time_t tt = (time_t)sec;
+	struct tm tmv;
+	if (gmtime_r(&tt, &tmv) == NULL || strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tmv) == 0) {
+		snprintf(buf, n, "%" PRId64, sec);
+		return;
+	}
+	size_t used = strlen(buf);
+	if (nsec <= 0 || nsec > 999999999)
+		snprintf(buf + used, n - used, "Z");
+	else if (nsec % 1000000 == 0)
+		snprintf(buf + used, n - used, ".%03" PRId32 "Z", nsec / 1000000);
+	else if (nsec % 1000 == 0)
+		snprintf(buf + used, n - used, ".%06" PRId32 "Z", nsec / 1000);
+	else
+		snprintf(buf + used, n - used, ".%09" PRId32 "Z", nsec);
+}
+
+int gw_store_check_future(const struct tm_report *r, int64_t now, int64_t max_skew,
+			  struct tm_error *err)
+{
+	int64_t t;
+	int32_t ns;
+	if (gw_store_parse_utc_ns(r->generated_at, "report/generated_at", &t, &ns, err) < 0)
+		return -1;
+	if (gw_store_time_cmp(t, ns, now + max_skew, 0) > 0)
+		return tm_error_set(err, "report.future",
+				    "report/generated_at: %s is %lld s ahead of the gateway clock "
+				    "(allowed skew %lld s)",
+				    r->generated_at, (long long)(t - now), (long long)max_skew);
+	return 0;
+}
