@@ -52,7 +52,7 @@ TIMESTAMP_TAG = 'tag:yaml.org,2002:timestamp'
 
 
 class CoreLoader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 core scalar typing (as parser/yaml_read.c)."""
+    """SafeLoader with YAML 1.2 core scalar typing (as parser/report/yaml_read.c)."""
 
 
 CoreLoader.yaml_implicit_resolvers = {

@@ -1,4 +1,4 @@
-/* CMS layer: SignedData and AuthEnvelopedData with OpenSSL 3 (parser/cms*.c).
+/* CMS layer: SignedData and AuthEnvelopedData with OpenSSL 3 (parser/smime/cms*.c).
  * Every bad input asserts the exact reason code and part of the message. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* The parsed-certificate cache of the CMS verifier (parser/cms_certcache.c):
+/* The parsed-certificate cache of the CMS verifier (parser/smime/cms_certcache.c):
  * each certificate is parsed once, the structure OpenSSL verifies is the
  * same as without the cache, every verdict still comes on every message,
  * and anything unusual takes the plain path. */

@@ -1,4 +1,4 @@
-/* Remembered chain verdicts (parser/cms_chainmemo.c): a success is reused
+/* Remembered chain verdicts (parser/smime/cms_chainmemo.c): a success is reused
  * only for the same certificate objects and only inside the interval of
  * times in which every validity comparison comes out the same; failures
  * are never remembered. */

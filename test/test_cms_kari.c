@@ -1,4 +1,4 @@
-/* The fast path of CMS decryption (parser/cms_kari.c): ECDH recipients and
+/* The fast path of CMS decryption (parser/smime/cms_kari.c): ECDH recipients and
  * AES-256-GCM with EVP primitives. What it proves: where the fast path says
  * "done", OpenSSL's CMS (the general path) opens the same message to the same
  * bytes; everything else is "not done", leaves nothing behind, and

@@ -1,7 +1,7 @@
 /* CMS verification and time: the signing time is the signer's word, so it
  * is required, bounded by the arrival, signed with a strong digest, and
  * revocation is the gateway's knowledge as of the arrival
- * (parser/cms_verify.c). Messages are built here with the OpenSSL CMS API,
+ * (parser/smime/cms_verify.c). Messages are built here with the OpenSSL CMS API,
  * because `openssl cms -sign` cannot set the signingTime. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* The listen: and spool: sections of the gateway configuration
- * (mailgw/config_listen.c): defaults, values, client networks, errors. */
+ * (mailgw/config/config_listen.c): defaults, values, client networks, errors. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>

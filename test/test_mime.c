@@ -1,4 +1,4 @@
-/* MIME layer: parse with limits, classify, build (parser/mime*.c). */
+/* MIME layer: parse with limits, classify, build (parser/smime/mime*.c). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* Tests of normalization (parser/normalize.c): the exact canonical record,
+/* Tests of normalization (parser/report/normalize.c): the exact canonical record,
  * sentinel and percent mapping, UTC conversion, rejected times. */
 #include <math.h>
 #include <stdio.h>

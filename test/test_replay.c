@@ -1,4 +1,4 @@
-/* Crash safety of `telemail-mailgw replay` (mailgw/replay.c + the store's
+/* Crash safety of `telemail-mailgw replay` (mailgw/ingest/replay.c + the store's
  * batches): a corpus of a few hundred sealed reports (with resends of the
  * same report) is replayed by the real binary in a child process that is
  * killed with SIGKILL at several moments; after each kill the store must be

@@ -1,5 +1,5 @@
-/* Tests of the report model (parser/report.c) and its YAML writer
- * (parser/report_write.c): good files, tree → model errors, equality, exact
+/* Tests of the report model (parser/report/report.c) and its YAML writer
+ * (parser/report/report_write.c): good files, tree → model errors, equality, exact
  * writer output, rules beyond the schema. The round-trip property over
  * seeded random reports is in test_report_property.c. */
 #include <math.h>

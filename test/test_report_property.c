@@ -1,4 +1,4 @@
-/* The report round-trip property (parser/report.c, parser/report_write.c):
+/* The report round-trip property (parser/report/report.c, parser/report/report_write.c):
  * seeded random reports are written, read back through the schema, compared
  * and written again to the same bytes; PyYAML reads what we write to the
  * same values. Suite: report. */

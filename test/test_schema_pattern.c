@@ -1,4 +1,4 @@
-/* Simple schema patterns without regexec (parser/schema_pattern.c): which
+/* Simple schema patterns without regexec (parser/report/schema_pattern.c): which
  * patterns take the fast path, and the same verdict as glibc's regexec on
  * many generated strings, for every pattern of schema v1 that takes it. */
 #include <regex.h>

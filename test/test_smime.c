@@ -1,4 +1,4 @@
-/* S/MIME seal and open (parser/smime.c): the whole wire format, both ways. */
+/* S/MIME seal and open (parser/smime/smime.c): the whole wire format, both ways. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>

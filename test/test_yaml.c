@@ -1,4 +1,4 @@
-/* Tests of the YAML reader (parser/yaml_read.c, parser/node.c): typing,
+/* Tests of the YAML reader (parser/report/yaml_read.c, parser/report/node.c): typing,
  * every reason code, every limit just below and just above. */
 #include <stdio.h>
 #include <stdlib.h>

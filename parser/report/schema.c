@@ -3,7 +3,7 @@
  * A schema is read with tm_yaml_read (configuration limits) and compiled
  * into struct sch nodes: "$ref" resolved to pointers, every "pattern"
  * compiled once (POSIX ERE), keyword values type-checked. Compiling is in
- * parser/schema_load.c; this file validates. The compiled schema is read
+ * parser/report/schema_load.c; this file validates. The compiled schema is read
  * only, so several threads may validate against one schema at once.
  *
  * Order of checks at one instance node (the first failure wins, so errors

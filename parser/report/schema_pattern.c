@@ -1,5 +1,5 @@
 /* telemail — the schema's simple patterns without a regex engine (see
- * schema_int.h).
+ * schema_private.h).
  *
  * Most patterns of the report schema are anchored runs of character sets:
  * "^[A-Za-z0-9._-]+$", a UUID's "^[0-9a-f]{8}-[0-9a-f]{4}-…$". glibc's

@@ -1,5 +1,5 @@
 /* telemail — internal: the compiled form of a JSON Schema, shared by
- * parser/schema_load.c (YAML tree → struct sch) and parser/schema.c
+ * parser/report/schema_load.c (YAML tree → struct sch) and parser/report/schema.c
  * (validation). Nothing here is part of the public API. */
 #ifndef TM_PARSER_SCHEMA_INT_H
 #define TM_PARSER_SCHEMA_INT_H

@@ -1,4 +1,4 @@
-/* telemail — parsed certificates by their exact DER (see cms_int.h).
+/* telemail — parsed certificates by their exact DER (see cms_private.h).
  *
  * d2i of a certificate in OpenSSL 3.0 builds a decoder chain for its public
  * key, which costs more than the ECDSA verification the key is then used

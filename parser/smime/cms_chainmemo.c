@@ -1,5 +1,5 @@
 /* telemail — verdicts of certificate-chain verification, remembered (see
- * cms_int.h).
+ * cms_private.h).
  *
  * X509_verify_cert checks the signature of every certificate in the chain
  * (an ECDSA or RSA verification each), and a gateway verifies the same few

@@ -1,4 +1,4 @@
-/* telemail — a bounded walk over DER/BER elements (see cms_int.h), for the
+/* telemail — a bounded walk over DER/BER elements (see cms_private.h), for the
  * checks the CMS module makes on raw bytes before OpenSSL parses them. */
 #include <openssl/asn1.h>
 

@@ -1,4 +1,4 @@
-/* telemail — the fast path of CMS decryption (see cms_int.h): AuthEnvelopedData
+/* telemail — the fast path of CMS decryption (see cms_private.h): AuthEnvelopedData
  * (RFC 5083, AES-256-GCM of RFC 5084) whose key is agreed with ECDH (RFC 5652
  * 6.2.2, RFC 5753: dhSinglePass-stdDH, ANSI X9.63 KDF, AES key wrap of RFC 3394),
  * done with EVP primitives. OpenSSL's CMS fetches its algorithms and builds

@@ -1,5 +1,5 @@
 /* telemail — internal: checks on raw MIME bytes, made before (and besides)
- * GMime. Plain C, no GMime: parser/mime_scan.c.
+ * GMime. Plain C, no GMime: parser/smime/mime_scan.c.
  *
  * tm_mime_prescan runs before GMime sees the bytes, so that an oversized
  * message, an over-long line, a NUL byte or a nesting bomb is refused

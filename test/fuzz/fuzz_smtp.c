@@ -1,4 +1,4 @@
-/* Fuzz target: the SMTP/LMTP session state machine (mailgw/smtp_session.c)
+/* Fuzz target: the SMTP/LMTP session state machine (mailgw/smtp/smtp_session.c)
  * with a fake spool and a fake TLS switch.
  *
  * Input: byte 0 chooses the options (bit 0 LMTP, bit 1 require_tls, bit 2

@@ -1,4 +1,4 @@
-/* Fuzz target: the spool's segment reader (mailgw/spool_segment.c), which
+/* Fuzz target: the spool's segment reader (mailgw/spool/spool_segment.c), which
  * reads every file of new/ at a start: what a crash, a lying disk or an
  * operator left there.
  *

@@ -1,4 +1,4 @@
-/* telemail — message digests (OpenSSL stays inside parser/digest.c). */
+/* telemail — message digests (OpenSSL stays inside parser/base/digest.c). */
 #ifndef TELEMAIL_DIGEST_H
 #define TELEMAIL_DIGEST_H
 

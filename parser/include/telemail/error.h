@@ -4,7 +4,7 @@
  * a stable reason code (e.g. "smime.untrusted_signer", "report.schema") that
  * programs and tests match on, and a human message naming the field, path or
  * byte that was wrong. The full list of codes, with their class and SMTP
- * mapping, lives in one table (parser/reason.c) and is documented in
+ * mapping, lives in one table (parser/base/reason.c) and is documented in
  * docs/reasons.md; a test keeps the two in step. */
 #ifndef TELEMAIL_ERROR_H
 #define TELEMAIL_ERROR_H

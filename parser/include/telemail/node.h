@@ -1,6 +1,6 @@
 /* telemail — a generic document tree (what a YAML document holds), read with
  * hard limits. The report codec, the schema validator and the configuration
- * loaders all work on this tree; only parser/yaml_read.c knows libyaml.
+ * loaders all work on this tree; only parser/report/yaml_read.c knows libyaml.
  *
  * Scalars are typed by the YAML 1.2 core schema: plain `null`, `~` or empty
  * → null; `true`/`false` → bool; decimal integers → int (out of int64 range

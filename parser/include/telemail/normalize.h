@@ -6,7 +6,7 @@
  * units named, supply levels turned into a named state plus a number
  * (level_state: "value" | "other" | "unknown" | "some_remaining", and
  * percent when max_capacity > 0), counters keyed by service. The JSON is
- * written by parser/json_emit.c, without a JSON library. */
+ * written by parser/report/json_emit.c, without a JSON library. */
 #ifndef TELEMAIL_NORMALIZE_H
 #define TELEMAIL_NORMALIZE_H
 

@@ -6,7 +6,7 @@
  *   application/pkcs7-mime; smime-type=signed-data, or multipart/signed with a
  *   detached application/pkcs7-signature) → application/yaml (RFC 9512).
  *
- * OpenSSL types stay in parser/cms.c, GMime types in parser/mime.c; this
+ * OpenSSL types stay in parser/smime/cms.c, GMime types in parser/smime/mime.c; this
  * header only has opaque handles. */
 #ifndef TELEMAIL_SMIME_H
 #define TELEMAIL_SMIME_H
