@@ -23,6 +23,7 @@
 #include "ingest/quarantine.h"
 #include "ingest/replay.h"
 #include "daemon/serve.h"
+#include "smtp/maildir.h"
 #include "spool/spool.h"
 #include "store/store.h"
 

@@ -50,16 +50,4 @@ int gw_serve_run(const struct gw_serve_options *o, struct tm_error *err);
 #define GW_SERVE_STATUS_FILE "mailgw.status"
 #define GW_SERVE_PIPELINE_NICE 10
 
-/* Maildir intake (maildir.c): move each complete file of <dir>/new into the
- * spool (durably), then remove it. *moved counts them. A file larger than
- * max_size goes to too_large(ctx, path, name) instead, which returns 0 once
- * the file's outcome is committed (quarantined: the file is then removed),
- * or -1 (it stays, tried again at the next poll, and err says io.too_large
- * after the round). */
-struct gw_spool;
-typedef int (*gw_maildir_too_large_fn)(void *ctx, const char *path, const char *name);
-int gw_maildir_poll(const char *dir, struct gw_spool *sp, size_t max_size,
-		    gw_maildir_too_large_fn too_large, void *ctx, unsigned *moved,
-		    struct tm_error *err);
-
 #endif

@@ -12,7 +12,7 @@
 #include <telemail/buf.h>
 #include <telemail/error.h>
 
-#include "daemon/serve.h"
+#include "smtp/maildir.h"
 #include "spool/spool.h"
 
 int gw_maildir_poll(const char *dir, struct gw_spool *sp, size_t max_size,
