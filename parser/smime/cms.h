@@ -1,5 +1,6 @@
 /* telemail — internal: CMS (RFC 5652) operations with OpenSSL 3.
- * Only cms.c includes OpenSSL headers; bytes cross as buffers. */
+ * OpenSSL's headers stay inside parser/smime/ (the cms_*.c files, cert_info.c);
+ * what crosses this header is bytes in buffers and project structs. */
 #ifndef TM_PARSER_CMS_H
 #define TM_PARSER_CMS_H
 

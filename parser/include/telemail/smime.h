@@ -1,6 +1,6 @@
 /* telemail — S/MIME seal (sign, then encrypt) and open (decrypt, then verify).
  *
- * Wire contract v1 (docs: ../shared/DESIGN.md, README):
+ * Wire contract v1 (README, "The wire contract (v1)"; docs/architecture.md):
  *   RFC 5322 message → application/pkcs7-mime; smime-type=authEnveloped-data
  *   (CMS AuthEnvelopedData, AES-256-GCM) → signed entity (opaque
  *   application/pkcs7-mime; smime-type=signed-data, or multipart/signed with a
