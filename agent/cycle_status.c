@@ -10,11 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <telemail/buf.h>
 #include <telemail/error.h>
 #include <telemail/report.h>
+#include <telemail/time.h>
 
 #include "config.h"
 #include "cycle_status.h"
@@ -220,9 +220,7 @@ static bool serial_ok(const char *s)
 static char *utc(int64_t t)
 {
 	char b[32];
-	time_t tt = (time_t)t;
-	struct tm tmv;
-	strftime(b, sizeof(b), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&tt, &tmv));
+	tm_time_format(t, b, sizeof(b));
 	return strdup(b);
 }
 

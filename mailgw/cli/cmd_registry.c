@@ -10,6 +10,7 @@
 
 #include <telemail/log.h>
 #include <telemail/smime.h>
+#include <telemail/time.h>
 
 #include "cli/cli.h"
 #include "registry/registry.h"
@@ -135,12 +136,10 @@ int gw_cmd_revoke(struct gw_cli *c, int argc, char **argv)
 
 static void fmt_time(int64_t t, char *buf, size_t n)
 {
-	time_t tt = (time_t)t;
-	struct tm tmv;
 	if (t == 0)
 		snprintf(buf, n, "never");
-	else if (gmtime_r(&tt, &tmv) == NULL || strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tmv) == 0)
-		snprintf(buf, n, "%" PRId64, t);
+	else
+		tm_time_format(t, buf, n);
 }
 
 /* Device rows are collected first: a listing callback must not query the

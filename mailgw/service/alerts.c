@@ -8,6 +8,7 @@
 #include <telemail/digest.h>
 #include <telemail/error.h>
 #include <telemail/report.h>
+#include <telemail/time.h>
 
 #include "service/alerts.h"
 #include "service/alerts_device.h"
@@ -486,14 +487,6 @@ static int collect_device(void *ctx, const struct gw_device_row *d)
 	return 0;
 }
 
-static void fmt_utc(int64_t t, char *buf, size_t n)
-{
-	time_t tt = (time_t)t;
-	struct tm tmv;
-	if (gmtime_r(&tt, &tmv) == NULL || strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tmv) == 0)
-		snprintf(buf, n, "%" PRId64, t);
-}
-
 static int check_one(const struct eval *e, const struct gw_device_row *d,
 		     struct gw_silence_counts *c)
 {
@@ -502,13 +495,13 @@ static int check_one(const struct eval *e, const struct gw_device_row *d,
 	if (d->last_seq == 0) {
 		if (e->now - d->enrolled_at <= silence)
 			return GW_STORE_OK;
-		fmt_utc(d->enrolled_at, when, sizeof(when));
+		tm_time_format(d->enrolled_at, when, sizeof(when));
 		snprintf(detail, sizeof(detail), "enrolled %s, never reported", when);
 		c->never++;
 		return raise_alert(e, "device_never_reported", "device", "info", detail);
 	}
 	if (e->now - d->last_seen > silence) {
-		fmt_utc(d->last_seen, when, sizeof(when));
+		tm_time_format(d->last_seen, when, sizeof(when));
 		snprintf(detail, sizeof(detail), "last report generated %s (%" PRId64 " days ago)", when,
 			 (e->now - d->last_seen) / 86400);
 		c->silent++;
