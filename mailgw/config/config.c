@@ -6,6 +6,7 @@
 
 #include <telemail/buf.h>
 #include <telemail/error.h>
+#include <telemail/mailbox.h>
 #include <telemail/node.h>
 
 #include "config/config.h"
@@ -193,19 +194,6 @@ static int get_duration(const struct ctx *c, const struct tm_node *n, const char
 	return 0;
 }
 
-/* addr-spec, roughly: local@domain, printable, no spaces, one '@'. */
-static bool mailbox_ok(const char *s)
-{
-	const char *at = strchr(s, '@');
-	if (at == NULL || at == s || at[1] == '\0' || strchr(at + 1, '@') != NULL ||
-	    strlen(s) > 254)
-		return false;
-	for (const char *p = s; *p; p++)
-		if (*p <= ' ' || *p >= 0x7f || *p == '<' || *p == '>' || *p == ',')
-			return false;
-	return true;
-}
-
 static int read_gateway(const struct ctx *c, const struct tm_node *g, struct gw_config *cfg)
 {
 	static const char *const keys[] = { "mailboxes", "keys", NULL };
@@ -230,7 +218,7 @@ static int read_gateway(const struct ctx *c, const struct tm_node *g, struct gw_
 		if (get_string(c, m, path, 254, &cfg->mailboxes[i]) < 0)
 			return -1;
 		cfg->n_mailboxes++;
-		if (!mailbox_ok(m->u.str.s))
+		if (!tm_mailbox_ok(m->u.str.s))
 			return fail(c, m, "config.bad_value", path,
 				    "'%s' is not a mailbox (local@domain)", m->u.str.s);
 	}
