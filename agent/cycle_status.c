@@ -13,6 +13,7 @@
 
 #include <telemail/buf.h>
 #include <telemail/error.h>
+#include <telemail/path.h>
 #include <telemail/report.h>
 #include <telemail/time.h>
 
@@ -75,7 +76,7 @@ static size_t split(char *line, char **f, size_t max)
 int ag_cycle_status_load(const char *state_dir, struct ag_cycle_status *cs, struct tm_error *err)
 {
 	ag_cycle_status_init(cs);
-	char *path = ag_path_join(state_dir, AG_CYCLE_STATUS_FILE);
+	char *path = tm_path_join(state_dir, AG_CYCLE_STATUS_FILE);
 	if (path == NULL)
 		return tm_error_set(err, "internal.nomem", "out of memory");
 	FILE *f = fopen(path, "r");
@@ -128,7 +129,7 @@ int ag_cycle_status_save(const char *state_dir, const struct ag_cycle_status *cs
 	char *path = NULL;
 	if (ag_fs_mkdirs(state_dir, err) != 0)
 		goto out;
-	path = ag_path_join(state_dir, AG_CYCLE_STATUS_FILE);
+	path = tm_path_join(state_dir, AG_CYCLE_STATUS_FILE);
 	if (path == NULL) {
 		tm_error_set(err, "internal.nomem", "out of memory");
 		goto out;
