@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <telemail/array.h>
 #include <telemail/buf.h>
 #include <telemail/error.h>
 #include <telemail/path.h>
@@ -126,15 +128,12 @@ static int list_dir(const char *dir, struct ag_outbox_item **items, size_t *n,
 		if (fstatat(dirfd(d), e->d_name, &sb, 0) != 0)
 			continue;
 		it.size = (uint64_t)sb.st_size;
-		if (cnt == cap) {
-			cap = cap ? cap * 2 : 64;
-			struct ag_outbox_item *nv = realloc(v, cap * sizeof(*v));
-			if (nv == NULL) {
-				rc = tm_error_set(err, "internal.nomem", "out of memory");
-				break;
-			}
-			v = nv;
+		struct ag_outbox_item *nv = tm_array_grow(v, &cap, cnt, sizeof(*v), 64, SIZE_MAX);
+		if (nv == NULL) {
+			rc = tm_error_set(err, "internal.nomem", "out of memory");
+			break;
 		}
+		v = nv;
 		v[cnt++] = it;
 	}
 	closedir(d);

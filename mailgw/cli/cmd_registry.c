@@ -1,6 +1,7 @@
 /* telemail-mailgw — `enroll`, `revoke`, `devices`, `tenant`: the registry. */
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 
 #include <jansson.h>
 
+#include <telemail/array.h>
 #include <telemail/log.h>
 #include <telemail/smime.h>
 #include <telemail/time.h>
@@ -152,14 +154,10 @@ struct dev_list {
 static int collect_device(void *ctx, const struct gw_device_row *d)
 {
 	struct dev_list *l = ctx;
-	if (l->n == l->cap) {
-		size_t nc = l->cap ? l->cap * 2 : 64;
-		struct gw_device_row *p = realloc(l->rows, nc * sizeof(*p));
-		if (p == NULL)
-			return -1;
-		l->rows = p;
-		l->cap = nc;
-	}
+	struct gw_device_row *p = tm_array_grow(l->rows, &l->cap, l->n, sizeof(*p), 64, SIZE_MAX);
+	if (p == NULL)
+		return -1;
+	l->rows = p;
 	l->rows[l->n++] = *d;
 	return 0;
 }

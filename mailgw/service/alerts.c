@@ -1,10 +1,12 @@
 /* telemail-mailgw — service alerts (see alerts.h). */
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <telemail/array.h>
 #include <telemail/digest.h>
 #include <telemail/error.h>
 #include <telemail/report.h>
@@ -475,14 +477,10 @@ struct dev_rows {
 static int collect_device(void *ctx, const struct gw_device_row *d)
 {
 	struct dev_rows *l = ctx;
-	if (l->n == l->cap) {
-		size_t nc = l->cap ? l->cap * 2 : 64;
-		struct gw_device_row *p = realloc(l->rows, nc * sizeof(*p));
-		if (p == NULL)
-			return 1;   /* stops the walk: out of memory */
-		l->rows = p;
-		l->cap = nc;
-	}
+	struct gw_device_row *p = tm_array_grow(l->rows, &l->cap, l->n, sizeof(*p), 64, SIZE_MAX);
+	if (p == NULL)
+		return 1;   /* stops the walk: out of memory */
+	l->rows = p;
 	l->rows[l->n++] = *d;
 	return 0;
 }
@@ -667,14 +665,10 @@ struct alert_rows {
 static int collect_alert(void *ctx, const struct gw_alert_row *a)
 {
 	struct alert_rows *l = ctx;
-	if (l->n == l->cap) {
-		size_t nc = l->cap ? l->cap * 2 : 64;
-		struct gw_alert_row *p = realloc(l->rows, nc * sizeof(*p));
-		if (p == NULL)
-			return 1;   /* stops the walk: out of memory */
-		l->rows = p;
-		l->cap = nc;
-	}
+	struct gw_alert_row *p = tm_array_grow(l->rows, &l->cap, l->n, sizeof(*p), 64, SIZE_MAX);
+	if (p == NULL)
+		return 1;   /* stops the walk: out of memory */
+	l->rows = p;
 	l->rows[l->n++] = *a;
 	return 0;
 }
