@@ -8,6 +8,7 @@
 #include <telemail/buf.h>
 #include <telemail/error.h>
 #include <telemail/report.h>
+#include <telemail/time.h>
 
 #include "build.h"
 
@@ -45,10 +46,7 @@ int ag_report_finish(struct tm_report *r, const struct ag_report_meta *m, struct
 	char id[37], at[32];
 	if (ag_uuid4(id, err) != 0)
 		return -1;
-	time_t now = m->now ? (time_t)m->now : time(NULL);
-	struct tm tmv;
-	gmtime_r(&now, &tmv);
-	strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tmv);
+	tm_time_format(m->now ? m->now : (int64_t)time(NULL), at, sizeof(at));
 	r->seq = m->seq;
 	r->kind = m->kind;
 	r->outbox_gap = m->outbox_gap;

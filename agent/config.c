@@ -11,6 +11,7 @@
 
 #include <telemail/buf.h>
 #include <telemail/error.h>
+#include <telemail/mailbox.h>
 #include <telemail/node.h>
 
 #include "config.h"
@@ -186,17 +187,6 @@ static const char *const k_coll[] = { "type", "path", "host", "port", "version",
 	"user", "auth_protocol", "auth_password_file", "priv_protocol", "priv_password_file",
 	"timeout_ms", "retries", "serial", NULL };
 
-static bool mailbox_ok(const char *s)
-{
-	const char *at = strchr(s, '@');
-	if (at == NULL || at == s || at[1] == '\0' || strchr(at + 1, '@'))
-		return false;
-	for (const char *p = s; *p; p++)
-		if (*p <= ' ' || *p == '<' || *p == '>' || *p == ',' || *p == '"' || *p == 0x7f)
-			return false;
-	return true;
-}
-
 static int parse_identity(struct cfgctx *x, const struct tm_node *n, struct ag_config *c)
 {
 	if (n == NULL)
@@ -222,7 +212,7 @@ static int parse_identity(struct cfgctx *x, const struct tm_node *n, struct ag_c
 	    get_str(x, n, "mailbox", "identity", true, &c->mailbox) != 0 ||
 	    get_bool(x, n, "detached_signature", "identity", &c->detached) != 0)
 		return -1;
-	if (!mailbox_ok(c->mailbox))
+	if (!tm_mailbox_ok(c->mailbox))
 		return bad(x, tm_node_get(n, "mailbox"), "identity.mailbox", "must be an address local@domain");
 	return 0;
 }
@@ -234,7 +224,7 @@ static int parse_gateway(struct cfgctx *x, const struct tm_node *n, struct ag_co
 	if (check_keys(x, n, "gateway", k_gateway) != 0 ||
 	    get_str(x, n, "mailbox", "gateway", true, &c->gw_mailbox) != 0)
 		return -1;
-	if (!mailbox_ok(c->gw_mailbox))
+	if (!tm_mailbox_ok(c->gw_mailbox))
 		return bad(x, tm_node_get(n, "mailbox"), "gateway.mailbox", "must be an address local@domain");
 	const struct tm_node *l = tm_node_get(n, "certificates");
 	if (l == NULL)
@@ -324,7 +314,7 @@ static int parse_smtp(struct cfgctx *x, const struct tm_node *n, struct ag_confi
 		return tm_error_set(x->err, "config.missing_key",
 				    "line %u: smtp.ca_file is required with STARTTLS (the CA that signed the relay certificate)",
 				    n->line);
-	if (s->envelope_sender && !mailbox_ok(s->envelope_sender))
+	if (s->envelope_sender && !tm_mailbox_ok(s->envelope_sender))
 		return bad(x, tm_node_get(n, "envelope_sender"), "smtp.envelope_sender", "must be an address local@domain");
 	const struct tm_node *a = tm_node_get(n, "auth");
 	if (a != NULL && a->type != TM_NODE_NULL) {

@@ -10,11 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <telemail/buf.h>
 #include <telemail/error.h>
+#include <telemail/path.h>
 #include <telemail/report.h>
+#include <telemail/time.h>
 
 #include "config.h"
 #include "cycle_status.h"
@@ -75,7 +76,7 @@ static size_t split(char *line, char **f, size_t max)
 int ag_cycle_status_load(const char *state_dir, struct ag_cycle_status *cs, struct tm_error *err)
 {
 	ag_cycle_status_init(cs);
-	char *path = ag_path_join(state_dir, AG_CYCLE_STATUS_FILE);
+	char *path = tm_path_join(state_dir, AG_CYCLE_STATUS_FILE);
 	if (path == NULL)
 		return tm_error_set(err, "internal.nomem", "out of memory");
 	FILE *f = fopen(path, "r");
@@ -128,7 +129,7 @@ int ag_cycle_status_save(const char *state_dir, const struct ag_cycle_status *cs
 	char *path = NULL;
 	if (ag_fs_mkdirs(state_dir, err) != 0)
 		goto out;
-	path = ag_path_join(state_dir, AG_CYCLE_STATUS_FILE);
+	path = tm_path_join(state_dir, AG_CYCLE_STATUS_FILE);
 	if (path == NULL) {
 		tm_error_set(err, "internal.nomem", "out of memory");
 		goto out;
@@ -220,9 +221,7 @@ static bool serial_ok(const char *s)
 static char *utc(int64_t t)
 {
 	char b[32];
-	time_t tt = (time_t)t;
-	struct tm tmv;
-	strftime(b, sizeof(b), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&tt, &tmv));
+	tm_time_format(t, b, sizeof(b));
 	return strdup(b);
 }
 

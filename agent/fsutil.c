@@ -12,15 +12,6 @@
 
 #include "fsutil.h"
 
-char *ag_path_join(const char *a, const char *b)
-{
-	size_t n = strlen(a) + strlen(b) + 2;
-	char *p = malloc(n);
-	if (p != NULL)
-		snprintf(p, n, "%s/%s", a, b);
-	return p;
-}
-
 int ag_fs_mkdirs(const char *dir, struct tm_error *err)
 {
 	char tmp[4096];

@@ -7,8 +7,6 @@
 
 struct tm_error;
 
-/* path = a + "/" + b, malloc'd (NULL when out of memory). */
-char *ag_path_join(const char *a, const char *b);
 /* mkdir -p with mode 0700 for the missing parts. */
 int ag_fs_mkdirs(const char *dir, struct tm_error *err);
 int ag_fs_fsync_dir(const char *dir, struct tm_error *err);

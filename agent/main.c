@@ -14,6 +14,7 @@
 #include <telemail/error.h>
 #include <telemail/log.h>
 #include <telemail/report.h>
+#include <telemail/time.h>
 
 #include "agent.h"
 #include "config.h"
@@ -234,11 +235,8 @@ out:
 static void stamp(int64_t when, char out[32])
 {
 	snprintf(out, 32, "never");
-	if (when) {
-		time_t t = (time_t)when;
-		struct tm tmv;
-		strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tmv));
-	}
+	if (when)
+		tm_time_format(when, out, 32);
 }
 
 /* The last collection cycle (<state_dir>/collector.status): the devices, and

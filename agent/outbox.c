@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,8 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <telemail/array.h>
 #include <telemail/buf.h>
 #include <telemail/error.h>
+#include <telemail/path.h>
 
 #include "fsutil.h"
 #include "outbox.h"
@@ -125,15 +128,12 @@ static int list_dir(const char *dir, struct ag_outbox_item **items, size_t *n,
 		if (fstatat(dirfd(d), e->d_name, &sb, 0) != 0)
 			continue;
 		it.size = (uint64_t)sb.st_size;
-		if (cnt == cap) {
-			cap = cap ? cap * 2 : 64;
-			struct ag_outbox_item *nv = realloc(v, cap * sizeof(*v));
-			if (nv == NULL) {
-				rc = tm_error_set(err, "internal.nomem", "out of memory");
-				break;
-			}
-			v = nv;
+		struct ag_outbox_item *nv = tm_array_grow(v, &cap, cnt, sizeof(*v), 64, SIZE_MAX);
+		if (nv == NULL) {
+			rc = tm_error_set(err, "internal.nomem", "out of memory");
+			break;
 		}
+		v = nv;
 		v[cnt++] = it;
 	}
 	closedir(d);
@@ -172,10 +172,10 @@ int ag_outbox_open(const char *dir, size_t max_count, uint64_t max_bytes,
 	ob->max_count = max_count;
 	ob->max_bytes = max_bytes;
 	ob->dir = strdup(dir);
-	ob->qdir = ag_path_join(dir, "queue");
-	ob->fdir = ag_path_join(dir, "failed");
-	ob->tdir = ag_path_join(dir, "tmp");
-	ob->spath = ag_path_join(dir, "status");
+	ob->qdir = tm_path_join(dir, "queue");
+	ob->fdir = tm_path_join(dir, "failed");
+	ob->tdir = tm_path_join(dir, "tmp");
+	ob->spath = tm_path_join(dir, "status");
 	if (!ob->dir || !ob->qdir || !ob->fdir || !ob->tdir || !ob->spath) {
 		tm_error_set(err, "internal.nomem", "out of memory");
 		goto fail;
@@ -208,7 +208,7 @@ void ag_outbox_close(struct ag_outbox *ob)
 
 static int unlink_item(struct ag_outbox *ob, const char *name, struct tm_error *err)
 {
-	char *p = ag_path_join(ob->qdir, name);
+	char *p = tm_path_join(ob->qdir, name);
 	if (p == NULL)
 		return tm_error_set(err, "internal.nomem", "out of memory");
 	int rc = 0;
@@ -276,8 +276,8 @@ int ag_outbox_push(struct ag_outbox *ob, enum ag_item_kind kind, const uint8_t *
 	if (room == 0) {
 		char name[32];
 		snprintf(name, sizeof(name), "%016" PRIx64 "-%c.eml", ob->next_no, (char)kind);
-		tpath = ag_path_join(ob->tdir, name);
-		qpath = ag_path_join(ob->qdir, name);
+		tpath = tm_path_join(ob->tdir, name);
+		qpath = tm_path_join(ob->qdir, name);
 		if (tpath == NULL || qpath == NULL) {
 			tm_error_set(err, "internal.nomem", "out of memory");
 			goto out;
@@ -314,7 +314,7 @@ out:
 int ag_outbox_read(struct ag_outbox *ob, const struct ag_outbox_item *it, struct tm_buf *out,
 		   struct tm_error *err)
 {
-	char *p = ag_path_join(ob->qdir, it->name);
+	char *p = tm_path_join(ob->qdir, it->name);
 	if (p == NULL)
 		return tm_error_set(err, "internal.nomem", "out of memory");
 	int rc = tm_buf_read_file(out, p, AG_OUTBOX_MAX_ITEM, err);
@@ -338,9 +338,9 @@ int ag_outbox_reject(struct ag_outbox *ob, const struct ag_outbox_item *it, cons
 {
 	char rname[40];
 	snprintf(rname, sizeof(rname), "%s.reply", it->name);
-	char *rp = ag_path_join(ob->fdir, rname);
-	char *from = ag_path_join(ob->qdir, it->name);
-	char *to = ag_path_join(ob->fdir, it->name);
+	char *rp = tm_path_join(ob->fdir, rname);
+	char *from = tm_path_join(ob->qdir, it->name);
+	char *to = tm_path_join(ob->fdir, it->name);
 	int rc = -1;
 	if (rp == NULL || from == NULL || to == NULL) {
 		tm_error_set(err, "internal.nomem", "out of memory");
@@ -427,7 +427,7 @@ int ag_outbox_reply(struct ag_outbox *ob, const struct ag_outbox_item *it, char 
 {
 	char rname[40];
 	snprintf(rname, sizeof(rname), "%s.reply", it->name);
-	char *rp = ag_path_join(ob->fdir, rname);
+	char *rp = tm_path_join(ob->fdir, rname);
 	out[0] = '\0';
 	FILE *f = rp ? fopen(rp, "r") : NULL;
 	free(rp);
@@ -448,8 +448,8 @@ int ag_outbox_retry(struct ag_outbox *ob, const char *id, struct tm_error *err)
 	if (!id_name(id, name))
 		return not_found(id, "outbox/failed", err);
 	snprintf(rname, sizeof(rname), "%s.reply", name);
-	char *from = ag_path_join(ob->fdir, name), *to = ag_path_join(ob->qdir, name);
-	char *rp = ag_path_join(ob->fdir, rname);
+	char *from = tm_path_join(ob->fdir, name), *to = tm_path_join(ob->qdir, name);
+	char *rp = tm_path_join(ob->fdir, rname);
 	int rc = -1;
 	if (from == NULL || to == NULL || rp == NULL) {
 		tm_error_set(err, "internal.nomem", "out of memory");
@@ -485,7 +485,7 @@ int ag_outbox_drop(struct ag_outbox *ob, const char *id, struct tm_error *err)
 	snprintf(rname, sizeof(rname), "%s.reply", name);
 	const char *dirs[2] = { ob->qdir, ob->fdir };
 	for (int i = 0; i < 2; i++) {
-		char *p = ag_path_join(dirs[i], name);
+		char *p = tm_path_join(dirs[i], name);
 		if (p == NULL)
 			return tm_error_set(err, "internal.nomem", "out of memory");
 		int r = unlink(p);
@@ -496,7 +496,7 @@ int ag_outbox_drop(struct ag_outbox *ob, const char *id, struct tm_error *err)
 		if (r != 0)
 			continue;
 		if (i == 1) {
-			char *rp = ag_path_join(ob->fdir, rname);
+			char *rp = tm_path_join(ob->fdir, rname);
 			if (rp != NULL)
 				unlink(rp);
 			free(rp);

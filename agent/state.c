@@ -25,6 +25,7 @@
 
 #include <telemail/buf.h>
 #include <telemail/error.h>
+#include <telemail/path.h>
 
 #include "fsutil.h"
 #include "state.h"
@@ -86,7 +87,7 @@ static char *state_path(const char *dir, const char *serial)
 {
 	char name[96];
 	snprintf(name, sizeof(name), "%s.state", serial);
-	return ag_path_join(dir, name);
+	return tm_path_join(dir, name);
 }
 
 int ag_state_load(const char *dir, const char *serial, struct ag_state *st, struct tm_error *err)

@@ -352,28 +352,11 @@ struct bad_time {
 ParameterizedTestParameters(normalize, time_bad)
 {
 	static struct bad_time cases[] = {
+		/* the reader's grammar row by row is test_time.c's (tm_time_parse);
+		 * here, that tm_time_to_utc passes its answer on */
 		{ "2023-02-29T00:00:00Z", "day out of range" },
-		{ "1900-02-29T00:00:00Z", "day out of range" },
-		{ "2024-04-31T00:00:00Z", "day out of range" },
-		{ "2024-01-00T00:00:00Z", "day out of range" },
-		{ "2024-13-01T00:00:00Z", "month out of range" },
-		{ "2024-00-10T00:00:00Z", "month out of range" },
-		{ "2024-11-05T24:00:00Z", "time of day out of range" },
-		{ "2024-11-05T12:60:00Z", "time of day out of range" },
-		{ "2024-11-05T12:00:61Z", "time of day out of range" },
-		{ "2024-11-05T06:00:00+24:00", "offset is out of range" },
-		{ "2024-11-05T06:00:00+01:60", "offset is out of range" },
-		{ "2024-11-05T06:00:00.Z", "1 to 9 digits" },
 		{ "2024-11-05T06:00:00.1234567890Z", "1 to 9 digits" },
 		{ "0000-01-01T00:30:00+01:00", "outside years 0000-9999" },
-		{ "9999-12-31T23:59:59-00:01", "outside years 0000-9999" },
-		{ "2024-11-05 06:00:00Z", "not an RFC 3339" },
-		{ "2024-11-05t06:00:00z", "not an RFC 3339" },
-		{ "2024-11-05T06:00:00", "not an RFC 3339" },
-		{ "2024-11-05T06:00:00+0100", "not an RFC 3339" },
-		{ "2024-11-05T06:00:00Zjunk", "not an RFC 3339" },
-		{ "2024-11-5T06:00:00Z", "not an RFC 3339" },
-		{ "+2024-11-05T06:00:00Z", "not an RFC 3339" },
 		{ "", "not an RFC 3339" },
 	};
 	return cr_make_param_array(struct bad_time, cases, sizeof(cases) / sizeof(cases[0]));

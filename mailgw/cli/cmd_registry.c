@@ -1,6 +1,7 @@
 /* telemail-mailgw — `enroll`, `revoke`, `devices`, `tenant`: the registry. */
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,8 +9,10 @@
 
 #include <jansson.h>
 
+#include <telemail/array.h>
 #include <telemail/log.h>
 #include <telemail/smime.h>
+#include <telemail/time.h>
 
 #include "cli/cli.h"
 #include "registry/registry.h"
@@ -135,12 +138,10 @@ int gw_cmd_revoke(struct gw_cli *c, int argc, char **argv)
 
 static void fmt_time(int64_t t, char *buf, size_t n)
 {
-	time_t tt = (time_t)t;
-	struct tm tmv;
 	if (t == 0)
 		snprintf(buf, n, "never");
-	else if (gmtime_r(&tt, &tmv) == NULL || strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tmv) == 0)
-		snprintf(buf, n, "%" PRId64, t);
+	else
+		tm_time_format(t, buf, n);
 }
 
 /* Device rows are collected first: a listing callback must not query the
@@ -153,14 +154,10 @@ struct dev_list {
 static int collect_device(void *ctx, const struct gw_device_row *d)
 {
 	struct dev_list *l = ctx;
-	if (l->n == l->cap) {
-		size_t nc = l->cap ? l->cap * 2 : 64;
-		struct gw_device_row *p = realloc(l->rows, nc * sizeof(*p));
-		if (p == NULL)
-			return -1;
-		l->rows = p;
-		l->cap = nc;
-	}
+	struct gw_device_row *p = tm_array_grow(l->rows, &l->cap, l->n, sizeof(*p), 64, SIZE_MAX);
+	if (p == NULL)
+		return -1;
+	l->rows = p;
 	l->rows[l->n++] = *d;
 	return 0;
 }

@@ -11,6 +11,7 @@
 
 #include <telemail/buf.h>
 #include <telemail/log.h>
+#include <telemail/time.h>
 
 #include "store/audit.h"
 #include "cli/cli.h"
@@ -154,19 +155,11 @@ out:
 
 /* ---- quarantine ---- */
 
-static void fmt_time(int64_t t, char *buf, size_t n)
-{
-	time_t tt = (time_t)t;
-	struct tm tmv;
-	if (gmtime_r(&tt, &tmv) == NULL || strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tmv) == 0)
-		snprintf(buf, n, "%" PRId64, t);
-}
-
 static json_t *meta_json(const struct gw_quarantine_meta *m)
 {
 	char rat[32], qat[32];
-	fmt_time(m->received_at, rat, sizeof(rat));
-	fmt_time(m->quarantined_at, qat, sizeof(qat));
+	tm_time_format(m->received_at, rat, sizeof(rat));
+	tm_time_format(m->quarantined_at, qat, sizeof(qat));
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s}", "id", m->id, "reason",
 			 m->reason, "detail", m->detail, "message_id", m->message_id, "device",
 			 m->serial, "report_id", m->report_id, "size", (json_int_t)m->size,
@@ -181,7 +174,7 @@ static int list_cb(void *ctx, const struct gw_quarantine_meta *m)
 		return 0;
 	}
 	char qat[32];
-	fmt_time(m->quarantined_at, qat, sizeof(qat));
+	tm_time_format(m->quarantined_at, qat, sizeof(qat));
 	printf("%.12s  %-20s  %-28s  %-12s  %s\n", m->id, qat, m->reason,
 	       m->serial[0] ? m->serial : "-", m->detail);
 	return 0;

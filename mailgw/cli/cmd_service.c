@@ -11,6 +11,8 @@
 
 #include <jansson.h>
 
+#include <telemail/time.h>
+
 #include "service/alerts.h"
 #include "store/audit.h"
 #include "service/billing.h"
@@ -31,12 +33,10 @@ static int store_rc_exit(int rc)
 
 static void fmt_time(int64_t t, char *buf, size_t n)
 {
-	time_t tt = (time_t)t;
-	struct tm tmv;
 	if (t == 0)
 		snprintf(buf, n, "-");
-	else if (gmtime_r(&tt, &tmv) == NULL || strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tmv) == 0)
-		snprintf(buf, n, "%" PRId64, t);
+	else
+		tm_time_format(t, buf, n);
 }
 
 static void dump_json(json_t *j)

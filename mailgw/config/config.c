@@ -6,7 +6,9 @@
 
 #include <telemail/buf.h>
 #include <telemail/error.h>
+#include <telemail/mailbox.h>
 #include <telemail/node.h>
+#include <telemail/path.h>
 
 #include "config/config.h"
 #include "config/config_listen.h"
@@ -111,17 +113,6 @@ static int get_string(const struct ctx *c, const struct tm_node *n, const char *
 	return 0;
 }
 
-static char *join_path(const char *base, const char *rel)
-{
-	if (rel[0] == '/' || base == NULL || base[0] == '\0')
-		return strdup(rel);
-	size_t n = strlen(base) + strlen(rel) + 2;
-	char *p = malloc(n);
-	if (p != NULL)
-		snprintf(p, n, "%s/%s", base, rel);
-	return p;
-}
-
 /* A file or directory name, made absolute against the config's directory. */
 static int get_path(const struct ctx *c, const struct tm_node *n, const char *path, char **out)
 {
@@ -129,7 +120,7 @@ static int get_path(const struct ctx *c, const struct tm_node *n, const char *pa
 	if (get_string(c, n, path, GW_CONFIG_MAX_PATH, &s) < 0)
 		return -1;
 	free(*out);
-	*out = join_path(c->base, s);
+	*out = tm_path_resolve(c->base, s);
 	free(s);
 	if (*out == NULL)
 		return tm_error_set(c->err, "internal.nomem", "out of memory");
@@ -193,19 +184,6 @@ static int get_duration(const struct ctx *c, const struct tm_node *n, const char
 	return 0;
 }
 
-/* addr-spec, roughly: local@domain, printable, no spaces, one '@'. */
-static bool mailbox_ok(const char *s)
-{
-	const char *at = strchr(s, '@');
-	if (at == NULL || at == s || at[1] == '\0' || strchr(at + 1, '@') != NULL ||
-	    strlen(s) > 254)
-		return false;
-	for (const char *p = s; *p; p++)
-		if (*p <= ' ' || *p >= 0x7f || *p == '<' || *p == '>' || *p == ',')
-			return false;
-	return true;
-}
-
 static int read_gateway(const struct ctx *c, const struct tm_node *g, struct gw_config *cfg)
 {
 	static const char *const keys[] = { "mailboxes", "keys", NULL };
@@ -230,7 +208,7 @@ static int read_gateway(const struct ctx *c, const struct tm_node *g, struct gw_
 		if (get_string(c, m, path, 254, &cfg->mailboxes[i]) < 0)
 			return -1;
 		cfg->n_mailboxes++;
-		if (!mailbox_ok(m->u.str.s))
+		if (!tm_mailbox_ok(m->u.str.s))
 			return fail(c, m, "config.bad_value", path,
 				    "'%s' is not a mailbox (local@domain)", m->u.str.s);
 	}
@@ -364,15 +342,6 @@ static int read_root(const struct ctx *c, const struct tm_node *root, struct gw_
 	return 0;
 }
 
-static char *under(const char *dir, const char *name)
-{
-	size_t n = strlen(dir) + strlen(name) + 2;
-	char *p = malloc(n);
-	if (p != NULL)
-		snprintf(p, n, "%s/%s", dir, name);
-	return p;
-}
-
 static int defaults(struct gw_config *cfg, struct tm_error *err)
 {
 	if (cfg->state_dir == NULL)
@@ -380,9 +349,9 @@ static int defaults(struct gw_config *cfg, struct tm_error *err)
 	if (cfg->state_dir != NULL && cfg->store_backend == NULL)
 		cfg->store_backend = strdup("sqlite");
 	if (cfg->state_dir != NULL && cfg->store_path == NULL)
-		cfg->store_path = under(cfg->state_dir, "telemail.db");
+		cfg->store_path = tm_path_join(cfg->state_dir, "telemail.db");
 	if (cfg->state_dir != NULL && cfg->quarantine_dir == NULL)
-		cfg->quarantine_dir = under(cfg->state_dir, "quarantine");
+		cfg->quarantine_dir = tm_path_join(cfg->state_dir, "quarantine");
 	if (cfg->state_dir == NULL || cfg->store_backend == NULL || cfg->store_path == NULL ||
 	    cfg->quarantine_dir == NULL)
 		return tm_error_set(err, "internal.nomem", "out of memory");

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <telemail/error.h>
+#include <telemail/mailbox.h>
 #include <telemail/node.h>
 
 #include "config/config.h"
@@ -85,17 +86,6 @@ static int read_billing(const struct gw_cfgctx *c, const struct tm_node *n,
 }
 
 /* ---- notify ---- */
-
-static bool mailbox_ok(const char *s)
-{
-	const char *at = strchr(s, '@');
-	if (at == NULL || at == s || at[1] == '\0' || strchr(at + 1, '@') != NULL || strlen(s) > 254)
-		return false;
-	for (const char *p = s; *p; p++)
-		if (*p <= ' ' || *p == '<' || *p == '>' || *p == ',' || *p == '"' || *p == 0x7f)
-			return false;
-	return true;
-}
 
 static int read_relay(const struct gw_cfgctx *c, const struct tm_node *v, struct gw_service_config *s)
 {
@@ -182,7 +172,7 @@ static int read_email(const struct gw_cfgctx *c, const struct tm_node *n, struct
 				    c->name, n->line);
 	if (gw_cfg_str(c, v, "notify.email.from", 254, &s->mail_from) < 0)
 		return -1;
-	if (!mailbox_ok(s->mail_from))
+	if (!tm_mailbox_ok(s->mail_from))
 		return gw_cfg_bad(c, v, "notify.email.from", "'%s' is not a mailbox", s->mail_from);
 	if ((v = gw_cfg_get(n, "to")) == NULL)
 		return tm_error_set(c->err, "config.missing_key", "%s:%u: notify.email.to: missing",
@@ -196,7 +186,7 @@ static int read_email(const struct gw_cfgctx *c, const struct tm_node *n, struct
 		if (gw_cfg_str(c, v->u.seq.items[i], path, 254, &s->mail_to[i]) < 0)
 			return -1;
 		s->n_mail_to = i + 1;
-		if (!mailbox_ok(s->mail_to[i]))
+		if (!tm_mailbox_ok(s->mail_to[i]))
 			return gw_cfg_bad(c, v->u.seq.items[i], path, "'%s' is not a mailbox", s->mail_to[i]);
 	}
 	if ((v = gw_cfg_get(n, "timeout")) != NULL &&

@@ -12,6 +12,7 @@
 
 #include <telemail/error.h>
 #include <telemail/log.h>
+#include <telemail/path.h>
 
 #include "service/alerts.h"
 #include "config/config.h"
@@ -482,15 +483,6 @@ static void *service_main(void *arg)
 
 /* ---- setup and teardown ---- */
 
-static char *path_join(const char *dir, const char *name)
-{
-	size_t n = strlen(dir) + strlen(name) + 2;
-	char *p = malloc(n);
-	if (p != NULL)
-		snprintf(p, n, "%s/%s", dir, name);
-	return p;
-}
-
 int gw_serve_run(const struct gw_serve_options *o, struct tm_error *err)
 {
 	struct serve sv = { .o = o, .cfg = o->cfg };
@@ -511,7 +503,7 @@ int gw_serve_run(const struct gw_serve_options *o, struct tm_error *err)
 	sv.store_path = strdup(cfg->store_path);
 	sv.state_dir = strdup(cfg->state_dir);
 	sv.quarantine_dir = strdup(cfg->quarantine_dir);
-	sv.status_path = path_join(cfg->state_dir, GW_SERVE_STATUS_FILE);
+	sv.status_path = tm_path_join(cfg->state_dir, GW_SERVE_STATUS_FILE);
 	sv.pipeline = calloc(1, sizeof(*sv.pipeline));
 	if (sv.store_backend == NULL || sv.store_path == NULL || sv.state_dir == NULL ||
 	    sv.status_path == NULL || sv.quarantine_dir == NULL || sv.pipeline == NULL) {

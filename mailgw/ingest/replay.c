@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <telemail/array.h>
 #include <telemail/buf.h>
 
 #include "ingest/replay.h"
@@ -21,14 +23,10 @@ static int add_file(char ***files, size_t *n, size_t *cap, const char *path, str
 {
 	if (*n >= GW_REPLAY_MAX_FILES)
 		return tm_error_set(err, "io.too_large", "more than %d files", GW_REPLAY_MAX_FILES);
-	if (*n == *cap) {
-		size_t nc = *cap ? *cap * 2 : 64;
-		char **p = realloc(*files, nc * sizeof(*p));
-		if (p == NULL)
-			return tm_error_set(err, "internal.nomem", "out of memory");
-		*files = p;
-		*cap = nc;
-	}
+	char **p = tm_array_grow(*files, cap, *n, sizeof(*p), 64, SIZE_MAX);
+	if (p == NULL)
+		return tm_error_set(err, "internal.nomem", "out of memory");
+	*files = p;
 	if (((*files)[*n] = strdup(path)) == NULL)
 		return tm_error_set(err, "internal.nomem", "out of memory");
 	(*n)++;

@@ -1,7 +1,9 @@
 /* telemail-mailgw — the tenant filter of the query commands. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <telemail/array.h>
 #include <telemail/error.h>
 
 #include "registry/registry.h"
@@ -15,14 +17,11 @@ struct tree {
 static int collect(void *ctx, const struct gw_tenant_row *t)
 {
 	struct tree *tr = ctx;
-	if (tr->n == tr->cap) {
-		size_t nc = tr->cap ? tr->cap * 2 : 32;
-		struct gw_tenant_row *p = realloc(tr->rows, nc * sizeof(*p));
-		if (p == NULL)
-			return 1;   /* stops the walk: out of memory */
-		tr->rows = p;
-		tr->cap = nc;
-	}
+	struct gw_tenant_row *p = tm_array_grow(tr->rows, &tr->cap, tr->n, sizeof(*p),
+						32, SIZE_MAX);
+	if (p == NULL)
+		return 1;   /* stops the walk: out of memory */
+	tr->rows = p;
 	tr->rows[tr->n++] = *t;
 	return 0;
 }

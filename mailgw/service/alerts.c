@@ -1,13 +1,16 @@
 /* telemail-mailgw — service alerts (see alerts.h). */
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <telemail/array.h>
 #include <telemail/digest.h>
 #include <telemail/error.h>
 #include <telemail/report.h>
+#include <telemail/time.h>
 
 #include "service/alerts.h"
 #include "service/alerts_device.h"
@@ -474,24 +477,12 @@ struct dev_rows {
 static int collect_device(void *ctx, const struct gw_device_row *d)
 {
 	struct dev_rows *l = ctx;
-	if (l->n == l->cap) {
-		size_t nc = l->cap ? l->cap * 2 : 64;
-		struct gw_device_row *p = realloc(l->rows, nc * sizeof(*p));
-		if (p == NULL)
-			return 1;   /* stops the walk: out of memory */
-		l->rows = p;
-		l->cap = nc;
-	}
+	struct gw_device_row *p = tm_array_grow(l->rows, &l->cap, l->n, sizeof(*p), 64, SIZE_MAX);
+	if (p == NULL)
+		return 1;   /* stops the walk: out of memory */
+	l->rows = p;
 	l->rows[l->n++] = *d;
 	return 0;
-}
-
-static void fmt_utc(int64_t t, char *buf, size_t n)
-{
-	time_t tt = (time_t)t;
-	struct tm tmv;
-	if (gmtime_r(&tt, &tmv) == NULL || strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tmv) == 0)
-		snprintf(buf, n, "%" PRId64, t);
 }
 
 static int check_one(const struct eval *e, const struct gw_device_row *d,
@@ -502,13 +493,13 @@ static int check_one(const struct eval *e, const struct gw_device_row *d,
 	if (d->last_seq == 0) {
 		if (e->now - d->enrolled_at <= silence)
 			return GW_STORE_OK;
-		fmt_utc(d->enrolled_at, when, sizeof(when));
+		tm_time_format(d->enrolled_at, when, sizeof(when));
 		snprintf(detail, sizeof(detail), "enrolled %s, never reported", when);
 		c->never++;
 		return raise_alert(e, "device_never_reported", "device", "info", detail);
 	}
 	if (e->now - d->last_seen > silence) {
-		fmt_utc(d->last_seen, when, sizeof(when));
+		tm_time_format(d->last_seen, when, sizeof(when));
 		snprintf(detail, sizeof(detail), "last report generated %s (%" PRId64 " days ago)", when,
 			 (e->now - d->last_seen) / 86400);
 		c->silent++;
@@ -674,14 +665,10 @@ struct alert_rows {
 static int collect_alert(void *ctx, const struct gw_alert_row *a)
 {
 	struct alert_rows *l = ctx;
-	if (l->n == l->cap) {
-		size_t nc = l->cap ? l->cap * 2 : 64;
-		struct gw_alert_row *p = realloc(l->rows, nc * sizeof(*p));
-		if (p == NULL)
-			return 1;   /* stops the walk: out of memory */
-		l->rows = p;
-		l->cap = nc;
-	}
+	struct gw_alert_row *p = tm_array_grow(l->rows, &l->cap, l->n, sizeof(*p), 64, SIZE_MAX);
+	if (p == NULL)
+		return 1;   /* stops the walk: out of memory */
+	l->rows = p;
 	l->rows[l->n++] = *a;
 	return 0;
 }

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <telemail/array.h>
 #include <telemail/error.h>
 
 #include "service/alerts.h"
@@ -34,23 +35,6 @@ void gw_alerts_device_fini(struct gw_alerts_device *d)
 	memset(d, 0, sizeof(*d));
 }
 
-/* v with room for item n (of `size` bytes), within max items; NULL when
- * there is none to be had (v is left as it was). */
-static void *grow(void *v, size_t *cap, size_t n, size_t size, size_t first, size_t max)
-{
-	if (n < *cap)
-		return v;
-	if (*cap >= max)
-		return NULL;
-	size_t nc = *cap > 0 ? *cap * 2 : first;
-	if (nc > max)
-		nc = max;
-	void *p = realloc(v, nc * size);
-	if (p != NULL)
-		*cap = nc;
-	return p;
-}
-
 /* Could this text have been cut to fit its buffer? */
 static bool full(const char *s, size_t cap)
 {
@@ -62,8 +46,8 @@ static int hold_mark(void *ctx, const struct gw_mark_entry *m)
 	struct gw_alerts_device *d = ctx;
 	if (m->inexact && full(m->key, sizeof(m->key)))
 		return 1;   /* a key longer than a slot holds: lookups would not be exact */
-	struct gw_alerts_mark_slot *p = grow(d->marks, &d->cap_marks, d->n_marks, sizeof(*p),
-					     MARKS_FIRST, GW_ALERTS_MARKS_MAX);
+	struct gw_alerts_mark_slot *p = tm_array_grow(d->marks, &d->cap_marks, d->n_marks,
+						      sizeof(*p), MARKS_FIRST, GW_ALERTS_MARKS_MAX);
 	if (p == NULL)
 		return 1;   /* more than the cap (or no memory): stop, the store answers */
 	d->marks = p;
@@ -78,8 +62,8 @@ static int hold_alert(void *ctx, const struct gw_alert_row *a)
 	struct gw_alerts_device *d = ctx;
 	if (full(a->kind, sizeof(a->kind)) || full(a->subject, sizeof(a->subject)))
 		return 1;   /* maybe cut: lookups by kind and subject would not be exact */
-	struct gw_alert_row *p = grow(d->active, &d->cap_active, d->n_active, sizeof(*p),
-				      ACTIVE_FIRST, GW_ALERTS_ACTIVE_MAX);
+	struct gw_alert_row *p = tm_array_grow(d->active, &d->cap_active, d->n_active,
+					       sizeof(*p), ACTIVE_FIRST, GW_ALERTS_ACTIVE_MAX);
 	if (p == NULL)
 		return 1;
 	d->active = p;
@@ -148,8 +132,8 @@ int gw_alerts_device_mark_set(struct gw_alerts_device *d, const char *key,
 	if (s == NULL) {
 		struct gw_alerts_mark_slot *p = NULL;
 		if (strlen(key) < sizeof(s->e.key))
-			p = grow(d->marks, &d->cap_marks, d->n_marks, sizeof(*p), MARKS_FIRST,
-				 GW_ALERTS_MARKS_MAX);
+			p = tm_array_grow(d->marks, &d->cap_marks, d->n_marks, sizeof(*p),
+					  MARKS_FIRST, GW_ALERTS_MARKS_MAX);
 		if (p == NULL) {
 			/* past the cap: write what is pending; from here on the store answers */
 			int rc = gw_alerts_device_flush(d, err);
@@ -221,8 +205,8 @@ int gw_alerts_device_insert(struct gw_alerts_device *d, struct gw_alert_row *a,
 		return rc;
 	struct gw_alert_row *p = NULL;
 	if (!full(a->kind, sizeof(a->kind)) && !full(a->subject, sizeof(a->subject)))
-		p = grow(d->active, &d->cap_active, d->n_active, sizeof(*p), ACTIVE_FIRST,
-			 GW_ALERTS_ACTIVE_MAX);
+		p = tm_array_grow(d->active, &d->cap_active, d->n_active, sizeof(*p),
+				  ACTIVE_FIRST, GW_ALERTS_ACTIVE_MAX);
 	if (p == NULL) {
 		d->active_held = false;   /* the store has every row: it answers from here on */
 		d->n_active = 0;

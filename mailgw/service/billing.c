@@ -1,9 +1,11 @@
 /* telemail-mailgw — meter readings for billing (see billing.h). */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <telemail/array.h>
 #include <telemail/error.h>
 
 #include "service/billing.h"
@@ -144,16 +146,13 @@ static void flush(struct run *u)
 	}
 	g->n = 0;
 	struct gw_billing *o = u->out;
-	if (o->n_lines == u->cap_lines) {
-		size_t nc = u->cap_lines ? u->cap_lines * 2 : 64;
-		struct gw_billing_line *p = realloc(o->lines, nc * sizeof(*p));
-		if (p == NULL) {
-			u->nomem = true;
-			return;
-		}
-		o->lines = p;
-		u->cap_lines = nc;
+	struct gw_billing_line *p = tm_array_grow(o->lines, &u->cap_lines, o->n_lines, sizeof(*p),
+						  64, SIZE_MAX);
+	if (p == NULL) {
+		u->nomem = true;
+		return;
 	}
+	o->lines = p;
 	o->lines[o->n_lines++] = l;
 }
 
@@ -167,16 +166,12 @@ static int take_reading(void *ctx, const struct gw_meter_row *m)
 		flush(u);
 	if (u->nomem)
 		return 1;
-	if (g->n == g->cap) {
-		size_t nc = g->cap ? g->cap * 2 : 64;
-		struct gw_meter_row *p = realloc(g->r, nc * sizeof(*p));
-		if (p == NULL) {
-			u->nomem = true;
-			return 1;
-		}
-		g->r = p;
-		g->cap = nc;
+	struct gw_meter_row *p = tm_array_grow(g->r, &g->cap, g->n, sizeof(*p), 64, SIZE_MAX);
+	if (p == NULL) {
+		u->nomem = true;
+		return 1;
 	}
+	g->r = p;
 	g->r[g->n++] = *m;
 	return 0;
 }

@@ -1,5 +1,6 @@
 /* telemail-mailgw — the notification queue and its delivery (see notify.h). */
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include <openssl/x509v3.h>
 #include <libesmtp.h>
 
+#include <telemail/array.h>
 #include <telemail/buf.h>
 #include <telemail/digest.h>
 #include <telemail/error.h>
@@ -97,14 +99,10 @@ static int collect(void *ctx, const struct gw_notify_row *r)
 	struct queue *q = ctx;
 	if (q->n == MAX_BATCH)
 		return 0;
-	if (q->n == q->cap) {
-		size_t nc = q->cap ? q->cap * 2 : 64;
-		struct gw_notify_row *p = realloc(q->rows, nc * sizeof(*p));
-		if (p == NULL)
-			return 1;
-		q->rows = p;
-		q->cap = nc;
-	}
+	struct gw_notify_row *p = tm_array_grow(q->rows, &q->cap, q->n, sizeof(*p), 64, SIZE_MAX);
+	if (p == NULL)
+		return 1;
+	q->rows = p;
 	q->rows[q->n++] = *r;
 	return 0;
 }

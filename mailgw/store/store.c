@@ -1,12 +1,11 @@
 /* telemail-mailgw — store dispatch and shared helpers. */
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <telemail/error.h>
 #include <telemail/report.h>
+#include <telemail/time.h>
 
 #include "store/store.h"
 
@@ -262,54 +261,17 @@ int gw_store_unreachable_list(struct gw_store *st, gw_store_unreachable_cb cb, v
 	return st->ops->unreachable_list(st->be, cb, ctx, err);
 }
 
-static int digits(const char *p, int n, int *out)
-{
-	int v = 0;
-	for (int i = 0; i < n; i++) {
-		if (p[i] < '0' || p[i] > '9')
-			return -1;
-		v = v * 10 + (p[i] - '0');
-	}
-	*out = v;
-	return 0;
-}
-
+/* The one RFC 3339 reader, held to UTC ("Z"): a stored time is never local. */
 int gw_store_parse_utc_ns(const char *text, const char *what, int64_t *sec, int32_t *nsec,
 			  struct tm_error *err)
 {
-	int y, mo, d, h, mi, s;
-	int32_t frac = 0;
-	if (text == NULL || strnlen(text, 41) < 20 || strnlen(text, 41) > 40 ||
-	    digits(text, 4, &y) < 0 || text[4] != '-' || digits(text + 5, 2, &mo) < 0 ||
-	    text[7] != '-' || digits(text + 8, 2, &d) < 0 || text[10] != 'T' ||
-	    digits(text + 11, 2, &h) < 0 || text[13] != ':' || digits(text + 14, 2, &mi) < 0 ||
-	    text[16] != ':' || digits(text + 17, 2, &s) < 0)
-		goto bad;
-	const char *p = text + 19;
-	if (*p == '.') {
-		p++;
-		const char *f = p;
-		while (*p >= '0' && *p <= '9')
-			p++;
-		if (p == f || p - f > 9)
-			goto bad;
-		for (int i = 0; i < 9; i++)   /* ".6" is 600000000 ns */
-			frac = frac * 10 + (f + i < p ? f[i] - '0' : 0);
-	}
-	if (p[0] != 'Z' || p[1] != '\0')
-		goto bad;
-	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60)
-		goto bad;
-	struct tm tmv = {
-		.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
-		.tm_hour = h, .tm_min = mi, .tm_sec = s,
-	};
-	*sec = (int64_t)timegm(&tmv);
-	*nsec = frac;
+	struct tm_time t;
+	if (tm_time_parse(text, &t, NULL) < 0 || !t.zulu)
+		return tm_error_set(err, "report.schema", "%s: '%.40s' is not a UTC timestamp",
+				    what, text != NULL ? text : "");
+	*sec = t.sec;
+	*nsec = t.nsec;
 	return 0;
-bad:
-	return tm_error_set(err, "report.schema", "%s: '%.40s' is not a UTC timestamp", what,
-			    text != NULL ? text : "");
 }
 
 int gw_store_check_signing_time(const struct tm_report *r, int64_t signing_time,
@@ -345,21 +307,7 @@ int gw_store_time_cmp(int64_t a_sec, int32_t a_nsec, int64_t b_sec, int32_t b_ns
 
 void gw_store_format_utc(int64_t sec, int32_t nsec, char *buf, size_t n)
 {
-	time_t tt = (time_t)sec;
-	struct tm tmv;
-	if (gmtime_r(&tt, &tmv) == NULL || strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tmv) == 0) {
-		snprintf(buf, n, "%" PRId64, sec);
-		return;
-	}
-	size_t used = strlen(buf);
-	if (nsec <= 0 || nsec > 999999999)
-		snprintf(buf + used, n - used, "Z");
-	else if (nsec % 1000000 == 0)
-		snprintf(buf + used, n - used, ".%03" PRId32 "Z", nsec / 1000000);
-	else if (nsec % 1000 == 0)
-		snprintf(buf + used, n - used, ".%06" PRId32 "Z", nsec / 1000);
-	else
-		snprintf(buf + used, n - used, ".%09" PRId32 "Z", nsec);
+	tm_time_format_ns(sec, nsec, TM_TIME_FRAC_SHORTEST, buf, n);
 }
 
 int gw_store_check_future(const struct tm_report *r, int64_t now, int64_t max_skew,

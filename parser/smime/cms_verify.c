@@ -31,6 +31,7 @@
 #include <openssl/x509v3.h>
 
 #include <telemail/error.h>
+#include <telemail/time.h>
 
 #include "smime/cms.h"
 #include "smime/cms_private.h"
@@ -148,14 +149,6 @@ static int signing_time(CMS_SignerInfo *si, int64_t *out, struct tm_error *err)
 	return 0;
 }
 
-static void fmt_time(int64_t t, char *buf, size_t n)
-{
-	time_t tt = (time_t)t;
-	struct tm tmv;
-	if (gmtime_r(&tt, &tmv) == NULL || strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tmv) == 0)
-		snprintf(buf, n, "%lld", (long long)t);
-}
-
 /* EKU and keyUsage of the signer certificate itself. */
 static int check_usage(X509 *x, struct tm_error *err)
 {
@@ -185,7 +178,7 @@ static int verify_at(const struct tm_trust *t, struct tm_cms_chainmemo *memo, ST
 	if (tm_cms_chainmemo_hit(memo, signer, certs, at))
 		return 0; /* the same verdict as verifying again (see cms_chainmemo.c) */
 	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-	fmt_time(at, when, sizeof(when));
+	tm_time_format(at, when, sizeof(when));
 	if (ctx == NULL || !X509_STORE_CTX_init(ctx, t->store, signer, certs)) {
 		tm_error_set(err, "internal.nomem", "cannot set up certificate verification");
 		goto out;
@@ -419,8 +412,8 @@ int tm_cms_verify(const struct tm_trust *t, const uint8_t *der, size_t len,
 	if (signing_time(si, &st, err) < 0)
 		goto out;
 	char a[32], b[32];
-	fmt_time(st, a, sizeof(a));
-	fmt_time(now, b, sizeof(b));
+	tm_time_format(st, a, sizeof(a));
+	tm_time_format(now, b, sizeof(b));
 	if (st > now + TM_SIGNING_TIME_SKEW) {
 		tm_error_set(err, "smime.signing_time",
 			     "signingTime %s is more than %d s after the verification time %s", a,
