@@ -16,7 +16,9 @@
 
 struct gw_smtp_session {
 	const struct gw_smtp_config *cfg;
-	enum gw_smtp_state state;
+	enum gw_smtp_state state;   /* changed only by enter_state() */
+	gw_smtp_trace_fn trace;     /* the owner's hook (NULL: none) */
+	void *trace_ctx;
 	bool tls_active;
 	bool helo_seen;         /* EHLO/HELO/LHLO accepted (since the last TLS switch) */
 	bool esmtp;             /* EHLO/LHLO rather than HELO */
@@ -55,6 +57,24 @@ static const char *const state_names[] = {
 const char *gw_smtp_session_state_name(enum gw_smtp_state st)
 {
 	return (unsigned)st < sizeof(state_names) / sizeof(state_names[0]) ? state_names[st] : "?";
+}
+
+/* Every change of state goes through here. `cause` says what made it: a
+ * verb of the command table, an event ("end_of_data", "spooled",
+ * "tls_started", "tls_failed") or the reason code that closed the session.
+ * The owner's hook sees real changes only, after the fact. */
+static void enter_state(struct gw_smtp_session *s, enum gw_smtp_state to, const char *cause)
+{
+	enum gw_smtp_state from = s->state;
+	s->state = to;
+	if (s->trace != NULL && from != to)
+		s->trace(s->trace_ctx, from, to, cause);
+}
+
+void gw_smtp_session_set_trace(struct gw_smtp_session *s, gw_smtp_trace_fn fn, void *ctx)
+{
+	s->trace = fn;
+	s->trace_ctx = ctx;
 }
 
 /* ---- replies ---- */
@@ -104,7 +124,7 @@ static void clear_transaction(struct gw_smtp_session *s)
 static void close_with(struct gw_smtp_session *s, const char *reason, const char *text)
 {
 	refuse(s, reason, "%s", text);
-	s->state = GW_SMTP_CLOSED;
+	enter_state(s, GW_SMTP_CLOSED, reason);
 }
 
 /* ---- lifecycle ---- */
@@ -116,7 +136,7 @@ struct gw_smtp_session *gw_smtp_session_new(const struct gw_smtp_config *cfg, bo
 		return NULL;
 	s->cfg = cfg;
 	s->tls_active = tls_active;
-	s->state = GW_SMTP_INIT;
+	enter_state(s, GW_SMTP_INIT, "new");
 	tm_buf_init(&s->out);
 	tm_buf_init(&s->msg);
 	reply(s, "220 %s %s telemail", cfg->hostname, cfg->lmtp ? "LMTP" : "ESMTP");
@@ -226,7 +246,7 @@ static void cmd_hello(struct gw_smtp_session *s, const char *verb, const char *a
 	s->helo_seen = true;
 	snprintf(s->helo, sizeof(s->helo), "%.*s", GW_SMTP_HELO_MAX, arg); /* longer: cut, logs only */
 	s->esmtp = strcasecmp(verb, "HELO") != 0;
-	s->state = GW_SMTP_READY;
+	enter_state(s, GW_SMTP_READY, lhlo ? "LHLO" : s->esmtp ? "EHLO" : "HELO");
 	if (!s->esmtp) {
 		reply(s, "250 %s", s->cfg->hostname);
 		return;
@@ -284,7 +304,7 @@ static void cmd_mail(struct gw_smtp_session *s, const char *arg)
 	}
 	snprintf(s->mail_from, sizeof(s->mail_from), "%s", path);
 	s->n_rcpt = 0;
-	s->state = GW_SMTP_MAIL;
+	enter_state(s, GW_SMTP_MAIL, "MAIL");
 	reply(s, "250 2.1.0 Ok");
 }
 
@@ -323,7 +343,7 @@ static void cmd_rcpt(struct gw_smtp_session *s, const char *arg)
 		return;
 	}
 	s->n_rcpt++;
-	s->state = GW_SMTP_RCPT;
+	enter_state(s, GW_SMTP_RCPT, "RCPT");
 	reply(s, "250 2.1.5 Ok");
 }
 
@@ -347,7 +367,7 @@ static void cmd_data(struct gw_smtp_session *s, const char *arg)
 	s->data_total = 0;
 	s->data_reason = NULL;
 	s->data_prev_crlf = true; /* the DATA line itself ended with CRLF */
-	s->state = GW_SMTP_DATA;
+	enter_state(s, GW_SMTP_DATA, "DATA");
 	reply(s, "354 End data with <CR><LF>.<CR><LF>");
 }
 
@@ -369,7 +389,7 @@ static void cmd_starttls(struct gw_smtp_session *s, const char *arg)
 		return;
 	}
 	reply(s, "220 2.0.0 Ready to start TLS");
-	s->state = GW_SMTP_TLS;
+	enter_state(s, GW_SMTP_TLS, "STARTTLS");
 }
 
 static void junk(struct gw_smtp_session *s)
@@ -421,14 +441,14 @@ static void command(struct gw_smtp_session *s, char *line)
 		junk(s);
 		clear_transaction(s);
 		if (s->state != GW_SMTP_INIT)
-			s->state = s->helo_seen ? GW_SMTP_READY : GW_SMTP_INIT;
+			enter_state(s, s->helo_seen ? GW_SMTP_READY : GW_SMTP_INIT, "RSET");
 		reply(s, "250 2.0.0 Ok");
 	} else if (strcasecmp(verb, "NOOP") == 0) {
 		junk(s);
 		reply(s, "250 2.0.0 Ok");
 	} else if (strcasecmp(verb, "QUIT") == 0) {
 		reply(s, "221 2.0.0 Bye");
-		s->state = GW_SMTP_CLOSED;
+		enter_state(s, GW_SMTP_CLOSED, "QUIT");
 	} else if (strcasecmp(verb, "VRFY") == 0) {
 		junk(s);
 		reply(s, "252 2.5.0 Cannot VRFY user, but will accept mail for the gateway mailboxes");
@@ -449,7 +469,7 @@ static void end_of_data(struct gw_smtp_session *s)
 {
 	s->lines++;
 	if (s->data_reason == NULL) {
-		s->state = GW_SMTP_SPOOLING;
+		enter_state(s, GW_SMTP_SPOOLING, "end_of_data");
 		return;
 	}
 	const char *r = s->data_reason;
@@ -463,7 +483,7 @@ static void end_of_data(struct gw_smtp_session *s)
 		reply(s, "%s %s", tm_reason_lookup(r)->smtp, s->last_detail);
 	s->refused++;
 	clear_transaction(s);
-	s->state = GW_SMTP_READY;
+	enter_state(s, GW_SMTP_READY, "end_of_data");
 }
 
 /* The message will be refused at its end; what was kept is dropped now. */
@@ -658,7 +678,7 @@ void gw_smtp_session_spooled(struct gw_smtp_session *s, const char *qid,
 		s->refused++;
 	}
 	clear_transaction(s);
-	s->state = GW_SMTP_READY;
+	enter_state(s, GW_SMTP_READY, "spooled");
 }
 
 void gw_smtp_session_tls_started(struct gw_smtp_session *s)
@@ -673,14 +693,14 @@ void gw_smtp_session_tls_started(struct gw_smtp_session *s)
 	s->esmtp = false;
 	s->line_len = s->line_total = 0;
 	s->line_bare_cr = s->line_last_cr = false;
-	s->state = GW_SMTP_INIT;
+	enter_state(s, GW_SMTP_INIT, "tls_started");
 }
 
 void gw_smtp_session_tls_failed(struct gw_smtp_session *s)
 {
 	s->last_reason = "smtpd.tls_failed";
 	snprintf(s->last_detail, sizeof(s->last_detail), "TLS handshake failed");
-	s->state = GW_SMTP_CLOSED;
+	enter_state(s, GW_SMTP_CLOSED, "tls_failed");
 }
 
 void gw_smtp_session_abort(struct gw_smtp_session *s, const char *reason, const char *text)
