@@ -587,3 +587,176 @@ Test(smtp_session, abort_from_caller)
 	cr_assert_str_eq(gw_smtp_session_last_reason(d.s), "smtpd.timeout");
 	drive_fini(&d);
 }
+
+/* ---- every state change goes through enter_state(), and the owner sees it ---- */
+
+/* The trace hook writes "from>to(cause) " for each change. */
+static void record_state(void *ctx, enum gw_smtp_state from, enum gw_smtp_state to,
+			 const char *cause)
+{
+	struct tm_buf *b = ctx;
+	char line[96];
+	int n = snprintf(line, sizeof(line), "%s>%s(%s) ", gw_smtp_session_state_name(from),
+			 gw_smtp_session_state_name(to), cause);
+	cr_assert(n > 0 && (size_t)n < sizeof(line));
+	tm_buf_append(b, line, (size_t)n);
+}
+
+/* The states a conversation goes through, as the trace hook saw them. */
+static char *trace_of(struct gw_smtp_config *cfg, const char *spool_err, const char *in)
+{
+	struct drive d;
+	struct tm_buf trace;
+	tm_buf_init(&trace);
+	drive_init(&d, cfg);
+	d.spool_err = spool_err;
+	gw_smtp_session_set_trace(d.s, record_state, &trace);
+	feeds(&d, in);
+	tm_buf_append(&trace, "", 1);
+	char *t = strdup((char *)trace.data);
+	tm_buf_fini(&trace);
+	drive_fini(&d);
+	return t;
+}
+
+Test(smtp_session, trace_of_a_normal_session)
+{
+	struct gw_smtp_config cfg = base_cfg();
+	char *t = trace_of(&cfg, NULL, ENVELOPE "x\r\n.\r\n"
+			   "MAIL FROM:<a@b>\r\nRCPT TO:<telemetry@gw.example.net>\r\n"
+			   "RCPT TO:<second@gw.example.net>\r\nDATA\r\ny\r\n.\r\nNOOP\r\nQUIT\r\n");
+	cr_assert_str_eq(t, "init>ready(EHLO) ready>mail(MAIL) mail>rcpt(RCPT) rcpt>data(DATA) "
+			    "data>spooling(end_of_data) spooling>ready(spooled) "
+			    "ready>mail(MAIL) mail>rcpt(RCPT) rcpt>data(DATA) "
+			    "data>spooling(end_of_data) spooling>ready(spooled) ready>closed(QUIT) ");
+	free(t);
+	cfg.lmtp = true;
+	t = trace_of(&cfg, NULL, "LHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<telemetry@gw.example.net>\r\n"
+		     "DATA\r\nx\r\n.\r\nQUIT\r\n");
+	cr_assert_str_eq(t, "init>ready(LHLO) ready>mail(MAIL) mail>rcpt(RCPT) rcpt>data(DATA) "
+			    "data>spooling(end_of_data) spooling>ready(spooled) ready>closed(QUIT) ");
+	free(t);
+}
+
+Test(smtp_session, trace_of_a_starttls_session)
+{
+	struct gw_smtp_config cfg = base_cfg();
+	cfg.require_tls = true;
+	/* the MAIL in the STARTTLS packet is dropped: it makes no change */
+	char *t = trace_of(&cfg, NULL, "EHLO x\r\nSTARTTLS\r\nMAIL FROM:<evil@x>\r\n");
+	cr_assert_str_eq(t, "init>ready(EHLO) ready>tls(STARTTLS) tls>init(tls_started) ");
+	free(t);
+	struct drive d;
+	struct tm_buf trace;
+	tm_buf_init(&trace);
+	drive_init(&d, &cfg);
+	gw_smtp_session_set_trace(d.s, record_state, &trace);
+	feeds(&d, "EHLO x\r\nSTARTTLS\r\n");
+	feeds(&d, ENVELOPE "x\r\n.\r\nQUIT\r\n");
+	tm_buf_append(&trace, "", 1);
+	cr_assert_str_eq((char *)trace.data,
+			 "init>ready(EHLO) ready>tls(STARTTLS) tls>init(tls_started) "
+			 "init>ready(EHLO) ready>mail(MAIL) mail>rcpt(RCPT) rcpt>data(DATA) "
+			 "data>spooling(end_of_data) spooling>ready(spooled) ready>closed(QUIT) ");
+	drive_fini(&d);
+	/* a failed handshake closes */
+	tm_buf_reset(&trace);
+	drive_init(&d, &cfg);
+	gw_smtp_session_set_trace(d.s, record_state, &trace);
+	enum gw_smtp_event ev;
+	const char *in = "EHLO x\r\nSTARTTLS\r\n";
+	gw_smtp_session_feed(d.s, (const uint8_t *)in, strlen(in), &ev);
+	cr_assert_eq(ev, GW_SMTP_EV_STARTTLS);
+	gw_smtp_session_tls_failed(d.s);
+	tm_buf_append(&trace, "", 1);
+	cr_assert_str_eq((char *)trace.data,
+			 "init>ready(EHLO) ready>tls(STARTTLS) tls>closed(tls_failed) ");
+	drive_fini(&d);
+	tm_buf_fini(&trace);
+}
+
+Test(smtp_session, trace_of_rset)
+{
+	struct gw_smtp_config cfg = base_cfg();
+	/* RSET before EHLO stays in init; in a transaction it goes back to ready;
+	 * EHLO inside a transaction resets it too */
+	char *t = trace_of(&cfg, NULL, "RSET\r\nEHLO x\r\nMAIL FROM:<a@b>\r\nRSET\r\nRSET\r\n"
+			   "MAIL FROM:<a@b>\r\nRCPT TO:<telemetry@gw.example.net>\r\nRSET\r\n"
+			   "MAIL FROM:<a@b>\r\nEHLO y\r\n");
+	cr_assert_str_eq(t, "init>ready(EHLO) ready>mail(MAIL) mail>ready(RSET) "
+			    "ready>mail(MAIL) mail>rcpt(RCPT) rcpt>ready(RSET) "
+			    "ready>mail(MAIL) mail>ready(EHLO) ");
+	free(t);
+}
+
+Test(smtp_session, trace_of_errors)
+{
+	struct gw_smtp_config cfg = base_cfg();
+	/* a refused command changes nothing; a refused message goes back to ready
+	 * without spooling; a spool failure goes through spooling */
+	char *t = trace_of(&cfg, NULL, "MAIL FROM:<a@b>\r\nEHLO x\r\nDATA\r\n"
+			   "MAIL FROM:<a@b>\r\nRCPT TO:<a@b>\r\nRCPT TO:<telemetry@gw.example.net>\r\n"
+			   "DATA\r\nbare\nlf\r\n.\r\n");
+	cr_assert_str_eq(t, "init>ready(EHLO) ready>mail(MAIL) mail>rcpt(RCPT) rcpt>data(DATA) "
+			    "data>ready(end_of_data) ");
+	free(t);
+	t = trace_of(&cfg, "spool.io", ENVELOPE "x\r\n.\r\n");
+	cr_assert_str_eq(t, "init>ready(EHLO) ready>mail(MAIL) mail>rcpt(RCPT) rcpt>data(DATA) "
+			    "data>spooling(end_of_data) spooling>ready(spooled) ");
+	free(t);
+	/* too many errors: closed, the reason is the cause */
+	t = trace_of(&cfg, NULL, "EHLO x\r\nBOGUS\r\nBOGUS\r\nBOGUS\r\nBOGUS\r\nBOGUS\r\nBOGUS\r\n"
+		     "BOGUS\r\nBOGUS\r\nBOGUS\r\nBOGUS\r\nBOGUS\r\nBOGUS\r\n");
+	cr_assert_str_eq(t, "init>ready(EHLO) ready>closed(smtpd.too_many_errors) ");
+	free(t);
+	/* the caller's abort */
+	struct drive d;
+	struct tm_buf trace;
+	tm_buf_init(&trace);
+	drive_init(&d, &cfg);
+	gw_smtp_session_set_trace(d.s, record_state, &trace);
+	feeds(&d, ENVELOPE);
+	gw_smtp_session_abort(d.s, "smtpd.timeout", "Error: timeout exceeded");
+	gw_smtp_session_abort(d.s, "smtpd.timeout", "Error: timeout exceeded");
+	tm_buf_append(&trace, "", 1);
+	cr_assert_str_eq((char *)trace.data, "init>ready(EHLO) ready>mail(MAIL) mail>rcpt(RCPT) "
+					     "rcpt>data(DATA) data>closed(smtpd.timeout) ");
+	drive_fini(&d);
+	tm_buf_fini(&trace);
+}
+
+/* The rule above holds by construction: outside enter_state() no line of
+ * the session assigns its state field. */
+Test(smtp_session, state_changes_only_in_enter_state)
+{
+	const char *src = getenv("TM_SRCDIR");
+	cr_assert_not_null(src);
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/mailgw/smtp/smtp_session.c", src);
+	FILE *f = fopen(path, "r");
+	cr_assert_not_null(f, "%s", path);
+	char line[1024];
+	unsigned lineno = 0, assignments = 0;
+	bool in_enter_state = false;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		lineno++;
+		if (strncmp(line, "static void enter_state(", 24) == 0)
+			in_enter_state = true;
+		else if (line[0] == '}')
+			in_enter_state = false;
+		for (const char *p = strstr(line, "state"); p != NULL; p = strstr(p + 1, "state")) {
+			if (p < line + 2 || !(p[-1] == '.' || (p[-1] == '>' && p[-2] == '-')))
+				continue; /* only the field: s->state, x.state */
+			const char *q = p + 5;
+			while (*q == ' ' || *q == '\t')
+				q++;
+			if (q[0] != '=' || q[1] == '=')
+				continue;
+			assignments++;
+			cr_expect(in_enter_state, "smtp_session.c:%u assigns the state outside "
+				  "enter_state(): %s", lineno, line);
+		}
+	}
+	fclose(f);
+	cr_assert_eq(assignments, 1, "the one assignment, in enter_state()");
+}

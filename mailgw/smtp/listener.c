@@ -73,6 +73,7 @@ struct gw_listener {
 	size_t n_conns;
 	uint64_t next_id;
 	bool stopping;
+	bool trace_states;            /* debug: log every session's changes of state */
 	pthread_mutex_t mu;           /* done queue: spool thread → loop */
 	struct conn *done_head;
 	struct gw_listener_stats st;
@@ -91,6 +92,22 @@ static void log_session(struct tm_logline *line, const char *id, const char *eve
 	tm_log_begin(line, "gw smtp");
 	tm_log_add(line, "session", id);
 	tm_log_add(line, "event", event);
+}
+
+/* Debug, `gw smtp session=ID event=state from=F to=T cause=C`: the session's
+ * trace hook, set when TELEMAIL_MAILGW_DEBUG is in the environment. The
+ * cause is the session's own text (a verb of its table, an event, a reason
+ * code), never the peer's. */
+static void log_state(void *arg, enum gw_smtp_state from, enum gw_smtp_state to,
+		      const char *cause)
+{
+	struct conn *c = arg;
+	struct tm_logline line;
+	log_session(&line, c->id, "state");
+	tm_log_add(&line, "from", gw_smtp_session_state_name(from));
+	tm_log_add(&line, "to", gw_smtp_session_state_name(to));
+	tm_log_add(&line, "cause", cause);
+	log_end(c->l, &line);
 }
 
 /* `gw smtp event=refused peer=P reason=R`: a connection refused before its session. */
@@ -527,6 +544,8 @@ static void accept_cb(struct evconnlistener *lst, evutil_socket_t fd, struct soc
 	tm_log_add(&line, "peer", peer);
 	tm_log_add(&line, "proto", lmtp ? "lmtp" : "smtp");
 	log_end(l, &line);
+	if (l->trace_states)
+		gw_smtp_session_set_trace(c->s, log_state, c);
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, READ_HIGH_WATER);
 	flush_output(c);
@@ -705,6 +724,7 @@ int gw_listener_new(const struct gw_listener_options *o, struct gw_listener **ou
 	pthread_mutex_init(&l->mu, NULL);
 	l->spool = o->spool;
 	l->log = o->log;
+	l->trace_states = getenv("TELEMAIL_MAILGW_DEBUG") != NULL;
 	l->log_ctx = o->log_ctx;
 	l->on_reload = o->on_reload;
 	l->on_tick = o->on_tick;

@@ -16,7 +16,9 @@
 
 struct gw_smtp_session {
 	const struct gw_smtp_config *cfg;
-	enum gw_smtp_state state;
+	enum gw_smtp_state state;   /* changed only by enter_state() */
+	gw_smtp_trace_fn trace;     /* the owner's hook (NULL: none) */
+	void *trace_ctx;
 	bool tls_active;
 	bool helo_seen;         /* EHLO/HELO/LHLO accepted (since the last TLS switch) */
 	bool esmtp;             /* EHLO/LHLO rather than HELO */
@@ -55,6 +57,24 @@ static const char *const state_names[] = {
 const char *gw_smtp_session_state_name(enum gw_smtp_state st)
 {
 	return (unsigned)st < sizeof(state_names) / sizeof(state_names[0]) ? state_names[st] : "?";
+}
+
+/* Every change of state goes through here. `cause` says what made it: a
+ * verb of the command table, an event ("end_of_data", "spooled",
+ * "tls_started", "tls_failed") or the reason code that closed the session.
+ * The owner's hook sees real changes only, after the fact. */
+static void enter_state(struct gw_smtp_session *s, enum gw_smtp_state to, const char *cause)
+{
+	enum gw_smtp_state from = s->state;
+	s->state = to;
+	if (s->trace != NULL && from != to)
+		s->trace(s->trace_ctx, from, to, cause);
+}
+
+void gw_smtp_session_set_trace(struct gw_smtp_session *s, gw_smtp_trace_fn fn, void *ctx)
+{
+	s->trace = fn;
+	s->trace_ctx = ctx;
 }
 
 /* ---- replies ---- */
@@ -104,7 +124,7 @@ static void clear_transaction(struct gw_smtp_session *s)
 static void close_with(struct gw_smtp_session *s, const char *reason, const char *text)
 {
 	refuse(s, reason, "%s", text);
-	s->state = GW_SMTP_CLOSED;
+	enter_state(s, GW_SMTP_CLOSED, reason);
 }
 
 /* ---- lifecycle ---- */
@@ -116,7 +136,7 @@ struct gw_smtp_session *gw_smtp_session_new(const struct gw_smtp_config *cfg, bo
 		return NULL;
 	s->cfg = cfg;
 	s->tls_active = tls_active;
-	s->state = GW_SMTP_INIT;
+	enter_state(s, GW_SMTP_INIT, "new");
 	tm_buf_init(&s->out);
 	tm_buf_init(&s->msg);
 	reply(s, "220 %s %s telemail", cfg->hostname, cfg->lmtp ? "LMTP" : "ESMTP");
@@ -193,6 +213,28 @@ static const char *parse_path(struct gw_smtp_session *s, const char *arg, const 
 	return p;
 }
 
+/* One row of the command table (below, after the handlers). */
+struct smtp_command;
+/* `verb` as the client wrote it (replies quote it so); `arg` trimmed. */
+typedef void (*smtp_command_fn)(struct gw_smtp_session *s, const struct smtp_command *c,
+				const char *verb, const char *arg);
+
+#define CMD_SMTP        0x1u  /* a command of SMTP */
+#define CMD_LMTP        0x2u  /* a command of LMTP */
+#define CMD_BEFORE_TLS  0x4u  /* allowed before STARTTLS when TLS is required (530 otherwise) */
+#define CMD_JUNK        0x8u  /* moves no mail: counts towards GW_SMTP_MAX_JUNK */
+
+#define IN(st) (1u << GW_SMTP_##st)
+#define IN_ANY (IN(INIT) | IN(READY) | IN(MAIL) | IN(RCPT)) /* every state that reads commands */
+
+struct smtp_command {
+	const char *verb;          /* upper case; matched without regard to case */
+	unsigned flags;            /* CMD_* */
+	unsigned states;           /* the states it is valid in: IN(...) */
+	const char *out_of_state;  /* the 503's text in another state, once EHLO was seen */
+	smtp_command_fn handler;
+};
+
 static bool need_helo(struct gw_smtp_session *s)
 {
 	if (s->helo_seen)
@@ -209,14 +251,23 @@ static bool need_tls(struct gw_smtp_session *s)
 	return false;
 }
 
-static void cmd_hello(struct gw_smtp_session *s, const char *verb, const char *arg)
+/* The command's row says in which states it is valid; its handler checks
+ * that where its order of checks puts it (the order decides which reply a
+ * line with several faults gets, and the replies are the wire's). Before
+ * EHLO the 503 asks for it, after it says what is out of order. */
+static bool in_state(struct gw_smtp_session *s, const struct smtp_command *c)
 {
-	bool lhlo = strcasecmp(verb, "LHLO") == 0;
-	if (lhlo != s->cfg->lmtp) {
-		refuse(s, "smtpd.unknown_command", "%s: command not recognized%s", verb,
-		       s->cfg->lmtp ? " (this is LMTP: LHLO)" : "");
-		return;
-	}
+	if ((c->states & (1u << s->state)) != 0)
+		return true;
+	if (need_helo(s))
+		refuse(s, "smtpd.sequence", "%s", c->out_of_state);
+	return false;
+}
+
+/* EHLO, HELO, LHLO: the table lets each in only under its protocol. */
+static void cmd_hello(struct gw_smtp_session *s, const struct smtp_command *c,
+		      const char *verb, const char *arg)
+{
 	if (arg[0] == '\0' || strchr(arg, ' ') != NULL) {
 		refuse(s, "smtpd.syntax", "Syntax: %s domain", verb);
 		return;
@@ -225,8 +276,8 @@ static void cmd_hello(struct gw_smtp_session *s, const char *verb, const char *a
 		clear_transaction(s); /* EHLO in a transaction resets it (RFC 5321 4.1.4) */
 	s->helo_seen = true;
 	snprintf(s->helo, sizeof(s->helo), "%.*s", GW_SMTP_HELO_MAX, arg); /* longer: cut, logs only */
-	s->esmtp = strcasecmp(verb, "HELO") != 0;
-	s->state = GW_SMTP_READY;
+	s->esmtp = strcmp(c->verb, "HELO") != 0;
+	enter_state(s, GW_SMTP_READY, c->verb);
 	if (!s->esmtp) {
 		reply(s, "250 %s", s->cfg->hostname);
 		return;
@@ -240,14 +291,12 @@ static void cmd_hello(struct gw_smtp_session *s, const char *verb, const char *a
 	reply(s, "250 ENHANCEDSTATUSCODES");
 }
 
-static void cmd_mail(struct gw_smtp_session *s, const char *arg)
+static void cmd_mail(struct gw_smtp_session *s, const struct smtp_command *c,
+		     const char *verb, const char *arg)
 {
-	if (!need_helo(s) || !need_tls(s))
+	(void)verb;
+	if (!in_state(s, c))
 		return;
-	if (s->state != GW_SMTP_READY) {
-		refuse(s, "smtpd.sequence", "nested MAIL command");
-		return;
-	}
 	char path[GW_SMTP_PATH_MAX + 1];
 	const char *params = parse_path(s, arg, "FROM:", true, path, sizeof(path));
 	if (params == NULL)
@@ -284,7 +333,7 @@ static void cmd_mail(struct gw_smtp_session *s, const char *arg)
 	}
 	snprintf(s->mail_from, sizeof(s->mail_from), "%s", path);
 	s->n_rcpt = 0;
-	s->state = GW_SMTP_MAIL;
+	enter_state(s, GW_SMTP_MAIL, c->verb);
 	reply(s, "250 2.1.0 Ok");
 }
 
@@ -296,14 +345,12 @@ static bool is_gateway_mailbox(const struct gw_smtp_config *cfg, const char *add
 	return false;
 }
 
-static void cmd_rcpt(struct gw_smtp_session *s, const char *arg)
+static void cmd_rcpt(struct gw_smtp_session *s, const struct smtp_command *c,
+		     const char *verb, const char *arg)
 {
-	if (!need_helo(s) || !need_tls(s))
+	(void)verb;
+	if (!in_state(s, c))
 		return;
-	if (s->state != GW_SMTP_MAIL && s->state != GW_SMTP_RCPT) {
-		refuse(s, "smtpd.sequence", "need MAIL before RCPT");
-		return;
-	}
 	char path[GW_SMTP_PATH_MAX + 1];
 	const char *params = parse_path(s, arg, "TO:", false, path, sizeof(path));
 	if (params == NULL)
@@ -323,13 +370,15 @@ static void cmd_rcpt(struct gw_smtp_session *s, const char *arg)
 		return;
 	}
 	s->n_rcpt++;
-	s->state = GW_SMTP_RCPT;
+	enter_state(s, GW_SMTP_RCPT, c->verb);
 	reply(s, "250 2.1.5 Ok");
 }
 
-static void cmd_data(struct gw_smtp_session *s, const char *arg)
+static void cmd_data(struct gw_smtp_session *s, const struct smtp_command *c,
+		     const char *verb, const char *arg)
 {
-	if (!need_helo(s) || !need_tls(s))
+	(void)verb;
+	if (!need_helo(s))
 		return;
 	if (arg[0] != '\0') {
 		refuse(s, "smtpd.syntax", "Syntax: DATA (no arguments)");
@@ -339,20 +388,20 @@ static void cmd_data(struct gw_smtp_session *s, const char *arg)
 		refuse(s, "smtpd.no_recipients", "No valid recipients");
 		return;
 	}
-	if (s->state != GW_SMTP_RCPT) {
-		refuse(s, "smtpd.sequence", "need RCPT before DATA");
+	if (!in_state(s, c))
 		return;
-	}
 	tm_buf_reset(&s->msg);
 	s->data_total = 0;
 	s->data_reason = NULL;
 	s->data_prev_crlf = true; /* the DATA line itself ended with CRLF */
-	s->state = GW_SMTP_DATA;
+	enter_state(s, GW_SMTP_DATA, c->verb);
 	reply(s, "354 End data with <CR><LF>.<CR><LF>");
 }
 
-static void cmd_starttls(struct gw_smtp_session *s, const char *arg)
+static void cmd_starttls(struct gw_smtp_session *s, const struct smtp_command *c,
+			 const char *verb, const char *arg)
 {
+	(void)verb;
 	if (!s->cfg->tls_available || s->tls_active) {
 		refuse(s, "smtpd.tls_unavailable", "STARTTLS not available%s",
 		       s->tls_active ? ": TLS is already active" : "");
@@ -362,19 +411,81 @@ static void cmd_starttls(struct gw_smtp_session *s, const char *arg)
 		refuse(s, "smtpd.syntax", "Syntax: STARTTLS (no arguments)");
 		return;
 	}
-	if (!need_helo(s))
+	if (!in_state(s, c))
 		return;
-	if (s->state != GW_SMTP_READY) {
-		refuse(s, "smtpd.sequence", "STARTTLS inside a mail transaction");
-		return;
-	}
 	reply(s, "220 2.0.0 Ready to start TLS");
-	s->state = GW_SMTP_TLS;
+	enter_state(s, GW_SMTP_TLS, c->verb);
 }
 
-static void junk(struct gw_smtp_session *s)
+static void cmd_rset(struct gw_smtp_session *s, const struct smtp_command *c,
+		     const char *verb, const char *arg)
 {
-	s->junk++;
+	(void)verb, (void)arg;
+	clear_transaction(s);
+	if (s->state != GW_SMTP_INIT)
+		enter_state(s, s->helo_seen ? GW_SMTP_READY : GW_SMTP_INIT, c->verb);
+	reply(s, "250 2.0.0 Ok");
+}
+
+static void cmd_noop(struct gw_smtp_session *s, const struct smtp_command *c,
+		     const char *verb, const char *arg)
+{
+	(void)c, (void)verb, (void)arg;
+	reply(s, "250 2.0.0 Ok");
+}
+
+static void cmd_quit(struct gw_smtp_session *s, const struct smtp_command *c,
+		     const char *verb, const char *arg)
+{
+	(void)verb, (void)arg;
+	reply(s, "221 2.0.0 Bye");
+	enter_state(s, GW_SMTP_CLOSED, c->verb);
+}
+
+static void cmd_vrfy(struct gw_smtp_session *s, const struct smtp_command *c,
+		     const char *verb, const char *arg)
+{
+	(void)c, (void)verb, (void)arg;
+	reply(s, "252 2.5.0 Cannot VRFY user, but will accept mail for the gateway mailboxes");
+}
+
+static void cmd_help(struct gw_smtp_session *s, const struct smtp_command *c,
+		     const char *verb, const char *arg)
+{
+	(void)c, (void)verb, (void)arg;
+	reply(s, "214 2.0.0 %s", s->cfg->lmtp ? "LHLO MAIL RCPT DATA RSET NOOP QUIT VRFY"
+		: "EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY STARTTLS");
+}
+
+#define CMD_BOTH (CMD_SMTP | CMD_LMTP)
+
+/* Every command the session knows (RFC 5321, RFC 2033 for LHLO, RFC 3207).
+ * A verb not here, or not of this protocol, is refused with 500; before
+ * STARTTLS, when TLS is required, anything not CMD_BEFORE_TLS (unknown
+ * verbs included) gets 530 first. The states are checked by the handler
+ * (in_state); IN_ANY: valid wherever commands are read. */
+static const struct smtp_command commands[] = {
+	{ "EHLO", CMD_SMTP | CMD_BEFORE_TLS, IN_ANY, NULL, cmd_hello },
+	{ "HELO", CMD_SMTP | CMD_BEFORE_TLS, IN_ANY, NULL, cmd_hello },
+	{ "LHLO", CMD_LMTP | CMD_BEFORE_TLS, IN_ANY, NULL, cmd_hello },
+	{ "MAIL", CMD_BOTH, IN(READY), "nested MAIL command", cmd_mail },
+	{ "RCPT", CMD_BOTH, IN(MAIL) | IN(RCPT), "need MAIL before RCPT", cmd_rcpt },
+	{ "DATA", CMD_BOTH, IN(RCPT), "need RCPT before DATA", cmd_data },
+	{ "RSET", CMD_BOTH | CMD_BEFORE_TLS | CMD_JUNK, IN_ANY, NULL, cmd_rset },
+	{ "NOOP", CMD_BOTH | CMD_BEFORE_TLS | CMD_JUNK, IN_ANY, NULL, cmd_noop },
+	{ "QUIT", CMD_BOTH | CMD_BEFORE_TLS, IN_ANY, NULL, cmd_quit },
+	{ "VRFY", CMD_BOTH | CMD_JUNK, IN_ANY, NULL, cmd_vrfy },
+	{ "HELP", CMD_BOTH | CMD_JUNK, IN_ANY, NULL, cmd_help },
+	{ "STARTTLS", CMD_BOTH | CMD_BEFORE_TLS, IN(READY), "STARTTLS inside a mail transaction",
+	  cmd_starttls },
+};
+
+static const struct smtp_command *find_command(const char *verb)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcasecmp(commands[i].verb, verb) == 0)
+			return &commands[i];
+	return NULL;
 }
 
 /* One complete command line (CRLF removed). */
@@ -397,50 +508,21 @@ static void command(struct gw_smtp_session *s, char *line)
 	while (al > 0 && arg[al - 1] == ' ')
 		arg[--al] = '\0';
 
-	static const char *const before_tls[] = { "EHLO", "HELO", "LHLO", "STARTTLS", "NOOP",
-						  "RSET", "QUIT", NULL };
-	if (s->cfg->require_tls && !s->tls_active) {
-		bool ok = false;
-		for (const char *const *v = before_tls; *v != NULL && !ok; v++)
-			ok = strcasecmp(*v, verb) == 0;
-		if (!ok) {
-			need_tls(s);
-			return;
-		}
-	}
-	if (strcasecmp(verb, "EHLO") == 0 || strcasecmp(verb, "HELO") == 0 ||
-	    strcasecmp(verb, "LHLO") == 0) {
-		cmd_hello(s, verb, arg);
-	} else if (strcasecmp(verb, "MAIL") == 0) {
-		cmd_mail(s, arg);
-	} else if (strcasecmp(verb, "RCPT") == 0) {
-		cmd_rcpt(s, arg);
-	} else if (strcasecmp(verb, "DATA") == 0) {
-		cmd_data(s, arg);
-	} else if (strcasecmp(verb, "RSET") == 0) {
-		junk(s);
-		clear_transaction(s);
-		if (s->state != GW_SMTP_INIT)
-			s->state = s->helo_seen ? GW_SMTP_READY : GW_SMTP_INIT;
-		reply(s, "250 2.0.0 Ok");
-	} else if (strcasecmp(verb, "NOOP") == 0) {
-		junk(s);
-		reply(s, "250 2.0.0 Ok");
-	} else if (strcasecmp(verb, "QUIT") == 0) {
-		reply(s, "221 2.0.0 Bye");
-		s->state = GW_SMTP_CLOSED;
-	} else if (strcasecmp(verb, "VRFY") == 0) {
-		junk(s);
-		reply(s, "252 2.5.0 Cannot VRFY user, but will accept mail for the gateway mailboxes");
-	} else if (strcasecmp(verb, "HELP") == 0) {
-		junk(s);
-		reply(s, "214 2.0.0 %s", s->cfg->lmtp ? "LHLO MAIL RCPT DATA RSET NOOP QUIT VRFY"
-			: "EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY STARTTLS");
-	} else if (strcasecmp(verb, "STARTTLS") == 0) {
-		cmd_starttls(s, arg);
-	} else {
+	const struct smtp_command *c = find_command(verb);
+	if ((c == NULL || (c->flags & CMD_BEFORE_TLS) == 0) && !need_tls(s))
+		return;
+	if (c == NULL) {
 		refuse(s, "smtpd.unknown_command", "%s: command not recognized", verb);
+		return;
 	}
+	if ((c->flags & (s->cfg->lmtp ? CMD_LMTP : CMD_SMTP)) == 0) {
+		refuse(s, "smtpd.unknown_command", "%s: command not recognized%s", verb,
+		       s->cfg->lmtp ? " (this is LMTP: LHLO)" : "");
+		return;
+	}
+	if ((c->flags & CMD_JUNK) != 0)
+		s->junk++;
+	c->handler(s, c, verb, arg);
 }
 
 /* ---- input ---- */
@@ -449,7 +531,7 @@ static void end_of_data(struct gw_smtp_session *s)
 {
 	s->lines++;
 	if (s->data_reason == NULL) {
-		s->state = GW_SMTP_SPOOLING;
+		enter_state(s, GW_SMTP_SPOOLING, "end_of_data");
 		return;
 	}
 	const char *r = s->data_reason;
@@ -463,7 +545,7 @@ static void end_of_data(struct gw_smtp_session *s)
 		reply(s, "%s %s", tm_reason_lookup(r)->smtp, s->last_detail);
 	s->refused++;
 	clear_transaction(s);
-	s->state = GW_SMTP_READY;
+	enter_state(s, GW_SMTP_READY, "end_of_data");
 }
 
 /* The message will be refused at its end; what was kept is dropped now. */
@@ -658,7 +740,7 @@ void gw_smtp_session_spooled(struct gw_smtp_session *s, const char *qid,
 		s->refused++;
 	}
 	clear_transaction(s);
-	s->state = GW_SMTP_READY;
+	enter_state(s, GW_SMTP_READY, "spooled");
 }
 
 void gw_smtp_session_tls_started(struct gw_smtp_session *s)
@@ -673,14 +755,14 @@ void gw_smtp_session_tls_started(struct gw_smtp_session *s)
 	s->esmtp = false;
 	s->line_len = s->line_total = 0;
 	s->line_bare_cr = s->line_last_cr = false;
-	s->state = GW_SMTP_INIT;
+	enter_state(s, GW_SMTP_INIT, "tls_started");
 }
 
 void gw_smtp_session_tls_failed(struct gw_smtp_session *s)
 {
 	s->last_reason = "smtpd.tls_failed";
 	snprintf(s->last_detail, sizeof(s->last_detail), "TLS handshake failed");
-	s->state = GW_SMTP_CLOSED;
+	enter_state(s, GW_SMTP_CLOSED, "tls_failed");
 }
 
 void gw_smtp_session_abort(struct gw_smtp_session *s, const char *reason, const char *text)

@@ -113,6 +113,18 @@ void gw_smtp_session_abort(struct gw_smtp_session *s, const char *reason, const 
 
 enum gw_smtp_state gw_smtp_session_state(const struct gw_smtp_session *s);
 const char *gw_smtp_session_state_name(enum gw_smtp_state st);
+
+/* Every change of state goes through one place, which calls the owner's
+ * trace hook after the change (a state entered again, such as RCPT after
+ * RCPT, is not a change). `cause` is a fixed text of the session, never
+ * the peer's: the verb of the command table that made the change ("EHLO",
+ * "MAIL", "RSET", "QUIT" ...), an event ("end_of_data", "spooled",
+ * "tls_started", "tls_failed"), or the reason code that closed the session
+ * ("smtpd.too_many_errors", the caller's abort reason). The hook must not
+ * call back into the session. NULL removes it. */
+typedef void (*gw_smtp_trace_fn)(void *ctx, enum gw_smtp_state from, enum gw_smtp_state to,
+				 const char *cause);
+void gw_smtp_session_set_trace(struct gw_smtp_session *s, gw_smtp_trace_fn fn, void *ctx);
 bool gw_smtp_session_tls_active(const struct gw_smtp_session *s);
 /* The last refusal's reason code (NULL when none) and human text. */
 const char *gw_smtp_session_last_reason(const struct gw_smtp_session *s);
