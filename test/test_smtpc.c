@@ -139,6 +139,17 @@ static int send1(const struct tm_smtpc_config *cfg, struct tm_smtpc_msg *m, stru
 	return tm_smtpc_send(cfg, m, 1, err);
 }
 
+/* One message to a relay requiring AUTH (offering OFFER) with MECH and PASSWORD. */
+static int send_auth(const char *offer, const char *mech, const char *password, struct steps *st,
+		     struct tm_smtpc_msg *m, struct tm_error *err)
+{
+	struct tm_smtpc_config cfg = config("127.0.0.1", start_auth(offer), st);
+	cfg.auth_mechanism = mech;
+	cfg.username = "xk100001";
+	cfg.password = password;
+	return send1(&cfg, m, err);
+}
+
 Test(smtpc, starttls_delivers_and_shows_each_step)
 {
 	unsigned port = start_tls("tls", "right");
@@ -245,15 +256,10 @@ ParameterizedTestParameters(smtpc, auth_uses_the_configured_mechanism)
 
 ParameterizedTest(struct mech_case *c, smtpc, auth_uses_the_configured_mechanism)
 {
-	unsigned port = start_auth("LOGIN,PLAIN");
 	struct steps st = { .len = 0 };
-	struct tm_smtpc_config cfg = config("127.0.0.1", port, &st);
-	cfg.auth_mechanism = c->mech;
-	cfg.username = "xk100001";
-	cfg.password = PASSWORD;
 	struct tm_smtpc_msg m;
 	struct tm_error err = { 0 };
-	cr_assert_eq(send1(&cfg, &m, &err), 0, "%s: %s", err.reason, err.msg);
+	cr_assert_eq(send_auth("LOGIN,PLAIN", c->mech, PASSWORD, &st, &m, &err), 0, "%s: %s", err.reason, err.msg);
 	cr_assert_eq(m.code, 250, "%d %s", m.code, m.reply);
 	cr_assert_eq(count_mail("auth"), 1);
 	char want[64];
@@ -274,19 +280,16 @@ ParameterizedTest(struct mech_case *c, smtpc, auth_uses_the_configured_mechanism
 /* A refused AUTH: smtp.auth, and nothing more goes to the relay (no MAIL). */
 Test(smtpc, a_refused_auth_sends_nothing_more)
 {
-	unsigned port = start_auth("PLAIN");
 	struct steps st = { .len = 0 };
-	struct tm_smtpc_config cfg = config("127.0.0.1", port, &st);
-	cfg.auth_mechanism = "PLAIN";
-	cfg.username = "xk100001";
-	cfg.password = "not-" PASSWORD;
 	struct tm_smtpc_msg m;
 	struct tm_error err = { 0 };
-	cr_assert_eq(send1(&cfg, &m, &err), -1);
+	cr_assert_eq(send_auth("PLAIN", "PLAIN", "not-" PASSWORD, &st, &m, &err), -1);
 	cr_assert_str_eq(err.reason, "smtp.auth", "%s", err.msg);
 	cr_assert_not_null(strstr(err.msg, "AUTH PLAIN refused: 535"), "%s", err.msg);
 	cr_assert_eq(m.code, 0, "%d %s", m.code, m.reply);
 	cr_assert_null(strstr(st.text, "C: MAIL"), "%s", st.text);
+	/* the relay would answer a MAIL FROM without AUTH with 530 */
+	cr_assert_null(strstr(st.text, "S: 530"), "%s", st.text);
 	cr_assert_eq(count_mail("auth"), 0);
 	cr_assert_eq(tm_test_sh("grep -qx 'PLAIN refused' '%s/auth/auth.log'", dir), 0);
 }
@@ -294,18 +297,15 @@ Test(smtpc, a_refused_auth_sends_nothing_more)
 /* The relay does not offer the configured mechanism: no other is tried. */
 Test(smtpc, a_mechanism_not_offered_is_smtp_auth_and_no_other_is_tried)
 {
-	unsigned port = start_auth("LOGIN");
 	struct steps st = { .len = 0 };
-	struct tm_smtpc_config cfg = config("127.0.0.1", port, &st);
-	cfg.auth_mechanism = "PLAIN";
-	cfg.username = "xk100001";
-	cfg.password = PASSWORD;
 	struct tm_smtpc_msg m;
 	struct tm_error err = { 0 };
-	cr_assert_eq(send1(&cfg, &m, &err), -1);
+	cr_assert_eq(send_auth("LOGIN", "PLAIN", PASSWORD, &st, &m, &err), -1);
 	cr_assert_str_eq(err.reason, "smtp.auth", "%s", err.msg);
 	cr_assert_null(strstr(st.text, "auth C: AUTH"), "%s", st.text);
 	cr_assert_null(strstr(st.text, "C: MAIL"), "%s", st.text);
+	/* the relay would answer a MAIL FROM without AUTH with 530 */
+	cr_assert_null(strstr(st.text, "S: 530"), "%s", st.text);
 	cr_assert_eq(count_mail("auth"), 0);
 	cr_assert_neq(tm_test_sh("test -s '%s/auth/auth.log'", dir), 0, "the relay saw an AUTH");
 }
