@@ -1,11 +1,11 @@
-/* telemail-agent — SMTP submission with libesmtp.
+/* telemail-agent — SMTP submission through the SMTP client (telemail/smtpc.h).
  *
  * Each session runs in a child process (fork) so that a hostile or broken
- * relay cannot hold the agent: the child stops after max_reply_bytes read
- * from the relay (very long lines, endless continuations) and the parent
- * kills it at a hard deadline. STARTTLS uses our own SSL_CTX (TLS 1.2+,
- * the configured CA only, peer verification on, host name checked); a
- * certificate error ends the session. */
+ * relay cannot hold the agent: the session is cut after max_reply_bytes
+ * read from the relay (very long lines, endless continuations) and the
+ * parent kills the child at a hard deadline. STARTTLS is the SMTP client's
+ * (TLS 1.2+, the configured CA only, peer verification on, host name
+ * checked); a certificate error ends the session. */
 #ifndef AG_SUBMIT_H
 #define AG_SUBMIT_H
 

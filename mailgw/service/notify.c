@@ -5,22 +5,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <arpa/inet.h>
-#include <poll.h>
-#include <stdarg.h>
+#include <stdbool.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
-#include <openssl/ssl.h>      /* before libesmtp.h: it declares smtp_starttls_set_ctx then */
-#include <openssl/x509v3.h>
-#include <libesmtp.h>
 
 #include <telemail/array.h>
 #include <telemail/buf.h>
 #include <telemail/digest.h>
 #include <telemail/error.h>
+#include <telemail/smtpc.h>
 
 #include "service/alerts.h"
 #include "store/audit.h"
@@ -260,228 +256,40 @@ static int run_webhook(struct gw_store *st, const struct gw_service_config *svc,
 	return rc;
 }
 
-/* ---- e-mail (libesmtp, STARTTLS verified) ---- */
+/* ---- e-mail (the SMTP client: STARTTLS verified) ---- */
 
-struct mailer {
-	const struct gw_service_config *svc;
-	char reason[32];
-	char why[256];
-};
-
-__attribute__((format(printf, 3, 4)))
-static void mfail(struct mailer *m, const char *reason, const char *fmt, ...)
-{
-	if (m->reason[0] != '\0')
-		return;   /* the first failure is the cause */
-	va_list ap;
-	va_start(ap, fmt);
-	snprintf(m->reason, sizeof(m->reason), "%s", reason);
-	vsnprintf(m->why, sizeof(m->why), fmt, ap);
-	va_end(ap);
-}
-
-/* TLS 1.3 relays send session tickets just after the handshake. libESMTP
- * 1.1 then polls for reading and writing at once; when the tickets are
- * there first it reads them and goes on waiting for the EHLO reply while
- * EHLO is still in its write buffer, and the session stalls until its
- * timeout. Reading them here, before EHLO is queued (SSL_peek: no
- * application data is taken), avoids that. A relay that sends none costs
- * TICKET_WAIT_MS once per session. */
-#define TICKET_WAIT_MS 1000   /* for the first ticket */
-#define TICKET_NEXT_MS 100    /* for one more */
-
-static void read_tickets(SSL *ssl)
-{
-	if (ssl == NULL || SSL_version(ssl) != TLS1_3_VERSION)
-		return;
-	struct pollfd p = { .fd = SSL_get_rfd(ssl), .events = POLLIN };
-	int wait = TICKET_WAIT_MS;
-	char c;
-	while (poll(&p, 1, wait) == 1) {
-		int n = SSL_peek(ssl, &c, 1);
-		if (n > 0 || SSL_get_error(ssl, n) != SSL_ERROR_WANT_READ)
-			break;   /* data or an error: libESMTP reads it */
-		wait = TICKET_NEXT_MS;
-	}
-}
-
-static void event_cb(smtp_session_t session, int ev, void *arg, ...)
-{
-	struct mailer *m = arg;
-	va_list ap;
-	va_start(ap, arg);
-	switch (ev) {
-	case SMTP_EV_INVALID_PEER_CERTIFICATE: {
-		long vr = va_arg(ap, long);
-		int *ok = va_arg(ap, int *);
-		*ok = 0;
-		mfail(m, "smtp.certificate", "%s: certificate refused: %s", m->svc->smtp_host,
-		      X509_verify_cert_error_string(vr));
-		break;
-	}
-	case SMTP_EV_NO_PEER_CERTIFICATE:
-	case SMTP_EV_WRONG_PEER_CERTIFICATE: {
-		int *ok = va_arg(ap, int *);
-		unsigned char ip[16];
-		/* an IP literal was checked by the handshake (X509_VERIFY_PARAM_set1_ip_asc);
-		 * libESMTP's own check matches names only */
-		if (ev == SMTP_EV_WRONG_PEER_CERTIFICATE && m->reason[0] == '\0' &&
-		    (inet_pton(AF_INET, m->svc->smtp_host, ip) == 1 ||
-		     inet_pton(AF_INET6, m->svc->smtp_host, ip) == 1)) {
-			*ok = 1;
-			break;
-		}
-		*ok = 0;
-		mfail(m, "smtp.certificate", "%s: %s", m->svc->smtp_host,
-		      ev == SMTP_EV_NO_PEER_CERTIFICATE ? "no peer certificate"
-							: "certificate does not match the host name");
-		break;
-	}
-	case SMTP_EV_WEAK_CIPHER: {
-		(void)va_arg(ap, int);
-		int *ok = va_arg(ap, int *);
-		*ok = 0;
-		mfail(m, "smtp.tls", "%s: weak cipher", m->svc->smtp_host);
-		break;
-	}
-	case SMTP_EV_EXTNA_STARTTLS:
-		mfail(m, "smtp.tls", "%s: the relay does not offer STARTTLS (required)",
-		      m->svc->smtp_host);
-		break;
-	case SMTP_EV_STARTTLS_OK:
-		read_tickets(va_arg(ap, SSL *));
-		break;
-	default:
-		break;
-	}
-	va_end(ap);
-	(void)session;
-}
-
-static int verify_cb(int ok, X509_STORE_CTX *x)
-{
-	if (!ok) {
-		SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
-		struct mailer *m = ssl ? SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)) : NULL;
-		if (m != NULL)
-			mfail(m, "smtp.certificate", "%s: certificate refused: %s", m->svc->smtp_host,
-			      X509_verify_cert_error_string(X509_STORE_CTX_get_error(x)));
-	}
-	return ok;
-}
-
-static SSL_CTX *make_ctx(struct mailer *m)
-{
-	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-	if (ctx == NULL)
-		return NULL;
-	/* TLS 1.2 or 1.3, nothing older: a relay that offers only TLS 1.3 is
-	 * reached (tested against one; see read_tickets). */
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
-	int ok = m->svc->smtp_ca_file != NULL
-		 ? SSL_CTX_load_verify_locations(ctx, m->svc->smtp_ca_file, NULL)
-		 : SSL_CTX_set_default_verify_paths(ctx);
-	if (ok != 1) {
-		mfail(m, "smtp.certificate", "%s: cannot load the CA file",
-		      m->svc->smtp_ca_file ? m->svc->smtp_ca_file : "(system store)");
-		SSL_CTX_free(ctx);
-		return NULL;
-	}
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_cb);
-	SSL_CTX_set_app_data(ctx, m);
-	X509_VERIFY_PARAM *vp = SSL_CTX_get0_param(ctx);
-	unsigned char ip[16];
-	const char *h = m->svc->smtp_host;
-	if (inet_pton(AF_INET, h, ip) == 1 || inet_pton(AF_INET6, h, ip) == 1)
-		X509_VERIFY_PARAM_set1_ip_asc(vp, h);
-	else
-		X509_VERIFY_PARAM_set1_host(vp, h, 0);
-	return ctx;
-}
-
-/* libESMTP owns *ctx: a malloc'd "handed out" flag. */
-static const char *msg_cb(void **ctx, int *len, void *arg)
-{
-	const struct tm_buf *b = arg;
-	if (*ctx == NULL && (*ctx = calloc(1, sizeof(int))) == NULL)
-		return NULL;
-	int *done = *ctx;
-	if (len == NULL) {
-		*done = 0;
-		return NULL;
-	}
-	if (*done) {
-		*len = 0;
-		return NULL;
-	}
-	*done = 1;
-	*len = (int)b->len;
-	return (const char *)b->data;
-}
-
-/* Send one message (headers and body, CRLF) to every recipient. */
+/* Send one message (headers and body, CRLF) to every recipient. A failure
+ * of the session itself (unreachable, no TLS, refused certificate, broken
+ * protocol) is the relay's: *relay_down is set. */
 static int send_mail(const struct gw_service_config *svc, const struct tm_buf *msg,
-		     struct tm_error *err)
+		     bool *relay_down, struct tm_error *err)
 {
-	struct mailer m = { .svc = svc };
-	char server[300];
-	snprintf(server, sizeof(server), "%s:%u", svc->smtp_host, svc->smtp_port);
-	smtp_session_t s = smtp_create_session();
-	SSL_CTX *ctx = NULL;
-	int rc = -1;
-	if (s == NULL)
-		return tm_error_set(err, "internal.library", "smtp: cannot create a session");
-	smtp_set_server(s, server);
-	smtp_set_timeout(s, Timeout_GREETING | Timeout_OVERRIDE_RFC2822_MINIMUM,
-			 svc->smtp_timeout * 1000);
-	smtp_set_timeout(s, Timeout_ENVELOPE | Timeout_OVERRIDE_RFC2822_MINIMUM,
-			 svc->smtp_timeout * 1000);
-	smtp_set_timeout(s, Timeout_DATA | Timeout_OVERRIDE_RFC2822_MINIMUM, svc->smtp_timeout * 1000);
-	smtp_set_timeout(s, Timeout_TRANSFER | Timeout_OVERRIDE_RFC2822_MINIMUM,
-			 svc->smtp_timeout * 1000);
-	smtp_set_timeout(s, Timeout_DATA2 | Timeout_OVERRIDE_RFC2822_MINIMUM, svc->smtp_timeout * 1000);
-	smtp_set_eventcb(s, event_cb, &m);
-	if (svc->starttls) {
-		if ((ctx = make_ctx(&m)) == NULL)
-			goto out;
-		smtp_starttls_set_ctx(s, ctx);
-		smtp_starttls_enable(s, Starttls_REQUIRED);
-	} else {
-		smtp_starttls_enable(s, Starttls_DISABLED);
+	struct tm_smtpc_config cfg = {
+		.host = svc->smtp_host,
+		.port = svc->smtp_port,
+		.starttls = svc->starttls != 0,
+		.ca_file = svc->smtp_ca_file,
+		.timeout = svc->smtp_timeout,
+	};
+	struct tm_smtpc_msg m = {
+		.from = svc->mail_from,
+		.rcpt = (const char *const *)svc->mail_to,
+		.n_rcpt = svc->n_mail_to,
+		.data = msg->data,
+		.len = msg->len,
+	};
+	*relay_down = false;
+	if (tm_smtpc_send(&cfg, &m, 1, err) != 0) {
+		*relay_down = true;
+		return -1;
 	}
-	smtp_message_t mm = smtp_add_message(s);
-	smtp_set_reverse_path(mm, svc->mail_from);
-	for (size_t i = 0; i < svc->n_mail_to; i++)
-		smtp_add_recipient(mm, svc->mail_to[i]);
-	smtp_set_messagecb(mm, msg_cb, (void *)msg);
-	if (!smtp_start_session(s)) {
-		char eb[128];
-		smtp_strerror(smtp_errno(), eb, sizeof(eb));
-		mfail(&m, "smtp.connect", "%s: %s", server, eb);
-		goto out;
-	}
-	const smtp_status_t *ts = smtp_message_transfer_status(mm);
-	if (m.reason[0] == '\0' && ts != NULL && ts->code >= 200 && ts->code < 300) {
-		rc = 0;
-		goto out;
-	}
-	if (ts != NULL && ts->code >= 400)
-		mfail(&m, ts->code >= 500 ? "smtp.rejected" : "smtp.transient", "%s: answered %d %s",
-		      server, ts->code, ts->text ? ts->text : "");
-	mfail(&m, "smtp.protocol", "%s: the message was not accepted", server);
-out:
-	smtp_destroy_session(s);
-	SSL_CTX_free(ctx);
-	if (rc != 0) {
-		char why[256];
-		memcpy(why, m.why, sizeof(why));
-		for (char *p = why; *p; p++)
-			if ((unsigned char)*p < 0x20)
-				*p = ' ';
-		tm_error_set(err, m.reason[0] ? m.reason : "smtp.protocol", "%s", why);
-	}
-	return rc;
+	if (m.code >= 200 && m.code < 300)
+		return 0;
+	if (m.code >= 400)
+		return tm_error_set(err, m.code >= 500 ? "smtp.rejected" : "smtp.transient",
+				    "%s:%u: answered %d %s", svc->smtp_host, svc->smtp_port, m.code, m.reply);
+	return tm_error_set(err, "smtp.protocol", "%s:%u: the message was not accepted", svc->smtp_host,
+			    svc->smtp_port);
 }
 
 /* A header value: printable, one line. */
@@ -543,17 +351,9 @@ static bool throttled(const struct queue *sent, const struct gw_service_config *
 	return k >= svc->throttle_max;
 }
 
-/* A failure of the relay itself (unreachable, no TLS, refused certificate):
- * the other mails of the run would fail the same way, so they are counted
- * as failed attempts with the same reason without connecting again. */
-static bool relay_failure(const struct tm_error *why)
-{
-	return why->reason != NULL &&
-	       (strcmp(why->reason, "smtp.connect") == 0 || strcmp(why->reason, "smtp.tls") == 0 ||
-		strcmp(why->reason, "smtp.certificate") == 0);
-}
-
-/* send_mail, unless the relay already failed in this run (*down). */
+/* send_mail, unless the relay already failed in this run (*down): the
+ * other mails of the run would fail the same way, so they are counted as
+ * failed attempts with the same reason without connecting again. */
 static int mail_once(const struct gw_service_config *svc, const struct tm_buf *msg,
 		     struct tm_error *down, struct tm_error *why)
 {
@@ -561,9 +361,10 @@ static int mail_once(const struct gw_service_config *svc, const struct tm_buf *m
 		*why = *down;
 		return -1;
 	}
-	if (send_mail(svc, msg, why) == 0)
+	bool relay_down;
+	if (send_mail(svc, msg, &relay_down, why) == 0)
 		return 0;
-	if (relay_failure(why))
+	if (relay_down)
 		*down = *why;
 	return -1;
 }

@@ -9,9 +9,9 @@
  *   email    critical alerts at once, one mail each, at most
  *            notify.throttle.max per kind per notify.throttle.per (more go
  *            into the digest); everything else in one digest mail once the
- *            oldest waiting entry is notify.digest_interval old. libesmtp,
- *            STARTTLS required and verified (CA file, host name) unless
- *            notify.email.starttls: off.
+ *            oldest waiting entry is notify.digest_interval old. Sent
+ *            through the SMTP client (telemail/smtpc.h): STARTTLS required
+ *            and verified (CA file, host name) unless notify.email.starttls: off.
  *   webhook  one POST per notification, JSON body, header
  *            X-Telemail-Signature: sha256=<HMAC-SHA256 of the body, hex>
  *            keyed with the secret file's bytes, and X-Telemail-Delivery:
