@@ -262,6 +262,191 @@ int gw_store_unreachable_list(struct gw_store *st, gw_store_unreachable_cb cb, v
 	return st->ops->unreachable_list(st->be, cb, ctx, err);
 }
 
+int gw_store_tenant_add(struct gw_store *st, const char *name, const char *parent, int64_t now,
+			struct tm_error *err)
+{
+	return st->ops->tenant_add(st->be, name, parent, now, err);
+}
+
+int gw_store_tenant_get(struct gw_store *st, const char *name, struct gw_tenant_row *out,
+			bool *found, struct tm_error *err)
+{
+	return st->ops->tenant_get(st->be, name, out, found, err);
+}
+
+int gw_store_tenant_set_parent(struct gw_store *st, const char *name, const char *parent,
+			       struct tm_error *err)
+{
+	return st->ops->tenant_set_parent(st->be, name, parent, err);
+}
+
+int gw_store_tenant_list(struct gw_store *st, gw_store_tenant_cb cb, void *ctx,
+			 struct tm_error *err)
+{
+	return st->ops->tenant_list(st->be, cb, ctx, err);
+}
+
+int gw_store_cert_add(struct gw_store *st, const struct gw_cert_row *c, struct tm_error *err)
+{
+	return st->ops->cert_add(st->be, c, err);
+}
+
+int gw_store_cert_get(struct gw_store *st, const char *fingerprint, struct gw_cert_row *out,
+		      bool *found, struct tm_error *err)
+{
+	return st->ops->cert_get(st->be, fingerprint, out, found, err);
+}
+
+int gw_store_cert_revoke(struct gw_store *st, const char *fingerprint, int64_t at,
+			 struct tm_error *err)
+{
+	return st->ops->cert_revoke(st->be, fingerprint, at, err);
+}
+
+int gw_store_cert_list(struct gw_store *st, gw_store_cert_cb cb, void *ctx, struct tm_error *err)
+{
+	return st->ops->cert_list(st->be, cb, ctx, err);
+}
+
+int gw_store_binding_add(struct gw_store *st, const char *fingerprint, const char *serial,
+			 struct tm_error *err)
+{
+	return st->ops->binding_add(st->be, fingerprint, serial, err);
+}
+
+int gw_store_binding_has(struct gw_store *st, const char *fingerprint, const char *serial,
+			 bool *found, struct tm_error *err)
+{
+	return st->ops->binding_has(st->be, fingerprint, serial, found, err);
+}
+
+int gw_store_device_add(struct gw_store *st, const char *serial, const char *tenant, int64_t now,
+			struct tm_error *err)
+{
+	return st->ops->device_add(st->be, serial, tenant, now, err);
+}
+
+int gw_store_device_get(struct gw_store *st, const char *serial, struct gw_device_row *out,
+			bool *found, struct tm_error *err)
+{
+	return st->ops->device_get(st->be, serial, out, found, err);
+}
+
+int gw_store_device_list(struct gw_store *st, gw_store_device_cb cb, void *ctx,
+			 struct tm_error *err)
+{
+	return st->ops->device_list(st->be, cb, ctx, err);
+}
+
+int gw_store_alert_find_active(struct gw_store *st, const char *serial, const char *kind,
+			       const char *subject, struct gw_alert_row *out, bool *found,
+			       struct tm_error *err)
+{
+	return st->ops->alert_find_active(st->be, serial, kind, subject, out, found, err);
+}
+
+int gw_store_alert_insert(struct gw_store *st, struct gw_alert_row *a, struct tm_error *err)
+{
+	return st->ops->alert_insert(st->be, a, err);
+}
+
+int gw_store_alert_update(struct gw_store *st, const struct gw_alert_row *a, struct tm_error *err)
+{
+	return st->ops->alert_update(st->be, a, err);
+}
+
+int gw_store_alert_get(struct gw_store *st, int64_t id, struct gw_alert_row *out, bool *found,
+		       struct tm_error *err)
+{
+	return st->ops->alert_get(st->be, id, out, found, err);
+}
+
+int gw_store_alert_list(struct gw_store *st, bool active_only, gw_store_alert_cb cb, void *ctx,
+			struct tm_error *err)
+{
+	return st->ops->alert_list(st->be, active_only, cb, ctx, err);
+}
+
+int gw_store_mark_get(struct gw_store *st, const char *serial, const char *key,
+		      struct gw_mark_row *out, bool *found, struct tm_error *err)
+{
+	return st->ops->mark_get(st->be, serial, key, out, found, err);
+}
+
+int gw_store_mark_set(struct gw_store *st, const char *serial, const char *key,
+		      const struct gw_mark_row *m, struct tm_error *err)
+{
+	return st->ops->mark_set(st->be, serial, key, m, err);
+}
+
+int gw_store_alert_repeat(struct gw_store *st, const struct gw_alert_row *a, struct tm_error *err)
+{
+	return st->ops->alert_repeat(st->be, a, err);
+}
+
+int gw_store_alert_list_device(struct gw_store *st, const char *serial, gw_store_alert_cb cb,
+			       void *ctx, struct tm_error *err)
+{
+	return st->ops->alert_list_device(st->be, serial, cb, ctx, err);
+}
+
+int gw_store_mark_list(struct gw_store *st, const char *serial, gw_store_mark_cb cb, void *ctx,
+		       struct tm_error *err)
+{
+	return st->ops->mark_list(st->be, serial, cb, ctx, err);
+}
+
+int gw_store_mark_set_many(struct gw_store *st, const char *serial,
+			   const struct gw_mark_entry *const *marks, size_t n, struct tm_error *err)
+{
+	return st->ops->mark_set_many(st->be, serial, marks, n, err);
+}
+
+int gw_store_notify_add(struct gw_store *st, const struct gw_notify_row *n, bool *added,
+			struct tm_error *err)
+{
+	return st->ops->notify_add(st->be, n, added, err);
+}
+
+int gw_store_notify_update(struct gw_store *st, const struct gw_notify_row *n, struct tm_error *err)
+{
+	return st->ops->notify_update(st->be, n, err);
+}
+
+int gw_store_notify_list(struct gw_store *st, enum gw_notify_which which, gw_store_notify_cb cb,
+			 void *ctx, struct tm_error *err)
+{
+	return st->ops->notify_list(st->be, which, cb, ctx, err);
+}
+
+int gw_store_audit_last(struct gw_store *st, struct gw_audit_row *out, bool *found,
+			struct tm_error *err)
+{
+	return st->ops->audit_last(st->be, out, found, err);
+}
+
+int gw_store_audit_insert(struct gw_store *st, const struct gw_audit_row *a, struct tm_error *err)
+{
+	return st->ops->audit_insert(st->be, a, err);
+}
+
+int gw_store_audit_list(struct gw_store *st, gw_store_audit_cb cb, void *ctx, struct tm_error *err)
+{
+	return st->ops->audit_list(st->be, cb, ctx, err);
+}
+
+int gw_store_meter_list(struct gw_store *st, bool latest, int64_t until, gw_store_meter_cb cb,
+			void *ctx, struct tm_error *err)
+{
+	return st->ops->meter_list(st->be, latest, until, cb, ctx, err);
+}
+
+int gw_store_supply_list(struct gw_store *st, gw_store_supply_cb cb, void *ctx,
+			 struct tm_error *err)
+{
+	return st->ops->supply_list(st->be, cb, ctx, err);
+}
+
 static int digits(const char *p, int n, int *out)
 {
 	int v = 0;
