@@ -83,16 +83,6 @@ const char *gw_store_backend(const struct gw_store *st)
 	return st->ops->name;
 }
 
-const struct gw_store_ops *gw_store_ops_get0(const struct gw_store *st)
-{
-	return st->ops;
-}
-
-void *gw_store_state_get0(const struct gw_store *st)
-{
-	return st->be;
-}
-
 bool gw_store_in_batch(const struct gw_store *st)
 {
 	return st->in_batch;

@@ -310,7 +310,11 @@ struct gw_store_options {
 	int busy_timeout_ms;     /* wait this long for a lock before RETRY (<= 0: 5000) */
 };
 
-/* Every function gets the back end's own state. Each returns an enum
+/* A back end is a folder and this table. Only store.c calls it (through the
+ * gw_store_* functions below), as OpenSMTPD's queue_backend.c is the only
+ * caller of a queue back end; nothing else sees the back end's state.
+ *
+ * Every function gets the back end's own state. Each returns an enum
  * gw_store_rc and fills err on failure. `found` outputs are false (and the
  * row untouched) when there is no such row. */
 struct gw_store_ops {
@@ -528,10 +532,6 @@ int gw_store_meter_list(struct gw_store *st, bool latest, int64_t until, gw_stor
 /* each device's supplies as of its newest report */
 int gw_store_supply_list(struct gw_store *st, gw_store_supply_cb cb, void *ctx,
 			 struct tm_error *err);
-
-/* The back end's ops and state, for registry.c. */
-const struct gw_store_ops *gw_store_ops_get0(const struct gw_store *st);
-void *gw_store_state_get0(const struct gw_store *st);
 
 /* ---- shared helpers ---- */
 
