@@ -26,7 +26,7 @@
 #include "common.h"
 #include "config/config.h"
 #include "ingest/pipeline.h"
-#include "ingest/quarantine.h"
+#include "store/quarantine.h"
 #include "registry/registry.h"
 #include "ingest/replay.h"
 #include "store/store.h"

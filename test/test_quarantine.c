@@ -14,7 +14,7 @@
 #include <telemail/error.h>
 
 #include "common.h"
-#include "ingest/quarantine.h"
+#include "store/quarantine.h"
 
 static char *tmpdir;
 static char qdir[512];

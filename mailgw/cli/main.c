@@ -8,7 +8,7 @@
 
 #include "cli/cli.h"
 #include "config/config.h"
-#include "ingest/quarantine.h"
+#include "store/quarantine.h"
 #include "store/store.h"
 
 #define DEFAULT_CONFIG "/etc/telemail/mailgw.yaml"

@@ -20,7 +20,7 @@
 #include "smtp/listener.h"
 #include "service/notify.h"
 #include "ingest/pipeline.h"
-#include "ingest/quarantine.h"
+#include "store/quarantine.h"
 #include "ingest/replay.h"
 #include "daemon/serve.h"
 #include "smtp/maildir.h"

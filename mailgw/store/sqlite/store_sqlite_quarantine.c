@@ -10,7 +10,7 @@
 #include <telemail/buf.h>
 #include <telemail/error.h>
 
-#include "ingest/quarantine.h"
+#include "store/quarantine.h"
 #include "store/sqlite/store_sqlite.h"
 
 #define DB_NAME "quarantine.db"
