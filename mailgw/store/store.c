@@ -8,6 +8,7 @@
 #include <telemail/error.h>
 #include <telemail/report.h>
 
+#include "store/quarantine.h"
 #include "store/store.h"
 
 struct gw_store {
@@ -44,17 +45,24 @@ int gw_outcome_parse(const char *s, enum gw_outcome *out)
 	return -1;
 }
 
+/* The back end named by o->backend ("sqlite" when none). */
+static const struct gw_store_ops *find_backend(const struct gw_store_options *o,
+					       struct tm_error *err)
+{
+	const char *name = o->backend != NULL ? o->backend : "sqlite";
+	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
+		if (strcmp(backends[i]->name, name) == 0)
+			return backends[i];
+	tm_error_set(err, "config.bad_value", "store.backend: unknown back end '%s'", name);
+	return NULL;
+}
+
 int gw_store_open(const struct gw_store_options *o, struct gw_store **out, struct tm_error *err)
 {
 	*out = NULL;
-	const char *name = o->backend != NULL ? o->backend : "sqlite";
-	const struct gw_store_ops *ops = NULL;
-	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
-		if (strcmp(backends[i]->name, name) == 0)
-			ops = backends[i];
+	const struct gw_store_ops *ops = find_backend(o, err);
 	if (ops == NULL)
-		return tm_error_set(err, "config.bad_value", "store.backend: unknown back end '%s'",
-				    name);
+		return GW_STORE_ERROR;
 	struct gw_store *st = calloc(1, sizeof(*st));
 	if (st == NULL)
 		return tm_error_set(err, "internal.nomem", "store: out of memory");
@@ -435,6 +443,141 @@ int gw_store_supply_list(struct gw_store *st, gw_store_supply_cb cb, void *ctx,
 			 struct tm_error *err)
 {
 	return st->ops->supply_list(st->be, cb, ctx, err);
+}
+
+/* ---- the quarantine (quarantine.h) ---- */
+
+struct gw_quarantine {
+	const struct gw_quarantine_ops *ops;
+	void *be;
+};
+
+int gw_quarantine_open(const struct gw_store_options *o, struct gw_quarantine **out,
+		       struct tm_error *err)
+{
+	*out = NULL;
+	const struct gw_store_ops *ops = find_backend(o, err);
+	if (ops == NULL)
+		return -1;
+	struct gw_quarantine *q = calloc(1, sizeof(*q));
+	if (q == NULL)
+		return tm_error_set(err, "internal.nomem", "quarantine: out of memory");
+	q->ops = ops->quarantine;
+	if (q->ops->open(o, &q->be, err) < 0) {
+		free(q);
+		return -1;
+	}
+	*out = q;
+	return 0;
+}
+
+void gw_quarantine_close(struct gw_quarantine *q)
+{
+	if (q == NULL)
+		return;
+	q->ops->close(q->be);
+	free(q);
+}
+
+void gw_quarantine_batch_begin(struct gw_quarantine *q)
+{
+	if (q != NULL)
+		q->ops->batch_begin(q->be);
+}
+
+int gw_quarantine_batch_end(struct gw_quarantine *q, bool keep, struct tm_error *err)
+{
+	if (q == NULL)
+		return 0;
+	return q->ops->batch_end(q->be, keep, err);
+}
+
+/* Metadata fields may quote bad input: keep printable ASCII, '?' for the rest. */
+static void clean(const char *in, char *out, size_t cap)
+{
+	size_t n = 0;
+	for (const char *p = in; p != NULL && *p != '\0' && n + 1 < cap; p++)
+		out[n++] = (*p >= 0x20 && *p < 0x7f) ? *p : '?';
+	out[n] = '\0';
+}
+
+int gw_quarantine_put(struct gw_quarantine *q, const uint8_t *raw, size_t len,
+		      const struct gw_quarantine_meta *meta, int64_t now, char id_out[GW_SHA256_HEX],
+		      struct tm_error *err)
+{
+	if (!gw_store_is_sha256_hex(meta->raw_sha256))
+		return tm_error_set(err, "internal.bug", "quarantine: raw_sha256 is not 64 hex digits");
+	if (tm_reason_lookup(meta->reason) == NULL)
+		return tm_error_set(err, "internal.bug", "quarantine: unknown reason code '%.60s'",
+				    meta->reason);
+	if (len > GW_QUARANTINE_MAX_RAW)
+		return tm_error_set(err, "io.too_large",
+				    "quarantine: message of %zu bytes is over the %u-byte limit", len,
+				    GW_QUARANTINE_MAX_RAW);
+	struct gw_quarantine_meta c;   /* the id and printable copies */
+	memcpy(c.id, meta->raw_sha256, GW_SHA256_HEX);
+	memcpy(c.raw_sha256, meta->raw_sha256, GW_SHA256_HEX);
+	memcpy(c.reason, meta->reason, sizeof(c.reason));
+	clean(meta->detail, c.detail, sizeof(c.detail));
+	clean(meta->message_id, c.message_id, sizeof(c.message_id));
+	clean(meta->serial, c.serial, sizeof(c.serial));
+	clean(meta->report_id, c.report_id, sizeof(c.report_id));
+	c.size = meta->size > len ? meta->size : len;
+	c.received_at = meta->received_at;
+	c.quarantined_at = now;
+	int rc = q->ops->put(q->be, raw, len, &c, now, err);
+	if (rc == 0 && id_out != NULL)
+		snprintf(id_out, GW_SHA256_HEX, "%s", meta->raw_sha256);
+	return rc;
+}
+
+/* A full id or a unique prefix of one, to the full id. */
+static int resolve(struct gw_quarantine *q, const char *in, char id[GW_SHA256_HEX],
+		   struct tm_error *err)
+{
+	size_t n = in != NULL ? strnlen(in, 65) : 0;
+	bool hex = true;
+	for (size_t i = 0; i < n; i++)
+		hex = hex && ((in[i] >= '0' && in[i] <= '9') || (in[i] >= 'a' && in[i] <= 'f'));
+	if (n < GW_QUARANTINE_MIN_PREFIX || n > 64 || !hex)
+		return tm_error_set(err, "quarantine.bad_id",
+				    "quarantine id '%.70s': want %d to 64 lower-case hex digits",
+				    in != NULL ? in : "", GW_QUARANTINE_MIN_PREFIX);
+	return q->ops->resolve(q->be, in, id, err);
+}
+
+int gw_quarantine_get(struct gw_quarantine *q, const char *id, struct gw_quarantine_meta *meta,
+		      struct tm_buf *raw, struct tm_error *err)
+{
+	char full[GW_SHA256_HEX];
+	bool found = false;
+	if (resolve(q, id, full, err) < 0 || q->ops->get(q->be, full, meta, raw, &found, err) < 0)
+		return -1;
+	if (!found)
+		return tm_error_set(err, "quarantine.not_found", "quarantine id '%s': removed meanwhile",
+				    id);
+	return 0;
+}
+
+int gw_quarantine_list(struct gw_quarantine *q, gw_quarantine_cb cb, void *ctx,
+		       struct tm_error *err)
+{
+	return q->ops->list(q->be, cb, ctx, err);
+}
+
+int gw_quarantine_remove(struct gw_quarantine *q, const char *id, struct tm_error *err)
+{
+	char full[GW_SHA256_HEX];
+	if (resolve(q, id, full, err) < 0)
+		return -1;
+	return q->ops->remove(q->be, full, err);
+}
+
+int gw_quarantine_purge(struct gw_quarantine *q, int64_t cutoff, size_t *removed,
+			struct tm_error *err)
+{
+	*removed = 0;
+	return q->ops->purge(q->be, cutoff, removed, err);
 }
 
 static int digits(const char *p, int n, int *out)

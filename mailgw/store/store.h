@@ -32,6 +32,7 @@
 
 struct tm_error;
 struct tm_report;
+struct gw_quarantine_ops;
 
 /* Return codes of every store call. */
 enum gw_store_rc {
@@ -308,6 +309,7 @@ struct gw_store_options {
 	const char *backend;     /* "sqlite" */
 	const char *path;        /* sqlite: the database file (created when absent) */
 	int busy_timeout_ms;     /* wait this long for a lock before RETRY (<= 0: 5000) */
+	const char *quarantine_dir; /* sqlite: the quarantine's directory (quarantine.h) */
 };
 
 /* A back end is a folder and this table. Only store.c calls it (through the
@@ -403,6 +405,9 @@ struct gw_store_ops {
 	int (*meter_list)(void *s, bool latest, int64_t until, gw_store_meter_cb cb, void *ctx,
 			  struct tm_error *err);
 	int (*supply_list)(void *s, gw_store_supply_cb cb, void *ctx, struct tm_error *err);
+
+	/* the quarantine: a state of its own (quarantine.h) */
+	const struct gw_quarantine_ops *quarantine;
 };
 
 /* The SQLite back end (store_sqlite.c). */
