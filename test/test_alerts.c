@@ -345,16 +345,16 @@ static void put_mark(const char *serial, const char *key, int64_t seq, int64_t i
 {
 	struct tm_error err = {0};
 	struct gw_mark_row m = { .seq = seq, .has_ival = true, .ival = ival };
-	cr_assert_eq(gw_store_ops_get0(st)->mark_set(gw_store_state_get0(st), serial, key, &m, &err),
-		     GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(gw_store_mark_set(st, serial, key, &m, &err), GW_STORE_OK, "%s",
+		     err.msg);
 }
 
 static bool get_mark(const char *key, struct gw_mark_row *m)
 {
 	struct tm_error err = {0};
 	bool found = false;
-	cr_assert_eq(gw_store_ops_get0(st)->mark_get(gw_store_state_get0(st), "XK1", key, m, &found,
-						      &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(gw_store_mark_get(st, "XK1", key, m, &found, &err), GW_STORE_OK,
+		     "%s", err.msg);
 	return found;
 }
 
@@ -430,8 +430,7 @@ Test(alerts, active_alerts_beyond_the_cap_are_found_in_the_store)
 		snprintf(a.kind, sizeof(a.kind), "filler");
 		snprintf(a.subject, sizeof(a.subject), "f%03d", i);
 		snprintf(a.severity, sizeof(a.severity), "info");
-		cr_assert_eq(gw_store_ops_get0(st)->alert_insert(gw_store_state_get0(st), &a, &err),
-			     GW_STORE_OK, "%s", err.msg);
+		cr_assert_eq(gw_store_alert_insert(st, &a, &err), GW_STORE_OK, "%s", err.msg);
 	}
 	struct sc_report r;
 	struct gw_alert_row a;

@@ -58,8 +58,7 @@ static void entries(struct rows *l)
 {
 	struct tm_error err = {0};
 	l->n = 0;
-	cr_assert_eq(gw_store_ops_get0(st)->audit_list(gw_store_state_get0(st), collect, l, &err),
-		     GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(gw_store_audit_list(st, collect, l, &err), GW_STORE_OK, "%s", err.msg);
 }
 
 /* after setup's tenant add: enroll XK1, three reports (one with a condition),

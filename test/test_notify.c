@@ -126,8 +126,8 @@ static void queue(struct rows *l)
 {
 	struct tm_error err = {0};
 	l->n = 0;
-	cr_assert_eq(gw_store_ops_get0(st)->notify_list(gw_store_state_get0(st), false, collect, l,
-							&err), GW_STORE_OK);
+	cr_assert_eq(gw_store_notify_list(st, GW_NOTIFY_LIST_ALL, collect, l, &err),
+		     GW_STORE_OK);
 }
 
 static struct gw_notify_counts run(int64_t now)

@@ -26,7 +26,7 @@
 #include "common.h"
 #include "config/config.h"
 #include "ingest/pipeline.h"
-#include "ingest/quarantine.h"
+#include "store/quarantine.h"
 #include "registry/registry.h"
 #include "ingest/replay.h"
 #include "store/store.h"
@@ -196,9 +196,10 @@ static void gateway_open(const struct env *e, struct gateway *g)
 	memset(g, 0, sizeof(*g));
 	cr_assert_eq(gw_config_load(e->cfg, &g->cfg, &err), 0, "%s: %s", err.reason, err.msg);
 	struct gw_store_options so = { .backend = g->cfg->store_backend,
-				       .path = g->cfg->store_path, .busy_timeout_ms = 5000 };
+				       .path = g->cfg->store_path, .busy_timeout_ms = 5000,
+				       .quarantine_dir = g->cfg->quarantine_dir };
 	cr_assert_eq(gw_store_open(&so, &g->st, &err), GW_STORE_OK, "%s", err.msg);
-	cr_assert_eq(gw_quarantine_open(g->cfg->quarantine_dir, &g->q, &err), 0, "%s", err.msg);
+	cr_assert_eq(gw_quarantine_open(&so, &g->q, &err), 0, "%s", err.msg);
 	cr_assert_eq(gw_pipeline_init(&g->p, g->cfg, &err), 0, "%s: %s", err.reason, err.msg);
 	g->r = (struct gw_replay){ .pipeline = &g->p, .store_opts = so, .writer = g->st,
 				   .quarantine = g->q, .workers = 1, .batch_size = 1 };

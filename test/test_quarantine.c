@@ -14,18 +14,24 @@
 #include <telemail/error.h>
 
 #include "common.h"
-#include "ingest/quarantine.h"
+#include "store/quarantine.h"
 
 static char *tmpdir;
 static char qdir[512];
 static struct gw_quarantine *q;
+
+/* The SQLite back end's quarantine in dir. */
+static int qopen(const char *dir, struct gw_quarantine **out, struct tm_error *err)
+{
+	return gw_quarantine_open(&(struct gw_store_options){ .quarantine_dir = dir }, out, err);
+}
 
 static void setup(void)
 {
 	tmpdir = tm_test_tmpdir();
 	snprintf(qdir, sizeof(qdir), "%s/quarantine", tmpdir);
 	struct tm_error err = {0};
-	cr_assert_eq(gw_quarantine_open(qdir, &q, &err), 0, "%s", err.msg);
+	cr_assert_eq(qopen(qdir, &q, &err), 0, "%s", err.msg);
 }
 
 static void teardown(void)
@@ -255,7 +261,7 @@ Test(quarantine, open_refuses_what_is_not_a_directory)
 	tm_test_write(file, "x", 1);
 	struct gw_quarantine *other = NULL;
 	struct tm_error err = {0};
-	cr_assert_eq(gw_quarantine_open(file, &other, &err), -1);
+	cr_assert_eq(qopen(file, &other, &err), -1);
 	cr_assert_str_eq(err.reason, "io.open");
 	cr_assert_not_null(strstr(err.msg, file), "%s", err.msg);
 	cr_assert_null(other);
@@ -269,7 +275,7 @@ Test(quarantine, a_batch_appears_whole_at_its_end)
 	char ids[3][GW_SHA256_HEX];
 	struct tm_error err = {0};
 	struct gw_quarantine *other = NULL;
-	cr_assert_eq(gw_quarantine_open(qdir, &other, &err), 0, "%s", err.msg);
+	cr_assert_eq(qopen(qdir, &other, &err), 0, "%s", err.msg);
 	char got[256] = "";
 	gw_quarantine_batch_begin(q);
 	keep("one", "device.unknown", 10, ids[0]);

@@ -783,8 +783,6 @@ static int walk_alert(void *ctx, const struct gw_alert_row *a)
 Test(store, marks_and_active_alerts_in_bulk)
 {
 	struct gw_store *st = open_with_tenant();
-	const struct gw_store_ops *ops = gw_store_ops_get0(st);
-	void *be = gw_store_state_get0(st);
 	struct tm_error err = {0};
 	static struct gw_mark_entry e[40];
 	const struct gw_mark_entry *p[40];
@@ -795,20 +793,20 @@ Test(store, marks_and_active_alerts_in_bulk)
 			snprintf(e[i].m.tval, sizeof(e[i].m.tval), "t%d", i);
 		p[i] = &e[i];
 	}
-	cr_assert_eq(ops->mark_set_many(be, "XK1", p, 40, &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(gw_store_mark_set_many(st, "XK1", p, 40, &err), GW_STORE_OK, "%s", err.msg);
 	cr_assert_eq(q1("SELECT count(*) FROM svc_marks WHERE tval IS NULL AND ival IS NOT NULL"), 20);
 	cr_assert_eq(q1("SELECT count(*) FROM svc_marks WHERE tval = 't' || (39 - substr(key, 2))"), 20);
 	/* a mark written again with its value keeps the seq that set it */
 	for (int i = 0; i < 40; i++)
 		e[i].m.seq = 9;
 	e[0].m.ival = 1000;   /* k39: a new value */
-	cr_assert_eq(ops->mark_set_many(be, "XK1", p, 40, &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(gw_store_mark_set_many(st, "XK1", p, 40, &err), GW_STORE_OK, "%s", err.msg);
 	cr_assert_eq(q1("SELECT count(*) FROM svc_marks WHERE seq = 9"), 1);
 	cr_assert_eq(q1("SELECT seq FROM svc_marks WHERE key = 'k39'"), 9);
 	e[0].m.ival = 0;
-	cr_assert_eq(ops->mark_set(be, "XK1", "k39", &e[0].m, &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(gw_store_mark_set(st, "XK1", "k39", &e[0].m, &err), GW_STORE_OK, "%s", err.msg);
 	e[0].m.seq = 11;
-	cr_assert_eq(ops->mark_set(be, "XK1", "k39", &e[0].m, &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(gw_store_mark_set(st, "XK1", "k39", &e[0].m, &err), GW_STORE_OK, "%s", err.msg);
 	cr_assert_eq(q1("SELECT seq FROM svc_marks WHERE key = 'k39'"), 9, "the one-row path keeps it too");
 	cr_assert_eq(q1("SELECT sum(ival) FROM svc_marks"), 3 * (0 + 38) * 20 / 2);
 
@@ -821,7 +819,7 @@ Test(store, marks_and_active_alerts_in_bulk)
 				  NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	struct mark_walk w = { .ordered = true };
-	cr_assert_eq(ops->mark_list(be, "XK1", walk_mark, &w, &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(gw_store_mark_list(st, "XK1", walk_mark, &w, &err), GW_STORE_OK, "%s", err.msg);
 	cr_assert(w.n == 43 && w.ordered, "only XK1's marks, in key order");
 	cr_assert_eq(w.inexact, 3);
 
@@ -834,17 +832,17 @@ Test(store, marks_and_active_alerts_in_bulk)
 					      .tenant = "acme" };
 		snprintf(a[i].serial, sizeof(a[i].serial), "%s", i == 3 ? "XK2" : "XK1");
 		a[i].kind[1] = (char)('0' + i);
-		cr_assert_eq(ops->alert_insert(be, &a[i], &err), GW_STORE_OK, "%s", err.msg);
+		cr_assert_eq(gw_store_alert_insert(st, &a[i], &err), GW_STORE_OK, "%s", err.msg);
 	}
 	size_t na = 0;
-	cr_assert_eq(ops->alert_list_device(be, "XK1", walk_alert, &na, &err), GW_STORE_OK);
+	cr_assert_eq(gw_store_alert_list_device(st, "XK1", walk_alert, &na, &err), GW_STORE_OK);
 	cr_assert_eq(na, 2, "the active ones of XK1 only");
 	bool found = false;
 	struct gw_alert_row u = { .id = a[0].id, .count = 7, .last_seen = 11, .severity = "critical",
 				   .detail = "d2", .report_id = "r2", .state = GW_ALERT_RESOLVED,
 				   .resolved_at = 99 };   /* state, resolved_at: not a repeat's */
-	cr_assert_eq(ops->alert_repeat(be, &u, &err), GW_STORE_OK, "%s", err.msg);
-	cr_assert_eq(ops->alert_get(be, a[0].id, &u, &found, &err), GW_STORE_OK);
+	cr_assert_eq(gw_store_alert_repeat(st, &u, &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(gw_store_alert_get(st, a[0].id, &u, &found, &err), GW_STORE_OK);
 	cr_assert(found && u.count == 7 && u.last_seen == 11 && u.first_seen == 10);
 	cr_assert(strcmp(u.severity, "critical") == 0 && strcmp(u.detail, "d2") == 0 &&
 		  strcmp(u.report_id, "r2") == 0 && strcmp(u.kind, "k0") == 0);

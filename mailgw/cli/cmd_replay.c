@@ -16,7 +16,7 @@
 #include "store/audit.h"
 #include "cli/cli.h"
 #include "config/config.h"
-#include "ingest/quarantine.h"
+#include "store/quarantine.h"
 #include "ingest/replay.h"
 
 struct out_ctx {

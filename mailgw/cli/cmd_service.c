@@ -23,8 +23,6 @@
 #include "registry/registry.h"
 #include "registry/tenant_scope.h"
 
-#define OPS(st) gw_store_ops_get0(st)
-#define BE(st) gw_store_state_get0(st)
 
 static int store_rc_exit(int rc)
 {
@@ -208,7 +206,7 @@ static int alerts_ack(struct gw_cli *c, const char *id_text)
 	}
 	struct gw_alert_row a;
 	bool found = false;
-	if (OPS(c->store)->alert_get(BE(c->store), id, &a, &found, &err) == GW_STORE_OK && found)
+	if (gw_store_alert_get(c->store, id, &a, &found, &err) == GW_STORE_OK && found)
 		printf("alert %lld %s\n", id, gw_alert_state_name(a.state));
 	return GW_EXIT_OK;
 }
@@ -303,7 +301,7 @@ int gw_cmd_supplies(struct gw_cli *c, int argc, char **argv)
 		printf("%-12s %-14s %5s  %-16s %-10s %8s %8s  %s\n", "TENANT", "SERIAL", "INDEX",
 		       "TYPE", "COLORANT", "LEVEL", "MAX", "UNIT");
 	struct tm_error err = {0};
-	int rc = OPS(c->store)->supply_list(BE(c->store), print_supply, &x, &err);
+	int rc = gw_store_supply_list(c->store, print_supply, &x, &err);
 	if (x.list != NULL)
 		dump_json(x.list);
 	gw_tenant_scope_fini(&scope);
@@ -347,7 +345,7 @@ int gw_cmd_meters(struct gw_cli *c, int argc, char **argv)
 		printf("%-12s %-14s %-36s %14s  %-20s %8s\n", "TENANT", "SERIAL", "COUNTER", "VALUE",
 		       "READ AT", "SEQ");
 	struct tm_error err = {0};
-	int rc = OPS(c->store)->meter_list(BE(c->store), true, 0, print_meter, &x, &err);
+	int rc = gw_store_meter_list(c->store, true, 0, print_meter, &x, &err);
 	if (x.list != NULL)
 		dump_json(x.list);
 	gw_tenant_scope_fini(&scope);
@@ -528,7 +526,7 @@ int gw_cmd_audit(struct gw_cli *c, int argc, char **argv)
 		printf("%6s  %-20s %-18s %-18s %-12s %-16s %s\n", "SEQ", "TIME", "ACTOR", "ACTION",
 		       "TENANT", "HASH", "OBJECT");
 	struct tm_error err = {0};
-	int rc = OPS(c->store)->audit_list(BE(c->store), print_audit, &x, &err);
+	int rc = gw_store_audit_list(c->store, print_audit, &x, &err);
 	if (x.list != NULL)
 		dump_json(x.list);
 	gw_tenant_scope_fini(&scope);
@@ -598,9 +596,9 @@ static int notify_list(struct gw_cli *c, const struct qopts *q)
 		       "STATE", "ALERT", "EVENT", "KIND", "SEVERITY", "QUEUED AT", "ATTEMPTS", "NEXT TRY",
 		       "LAST ERROR");
 	struct tm_error err = {0};
-	int rc = OPS(c->store)->notify_list(BE(c->store), q->failed_only ? GW_NOTIFY_LIST_FAILED
-									  : GW_NOTIFY_LIST_UNSENT,
-					    print_notification, list, &err);
+	int rc = gw_store_notify_list(c->store, q->failed_only ? GW_NOTIFY_LIST_FAILED
+				      : GW_NOTIFY_LIST_UNSENT,
+				      print_notification, list, &err);
 	if (list != NULL)
 		dump_json(list);
 	if (rc != GW_STORE_OK) {

@@ -8,7 +8,7 @@
 
 #include "cli/cli.h"
 #include "config/config.h"
-#include "ingest/quarantine.h"
+#include "store/quarantine.h"
 #include "store/store.h"
 
 #define DEFAULT_CONFIG "/etc/telemail/mailgw.yaml"
@@ -114,8 +114,12 @@ int gw_cli_quarantine(struct gw_cli *c)
 		return 0;
 	if (gw_cli_config(c) < 0 || make_dir(c->cfg->state_dir) < 0)
 		return -1;
+	struct gw_store_options o = {
+		.backend = c->cfg->store_backend, .path = c->cfg->store_path,
+		.quarantine_dir = c->cfg->quarantine_dir,
+	};
 	struct tm_error err = {0};
-	if (gw_quarantine_open(c->cfg->quarantine_dir, &c->quarantine, &err) < 0) {
+	if (gw_quarantine_open(&o, &c->quarantine, &err) < 0) {
 		gw_cli_error("quarantine", &err);
 		return -1;
 	}

@@ -21,7 +21,7 @@
 #include "smtp/listener.h"
 #include "service/notify.h"
 #include "ingest/pipeline.h"
-#include "ingest/quarantine.h"
+#include "store/quarantine.h"
 #include "ingest/replay.h"
 #include "daemon/serve.h"
 #include "smtp/maildir.h"
@@ -346,9 +346,10 @@ static void *maildir_main(void *arg)
 	struct maildir_ctx mc = { .sv = sv };
 	struct tm_error oerr = {0};
 	struct gw_store_options so = { .backend = sv->store_backend, .path = sv->store_path,
-				       .busy_timeout_ms = sv->busy_timeout_ms };
+				       .busy_timeout_ms = sv->busy_timeout_ms,
+				       .quarantine_dir = sv->quarantine_dir };
 	if (gw_store_open(&so, &mc.st, &oerr) != GW_STORE_OK ||
-	    gw_quarantine_open(sv->quarantine_dir, &mc.q, &oerr) < 0)
+	    gw_quarantine_open(&so, &mc.q, &oerr) < 0)
 	{
 		/* over-size files stay in new/ until the quarantine opens */
 		struct tm_logline l;
@@ -515,9 +516,10 @@ int gw_serve_run(const struct gw_serve_options *o, struct tm_error *err)
 		goto out;
 	}
 	struct gw_store_options so = { .backend = sv.store_backend, .path = sv.store_path,
-				       .busy_timeout_ms = sv.busy_timeout_ms };
+				       .busy_timeout_ms = sv.busy_timeout_ms,
+				       .quarantine_dir = sv.quarantine_dir };
 	if (gw_store_open(&so, &sv.writer, err) != GW_STORE_OK ||
-	    gw_quarantine_open(cfg->quarantine_dir, &sv.quarantine, err) < 0 ||
+	    gw_quarantine_open(&so, &sv.quarantine, err) < 0 ||
 	    gw_pipeline_init(sv.pipeline, cfg, err) < 0)
 		goto out;
 	struct gw_spool_options spo = {

@@ -16,7 +16,7 @@
 #include "service/alerts.h"
 #include "config/config.h"
 #include "ingest/pipeline.h"
-#include "ingest/quarantine.h"
+#include "store/quarantine.h"
 #include "registry/registry.h"
 
 int gw_pipeline_init(struct gw_pipeline *p, const struct gw_config *cfg, struct tm_error *err)

@@ -8,8 +8,6 @@
 #include "store/audit.h"
 #include "registry/registry.h"
 
-#define OPS(st) gw_store_ops_get0(st)
-#define BE(st) gw_store_state_get0(st)
 
 bool gw_registry_tenant_name_ok(const char *name)
 {
@@ -79,7 +77,7 @@ int gw_registry_tenant_check(struct gw_store *st, const char *name, struct tm_er
 		return gw_registry_tenant_bad_name(name, err);
 	struct gw_tenant_row t;
 	bool found = false;
-	int rc = OPS(st)->tenant_get(BE(st), name, &t, &found, err);
+	int rc = gw_store_tenant_get(st, name, &t, &found, err);
 	if (rc == GW_STORE_OK && !found)
 		rc = gw_registry_tenant_unknown(name, err);
 	return rc;
@@ -122,7 +120,7 @@ static int walk_up(struct gw_store *st, const char *start, const char *target, u
 					    start, GW_REGISTRY_MAX_DEPTH);
 		struct gw_tenant_row t;
 		bool found;
-		int rc = OPS(st)->tenant_get(BE(st), cur, &t, &found, err);
+		int rc = gw_store_tenant_get(st, cur, &t, &found, err);
 		if (rc != GW_STORE_OK)
 			return rc;
 		if (!found)
@@ -194,7 +192,7 @@ static int tenant_add_in_tx(struct gw_store *st, const char *name, const char *p
 					    "tenant '%s': would be level %u, the limit is %d", name,
 					    depth + 1, GW_REGISTRY_MAX_DEPTH);
 	}
-	int rc = OPS(st)->tenant_add(BE(st), name, parent, now, err);
+	int rc = gw_store_tenant_add(st, name, parent, now, err);
 	if (rc != GW_STORE_OK && err != NULL && err->reason != NULL &&
 	    strcmp(err->reason, "registry.exists") == 0)
 		tm_error_set(err, "registry.exists", "tenant '%s': already in the registry", name);
@@ -218,7 +216,7 @@ static int set_parent_in_tx(struct gw_store *st, const char *name, const char *p
 {
 	struct gw_tenant_row t;
 	bool found;
-	int rc = OPS(st)->tenant_get(BE(st), name != NULL ? name : "", &t, &found, err);
+	int rc = gw_store_tenant_get(st, name != NULL ? name : "", &t, &found, err);
 	if (rc != GW_STORE_OK)
 		return rc;
 	if (!found)
@@ -243,7 +241,7 @@ static int set_parent_in_tx(struct gw_store *st, const char *name, const char *p
 					    "tenant '%s': would be level %u, the limit is %d", name,
 					    depth + 1, GW_REGISTRY_MAX_DEPTH);
 	}
-	rc = OPS(st)->tenant_set_parent(BE(st), name, parent, err);
+	rc = gw_store_tenant_set_parent(st, name, parent, err);
 	if (rc == GW_STORE_OK)
 		rc = audit_tenant(st, "tenant.move", name, t.parent, parent, now, err);
 	return rc;
@@ -311,7 +309,7 @@ static int ensure_device(struct gw_store *st, const char *serial, const char *te
 {
 	struct gw_device_row d;
 	bool found;
-	int rc = OPS(st)->device_get(BE(st), serial, &d, &found, err);
+	int rc = gw_store_device_get(st, serial, &d, &found, err);
 	if (rc != GW_STORE_OK)
 		return rc;
 	if (found) {
@@ -321,7 +319,7 @@ static int ensure_device(struct gw_store *st, const char *serial, const char *te
 					    d.tenant, tenant);
 		return GW_STORE_OK;
 	}
-	return OPS(st)->device_add(BE(st), serial, tenant, now, err);
+	return gw_store_device_add(st, serial, tenant, now, err);
 }
 
 static int enroll_in_tx(struct gw_store *st, const struct gw_enrollment *e, const char *fp,
@@ -330,12 +328,12 @@ static int enroll_in_tx(struct gw_store *st, const struct gw_enrollment *e, cons
 	struct gw_tenant_row t;
 	struct gw_cert_row c;
 	bool found;
-	int rc = OPS(st)->tenant_get(BE(st), e->tenant, &t, &found, err);
+	int rc = gw_store_tenant_get(st, e->tenant, &t, &found, err);
 	if (rc != GW_STORE_OK)
 		return rc;
 	if (!found)
 		return gw_registry_tenant_unknown(e->tenant, err);
-	rc = OPS(st)->cert_get(BE(st), fp, &c, &found, err);
+	rc = gw_store_cert_get(st, fp, &c, &found, err);
 	if (rc != GW_STORE_OK)
 		return rc;
 	if (found) {
@@ -355,7 +353,7 @@ static int enroll_in_tx(struct gw_store *st, const struct gw_enrollment *e, cons
 		snprintf(c.subject, sizeof(c.subject), "%s", e->subject != NULL ? e->subject : "");
 		c.not_after = e->not_after;
 		c.enrolled_at = now;
-		rc = OPS(st)->cert_add(BE(st), &c, err);
+		rc = gw_store_cert_add(st, &c, err);
 		if (rc != GW_STORE_OK)
 			return rc;
 	}
@@ -364,11 +362,11 @@ static int enroll_in_tx(struct gw_store *st, const struct gw_enrollment *e, cons
 	for (size_t i = 0; i < e->n_serials; i++) {
 		rc = ensure_device(st, e->serials[i], e->tenant, now, err);
 		if (rc == GW_STORE_OK)
-			rc = OPS(st)->binding_add(BE(st), fp, e->serials[i], err);
+			rc = gw_store_binding_add(st, fp, e->serials[i], err);
 		if (rc != GW_STORE_OK)
 			return rc;
 	}
-	rc = OPS(st)->cert_get(BE(st), fp, &c, &found, err);
+	rc = gw_store_cert_get(st, fp, &c, &found, err);
 	if (rc != GW_STORE_OK)
 		return rc;
 	if (c.n_devices > GW_REGISTRY_MAX_DEVICES)
@@ -449,11 +447,11 @@ int gw_registry_revoke(struct gw_store *st, const char *fingerprint, int64_t at,
 	int rc = gw_store_begin(st, err);
 	if (rc != GW_STORE_OK)
 		return rc;
-	rc = OPS(st)->cert_get(BE(st), fp, &c, &found, err);
+	rc = gw_store_cert_get(st, fp, &c, &found, err);
 	if (rc == GW_STORE_OK && !found)
 		rc = tm_error_set(err, "registry.not_found", "certificate %s: not enrolled", fp);
 	if (rc == GW_STORE_OK)
-		rc = OPS(st)->cert_revoke(BE(st), fp, at, err);
+		rc = gw_store_cert_revoke(st, fp, at, err);
 	if (rc == GW_STORE_OK && c.revoked_at == 0) {
 		/* the audit entry, in the same transaction (revoking again changes nothing) */
 		char object[160], before[GW_SHA256_HEX], after[GW_SHA256_HEX], facts[160];
@@ -506,7 +504,7 @@ int gw_registry_check(struct gw_store *st, const char *fingerprint, const char *
 		return GW_STORE_ERROR;
 	struct gw_cert_row c;
 	bool found;
-	int rc = OPS(st)->cert_get(BE(st), fp, &c, &found, err);
+	int rc = gw_store_cert_get(st, fp, &c, &found, err);
 	if (rc != GW_STORE_OK)
 		return rc;
 	if (!found && auto_enroll != NULL && auto_enroll->tenant != NULL &&
@@ -514,7 +512,7 @@ int gw_registry_check(struct gw_store *st, const char *fingerprint, const char *
 		rc = auto_enroll_signer(st, fp, auto_enroll, err);
 		if (rc != GW_STORE_OK)
 			return rc;
-		rc = OPS(st)->cert_get(BE(st), fp, &c, &found, err);
+		rc = gw_store_cert_get(st, fp, &c, &found, err);
 		if (rc != GW_STORE_OK)
 			return rc;
 	}
@@ -534,7 +532,7 @@ int gw_registry_check(struct gw_store *st, const char *fingerprint, const char *
 					    "report serial %.64s is not the signer's serial %s",
 					    report_serial, c.serial);
 	} else {
-		rc = OPS(st)->binding_has(BE(st), fp, report_serial, &found, err);
+		rc = gw_store_binding_has(st, fp, report_serial, &found, err);
 		if (rc != GW_STORE_OK)
 			return rc;
 		if (!found)
@@ -543,7 +541,7 @@ int gw_registry_check(struct gw_store *st, const char *fingerprint, const char *
 					    report_serial, fp);
 	}
 	struct gw_device_row d;
-	rc = OPS(st)->device_get(BE(st), report_serial, &d, &found, err);
+	rc = gw_store_device_get(st, report_serial, &d, &found, err);
 	if (rc != GW_STORE_OK)
 		return rc;
 	snprintf(tenant_out, GW_NAME_MAX + 1, "%s", found ? d.tenant : c.tenant);
@@ -555,19 +553,19 @@ int gw_registry_check(struct gw_store *st, const char *fingerprint, const char *
 int gw_registry_list_tenants(struct gw_store *st, gw_store_tenant_cb cb, void *ctx,
 			     struct tm_error *err)
 {
-	return OPS(st)->tenant_list(BE(st), cb, ctx, err);
+	return gw_store_tenant_list(st, cb, ctx, err);
 }
 
 int gw_registry_list_certs(struct gw_store *st, gw_store_cert_cb cb, void *ctx,
 			   struct tm_error *err)
 {
-	return OPS(st)->cert_list(BE(st), cb, ctx, err);
+	return gw_store_cert_list(st, cb, ctx, err);
 }
 
 int gw_registry_list_devices(struct gw_store *st, gw_store_device_cb cb, void *ctx,
 			     struct tm_error *err)
 {
-	return OPS(st)->device_list(BE(st), cb, ctx, err);
+	return gw_store_device_list(st, cb, ctx, err);
 }
 
 int gw_registry_cert_get(struct gw_store *st, const char *fingerprint, struct gw_cert_row *out,
@@ -577,12 +575,12 @@ int gw_registry_cert_get(struct gw_store *st, const char *fingerprint, struct gw
 	*found = false;
 	if (gw_registry_fingerprint_norm(fingerprint, fp, err) < 0)
 		return GW_STORE_ERROR;
-	return OPS(st)->cert_get(BE(st), fp, out, found, err);
+	return gw_store_cert_get(st, fp, out, found, err);
 }
 
 int gw_registry_device_get(struct gw_store *st, const char *serial, struct gw_device_row *out,
 			   bool *found, struct tm_error *err)
 {
 	*found = false;
-	return OPS(st)->device_get(BE(st), serial, out, found, err);
+	return gw_store_device_get(st, serial, out, found, err);
 }

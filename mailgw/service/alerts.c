@@ -18,8 +18,6 @@
 #include "config/config_service.h"
 #include "service/notify.h"
 
-#define OPS(st) gw_store_ops_get0(st)
-#define BE(st) gw_store_state_get0(st)
 
 #define REPLACED_JUMP 20   /* percentage points a level must rise to count as a replacement */
 
@@ -507,8 +505,8 @@ static int check_one(const struct eval *e, const struct gw_device_row *d,
 	}
 	struct gw_alert_row a;
 	bool found = false;
-	int rc = OPS(e->st)->alert_find_active(BE(e->st), d->serial, "device_silent", "device", &a,
-						&found, e->err);
+	int rc = gw_store_alert_find_active(e->st, d->serial, "device_silent", "device", &a,
+					    &found, e->err);
 	if (rc == GW_STORE_OK && found) {
 		c->resolved++;
 		rc = resolve_alert(e, "device_silent", "device");
@@ -526,7 +524,7 @@ int gw_alerts_check_silence(struct gw_store *st, const struct gw_service_config 
 	}
 	memset(counts, 0, sizeof(*counts));
 	struct dev_rows l = {0};
-	int rc = OPS(st)->device_list(BE(st), collect_device, &l, err);
+	int rc = gw_store_device_list(st, collect_device, &l, err);
 	if (rc != GW_STORE_OK) {
 		if (rc > 0)
 			rc = tm_error_set(err, "internal.nomem", "out of memory");
@@ -566,7 +564,7 @@ int gw_alerts_notify_failing(struct gw_store *st, const struct gw_service_config
 	if (gave_up == 0 && failed > 0)
 		return GW_STORE_OK;
 	if (gave_up == 0) {   /* nothing failed: resolve the alert, if there is one */
-		int rc = OPS(st)->alert_find_active(BE(st), GW_ALERTS_GATEWAY, "notify_failing",
+		int rc = gw_store_alert_find_active(st, GW_ALERTS_GATEWAY, "notify_failing",
 						    channel, &a, &found, err);
 		if (rc != GW_STORE_OK || !found)
 			return rc;
@@ -604,7 +602,7 @@ static int ack_in_tx(struct gw_store *st, const struct gw_service_config *svc, i
 {
 	struct gw_alert_row a;
 	bool found = false;
-	int rc = OPS(st)->alert_get(BE(st), id, &a, &found, err);
+	int rc = gw_store_alert_get(st, id, &a, &found, err);
 	if (rc != GW_STORE_OK)
 		return rc;
 	if (!found)
@@ -621,7 +619,7 @@ static int ack_in_tx(struct gw_store *st, const struct gw_service_config *svc, i
 	a.state = event ? GW_ALERT_RESOLVED : GW_ALERT_ACKED;
 	if (event)
 		a.resolved_at = now;
-	rc = OPS(st)->alert_update(BE(st), &a, err);
+	rc = gw_store_alert_update(st, &a, err);
 	if (rc == GW_STORE_OK && event)
 		rc = gw_notify_enqueue(st, svc, &a, "resolved", now, err);
 	if (rc != GW_STORE_OK)
@@ -677,7 +675,7 @@ int gw_alerts_list(struct gw_store *st, bool active_only, struct gw_alert_row **
 		   struct tm_error *err)
 {
 	struct alert_rows l = {0};
-	int rc = OPS(st)->alert_list(BE(st), active_only, collect_alert, &l, err);
+	int rc = gw_store_alert_list(st, active_only, collect_alert, &l, err);
 	if (rc != GW_STORE_OK) {
 		free(l.rows);
 		return rc > 0 ? tm_error_set(err, "internal.nomem", "out of memory") : rc;

@@ -8,8 +8,6 @@
 #include "service/alerts.h"
 #include "service/alerts_device.h"
 
-#define OPS(st) gw_store_ops_get0(st)
-#define BE(st) gw_store_state_get0(st)
 
 #define MARKS_FIRST 32    /* slots allocated at first, doubled up to GW_ALERTS_MARKS_MAX */
 #define ACTIVE_FIRST 16   /* the same, up to GW_ALERTS_ACTIVE_MAX */
@@ -74,13 +72,13 @@ static int hold_alert(void *ctx, const struct gw_alert_row *a)
 int gw_alerts_device_load(struct gw_alerts_device *d, struct tm_error *err)
 {
 	d->n_marks = d->n_active = 0;
-	int rc = OPS(d->st)->mark_list(BE(d->st), d->serial, hold_mark, d, err);
+	int rc = gw_store_mark_list(d->st, d->serial, hold_mark, d, err);
 	if (rc < 0)
 		return rc;
 	d->marks_held = rc == 0;   /* > 0: a callback stopped the walk */
 	if (!d->marks_held)
 		d->n_marks = 0;
-	rc = OPS(d->st)->alert_list_device(BE(d->st), d->serial, hold_alert, d, err);
+	rc = gw_store_alert_list_device(d->st, d->serial, hold_alert, d, err);
 	if (rc < 0)
 		return rc;
 	d->active_held = rc == 0;
@@ -106,7 +104,7 @@ int gw_alerts_device_mark_get(struct gw_alerts_device *d, const char *key,
 	*out = NULL;
 	if (!d->marks_held) {
 		bool found = false;
-		int rc = OPS(d->st)->mark_get(BE(d->st), d->serial, key, buf, &found, err);
+		int rc = gw_store_mark_get(d->st, d->serial, key, buf, &found, err);
 		if (rc == GW_STORE_OK && found)
 			*out = buf;
 		return rc;
@@ -127,7 +125,7 @@ int gw_alerts_device_mark_set(struct gw_alerts_device *d, const char *key,
 			      const struct gw_mark_row *m, struct tm_error *err)
 {
 	if (!d->marks_held)
-		return OPS(d->st)->mark_set(BE(d->st), d->serial, key, m, err);
+		return gw_store_mark_set(d->st, d->serial, key, m, err);
 	struct gw_alerts_mark_slot *s = mark_slot(d, key);
 	if (s == NULL) {
 		struct gw_alerts_mark_slot *p = NULL;
@@ -139,7 +137,7 @@ int gw_alerts_device_mark_set(struct gw_alerts_device *d, const char *key,
 			int rc = gw_alerts_device_flush(d, err);
 			d->marks_held = false;
 			d->n_marks = 0;
-			return rc == GW_STORE_OK ? OPS(d->st)->mark_set(BE(d->st), d->serial, key, m, err)
+			return rc == GW_STORE_OK ? gw_store_mark_set(d->st, d->serial, key, m, err)
 						 : rc;
 		}
 		d->marks = p;
@@ -167,7 +165,7 @@ int gw_alerts_device_flush(struct gw_alerts_device *d, struct tm_error *err)
 	for (size_t i = 0; i < d->n_marks; i++)
 		if (d->marks[i].write)
 			put[np++] = &d->marks[i].e;
-	int rc = np > 0 ? OPS(d->st)->mark_set_many(BE(d->st), d->serial, put, np, err) : GW_STORE_OK;
+	int rc = np > 0 ? gw_store_mark_set_many(d->st, d->serial, put, np, err) : GW_STORE_OK;
 	if (rc != GW_STORE_OK)
 		return rc;
 	for (size_t i = 0; i < d->n_marks; i++) {
@@ -184,8 +182,8 @@ int gw_alerts_device_find(struct gw_alerts_device *d, const char *kind, const ch
 			  struct gw_alert_row *out, bool *found, struct tm_error *err)
 {
 	if (!d->active_held)
-		return OPS(d->st)->alert_find_active(BE(d->st), d->serial, kind, subject, out, found,
-						     err);
+		return gw_store_alert_find_active(d->st, d->serial, kind, subject, out, found,
+						  err);
 	*found = false;
 	for (size_t i = 0; i < d->n_active; i++)
 		if (strcmp(d->active[i].kind, kind) == 0 && strcmp(d->active[i].subject, subject) == 0) {
@@ -199,7 +197,7 @@ int gw_alerts_device_find(struct gw_alerts_device *d, const char *kind, const ch
 int gw_alerts_device_insert(struct gw_alerts_device *d, struct gw_alert_row *a,
 			    struct tm_error *err)
 {
-	int rc = OPS(d->st)->alert_insert(BE(d->st), a, err);
+	int rc = gw_store_alert_insert(d->st, a, err);
 	if (rc != GW_STORE_OK || !d->active_held || a->state == GW_ALERT_RESOLVED ||
 	    strcmp(a->serial, d->serial) != 0)
 		return rc;
@@ -240,11 +238,11 @@ static int written(struct gw_alerts_device *d, const struct gw_alert_row *a, int
 int gw_alerts_device_update(struct gw_alerts_device *d, const struct gw_alert_row *a,
 			    struct tm_error *err)
 {
-	return written(d, a, OPS(d->st)->alert_update(BE(d->st), a, err));
+	return written(d, a, gw_store_alert_update(d->st, a, err));
 }
 
 int gw_alerts_device_repeat(struct gw_alerts_device *d, const struct gw_alert_row *a,
 			    struct tm_error *err)
 {
-	return written(d, a, OPS(d->st)->alert_repeat(BE(d->st), a, err));
+	return written(d, a, gw_store_alert_repeat(d->st, a, err));
 }

@@ -234,8 +234,7 @@ int gw_billing_compute(struct gw_store *st, const struct gw_tenant_scope *scope,
 	out->start = u.start;
 	out->end = u.end;
 	out->open = u.open;
-	int rc = gw_store_ops_get0(st)->meter_list(gw_store_state_get0(st), false, u.end,
-						   take_reading, &u, err);
+	int rc = gw_store_meter_list(st, false, u.end, take_reading, &u, err);
 	if (rc == GW_STORE_OK)
 		flush(&u);
 	free(u.g.r);

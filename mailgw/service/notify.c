@@ -23,8 +23,6 @@
 #include "config/config_service.h"
 #include "service/notify.h"
 
-#define OPS(st) gw_store_ops_get0(st)
-#define BE(st) gw_store_state_get0(st)
 
 static int payload(const struct gw_alert_row *a, const char *event, char *out, size_t cap,
 		   struct tm_error *err)
@@ -73,7 +71,7 @@ int gw_notify_enqueue(struct gw_store *st, const struct gw_service_config *svc,
 	for (size_t i = 0; i < nc; i++) {
 		bool added;
 		snprintf(n.channel, sizeof(n.channel), "%s", channels[i]);
-		int rc = OPS(st)->notify_add(BE(st), &n, &added, err);
+		int rc = gw_store_notify_add(st, &n, &added, err);
 		if (rc != GW_STORE_OK)
 			return rc;
 	}
@@ -107,7 +105,7 @@ static int load(struct gw_store *st, enum gw_notify_which which, struct queue *q
 		struct tm_error *err)
 {
 	memset(q, 0, sizeof(*q));
-	int rc = OPS(st)->notify_list(BE(st), which, collect, q, err);
+	int rc = gw_store_notify_list(st, which, collect, q, err);
 	if (rc > 0)
 		rc = tm_error_set(err, "internal.nomem", "notify: out of memory");
 	return rc;
@@ -250,7 +248,7 @@ static int run_webhook(struct gw_store *st, const struct gw_service_config *svc,
 		} else {
 			failed_attempt(svc, n, now, &why, c);
 		}
-		rc = OPS(st)->notify_update(BE(st), n, err);
+		rc = gw_store_notify_update(st, n, err);
 	}
 	tm_buf_fini(&key);
 	return rc;
@@ -425,7 +423,7 @@ static int run_email(struct gw_store *st, const struct gw_service_config *svc, i
 		} else {
 			failed_attempt(svc, n, now, &why, c);
 		}
-		rc = OPS(st)->notify_update(BE(st), n, err);
+		rc = gw_store_notify_update(st, n, err);
 	}
 	/* the rest in one digest, once the oldest has waited digest_interval */
 	if (rc != GW_STORE_OK || n_digest == 0 || now - oldest < svc->digest_interval)
@@ -455,7 +453,7 @@ static int run_email(struct gw_store *st, const struct gw_service_config *svc, i
 		} else {
 			failed_attempt(svc, n, now, &why, c);
 		}
-		rc = OPS(st)->notify_update(BE(st), n, err);
+		rc = gw_store_notify_update(st, n, err);
 	}
 out:
 	tm_buf_fini(&msg);
@@ -485,7 +483,7 @@ int gw_notify_stats(struct gw_store *st, struct gw_notify_channel_stats out[GW_N
 		    struct tm_error *err)
 {
 	memset(out, 0, GW_NOTIFY_CHANNELS * sizeof(*out));
-	return OPS(st)->notify_list(BE(st), GW_NOTIFY_LIST_UNSENT, add_stat, out, err);
+	return gw_store_notify_list(st, GW_NOTIFY_LIST_UNSENT, add_stat, out, err);
 }
 
 /* Raise notify_failing for a channel that gave up in this run; resolve it
@@ -560,7 +558,7 @@ static int requeue(struct gw_store *st, struct gw_notify_row *n, const char *act
 	n->state = GW_NOTIFY_PENDING;
 	n->attempts = 0;
 	n->next_at = n->created_at = now;   /* a fresh retry budget */
-	int rc = OPS(st)->notify_update(BE(st), n, err);
+	int rc = gw_store_notify_update(st, n, err);
 	if (rc != GW_STORE_OK)
 		return rc;
 	row_text(n, text, sizeof(text));
@@ -580,7 +578,7 @@ int gw_notify_retry(struct gw_store *st, int64_t id, const char *actor, int64_t 
 		gw_audit_actor_local(local);
 		actor = local;
 	}
-	int rc = OPS(st)->notify_list(BE(st), id != 0 ? GW_NOTIFY_LIST_ALL : GW_NOTIFY_LIST_FAILED,
+	int rc = gw_store_notify_list(st, id != 0 ? GW_NOTIFY_LIST_ALL : GW_NOTIFY_LIST_FAILED,
 				      pick, &r, err);
 	if (rc > 0)
 		rc = tm_error_set(err, "internal.nomem", "notify: out of memory");

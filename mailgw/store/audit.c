@@ -87,17 +87,15 @@ static int copy_field(char *dst, size_t cap, const char *src, const char *what,
 
 static int append_in_tx(struct gw_store *st, struct gw_audit_row *a, struct tm_error *err)
 {
-	const struct gw_store_ops *ops = gw_store_ops_get0(st);
-	void *be = gw_store_state_get0(st);
 	struct gw_audit_row last;
 	bool found = false;
-	int rc = ops->audit_last(be, &last, &found, err);
+	int rc = gw_store_audit_last(st, &last, &found, err);
 	if (rc != GW_STORE_OK)
 		return rc;
 	a->seq = found ? last.seq + 1 : 1;
 	memcpy(a->prev_hash, found ? last.hash : genesis, GW_SHA256_HEX);
 	gw_audit_hash(a, a->hash);
-	return ops->audit_insert(be, a, err);
+	return gw_store_audit_insert(st, a, err);
 }
 
 int gw_audit_append(struct gw_store *st, const char *actor, const char *action,
@@ -166,8 +164,7 @@ int gw_audit_verify(struct gw_store *st, const char *expect_head, struct gw_audi
 	struct walk w = { .expect_seq = 1, .err = err };
 	memcpy(w.prev, genesis, GW_SHA256_HEX);
 	memset(out, 0, sizeof(*out));
-	const struct gw_store_ops *ops = gw_store_ops_get0(st);
-	int rc = ops->audit_list(gw_store_state_get0(st), check_entry, &w, err);
+	int rc = gw_store_audit_list(st, check_entry, &w, err);
 	if (rc != GW_STORE_OK)
 		return rc < 0 ? rc : GW_STORE_ERROR;
 	out->entries = w.n;

@@ -7,6 +7,7 @@
 #include <telemail/report.h>
 #include <telemail/time.h>
 
+#include "store/quarantine.h"
 #include "store/store.h"
 
 struct gw_store {
@@ -43,17 +44,24 @@ int gw_outcome_parse(const char *s, enum gw_outcome *out)
 	return -1;
 }
 
+/* The back end named by o->backend ("sqlite" when none). */
+static const struct gw_store_ops *find_backend(const struct gw_store_options *o,
+					       struct tm_error *err)
+{
+	const char *name = o->backend != NULL ? o->backend : "sqlite";
+	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
+		if (strcmp(backends[i]->name, name) == 0)
+			return backends[i];
+	tm_error_set(err, "config.bad_value", "store.backend: unknown back end '%s'", name);
+	return NULL;
+}
+
 int gw_store_open(const struct gw_store_options *o, struct gw_store **out, struct tm_error *err)
 {
 	*out = NULL;
-	const char *name = o->backend != NULL ? o->backend : "sqlite";
-	const struct gw_store_ops *ops = NULL;
-	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
-		if (strcmp(backends[i]->name, name) == 0)
-			ops = backends[i];
+	const struct gw_store_ops *ops = find_backend(o, err);
 	if (ops == NULL)
-		return tm_error_set(err, "config.bad_value", "store.backend: unknown back end '%s'",
-				    name);
+		return GW_STORE_ERROR;
 	struct gw_store *st = calloc(1, sizeof(*st));
 	if (st == NULL)
 		return tm_error_set(err, "internal.nomem", "store: out of memory");
@@ -80,16 +88,6 @@ void gw_store_close(struct gw_store *st)
 const char *gw_store_backend(const struct gw_store *st)
 {
 	return st->ops->name;
-}
-
-const struct gw_store_ops *gw_store_ops_get0(const struct gw_store *st)
-{
-	return st->ops;
-}
-
-void *gw_store_state_get0(const struct gw_store *st)
-{
-	return st->be;
 }
 
 bool gw_store_in_batch(const struct gw_store *st)
@@ -259,6 +257,326 @@ int gw_store_unreachable_list(struct gw_store *st, gw_store_unreachable_cb cb, v
 			      struct tm_error *err)
 {
 	return st->ops->unreachable_list(st->be, cb, ctx, err);
+}
+
+int gw_store_tenant_add(struct gw_store *st, const char *name, const char *parent, int64_t now,
+			struct tm_error *err)
+{
+	return st->ops->tenant_add(st->be, name, parent, now, err);
+}
+
+int gw_store_tenant_get(struct gw_store *st, const char *name, struct gw_tenant_row *out,
+			bool *found, struct tm_error *err)
+{
+	return st->ops->tenant_get(st->be, name, out, found, err);
+}
+
+int gw_store_tenant_set_parent(struct gw_store *st, const char *name, const char *parent,
+			       struct tm_error *err)
+{
+	return st->ops->tenant_set_parent(st->be, name, parent, err);
+}
+
+int gw_store_tenant_list(struct gw_store *st, gw_store_tenant_cb cb, void *ctx,
+			 struct tm_error *err)
+{
+	return st->ops->tenant_list(st->be, cb, ctx, err);
+}
+
+int gw_store_cert_add(struct gw_store *st, const struct gw_cert_row *c, struct tm_error *err)
+{
+	return st->ops->cert_add(st->be, c, err);
+}
+
+int gw_store_cert_get(struct gw_store *st, const char *fingerprint, struct gw_cert_row *out,
+		      bool *found, struct tm_error *err)
+{
+	return st->ops->cert_get(st->be, fingerprint, out, found, err);
+}
+
+int gw_store_cert_revoke(struct gw_store *st, const char *fingerprint, int64_t at,
+			 struct tm_error *err)
+{
+	return st->ops->cert_revoke(st->be, fingerprint, at, err);
+}
+
+int gw_store_cert_list(struct gw_store *st, gw_store_cert_cb cb, void *ctx, struct tm_error *err)
+{
+	return st->ops->cert_list(st->be, cb, ctx, err);
+}
+
+int gw_store_binding_add(struct gw_store *st, const char *fingerprint, const char *serial,
+			 struct tm_error *err)
+{
+	return st->ops->binding_add(st->be, fingerprint, serial, err);
+}
+
+int gw_store_binding_has(struct gw_store *st, const char *fingerprint, const char *serial,
+			 bool *found, struct tm_error *err)
+{
+	return st->ops->binding_has(st->be, fingerprint, serial, found, err);
+}
+
+int gw_store_device_add(struct gw_store *st, const char *serial, const char *tenant, int64_t now,
+			struct tm_error *err)
+{
+	return st->ops->device_add(st->be, serial, tenant, now, err);
+}
+
+int gw_store_device_get(struct gw_store *st, const char *serial, struct gw_device_row *out,
+			bool *found, struct tm_error *err)
+{
+	return st->ops->device_get(st->be, serial, out, found, err);
+}
+
+int gw_store_device_list(struct gw_store *st, gw_store_device_cb cb, void *ctx,
+			 struct tm_error *err)
+{
+	return st->ops->device_list(st->be, cb, ctx, err);
+}
+
+int gw_store_alert_find_active(struct gw_store *st, const char *serial, const char *kind,
+			       const char *subject, struct gw_alert_row *out, bool *found,
+			       struct tm_error *err)
+{
+	return st->ops->alert_find_active(st->be, serial, kind, subject, out, found, err);
+}
+
+int gw_store_alert_insert(struct gw_store *st, struct gw_alert_row *a, struct tm_error *err)
+{
+	return st->ops->alert_insert(st->be, a, err);
+}
+
+int gw_store_alert_update(struct gw_store *st, const struct gw_alert_row *a, struct tm_error *err)
+{
+	return st->ops->alert_update(st->be, a, err);
+}
+
+int gw_store_alert_get(struct gw_store *st, int64_t id, struct gw_alert_row *out, bool *found,
+		       struct tm_error *err)
+{
+	return st->ops->alert_get(st->be, id, out, found, err);
+}
+
+int gw_store_alert_list(struct gw_store *st, bool active_only, gw_store_alert_cb cb, void *ctx,
+			struct tm_error *err)
+{
+	return st->ops->alert_list(st->be, active_only, cb, ctx, err);
+}
+
+int gw_store_mark_get(struct gw_store *st, const char *serial, const char *key,
+		      struct gw_mark_row *out, bool *found, struct tm_error *err)
+{
+	return st->ops->mark_get(st->be, serial, key, out, found, err);
+}
+
+int gw_store_mark_set(struct gw_store *st, const char *serial, const char *key,
+		      const struct gw_mark_row *m, struct tm_error *err)
+{
+	return st->ops->mark_set(st->be, serial, key, m, err);
+}
+
+int gw_store_alert_repeat(struct gw_store *st, const struct gw_alert_row *a, struct tm_error *err)
+{
+	return st->ops->alert_repeat(st->be, a, err);
+}
+
+int gw_store_alert_list_device(struct gw_store *st, const char *serial, gw_store_alert_cb cb,
+			       void *ctx, struct tm_error *err)
+{
+	return st->ops->alert_list_device(st->be, serial, cb, ctx, err);
+}
+
+int gw_store_mark_list(struct gw_store *st, const char *serial, gw_store_mark_cb cb, void *ctx,
+		       struct tm_error *err)
+{
+	return st->ops->mark_list(st->be, serial, cb, ctx, err);
+}
+
+int gw_store_mark_set_many(struct gw_store *st, const char *serial,
+			   const struct gw_mark_entry *const *marks, size_t n, struct tm_error *err)
+{
+	return st->ops->mark_set_many(st->be, serial, marks, n, err);
+}
+
+int gw_store_notify_add(struct gw_store *st, const struct gw_notify_row *n, bool *added,
+			struct tm_error *err)
+{
+	return st->ops->notify_add(st->be, n, added, err);
+}
+
+int gw_store_notify_update(struct gw_store *st, const struct gw_notify_row *n, struct tm_error *err)
+{
+	return st->ops->notify_update(st->be, n, err);
+}
+
+int gw_store_notify_list(struct gw_store *st, enum gw_notify_which which, gw_store_notify_cb cb,
+			 void *ctx, struct tm_error *err)
+{
+	return st->ops->notify_list(st->be, which, cb, ctx, err);
+}
+
+int gw_store_audit_last(struct gw_store *st, struct gw_audit_row *out, bool *found,
+			struct tm_error *err)
+{
+	return st->ops->audit_last(st->be, out, found, err);
+}
+
+int gw_store_audit_insert(struct gw_store *st, const struct gw_audit_row *a, struct tm_error *err)
+{
+	return st->ops->audit_insert(st->be, a, err);
+}
+
+int gw_store_audit_list(struct gw_store *st, gw_store_audit_cb cb, void *ctx, struct tm_error *err)
+{
+	return st->ops->audit_list(st->be, cb, ctx, err);
+}
+
+int gw_store_meter_list(struct gw_store *st, bool latest, int64_t until, gw_store_meter_cb cb,
+			void *ctx, struct tm_error *err)
+{
+	return st->ops->meter_list(st->be, latest, until, cb, ctx, err);
+}
+
+int gw_store_supply_list(struct gw_store *st, gw_store_supply_cb cb, void *ctx,
+			 struct tm_error *err)
+{
+	return st->ops->supply_list(st->be, cb, ctx, err);
+}
+
+/* ---- the quarantine (quarantine.h) ---- */
+
+struct gw_quarantine {
+	const struct gw_quarantine_ops *ops;
+	void *be;
+};
+
+int gw_quarantine_open(const struct gw_store_options *o, struct gw_quarantine **out,
+		       struct tm_error *err)
+{
+	*out = NULL;
+	const struct gw_store_ops *ops = find_backend(o, err);
+	if (ops == NULL)
+		return -1;
+	struct gw_quarantine *q = calloc(1, sizeof(*q));
+	if (q == NULL)
+		return tm_error_set(err, "internal.nomem", "quarantine: out of memory");
+	q->ops = ops->quarantine;
+	if (q->ops->open(o, &q->be, err) < 0) {
+		free(q);
+		return -1;
+	}
+	*out = q;
+	return 0;
+}
+
+void gw_quarantine_close(struct gw_quarantine *q)
+{
+	if (q == NULL)
+		return;
+	q->ops->close(q->be);
+	free(q);
+}
+
+void gw_quarantine_batch_begin(struct gw_quarantine *q)
+{
+	if (q != NULL)
+		q->ops->batch_begin(q->be);
+}
+
+int gw_quarantine_batch_end(struct gw_quarantine *q, bool keep, struct tm_error *err)
+{
+	if (q == NULL)
+		return 0;
+	return q->ops->batch_end(q->be, keep, err);
+}
+
+/* Metadata fields may quote bad input: keep printable ASCII, '?' for the rest. */
+static void clean(const char *in, char *out, size_t cap)
+{
+	size_t n = 0;
+	for (const char *p = in; p != NULL && *p != '\0' && n + 1 < cap; p++)
+		out[n++] = (*p >= 0x20 && *p < 0x7f) ? *p : '?';
+	out[n] = '\0';
+}
+
+int gw_quarantine_put(struct gw_quarantine *q, const uint8_t *raw, size_t len,
+		      const struct gw_quarantine_meta *meta, int64_t now, char id_out[GW_SHA256_HEX],
+		      struct tm_error *err)
+{
+	if (!gw_store_is_sha256_hex(meta->raw_sha256))
+		return tm_error_set(err, "internal.bug", "quarantine: raw_sha256 is not 64 hex digits");
+	if (tm_reason_lookup(meta->reason) == NULL)
+		return tm_error_set(err, "internal.bug", "quarantine: unknown reason code '%.60s'",
+				    meta->reason);
+	if (len > GW_QUARANTINE_MAX_RAW)
+		return tm_error_set(err, "io.too_large",
+				    "quarantine: message of %zu bytes is over the %u-byte limit", len,
+				    GW_QUARANTINE_MAX_RAW);
+	struct gw_quarantine_meta c;   /* the id and printable copies */
+	memcpy(c.id, meta->raw_sha256, GW_SHA256_HEX);
+	memcpy(c.raw_sha256, meta->raw_sha256, GW_SHA256_HEX);
+	memcpy(c.reason, meta->reason, sizeof(c.reason));
+	clean(meta->detail, c.detail, sizeof(c.detail));
+	clean(meta->message_id, c.message_id, sizeof(c.message_id));
+	clean(meta->serial, c.serial, sizeof(c.serial));
+	clean(meta->report_id, c.report_id, sizeof(c.report_id));
+	c.size = meta->size > len ? meta->size : len;
+	c.received_at = meta->received_at;
+	c.quarantined_at = now;
+	int rc = q->ops->put(q->be, raw, len, &c, now, err);
+	if (rc == 0 && id_out != NULL)
+		snprintf(id_out, GW_SHA256_HEX, "%s", meta->raw_sha256);
+	return rc;
+}
+
+/* A full id or a unique prefix of one, to the full id. */
+static int resolve(struct gw_quarantine *q, const char *in, char id[GW_SHA256_HEX],
+		   struct tm_error *err)
+{
+	size_t n = in != NULL ? strnlen(in, 65) : 0;
+	bool hex = true;
+	for (size_t i = 0; i < n; i++)
+		hex = hex && ((in[i] >= '0' && in[i] <= '9') || (in[i] >= 'a' && in[i] <= 'f'));
+	if (n < GW_QUARANTINE_MIN_PREFIX || n > 64 || !hex)
+		return tm_error_set(err, "quarantine.bad_id",
+				    "quarantine id '%.70s': want %d to 64 lower-case hex digits",
+				    in != NULL ? in : "", GW_QUARANTINE_MIN_PREFIX);
+	return q->ops->resolve(q->be, in, id, err);
+}
+
+int gw_quarantine_get(struct gw_quarantine *q, const char *id, struct gw_quarantine_meta *meta,
+		      struct tm_buf *raw, struct tm_error *err)
+{
+	char full[GW_SHA256_HEX];
+	bool found = false;
+	if (resolve(q, id, full, err) < 0 || q->ops->get(q->be, full, meta, raw, &found, err) < 0)
+		return -1;
+	if (!found)
+		return tm_error_set(err, "quarantine.not_found", "quarantine id '%s': removed meanwhile",
+				    id);
+	return 0;
+}
+
+int gw_quarantine_list(struct gw_quarantine *q, gw_quarantine_cb cb, void *ctx,
+		       struct tm_error *err)
+{
+	return q->ops->list(q->be, cb, ctx, err);
+}
+
+int gw_quarantine_remove(struct gw_quarantine *q, const char *id, struct tm_error *err)
+{
+	char full[GW_SHA256_HEX];
+	if (resolve(q, id, full, err) < 0)
+		return -1;
+	return q->ops->remove(q->be, full, err);
+}
+
+int gw_quarantine_purge(struct gw_quarantine *q, int64_t cutoff, size_t *removed,
+			struct tm_error *err)
+{
+	*removed = 0;
+	return q->ops->purge(q->be, cutoff, removed, err);
 }
 
 /* The one RFC 3339 reader, held to UTC ("Z"): a stored time is never local. */

@@ -32,6 +32,7 @@
 
 struct tm_error;
 struct tm_report;
+struct gw_quarantine_ops;
 
 /* Return codes of every store call. */
 enum gw_store_rc {
@@ -308,9 +309,14 @@ struct gw_store_options {
 	const char *backend;     /* "sqlite" */
 	const char *path;        /* sqlite: the database file (created when absent) */
 	int busy_timeout_ms;     /* wait this long for a lock before RETRY (<= 0: 5000) */
+	const char *quarantine_dir; /* sqlite: the quarantine's directory (quarantine.h) */
 };
 
-/* Every function gets the back end's own state. Each returns an enum
+/* A back end is a folder and this table. Only store.c calls it (through the
+ * gw_store_* functions below), as OpenSMTPD's queue_backend.c is the only
+ * caller of a queue back end; nothing else sees the back end's state.
+ *
+ * Every function gets the back end's own state. Each returns an enum
  * gw_store_rc and fills err on failure. `found` outputs are false (and the
  * row untouched) when there is no such row. */
 struct gw_store_ops {
@@ -399,6 +405,9 @@ struct gw_store_ops {
 	int (*meter_list)(void *s, bool latest, int64_t until, gw_store_meter_cb cb, void *ctx,
 			  struct tm_error *err);
 	int (*supply_list)(void *s, gw_store_supply_cb cb, void *ctx, struct tm_error *err);
+
+	/* the quarantine: a state of its own (quarantine.h) */
+	const struct gw_quarantine_ops *quarantine;
 };
 
 /* The SQLite back end (store_sqlite.c). */
@@ -449,9 +458,85 @@ int gw_store_report_get(struct gw_store *st, const char *report_id, struct gw_re
 int gw_store_unreachable_list(struct gw_store *st, gw_store_unreachable_cb cb, void *ctx,
 			      struct tm_error *err);
 
-/* The back end's ops and state, for registry.c. */
-const struct gw_store_ops *gw_store_ops_get0(const struct gw_store *st);
-void *gw_store_state_get0(const struct gw_store *st);
+/* ---- the registry's rows (the logic is in registry/registry.c) ----
+ * Like every store call: an enum gw_store_rc, err filled on failure; a
+ * `found` output is false (the row untouched) when there is no such row;
+ * a listing callback's non-zero result stops the walk. */
+int gw_store_tenant_add(struct gw_store *st, const char *name, const char *parent, int64_t now,
+			struct tm_error *err);
+int gw_store_tenant_get(struct gw_store *st, const char *name, struct gw_tenant_row *out,
+			bool *found, struct tm_error *err);
+int gw_store_tenant_set_parent(struct gw_store *st, const char *name, const char *parent,
+			       struct tm_error *err);
+int gw_store_tenant_list(struct gw_store *st, gw_store_tenant_cb cb, void *ctx,
+			 struct tm_error *err);
+int gw_store_cert_add(struct gw_store *st, const struct gw_cert_row *c, struct tm_error *err);
+int gw_store_cert_get(struct gw_store *st, const char *fingerprint, struct gw_cert_row *out,
+		      bool *found, struct tm_error *err);
+int gw_store_cert_revoke(struct gw_store *st, const char *fingerprint, int64_t at,
+			 struct tm_error *err);
+int gw_store_cert_list(struct gw_store *st, gw_store_cert_cb cb, void *ctx, struct tm_error *err);
+int gw_store_binding_add(struct gw_store *st, const char *fingerprint, const char *serial,
+			 struct tm_error *err);
+int gw_store_binding_has(struct gw_store *st, const char *fingerprint, const char *serial,
+			 bool *found, struct tm_error *err);
+int gw_store_device_add(struct gw_store *st, const char *serial, const char *tenant, int64_t now,
+			struct tm_error *err);
+int gw_store_device_get(struct gw_store *st, const char *serial, struct gw_device_row *out,
+			bool *found, struct tm_error *err);
+int gw_store_device_list(struct gw_store *st, gw_store_device_cb cb, void *ctx,
+			 struct tm_error *err);
+
+/* ---- the service's rows (logic in service/alerts.c, service/notify.c,
+ * store/audit.c, service/billing.c) ---- */
+/* alerts: insert fills a->id; at most one active row per (serial, kind, subject) */
+int gw_store_alert_find_active(struct gw_store *st, const char *serial, const char *kind,
+			       const char *subject, struct gw_alert_row *out, bool *found,
+			       struct tm_error *err);
+int gw_store_alert_insert(struct gw_store *st, struct gw_alert_row *a, struct tm_error *err);
+int gw_store_alert_update(struct gw_store *st, const struct gw_alert_row *a, struct tm_error *err);
+int gw_store_alert_get(struct gw_store *st, int64_t id, struct gw_alert_row *out, bool *found,
+		       struct tm_error *err);
+int gw_store_alert_list(struct gw_store *st, bool active_only, gw_store_alert_cb cb, void *ctx,
+			struct tm_error *err);
+/* One device's evaluation (alerts loads once, writes what changed): repeat
+ * is an update writing only what a repeat changes (severity, detail,
+ * last_seen, count, report_id); list_device walks the device's active
+ * alerts in no set order. */
+int gw_store_alert_repeat(struct gw_store *st, const struct gw_alert_row *a, struct tm_error *err);
+int gw_store_alert_list_device(struct gw_store *st, const char *serial, gw_store_alert_cb cb,
+			       void *ctx, struct tm_error *err);
+/* marks: mark_list walks the device's marks in key order; mark_set_many
+ * writes n marks with distinct keys */
+int gw_store_mark_get(struct gw_store *st, const char *serial, const char *key,
+		      struct gw_mark_row *out, bool *found, struct tm_error *err);
+int gw_store_mark_set(struct gw_store *st, const char *serial, const char *key,
+		      const struct gw_mark_row *m, struct tm_error *err);
+int gw_store_mark_list(struct gw_store *st, const char *serial, gw_store_mark_cb cb, void *ctx,
+		       struct tm_error *err);
+int gw_store_mark_set_many(struct gw_store *st, const char *serial,
+			   const struct gw_mark_entry *const *marks, size_t n,
+			   struct tm_error *err);
+/* the notification queue: notify_add sets *added false when the (alert,
+ * event, channel) is queued already */
+int gw_store_notify_add(struct gw_store *st, const struct gw_notify_row *n, bool *added,
+			struct tm_error *err);
+int gw_store_notify_update(struct gw_store *st, const struct gw_notify_row *n,
+			   struct tm_error *err);
+int gw_store_notify_list(struct gw_store *st, enum gw_notify_which which, gw_store_notify_cb cb,
+			 void *ctx, struct tm_error *err);
+/* the audit chain's rows (the chain itself is audit.h's) */
+int gw_store_audit_last(struct gw_store *st, struct gw_audit_row *out, bool *found,
+			struct tm_error *err);
+int gw_store_audit_insert(struct gw_store *st, const struct gw_audit_row *a, struct tm_error *err);
+int gw_store_audit_list(struct gw_store *st, gw_store_audit_cb cb, void *ctx, struct tm_error *err);
+/* latest: the readings of each device's newest report only; else every
+ * reading with at <= until, ordered by serial, service, name, at, seq */
+int gw_store_meter_list(struct gw_store *st, bool latest, int64_t until, gw_store_meter_cb cb,
+			void *ctx, struct tm_error *err);
+/* each device's supplies as of its newest report */
+int gw_store_supply_list(struct gw_store *st, gw_store_supply_cb cb, void *ctx,
+			 struct tm_error *err);
 
 /* ---- shared helpers ---- */
 

@@ -511,4 +511,5 @@ const struct gw_store_ops gw_store_sqlite_ops = {
 	.audit_list = gw_sq_audit_list,
 	.meter_list = gw_sq_meter_list,
 	.supply_list = gw_sq_supply_list,
+	.quarantine = &gw_sq_quarantine_ops,
 };

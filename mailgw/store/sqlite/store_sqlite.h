@@ -80,6 +80,9 @@ struct gw_sq {
 	bool in_tx;
 };
 
+/* the quarantine's own database (store_sqlite_quarantine.c) */
+extern const struct gw_quarantine_ops gw_sq_quarantine_ops;
+
 /* schema: versioned migrations (store_sqlite_schema.c) */
 extern const char *const gw_sq_migrations[];
 extern const size_t gw_sq_n_migrations;

@@ -1,14 +1,16 @@
-/* telemail-mailgw — the quarantine area: messages kept aside with their reason.
+/* telemail-mailgw — the quarantine: messages kept aside with their reason.
  *
- * One directory holding one SQLite database, quarantine.db (WAL,
- * synchronous=FULL): a row per quarantined message, keyed by its id (the
- * SHA-256 of the raw message, 64 hex digits, so quarantining the same
- * message again after a crash lands on the same entry), holding the raw
- * message byte for byte and its reason, detail, message_id, serial,
- * report_id, size, received_at and quarantined_at. An over-size message
- * (see pipeline.h) is kept as its first octets only: raw is shorter than
- * size, and the id is the SHA-256 of the whole message; such an entry can
- * be shown but not released.
+ * A part of the store interface: the front is in store.c, and the back end
+ * named by the store options decides where the quarantine lives (SQLite:
+ * a directory of its own holding quarantine.db, see
+ * store/sqlite/store_sqlite_quarantine.c; PostgreSQL: a table). An entry
+ * is keyed by its id (the SHA-256 of the raw message, 64 hex digits, so
+ * quarantining the same message again after a crash lands on the same
+ * entry) and holds the raw message byte for byte and its reason, detail,
+ * message_id, serial, report_id, size, received_at and quarantined_at. An
+ * over-size message (see pipeline.h) is kept as its first octets only: raw
+ * is shorter than size, and the id is the SHA-256 of the whole message;
+ * such an entry can be shown but not released.
  *
  * A put is durable when it returns, or in a batch when
  * gw_quarantine_batch_end has returned 0: a batch is one transaction, one
@@ -57,8 +59,12 @@ struct gw_quarantine_meta {
 
 struct gw_quarantine;
 
-/* Open (creating the directory, mode 0700, when absent). */
-int gw_quarantine_open(const char *dir, struct gw_quarantine **out, struct tm_error *err);
+/* Open the quarantine of the back end named by o->backend (SQLite: in
+ * o->quarantine_dir, creating the directory, mode 0700, when absent;
+ * config.bad_value for an unknown back end or an empty directory, io.open
+ * when it cannot be opened). */
+int gw_quarantine_open(const struct gw_store_options *o, struct gw_quarantine **out,
+		       struct tm_error *err);
 void gw_quarantine_close(struct gw_quarantine *q);
 
 /* Batches (the pipeline's commit): the puts between begin and end are one
@@ -95,5 +101,29 @@ int gw_quarantine_remove(struct gw_quarantine *q, const char *id, struct tm_erro
 /* Remove the entries quarantined before `cutoff` (Unix seconds). */
 int gw_quarantine_purge(struct gw_quarantine *q, int64_t cutoff, size_t *removed,
 			struct tm_error *err);
+
+/* ---- the back end's side (called by store.c only) ----
+ * A back end's quarantine: its own state (q), opened from the store
+ * options. store.c checks and cleans what comes in (the id's form, the
+ * reason code, the size limit, printable metadata); the back end keeps it.
+ * put: meta->id is not read, meta->size is already at least len; resolve:
+ * a well-formed full id or prefix to the full id (quarantine.not_found,
+ * quarantine.bad_id when ambiguous); get: a full id, *found false when
+ * there is no such entry; list: at most GW_QUARANTINE_MAX_ENTRIES
+ * (io.too_large beyond). */
+struct gw_quarantine_ops {
+	int (*open)(const struct gw_store_options *o, void **q, struct tm_error *err);
+	void (*close)(void *q);   /* rolls back an open batch */
+	void (*batch_begin)(void *q);
+	int (*batch_end)(void *q, bool keep, struct tm_error *err);
+	int (*put)(void *q, const uint8_t *raw, size_t len, const struct gw_quarantine_meta *meta,
+		   int64_t now, struct tm_error *err);
+	int (*resolve)(void *q, const char *id, char full[GW_SHA256_HEX], struct tm_error *err);
+	int (*get)(void *q, const char *id, struct gw_quarantine_meta *meta, struct tm_buf *raw,
+		   bool *found, struct tm_error *err);
+	int (*list)(void *q, gw_quarantine_cb cb, void *ctx, struct tm_error *err);
+	int (*remove)(void *q, const char *id, struct tm_error *err);
+	int (*purge)(void *q, int64_t cutoff, size_t *removed, struct tm_error *err);
+};
 
 #endif

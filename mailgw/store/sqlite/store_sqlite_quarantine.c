@@ -1,4 +1,10 @@
-/* telemail-mailgw — the quarantine area (see quarantine.h for the layout). */
+/* telemail-mailgw — the SQLite back end's quarantine (the contract is
+ * store/quarantine.h; store.c is its only caller).
+ *
+ * One directory holding one SQLite database of its own, quarantine.db (WAL,
+ * synchronous=FULL), apart from the store's: a row per quarantined message
+ * keyed by its id. The file and its table are those of every earlier
+ * version, so an installation keeps its quarantine. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,13 +16,13 @@
 #include <telemail/buf.h>
 #include <telemail/error.h>
 
-#include "ingest/quarantine.h"
+#include "store/quarantine.h"
 #include "store/sqlite/store_sqlite.h"
 
 #define DB_NAME "quarantine.db"
 #define BUSY_TIMEOUT_MS 5000
 
-struct gw_quarantine {
+struct sq_quarantine {
 	char *dir;
 	sqlite3 *db;
 	bool batched;   /* between batch_begin and batch_end */
@@ -35,29 +41,21 @@ static const char SCHEMA[] =
 #define META_COLUMNS \
 	"id, reason, detail, message_id, serial, report_id, size, received_at, quarantined_at"
 
-static bool is_hex(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return true;
-}
-
-static int db_error(struct gw_quarantine *q, const char *reason, const char *what,
+static int db_error(struct sq_quarantine *q, const char *reason, const char *what,
 		    struct tm_error *err)
 {
 	return tm_error_set(err, reason, "%s/%s: %s: %s", q->dir, DB_NAME, what,
 			    sqlite3_errmsg(q->db));
 }
 
-static int exec(struct gw_quarantine *q, const char *sql, const char *what, struct tm_error *err)
+static int exec(struct sq_quarantine *q, const char *sql, const char *what, struct tm_error *err)
 {
 	if (sqlite3_exec(q->db, sql, NULL, NULL, NULL) != SQLITE_OK)
 		return db_error(q, "io.write", what, err);
 	return 0;
 }
 
-static int prepare(struct gw_quarantine *q, const char *sql, sqlite3_stmt **st,
+static int prepare(struct sq_quarantine *q, const char *sql, sqlite3_stmt **st,
 		   struct tm_error *err)
 {
 	if (sqlite3_prepare_v2(q->db, sql, -1, st, NULL) != SQLITE_OK)
@@ -65,9 +63,12 @@ static int prepare(struct gw_quarantine *q, const char *sql, sqlite3_stmt **st,
 	return 0;
 }
 
-int gw_quarantine_open(const char *dir, struct gw_quarantine **out, struct tm_error *err)
+static void q_close(void *state);
+
+static int q_open(const struct gw_store_options *o, void **out, struct tm_error *err)
 {
 	*out = NULL;
+	const char *dir = o->quarantine_dir;
 	if (dir == NULL || dir[0] == '\0')
 		return tm_error_set(err, "config.bad_value", "quarantine_dir: empty");
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
@@ -77,7 +78,7 @@ int gw_quarantine_open(const char *dir, struct gw_quarantine **out, struct tm_er
 		return tm_error_set(err, "io.open", "%s: %s", dir, strerror(errno));
 	if (!S_ISDIR(st.st_mode))
 		return tm_error_set(err, "io.open", "%s: %s", dir, strerror(ENOTDIR));
-	struct gw_quarantine *q = calloc(1, sizeof(*q));
+	struct sq_quarantine *q = calloc(1, sizeof(*q));
 	size_t n = strlen(dir) + sizeof(DB_NAME) + 2;
 	char *path = malloc(n);
 	if (q == NULL || path == NULL || (q->dir = strdup(dir)) == NULL) {
@@ -92,7 +93,7 @@ int gw_quarantine_open(const char *dir, struct gw_quarantine **out, struct tm_er
 	free(path);
 	if (rc != SQLITE_OK) {
 		db_error(q, "io.open", "open", err);
-		gw_quarantine_close(q);
+		q_close(q);
 		return -1;
 	}
 	sqlite3_busy_timeout(q->db, BUSY_TIMEOUT_MS);
@@ -101,34 +102,36 @@ int gw_quarantine_open(const char *dir, struct gw_quarantine **out, struct tm_er
 	    exec(q, "PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY", "pragmas", err) < 0 ||
 	    exec(q, SCHEMA, "schema", err) < 0) {
 		tm_error_prefix(err, "quarantine");
-		gw_quarantine_close(q);
+		q_close(q);
 		return -1;
 	}
 	*out = q;
 	return 0;
 }
 
-void gw_quarantine_close(struct gw_quarantine *q)
+static int q_batch_end(void *state, bool keep, struct tm_error *err);
+
+static void q_close(void *state)
 {
+	struct sq_quarantine *q = state;
 	if (q == NULL)
 		return;
-	gw_quarantine_batch_end(q, false, NULL);
+	q_batch_end(q, false, NULL);
 	sqlite3_finalize(q->put);
 	sqlite3_close(q->db);
 	free(q->dir);
 	free(q);
 }
 
-void gw_quarantine_batch_begin(struct gw_quarantine *q)
+static void q_batch_begin(void *state)
 {
-	if (q != NULL)
-		q->batched = true;
+	struct sq_quarantine *q = state;
+	q->batched = true;
 }
 
-int gw_quarantine_batch_end(struct gw_quarantine *q, bool keep, struct tm_error *err)
+static int q_batch_end(void *state, bool keep, struct tm_error *err)
 {
-	if (q == NULL)
-		return 0;
+	struct sq_quarantine *q = state;
 	q->batched = false;
 	if (!q->in_txn)
 		return 0;
@@ -139,34 +142,11 @@ int gw_quarantine_batch_end(struct gw_quarantine *q, bool keep, struct tm_error 
 	return keep ? -1 : 0;
 }
 
-/* Metadata fields may quote bad input: keep printable ASCII, '?' for the rest. */
-static void clean(const char *in, char *out, size_t cap)
+/* meta: the id and printable copies (store.c), size at least len */
+static int q_put(void *state, const uint8_t *raw, size_t len,
+		 const struct gw_quarantine_meta *meta, int64_t now, struct tm_error *err)
 {
-	size_t n = 0;
-	for (const char *p = in; p != NULL && *p != '\0' && n + 1 < cap; p++)
-		out[n++] = (*p >= 0x20 && *p < 0x7f) ? *p : '?';
-	out[n] = '\0';
-}
-
-int gw_quarantine_put(struct gw_quarantine *q, const uint8_t *raw, size_t len,
-		      const struct gw_quarantine_meta *meta, int64_t now, char id_out[GW_SHA256_HEX],
-		      struct tm_error *err)
-{
-	if (!gw_store_is_sha256_hex(meta->raw_sha256))
-		return tm_error_set(err, "internal.bug", "quarantine: raw_sha256 is not 64 hex digits");
-	if (tm_reason_lookup(meta->reason) == NULL)
-		return tm_error_set(err, "internal.bug", "quarantine: unknown reason code '%.60s'",
-				    meta->reason);
-	if (len > GW_QUARANTINE_MAX_RAW)
-		return tm_error_set(err, "io.too_large",
-				    "quarantine: message of %zu bytes is over the %u-byte limit", len,
-				    GW_QUARANTINE_MAX_RAW);
-	struct gw_quarantine_meta c;   /* printable copies */
-	clean(meta->detail, c.detail, sizeof(c.detail));
-	clean(meta->message_id, c.message_id, sizeof(c.message_id));
-	clean(meta->serial, c.serial, sizeof(c.serial));
-	clean(meta->report_id, c.report_id, sizeof(c.report_id));
-
+	struct sq_quarantine *q = state;
 	if (q->batched && !q->in_txn) {
 		if (exec(q, "BEGIN IMMEDIATE", "begin", err) < 0)
 			return -1;
@@ -184,21 +164,19 @@ int gw_quarantine_put(struct gw_quarantine *q, const uint8_t *raw, size_t len,
 	if (q->put == NULL && prepare(q, sql, &q->put, err) < 0)
 		return -1;
 	sqlite3_stmt *st = q->put;
-	sqlite3_bind_text(st, 1, meta->raw_sha256, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 1, meta->id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, meta->reason, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, c.detail, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, c.message_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, c.serial, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, c.report_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 7, (sqlite3_int64)(meta->size > len ? meta->size : len));
+	sqlite3_bind_text(st, 3, meta->detail, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, meta->message_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, meta->serial, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, meta->report_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, (sqlite3_int64)meta->size);
 	sqlite3_bind_int64(st, 8, meta->received_at);
 	sqlite3_bind_int64(st, 9, now);
 	sqlite3_bind_blob64(st, 10, len ? (const void *)raw : "", len, SQLITE_STATIC);
 	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(q, "io.write", "put", err);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st); /* the octets and copies are the caller's */
-	if (rc == 0 && id_out != NULL)
-		snprintf(id_out, GW_SHA256_HEX, "%s", meta->raw_sha256);
 	return rc;
 }
 
@@ -218,15 +196,10 @@ static void row_meta(sqlite3_stmt *st, struct gw_quarantine_meta *m)
 	m->quarantined_at = sqlite3_column_int64(st, 8);
 }
 
-/* Resolve a full id or unique prefix to the full id. */
-static int resolve(struct gw_quarantine *q, const char *in, char id[GW_SHA256_HEX],
-		   struct tm_error *err)
+/* A full id or unique prefix (well-formed: store.c checked it) to the full id. */
+static int q_resolve(void *state, const char *in, char id[GW_SHA256_HEX], struct tm_error *err)
 {
-	size_t n = in != NULL ? strnlen(in, 65) : 0;
-	if (n < GW_QUARANTINE_MIN_PREFIX || n > 64 || !is_hex(in, n))
-		return tm_error_set(err, "quarantine.bad_id",
-				    "quarantine id '%.70s': want %d to 64 lower-case hex digits",
-				    in != NULL ? in : "", GW_QUARANTINE_MIN_PREFIX);
+	struct sq_quarantine *q = state;
 	/* ids are hex: every id with the prefix sorts from the prefix to prefix+'g' */
 	char hi[GW_SHA256_HEX + 1];
 	snprintf(hi, sizeof(hi), "%sg", in);
@@ -252,18 +225,18 @@ static int resolve(struct gw_quarantine *q, const char *in, char id[GW_SHA256_HE
 	return 0;
 }
 
-int gw_quarantine_get(struct gw_quarantine *q, const char *id, struct gw_quarantine_meta *meta,
-		      struct tm_buf *raw, struct tm_error *err)
+static int q_get(void *state, const char *id, struct gw_quarantine_meta *meta,
+		 struct tm_buf *raw, bool *found, struct tm_error *err)
 {
-	char full[GW_SHA256_HEX];
+	struct sq_quarantine *q = state;
 	sqlite3_stmt *st = NULL;
-	if (resolve(q, id, full, err) < 0 ||
-	    prepare(q, "SELECT " META_COLUMNS ", raw FROM quarantine WHERE id = ?", &st, err) < 0)
+	if (prepare(q, "SELECT " META_COLUMNS ", raw FROM quarantine WHERE id = ?", &st, err) < 0)
 		return -1;
-	sqlite3_bind_text(st, 1, full, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		row_meta(st, meta);
+		*found = true;
 		rc = 0;
 		if (raw != NULL) {
 			const void *b = sqlite3_column_blob(st, 9);
@@ -272,7 +245,7 @@ int gw_quarantine_get(struct gw_quarantine *q, const char *id, struct gw_quarant
 				rc = tm_error_set(err, "internal.nomem", "quarantine: out of memory");
 		}
 	} else if (rc == SQLITE_DONE) {
-		rc = tm_error_set(err, "quarantine.not_found", "quarantine id '%s': removed meanwhile", id);
+		rc = 0;   /* removed meanwhile: store.c says so */
 	} else {
 		rc = db_error(q, "io.read", "get", err);
 	}
@@ -280,9 +253,9 @@ int gw_quarantine_get(struct gw_quarantine *q, const char *id, struct gw_quarant
 	return rc;
 }
 
-int gw_quarantine_list(struct gw_quarantine *q, gw_quarantine_cb cb, void *ctx,
-		       struct tm_error *err)
+static int q_list(void *state, gw_quarantine_cb cb, void *ctx, struct tm_error *err)
 {
+	struct sq_quarantine *q = state;
 	sqlite3_stmt *st = NULL;
 	if (prepare(q, "SELECT " META_COLUMNS " FROM quarantine ORDER BY id LIMIT ?", &st, err) < 0)
 		return -1;
@@ -306,7 +279,7 @@ int gw_quarantine_list(struct gw_quarantine *q, gw_quarantine_cb cb, void *ctx,
 }
 
 /* DELETE with one integer or text parameter; the rows removed into n. */
-static int delete_where(struct gw_quarantine *q, const char *sql, const char *text, int64_t num,
+static int delete_where(struct sq_quarantine *q, const char *sql, const char *text, int64_t num,
 			size_t *n, struct tm_error *err)
 {
 	sqlite3_stmt *st = NULL;
@@ -323,18 +296,26 @@ static int delete_where(struct gw_quarantine *q, const char *sql, const char *te
 	return rc;
 }
 
-int gw_quarantine_remove(struct gw_quarantine *q, const char *id, struct tm_error *err)
+static int q_remove(void *state, const char *id, struct tm_error *err)
 {
-	char full[GW_SHA256_HEX];
-	if (resolve(q, id, full, err) < 0)
-		return -1;
-	return delete_where(q, "DELETE FROM quarantine WHERE id = ?", full, 0, NULL, err);
+	return delete_where(state, "DELETE FROM quarantine WHERE id = ?", id, 0, NULL, err);
 }
 
-int gw_quarantine_purge(struct gw_quarantine *q, int64_t cutoff, size_t *removed,
-			struct tm_error *err)
+static int q_purge(void *state, int64_t cutoff, size_t *removed, struct tm_error *err)
 {
-	*removed = 0;
-	return delete_where(q, "DELETE FROM quarantine WHERE quarantined_at < ?", NULL, cutoff,
+	return delete_where(state, "DELETE FROM quarantine WHERE quarantined_at < ?", NULL, cutoff,
 			    removed, err);
 }
+
+const struct gw_quarantine_ops gw_sq_quarantine_ops = {
+	.open = q_open,
+	.close = q_close,
+	.batch_begin = q_batch_begin,
+	.batch_end = q_batch_end,
+	.put = q_put,
+	.resolve = q_resolve,
+	.get = q_get,
+	.list = q_list,
+	.remove = q_remove,
+	.purge = q_purge,
+};
