@@ -170,7 +170,8 @@ int tm_cms_read_certs(const char *path, size_t max, STACK_OF(X509) **out, struct
 /* Drain a memory BIO into a buffer. */
 int tm_cms_bio_to_buf(BIO *b, struct tm_buf *out, struct tm_error *err);
 
-/* SHA-256 fingerprint (lower-case hex) and RFC 2253 subject of a certificate. */
+/* SHA-256 fingerprint (lower-case hex) and RFC 2253 subject of a certificate
+ * (cms_cert.c). */
 int tm_cms_cert_ids(X509 *x, char fingerprint[65], char *subject, size_t subject_len,
 		    struct tm_error *err);
 
