@@ -103,7 +103,7 @@ int tm_cms_walk_envelope(const uint8_t *der, size_t len, struct tm_cms_envelope 
  * verdict to the general path. Thread-safe with a shared keyring. */
 int tm_cms_kari_open(const struct tm_keyring *kr, const struct tm_cms_envelope *env,
 		     struct tm_buf *out);
-/* The same from the DER (walks the envelope first): for tests. */
+/* The same from the DER (walks the envelope first, cms_decrypt.c): for tests. */
 int tm_cms_kari_decrypt(const struct tm_keyring *kr, const uint8_t *der, size_t len,
 			struct tm_buf *out);
 
