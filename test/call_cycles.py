@@ -13,6 +13,11 @@ symbols each object defines and those it uses; an edge A → B is a symbol
 used by A and defined by B. Every strongly connected component of more than
 one file is a cycle and is printed with the symbols that close it.
 
+A cycle wholly inside one of the folders of KNOWN is reported as known and
+does not fail the check, as long as the work named there has not broken it;
+once no cycle is left in such a folder, the check fails until its entry is
+deleted, so the list only shrinks.
+
 usage: call_cycles.py BUILDDIR
 """
 import json
@@ -23,6 +28,19 @@ import sys
 from collections import defaultdict
 
 DEFINED = set('TDBRVW')   # text, data, bss, read-only, weak
+
+# Cycles left for now: folder -> why, and what breaks it.
+KNOWN = {
+    'mailgw/config/': 'the declarative config reader replaces the hand-written '
+                      'section readers (config.c <-> config_util.c)',
+    'mailgw/store/': 'after the store front door and base helpers work: the '
+                     'SQLite back end calls value helpers in store.c (outcome '
+                     'names, UTC parsing); its ops files call statement '
+                     'helpers in store_sqlite.c, which holds the ops table',
+    'mailgw/spool/': 'not named by issue 15, left: spool_commit.c calls the '
+                     'segment queue helpers of spool.c, which starts the '
+                     'commit thread; a spool_queue.c would make it one way',
+}
 
 
 def symbols(nm, obj):
@@ -99,6 +117,7 @@ def main():
         return os.path.relpath(src, src_root) if src_root else src
 
     cycles = 0
+    known_seen = set()
     for target in sorted(targets):
         files = targets[target]
         if len(files) < 2:
@@ -123,15 +142,25 @@ def main():
         for comp in components(files, edges):
             if len(comp) < 2:
                 continue
-            cycles += 1
-            print(f'{target}: call cycle between {len(comp)} files:')
+            names = [name(a) for a in comp]
+            known = next((k for k in KNOWN if all(n.startswith(k) for n in names)), None)
+            if known is not None:
+                known_seen.add(known)
+                print(f'{target}: known call cycle in {known} ({KNOWN[known]}):')
+            else:
+                cycles += 1
+                print(f'{target}: call cycle between {len(comp)} files:')
             members = set(comp)
             for a in comp:
                 for b in sorted(edges[a] & members):
                     syms = ' '.join(sorted(why[(a, b)]))
                     print(f'  {name(a)} -> {name(b)}: {syms}')
+    stale = sorted(set(KNOWN) - known_seen)
+    for k in stale:
+        print(f'{k}: no call cycle left; delete its entry in KNOWN (test/call_cycles.py)')
     if cycles:
         print(f'{cycles} call cycle(s) between files')
+    if cycles or stale:
         return 1
     print('no call cycles between files')
     return 0
