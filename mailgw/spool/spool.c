@@ -23,7 +23,7 @@
 #define RETRY_MAX 3600
 #define INDEX_MIN 256
 
-static void list_push(struct list *l, struct entry *e)
+void gw_spool_list_push(struct list *l, struct entry *e)
 {
 	e->next = NULL;
 	e->prev = l->tail;
@@ -113,7 +113,7 @@ struct segment *gw_spool_seg_new(size_t n)
 	return g;
 }
 
-static void seg_link(struct gw_spool *sp, struct segment *g)
+void gw_spool_seg_link(struct gw_spool *sp, struct segment *g)
 {
 	g->prev = NULL;
 	g->next = sp->segs;
@@ -153,11 +153,11 @@ void gw_spool_seg_queue(struct gw_spool *sp, struct segment *g, const struct gw_
 			memcpy(e->qid, g->name, sizeof(e->qid));
 		else
 			gw_spool_qid(e->qid, g->name, g->first + i);
-		list_push(&sp->ready, e);
+		gw_spool_list_push(&sp->ready, e);
 		sp->st.messages++;
 		sp->st.bytes += e->f.len;
 	}
-	seg_link(sp, g);
+	gw_spool_seg_link(sp, g);
 }
 
 /* 24 hex digits: microseconds, process id, a counter. */
@@ -448,7 +448,7 @@ static int64_t promote_delayed(struct gw_spool *sp, int64_t now)
 		struct entry *n = e->next;
 		if (e->not_before <= now) {
 			list_remove(&sp->delayed, e);
-			list_push(&sp->ready, e);
+			gw_spool_list_push(&sp->ready, e);
 		} else if (next == 0 || e->not_before < next) {
 			next = e->not_before;
 		}
@@ -523,7 +523,7 @@ int gw_spool_done(struct gw_spool *sp, const char *qid, struct tm_error *err)
 	}
 	int rc = tm_error_set(err, "spool.io", "spool remove %s: %s", g->name, strerror(errno));
 	pthread_mutex_lock(&sp->mu); /* still there: this message comes back after a while */
-	seg_link(sp, g);
+	gw_spool_seg_link(sp, g);
 	if (g->file != NULL)
 		g->file->rounds++;
 	g->left = 1;
@@ -531,7 +531,7 @@ int gw_spool_done(struct gw_spool *sp, const char *qid, struct tm_error *err)
 	sp->st.bytes += e->f.len;
 	e->attempts++;
 	e->not_before = gw_spool_now() + RETRY_MAX;
-	list_push(&sp->delayed, e);
+	gw_spool_list_push(&sp->delayed, e);
 	pthread_mutex_unlock(&sp->mu);
 	return rc;
 }
@@ -547,7 +547,7 @@ void gw_spool_retry(struct gw_spool *sp, const char *qid)
 			d *= 2;
 		e->attempts++;
 		e->not_before = gw_spool_now() + (d < RETRY_MAX ? d : RETRY_MAX);
-		list_push(&sp->delayed, e);
+		gw_spool_list_push(&sp->delayed, e);
 		pthread_cond_broadcast(&sp->ready_cv); /* a waiter may need a shorter timeout */
 	}
 	pthread_mutex_unlock(&sp->mu);
