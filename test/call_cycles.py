@@ -37,9 +37,6 @@ KNOWN = {
                      'SQLite back end calls value helpers in store.c (outcome '
                      'names, UTC parsing); its ops files call statement '
                      'helpers in store_sqlite.c, which holds the ops table',
-    'mailgw/spool/': 'not named by issue 15, left: spool_commit.c calls the '
-                     'segment queue helpers of spool.c, which starts the '
-                     'commit thread; a spool_queue.c would make it one way',
 }
 
 

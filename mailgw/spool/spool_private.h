@@ -90,7 +90,7 @@ struct gw_spool {
 	struct gw_spool_stats st;
 };
 
-/* Append e to a list of the queue. */
+/* The queue of segments (spool_queue.c). Append e to a list of the queue. */
 void gw_spool_list_push(struct list *l, struct entry *e);
 /* Put a segment on the spool's list of segments. */
 void gw_spool_seg_link(struct gw_spool *sp, struct segment *g);
