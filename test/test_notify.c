@@ -17,6 +17,7 @@
 #include "common.h"
 #include "config/config.h"
 #include "config/config_service.h"
+#include "service/alerts.h"
 #include "service/notify.h"
 #include "scenario/ingest.h"
 

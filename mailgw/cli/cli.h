@@ -1,4 +1,4 @@
-/* telemail-mailgw — what the command implementations share (main.c). */
+/* telemail-mailgw — what the command implementations share (cli_common.c). */
 #ifndef GW_CLI_H
 #define GW_CLI_H
 

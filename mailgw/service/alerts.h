@@ -50,6 +50,13 @@ struct tm_report;
 
 const char *gw_alert_state_name(enum gw_alert_state s);
 
+/* Queue the transition `event` ("opened" / "resolved") of alert a for every
+ * configured channel (none configured: nothing), for notify.c to deliver.
+ * Inside the caller's transaction. */
+int gw_notify_enqueue(struct gw_store *st, const struct gw_service_config *svc,
+		      const struct gw_alert_row *a, const char *event, int64_t now,
+		      struct tm_error *err);
+
 /* Evaluating one report loads its device's marks and active alerts once (at
  * most these many), answers lookups from memory and writes only what changed
  * (a mark whose value stayed gets its seq set, in one statement for all).

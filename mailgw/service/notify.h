@@ -1,8 +1,9 @@
 /* telemail-mailgw — notifications of alert transitions to the service team.
  *
  * A durable queue (store table svc_notify): each alert transition (opened,
- * resolved) is queued once per configured channel, in the transaction that
- * made the transition (UNIQUE alert + event + channel: never queued twice).
+ * resolved) is queued once per configured channel (gw_notify_enqueue, in
+ * alerts.c), in the transaction that made the transition (UNIQUE alert +
+ * event + channel: never queued twice).
  * `telemail-mailgw notify run-once` (the daemon calls it periodically)
  * delivers what is due:
  *
@@ -42,13 +43,6 @@
 
 struct gw_service_config;
 struct tm_error;
-
-/* Queue the transition `event` ("opened" / "resolved") of alert a for every
- * configured channel (none configured: nothing). Inside the caller's
- * transaction. */
-int gw_notify_enqueue(struct gw_store *st, const struct gw_service_config *svc,
-		      const struct gw_alert_row *a, const char *event, int64_t now,
-		      struct tm_error *err);
 
 enum gw_notify_channel { GW_NOTIFY_EMAIL, GW_NOTIFY_WEBHOOK, GW_NOTIFY_CHANNELS };
 

@@ -1,6 +1,7 @@
 /* telemail-mailgw — the durable spool: the queue, opening with recovery,
  * the consumers (see spool.h; the group commit is in spool_commit.c, the
- * segment files in spool_segment.c). */
+ * segment queue helpers in spool_queue.c, the segment files in
+ * spool_segment.c). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -22,18 +23,6 @@
 
 #define RETRY_MAX 3600
 #define INDEX_MIN 256
-
-static void list_push(struct list *l, struct entry *e)
-{
-	e->next = NULL;
-	e->prev = l->tail;
-	if (l->tail != NULL)
-		l->tail->next = e;
-	else
-		l->head = e;
-	l->tail = e;
-	l->n++;
-}
 
 static void list_remove(struct list *l, struct entry *e)
 {
@@ -105,23 +94,6 @@ static void index_remove(struct qid_index *x, struct entry *e)
 
 /* ---- segments ---- */
 
-struct segment *gw_spool_seg_new(size_t n)
-{
-	struct segment *g = calloc(1, sizeof(*g) + n * sizeof(struct entry));
-	if (g != NULL)
-		g->n = g->left = n;
-	return g;
-}
-
-static void seg_link(struct gw_spool *sp, struct segment *g)
-{
-	g->prev = NULL;
-	g->next = sp->segs;
-	if (sp->segs != NULL)
-		sp->segs->prev = g;
-	sp->segs = g;
-}
-
 static void seg_unlink(struct gw_spool *sp, struct segment *g)
 {
 	if (g->prev != NULL)
@@ -131,48 +103,6 @@ static void seg_unlink(struct gw_spool *sp, struct segment *g)
 	if (g->next != NULL)
 		g->next->prev = g->prev;
 	g->next = g->prev = NULL;
-}
-
-/* "<segment>.<index>": 24 + 1 + at most 4 digits (GW_SPOOL_MAX_BATCH). */
-_Static_assert(GW_SEG_NAME_LEN + 5 < GW_SPOOL_QID_MAX, "a queue id fits");
-void gw_spool_qid(char qid[GW_SPOOL_QID_MAX], const char *seg, size_t i)
-{
-	int k = snprintf(qid, GW_SPOOL_QID_MAX, "%s.%zu", seg, i);
-	if (k < 0 || k >= GW_SPOOL_QID_MAX)
-		abort(); /* a segment name is 24 digits, a round at most 1024 messages */
-}
-
-/* Queue the messages of a durable segment (under the lock, or at open). */
-void gw_spool_seg_queue(struct gw_spool *sp, struct segment *g, const struct gw_seg_frame *fr)
-{
-	for (size_t i = 0; i < g->n; i++) {
-		struct entry *e = &g->e[i];
-		e->seg = g;
-		e->f = fr[i];
-		if (g->raw)
-			memcpy(e->qid, g->name, sizeof(e->qid));
-		else
-			gw_spool_qid(e->qid, g->name, g->first + i);
-		list_push(&sp->ready, e);
-		sp->st.messages++;
-		sp->st.bytes += e->f.len;
-	}
-	seg_link(sp, g);
-}
-
-/* 24 hex digits: microseconds, process id, a counter. */
-void gw_spool_seg_name(struct gw_spool *sp, char name[GW_SPOOL_QID_MAX])
-{
-	struct timeval tv;
-	gettimeofday(&tv, NULL);
-	uint64_t us = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
-	snprintf(name, GW_SPOOL_QID_MAX, "%013" PRIx64 "%05x%06x", us,
-		 (unsigned)getpid() & 0xfffffu, sp->counter++ & 0xffffffu);
-}
-
-int64_t gw_spool_now(void)
-{
-	return (int64_t)time(NULL);
 }
 
 /* ---- open / close ---- */
@@ -448,7 +378,7 @@ static int64_t promote_delayed(struct gw_spool *sp, int64_t now)
 		struct entry *n = e->next;
 		if (e->not_before <= now) {
 			list_remove(&sp->delayed, e);
-			list_push(&sp->ready, e);
+			gw_spool_list_push(&sp->ready, e);
 		} else if (next == 0 || e->not_before < next) {
 			next = e->not_before;
 		}
@@ -523,7 +453,7 @@ int gw_spool_done(struct gw_spool *sp, const char *qid, struct tm_error *err)
 	}
 	int rc = tm_error_set(err, "spool.io", "spool remove %s: %s", g->name, strerror(errno));
 	pthread_mutex_lock(&sp->mu); /* still there: this message comes back after a while */
-	seg_link(sp, g);
+	gw_spool_seg_link(sp, g);
 	if (g->file != NULL)
 		g->file->rounds++;
 	g->left = 1;
@@ -531,7 +461,7 @@ int gw_spool_done(struct gw_spool *sp, const char *qid, struct tm_error *err)
 	sp->st.bytes += e->f.len;
 	e->attempts++;
 	e->not_before = gw_spool_now() + RETRY_MAX;
-	list_push(&sp->delayed, e);
+	gw_spool_list_push(&sp->delayed, e);
 	pthread_mutex_unlock(&sp->mu);
 	return rc;
 }
@@ -547,7 +477,7 @@ void gw_spool_retry(struct gw_spool *sp, const char *qid)
 			d *= 2;
 		e->attempts++;
 		e->not_before = gw_spool_now() + (d < RETRY_MAX ? d : RETRY_MAX);
-		list_push(&sp->delayed, e);
+		gw_spool_list_push(&sp->delayed, e);
 		pthread_cond_broadcast(&sp->ready_cv); /* a waiter may need a shorter timeout */
 	}
 	pthread_mutex_unlock(&sp->mu);

@@ -90,6 +90,10 @@ struct gw_spool {
 	struct gw_spool_stats st;
 };
 
+/* The queue of segments (spool_queue.c). Append e to a list of the queue. */
+void gw_spool_list_push(struct list *l, struct entry *e);
+/* Put a segment on the spool's list of segments. */
+void gw_spool_seg_link(struct gw_spool *sp, struct segment *g);
 /* A segment of n entries, all to do. */
 struct segment *gw_spool_seg_new(size_t n);
 /* Queue the messages of a durable segment (under the lock, or at open). */

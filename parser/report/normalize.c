@@ -58,20 +58,6 @@
 
 #include "report/json_emit.h"
 
-/* ---- time ------------------------------------------------------------------- */
-
-int tm_time_to_utc(const char *text, char out[32], int64_t *unix_seconds, struct tm_error *err)
-{
-	struct tm_time t;
-	if (tm_time_parse(text, &t, err) < 0)
-		return -1;
-	if (out != NULL)
-		tm_time_format_ns(t.sec, t.nsec, t.frac_digits ? 3 : 0, out, 32);
-	if (unix_seconds != NULL)
-		*unix_seconds = t.sec;
-	return 0;
-}
-
 /* ---- record building ------------------------------------------------------------ */
 
 /* Members are written in the order below (which decides which error comes

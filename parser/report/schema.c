@@ -14,7 +14,6 @@
  * object: minProperties, maxProperties, required, then each member in
  * document order (personal-data name, propertyNames, properties or
  * additionalProperties) — and last not, anyOf, oneOf. */
-#include <pthread.h>
 #include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -672,36 +671,5 @@ int tm_schema_validate(const struct tm_schema *s, const struct tm_node *instance
 		return -1;
 	if (s->has_pii && pii_scan(&c, instance, NULL, 0) < 0)
 		return -1;
-	return 0;
-}
-
-/* ---- the compiled-in report schema v1, loaded once ---- */
-
-extern const unsigned char tm_schema_report_v1_text[];
-extern const unsigned long tm_schema_report_v1_text_len;
-
-static pthread_once_t v1_once = PTHREAD_ONCE_INIT;
-static struct tm_schema *v1_schema;  /* written once under v1_once, then read only */
-static struct tm_error v1_error;
-
-static void v1_load(void)
-{
-	if (tm_schema_load(tm_schema_report_v1_text, tm_schema_report_v1_text_len, &v1_schema,
-			   &v1_error) < 0)
-		v1_schema = NULL;
-}
-
-int tm_schema_report_v1(const struct tm_schema **out, struct tm_error *err)
-{
-	*out = NULL;
-	if (pthread_once(&v1_once, v1_load) != 0)
-		return tm_error_set(err, "internal.library", "pthread_once failed");
-	if (v1_schema == NULL) {
-		if (err != NULL)
-			*err = v1_error;
-		tm_error_prefix(err, "compiled-in schema v1");
-		return -1;
-	}
-	*out = v1_schema;
 	return 0;
 }

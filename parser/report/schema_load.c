@@ -15,6 +15,7 @@
  *
  * Compiling recurses along the schema tree, whose depth the YAML reader
  * already caps (TM_YAML_CONFIG_LIMITS.max_depth). */
+#include <pthread.h>
 #include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -572,4 +573,35 @@ int tm_schema_load_file(const char *path, struct tm_schema **out, struct tm_erro
 		tm_error_prefix(err, "%s", path);
 	tm_buf_fini(&b);
 	return rc;
+}
+
+/* ---- the compiled-in report schema v1, loaded once ---- */
+
+extern const unsigned char tm_schema_report_v1_text[];
+extern const unsigned long tm_schema_report_v1_text_len;
+
+static pthread_once_t v1_once = PTHREAD_ONCE_INIT;
+static struct tm_schema *v1_schema;  /* written once under v1_once, then read only */
+static struct tm_error v1_error;
+
+static void v1_load(void)
+{
+	if (tm_schema_load(tm_schema_report_v1_text, tm_schema_report_v1_text_len, &v1_schema,
+			   &v1_error) < 0)
+		v1_schema = NULL;
+}
+
+int tm_schema_report_v1(const struct tm_schema **out, struct tm_error *err)
+{
+	*out = NULL;
+	if (pthread_once(&v1_once, v1_load) != 0)
+		return tm_error_set(err, "internal.library", "pthread_once failed");
+	if (v1_schema == NULL) {
+		if (err != NULL)
+			*err = v1_error;
+		tm_error_prefix(err, "compiled-in schema v1");
+		return -1;
+	}
+	*out = v1_schema;
+	return 0;
 }

@@ -154,6 +154,17 @@ int tm_cms_walk_envelope(const uint8_t *der, size_t len, struct tm_cms_envelope 
 	return 0;
 }
 
+int tm_cms_kari_decrypt(const struct tm_keyring *kr, const uint8_t *der, size_t len,
+			struct tm_buf *out)
+{
+	struct tm_cms_envelope env;
+	ERR_set_mark();
+	int rc = der != NULL && tm_cms_walk_envelope(der, len, &env, NULL) == 0 ?
+			 tm_cms_kari_open(kr, &env, out) : 0;
+	ERR_pop_to_mark();
+	return rc;
+}
+
 static int check_algorithms(const struct tm_cms_envelope *ei, bool allow_cbc, bool *was_cbc,
 			    struct tm_error *err)
 {

@@ -564,14 +564,3 @@ int tm_cms_kari_open(const struct tm_keyring *kr, const struct tm_cms_envelope *
 	ERR_pop_to_mark();
 	return ok ? 1 : 0;
 }
-
-int tm_cms_kari_decrypt(const struct tm_keyring *kr, const uint8_t *der, size_t len,
-			struct tm_buf *out)
-{
-	struct tm_cms_envelope env;
-	ERR_set_mark();
-	int rc = der != NULL && tm_cms_walk_envelope(der, len, &env, NULL) == 0 ?
-			 tm_cms_kari_open(kr, &env, out) : 0;
-	ERR_pop_to_mark();
-	return rc;
-}

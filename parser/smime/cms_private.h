@@ -103,7 +103,7 @@ int tm_cms_walk_envelope(const uint8_t *der, size_t len, struct tm_cms_envelope 
  * verdict to the general path. Thread-safe with a shared keyring. */
 int tm_cms_kari_open(const struct tm_keyring *kr, const struct tm_cms_envelope *env,
 		     struct tm_buf *out);
-/* The same from the DER (walks the envelope first): for tests. */
+/* The same from the DER (walks the envelope first, cms_decrypt.c): for tests. */
 int tm_cms_kari_decrypt(const struct tm_keyring *kr, const uint8_t *der, size_t len,
 			struct tm_buf *out);
 
@@ -170,7 +170,8 @@ int tm_cms_read_certs(const char *path, size_t max, STACK_OF(X509) **out, struct
 /* Drain a memory BIO into a buffer. */
 int tm_cms_bio_to_buf(BIO *b, struct tm_buf *out, struct tm_error *err);
 
-/* SHA-256 fingerprint (lower-case hex) and RFC 2253 subject of a certificate. */
+/* SHA-256 fingerprint (lower-case hex) and RFC 2253 subject of a certificate
+ * (cms_cert.c). */
 int tm_cms_cert_ids(X509 *x, char fingerprint[65], char *subject, size_t subject_len,
 		    struct tm_error *err);
 
