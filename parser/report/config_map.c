@@ -509,7 +509,7 @@ int tm_conf_describe(const struct tm_conf_section *s, const char *prefix, struct
 		limits_text(e, lim, sizeof(lim));
 		const char *def = e->def != NULL ? e->def :
 				  (e->flags & TM_CONF_REQUIRED) ? "(required)" : "-";
-		if (tm_buf_printf(out, "%-34s %-14s %-20s %-18s %s\n", key, type_name(e), def, lim,
+		if (tm_buf_printf(out, "%-34s %-14s %-24s %-18s %s\n", key, type_name(e), def, lim,
 				  e->desc != NULL ? e->desc : "") < 0)
 			return -1;
 		if (e->type == TM_CONF_LIST && e->of == TM_CONF_SECTION) {
