@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 
+#include <telemail/buf.h>
 #include <telemail/error.h>
 
 #include "common.h"
@@ -233,4 +234,27 @@ Test(gwconfig, durations)
 		cr_assert_str_eq(err.reason, "config.bad_value");
 		cr_assert_not_null(strstr(err.msg, bad[i]), "%s", err.msg);
 	}
+}
+
+/* check-config --defaults prints the tables the reader uses. */
+Test(gwconfig, defaults_are_documented_by_the_tables)
+{
+	struct tm_buf b;
+	tm_buf_init(&b);
+	cr_assert_eq(gw_config_describe(&b), 0);
+	cr_assert_eq(tm_buf_append(&b, "", 1), 0);
+	const char *s = (const char *)b.data;
+	const char *want[] = {
+		"trust.max_message_age              duration       30d                      1m..3650d          "
+		"a signing time older than the arrival by more is refused\n",
+		"notify.email.max_backoff           duration       10m                      1s..3650d          "
+		"the longest wait between attempts\n",
+		"notify.webhook.max_backoff         duration       1d                       1s..3650d          "
+		"the longest wait between attempts\n",
+		"store.batch_size                   int            64                       1..10000           "
+		"outcomes committed in one transaction\n",
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		cr_assert_not_null(strstr(s, want[i]), "no line\n%s", want[i]);
+	tm_buf_fini(&b);
 }
