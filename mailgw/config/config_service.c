@@ -142,6 +142,18 @@ static int check_webhook(const struct tm_conf_ctx *c, const struct tm_node *n, c
 	return check_retry(c, n, path, &s->webhook_retry);
 }
 
+/* A channel's retry policy (struct gw_retry_policy): the same keys, its own
+ * defaults. */
+#define RETRY_KEYS(policy, def_retries, def_max_backoff, what) \
+	TM_CONF_KEY("retries", TM_CONF_INT, def_retries, 0, 0, 100000, SVC(policy.retries), \
+		    "attempts before " what " is given up (0: no limit by count)"), \
+	TM_CONF_KEY("backoff", TM_CONF_DURATION, "1m", 0, 1, MAXD, SVC(policy.backoff), \
+		    "wait after the first failed attempt, doubling"), \
+	TM_CONF_KEY("max_backoff", TM_CONF_DURATION, def_max_backoff, 0, 1, MAXD, \
+		    SVC(policy.max_backoff), "the longest wait between attempts"), \
+	TM_CONF_KEY("give_up_after", TM_CONF_DURATION, "7d", 0, 0, MAXD, SVC(policy.give_up_after), \
+		    what " queued this long is given up (0s: no limit by age)")
+
 static const struct tm_conf_choice starttls_modes[] = {
 	{ "required", 1 }, { "off", 0 }, { NULL, 0 },
 };
@@ -161,14 +173,7 @@ static const struct tm_conf_entry email_keys[] = {
 	  .count_offset = offsetof(struct gw_service_config, n_mail_to)),
 	TM_CONF_KEY("timeout", TM_CONF_DURATION, "30s", 0, 1, MAXD, SVC(smtp_timeout),
 	  "per SMTP step"),
-	TM_CONF_KEY("retries", TM_CONF_INT, "0", 0, 0, 100000, SVC(email_retry.retries),
-	  "attempts before a mail is given up (0: no limit by count)"),
-	TM_CONF_KEY("backoff", TM_CONF_DURATION, "1m", 0, 1, MAXD, SVC(email_retry.backoff),
-	  "wait after the first failed attempt, doubling"),
-	TM_CONF_KEY("max_backoff", TM_CONF_DURATION, "10m", 0, 1, MAXD, SVC(email_retry.max_backoff),
-	  "the longest wait between attempts"),
-	TM_CONF_KEY("give_up_after", TM_CONF_DURATION, "7d", 0, 0, MAXD, SVC(email_retry.give_up_after),
-	  "a mail queued this long is given up (0s: no limit by age)"),
+	RETRY_KEYS(email_retry, "0", "10m", "a mail"),
 };
 static const struct tm_conf_section email_section = TM_CONF_TABLE(email_keys, check_email);
 
@@ -179,14 +184,7 @@ static const struct tm_conf_entry webhook_keys[] = {
 	  "HMAC-SHA256 key of the signature header"),
 	TM_CONF_KEY("timeout", TM_CONF_DURATION, "10s", 0, 1, MAXD, SVC(webhook_timeout),
 	  "per request"),
-	TM_CONF_KEY("retries", TM_CONF_INT, "5", 0, 0, 100000, SVC(webhook_retry.retries),
-	  "attempts before a notification is given up (0: no limit by count)"),
-	TM_CONF_KEY("backoff", TM_CONF_DURATION, "1m", 0, 1, MAXD, SVC(webhook_retry.backoff),
-	  "wait after the first failed attempt, doubling"),
-	TM_CONF_KEY("max_backoff", TM_CONF_DURATION, "1d", 0, 1, MAXD, SVC(webhook_retry.max_backoff),
-	  "the longest wait between attempts"),
-	TM_CONF_KEY("give_up_after", TM_CONF_DURATION, "7d", 0, 0, MAXD, SVC(webhook_retry.give_up_after),
-	  "a notification queued this long is given up (0s: no limit by age)"),
+	RETRY_KEYS(webhook_retry, "5", "1d", "a notification"),
 };
 static const struct tm_conf_section webhook_section = TM_CONF_TABLE(webhook_keys, check_webhook);
 
