@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct tm_buf;
 struct tm_error;
 
 #define AG_MAX_RELAYS 5
@@ -27,6 +28,7 @@ struct ag_smtp_config {
 	struct ag_relay relays[AG_MAX_RELAYS];
 	size_t n_relays;
 	int port;                 /* default 25 */
+	bool starttls, plain;     /* as given (default true, false) */
 	enum ag_tls tls;          /* required unless plain: true (closed segment opt-in) */
 	char *ca_file;            /* required with TLS */
 	enum ag_auth auth;
@@ -101,6 +103,9 @@ int ag_config_load(const char *path, struct ag_config **out, struct tm_error *er
 int ag_config_parse(const uint8_t *buf, size_t len, const char *base_dir,
 		    struct ag_config **out, struct tm_error *err);
 void ag_config_free(struct ag_config *c);
+/* Every key with its type, default, limits and description, one per line
+ * (`telemail-agent check-config --defaults`). */
+int ag_config_describe(struct tm_buf *out);
 /* The outbox a collector needs by default: AG_OUTBOX_HOLD_SECONDS of
  * scheduled reports (counters and heartbeats) for every configured device,
  * so that the relay may be down that long without a report dropped. */

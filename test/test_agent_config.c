@@ -100,8 +100,8 @@ struct bad_case {
 };
 
 static struct bad_case bad_cases[] = {
-	{ BASE "extra: 1\n", "config.unknown_key", "config.extra: unknown key" },
-	{ BASE_GATEWAY BASE_SMTP BASE_REST, "config.missing_key", "identity is required" },
+	{ BASE "extra: 1\n", "config.unknown_key", "line 7: extra: unknown key" },
+	{ BASE_GATEWAY BASE_SMTP BASE_REST, "config.missing_key", "identity: missing" },
 	{ "identity: {certificate: d.pem, key: d.key, mailbox: nobody}\n" BASE_GATEWAY BASE_SMTP BASE_REST,
 	  "config.bad_value", "identity.mailbox" },
 	{ BASE_IDENTITY BASE_GATEWAY "smtp: {relays: [{host: h}]}\n" BASE_REST, "config.missing_key", "smtp.ca_file" },
@@ -112,11 +112,11 @@ static struct bad_case bad_cases[] = {
 	{ BASE_IDENTITY BASE_GATEWAY "smtp: {relays: [a, b, c, d, e, f], ca_file: ca.pem}\n" BASE_REST,
 	  "config.bad_value", "at most 5 relays" },
 	{ BASE_IDENTITY BASE_GATEWAY "smtp: {relays: [{host: h, port: 70000}], ca_file: ca.pem}\n" BASE_REST,
-	  "config.bad_value", "smtp.relays[].port: must be between 1 and 65535" },
+	  "config.bad_value", "smtp.relays[0].port: 70000 is out of range 1..65535" },
 	{ BASE_IDENTITY BASE_GATEWAY "smtp: {relays: [{host: h}], ca_file: ca.pem, auth: {mechanism: CRAM-MD5, username: u, password_file: p}}\n" BASE_REST,
 	  "config.bad_value", "PLAIN or LOGIN" },
-	{ BASE "schedule: {counters: 5x}\n", "config.bad_value", "schedule.counters: must be a duration" },
-	{ BASE "schedule: {counters: 0s}\n", "config.bad_value", "schedule.counters: must be between 1s" },
+	{ BASE "schedule: {counters: 5x}\n", "config.bad_value", "schedule.counters: '5x' is not a duration" },
+	{ BASE "schedule: {counters: 0s}\n", "config.bad_value", "schedule.counters: 0s is out of range 1s..2678400s" },
 	{ BASE_IDENTITY BASE_GATEWAY BASE_SMTP "outbox: {directory: ob}\nstate_directory: st\ncollectors: [{type: snmp, host: h, community: c, auth_protocol: MD5}]\n",
 	  "config.bad_value", "auth_protocol: must be SHA" },
 	{ BASE "thresholds: {supply_low: 101}\n", "config.bad_value", "thresholds.supply_low" },

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <telemail/buf.h>
+
 #include "cli/cli.h"
 #include "config/config.h"
 #include "store/quarantine.h"
@@ -16,6 +18,7 @@ static const char usage_text[] =
 	"\n"
 	"Commands:\n"
 	"  check-config                    read and check the configuration; print a summary\n"
+	"  check-config --defaults         every key: type, default, limits, description\n"
 	"  replay [--json] [--workers N] FILE|DIR...\n"
 	"                                  run messages (.eml files) through the gateway's\n"
 	"                                  pipeline: one line per message and a summary;\n"
@@ -64,7 +67,15 @@ static const char usage_text[] =
 
 static int cmd_check_config(struct gw_cli *c, int argc, char **argv)
 {
-	(void)argv;
+	if (argc == 2 && strcmp(argv[1], "--defaults") == 0) {
+		struct tm_buf b;
+		tm_buf_init(&b);
+		int rc = gw_config_describe(&b);
+		if (rc == 0)
+			fwrite(b.data, 1, b.len, stdout);
+		tm_buf_fini(&b);
+		return rc == 0 ? GW_EXIT_OK : GW_EXIT_USAGE;
+	}
 	if (argc != 1) {
 		fputs(usage_text, stderr);
 		return GW_EXIT_USAGE;

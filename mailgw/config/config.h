@@ -1,7 +1,8 @@
 /* telemail-mailgw — the gateway configuration (YAML, see examples/mailgw.yaml).
  *
- * Read with libtelemail's tree reader (TM_YAML_CONFIG_LIMITS), then checked
- * key by key. Every error names the file, the line and the key path:
+ * Read with libtelemail's tree reader (TM_YAML_CONFIG_LIMITS), then by the
+ * shared configuration reader (telemail/config_map.h) from one table per
+ * section: key, type, default, limits, description. Every error names the file, the line and the key path:
  *   "mailgw.yaml:12: gateway.keys[1].cert: missing"
  * with the reason codes config.syntax (not YAML), config.unknown_key,
  * config.missing_key and config.bad_value (type, format, range). Relative
@@ -13,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct tm_buf;
 struct tm_error;
 struct gw_service_config;
 struct gw_listen_config;
@@ -24,7 +26,7 @@ struct gw_listen_config;
 #define GW_CONFIG_MAX_WORKERS 256
 #define GW_CONFIG_MAX_SKEW (7 * 86400)           /* max_future_skew */
 #define GW_CONFIG_MAX_BUSY_TIMEOUT 600           /* store.busy_timeout, seconds */
-#define GW_CONFIG_MAX_DURATION (3650LL * 86400)  /* any duration */
+#define GW_CONFIG_MAX_DURATION (3650LL * 86400)  /* any duration (TM_CONF_MAX_DURATION) */
 #define GW_CONFIG_MAX_PATH 1024
 
 struct gw_config_key {
@@ -64,6 +66,10 @@ int gw_config_load(const char *path, struct gw_config **out, struct tm_error *er
 int gw_config_parse(const uint8_t *buf, size_t len, const char *name, const char *base_dir,
 		    struct gw_config **out, struct tm_error *err);
 void gw_config_free(struct gw_config *c);
+
+/* Every key with its type, default, limits and description, one per line
+ * (`telemail-mailgw check-config --defaults`). */
+int gw_config_describe(struct tm_buf *out);
 
 /* "90s", "10m", "2h", "7d" → seconds (a non-negative integer and one unit,
  * at most GW_CONFIG_MAX_DURATION). Also for command-line options such as

@@ -1,7 +1,6 @@
 /* telemail-mailgw — `listen:` and `spool:` configuration (see config_listen.h). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,11 +8,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <telemail/config_map.h>
 #include <telemail/error.h>
 #include <telemail/node.h>
 
-#include "config/config.h"
-#include "config/config_util.h"
 #include "config/config_listen.h"
 
 int gw_cidr_parse(const char *text, struct gw_cidr *out)
@@ -85,11 +83,15 @@ bool gw_cidr_match(const struct gw_cidr *list, size_t n, const void *sockaddr)
 	return false;
 }
 
-/* "127.0.0.1:2525", "[::1]:2525", "off" */
-static int read_smtp(const struct gw_cfgctx *c, const struct tm_node *n, struct gw_listen_config *l)
+#define LST(member) TM_CONF_FIELD(struct gw_listen_config, member)
+
+/* listen.smtp: "127.0.0.1:2525", "[::1]:2525", "off" */
+static int read_smtp(const struct tm_conf_ctx *c, const struct tm_node *n, const char *path,
+		     void *obj)
 {
+	struct gw_listen_config *l = obj;
 	if (n->type != TM_NODE_STRING)
-		return gw_cfg_bad(c, n, "listen.smtp", "must be ADDRESS:PORT or off");
+		return tm_conf_fail(c, n, "config.bad_value", path, "must be ADDRESS:PORT or off");
 	const char *s = n->u.str.s;
 	free(l->smtp_address);
 	l->smtp_address = NULL;
@@ -98,11 +100,13 @@ static int read_smtp(const struct gw_cfgctx *c, const struct tm_node *n, struct 
 	const char *colon = strrchr(s, ':');
 	char addr[64];
 	if (colon == NULL || colon == s || (size_t)(colon - s) >= sizeof(addr))
-		return gw_cfg_bad(c, n, "listen.smtp", "'%.80s' is not ADDRESS:PORT ([::1]:2525 for IPv6)", s);
+		return tm_conf_fail(c, n, "config.bad_value", path,
+				    "'%.80s' is not ADDRESS:PORT ([::1]:2525 for IPv6)", s);
 	size_t al = (size_t)(colon - s);
 	if (s[0] == '[') {
 		if (al < 3 || s[al - 1] != ']')
-			return gw_cfg_bad(c, n, "listen.smtp", "'%.80s': IPv6 addresses go in brackets", s);
+			return tm_conf_fail(c, n, "config.bad_value", path,
+					    "'%.80s': IPv6 addresses go in brackets", s);
 		memcpy(addr, s + 1, al - 2);
 		addr[al - 2] = '\0';
 	} else {
@@ -111,134 +115,120 @@ static int read_smtp(const struct gw_cfgctx *c, const struct tm_node *n, struct 
 	}
 	uint8_t tmp[16];
 	if (inet_pton(strchr(addr, ':') ? AF_INET6 : AF_INET, addr, tmp) != 1)
-		return gw_cfg_bad(c, n, "listen.smtp", "'%s' is not an IP address", addr);
+		return tm_conf_fail(c, n, "config.bad_value", path, "'%s' is not an IP address", addr);
 	char *end;
 	long port = strtol(colon + 1, &end, 10);
 	if (colon[1] == '\0' || *end != '\0' || port < 0 || port > 65535)
-		return gw_cfg_bad(c, n, "listen.smtp", "'%s' is not a port (0..65535; 0: any free port, logged)", colon + 1);
+		return tm_conf_fail(c, n, "config.bad_value", path,
+				    "'%s' is not a port (0..65535; 0: any free port, logged)", colon + 1);
 	l->smtp_port = (unsigned)port;
 	if ((l->smtp_address = strdup(addr)) == NULL)
 		return tm_error_set(c->err, "internal.nomem", "out of memory");
 	return 0;
 }
 
-static int read_networks(const struct gw_cfgctx *c, const struct tm_node *n, struct gw_listen_config *l)
+/* listen.client_networks: a list of CIDR blocks. */
+static int read_networks(const struct tm_conf_ctx *c, const struct tm_node *n, const char *path,
+			 void *obj)
 {
+	struct gw_listen_config *l = obj;
 	if (n->type != TM_NODE_SEQ)
-		return gw_cfg_bad(c, n, "listen.client_networks", "must be a list of CIDR blocks");
+		return tm_conf_fail(c, n, "config.bad_value", path, "must be a list of CIDR blocks");
 	if (n->u.seq.n == 0 || n->u.seq.n > GW_LISTEN_MAX_NETWORKS)
-		return gw_cfg_bad(c, n, "listen.client_networks", "%zu entries; want 1 to %d", n->u.seq.n,
-			    GW_LISTEN_MAX_NETWORKS);
+		return tm_conf_fail(c, n, "config.bad_value", path, "%zu entries; want 1 to %d",
+				    n->u.seq.n, GW_LISTEN_MAX_NETWORKS);
 	l->n_networks = 0;
 	for (size_t i = 0; i < n->u.seq.n; i++) {
 		const struct tm_node *e = n->u.seq.items[i];
-		char path[64];
-		snprintf(path, sizeof(path), "listen.client_networks[%zu]", i);
+		char at[64];
+		snprintf(at, sizeof(at), "%s[%zu]", path, i);
 		if (e->type != TM_NODE_STRING || gw_cidr_parse(e->u.str.s, &l->networks[i]) < 0)
-			return gw_cfg_bad(c, e, path, "'%.60s' is not an address block (192.0.2.0/24, ::1/128)",
-				    e->type == TM_NODE_STRING ? e->u.str.s : "?");
+			return tm_conf_fail(c, e, "config.bad_value", at,
+					    "'%.60s' is not an address block (192.0.2.0/24, ::1/128)",
+					    e->type == TM_NODE_STRING ? e->u.str.s : "?");
 		l->n_networks++;
 	}
 	return 0;
 }
 
-static int read_listen(const struct gw_cfgctx *c, const struct tm_node *n, struct gw_listen_config *l)
+static int check_tls(const struct tm_conf_ctx *c, const struct tm_node *n, const char *path,
+		     void *obj)
 {
-	static const char *const keys[] = {
-		"smtp", "lmtp", "hostname", "tls", "require_tls", "client_networks",
-		"max_connections", "max_per_address", "max_recipients", "max_message_size",
-		"timeouts", NULL,
-	};
-	static const char *const tls_keys[] = { "cert", "key", NULL };
-	static const char *const to_keys[] = { "command", "data", "shutdown", NULL };
-	const struct tm_node *v, *t;
-	int64_t size;
-	if (gw_cfg_want_map(c, n, "listen", keys) < 0)
-		return -1;
-	if ((v = gw_cfg_get(n, "smtp")) != NULL && read_smtp(c, v, l) < 0)
-		return -1;
-	if ((v = gw_cfg_get(n, "lmtp")) != NULL) {
-		if (gw_cfg_path(c, v, "listen.lmtp", &l->lmtp_socket) < 0)
-			return -1;
-		if (strlen(l->lmtp_socket) >= sizeof(((struct sockaddr_un *)0)->sun_path))
-			return gw_cfg_bad(c, v, "listen.lmtp", "a socket path is at most %zu bytes",
-				    sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
-	}
-	if ((v = gw_cfg_get(n, "hostname")) != NULL &&
-	    gw_cfg_str(c, v, "listen.hostname", 253, &l->hostname) < 0)
-		return -1;
-	if ((v = gw_cfg_get(n, "tls")) != NULL) {
-		if (gw_cfg_want_map(c, v, "listen.tls", tls_keys) < 0)
-			return -1;
-		if ((t = gw_cfg_get(v, "cert")) == NULL || gw_cfg_path(c, t, "listen.tls.cert", &l->tls_cert) < 0)
-			return t == NULL ? tm_error_set(c->err, "config.missing_key",
-							"%s:%u: listen.tls.cert: missing", c->name, v->line) : -1;
-		if ((t = gw_cfg_get(v, "key")) == NULL || gw_cfg_path(c, t, "listen.tls.key", &l->tls_key) < 0)
-			return t == NULL ? tm_error_set(c->err, "config.missing_key",
-							"%s:%u: listen.tls.key: missing", c->name, v->line) : -1;
-	}
-	if ((v = gw_cfg_get(n, "require_tls")) != NULL) {
-		if (v->type != TM_NODE_BOOL)
-			return gw_cfg_bad(c, v, "listen.require_tls", "must be true or false");
-		l->require_tls = v->u.b;
-	}
-	if ((v = gw_cfg_get(n, "client_networks")) != NULL && read_networks(c, v, l) < 0)
-		return -1;
-	if ((v = gw_cfg_get(n, "max_connections")) != NULL &&
-	    gw_cfg_uint(c, v, "listen.max_connections", 1, GW_LISTEN_MAX_CONNECTIONS, &l->max_connections) < 0)
-		return -1;
-	if ((v = gw_cfg_get(n, "max_per_address")) != NULL &&
-	    gw_cfg_uint(c, v, "listen.max_per_address", 1, GW_LISTEN_MAX_CONNECTIONS, &l->max_per_address) < 0)
-		return -1;
-	if ((v = gw_cfg_get(n, "max_recipients")) != NULL &&
-	    gw_cfg_uint(c, v, "listen.max_recipients", 1, GW_LISTEN_MAX_RECIPIENTS, &l->max_recipients) < 0)
-		return -1;
-	if ((v = gw_cfg_get(n, "max_message_size")) != NULL) {
-		if (gw_cfg_int(c, v, "listen.max_message_size", 1024, GW_LISTEN_MAX_MESSAGE_SIZE, &size) < 0)
-			return -1;
-		l->max_message_size = (size_t)size;
-	}
-	if ((v = gw_cfg_get(n, "timeouts")) != NULL) {
-		if (gw_cfg_want_map(c, v, "listen.timeouts", to_keys) < 0)
-			return -1;
-		if ((t = gw_cfg_get(v, "command")) != NULL &&
-		    gw_cfg_dur(c, t, "listen.timeouts.command", 1, 3600, &l->timeout_command) < 0)
-			return -1;
-		if ((t = gw_cfg_get(v, "data")) != NULL &&
-		    gw_cfg_dur(c, t, "listen.timeouts.data", 1, 3600, &l->timeout_data) < 0)
-			return -1;
-		if ((t = gw_cfg_get(v, "shutdown")) != NULL &&
-		    gw_cfg_dur(c, t, "listen.timeouts.shutdown", 0, 3600, &l->timeout_shutdown) < 0)
-			return -1;
-	}
-	if (l->require_tls && l->tls_cert == NULL)
-		return gw_cfg_bad(c, n, "listen.require_tls", "needs listen.tls (a certificate and key)");
+	(void)c, (void)n, (void)path;
+	((struct gw_listen_config *)obj)->tls_set = true;
 	return 0;
 }
 
-static int read_spool(const struct gw_cfgctx *c, const struct tm_node *n, struct gw_listen_config *l)
+static int check_listen(const struct tm_conf_ctx *c, const struct tm_node *n, const char *path,
+			void *obj)
 {
-	static const char *const keys[] = { "dir", "quota_bytes", "quota_messages", NULL };
-	const struct tm_node *v;
-	int64_t x;
-	if (gw_cfg_want_map(c, n, "spool", keys) < 0)
-		return -1;
-	if ((v = gw_cfg_get(n, "dir")) != NULL && gw_cfg_path(c, v, "spool.dir", &l->spool_dir) < 0)
-		return -1;
-	if ((v = gw_cfg_get(n, "quota_bytes")) != NULL) {
-		if (gw_cfg_int(c, v, "spool.quota_bytes", 0, INT64_MAX, &x) < 0)
-			return -1;
-		l->spool_quota_bytes = (uint64_t)x;
-	}
-	if ((v = gw_cfg_get(n, "quota_messages")) != NULL) {
-		if (gw_cfg_int(c, v, "spool.quota_messages", 0, INT64_MAX, &x) < 0)
-			return -1;
-		l->spool_quota_messages = (uint64_t)x;
-	}
+	struct gw_listen_config *l = obj;
+	const struct tm_node *v = tm_node_get(n, "lmtp");
+	size_t max = sizeof(((struct sockaddr_un *)0)->sun_path) - 1;
+	(void)path;
+	if (v != NULL && strlen(l->lmtp_socket) > max)
+		return tm_conf_fail(c, v, "config.bad_value", "listen.lmtp",
+				    "a socket path is at most %zu bytes", max);
+	if (l->require_tls && !l->tls_set)
+		return tm_conf_fail(c, n, "config.bad_value", "listen.require_tls",
+				    "needs listen.tls (a certificate and key)");
 	return 0;
 }
 
-static int defaults(struct gw_listen_config *l, const struct gw_config *cfg, struct tm_error *err)
+static const struct tm_conf_entry tls_keys[] = {
+	TM_CONF_KEY("cert", TM_CONF_PATH, NULL, TM_CONF_REQUIRED, 0, 0, LST(tls_cert),
+	  "PEM certificate (chain) for STARTTLS"),
+	TM_CONF_KEY("key", TM_CONF_PATH, NULL, TM_CONF_REQUIRED, 0, 0, LST(tls_key), "its PEM private key"),
+};
+static const struct tm_conf_section tls_section = TM_CONF_TABLE(tls_keys, check_tls);
+
+static const struct tm_conf_entry timeout_keys[] = {
+	TM_CONF_KEY("command", TM_CONF_DURATION, "5m", 0, 1, 3600, LST(timeout_command),
+	  "waiting for a command (RFC 5321 4.5.3.2.7)"),
+	TM_CONF_KEY("data", TM_CONF_DURATION, "3m", 0, 1, 3600, LST(timeout_data),
+	  "waiting for a block of DATA (4.5.3.2.5)"),
+	TM_CONF_KEY("shutdown", TM_CONF_DURATION, "30s", 0, 0, 3600, LST(timeout_shutdown),
+	  "SIGTERM waits this long for open sessions"),
+};
+static const struct tm_conf_section timeout_section = TM_CONF_TABLE(timeout_keys, NULL);
+
+static const struct tm_conf_entry listen_keys[] = {
+	TM_CONF_KEY("smtp", TM_CONF_CUSTOM, "127.0.0.1:2525", 0, 0, 0, TM_CONF_NOFIELD,
+	  "SMTP listener: ADDRESS:PORT ([::1]:25), port 0 any free port, or off",
+	  .read = read_smtp, .type_name = "address:port"),
+	TM_CONF_KEY("lmtp", TM_CONF_PATH, NULL, 0, 0, 0, LST(lmtp_socket),
+	  "LMTP listener on this unix socket (none by default)"),
+	TM_CONF_KEY("hostname", TM_CONF_STRING, "(the host name)", TM_CONF_DEF_DOC, 0, 253, LST(hostname),
+	  "the name in the greeting and EHLO reply"),
+	TM_CONF_KEY("tls", TM_CONF_SECTION, NULL, 0, 0, 0, TM_CONF_NOFIELD, NULL, .section = &tls_section),
+	TM_CONF_KEY("require_tls", TM_CONF_BOOL, "false", 0, 0, 0, LST(require_tls),
+	  "refuse MAIL before STARTTLS (needs listen.tls)"),
+	TM_CONF_KEY("client_networks", TM_CONF_CUSTOM, "[127.0.0.0/8, ::1/128]", 0, 0, 0, TM_CONF_NOFIELD,
+	  "peers allowed to connect (CIDR blocks, at most 64)",
+	  .read = read_networks, .type_name = "list(cidr)"),
+	TM_CONF_KEY("max_connections", TM_CONF_INT, "100", 0, 1, GW_LISTEN_MAX_CONNECTIONS,
+	  LST(max_connections), "open sessions at once"),
+	TM_CONF_KEY("max_per_address", TM_CONF_INT, "20", 0, 1, GW_LISTEN_MAX_CONNECTIONS,
+	  LST(max_per_address), "open sessions from one address"),
+	TM_CONF_KEY("max_recipients", TM_CONF_INT, "10", 0, 1, GW_LISTEN_MAX_RECIPIENTS, LST(max_recipients),
+	  "RCPT per message"),
+	TM_CONF_KEY("max_message_size", TM_CONF_SIZE, "1048576", 0, 1024, GW_LISTEN_MAX_MESSAGE_SIZE,
+	  LST(max_message_size), "bytes of one message (SIZE)"),
+	TM_CONF_KEY("timeouts", TM_CONF_SECTION, NULL, 0, 0, 0, TM_CONF_NOFIELD, NULL, .section = &timeout_section),
+};
+const struct tm_conf_section gw_conf_listen = TM_CONF_TABLE(listen_keys, check_listen);
+
+static const struct tm_conf_entry spool_keys[] = {
+	TM_CONF_KEY("dir", TM_CONF_PATH, "<state_dir>/spool", TM_CONF_DEF_DOC, 0, 0, LST(spool_dir),
+	  "the durable spool behind every 250"),
+	TM_CONF_KEY("quota_bytes", TM_CONF_SIZE, "1073741824", 0, 0, INT64_MAX, LST(spool_quota_bytes),
+	  "bytes held before new mail is deferred (0: none)"),
+	TM_CONF_KEY("quota_messages", TM_CONF_SIZE, "100000", 0, 0, INT64_MAX, LST(spool_quota_messages),
+	  "messages held before new mail is deferred (0: none)"),
+};
+const struct tm_conf_section gw_conf_spool = TM_CONF_TABLE(spool_keys, NULL);
+
+int gw_config_listen_defaults(struct gw_listen_config *l)
 {
 	l->smtp_address = strdup("127.0.0.1");
 	l->smtp_port = 2525;
@@ -249,37 +239,7 @@ static int defaults(struct gw_listen_config *l, const struct gw_config *cfg, str
 	gw_cidr_parse("127.0.0.0/8", &l->networks[0]);
 	gw_cidr_parse("::1/128", &l->networks[1]);
 	l->n_networks = 2;
-	l->max_connections = 100;
-	l->max_per_address = 20;
-	l->max_recipients = 10;
-	l->max_message_size = 1u << 20;
-	l->timeout_command = 300;
-	l->timeout_data = 180;
-	l->timeout_shutdown = 30;
-	l->spool_quota_bytes = 1ull << 30;
-	l->spool_quota_messages = 100000;
-	size_t n = strlen(cfg->state_dir) + 7;
-	if ((l->spool_dir = malloc(n)) != NULL)
-		snprintf(l->spool_dir, n, "%s/spool", cfg->state_dir);
-	if (l->smtp_address == NULL || l->hostname == NULL || l->spool_dir == NULL)
-		return tm_error_set(err, "internal.nomem", "out of memory");
-	return 0;
-}
-
-int gw_config_listen_read(const struct tm_node *root, const char *name, const char *base_dir,
-			  struct gw_config *cfg, struct tm_error *err)
-{
-	struct gw_cfgctx c = { .name = name, .base = base_dir, .err = err };
-	struct gw_listen_config *l = calloc(1, sizeof(*l));
-	if (l == NULL)
-		return tm_error_set(err, "internal.nomem", "out of memory");
-	cfg->listen = l;
-	if (defaults(l, cfg, err) < 0)
-		return -1;
-	const struct tm_node *n;
-	if ((n = gw_cfg_get(root, "listen")) != NULL && read_listen(&c, n, l) < 0)
-		return -1;
-	if ((n = gw_cfg_get(root, "spool")) != NULL && read_spool(&c, n, l) < 0)
+	if (l->smtp_address == NULL || l->hostname == NULL)
 		return -1;
 	return 0;
 }
@@ -288,11 +248,8 @@ void gw_config_listen_free(struct gw_listen_config *l)
 {
 	if (l == NULL)
 		return;
+	tm_conf_release(&gw_conf_listen, l);
+	tm_conf_release(&gw_conf_spool, l);
 	free(l->smtp_address);
-	free(l->lmtp_socket);
-	free(l->hostname);
-	free(l->tls_cert);
-	free(l->tls_key);
-	free(l->spool_dir);
 	free(l);
 }

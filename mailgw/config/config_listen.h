@@ -8,9 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct gw_config;
-struct tm_error;
-struct tm_node;
+struct tm_conf_section;
 
 #define GW_LISTEN_MAX_NETWORKS 64
 #define GW_LISTEN_MAX_CONNECTIONS 10000
@@ -25,6 +23,7 @@ struct gw_cidr {
 };
 
 struct gw_listen_config {
+	bool tls_set;                /* listen.tls was given */
 	char *smtp_address;          /* default "127.0.0.1"; NULL when smtp: off */
 	unsigned smtp_port;          /* default 2525; 0: any free port (logged) */
 	char *lmtp_socket;           /* unix socket path; NULL: no LMTP listener */
@@ -46,10 +45,13 @@ struct gw_listen_config {
 	uint64_t spool_quota_messages; /* default 100000; 0: none */
 };
 
-/* Read `listen:` and `spool:` of the configuration root (either may be
- * absent) into cfg->listen; cfg->state_dir must be set. */
-int gw_config_listen_read(const struct tm_node *root, const char *name, const char *base_dir,
-			  struct gw_config *cfg, struct tm_error *err);
+/* The sections' tables (telemail/config_map.h), read by the top level
+ * (config.c) into its struct gw_listen_config. */
+extern const struct tm_conf_section gw_conf_listen, gw_conf_spool;
+
+/* The defaults the tables only document: listen.smtp, the host name, the
+ * loopback client networks (spool.dir, <state_dir>/spool, is config.c's). */
+int gw_config_listen_defaults(struct gw_listen_config *l);
 void gw_config_listen_free(struct gw_listen_config *l);
 
 /* "192.0.2.0/24", "2001:db8::/32", "::1" (a host) → block. */

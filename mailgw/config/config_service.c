@@ -1,36 +1,43 @@
 /* telemail-mailgw — `alerts:`, `billing:` and `notify:` of the configuration. */
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <telemail/config_map.h>
 #include <telemail/error.h>
-#include <telemail/mailbox.h>
 #include <telemail/node.h>
 
-#include "config/config.h"
-#include "config/config_util.h"
 #include "config/config_service.h"
+
+#define SVC(member) TM_CONF_FIELD(struct gw_service_config, member)
+#define MAXD TM_CONF_MAX_DURATION
 
 /* ---- alerts ---- */
 
-static int read_thresholds(const struct gw_cfgctx *c, const struct tm_node *n,
-			   struct gw_service_config *s)
+/* alerts.supply_low: a mapping of supply type (or type/colorant) to a percent. */
+static int read_thresholds(const struct tm_conf_ctx *c, const struct tm_node *n, const char *at,
+			   void *obj)
 {
-	if (gw_cfg_want_map(c, n, "alerts.supply_low", NULL) < 0)
-		return -1;
+	struct gw_service_config *s = obj;
+	if (n->type != TM_NODE_MAP)
+		return tm_conf_fail(c, n, "config.bad_value", at, "must be a mapping, not %s",
+				    tm_node_type_name(n->type));
 	if (n->u.map.n > GW_SERVICE_MAX_THRESHOLDS)
-		return gw_cfg_bad(c, n, "alerts.supply_low", "more than %d entries",
-			    GW_SERVICE_MAX_THRESHOLDS);
+		return tm_conf_fail(c, n, "config.bad_value", at, "more than %d entries",
+				    GW_SERVICE_MAX_THRESHOLDS);
 	for (size_t i = 0; i < n->u.map.n; i++) {
 		const char *key = n->u.map.pairs[i].key;
 		const struct tm_node *v = n->u.map.pairs[i].value;
 		char path[160];
-		unsigned pct;
-		snprintf(path, sizeof(path), "alerts.supply_low.%.100s", key);
-		if (gw_cfg_uint(c, v, path, 0, 100, &pct) < 0)
-			return -1;
+		snprintf(path, sizeof(path), "%s.%.100s", at, key);
+		if (v->type != TM_NODE_INT)
+			return tm_conf_fail(c, v, "config.bad_value", path, "must be an integer, not %s",
+					    tm_node_type_name(v->type));
+		if (v->u.i < 0 || v->u.i > 100)
+			return tm_conf_fail(c, v, "config.bad_value", path,
+					    "%lld is out of range 0..100", (long long)v->u.i);
+		unsigned pct = (unsigned)v->u.i;
 		if (strcmp(key, "default") == 0) {
 			s->supply_low_default = pct;
 			continue;
@@ -41,7 +48,8 @@ static int read_thresholds(const struct gw_cfgctx *c, const struct tm_node *n,
 		if (tl == 0 || tl >= sizeof(t->type) ||
 		    (slash != NULL &&
 		    (slash[1] == '\0' || strlen(slash + 1) >= sizeof(t->colorant))))
-			return gw_cfg_bad(c, v, path, "want a supply type or type/colorant (e.g. toner/black)");
+			return tm_conf_fail(c, v, "config.bad_value", path,
+					    "want a supply type or type/colorant (e.g. toner/black)");
 		memcpy(t->type, key, tl);
 		t->type[tl] = '\0';
 		snprintf(t->colorant, sizeof(t->colorant), "%s", slash != NULL ? slash + 1 : "");
@@ -51,46 +59,36 @@ static int read_thresholds(const struct gw_cfgctx *c, const struct tm_node *n,
 	return 0;
 }
 
-static int read_alerts(const struct gw_cfgctx *c, const struct tm_node *n, struct gw_service_config *s)
-{
-	static const char *const keys[] = { "silence", "check_every", "part_life_percent", "supply_low",
-					    NULL };
-	const struct tm_node *v;
-	if (gw_cfg_want_map(c, n, "alerts", keys) < 0)
-		return -1;
-	if ((v = gw_cfg_get(n, "silence")) != NULL &&
-	    gw_cfg_dur(c, v, "alerts.silence", 60, GW_CONFIG_MAX_DURATION, &s->silence) < 0)
-		return -1;
-	if ((v = gw_cfg_get(n, "check_every")) != NULL &&
-	    gw_cfg_dur(c, v, "alerts.check_every", 1, GW_CONFIG_MAX_DURATION, &s->silence_check_every) < 0)
-		return -1;
-	if ((v = gw_cfg_get(n, "part_life_percent")) != NULL &&
-	    gw_cfg_uint(c, v, "alerts.part_life_percent", 1, 1000, &s->part_life_percent) < 0)
-		return -1;
-	if ((v = gw_cfg_get(n, "supply_low")) != NULL && read_thresholds(c, v, s) < 0)
-		return -1;
-	return 0;
-}
+static const struct tm_conf_entry alerts_keys[] = {
+	TM_CONF_KEY("silence", TM_CONF_DURATION, "7d", 0, 60, MAXD, SVC(silence),
+	  "a device silent this long is flagged (alert device.silent)"),
+	TM_CONF_KEY("check_every", TM_CONF_DURATION, "10m", 0, 1, MAXD, SVC(silence_check_every),
+	  "serve runs the silence check this often"),
+	TM_CONF_KEY("part_life_percent", TM_CONF_INT, "90", 0, 1, 1000, SVC(part_life_percent),
+	  "a part is due at this share of its rated life"),
+	TM_CONF_KEY("supply_low", TM_CONF_CUSTOM, "default: 10", 0, 0, 0, TM_CONF_NOFIELD,
+	  "percent per supply type or type/colorant (toner/black: 5); default: for the rest",
+	  .read = read_thresholds, .type_name = "map(percent)"),
+};
+const struct tm_conf_section gw_conf_alerts = TM_CONF_TABLE(alerts_keys, NULL);
 
-static int read_billing(const struct gw_cfgctx *c, const struct tm_node *n,
-			struct gw_service_config *s)
-{
-	static const char *const keys[] = { "estimate_after", NULL };
-	const struct tm_node *v;
-	if (gw_cfg_want_map(c, n, "billing", keys) < 0)
-		return -1;
-	if ((v = gw_cfg_get(n, "estimate_after")) != NULL &&
-	    gw_cfg_dur(c, v, "billing.estimate_after", 0, GW_CONFIG_MAX_DURATION, &s->estimate_after) < 0)
-		return -1;
-	return 0;
-}
+/* ---- billing ---- */
+
+static const struct tm_conf_entry billing_keys[] = {
+	TM_CONF_KEY("estimate_after", TM_CONF_DURATION, "2d", 0, 0, MAXD, SVC(estimate_after),
+	  "a boundary reading older than this is marked estimated"),
+};
+const struct tm_conf_section gw_conf_billing = TM_CONF_TABLE(billing_keys, NULL);
 
 /* ---- notify ---- */
 
-static int read_relay(const struct gw_cfgctx *c, const struct tm_node *v, struct gw_service_config *s)
+/* notify.email.relay: host or host:port ([v6]:port). */
+static int read_relay(const struct tm_conf_ctx *c, const struct tm_node *v, const char *path,
+		      void *obj)
 {
+	struct gw_service_config *s = obj;
 	char *text = NULL;
-	if (gw_cfg_str(c, v, "notify.email.relay", 255, &text) < 0)
+	if (tm_conf_string(c, v, path, 255, &text) < 0)
 		return -1;
 	char *colon = strrchr(text, ':');
 	s->smtp_port = 25;
@@ -99,216 +97,134 @@ static int read_relay(const struct gw_cfgctx *c, const struct tm_node *v, struct
 		long port = strtol(colon + 1, &end, 10);
 		if (colon[1] == '\0' || *end != '\0' || port < 1 || port > 65535) {
 			free(text);
-			return gw_cfg_bad(c, v, "notify.email.relay", "want host or host:port (port 1..65535)");
+			return tm_conf_fail(c, v, "config.bad_value", path,
+					    "want host or host:port (port 1..65535)");
 		}
 		s->smtp_port = (unsigned)port;
 		*colon = '\0';
 	}
 	if (text[0] == '\0') {
 		free(text);
-		return gw_cfg_bad(c, v, "notify.email.relay", "empty host name");
+		return tm_conf_fail(c, v, "config.bad_value", path, "empty host name");
 	}
 	free(s->smtp_host);
 	s->smtp_host = text;
 	return 0;
 }
 
-/* The retry keys of a channel (`prefix` is notify.email or notify.webhook). */
-static int read_retry(const struct gw_cfgctx *c, const struct tm_node *n, const char *prefix,
-		      struct gw_retry_policy *p)
+/* A channel's backoff may not shrink. */
+static int check_retry(const struct tm_conf_ctx *c, const struct tm_node *n, const char *path,
+		       const struct gw_retry_policy *p)
 {
-	static const char *const keys[] = { "retries", "backoff", "max_backoff", "give_up_after" };
-	const struct tm_node *v;
-	char path[64];
-	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-		if ((v = gw_cfg_get(n, keys[i])) == NULL)
-			continue;
-		snprintf(path, sizeof(path), "%s.%s", prefix, keys[i]);
-		int rc = i == 0 ? gw_cfg_uint(c, v, path, 0, 100000, &p->retries)
-			 : i == 1 ? gw_cfg_dur(c, v, path, 1, GW_CONFIG_MAX_DURATION, &p->backoff)
-			 : i == 2 ? gw_cfg_dur(c, v, path, 1, GW_CONFIG_MAX_DURATION, &p->max_backoff)
-				  : gw_cfg_dur(c, v, path, 0, GW_CONFIG_MAX_DURATION, &p->give_up_after);
-		if (rc < 0)
-			return -1;
-	}
-	if (p->max_backoff < p->backoff) {
-		snprintf(path, sizeof(path), "%s.max_backoff", prefix);
-		v = gw_cfg_get(n, "max_backoff");
-		return gw_cfg_bad(c, v != NULL ? v : n, path, "%llds is shorter than backoff (%llds)",
-				  (long long)p->max_backoff, (long long)p->backoff);
-	}
-	return 0;
+	if (p->max_backoff >= p->backoff)
+		return 0;
+	char at[64];
+	snprintf(at, sizeof(at), "%s.max_backoff", path);
+	const struct tm_node *v = tm_node_get(n, "max_backoff");
+	return tm_conf_fail(c, v != NULL ? v : n, "config.bad_value", at,
+			    "%llds is shorter than backoff (%llds)", (long long)p->max_backoff,
+			    (long long)p->backoff);
 }
 
-static int read_email(const struct gw_cfgctx *c, const struct tm_node *n, struct gw_service_config *s)
+static int check_email(const struct tm_conf_ctx *c, const struct tm_node *n, const char *path,
+		       void *obj)
 {
-	static const char *const keys[] = {
-		"relay", "starttls", "ca_file", "from", "to", "timeout",
-		"retries", "backoff", "max_backoff", "give_up_after", NULL,
-	};
-	const struct tm_node *v;
-	if (gw_cfg_want_map(c, n, "notify.email", keys) < 0)
-		return -1;
-	if ((v = gw_cfg_get(n, "relay")) == NULL)
-		return tm_error_set(c->err, "config.missing_key", "%s:%u: notify.email.relay: missing",
-				    c->name, n->line);
-	if (read_relay(c, v, s) < 0)
-		return -1;
-	if ((v = gw_cfg_get(n, "starttls")) != NULL) {
-		char *mode = NULL;
-		if (gw_cfg_str(c, v, "notify.email.starttls", 16, &mode) < 0)
-			return -1;
-		bool req = strcmp(mode, "required") == 0, off = strcmp(mode, "off") == 0;
-		free(mode);
-		if (!req && !off)
-			return gw_cfg_bad(c, v, "notify.email.starttls", "want required or off");
-		s->starttls = req ? 1 : 0;
-	}
-	if ((v = gw_cfg_get(n, "ca_file")) != NULL &&
-	    gw_cfg_path(c, v, "notify.email.ca_file", &s->smtp_ca_file) < 0)
-		return -1;
-	if ((v = gw_cfg_get(n, "from")) == NULL)
-		return tm_error_set(c->err, "config.missing_key", "%s:%u: notify.email.from: missing",
-				    c->name, n->line);
-	if (gw_cfg_str(c, v, "notify.email.from", 254, &s->mail_from) < 0)
-		return -1;
-	if (!tm_mailbox_ok(s->mail_from))
-		return gw_cfg_bad(c, v, "notify.email.from", "'%s' is not a mailbox", s->mail_from);
-	if ((v = gw_cfg_get(n, "to")) == NULL)
-		return tm_error_set(c->err, "config.missing_key", "%s:%u: notify.email.to: missing",
-				    c->name, n->line);
-	if (v->type != TM_NODE_SEQ || v->u.seq.n == 0 || v->u.seq.n > GW_SERVICE_MAX_RECIPIENTS)
-		return gw_cfg_bad(c, v, "notify.email.to", "must be a list of 1 to %d mailboxes",
-			    GW_SERVICE_MAX_RECIPIENTS);
-	for (size_t i = 0; i < v->u.seq.n; i++) {
-		char path[64];
-		snprintf(path, sizeof(path), "notify.email.to[%zu]", i);
-		if (gw_cfg_str(c, v->u.seq.items[i], path, 254, &s->mail_to[i]) < 0)
-			return -1;
-		s->n_mail_to = i + 1;
-		if (!tm_mailbox_ok(s->mail_to[i]))
-			return gw_cfg_bad(c, v->u.seq.items[i], path, "'%s' is not a mailbox", s->mail_to[i]);
-	}
-	if ((v = gw_cfg_get(n, "timeout")) != NULL &&
-	    gw_cfg_dur(c, v, "notify.email.timeout", 1, GW_CONFIG_MAX_DURATION, &s->smtp_timeout) < 0)
-		return -1;
-	return read_retry(c, n, "notify.email", &s->email_retry);
+	return check_retry(c, n, path, &((struct gw_service_config *)obj)->email_retry);
 }
 
-static int read_webhook(const struct gw_cfgctx *c, const struct tm_node *n,
-			struct gw_service_config *s)
+static int check_webhook(const struct tm_conf_ctx *c, const struct tm_node *n, const char *path,
+			 void *obj)
 {
-	static const char *const keys[] = { "url", "secret_file", "retries", "backoff", "max_backoff",
-					    "give_up_after", "timeout", NULL };
-	const struct tm_node *v;
-	if (gw_cfg_want_map(c, n, "notify.webhook", keys) < 0)
-		return -1;
-	if ((v = gw_cfg_get(n, "url")) == NULL)
-		return tm_error_set(c->err, "config.missing_key", "%s:%u: notify.webhook.url: missing",
-				    c->name, n->line);
-	if (gw_cfg_str(c, v, "notify.webhook.url", 2048, &s->webhook_url) < 0)
-		return -1;
+	struct gw_service_config *s = obj;
 	if (strncmp(s->webhook_url, "https://", 8) != 0 && strncmp(s->webhook_url, "http://", 7) != 0)
-		return gw_cfg_bad(c, v, "notify.webhook.url", "want an http:// or https:// URL");
-	if ((v = gw_cfg_get(n, "secret_file")) == NULL)
-		return tm_error_set(c->err, "config.missing_key",
-				    "%s:%u: notify.webhook.secret_file: missing", c->name, n->line);
-	if (gw_cfg_path(c, v, "notify.webhook.secret_file", &s->webhook_secret_file) < 0)
-		return -1;
-	if ((v = gw_cfg_get(n, "timeout")) != NULL &&
-	    gw_cfg_dur(c, v, "notify.webhook.timeout", 1, GW_CONFIG_MAX_DURATION, &s->webhook_timeout) < 0)
-		return -1;
-	return read_retry(c, n, "notify.webhook", &s->webhook_retry);
+		return tm_conf_fail(c, tm_node_get(n, "url"), "config.bad_value", "notify.webhook.url",
+				    "want an http:// or https:// URL");
+	return check_retry(c, n, path, &s->webhook_retry);
 }
 
-static int read_notify(const struct gw_cfgctx *c, const struct tm_node *n, struct gw_service_config *s)
-{
-	static const char *const keys[] = { "email", "throttle", "digest_interval", "webhook", "every",
-					    NULL };
-	const struct tm_node *v;
-	if (gw_cfg_want_map(c, n, "notify", keys) < 0)
-		return -1;
-	if ((v = gw_cfg_get(n, "email")) != NULL && read_email(c, v, s) < 0)
-		return -1;
-	if ((v = gw_cfg_get(n, "throttle")) != NULL) {
-		static const char *const tkeys[] = { "max", "per", NULL };
-		const struct tm_node *t;
-		if (gw_cfg_want_map(c, v, "notify.throttle", tkeys) < 0)
-			return -1;
-		if ((t = gw_cfg_get(v, "max")) != NULL &&
-		    gw_cfg_uint(c, t, "notify.throttle.max", 1, 10000, &s->throttle_max) < 0)
-			return -1;
-		if ((t = gw_cfg_get(v, "per")) != NULL &&
-		    gw_cfg_dur(c, t, "notify.throttle.per", 1, GW_CONFIG_MAX_DURATION, &s->throttle_per) < 0)
-			return -1;
-	}
-	if ((v = gw_cfg_get(n, "digest_interval")) != NULL &&
-	    gw_cfg_dur(c, v, "notify.digest_interval", 0, GW_CONFIG_MAX_DURATION, &s->digest_interval) < 0)
-		return -1;
-	if ((v = gw_cfg_get(n, "webhook")) != NULL && read_webhook(c, v, s) < 0)
-		return -1;
-	if ((v = gw_cfg_get(n, "every")) != NULL &&
-	    gw_cfg_dur(c, v, "notify.every", 1, GW_CONFIG_MAX_DURATION, &s->notify_every) < 0)
-		return -1;
-	return 0;
-}
+/* A channel's retry policy (struct gw_retry_policy): the same keys, its own
+ * defaults. */
+#define RETRY_KEYS(policy, def_retries, def_max_backoff, what) \
+	TM_CONF_KEY("retries", TM_CONF_INT, def_retries, 0, 0, 100000, SVC(policy.retries), \
+		    "attempts before " what " is given up (0: no limit by count)"), \
+	TM_CONF_KEY("backoff", TM_CONF_DURATION, "1m", 0, 1, MAXD, SVC(policy.backoff), \
+		    "wait after the first failed attempt, doubling"), \
+	TM_CONF_KEY("max_backoff", TM_CONF_DURATION, def_max_backoff, 0, 1, MAXD, \
+		    SVC(policy.max_backoff), "the longest wait between attempts"), \
+	TM_CONF_KEY("give_up_after", TM_CONF_DURATION, "7d", 0, 0, MAXD, SVC(policy.give_up_after), \
+		    what " queued this long is given up (0s: no limit by age)")
+
+static const struct tm_conf_choice starttls_modes[] = {
+	{ "required", 1 }, { "off", 0 }, { NULL, 0 },
+};
+
+static const struct tm_conf_entry email_keys[] = {
+	TM_CONF_KEY("relay", TM_CONF_CUSTOM, NULL, TM_CONF_REQUIRED, 0, 0, TM_CONF_NOFIELD,
+	  "the SMTP relay: host or host:port (port 25 by default)",
+	  .read = read_relay, .type_name = "host[:port]"),
+	TM_CONF_KEY("starttls", TM_CONF_ENUM, "required", 0, 0, 0, SVC(starttls),
+	  "off only for loopback test sinks", .choices = starttls_modes),
+	TM_CONF_KEY("ca_file", TM_CONF_PATH, "(the system store)", TM_CONF_DEF_DOC, 0, 0, SVC(smtp_ca_file),
+	  "CA certificates for the relay's certificate"),
+	TM_CONF_KEY("from", TM_CONF_ADDRESS, NULL, TM_CONF_REQUIRED, 0, 0, SVC(mail_from),
+	  "the notifications' sender"),
+	TM_CONF_KEY("to", TM_CONF_LIST, NULL, TM_CONF_REQUIRED | TM_CONF_INLINE, 1, GW_SERVICE_MAX_RECIPIENTS,
+	  SVC(mail_to), "the service team's mailboxes", .of = TM_CONF_ADDRESS,
+	  .count_offset = offsetof(struct gw_service_config, n_mail_to)),
+	TM_CONF_KEY("timeout", TM_CONF_DURATION, "30s", 0, 1, MAXD, SVC(smtp_timeout),
+	  "per SMTP step"),
+	RETRY_KEYS(email_retry, "0", "10m", "a mail"),
+};
+static const struct tm_conf_section email_section = TM_CONF_TABLE(email_keys, check_email);
+
+static const struct tm_conf_entry webhook_keys[] = {
+	TM_CONF_KEY("url", TM_CONF_STRING, NULL, TM_CONF_REQUIRED, 0, 2048, SVC(webhook_url),
+	  "http:// or https:// URL that receives each notification (JSON)"),
+	TM_CONF_KEY("secret_file", TM_CONF_PATH, NULL, TM_CONF_REQUIRED, 0, 0, SVC(webhook_secret_file),
+	  "HMAC-SHA256 key of the signature header"),
+	TM_CONF_KEY("timeout", TM_CONF_DURATION, "10s", 0, 1, MAXD, SVC(webhook_timeout),
+	  "per request"),
+	RETRY_KEYS(webhook_retry, "5", "1d", "a notification"),
+};
+static const struct tm_conf_section webhook_section = TM_CONF_TABLE(webhook_keys, check_webhook);
+
+static const struct tm_conf_entry throttle_keys[] = {
+	TM_CONF_KEY("max", TM_CONF_INT, "5", 0, 1, 10000, SVC(throttle_max),
+	  "immediate mails per kind per throttle.per"),
+	TM_CONF_KEY("per", TM_CONF_DURATION, "2h", 0, 1, MAXD, SVC(throttle_per), "the throttle's window"),
+};
+static const struct tm_conf_section throttle_section = TM_CONF_TABLE(throttle_keys, NULL);
+
+static const struct tm_conf_entry notify_keys[] = {
+	TM_CONF_KEY("email", TM_CONF_SECTION, NULL, 0, 0, 0, TM_CONF_NOFIELD, NULL, .section = &email_section),
+	TM_CONF_KEY("throttle", TM_CONF_SECTION, NULL, 0, 0, 0, TM_CONF_NOFIELD, NULL, .section = &throttle_section),
+	TM_CONF_KEY("digest_interval", TM_CONF_DURATION, "1h", 0, 0, MAXD, SVC(digest_interval),
+	  "non-critical mails wait this long for a digest"),
+	TM_CONF_KEY("webhook", TM_CONF_SECTION, NULL, 0, 0, 0, TM_CONF_NOFIELD, NULL, .section = &webhook_section),
+	TM_CONF_KEY("every", TM_CONF_DURATION, "1m", 0, 1, MAXD, SVC(notify_every),
+	  "serve delivers due notifications this often"),
+};
+const struct tm_conf_section gw_conf_notify = TM_CONF_TABLE(notify_keys, NULL);
 
 void gw_service_config_defaults(struct gw_service_config *s)
 {
 	memset(s, 0, sizeof(*s));
-	s->silence = 7 * 86400;
-	s->silence_check_every = 600;
-	s->part_life_percent = 90;
-	s->supply_low_default = 10;
-	s->estimate_after = 2 * 86400;
-	s->smtp_port = 25;
-	s->starttls = 1;
-	s->smtp_timeout = 30;
-	s->throttle_max = 5;
-	s->throttle_per = 2 * 3600;
-	s->digest_interval = 3600;
-	s->notify_every = 60;
-	/* e-mail keeps trying through a relay outage of a long weekend */
-	s->email_retry = (struct gw_retry_policy){ .retries = 0, .backoff = 60, .max_backoff = 600,
-						   .give_up_after = 7 * 86400 };
-	s->webhook_retry = (struct gw_retry_policy){ .retries = 5, .backoff = 60,
-						     .max_backoff = 86400, .give_up_after = 7 * 86400 };
-	s->webhook_timeout = 10;
-}
-
-int gw_config_service_read(const struct tm_node *root, const char *name, const char *base_dir,
-			   struct gw_service_config **out, struct tm_error *err)
-{
-	struct gw_cfgctx c = { .name = name, .base = base_dir, .err = err };
-	struct gw_service_config *s = malloc(sizeof(*s));
-	const struct tm_node *v;
-	*out = NULL;
-	if (s == NULL)
-		return tm_error_set(err, "internal.nomem", "out of memory");
-	gw_service_config_defaults(s);
-	if (root != NULL && root->type == TM_NODE_MAP) {
-		if (((v = gw_cfg_get(root, "alerts")) != NULL && read_alerts(&c, v, s) < 0) ||
-		    ((v = gw_cfg_get(root, "billing")) != NULL && read_billing(&c, v, s) < 0) ||
-		    ((v = gw_cfg_get(root, "notify")) != NULL && read_notify(&c, v, s) < 0)) {
-			gw_config_service_free(s);
-			return -1;
-		}
-	}
-	*out = s;
-	return 0;
+	/* the tables' defaults are constants: nothing here can fail */
+	(void)tm_conf_defaults(&gw_conf_alerts, s, NULL);
+	(void)tm_conf_defaults(&gw_conf_billing, s, NULL);
+	(void)tm_conf_defaults(&gw_conf_notify, s, NULL);
+	s->supply_low_default = 10;   /* alerts.supply_low.default */
+	s->smtp_port = 25;            /* notify.email.relay without a port */
 }
 
 void gw_config_service_free(struct gw_service_config *s)
 {
 	if (s == NULL)
 		return;
+	tm_conf_release(&gw_conf_alerts, s);
+	tm_conf_release(&gw_conf_billing, s);
+	tm_conf_release(&gw_conf_notify, s);
 	free(s->smtp_host);
-	free(s->smtp_ca_file);
-	free(s->mail_from);
-	for (size_t i = 0; i < s->n_mail_to; i++)
-		free(s->mail_to[i]);
-	free(s->webhook_url);
-	free(s->webhook_secret_file);
 	free(s);
 }
 

@@ -1,16 +1,16 @@
 /* telemail-mailgw — the service sections of the configuration (issue 6):
  * `alerts:` (thresholds, silence, part life), `billing:` (when a boundary
  * reading counts as estimated) and `notify:` (e-mail over SMTP, webhook).
- * Every section and key is optional; absent keys take the defaults below.
- * Errors follow config.h: "file:line: key.path: message". */
+ * Every section and key is optional; absent keys take the defaults of the
+ * tables (`telemail-mailgw check-config --defaults` prints them). Errors
+ * follow config.h: "file:line: key.path: message". */
 #ifndef GW_CONFIG_SERVICE_H
 #define GW_CONFIG_SERVICE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-struct tm_error;
-struct tm_node;
+struct tm_conf_section;
 
 #define GW_SERVICE_MAX_THRESHOLDS 64   /* alerts.supply_low entries */
 #define GW_SERVICE_MAX_RECIPIENTS 16   /* notify.email.to */
@@ -54,7 +54,7 @@ struct gw_service_config {
 	int starttls;                    /* 1 required (default), 0 off (loopback test sinks only) */
 	char *smtp_ca_file;              /* default: the system store */
 	char *mail_from;
-	char *mail_to[GW_SERVICE_MAX_RECIPIENTS];
+	char *mail_to[GW_SERVICE_MAX_RECIPIENTS]; /* notify.email.to */
 	size_t n_mail_to;
 	int64_t smtp_timeout;            /* default 30s */
 	unsigned throttle_max;           /* immediate mails per kind per throttle_per; default 5 */
@@ -70,15 +70,13 @@ struct gw_service_config {
 	int64_t webhook_timeout;         /* default 10s */
 };
 
-/* Fill the defaults. */
-void gw_service_config_defaults(struct gw_service_config *s);
+/* The sections' tables (telemail/config_map.h); the configuration's top
+ * level (config.c) reads them into its struct gw_service_config. */
+extern const struct tm_conf_section gw_conf_alerts, gw_conf_billing, gw_conf_notify;
 
-/* Read `alerts`, `billing` and `notify` from the configuration's top-level
- * mapping (already checked for unknown top-level keys). `name` is the file
- * name for messages, `base_dir` resolves relative paths. *out is malloc'd
- * (defaults when the sections are absent). */
-int gw_config_service_read(const struct tm_node *root, const char *name, const char *base_dir,
-			   struct gw_service_config **out, struct tm_error *err);
+/* Fill the defaults (those of the tables above). */
+void gw_service_config_defaults(struct gw_service_config *s);
+/* Free what the configuration reader allocated, and s. */
 void gw_config_service_free(struct gw_service_config *s);
 
 /* The low threshold (percent) for a supply. */
