@@ -31,8 +31,6 @@ DEFINED = set('TDBRVW')   # text, data, bss, read-only, weak
 
 # Cycles left for now: folder -> why, and what breaks it.
 KNOWN = {
-    'mailgw/config/': 'the declarative config reader replaces the hand-written '
-                      'section readers (config.c <-> config_util.c)',
     'mailgw/store/': 'after the store front door and base helpers work: the '
                      'SQLite back end calls value helpers in store.c (outcome '
                      'names, UTC parsing); its ops files call statement '
