@@ -34,7 +34,8 @@ def entries(path):
             facts = f"Default: {esc(default) if default else 'none'}."
             if limits:
                 facts += f" Limits: {esc(limits)}."
-            lines.append("\t" + facts + " ++")
+            lines.append("\t" + facts)
+            lines.append("")
             lines.append("\t" + esc(desc))
             out.append("\n".join(lines))
     if not out:
