@@ -23,6 +23,7 @@
 #include "ingest/pipeline.h"
 #include "store/quarantine.h"
 #include "ingest/replay.h"
+#include "daemon/sd_notify.h"
 #include "daemon/serve.h"
 #include "smtp/maildir.h"
 #include "spool/spool.h"
@@ -211,9 +212,18 @@ static void log_reload_failed(const char *reason, const char *detail)
 	log_end(&l);
 }
 
+static void reload(struct serve *sv);
+
 static void on_reload(void *ctx)
 {
 	struct serve *sv = ctx;
+	gw_sd_notify("RELOADING=1");
+	reload(sv);
+	gw_sd_notify("READY=1"); /* a failed reload keeps the old configuration: ready all the same */
+}
+
+static void reload(struct serve *sv)
+{
 	struct tm_error err = {0};
 	struct gw_config *ncfg = NULL;
 	struct gw_pipeline *np = calloc(1, sizeof(*np));
@@ -492,6 +502,7 @@ int gw_serve_run(const struct gw_serve_options *o, struct tm_error *err)
 	atomic_init(&sv.reloads, 0);
 	pthread_t pipe_th, maildir_th, service_th;
 	bool pipe_started = false, maildir_started = false, service_started = false;
+	bool ready = false;
 	int rc = -1;
 	const struct gw_config *cfg = o->cfg;
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -566,9 +577,13 @@ int gw_serve_run(const struct gw_serve_options *o, struct tm_error *err)
 		maildir_started = true;
 	}
 	on_tick(&sv);
+	gw_sd_notify("READY=1"); /* listening, spool recovered, threads up */
+	ready = true;
 	gw_listener_run(sv.listener);
 	rc = 0;
 out:
+	if (ready)
+		gw_sd_notify("STOPPING=1");
 	/* sessions are done; now the intake, then the in-flight pipeline work */
 	pthread_mutex_lock(&sv.mu);
 	sv.stopping = true;
