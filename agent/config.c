@@ -390,9 +390,9 @@ static const struct tm_conf_entry root_keys[] = {
 };
 static const struct tm_conf_section root_section = TM_CONF_TABLE(root_keys, check_root);
 
-int ag_config_describe(struct tm_buf *out)
+int ag_config_describe(struct tm_buf *out, bool tsv)
 {
-	return tm_conf_describe(&root_section, "", out);
+	return tsv ? tm_conf_describe_tsv(&root_section, "", out) : tm_conf_describe(&root_section, "", out);
 }
 
 int ag_config_parse(const uint8_t *buf, size_t len, const char *base_dir,

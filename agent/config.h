@@ -105,7 +105,7 @@ int ag_config_parse(const uint8_t *buf, size_t len, const char *base_dir,
 void ag_config_free(struct ag_config *c);
 /* Every key with its type, default, limits and description, one per line
  * (`telemail-agent check-config --defaults`). */
-int ag_config_describe(struct tm_buf *out);
+int ag_config_describe(struct tm_buf *out, bool tsv);
 /* The outbox a collector needs by default: AG_OUTBOX_HOLD_SECONDS of
  * scheduled reports (counters and heartbeats) for every configured device,
  * so that the relay may be down that long without a report dropped. */

@@ -46,7 +46,9 @@ static const char usage_text[] =
 	"\n"
 	"Commands:\n"
 	"  check-config            read and check the configuration\n"
-	"  check-config --defaults every key: type, default, limits, description\n"
+	"  check-config --defaults [--tsv]\n"
+	"                          every key: type, default, limits, description\n"
+	"                          (--tsv: the fields separated by tabs)\n"
 	"  show                    print the report that would be sent now\n"
 	"  once                    collect, seal, queue and send\n"
 	"  flush                   send what is queued\n"
@@ -514,10 +516,11 @@ int main(int argc, char **argv)
 	int nargs = argc - optind - 1;
 	char **args = argv + optind + 1;
 	bool flush_all = strcmp(cmd, "test") == 0 && nargs == 1 && strcmp(args[0], "--flush") == 0;
-	if (strcmp(cmd, "check-config") == 0 && nargs == 1 && strcmp(args[0], "--defaults") == 0) {
+	bool tsv = nargs == 2 && strcmp(args[1], "--tsv") == 0;
+	if (strcmp(cmd, "check-config") == 0 && (nargs == 1 || tsv) && strcmp(args[0], "--defaults") == 0) {
 		struct tm_buf b;
 		tm_buf_init(&b);
-		int drc = ag_config_describe(&b);
+		int drc = ag_config_describe(&b, tsv);
 		if (drc == 0)
 			fwrite(b.data, 1, b.len, stdout);
 		tm_buf_fini(&b);

@@ -241,7 +241,7 @@ Test(gwconfig, defaults_are_documented_by_the_tables)
 {
 	struct tm_buf b;
 	tm_buf_init(&b);
-	cr_assert_eq(gw_config_describe(&b), 0);
+	cr_assert_eq(gw_config_describe(&b, false), 0);
 	cr_assert_eq(tm_buf_append(&b, "", 1), 0);
 	const char *s = (const char *)b.data;
 	const char *want[] = {

@@ -18,7 +18,8 @@ static const char usage_text[] =
 	"\n"
 	"Commands:\n"
 	"  check-config                    read and check the configuration; print a summary\n"
-	"  check-config --defaults         every key: type, default, limits, description\n"
+	"  check-config --defaults [--tsv] every key: type, default, limits, description\n"
+	"                                  (--tsv: the fields separated by tabs)\n"
 	"  replay [--json] [--workers N] FILE|DIR...\n"
 	"                                  run messages (.eml files) through the gateway's\n"
 	"                                  pipeline: one line per message and a summary;\n"
@@ -67,10 +68,11 @@ static const char usage_text[] =
 
 static int cmd_check_config(struct gw_cli *c, int argc, char **argv)
 {
-	if (argc == 2 && strcmp(argv[1], "--defaults") == 0) {
+	bool tsv = argc == 3 && strcmp(argv[2], "--tsv") == 0;
+	if ((argc == 2 || tsv) && strcmp(argv[1], "--defaults") == 0) {
 		struct tm_buf b;
 		tm_buf_init(&b);
-		int rc = gw_config_describe(&b);
+		int rc = gw_config_describe(&b, tsv);
 		if (rc == 0)
 			fwrite(b.data, 1, b.len, stdout);
 		tm_buf_fini(&b);

@@ -127,9 +127,9 @@ static const struct tm_conf_entry root_keys[] = {
 };
 static const struct tm_conf_section root_section = TM_CONF_TABLE(root_keys, NULL);
 
-int gw_config_describe(struct tm_buf *out)
+int gw_config_describe(struct tm_buf *out, bool tsv)
 {
-	return tm_conf_describe(&root_section, "", out);
+	return tsv ? tm_conf_describe_tsv(&root_section, "", out) : tm_conf_describe(&root_section, "", out);
 }
 
 /* The defaults under state_dir, once the file has named it. */

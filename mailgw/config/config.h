@@ -69,7 +69,7 @@ void gw_config_free(struct gw_config *c);
 
 /* Every key with its type, default, limits and description, one per line
  * (`telemail-mailgw check-config --defaults`). */
-int gw_config_describe(struct tm_buf *out);
+int gw_config_describe(struct tm_buf *out, bool tsv);
 
 /* "90s", "10m", "2h", "7d" → seconds (a non-negative integer and one unit,
  * at most GW_CONFIG_MAX_DURATION). Also for command-line options such as

@@ -480,7 +480,8 @@ static void limits_text(const struct tm_conf_entry *e, char *out, size_t cap)
 	}
 }
 
-int tm_conf_describe(const struct tm_conf_section *s, const char *prefix, struct tm_buf *out)
+static int describe(const struct tm_conf_section *s, const char *prefix, bool tsv,
+		    struct tm_buf *out)
 {
 	for (size_t j = 0; j < s->n; j++) {
 		const struct tm_conf_entry *e = &s->entries[j];
@@ -488,21 +489,34 @@ int tm_conf_describe(const struct tm_conf_section *s, const char *prefix, struct
 		snprintf(key, sizeof(key), "%s%s", prefix, e->key);
 		if (e->type == TM_CONF_SECTION) {
 			strncat(key, ".", sizeof(key) - strlen(key) - 1);
-			if (tm_conf_describe(e->section, key, out) < 0)
+			if (describe(e->section, key, tsv, out) < 0)
 				return -1;
 			continue;
 		}
 		limits_text(e, lim, sizeof(lim));
 		const char *def = e->def != NULL ? e->def :
 				  (e->flags & TM_CONF_REQUIRED) ? "(required)" : "-";
-		if (tm_buf_printf(out, "%-34s %-14s %-24s %-18s %s\n", key, type_name(e), def, lim,
-				  e->desc != NULL ? e->desc : "") < 0)
+		const char *desc = e->desc != NULL ? e->desc : "";
+		int rc = tsv ? tm_buf_printf(out, "%s\t%s\t%s\t%s\t%s\n", key, type_name(e), def, lim, desc)
+			     : tm_buf_printf(out, "%-34s %-14s %-24s %-18s %s\n", key, type_name(e), def, lim,
+					     desc);
+		if (rc < 0)
 			return -1;
 		if (e->type == TM_CONF_LIST && e->of == TM_CONF_SECTION) {
 			strncat(key, "[].", sizeof(key) - strlen(key) - 1);
-			if (tm_conf_describe(e->section, key, out) < 0)
+			if (describe(e->section, key, tsv, out) < 0)
 				return -1;
 		}
 	}
 	return 0;
+}
+
+int tm_conf_describe(const struct tm_conf_section *s, const char *prefix, struct tm_buf *out)
+{
+	return describe(s, prefix, false, out);
+}
+
+int tm_conf_describe_tsv(const struct tm_conf_section *s, const char *prefix, struct tm_buf *out)
+{
+	return describe(s, prefix, true, out);
 }

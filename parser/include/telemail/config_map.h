@@ -128,6 +128,8 @@ int tm_conf_defaults(const struct tm_conf_section *s, void *obj, struct tm_error
 void tm_conf_release(const struct tm_conf_section *s, void *obj);
 /* One line per key, "prefix" before each key: key type default limits description. */
 int tm_conf_describe(const struct tm_conf_section *s, const char *prefix, struct tm_buf *out);
+/* The same lines with the five fields separated by tabs (for the man pages). */
+int tm_conf_describe_tsv(const struct tm_conf_section *s, const char *prefix, struct tm_buf *out);
 
 /* For custom readers: "FILE:LINE: path: what" under reason; returns -1. */
 int tm_conf_fail(const struct tm_conf_ctx *c, const struct tm_node *at, const char *reason,
