@@ -210,8 +210,8 @@ Test(cms_kari, openssl_command_line_messages_open_fast)
 		"-keyid",                                       /* rKeyId: the SKI */
 		"-stream",                                      /* BER, chunked content */
 		"-keyopt ecdh_kdf_md:sha256",
-		"-keyopt ecdh_kdf_md:sha384 -wrap aes192-wrap",
-		"-keyopt ecdh_kdf_md:sha512 -wrap aes128-wrap",
+		"-keyopt ecdh_kdf_md:sha384",
+		"-keyopt ecdh_kdf_md:sha512 -wrap aes256-wrap",
 	};
 	struct tm_keyring *kr = ring("gw-ec", NULL, NULL);
 	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
@@ -219,6 +219,15 @@ Test(cms_kari, openssl_command_line_messages_open_fast)
 		tm_buf_init(&der);
 		cli_seal("gw-ec", opts[i], &der);
 		opens_fast(kr, "gw-ec", &der, opts[i]);
+		tm_buf_fini(&der);
+	}
+	/* a 128- or 192-bit wrap of the 256-bit content key: refused (issue 14) */
+	static const char *const weak[] = { "-wrap aes192-wrap", "-wrap aes128-wrap" };
+	for (size_t i = 0; i < sizeof(weak) / sizeof(weak[0]); i++) {
+		struct tm_buf der;
+		tm_buf_init(&der);
+		cli_seal("gw-ec", weak[i], &der);
+		declines(kr, "gw-ec", &der, "smime.weak_cipher", weak[i]);
 		tm_buf_fini(&der);
 	}
 	tm_keyring_free(kr);
@@ -605,11 +614,13 @@ Test(cms_kari, crafted_shapes)
 	static const struct craft cases[] = {
 		{ .name = "plain", .fast = true, .wrap = 2 },
 		{ .name = "ukm", .fast = true, .wrap = 2, .ukm = true, .ukm_len = 64 },
-		{ .name = "ukm of 96", .fast = true, .wrap = 1, .ukm = true, .ukm_len = 96,
+		{ .name = "ukm of 96", .fast = true, .wrap = 2, .ukm = true, .ukm_len = 96,
 		  .scheme = 1 },
-		{ .name = "empty ukm", .fast = true, .wrap = 0, .ukm = true },
+		{ .name = "empty ukm", .fast = true, .wrap = 2, .ukm = true },
+		{ .name = "aes128-wrap", .reason = "smime.weak_cipher", .wrap = 0 },
+		{ .name = "aes192-wrap", .reason = "smime.weak_cipher", .wrap = 1 },
 		{ .name = "ukm of 97: beyond the cap", .ukm = true, .ukm_len = 97, .wrap = 2 },
-		{ .name = "ski, sha512, aes128-wrap", .fast = true, .by_ski = true, .scheme = 2 },
+		{ .name = "ski, sha512", .fast = true, .by_ski = true, .scheme = 2, .wrap = 2 },
 		/* OpenSSL 3.0's CMS opens 12-octet nonces only */
 		{ .name = "nonce 16", .reason = "smime.tampered", .wrap = 2, .nonce_len = 16 },
 		{ .name = "nonce 8", .reason = "smime.tampered", .wrap = 2, .nonce_len = 8 },

@@ -164,6 +164,32 @@ Test(interop, openssl_cbc_mail_needs_allow_cbc)
 	ctx_fini(&c);
 }
 
+/* The content key is AES-256: a key agreement that wraps it with a 128- or
+ * 192-bit KEK (openssl cms -wrap) is refused, whichever path decrypts. */
+static void openssl_weak_wrap(const char *wrap)
+{
+	struct ctx c;
+	ctx_init(&c, "gw-ec");
+	struct tm_buf want;
+	tm_buf_init(&want);
+	char cipher[64];
+	snprintf(cipher, sizeof(cipher), "-aes-256-gcm -wrap %s", wrap);
+	openssl_make(&c, "gw-ec", false, cipher, &want);
+	tm_buf_fini(&want);
+	struct tm_opened op;
+	tm_opened_init(&op);
+	struct tm_error err = {0};
+	cr_assert_eq(open_file(&c, false, &op, &err), -1, "%s was accepted", wrap);
+	cr_assert_str_eq(err.reason, "smime.weak_cipher");
+	cr_assert_not_null(strstr(err.msg, wrap), "%s", err.msg);
+	cr_assert_not_null(strstr(err.msg, "only aes256-wrap"), "%s", err.msg);
+	tm_opened_fini(&op);
+	ctx_fini(&c);
+}
+
+Test(interop, openssl_aes128_wrap_is_refused) { openssl_weak_wrap("id-aes128-wrap"); }
+Test(interop, openssl_aes192_wrap_is_refused) { openssl_weak_wrap("id-aes192-wrap"); }
+
 /* (b) tm_smime_seal → openssl cms -decrypt → openssl cms -verify */
 static void telemail_to_openssl(const char *gw, const char *dev, bool detached)
 {

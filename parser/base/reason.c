@@ -67,7 +67,7 @@ static const struct tm_reason reasons[] = {
 	{ "smime.content_type", P, "554 5.6.0", "the signed content is not application/yaml" },
 	{ "smime.malformed", P, "554 5.7.5", "the CMS structure cannot be parsed" },
 	{ "smime.cbc_not_allowed", P, "554 5.7.5", "enveloped-data with AES-CBC is not allowed by the configuration" },
-	{ "smime.weak_cipher", P, "554 5.7.5", "the content encryption algorithm is not AES-256-GCM or allowed AES-256-CBC" },
+	{ "smime.weak_cipher", P, "554 5.7.5", "the content encryption algorithm is not AES-256-GCM or allowed AES-256-CBC, or a key agreement wraps the content key with less than aes256-wrap" },
 	{ "smime.wrong_recipient", P, "554 5.7.5", "the message is not encrypted to any of the configured gateway keys" },
 	{ "smime.decrypt_failed", P, "554 5.7.5", "the content could not be decrypted" },
 	{ "smime.tampered", P, "554 5.7.5", "the ciphertext or its authentication tag was altered" },

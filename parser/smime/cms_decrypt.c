@@ -196,29 +196,62 @@ static int check_algorithms(const struct tm_cms_envelope *ei, bool allow_cbc, bo
 	return 0;
 }
 
-/* Does a RecipientInfo of the message name this certificate? */
-static bool names_cert(STACK_OF(CMS_RecipientInfo) *ris, X509 *cert)
+/* The RecipientInfo of the message that names this certificate, or NULL. */
+static CMS_RecipientInfo *names_cert(STACK_OF(CMS_RecipientInfo) *ris, X509 *cert)
 {
 	for (int i = 0; i < sk_CMS_RecipientInfo_num(ris); i++) {
 		CMS_RecipientInfo *ri = sk_CMS_RecipientInfo_value(ris, i);
 		switch (CMS_RecipientInfo_type(ri)) {
 		case CMS_RECIPINFO_TRANS:
 			if (CMS_RecipientInfo_ktri_cert_cmp(ri, cert) == 0)
-				return true;
+				return ri;
 			break;
 		case CMS_RECIPINFO_AGREE: {
 			STACK_OF(CMS_RecipientEncryptedKey) *reks = CMS_RecipientInfo_kari_get0_reks(ri);
 			for (int j = 0; j < sk_CMS_RecipientEncryptedKey_num(reks); j++)
 				if (CMS_RecipientEncryptedKey_cert_cmp(
 					    sk_CMS_RecipientEncryptedKey_value(reks, j), cert) == 0)
-					return true;
+					return ri;
 			break;
 		}
 		default:
 			break; /* KEK, password, other: never ours */
 		}
 	}
-	return false;
+	return NULL;
+}
+
+/* A key agreement wraps the 256-bit content key with the KEK it derives:
+ * only id-aes256-wrap keeps the key's strength (a 128-bit wrap would make
+ * AES-256 worth 128 bits). The ECDH algorithm's parameters are the wrap's
+ * AlgorithmIdentifier (RFC 5753 7.1.2). */
+static int check_wrap(CMS_RecipientInfo *ri, struct tm_error *err)
+{
+	if (CMS_RecipientInfo_type(ri) != CMS_RECIPINFO_AGREE)
+		return 0; /* key transport (RSA): no wrap */
+	X509_ALGOR *alg = NULL;
+	ASN1_OCTET_STRING *ukm = NULL;
+	const ASN1_OBJECT *obj = NULL;
+	int ptype = 0;
+	const void *pval = NULL;
+	X509_ALGOR *wrap = NULL;
+	int nid = NID_undef;
+	if (CMS_RecipientInfo_kari_get0_alg(ri, &alg, &ukm) == 1 && alg != NULL) {
+		X509_ALGOR_get0(&obj, &ptype, &pval, alg);
+		if (ptype == V_ASN1_SEQUENCE && pval != NULL) {
+			const ASN1_STRING *seq = pval;
+			const unsigned char *p = ASN1_STRING_get0_data(seq);
+			wrap = d2i_X509_ALGOR(NULL, &p, ASN1_STRING_length(seq));
+			if (wrap != NULL)
+				nid = OBJ_obj2nid(wrap->algorithm);
+			X509_ALGOR_free(wrap);
+		}
+	}
+	if (nid == NID_id_aes256_wrap)
+		return 0;
+	return tm_error_set(err, "smime.weak_cipher",
+			    "the key agreement wraps the content key with %s; only aes256-wrap is "
+			    "accepted", nid != NID_undef ? OBJ_nid2sn(nid) : "an unknown algorithm");
 }
 
 int tm_cms_decrypt(const struct tm_keyring *kr, const uint8_t *der, size_t len, bool allow_cbc,
@@ -265,8 +298,11 @@ int tm_cms_decrypt(const struct tm_keyring *kr, const uint8_t *der, size_t len, 
 	size_t matched = 0;
 	for (size_t i = 0; i < kr->n && used == NULL; i++) {
 		const struct tm_keyring_entry *e = &kr->items[i];
-		if (!names_cert(ris, e->cert))
+		CMS_RecipientInfo *ri = names_cert(ris, e->cert);
+		if (ri == NULL)
 			continue;
+		if (check_wrap(ri, err) < 0)
+			goto out;
 		matched++;
 		if (CMS_decrypt_set1_pkey_and_peer(cms, e->key, e->cert, NULL) == 1)
 			used = e;

@@ -67,8 +67,7 @@ static const struct wrap {
 	uint8_t oid_last;
 	size_t kek_len;
 	const char *cipher;
-} WRAPS[] = { { 0x05, 16, "AES-128-WRAP" }, { 0x19, 24, "AES-192-WRAP" },
-	      { 0x2d, 32, "AES-256-WRAP" } };
+} WRAPS[] = { { 0x2d, 32, "AES-256-WRAP" } }; /* only this one: cms_decrypt.c check_wrap */
 #define N_WRAPS (sizeof(WRAPS) / sizeof(WRAPS[0]))
 
 /* Curves of prime order (cofactor 1, FIPS 186-4 D.1.2), where a point on the
