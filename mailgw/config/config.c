@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "config/config_listen.h"
 #include "config/config_service.h"
+#include "config/config_forward.h"
 #include "registry/registry.h"
 
 struct ctx {
@@ -294,6 +295,7 @@ static int read_root(const struct ctx *c, const struct tm_node *root, struct gw_
 		"store", "workers", "quarantine_dir",
 		"alerts", "billing", "notify",   /* config_service.c */
 		"listen", "spool",               /* config_listen.c */
+		"forward",                       /* config_forward.c */
 		NULL,
 	};
 	const struct tm_node *n;
@@ -338,6 +340,8 @@ static int read_root(const struct ctx *c, const struct tm_node *root, struct gw_
 	    get_path(c, n, "quarantine_dir", &cfg->quarantine_dir) < 0)
 		return -1;
 	if (gw_config_service_read(root, c->name, c->base, &cfg->service, c->err) < 0)
+		return -1;
+	if (gw_config_forward_read(root, c->name, c->base, &cfg->forward, c->err) < 0)
 		return -1;
 	return 0;
 }
@@ -456,5 +460,6 @@ void gw_config_free(struct gw_config *c)
 	free(c->quarantine_dir);
 	gw_config_service_free(c->service);
 	gw_config_listen_free(c->listen);
+	gw_config_forward_free(c->forward);
 	free(c);
 }
