@@ -49,6 +49,11 @@ static const char usage_text[] =
 	"  notify run-once                 deliver due notifications (e-mail, webhook)\n"
 	"  notify list [--failed] [--json] notifications not sent yet (queued, failed)\n"
 	"  notify retry ID|--all           queue failed notifications again\n"
+	"  forward status [--json]         forwarding per endpoint: queued, oldest, sent, retries, dead\n"
+	"  forward run-once                forward what is due (CloudEvents over HTTPS)\n"
+	"  forward dead list [--json]      batches the receiver refused, with its reply\n"
+	"  forward dead retry ID|--all     queue dead-lettered events again\n"
+	"  forward dead drop ID|--all      forget dead-lettered events\n"
 	"  serve [--maildir DIR] [--workers N]\n"
 	"                                  the daemon: SMTP/LMTP listener, durable spool,\n"
 	"                                  pipeline, notifications and silence checks\n"
@@ -99,6 +104,7 @@ int gw_cli_store(struct gw_cli *c)
 	struct gw_store_options o = {
 		.backend = c->cfg->store_backend, .path = c->cfg->store_path,
 		.busy_timeout_ms = (int)(c->cfg->store_busy_timeout * 1000),
+		.forward = c->cfg->forward != NULL,
 	};
 	struct tm_error err = {0};
 	if (gw_store_open(&o, &c->store, &err) != GW_STORE_OK) {
@@ -162,6 +168,7 @@ static const struct {
 	{ "billing", gw_cmd_billing },
 	{ "audit", gw_cmd_audit },
 	{ "notify", gw_cmd_notify },
+	{ "forward", gw_cmd_forward },
 	{ "serve", gw_cmd_serve },
 	{ "status", gw_cmd_status },
 };
