@@ -106,9 +106,16 @@ static void ingest(const char *serial, long long seq, const char *tenant)
 	cr_assert_eq(sc_ingest(st, &svc, &r, tenant, T0 + seq * 60), GW_PUT_STORED);
 }
 
+static void log_stderr(void *ctx, const char *line)
+{
+	(void)ctx;
+	fprintf(stderr, "%s\n", line);
+}
+
 static struct gw_forward_counts pass(int64_t now)
 {
-	struct gw_forward_run r = { .cfg = &fcfg, .svc = &svc, .now = now, .owner = "test" };
+	struct gw_forward_run r = { .cfg = &fcfg, .svc = &svc, .now = now, .owner = "test",
+				    .log = log_stderr };
 	struct gw_forward_counts k;
 	struct tm_error err = {0};
 	cr_assert_eq(gw_forward_run_once(st, &r, &k, &err), 0, "%s: %s", err.reason, err.msg);
@@ -325,7 +332,7 @@ Test(forward, reset_mid_body_and_slow_answer_are_retried)
 	struct gw_fwd_stats s;
 	struct tm_error err = {0};
 	cr_assert_eq(gw_store_forward_stats(st, "cloud", &s, &err), GW_STORE_OK);
-	cr_assert_not_null(strstr(s.last_error, "forward.unavailable"), "%s", s.last_error);
+	cr_assert_not_null(strstr(s.last_error, "forward.unavailable"), "[%s] queued=%zu retries=%lld", s.last_error, s.queued, (long long)s.retries);
 	k = pass(T0 + 300);
 	cr_assert_eq(k.sent, 1);
 	json_t *evs = received();
@@ -409,9 +416,9 @@ Test(forward, default_policy)
 	cr_assert_eq(e.backlog_alert, 3600);
 	for (int i = 0; i < 200; i++) {
 		int64_t w = gw_forward_backoff(&e, 1, 0);
-		cr_assert(w >= 0 && w <= 5, "full jitter in [0, 5]: %lld", (long long)w);
+		cr_assert(w >= 1 && w <= 5, "full jitter in [1, 5]: %lld", (long long)w);
 		w = gw_forward_backoff(&e, 30, 0);
-		cr_assert(w >= 0 && w <= 600);
+		cr_assert(w >= 1 && w <= 600);
 		cr_assert_geq(gw_forward_backoff(&e, 1, 90), 90, "Retry-After wins");
 	}
 }

@@ -35,7 +35,9 @@ int64_t gw_forward_backoff(const struct gw_forward_endpoint *e, int64_t attempts
 	uint64_t r = 0;
 	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
 		r = (uint64_t)time(NULL) * 2654435761u;
-	int64_t wait = (int64_t)(r % (uint64_t)(cap + 1));   /* full jitter: 0..cap */
+	/* full jitter, 1..cap: at least a second, so that one pass never takes
+	 * the batch it just failed again */
+	int64_t wait = 1 + (int64_t)(r % (uint64_t)cap);
 	return wait < retry_after ? retry_after : wait;
 }
 

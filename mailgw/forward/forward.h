@@ -88,8 +88,9 @@ int gw_forward_post(const struct gw_forward_endpoint *e, const void *body, size_
 		    bool ndjson, const char *idempotency_key, struct gw_forward_reply *reply,
 		    struct tm_error *err);
 
-/* The wait before retry n (>= 1) of e: uniform in [0, min(max_backoff,
- * backoff * 2^(n-1))] ("full jitter"), at least retry_after. */
+/* The wait before retry n (>= 1) of e: uniform in [1, min(max_backoff,
+ * backoff * 2^(n-1))] seconds ("full jitter", floored at one second so a
+ * pass never retakes the batch it just failed), at least retry_after. */
 int64_t gw_forward_backoff(const struct gw_forward_endpoint *e, int64_t attempts,
 			   int64_t retry_after);
 

@@ -48,6 +48,11 @@ def serve(d, cert, key):
                 self.rfile.read(length // 2)
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
                                            struct.pack("ii", 1, 0))
+                # the files hold the socket open: close them first, so that this
+                # close is the real one (an RST), and the rest of the body is never
+                # read as another request
+                self.rfile.close()
+                self.wfile.close()
                 self.connection.close()
                 self.close_connection = True
                 self.record(n, 0, [])
