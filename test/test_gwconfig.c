@@ -163,7 +163,7 @@ static const struct bad bad_cases[] = {
 	{ MINIMAL "store: {busy_timeout: 0s}\n", "config.bad_value",
 	  "mailgw.yaml:8: store.busy_timeout: 0s is out of range 1s..600s" },
 	{ MINIMAL "auto_enroll: {tenant: Big Corp}\n", "config.bad_value",
-	  "mailgw.yaml:8: auto_enroll.tenant: 'Big Corp' is not a tenant name (^[a-z0-9][a-z0-9._-]{0,63}$)" },
+	  "mailgw.yaml:8: auto_enroll.tenant: 'Big Corp' is not a tenant name (1 to 64 characters: lower-case letters, digits, '.', '_' and '-', beginning with a letter or digit)" },
 	{ MINIMAL "auto_enroll: {}\n", "config.missing_key",
 	  "mailgw.yaml:8: auto_enroll.tenant: missing" },
 	{ MINIMAL "state_dir: \"\"\n", "config.bad_value",

@@ -119,7 +119,8 @@ int gw_cmd_status(struct gw_cli *c, int argc, char **argv)
 	}
 	/* the store: can it be opened? (gw_cli_store prints why not) */
 	struct gw_store_options so = { .backend = g->store_backend, .path = g->store_path,
-				       .busy_timeout_ms = (int)(g->store_busy_timeout * 1000) };
+				       .busy_timeout_ms = (int)(g->store_busy_timeout * 1000),
+				       .forward = g->forward != NULL };
 	struct gw_store *st = NULL;
 	struct tm_error serr = {0};
 	bool store_ok = gw_store_open(&so, &st, &serr) == GW_STORE_OK;

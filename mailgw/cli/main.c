@@ -51,6 +51,11 @@ static const char usage_text[] =
 	"  notify run-once                 deliver due notifications (e-mail, webhook)\n"
 	"  notify list [--failed] [--json] notifications not sent yet (queued, failed)\n"
 	"  notify retry ID|--all           queue failed notifications again\n"
+	"  forward status [--json]         forwarding per endpoint: queued, oldest, sent, retries, dead\n"
+	"  forward run-once                forward what is due (CloudEvents over HTTPS)\n"
+	"  forward dead list [--json]      batches the receiver refused, with its reply\n"
+	"  forward dead retry ID|--all     queue dead-lettered events again\n"
+	"  forward dead drop ID|--all      forget dead-lettered events\n"
 	"  serve [--maildir DIR] [--workers N]\n"
 	"                                  the daemon: SMTP/LMTP listener, durable spool,\n"
 	"                                  pipeline, notifications and silence checks\n"
@@ -115,6 +120,7 @@ static const struct {
 	{ "billing", gw_cmd_billing },
 	{ "audit", gw_cmd_audit },
 	{ "notify", gw_cmd_notify },
+	{ "forward", gw_cmd_forward },
 	{ "serve", gw_cmd_serve },
 	{ "status", gw_cmd_status },
 };

@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "config/config_listen.h"
 #include "config/config_service.h"
+#include "config/config_forward.h"
 #include "registry/registry.h"
 
 #define CFG(member) TM_CONF_FIELD(struct gw_config, member)
@@ -85,7 +86,7 @@ static int check_auto_enroll(const struct tm_conf_ctx *c, const struct tm_node *
 	if (!gw_registry_tenant_name_ok(cfg->auto_enroll_tenant))
 		return tm_conf_fail(c, tm_node_get(n, "tenant"), "config.bad_value",
 				    "auto_enroll.tenant",
-				    "'%s' is not a tenant name (^[a-z0-9][a-z0-9._-]{0,63}$)",
+				    "'%s' is not a tenant name (" GW_REGISTRY_TENANT_RULE ")",
 				    cfg->auto_enroll_tenant);
 	return 0;
 }
@@ -124,6 +125,7 @@ static const struct tm_conf_entry root_keys[] = {
 	SUB("notify", service, gw_conf_notify),
 	SUB("listen", listen, gw_conf_listen),
 	SUB("spool", listen, gw_conf_spool),
+	SUB("forward", forward, gw_conf_forward),
 };
 static const struct tm_conf_section root_section = TM_CONF_TABLE(root_keys, NULL);
 
@@ -156,6 +158,11 @@ static struct gw_config *config_new(struct tm_error *err)
 		return NULL;
 	}
 	gw_service_config_defaults(cfg->service);
+	/* forward: read into a struct of its own, dropped again when the file has none */
+	if (gw_config_forward_new(&cfg->forward, err) < 0) {
+		gw_config_free(cfg);
+		return NULL;
+	}
 	if (gw_config_listen_defaults(cfg->listen) < 0) {
 		gw_config_free(cfg);
 		tm_error_set(err, "internal.nomem", "out of memory");
@@ -196,6 +203,12 @@ int gw_config_parse(const uint8_t *buf, size_t len, const char *name, const char
 	}
 	if (tm_conf_read(&c, &root_section, root, "", cfg) < 0 || defaults(cfg, err) < 0)
 		goto out;
+	if (tm_node_get(root, "forward") == NULL) {
+		gw_config_forward_free(cfg->forward);
+		cfg->forward = NULL;
+	} else if (gw_config_forward_finish(cfg->forward, err) < 0) {
+		goto out;
+	}
 	*out = cfg;
 	cfg = NULL;
 	rc = 0;
@@ -241,5 +254,6 @@ void gw_config_free(struct gw_config *c)
 	free(c->file);
 	gw_config_service_free(c->service);
 	gw_config_listen_free(c->listen);
+	gw_config_forward_free(c->forward);
 	free(c);
 }

@@ -18,6 +18,7 @@ struct tm_buf;
 struct tm_error;
 struct gw_service_config;
 struct gw_listen_config;
+struct gw_forward_config;
 
 /* Limits (config.bad_value when exceeded). */
 #define GW_CONFIG_MAX_MAILBOXES 64
@@ -57,6 +58,7 @@ struct gw_config {
 	char *quarantine_dir;       /* default <state_dir>/quarantine */
 	struct gw_service_config *service; /* alerts:, billing:, notify: (config_service.h) */
 	struct gw_listen_config *listen;   /* listen:, spool: (config_listen.h); never NULL */
+	struct gw_forward_config *forward; /* forward: (config_forward.h); NULL: no forwarding */
 };
 
 /* Read and check a file. */

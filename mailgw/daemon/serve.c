@@ -16,6 +16,7 @@
 
 #include "service/alerts.h"
 #include "config/config.h"
+#include "config/config_forward.h"
 #include "config/config_listen.h"
 #include "config/config_service.h"
 #include "smtp/listener.h"
@@ -25,6 +26,7 @@
 #include "ingest/replay.h"
 #include "daemon/sd_notify.h"
 #include "daemon/serve.h"
+#include "forward/forward.h"
 #include "smtp/maildir.h"
 #include "spool/spool.h"
 #include "store/store.h"
@@ -39,6 +41,7 @@ struct serve {
 	struct gw_quarantine *quarantine;
 	char *store_backend, *store_path, *state_dir, *status_path, *quarantine_dir;
 	int busy_timeout_ms;
+	bool forward;                   /* forward: configured at start: the outbox is on */
 	unsigned workers;
 	size_t maildir_max;
 	time_t started;
@@ -150,7 +153,8 @@ static void *pipeline_main(void *arg)
 		struct gw_replay r = {
 			.pipeline = sv->pipeline,
 			.store_opts = { .backend = sv->store_backend, .path = sv->store_path,
-					.busy_timeout_ms = sv->busy_timeout_ms },
+					.busy_timeout_ms = sv->busy_timeout_ms,
+					.forward = sv->forward },
 			.writer = sv->writer, .quarantine = sv->quarantine,
 			.workers = sv->workers, .batch_size = sv->cfg->batch_size,
 			.nice = GW_SERVE_PIPELINE_NICE,
@@ -357,7 +361,7 @@ static void *maildir_main(void *arg)
 	struct tm_error oerr = {0};
 	struct gw_store_options so = { .backend = sv->store_backend, .path = sv->store_path,
 				       .busy_timeout_ms = sv->busy_timeout_ms,
-				       .quarantine_dir = sv->quarantine_dir };
+				       .quarantine_dir = sv->quarantine_dir, .forward = sv->forward };
 	if (gw_store_open(&so, &mc.st, &oerr) != GW_STORE_OK ||
 	    gw_quarantine_open(&so, &mc.q, &oerr) < 0)
 	{
@@ -433,7 +437,7 @@ static void *service_main(void *arg)
 	unsigned seen = (unsigned)-1;
 	struct tm_error err = {0};
 	struct gw_store_options so = { .backend = sv->store_backend, .path = sv->store_path,
-				       .busy_timeout_ms = sv->busy_timeout_ms };
+				       .busy_timeout_ms = sv->busy_timeout_ms, .forward = sv->forward };
 	if (gw_store_open(&so, &st, &err) != GW_STORE_OK) {
 		log_failed("gw service", "failed", err.reason, err.msg);
 		return NULL;
@@ -492,6 +496,60 @@ static void *service_main(void *arg)
 	return NULL;
 }
 
+/* The forwarder (issue 17): its own store handle and configuration, as the
+ * service thread; a pass every forward.every. A receiver that is down or
+ * slow holds up nothing but this thread. */
+static void forward_log(void *ctx, const char *line)
+{
+	log_line(ctx, line);
+}
+
+static void *forward_main(void *arg)
+{
+	pthread_setname_np(pthread_self(), "tm-forward");
+	struct serve *sv = arg;
+	struct gw_store *st = NULL;
+	struct gw_config *cfg = NULL;
+	unsigned seen = (unsigned)-1;
+	struct tm_error err = {0};
+	struct gw_store_options so = { .backend = sv->store_backend, .path = sv->store_path,
+				       .busy_timeout_ms = sv->busy_timeout_ms, .forward = true };
+	if (gw_store_open(&so, &st, &err) != GW_STORE_OK) {
+		log_failed("gw forward", "failed", err.reason, err.msg);
+		return NULL;
+	}
+	for (;;) {
+		unsigned gen = sv->reloads;
+		if (gen != seen) {
+			struct gw_config *ncfg = NULL;
+			tm_error_clear(&err);
+			if (gw_config_load(sv->o->config_path, &ncfg, &err) == 0) {
+				gw_config_free(cfg);
+				cfg = ncfg;
+			} else if (cfg == NULL) {
+				log_failed("gw forward", "failed", err.reason, err.msg);
+				break;
+			}
+			seen = gen;
+		}
+		int64_t every = 5;
+		if (cfg->forward != NULL) {
+			struct gw_forward_run r = { .cfg = cfg->forward, .svc = cfg->service,
+						    .log = forward_log };
+			struct gw_forward_counts k;
+			tm_error_clear(&err);
+			if (gw_forward_run_once(st, &r, &k, &err) < 0)
+				log_failed("gw forward", "failed", err.reason, err.msg);
+			every = cfg->forward->every;
+		}
+		if (wait_or_stop(sv, (int)every))
+			break;
+	}
+	gw_config_free(cfg);
+	gw_store_close(st);
+	return NULL;
+}
+
 /* ---- setup and teardown ---- */
 
 int gw_serve_run(const struct gw_serve_options *o, struct tm_error *err)
@@ -500,9 +558,10 @@ int gw_serve_run(const struct gw_serve_options *o, struct tm_error *err)
 	pthread_mutex_init(&sv.mu, NULL);
 	pthread_cond_init(&sv.stop_cv, NULL);
 	atomic_init(&sv.reloads, 0);
-	pthread_t pipe_th, maildir_th, service_th;
+	pthread_t pipe_th, maildir_th, service_th, forward_th;
 	bool pipe_started = false, maildir_started = false, service_started = false;
 	bool ready = false;
+	bool forward_started = false;
 	int rc = -1;
 	const struct gw_config *cfg = o->cfg;
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -511,6 +570,7 @@ int gw_serve_run(const struct gw_serve_options *o, struct tm_error *err)
 	sv.started = time(NULL);
 	sv.maildir_max = cfg->listen->max_message_size;
 	sv.busy_timeout_ms = (int)(cfg->store_busy_timeout * 1000);
+	sv.forward = cfg->forward != NULL;
 	sv.store_backend = strdup(cfg->store_backend);
 	sv.store_path = strdup(cfg->store_path);
 	sv.state_dir = strdup(cfg->state_dir);
@@ -528,7 +588,7 @@ int gw_serve_run(const struct gw_serve_options *o, struct tm_error *err)
 	}
 	struct gw_store_options so = { .backend = sv.store_backend, .path = sv.store_path,
 				       .busy_timeout_ms = sv.busy_timeout_ms,
-				       .quarantine_dir = sv.quarantine_dir };
+				       .quarantine_dir = sv.quarantine_dir, .forward = sv.forward };
 	if (gw_store_open(&so, &sv.writer, err) != GW_STORE_OK ||
 	    gw_quarantine_open(&so, &sv.quarantine, err) < 0 ||
 	    gw_pipeline_init(sv.pipeline, cfg, err) < 0)
@@ -568,6 +628,13 @@ int gw_serve_run(const struct gw_serve_options *o, struct tm_error *err)
 			goto out;
 		}
 		service_started = true;
+		if (sv.forward) {
+			if (pthread_create(&forward_th, NULL, forward_main, &sv) != 0) {
+				tm_error_set(err, "internal.library", "cannot start the forwarder thread");
+				goto out;
+			}
+			forward_started = true;
+		}
 	}
 	if (o->maildir != NULL) {
 		if (pthread_create(&maildir_th, NULL, maildir_main, &sv) != 0) {
@@ -593,6 +660,8 @@ out:
 	pthread_mutex_unlock(&sv.mu);
 	if (service_started)
 		pthread_join(service_th, NULL);
+	if (forward_started)
+		pthread_join(forward_th, NULL);
 	if (maildir_started)
 		pthread_join(maildir_th, NULL);
 	if (pipe_started)

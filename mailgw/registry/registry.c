@@ -59,8 +59,7 @@ int gw_registry_fingerprint_norm(const char *in, char out[GW_SHA256_HEX], struct
 int gw_registry_tenant_bad_name(const char *name, struct tm_error *err)
 {
 	return tm_error_set(err, "registry.bad_value",
-			    "tenant '%.80s': not a tenant name (1 to 64 characters: lower-case "
-			    "letters, digits, '.', '_' and '-', beginning with a letter or digit)",
+			    "tenant '%.80s': not a tenant name (" GW_REGISTRY_TENANT_RULE ")",
 			    name != NULL ? name : "");
 }
 

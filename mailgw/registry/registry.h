@@ -30,6 +30,9 @@ struct tm_error;
  * ^[A-Za-z0-9._-]{1,64}$. Fingerprint: SHA-256 hex, upper or lower case,
  * with or without ':' separators; normalized to 64 lower-case digits. */
 bool gw_registry_tenant_name_ok(const char *name);
+/* What a tenant name is, in words (for every message that refuses one). */
+#define GW_REGISTRY_TENANT_RULE "1 to 64 characters: lower-case letters, digits, '.', '_' " \
+	"and '-', beginning with a letter or digit"
 bool gw_registry_serial_ok(const char *serial);
 int gw_registry_fingerprint_norm(const char *in, char out[GW_SHA256_HEX], struct tm_error *err);
 const char *gw_registry_role_name(enum gw_cert_role r);

@@ -19,15 +19,7 @@
 #include "store/audit.h"
 #include "config/config_service.h"
 
-
 #define REPLACED_JUMP 20   /* percentage points a level must rise to count as a replacement */
-
-static const char *const state_names[] = { "open", "acknowledged", "resolved" };
-
-const char *gw_alert_state_name(enum gw_alert_state s)
-{
-	return (unsigned)s <= GW_ALERT_RESOLVED ? state_names[s] : "?";
-}
 
 static bool is_event_kind(const char *kind)
 {
@@ -146,7 +138,10 @@ static int raise_alert(const struct eval *e, const char *kind, const char *subje
 			TEXT_COPY(a.severity, severity);
 		TEXT_COPY(a.detail, detail);
 		TEXT_COPY(a.report_id, e->report_id ? e->report_id : "");
-		return gw_alerts_device_repeat(e->dev, &a, e->err);
+		rc = gw_alerts_device_repeat(e->dev, &a, e->err);
+		if (rc == GW_STORE_OK)
+			rc = gw_alerts_forward(e->st, &a, "updated", e->now, e->err);
+		return rc;
 	}
 	memset(&a, 0, sizeof(a));
 	TEXT_COPY(a.serial, e->serial);
@@ -162,6 +157,8 @@ static int raise_alert(const struct eval *e, const char *kind, const char *subje
 	rc = gw_alerts_device_insert(e->dev, &a, e->err);
 	if (rc == GW_STORE_OK)
 		rc = gw_notify_enqueue(e->st, e->svc, &a, "opened", e->now, e->err);
+	if (rc == GW_STORE_OK)
+		rc = gw_alerts_forward(e->st, &a, "opened", e->now, e->err);
 	return rc;
 }
 
@@ -178,6 +175,8 @@ static int resolve_alert(const struct eval *e, const char *kind, const char *sub
 	rc = gw_alerts_device_update(e->dev, &a, e->err);
 	if (rc == GW_STORE_OK)
 		rc = gw_notify_enqueue(e->st, e->svc, &a, "resolved", e->now, e->err);
+	if (rc == GW_STORE_OK)
+		rc = gw_alerts_forward(e->st, &a, "resolved", e->now, e->err);
 	return rc;
 }
 
@@ -616,13 +615,21 @@ int gw_alerts_notify_failing(struct gw_store *st, const struct gw_service_config
 			     const char *channel, size_t gave_up, size_t failed, const char *detail,
 			     int64_t now, struct tm_error *err)
 {
-	struct gw_alert_row a;
-	bool found = false;
 	if (gave_up == 0 && failed > 0)
 		return GW_STORE_OK;
-	if (gave_up == 0) {   /* nothing failed: resolve the alert, if there is one */
-		int rc = gw_store_alert_find_active(st, GW_ALERTS_GATEWAY, "notify_failing",
-						    channel, &a, &found, err);
+	return gw_alerts_gateway_set(st, svc, "notify_failing", channel, gave_up > 0, detail, now,
+				     err);
+}
+
+int gw_alerts_gateway_set(struct gw_store *st, const struct gw_service_config *svc,
+			  const char *kind, const char *subject, bool raise, const char *detail,
+			  int64_t now, struct tm_error *err)
+{
+	struct gw_alert_row a;
+	bool found = false;
+	if (!raise) {   /* resolve the alert, if there is one */
+		int rc = gw_store_alert_find_active(st, GW_ALERTS_GATEWAY, kind, subject, &a, &found,
+						    err);
 		if (rc != GW_STORE_OK || !found)
 			return rc;
 	}
@@ -634,8 +641,8 @@ int gw_alerts_notify_failing(struct gw_store *st, const struct gw_service_config
 	};
 	int rc = gw_store_begin(st, err);
 	if (rc == GW_STORE_OK) {
-		rc = gave_up > 0 ? raise_alert(&e, "notify_failing", channel, "warning", detail)
-				 : resolve_alert(&e, "notify_failing", channel);
+		rc = raise ? raise_alert(&e, kind, subject, "warning", detail)
+			   : resolve_alert(&e, kind, subject);
 		if (rc == GW_STORE_OK)
 			rc = gw_store_commit(st, err);
 		if (rc != GW_STORE_OK)
@@ -679,6 +686,8 @@ static int ack_in_tx(struct gw_store *st, const struct gw_service_config *svc, i
 	rc = gw_store_alert_update(st, &a, err);
 	if (rc == GW_STORE_OK && event)
 		rc = gw_notify_enqueue(st, svc, &a, "resolved", now, err);
+	if (rc == GW_STORE_OK)
+		rc = gw_alerts_forward(st, &a, "acknowledged", now, err);
 	if (rc != GW_STORE_OK)
 		return rc;
 	alert_state_text(&a, text, sizeof(text));

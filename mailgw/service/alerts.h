@@ -48,8 +48,6 @@ struct gw_service_config;
 struct tm_error;
 struct tm_report;
 
-const char *gw_alert_state_name(enum gw_alert_state s);
-
 /* Queue the transition `event` ("opened" / "resolved") of alert a for every
  * configured channel (none configured: nothing), for notify.c to deliver.
  * Inside the caller's transaction. */
@@ -95,6 +93,22 @@ int gw_alerts_ack(struct gw_store *st, const struct gw_service_config *svc, int6
 int gw_alerts_notify_failing(struct gw_store *st, const struct gw_service_config *svc,
 			     const char *channel, size_t gave_up, size_t failed, const char *detail,
 			     int64_t now, struct tm_error *err);
+
+/* A gateway alert (serial GW_ALERTS_GATEWAY) of kind and subject: raised
+ * (or its repeat counted) when `raise`, else resolved if active; one
+ * transaction when it writes. notify_failing and forward_backlog. */
+int gw_alerts_gateway_set(struct gw_store *st, const struct gw_service_config *svc,
+			  const char *kind, const char *subject, bool raise, const char *detail,
+			  int64_t now, struct tm_error *err);
+
+/* Queue the transition `event` (opened, updated, resolved, acknowledged) of
+ * alert a in the forwarding outbox, inside the caller's transaction (the
+ * transition's own); nothing when forwarding is off or the alert has no
+ * tenant (the gateway's own). The event id is the transition id
+ * "alert-<id>-<event>" ("alert-<id>-updated-<count>" for a repeat);
+ * alerts_forward.c. */
+int gw_alerts_forward(struct gw_store *st, const struct gw_alert_row *a, const char *event,
+		      int64_t now, struct tm_error *err);
 
 /* Every alert (active_only: open and acknowledged), oldest first, as a
  * malloc'd array. */

@@ -128,10 +128,9 @@ static size_t discard(char *p, size_t size, size_t n, void *ctx)
 static int post(const struct gw_service_config *svc, const struct tm_buf *key,
 		const struct gw_notify_row *n, struct tm_error *err)
 {
-	char sig[TM_SHA256_HEX_LEN + 1], h1[128], h2[64], h3[64];
+	char h1[TM_SIGNATURE_HEADER_LEN], h2[64], h3[64];
 	size_t len = strlen(n->payload);
-	tm_hmac_sha256_hex(key->data, key->len, n->payload, len, sig);
-	snprintf(h1, sizeof(h1), "X-Telemail-Signature: sha256=%s", sig);
+	tm_signature_header(key->data, key->len, n->payload, len, h1);
 	snprintf(h2, sizeof(h2), "X-Telemail-Delivery: %" PRId64, n->id);
 	snprintf(h3, sizeof(h3), "X-Telemail-Event: %s", n->event);
 	CURL *c = curl_easy_init();

@@ -179,6 +179,8 @@ typedef int (*gw_store_unreachable_cb)(void *ctx, const struct gw_unreachable_ro
 /* ---- service rows: alerts, marks, notification queue, audit, meters (issue 6) ---- */
 
 enum gw_alert_state { GW_ALERT_OPEN, GW_ALERT_ACKED, GW_ALERT_RESOLVED };
+/* "open", "acknowledged", "resolved" */
+const char *gw_alert_state_name(enum gw_alert_state s);
 
 #define GW_ALERT_KIND_MAX 32
 #define GW_ALERT_SUBJECT_MAX 128
@@ -303,6 +305,71 @@ typedef int (*gw_store_meter_cb)(void *ctx, const struct gw_meter_row *m);
 typedef int (*gw_store_supply_cb)(void *ctx, const struct gw_supply_row *s);
 typedef int (*gw_store_mark_cb)(void *ctx, const struct gw_mark_entry *m);
 
+/* ---- forwarding: the transactional outbox (issue 17; logic in mailgw/forward/) ----
+ *
+ * An event (a stored report, an alert transition) is written to the outbox
+ * in the transaction that writes its record, when the store was opened with
+ * options.forward. Per endpoint, gw_store_forward_fanout turns the events
+ * the endpoint wants into items (a report event may give a `report` and a
+ * `meter` item); gw_store_forward_claim leases a batch of due items; the
+ * sender reports the batch's fate with gw_store_forward_done. */
+
+enum gw_fwd_kind { GW_FWD_REPORT = 1, GW_FWD_ALERT = 2, GW_FWD_METER = 4 };
+const char *gw_fwd_kind_name(enum gw_fwd_kind k);   /* report | alert | meter */
+
+#define GW_FWD_ID_MAX 96        /* event id, bytes */
+#define GW_FWD_BATCH_KEY 33     /* 32 hex digits + NUL */
+#define GW_FWD_ERROR_MAX 512    /* last error / the receiver's reply kept */
+
+/* One event in (borrowed pointers). kind is GW_FWD_REPORT or GW_FWD_ALERT. */
+struct gw_fwd_event_in {
+	enum gw_fwd_kind kind;
+	const char *event_id;    /* report id, or the transition id */
+	const char *tenant;
+	const char *serial;      /* the device ("gateway" for the gateway's own alerts) */
+	const char *time;        /* RFC 3339 UTC */
+	const char *data;        /* JSON */
+	size_t data_len;
+};
+
+/* An item of a claimed batch, or of the dead-letter list (owned copies). */
+struct gw_fwd_item {
+	int64_t id;                       /* the item's id (dead list, retry, drop) */
+	char endpoint[GW_NAME_MAX + 1];
+	int64_t seq;                      /* the outbox event's sequence number */
+	enum gw_fwd_kind kind;
+	char event_id[GW_FWD_ID_MAX];
+	char tenant[GW_NAME_MAX + 1];
+	char serial[GW_NAME_MAX + 1];
+	char time[40];
+	char *data;                       /* JSON, NUL-terminated (malloc'd) */
+	size_t data_len;
+	int64_t attempts;
+	int64_t queued_at;
+	char batch[GW_FWD_BATCH_KEY];     /* "" when not in a batch */
+	char last_error[GW_FWD_ERROR_MAX];
+};
+void gw_fwd_items_free(struct gw_fwd_item *items, size_t n);
+
+/* Which kinds of an event an endpoint wants (0: none). */
+typedef unsigned (*gw_fwd_filter_cb)(void *ctx, enum gw_fwd_kind kind, const char *tenant);
+
+/* How a batch ended. */
+enum gw_fwd_fate {
+	GW_FWD_SENT,        /* accepted: the items are gone (counted as sent) */
+	GW_FWD_RETRY,       /* transient: same batch (same key) again at next_at */
+	GW_FWD_DEAD,        /* permanent: the items go to the dead-letter list */
+};
+
+struct gw_fwd_stats {
+	size_t queued;             /* items waiting (in a batch or not) */
+	int64_t oldest_queued;     /* queued_at of the oldest; 0: none */
+	int64_t sent;              /* items delivered, ever */
+	int64_t retries;           /* failed attempts (batches), ever */
+	size_t dead;               /* items in the dead-letter list */
+	char last_error[GW_FWD_ERROR_MAX];   /* of the newest queued item that has one */
+};
+
 /* ---- the back-end interface ---- */
 
 struct gw_store_options {
@@ -310,6 +377,8 @@ struct gw_store_options {
 	const char *path;        /* sqlite: the database file (created when absent) */
 	int busy_timeout_ms;     /* wait this long for a lock before RETRY (<= 0: 5000) */
 	const char *quarantine_dir; /* sqlite: the quarantine's directory (quarantine.h) */
+	bool forward;            /* forwarding configured: put and the alert transitions
+				  * queue their events in the outbox (issue 17) */
 };
 
 /* A back end is a folder and this table. Only store.c calls it (through the
@@ -408,6 +477,22 @@ struct gw_store_ops {
 
 	/* the quarantine: a state of its own (quarantine.h) */
 	const struct gw_quarantine_ops *quarantine;
+	/* forwarding (store_sqlite_forward.c); each runs inside the front's
+	 * transaction (add: the caller's) */
+	int (*fwd_add)(void *s, const struct gw_fwd_event_in *ev, int64_t now, struct tm_error *err);
+	int (*fwd_fanout)(void *s, const char *endpoint, gw_fwd_filter_cb filter, void *ctx,
+			  int64_t now, size_t max, size_t *added, struct tm_error *err);
+	int (*fwd_claim)(void *s, const char *endpoint, const char *owner, size_t max_items,
+			 size_t max_bytes, int64_t now, int64_t lease, struct gw_fwd_item **out,
+			 size_t *n, struct tm_error *err);
+	int (*fwd_done)(void *s, const char *endpoint, const char *batch, enum gw_fwd_fate fate,
+			int64_t next_at, const char *error, int64_t now, struct tm_error *err);
+	int (*fwd_stats)(void *s, const char *endpoint, struct gw_fwd_stats *out,
+			 struct tm_error *err);
+	int (*fwd_dead_list)(void *s, struct gw_fwd_item **out, size_t *n, struct tm_error *err);
+	/* id 0: every dead item; *changed: how many */
+	int (*fwd_dead_retry)(void *s, int64_t id, int64_t now, size_t *changed, struct tm_error *err);
+	int (*fwd_dead_drop)(void *s, int64_t id, size_t *changed, struct tm_error *err);
 };
 
 /* The SQLite back end (store_sqlite.c). */
@@ -537,6 +622,45 @@ int gw_store_meter_list(struct gw_store *st, bool latest, int64_t until, gw_stor
 /* each device's supplies as of its newest report */
 int gw_store_supply_list(struct gw_store *st, gw_store_supply_cb cb, void *ctx,
 			 struct tm_error *err);
+
+/* ---- forwarding (issue 17): the outbox's front; see the types above ---- */
+
+/* Is the outbox on (options.forward)? */
+bool gw_store_forward_enabled(const struct gw_store *st);
+/* Queue one event inside the caller's transaction (the record's own);
+ * nothing when the outbox is off. */
+int gw_store_forward_add(struct gw_store *st, const struct gw_fwd_event_in *ev, int64_t now,
+			 struct tm_error *err);
+/* One transaction: make items for `endpoint` from up to `max` outbox events
+ * it has not seen yet, as filter says; *added items made. */
+int gw_store_forward_fanout(struct gw_store *st, const char *endpoint, gw_fwd_filter_cb filter,
+			    void *ctx, int64_t now, size_t max, size_t *added, struct tm_error *err);
+/* One transaction: lease a batch for `owner` until now + lease. A batch
+ * whose earlier attempt failed is taken again as it was (same key: the
+ * Idempotency-Key of a retry is the first attempt's), else a new one of the
+ * oldest due items, at most max_items and max_bytes of data (at least one
+ * item), none of a device that has items in another batch still waiting
+ * (so a device's events go out in order). *n == 0: nothing due. The batch
+ * key is in every item's `batch`. Free with gw_fwd_items_free. */
+int gw_store_forward_claim(struct gw_store *st, const char *endpoint, const char *owner,
+			   size_t max_items, size_t max_bytes, int64_t now, int64_t lease,
+			   struct gw_fwd_item **out, size_t *n, struct tm_error *err);
+/* One transaction: the fate of a claimed batch (error: kept with the
+ * items; for DEAD, the receiver's reply). */
+int gw_store_forward_done(struct gw_store *st, const char *endpoint, const char *batch,
+			  enum gw_fwd_fate fate, int64_t next_at, const char *error, int64_t now,
+			  struct tm_error *err);
+int gw_store_forward_stats(struct gw_store *st, const char *endpoint, struct gw_fwd_stats *out,
+			   struct tm_error *err);
+/* The dead-letter list, by endpoint then id. */
+int gw_store_forward_dead_list(struct gw_store *st, struct gw_fwd_item **out, size_t *n,
+			       struct tm_error *err);
+/* Queue dead item `id` (0: all) again / forget it. forward.not_found when
+ * id names no dead item. */
+int gw_store_forward_dead_retry(struct gw_store *st, int64_t id, int64_t now, size_t *changed,
+				struct tm_error *err);
+int gw_store_forward_dead_drop(struct gw_store *st, int64_t id, size_t *changed,
+			       struct tm_error *err);
 
 /* ---- shared helpers ---- */
 

@@ -1,5 +1,6 @@
 /* telemail — message digests. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -91,4 +92,12 @@ void tm_hmac_sha256_hex(const void *key, size_t key_len, const void *data, size_
 		out[2 * i + 1] = hex[md[i] & 15];
 	}
 	out[2 * n] = '\0';
+}
+
+void tm_signature_header(const void *key, size_t key_len, const void *body, size_t len,
+			 char out[TM_SIGNATURE_HEADER_LEN])
+{
+	char sig[TM_SHA256_HEX_LEN + 1];
+	tm_hmac_sha256_hex(key, key_len, body, len, sig);
+	snprintf(out, TM_SIGNATURE_HEADER_LEN, "X-Telemail-Signature: sha256=%s", sig);
 }

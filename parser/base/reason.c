@@ -180,6 +180,13 @@ static const struct tm_reason reasons[] = {
 	{ "notify.gave_up", P, "554 5.4.0", "a notification failed on every retry and was marked failed" },
 	{ "notify.not_found", P, "554 5.3.0", "no notification has that id" },
 	{ "notify.bad_state", P, "554 5.3.0", "the notification is not failed (already sent or still queued): nothing to retry" },
+
+	/* forward: forwarding events to the cloud store over HTTPS (telemail-mailgw) */
+	{ "forward.unavailable", T, "451 4.4.0", "the receiver could not be reached, timed out, or answered 408, 429 or 5xx; the batch is retried with backoff" },
+	{ "forward.tls", T, "451 4.7.0", "the receiver's TLS certificate did not verify (CA, host name, validity) or the client certificate was refused; nothing was sent" },
+	{ "forward.rejected", P, "554 5.6.0", "the receiver answered a 4xx other than 408 and 429: the batch goes to the dead-letter list with the reply" },
+	{ "forward.secret", P, "554 5.3.0", "the bearer token or HMAC key file cannot be read or is empty" },
+	{ "forward.not_found", P, "554 5.3.0", "no dead-letter item has that id" },
 };
 
 #undef P

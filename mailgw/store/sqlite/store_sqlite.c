@@ -304,6 +304,8 @@ static void sq_close(void *state)
 		sqlite3_finalize(q->stmt[i]);
 	for (int i = 0; i < GW_SQ_SVC_MAX; i++)
 		sqlite3_finalize(q->svc[i]);
+	for (int i = 0; i < GW_SQ_FWD_MAX; i++)
+		sqlite3_finalize(q->fwd[i]);
 	for (int i = 0; i < SQR_COUNT_; i++)
 		for (int n = 0; n < GW_SQ_ROWS_MAX; n++)
 			sqlite3_finalize(q->rows[i][n]);
@@ -321,6 +323,7 @@ static int sq_open(const struct gw_store_options *o, void **state, struct tm_err
 	struct gw_sq *q = calloc(1, sizeof(*q));
 	if (q == NULL)
 		return tm_error_set(err, "internal.nomem", "store: out of memory");
+	q->forward = o->forward;
 	int rc = sqlite3_open_v2(o->path, &q->db,
 				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 				 NULL);
@@ -512,4 +515,12 @@ const struct gw_store_ops gw_store_sqlite_ops = {
 	.meter_list = gw_sq_meter_list,
 	.supply_list = gw_sq_supply_list,
 	.quarantine = &gw_sq_quarantine_ops,
+	.fwd_add = gw_sq_fwd_add,
+	.fwd_fanout = gw_sq_fwd_fanout,
+	.fwd_claim = gw_sq_fwd_claim,
+	.fwd_done = gw_sq_fwd_done,
+	.fwd_stats = gw_sq_fwd_stats,
+	.fwd_dead_list = gw_sq_fwd_dead_list,
+	.fwd_dead_retry = gw_sq_fwd_dead_retry,
+	.fwd_dead_drop = gw_sq_fwd_dead_drop,
 };

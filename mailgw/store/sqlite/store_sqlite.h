@@ -43,6 +43,7 @@ enum gw_sq_stmt {
 };
 
 #define GW_SQ_SVC_MAX 32
+#define GW_SQ_FWD_MAX 24
 
 /* Statements that write up to GW_SQ_ROWS_MAX rows at once (a multi-row
  * INSERT, or an IN list), prepared once per row count. 32 rows of at most 10
@@ -77,7 +78,9 @@ struct gw_sq {
 	sqlite3_stmt *stmt[SQ_COUNT_];
 	sqlite3_stmt *svc[GW_SQ_SVC_MAX];   /* store_sqlite_service.c's own statement cache */
 	sqlite3_stmt *rows[SQR_COUNT_][GW_SQ_ROWS_MAX];   /* [set][n - 1] */
+	sqlite3_stmt *fwd[GW_SQ_FWD_MAX];   /* store_sqlite_forward.c's own statement cache */
 	bool in_tx;
+	bool forward;   /* options.forward: put queues its report event */
 };
 
 /* the quarantine's own database (store_sqlite_quarantine.c) */
@@ -173,5 +176,20 @@ int gw_sq_audit_list(void *s, gw_store_audit_cb cb, void *ctx, struct tm_error *
 int gw_sq_meter_list(void *s, bool latest, int64_t until, gw_store_meter_cb cb, void *ctx,
 		     struct tm_error *err);
 int gw_sq_supply_list(void *s, gw_store_supply_cb cb, void *ctx, struct tm_error *err);
+
+/* forwarding: the outbox (store_sqlite_forward.c) */
+int gw_sq_fwd_add(void *s, const struct gw_fwd_event_in *ev, int64_t now, struct tm_error *err);
+int gw_sq_fwd_fanout(void *s, const char *endpoint, gw_fwd_filter_cb filter, void *ctx,
+		     int64_t now, size_t max, size_t *added, struct tm_error *err);
+int gw_sq_fwd_claim(void *s, const char *endpoint, const char *owner, size_t max_items,
+		    size_t max_bytes, int64_t now, int64_t lease, struct gw_fwd_item **out,
+		    size_t *n, struct tm_error *err);
+int gw_sq_fwd_done(void *s, const char *endpoint, const char *batch, enum gw_fwd_fate fate,
+		   int64_t next_at, const char *error, int64_t now, struct tm_error *err);
+int gw_sq_fwd_stats(void *s, const char *endpoint, struct gw_fwd_stats *out,
+		    struct tm_error *err);
+int gw_sq_fwd_dead_list(void *s, struct gw_fwd_item **out, size_t *n, struct tm_error *err);
+int gw_sq_fwd_dead_retry(void *s, int64_t id, int64_t now, size_t *changed, struct tm_error *err);
+int gw_sq_fwd_dead_drop(void *s, int64_t id, size_t *changed, struct tm_error *err);
 
 #endif

@@ -402,6 +402,14 @@ static int insert_report(struct gw_sq *q, const struct gw_store_record *rec,
 		rc = put_device_facts(q, rec, generated, generated_nsec, &info->newest, err);
 	if (rc == GW_STORE_OK)
 		rc = gw_sq_put_collector(q, rec, generated, err);
+	if (rc == GW_STORE_OK && q->forward) {   /* the outbox: in this very savepoint */
+		const struct gw_fwd_event_in ev = {
+			.kind = GW_FWD_REPORT, .event_id = r->id, .tenant = rec->tenant,
+			.serial = r->serial, .time = r->generated_at, .data = rec->json,
+			.data_len = rec->json_len,
+		};
+		rc = gw_sq_fwd_add(q, &ev, rec->received_at, err);
+	}
 	if (rc == GW_STORE_OK)
 		info->result = GW_PUT_STORED;
 	return rc;

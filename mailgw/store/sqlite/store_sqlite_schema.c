@@ -236,11 +236,56 @@ static const char v4[] =
 	"  detail TEXT,"
 	"  PRIMARY KEY (fingerprint, address));";
 
+/* v5 (issue 17): forwarding's transactional outbox. fwd_event holds each
+ * event (written with its record); fwd_cursor how far each endpoint's
+ * fan-out has read; fwd_item what each endpoint still has to deliver (or
+ * gave up: state 'dead', the reply kept), claimed in batches with a lease
+ * (batch, lease_owner, lease_until); fwd_stat the counts `forward status`
+ * shows. */
+static const char v5[] =
+	"CREATE TABLE fwd_event ("
+	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  event_id TEXT NOT NULL,"
+	"  kind INTEGER NOT NULL,"
+	"  tenant TEXT NOT NULL,"
+	"  serial TEXT NOT NULL,"
+	"  time TEXT NOT NULL,"
+	"  data BLOB NOT NULL,"
+	"  created_at INTEGER NOT NULL);"
+	"CREATE TABLE fwd_cursor ("
+	"  endpoint TEXT PRIMARY KEY,"
+	"  last_seq INTEGER NOT NULL);"
+	"CREATE TABLE fwd_item ("
+	"  id INTEGER PRIMARY KEY,"
+	"  endpoint TEXT NOT NULL,"
+	"  seq INTEGER NOT NULL REFERENCES fwd_event(seq),"
+	"  kind INTEGER NOT NULL,"
+	"  serial TEXT NOT NULL,"
+	"  bytes INTEGER NOT NULL,"
+	"  state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'dead')),"
+	"  batch TEXT,"
+	"  lease_owner TEXT,"
+	"  lease_until INTEGER NOT NULL DEFAULT 0,"
+	"  next_at INTEGER NOT NULL DEFAULT 0,"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  queued_at INTEGER NOT NULL,"
+	"  last_error TEXT,"
+	"  UNIQUE (endpoint, seq, kind));"
+	"CREATE INDEX fwd_item_due ON fwd_item(endpoint, state, seq);"
+	"CREATE INDEX fwd_item_batch ON fwd_item(endpoint, batch);"
+	"CREATE INDEX fwd_item_serial ON fwd_item(endpoint, serial, batch);"
+	"CREATE INDEX fwd_item_seq ON fwd_item(seq);"
+	"CREATE TABLE fwd_stat ("
+	"  endpoint TEXT PRIMARY KEY,"
+	"  sent INTEGER NOT NULL DEFAULT 0,"
+	"  retries INTEGER NOT NULL DEFAULT 0);";
+
 const char *const gw_sq_migrations[] = {
 	v1,
 	v2,
 	v3,
 	v4,
+	v5,
 };
 
 const size_t gw_sq_n_migrations = sizeof(gw_sq_migrations) / sizeof(gw_sq_migrations[0]);

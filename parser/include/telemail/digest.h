@@ -22,4 +22,12 @@ int tm_sha256_hex_fd(int fd, void *head, size_t head_cap, size_t *head_len, uint
 void tm_hmac_sha256_hex(const void *key, size_t key_len, const void *data, size_t len,
 			char out[TM_SHA256_HEX_LEN + 1]);
 
+/* The body signature of the gateway's HTTP posts (the notifier's webhook,
+ * the forwarder): the header line
+ *   X-Telemail-Signature: sha256=<HMAC-SHA256 of the body under key, hex>
+ * that a receiver recomputes over the bytes it received. */
+#define TM_SIGNATURE_HEADER_LEN (sizeof("X-Telemail-Signature: sha256=") - 1 + TM_SHA256_HEX_LEN + 1)
+void tm_signature_header(const void *key, size_t key_len, const void *body, size_t len,
+			 char out[TM_SIGNATURE_HEADER_LEN]);
+
 #endif

@@ -1,0 +1,142 @@
+#!/usr/bin/python3
+"""A local HTTPS receiver for the forwarding tests, bound to 127.0.0.1 on a free port.
+
+  receiver.py start DIR CERT KEY   serve in the background (TLS with CERT/KEY); writes
+                                   DIR/port and DIR/pid, returns once it listens
+  receiver.py stop DIR             stop it
+
+How to answer: DIR/plan, read at each request, is a JSON list; the n-th request
+(counting from 1) takes the n-th entry, requests past its end get 200. An entry:
+  {"status": 503}                       answer that status
+  {"status": 429, "retry_after": "2"}   with a Retry-After header
+  {"status": 400, "body": "bad batch"}  with a body
+  {"sleep": 5}                          wait that many seconds, then 200
+  {"reset": true}                       read half the body, then reset the connection
+What came: DIR/req-NNNN.json for every request {"status", "headers", "events"}, and,
+for each request answered 2xx, its events appended to DIR/events.ndjson.
+"""
+import gzip
+import http.server
+import json
+import os
+import signal
+import socket
+import ssl
+import struct
+import subprocess
+import sys
+import time
+
+
+def serve(d, cert, key):
+    count = [0]
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):
+            count[0] += 1
+            n = count[0]
+            try:
+                with open(os.path.join(d, "plan")) as f:
+                    plan = json.load(f)
+            except FileNotFoundError:
+                plan = []
+            act = plan[n - 1] if n - 1 < len(plan) else {}
+            length = int(self.headers.get("Content-Length", "0"))
+            if act.get("reset"):
+                self.rfile.read(length // 2)
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                           struct.pack("ii", 1, 0))
+                # the files hold the socket open: close them first, so that this
+                # close is the real one (an RST), and the rest of the body is never
+                # read as another request
+                self.rfile.close()
+                self.wfile.close()
+                self.connection.close()
+                self.close_connection = True
+                self.record(n, 0, [])
+                return
+            body = self.rfile.read(length)
+            if self.headers.get("Content-Encoding") == "gzip":
+                body = gzip.decompress(body)
+            text = body.decode("utf-8")
+            if self.headers.get("Content-Type", "").startswith("application/x-ndjson"):
+                events = [json.loads(l) for l in text.splitlines() if l]
+            else:
+                events = json.loads(text)
+            if act.get("sleep"):
+                time.sleep(act["sleep"])
+            status = act.get("status", 200)
+            self.record(n, status, events)
+            if 200 <= status < 300:
+                with open(os.path.join(d, "events.ndjson"), "a") as f:
+                    for e in events:
+                        f.write(json.dumps(e) + "\n")
+            reply = act.get("body", "").encode()
+            self.send_response(status)
+            if "retry_after" in act:
+                self.send_header("Retry-After", act["retry_after"])
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def record(self, n, status, events):
+            rec = {"status": status, "path": self.path,
+                   "headers": {k.lower(): v for k, v in self.headers.items()},
+                   "events": events}
+            tmp = os.path.join(d, ".req.tmp")
+            with open(tmp, "w") as f:
+                json.dump(rec, f)
+            os.replace(tmp, os.path.join(d, "req-%04d.json" % n))
+
+        def log_message(self, *a):
+            pass
+
+    class Server(http.server.ThreadingHTTPServer):
+        daemon_threads = True
+
+    srv = Server(("127.0.0.1", 0), Handler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    with open(os.path.join(d, "port.tmp"), "w") as f:
+        f.write(str(srv.server_address[1]))
+    os.replace(os.path.join(d, "port.tmp"), os.path.join(d, "port"))
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+    srv.serve_forever()
+
+
+def main():
+    cmd, d = sys.argv[1], os.path.abspath(sys.argv[2])
+    os.makedirs(d, exist_ok=True)
+    if cmd == "start":
+        p = subprocess.Popen([sys.executable, os.path.abspath(__file__), "_serve", d,
+                              sys.argv[3], sys.argv[4]],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=open(os.path.join(d, "receiver.log"), "ab"),
+                             start_new_session=True)
+        with open(os.path.join(d, "pid"), "w") as f:
+            f.write(str(p.pid))
+        for _ in range(200):
+            if os.path.exists(os.path.join(d, "port")):
+                return 0
+            if p.poll() is not None:
+                return 1
+            time.sleep(0.05)
+        return 1
+    if cmd == "_serve":
+        serve(d, sys.argv[3], sys.argv[4])
+        return 0
+    if cmd == "stop":
+        try:
+            with open(os.path.join(d, "pid")) as f:
+                os.kill(int(f.read()), signal.SIGTERM)
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
