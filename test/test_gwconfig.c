@@ -12,6 +12,7 @@
 
 #include "common.h"
 #include "config/config.h"
+#include "config/config_forward.h"
 
 static int parse(const char *yaml, struct gw_config **cfg, struct tm_error *err)
 {
@@ -170,6 +171,23 @@ static const struct bad bad_cases[] = {
 	  "mailgw.yaml:8: state_dir: must not be empty" },
 	{ "- just\n- a list\n", "config.bad_value",
 	  "mailgw.yaml:1: (top level): must be a mapping, not array" },
+	{ MINIMAL "forward: {endpoints: [{name: cloud, url: \"http://cloud.example/in\"}]}\n",
+	  "config.bad_value", "mailgw.yaml:8: forward.endpoints[0].url: http:// sends in the clear: "
+	  "want https:// (or allow_http: true, for a loopback receiver only)" },
+	{ MINIMAL "forward: {endpoints: [{name: cloud, url: \"http://10.0.0.1/in\", allow_http: true}]}\n",
+	  "config.bad_value", "mailgw.yaml:8: forward.endpoints[0].url: http:// only to a loopback "
+	  "address (127.0.0.0/8, [::1], localhost)" },
+	{ MINIMAL "forward: {endpoints: [{name: Cloud, url: \"https://c.example\"}]}\n",
+	  "config.bad_value", "mailgw.yaml:8: forward.endpoints[0].name: 'Cloud' is not a name ([a-z0-9][a-z0-9._-]*)" },
+	{ MINIMAL "forward: {endpoints: [{name: a, url: \"https://c.example\"}, {name: a, url: \"https://d.example\"}]}\n",
+	  "config.bad_value", "mailgw.yaml:8: forward.endpoints: name 'a' used twice" },
+	{ MINIMAL "forward: {endpoints: [{name: a, url: \"https://c.example\", format: xml}]}\n",
+	  "config.bad_value", "mailgw.yaml:8: forward.endpoints[0].format: want batch or ndjson" },
+	{ MINIMAL "forward: {endpoints: [{name: a, url: \"https://c.example\", client_cert: c.pem}]}\n",
+	  "config.bad_value", "mailgw.yaml:8: forward.endpoints[0]: client_cert and client_key go together" },
+	{ MINIMAL "forward: {endpoints: [{name: a, url: \"https://c.example\", timeout: 10m}]}\n",
+	  "config.bad_value", "mailgw.yaml:8: forward.endpoints[0].lease: 300s must be longer than timeout (600s)" },
+	{ MINIMAL "forward: {}\n", "config.missing_key", "mailgw.yaml:8: forward.endpoints: missing" },
 	{ "gateway: [\n", "config.syntax", NULL },
 	{ MINIMAL "trust: {ca_file: again}\n", "config.syntax", NULL },
 	{ "", "config.syntax", NULL },
@@ -257,4 +275,39 @@ Test(gwconfig, defaults_are_documented_by_the_tables)
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		cr_assert_not_null(strstr(s, want[i]), "no line\n%s", want[i]);
 	tm_buf_fini(&b);
+}
+
+/* forward: absent, no forwarding; present, the table's defaults and the file's values. */
+Test(gwconfig, forward_section)
+{
+	struct gw_config *c = NULL;
+	struct tm_error err = {0};
+	cr_assert_eq(parse(MINIMAL, &c, &err), 0, "%s", err.msg);
+	cr_assert_null(c->forward);
+	gw_config_free(c);
+	cr_assert_eq(parse(MINIMAL "forward:\n  gateway: gw1\n  endpoints:\n"
+			   "    - {name: cloud, url: \"https://cloud.example/in\", ca_file: ca.pem,\n"
+			   "       format: ndjson, gzip: true, tenants: [acme], events: [report, meter]}\n"
+			   "    - {name: local, url: \"http://127.0.0.1:8080/in\", allow_http: true}\n",
+			   &c, &err), 0, "%s", err.msg);
+	cr_assert_not_null(c->forward);
+	cr_assert_str_eq(c->forward->gateway, "gw1");
+	cr_assert_eq(c->forward->every, 5);
+	cr_assert_eq(c->forward->n_endpoints, 2);
+	const struct gw_forward_endpoint *e = &c->forward->endpoints[0];
+	cr_assert_str_eq(e->name, "cloud");
+	cr_assert_str_eq(e->ca_file, "/etc/telemail/ca.pem");
+	cr_assert(e->ndjson);
+	cr_assert(e->gzip);
+	cr_assert_eq(e->n_tenants, 1);
+	cr_assert_str_eq(e->tenants[0], "acme");
+	cr_assert_eq(e->kinds, GW_FORWARD_REPORT | GW_FORWARD_METER);
+	cr_assert_eq(e->batch_max_events, 100);
+	cr_assert_eq(e->lease, 300);
+	e = &c->forward->endpoints[1];
+	cr_assert_str_eq(e->name, "local");
+	cr_assert(!e->ndjson);
+	cr_assert_eq(e->kinds, GW_FORWARD_REPORT | GW_FORWARD_ALERT);
+	cr_assert_eq(e->max_backoff, 600);
+	gw_config_free(c);
 }
