@@ -1,5 +1,10 @@
 /* telemail-agent — the `snmp` collector (docs/snmp.md).
  *
+ * Over 800 lines, on purpose: the many devices' requests in flight, their
+ * timeouts and the check that an answer is the Response to the request it
+ * claims (issue 14: any other datagram is dropped) share one session table;
+ * apart, each half would need the other's internals.
+ *
  * Printer-MIB (RFC 3805), Host Resources MIB (RFC 2790) and SNMPv2-MIB
  * over SNMP v2c or v3 authPriv, with net-snmp's single-session API
  * (snmp_sess_*): every device has its own asynchronous session; up to

@@ -1,4 +1,7 @@
-/* The fast path of CMS decryption (parser/smime/cms_kari.c): ECDH recipients and
+/* (Over 800 lines: one test file per module, STYLE.md; most of it is the
+ * DER builder of the crafted shapes.)
+ *
+ * The fast path of CMS decryption (parser/smime/cms_kari.c): ECDH recipients and
  * AES-256-GCM with EVP primitives. What it proves: where the fast path says
  * "done", OpenSSL's CMS (the general path) opens the same message to the same
  * bytes; everything else is "not done", leaves nothing behind, and

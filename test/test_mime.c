@@ -1,4 +1,6 @@
-/* MIME layer: parse with limits, classify, build (parser/smime/mime*.c). */
+/* MIME layer: parse with limits, classify, build (parser/smime/mime*.c).
+ * (Over 800 lines: one test file per module, STYLE.md; the limits and
+ * smuggling vectors are tables.) */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>

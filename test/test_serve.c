@@ -1,4 +1,7 @@
-/* telemail-mailgw serve, the real daemon on loopback: swaks, raw clients for
+/* (Over 800 lines: one test file per module, STYLE.md; each case starts the
+ * real daemon, and the shared start/stop/log helpers are most of the rest.)
+ *
+ * telemail-mailgw serve, the real daemon on loopback: swaks, raw clients for
  * the attacks, STARTTLS, limits, LMTP, Maildir, SIGHUP, spool recovery,
  * Postfix smtp-source load, and kill -9 under load (every 250 kept). */
 #include <arpa/inet.h>

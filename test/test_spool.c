@@ -1,4 +1,7 @@
-/* The durable spool with round files (segment_size 0; the log files are in
+/* (Over 800 lines: one test file per module, STYLE.md; the log files' half
+ * is already test_spool_log.c.)
+ *
+ * The durable spool with round files (segment_size 0; the log files are in
  * test_spool_log.c; larger rounds and rescues take this way in the daemon
  * too): one segment file per group-commit round, write → sync → rename →
  * directory sync before success, segments removed when all their

@@ -1,4 +1,6 @@
-/* The store interface and its SQLite back end: migrations, put/commit,
+/* (Over 800 lines: one test file per module, STYLE.md.)
+ *
+ * The store interface and its SQLite back end: migrations, put/commit,
  * duplicates, conflicts, out-of-order reports, batches, crash safety, the
  * message log, transient failures. Real SQLite files in a temporary dir. */
 #include <signal.h>

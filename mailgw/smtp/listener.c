@@ -1,4 +1,8 @@
-/* telemail-mailgw — SMTP/LMTP listeners with libevent + OpenSSL (see listener.h). */
+/* telemail-mailgw — SMTP/LMTP listeners with libevent + OpenSSL (see listener.h).
+ *
+ * Over 800 lines, on purpose: one libevent loop's callbacks (accept, read,
+ * write, TLS, timers, the spool's wake-up, signals) share struct conn and
+ * struct gw_listener, which no other file should see. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>

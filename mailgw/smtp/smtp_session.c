@@ -1,4 +1,8 @@
-/* telemail-mailgw — the SMTP/LMTP session state machine (see smtp_session.h). */
+/* telemail-mailgw — the SMTP/LMTP session state machine (see smtp_session.h).
+ *
+ * Over 800 lines, on purpose: the command table, its handlers and
+ * enter_state() are one state machine; the table is read best beside the
+ * handlers it names. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
