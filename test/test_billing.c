@@ -196,7 +196,7 @@ Test(billing, fleet_scenario_alerts_and_figures, .timeout = 120)
 {
 	replay_fleet();
 	struct gw_alert_row a;
-	cr_assert_eq(sc_count_alerts(st, NULL, NULL), 6, "exactly the alerts below");
+	cr_assert_eq(sc_count_alerts(st, NULL, NULL), 7, "exactly the alerts below");
 
 	/* D1: toner low on d = 50 (10 %), seen 5 times, replaced on d = 55 */
 	cr_assert(sc_alert(st, "D1", "supply_low", "toner/black#1", &a));
@@ -207,6 +207,11 @@ Test(billing, fleet_scenario_alerts_and_figures, .timeout = 120)
 	cr_assert_eq(a.resolved_at, fleet_at(55));
 	cr_assert(sc_alert(st, "D1", "supply_replaced", "toner/black#1", &a));
 	cr_assert_str_eq(a.detail, "toner/black#1: replaced, 6 % -> 100 %");
+	/* D1: its order (issue 18): at 10 % on d = 50, installed by the replacement */
+	cr_assert(sc_alert(st, "D1", "supply_order", "toner/black#1", &a));
+	cr_assert_eq(a.first_seen, fleet_at(50));
+	cr_assert_eq(a.state, GW_ALERT_RESOLVED);
+	cr_assert_eq(a.resolved_at, fleet_at(55));
 
 	/* D2: silent from the check of d = 46 (7 d 6 h after d = 39), back on d = 50 */
 	cr_assert(sc_alert(st, "D2", "device_silent", "device", &a));

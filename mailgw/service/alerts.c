@@ -17,6 +17,7 @@
 #include "store/audit.h"
 #include "config/config_service.h"
 #include "service/notify.h"
+#include "service/supply.h"
 
 #define OPS(st) gw_store_ops_get0(st)
 #define BE(st) gw_store_state_get0(st)
@@ -460,6 +461,11 @@ int gw_alerts_on_stored(struct gw_store *st, const struct gw_service_config *svc
 		if (rc != GW_STORE_OK)
 			return rc;
 	}
+	/* supply forecasts and orders: every stored report, late ones too
+	 * (the history is read in report-time order) */
+	rc = gw_supply_on_stored(st, svc, rec, now, err);
+	if (rc != GW_STORE_OK)
+		return rc;
 	char object[160], after[GW_SHA256_HEX];
 	snprintf(object, sizeof(object), "report %.64s device %.64s seq %" PRId64, r->id, r->serial,
 		 r->seq);

@@ -14,6 +14,9 @@
  *   supply_empty [same]                 level 0                        (critical)
  *   supply_replaced [same]              level rose by >= 20 points: resolves
  *                                       the low / empty alerts (an event)
+ *   supply_order [same]                 a replenishment order was opened
+ *                                       (supply.h); resolved when the order is
+ *                                       installed or cancelled
  *   condition [name]                    hrPrinterDetectedErrorState condition
  *                                       (critical for service-stopping ones)
  *   device_alert [code[/sub_code]]      a critical alert in the report (critical)

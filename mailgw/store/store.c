@@ -261,6 +261,70 @@ int gw_store_unreachable_list(struct gw_store *st, gw_store_unreachable_cb cb, v
 	return st->ops->unreachable_list(st->be, cb, ctx, err);
 }
 
+/* ---- supplies (issue 18) ---- */
+
+int gw_store_supply_history(struct gw_store *st, const char *serial, int64_t idx,
+			    gw_store_supply_hist_cb cb, void *ctx, struct tm_error *err)
+{
+	return st->ops->supply_history(st->be, serial, idx, cb, ctx, err);
+}
+
+int gw_store_supply_rule_get(struct gw_store *st, const char *tenant,
+			     struct gw_supply_rule_row *out, bool *found, struct tm_error *err)
+{
+	*found = false;
+	return st->ops->supply_rule_get(st->be, tenant, out, found, err);
+}
+
+int gw_store_supply_rule_set(struct gw_store *st, const struct gw_supply_rule_row *r,
+			     struct tm_error *err)
+{
+	return st->ops->supply_rule_set(st->be, r, err);
+}
+
+int gw_store_order_insert(struct gw_store *st, struct gw_order_row *o, struct tm_error *err)
+{
+	return st->ops->order_insert(st->be, o, err);
+}
+
+int gw_store_order_update(struct gw_store *st, const struct gw_order_row *o,
+			  struct tm_error *err)
+{
+	return st->ops->order_update(st->be, o, err);
+}
+
+int gw_store_order_get(struct gw_store *st, int64_t id, struct gw_order_row *out, bool *found,
+		       struct tm_error *err)
+{
+	*found = false;
+	return st->ops->order_get(st->be, id, out, found, err);
+}
+
+int gw_store_order_find(struct gw_store *st, const char *serial, int64_t idx, int64_t cartridge,
+			struct gw_order_row *out, bool *found, struct tm_error *err)
+{
+	*found = false;
+	return st->ops->order_find(st->be, serial, idx, cartridge, out, found, err);
+}
+
+int gw_store_order_list(struct gw_store *st, const char *serial, int64_t idx,
+			gw_store_order_cb cb, void *ctx, struct tm_error *err)
+{
+	return st->ops->order_list(st->be, serial, idx, cb, ctx, err);
+}
+
+int gw_store_order_event_insert(struct gw_store *st, struct gw_order_event_row *e,
+				struct tm_error *err)
+{
+	return st->ops->order_event_insert(st->be, e, err);
+}
+
+int gw_store_order_event_list(struct gw_store *st, int64_t order_id, gw_store_order_event_cb cb,
+			      void *ctx, struct tm_error *err)
+{
+	return st->ops->order_event_list(st->be, order_id, cb, ctx, err);
+}
+
 /* The one RFC 3339 reader, held to UTC ("Z"): a stored time is never local. */
 int gw_store_parse_utc_ns(const char *text, const char *what, int64_t *sec, int32_t *nsec,
 			  struct tm_error *err)
