@@ -30,6 +30,7 @@ struct sc_supply {
 	const char *colorant;
 	long level;            /* -3 some remaining */
 	long max;
+	const char *part;       /* part_number, or NULL */
 };
 
 /* What one simulated report says. Zero / NULL fields are left out. */
@@ -103,6 +104,8 @@ static inline void sc_yaml(const struct sc_report *r, struct tm_buf *b)
 		tm_buf_printf(b, "  - {index: %d, type: %s, ", s->index, s->type);
 		if (s->colorant != NULL)
 			tm_buf_printf(b, "colorant: %s, ", s->colorant);
+		if (s->part != NULL)
+			tm_buf_printf(b, "part_number: \"%s\", ", s->part);
 		tm_buf_printf(b, "unit: percent, max_capacity: %ld, level: %ld}\n", s->max, s->level);
 	}
 	if (r->fuser_used > 0)
