@@ -52,7 +52,8 @@ static void day(int d, long level, const char *part)
 	struct sc_report r;
 	sc_report_init(&r, "S1", d + 1, T0 + (int64_t)d * DAY);
 	r.total = 100000 + 200LL * d;
-	r.supplies[0] = (struct sc_supply){ 1, "toner", "black", level, 100, part };
+	r.supplies[0] = (struct sc_supply){ 1, "toner", "black", level, 100 };
+	r.supply_part[0] = part;
 	cr_assert_eq(sc_ingest(st, &svc, &r, "acme-hq", r.at + 60), GW_PUT_STORED);
 }
 

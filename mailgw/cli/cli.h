@@ -49,6 +49,8 @@ int gw_cmd_notify(struct gw_cli *c, int argc, char **argv);
 struct gw_notify_channel_stats;
 /* status's lines (json: the members of its "notify" object) per channel */
 void gw_cli_notify_status(const struct gw_notify_channel_stats *s, bool json);
+/* cmd_supply.c (issue 18) */
+int gw_cmd_orders(struct gw_cli *c, int argc, char **argv);
 /* cmd_serve.c (issue 5) */
 int gw_cmd_serve(struct gw_cli *c, int argc, char **argv);
 int gw_cmd_status(struct gw_cli *c, int argc, char **argv);

@@ -20,6 +20,7 @@
 #include "config/config.h"
 #include "config/config_service.h"
 #include "service/notify.h"
+#include "service/supply.h"
 #include "registry/registry.h"
 #include "registry/tenant_scope.h"
 
@@ -258,14 +259,42 @@ int gw_cmd_alerts(struct gw_cli *c, int argc, char **argv)
 struct supply_ctx {
 	const struct gw_tenant_scope *scope;
 	json_t *list;
+	struct gw_store *st;   /* supplies: forecasts as of now */
+	int64_t now;
+	bool csv;
+	int rc;                /* supplies: a forecast's store failure */
+	struct tm_error *err;
 };
+
+/* The forecast columns: days left, empty date, basis (or the refusal). */
+static void forecast_cells(const struct gw_forecast *f, char *days, char *date, char *basis,
+			   size_t n)
+{
+	if (!f->ok) {
+		snprintf(days, n, "-");
+		snprintf(date, n, "-");
+		snprintf(basis, n, "%s", f->reason);
+		return;
+	}
+	snprintf(days, n, "%.1f", f->days_left);
+	char t[32];
+	tm_time_format(f->empty_at, t, sizeof(t));
+	snprintf(date, n, "%.10s", t);
+	snprintf(basis, n, "%s%s/%s", f->basis, f->weekday_pattern ? "+weekdays" : "",
+		 f->confidence_word);
+}
 
 static int print_supply(void *ctx, const struct gw_supply_row *s)
 {
 	struct supply_ctx *x = ctx;
 	if (!gw_tenant_scope_has(x->scope, s->tenant))
 		return 0;
-	char level[24], cap[24];
+	char level[24], cap[24], days[32], date[32], basis[64];
+	struct gw_forecast f;
+	x->rc = gw_supply_forecast(x->st, s->serial, s->index, x->now, &f, NULL, NULL, x->err);
+	if (x->rc != GW_STORE_OK)
+		return 1;
+	forecast_cells(&f, days, date, basis, sizeof(days));
 	if (s->level == -3)
 		snprintf(level, sizeof(level), "some");
 	else if (s->level < 0)
@@ -277,15 +306,28 @@ static int print_supply(void *ctx, const struct gw_supply_row *s)
 	else
 		snprintf(cap, sizeof(cap), "%" PRId64, s->max_capacity);
 	if (x->list != NULL) {
-		json_array_append_new(x->list, json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:I, s:s}",
+		json_t *fc = f.ok ? json_pack("{s:b, s:f, s:s, s:s, s:f, s:s, s:f, s:f, s:b}",
+			"ok", 1, "days_left", f.days_left, "empty_date", date, "basis", f.basis,
+			"confidence", f.confidence, "confidence_word", f.confidence_word,
+			"pages_per_day", f.pages_per_day, "percent_per_day", f.pct_per_day,
+			"weekday_pattern", f.weekday_pattern)
+				  : json_pack("{s:b, s:s}", "ok", 0, "reason", f.reason);
+		json_array_append_new(x->list, json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:I, s:s, s:o}",
 			"tenant", s->tenant, "serial", s->serial, "seq", (json_int_t)s->seq,
 			"index", (json_int_t)s->index, "type", s->type, "colorant", s->colorant,
-			"unit", s->unit, "level", (json_int_t)s->level, "max_capacity", cap));
+			"unit", s->unit, "level", (json_int_t)s->level, "max_capacity", cap,
+			"forecast", fc));
 		return 0;
 	}
-	printf("%-12s %-14s %5" PRId64 "  %-16s %-10s %8s %8s  %s\n", s->tenant, s->serial,
-	       s->index, s->type, s->colorant[0] ? s->colorant : "-", level, cap,
-	       s->unit[0] ? s->unit : "-");
+	if (x->csv) {
+		printf("%s,%s,%" PRId64 ",%s,%s,%s,%s,%s,%s,%s,%s,%.2f,%s\n", s->tenant, s->serial,
+		       s->index, s->type, s->colorant, level, cap, s->unit, f.ok ? days : "",
+		       f.ok ? date : "", f.basis, f.ok ? f.confidence : 0.0, f.reason);
+		return 0;
+	}
+	printf("%-12s %-14s %5" PRId64 "  %-16s %-10s %8s %8s  %-8s %6s  %-10s  %s\n", s->tenant,
+	       s->serial, s->index, s->type, s->colorant[0] ? s->colorant : "-", level, cap,
+	       s->unit[0] ? s->unit : "-", days, date, basis);
 	return 0;
 }
 
@@ -293,17 +335,33 @@ int gw_cmd_supplies(struct gw_cli *c, int argc, char **argv)
 {
 	struct qopts q;
 	struct gw_tenant_scope scope;
-	if (parse_opts(argc, argv, 1, &q, "tj", "supplies [--tenant T] [--json]") < 0)
+	const char *usage = "supplies [--tenant T] [--json] [--format table|csv|json] [--at TIME]";
+	if (parse_opts(argc, argv, 1, &q, "tjfa", usage) < 0)
+		return GW_EXIT_USAGE;
+	const char *format = q.json ? "json" : q.format != NULL ? q.format : "table";
+	if (strcmp(format, "table") != 0 && strcmp(format, "csv") != 0 && strcmp(format, "json") != 0) {
+		fprintf(stderr, "telemail-mailgw: %s\n", usage);
+		return GW_EXIT_USAGE;
+	}
+	int64_t now;
+	if (when(&q, &now) < 0)
 		return GW_EXIT_USAGE;
 	int ex = open_scope(c, &q, &scope);
 	if (ex != GW_EXIT_OK)
 		return ex;
-	struct supply_ctx x = { .scope = &scope, .list = q.json ? json_array() : NULL };
-	if (x.list == NULL)
-		printf("%-12s %-14s %5s  %-16s %-10s %8s %8s  %s\n", "TENANT", "SERIAL", "INDEX",
-		       "TYPE", "COLORANT", "LEVEL", "MAX", "UNIT");
 	struct tm_error err = {0};
+	struct supply_ctx x = { .scope = &scope, .list = strcmp(format, "json") == 0 ? json_array() : NULL,
+				.st = c->store, .now = now, .csv = strcmp(format, "csv") == 0,
+				.err = &err };
+	if (x.csv)
+		printf("tenant,serial,index,type,colorant,level,max_capacity,unit,days_left,empty_date,"
+		       "basis,confidence,reason\n");
+	else if (x.list == NULL)
+		printf("%-12s %-14s %5s  %-16s %-10s %8s %8s  %-8s %6s  %-10s  %s\n", "TENANT", "SERIAL",
+		       "INDEX", "TYPE", "COLORANT", "LEVEL", "MAX", "UNIT", "DAYS", "EMPTY", "BASIS");
 	int rc = OPS(c->store)->supply_list(BE(c->store), print_supply, &x, &err);
+	if (rc > 0)
+		rc = x.rc;
 	if (x.list != NULL)
 		dump_json(x.list);
 	gw_tenant_scope_fini(&scope);

@@ -39,7 +39,15 @@ static const char usage_text[] =
 	"                                  service alerts (open, acknowledged, resolved)\n"
 	"  alerts ack ID                   acknowledge an alert (events: resolve it)\n"
 	"  alerts check-silence            raise device_silent / device_never_reported\n"
-	"  supplies [--tenant T] [--json]  supply levels as of each device's newest report\n"
+	"  supplies [--tenant T] [--format table|csv|json] [--json] [--at TIME]\n"
+	"                                  supply levels as of each device's newest report,\n"
+	"                                  days left and empty date (or why there is none)\n"
+	"  orders [list] [--tenant T] [--json]\n"
+	"                                  replenishment orders, one per cartridge\n"
+	"  orders ship ID | orders cancel ID\n"
+	"                                  move an order on (audited)\n"
+	"  orders rule --tenant T [--lead-time D] [--floor N] [--clear]\n"
+	"                                  a tenant's order rule (inherited; audited)\n"
 	"  meters [--tenant T] [--json]    counter readings of each device's newest report\n"
 	"  billing --tenant T --period YYYY-MM [--format table|csv|json] [--at TIME]\n"
 	"                                  opening, closing and usage per device and counter;\n"
@@ -158,6 +166,7 @@ static const struct {
 	{ "tenant", gw_cmd_tenant },
 	{ "alerts", gw_cmd_alerts },
 	{ "supplies", gw_cmd_supplies },
+	{ "orders", gw_cmd_orders },
 	{ "meters", gw_cmd_meters },
 	{ "billing", gw_cmd_billing },
 	{ "audit", gw_cmd_audit },
