@@ -268,3 +268,17 @@ Test(forecast, level_in_percent)
 	cr_expect_eq(gw_forecast_pct(-2, 1000, NULL), GW_FC_LEVEL_UNKNOWN);
 	cr_expect_eq(gw_forecast_pct(7, -2, "impressions"), -1);
 }
+
+/* Ten reports a minute apart (an agent catching up, a demo): no forecast
+ * from minutes of data. */
+Test(forecast, short_history_refused)
+{
+	struct gw_fc_point p[10];
+	for (int i = 0; i < 10; i++)
+		p[i] = (struct gw_fc_point){ .at = T0 + 60 * i, .seq = i + 1, .pct = 90 - 5 * i,
+					     .pages = 1000 + 300 * i };
+	struct gw_forecast f;
+	run(p, 10, &f);
+	cr_expect(!f.ok);
+	cr_expect_str_eq(f.reason, "short_history");
+}

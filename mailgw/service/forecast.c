@@ -375,6 +375,17 @@ void gw_forecast_run(struct gw_fc_point *p, size_t n, int64_t as_of, struct gw_f
 			continue;
 		x[k++] = pages_basis ? cum[i] : (double)(p[i].at - span_from) / DAY;
 	}
+	int64_t first_at = -1, last_at = -1;
+	for (size_t i = cart.first; i <= cart.last; i++)
+		if (p[i].pct >= 0) {
+			if (first_at < 0)
+				first_at = p[i].at;
+			last_at = p[i].at;
+		}
+	if (last_at - first_at < GW_FC_MIN_SPAN) {   /* minutes of data say nothing of days */
+		refuse(f, "short_history");
+		goto out;
+	}
 	struct fit ft;
 	if (m < 2) {   /* a stepped sensor that changed its level once */
 		refuse(f, "too_few_levels");

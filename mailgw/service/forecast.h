@@ -23,6 +23,7 @@
  *       sentinels_only   only "unknown" (-2) / "some remaining" (-3)
  *       too_few_levels   fewer than two distinct levels on the cartridge
  *       coarse_sensor    every level ever seen is 100, 50 or 0
+ *       short_history    the cartridge's levels span less than GW_FC_MIN_SPAN
  *       no_consumption   the level does not go down (or no pages are printed)
  *   - confidence 0..1 (the fit's R², less for few points, a short span or a
  *     stepped sensor) and a word: high (>= 0.8), medium (>= 0.5), low. */
@@ -34,6 +35,7 @@
 #include <stdint.h>
 
 #define GW_FC_REPLACE_JUMP 20      /* points above the cartridge's lowest level */
+#define GW_FC_MIN_SPAN 86400       /* seconds of level history a forecast needs */
 #define GW_FC_WEEKEND_SHARE 0.3    /* weekend rate under this share of weekdays: a pattern */
 #define GW_FC_LEVEL_UNKNOWN (-2)   /* as RFC 3805 says it */
 #define GW_FC_LEVEL_SOME (-3)
