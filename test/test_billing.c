@@ -444,3 +444,92 @@ Test(billing, the_open_marker_in_every_format)
 	cr_assert_not_null(strstr(out, "\"open\": false"), "%s", out);
 	free(out);
 }
+
+/* ---- meter validation (issue 18) ---- */
+
+Test(billing, step_rules)
+{
+	const int64_t day = 86400;
+	/* a day at 200 ppm and an hour's allowance: up to 300,000 pages */
+	cr_expect_null(gw_billing_check_step(1000, 0, 301000, day, GW_BILLING_PPM));
+	cr_expect_str_eq(gw_billing_check_step(1000, 0, 301001, day, GW_BILLING_PPM), "too_fast");
+	cr_expect_str_eq(gw_billing_check_step(1000, 0, 13001, 0, GW_BILLING_PPM), "too_fast");
+	cr_expect_str_eq(gw_billing_check_step(5200, 0, 5100, day, GW_BILLING_PPM), "backwards");
+	cr_expect_null(gw_billing_check_step(64800, 0, 50, day, GW_BILLING_PPM), "a reset: near zero");
+	cr_expect_null(gw_billing_check_step(4294967000LL, 0, 100, day, GW_BILLING_PPM), "a wrap");
+	cr_expect_null(gw_billing_check_step(1000, 0, 1000, 30 * day, GW_BILLING_PPM));
+}
+
+/* M1 reads 900,000 for a day between 1,200 and 1,400 (a glitch): the line is
+ * suspect (too_fast) until an operator excludes the reading, which bills
+ * 1,000 → 2,000; M2 goes back from 5,200 to 5,100 (not to near zero: no
+ * reset): suspect (backwards), the step counted as it is, until accepted.
+ * Both decisions are audited. */
+Test(billing, suspect_readings_flagged_then_settled)
+{
+	sc_enroll(st, "M1", "acme-hq", 1);
+	sc_enroll(st, "M2", "acme-hq", 2);
+	readings("M1", (int[]){ 0, 5, 6, 7, 31 }, (long long[]){ 1000, 1200, 900000, 1400, 2000 }, 5);
+	readings("M2", (int[]){ 0, 5, 6, 7, 31 }, (long long[]){ 5000, 5200, 5100, 5300, 6000 }, 5);
+	struct gw_billing b;
+	bill("acme", "2026-10", &b);
+	const struct gw_billing_line *l = line(&b, "M1", "total/impressions");
+	cr_assert(l->flags & GW_BILL_SUSPECT);
+	cr_expect_str_eq(l->suspect_rule, "too_fast");
+	cr_expect_str_eq(l->suspect_reading, "M1:3:total/impressions");
+	l = line(&b, "M2", "total/impressions");
+	cr_assert(l->flags & GW_BILL_SUSPECT);
+	cr_expect_str_eq(l->suspect_rule, "backwards");
+	cr_expect_str_eq(l->suspect_reading, "M2:3:total/impressions");
+	char flags[128];
+	gw_billing_flags_text(l->flags, flags, sizeof(flags));
+	cr_expect_str_eq(flags, "suspect");
+	cr_expect_eq(l->usage, 1000, "the step back counts as it is: 6000 - 5000");
+	gw_billing_fini(&b);
+
+	struct tm_error err = {0};
+	cr_assert_eq(gw_billing_decide(st, "M1:3:total/impressions", true, "user:op", 5, &err),
+		     GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(gw_billing_decide(st, "M2:3:total/impressions", false, "user:op", 5, &err),
+		     GW_STORE_OK, "%s", err.msg);
+	cr_expect_eq(gw_billing_decide(st, "M2:9:total/impressions", false, "user:op", 5, &err),
+		     GW_STORE_ERROR);
+	cr_expect_str_eq(err.reason, "billing.bad_reading");
+	cr_expect_eq(gw_billing_decide(st, "M2-3-total", false, "user:op", 5, &err), GW_STORE_ERROR);
+	cr_expect_str_eq(err.reason, "billing.bad_reading");
+	bill("acme", "2026-10", &b);
+	l = line(&b, "M1", "total/impressions");
+	cr_expect_eq(l->flags, 0, "the glitch excluded: nothing left to flag");
+	cr_expect_eq(l->usage, 1000);
+	l = line(&b, "M2", "total/impressions");
+	cr_expect_eq(l->flags, 0, "accepted as it is: no longer suspect");
+	cr_expect_eq(l->usage, 1000);
+	gw_billing_fini(&b);
+
+	char *out = NULL;
+	cr_assert_eq(run("audit", &out), 0, "%s", out);
+	cr_expect_not_null(strstr(out, "meter.exclude"), "%s", out);
+	cr_expect_not_null(strstr(out, "meter.accept"), "%s", out);
+	free(out);
+}
+
+/* The command line: the rule and the reading in the flags; accept by id. */
+Test(billing, cli_suspect_and_accept)
+{
+	sc_enroll(st, "M2", "acme-hq", 2);
+	readings("M2", (int[]){ 0, 5, 6, 7, 31 }, (long long[]){ 5000, 5200, 5100, 5300, 6000 }, 5);
+	char *out = NULL;
+	cr_assert_eq(run("billing --tenant acme --period 2026-10 --format csv", &out), 0, "%s", out);
+	cr_expect_not_null(strstr(out, ",1000,1,suspect;rule=backwards;reading=M2:3:total/impressions\n"),
+			   "%s", out);
+	free(out);
+	cr_assert_eq(run("billing accept M2:3:total/impressions", &out), 0, "%s", out);
+	cr_expect_str_eq(out, "reading M2:3:total/impressions accepted\n");
+	free(out);
+	cr_assert_eq(run("billing --tenant acme --period 2026-10 --format csv", &out), 0, "%s", out);
+	cr_expect_null(strstr(out, "suspect"), "%s", out);
+	free(out);
+	cr_assert_neq(run("billing exclude M2:99:total/impressions", &out), 0);
+	cr_expect_not_null(strstr(out, "billing.bad_reading"), "%s", out);
+	free(out);
+}

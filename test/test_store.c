@@ -216,7 +216,8 @@ Test(store, migration_v3_keeps_the_fraction_of_stored_reports)
 	/* back to v2's shape, with two reports written by a v2 gateway */
 	cr_assert_eq(sqlite3_exec(db,
 		"PRAGMA foreign_keys = OFF; BEGIN;"
-		"DROP TABLE supply_order_events; DROP TABLE supply_orders; DROP TABLE supply_rules;"
+		"DROP TABLE meter_decisions; DROP TABLE supply_order_events; DROP TABLE supply_orders;"
+		"DROP TABLE supply_rules;"
 		"DROP TABLE collector_unreachable; DROP TABLE collector_status;"
 		"DROP INDEX reports_serial_time;"
 		"ALTER TABLE reports DROP COLUMN generated_nsec;"

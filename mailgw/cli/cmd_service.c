@@ -418,14 +418,26 @@ int gw_cmd_meters(struct gw_cli *c, int argc, char **argv)
 
 /* ---- billing ---- */
 
+/* The line's flags, and for a suspect one the rule and the reading:
+ * "suspect;rule=too_fast;reading=D2:15:total/impressions". */
+static void line_flags(const struct gw_billing_line *l, char *buf, size_t n)
+{
+	gw_billing_flags_text(l->flags, buf, n);
+	if (l->flags & GW_BILL_SUSPECT) {
+		size_t used = strlen(buf);
+		snprintf(buf + used, n - used, ";rule=%s;reading=%s", l->suspect_rule,
+			 l->suspect_reading);
+	}
+}
+
 static void billing_out(const struct gw_billing *b, const char *tenant, const char *format)
 {
-	char flags[128], oat[40], cat[40];
+	char flags[128 + 16 + GW_BILLING_READING_MAX], oat[40], cat[40];
 	if (strcmp(format, "json") == 0) {
 		json_t *lines = json_array(), *totals = json_array();
 		for (size_t i = 0; i < b->n_lines; i++) {
 			const struct gw_billing_line *l = &b->lines[i];
-			gw_billing_flags_text(l->flags, flags, sizeof(flags));
+			line_flags(l, flags, sizeof(flags));
 			gw_store_format_utc(l->open_at, l->open_at_nsec, oat, sizeof(oat));
 			gw_store_format_utc(l->close_at, l->close_at_nsec, cat, sizeof(cat));
 			json_t *fl = json_array();
@@ -461,7 +473,7 @@ static void billing_out(const struct gw_billing *b, const char *tenant, const ch
 		       "OPENING", "CLOSING", "USAGE", "SEG", "FLAGS");
 	for (size_t i = 0; i < b->n_lines; i++) {
 		const struct gw_billing_line *l = &b->lines[i];
-		gw_billing_flags_text(l->flags, flags, sizeof(flags));
+		line_flags(l, flags, sizeof(flags));
 		gw_store_format_utc(l->open_at, l->open_at_nsec, oat, sizeof(oat));
 		gw_store_format_utc(l->close_at, l->close_at_nsec, cat, sizeof(cat));
 		if (csv)
@@ -486,12 +498,36 @@ static void billing_out(const struct gw_billing *b, const char *tenant, const ch
 	}
 }
 
+/* billing accept|exclude READING: an operator settles a suspect reading. */
+static int billing_decide(struct gw_cli *c, const char *verb, const char *reading)
+{
+	if (gw_cli_store(c) < 0)
+		return GW_EXIT_FAILURE;
+	struct tm_error err = {0};
+	bool exclude = strcmp(verb, "exclude") == 0;
+	int rc = gw_billing_decide(c->store, reading, exclude, NULL, (int64_t)time(NULL), &err);
+	if (rc != GW_STORE_OK) {
+		gw_cli_error(exclude ? "billing exclude" : "billing accept", &err);
+		return store_rc_exit(rc);
+	}
+	printf("reading %s %s\n", reading, exclude ? "excluded" : "accepted");
+	return GW_EXIT_OK;
+}
+
 int gw_cmd_billing(struct gw_cli *c, int argc, char **argv)
 {
 	struct qopts q;
 	struct gw_tenant_scope scope;
 	static const char usage[] =
-		"billing --tenant T --period YYYY-MM [--format table|csv|json] [--json] [--at TIME]";
+		"billing --tenant T --period YYYY-MM [--format table|csv|json] [--json] [--at TIME]"
+		" | billing accept|exclude READING";
+	if (argc >= 2 && (strcmp(argv[1], "accept") == 0 || strcmp(argv[1], "exclude") == 0)) {
+		if (argc != 3) {
+			fprintf(stderr, "telemail-mailgw: %s\n", usage);
+			return GW_EXIT_USAGE;
+		}
+		return billing_decide(c, argv[1], argv[2]);
+	}
 	if (parse_opts(argc, argv, 1, &q, "tjpfa", usage) < 0)
 		return GW_EXIT_USAGE;
 	const char *format = q.json ? "json" : q.format != NULL ? q.format : "table";

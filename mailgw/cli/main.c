@@ -53,6 +53,7 @@ static const char usage_text[] =
 	"                                  opening, closing and usage per device and counter;\n"
 	"                                  a month not over yet (as of --at, default now) is\n"
 	"                                  open: it closes at the latest reading so far\n"
+	"  billing accept|exclude READING  settle a reading flagged suspect (audited)\n"
 	"  audit [--tenant T] [--json]     the audit log; audit verify [--head HASH] checks it\n"
 	"  notify run-once                 deliver due notifications (e-mail, webhook)\n"
 	"  notify list [--failed] [--json] notifications not sent yet (queued, failed)\n"

@@ -325,6 +325,25 @@ int gw_store_order_event_list(struct gw_store *st, int64_t order_id, gw_store_or
 	return st->ops->order_event_list(st->be, order_id, cb, ctx, err);
 }
 
+int gw_store_meter_decision_set(struct gw_store *st, const struct gw_meter_decision_row *d,
+				struct tm_error *err)
+{
+	return st->ops->meter_decision_set(st->be, d, err);
+}
+
+int gw_store_meter_decision_list(struct gw_store *st, gw_store_meter_decision_cb cb, void *ctx,
+				 struct tm_error *err)
+{
+	return st->ops->meter_decision_list(st->be, cb, ctx, err);
+}
+
+int gw_store_meter_get(struct gw_store *st, const char *serial, int64_t seq, const char *service,
+		       const char *name, struct gw_meter_row *out, bool *found, struct tm_error *err)
+{
+	*found = false;
+	return st->ops->meter_get(st->be, serial, seq, service, name, out, found, err);
+}
+
 /* The one RFC 3339 reader, held to UTC ("Z"): a stored time is never local. */
 int gw_store_parse_utc_ns(const char *text, const char *what, int64_t *sec, int32_t *nsec,
 			  struct tm_error *err)

@@ -358,6 +358,17 @@ struct gw_order_event_row {
 	char detail[256];
 };
 
+/* An operator's decision on one meter reading (billing accept|exclude). */
+struct gw_meter_decision_row {
+	char serial[GW_NAME_MAX + 1];
+	int64_t seq;
+	char counter[96];              /* "total/impressions", "vendor/101" */
+	bool exclude;                  /* false: accepted as it is */
+	char actor[64];
+	int64_t at;
+};
+
+typedef int (*gw_store_meter_decision_cb)(void *ctx, const struct gw_meter_decision_row *d);
 typedef int (*gw_store_supply_hist_cb)(void *ctx, const struct gw_supply_hist_row *h);
 typedef int (*gw_store_order_cb)(void *ctx, const struct gw_order_row *o);
 typedef int (*gw_store_order_event_cb)(void *ctx, const struct gw_order_event_row *e);
@@ -477,6 +488,12 @@ struct gw_store_ops {
 	int (*order_event_insert)(void *s, struct gw_order_event_row *e, struct tm_error *err);
 	int (*order_event_list)(void *s, int64_t order_id, gw_store_order_event_cb cb, void *ctx,
 				struct tm_error *err);
+	int (*meter_decision_set)(void *s, const struct gw_meter_decision_row *d,
+				  struct tm_error *err);
+	int (*meter_decision_list)(void *s, gw_store_meter_decision_cb cb, void *ctx,
+				   struct tm_error *err);
+	int (*meter_get)(void *s, const char *serial, int64_t seq, const char *service,
+			 const char *name, struct gw_meter_row *out, bool *found, struct tm_error *err);
 };
 
 /* The SQLite back end (store_sqlite.c). */
@@ -556,6 +573,17 @@ int gw_store_order_event_insert(struct gw_store *st, struct gw_order_event_row *
 /* An order's transitions by id; order_id 0: every order's. */
 int gw_store_order_event_list(struct gw_store *st, int64_t order_id, gw_store_order_event_cb cb,
 			      void *ctx, struct tm_error *err);
+
+/* Insert or replace the decision on one reading; every decision, by
+ * serial, seq, counter. */
+int gw_store_meter_decision_set(struct gw_store *st, const struct gw_meter_decision_row *d,
+				struct tm_error *err);
+int gw_store_meter_decision_list(struct gw_store *st, gw_store_meter_decision_cb cb, void *ctx,
+				 struct tm_error *err);
+
+/* One reading: counter service/name of the report seq of serial. */
+int gw_store_meter_get(struct gw_store *st, const char *serial, int64_t seq, const char *service,
+		       const char *name, struct gw_meter_row *out, bool *found, struct tm_error *err);
 
 /* The back end's ops and state, for registry.c. */
 const struct gw_store_ops *gw_store_ops_get0(const struct gw_store *st);

@@ -523,4 +523,7 @@ const struct gw_store_ops gw_store_sqlite_ops = {
 	.order_list = gw_sq_order_list,
 	.order_event_insert = gw_sq_order_event_insert,
 	.order_event_list = gw_sq_order_event_list,
+	.meter_decision_set = gw_sq_meter_decision_set,
+	.meter_decision_list = gw_sq_meter_decision_list,
+	.meter_get = gw_sq_meter_get,
 };

@@ -173,7 +173,7 @@ int gw_sq_meter_list(void *s, bool latest, int64_t until, gw_store_meter_cb cb, 
 		     struct tm_error *err);
 int gw_sq_supply_list(void *s, gw_store_supply_cb cb, void *ctx, struct tm_error *err);
 
-/* supply history, order rules, orders (store_sqlite_supply.c) */
+/* supply history, order rules, orders, meter decisions (store_sqlite_supply.c) */
 int gw_sq_supply_history(void *s, const char *serial, int64_t idx, gw_store_supply_hist_cb cb,
 			 void *ctx, struct tm_error *err);
 int gw_sq_supply_rule_get(void *s, const char *tenant, struct gw_supply_rule_row *out,
@@ -190,5 +190,10 @@ int gw_sq_order_list(void *s, const char *serial, int64_t idx, gw_store_order_cb
 int gw_sq_order_event_insert(void *s, struct gw_order_event_row *e, struct tm_error *err);
 int gw_sq_order_event_list(void *s, int64_t order_id, gw_store_order_event_cb cb, void *ctx,
 			   struct tm_error *err);
+int gw_sq_meter_decision_set(void *s, const struct gw_meter_decision_row *d, struct tm_error *err);
+int gw_sq_meter_decision_list(void *s, gw_store_meter_decision_cb cb, void *ctx,
+			      struct tm_error *err);
+int gw_sq_meter_get(void *s, const char *serial, int64_t seq, const char *service, const char *name,
+		    struct gw_meter_row *out, bool *found, struct tm_error *err);
 
 #endif

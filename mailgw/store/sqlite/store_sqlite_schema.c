@@ -239,7 +239,8 @@ static const char v4[] =
 /* v5 (issue 18): supply replenishment. A tenant's own order rule (NULL
  * where it inherits); orders, one per cartridge of a supply (cartridge: the
  * seq of the report it began with, 0 for the first one known); and each
- * order's transitions as rows with their own ids (forwarded as events). */
+ * order's transitions as rows with their own ids (forwarded as events); and
+ * the operators' decisions on suspect meter readings. */
 static const char v5[] =
 	"CREATE TABLE supply_rules ("
 	"  tenant TEXT PRIMARY KEY REFERENCES tenants(name),"
@@ -269,7 +270,16 @@ static const char v5[] =
 	"  at INTEGER NOT NULL,"
 	"  actor TEXT NOT NULL,"
 	"  detail TEXT);"
-	"CREATE INDEX supply_order_events_order ON supply_order_events(order_id);";
+	"CREATE INDEX supply_order_events_order ON supply_order_events(order_id);"
+	/* an operator's word on a suspect meter reading (billing accept|exclude) */
+	"CREATE TABLE meter_decisions ("
+	"  serial TEXT NOT NULL,"
+	"  seq INTEGER NOT NULL,"
+	"  counter TEXT NOT NULL,"
+	"  decision TEXT NOT NULL CHECK (decision IN ('accept', 'exclude')),"
+	"  actor TEXT NOT NULL,"
+	"  at INTEGER NOT NULL,"
+	"  PRIMARY KEY (serial, seq, counter)) WITHOUT ROWID;";
 
 const char *const gw_sq_migrations[] = {
 	v1,

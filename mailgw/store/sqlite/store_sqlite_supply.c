@@ -1,6 +1,7 @@
 /* telemail-mailgw — the SQLite back end's supply rows (issue 18): a supply's
  * history with the page counter of each report, the tenants' order rules,
- * replenishment orders and their transitions. The rules live in
+ * replenishment orders and their transitions, the operators' decisions on
+ * suspect meter readings. The rules live in
  * service/forecast.c and service/supply.c; these only read and write rows. */
 #include <stdio.h>
 #include <string.h>
@@ -24,6 +25,9 @@ enum supply_stmt {
 	SU_EVENT_INSERT,
 	SU_EVENT_LIST,
 	SU_EVENT_LIST_ALL,
+	SU_DECISION_SET,
+	SU_DECISION_LIST,
+	SU_METER_GET,
 	SU_COUNT_
 };
 
@@ -65,6 +69,13 @@ static const char *const su_sql[SU_COUNT_] = {
 			  " WHERE order_id = ?1 ORDER BY id",
 	[SU_EVENT_LIST_ALL] = "SELECT id, order_id, state, at, actor, detail FROM supply_order_events"
 			      " ORDER BY id",
+	[SU_DECISION_SET] = "INSERT OR REPLACE INTO meter_decisions (serial, seq, counter, decision,"
+			    " actor, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[SU_DECISION_LIST] = "SELECT serial, seq, counter, decision, actor, at FROM meter_decisions"
+			     " ORDER BY serial, seq, counter",
+	[SU_METER_GET] = "SELECT r.serial, r.tenant, r.seq, r.generated_unix, c.service, c.name,"
+			 " c.value, r.generated_nsec FROM reports r JOIN counters c ON c.report = r.id"
+			 " WHERE r.serial = ?1 AND r.seq = ?2 AND c.service = ?3 AND c.name = ?4",
 };
 
 static const char *const order_states[] = { "open", "shipped", "installed", "cancelled" };
@@ -330,4 +341,71 @@ int gw_sq_order_event_list(void *state, int64_t order_id, gw_store_order_event_c
 	if (order_id != 0)
 		gw_sq_bind_int(s, 1, order_id);
 	WALK(q, s, struct gw_order_event_row, event_row, "list supply order transitions");
+}
+
+/* ---- meter decisions ---- */
+
+static void decision_row(sqlite3_stmt *s, struct gw_meter_decision_row *d)
+{
+	memset(d, 0, sizeof(*d));
+	gw_sq_col_text(s, 0, d->serial, sizeof(d->serial));
+	d->seq = sqlite3_column_int64(s, 1);
+	gw_sq_col_text(s, 2, d->counter, sizeof(d->counter));
+	const char *t = (const char *)sqlite3_column_text(s, 3);
+	d->exclude = t != NULL && strcmp(t, "exclude") == 0;
+	gw_sq_col_text(s, 4, d->actor, sizeof(d->actor));
+	d->at = sqlite3_column_int64(s, 5);
+}
+
+int gw_sq_meter_decision_set(void *state, const struct gw_meter_decision_row *d,
+			     struct tm_error *err)
+{
+	struct gw_sq *q = state;
+	sqlite3_stmt *s = stmt(q, SU_DECISION_SET, err);
+	if (s == NULL)
+		return GW_STORE_ERROR;
+	gw_sq_bind_text(s, 1, d->serial);
+	gw_sq_bind_int(s, 2, d->seq);
+	gw_sq_bind_text(s, 3, d->counter);
+	gw_sq_bind_text(s, 4, d->exclude ? "exclude" : "accept");
+	gw_sq_bind_text(s, 5, d->actor);
+	gw_sq_bind_int(s, 6, d->at);
+	return gw_sq_step_done(q, s, "set meter decision", err);
+}
+
+int gw_sq_meter_decision_list(void *state, gw_store_meter_decision_cb cb, void *ctx,
+			      struct tm_error *err)
+{
+	struct gw_sq *q = state;
+	sqlite3_stmt *s = stmt(q, SU_DECISION_LIST, err);
+	if (s == NULL)
+		return GW_STORE_ERROR;
+	WALK(q, s, struct gw_meter_decision_row, decision_row, "list meter decisions");
+}
+
+static void meter_row(sqlite3_stmt *s, struct gw_meter_row *m)
+{
+	memset(m, 0, sizeof(*m));
+	gw_sq_col_text(s, 0, m->serial, sizeof(m->serial));
+	gw_sq_col_text(s, 1, m->tenant, sizeof(m->tenant));
+	m->seq = sqlite3_column_int64(s, 2);
+	m->at = sqlite3_column_int64(s, 3);
+	gw_sq_col_text(s, 4, m->service, sizeof(m->service));
+	gw_sq_col_text(s, 5, m->name, sizeof(m->name));
+	m->value = sqlite3_column_int64(s, 6);
+	m->at_nsec = (int32_t)sqlite3_column_int64(s, 7);
+}
+
+int gw_sq_meter_get(void *state, const char *serial, int64_t seq, const char *service,
+		    const char *name, struct gw_meter_row *out, bool *found, struct tm_error *err)
+{
+	struct gw_sq *q = state;
+	sqlite3_stmt *s = stmt(q, SU_METER_GET, err);
+	if (s == NULL)
+		return GW_STORE_ERROR;
+	gw_sq_bind_text(s, 1, serial);
+	gw_sq_bind_int(s, 2, seq);
+	gw_sq_bind_text(s, 3, service);
+	gw_sq_bind_text(s, 4, name);
+	GET_ONE(q, s, meter_row, out, found, "get meter reading");
 }
