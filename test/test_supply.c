@@ -176,6 +176,11 @@ Test(supply, replacement_at_30_percent_is_a_new_cartridge)
 	cr_expect_eq(c[0].pages, 36 * 200);
 	cr_expect_eq(c[1].key, 37);
 	cr_expect(f.ok && f.days_left >= 45 && f.days_left <= 47, "days_left %.2f", f.days_left);
+	struct gw_supply_waste w = {0};
+	gw_supply_waste_add(c, nc, &w);
+	cr_expect_eq(w.replaced, 1);
+	cr_expect_eq(w.early, 1, "replaced at 30 %%: early");
+	cr_expect_eq(w.waste_pct, 30);
 	free(c);
 	cr_expect_eq(orders().n, 0);
 }

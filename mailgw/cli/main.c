@@ -48,6 +48,8 @@ static const char usage_text[] =
 	"                                  move an order on (audited)\n"
 	"  orders rule --tenant T [--lead-time D] [--floor N] [--clear]\n"
 	"                                  a tenant's order rule (inherited; audited)\n"
+	"  orders cartridges [--tenant T] [--json]\n"
+	"                                  each supply's cartridges; early replacements per tenant\n"
 	"  meters [--tenant T] [--json]    counter readings of each device's newest report\n"
 	"  billing --tenant T --period YYYY-MM [--format table|csv|json] [--at TIME]\n"
 	"                                  opening, closing and usage per device and counter;\n"

@@ -92,6 +92,19 @@ int gw_supply_forecast(struct gw_store *st, const char *serial, int64_t idx, int
 	return GW_STORE_OK;
 }
 
+void gw_supply_waste_add(const struct gw_fc_cartridge *c, size_t n, struct gw_supply_waste *w)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (c[i].replaced_at == 0)
+			continue;   /* the current cartridge */
+		w->replaced++;
+		if (c[i].last_pct > GW_SUPPLY_EARLY_PCT) {
+			w->early++;
+			w->waste_pct += c[i].last_pct;
+		}
+	}
+}
+
 /* ---- the rule ---- */
 
 struct tenants {

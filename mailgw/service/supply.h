@@ -50,6 +50,15 @@ int gw_supply_forecast(struct gw_store *st, const char *serial, int64_t idx, int
 		       struct gw_forecast *out, struct gw_fc_cartridge **cartridges,
 		       size_t *n_cart, struct tm_error *err);
 
+/* What a supply's replaced cartridges say: how many, how many early (left
+ * above GW_SUPPLY_EARLY_PCT), and the level they left with, summed (waste
+ * in percent of a cartridge: 130 is 1.3 cartridges thrown away). */
+struct gw_supply_waste {
+	size_t replaced, early;
+	int64_t waste_pct;
+};
+void gw_supply_waste_add(const struct gw_fc_cartridge *c, size_t n, struct gw_supply_waste *w);
+
 /* The rule in force for `tenant` (inherited), and which tenant set each
  * part ("" for the built-in default). */
 struct gw_supply_rule {

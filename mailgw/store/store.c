@@ -325,6 +325,12 @@ int gw_store_order_event_list(struct gw_store *st, int64_t order_id, gw_store_or
 	return st->ops->order_event_list(st->be, order_id, cb, ctx, err);
 }
 
+int gw_store_supply_list(struct gw_store *st, gw_store_supply_cb cb, void *ctx,
+			 struct tm_error *err)
+{
+	return st->ops->supply_list(st->be, cb, ctx, err);
+}
+
 int gw_store_meter_decision_set(struct gw_store *st, const struct gw_meter_decision_row *d,
 				struct tm_error *err)
 {

@@ -574,6 +574,9 @@ int gw_store_order_event_insert(struct gw_store *st, struct gw_order_event_row *
 int gw_store_order_event_list(struct gw_store *st, int64_t order_id, gw_store_order_event_cb cb,
 			      void *ctx, struct tm_error *err);
 
+/* Each device's supplies as of its newest report, by tenant, serial, index. */
+int gw_store_supply_list(struct gw_store *st, gw_store_supply_cb cb, void *ctx,
+			 struct tm_error *err);
 /* Insert or replace the decision on one reading; every decision, by
  * serial, seq, counter. */
 int gw_store_meter_decision_set(struct gw_store *st, const struct gw_meter_decision_row *d,
