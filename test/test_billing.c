@@ -471,6 +471,14 @@ Test(billing, suspect_readings_flagged_then_settled)
 	sc_enroll(st, "M2", "acme-hq", 2);
 	readings("M1", (int[]){ 0, 5, 6, 7, 31 }, (long long[]){ 1000, 1200, 900000, 1400, 2000 }, 5);
 	readings("M2", (int[]){ 0, 5, 6, 7, 31 }, (long long[]){ 5000, 5200, 5100, 5300, 6000 }, 5);
+	/* the alerts, raised as the readings arrived */
+	struct gw_alert_row al;
+	cr_assert(sc_alert(st, "M1", "meter_suspect", "total/impressions", &al));
+	cr_expect_eq(al.state, GW_ALERT_OPEN);
+	cr_expect_eq(al.count, 1, "900000 after 1200 (too_fast); 1400 after 900000 is a reset");
+	cr_expect_str_eq(al.detail, "reading M1:3:total/impressions: too_fast (900000 after 1200)");
+	cr_assert(sc_alert(st, "M2", "meter_suspect", "total/impressions", &al));
+	cr_expect_str_eq(al.detail, "reading M2:3:total/impressions: backwards (5100 after 5200)");
 	struct gw_billing b;
 	bill("acme", "2026-10", &b);
 	const struct gw_billing_line *l = line(&b, "M1", "total/impressions");
@@ -488,15 +496,18 @@ Test(billing, suspect_readings_flagged_then_settled)
 	gw_billing_fini(&b);
 
 	struct tm_error err = {0};
-	cr_assert_eq(gw_billing_decide(st, "M1:3:total/impressions", true, "user:op", 5, &err),
+	cr_assert_eq(gw_billing_decide(st, &svc, "M1:3:total/impressions", true, "user:op", 5, &err),
 		     GW_STORE_OK, "%s", err.msg);
-	cr_assert_eq(gw_billing_decide(st, "M2:3:total/impressions", false, "user:op", 5, &err),
+	cr_assert_eq(gw_billing_decide(st, &svc, "M2:3:total/impressions", false, "user:op", 5, &err),
 		     GW_STORE_OK, "%s", err.msg);
-	cr_expect_eq(gw_billing_decide(st, "M2:9:total/impressions", false, "user:op", 5, &err),
+	cr_expect_eq(gw_billing_decide(st, &svc, "M2:9:total/impressions", false, "user:op", 5, &err),
 		     GW_STORE_ERROR);
 	cr_expect_str_eq(err.reason, "billing.bad_reading");
-	cr_expect_eq(gw_billing_decide(st, "M2-3-total", false, "user:op", 5, &err), GW_STORE_ERROR);
+	cr_expect_eq(gw_billing_decide(st, &svc, "M2-3-total", false, "user:op", 5, &err), GW_STORE_ERROR);
 	cr_expect_str_eq(err.reason, "billing.bad_reading");
+	struct gw_alert_row a;
+	cr_assert(sc_alert(st, "M1", "meter_suspect", "total/impressions", &a));
+	cr_expect_eq(a.state, GW_ALERT_RESOLVED, "settled by the exclusion");
 	bill("acme", "2026-10", &b);
 	l = line(&b, "M1", "total/impressions");
 	cr_expect_eq(l->flags, 0, "the glitch excluded: nothing left to flag");
@@ -532,4 +543,15 @@ Test(billing, cli_suspect_and_accept)
 	cr_assert_neq(run("billing exclude M2:99:total/impressions", &out), 0);
 	cr_expect_not_null(strstr(out, "billing.bad_reading"), "%s", out);
 	free(out);
+}
+
+/* A late reading is checked against both neighbours in report time: day 1's
+ * 5,500 arrives after day 2's 5,400, which is now a step back. */
+Test(billing, late_reading_checked_in_its_place)
+{
+	sc_enroll(st, "M3", "acme-hq", 3);
+	readings("M3", (int[]){ 0, 2, 1 }, (long long[]){ 5000, 5400, 5500 }, 3);
+	struct gw_alert_row a;
+	cr_assert(sc_alert(st, "M3", "meter_suspect", "total/impressions", &a));
+	cr_expect_str_eq(a.detail, "reading M3:2:total/impressions: backwards (5400 after 5500)");
 }

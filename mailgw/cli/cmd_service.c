@@ -505,7 +505,7 @@ static int billing_decide(struct gw_cli *c, const char *verb, const char *readin
 		return GW_EXIT_FAILURE;
 	struct tm_error err = {0};
 	bool exclude = strcmp(verb, "exclude") == 0;
-	int rc = gw_billing_decide(c->store, reading, exclude, NULL, (int64_t)time(NULL), &err);
+	int rc = gw_billing_decide(c->store, c->cfg->service, reading, exclude, NULL, (int64_t)time(NULL), &err);
 	if (rc != GW_STORE_OK) {
 		gw_cli_error(exclude ? "billing exclude" : "billing accept", &err);
 		return store_rc_exit(rc);

@@ -18,6 +18,7 @@
 #include "config/config_service.h"
 #include "service/notify.h"
 #include "service/supply.h"
+#include "service/meter_check.h"
 
 #define OPS(st) gw_store_ops_get0(st)
 #define BE(st) gw_store_state_get0(st)
@@ -464,6 +465,8 @@ int gw_alerts_on_stored(struct gw_store *st, const struct gw_service_config *svc
 	/* supply forecasts and orders: every stored report, late ones too
 	 * (the history is read in report-time order) */
 	rc = gw_supply_on_stored(st, svc, rec, now, err);
+	if (rc == GW_STORE_OK)   /* and its meter readings checked (issue 18) */
+		rc = gw_meter_check_on_stored(st, svc, rec, now, err);
 	if (rc != GW_STORE_OK)
 		return rc;
 	char object[160], after[GW_SHA256_HEX];

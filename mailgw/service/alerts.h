@@ -17,6 +17,9 @@
  *   supply_order [same]                 a replenishment order was opened
  *                                       (supply.h); resolved when the order is
  *                                       installed or cancelled
+ *   meter_suspect [service/name]        a reading broke a meter rule (billing.h:
+ *                                       backwards, too_fast); resolved when an
+ *                                       operator accepts or excludes it
  *   condition [name]                    hrPrinterDetectedErrorState condition
  *                                       (critical for service-stopping ones)
  *   device_alert [code[/sub_code]]      a critical alert in the report (critical)

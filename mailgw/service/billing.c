@@ -11,6 +11,7 @@
 
 #include "service/billing.h"
 #include "registry/tenant_scope.h"
+#include "service/meter_check.h"
 #include "store/audit.h"
 
 int gw_billing_period(const char *text, int64_t *start, int64_t *end, struct tm_error *err)
@@ -283,8 +284,9 @@ static int add_decision(void *ctx, const struct gw_meter_decision_row *d)
 	return 0;
 }
 
-int gw_billing_decide(struct gw_store *st, const char *reading, bool exclude, const char *actor,
-		      int64_t now, struct tm_error *err)
+int gw_billing_decide(struct gw_store *st, const struct gw_service_config *svc,
+		      const char *reading, bool exclude, const char *actor, int64_t now,
+		      struct tm_error *err)
 {
 	struct gw_meter_decision_row d = { .exclude = exclude, .at = now };
 	const char *c1 = reading != NULL ? strchr(reading, ':') : NULL;
@@ -333,6 +335,8 @@ int gw_billing_decide(struct gw_store *st, const char *reading, bool exclude, co
 		rc = gw_audit_append(st, actor, exclude ? "meter.exclude" : "meter.accept", object,
 				     m.tenant, NULL, NULL, now, err);
 	}
+	if (rc == GW_STORE_OK)
+		rc = gw_meter_check_settled(st, svc, d.serial, d.counter, now, err);
 	if (rc == GW_STORE_OK)
 		rc = gw_store_commit(st, err);
 	if (rc != GW_STORE_OK)

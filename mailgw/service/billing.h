@@ -48,6 +48,7 @@
 
 #include "store/store.h"
 
+struct gw_service_config;
 struct gw_tenant_scope;
 struct tm_error;
 
@@ -114,9 +115,11 @@ const char *gw_billing_check_step(int64_t a_value, int64_t a_at, int64_t b_value
 
 /* Settle reading "SERIAL:SEQ:COUNTER" (exclude: bill without it; else
  * accept it as it is), audited (meter.accept / meter.exclude) in one
- * transaction. billing.bad_reading for an id that is no stored reading. */
-int gw_billing_decide(struct gw_store *st, const char *reading, bool exclude, const char *actor,
-		      int64_t now, struct tm_error *err);
+ * transaction, resolving the reading's meter_suspect alert (meter_check.h).
+ * billing.bad_reading for an id that is no stored reading. */
+int gw_billing_decide(struct gw_store *st, const struct gw_service_config *svc,
+		      const char *reading, bool exclude, const char *actor, int64_t now,
+		      struct tm_error *err);
 
 /* "estimated_opening;reset", "open" etc. ("" when none). */
 void gw_billing_flags_text(unsigned flags, char *buf, size_t n);

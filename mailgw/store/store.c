@@ -350,6 +350,15 @@ int gw_store_meter_get(struct gw_store *st, const char *serial, int64_t seq, con
 	return st->ops->meter_get(st->be, serial, seq, service, name, out, found, err);
 }
 
+int gw_store_meter_adjacent(struct gw_store *st, const char *serial, const char *service,
+			    const char *name, int64_t at, int32_t at_nsec, int64_t seq, bool after,
+			    struct gw_meter_row *out, bool *found, struct tm_error *err)
+{
+	*found = false;
+	return st->ops->meter_adjacent(st->be, serial, service, name, at, at_nsec, seq, after, out,
+				       found, err);
+}
+
 /* The one RFC 3339 reader, held to UTC ("Z"): a stored time is never local. */
 int gw_store_parse_utc_ns(const char *text, const char *what, int64_t *sec, int32_t *nsec,
 			  struct tm_error *err)

@@ -494,6 +494,9 @@ struct gw_store_ops {
 				   struct tm_error *err);
 	int (*meter_get)(void *s, const char *serial, int64_t seq, const char *service,
 			 const char *name, struct gw_meter_row *out, bool *found, struct tm_error *err);
+	int (*meter_adjacent)(void *s, const char *serial, const char *service, const char *name,
+			      int64_t at, int32_t at_nsec, int64_t seq, bool after,
+			      struct gw_meter_row *out, bool *found, struct tm_error *err);
 };
 
 /* The SQLite back end (store_sqlite.c). */
@@ -587,6 +590,12 @@ int gw_store_meter_decision_list(struct gw_store *st, gw_store_meter_decision_cb
 /* One reading: counter service/name of the report seq of serial. */
 int gw_store_meter_get(struct gw_store *st, const char *serial, int64_t seq, const char *service,
 		       const char *name, struct gw_meter_row *out, bool *found, struct tm_error *err);
+
+/* The reading of the same counter just before (after: just after) the
+ * instant (at, at_nsec, then seq) of report seq, by report time. */
+int gw_store_meter_adjacent(struct gw_store *st, const char *serial, const char *service,
+			    const char *name, int64_t at, int32_t at_nsec, int64_t seq, bool after,
+			    struct gw_meter_row *out, bool *found, struct tm_error *err);
 
 /* The back end's ops and state, for registry.c. */
 const struct gw_store_ops *gw_store_ops_get0(const struct gw_store *st);

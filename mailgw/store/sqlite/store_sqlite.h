@@ -43,7 +43,7 @@ enum gw_sq_stmt {
 };
 
 #define GW_SQ_SVC_MAX 32
-#define GW_SQ_SUPPLY_MAX 16   /* store_sqlite_supply.c's statements */
+#define GW_SQ_SUPPLY_MAX 24   /* store_sqlite_supply.c's statements */
 
 /* Statements that write up to GW_SQ_ROWS_MAX rows at once (a multi-row
  * INSERT, or an IN list), prepared once per row count. 32 rows of at most 10
@@ -195,5 +195,8 @@ int gw_sq_meter_decision_list(void *s, gw_store_meter_decision_cb cb, void *ctx,
 			      struct tm_error *err);
 int gw_sq_meter_get(void *s, const char *serial, int64_t seq, const char *service, const char *name,
 		    struct gw_meter_row *out, bool *found, struct tm_error *err);
+int gw_sq_meter_adjacent(void *s, const char *serial, const char *service, const char *name,
+			 int64_t at, int32_t at_nsec, int64_t seq, bool after, struct gw_meter_row *out,
+			 bool *found, struct tm_error *err);
 
 #endif

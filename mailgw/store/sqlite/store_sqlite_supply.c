@@ -28,6 +28,8 @@ enum supply_stmt {
 	SU_DECISION_SET,
 	SU_DECISION_LIST,
 	SU_METER_GET,
+	SU_METER_BEFORE,
+	SU_METER_AFTER,
 	SU_COUNT_
 };
 
@@ -76,6 +78,16 @@ static const char *const su_sql[SU_COUNT_] = {
 	[SU_METER_GET] = "SELECT r.serial, r.tenant, r.seq, r.generated_unix, c.service, c.name,"
 			 " c.value, r.generated_nsec FROM reports r JOIN counters c ON c.report = r.id"
 			 " WHERE r.serial = ?1 AND r.seq = ?2 AND c.service = ?3 AND c.name = ?4",
+	[SU_METER_BEFORE] = "SELECT r.serial, r.tenant, r.seq, r.generated_unix, c.service, c.name,"
+			    " c.value, r.generated_nsec FROM reports r JOIN counters c ON c.report = r.id"
+			    " WHERE r.serial = ?1 AND c.service = ?2 AND c.name = ?3"
+			    " AND (r.generated_unix, r.generated_nsec, r.seq) < (?4, ?5, ?6)"
+			    " ORDER BY r.generated_unix DESC, r.generated_nsec DESC, r.seq DESC LIMIT 1",
+	[SU_METER_AFTER] = "SELECT r.serial, r.tenant, r.seq, r.generated_unix, c.service, c.name,"
+			   " c.value, r.generated_nsec FROM reports r JOIN counters c ON c.report = r.id"
+			   " WHERE r.serial = ?1 AND c.service = ?2 AND c.name = ?3"
+			   " AND (r.generated_unix, r.generated_nsec, r.seq) > (?4, ?5, ?6)"
+			   " ORDER BY r.generated_unix, r.generated_nsec, r.seq LIMIT 1",
 };
 
 static const char *const order_states[] = { "open", "shipped", "installed", "cancelled" };
@@ -408,4 +420,21 @@ int gw_sq_meter_get(void *state, const char *serial, int64_t seq, const char *se
 	gw_sq_bind_text(s, 3, service);
 	gw_sq_bind_text(s, 4, name);
 	GET_ONE(q, s, meter_row, out, found, "get meter reading");
+}
+
+int gw_sq_meter_adjacent(void *state, const char *serial, const char *service, const char *name,
+			 int64_t at, int32_t at_nsec, int64_t seq, bool after, struct gw_meter_row *out,
+			 bool *found, struct tm_error *err)
+{
+	struct gw_sq *q = state;
+	sqlite3_stmt *s = stmt(q, after ? SU_METER_AFTER : SU_METER_BEFORE, err);
+	if (s == NULL)
+		return GW_STORE_ERROR;
+	gw_sq_bind_text(s, 1, serial);
+	gw_sq_bind_text(s, 2, service);
+	gw_sq_bind_text(s, 3, name);
+	gw_sq_bind_int(s, 4, at);
+	gw_sq_bind_int(s, 5, at_nsec);
+	gw_sq_bind_int(s, 6, seq);
+	GET_ONE(q, s, meter_row, out, found, "adjacent meter reading");
 }
