@@ -421,16 +421,50 @@ out:
 	return rc;
 }
 
+/* Does the supply say what it said in the report before it in time (the
+ * same level and part number)? Then nothing the rule reads has changed, and
+ * the history need not be read again. */
+static int unchanged(struct gw_store *st, const struct tm_report *r, const struct tm_supply *s,
+		     int64_t at, int32_t nsec, bool *same, struct tm_error *err)
+{
+	struct gw_supply_hist_row h;
+	bool found = false;
+	*same = false;
+	int rc = gw_store_supply_before(st, r->serial, s->index, at, nsec, r->seq, &h, &found, err);
+	if (rc != GW_STORE_OK || !found)
+		return rc;
+	const char *part = s->part_number != NULL ? s->part_number : "";
+	*same = gw_forecast_pct(h.level, h.max_capacity, h.unit) ==
+			gw_forecast_pct(s->level, s->max_capacity, s->unit) &&
+		strcmp(h.part_number, part) == 0;
+	return GW_STORE_OK;
+}
+
 int gw_supply_on_stored(struct gw_store *st, const struct gw_service_config *svc,
 			const struct gw_store_record *rec, int64_t now, struct tm_error *err)
 {
 	const struct tm_report *r = rec->report;
 	if (r->n_supplies == 0)
 		return GW_STORE_OK;
+	int64_t at;
+	int32_t nsec;
+	if (gw_store_parse_utc_ns(r->generated_at, "report/generated_at", &at, &nsec, err) < 0)
+		return GW_STORE_ERROR;
 	struct gw_supply_rule rule;
-	int rc = gw_supply_rule_get(st, rec->tenant, &rule, err);
-	for (size_t i = 0; i < r->n_supplies && rc == GW_STORE_OK; i++)
-		rc = evaluate_supply(st, svc, rec, r->supplies[i].index, &rule, now, err);
+	bool have_rule = false;
+	int rc = GW_STORE_OK;
+	for (size_t i = 0; i < r->n_supplies && rc == GW_STORE_OK; i++) {
+		bool same;
+		rc = unchanged(st, r, &r->supplies[i], at, nsec, &same, err);
+		if (rc != GW_STORE_OK || same)
+			continue;
+		if (!have_rule) {
+			rc = gw_supply_rule_get(st, rec->tenant, &rule, err);
+			have_rule = rc == GW_STORE_OK;
+		}
+		if (rc == GW_STORE_OK)
+			rc = evaluate_supply(st, svc, rec, r->supplies[i].index, &rule, now, err);
+	}
 	return rc;
 }
 

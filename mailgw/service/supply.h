@@ -6,7 +6,10 @@
  *   - Forecasts are computed from the history as stored, ordered by report
  *     time (forecast.h): a late or out-of-order report is read in its place
  *     the next time anybody asks, and the order rule is evaluated again for
- *     every stored report (gw_supply_on_stored, in the report's transaction).
+ *     every stored report (gw_supply_on_stored, in the report's transaction)
+ *     whose supply says something else than the report before it in time (a
+ *     level or part number of its own): a device repeating itself costs one
+ *     lookup per supply, not a read of its history.
  *   - The rule: order when days left <= lead_time, or the level <= floor
  *     (percent). A tenant's own rule (`orders rule`) wins over its parent's,
  *     up to the root; what nobody set is GW_SUPPLY_LEAD_TIME / GW_SUPPLY_FLOOR.

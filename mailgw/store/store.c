@@ -269,6 +269,14 @@ int gw_store_supply_history(struct gw_store *st, const char *serial, int64_t idx
 	return st->ops->supply_history(st->be, serial, idx, cb, ctx, err);
 }
 
+int gw_store_supply_before(struct gw_store *st, const char *serial, int64_t idx, int64_t at,
+			   int32_t at_nsec, int64_t seq, struct gw_supply_hist_row *out, bool *found,
+			   struct tm_error *err)
+{
+	*found = false;
+	return st->ops->supply_before(st->be, serial, idx, at, at_nsec, seq, out, found, err);
+}
+
 int gw_store_supply_rule_get(struct gw_store *st, const char *tenant,
 			     struct gw_supply_rule_row *out, bool *found, struct tm_error *err)
 {

@@ -497,6 +497,9 @@ struct gw_store_ops {
 	int (*meter_adjacent)(void *s, const char *serial, const char *service, const char *name,
 			      int64_t at, int32_t at_nsec, int64_t seq, bool after,
 			      struct gw_meter_row *out, bool *found, struct tm_error *err);
+	int (*supply_before)(void *s, const char *serial, int64_t idx, int64_t at, int32_t at_nsec,
+			     int64_t seq, struct gw_supply_hist_row *out, bool *found,
+			     struct tm_error *err);
 };
 
 /* The SQLite back end (store_sqlite.c). */
@@ -553,6 +556,11 @@ int gw_store_unreachable_list(struct gw_store *st, gw_store_unreachable_cb cb, v
  * (then seq), with the report's total impressions. */
 int gw_store_supply_history(struct gw_store *st, const char *serial, int64_t idx,
 			    gw_store_supply_hist_cb cb, void *ctx, struct tm_error *err);
+/* The supply's word in the report just before (at, at_nsec, then seq) in
+ * report time. */
+int gw_store_supply_before(struct gw_store *st, const char *serial, int64_t idx, int64_t at,
+			   int32_t at_nsec, int64_t seq, struct gw_supply_hist_row *out, bool *found,
+			   struct tm_error *err);
 /* A tenant's own rule (found false: it has none). */
 int gw_store_supply_rule_get(struct gw_store *st, const char *tenant,
 			     struct gw_supply_rule_row *out, bool *found, struct tm_error *err);

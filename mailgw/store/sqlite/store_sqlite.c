@@ -527,4 +527,5 @@ const struct gw_store_ops gw_store_sqlite_ops = {
 	.meter_decision_list = gw_sq_meter_decision_list,
 	.meter_get = gw_sq_meter_get,
 	.meter_adjacent = gw_sq_meter_adjacent,
+	.supply_before = gw_sq_supply_before,
 };

@@ -176,6 +176,8 @@ int gw_sq_supply_list(void *s, gw_store_supply_cb cb, void *ctx, struct tm_error
 /* supply history, order rules, orders, meter decisions (store_sqlite_supply.c) */
 int gw_sq_supply_history(void *s, const char *serial, int64_t idx, gw_store_supply_hist_cb cb,
 			 void *ctx, struct tm_error *err);
+int gw_sq_supply_before(void *s, const char *serial, int64_t idx, int64_t at, int32_t at_nsec,
+			int64_t seq, struct gw_supply_hist_row *out, bool *found, struct tm_error *err);
 int gw_sq_supply_rule_get(void *s, const char *tenant, struct gw_supply_rule_row *out,
 			  bool *found, struct tm_error *err);
 int gw_sq_supply_rule_set(void *s, const struct gw_supply_rule_row *r, struct tm_error *err);

@@ -13,6 +13,7 @@
 
 enum supply_stmt {
 	SU_HISTORY,
+	SU_BEFORE,
 	SU_RULE_GET,
 	SU_RULE_SET,
 	SU_RULE_DELETE,
@@ -47,6 +48,14 @@ static const char *const su_sql[SU_COUNT_] = {
 		" LEFT JOIN counters c ON c.report = r.id AND c.service = 'total'"
 		"  AND c.name = 'impressions'"
 		" WHERE r.serial = ?1 ORDER BY r.generated_unix, r.generated_nsec, r.seq",
+	[SU_BEFORE] =
+		"SELECT r.seq, r.generated_unix, r.generated_nsec, s.level, s.max_capacity, s.unit,"
+		" s.part_number, c.value, s.type, s.colorant"
+		" FROM reports r JOIN supplies s ON s.report = r.id AND s.idx = ?2"
+		" LEFT JOIN counters c ON c.report = r.id AND c.service = 'total'"
+		"  AND c.name = 'impressions'"
+		" WHERE r.serial = ?1 AND (r.generated_unix, r.generated_nsec, r.seq) < (?3, ?4, ?5)"
+		" ORDER BY r.generated_unix DESC, r.generated_nsec DESC, r.seq DESC LIMIT 1",
 	[SU_RULE_GET] = "SELECT tenant, lead_time, floor, updated_at FROM supply_rules WHERE tenant = ?1",
 	[SU_RULE_SET] = "INSERT INTO supply_rules (tenant, lead_time, floor, updated_at)"
 			" VALUES (?1, ?2, ?3, ?4) ON CONFLICT (tenant) DO UPDATE SET"
@@ -176,6 +185,21 @@ int gw_sq_supply_history(void *state, const char *serial, int64_t idx, gw_store_
 	gw_sq_bind_text(s, 1, serial);
 	gw_sq_bind_int(s, 2, idx);
 	WALK(q, s, struct gw_supply_hist_row, hist_row, "supply history");
+}
+
+int gw_sq_supply_before(void *state, const char *serial, int64_t idx, int64_t at, int32_t at_nsec,
+			int64_t seq, struct gw_supply_hist_row *out, bool *found, struct tm_error *err)
+{
+	struct gw_sq *q = state;
+	sqlite3_stmt *s = stmt(q, SU_BEFORE, err);
+	if (s == NULL)
+		return GW_STORE_ERROR;
+	gw_sq_bind_text(s, 1, serial);
+	gw_sq_bind_int(s, 2, idx);
+	gw_sq_bind_int(s, 3, at);
+	gw_sq_bind_int(s, 4, at_nsec);
+	gw_sq_bind_int(s, 5, seq);
+	GET_ONE(q, s, hist_row, out, found, "supply before");
 }
 
 /* ---- rules ---- */
