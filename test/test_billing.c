@@ -11,6 +11,7 @@
 #include <criterion/criterion.h>
 
 #include "service/billing.h"
+#include "service/meter_check.h"
 #include "common.h"
 #include "config/config_service.h"
 #include "scenario/fleet.h"
@@ -196,7 +197,7 @@ Test(billing, fleet_scenario_alerts_and_figures, .timeout = 120)
 {
 	replay_fleet();
 	struct gw_alert_row a;
-	cr_assert_eq(sc_count_alerts(st, NULL, NULL), 6, "exactly the alerts below");
+	cr_assert_eq(sc_count_alerts(st, NULL, NULL), 7, "exactly the alerts below");
 
 	/* D1: toner low on d = 50 (10 %), seen 5 times, replaced on d = 55 */
 	cr_assert(sc_alert(st, "D1", "supply_low", "toner/black#1", &a));
@@ -207,6 +208,11 @@ Test(billing, fleet_scenario_alerts_and_figures, .timeout = 120)
 	cr_assert_eq(a.resolved_at, fleet_at(55));
 	cr_assert(sc_alert(st, "D1", "supply_replaced", "toner/black#1", &a));
 	cr_assert_str_eq(a.detail, "toner/black#1: replaced, 6 % -> 100 %");
+	/* D1: its order (issue 18): at 10 % on d = 50, installed by the replacement */
+	cr_assert(sc_alert(st, "D1", "supply_order", "toner/black#1", &a));
+	cr_assert_eq(a.first_seen, fleet_at(50));
+	cr_assert_eq(a.state, GW_ALERT_RESOLVED);
+	cr_assert_eq(a.resolved_at, fleet_at(55));
 
 	/* D2: silent from the check of d = 46 (7 d 6 h after d = 39), back on d = 50 */
 	cr_assert(sc_alert(st, "D2", "device_silent", "device", &a));
@@ -438,4 +444,115 @@ Test(billing, the_open_marker_in_every_format)
 			 &out), 0, "%s", out);
 	cr_assert_not_null(strstr(out, "\"open\": false"), "%s", out);
 	free(out);
+}
+
+/* ---- meter validation (issue 18) ---- */
+
+Test(billing, step_rules)
+{
+	const int64_t day = 86400;
+	/* a day at 200 ppm and an hour's allowance: up to 300,000 pages */
+	cr_expect_null(gw_billing_check_step(1000, 0, 301000, day, GW_BILLING_PPM));
+	cr_expect_str_eq(gw_billing_check_step(1000, 0, 301001, day, GW_BILLING_PPM), "too_fast");
+	cr_expect_str_eq(gw_billing_check_step(1000, 0, 13001, 0, GW_BILLING_PPM), "too_fast");
+	cr_expect_str_eq(gw_billing_check_step(5200, 0, 5100, day, GW_BILLING_PPM), "backwards");
+	cr_expect_null(gw_billing_check_step(64800, 0, 50, day, GW_BILLING_PPM), "a reset: near zero");
+	cr_expect_null(gw_billing_check_step(4294967000LL, 0, 100, day, GW_BILLING_PPM), "a wrap");
+	cr_expect_null(gw_billing_check_step(1000, 0, 1000, 30 * day, GW_BILLING_PPM));
+}
+
+/* M1 reads 900,000 for a day between 1,200 and 1,400 (a glitch): the line is
+ * suspect (too_fast) until an operator excludes the reading, which bills
+ * 1,000 → 2,000; M2 goes back from 5,200 to 5,100 (not to near zero: no
+ * reset): suspect (backwards), the step counted as it is, until accepted.
+ * Both decisions are audited. */
+Test(billing, suspect_readings_flagged_then_settled)
+{
+	sc_enroll(st, "M1", "acme-hq", 1);
+	sc_enroll(st, "M2", "acme-hq", 2);
+	readings("M1", (int[]){ 0, 5, 6, 7, 31 }, (long long[]){ 1000, 1200, 900000, 1400, 2000 }, 5);
+	readings("M2", (int[]){ 0, 5, 6, 7, 31 }, (long long[]){ 5000, 5200, 5100, 5300, 6000 }, 5);
+	/* the alerts, raised as the readings arrived */
+	struct gw_alert_row al;
+	cr_assert(sc_alert(st, "M1", "meter_suspect", "total/impressions", &al));
+	cr_expect_eq(al.state, GW_ALERT_OPEN);
+	cr_expect_eq(al.count, 1, "900000 after 1200 (too_fast); 1400 after 900000 is a reset");
+	cr_expect_str_eq(al.detail, "reading M1:3:total/impressions: too_fast (900000 after 1200)");
+	cr_assert(sc_alert(st, "M2", "meter_suspect", "total/impressions", &al));
+	cr_expect_str_eq(al.detail, "reading M2:3:total/impressions: backwards (5100 after 5200)");
+	struct gw_billing b;
+	bill("acme", "2026-10", &b);
+	const struct gw_billing_line *l = line(&b, "M1", "total/impressions");
+	cr_assert(l->flags & GW_BILL_SUSPECT);
+	cr_expect_str_eq(l->suspect_rule, "too_fast");
+	cr_expect_str_eq(l->suspect_reading, "M1:3:total/impressions");
+	l = line(&b, "M2", "total/impressions");
+	cr_assert(l->flags & GW_BILL_SUSPECT);
+	cr_expect_str_eq(l->suspect_rule, "backwards");
+	cr_expect_str_eq(l->suspect_reading, "M2:3:total/impressions");
+	char flags[128];
+	gw_billing_flags_text(l->flags, flags, sizeof(flags));
+	cr_expect_str_eq(flags, "suspect");
+	cr_expect_eq(l->usage, 1000, "the step back counts as it is: 6000 - 5000");
+	gw_billing_fini(&b);
+
+	struct tm_error err = {0};
+	cr_assert_eq(gw_meter_decide(st, &svc, "M1:3:total/impressions", true, "user:op", 5, &err),
+		     GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(gw_meter_decide(st, &svc, "M2:3:total/impressions", false, "user:op", 5, &err),
+		     GW_STORE_OK, "%s", err.msg);
+	cr_expect_eq(gw_meter_decide(st, &svc, "M2:9:total/impressions", false, "user:op", 5, &err),
+		     GW_STORE_ERROR);
+	cr_expect_str_eq(err.reason, "billing.bad_reading");
+	cr_expect_eq(gw_meter_decide(st, &svc, "M2-3-total", false, "user:op", 5, &err), GW_STORE_ERROR);
+	cr_expect_str_eq(err.reason, "billing.bad_reading");
+	struct gw_alert_row a;
+	cr_assert(sc_alert(st, "M1", "meter_suspect", "total/impressions", &a));
+	cr_expect_eq(a.state, GW_ALERT_RESOLVED, "settled by the exclusion");
+	bill("acme", "2026-10", &b);
+	l = line(&b, "M1", "total/impressions");
+	cr_expect_eq(l->flags, 0, "the glitch excluded: nothing left to flag");
+	cr_expect_eq(l->usage, 1000);
+	l = line(&b, "M2", "total/impressions");
+	cr_expect_eq(l->flags, 0, "accepted as it is: no longer suspect");
+	cr_expect_eq(l->usage, 1000);
+	gw_billing_fini(&b);
+
+	char *out = NULL;
+	cr_assert_eq(run("audit", &out), 0, "%s", out);
+	cr_expect_not_null(strstr(out, "meter.exclude"), "%s", out);
+	cr_expect_not_null(strstr(out, "meter.accept"), "%s", out);
+	free(out);
+}
+
+/* The command line: the rule and the reading in the flags; accept by id. */
+Test(billing, cli_suspect_and_accept)
+{
+	sc_enroll(st, "M2", "acme-hq", 2);
+	readings("M2", (int[]){ 0, 5, 6, 7, 31 }, (long long[]){ 5000, 5200, 5100, 5300, 6000 }, 5);
+	char *out = NULL;
+	cr_assert_eq(run("billing --tenant acme --period 2026-10 --format csv", &out), 0, "%s", out);
+	cr_expect_not_null(strstr(out, ",1000,1,suspect;rule=backwards;reading=M2:3:total/impressions\n"),
+			   "%s", out);
+	free(out);
+	cr_assert_eq(run("billing accept M2:3:total/impressions", &out), 0, "%s", out);
+	cr_expect_str_eq(out, "reading M2:3:total/impressions accepted\n");
+	free(out);
+	cr_assert_eq(run("billing --tenant acme --period 2026-10 --format csv", &out), 0, "%s", out);
+	cr_expect_null(strstr(out, "suspect"), "%s", out);
+	free(out);
+	cr_assert_neq(run("billing exclude M2:99:total/impressions", &out), 0);
+	cr_expect_not_null(strstr(out, "billing.bad_reading"), "%s", out);
+	free(out);
+}
+
+/* A late reading is checked against both neighbours in report time: day 1's
+ * 5,500 arrives after day 2's 5,400, which is now a step back. */
+Test(billing, late_reading_checked_in_its_place)
+{
+	sc_enroll(st, "M3", "acme-hq", 3);
+	readings("M3", (int[]){ 0, 2, 1 }, (long long[]){ 5000, 5400, 5500 }, 3);
+	struct gw_alert_row a;
+	cr_assert(sc_alert(st, "M3", "meter_suspect", "total/impressions", &a));
+	cr_expect_str_eq(a.detail, "reading M3:2:total/impressions: backwards (5400 after 5500)");
 }

@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "config/config_service.h"
 #include "service/alerts.h"
+#include "service/notify_queue.h"
 #include "service/notify.h"
 #include "scenario/ingest.h"
 

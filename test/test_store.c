@@ -194,7 +194,7 @@ Test(store, migrates_from_empty_and_reopens_idempotently)
 	struct gw_store *st = open_store();
 	cr_assert_str_eq(gw_store_backend(st), "sqlite");
 	gw_store_close(st);
-	cr_assert_eq(q1("PRAGMA user_version"), 5);
+	cr_assert_eq(q1("PRAGMA user_version"), 6);
 	cr_assert_eq(q1("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
 			"('tenants','certificates','devices','cert_devices','reports','report_json',"
 			"'counters','supplies','latest_supplies','parts','alerts','diagnostics',"
@@ -205,7 +205,7 @@ Test(store, migrates_from_empty_and_reopens_idempotently)
 	long long tables = q1("SELECT count(*) FROM sqlite_master");
 	st = open_store();   /* again: nothing to migrate, nothing changes */
 	gw_store_close(st);
-	cr_assert_eq(q1("PRAGMA user_version"), 5);
+	cr_assert_eq(q1("PRAGMA user_version"), 6);
 	cr_assert_eq(q1("SELECT count(*) FROM sqlite_master"), tables);
 }
 
@@ -219,6 +219,8 @@ Test(store, migration_v3_keeps_the_fraction_of_stored_reports)
 	cr_assert_eq(sqlite3_exec(db,
 		"PRAGMA foreign_keys = OFF; BEGIN;"
 		"DROP TABLE fwd_stat; DROP TABLE fwd_item; DROP TABLE fwd_cursor; DROP TABLE fwd_event;"
+		"DROP TABLE meter_decisions; DROP TABLE supply_order_events; DROP TABLE supply_orders;"
+		"DROP TABLE supply_rules;"
 		"DROP TABLE collector_unreachable; DROP TABLE collector_status;"
 		"DROP INDEX reports_serial_time;"
 		"ALTER TABLE reports DROP COLUMN generated_nsec;"
@@ -234,7 +236,7 @@ Test(store, migration_v3_keeps_the_fraction_of_stored_reports)
 		sqlite3_errmsg(db));
 	sqlite3_close(db);
 	gw_store_close(open_store());
-	cr_assert_eq(q1("PRAGMA user_version"), 5);
+	cr_assert_eq(q1("PRAGMA user_version"), 6);
 	cr_assert_eq(q1("SELECT generated_nsec FROM reports WHERE report_id = 'r1'"), 0);
 	cr_assert_eq(q1("SELECT generated_nsec FROM reports WHERE report_id = 'r2'"), 600000000);
 	cr_assert_eq(q1("SELECT last_seen_nsec FROM devices WHERE serial = 'D1'"), 600000000);

@@ -51,6 +51,8 @@ struct gw_notify_channel_stats;
 void gw_cli_notify_status(const struct gw_notify_channel_stats *s, bool json);
 /* cmd_forward.c (issue 17) */
 int gw_cmd_forward(struct gw_cli *c, int argc, char **argv);
+/* cmd_supply.c (issue 18) */
+int gw_cmd_orders(struct gw_cli *c, int argc, char **argv);
 /* cmd_serve.c (issue 5) */
 int gw_cmd_serve(struct gw_cli *c, int argc, char **argv);
 int gw_cmd_status(struct gw_cli *c, int argc, char **argv);

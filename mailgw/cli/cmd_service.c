@@ -16,10 +16,12 @@
 #include "service/alerts.h"
 #include "store/audit.h"
 #include "service/billing.h"
+#include "service/meter_check.h"
 #include "cli/cli.h"
 #include "config/config.h"
 #include "config/config_service.h"
 #include "service/notify.h"
+#include "service/supply.h"
 #include "registry/registry.h"
 #include "registry/tenant_scope.h"
 
@@ -256,14 +258,42 @@ int gw_cmd_alerts(struct gw_cli *c, int argc, char **argv)
 struct supply_ctx {
 	const struct gw_tenant_scope *scope;
 	json_t *list;
+	struct gw_store *st;   /* supplies: forecasts as of now */
+	int64_t now;
+	bool csv;
+	int rc;                /* supplies: a forecast's store failure */
+	struct tm_error *err;
 };
+
+/* The forecast columns: days left, empty date, basis (or the refusal). */
+static void forecast_cells(const struct gw_forecast *f, char *days, char *date, char *basis,
+			   size_t n)
+{
+	if (!f->ok) {
+		snprintf(days, n, "-");
+		snprintf(date, n, "-");
+		snprintf(basis, n, "%s", f->reason);
+		return;
+	}
+	snprintf(days, n, "%.1f", f->days_left);
+	char t[32];
+	tm_time_format(f->empty_at, t, sizeof(t));
+	snprintf(date, n, "%.10s", t);
+	snprintf(basis, n, "%s%s/%s", f->basis, f->weekday_pattern ? "+weekdays" : "",
+		 f->confidence_word);
+}
 
 static int print_supply(void *ctx, const struct gw_supply_row *s)
 {
 	struct supply_ctx *x = ctx;
 	if (!gw_tenant_scope_has(x->scope, s->tenant))
 		return 0;
-	char level[24], cap[24];
+	char level[24], cap[24], days[32], date[32], basis[64];
+	struct gw_forecast f;
+	x->rc = gw_supply_forecast(x->st, s->serial, s->index, x->now, &f, NULL, NULL, x->err);
+	if (x->rc != GW_STORE_OK)
+		return 1;
+	forecast_cells(&f, days, date, basis, sizeof(days));
 	if (s->level == -3)
 		snprintf(level, sizeof(level), "some");
 	else if (s->level < 0)
@@ -275,15 +305,28 @@ static int print_supply(void *ctx, const struct gw_supply_row *s)
 	else
 		snprintf(cap, sizeof(cap), "%" PRId64, s->max_capacity);
 	if (x->list != NULL) {
-		json_array_append_new(x->list, json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:I, s:s}",
+		json_t *fc = f.ok ? json_pack("{s:b, s:f, s:s, s:s, s:f, s:s, s:f, s:f, s:b}",
+			"ok", 1, "days_left", f.days_left, "empty_date", date, "basis", f.basis,
+			"confidence", f.confidence, "confidence_word", f.confidence_word,
+			"pages_per_day", f.pages_per_day, "percent_per_day", f.pct_per_day,
+			"weekday_pattern", f.weekday_pattern)
+				  : json_pack("{s:b, s:s}", "ok", 0, "reason", f.reason);
+		json_array_append_new(x->list, json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:I, s:s, s:o}",
 			"tenant", s->tenant, "serial", s->serial, "seq", (json_int_t)s->seq,
 			"index", (json_int_t)s->index, "type", s->type, "colorant", s->colorant,
-			"unit", s->unit, "level", (json_int_t)s->level, "max_capacity", cap));
+			"unit", s->unit, "level", (json_int_t)s->level, "max_capacity", cap,
+			"forecast", fc));
 		return 0;
 	}
-	printf("%-12s %-14s %5" PRId64 "  %-16s %-10s %8s %8s  %s\n", s->tenant, s->serial,
-	       s->index, s->type, s->colorant[0] ? s->colorant : "-", level, cap,
-	       s->unit[0] ? s->unit : "-");
+	if (x->csv) {
+		printf("%s,%s,%" PRId64 ",%s,%s,%s,%s,%s,%s,%s,%s,%.2f,%s\n", s->tenant, s->serial,
+		       s->index, s->type, s->colorant, level, cap, s->unit, f.ok ? days : "",
+		       f.ok ? date : "", f.basis, f.ok ? f.confidence : 0.0, f.reason);
+		return 0;
+	}
+	printf("%-12s %-14s %5" PRId64 "  %-16s %-10s %8s %8s  %-8s %6s  %-10s  %s\n", s->tenant,
+	       s->serial, s->index, s->type, s->colorant[0] ? s->colorant : "-", level, cap,
+	       s->unit[0] ? s->unit : "-", days, date, basis);
 	return 0;
 }
 
@@ -291,17 +334,33 @@ int gw_cmd_supplies(struct gw_cli *c, int argc, char **argv)
 {
 	struct qopts q;
 	struct gw_tenant_scope scope;
-	if (parse_opts(argc, argv, 1, &q, "tj", "supplies [--tenant T] [--json]") < 0)
+	const char *usage = "supplies [--tenant T] [--json] [--format table|csv|json] [--at TIME]";
+	if (parse_opts(argc, argv, 1, &q, "tjfa", usage) < 0)
+		return GW_EXIT_USAGE;
+	const char *format = q.json ? "json" : q.format != NULL ? q.format : "table";
+	if (strcmp(format, "table") != 0 && strcmp(format, "csv") != 0 && strcmp(format, "json") != 0) {
+		fprintf(stderr, "telemail-mailgw: %s\n", usage);
+		return GW_EXIT_USAGE;
+	}
+	int64_t now;
+	if (when(&q, &now) < 0)
 		return GW_EXIT_USAGE;
 	int ex = open_scope(c, &q, &scope);
 	if (ex != GW_EXIT_OK)
 		return ex;
-	struct supply_ctx x = { .scope = &scope, .list = q.json ? json_array() : NULL };
-	if (x.list == NULL)
-		printf("%-12s %-14s %5s  %-16s %-10s %8s %8s  %s\n", "TENANT", "SERIAL", "INDEX",
-		       "TYPE", "COLORANT", "LEVEL", "MAX", "UNIT");
 	struct tm_error err = {0};
+	struct supply_ctx x = { .scope = &scope, .list = strcmp(format, "json") == 0 ? json_array() : NULL,
+				.st = c->store, .now = now, .csv = strcmp(format, "csv") == 0,
+				.err = &err };
+	if (x.csv)
+		printf("tenant,serial,index,type,colorant,level,max_capacity,unit,days_left,empty_date,"
+		       "basis,confidence,reason\n");
+	else if (x.list == NULL)
+		printf("%-12s %-14s %5s  %-16s %-10s %8s %8s  %-8s %6s  %-10s  %s\n", "TENANT", "SERIAL",
+		       "INDEX", "TYPE", "COLORANT", "LEVEL", "MAX", "UNIT", "DAYS", "EMPTY", "BASIS");
 	int rc = gw_store_supply_list(c->store, print_supply, &x, &err);
+	if (rc > 0)
+		rc = x.rc;
 	if (x.list != NULL)
 		dump_json(x.list);
 	gw_tenant_scope_fini(&scope);
@@ -358,14 +417,26 @@ int gw_cmd_meters(struct gw_cli *c, int argc, char **argv)
 
 /* ---- billing ---- */
 
+/* The line's flags, and for a suspect one the rule and the reading:
+ * "suspect;rule=too_fast;reading=D2:15:total/impressions". */
+static void line_flags(const struct gw_billing_line *l, char *buf, size_t n)
+{
+	gw_billing_flags_text(l->flags, buf, n);
+	if (l->flags & GW_BILL_SUSPECT) {
+		size_t used = strlen(buf);
+		snprintf(buf + used, n - used, ";rule=%s;reading=%s", l->suspect_rule,
+			 l->suspect_reading);
+	}
+}
+
 static void billing_out(const struct gw_billing *b, const char *tenant, const char *format)
 {
-	char flags[128], oat[40], cat[40];
+	char flags[128 + 16 + GW_BILLING_READING_MAX], oat[40], cat[40];
 	if (strcmp(format, "json") == 0) {
 		json_t *lines = json_array(), *totals = json_array();
 		for (size_t i = 0; i < b->n_lines; i++) {
 			const struct gw_billing_line *l = &b->lines[i];
-			gw_billing_flags_text(l->flags, flags, sizeof(flags));
+			line_flags(l, flags, sizeof(flags));
 			gw_store_format_utc(l->open_at, l->open_at_nsec, oat, sizeof(oat));
 			gw_store_format_utc(l->close_at, l->close_at_nsec, cat, sizeof(cat));
 			json_t *fl = json_array();
@@ -401,7 +472,7 @@ static void billing_out(const struct gw_billing *b, const char *tenant, const ch
 		       "OPENING", "CLOSING", "USAGE", "SEG", "FLAGS");
 	for (size_t i = 0; i < b->n_lines; i++) {
 		const struct gw_billing_line *l = &b->lines[i];
-		gw_billing_flags_text(l->flags, flags, sizeof(flags));
+		line_flags(l, flags, sizeof(flags));
 		gw_store_format_utc(l->open_at, l->open_at_nsec, oat, sizeof(oat));
 		gw_store_format_utc(l->close_at, l->close_at_nsec, cat, sizeof(cat));
 		if (csv)
@@ -426,12 +497,36 @@ static void billing_out(const struct gw_billing *b, const char *tenant, const ch
 	}
 }
 
+/* billing accept|exclude READING: an operator settles a suspect reading. */
+static int billing_decide(struct gw_cli *c, const char *verb, const char *reading)
+{
+	if (gw_cli_store(c) < 0)
+		return GW_EXIT_FAILURE;
+	struct tm_error err = {0};
+	bool exclude = strcmp(verb, "exclude") == 0;
+	int rc = gw_meter_decide(c->store, c->cfg->service, reading, exclude, NULL, (int64_t)time(NULL), &err);
+	if (rc != GW_STORE_OK) {
+		gw_cli_error(exclude ? "billing exclude" : "billing accept", &err);
+		return store_rc_exit(rc);
+	}
+	printf("reading %s %s\n", reading, exclude ? "excluded" : "accepted");
+	return GW_EXIT_OK;
+}
+
 int gw_cmd_billing(struct gw_cli *c, int argc, char **argv)
 {
 	struct qopts q;
 	struct gw_tenant_scope scope;
 	static const char usage[] =
-		"billing --tenant T --period YYYY-MM [--format table|csv|json] [--json] [--at TIME]";
+		"billing --tenant T --period YYYY-MM [--format table|csv|json] [--json] [--at TIME]"
+		" | billing accept|exclude READING";
+	if (argc >= 2 && (strcmp(argv[1], "accept") == 0 || strcmp(argv[1], "exclude") == 0)) {
+		if (argc != 3) {
+			fprintf(stderr, "telemail-mailgw: %s\n", usage);
+			return GW_EXIT_USAGE;
+		}
+		return billing_decide(c, argv[1], argv[2]);
+	}
 	if (parse_opts(argc, argv, 1, &q, "tjpfa", usage) < 0)
 		return GW_EXIT_USAGE;
 	const char *format = q.json ? "json" : q.format != NULL ? q.format : "table";

@@ -13,7 +13,8 @@
 
 #define DEFAULT_CONFIG "/etc/telemail/mailgw.yaml"
 
-static const char usage_text[] =
+/* In parts: one string literal would be longer than C99 promises to compile. */
+static const char *const usage_text[] = {
 	"usage: telemail-mailgw [-c CONFIG] COMMAND [ARGS]\n"
 	"\n"
 	"Commands:\n"
@@ -40,14 +41,25 @@ static const char usage_text[] =
 	"  alerts [--open] [--tenant T] [--json]\n"
 	"                                  service alerts (open, acknowledged, resolved)\n"
 	"  alerts ack ID                   acknowledge an alert (events: resolve it)\n"
-	"  alerts check-silence            raise device_silent / device_never_reported\n"
-	"  supplies [--tenant T] [--json]  supply levels as of each device's newest report\n"
+	"  alerts check-silence            raise device_silent / device_never_reported\n",
+	"  supplies [--tenant T] [--format table|csv|json] [--json] [--at TIME]\n"
+	"                                  supply levels as of each device's newest report,\n"
+	"                                  days left and empty date (or why there is none)\n"
+	"  orders [list] [--tenant T] [--json]\n"
+	"                                  replenishment orders, one per cartridge\n"
+	"  orders ship ID | orders cancel ID\n"
+	"                                  move an order on (audited)\n"
+	"  orders rule --tenant T [--lead-time D] [--floor N] [--clear]\n"
+	"                                  a tenant's order rule (inherited; audited)\n"
+	"  orders cartridges [--tenant T] [--json]\n"
+	"                                  each supply's cartridges; early replacements per tenant\n"
 	"  meters [--tenant T] [--json]    counter readings of each device's newest report\n"
 	"  billing --tenant T --period YYYY-MM [--format table|csv|json] [--at TIME]\n"
 	"                                  opening, closing and usage per device and counter;\n"
 	"                                  a month not over yet (as of --at, default now) is\n"
 	"                                  open: it closes at the latest reading so far\n"
-	"  audit [--tenant T] [--json]     the audit log; audit verify [--head HASH] checks it\n"
+	"  billing accept|exclude READING  settle a reading flagged suspect (audited)\n"
+	"  audit [--tenant T] [--json]     the audit log; audit verify [--head HASH] checks it\n",
 	"  notify run-once                 deliver due notifications (e-mail, webhook)\n"
 	"  notify list [--failed] [--json] notifications not sent yet (queued, failed)\n"
 	"  notify retry ID|--all           queue failed notifications again\n"
@@ -69,7 +81,14 @@ static const char usage_text[] =
 	"  --version           the version\n"
 	"\n"
 	"Exit status: 0 ok, 1 some input was refused, 2 usage or configuration error,\n"
-	"3 the store or the file system failed.\n";
+	"3 the store or the file system failed.\n",
+};
+
+static void usage(FILE *f)
+{
+	for (size_t i = 0; i < sizeof(usage_text) / sizeof(usage_text[0]); i++)
+		fputs(usage_text[i], f);
+}
 
 static int cmd_check_config(struct gw_cli *c, int argc, char **argv)
 {
@@ -84,7 +103,7 @@ static int cmd_check_config(struct gw_cli *c, int argc, char **argv)
 		return rc == 0 ? GW_EXIT_OK : GW_EXIT_USAGE;
 	}
 	if (argc != 1) {
-		fputs(usage_text, stderr);
+		usage(stderr);
 		return GW_EXIT_USAGE;
 	}
 	if (gw_cli_config(c) < 0)
@@ -116,6 +135,7 @@ static const struct {
 	{ "tenant", gw_cmd_tenant },
 	{ "alerts", gw_cmd_alerts },
 	{ "supplies", gw_cmd_supplies },
+	{ "orders", gw_cmd_orders },
 	{ "meters", gw_cmd_meters },
 	{ "billing", gw_cmd_billing },
 	{ "audit", gw_cmd_audit },
@@ -133,7 +153,7 @@ int main(int argc, char **argv)
 	int i = 1;
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-			fputs(usage_text, stdout);
+			usage(stdout);
 			return GW_EXIT_OK;
 		}
 		if (strcmp(argv[i], "--version") == 0) {
@@ -145,11 +165,11 @@ int main(int argc, char **argv)
 			continue;
 		}
 		fprintf(stderr, "telemail-mailgw: unknown option %s\n", argv[i]);
-		fputs(usage_text, stderr);
+		usage(stderr);
 		return GW_EXIT_USAGE;
 	}
 	if (i == argc) {
-		fputs(usage_text, stderr);
+		usage(stderr);
 		return GW_EXIT_USAGE;
 	}
 	int rc = -1;
@@ -161,7 +181,7 @@ int main(int argc, char **argv)
 		}
 	if (rc < 0) {
 		fprintf(stderr, "telemail-mailgw: unknown command '%s'\n", argv[i]);
-		fputs(usage_text, stderr);
+		usage(stderr);
 		rc = GW_EXIT_USAGE;
 	}
 	gw_quarantine_close(c.quarantine);

@@ -14,6 +14,12 @@
  *   supply_empty [same]                 level 0                        (critical)
  *   supply_replaced [same]              level rose by >= 20 points: resolves
  *                                       the low / empty alerts (an event)
+ *   supply_order [same]                 a replenishment order was opened
+ *                                       (supply.h); resolved when the order is
+ *                                       installed or cancelled
+ *   meter_suspect [service/name]        a reading broke a meter rule (billing.h:
+ *                                       backwards, too_fast); resolved when an
+ *                                       operator accepts or excludes it
  *   condition [name]                    hrPrinterDetectedErrorState condition
  *                                       (critical for service-stopping ones)
  *   device_alert [code[/sub_code]]      a critical alert in the report (critical)
@@ -47,13 +53,6 @@
 struct gw_service_config;
 struct tm_error;
 struct tm_report;
-
-/* Queue the transition `event` ("opened" / "resolved") of alert a for every
- * configured channel (none configured: nothing), for notify.c to deliver.
- * Inside the caller's transaction. */
-int gw_notify_enqueue(struct gw_store *st, const struct gw_service_config *svc,
-		      const struct gw_alert_row *a, const char *event, int64_t now,
-		      struct tm_error *err);
 
 /* Evaluating one report loads its device's marks and active alerts once (at
  * most these many), answers lookups from memory and writes only what changed

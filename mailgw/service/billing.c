@@ -1,4 +1,5 @@
 /* telemail-mailgw — meter readings for billing (see billing.h). */
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #include "service/billing.h"
 #include "registry/tenant_scope.h"
+#include "store/audit.h"
 
 int gw_billing_period(const char *text, int64_t *start, int64_t *end, struct tm_error *err)
 {
@@ -38,6 +40,7 @@ void gw_billing_flags_text(unsigned flags, char *buf, size_t n)
 {
 	static const char *const names[] = {
 		"estimated_opening", "estimated_closing", "first_reading", "reset", "wrapped", "open",
+		"suspect",
 	};
 	size_t used = 0;
 	buf[0] = '\0';
@@ -58,6 +61,8 @@ struct group {
 
 struct run {
 	const struct gw_tenant_scope *scope;
+	struct gw_meter_decision_row *dec;   /* operators' decisions, by serial, seq, counter */
+	size_t n_dec, cap_dec;
 	int64_t start, end, estimate_after;
 	bool open;     /* the period's end is still to come */
 	struct group g;
@@ -91,9 +96,43 @@ static bool older_than(const struct gw_meter_row *r, int64_t boundary, int64_t l
 	return boundary - r->at - limit >= 1;
 }
 
+const char *gw_billing_check_step(int64_t a_value, int64_t a_at, int64_t b_value, int64_t b_at,
+				  unsigned ppm)
+{
+	int64_t mod;
+	if (b_value < a_value)
+		return b_value < a_value / 10 || wrap_mod(a_value, b_value, &mod) ? NULL : "backwards";
+	int64_t dt = b_at > a_at ? b_at - a_at : 0;
+	if ((b_value - a_value) > (int64_t)ppm * (dt + 3600) / 60)
+		return "too_fast";
+	return NULL;
+}
+
+static void reading_id(const struct gw_meter_row *r, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s:%" PRId64 ":%s/%s", r->serial, r->seq, r->service, r->name);
+}
+
+/* The decision on reading r: 0 none, 1 accepted, 2 excluded. */
+static int decided(const struct run *u, const struct gw_meter_row *r)
+{
+	char counter[GW_BILLING_COUNTER_MAX];
+	snprintf(counter, sizeof(counter), "%s/%s", r->service, r->name);
+	for (size_t i = 0; i < u->n_dec; i++)
+		if (u->dec[i].seq == r->seq && strcmp(u->dec[i].serial, r->serial) == 0 &&
+		    strcmp(u->dec[i].counter, counter) == 0)
+			return u->dec[i].exclude ? 2 : 1;
+	return 0;
+}
+
 static void flush(struct run *u)
 {
 	struct group *g = &u->g;
+	size_t kept = 0;   /* an excluded reading was never read */
+	for (size_t i = 0; i < g->n; i++)
+		if (u->n_dec == 0 || decided(u, &g->r[i]) != 2)
+			g->r[kept++] = g->r[i];
+	g->n = kept;
 	if (g->n == 0)
 		return;
 	const struct gw_meter_row *last = &g->r[g->n - 1];
@@ -132,12 +171,21 @@ static void flush(struct run *u)
 	l.close_at_nsec = g->r[close].at_nsec;
 	l.segments = 1;
 	for (size_t i = open; i < close; i++) {
+		const char *rule = gw_billing_check_step(g->r[i].value, g->r[i].at, g->r[i + 1].value,
+							 g->r[i + 1].at, GW_BILLING_PPM);
+		if (rule != NULL && !(l.flags & GW_BILL_SUSPECT) && decided(u, &g->r[i + 1]) == 0) {
+			l.flags |= GW_BILL_SUSPECT;
+			snprintf(l.suspect_rule, sizeof(l.suspect_rule), "%s", rule);
+			reading_id(&g->r[i + 1], l.suspect_reading, sizeof(l.suspect_reading));
+		}
 		int64_t a = g->r[i].value, b = g->r[i + 1].value, mod;
 		if (b >= a) {
 			l.usage += b - a;
 		} else if (wrap_mod(a, b, &mod)) {
 			l.usage += mod - a + b;
 			l.flags |= GW_BILL_WRAPPED;
+		} else if (b >= a / 10) {
+			l.usage += b - a;   /* backwards, not to near zero: no reset (suspect) */
 		} else {
 			l.usage += b;   /* a new segment, counted from 0 */
 			l.segments++;
@@ -221,6 +269,20 @@ static int cmp_total(const void *a, const void *b)
 	return c != 0 ? c : strcmp(x->counter, y->counter);
 }
 
+static int add_decision(void *ctx, const struct gw_meter_decision_row *d)
+{
+	struct run *u = ctx;
+	struct gw_meter_decision_row *p = tm_array_grow(u->dec, &u->cap_dec, u->n_dec, sizeof(*p),
+							 16, SIZE_MAX);
+	if (p == NULL) {
+		u->nomem = true;
+		return 1;
+	}
+	u->dec = p;
+	u->dec[u->n_dec++] = *d;
+	return 0;
+}
+
 int gw_billing_compute(struct gw_store *st, const struct gw_tenant_scope *scope,
 		       const char *period, int64_t estimate_after, int64_t now,
 		       struct gw_billing *out, struct tm_error *err)
@@ -234,10 +296,13 @@ int gw_billing_compute(struct gw_store *st, const struct gw_tenant_scope *scope,
 	out->start = u.start;
 	out->end = u.end;
 	out->open = u.open;
-	int rc = gw_store_meter_list(st, false, u.end, take_reading, &u, err);
+	int rc = gw_store_meter_decision_list(st, add_decision, &u, err);
+	if (rc == GW_STORE_OK)
+		rc = gw_store_meter_list(st, false, u.end, take_reading, &u, err);
 	if (rc == GW_STORE_OK)
 		flush(&u);
 	free(u.g.r);
+	free(u.dec);
 	if (rc == 1 || u.nomem)
 		rc = tm_error_set(err, "internal.nomem", "billing: out of memory");
 	if (rc == GW_STORE_OK) {

@@ -18,9 +18,24 @@
  *   (`first_reading`); one with no reading at or before the end is not
  *   billed.
  *   usage = the sum over consecutive readings from opening to closing of
- *   (next - previous); a counter that went backwards starts a new segment
- *   counted from 0 (`reset`), one that wrapped at 2^31 or 2^32 counts
- *   through the wrap (`wrapped`).
+ *   (next - previous); a counter that went backwards to near zero (below a
+ *   tenth of what it was) starts a new segment counted from 0 (`reset`),
+ *   one that wrapped at 2^31 or 2^32 counts through the wrap (`wrapped`);
+ *   a step back that is neither counts as it is (negative) and makes the
+ *   line `suspect` (below).
+ *
+ * Meter validation (issue 18): each step from one reading to the next in
+ * the billed range is checked, and the line is flagged `suspect` with the
+ * rule the first unsettled step broke and that reading's id
+ * ("SERIAL:SEQ:COUNTER"):
+ *   backwards  the counter went down, and not to near zero (below a tenth
+ *              of what it was: that is a reset, a swapped board) nor
+ *              through a wrap;
+ *   too_fast   it rose by more than the device could print in the time:
+ *              GW_BILLING_PPM pages a minute, plus an hour's allowance.
+ * An operator settles a reading (gw_meter_decide in meter_check.h, audited): `accept`
+ * counts it as it is, without the flag; `exclude` bills as if it had never
+ * been read.
  *
  * Per tenant and counter the usages are summed. README.md "Billing" has a
  * worked example. */
@@ -33,6 +48,7 @@
 
 #include "store/store.h"
 
+struct gw_service_config;
 struct gw_tenant_scope;
 struct tm_error;
 
@@ -45,7 +61,11 @@ enum {
 	GW_BILL_RESET = 1 << 3,        /* reset */
 	GW_BILL_WRAPPED = 1 << 4,      /* wrapped */
 	GW_BILL_OPEN = 1 << 5,         /* open: the period has not ended yet */
+	GW_BILL_SUSPECT = 1 << 6,      /* suspect: a reading broke a rule (suspect_rule) */
 };
+
+#define GW_BILLING_PPM 200             /* rated speed when the model's is not known */
+#define GW_BILLING_READING_MAX 192     /* "SERIAL:SEQ:COUNTER" */
 
 struct gw_billing_line {
 	char tenant[GW_NAME_MAX + 1];
@@ -58,6 +78,8 @@ struct gw_billing_line {
 	int64_t usage;
 	unsigned segments;
 	unsigned flags;
+	char suspect_rule[16];                        /* backwards | too_fast */
+	char suspect_reading[GW_BILLING_READING_MAX]; /* the reading that broke it */
 };
 
 struct gw_billing_total {
@@ -86,6 +108,11 @@ int gw_billing_compute(struct gw_store *st, const struct gw_tenant_scope *scope,
 		       const char *period, int64_t estimate_after, int64_t now,
 		       struct gw_billing *out, struct tm_error *err);
 void gw_billing_fini(struct gw_billing *b);
+
+/* The rule a step from reading a to reading b breaks, or NULL. */
+const char *gw_billing_check_step(int64_t a_value, int64_t a_at, int64_t b_value, int64_t b_at,
+				  unsigned ppm);
+
 
 /* "estimated_opening;reset", "open" etc. ("" when none). */
 void gw_billing_flags_text(unsigned flags, char *buf, size_t n);

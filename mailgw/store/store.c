@@ -447,6 +447,78 @@ int gw_store_meter_list(struct gw_store *st, bool latest, int64_t until, gw_stor
 	return st->ops->meter_list(st->be, latest, until, cb, ctx, err);
 }
 
+/* ---- supplies (issue 18) ---- */
+
+int gw_store_supply_history(struct gw_store *st, const char *serial, int64_t idx,
+			    gw_store_supply_hist_cb cb, void *ctx, struct tm_error *err)
+{
+	return st->ops->supply_history(st->be, serial, idx, cb, ctx, err);
+}
+
+int gw_store_supply_before(struct gw_store *st, const char *serial, int64_t idx, int64_t at,
+			   int32_t at_nsec, int64_t seq, struct gw_supply_hist_row *out, bool *found,
+			   struct tm_error *err)
+{
+	*found = false;
+	return st->ops->supply_before(st->be, serial, idx, at, at_nsec, seq, out, found, err);
+}
+
+int gw_store_supply_rule_get(struct gw_store *st, const char *tenant,
+			     struct gw_supply_rule_row *out, bool *found, struct tm_error *err)
+{
+	*found = false;
+	return st->ops->supply_rule_get(st->be, tenant, out, found, err);
+}
+
+int gw_store_supply_rule_set(struct gw_store *st, const struct gw_supply_rule_row *r,
+			     struct tm_error *err)
+{
+	return st->ops->supply_rule_set(st->be, r, err);
+}
+
+int gw_store_order_insert(struct gw_store *st, struct gw_order_row *o, struct tm_error *err)
+{
+	return st->ops->order_insert(st->be, o, err);
+}
+
+int gw_store_order_update(struct gw_store *st, const struct gw_order_row *o,
+			  struct tm_error *err)
+{
+	return st->ops->order_update(st->be, o, err);
+}
+
+int gw_store_order_get(struct gw_store *st, int64_t id, struct gw_order_row *out, bool *found,
+		       struct tm_error *err)
+{
+	*found = false;
+	return st->ops->order_get(st->be, id, out, found, err);
+}
+
+int gw_store_order_find(struct gw_store *st, const char *serial, int64_t idx, int64_t cartridge,
+			struct gw_order_row *out, bool *found, struct tm_error *err)
+{
+	*found = false;
+	return st->ops->order_find(st->be, serial, idx, cartridge, out, found, err);
+}
+
+int gw_store_order_list(struct gw_store *st, const char *serial, int64_t idx,
+			gw_store_order_cb cb, void *ctx, struct tm_error *err)
+{
+	return st->ops->order_list(st->be, serial, idx, cb, ctx, err);
+}
+
+int gw_store_order_event_insert(struct gw_store *st, struct gw_order_event_row *e,
+				struct tm_error *err)
+{
+	return st->ops->order_event_insert(st->be, e, err);
+}
+
+int gw_store_order_event_list(struct gw_store *st, int64_t order_id, gw_store_order_event_cb cb,
+			      void *ctx, struct tm_error *err)
+{
+	return st->ops->order_event_list(st->be, order_id, cb, ctx, err);
+}
+
 int gw_store_supply_list(struct gw_store *st, gw_store_supply_cb cb, void *ctx,
 			 struct tm_error *err)
 {
@@ -586,6 +658,34 @@ int gw_quarantine_purge(struct gw_quarantine *q, int64_t cutoff, size_t *removed
 {
 	*removed = 0;
 	return q->ops->purge(q->be, cutoff, removed, err);
+}
+
+int gw_store_meter_decision_set(struct gw_store *st, const struct gw_meter_decision_row *d,
+				struct tm_error *err)
+{
+	return st->ops->meter_decision_set(st->be, d, err);
+}
+
+int gw_store_meter_decision_list(struct gw_store *st, gw_store_meter_decision_cb cb, void *ctx,
+				 struct tm_error *err)
+{
+	return st->ops->meter_decision_list(st->be, cb, ctx, err);
+}
+
+int gw_store_meter_get(struct gw_store *st, const char *serial, int64_t seq, const char *service,
+		       const char *name, struct gw_meter_row *out, bool *found, struct tm_error *err)
+{
+	*found = false;
+	return st->ops->meter_get(st->be, serial, seq, service, name, out, found, err);
+}
+
+int gw_store_meter_adjacent(struct gw_store *st, const char *serial, const char *service,
+			    const char *name, int64_t at, int32_t at_nsec, int64_t seq, bool after,
+			    struct gw_meter_row *out, bool *found, struct tm_error *err)
+{
+	*found = false;
+	return st->ops->meter_adjacent(st->be, serial, service, name, at, at_nsec, seq, after, out,
+				       found, err);
 }
 
 /* The one RFC 3339 reader, held to UTC ("Z"): a stored time is never local. */

@@ -370,6 +370,77 @@ struct gw_fwd_stats {
 	char last_error[GW_FWD_ERROR_MAX];   /* of the newest queued item that has one */
 };
 
+/* ---- supplies: history, the order rule, orders and their transitions (issue 18) ---- */
+
+/* One report's word on one supply, with the device's total impressions of
+ * the same report (pages TM_UNSET when it had none). */
+struct gw_supply_hist_row {
+	int64_t seq;
+	int64_t at;                    /* generated_at, Unix seconds */
+	int32_t at_nsec;
+	int64_t level;
+	int64_t max_capacity;          /* TM_UNSET when not reported */
+	char unit[32];
+	char part_number[64];
+	int64_t pages;
+	char type[32];
+	char colorant[64];
+};
+
+/* A tenant's own order rule; -1 where it inherits (from its parent, up to
+ * the built-in default). */
+struct gw_supply_rule_row {
+	char tenant[GW_NAME_MAX + 1];
+	int64_t lead_time;             /* seconds */
+	int64_t floor;                 /* percent */
+	int64_t updated_at;
+};
+
+enum gw_order_state { GW_ORDER_OPEN, GW_ORDER_SHIPPED, GW_ORDER_INSTALLED, GW_ORDER_CANCELLED };
+
+/* A replenishment order: one per cartridge (UNIQUE serial, idx, cartridge). */
+struct gw_order_row {
+	int64_t id;
+	char serial[GW_NAME_MAX + 1];
+	char tenant[GW_NAME_MAX + 1];
+	int64_t idx;
+	char subject[GW_ALERT_SUBJECT_MAX];   /* type/colorant#index, as alerts name it */
+	int64_t cartridge;             /* seq of the report the cartridge began with; 0: the first */
+	enum gw_order_state state;
+	char reason[16];               /* lead_time | floor */
+	int64_t level;                 /* percent when ordered */
+	int64_t days_left;             /* whole days when ordered; -1: no forecast */
+	int64_t opened_at, updated_at;
+	char report_id[GW_NAME_MAX + 1];
+	int64_t alert_id;              /* its supply_order alert (notifications); 0 none */
+};
+
+/* One transition of an order, a row with an id of its own (forwarded as an
+ * event by id). */
+struct gw_order_event_row {
+	int64_t id;
+	int64_t order_id;
+	enum gw_order_state state;
+	int64_t at;
+	char actor[64];
+	char detail[256];
+};
+
+/* An operator's decision on one meter reading (billing accept|exclude). */
+struct gw_meter_decision_row {
+	char serial[GW_NAME_MAX + 1];
+	int64_t seq;
+	char counter[96];              /* "total/impressions", "vendor/101" */
+	bool exclude;                  /* false: accepted as it is */
+	char actor[64];
+	int64_t at;
+};
+
+typedef int (*gw_store_meter_decision_cb)(void *ctx, const struct gw_meter_decision_row *d);
+typedef int (*gw_store_supply_hist_cb)(void *ctx, const struct gw_supply_hist_row *h);
+typedef int (*gw_store_order_cb)(void *ctx, const struct gw_order_row *o);
+typedef int (*gw_store_order_event_cb)(void *ctx, const struct gw_order_event_row *e);
+
 /* ---- the back-end interface ---- */
 
 struct gw_store_options {
@@ -493,6 +564,35 @@ struct gw_store_ops {
 	/* id 0: every dead item; *changed: how many */
 	int (*fwd_dead_retry)(void *s, int64_t id, int64_t now, size_t *changed, struct tm_error *err);
 	int (*fwd_dead_drop)(void *s, int64_t id, size_t *changed, struct tm_error *err);
+	/* supplies (store_sqlite_supply.c; logic in forecast.c and supply.c) */
+	int (*supply_history)(void *s, const char *serial, int64_t idx, gw_store_supply_hist_cb cb,
+			      void *ctx, struct tm_error *err);
+	int (*supply_rule_get)(void *s, const char *tenant, struct gw_supply_rule_row *out,
+			       bool *found, struct tm_error *err);
+	int (*supply_rule_set)(void *s, const struct gw_supply_rule_row *r, struct tm_error *err);
+	int (*order_insert)(void *s, struct gw_order_row *o, struct tm_error *err);   /* fills id */
+	int (*order_update)(void *s, const struct gw_order_row *o, struct tm_error *err);
+	int (*order_get)(void *s, int64_t id, struct gw_order_row *out, bool *found,
+			 struct tm_error *err);
+	int (*order_find)(void *s, const char *serial, int64_t idx, int64_t cartridge,
+			  struct gw_order_row *out, bool *found, struct tm_error *err);
+	int (*order_list)(void *s, const char *serial, int64_t idx, gw_store_order_cb cb, void *ctx,
+			  struct tm_error *err);
+	int (*order_event_insert)(void *s, struct gw_order_event_row *e, struct tm_error *err);
+	int (*order_event_list)(void *s, int64_t order_id, gw_store_order_event_cb cb, void *ctx,
+				struct tm_error *err);
+	int (*meter_decision_set)(void *s, const struct gw_meter_decision_row *d,
+				  struct tm_error *err);
+	int (*meter_decision_list)(void *s, gw_store_meter_decision_cb cb, void *ctx,
+				   struct tm_error *err);
+	int (*meter_get)(void *s, const char *serial, int64_t seq, const char *service,
+			 const char *name, struct gw_meter_row *out, bool *found, struct tm_error *err);
+	int (*meter_adjacent)(void *s, const char *serial, const char *service, const char *name,
+			      int64_t at, int32_t at_nsec, int64_t seq, bool after,
+			      struct gw_meter_row *out, bool *found, struct tm_error *err);
+	int (*supply_before)(void *s, const char *serial, int64_t idx, int64_t at, int32_t at_nsec,
+			     int64_t seq, struct gw_supply_hist_row *out, bool *found,
+			     struct tm_error *err);
 };
 
 /* The SQLite back end (store_sqlite.c). */
@@ -661,6 +761,61 @@ int gw_store_forward_dead_retry(struct gw_store *st, int64_t id, int64_t now, si
 				struct tm_error *err);
 int gw_store_forward_dead_drop(struct gw_store *st, int64_t id, size_t *changed,
 			       struct tm_error *err);
+/* ---- supplies (issue 18): typed fronts of the back end's supply rows ---- */
+
+/* Every report's word on supply `idx` of `serial`, ordered by report time
+ * (then seq), with the report's total impressions. */
+int gw_store_supply_history(struct gw_store *st, const char *serial, int64_t idx,
+			    gw_store_supply_hist_cb cb, void *ctx, struct tm_error *err);
+/* The supply's word in the report just before (at, at_nsec, then seq) in
+ * report time. */
+int gw_store_supply_before(struct gw_store *st, const char *serial, int64_t idx, int64_t at,
+			   int32_t at_nsec, int64_t seq, struct gw_supply_hist_row *out, bool *found,
+			   struct tm_error *err);
+/* A tenant's own rule (found false: it has none). */
+int gw_store_supply_rule_get(struct gw_store *st, const char *tenant,
+			     struct gw_supply_rule_row *out, bool *found, struct tm_error *err);
+/* Insert or replace a tenant's rule; lead_time and floor both -1 removes it. */
+int gw_store_supply_rule_set(struct gw_store *st, const struct gw_supply_rule_row *r,
+			     struct tm_error *err);
+int gw_store_order_insert(struct gw_store *st, struct gw_order_row *o, struct tm_error *err);
+/* state, updated_at and alert_id of order o->id */
+int gw_store_order_update(struct gw_store *st, const struct gw_order_row *o,
+			  struct tm_error *err);
+int gw_store_order_get(struct gw_store *st, int64_t id, struct gw_order_row *out, bool *found,
+		       struct tm_error *err);
+/* The order of one cartridge, whatever its state. */
+int gw_store_order_find(struct gw_store *st, const char *serial, int64_t idx, int64_t cartridge,
+			struct gw_order_row *out, bool *found, struct tm_error *err);
+/* Orders by id; serial NULL: all of them, else that supply's (idx). */
+int gw_store_order_list(struct gw_store *st, const char *serial, int64_t idx,
+			gw_store_order_cb cb, void *ctx, struct tm_error *err);
+int gw_store_order_event_insert(struct gw_store *st, struct gw_order_event_row *e,
+				struct tm_error *err);
+/* An order's transitions by id; order_id 0: every order's. */
+int gw_store_order_event_list(struct gw_store *st, int64_t order_id, gw_store_order_event_cb cb,
+			      void *ctx, struct tm_error *err);
+
+/* Each device's supplies as of its newest report, by tenant, serial, index. */
+int gw_store_supply_list(struct gw_store *st, gw_store_supply_cb cb, void *ctx,
+			 struct tm_error *err);
+/* Insert or replace the decision on one reading; every decision, by
+ * serial, seq, counter. */
+int gw_store_meter_decision_set(struct gw_store *st, const struct gw_meter_decision_row *d,
+				struct tm_error *err);
+int gw_store_meter_decision_list(struct gw_store *st, gw_store_meter_decision_cb cb, void *ctx,
+				 struct tm_error *err);
+
+/* One reading: counter service/name of the report seq of serial. */
+int gw_store_meter_get(struct gw_store *st, const char *serial, int64_t seq, const char *service,
+		       const char *name, struct gw_meter_row *out, bool *found, struct tm_error *err);
+
+/* The reading of the same counter just before (after: just after) the
+ * instant (at, at_nsec, then seq) of report seq, by report time. */
+int gw_store_meter_adjacent(struct gw_store *st, const char *serial, const char *service,
+			    const char *name, int64_t at, int32_t at_nsec, int64_t seq, bool after,
+			    struct gw_meter_row *out, bool *found, struct tm_error *err);
+
 
 /* ---- shared helpers ---- */
 

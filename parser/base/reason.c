@@ -168,8 +168,14 @@ static const struct tm_reason reasons[] = {
 	{ "alert.not_found", P, "554 5.3.0", "no alert has that id" },
 	{ "alert.bad_state", P, "554 5.3.0", "the alert cannot make that transition (already acknowledged or resolved)" },
 
+	/* order, supply: replenishment orders and their rule (telemail-mailgw) */
+	{ "order.not_found", P, "554 5.3.0", "no supply order has that id" },
+	{ "order.bad_state", P, "554 5.3.0", "the order cannot make that transition (only open ships; open or shipped cancels)" },
+	{ "supply.bad_value", P, "554 5.3.0", "a supply rule value is out of range (floor over 100 %, a negative lead time)" },
+
 	/* billing: meter readings (telemail-mailgw) */
 	{ "billing.bad_period", P, "554 5.3.0", "a billing period is not a month written YYYY-MM" },
+	{ "billing.bad_reading", P, "554 5.3.0", "a meter reading id is not SERIAL:SEQ:COUNTER of a stored reading" },
 
 	/* audit: the hash-chained audit log (telemail-mailgw) */
 	{ "audit.broken", P, "554 5.3.0", "the audit log's hash chain does not verify (an entry was edited, deleted or reordered)" },

@@ -41,6 +41,7 @@ struct sc_report {
 	long long total;                /* total impressions (< 0: no counters) */
 	long long mono, color;          /* < 0: left out */
 	struct sc_supply supplies[SC_MAX_SUPPLIES];
+	const char *supply_part[SC_MAX_SUPPLIES];   /* part_number of supplies[i], or NULL */
 	const char *conditions;         /* "[jammed, doorOpen]" or NULL */
 	const char *critical_alert;     /* code of a critical alert, or NULL */
 	const char *fw;                 /* controller version, or NULL */
@@ -103,6 +104,8 @@ static inline void sc_yaml(const struct sc_report *r, struct tm_buf *b)
 		tm_buf_printf(b, "  - {index: %d, type: %s, ", s->index, s->type);
 		if (s->colorant != NULL)
 			tm_buf_printf(b, "colorant: %s, ", s->colorant);
+		if (r->supply_part[i] != NULL)
+			tm_buf_printf(b, "part_number: \"%s\", ", r->supply_part[i]);
 		tm_buf_printf(b, "unit: percent, max_capacity: %ld, level: %ld}\n", s->max, s->level);
 	}
 	if (r->fuser_used > 0)

@@ -306,6 +306,8 @@ static void sq_close(void *state)
 		sqlite3_finalize(q->svc[i]);
 	for (int i = 0; i < GW_SQ_FWD_MAX; i++)
 		sqlite3_finalize(q->fwd[i]);
+	for (int i = 0; i < GW_SQ_SUPPLY_MAX; i++)
+		sqlite3_finalize(q->supply[i]);
 	for (int i = 0; i < SQR_COUNT_; i++)
 		for (int n = 0; n < GW_SQ_ROWS_MAX; n++)
 			sqlite3_finalize(q->rows[i][n]);
@@ -523,4 +525,19 @@ const struct gw_store_ops gw_store_sqlite_ops = {
 	.fwd_dead_list = gw_sq_fwd_dead_list,
 	.fwd_dead_retry = gw_sq_fwd_dead_retry,
 	.fwd_dead_drop = gw_sq_fwd_dead_drop,
+	.supply_history = gw_sq_supply_history,
+	.supply_rule_get = gw_sq_supply_rule_get,
+	.supply_rule_set = gw_sq_supply_rule_set,
+	.order_insert = gw_sq_order_insert,
+	.order_update = gw_sq_order_update,
+	.order_get = gw_sq_order_get,
+	.order_find = gw_sq_order_find,
+	.order_list = gw_sq_order_list,
+	.order_event_insert = gw_sq_order_event_insert,
+	.order_event_list = gw_sq_order_event_list,
+	.meter_decision_set = gw_sq_meter_decision_set,
+	.meter_decision_list = gw_sq_meter_decision_list,
+	.meter_get = gw_sq_meter_get,
+	.meter_adjacent = gw_sq_meter_adjacent,
+	.supply_before = gw_sq_supply_before,
 };

@@ -44,6 +44,7 @@ enum gw_sq_stmt {
 
 #define GW_SQ_SVC_MAX 32
 #define GW_SQ_FWD_MAX 24
+#define GW_SQ_SUPPLY_MAX 24   /* store_sqlite_supply.c's statements */
 
 /* Statements that write up to GW_SQ_ROWS_MAX rows at once (a multi-row
  * INSERT, or an IN list), prepared once per row count. 32 rows of at most 10
@@ -77,6 +78,7 @@ struct gw_sq {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[SQ_COUNT_];
 	sqlite3_stmt *svc[GW_SQ_SVC_MAX];   /* store_sqlite_service.c's own statement cache */
+	sqlite3_stmt *supply[GW_SQ_SUPPLY_MAX];   /* store_sqlite_supply.c's */
 	sqlite3_stmt *rows[SQR_COUNT_][GW_SQ_ROWS_MAX];   /* [set][n - 1] */
 	sqlite3_stmt *fwd[GW_SQ_FWD_MAX];   /* store_sqlite_forward.c's own statement cache */
 	bool in_tx;
@@ -191,5 +193,32 @@ int gw_sq_fwd_stats(void *s, const char *endpoint, struct gw_fwd_stats *out,
 int gw_sq_fwd_dead_list(void *s, struct gw_fwd_item **out, size_t *n, struct tm_error *err);
 int gw_sq_fwd_dead_retry(void *s, int64_t id, int64_t now, size_t *changed, struct tm_error *err);
 int gw_sq_fwd_dead_drop(void *s, int64_t id, size_t *changed, struct tm_error *err);
+/* supply history, order rules, orders, meter decisions (store_sqlite_supply.c) */
+int gw_sq_supply_history(void *s, const char *serial, int64_t idx, gw_store_supply_hist_cb cb,
+			 void *ctx, struct tm_error *err);
+int gw_sq_supply_before(void *s, const char *serial, int64_t idx, int64_t at, int32_t at_nsec,
+			int64_t seq, struct gw_supply_hist_row *out, bool *found, struct tm_error *err);
+int gw_sq_supply_rule_get(void *s, const char *tenant, struct gw_supply_rule_row *out,
+			  bool *found, struct tm_error *err);
+int gw_sq_supply_rule_set(void *s, const struct gw_supply_rule_row *r, struct tm_error *err);
+int gw_sq_order_insert(void *s, struct gw_order_row *o, struct tm_error *err);
+int gw_sq_order_update(void *s, const struct gw_order_row *o, struct tm_error *err);
+int gw_sq_order_get(void *s, int64_t id, struct gw_order_row *out, bool *found,
+		    struct tm_error *err);
+int gw_sq_order_find(void *s, const char *serial, int64_t idx, int64_t cartridge,
+		     struct gw_order_row *out, bool *found, struct tm_error *err);
+int gw_sq_order_list(void *s, const char *serial, int64_t idx, gw_store_order_cb cb, void *ctx,
+		     struct tm_error *err);
+int gw_sq_order_event_insert(void *s, struct gw_order_event_row *e, struct tm_error *err);
+int gw_sq_order_event_list(void *s, int64_t order_id, gw_store_order_event_cb cb, void *ctx,
+			   struct tm_error *err);
+int gw_sq_meter_decision_set(void *s, const struct gw_meter_decision_row *d, struct tm_error *err);
+int gw_sq_meter_decision_list(void *s, gw_store_meter_decision_cb cb, void *ctx,
+			      struct tm_error *err);
+int gw_sq_meter_get(void *s, const char *serial, int64_t seq, const char *service, const char *name,
+		    struct gw_meter_row *out, bool *found, struct tm_error *err);
+int gw_sq_meter_adjacent(void *s, const char *serial, const char *service, const char *name,
+			 int64_t at, int32_t at_nsec, int64_t seq, bool after, struct gw_meter_row *out,
+			 bool *found, struct tm_error *err);
 
 #endif

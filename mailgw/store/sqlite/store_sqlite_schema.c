@@ -280,12 +280,58 @@ static const char v5[] =
 	"  sent INTEGER NOT NULL DEFAULT 0,"
 	"  retries INTEGER NOT NULL DEFAULT 0);";
 
+/* v6 (issue 18): supply replenishment. A tenant's own order rule (NULL
+ * where it inherits); orders, one per cartridge of a supply (cartridge: the
+ * seq of the report it began with, 0 for the first one known); and each
+ * order's transitions as rows with their own ids (forwarded as events); and
+ * the operators' decisions on suspect meter readings. */
+static const char v6[] =
+	"CREATE TABLE supply_rules ("
+	"  tenant TEXT PRIMARY KEY REFERENCES tenants(name),"
+	"  lead_time INTEGER,"
+	"  floor INTEGER,"
+	"  updated_at INTEGER NOT NULL);"
+	"CREATE TABLE supply_orders ("
+	"  id INTEGER PRIMARY KEY,"
+	"  serial TEXT NOT NULL REFERENCES devices(serial),"
+	"  tenant TEXT NOT NULL,"
+	"  idx INTEGER NOT NULL,"
+	"  subject TEXT NOT NULL,"
+	"  cartridge INTEGER NOT NULL,"
+	"  state TEXT NOT NULL CHECK (state IN ('open', 'shipped', 'installed', 'cancelled')),"
+	"  reason TEXT NOT NULL,"
+	"  level INTEGER NOT NULL,"
+	"  days_left INTEGER,"
+	"  opened_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL,"
+	"  report_id TEXT,"
+	"  alert_id INTEGER,"
+	"  UNIQUE (serial, idx, cartridge));"
+	"CREATE TABLE supply_order_events ("
+	"  id INTEGER PRIMARY KEY,"
+	"  order_id INTEGER NOT NULL REFERENCES supply_orders(id),"
+	"  state TEXT NOT NULL,"
+	"  at INTEGER NOT NULL,"
+	"  actor TEXT NOT NULL,"
+	"  detail TEXT);"
+	"CREATE INDEX supply_order_events_order ON supply_order_events(order_id);"
+	/* an operator's word on a suspect meter reading (billing accept|exclude) */
+	"CREATE TABLE meter_decisions ("
+	"  serial TEXT NOT NULL,"
+	"  seq INTEGER NOT NULL,"
+	"  counter TEXT NOT NULL,"
+	"  decision TEXT NOT NULL CHECK (decision IN ('accept', 'exclude')),"
+	"  actor TEXT NOT NULL,"
+	"  at INTEGER NOT NULL,"
+	"  PRIMARY KEY (serial, seq, counter)) WITHOUT ROWID;";
+
 const char *const gw_sq_migrations[] = {
 	v1,
 	v2,
 	v3,
 	v4,
 	v5,
+	v6,
 };
 
 const size_t gw_sq_n_migrations = sizeof(gw_sq_migrations) / sizeof(gw_sq_migrations[0]);

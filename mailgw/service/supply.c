@@ -1,0 +1,516 @@
+/* telemail-mailgw — supply forecasts, orders and the order rule (see supply.h). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <telemail/array.h>
+#include <telemail/error.h>
+#include <telemail/report.h>
+
+#include "service/supply.h"
+#include "service/alerts_device.h"
+#include "service/notify_queue.h"
+#include "registry/registry.h"
+#include "store/audit.h"
+
+#define HISTORY_MAX 100000   /* points of one supply read for a forecast */
+
+static const char *const order_state_names[] = { "open", "shipped", "installed", "cancelled" };
+
+const char *gw_order_state_name(enum gw_order_state s)
+{
+	return (unsigned)s <= GW_ORDER_CANCELLED ? order_state_names[s] : "?";
+}
+
+/* ---- the history as forecast points ---- */
+
+struct points {
+	struct gw_fc_point *p;
+	size_t n, cap;
+	char type[32], colorant[64];
+};
+
+static int add_point(void *ctx, const struct gw_supply_hist_row *h)
+{
+	struct points *l = ctx;
+	struct gw_fc_point *p = tm_array_grow(l->p, &l->cap, l->n, sizeof(*p), 64, HISTORY_MAX);
+	if (p == NULL)
+		return 1;   /* stops the walk: out of memory or past the cap */
+	l->p = p;
+	struct gw_fc_point *pt = &l->p[l->n++];
+	memset(pt, 0, sizeof(*pt));
+	pt->at = h->at;
+	pt->seq = h->seq;
+	pt->pct = gw_forecast_pct(h->level, h->max_capacity, h->unit);
+	pt->pages = h->pages == TM_UNSET ? GW_FC_NO_PAGES : h->pages;
+	snprintf(pt->part, sizeof(pt->part), "%s", h->part_number);
+	snprintf(l->type, sizeof(l->type), "%s", h->type);
+	snprintf(l->colorant, sizeof(l->colorant), "%s", h->colorant);
+	return 0;
+}
+
+static int load_points(struct gw_store *st, const char *serial, int64_t idx, struct points *l,
+		       struct tm_error *err)
+{
+	memset(l, 0, sizeof(*l));
+	int rc = gw_store_supply_history(st, serial, idx, add_point, l, err);
+	if (rc > 0)
+		rc = tm_error_set(err, "internal.nomem",
+				  "supply history of %s#%" PRId64 ": out of memory or over %d points",
+				  serial, idx, HISTORY_MAX);
+	if (rc != GW_STORE_OK) {
+		free(l->p);
+		l->p = NULL;
+	}
+	return rc;
+}
+
+int gw_supply_forecast(struct gw_store *st, const char *serial, int64_t idx, int64_t as_of,
+		       struct gw_forecast *out, struct gw_fc_cartridge **cartridges,
+		       size_t *n_cart, struct tm_error *err)
+{
+	struct points l;
+	int rc = load_points(st, serial, idx, &l, err);
+	if (rc != GW_STORE_OK)
+		return rc;
+	gw_forecast_run(l.p, l.n, as_of, out);
+	if (cartridges != NULL) {
+		*cartridges = NULL;
+		*n_cart = 0;
+		size_t nc = gw_forecast_cartridges(l.p, l.n, NULL, 0);
+		if (nc > 0) {
+			*cartridges = calloc(nc, sizeof(**cartridges));
+			if (*cartridges == NULL) {
+				free(l.p);
+				return tm_error_set(err, "internal.nomem", "out of memory");
+			}
+			*n_cart = gw_forecast_cartridges(l.p, l.n, *cartridges, nc);
+		}
+	}
+	free(l.p);
+	return GW_STORE_OK;
+}
+
+void gw_supply_waste_add(const struct gw_fc_cartridge *c, size_t n, struct gw_supply_waste *w)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (c[i].replaced_at == 0)
+			continue;   /* the current cartridge */
+		w->replaced++;
+		if (c[i].last_pct > GW_SUPPLY_EARLY_PCT) {
+			w->early++;
+			w->waste_pct += c[i].last_pct;
+		}
+	}
+}
+
+/* ---- the rule ---- */
+
+struct tenants {
+	struct gw_tenant_row *t;
+	size_t n, cap;
+};
+
+static int add_tenant(void *ctx, const struct gw_tenant_row *t)
+{
+	struct tenants *l = ctx;
+	struct gw_tenant_row *p = tm_array_grow(l->t, &l->cap, l->n, sizeof(*p), 16, SIZE_MAX);
+	if (p == NULL)
+		return 1;
+	l->t = p;
+	l->t[l->n++] = *t;
+	return 0;
+}
+
+static const struct gw_tenant_row *tenant_of(const struct tenants *l, const char *name)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->t[i].name, name) == 0)
+			return &l->t[i];
+	return NULL;
+}
+
+int gw_supply_rule_get(struct gw_store *st, const char *tenant, struct gw_supply_rule *out,
+		       struct tm_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	out->lead_time = -1;
+	out->floor = -1;
+	struct tenants l = {0};
+	int rc = gw_registry_list_tenants(st, add_tenant, &l, err);
+	if (rc > 0)
+		rc = tm_error_set(err, "internal.nomem", "out of memory");
+	const char *name = tenant;
+	for (int depth = 0; rc == GW_STORE_OK && name != NULL && name[0] != '\0' &&
+	     depth <= GW_REGISTRY_MAX_DEPTH; depth++) {
+		struct gw_supply_rule_row r;
+		bool found = false;
+		rc = gw_store_supply_rule_get(st, name, &r, &found, err);
+		if (rc == GW_STORE_OK && found) {
+			if (out->lead_time < 0 && r.lead_time >= 0) {
+				out->lead_time = r.lead_time;
+				snprintf(out->lead_time_from, sizeof(out->lead_time_from), "%s", name);
+			}
+			if (out->floor < 0 && r.floor >= 0) {
+				out->floor = r.floor;
+				snprintf(out->floor_from, sizeof(out->floor_from), "%s", name);
+			}
+		}
+		const struct gw_tenant_row *t = tenant_of(&l, name);
+		name = t != NULL ? t->parent : NULL;
+	}
+	free(l.t);
+	if (out->lead_time < 0)
+		out->lead_time = GW_SUPPLY_LEAD_TIME;
+	if (out->floor < 0)
+		out->floor = GW_SUPPLY_FLOOR;
+	return rc;
+}
+
+int gw_supply_rule_set(struct gw_store *st, const char *tenant, int64_t lead_time, int64_t floor,
+		       const char *actor, int64_t now, struct tm_error *err)
+{
+	char local[64], object[160], text[160], before[GW_SHA256_HEX], after[GW_SHA256_HEX];
+	if (actor == NULL) {
+		gw_audit_actor_local(local);
+		actor = local;
+	}
+	if (floor > 100)
+		return tm_error_set(err, "supply.bad_value", "floor: %" PRId64 " is over 100 %%", floor);
+	int rc = gw_store_begin(st, err);
+	if (rc != GW_STORE_OK)
+		return rc;
+	rc = gw_registry_tenant_check(st, tenant, err);
+	struct gw_supply_rule_row r = {0};
+	bool found = false;
+	if (rc == GW_STORE_OK)
+		rc = gw_store_supply_rule_get(st, tenant, &r, &found, err);
+	if (rc == GW_STORE_OK) {
+		snprintf(text, sizeof(text), "lead_time=%" PRId64 " floor=%" PRId64,
+			 found ? r.lead_time : -1, found ? r.floor : -1);
+		gw_audit_digest(text, before);
+		memset(&r, 0, sizeof(r));
+		snprintf(r.tenant, sizeof(r.tenant), "%s", tenant);
+		r.lead_time = lead_time;
+		r.floor = floor;
+		r.updated_at = now;
+		rc = gw_store_supply_rule_set(st, &r, err);
+	}
+	if (rc == GW_STORE_OK) {
+		snprintf(text, sizeof(text), "lead_time=%" PRId64 " floor=%" PRId64, lead_time, floor);
+		gw_audit_digest(text, after);
+		snprintf(object, sizeof(object), "supply rule %.64s %.60s", tenant, text);
+		rc = gw_audit_append(st, actor, "supply.rule", object, tenant, found ? before : NULL,
+				     lead_time < 0 && floor < 0 ? NULL : after, now, err);
+	}
+	if (rc == GW_STORE_OK)
+		rc = gw_store_commit(st, err);
+	if (rc != GW_STORE_OK)
+		gw_store_rollback(st);
+	return rc;
+}
+
+/* ---- orders ---- */
+
+static void order_text(const struct gw_order_row *o, char *buf, size_t n)
+{
+	snprintf(buf, n, "order %" PRId64 " %s %s cartridge %" PRId64 " state=%s updated_at=%" PRId64,
+		 o->id, o->serial, o->subject, o->cartridge, gw_order_state_name(o->state),
+		 o->updated_at);
+}
+
+/* Record a transition: the new state on the row, a transition row, an audit
+ * entry; resolve the order's alert when the order is over. */
+static int transition(struct gw_store *st, const struct gw_service_config *svc,
+		      struct gw_order_row *o, enum gw_order_state to, const char *actor,
+		      const char *detail, int64_t at, int64_t now, struct tm_error *err)
+{
+	char text[512], before[GW_SHA256_HEX], after[GW_SHA256_HEX], object[160];
+	order_text(o, text, sizeof(text));
+	gw_audit_digest(text, before);
+	o->state = to;
+	o->updated_at = at;
+	int rc = gw_store_order_update(st, o, err);
+	struct gw_order_event_row ev = { .order_id = o->id, .state = to, .at = at };
+	snprintf(ev.actor, sizeof(ev.actor), "%s", actor);
+	snprintf(ev.detail, sizeof(ev.detail), "%s", detail);
+	if (rc == GW_STORE_OK)
+		rc = gw_store_order_event_insert(st, &ev, err);
+	if (rc == GW_STORE_OK && (to == GW_ORDER_INSTALLED || to == GW_ORDER_CANCELLED)) {
+		struct gw_alerts_device dev;   /* nothing loaded: one store call per lookup */
+		gw_alerts_device_init(&dev, st, o->serial, 0);
+		struct gw_alert_row a;
+		bool found = false;
+		rc = gw_alerts_device_find(&dev, "supply_order", o->subject, &a, &found, err);
+		if (rc == GW_STORE_OK && found) {
+			a.state = GW_ALERT_RESOLVED;
+			a.resolved_at = at;
+			rc = gw_alerts_device_update(&dev, &a, err);
+			if (rc == GW_STORE_OK)
+				rc = gw_notify_enqueue(st, svc, &a, "resolved", now, err);
+		}
+		gw_alerts_device_fini(&dev);
+	}
+	if (rc != GW_STORE_OK)
+		return rc;
+	order_text(o, text, sizeof(text));
+	gw_audit_digest(text, after);
+	snprintf(object, sizeof(object), "order %" PRId64 " %.64s %.60s %s", o->id, o->serial,
+		 o->subject, gw_order_state_name(to));
+	return gw_audit_append(st, actor, "order.transition", object, o->tenant, before, after, now,
+			       err);
+}
+
+/* Open the order of the current cartridge, with its alert. */
+static int open_order(struct gw_store *st, const struct gw_service_config *svc,
+		      struct gw_order_row *o, const struct gw_supply_rule *rule, int64_t now,
+		      struct tm_error *err)
+{
+	char detail[GW_ALERT_DETAIL_MAX], days[48];
+	if (o->days_left >= 0)
+		snprintf(days, sizeof(days), "%" PRId64 " days to empty", o->days_left);
+	else
+		snprintf(days, sizeof(days), "no forecast");
+	int rc = gw_store_order_insert(st, o, err);
+	if (rc != GW_STORE_OK)
+		return rc;
+	snprintf(detail, sizeof(detail),
+		 "order %" PRId64 " %.60s: %" PRId64 " %%, %s (%s; lead time %" PRId64 " d, floor %" PRId64 " %%)",
+		 o->id, o->subject, o->level, days, o->reason, rule->lead_time / 86400, rule->floor);
+	struct gw_order_event_row ev = { .order_id = o->id, .state = GW_ORDER_OPEN, .at = o->opened_at };
+	snprintf(ev.actor, sizeof(ev.actor), "pipeline");
+	snprintf(ev.detail, sizeof(ev.detail), "%s", detail);
+	rc = gw_store_order_event_insert(st, &ev, err);
+	if (rc != GW_STORE_OK)
+		return rc;
+
+	struct gw_alerts_device dev;
+	gw_alerts_device_init(&dev, st, o->serial, 0);
+	struct gw_alert_row a;
+	bool found = false;
+	rc = gw_alerts_device_find(&dev, "supply_order", o->subject, &a, &found, err);
+	if (rc == GW_STORE_OK && found) {   /* an older order's alert still active: count */
+		a.last_seen = o->opened_at > a.last_seen ? o->opened_at : a.last_seen;
+		a.count++;
+		snprintf(a.detail, sizeof(a.detail), "%s", detail);
+		rc = gw_alerts_device_repeat(&dev, &a, err);
+	} else if (rc == GW_STORE_OK) {
+		memset(&a, 0, sizeof(a));
+		snprintf(a.serial, sizeof(a.serial), "%s", o->serial);
+		snprintf(a.tenant, sizeof(a.tenant), "%s", o->tenant);
+		snprintf(a.kind, sizeof(a.kind), "supply_order");
+		snprintf(a.subject, sizeof(a.subject), "%s", o->subject);
+		snprintf(a.severity, sizeof(a.severity), "warning");
+		snprintf(a.detail, sizeof(a.detail), "%s", detail);
+		snprintf(a.report_id, sizeof(a.report_id), "%s", o->report_id);
+		a.state = GW_ALERT_OPEN;
+		a.first_seen = a.last_seen = o->opened_at;
+		a.count = 1;
+		rc = gw_alerts_device_insert(&dev, &a, err);
+		if (rc == GW_STORE_OK)
+			rc = gw_notify_enqueue(st, svc, &a, "opened", now, err);
+	}
+	gw_alerts_device_fini(&dev);
+	if (rc != GW_STORE_OK)
+		return rc;
+	o->alert_id = a.id;
+	rc = gw_store_order_update(st, o, err);
+	if (rc != GW_STORE_OK)
+		return rc;
+	char object[160];
+	snprintf(object, sizeof(object), "order %" PRId64 " %.64s %.60s open", o->id, o->serial,
+		 o->subject);
+	return gw_audit_append(st, "pipeline", "order.open", object, o->tenant, NULL, NULL, now, err);
+}
+
+struct order_rows {
+	struct gw_order_row *o;
+	size_t n, cap;
+};
+
+static int add_order(void *ctx, const struct gw_order_row *o)
+{
+	struct order_rows *l = ctx;
+	struct gw_order_row *p = tm_array_grow(l->o, &l->cap, l->n, sizeof(*p), 8, SIZE_MAX);
+	if (p == NULL)
+		return 1;
+	l->o = p;
+	l->o[l->n++] = *o;
+	return 0;
+}
+
+/* One supply of a stored report: close the orders of replaced cartridges,
+ * open the current cartridge's when the rule says so. */
+static int evaluate_supply(struct gw_store *st, const struct gw_service_config *svc,
+			   const struct gw_store_record *rec, int64_t idx,
+			   const struct gw_supply_rule *rule, int64_t now, struct tm_error *err)
+{
+	const char *serial = rec->report->serial;
+	struct points l;
+	int rc = load_points(st, serial, idx, &l, err);
+	if (rc != GW_STORE_OK || l.n == 0)
+		goto out;
+	gw_forecast_sort(l.p, l.n);
+	size_t nc = gw_forecast_cartridges(l.p, l.n, NULL, 0);
+	struct gw_fc_cartridge *carts = calloc(nc, sizeof(*carts));
+	if (carts == NULL) {
+		rc = tm_error_set(err, "internal.nomem", "out of memory");
+		goto out;
+	}
+	gw_forecast_cartridges(l.p, l.n, carts, nc);
+	const struct gw_fc_cartridge *cur = &carts[nc - 1];
+
+	/* the orders of cartridges that were replaced are installed */
+	struct order_rows orders = {0};
+	rc = gw_store_order_list(st, serial, idx, add_order, &orders, err);
+	if (rc > 0)
+		rc = tm_error_set(err, "internal.nomem", "out of memory");
+	bool have_current = false;
+	for (size_t i = 0; i < orders.n && rc == GW_STORE_OK; i++) {
+		struct gw_order_row *o = &orders.o[i];
+		if (o->cartridge == cur->key) {
+			have_current = true;
+			continue;
+		}
+		if (o->state != GW_ORDER_OPEN && o->state != GW_ORDER_SHIPPED)
+			continue;
+		char detail[128] = "replaced";
+		for (size_t c = 0; c + 1 < nc; c++)
+			if (carts[c].key == o->cartridge)
+				snprintf(detail, sizeof(detail), "replaced (%s) at %" PRId64 " %%",
+					 carts[c].replaced_by, carts[c].last_pct);
+		rc = transition(st, svc, o, GW_ORDER_INSTALLED, "pipeline", detail, cur->installed_at,
+				now, err);
+	}
+	free(orders.o);
+
+	/* the rule, on the current cartridge */
+	struct gw_forecast fc;
+	if (rc == GW_STORE_OK && !have_current) {
+		gw_forecast_run(l.p, l.n, l.p[l.n - 1].at, &fc);
+		int64_t level = -1;
+		for (size_t i = cur->first; i <= cur->last; i++)
+			if (l.p[i].pct >= 0)
+				level = l.p[i].pct;
+		const char *reason = NULL;
+		if (level >= 0 && level <= rule->floor)
+			reason = "floor";
+		else if (fc.ok && fc.days_left * 86400 <= (double)rule->lead_time)
+			reason = "lead_time";
+		if (reason != NULL) {
+			struct gw_order_row o = {0};
+			snprintf(o.serial, sizeof(o.serial), "%s", serial);
+			snprintf(o.tenant, sizeof(o.tenant), "%s", rec->tenant);
+			o.idx = idx;
+			snprintf(o.subject, sizeof(o.subject), "%.40s%s%.40s#%" PRId64, l.type,
+				 l.colorant[0] ? "/" : "", l.colorant, idx);
+			o.cartridge = cur->key;
+			o.state = GW_ORDER_OPEN;
+			snprintf(o.reason, sizeof(o.reason), "%s", reason);
+			o.level = level;
+			o.days_left = fc.ok ? (int64_t)fc.days_left : -1;
+			o.opened_at = o.updated_at = l.p[l.n - 1].at;
+			snprintf(o.report_id, sizeof(o.report_id), "%s", rec->report->id);
+			rc = open_order(st, svc, &o, rule, now, err);
+		}
+	}
+	free(carts);
+out:
+	free(l.p);
+	return rc;
+}
+
+/* Does the supply say what it said in the report before it in time (the
+ * same level and part number)? Then nothing the rule reads has changed, and
+ * the history need not be read again. */
+static int unchanged(struct gw_store *st, const struct tm_report *r, const struct tm_supply *s,
+		     int64_t at, int32_t nsec, bool *same, struct tm_error *err)
+{
+	struct gw_supply_hist_row h;
+	bool found = false;
+	*same = false;
+	int rc = gw_store_supply_before(st, r->serial, s->index, at, nsec, r->seq, &h, &found, err);
+	if (rc != GW_STORE_OK || !found)
+		return rc;
+	const char *part = s->part_number != NULL ? s->part_number : "";
+	*same = gw_forecast_pct(h.level, h.max_capacity, h.unit) ==
+			gw_forecast_pct(s->level, s->max_capacity, s->unit) &&
+		strcmp(h.part_number, part) == 0;
+	return GW_STORE_OK;
+}
+
+int gw_supply_on_stored(struct gw_store *st, const struct gw_service_config *svc,
+			const struct gw_store_record *rec, int64_t now, struct tm_error *err)
+{
+	const struct tm_report *r = rec->report;
+	if (r->n_supplies == 0)
+		return GW_STORE_OK;
+	int64_t at;
+	int32_t nsec;
+	if (gw_store_parse_utc_ns(r->generated_at, "report/generated_at", &at, &nsec, err) < 0)
+		return GW_STORE_ERROR;
+	struct gw_supply_rule rule;
+	bool have_rule = false;
+	int rc = GW_STORE_OK;
+	for (size_t i = 0; i < r->n_supplies && rc == GW_STORE_OK; i++) {
+		bool same;
+		rc = unchanged(st, r, &r->supplies[i], at, nsec, &same, err);
+		if (rc != GW_STORE_OK || same)
+			continue;
+		if (!have_rule) {
+			rc = gw_supply_rule_get(st, rec->tenant, &rule, err);
+			have_rule = rc == GW_STORE_OK;
+		}
+		if (rc == GW_STORE_OK)
+			rc = evaluate_supply(st, svc, rec, r->supplies[i].index, &rule, now, err);
+	}
+	return rc;
+}
+
+/* ---- ship, cancel ---- */
+
+static int change(struct gw_store *st, const struct gw_service_config *svc, int64_t id,
+		  enum gw_order_state to, const char *actor, int64_t now, struct tm_error *err)
+{
+	char local[64];
+	if (actor == NULL) {
+		gw_audit_actor_local(local);
+		actor = local;
+	}
+	int rc = gw_store_begin(st, err);
+	if (rc != GW_STORE_OK)
+		return rc;
+	struct gw_order_row o;
+	bool found = false;
+	rc = gw_store_order_get(st, id, &o, &found, err);
+	if (rc == GW_STORE_OK && !found)
+		rc = tm_error_set(err, "order.not_found", "order %" PRId64 ": no such order", id);
+	if (rc == GW_STORE_OK) {
+		bool ok = to == GW_ORDER_SHIPPED ? o.state == GW_ORDER_OPEN
+						 : o.state == GW_ORDER_OPEN || o.state == GW_ORDER_SHIPPED;
+		if (!ok)
+			rc = tm_error_set(err, "order.bad_state", "order %" PRId64 ": already %s", id,
+					  gw_order_state_name(o.state));
+	}
+	if (rc == GW_STORE_OK)
+		rc = transition(st, svc, &o, to, actor, to == GW_ORDER_SHIPPED ? "shipped" : "cancelled",
+				now, now, err);
+	if (rc == GW_STORE_OK)
+		rc = gw_store_commit(st, err);
+	if (rc != GW_STORE_OK)
+		gw_store_rollback(st);
+	return rc;
+}
+
+int gw_supply_order_ship(struct gw_store *st, const struct gw_service_config *svc, int64_t id,
+			 const char *actor, int64_t now, struct tm_error *err)
+{
+	return change(st, svc, id, GW_ORDER_SHIPPED, actor, now, err);
+}
+
+int gw_supply_order_cancel(struct gw_store *st, const struct gw_service_config *svc, int64_t id,
+			   const char *actor, int64_t now, struct tm_error *err)
+{
+	return change(st, svc, id, GW_ORDER_CANCELLED, actor, now, err);
+}
