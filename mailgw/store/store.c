@@ -18,6 +18,7 @@ struct gw_store {
 
 static const struct gw_store_ops *const backends[] = {
 	&gw_store_sqlite_ops,
+	&gw_store_pg_ops,
 };
 
 static const char *const outcome_names[] = {
@@ -88,6 +89,27 @@ void gw_store_close(struct gw_store *st)
 const char *gw_store_backend(const struct gw_store *st)
 {
 	return st->ops->name;
+}
+
+int gw_store_schema_version(struct gw_store *st, int *in_db, int *known, struct tm_error *err)
+{
+	return st->ops->schema_version(st->be, in_db, known, err);
+}
+
+int gw_store_migrate(struct gw_store *st, struct tm_error *err)
+{
+	if (st->in_batch)
+		return tm_error_set(err, "internal.bug", "store: migrate inside a batch");
+	return st->ops->migrate(st->be, err);
+}
+
+int gw_store_refuse_newer(const char *where, int in_db, int known, struct tm_error *err)
+{
+	tm_error_set(err, "store.version",
+		     "%s: schema version %d is newer than this program's %d: it was written by a "
+		     "newer telemail-mailgw; run that version (or restore a backup of version %d)",
+		     where, in_db, known, known);
+	return GW_STORE_ERROR;
 }
 
 bool gw_store_in_batch(const struct gw_store *st)

@@ -78,6 +78,7 @@ struct gw_sq {
 	sqlite3_stmt *svc[GW_SQ_SVC_MAX];   /* store_sqlite_service.c's own statement cache */
 	sqlite3_stmt *rows[SQR_COUNT_][GW_SQ_ROWS_MAX];   /* [set][n - 1] */
 	bool in_tx;
+	char *path;   /* the database file, for messages and migrate */
 };
 
 /* the quarantine's own database (store_sqlite_quarantine.c) */
