@@ -102,6 +102,17 @@ static inline struct gw_store_options tm_store_options(const char *quarantine_di
 	return o;
 }
 
+/* The configuration file's store section for this test ("" for SQLite,
+ * whose default is the file under state_dir). */
+static inline const char *tm_store_yaml(void)
+{
+	static char y[700];
+	if (!tm_sf.pg)
+		return "";
+	snprintf(y, sizeof(y), "store: {backend: postgresql, conninfo: \"%s\"}\n", tm_sf.conninfo);
+	return y;
+}
+
 /* Run SQL on the test's database: the first row's first column as text. */
 static inline bool tm_store_query(const char *sql, char *out, size_t cap)
 {

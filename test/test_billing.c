@@ -15,6 +15,7 @@
 #include "config/config_service.h"
 #include "scenario/fleet.h"
 #include "registry/tenant_scope.h"
+#include "store_fixture.h"
 
 static char *tmpdir;
 static struct gw_store *st;
@@ -23,10 +24,11 @@ static struct gw_service_config svc;
 static void setup(void)
 {
 	tmpdir = tm_test_tmpdir();
+	tm_store_fixture_setup(tmpdir, "telemail.db");
 	char db[512];
 	snprintf(db, sizeof(db), "%s/telemail.db", tmpdir);
 	struct tm_error err = {0};
-	struct gw_store_options o = { .path = db };
+	struct gw_store_options o = tm_store_options(NULL);
 	cr_assert_eq(gw_store_open(&o, &st, &err), GW_STORE_OK, "%s", err.msg);
 	cr_assert_eq(gw_registry_tenant_add(st, "acme", NULL, 100, &err), 0, "%s", err.msg);
 	cr_assert_eq(gw_registry_tenant_add(st, "acme-hq", "acme", 100, &err), 0, "%s", err.msg);
@@ -36,6 +38,7 @@ static void setup(void)
 static void teardown(void)
 {
 	gw_store_close(st);
+	tm_store_fixture_teardown();
 	tm_test_rmtree(tmpdir);
 	free(tmpdir);
 }
@@ -63,12 +66,13 @@ static void bill(const char *viewer, const char *period, struct gw_billing *b)
 /* Run the real telemail-mailgw on this test's state; exit status, output (malloc'd). */
 static int run(const char *args, char **out)
 {
-	char cfg[600], yaml[1024], outpath[600];
+	char cfg[600], yaml[2048], outpath[600];
 	snprintf(cfg, sizeof(cfg), "%s/mailgw.yaml", tmpdir);
 	snprintf(outpath, sizeof(outpath), "%s/out.txt", tmpdir);
 	int n = snprintf(yaml, sizeof(yaml),
 			 "state_dir: %s\ngateway:\n  mailboxes: [t@gw.example]\n"
-			 "  keys: [{cert: gw.pem, key: gw.key}]\ntrust:\n  ca_file: ca.pem\n", tmpdir);
+			 "  keys: [{cert: gw.pem, key: gw.key}]\ntrust:\n  ca_file: ca.pem\n%s", tmpdir,
+			 tm_store_yaml());
 	tm_test_write(cfg, yaml, (size_t)n);
 	int rc = tm_test_sh("'%s/mailgw/telemail-mailgw' -c '%s' %s > '%s' 2>&1",
 			    getenv("TM_BUILDDIR"), cfg, args, outpath);
