@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "config/config_service.h"
 #include "scenario/ingest.h"
+#include "store_fixture.h"
 
 #define DAY 86400
 #define T0 1790000000   /* 2026-09-21 */
@@ -25,10 +26,11 @@ static struct gw_service_config svc;
 static void setup(void)
 {
 	tmpdir = tm_test_tmpdir();
+	tm_store_fixture_setup(tmpdir, "telemail.db");
 	char db[512];
 	snprintf(db, sizeof(db), "%s/telemail.db", tmpdir);
 	struct tm_error err = {0};
-	struct gw_store_options o = { .path = db };
+	struct gw_store_options o = tm_store_options(NULL);
 	cr_assert_eq(gw_store_open(&o, &st, &err), GW_STORE_OK, "%s", err.msg);
 	cr_assert_eq(gw_registry_tenant_add(st, "acme", NULL, 100, &err), 0, "%s", err.msg);
 	gw_service_config_defaults(&svc);
@@ -38,6 +40,7 @@ static void setup(void)
 static void teardown(void)
 {
 	gw_store_close(st);
+	tm_store_fixture_teardown();
 	tm_test_rmtree(tmpdir);
 	free(tmpdir);
 }

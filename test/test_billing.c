@@ -16,6 +16,7 @@
 #include "config/config_service.h"
 #include "scenario/fleet.h"
 #include "registry/tenant_scope.h"
+#include "store_fixture.h"
 
 static char *tmpdir;
 static struct gw_store *st;
@@ -24,10 +25,11 @@ static struct gw_service_config svc;
 static void setup(void)
 {
 	tmpdir = tm_test_tmpdir();
+	tm_store_fixture_setup(tmpdir, "telemail.db");
 	char db[512];
 	snprintf(db, sizeof(db), "%s/telemail.db", tmpdir);
 	struct tm_error err = {0};
-	struct gw_store_options o = { .path = db };
+	struct gw_store_options o = tm_store_options(NULL);
 	cr_assert_eq(gw_store_open(&o, &st, &err), GW_STORE_OK, "%s", err.msg);
 	cr_assert_eq(gw_registry_tenant_add(st, "acme", NULL, 100, &err), 0, "%s", err.msg);
 	cr_assert_eq(gw_registry_tenant_add(st, "acme-hq", "acme", 100, &err), 0, "%s", err.msg);
@@ -37,6 +39,7 @@ static void setup(void)
 static void teardown(void)
 {
 	gw_store_close(st);
+	tm_store_fixture_teardown();
 	tm_test_rmtree(tmpdir);
 	free(tmpdir);
 }
@@ -64,12 +67,13 @@ static void bill(const char *viewer, const char *period, struct gw_billing *b)
 /* Run the real telemail-mailgw on this test's state; exit status, output (malloc'd). */
 static int run(const char *args, char **out)
 {
-	char cfg[600], yaml[1024], outpath[600];
+	char cfg[600], yaml[2048], outpath[600];
 	snprintf(cfg, sizeof(cfg), "%s/mailgw.yaml", tmpdir);
 	snprintf(outpath, sizeof(outpath), "%s/out.txt", tmpdir);
 	int n = snprintf(yaml, sizeof(yaml),
 			 "state_dir: %s\ngateway:\n  mailboxes: [t@gw.example]\n"
-			 "  keys: [{cert: gw.pem, key: gw.key}]\ntrust:\n  ca_file: ca.pem\n", tmpdir);
+			 "  keys: [{cert: gw.pem, key: gw.key}]\ntrust:\n  ca_file: ca.pem\n%s", tmpdir,
+			 tm_store_yaml());
 	tm_test_write(cfg, yaml, (size_t)n);
 	int rc = tm_test_sh("'%s/mailgw/telemail-mailgw' -c '%s' %s > '%s' 2>&1",
 			    getenv("TM_BUILDDIR"), cfg, args, outpath);
@@ -197,7 +201,8 @@ Test(billing, fleet_scenario_alerts_and_figures, .timeout = 120)
 {
 	replay_fleet();
 	struct gw_alert_row a;
-	cr_assert_eq(sc_count_alerts(st, NULL, NULL), 7, "exactly the alerts below");
+	/* the supply order below: not on PostgreSQL in this version */
+	cr_assert_eq(sc_count_alerts(st, NULL, NULL), tm_sf.pg ? 6 : 7, "exactly the alerts below");
 
 	/* D1: toner low on d = 50 (10 %), seen 5 times, replaced on d = 55 */
 	cr_assert(sc_alert(st, "D1", "supply_low", "toner/black#1", &a));
@@ -209,10 +214,12 @@ Test(billing, fleet_scenario_alerts_and_figures, .timeout = 120)
 	cr_assert(sc_alert(st, "D1", "supply_replaced", "toner/black#1", &a));
 	cr_assert_str_eq(a.detail, "toner/black#1: replaced, 6 % -> 100 %");
 	/* D1: its order (issue 18): at 10 % on d = 50, installed by the replacement */
-	cr_assert(sc_alert(st, "D1", "supply_order", "toner/black#1", &a));
-	cr_assert_eq(a.first_seen, fleet_at(50));
-	cr_assert_eq(a.state, GW_ALERT_RESOLVED);
-	cr_assert_eq(a.resolved_at, fleet_at(55));
+	cr_assert_eq(sc_alert(st, "D1", "supply_order", "toner/black#1", &a), !tm_sf.pg);
+	if (!tm_sf.pg) {
+		cr_assert_eq(a.first_seen, fleet_at(50));
+		cr_assert_eq(a.state, GW_ALERT_RESOLVED);
+		cr_assert_eq(a.resolved_at, fleet_at(55));
+	}
 
 	/* D2: silent from the check of d = 46 (7 d 6 h after d = 39), back on d = 50 */
 	cr_assert(sc_alert(st, "D2", "device_silent", "device", &a));
@@ -468,6 +475,8 @@ Test(billing, step_rules)
  * Both decisions are audited. */
 Test(billing, suspect_readings_flagged_then_settled)
 {
+	if (tm_sf.pg)
+		cr_skip_test("meter decisions: not on PostgreSQL in this version");
 	sc_enroll(st, "M1", "acme-hq", 1);
 	sc_enroll(st, "M2", "acme-hq", 2);
 	readings("M1", (int[]){ 0, 5, 6, 7, 31 }, (long long[]){ 1000, 1200, 900000, 1400, 2000 }, 5);
@@ -528,6 +537,8 @@ Test(billing, suspect_readings_flagged_then_settled)
 /* The command line: the rule and the reading in the flags; accept by id. */
 Test(billing, cli_suspect_and_accept)
 {
+	if (tm_sf.pg)
+		cr_skip_test("meter decisions: not on PostgreSQL in this version");
 	sc_enroll(st, "M2", "acme-hq", 2);
 	readings("M2", (int[]){ 0, 5, 6, 7, 31 }, (long long[]){ 5000, 5200, 5100, 5300, 6000 }, 5);
 	char *out = NULL;
@@ -550,6 +561,8 @@ Test(billing, cli_suspect_and_accept)
  * 5,500 arrives after day 2's 5,400, which is now a step back. */
 Test(billing, late_reading_checked_in_its_place)
 {
+	if (tm_sf.pg)
+		cr_skip_test("meter decisions: not on PostgreSQL in this version");
 	sc_enroll(st, "M3", "acme-hq", 3);
 	readings("M3", (int[]){ 0, 2, 1 }, (long long[]){ 5000, 5400, 5500 }, 3);
 	struct gw_alert_row a;

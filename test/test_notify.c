@@ -21,6 +21,7 @@
 #include "service/notify_queue.h"
 #include "service/notify.h"
 #include "scenario/ingest.h"
+#include "store_fixture.h"
 
 #define T0 1790000000
 
@@ -33,13 +34,14 @@ static char url[128], secret[600], relay_dir[600], hook_dir[600];
 static void setup(void)
 {
 	tmpdir = tm_test_tmpdir();
+	tm_store_fixture_setup(tmpdir, "telemail.db");
 	snprintf(dbpath, sizeof(dbpath), "%s/telemail.db", tmpdir);
 	snprintf(secret, sizeof(secret), "%s/webhook.secret", tmpdir);
 	snprintf(relay_dir, sizeof(relay_dir), "%s/relay", tmpdir);
 	snprintf(hook_dir, sizeof(hook_dir), "%s/hook", tmpdir);
 	tm_test_write(secret, "s3cret\n", 7);
 	struct tm_error err = {0};
-	struct gw_store_options o = { .path = dbpath };
+	struct gw_store_options o = tm_store_options(NULL);
 	cr_assert_eq(gw_store_open(&o, &st, &err), GW_STORE_OK, "%s", err.msg);
 	cr_assert_eq(gw_registry_tenant_add(st, "acme", NULL, 100, &err), 0, "%s", err.msg);
 	gw_service_config_defaults(&svc);
@@ -59,6 +61,7 @@ static void teardown(void)
 	free(srv);
 	free(rl);
 	gw_store_close(st);
+	tm_store_fixture_teardown();
 	tm_test_rmtree(tmpdir);
 	free(tmpdir);
 }
@@ -273,7 +276,7 @@ Test(notify, queue_survives_a_restart_while_the_target_is_down)
 	/* the daemon restarts: a new handle on the same database */
 	gw_store_close(st);
 	struct tm_error err = {0};
-	struct gw_store_options o = { .path = dbpath };
+	struct gw_store_options o = tm_store_options(NULL);
 	cr_assert_eq(gw_store_open(&o, &st, &err), GW_STORE_OK);
 	start_receiver(0);
 	k = run(T0 + 3600);
@@ -616,15 +619,15 @@ Test(notify, email_relay_down_over_a_weekend_loses_nothing)
 /* The real binary on the test's database: its exit status and output. */
 static int mailgw(const char *args, struct tm_buf *out)
 {
-	char cfg[700], outpath[700], yaml[1024];
+	char cfg[700], outpath[700], yaml[2048];
 	snprintf(cfg, sizeof(cfg), "%s/mailgw.yaml", tmpdir);
 	snprintf(outpath, sizeof(outpath), "%s/out.txt", tmpdir);
 	int n = snprintf(yaml, sizeof(yaml),
 			 "state_dir: %s\ngateway:\n  mailboxes: [t@gw.example]\n"
 			 "  keys: [{cert: gw.pem, key: gw.key}]\ntrust:\n  ca_file: ca.pem\n"
 			 "notify:\n  email:\n    relay: 127.0.0.1:%d\n    starttls: off\n"
-			 "    from: telemail@gw.example\n    to: [service@example.net]\n",
-			 tmpdir, relay_port);
+			 "    from: telemail@gw.example\n    to: [service@example.net]\n%s",
+			 tmpdir, relay_port, tm_store_yaml());
 	tm_test_write(cfg, yaml, (size_t)n);
 	int rc = tm_test_sh("'%s/mailgw/telemail-mailgw' -c '%s' %s > '%s' 2>&1",
 			    getenv("TM_BUILDDIR"), cfg, args, outpath);

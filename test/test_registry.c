@@ -15,6 +15,7 @@
 #include "common.h"
 #include "registry/registry.h"
 #include "store/store.h"
+#include "store_fixture.h"
 
 static char *tmpdir;
 static struct gw_store *st;
@@ -22,10 +23,11 @@ static struct gw_store *st;
 static void setup(void)
 {
 	tmpdir = tm_test_tmpdir();
+	tm_store_fixture_setup(tmpdir, "telemail.db");
 	char db[512];
 	snprintf(db, sizeof(db), "%s/telemail.db", tmpdir);
 	struct tm_error err = {0};
-	struct gw_store_options o = { .path = db };
+	struct gw_store_options o = tm_store_options(NULL);
 	cr_assert_eq(gw_store_open(&o, &st, &err), GW_STORE_OK, "%s", err.msg);
 	cr_assert_eq(gw_registry_tenant_add(st, "acme", NULL, 100, &err), 0, "%s", err.msg);
 	cr_assert_eq(gw_registry_tenant_add(st, "globex", NULL, 100, &err), 0, "%s", err.msg);
@@ -34,6 +36,7 @@ static void setup(void)
 static void teardown(void)
 {
 	gw_store_close(st);
+	tm_store_fixture_teardown();
 	tm_test_rmtree(tmpdir);
 	free(tmpdir);
 }

@@ -15,6 +15,7 @@
 #include "common.h"
 #include "config/config_service.h"
 #include "scenario/ingest.h"
+#include "store_fixture.h"
 
 #define T0 1790000000   /* 2026-09-21T...Z */
 
@@ -32,17 +33,20 @@ static const char *const devices[][2] = {
 static void setup(void)
 {
 	tmpdir = tm_test_tmpdir();
-	char db[512], yaml[1024];
+	tm_store_fixture_setup(tmpdir, "telemail.db");
+	char db[512], yaml[2048];
 	snprintf(db, sizeof(db), "%s/telemail.db", tmpdir);
 	snprintf(cfgpath, sizeof(cfgpath), "%s/mailgw.yaml", tmpdir);
 	int n = snprintf(yaml, sizeof(yaml),
 			 "state_dir: %s\ngateway:\n  mailboxes: [t@gw.example]\n"
-			 "  keys: [{cert: gw.pem, key: gw.key}]\ntrust:\n  ca_file: ca.pem\n", tmpdir);
+			 "  keys: [{cert: gw.pem, key: gw.key}]\ntrust:\n  ca_file: ca.pem\n%s%s%s",
+			 tmpdir, tm_sf.pg ? "store: {backend: postgresql, conninfo: \"" : "",
+			 tm_sf.pg ? tm_sf.conninfo : "", tm_sf.pg ? "\"}\n" : "");
 	tm_test_write(cfgpath, yaml, (size_t)n);
 
 	struct gw_store *st;
 	struct tm_error err = {0};
-	struct gw_store_options o = { .path = db };
+	struct gw_store_options o = tm_store_options(NULL);
 	cr_assert_eq(gw_store_open(&o, &st, &err), GW_STORE_OK, "%s", err.msg);
 	for (size_t i = 0; i < 4; i++)
 		cr_assert_eq(gw_registry_tenant_add(st, tenants[i][0], tenants[i][1], 100, &err), 0,
@@ -66,6 +70,7 @@ static void setup(void)
 
 static void teardown(void)
 {
+	tm_store_fixture_teardown();
 	tm_test_rmtree(tmpdir);
 	free(tmpdir);
 }
@@ -218,7 +223,7 @@ static void put_collector(const char *serial, const char *tenant, const char *fp
 	struct tm_error err = {0};
 	char db[512], id[48], json[64], sha[65];
 	snprintf(db, sizeof(db), "%s/telemail.db", tmpdir);
-	struct gw_store_options o = { .path = db };
+	struct gw_store_options o = tm_store_options(NULL);
 	cr_assert_eq(gw_store_open(&o, &st, &err), GW_STORE_OK, "%s", err.msg);
 	struct tm_report *r = tm_report_new();
 	snprintf(id, sizeof(id), "00000000-0000-4000-8000-%012d", 900 + n);

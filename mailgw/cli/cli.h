@@ -6,6 +6,8 @@
 
 #include <telemail/error.h>
 
+#include "store/store.h"
+
 struct gw_config;
 struct gw_store;
 struct gw_quarantine;
@@ -30,10 +32,15 @@ int gw_cli_config(struct gw_cli *c);
  * state directory when absent). */
 int gw_cli_store(struct gw_cli *c);
 int gw_cli_quarantine(struct gw_cli *c);
+/* The store options of a configuration (the strings are the config's). */
+struct gw_store_options gw_cli_store_options(const struct gw_config *g);
+/* Where the store is, for people: the SQLite file or the conninfo. */
+const char *gw_cli_store_where(const struct gw_config *g);
 /* Print "telemail-mailgw: <what>: <reason>: <message>" to stderr. */
 void gw_cli_error(const char *what, const struct tm_error *err);
 
 int gw_cmd_replay(struct gw_cli *c, int argc, char **argv);
+int gw_cmd_store(struct gw_cli *c, int argc, char **argv);
 int gw_cmd_quarantine(struct gw_cli *c, int argc, char **argv);
 int gw_cmd_enroll(struct gw_cli *c, int argc, char **argv);
 int gw_cmd_revoke(struct gw_cli *c, int argc, char **argv);

@@ -16,6 +16,24 @@ void gw_cli_error(const char *what, const struct tm_error *err)
 		err->msg);
 }
 
+struct gw_store_options gw_cli_store_options(const struct gw_config *g)
+{
+	return (struct gw_store_options){
+		.backend = g->store_backend, .path = g->store_path,
+		.busy_timeout_ms = (int)(g->store_busy_timeout * 1000),
+		.quarantine_dir = g->quarantine_dir,
+		.conninfo = g->store_conninfo, .password_file = g->store_password_file,
+		.forward = g->forward != NULL,
+	};
+}
+
+const char *gw_cli_store_where(const struct gw_config *g)
+{
+	/* the conninfo holds no password (the back end refuses one) */
+	return strcmp(g->store_backend, "postgresql") == 0 && g->store_conninfo != NULL
+		       ? g->store_conninfo : g->store_path;
+}
+
 int gw_cli_config(struct gw_cli *c)
 {
 	if (c->cfg != NULL)
@@ -42,10 +60,7 @@ int gw_cli_store(struct gw_cli *c)
 		return 0;
 	if (gw_cli_config(c) < 0 || make_dir(c->cfg->state_dir) < 0)
 		return -1;
-	struct gw_store_options o = {
-		.backend = c->cfg->store_backend, .path = c->cfg->store_path,
-		.busy_timeout_ms = (int)(c->cfg->store_busy_timeout * 1000),
-	};
+	struct gw_store_options o = gw_cli_store_options(c->cfg);
 	struct tm_error err = {0};
 	if (gw_store_open(&o, &c->store, &err) != GW_STORE_OK) {
 		gw_cli_error("store", &err);
@@ -60,10 +75,7 @@ int gw_cli_quarantine(struct gw_cli *c)
 		return 0;
 	if (gw_cli_config(c) < 0 || make_dir(c->cfg->state_dir) < 0)
 		return -1;
-	struct gw_store_options o = {
-		.backend = c->cfg->store_backend, .path = c->cfg->store_path,
-		.quarantine_dir = c->cfg->quarantine_dir,
-	};
+	struct gw_store_options o = gw_cli_store_options(c->cfg);
 	struct tm_error err = {0};
 	if (gw_quarantine_open(&o, &c->quarantine, &err) < 0) {
 		gw_cli_error("quarantine", &err);

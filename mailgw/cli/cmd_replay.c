@@ -72,8 +72,7 @@ static int setup_replay(struct gw_cli *c, struct gw_pipeline *p, struct gw_repla
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	*r = (struct gw_replay){
 		.pipeline = p,
-		.store_opts = { .backend = c->cfg->store_backend, .path = c->cfg->store_path,
-				.busy_timeout_ms = (int)(c->cfg->store_busy_timeout * 1000) },
+		.store_opts = gw_cli_store_options(c->cfg),
 		.writer = c->store, .quarantine = c->quarantine,
 		.workers = workers ? workers : c->cfg->workers ? c->cfg->workers
 					    : (unsigned)(cores > 0 ? cores : 1),

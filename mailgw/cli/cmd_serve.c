@@ -118,9 +118,7 @@ int gw_cmd_status(struct gw_cli *c, int argc, char **argv)
 		bytes = strtoull(live_bytes, NULL, 10);
 	}
 	/* the store: can it be opened? (gw_cli_store prints why not) */
-	struct gw_store_options so = { .backend = g->store_backend, .path = g->store_path,
-				       .busy_timeout_ms = (int)(g->store_busy_timeout * 1000),
-				       .forward = g->forward != NULL };
+	struct gw_store_options so = gw_cli_store_options(g);
 	struct gw_store *st = NULL;
 	struct tm_error serr = {0};
 	bool store_ok = gw_store_open(&so, &st, &serr) == GW_STORE_OK;
@@ -161,7 +159,7 @@ int gw_cmd_status(struct gw_cli *c, int argc, char **argv)
 		       spool_ok ? "" : " (unreadable)");
 		if (incomplete)
 			printf("            %" PRIu64 " incomplete (discarded at the next start)\n", incomplete);
-		printf("store       %s %s: %s%s%s\n", g->store_backend, g->store_path,
+		printf("store       %s %s: %s%s%s\n", g->store_backend, gw_cli_store_where(g),
 		       store_ok ? "ok" : "unavailable", store_ok ? "" : ": ", store_ok ? "" : serr.msg);
 		for (size_t i = 0; counters[i] != NULL; i++) {
 			const char *v = kv_get(kv, n, counters[i]);

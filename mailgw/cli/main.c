@@ -72,6 +72,7 @@ static const char *const usage_text[] = {
 	"                                  the daemon: SMTP/LMTP listener, durable spool,\n"
 	"                                  pipeline, notifications and silence checks\n"
 	"                                  (SIGTERM stops, SIGHUP reloads)\n"
+	"  store init | migrate | status   the store's schema: create, migrate, versions\n"
 	"  status [--json]                 spool depth, outcomes counted, store state,\n"
 	"                                  notifications queued and failed per channel\n"
 	"\n"
@@ -115,11 +116,31 @@ static int cmd_check_config(struct gw_cli *c, int argc, char **argv)
 	printf("  gateway keys    %zu\n", g->n_keys);
 	printf("  trust           %s%s%s\n", g->ca_file, g->crl_file ? ", CRL " : "",
 	       g->crl_file ? g->crl_file : "");
-	printf("  store           %s %s (batch %u)\n", g->store_backend, g->store_path, g->batch_size);
+	printf("  store           %s %s (batch %u)\n", g->store_backend, gw_cli_store_where(g),
+	       g->batch_size);
 	printf("  quarantine      %s\n", g->quarantine_dir);
 	printf("  allow_cbc       %s\n", g->allow_cbc ? "yes (AES-CBC accepted from older senders)" : "no");
 	printf("  auto_enroll     %s\n", g->auto_enroll_tenant ? g->auto_enroll_tenant : "off");
-	return GW_EXIT_OK;
+	if (strcmp(g->store_backend, "postgresql") != 0)
+		return GW_EXIT_OK;
+	/* a shared database: can this gateway reach it, and run against its schema? */
+	struct gw_store_options o = gw_cli_store_options(g);
+	o.schema = GW_STORE_SCHEMA_AS_IS;
+	struct gw_store *st = NULL;
+	struct tm_error err = {0};
+	int in_db = 0, known = 0;
+	if (gw_store_open(&o, &st, &err) != GW_STORE_OK ||
+	    gw_store_schema_version(st, &in_db, &known, &err) != GW_STORE_OK) {
+		gw_store_close(st);
+		gw_cli_error("store", &err);
+		return GW_EXIT_FAILURE;
+	}
+	gw_store_close(st);
+	printf("  store schema    version %d in the database, %d known%s\n", in_db, known,
+	       in_db == known ? "" : in_db > known ? ": NEWER, this gateway refuses to run" :
+	       in_db == 0 ? ": empty (created at the first start or by store init)" :
+	       ": older (migrated at the first start or by store migrate)");
+	return in_db > known ? GW_EXIT_FAILURE : GW_EXIT_OK;
 }
 
 static const struct {
@@ -142,6 +163,7 @@ static const struct {
 	{ "notify", gw_cmd_notify },
 	{ "forward", gw_cmd_forward },
 	{ "serve", gw_cmd_serve },
+	{ "store", gw_cmd_store },
 	{ "status", gw_cmd_status },
 };
 

@@ -59,18 +59,32 @@ static int check_store(const struct tm_conf_ctx *c, const struct tm_node *n, con
 {
 	const struct gw_config *cfg = obj;
 	(void)path;
-	if (strcmp(cfg->store_backend, "sqlite") != 0)
+	bool pg = strcmp(cfg->store_backend, "postgresql") == 0;
+	if (!pg && strcmp(cfg->store_backend, "sqlite") != 0)
 		return tm_conf_fail(c, tm_node_get(n, "backend"), "config.bad_value", "store.backend",
-				    "'%s' is not a store back end (this version has: sqlite)",
-				    cfg->store_backend);
+				    "'%s' is not a store back end (this version has: sqlite, "
+				    "postgresql)", cfg->store_backend);
+	if (pg && cfg->store_conninfo == NULL)
+		return tm_conf_fail(c, n, "config.missing_key", "store.conninfo",
+				    "missing: the postgresql back end needs a conninfo, e.g. "
+				    "\"host=/run/postgresql dbname=telemail user=telemail\"");
+	if (!pg && (cfg->store_conninfo != NULL || cfg->store_password_file != NULL))
+		return tm_conf_fail(c, tm_node_get(n, cfg->store_conninfo ? "conninfo" : "password_file"),
+				    "config.bad_value", "store",
+				    "conninfo and password_file are for backend: postgresql");
 	return 0;
 }
 
 static const struct tm_conf_entry store_keys[] = {
 	TM_CONF_KEY("backend", TM_CONF_STRING, "sqlite", 0, 0, 32, CFG(store_backend),
-	  "the store back end (this version has: sqlite)"),
+	  "the store back end: sqlite (one gateway) or postgresql (several gateways, one database)"),
 	TM_CONF_KEY("path", TM_CONF_PATH, "<state_dir>/telemail.db", TM_CONF_DEF_DOC, 0, 0, CFG(store_path),
 	  "the SQLite database"),
+	TM_CONF_KEY("conninfo", TM_CONF_STRING, NULL, 0, 0, 1024, CFG(store_conninfo),
+	  "postgresql: libpq connection string without the password; a remote host needs "
+	  "sslmode=verify-full"),
+	TM_CONF_KEY("password_file", TM_CONF_PATH, NULL, 0, 0, 0, CFG(store_password_file),
+	  "postgresql: a file holding the password (one line, not world-readable)"),
 	TM_CONF_KEY("batch_size", TM_CONF_INT, "64", 0, 1, GW_CONFIG_MAX_BATCH, CFG(batch_size),
 	  "outcomes committed in one transaction"),
 	TM_CONF_KEY("busy_timeout", TM_CONF_DURATION, "5s", 0, 1, GW_CONFIG_MAX_BUSY_TIMEOUT,

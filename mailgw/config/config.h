@@ -50,8 +50,10 @@ struct gw_config {
 	int64_t max_future_skew;    /* seconds; default 600 ("10m"); also how far generated_at
 				       and the signing time may differ */
 	char *auto_enroll_tenant;   /* auto_enroll.tenant; NULL when off */
-	char *store_backend;        /* "sqlite" */
-	char *store_path;           /* default <state_dir>/telemail.db */
+	char *store_backend;        /* "sqlite" or "postgresql" */
+	char *store_path;           /* default <state_dir>/telemail.db (sqlite) */
+	char *store_conninfo;       /* postgresql: libpq conninfo, no password; NULL for sqlite */
+	char *store_password_file;  /* postgresql: the password's file; NULL: none */
 	unsigned batch_size;        /* default 64 */
 	int64_t store_busy_timeout; /* seconds; default 5 */
 	unsigned workers;           /* 0: one per core */

@@ -40,8 +40,10 @@ struct serve {
 	struct gw_store *writer;
 	struct gw_quarantine *quarantine;
 	char *store_backend, *store_path, *state_dir, *status_path, *quarantine_dir;
+	char *store_conninfo, *store_password_file;
 	int busy_timeout_ms;
 	bool forward;                   /* forward: configured at start: the outbox is on */
+	struct gw_store_options so;   /* every thread's store: these copies */
 	unsigned workers;
 	size_t maildir_max;
 	time_t started;
@@ -152,9 +154,7 @@ static void *pipeline_main(void *arg)
 	for (;;) {
 		struct gw_replay r = {
 			.pipeline = sv->pipeline,
-			.store_opts = { .backend = sv->store_backend, .path = sv->store_path,
-					.busy_timeout_ms = sv->busy_timeout_ms,
-					.forward = sv->forward },
+			.store_opts = sv->so,
 			.writer = sv->writer, .quarantine = sv->quarantine,
 			.workers = sv->workers, .batch_size = sv->cfg->batch_size,
 			.nice = GW_SERVE_PIPELINE_NICE,
@@ -359,9 +359,7 @@ static void *maildir_main(void *arg)
 	size_t max = sv->maildir_max;
 	struct maildir_ctx mc = { .sv = sv };
 	struct tm_error oerr = {0};
-	struct gw_store_options so = { .backend = sv->store_backend, .path = sv->store_path,
-				       .busy_timeout_ms = sv->busy_timeout_ms,
-				       .quarantine_dir = sv->quarantine_dir, .forward = sv->forward };
+	struct gw_store_options so = sv->so;
 	if (gw_store_open(&so, &mc.st, &oerr) != GW_STORE_OK ||
 	    gw_quarantine_open(&so, &mc.q, &oerr) < 0)
 	{
@@ -436,8 +434,7 @@ static void *service_main(void *arg)
 	struct gw_config *cfg = NULL;
 	unsigned seen = (unsigned)-1;
 	struct tm_error err = {0};
-	struct gw_store_options so = { .backend = sv->store_backend, .path = sv->store_path,
-				       .busy_timeout_ms = sv->busy_timeout_ms, .forward = sv->forward };
+	struct gw_store_options so = sv->so;
 	if (gw_store_open(&so, &st, &err) != GW_STORE_OK) {
 		log_failed("gw service", "failed", err.reason, err.msg);
 		return NULL;
@@ -575,10 +572,14 @@ int gw_serve_run(const struct gw_serve_options *o, struct tm_error *err)
 	sv.store_path = strdup(cfg->store_path);
 	sv.state_dir = strdup(cfg->state_dir);
 	sv.quarantine_dir = strdup(cfg->quarantine_dir);
+	sv.store_conninfo = cfg->store_conninfo ? strdup(cfg->store_conninfo) : NULL;
+	sv.store_password_file = cfg->store_password_file ? strdup(cfg->store_password_file) : NULL;
 	sv.status_path = tm_path_join(cfg->state_dir, GW_SERVE_STATUS_FILE);
 	sv.pipeline = calloc(1, sizeof(*sv.pipeline));
 	if (sv.store_backend == NULL || sv.store_path == NULL || sv.state_dir == NULL ||
-	    sv.status_path == NULL || sv.quarantine_dir == NULL || sv.pipeline == NULL) {
+	    sv.status_path == NULL || sv.quarantine_dir == NULL || sv.pipeline == NULL ||
+	    (cfg->store_conninfo != NULL && sv.store_conninfo == NULL) ||
+	    (cfg->store_password_file != NULL && sv.store_password_file == NULL)) {
 		tm_error_set(err, "internal.nomem", "out of memory");
 		goto out;
 	}
@@ -586,11 +587,14 @@ int gw_serve_run(const struct gw_serve_options *o, struct tm_error *err)
 		tm_error_set(err, "io.open", "%s: %s", cfg->state_dir, strerror(errno));
 		goto out;
 	}
-	struct gw_store_options so = { .backend = sv.store_backend, .path = sv.store_path,
-				       .busy_timeout_ms = sv.busy_timeout_ms,
-				       .quarantine_dir = sv.quarantine_dir, .forward = sv.forward };
-	if (gw_store_open(&so, &sv.writer, err) != GW_STORE_OK ||
-	    gw_quarantine_open(&so, &sv.quarantine, err) < 0 ||
+	sv.so = (struct gw_store_options){
+		.backend = sv.store_backend, .path = sv.store_path,
+		.busy_timeout_ms = sv.busy_timeout_ms, .quarantine_dir = sv.quarantine_dir,
+		.conninfo = sv.store_conninfo, .password_file = sv.store_password_file,
+		.forward = sv.forward,
+	};
+	if (gw_store_open(&sv.so, &sv.writer, err) != GW_STORE_OK ||
+	    gw_quarantine_open(&sv.so, &sv.quarantine, err) < 0 ||
 	    gw_pipeline_init(sv.pipeline, cfg, err) < 0)
 		goto out;
 	struct gw_spool_options spo = {
@@ -695,6 +699,8 @@ out:
 	free(sv.store_path);
 	free(sv.state_dir);
 	free(sv.quarantine_dir);
+	free(sv.store_conninfo);
+	free(sv.store_password_file);
 	free(sv.status_path);
 	pthread_cond_destroy(&sv.stop_cv);
 	pthread_mutex_destroy(&sv.mu);

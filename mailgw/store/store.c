@@ -19,6 +19,7 @@ struct gw_store {
 
 static const struct gw_store_ops *const backends[] = {
 	&gw_store_sqlite_ops,
+	&gw_store_pg_ops,
 };
 
 static const char *const outcome_names[] = {
@@ -70,6 +71,11 @@ int gw_store_open(const struct gw_store_options *o, struct gw_store **out, struc
 	const struct gw_store_ops *ops = find_backend(o, err);
 	if (ops == NULL)
 		return GW_STORE_ERROR;
+	if (o->forward && ops->fwd_add == NULL) {
+		tm_error_set(err, "store.unsupported",
+			     "forwarding needs the sqlite store in this version, not %s", ops->name);
+		return GW_STORE_ERROR;
+	}
 	struct gw_store *st = calloc(1, sizeof(*st));
 	if (st == NULL)
 		return tm_error_set(err, "internal.nomem", "store: out of memory");
@@ -97,6 +103,27 @@ void gw_store_close(struct gw_store *st)
 const char *gw_store_backend(const struct gw_store *st)
 {
 	return st->ops->name;
+}
+
+int gw_store_schema_version(struct gw_store *st, int *in_db, int *known, struct tm_error *err)
+{
+	return st->ops->schema_version(st->be, in_db, known, err);
+}
+
+int gw_store_migrate(struct gw_store *st, struct tm_error *err)
+{
+	if (st->in_batch)
+		return tm_error_set(err, "internal.bug", "store: migrate inside a batch");
+	return st->ops->migrate(st->be, err);
+}
+
+int gw_store_refuse_newer(const char *where, int in_db, int known, struct tm_error *err)
+{
+	tm_error_set(err, "store.version",
+		     "%s: schema version %d is newer than this program's %d: it was written by a "
+		     "newer telemail-mailgw; run that version (or restore a backup of version %d)",
+		     where, in_db, known, known);
+	return GW_STORE_ERROR;
 }
 
 bool gw_store_in_batch(const struct gw_store *st)
@@ -447,11 +474,27 @@ int gw_store_meter_list(struct gw_store *st, bool latest, int64_t until, gw_stor
 	return st->ops->meter_list(st->be, latest, until, cb, ctx, err);
 }
 
+/* An op a back end does not have yet (PostgreSQL: forwarding, supplies). */
+static int unsupported(const struct gw_store *st, const char *op, struct tm_error *err)
+{
+	tm_error_set(err, "store.unsupported", "the %s store has no %s in this version",
+		     st->ops->name, op);
+	return GW_STORE_ERROR;
+}
+
+bool gw_store_has_orders(const struct gw_store *st)
+{
+	return st->ops->order_insert != NULL && st->ops->supply_history != NULL &&
+	       st->ops->meter_decision_list != NULL;
+}
+
 /* ---- supplies (issue 18) ---- */
 
 int gw_store_supply_history(struct gw_store *st, const char *serial, int64_t idx,
 			    gw_store_supply_hist_cb cb, void *ctx, struct tm_error *err)
 {
+	if (st->ops->supply_history == NULL)
+		return unsupported(st, "supply_history", err);
 	return st->ops->supply_history(st->be, serial, idx, cb, ctx, err);
 }
 
@@ -460,6 +503,8 @@ int gw_store_supply_before(struct gw_store *st, const char *serial, int64_t idx,
 			   struct tm_error *err)
 {
 	*found = false;
+	if (st->ops->supply_before == NULL)
+		return unsupported(st, "supply_before", err);
 	return st->ops->supply_before(st->be, serial, idx, at, at_nsec, seq, out, found, err);
 }
 
@@ -467,23 +512,31 @@ int gw_store_supply_rule_get(struct gw_store *st, const char *tenant,
 			     struct gw_supply_rule_row *out, bool *found, struct tm_error *err)
 {
 	*found = false;
+	if (st->ops->supply_rule_get == NULL)
+		return unsupported(st, "supply_rule_get", err);
 	return st->ops->supply_rule_get(st->be, tenant, out, found, err);
 }
 
 int gw_store_supply_rule_set(struct gw_store *st, const struct gw_supply_rule_row *r,
 			     struct tm_error *err)
 {
+	if (st->ops->supply_rule_set == NULL)
+		return unsupported(st, "supply_rule_set", err);
 	return st->ops->supply_rule_set(st->be, r, err);
 }
 
 int gw_store_order_insert(struct gw_store *st, struct gw_order_row *o, struct tm_error *err)
 {
+	if (st->ops->order_insert == NULL)
+		return unsupported(st, "order_insert", err);
 	return st->ops->order_insert(st->be, o, err);
 }
 
 int gw_store_order_update(struct gw_store *st, const struct gw_order_row *o,
 			  struct tm_error *err)
 {
+	if (st->ops->order_update == NULL)
+		return unsupported(st, "order_update", err);
 	return st->ops->order_update(st->be, o, err);
 }
 
@@ -491,6 +544,8 @@ int gw_store_order_get(struct gw_store *st, int64_t id, struct gw_order_row *out
 		       struct tm_error *err)
 {
 	*found = false;
+	if (st->ops->order_get == NULL)
+		return unsupported(st, "order_get", err);
 	return st->ops->order_get(st->be, id, out, found, err);
 }
 
@@ -498,24 +553,32 @@ int gw_store_order_find(struct gw_store *st, const char *serial, int64_t idx, in
 			struct gw_order_row *out, bool *found, struct tm_error *err)
 {
 	*found = false;
+	if (st->ops->order_find == NULL)
+		return unsupported(st, "order_find", err);
 	return st->ops->order_find(st->be, serial, idx, cartridge, out, found, err);
 }
 
 int gw_store_order_list(struct gw_store *st, const char *serial, int64_t idx,
 			gw_store_order_cb cb, void *ctx, struct tm_error *err)
 {
+	if (st->ops->order_list == NULL)
+		return unsupported(st, "order_list", err);
 	return st->ops->order_list(st->be, serial, idx, cb, ctx, err);
 }
 
 int gw_store_order_event_insert(struct gw_store *st, struct gw_order_event_row *e,
 				struct tm_error *err)
 {
+	if (st->ops->order_event_insert == NULL)
+		return unsupported(st, "order_event_insert", err);
 	return st->ops->order_event_insert(st->be, e, err);
 }
 
 int gw_store_order_event_list(struct gw_store *st, int64_t order_id, gw_store_order_event_cb cb,
 			      void *ctx, struct tm_error *err)
 {
+	if (st->ops->order_event_list == NULL)
+		return unsupported(st, "order_event_list", err);
 	return st->ops->order_event_list(st->be, order_id, cb, ctx, err);
 }
 
@@ -663,12 +726,16 @@ int gw_quarantine_purge(struct gw_quarantine *q, int64_t cutoff, size_t *removed
 int gw_store_meter_decision_set(struct gw_store *st, const struct gw_meter_decision_row *d,
 				struct tm_error *err)
 {
+	if (st->ops->meter_decision_set == NULL)
+		return unsupported(st, "meter_decision_set", err);
 	return st->ops->meter_decision_set(st->be, d, err);
 }
 
 int gw_store_meter_decision_list(struct gw_store *st, gw_store_meter_decision_cb cb, void *ctx,
 				 struct tm_error *err)
 {
+	if (st->ops->meter_decision_list == NULL)
+		return unsupported(st, "meter_decision_list", err);
 	return st->ops->meter_decision_list(st->be, cb, ctx, err);
 }
 
@@ -676,6 +743,8 @@ int gw_store_meter_get(struct gw_store *st, const char *serial, int64_t seq, con
 		       const char *name, struct gw_meter_row *out, bool *found, struct tm_error *err)
 {
 	*found = false;
+	if (st->ops->meter_get == NULL)
+		return unsupported(st, "meter_get", err);
 	return st->ops->meter_get(st->be, serial, seq, service, name, out, found, err);
 }
 
@@ -684,6 +753,8 @@ int gw_store_meter_adjacent(struct gw_store *st, const char *serial, const char 
 			    struct gw_meter_row *out, bool *found, struct tm_error *err)
 {
 	*found = false;
+	if (st->ops->meter_adjacent == NULL)
+		return unsupported(st, "meter_adjacent", err);
 	return st->ops->meter_adjacent(st->be, serial, service, name, at, at_nsec, seq, after, out,
 				       found, err);
 }
@@ -793,6 +864,8 @@ int gw_store_forward_add(struct gw_store *st, const struct gw_fwd_event_in *ev, 
 	    ev->data_len == 0 || ev->data_len > (size_t)0x7fffffff)
 		return tm_error_set(err, "internal.bug", "store: bad forward event '%.40s'",
 				    ev->event_id != NULL ? ev->event_id : "");
+	if (st->ops->fwd_add == NULL)
+		return unsupported(st, "fwd_add", err);
 	return st->ops->fwd_add(st->be, ev, now, err);
 }
 
@@ -852,6 +925,8 @@ int gw_store_forward_stats(struct gw_store *st, const char *endpoint, struct gw_
 			   struct tm_error *err)
 {
 	memset(out, 0, sizeof(*out));
+	if (st->ops->fwd_stats == NULL)
+		return unsupported(st, "fwd_stats", err);
 	return st->ops->fwd_stats(st->be, endpoint, out, err);
 }
 
@@ -860,6 +935,8 @@ int gw_store_forward_dead_list(struct gw_store *st, struct gw_fwd_item **out, si
 {
 	*out = NULL;
 	*n = 0;
+	if (st->ops->fwd_dead_list == NULL)
+		return unsupported(st, "fwd_dead_list", err);
 	return st->ops->fwd_dead_list(st->be, out, n, err);
 }
 

@@ -5,14 +5,19 @@
  * style of a Fluent Bit output plugin: every write answers OK, RETRY (a
  * transient failure: roll the batch back and try it again later; reason
  * store.busy / store.unavailable) or ERROR (this record or call is bad, or
- * the back end failed in a way a retry will not mend). SQLite
- * (store_sqlite.c) is the only back end in this version; another (PostgreSQL
- * is planned) would plug in the same way.
+ * the back end failed in a way a retry will not mend). Two back ends:
+ * SQLite (store/sqlite/, the embedded default) and PostgreSQL
+ * (store/postgresql/, several gateways sharing one database).
  *
  * Threads: one struct gw_store is used by one thread at a time. Open one per
  * thread (workers read the registry through their own handle; the writer
  * thread owns the handle that commits). With SQLite in WAL mode readers never
- * block the writer.
+ * block the writer; with PostgreSQL each handle is one connection.
+ *
+ * Schema versions: each back end applies numbered migrations; version N
+ * means the same tables in both. Opening migrates to the newest this
+ * program knows (GW_STORE_SCHEMA_MIGRATE) and refuses a database whose
+ * version is newer (store.version, worded once by gw_store_refuse_newer).
  *
  * Batching: the writer calls gw_store_begin, then gw_store_put (and
  * gw_store_log) for many records, then gw_store_commit. Each put is atomic on
@@ -443,13 +448,22 @@ typedef int (*gw_store_order_event_cb)(void *ctx, const struct gw_order_event_ro
 
 /* ---- the back-end interface ---- */
 
+/* What opening does with the schema. */
+enum gw_store_schema_mode {
+	GW_STORE_SCHEMA_MIGRATE = 0,  /* migrate to the newest known; refuse a newer one */
+	GW_STORE_SCHEMA_AS_IS,        /* touch nothing (`store status`, `store migrate`) */
+};
+
 struct gw_store_options {
-	const char *backend;     /* "sqlite" */
+	const char *backend;     /* "sqlite" (default) or "postgresql" */
 	const char *path;        /* sqlite: the database file (created when absent) */
 	int busy_timeout_ms;     /* wait this long for a lock before RETRY (<= 0: 5000) */
 	const char *quarantine_dir; /* sqlite: the quarantine's directory (quarantine.h) */
 	bool forward;            /* forwarding configured: put and the alert transitions
 				  * queue their events in the outbox (issue 17) */
+	const char *conninfo;    /* postgresql: libpq conninfo, without a password */
+	const char *password_file; /* postgresql: the password's file (NULL: none) */
+	enum gw_store_schema_mode schema;
 };
 
 /* A back end is a folder and this table. Only store.c calls it (through the
@@ -546,6 +560,12 @@ struct gw_store_ops {
 			  struct tm_error *err);
 	int (*supply_list)(void *s, gw_store_supply_cb cb, void *ctx, struct tm_error *err);
 
+	/* schema versions: the database's (0: empty) and the newest this
+	 * program knows; migrate brings the database to the newest (refusing
+	 * a newer one with gw_store_refuse_newer) */
+	int (*schema_version)(void *s, int *in_db, int *known, struct tm_error *err);
+	int (*migrate)(void *s, struct tm_error *err);
+
 	/* the quarantine: a state of its own (quarantine.h) */
 	const struct gw_quarantine_ops *quarantine;
 	/* forwarding (store_sqlite_forward.c); each runs inside the front's
@@ -595,8 +615,14 @@ struct gw_store_ops {
 			     struct tm_error *err);
 };
 
-/* The SQLite back end (store_sqlite.c). */
+/* The SQLite back end (store/sqlite/store_sqlite.c). */
 extern const struct gw_store_ops gw_store_sqlite_ops;
+/* The PostgreSQL back end (store/postgresql/store_pg.c). */
+extern const struct gw_store_ops gw_store_pg_ops;
+
+/* store.version: the database's schema is newer than this program's. The
+ * one wording of both back ends; `where` names the database. */
+int gw_store_refuse_newer(const char *where, int in_db, int known, struct tm_error *err);
 
 /* ---- the handle everybody uses ---- */
 
@@ -607,6 +633,10 @@ struct gw_store;
 int gw_store_open(const struct gw_store_options *o, struct gw_store **out, struct tm_error *err);
 void gw_store_close(struct gw_store *st);   /* rolls back an open batch */
 const char *gw_store_backend(const struct gw_store *st);
+/* The schema version in the database (0: none yet) and the newest known. */
+int gw_store_schema_version(struct gw_store *st, int *in_db, int *known, struct tm_error *err);
+/* Migrate to the newest known version (store.version when the database's is newer). */
+int gw_store_migrate(struct gw_store *st, struct tm_error *err);
 
 int gw_store_begin(struct gw_store *st, struct tm_error *err);
 int gw_store_commit(struct gw_store *st, struct tm_error *err);
@@ -762,6 +792,11 @@ int gw_store_forward_dead_retry(struct gw_store *st, int64_t id, int64_t now, si
 int gw_store_forward_dead_drop(struct gw_store *st, int64_t id, size_t *changed,
 			       struct tm_error *err);
 /* ---- supplies (issue 18): typed fronts of the back end's supply rows ---- */
+
+/* Does the back end keep supply histories, orders and meter decisions? (A
+ * back end without them answers store.unsupported; the pipeline's supply
+ * and meter checks are skipped on it.) */
+bool gw_store_has_orders(const struct gw_store *st);
 
 /* Every report's word on supply `idx` of `serial`, ordered by report time
  * (then seq), with the report's total impressions. */

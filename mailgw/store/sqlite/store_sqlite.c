@@ -262,6 +262,8 @@ static int migrate(struct gw_sq *q, const char *path, struct tm_error *err)
 		return rc;
 	if (v == (int)gw_sq_n_migrations)
 		return GW_STORE_OK;
+	if (v > (int)gw_sq_n_migrations)
+		return gw_store_refuse_newer(path, v, (int)gw_sq_n_migrations, err);
 	rc = exec(q, "BEGIN IMMEDIATE", "begin migration", err);
 	if (rc != GW_STORE_OK)
 		return rc;
@@ -270,10 +272,7 @@ static int migrate(struct gw_sq *q, const char *path, struct tm_error *err)
 	if (rc != GW_STORE_OK)
 		goto out;
 	if (v > (int)gw_sq_n_migrations) {
-		rc = GW_STORE_ERROR;
-		tm_error_set(err, "store.version",
-			     "%s: schema version %d is newer than this program's %zu", path, v,
-			     gw_sq_n_migrations);
+		rc = gw_store_refuse_newer(path, v, (int)gw_sq_n_migrations, err);
 		goto out;
 	}
 	for (; v < (int)gw_sq_n_migrations; v++) {
@@ -314,6 +313,7 @@ static void sq_close(void *state)
 	if (q->in_tx)
 		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_close_v2(q->db);
+	free(q->path);
 	free(q);
 }
 
@@ -345,7 +345,10 @@ static int sq_open(const struct gw_store_options *o, void **state, struct tm_err
 		tm_error_prefix(err, "%s", o->path);
 		goto out;
 	}
-	rc = migrate(q, o->path, err);
+	if (o->schema == GW_STORE_SCHEMA_MIGRATE)
+		rc = migrate(q, o->path, err);
+	if (rc == GW_STORE_OK && (q->path = strdup(o->path)) == NULL)
+		rc = tm_error_set(err, "internal.nomem", "store: out of memory");
 out:
 	if (rc != GW_STORE_OK) {
 		sq_close(q);
@@ -353,6 +356,18 @@ out:
 	}
 	*state = q;
 	return GW_STORE_OK;
+}
+
+static int sq_schema_version(void *state, int *in_db, int *known, struct tm_error *err)
+{
+	*known = (int)gw_sq_n_migrations;
+	return user_version(state, in_db, err);
+}
+
+static int sq_migrate(void *state, struct tm_error *err)
+{
+	struct gw_sq *q = state;
+	return migrate(q, q->path, err);
 }
 
 /* ---- transactions ---- */
@@ -516,6 +531,8 @@ const struct gw_store_ops gw_store_sqlite_ops = {
 	.audit_list = gw_sq_audit_list,
 	.meter_list = gw_sq_meter_list,
 	.supply_list = gw_sq_supply_list,
+	.schema_version = sq_schema_version,
+	.migrate = sq_migrate,
 	.quarantine = &gw_sq_quarantine_ops,
 	.fwd_add = gw_sq_fwd_add,
 	.fwd_fanout = gw_sq_fwd_fanout,

@@ -83,6 +83,7 @@ struct gw_sq {
 	sqlite3_stmt *fwd[GW_SQ_FWD_MAX];   /* store_sqlite_forward.c's own statement cache */
 	bool in_tx;
 	bool forward;   /* options.forward: put queues its report event */
+	char *path;   /* the database file, for messages and migrate */
 };
 
 /* the quarantine's own database (store_sqlite_quarantine.c) */

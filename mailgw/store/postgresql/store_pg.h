@@ -1,0 +1,173 @@
+/* telemail-mailgw — internal: the PostgreSQL back end's shared state.
+ * Only store_pg*.c include libpq-fe.h.
+ *
+ * One connection per store handle (a handle is one thread's). Every
+ * statement goes through gw_pg_exec, which maps a failure to the store's
+ * codes: the server down or the connection lost is store.unavailable
+ * (RETRY: the caller rolls the batch back and tries it again whole; the
+ * next call outside a transaction reconnects), a serialisation failure,
+ * deadlock or lock timeout is store.busy (RETRY), anything else
+ * store.failed (ERROR). */
+#ifndef GW_STORE_PG_H
+#define GW_STORE_PG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "store/store.h"
+
+/* The parameters of one statement (text format unless a length is given). */
+#define GW_PG_PARAMS_MAX 512
+
+struct gw_pg_params {
+	int n;
+	const char *v[GW_PG_PARAMS_MAX];
+	int len[GW_PG_PARAMS_MAX];
+	int fmt[GW_PG_PARAMS_MAX];
+	char num[GW_PG_PARAMS_MAX][24];
+};
+
+/* A connection: its parameters (kept for reconnecting; the password is
+ * among them, never printed) and where it goes, for messages. */
+struct gw_pg_conn {
+	PGconn *conn;
+	const char **keys;
+	const char **vals;
+	char *storage;          /* the strings keys/vals point into */
+	char where[160];        /* "postgresql host=… dbname=…", no password */
+	int busy_timeout_ms;
+	bool in_tx;
+	char last_sqlstate[6];  /* of the last failed statement ("" when none) */
+};
+
+struct gw_pg {
+	struct gw_pg_conn c;
+	bool in_item;
+};
+
+/* schema: versioned migrations (store_pg_schema.c) */
+extern const char *const gw_pg_migrations[];
+extern const size_t gw_pg_n_migrations;
+
+/* the quarantine as a table (store_pg_quarantine.c) */
+extern const struct gw_quarantine_ops gw_pg_quarantine_ops;
+
+/* ---- connection (store_pg.c) ---- */
+
+/* Connect with o's conninfo and password_file: refuses a password in the
+ * conninfo and a remote host without sslmode=verify-full (config.bad_value,
+ * explained), store.unavailable when the server cannot be reached. */
+int gw_pg_connect(struct gw_pg_conn *c, const struct gw_store_options *o, struct tm_error *err);
+void gw_pg_disconnect(struct gw_pg_conn *c);
+/* Outside a transaction: reconnect when the connection was lost. */
+int gw_pg_ready(struct gw_pg_conn *c, struct tm_error *err);
+/* Bring the database to the newest schema (an advisory lock: one gateway
+ * migrates, the others wait and find it done). */
+int gw_pg_migrate(struct gw_pg_conn *c, struct tm_error *err);
+int gw_pg_schema_version(struct gw_pg_conn *c, int *in_db, struct tm_error *err);
+
+/* ---- statements ---- */
+
+void gw_pg_params_init(struct gw_pg_params *p);
+void gw_pg_text(struct gw_pg_params *p, const char *v);          /* NULL: SQL NULL */
+void gw_pg_opt_text(struct gw_pg_params *p, const char *v);      /* NULL or "": SQL NULL */
+void gw_pg_int(struct gw_pg_params *p, long long v);
+void gw_pg_opt_int(struct gw_pg_params *p, long long v, long long unset);
+void gw_pg_bytes(struct gw_pg_params *p, const void *v, size_t len);  /* binary */
+
+/* Run sql; *res (when res is not NULL) holds the result on success (PQclear
+ * it). GW_STORE_OK, or gw_pg_fail's code. */
+int gw_pg_exec(struct gw_pg_conn *c, const char *sql, const struct gw_pg_params *p,
+	       PGresult **res, const char *what, struct tm_error *err);
+/* The same with a savepoint around it inside a transaction, so that a
+ * failing statement (a unique key) does not end the transaction: PostgreSQL
+ * aborts a transaction at its first error, SQLite does not. */
+int gw_pg_exec_safe(struct gw_pg_conn *c, const char *sql, const struct gw_pg_params *p,
+		    PGresult **res, const char *what, struct tm_error *err);
+/* Map a failed result (NULL: no result at all) to RETRY or ERROR. */
+int gw_pg_fail(struct gw_pg_conn *c, const PGresult *r, const char *what, struct tm_error *err);
+/* The SQLSTATE of a failed result ("" when none). */
+const char *gw_pg_sqlstate(const PGresult *r);
+
+/* column helpers: "" / 0 for NULL */
+void gw_pg_col_text(const PGresult *r, int row, int col, char *out, size_t cap);
+long long gw_pg_col_int(const PGresult *r, int row, int col);
+
+/* Rows of a list: one multi-row INSERT per up to GW_PG_ROWS_MAX rows.
+ * head ends with VALUES; tail follows the rows (NULL: none). bind adds the
+ * `cols` parameters of row i. */
+#define GW_PG_ROWS_MAX 32
+typedef void (*gw_pg_bind_row_fn)(struct gw_pg_params *p, const void *ctx, size_t i);
+int gw_pg_put_rows(struct gw_pg_conn *c, const char *head, int cols, const char *tail, size_t n,
+		   gw_pg_bind_row_fn bind, const void *ctx, const char *what, struct tm_error *err);
+
+/* ---- records (store_pg_put.c) ---- */
+int gw_pg_put(void *s, const struct gw_store_record *r, struct gw_put_info *info,
+	      struct tm_error *err);
+int gw_pg_log(void *s, const struct gw_msglog_entry *e, struct tm_error *err);
+int gw_pg_msglog_get(void *s, const char *raw_sha256, const char *message_id,
+		     struct gw_msglog_row *out, bool *found, struct tm_error *err);
+int gw_pg_report_get(void *s, const char *report_id, struct gw_report_ref *out, bool *found,
+		     struct tm_error *err);
+
+/* ---- collectors (store_pg_collector.c) ---- */
+int gw_pg_put_collector(struct gw_pg_conn *c, const struct gw_store_record *rec,
+			int64_t generated, struct tm_error *err);
+int gw_pg_unreachable_list(void *s, gw_store_unreachable_cb cb, void *ctx, struct tm_error *err);
+
+/* ---- registry (store_pg_registry.c) ---- */
+int gw_pg_tenant_add(void *s, const char *name, const char *parent, int64_t now,
+		     struct tm_error *err);
+int gw_pg_tenant_get(void *s, const char *name, struct gw_tenant_row *out, bool *found,
+		     struct tm_error *err);
+int gw_pg_tenant_set_parent(void *s, const char *name, const char *parent, struct tm_error *err);
+int gw_pg_tenant_list(void *s, gw_store_tenant_cb cb, void *ctx, struct tm_error *err);
+int gw_pg_cert_add(void *s, const struct gw_cert_row *c, struct tm_error *err);
+int gw_pg_cert_get(void *s, const char *fingerprint, struct gw_cert_row *out, bool *found,
+		   struct tm_error *err);
+int gw_pg_cert_revoke(void *s, const char *fingerprint, int64_t at, struct tm_error *err);
+int gw_pg_cert_list(void *s, gw_store_cert_cb cb, void *ctx, struct tm_error *err);
+int gw_pg_binding_add(void *s, const char *fingerprint, const char *serial, struct tm_error *err);
+int gw_pg_binding_has(void *s, const char *fingerprint, const char *serial, bool *found,
+		      struct tm_error *err);
+int gw_pg_device_add(void *s, const char *serial, const char *tenant, int64_t now,
+		     struct tm_error *err);
+int gw_pg_device_get(void *s, const char *serial, struct gw_device_row *out, bool *found,
+		     struct tm_error *err);
+int gw_pg_device_list(void *s, gw_store_device_cb cb, void *ctx, struct tm_error *err);
+
+/* ---- service (store_pg_service.c) ---- */
+int gw_pg_alert_find_active(void *s, const char *serial, const char *kind, const char *subject,
+			    struct gw_alert_row *out, bool *found, struct tm_error *err);
+int gw_pg_alert_insert(void *s, struct gw_alert_row *a, struct tm_error *err);
+int gw_pg_alert_update(void *s, const struct gw_alert_row *a, struct tm_error *err);
+int gw_pg_alert_get(void *s, int64_t id, struct gw_alert_row *out, bool *found,
+		    struct tm_error *err);
+int gw_pg_alert_list(void *s, bool active_only, gw_store_alert_cb cb, void *ctx,
+		     struct tm_error *err);
+int gw_pg_mark_get(void *s, const char *serial, const char *key, struct gw_mark_row *out,
+		   bool *found, struct tm_error *err);
+int gw_pg_mark_set(void *s, const char *serial, const char *key, const struct gw_mark_row *m,
+		   struct tm_error *err);
+int gw_pg_alert_repeat(void *s, const struct gw_alert_row *a, struct tm_error *err);
+int gw_pg_alert_list_device(void *s, const char *serial, gw_store_alert_cb cb, void *ctx,
+			    struct tm_error *err);
+int gw_pg_mark_list(void *s, const char *serial, gw_store_mark_cb cb, void *ctx,
+		    struct tm_error *err);
+int gw_pg_mark_set_many(void *s, const char *serial, const struct gw_mark_entry *const *marks,
+			size_t n, struct tm_error *err);
+int gw_pg_notify_add(void *s, const struct gw_notify_row *n, bool *added, struct tm_error *err);
+int gw_pg_notify_update(void *s, const struct gw_notify_row *n, struct tm_error *err);
+int gw_pg_notify_list(void *s, enum gw_notify_which which, gw_store_notify_cb cb, void *ctx,
+		      struct tm_error *err);
+int gw_pg_audit_last(void *s, struct gw_audit_row *out, bool *found, struct tm_error *err);
+int gw_pg_audit_insert(void *s, const struct gw_audit_row *a, struct tm_error *err);
+int gw_pg_audit_list(void *s, gw_store_audit_cb cb, void *ctx, struct tm_error *err);
+int gw_pg_meter_list(void *s, bool latest, int64_t until, gw_store_meter_cb cb, void *ctx,
+		     struct tm_error *err);
+int gw_pg_supply_list(void *s, gw_store_supply_cb cb, void *ctx, struct tm_error *err);
+
+#endif

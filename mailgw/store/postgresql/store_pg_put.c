@@ -1,0 +1,545 @@
+/* telemail-mailgw — the PostgreSQL back end: putting one record (the
+ * report, its JSON, its relational rows, the device's derived facts and the
+ * message-log row, inside a SAVEPOINT) and the message log.
+ *
+ * Round trips count here: the lookup of an existing report is one query
+ * (by id or by device and seq), the report and its JSON one statement, and
+ * each list (counters, supplies, parts, alerts, diagnostics, firmware,
+ * latest supplies) one multi-row INSERT of up to GW_PG_ROWS_MAX rows.
+ *
+ * Several gateways: the report insert is ON CONFLICT DO NOTHING. When
+ * another gateway stored the same report meanwhile (its transaction
+ * committed while ours waited on the unique key), nothing is inserted and
+ * the lookup runs again: the same content is a duplicate, other content a
+ * conflict, exactly as when the report had been there before. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <telemail/error.h>
+#include <telemail/report.h>
+
+#include "store/postgresql/store_pg.h"
+
+static const char *const kind_names[] = {
+	[TM_KIND_PERIODIC] = "periodic", [TM_KIND_EVENT] = "event",
+	[TM_KIND_STATUS] = "status", [TM_KIND_TEST] = "test",
+};
+
+static const char *const service_names[TM_SVC_COUNT] = {
+	[TM_SVC_TOTAL] = "total", [TM_SVC_PRINT] = "print", [TM_SVC_COPY] = "copy",
+	[TM_SVC_SCAN] = "scan", [TM_SVC_FAX] = "fax",
+};
+
+static const char *const counter_names[] = {
+	"impressions", "impressions_monochrome", "impressions_full_color",
+	"impressions_two_sided", "sheets", "sheets_two_sided", "images",
+};
+
+#define N_COUNTER_NAMES (sizeof(counter_names) / sizeof(counter_names[0]))
+
+struct list_ctx {
+	long long rid;
+	const struct tm_report *r;
+};
+
+/* ---- counters ---- */
+
+struct counter_ctx {
+	long long rid;
+	const struct tm_report *r;
+	size_t n_std;
+	struct {
+		const char *service, *name;
+		int64_t value;
+	} std[TM_SVC_COUNT * N_COUNTER_NAMES];
+};
+
+static void bind_counter(struct gw_pg_params *p, const void *ctx, size_t i)
+{
+	const struct counter_ctx *c = ctx;
+	gw_pg_int(p, c->rid);
+	if (i < c->n_std) {
+		gw_pg_text(p, c->std[i].service);
+		gw_pg_text(p, c->std[i].name);
+		gw_pg_int(p, c->std[i].value);
+		gw_pg_text(p, NULL);
+		return;
+	}
+	const struct tm_vendor_counter *v = &c->r->vendor[i - c->n_std];
+	gw_pg_text(p, "vendor");
+	gw_pg_text(p, v->id);
+	gw_pg_int(p, v->value);
+	gw_pg_text(p, v->unit);
+}
+
+static int put_counters(struct gw_pg_conn *c, long long rid, const struct tm_report *r,
+			struct tm_error *err)
+{
+	struct counter_ctx cc = { .rid = rid, .r = r };
+	for (int svc = 0; svc < TM_SVC_COUNT; svc++) {
+		if (!r->has_service[svc])
+			continue;
+		const struct tm_counter_set *set = &r->service[svc];
+		const int64_t v[N_COUNTER_NAMES] = {
+			set->impressions, set->impressions_monochrome, set->impressions_full_color,
+			set->impressions_two_sided, set->sheets, set->sheets_two_sided, set->images,
+		};
+		for (size_t k = 0; k < N_COUNTER_NAMES; k++) {
+			if (v[k] == TM_UNSET)
+				continue;
+			cc.std[cc.n_std].service = service_names[svc];
+			cc.std[cc.n_std].name = counter_names[k];
+			cc.std[cc.n_std].value = v[k];
+			cc.n_std++;
+		}
+	}
+	return gw_pg_put_rows(c, "INSERT INTO counters (report, service, name, value, unit) VALUES",
+			      5, NULL, cc.n_std + r->n_vendor, bind_counter, &cc,
+			      "insert counter", err);
+}
+
+/* ---- supplies ---- */
+
+struct supply_ctx {
+	long long rid;
+	const char *serial;
+	int64_t seq;
+	const struct tm_supply *v;
+};
+
+static void bind_supply_tail(struct gw_pg_params *p, const struct tm_supply *sp)
+{
+	gw_pg_text(p, sp->type);
+	gw_pg_text(p, sp->colorant);
+	gw_pg_text(p, sp->description);
+	gw_pg_text(p, sp->unit);
+	gw_pg_opt_int(p, sp->max_capacity, TM_UNSET);
+	gw_pg_int(p, sp->level);
+	gw_pg_text(p, sp->part_number);
+}
+
+static void bind_supply(struct gw_pg_params *p, const void *ctx, size_t i)
+{
+	const struct supply_ctx *c = ctx;
+	gw_pg_int(p, c->rid);
+	gw_pg_int(p, c->v[i].index);
+	bind_supply_tail(p, &c->v[i]);
+}
+
+static void bind_latest_supply(struct gw_pg_params *p, const void *ctx, size_t i)
+{
+	const struct supply_ctx *c = ctx;
+	gw_pg_text(p, c->serial);
+	gw_pg_int(p, c->v[i].index);
+	gw_pg_int(p, c->seq);
+	bind_supply_tail(p, &c->v[i]);
+}
+
+/* ---- parts, alerts, diagnostics, firmware ---- */
+
+static void bind_part(struct gw_pg_params *p, const void *ctx, size_t i)
+{
+	const struct list_ctx *c = ctx;
+	const struct tm_part *pt = &c->r->parts[i];
+	gw_pg_int(p, c->rid);
+	gw_pg_int(p, (long long)i);
+	gw_pg_text(p, pt->name);
+	gw_pg_int(p, pt->used);
+	gw_pg_opt_int(p, pt->rated_life, TM_UNSET);
+	gw_pg_text(p, pt->unit);
+}
+
+static void bind_alert(struct gw_pg_params *p, const void *ctx, size_t i)
+{
+	const struct list_ctx *c = ctx;
+	const struct tm_alert *a = &c->r->alerts[i];
+	gw_pg_int(p, c->rid);
+	gw_pg_int(p, (long long)i);
+	gw_pg_text(p, a->code);
+	gw_pg_text(p, a->sub_code);
+	gw_pg_text(p, a->severity);
+	gw_pg_text(p, a->group);
+	gw_pg_opt_int(p, a->location, TM_UNSET);
+	gw_pg_text(p, a->description);
+	gw_pg_text(p, a->time);
+	gw_pg_opt_int(p, a->counter, TM_UNSET);
+}
+
+/* a float's text lives in the parameters' own number slots */
+static void bind_diag(struct gw_pg_params *p, const void *ctx, size_t i)
+{
+	const struct list_ctx *c = ctx;
+	const struct tm_diag *d = &c->r->diagnostics[i];
+	gw_pg_int(p, c->rid);
+	gw_pg_text(p, d->name);
+	switch (d->type) {
+	case TM_DIAG_STRING:
+		gw_pg_text(p, "string");
+		gw_pg_text(p, d->s);
+		break;
+	case TM_DIAG_INT:
+		gw_pg_text(p, "int");
+		gw_pg_int(p, d->i);
+		break;
+	case TM_DIAG_FLOAT:
+		gw_pg_text(p, "float");
+		gw_pg_int(p, 0);
+		snprintf(p->num[p->n - 1], sizeof(p->num[0]), "%.17g", d->f);
+		break;
+	case TM_DIAG_BOOL:
+		gw_pg_text(p, "bool");
+		gw_pg_text(p, d->b ? "1" : "0");   /* as SQLite keeps it */
+		break;
+	}
+}
+
+static void bind_firmware(struct gw_pg_params *p, const void *ctx, size_t i)
+{
+	const struct list_ctx *c = ctx;
+	gw_pg_int(p, c->rid);
+	gw_pg_int(p, (long long)i);
+	gw_pg_text(p, c->r->firmware[i].component);
+	gw_pg_text(p, c->r->firmware[i].version);
+}
+
+static int put_lists(struct gw_pg_conn *c, long long rid, const struct tm_report *r,
+		     struct tm_error *err)
+{
+	const struct supply_ctx sc = { .rid = rid, .v = r->supplies };
+	const struct list_ctx lc = { .rid = rid, .r = r };
+	int rc = gw_pg_put_rows(c,
+		"INSERT INTO supplies (report, idx, type, colorant, description, unit, max_capacity,"
+		" level, part_number) VALUES", 9, NULL, r->n_supplies, bind_supply, &sc,
+		"insert supply", err);
+	if (rc == GW_STORE_OK)
+		rc = gw_pg_put_rows(c, "INSERT INTO parts (report, n, name, used, rated_life, unit)"
+				    " VALUES", 6, NULL, r->n_parts, bind_part, &lc, "insert part", err);
+	if (rc == GW_STORE_OK)
+		rc = gw_pg_put_rows(c,
+			"INSERT INTO alerts (report, n, code, sub_code, severity, grp, location,"
+			" description, time, counter) VALUES", 10, NULL, r->n_alerts, bind_alert, &lc,
+			"insert alert", err);
+	if (rc == GW_STORE_OK)
+		rc = gw_pg_put_rows(c, "INSERT INTO diagnostics (report, name, type, value) VALUES", 4,
+				    NULL, r->n_diagnostics, bind_diag, &lc, "insert diagnostic", err);
+	if (rc == GW_STORE_OK)
+		rc = gw_pg_put_rows(c, "INSERT INTO firmware (report, n, component, version) VALUES",
+				    4, NULL, r->n_firmware, bind_firmware, &lc, "insert firmware", err);
+	return rc;
+}
+
+/* The facts that follow only the device's newest seq. */
+static int put_device_facts(struct gw_pg_conn *c, const struct gw_store_record *rec,
+			    int64_t generated, int32_t generated_nsec, bool *newest,
+			    struct tm_error *err)
+{
+	const struct tm_report *r = rec->report;
+	struct gw_pg_params p;
+	gw_pg_params_init(&p);
+	gw_pg_text(&p, r->serial);
+	gw_pg_int(&p, r->seq);
+	gw_pg_text(&p, r->id);
+	gw_pg_int(&p, generated);
+	gw_pg_text(&p, r->manufacturer);
+	gw_pg_text(&p, r->model);
+	gw_pg_text(&p, r->name);
+	gw_pg_text(&p, r->location);
+	gw_pg_text(&p, r->ip);
+	gw_pg_text(&p, r->mac);
+	gw_pg_text(&p, r->has_status ? r->state : NULL);
+	gw_pg_int(&p, generated_nsec);
+	PGresult *res;
+	int rc = gw_pg_exec(c,
+		"UPDATE devices SET last_seq = $2, last_report_id = $3, last_seen = $4,"
+		" last_seen_nsec = $12, manufacturer = $5, model = $6, name = $7, location = $8,"
+		" ip = $9, mac = $10, state = COALESCE($11, state)"
+		" WHERE serial = $1 AND (last_seq IS NULL OR last_seq < $2)",
+		&p, &res, "update device newest", err);
+	if (rc != GW_STORE_OK)
+		return rc;
+	*newest = strcmp(PQcmdTuples(res), "1") == 0;
+	PQclear(res);
+	if (!*newest || !r->has_supplies)
+		return GW_STORE_OK;
+	gw_pg_params_init(&p);
+	gw_pg_text(&p, r->serial);
+	rc = gw_pg_exec(c, "DELETE FROM latest_supplies WHERE serial = $1", &p, NULL,
+			"clear latest supplies", err);
+	const struct supply_ctx lc = { .serial = r->serial, .seq = r->seq, .v = r->supplies };
+	if (rc == GW_STORE_OK)
+		rc = gw_pg_put_rows(c,
+			"INSERT INTO latest_supplies (serial, idx, seq, type, colorant, description,"
+			" unit, max_capacity, level, part_number) VALUES", 10, NULL, r->n_supplies,
+			bind_latest_supply, &lc, "insert supply", err);
+	return rc;
+}
+
+static int msglog_upsert(struct gw_pg_conn *c, const struct gw_msglog_entry *e,
+			 struct tm_error *err)
+{
+	struct gw_pg_params p;
+	gw_pg_params_init(&p);
+	gw_pg_text(&p, e->raw_sha256);
+	gw_pg_text(&p, e->message_id != NULL ? e->message_id : "");
+	gw_pg_int(&p, e->received_at);
+	gw_pg_int(&p, (long long)time(NULL));
+	gw_pg_text(&p, gw_outcome_name(e->outcome));
+	gw_pg_text(&p, e->reason);
+	gw_pg_text(&p, e->detail);
+	gw_pg_text(&p, e->report_id);
+	gw_pg_text(&p, e->quarantine_id);
+	return gw_pg_exec(c,
+		"INSERT INTO message_log AS m (raw_sha256, message_id, received_at, updated_at,"
+		" outcome, reason, detail, report_id, quarantine_id)"
+		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+		" ON CONFLICT (raw_sha256, message_id) DO UPDATE SET updated_at = excluded.updated_at,"
+		" outcome = excluded.outcome, reason = excluded.reason, detail = excluded.detail,"
+		" report_id = COALESCE(excluded.report_id, m.report_id),"
+		" quarantine_id = COALESCE(excluded.quarantine_id, m.quarantine_id)"
+		" WHERE m.outcome <> 'stored' AND (m.outcome <> excluded.outcome"
+		" OR m.reason IS DISTINCT FROM excluded.reason)",
+		&p, NULL, "message log", err);
+}
+
+/* Is the report already here (by its id, or by device and seq)? One query;
+ * sets info->result when it is. */
+static int find_existing(struct gw_pg_conn *c, const struct gw_store_record *rec,
+			 struct gw_put_info *info, bool *exists, struct tm_error *err)
+{
+	const struct tm_report *r = rec->report;
+	*exists = false;
+	struct gw_pg_params p;
+	gw_pg_params_init(&p);
+	gw_pg_text(&p, r->id);
+	gw_pg_text(&p, r->serial);
+	gw_pg_int(&p, r->seq);
+	PGresult *res;
+	int rc = gw_pg_exec(c,
+		"SELECT r.report_id, r.serial, r.seq, r.raw_sha256, j.json, r.report_id = $1"
+		" FROM reports r JOIN report_json j ON j.report = r.id"
+		" WHERE r.report_id = $1 OR (r.serial = $2 AND r.seq = $3)"
+		" ORDER BY r.report_id = $1 DESC LIMIT 1",
+		&p, &res, "look up report", err);
+	if (rc != GW_STORE_OK)
+		return rc;
+	if (PQntuples(res) == 1) {
+		*exists = true;
+		bool by_id = strcmp(PQgetvalue(res, 0, 5), "t") == 0;
+		const char *json = PQgetvalue(res, 0, 4);
+		size_t jlen = (size_t)PQgetlength(res, 0, 4);
+		bool same = by_id && strcmp(PQgetvalue(res, 0, 1), r->serial) == 0 &&
+			    gw_pg_col_int(res, 0, 2) == r->seq && jlen == rec->json_len &&
+			    memcmp(json, rec->json, jlen) == 0;
+		info->result = same ? GW_PUT_DUPLICATE : GW_PUT_CONFLICT;
+		info->same_message = same && strcmp(PQgetvalue(res, 0, 3), rec->raw_sha256) == 0;
+		if (!same)
+			gw_pg_col_text(res, 0, 0, info->existing_id, sizeof(info->existing_id));
+	}
+	PQclear(res);
+	return GW_STORE_OK;
+}
+
+/* Insert the report and its JSON; *rid 0 when another gateway's copy won. */
+static int insert_report_row(struct gw_pg_conn *c, const struct gw_store_record *rec,
+			     int64_t generated, int32_t generated_nsec, long long *rid,
+			     struct tm_error *err)
+{
+	const struct tm_report *r = rec->report;
+	struct gw_pg_params p;
+	gw_pg_params_init(&p);
+	gw_pg_text(&p, r->id);
+	gw_pg_text(&p, r->serial);
+	gw_pg_int(&p, r->seq);
+	gw_pg_text(&p, rec->tenant);
+	gw_pg_text(&p, kind_names[r->kind]);
+	gw_pg_text(&p, r->generated_at);
+	gw_pg_int(&p, generated);
+	gw_pg_int(&p, rec->received_at);
+	gw_pg_text(&p, rec->fingerprint);
+	gw_pg_text(&p, rec->message_id != NULL ? rec->message_id : "");
+	gw_pg_text(&p, rec->raw_sha256);
+	gw_pg_text(&p, r->trigger_cause);
+	gw_pg_opt_int(&p, r->outbox_gap, TM_UNSET);
+	gw_pg_text(&p, r->has_status ? r->state : NULL);
+	gw_pg_int(&p, generated_nsec);
+	gw_pg_bytes(&p, rec->json, rec->json_len);   /* text, sent as its bytes */
+	PGresult *res;
+	int rc = gw_pg_exec(c,
+		"WITH r AS (INSERT INTO reports (report_id, serial, seq, tenant, kind, generated_at,"
+		" generated_unix, received_at, signer, message_id, raw_sha256, trigger_cause,"
+		" outbox_gap, state, generated_nsec)"
+		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+		" ON CONFLICT DO NOTHING RETURNING id)"
+		" INSERT INTO report_json (report, json) SELECT id, $16::text FROM r RETURNING report",
+		&p, &res, "insert report", err);
+	if (rc != GW_STORE_OK)
+		return rc;
+	*rid = PQntuples(res) == 1 ? gw_pg_col_int(res, 0, 0) : 0;
+	PQclear(res);
+	return GW_STORE_OK;
+}
+
+static int insert_report(struct gw_pg_conn *c, const struct gw_store_record *rec,
+			 struct gw_put_info *info, bool *lost_race, struct tm_error *err)
+{
+	const struct tm_report *r = rec->report;
+	*lost_race = false;
+	int64_t generated;
+	int32_t generated_nsec;
+	if (gw_store_parse_utc_ns(r->generated_at, "report/generated_at", &generated,
+				  &generated_nsec, err) < 0)
+		return GW_STORE_ERROR;
+	if ((unsigned)r->kind >= sizeof(kind_names) / sizeof(kind_names[0]))
+		return tm_error_set(err, "report.schema", "report/kind: out of range");
+
+	struct gw_pg_params p;
+	gw_pg_params_init(&p);
+	gw_pg_text(&p, r->serial);
+	gw_pg_text(&p, rec->tenant);
+	gw_pg_int(&p, rec->received_at);
+	int rc = gw_pg_exec(c,
+		"INSERT INTO devices AS d (serial, tenant, enrolled_at, last_received)"
+		" VALUES ($1, $2, $3::bigint, GREATEST(0, $3::bigint))"
+		" ON CONFLICT (serial) DO UPDATE"
+		" SET last_received = GREATEST(COALESCE(d.last_received, 0), $3::bigint)",
+		&p, NULL, "device row", err);
+	if (rc != GW_STORE_OK)
+		return rc;
+	long long rid;
+	rc = insert_report_row(c, rec, generated, generated_nsec, &rid, err);
+	if (rc != GW_STORE_OK)
+		return rc;
+	if (rid == 0) {
+		*lost_race = true;
+		return GW_STORE_OK;
+	}
+	rc = put_counters(c, rid, r, err);
+	if (rc == GW_STORE_OK)
+		rc = put_lists(c, rid, r, err);
+	if (rc == GW_STORE_OK)
+		rc = put_device_facts(c, rec, generated, generated_nsec, &info->newest, err);
+	if (rc == GW_STORE_OK)
+		rc = gw_pg_put_collector(c, rec, generated, err);
+	if (rc == GW_STORE_OK)
+		info->result = GW_PUT_STORED;
+	return rc;
+}
+
+int gw_pg_put(void *state, const struct gw_store_record *rec, struct gw_put_info *info,
+	      struct tm_error *err)
+{
+	struct gw_pg *s = state;
+	struct gw_pg_conn *c = &s->c;
+	int rc = gw_pg_exec(c, "SAVEPOINT put", NULL, NULL, "savepoint", err);
+	if (rc != GW_STORE_OK)
+		return rc;
+	bool exists, lost_race = false;
+	rc = find_existing(c, rec, info, &exists, err);
+	if (rc == GW_STORE_OK && !exists) {
+		rc = insert_report(c, rec, info, &lost_race, err);
+		if (rc == GW_STORE_OK && lost_race) {
+			/* another gateway's copy committed first: undo the device
+			 * row's update and look again (now it is visible) */
+			rc = gw_pg_exec(c, "ROLLBACK TO SAVEPOINT put", NULL, NULL, "rollback", err);
+			if (rc == GW_STORE_OK)
+				rc = find_existing(c, rec, info, &exists, err);
+			if (rc == GW_STORE_OK && !exists) {
+				tm_error_set(err, "store.busy",
+					     "%s: report %s: stored by another writer and gone again",
+					     c->where, rec->report->id);
+				rc = GW_STORE_RETRY;
+			}
+		}
+	}
+	if (rc != GW_STORE_OK)
+		goto out;
+	if (exists && info->result == GW_PUT_CONFLICT) {
+		tm_error_set(err, "report.conflict",
+			     "report %s (device %s seq %lld) conflicts with stored report %s",
+			     rec->report->id, rec->report->serial, (long long)rec->report->seq,
+			     info->existing_id);
+		goto out;   /* nothing written; the result says CONFLICT, rc stays OK */
+	}
+	struct gw_msglog_entry e = {
+		.raw_sha256 = rec->raw_sha256,
+		.message_id = rec->message_id,
+		.received_at = rec->received_at,
+		.outcome = info->result == GW_PUT_STORED ? GW_OUTCOME_STORED : GW_OUTCOME_DUPLICATE,
+		.report_id = rec->report->id,
+	};
+	rc = msglog_upsert(c, &e, err);
+out:
+	if (rc == GW_STORE_ERROR)
+		gw_pg_exec(c, "ROLLBACK TO SAVEPOINT put", NULL, NULL, "rollback", NULL);
+	if (rc != GW_STORE_RETRY)
+		gw_pg_exec(c, "RELEASE SAVEPOINT put", NULL, NULL, "release", NULL);
+	return rc;
+}
+
+int gw_pg_log(void *state, const struct gw_msglog_entry *e, struct tm_error *err)
+{
+	struct gw_pg *s = state;
+	return msglog_upsert(&s->c, e, err);
+}
+
+int gw_pg_msglog_get(void *state, const char *raw_sha256, const char *message_id,
+		     struct gw_msglog_row *out, bool *found, struct tm_error *err)
+{
+	struct gw_pg *s = state;
+	struct gw_pg_params p;
+	gw_pg_params_init(&p);
+	gw_pg_text(&p, raw_sha256);
+	gw_pg_text(&p, message_id);
+	PGresult *r;
+	int rc = gw_pg_exec(&s->c,
+		"SELECT raw_sha256, message_id, received_at, updated_at, outcome, reason, detail,"
+		" report_id, quarantine_id FROM message_log WHERE raw_sha256 = $1 AND message_id = $2",
+		&p, &r, "read message log", err);
+	if (rc != GW_STORE_OK)
+		return rc;
+	if (PQntuples(r) == 1) {
+		char outcome[16];
+		memset(out, 0, sizeof(*out));
+		gw_pg_col_text(r, 0, 0, out->raw_sha256, sizeof(out->raw_sha256));
+		gw_pg_col_text(r, 0, 1, out->message_id, sizeof(out->message_id));
+		out->received_at = gw_pg_col_int(r, 0, 2);
+		out->updated_at = gw_pg_col_int(r, 0, 3);
+		gw_pg_col_text(r, 0, 4, outcome, sizeof(outcome));
+		gw_outcome_parse(outcome, &out->outcome);
+		gw_pg_col_text(r, 0, 5, out->reason, sizeof(out->reason));
+		gw_pg_col_text(r, 0, 6, out->detail, sizeof(out->detail));
+		gw_pg_col_text(r, 0, 7, out->report_id, sizeof(out->report_id));
+		gw_pg_col_text(r, 0, 8, out->quarantine_id, sizeof(out->quarantine_id));
+		*found = true;
+	}
+	PQclear(r);
+	return GW_STORE_OK;
+}
+
+int gw_pg_report_get(void *state, const char *report_id, struct gw_report_ref *out, bool *found,
+		     struct tm_error *err)
+{
+	struct gw_pg *s = state;
+	struct gw_pg_params p;
+	gw_pg_params_init(&p);
+	gw_pg_text(&p, report_id);
+	PGresult *r;
+	int rc = gw_pg_exec(&s->c,
+		"SELECT report_id, serial, seq, raw_sha256, tenant, received_at FROM reports"
+		" WHERE report_id = $1", &p, &r, "look up report", err);
+	if (rc != GW_STORE_OK)
+		return rc;
+	if (PQntuples(r) == 1) {
+		memset(out, 0, sizeof(*out));
+		gw_pg_col_text(r, 0, 0, out->report_id, sizeof(out->report_id));
+		gw_pg_col_text(r, 0, 1, out->serial, sizeof(out->serial));
+		out->seq = gw_pg_col_int(r, 0, 2);
+		gw_pg_col_text(r, 0, 3, out->raw_sha256, sizeof(out->raw_sha256));
+		gw_pg_col_text(r, 0, 4, out->tenant, sizeof(out->tenant));
+		out->received_at = gw_pg_col_int(r, 0, 5);
+		*found = true;
+	}
+	PQclear(r);
+	return GW_STORE_OK;
+}

@@ -1,0 +1,245 @@
+/* telemail-mailgw — the PostgreSQL schema as versioned migrations.
+ *
+ * gw_pg_migrations[i] takes the database from version i to i+1 (the
+ * version is max(version) of telemail_schema, a row per migration
+ * applied). Version N holds the same tables as the SQLite back end's
+ * version N (store/sqlite/store_sqlite_schema.c), so that "schema version
+ * N" means one thing; the quarantine is a table here (version 1). Each
+ * migration runs in one transaction with its row, under an advisory lock.
+ * Never edit a shipped migration: append a new one. Times are Unix seconds
+ * (bigint). */
+#include <stddef.h>
+
+#include "store/postgresql/store_pg.h"
+
+static const char v1[] =
+	/* registry: tenants form a tree (parent sees children) */
+	"CREATE TABLE tenants ("
+	"  name text PRIMARY KEY,"
+	"  parent text REFERENCES tenants(name),"
+	"  created_at bigint NOT NULL,"
+	"  CHECK (parent IS NULL OR parent <> name));"
+	"CREATE INDEX tenants_parent ON tenants(parent);"
+
+	"CREATE TABLE certificates ("
+	"  fingerprint text PRIMARY KEY,"
+	"  role text NOT NULL CHECK (role IN ('device', 'collector')),"
+	"  tenant text NOT NULL REFERENCES tenants(name),"
+	"  serial text,"
+	"  subject text,"
+	"  not_after bigint,"
+	"  enrolled_at bigint NOT NULL,"
+	"  revoked_at bigint);"
+
+	"CREATE TABLE devices ("
+	"  serial text PRIMARY KEY,"
+	"  tenant text NOT NULL REFERENCES tenants(name),"
+	"  enrolled_at bigint NOT NULL,"
+	"  last_seq bigint,"
+	"  last_report_id text,"
+	"  last_seen bigint,"
+	"  last_received bigint,"
+	"  manufacturer text, model text, name text, location text, ip text, mac text,"
+	"  state text);"
+	"CREATE INDEX devices_tenant ON devices(tenant);"
+
+	"CREATE TABLE cert_devices ("
+	"  fingerprint text NOT NULL REFERENCES certificates(fingerprint),"
+	"  serial text NOT NULL REFERENCES devices(serial),"
+	"  PRIMARY KEY (fingerprint, serial));"
+
+	/* UNIQUE(report id) and UNIQUE(device, seq): the same report at two
+	 * gateways at once is stored once, the loser sees it as a duplicate */
+	"CREATE TABLE reports ("
+	"  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+	"  report_id text NOT NULL UNIQUE,"
+	"  serial text NOT NULL REFERENCES devices(serial),"
+	"  seq bigint NOT NULL,"
+	"  tenant text NOT NULL REFERENCES tenants(name),"
+	"  kind text NOT NULL,"
+	"  generated_at text NOT NULL,"
+	"  generated_unix bigint NOT NULL,"
+	"  received_at bigint NOT NULL,"
+	"  signer text,"
+	"  message_id text,"
+	"  raw_sha256 text NOT NULL,"
+	"  trigger_cause text,"
+	"  outbox_gap bigint,"
+	"  state text,"
+	"  UNIQUE (serial, seq));"
+	"CREATE INDEX reports_tenant_time ON reports(tenant, generated_unix);"
+
+	"CREATE TABLE report_json ("
+	"  report bigint PRIMARY KEY REFERENCES reports(id),"
+	"  json text NOT NULL);"
+
+	"CREATE TABLE counters ("
+	"  report bigint NOT NULL REFERENCES reports(id),"
+	"  service text NOT NULL,"
+	"  name text NOT NULL,"
+	"  value bigint NOT NULL,"
+	"  unit text,"
+	"  PRIMARY KEY (report, service, name));"
+
+	"CREATE TABLE supplies ("
+	"  report bigint NOT NULL REFERENCES reports(id),"
+	"  idx bigint NOT NULL,"
+	"  type text NOT NULL, colorant text, description text, unit text,"
+	"  max_capacity bigint, level bigint NOT NULL, part_number text,"
+	"  PRIMARY KEY (report, idx));"
+
+	"CREATE TABLE latest_supplies ("
+	"  serial text NOT NULL REFERENCES devices(serial),"
+	"  idx bigint NOT NULL,"
+	"  seq bigint NOT NULL,"
+	"  type text NOT NULL, colorant text, description text, unit text,"
+	"  max_capacity bigint, level bigint NOT NULL, part_number text,"
+	"  PRIMARY KEY (serial, idx));"
+
+	"CREATE TABLE parts ("
+	"  report bigint NOT NULL REFERENCES reports(id),"
+	"  n bigint NOT NULL,"
+	"  name text NOT NULL,"
+	"  used bigint NOT NULL, rated_life bigint, unit text,"
+	"  PRIMARY KEY (report, n));"
+
+	"CREATE TABLE alerts ("
+	"  report bigint NOT NULL REFERENCES reports(id),"
+	"  n bigint NOT NULL,"
+	"  code text NOT NULL, sub_code text, severity text NOT NULL, grp text,"
+	"  location bigint, description text, time text, counter bigint,"
+	"  PRIMARY KEY (report, n));"
+
+	/* value as text in the type's canonical form */
+	"CREATE TABLE diagnostics ("
+	"  report bigint NOT NULL REFERENCES reports(id),"
+	"  name text NOT NULL,"
+	"  type text NOT NULL CHECK (type IN ('string', 'int', 'float', 'bool')),"
+	"  value text,"
+	"  PRIMARY KEY (report, name));"
+
+	"CREATE TABLE firmware ("
+	"  report bigint NOT NULL REFERENCES reports(id),"
+	"  n bigint NOT NULL,"
+	"  component text NOT NULL,"
+	"  version text NOT NULL,"
+	"  PRIMARY KEY (report, n));"
+
+	"CREATE TABLE message_log ("
+	"  raw_sha256 text NOT NULL,"
+	"  message_id text NOT NULL,"
+	"  received_at bigint NOT NULL,"
+	"  updated_at bigint NOT NULL,"
+	"  outcome text NOT NULL CHECK (outcome IN ('stored', 'duplicate', 'quarantined', 'deferred')),"
+	"  reason text, detail text, report_id text, quarantine_id text,"
+	"  PRIMARY KEY (raw_sha256, message_id));"
+	"CREATE INDEX message_log_received ON message_log(received_at);"
+
+	/* the quarantine: a table here (SQLite keeps a database of its own) */
+	"CREATE TABLE quarantine ("
+	"  id text COLLATE \"C\" PRIMARY KEY,"
+	"  reason text NOT NULL, detail text NOT NULL, message_id text NOT NULL,"
+	"  serial text NOT NULL, report_id text NOT NULL, size bigint NOT NULL,"
+	"  received_at bigint NOT NULL, quarantined_at bigint NOT NULL,"
+	"  raw bytea NOT NULL);"
+	"CREATE INDEX quarantine_time ON quarantine(quarantined_at);";
+
+/* v2: service alerts, marks, the notification queue, the audit log
+ * (append-only: a trigger refuses UPDATE and DELETE). */
+static const char v2[] =
+	"CREATE TABLE svc_alerts ("
+	"  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+	"  serial text NOT NULL,"
+	"  tenant text NOT NULL,"
+	"  kind text NOT NULL,"
+	"  subject text NOT NULL,"
+	"  severity text NOT NULL CHECK (severity IN ('critical', 'warning', 'info')),"
+	"  state text NOT NULL CHECK (state IN ('open', 'acknowledged', 'resolved')),"
+	"  detail text,"
+	"  first_seen bigint NOT NULL,"
+	"  last_seen bigint NOT NULL,"
+	"  count bigint NOT NULL,"
+	"  report_id text,"
+	"  acked_at bigint, acked_by text, resolved_at bigint);"
+	"CREATE UNIQUE INDEX svc_alerts_active ON svc_alerts(serial, kind, subject)"
+	"  WHERE state <> 'resolved';"
+	"CREATE INDEX svc_alerts_tenant ON svc_alerts(tenant, state);"
+
+	"CREATE TABLE svc_marks ("
+	"  serial text NOT NULL,"
+	"  key text COLLATE \"C\" NOT NULL,"
+	"  seq bigint NOT NULL,"
+	"  ival bigint, tval text,"
+	"  PRIMARY KEY (serial, key));"
+
+	"CREATE TABLE svc_notify ("
+	"  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+	"  alert_id bigint NOT NULL REFERENCES svc_alerts(id),"
+	"  event text NOT NULL,"
+	"  channel text NOT NULL,"
+	"  kind text NOT NULL,"
+	"  severity text NOT NULL,"
+	"  tenant text NOT NULL,"
+	"  payload text NOT NULL,"
+	"  state text NOT NULL CHECK (state IN ('pending', 'sent', 'failed')),"
+	"  attempts bigint NOT NULL DEFAULT 0,"
+	"  next_at bigint NOT NULL,"
+	"  created_at bigint NOT NULL,"
+	"  sent_at bigint, last_error text,"
+	"  UNIQUE (alert_id, event, channel));"
+	"CREATE INDEX svc_notify_pending ON svc_notify(state, next_at);"
+
+	"CREATE TABLE svc_audit ("
+	"  seq bigint PRIMARY KEY,"
+	"  time bigint NOT NULL,"
+	"  actor text NOT NULL,"
+	"  action text NOT NULL,"
+	"  object text NOT NULL,"
+	"  tenant text,"
+	"  before_digest text, after_digest text,"
+	"  prev_hash text NOT NULL,"
+	"  hash text NOT NULL);"
+	"CREATE FUNCTION svc_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS"
+	"  $$BEGIN RAISE EXCEPTION 'the audit log is append-only'; END$$;"
+	"CREATE TRIGGER svc_audit_no_change BEFORE UPDATE OR DELETE ON svc_audit"
+	"  FOR EACH ROW EXECUTE FUNCTION svc_audit_append_only();"
+	"CREATE TRIGGER svc_audit_no_truncate BEFORE TRUNCATE ON svc_audit"
+	"  FOR EACH STATEMENT EXECUTE FUNCTION svc_audit_append_only();"
+
+	"CREATE INDEX reports_serial_time ON reports(serial, generated_unix);";
+
+/* v3: report times at full precision (the fraction in nanoseconds). */
+static const char v3[] =
+	"ALTER TABLE reports ADD COLUMN generated_nsec bigint NOT NULL DEFAULT 0;"
+	"ALTER TABLE devices ADD COLUMN last_seen_nsec bigint NOT NULL DEFAULT 0;"
+	"DROP INDEX reports_serial_time;"
+	"CREATE INDEX reports_serial_time ON reports(serial, generated_unix, generated_nsec);";
+
+/* v4: what each collector said in its newest report with a collector
+ * section, and the devices it could not read then. */
+static const char v4[] =
+	"CREATE TABLE collector_status ("
+	"  fingerprint text PRIMARY KEY,"
+	"  tenant text NOT NULL,"
+	"  serial text NOT NULL,"
+	"  report_id text NOT NULL,"
+	"  generated_unix bigint NOT NULL,"
+	"  devices bigint NOT NULL,"
+	"  unreachable_count bigint NOT NULL);"
+	"CREATE TABLE collector_unreachable ("
+	"  fingerprint text NOT NULL REFERENCES collector_status(fingerprint),"
+	"  address text NOT NULL,"
+	"  serial text,"
+	"  reason text NOT NULL,"
+	"  since_unix bigint NOT NULL,"
+	"  detail text,"
+	"  PRIMARY KEY (fingerprint, address));";
+
+const char *const gw_pg_migrations[] = {
+	v1,
+	v2,
+	v3,
+	v4,
+};
+
+const size_t gw_pg_n_migrations = sizeof(gw_pg_migrations) / sizeof(gw_pg_migrations[0]);

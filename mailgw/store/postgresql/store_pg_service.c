@@ -1,0 +1,573 @@
+/* telemail-mailgw — the PostgreSQL back end's service rows: alerts and their
+ * evaluation marks, the notification queue, the audit log, meter readings
+ * and latest supplies. The rules live in alerts.c, notify.c, audit.c and
+ * billing.c; these only read and write rows.
+ *
+ * The audit chain has one head for every gateway: audit_last takes a
+ * transaction-scoped advisory lock before reading it, so that appends from
+ * several gateways are serialised (the next one reads the head only after
+ * this transaction committed its entry) and the chain stays one chain. */
+#include <stdio.h>
+#include <string.h>
+
+#include <telemail/error.h>
+#include <telemail/report.h>
+
+#include "store/postgresql/store_pg.h"
+
+#define ALERT_COLS                                                                   \
+	"id, serial, tenant, kind, subject, severity, state, detail, first_seen, last_seen," \
+	" count, report_id, acked_at, acked_by, resolved_at"
+#define NOTIFY_COLS                                                                  \
+	"id, alert_id, event, channel, kind, severity, tenant, payload, state, attempts,"   \
+	" next_at, created_at, sent_at, last_error"
+#define AUDIT_COLS                                                                   \
+	"seq, time, actor, action, object, tenant, before_digest, after_digest, prev_hash, hash"
+#define AUDIT_LOCK "7454656c61756474"   /* the audit chain's advisory lock key */
+
+/* A mark keeps the seq of the report that set its value. */
+#define MARK_UPSERT                                                                  \
+	" ON CONFLICT (serial, key) DO UPDATE SET seq = excluded.seq, ival = excluded.ival," \
+	" tval = excluded.tval WHERE svc_marks.ival IS DISTINCT FROM excluded.ival"        \
+	" OR svc_marks.tval IS DISTINCT FROM excluded.tval"
+
+/* Every row of sql (params p) to cb through fill; a non-zero callback
+ * result stops the walk and is returned. */
+typedef void (*fill_fn)(const PGresult *r, int i, void *row);
+
+static int walk(struct gw_pg *s, const char *sql, const struct gw_pg_params *p, fill_fn fill,
+		void *row, int (*call)(void *cb, void *ctx, void *row), void *cb, void *ctx,
+		const char *what, struct tm_error *err)
+{
+	PGresult *r;
+	int rc = gw_pg_exec(&s->c, sql, p, &r, what, err);
+	if (rc != GW_STORE_OK)
+		return rc;
+	for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
+		fill(r, i, row);
+		rc = call(cb, ctx, row);
+	}
+	PQclear(r);
+	return rc;
+}
+
+/* ---- alerts ---- */
+
+static const char *const alert_states[] = { "open", "acknowledged", "resolved" };
+
+static void alert_row(const PGresult *r, int i, void *out)
+{
+	struct gw_alert_row *a = out;
+	char state[16];
+	memset(a, 0, sizeof(*a));
+	a->id = gw_pg_col_int(r, i, 0);
+	gw_pg_col_text(r, i, 1, a->serial, sizeof(a->serial));
+	gw_pg_col_text(r, i, 2, a->tenant, sizeof(a->tenant));
+	gw_pg_col_text(r, i, 3, a->kind, sizeof(a->kind));
+	gw_pg_col_text(r, i, 4, a->subject, sizeof(a->subject));
+	gw_pg_col_text(r, i, 5, a->severity, sizeof(a->severity));
+	gw_pg_col_text(r, i, 6, state, sizeof(state));
+	a->state = strcmp(state, "resolved") == 0 ? GW_ALERT_RESOLVED :
+		   strcmp(state, "acknowledged") == 0 ? GW_ALERT_ACKED : GW_ALERT_OPEN;
+	gw_pg_col_text(r, i, 7, a->detail, sizeof(a->detail));
+	a->first_seen = gw_pg_col_int(r, i, 8);
+	a->last_seen = gw_pg_col_int(r, i, 9);
+	a->count = gw_pg_col_int(r, i, 10);
+	gw_pg_col_text(r, i, 11, a->report_id, sizeof(a->report_id));
+	a->acked_at = gw_pg_col_int(r, i, 12);
+	gw_pg_col_text(r, i, 13, a->acked_by, sizeof(a->acked_by));
+	a->resolved_at = gw_pg_col_int(r, i, 14);
+}
+
+static int get_alert(struct gw_pg *s, const char *sql, const struct gw_pg_params *p,
+		     struct gw_alert_row *out, bool *found, struct tm_error *err)
+{
+	PGresult *r;
+	*found = false;
+	int rc = gw_pg_exec(&s->c, sql, p, &r, "read alert", err);
+	if (rc != GW_STORE_OK)
+		return rc;
+	if (PQntuples(r) > 0) {
+		alert_row(r, 0, out);
+		*found = true;
+	}
+	PQclear(r);
+	return GW_STORE_OK;
+}
+
+static int call_alert(void *cb, void *ctx, void *row)
+{
+	return (*(gw_store_alert_cb *)cb)(ctx, row);
+}
+
+int gw_pg_alert_find_active(void *state, const char *serial, const char *kind,
+			    const char *subject, struct gw_alert_row *out, bool *found,
+			    struct tm_error *err)
+{
+	struct gw_pg_params p;
+	gw_pg_params_init(&p);
+	gw_pg_text(&p, serial);
+	gw_pg_text(&p, kind);
+	gw_pg_text(&p, subject);
+	return get_alert(state, "SELECT " ALERT_COLS " FROM svc_alerts WHERE serial = $1 AND"
+			 " kind = $2 AND subject = $3 AND state <> 'resolved'", &p, out, found, err);
+}
+
+int gw_pg_alert_insert(void *state, struct gw_alert_row *a, struct tm_error *err)
+{
+	struct gw_pg *s = state;
+	struct gw_pg_params p;
+	gw_pg_params_init(&p);
+	gw_pg_text(&p, a->serial);
+	gw_pg_text(&p, a->tenant);
+	gw_pg_text(&p, a->kind);
+	gw_pg_text(&p, a->subject);
+	gw_pg_text(&p, a->severity);
+	gw_pg_text(&p, alert_states[a->state]);
+	gw_pg_opt_text(&p, a->detail);
+	gw_pg_int(&p, a->first_seen);
+	gw_pg_int(&p, a->last_seen);
+	gw_pg_int(&p, a->count);
+	gw_pg_opt_text(&p, a->report_id);
+	gw_pg_opt_int(&p, a->acked_at, 0);
+	gw_pg_opt_text(&p, a->acked_by);
+	gw_pg_opt_int(&p, a->resolved_at, 0);
+	PGresult *r;
+	int rc = gw_pg_exec(&s->c,
+		"INSERT INTO svc_alerts (serial, tenant, kind, subject, severity, state, detail,"
+		" first_seen, last_seen, count, report_id, acked_at, acked_by, resolved_at)"
+		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
+		&p, &r, "insert alert", err);
+	if (rc == GW_STORE_OK) {
+		a->id = gw_pg_col_int(r, 0, 0);
+		PQclear(r);
+	}
+	return rc;
+}
+
+int gw_pg_alert_update(void *state, const struct gw_alert_row *a, struct tm_error *err)
+{
+	struct gw_pg *s = state;
+	struct gw_pg_params p;
+	gw_pg_params_init(&p);
+	gw_pg_int(&p, a->id);
+	gw_pg_text(&p, a->severity);
+	gw_pg_text(&p, alert_states[a->state]);
+	gw_pg_opt_text(&p, a->detail);
+	gw_pg_int(&p, a->last_seen);
+	gw_pg_int(&p, a->count);
+	gw_pg_opt_text(&p, a->report_id);
+	gw_pg_opt_int(&p, a->acked_at, 0);
+	gw_pg_opt_text(&p, a->acked_by);
+	gw_pg_opt_int(&p, a->resolved_at, 0);
+	return gw_pg_exec(&s->c,
+		"UPDATE svc_alerts SET severity = $2, state = $3, detail = $4, last_seen = $5,"
+		" count = $6, report_id = $7, acked_at = $8, acked_by = $9, resolved_at = $10"
+		" WHERE id = $1", &p, NULL, "update alert", err);
+}
+
+int gw_pg_alert_repeat(void *state, const struct gw_alert_row *a, struct tm_error *err)
+{
+	struct gw_pg *s = state;
+	struct gw_pg_params p;
+	gw_pg_params_init(&p);
+	gw_pg_int(&p, a->id);
+	gw_pg_text(&p, a->severity);
+	gw_pg_opt_text(&p, a->detail);
+	gw_pg_int(&p, a->last_seen);
+	gw_pg_int(&p, a->count);
+	gw_pg_opt_text(&p, a->report_id);
+	return gw_pg_exec(&s->c,
+		"UPDATE svc_alerts SET severity = $2, detail = $3, last_seen = $4, count = $5,"
+		" report_id = $6 WHERE id = $1", &p, NULL, "update alert", err);
+}
+
+int gw_pg_alert_get(void *state, int64_t id, struct gw_alert_row *out, bool *found,
+		    struct tm_error *err)
+{
+	struct gw_pg_params p;
+	gw_pg_params_init(&p);
+	gw_pg_int(&p, id);
+	return get_alert(state, "SELECT " ALERT_COLS " FROM svc_alerts WHERE id = $1", &p, out,
+			 found, err);
+}
+
+int gw_pg_alert_list(void *state, bool active_only, gw_store_alert_cb cb, void *ctx,
+		     struct tm_error *err)
+{
+	struct gw_alert_row row;
+	return walk(state, active_only ? "SELECT " ALERT_COLS " FROM svc_alerts"
+					 " WHERE state <> 'resolved' ORDER BY id"
+				       : "SELECT " ALERT_COLS " FROM svc_alerts ORDER BY id",
+		    NULL, alert_row, &row, call_alert, &cb, ctx, "list alerts", err);
+}
+
+int gw_pg_alert_list_device(void *state, const char *serial, gw_store_alert_cb cb, void *ctx,
+			    struct tm_error *err)
+{
+	struct gw_pg_params p;
+	gw_pg_params_init(&p);
+	gw_pg_text(&p, serial);
+	struct gw_alert_row row;
+	return walk(state, "SELECT " ALERT_COLS " FROM svc_alerts WHERE serial = $1"
+		    " AND state <> 'resolved'", &p, alert_row, &row, call_alert, &cb, ctx,
+		    "list the device's alerts", err);
+}
+
+/* ---- marks ---- */
+
+int gw_pg_mark_get(void *state, const char *serial, const char *key, struct gw_mark_row *out,
+		   bool *found, struct tm_error *err)
+{
+	struct gw_pg *s = state;
+	struct gw_pg_params p;
+	gw_pg_params_init(&p);
+	gw_pg_text(&p, serial);
+	gw_pg_text(&p, key);
+	PGresult *r;
+	*found = false;
+	int rc = gw_pg_exec(&s->c, "SELECT seq, ival, tval FROM svc_marks WHERE serial = $1"
+			    " AND key = $2", &p, &r, "read mark", err);
+	if (rc != GW_STORE_OK)
+		return rc;
+	if (PQntuples(r) > 0) {
+		memset(out, 0, sizeof(*out));
+		out->seq = gw_pg_col_int(r, 0, 0);
+		out->has_ival = !PQgetisnull(r, 0, 1);
+		out->ival = gw_pg_col_int(r, 0, 1);
+		gw_pg_col_text(r, 0, 2, out->tval, sizeof(out->tval));
+		*found = true;
+	}
+	PQclear(r);
+	return GW_STORE_OK;
+}
+
+int gw_pg_mark_set(void *state, const char *serial, const char *key, const struct gw_mark_row *m,
+		   struct tm_error *err)
+{
+	struct gw_pg *s = state;
+	struct gw_pg_params p;
+	gw_pg_params_init(&p);
+	gw_pg_text(&p, serial);
+	gw_pg_text(&p, key);
+	gw_pg_int(&p, m->seq);
+	if (m->has_ival)
+		gw_pg_int(&p, m->ival);
+	else
+		gw_pg_text(&p, NULL);
+	gw_pg_opt_text(&p, m->tval);
+	return gw_pg_exec(&s->c, "INSERT INTO svc_marks (serial, key, seq, ival, tval)"
+			  " VALUES ($1, $2, $3, $4, $5)" MARK_UPSERT, &p, NULL, "write mark", err);
+}
+
+/* A mark as listed; inexact when the copy is not the stored row (a key or
+ * text longer than the copy holds, or '' written as NULL). */
+static void mark_entry(const PGresult *r, int i, void *out)
+{
+	struct gw_mark_entry *e = out;
+	memset(e, 0, sizeof(*e));
+	gw_pg_col_text(r, i, 0, e->key, sizeof(e->key));
+	size_t kl = (size_t)PQgetlength(r, i, 0);
+	bool exact = kl > 0 && kl < sizeof(e->key);
+	e->m.seq = gw_pg_col_int(r, i, 1);
+	e->m.has_ival = !PQgetisnull(r, i, 2);
+	e->m.ival = gw_pg_col_int(r, i, 2);
+	gw_pg_col_text(r, i, 3, e->m.tval, sizeof(e->m.tval));
+	if (!PQgetisnull(r, i, 3)) {
+		size_t tl = (size_t)PQgetlength(r, i, 3);
+		exact = exact && tl > 0 && tl < sizeof(e->m.tval);
+	}
+	e->inexact = !exact;
+}
+
+static int call_mark(void *cb, void *ctx, void *row)
+{
+	return (*(gw_store_mark_cb *)cb)(ctx, row);
+}
+
+int gw_pg_mark_list(void *state, const char *serial, gw_store_mark_cb cb, void *ctx,
+		    struct tm_error *err)
+{
+	struct gw_pg_params p;
+	gw_pg_params_init(&p);
+	gw_pg_text(&p, serial);
+	struct gw_mark_entry row;
+	return walk(state, "SELECT key, seq, ival, tval FROM svc_marks WHERE serial = $1"
+		    " ORDER BY key", &p, mark_entry, &row, call_mark, &cb, ctx, "list marks",
+		    err);
+}
+
+struct marks_ctx {
+	const char *serial;
+	const struct gw_mark_entry *const *marks;
+};
+
+static void bind_mark(struct gw_pg_params *p, const void *ctx, size_t i)
+{
+	const struct marks_ctx *c = ctx;
+	const struct gw_mark_entry *e = c->marks[i];
+	gw_pg_text(p, c->serial);
+	gw_pg_text(p, e->key);
+	gw_pg_int(p, e->m.seq);
+	if (e->m.has_ival)
+		gw_pg_int(p, e->m.ival);
+	else
+		gw_pg_text(p, NULL);
+	gw_pg_opt_text(p, e->m.tval);
+}
+
+int gw_pg_mark_set_many(void *state, const char *serial, const struct gw_mark_entry *const *marks,
+			size_t n, struct tm_error *err)
+{
+	struct gw_pg *s = state;
+	const struct marks_ctx c = { serial, marks };
+	return gw_pg_put_rows(&s->c, "INSERT INTO svc_marks (serial, key, seq, ival, tval) VALUES",
+			      5, MARK_UPSERT, n, bind_mark, &c, "write marks", err);
+}
+
+/* ---- notification queue ---- */
+
+static const char *const notify_states[] = { "pending", "sent", "failed" };
+
+static void notify_row(const PGresult *r, int i, void *out)
+{
+	struct gw_notify_row *n = out;
+	char state[16];
+	memset(n, 0, sizeof(*n));
+	n->id = gw_pg_col_int(r, i, 0);
+	n->alert_id = gw_pg_col_int(r, i, 1);
+	gw_pg_col_text(r, i, 2, n->event, sizeof(n->event));
+	gw_pg_col_text(r, i, 3, n->channel, sizeof(n->channel));
+	gw_pg_col_text(r, i, 4, n->kind, sizeof(n->kind));
+	gw_pg_col_text(r, i, 5, n->severity, sizeof(n->severity));
+	gw_pg_col_text(r, i, 6, n->tenant, sizeof(n->tenant));
+	gw_pg_col_text(r, i, 7, n->payload, sizeof(n->payload));
+	gw_pg_col_text(r, i, 8, state, sizeof(state));
+	n->state = strcmp(state, "sent") == 0 ? GW_NOTIFY_SENT :
+		   strcmp(state, "failed") == 0 ? GW_NOTIFY_FAILED : GW_NOTIFY_PENDING;
+	n->attempts = gw_pg_col_int(r, i, 9);
+	n->next_at = gw_pg_col_int(r, i, 10);
+	n->created_at = gw_pg_col_int(r, i, 11);
+	n->sent_at = gw_pg_col_int(r, i, 12);
+	gw_pg_col_text(r, i, 13, n->last_error, sizeof(n->last_error));
+}
+
+static int call_notify(void *cb, void *ctx, void *row)
+{
+	return (*(gw_store_notify_cb *)cb)(ctx, row);
+}
+
+int gw_pg_notify_add(void *state, const struct gw_notify_row *n, bool *added,
+		     struct tm_error *err)
+{
+	struct gw_pg *s = state;
+	struct gw_pg_params p;
+	gw_pg_params_init(&p);
+	gw_pg_int(&p, n->alert_id);
+	gw_pg_text(&p, n->event);
+	gw_pg_text(&p, n->channel);
+	gw_pg_text(&p, n->kind);
+	gw_pg_text(&p, n->severity);
+	gw_pg_text(&p, n->tenant);
+	gw_pg_text(&p, n->payload);
+	gw_pg_int(&p, n->next_at);
+	gw_pg_int(&p, n->created_at);
+	PGresult *r;
+	*added = false;
+	int rc = gw_pg_exec(&s->c,
+		"INSERT INTO svc_notify (alert_id, event, channel, kind, severity, tenant, payload,"
+		" state, attempts, next_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending',"
+		" 0, $8, $9) ON CONFLICT (alert_id, event, channel) DO NOTHING",
+		&p, &r, "queue notification", err);
+	if (rc == GW_STORE_OK) {
+		*added = strcmp(PQcmdTuples(r), "1") == 0;
+		PQclear(r);
+	}
+	return rc;
+}
+
+int gw_pg_notify_update(void *state, const struct gw_notify_row *n, struct tm_error *err)
+{
+	struct gw_pg *s = state;
+	struct gw_pg_params p;
+	gw_pg_params_init(&p);
+	gw_pg_int(&p, n->id);
+	gw_pg_text(&p, notify_states[n->state]);
+	gw_pg_int(&p, n->attempts);
+	gw_pg_int(&p, n->next_at);
+	gw_pg_opt_int(&p, n->sent_at, 0);
+	gw_pg_opt_text(&p, n->last_error);
+	gw_pg_int(&p, n->created_at);
+	return gw_pg_exec(&s->c,
+		"UPDATE svc_notify SET state = $2, attempts = $3, next_at = $4, sent_at = $5,"
+		" last_error = $6, created_at = $7 WHERE id = $1", &p, NULL, "update notification",
+		err);
+}
+
+int gw_pg_notify_list(void *state, enum gw_notify_which which, gw_store_notify_cb cb, void *ctx,
+		      struct tm_error *err)
+{
+	static const char *const by_which[] = {
+		[GW_NOTIFY_LIST_ALL] = "SELECT " NOTIFY_COLS " FROM svc_notify ORDER BY id",
+		[GW_NOTIFY_LIST_PENDING] =
+			"SELECT " NOTIFY_COLS " FROM svc_notify WHERE state = 'pending' ORDER BY id",
+		[GW_NOTIFY_LIST_UNSENT] = "SELECT " NOTIFY_COLS " FROM svc_notify"
+					  " WHERE state IN ('pending', 'failed') ORDER BY id",
+		[GW_NOTIFY_LIST_FAILED] =
+			"SELECT " NOTIFY_COLS " FROM svc_notify WHERE state = 'failed' ORDER BY id",
+	};
+	if ((unsigned)which >= sizeof(by_which) / sizeof(by_which[0]))
+		return tm_error_set(err, "internal.bug", "notify_list: bad selection %d", (int)which);
+	struct gw_notify_row row;
+	return walk(state, by_which[which], NULL, notify_row, &row, call_notify, &cb, ctx,
+		    "list notifications", err);
+}
+
+/* ---- audit ---- */
+
+static void audit_row(const PGresult *r, int i, void *out)
+{
+	struct gw_audit_row *a = out;
+	memset(a, 0, sizeof(*a));
+	a->seq = gw_pg_col_int(r, i, 0);
+	a->time = gw_pg_col_int(r, i, 1);
+	gw_pg_col_text(r, i, 2, a->actor, sizeof(a->actor));
+	gw_pg_col_text(r, i, 3, a->action, sizeof(a->action));
+	gw_pg_col_text(r, i, 4, a->object, sizeof(a->object));
+	gw_pg_col_text(r, i, 5, a->tenant, sizeof(a->tenant));
+	gw_pg_col_text(r, i, 6, a->before_digest, sizeof(a->before_digest));
+	gw_pg_col_text(r, i, 7, a->after_digest, sizeof(a->after_digest));
+	gw_pg_col_text(r, i, 8, a->prev_hash, sizeof(a->prev_hash));
+	gw_pg_col_text(r, i, 9, a->hash, sizeof(a->hash));
+}
+
+static int call_audit(void *cb, void *ctx, void *row)
+{
+	return (*(gw_store_audit_cb *)cb)(ctx, row);
+}
+
+int gw_pg_audit_last(void *state, struct gw_audit_row *out, bool *found, struct tm_error *err)
+{
+	struct gw_pg *s = state;
+	*found = false;
+	/* in a transaction (an append): held until it ends, one appender at a time */
+	if (s->c.in_tx) {
+		int rc = gw_pg_exec(&s->c, "SELECT pg_advisory_xact_lock(x'" AUDIT_LOCK "'::bigint)",
+				    NULL, NULL, "lock the audit chain", err);
+		if (rc != GW_STORE_OK)
+			return rc;
+	}
+	PGresult *r;
+	int rc = gw_pg_exec(&s->c, "SELECT " AUDIT_COLS " FROM svc_audit ORDER BY seq DESC LIMIT 1",
+			    NULL, &r, "read audit log", err);
+	if (rc != GW_STORE_OK)
+		return rc;
+	if (PQntuples(r) > 0) {
+		audit_row(r, 0, out);
+		*found = true;
+	}
+	PQclear(r);
+	return GW_STORE_OK;
+}
+
+int gw_pg_audit_insert(void *state, const struct gw_audit_row *a, struct tm_error *err)
+{
+	struct gw_pg *s = state;
+	struct gw_pg_params p;
+	gw_pg_params_init(&p);
+	gw_pg_int(&p, a->seq);
+	gw_pg_int(&p, a->time);
+	gw_pg_text(&p, a->actor);
+	gw_pg_text(&p, a->action);
+	gw_pg_text(&p, a->object);
+	gw_pg_opt_text(&p, a->tenant);
+	gw_pg_opt_text(&p, a->before_digest);
+	gw_pg_opt_text(&p, a->after_digest);
+	gw_pg_text(&p, a->prev_hash);
+	gw_pg_text(&p, a->hash);
+	return gw_pg_exec(&s->c, "INSERT INTO svc_audit (" AUDIT_COLS ")"
+			  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", &p, NULL,
+			  "append audit entry", err);
+}
+
+int gw_pg_audit_list(void *state, gw_store_audit_cb cb, void *ctx, struct tm_error *err)
+{
+	struct gw_audit_row row;
+	return walk(state, "SELECT " AUDIT_COLS " FROM svc_audit ORDER BY seq", NULL, audit_row,
+		    &row, call_audit, &cb, ctx, "list audit log", err);
+}
+
+/* ---- meters and supplies ---- */
+
+static void meter_row(const PGresult *r, int i, void *out)
+{
+	struct gw_meter_row *m = out;
+	memset(m, 0, sizeof(*m));
+	gw_pg_col_text(r, i, 0, m->serial, sizeof(m->serial));
+	gw_pg_col_text(r, i, 1, m->tenant, sizeof(m->tenant));
+	m->seq = gw_pg_col_int(r, i, 2);
+	m->at = gw_pg_col_int(r, i, 3);
+	gw_pg_col_text(r, i, 4, m->service, sizeof(m->service));
+	gw_pg_col_text(r, i, 5, m->name, sizeof(m->name));
+	m->value = gw_pg_col_int(r, i, 6);
+	m->at_nsec = (int32_t)gw_pg_col_int(r, i, 7);
+}
+
+static int call_meter(void *cb, void *ctx, void *row)
+{
+	return (*(gw_store_meter_cb *)cb)(ctx, row);
+}
+
+int gw_pg_meter_list(void *state, bool latest, int64_t until, gw_store_meter_cb cb, void *ctx,
+		     struct tm_error *err)
+{
+	struct gw_pg_params p;
+	gw_pg_params_init(&p);
+	if (!latest)
+		gw_pg_int(&p, until);
+	struct gw_meter_row row;
+	return walk(state, latest ?
+		"SELECT r.serial, r.tenant, r.seq, r.generated_unix, c.service, c.name, c.value,"
+		" r.generated_nsec"
+		" FROM devices d JOIN reports r ON r.serial = d.serial AND r.seq = d.last_seq"
+		" JOIN counters c ON c.report = r.id"
+		" ORDER BY r.serial COLLATE \"C\", c.service COLLATE \"C\", c.name COLLATE \"C\"" :
+		"SELECT r.serial, r.tenant, r.seq, r.generated_unix, c.service, c.name, c.value,"
+		" r.generated_nsec FROM reports r JOIN counters c ON c.report = r.id"
+		" WHERE r.generated_unix < $1 OR (r.generated_unix = $1 AND r.generated_nsec = 0)"
+		" ORDER BY r.serial COLLATE \"C\", c.service COLLATE \"C\", c.name COLLATE \"C\","
+		" r.generated_unix, r.generated_nsec, r.seq",
+		latest ? NULL : &p, meter_row, &row, call_meter, &cb, ctx,
+		"list meter readings", err);
+}
+
+static void supply_row(const PGresult *r, int i, void *out)
+{
+	struct gw_supply_row *s = out;
+	memset(s, 0, sizeof(*s));
+	gw_pg_col_text(r, i, 0, s->serial, sizeof(s->serial));
+	gw_pg_col_text(r, i, 1, s->tenant, sizeof(s->tenant));
+	s->seq = gw_pg_col_int(r, i, 2);
+	s->index = gw_pg_col_int(r, i, 3);
+	gw_pg_col_text(r, i, 4, s->type, sizeof(s->type));
+	gw_pg_col_text(r, i, 5, s->colorant, sizeof(s->colorant));
+	gw_pg_col_text(r, i, 6, s->description, sizeof(s->description));
+	gw_pg_col_text(r, i, 7, s->unit, sizeof(s->unit));
+	s->max_capacity = PQgetisnull(r, i, 8) ? TM_UNSET : gw_pg_col_int(r, i, 8);
+	s->level = gw_pg_col_int(r, i, 9);
+}
+
+static int call_supply(void *cb, void *ctx, void *row)
+{
+	return (*(gw_store_supply_cb *)cb)(ctx, row);
+}
+
+int gw_pg_supply_list(void *state, gw_store_supply_cb cb, void *ctx, struct tm_error *err)
+{
+	struct gw_supply_row row;
+	return walk(state,
+		"SELECT l.serial, d.tenant, l.seq, l.idx, l.type, l.colorant, l.description, l.unit,"
+		" l.max_capacity, l.level FROM latest_supplies l JOIN devices d ON d.serial = l.serial"
+		" ORDER BY d.tenant COLLATE \"C\", l.serial COLLATE \"C\", l.idx",
+		NULL, supply_row, &row, call_supply, &cb, ctx, "list supplies", err);
+}
