@@ -34,6 +34,7 @@
 #include "store/store.h"
 
 struct gw_tenant_scope;
+struct tm_buf;
 struct tm_error;
 
 #define GW_BILLING_COUNTER_MAX 96
@@ -86,6 +87,12 @@ int gw_billing_compute(struct gw_store *st, const struct gw_tenant_scope *scope,
 		       const char *period, int64_t estimate_after, int64_t now,
 		       struct gw_billing *out, struct tm_error *err);
 void gw_billing_fini(struct gw_billing *b);
+
+/* The CSV of `billing --format csv` and of the fleet page's download: a
+ * header line, a `device` line per billing line, a `tenant_total` line per
+ * total. Tenant names, serials and counters never hold a comma or a quote
+ * (their grammars), so no field needs quoting. 0, or -1 out of memory. */
+int gw_billing_csv(const struct gw_billing *b, struct tm_buf *out);
 
 /* "estimated_opening;reset", "open" etc. ("" when none). */
 void gw_billing_flags_text(unsigned flags, char *buf, size_t n);

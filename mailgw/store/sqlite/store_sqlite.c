@@ -511,4 +511,11 @@ const struct gw_store_ops gw_store_sqlite_ops = {
 	.audit_list = gw_sq_audit_list,
 	.meter_list = gw_sq_meter_list,
 	.supply_list = gw_sq_supply_list,
+	.web_devices = gw_sq_web_devices,
+	.web_supplies = gw_sq_web_supplies,
+	.web_supply_history = gw_sq_web_supply_history,
+	.web_counter_history = gw_sq_web_counter_history,
+	.web_reports = gw_sq_web_reports,
+	.web_firmware = gw_sq_web_firmware,
+	.web_outcomes = gw_sq_web_outcomes,
 };
