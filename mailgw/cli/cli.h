@@ -52,5 +52,6 @@ void gw_cli_notify_status(const struct gw_notify_channel_stats *s, bool json);
 /* cmd_serve.c (issue 5) */
 int gw_cmd_serve(struct gw_cli *c, int argc, char **argv);
 int gw_cmd_status(struct gw_cli *c, int argc, char **argv);
+int gw_cmd_web(struct gw_cli *c, int argc, char **argv);
 
 #endif

@@ -53,6 +53,11 @@ static const char usage_text[] =
 	"                                  the daemon: SMTP/LMTP listener, durable spool,\n"
 	"                                  pipeline, notifications and silence checks\n"
 	"                                  (SIGTERM stops, SIGHUP reloads)\n"
+	"  web                             the fleet page and /metrics over HTTPS on their own\n"
+	"                                  (serve runs them too when the configuration has web:)\n"
+	"  web token add --tenant T [--operator]\n"
+	"                                  a new token for the page, printed once; its SHA-256\n"
+	"                                  goes into the tokens file\n"
 	"  status [--json]                 spool depth, outcomes counted, store state,\n"
 	"                                  notifications queued and failed per channel\n"
 	"\n"
@@ -164,6 +169,7 @@ static const struct {
 	{ "notify", gw_cmd_notify },
 	{ "serve", gw_cmd_serve },
 	{ "status", gw_cmd_status },
+	{ "web", gw_cmd_web },
 };
 
 int main(int argc, char **argv)

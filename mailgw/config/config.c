@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "config/config_listen.h"
 #include "config/config_service.h"
+#include "config/config_web.h"
 #include "registry/registry.h"
 
 struct ctx {
@@ -294,6 +295,7 @@ static int read_root(const struct ctx *c, const struct tm_node *root, struct gw_
 		"store", "workers", "quarantine_dir",
 		"alerts", "billing", "notify",   /* config_service.c */
 		"listen", "spool",               /* config_listen.c */
+		"web", "metrics",                /* config_web.c */
 		NULL,
 	};
 	const struct tm_node *n;
@@ -395,7 +397,8 @@ int gw_config_parse(const uint8_t *buf, size_t len, const char *name, const char
 		goto out;
 	}
 	if (read_root(&c, root, cfg) < 0 || defaults(cfg, err) < 0 ||
-	    gw_config_listen_read(root, c.name, c.base, cfg, err) < 0)
+	    gw_config_listen_read(root, c.name, c.base, cfg, err) < 0 ||
+	    gw_config_web_read(root, c.name, c.base, cfg, err) < 0)
 		goto out;
 	*out = cfg;
 	cfg = NULL;
@@ -456,5 +459,6 @@ void gw_config_free(struct gw_config *c)
 	free(c->quarantine_dir);
 	gw_config_service_free(c->service);
 	gw_config_listen_free(c->listen);
+	gw_config_web_free(c->web);
 	free(c);
 }

@@ -16,6 +16,7 @@
 struct tm_error;
 struct gw_service_config;
 struct gw_listen_config;
+struct gw_web_config;
 
 /* Limits (config.bad_value when exceeded). */
 #define GW_CONFIG_MAX_MAILBOXES 64
@@ -55,6 +56,7 @@ struct gw_config {
 	char *quarantine_dir;       /* default <state_dir>/quarantine */
 	struct gw_service_config *service; /* alerts:, billing:, notify: (config_service.h) */
 	struct gw_listen_config *listen;   /* listen:, spool: (config_listen.h); never NULL */
+	struct gw_web_config *web;         /* web:, metrics: (config_web.h); NULL: no web: */
 };
 
 /* Read and check a file. */

@@ -299,6 +299,12 @@ int gw_store_web_firmware(struct gw_store *st, const char *serial, gw_store_web_
 	return st->ops->web_firmware(st->be, serial, cb, ctx, err);
 }
 
+int gw_store_web_counters(struct gw_store *st, const char *serial, gw_store_web_point_cb cb,
+			  void *ctx, struct tm_error *err)
+{
+	return st->ops->web_counters(st->be, serial, cb, ctx, err);
+}
+
 int gw_store_web_outcomes(struct gw_store *st, gw_store_web_outcome_cb cb, void *ctx,
 			  struct tm_error *err)
 {

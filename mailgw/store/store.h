@@ -471,6 +471,8 @@ struct gw_store_ops {
 			   void *ctx, struct tm_error *err);
 	int (*web_firmware)(void *s, const char *serial, gw_store_web_firmware_cb cb, void *ctx,
 			    struct tm_error *err);
+	int (*web_counters)(void *s, const char *serial, gw_store_web_point_cb cb, void *ctx,
+			    struct tm_error *err);
 	int (*web_outcomes)(void *s, gw_store_web_outcome_cb cb, void *ctx, struct tm_error *err);
 };
 
@@ -541,6 +543,9 @@ int gw_store_web_reports(struct gw_store *st, const char *serial, int64_t limit,
 			 gw_store_web_report_cb cb, void *ctx, struct tm_error *err);
 /* The firmware components of a device's newest report. */
 int gw_store_web_firmware(struct gw_store *st, const char *serial, gw_store_web_firmware_cb cb,
+			  void *ctx, struct tm_error *err);
+/* The counters of a device's newest report (label "service/name", key 0). */
+int gw_store_web_counters(struct gw_store *st, const char *serial, gw_store_web_point_cb cb,
 			  void *ctx, struct tm_error *err);
 /* Message-log rows counted by outcome and reason. */
 int gw_store_web_outcomes(struct gw_store *st, gw_store_web_outcome_cb cb, void *ctx,

@@ -517,5 +517,6 @@ const struct gw_store_ops gw_store_sqlite_ops = {
 	.web_counter_history = gw_sq_web_counter_history,
 	.web_reports = gw_sq_web_reports,
 	.web_firmware = gw_sq_web_firmware,
+	.web_counters = gw_sq_web_counters,
 	.web_outcomes = gw_sq_web_outcomes,
 };

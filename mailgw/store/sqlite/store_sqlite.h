@@ -184,6 +184,8 @@ int gw_sq_web_reports(void *s, const char *serial, int64_t limit, gw_store_web_r
 		      void *ctx, struct tm_error *err);
 int gw_sq_web_firmware(void *s, const char *serial, gw_store_web_firmware_cb cb, void *ctx,
 		       struct tm_error *err);
+int gw_sq_web_counters(void *s, const char *serial, gw_store_web_point_cb cb, void *ctx,
+		       struct tm_error *err);
 int gw_sq_web_outcomes(void *s, gw_store_web_outcome_cb cb, void *ctx, struct tm_error *err);
 
 #endif

@@ -189,6 +189,17 @@ int gw_sq_web_firmware(void *state, const char *serial, gw_store_web_firmware_cb
 		    serial, 0, firmware_row, (const void *)&cb, ctx, "list firmware", err);
 }
 
+int gw_sq_web_counters(void *state, const char *serial, gw_store_web_point_cb cb, void *ctx,
+		       struct tm_error *err)
+{
+	return walk(state,
+		    "SELECT r.generated_unix, 0, c.value, NULL, c.service || '/' || c.name"
+		    " FROM devices d JOIN reports r ON r.serial = d.serial AND r.seq = d.last_seq"
+		    " JOIN counters c ON c.report = r.id WHERE d.serial = ?1"
+		    " ORDER BY c.service, c.name",
+		    serial, 0, point_row, (const void *)&cb, ctx, "list counters", err);
+}
+
 /* ---- the message log ---- */
 
 static int outcome_row(sqlite3_stmt *s, const void *cb, void *ctx)
