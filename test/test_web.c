@@ -454,3 +454,73 @@ Test(web, metrics_exposition, .init = setup, .fini = teardown)
 	cr_assert(strstr(m, "telemail_messages_total") == NULL, "no runtime: no serve counters");
 	tm_buf_fini(&b);
 }
+
+/* ---- the web: and metrics: sections ---- */
+
+#include "config/config.h"
+#include "config/config_web.h"
+
+#define CFG_HEAD "state_dir: /var/lib/t\ngateway: {mailboxes: [a@gw.example], " \
+		 "keys: [{cert: /k/gw.pem, key: /k/gw.key}]}\ntrust: {ca_file: /k/ca.pem}\n"
+
+Test(web, config_sections)
+{
+	static const char yaml[] = CFG_HEAD
+		"web:\n  listen: \"[::1]:9443\"\n  tls: {cert: w.pem, key: w.key}\n"
+		"  max_headers: 10\n  timeout: 5s\n"
+		"metrics: {token_sha256: \"" "0123456789abcdef0123456789abcdef"
+		"0123456789abcdef0123456789abcdef\"}\n";
+	struct gw_config *c = NULL;
+	struct tm_error err = {0};
+	cr_assert_eq(gw_config_parse((const uint8_t *)yaml, sizeof(yaml) - 1, "t.yaml", "/etc/t", &c,
+				     &err), 0, "%s", err.msg);
+	cr_assert_not_null(c->web);
+	cr_assert_str_eq(c->web->address, "::1");
+	cr_assert_eq(c->web->port, 9443);
+	cr_assert_str_eq(c->web->tls_cert, "/etc/t/w.pem");
+	cr_assert_str_eq(c->web->tokens_file, "/var/lib/t/web-tokens");
+	cr_assert_eq(c->web->max_headers, 10);
+	cr_assert_eq(c->web->max_connections, 64);
+	cr_assert_eq(c->web->timeout, 5);
+	cr_assert_eq(strlen(c->web->metrics_token_sha256), 64);
+	gw_config_free(c);
+	static const char none[] = CFG_HEAD;
+	cr_assert_eq(gw_config_parse((const uint8_t *)none, sizeof(none) - 1, "t.yaml", NULL, &c,
+				     &err), 0);
+	cr_assert_null(c->web, "no web: section, no page");
+	gw_config_free(c);
+}
+
+struct bad_cfg {
+	char yaml[200];
+	char reason[32];
+	char needle[64];
+};
+
+ParameterizedTestParameters(web, config_bad)
+{
+	static struct bad_cfg cases[] = {
+		{ "web: {listen: \"127.0.0.1:80\"}\n", "config.missing_key", "t.yaml:4: web.tls: missing" },
+		{ "web: {listen: \"localhost:80\", tls: {cert: a, key: b}}\n", "config.bad_value",
+		  "web.listen: 'localhost' is not an IP address" },
+		{ "web: {listen: \"127.0.0.1:99999\", tls: {cert: a, key: b}}\n", "config.bad_value",
+		  "web.listen" },
+		{ "web: {tls: {cert: a, key: b}, max_headers: 1000}\n", "config.bad_value", "web.max_headers" },
+		{ "web: {tls: {cert: a, key: b}, port: 1}\n", "config.unknown_key", "web.port" },
+		{ "metrics: {token_sha256: abc}\n", "config.missing_key", "metrics: needs a web: section" },
+		{ "web: {tls: {cert: a, key: b}}\nmetrics: {token_sha256: ABC}\n", "config.bad_value",
+		  "metrics.token_sha256" },
+	};
+	return cr_make_param_array(struct bad_cfg, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+ParameterizedTest(struct bad_cfg *b, web, config_bad)
+{
+	char yaml[600];
+	int n = snprintf(yaml, sizeof(yaml), "%s%s", CFG_HEAD, b->yaml);
+	struct gw_config *c = NULL;
+	struct tm_error err = {0};
+	cr_assert_lt(gw_config_parse((const uint8_t *)yaml, (size_t)n, "t.yaml", NULL, &c, &err), 0);
+	cr_assert_str_eq(err.reason, b->reason, "%s", err.msg);
+	cr_assert(strstr(err.msg, b->needle) != NULL, "%s", err.msg);
+}
