@@ -434,6 +434,10 @@ Test(web, metrics_exposition, .init = setup, .fini = teardown)
 	struct gw_web_runtime rt = { .started = T0, .stored = 12, .spool_rounds = 3 };
 	rt.latency_buckets[0] = 2;
 	rt.latency_over = 1;
+	snprintf(rt.refusals[0].reason, sizeof(rt.refusals[0].reason), "smtpd.too_many_connections");
+	snprintf(rt.refusals[0].code, sizeof(rt.refusals[0].code), "421");
+	rt.refusals[0].n = 2;
+	rt.n_refusals = 1;
 	struct tm_buf b;
 	tm_buf_init(&b);
 	cr_assert_eq(gw_web_metrics(&src, &rt, &b), 0);
@@ -444,6 +448,8 @@ Test(web, metrics_exposition, .init = setup, .fini = teardown)
 	cr_assert(strstr(m, "telemail_devices{silence=\"silent\"} 0\n") != NULL);
 	cr_assert(strstr(m, "telemail_devices{silence=\"never\"} 1\n") != NULL);
 	cr_assert(strstr(m, "telemail_pipeline_latency_seconds_bucket{le=\"0.5\"} 2\n") != NULL);
+	cr_assert(strstr(m, "telemail_smtp_refusals_total{reason=\"smtpd.too_many_connections\","
+			 "code=\"421\"} 2\n") != NULL, "%s", m);
 	cr_assert(strstr(m, "telemail_pipeline_latency_seconds_bucket{le=\"+Inf\"} 3\n") != NULL);
 	cr_assert(strstr(m, "telemail_alerts_open{kind=\"supply_low\"} 4\n") != NULL, "%s", m);
 	tm_buf_reset(&b);

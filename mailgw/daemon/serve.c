@@ -524,6 +524,16 @@ static void web_runtime(void *ctx, struct gw_web_runtime *rt)
 	rt->sessions_now = ls.sessions_now;
 	rt->messages_accepted = ls.messages_accepted;
 	rt->messages_refused = ls.messages_refused;
+	for (size_t i = 0; i < ls.n_refusals && i < sizeof(rt->refusals) / sizeof(rt->refusals[0]); i++) {
+		const struct tm_reason *r = tm_reason_lookup(ls.refusals[i].reason);
+		snprintf(rt->refusals[i].reason, sizeof(rt->refusals[i].reason), "%s",
+			 ls.refusals[i].reason);
+		snprintf(rt->refusals[i].code, sizeof(rt->refusals[i].code), "%.3s",
+			 r != NULL && r->smtp != NULL ? r->smtp : "");
+		rt->refusals[i].n = ls.refusals[i].n;
+		rt->n_refusals++;
+	}
+	rt->refusals_other = ls.refusals_other;
 	rt->spool_messages = ss.messages;
 	rt->spool_bytes = ss.bytes;
 	rt->spool_queued = ss.queued;

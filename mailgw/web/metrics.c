@@ -65,6 +65,18 @@ static void runtime(struct tm_buf *b, const struct gw_web_runtime *rt, int64_t n
 	tm_buf_printf(b, "telemail_smtp_messages_total{result=\"accepted\"} %" PRIu64 "\n"
 		      "telemail_smtp_messages_total{result=\"refused\"} %" PRIu64 "\n",
 		      rt->messages_accepted, rt->messages_refused);
+	family(b, "telemail_smtp_refusals_total", "counter",
+	       "Connections and messages refused or deferred, by reason code and SMTP reply code.");
+	for (size_t i = 0; i < rt->n_refusals; i++) {
+		tm_buf_append_str(b, "telemail_smtp_refusals_total{reason=\"");
+		label_value(b, rt->refusals[i].reason);
+		tm_buf_append_str(b, "\",code=\"");
+		label_value(b, rt->refusals[i].code);
+		tm_buf_printf(b, "\"} %" PRIu64 "\n", rt->refusals[i].n);
+	}
+	if (rt->refusals_other > 0)
+		tm_buf_printf(b, "telemail_smtp_refusals_total{reason=\"other\",code=\"\"} %" PRIu64 "\n",
+			      rt->refusals_other);
 	family(b, "telemail_spool_messages", "gauge", "Messages held in the spool.");
 	tm_buf_printf(b, "telemail_spool_messages %" PRIu64 "\n", rt->spool_messages);
 	family(b, "telemail_spool_bytes", "gauge", "Octets of the messages held in the spool.");

@@ -27,6 +27,13 @@ struct gw_web_runtime {
 	uint64_t stored, duplicate, quarantined, deferred;
 	uint64_t connections, refused_connections, sessions_now;
 	uint64_t messages_accepted, messages_refused;
+	struct {
+		char reason[64];       /* reason code */
+		char code[4];          /* its SMTP reply code ("421") */
+		uint64_t n;
+	} refusals[16];
+	size_t n_refusals;
+	uint64_t refusals_other;
 	uint64_t spool_messages, spool_bytes, spool_queued, spool_rounds;
 	uint64_t spool_accepted, spool_failed;
 	uint64_t latency_buckets[GW_WEB_LATENCY_BUCKETS];   /* not cumulative: per bucket */
