@@ -290,6 +290,25 @@ Test(web_e2e, headers_metrics_and_client_certificates, .init = setup, .fini = te
 		 "grep -q \"^Content-Security-Policy: default-src 'none'; style-src 'self'; img-src "
 		 "'self' data:\"", getenv("TM_TEST_BUILDDIR"), G.tok_a, G.port);
 	cr_assert_eq(tm_test_sh("%s", cmd), 0, "CSP");
+	/* the limits: GET and HEAD only, no NUL in a path, 16 query parameters, 32 headers;
+	 * plain HTTP gets no answer */
+	static const struct { const char *args, *path, *code; } lim[] = {
+		{ "-X POST", "/", "501" },
+		{ "-I", "/", "200" },
+		{ "", "/device/%00A1", "400" },
+		{ "", "/?a0=1&a1=1&a2=1&a3=1&a4=1&a5=1&a6=1&a7=1&a8=1&a9=1&b0=1&b1=1&b2=1&b3=1&b4=1&b5=1&b6=1",
+		  "400" },
+		{ "-H X-1:1 -H X-2:1 -H X-3:1 -H X-4:1 -H X-5:1 -H X-6:1 -H X-7:1 -H X-8:1 -H X-9:1 "
+		  "-H X-10:1 -H X-11:1 -H X-12:1 -H X-13:1 -H X-14:1 -H X-15:1 -H X-16:1 -H X-17:1 "
+		  "-H X-18:1 -H X-19:1 -H X-20:1 -H X-21:1 -H X-22:1 -H X-23:1 -H X-24:1 -H X-25:1 "
+		  "-H X-26:1 -H X-27:1 -H X-28:1 -H X-29:1 -H X-30:1 -H X-31:1 -H X-32:1", "/", "431" },
+	};
+	for (size_t i = 0; i < sizeof(lim) / sizeof(lim[0]); i++)
+		cr_assert_eq(tm_test_sh("curl -s -k %s -H 'Authorization: Bearer %s' -o /dev/null "
+					"-w '%%{http_code}' 'https://127.0.0.1:%u%s' | grep -qx %s",
+					lim[i].args, G.tok_a, G.port, lim[i].path, lim[i].code), 0,
+			     "curl %s %s: want %s", lim[i].args, lim[i].path, lim[i].code);
+	cr_assert_neq(tm_test_sh("curl -s -m 5 -o /dev/null http://127.0.0.1:%u/", G.port), 0);
 	/* TLS 1.1 is refused */
 	cr_assert_neq(tm_test_sh("curl -s -k --tlsv1.1 --tls-max 1.1 -o /dev/null "
 				 "https://127.0.0.1:%u/ 2>/dev/null", G.port), 0);
