@@ -46,8 +46,6 @@ struct gw_web_config {
  * NULL when there is no `web:` section. */
 int gw_config_web_read(const struct tm_node *root, const char *name, const char *base_dir,
 		       struct gw_config *cfg, struct tm_error *err);
-/* The defaults alone (the standalone `web` command without a `web:` section
- * still needs its tls). */
 void gw_config_web_free(struct gw_web_config *w);
 
 #endif

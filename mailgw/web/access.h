@@ -9,8 +9,8 @@
  *
  * '#' starts a comment line; blank lines are skipped. A viewer sees its
  * tenant and that tenant's descendants (registry/tenant_scope.h); the word
- * `operator` (or a root tenant: one without a parent) also gives the
- * quarantine page, and an operator line sees every tenant. Tokens are never
+ * `operator` makes the viewer an operator: every tenant and the quarantine
+ * page (a root tenant without it sees its own tree only). Tokens are never
  * stored: only their hash is, and a presented token is hashed and compared
  * with every line in constant time. Tokens are never logged. */
 #ifndef GW_WEB_ACCESS_H
