@@ -54,7 +54,7 @@ int gw_web_access_parse(const char *text, size_t len, const char *name,
 			q++;
 		if (q == le || *q == '#')
 			continue;
-		char tenant[GW_NAME_MAX + 2], hash[80], role[16], extra[4];
+		char tenant[GW_NAME_MAX + 1], hash[80], role[16], extra[4];
 		role[0] = '\0';
 		if (!word(&q, le, tenant, sizeof(tenant)) || !word(&q, le, hash, sizeof(hash)) ||
 		    (word(&q, le, role, sizeof(role)) && strcmp(role, "operator") != 0) ||

@@ -136,8 +136,10 @@ int gw_web_handle(const struct gw_web_source *src, const struct gw_web_request *
 	}
 	if (strcmp(p, "/") == 0 || strcmp(p, "/fleet") == 0)
 		return gw_page_fleet(src, rq, rs);
-	if (strncmp(p, "/device/", 8) == 0 && p[8] != '\0' && strchr(p + 8, '/') == NULL)
-		return gw_page_device(src, rq, p + 8, rs);
+	char serial[GW_NAME_MAX + 1];
+	int end = 0;
+	if (sscanf(p, "/device/%64[^/]%n", serial, &end) == 1 && end > 0 && p[end] == '\0')
+		return gw_page_device(src, rq, serial, rs);
 	if (strcmp(p, "/billing") == 0)
 		return gw_page_billing(src, rq, false, rs);
 	if (strcmp(p, "/billing.csv") == 0)

@@ -66,7 +66,7 @@ static int by_serial(const void *key, const void *elem)
 /* rows are in serial order until sorted for display */
 static struct fleet_row *find(struct fleet *f, const char *serial)
 {
-	return bsearch(serial, f->rows, f->n, sizeof(*f->rows), by_serial);
+	return f->n == 0 ? NULL : bsearch(serial, f->rows, f->n, sizeof(*f->rows), by_serial);
 }
 
 static int add_supply(void *ctx, const struct gw_supply_row *s)
@@ -206,7 +206,8 @@ int gw_page_fleet(const struct gw_web_source *src, const struct gw_web_request *
 	struct order ord = { sort != NULL ? sort : "serial", order != NULL && strcmp(order, "desc") == 0 };
 	const char *sort_key = ord.key;
 	bool sort_desc = ord.desc;
-	qsort_r(f.rows, f.n, sizeof(*f.rows), cmp_rows, &ord);
+	if (f.n > 1)
+		qsort_r(f.rows, f.n, sizeof(*f.rows), cmp_rows, &ord);
 
 	struct tm_buf *b = &rs->body;
 	gw_page_begin(rs, rq, "Fleet");
