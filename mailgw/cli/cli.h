@@ -63,5 +63,6 @@ int gw_cmd_orders(struct gw_cli *c, int argc, char **argv);
 /* cmd_serve.c (issue 5) */
 int gw_cmd_serve(struct gw_cli *c, int argc, char **argv);
 int gw_cmd_status(struct gw_cli *c, int argc, char **argv);
+int gw_cmd_web(struct gw_cli *c, int argc, char **argv);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include <telemail/buf.h>
 #include <telemail/time.h>
 
 #include "service/alerts.h"
@@ -417,18 +418,6 @@ int gw_cmd_meters(struct gw_cli *c, int argc, char **argv)
 
 /* ---- billing ---- */
 
-/* The line's flags, and for a suspect one the rule and the reading:
- * "suspect;rule=too_fast;reading=D2:15:total/impressions". */
-static void line_flags(const struct gw_billing_line *l, char *buf, size_t n)
-{
-	gw_billing_flags_text(l->flags, buf, n);
-	if (l->flags & GW_BILL_SUSPECT) {
-		size_t used = strlen(buf);
-		snprintf(buf + used, n - used, ";rule=%s;reading=%s", l->suspect_rule,
-			 l->suspect_reading);
-	}
-}
-
 static void billing_out(const struct gw_billing *b, const char *tenant, const char *format)
 {
 	char flags[128 + 16 + GW_BILLING_READING_MAX], oat[40], cat[40];
@@ -436,7 +425,7 @@ static void billing_out(const struct gw_billing *b, const char *tenant, const ch
 		json_t *lines = json_array(), *totals = json_array();
 		for (size_t i = 0; i < b->n_lines; i++) {
 			const struct gw_billing_line *l = &b->lines[i];
-			line_flags(l, flags, sizeof(flags));
+			gw_billing_line_flags(l, flags, sizeof(flags));
 			gw_store_format_utc(l->open_at, l->open_at_nsec, oat, sizeof(oat));
 			gw_store_format_utc(l->close_at, l->close_at_nsec, cat, sizeof(cat));
 			json_t *fl = json_array();
@@ -462,38 +451,32 @@ static void billing_out(const struct gw_billing *b, const char *tenant, const ch
 				    "lines", lines, "totals", totals));
 		return;
 	}
-	bool csv = strcmp(format, "csv") == 0;
-	if (csv)
-		printf("record,tenant,serial,counter,opening,opening_at,closing,closing_at,usage,segments,flags\n");
-	else if (b->open)
+	if (strcmp(format, "csv") == 0) {   /* one writer of the CSV: the fleet page downloads the same */
+		struct tm_buf out;
+		tm_buf_init(&out);
+		if (gw_billing_csv(b, &out) == 0)
+			fwrite(out.data, 1, out.len, stdout);
+		tm_buf_fini(&out);
+		return;
+	}
+	if (b->open)
 		printf("period %s is open: it closes at the latest reading so far\n\n", b->period);
-	if (!csv)
-		printf("%-12s %-14s %-34s %12s %12s %10s %4s  %s\n", "TENANT", "SERIAL", "COUNTER",
-		       "OPENING", "CLOSING", "USAGE", "SEG", "FLAGS");
+	printf("%-12s %-14s %-34s %12s %12s %10s %4s  %s\n", "TENANT", "SERIAL", "COUNTER",
+	       "OPENING", "CLOSING", "USAGE", "SEG", "FLAGS");
 	for (size_t i = 0; i < b->n_lines; i++) {
 		const struct gw_billing_line *l = &b->lines[i];
-		line_flags(l, flags, sizeof(flags));
+		gw_billing_line_flags(l, flags, sizeof(flags));
 		gw_store_format_utc(l->open_at, l->open_at_nsec, oat, sizeof(oat));
 		gw_store_format_utc(l->close_at, l->close_at_nsec, cat, sizeof(cat));
-		if (csv)
-			printf("device,%s,%s,%s,%" PRId64 ",%s,%" PRId64 ",%s,%" PRId64 ",%u,%s\n",
-			       l->tenant, l->serial, l->counter, l->open_value, oat, l->close_value, cat,
-			       l->usage, l->segments, flags);
-		else
-			printf("%-12s %-14s %-34s %12" PRId64 " %12" PRId64 " %10" PRId64 " %4u  %s\n",
-			       l->tenant, l->serial, l->counter, l->open_value, l->close_value, l->usage,
-			       l->segments, flags[0] ? flags : "-");
+		printf("%-12s %-14s %-34s %12" PRId64 " %12" PRId64 " %10" PRId64 " %4u  %s\n",
+		       l->tenant, l->serial, l->counter, l->open_value, l->close_value, l->usage,
+		       l->segments, flags[0] ? flags : "-");
 	}
-	if (!csv)
-		printf("\n%-12s %-34s %10s %8s\n", "TENANT", "COUNTER", "USAGE", "DEVICES");
+	printf("\n%-12s %-34s %10s %8s\n", "TENANT", "COUNTER", "USAGE", "DEVICES");
 	for (size_t i = 0; i < b->n_totals; i++) {
 		const struct gw_billing_total *t = &b->totals[i];
-		if (csv)
-			printf("tenant_total,%s,,%s,,,,,%" PRId64 ",,devices=%zu\n", t->tenant, t->counter,
-			       t->usage, t->devices);
-		else
-			printf("%-12s %-34s %10" PRId64 " %8zu\n", t->tenant, t->counter, t->usage,
-			       t->devices);
+		printf("%-12s %-34s %10" PRId64 " %8zu\n", t->tenant, t->counter, t->usage,
+		       t->devices);
 	}
 }
 

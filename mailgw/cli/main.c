@@ -73,6 +73,11 @@ static const char *const usage_text[] = {
 	"                                  pipeline, notifications and silence checks\n"
 	"                                  (SIGTERM stops, SIGHUP reloads)\n"
 	"  store init | migrate | status   the store's schema: create, migrate, versions\n"
+	"  web                             the fleet page and /metrics over HTTPS on their own\n"
+	"                                  (serve runs them too when the configuration has web:)\n"
+	"  web token add --tenant T [--operator]\n"
+	"                                  a new token for the page, printed once; its SHA-256\n"
+	"                                  goes into the tokens file\n"
 	"  status [--json]                 spool depth, outcomes counted, store state,\n"
 	"                                  notifications queued and failed per channel\n"
 	"\n"
@@ -165,6 +170,7 @@ static const struct {
 	{ "serve", gw_cmd_serve },
 	{ "store", gw_cmd_store },
 	{ "status", gw_cmd_status },
+	{ "web", gw_cmd_web },
 };
 
 int main(int argc, char **argv)

@@ -15,6 +15,7 @@
 #include "config/config_listen.h"
 #include "config/config_service.h"
 #include "config/config_forward.h"
+#include "config/config_web.h"
 #include "registry/registry.h"
 
 #define CFG(member) TM_CONF_FIELD(struct gw_config, member)
@@ -140,6 +141,8 @@ static const struct tm_conf_entry root_keys[] = {
 	SUB("listen", listen, gw_conf_listen),
 	SUB("spool", listen, gw_conf_spool),
 	SUB("forward", forward, gw_conf_forward),
+	SUB("web", web, gw_conf_web),
+	SUB("metrics", web, gw_conf_metrics),
 };
 static const struct tm_conf_section root_section = TM_CONF_TABLE(root_keys, NULL);
 
@@ -174,6 +177,11 @@ static struct gw_config *config_new(struct tm_error *err)
 	gw_service_config_defaults(cfg->service);
 	/* forward: read into a struct of its own, dropped again when the file has none */
 	if (gw_config_forward_new(&cfg->forward, err) < 0) {
+		gw_config_free(cfg);
+		return NULL;
+	}
+	/* web: and metrics: likewise (one struct, dropped when there is no web:) */
+	if (gw_config_web_new(&cfg->web, err) < 0) {
 		gw_config_free(cfg);
 		return NULL;
 	}
@@ -221,6 +229,18 @@ int gw_config_parse(const uint8_t *buf, size_t len, const char *name, const char
 		gw_config_forward_free(cfg->forward);
 		cfg->forward = NULL;
 	} else if (gw_config_forward_finish(cfg->forward, err) < 0) {
+		goto out;
+	}
+	const struct tm_node *metrics = tm_node_get(root, "metrics");
+	if (tm_node_get(root, "web") == NULL) {
+		if (metrics != NULL) {
+			tm_error_set(err, "config.missing_key", "%s:%u: metrics: needs a web: section "
+				     "(/metrics is served by the web listener)", c.file, metrics->line);
+			goto out;
+		}
+		gw_config_web_free(cfg->web);
+		cfg->web = NULL;
+	} else if (gw_config_web_finish(cfg->web, cfg->state_dir, err) < 0) {
 		goto out;
 	}
 	*out = cfg;

@@ -19,6 +19,7 @@ struct tm_error;
 struct gw_service_config;
 struct gw_listen_config;
 struct gw_forward_config;
+struct gw_web_config;
 
 /* Limits (config.bad_value when exceeded). */
 #define GW_CONFIG_MAX_MAILBOXES 64
@@ -61,6 +62,7 @@ struct gw_config {
 	struct gw_service_config *service; /* alerts:, billing:, notify: (config_service.h) */
 	struct gw_listen_config *listen;   /* listen:, spool: (config_listen.h); never NULL */
 	struct gw_forward_config *forward; /* forward: (config_forward.h); NULL: no forwarding */
+	struct gw_web_config *web;         /* web:, metrics: (config_web.h); NULL: no web: */
 };
 
 /* Read and check a file. */

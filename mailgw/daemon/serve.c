@@ -30,6 +30,9 @@
 #include "smtp/maildir.h"
 #include "spool/spool.h"
 #include "store/store.h"
+#include "config/config_web.h"
+#include "web/metrics.h"
+#include "web/server.h"
 
 struct serve {
 	const struct gw_serve_options *o;
@@ -56,6 +59,15 @@ struct serve {
 	struct gw_pipeline *next_pipeline;
 
 	atomic_uint_fast64_t stored, duplicate, quarantined, deferred, maildir_moved;
+
+	/* the fleet page and /metrics (web:): its thread reads the snapshot
+	 * on_tick takes each second on the loop thread, and the latencies */
+	struct gw_web *web;
+	pthread_mutex_t snap_mu;
+	struct gw_listener_stats snap_listener;
+	struct gw_spool_stats snap_spool;
+	atomic_uint_fast64_t latency[GW_WEB_LATENCY_BUCKETS + 1];
+	atomic_uint_fast64_t latency_ms_sum;
 };
 
 static void log_line(void *ctx, const char *line)
@@ -126,6 +138,13 @@ static void spool_result(void *ctx, const struct gw_item *it)
 			tm_log_add(&l, "detail", err.msg);
 			log_end(&l);
 		}
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		double lat = (double)(now.tv_sec - it->received_at) + now.tv_nsec / 1e9;
+		if (lat < 0)
+			lat = 0;
+		sv->latency[gw_web_latency_bucket(lat)]++;
+		sv->latency_ms_sum += (uint_fast64_t)(lat * 1000);
 		switch (it->outcome) {
 		case GW_OUTCOME_STORED: sv->stored++; break;
 		case GW_OUTCOME_DUPLICATE: sv->duplicate++; break;
@@ -271,6 +290,10 @@ static void on_tick(void *ctx)
 		 deferred = sv->deferred, maildir_moved = sv->maildir_moved;
 	gw_spool_stats(sv->spool, &ss);
 	gw_listener_stats(sv->listener, &ls);
+	pthread_mutex_lock(&sv->snap_mu);
+	sv->snap_spool = ss;
+	sv->snap_listener = ls;
+	pthread_mutex_unlock(&sv->snap_mu);
 	char tmp[4200];
 	snprintf(tmp, sizeof(tmp), "%s.tmp", sv->status_path);
 	FILE *f = fopen(tmp, "w");
@@ -509,8 +532,8 @@ static void *forward_main(void *arg)
 	struct gw_config *cfg = NULL;
 	unsigned seen = (unsigned)-1;
 	struct tm_error err = {0};
-	struct gw_store_options so = { .backend = sv->store_backend, .path = sv->store_path,
-				       .busy_timeout_ms = sv->busy_timeout_ms, .forward = true };
+	struct gw_store_options so = sv->so;
+	so.forward = true;
 	if (gw_store_open(&so, &st, &err) != GW_STORE_OK) {
 		log_failed("gw forward", "failed", err.reason, err.msg);
 		return NULL;
@@ -547,6 +570,54 @@ static void *forward_main(void *arg)
 	return NULL;
 }
 
+/* ---- the fleet page's runtime metrics (on the web thread) ---- */
+
+static void web_runtime(void *ctx, struct gw_web_runtime *rt)
+{
+	struct serve *sv = ctx;
+	memset(rt, 0, sizeof(*rt));
+	rt->started = sv->started;
+	rt->stored = sv->stored;
+	rt->duplicate = sv->duplicate;
+	rt->quarantined = sv->quarantined;
+	rt->deferred = sv->deferred;
+	pthread_mutex_lock(&sv->snap_mu);
+	struct gw_listener_stats ls = sv->snap_listener;
+	struct gw_spool_stats ss = sv->snap_spool;
+	pthread_mutex_unlock(&sv->snap_mu);
+	rt->connections = ls.connections;
+	rt->refused_connections = ls.refused_connections;
+	rt->sessions_now = ls.sessions_now;
+	rt->messages_accepted = ls.messages_accepted;
+	rt->messages_refused = ls.messages_refused;
+	for (size_t i = 0; i < ls.n_refusals && i < sizeof(rt->refusals) / sizeof(rt->refusals[0]); i++) {
+		const struct tm_reason *r = tm_reason_lookup(ls.refusals[i].reason);
+		snprintf(rt->refusals[i].reason, sizeof(rt->refusals[i].reason), "%s",
+			 ls.refusals[i].reason);
+		snprintf(rt->refusals[i].code, sizeof(rt->refusals[i].code), "%.3s",
+			 r != NULL && r->smtp != NULL ? r->smtp : "");
+		rt->refusals[i].n = ls.refusals[i].n;
+		rt->n_refusals++;
+	}
+	rt->refusals_other = ls.refusals_other;
+	rt->spool_messages = ss.messages;
+	rt->spool_bytes = ss.bytes;
+	rt->spool_queued = ss.queued;
+	rt->spool_rounds = ss.rounds;
+	rt->spool_accepted = ss.accepted;
+	rt->spool_failed = ss.failed;
+	for (size_t i = 0; i < GW_WEB_LATENCY_BUCKETS; i++)
+		rt->latency_buckets[i] = sv->latency[i];
+	rt->latency_over = sv->latency[GW_WEB_LATENCY_BUCKETS];
+	rt->latency_sum = (double)sv->latency_ms_sum / 1000.0;
+}
+
+static void web_log(void *ctx, const char *line)
+{
+	(void)ctx;
+	fprintf(stderr, "%s\n", line);
+}
+
 /* ---- setup and teardown ---- */
 
 int gw_serve_run(const struct gw_serve_options *o, struct tm_error *err)
@@ -554,6 +625,7 @@ int gw_serve_run(const struct gw_serve_options *o, struct tm_error *err)
 	struct serve sv = { .o = o, .cfg = o->cfg };
 	pthread_mutex_init(&sv.mu, NULL);
 	pthread_cond_init(&sv.stop_cv, NULL);
+	pthread_mutex_init(&sv.snap_mu, NULL);
 	atomic_init(&sv.reloads, 0);
 	pthread_t pipe_th, maildir_th, service_th, forward_th;
 	bool pipe_started = false, maildir_started = false, service_started = false;
@@ -621,6 +693,17 @@ int gw_serve_run(const struct gw_serve_options *o, struct tm_error *err)
 	lo.on_tick = on_tick;
 	if (gw_listener_new(&lo, &sv.listener, err) < 0)
 		goto out;
+	if (cfg->web != NULL) {
+		/* the page reads its configuration once: a reload does not move it */
+		struct gw_web_options wo = {
+			.cfg = cfg->web, .store = sv.so, .quarantine = true,
+			.silence = cfg->service->silence, .estimate_after = cfg->service->estimate_after,
+			.runtime = web_runtime, .runtime_ctx = &sv, .log = web_log,
+		};
+		gw_spool_stats(sv.spool, &sv.snap_spool);
+		if (gw_web_new(&wo, &sv.web, err) < 0 || gw_web_start(sv.web, err) < 0)
+			goto out;
+	}
 	if (pthread_create(&pipe_th, NULL, pipeline_main, &sv) != 0) {
 		tm_error_set(err, "internal.library", "cannot start the pipeline thread");
 		goto out;
@@ -662,6 +745,8 @@ out:
 	if (sv.spool != NULL)
 		gw_spool_stop_consumers(sv.spool);
 	pthread_mutex_unlock(&sv.mu);
+	gw_web_free(sv.web);   /* stops its thread: nothing reads sv after this */
+	sv.web = NULL;
 	if (service_started)
 		pthread_join(service_th, NULL);
 	if (forward_started)
@@ -703,6 +788,7 @@ out:
 	free(sv.store_password_file);
 	free(sv.status_path);
 	pthread_cond_destroy(&sv.stop_cv);
+	pthread_mutex_destroy(&sv.snap_mu);
 	pthread_mutex_destroy(&sv.mu);
 	return rc;
 }

@@ -16,6 +16,10 @@
  *                    (gw_notify_run_once), every alerts.check_every raises
  *                    silent devices (gw_alerts_check_silence); its own
  *                    store handle and configuration copy
+ *   web thread       (web: configured) the fleet page and /metrics
+ *                    (web/server.h): its own event base and store handle;
+ *                    /metrics reads the counters below, the listener's
+ *                    and spool's as of the last tick (about a second old)
  *
  * The pipeline's threads (workers and writer) run at niceness
  * GW_SERVE_PIPELINE_NICE: on a busy machine the loop and spool threads, which

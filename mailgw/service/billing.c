@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include <telemail/array.h>
+#include <telemail/buf.h>
 #include <telemail/error.h>
 
 #include "service/billing.h"
@@ -326,4 +327,36 @@ void gw_billing_fini(struct gw_billing *b)
 	b->lines = NULL;
 	b->totals = NULL;
 	b->n_lines = b->n_totals = 0;
+}
+
+void gw_billing_line_flags(const struct gw_billing_line *l, char *buf, size_t n)
+{
+	gw_billing_flags_text(l->flags, buf, n);
+	if (l->flags & GW_BILL_SUSPECT) {
+		size_t used = strlen(buf);
+		snprintf(buf + used, n - used, ";rule=%s;reading=%s", l->suspect_rule,
+			 l->suspect_reading);
+	}
+}
+
+int gw_billing_csv(const struct gw_billing *b, struct tm_buf *out)
+{
+	char flags[128 + 16 + GW_BILLING_READING_MAX], oat[40], cat[40];
+	int rc = tm_buf_append_str(out, "record,tenant,serial,counter,opening,opening_at,closing,"
+				   "closing_at,usage,segments,flags\n");
+	for (size_t i = 0; rc == 0 && i < b->n_lines; i++) {
+		const struct gw_billing_line *l = &b->lines[i];
+		gw_billing_line_flags(l, flags, sizeof(flags));
+		gw_store_format_utc(l->open_at, l->open_at_nsec, oat, sizeof(oat));
+		gw_store_format_utc(l->close_at, l->close_at_nsec, cat, sizeof(cat));
+		rc = tm_buf_printf(out, "device,%s,%s,%s,%" PRId64 ",%s,%" PRId64 ",%s,%" PRId64 ",%u,%s\n",
+				   l->tenant, l->serial, l->counter, l->open_value, oat, l->close_value,
+				   cat, l->usage, l->segments, flags);
+	}
+	for (size_t i = 0; rc == 0 && i < b->n_totals; i++) {
+		const struct gw_billing_total *t = &b->totals[i];
+		rc = tm_buf_printf(out, "tenant_total,%s,,%s,,,,,%" PRId64 ",,devices=%zu\n", t->tenant,
+				   t->counter, t->usage, t->devices);
+	}
+	return rc < 0 ? -1 : 0;
 }

@@ -50,6 +50,7 @@
 
 struct gw_service_config;
 struct gw_tenant_scope;
+struct tm_buf;
 struct tm_error;
 
 #define GW_BILLING_COUNTER_MAX 96
@@ -113,7 +114,15 @@ void gw_billing_fini(struct gw_billing *b);
 const char *gw_billing_check_step(int64_t a_value, int64_t a_at, int64_t b_value, int64_t b_at,
 				  unsigned ppm);
 
+/* The CSV of `billing --format csv` and of the fleet page's download: a
+ * header line, a `device` line per billing line, a `tenant_total` line per
+ * total. Tenant names, serials and counters never hold a comma or a quote
+ * (their grammars), so no field needs quoting. 0, or -1 out of memory. */
+int gw_billing_csv(const struct gw_billing *b, struct tm_buf *out);
 
+/* The line's flags, and for a suspect one the rule and the reading:
+ * "suspect;rule=too_fast;reading=D2:15:total/impressions". */
+void gw_billing_line_flags(const struct gw_billing_line *l, char *buf, size_t n);
 /* "estimated_opening;reset", "open" etc. ("" when none). */
 void gw_billing_flags_text(unsigned flags, char *buf, size_t n);
 

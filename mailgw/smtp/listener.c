@@ -114,9 +114,28 @@ static void log_state(void *arg, enum gw_smtp_state from, enum gw_smtp_state to,
 	log_end(c->l, &line);
 }
 
+/* Count a refusal under its reason code (struct gw_listener_refusal). */
+static void count_refusal(struct gw_listener *l, const char *reason)
+{
+	const struct tm_reason *r = reason != NULL ? tm_reason_lookup(reason) : NULL;
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < l->st.n_refusals; i++)
+		if (l->st.refusals[i].reason == r->code) {
+			l->st.refusals[i].n++;
+			return;
+		}
+	if (l->st.n_refusals == GW_LISTENER_REFUSAL_KINDS) {
+		l->st.refusals_other++;
+		return;
+	}
+	l->st.refusals[l->st.n_refusals++] = (struct gw_listener_refusal){ r->code, 1 };
+}
+
 /* `gw smtp event=refused peer=P reason=R`: a connection refused before its session. */
 static void log_refused(struct gw_listener *l, const char *peer, const char *reason)
 {
+	count_refusal(l, reason);
 	struct tm_logline line;
 	tm_log_begin(&line, "gw smtp");
 	tm_log_add(&line, "event", "refused");
@@ -271,6 +290,7 @@ static void message_result(struct conn *c)
 		tm_log_add(&line, "result", "queued");
 	} else {
 		l->st.messages_refused++;
+		count_refusal(l, e->reason);
 		tm_log_add(&line, "result", "deferred");
 		tm_log_add(&line, "reason", e->reason);
 		tm_log_add(&line, "detail", e->msg);
@@ -348,6 +368,7 @@ static void conn_process(struct conn *c)
 		if (ref > c->refused_seen) { /* refused in DATA: too large, smuggling ... */
 			c->refused_seen = ref;
 			l->st.messages_refused++;
+			count_refusal(l, gw_smtp_session_last_reason(c->s));
 			struct tm_logline line;
 			log_session(&line, c->id, "message");
 			tm_log_add(&line, "result", "refused");

@@ -39,9 +39,24 @@ struct gw_listener_options {
 	void *ctx;
 };
 
+/* Refusals by reason code (pointers into the reason table, whose entry
+ * names the reply code): connections refused before a session, messages
+ * refused in DATA or deferred by the spool. The first
+ * GW_LISTENER_REFUSAL_KINDS reasons seen are counted; a later new one is
+ * counted in refusals_other. */
+#define GW_LISTENER_REFUSAL_KINDS 16
+
+struct gw_listener_refusal {
+	const char *reason;
+	uint64_t n;
+};
+
 struct gw_listener_stats {
 	uint64_t connections, refused_connections, sessions_now;
 	uint64_t messages_accepted, messages_refused;
+	struct gw_listener_refusal refusals[GW_LISTENER_REFUSAL_KINDS];
+	size_t n_refusals;
+	uint64_t refusals_other;
 };
 
 struct gw_listener;

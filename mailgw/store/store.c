@@ -759,6 +759,72 @@ int gw_store_meter_adjacent(struct gw_store *st, const char *serial, const char 
 				       found, err);
 }
 
+/* ---- web reads (issue 19) ---- */
+
+int gw_store_web_devices(struct gw_store *st, const char *serial, gw_store_web_device_cb cb,
+			 void *ctx, struct tm_error *err)
+{
+	if (st->ops->web_devices == NULL)
+		return unsupported(st, "web_devices", err);
+	return st->ops->web_devices(st->be, serial, cb, ctx, err);
+}
+
+int gw_store_web_supplies(struct gw_store *st, const char *serial, gw_store_supply_cb cb,
+			  void *ctx, struct tm_error *err)
+{
+	if (st->ops->web_supplies == NULL)
+		return unsupported(st, "web_supplies", err);
+	return st->ops->web_supplies(st->be, serial, cb, ctx, err);
+}
+
+int gw_store_web_supply_history(struct gw_store *st, const char *serial, int64_t since,
+				gw_store_web_point_cb cb, void *ctx, struct tm_error *err)
+{
+	if (st->ops->web_supply_history == NULL)
+		return unsupported(st, "web_supply_history", err);
+	return st->ops->web_supply_history(st->be, serial, since, cb, ctx, err);
+}
+
+int gw_store_web_counter_history(struct gw_store *st, const char *serial, int64_t since,
+				 gw_store_web_point_cb cb, void *ctx, struct tm_error *err)
+{
+	if (st->ops->web_counter_history == NULL)
+		return unsupported(st, "web_counter_history", err);
+	return st->ops->web_counter_history(st->be, serial, since, cb, ctx, err);
+}
+
+int gw_store_web_reports(struct gw_store *st, const char *serial, int64_t limit,
+			 gw_store_web_report_cb cb, void *ctx, struct tm_error *err)
+{
+	if (st->ops->web_reports == NULL)
+		return unsupported(st, "web_reports", err);
+	return st->ops->web_reports(st->be, serial, limit, cb, ctx, err);
+}
+
+int gw_store_web_firmware(struct gw_store *st, const char *serial, gw_store_web_firmware_cb cb,
+			  void *ctx, struct tm_error *err)
+{
+	if (st->ops->web_firmware == NULL)
+		return unsupported(st, "web_firmware", err);
+	return st->ops->web_firmware(st->be, serial, cb, ctx, err);
+}
+
+int gw_store_web_counters(struct gw_store *st, const char *serial, gw_store_web_point_cb cb,
+			  void *ctx, struct tm_error *err)
+{
+	if (st->ops->web_counters == NULL)
+		return unsupported(st, "web_counters", err);
+	return st->ops->web_counters(st->be, serial, cb, ctx, err);
+}
+
+int gw_store_web_outcomes(struct gw_store *st, gw_store_web_outcome_cb cb, void *ctx,
+			  struct tm_error *err)
+{
+	if (st->ops->web_outcomes == NULL)
+		return unsupported(st, "web_outcomes", err);
+	return st->ops->web_outcomes(st->be, cb, ctx, err);
+}
+
 /* The one RFC 3339 reader, held to UTC ("Z"): a stored time is never local. */
 int gw_store_parse_utc_ns(const char *text, const char *what, int64_t *sec, int32_t *nsec,
 			  struct tm_error *err)

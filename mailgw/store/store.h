@@ -318,6 +318,64 @@ typedef int (*gw_store_mark_cb)(void *ctx, const struct gw_mark_entry *m);
  * the endpoint wants into items (a report event may give a `report` and a
  * `meter` item); gw_store_forward_claim leases a batch of due items; the
  * sender reports the batch's fate with gw_store_forward_done. */
+/* ---- web reads: the fleet page and the metrics (issue 19) ---- */
+
+/* A device with what its newest report said about it. */
+struct gw_web_device_row {
+	char serial[GW_NAME_MAX + 1];
+	char tenant[GW_NAME_MAX + 1];
+	int64_t enrolled_at;
+	int64_t last_seq;              /* 0 when no report yet */
+	int64_t last_seen;             /* generated_at of the newest seq; 0 none */
+	int64_t last_received;         /* 0 none */
+	char manufacturer[128];
+	char model[128];
+	char name[128];
+	char location[256];
+	char ip[64];
+	char state[32];
+};
+
+/* One point of a device's history: a supply's level (key = the supply
+ * index) or a counter's value (key 0), at a report's generated_at. */
+struct gw_web_point {
+	int64_t at;
+	int64_t key;
+	int64_t value;
+	int64_t max_capacity;          /* supplies: TM_UNSET when not reported */
+	char label[128];               /* supplies: colorant, else type */
+};
+
+/* A stored report of a device, newest first. */
+struct gw_web_report_row {
+	char report_id[GW_NAME_MAX + 1];
+	int64_t seq;
+	char kind[32];
+	int64_t generated_at;
+	int64_t received_at;
+	char state[32];
+};
+
+/* A firmware component of the device's newest report. */
+struct gw_web_firmware_row {
+	char component[128];
+	char version[128];
+};
+
+/* How many message-log rows end in each (outcome, reason). */
+struct gw_web_outcome_row {
+	enum gw_outcome outcome;
+	char reason[64];               /* "" for stored/duplicate */
+	int64_t count;
+};
+
+typedef int (*gw_store_web_device_cb)(void *ctx, const struct gw_web_device_row *d);
+typedef int (*gw_store_web_point_cb)(void *ctx, const struct gw_web_point *p);
+typedef int (*gw_store_web_report_cb)(void *ctx, const struct gw_web_report_row *r);
+typedef int (*gw_store_web_firmware_cb)(void *ctx, const struct gw_web_firmware_row *f);
+typedef int (*gw_store_web_outcome_cb)(void *ctx, const struct gw_web_outcome_row *o);
+
+/* ---- the back-end interface ---- */
 
 enum gw_fwd_kind { GW_FWD_REPORT = 1, GW_FWD_ALERT = 2, GW_FWD_METER = 4 };
 const char *gw_fwd_kind_name(enum gw_fwd_kind k);   /* report | alert | meter */
@@ -613,6 +671,23 @@ struct gw_store_ops {
 	int (*supply_before)(void *s, const char *serial, int64_t idx, int64_t at, int32_t at_nsec,
 			     int64_t seq, struct gw_supply_hist_row *out, bool *found,
 			     struct tm_error *err);
+	/* web reads (store_sqlite_web.c; used by web/). serial NULL: every
+	 * device. A non-zero result of a callback stops the walk. */
+	int (*web_devices)(void *s, const char *serial, gw_store_web_device_cb cb, void *ctx,
+			   struct tm_error *err);
+	int (*web_supplies)(void *s, const char *serial, gw_store_supply_cb cb, void *ctx,
+			    struct tm_error *err);
+	int (*web_supply_history)(void *s, const char *serial, int64_t since,
+				  gw_store_web_point_cb cb, void *ctx, struct tm_error *err);
+	int (*web_counter_history)(void *s, const char *serial, int64_t since,
+				   gw_store_web_point_cb cb, void *ctx, struct tm_error *err);
+	int (*web_reports)(void *s, const char *serial, int64_t limit, gw_store_web_report_cb cb,
+			   void *ctx, struct tm_error *err);
+	int (*web_firmware)(void *s, const char *serial, gw_store_web_firmware_cb cb, void *ctx,
+			    struct tm_error *err);
+	int (*web_counters)(void *s, const char *serial, gw_store_web_point_cb cb, void *ctx,
+			    struct tm_error *err);
+	int (*web_outcomes)(void *s, gw_store_web_outcome_cb cb, void *ctx, struct tm_error *err);
 };
 
 /* The SQLite back end (store/sqlite/store_sqlite.c). */
@@ -851,6 +926,36 @@ int gw_store_meter_adjacent(struct gw_store *st, const char *serial, const char 
 			    const char *name, int64_t at, int32_t at_nsec, int64_t seq, bool after,
 			    struct gw_meter_row *out, bool *found, struct tm_error *err);
 
+/* ---- web reads: the fleet page and the metrics (issue 19) ----
+ * Read-only; the caller filters by tenant scope (registry/tenant_scope.h).
+ * serial NULL: every device (devices ordered by serial). */
+int gw_store_web_devices(struct gw_store *st, const char *serial, gw_store_web_device_cb cb,
+			 void *ctx, struct tm_error *err);
+/* Supplies as of each device's newest report, by serial then index. */
+int gw_store_web_supplies(struct gw_store *st, const char *serial, gw_store_supply_cb cb,
+			  void *ctx, struct tm_error *err);
+/* A device's supply levels (key = index) and its total impressions (key 0)
+ * per report generated at or after `since`, oldest first. */
+int gw_store_web_supply_history(struct gw_store *st, const char *serial, int64_t since,
+				gw_store_web_point_cb cb, void *ctx, struct tm_error *err);
+int gw_store_web_counter_history(struct gw_store *st, const char *serial, int64_t since,
+				 gw_store_web_point_cb cb, void *ctx, struct tm_error *err);
+/* A device's newest `limit` reports, newest first. */
+int gw_store_web_reports(struct gw_store *st, const char *serial, int64_t limit,
+			 gw_store_web_report_cb cb, void *ctx, struct tm_error *err);
+/* The firmware components of a device's newest report. */
+int gw_store_web_firmware(struct gw_store *st, const char *serial, gw_store_web_firmware_cb cb,
+			  void *ctx, struct tm_error *err);
+/* The counters of a device's newest report (label "service/name", key 0). */
+int gw_store_web_counters(struct gw_store *st, const char *serial, gw_store_web_point_cb cb,
+			  void *ctx, struct tm_error *err);
+/* Message-log rows counted by outcome and reason. */
+int gw_store_web_outcomes(struct gw_store *st, gw_store_web_outcome_cb cb, void *ctx,
+			  struct tm_error *err);
+
+/* The back end's ops and state, for registry.c. */
+const struct gw_store_ops *gw_store_ops_get0(const struct gw_store *st);
+void *gw_store_state_get0(const struct gw_store *st);
 
 /* ---- shared helpers ---- */
 

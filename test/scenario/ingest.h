@@ -47,6 +47,7 @@ struct sc_report {
 	const char *fw;                 /* controller version, or NULL */
 	long long fuser_used;           /* < 0 or 0: no parts (rated 100000) */
 	long long outbox_gap;           /* > 0: reported */
+	const char *name, *location;    /* device name and location, or NULL (no '"' or '\\') */
 };
 
 static inline void sc_report_init(struct sc_report *r, const char *serial, long long seq,
@@ -82,6 +83,10 @@ static inline void sc_yaml(const struct sc_report *r, struct tm_buf *b)
 	if (r->outbox_gap > 0)
 		tm_buf_printf(b, "  outbox_gap: %lld\n", r->outbox_gap);
 	tm_buf_printf(b, "device:\n  serial: %s\n  model: \"XK-4500 MFP\"\n", r->serial);
+	if (r->name != NULL)
+		tm_buf_printf(b, "  name: \"%s\"\n", r->name);
+	if (r->location != NULL)
+		tm_buf_printf(b, "  location: \"%s\"\n", r->location);
 	if (r->fw != NULL)
 		tm_buf_printf(b, "  firmware:\n    - {component: controller, version: \"%s\"}\n", r->fw);
 	if (r->conditions != NULL)

@@ -557,4 +557,12 @@ const struct gw_store_ops gw_store_sqlite_ops = {
 	.meter_get = gw_sq_meter_get,
 	.meter_adjacent = gw_sq_meter_adjacent,
 	.supply_before = gw_sq_supply_before,
+	.web_devices = gw_sq_web_devices,
+	.web_supplies = gw_sq_web_supplies,
+	.web_supply_history = gw_sq_web_supply_history,
+	.web_counter_history = gw_sq_web_counter_history,
+	.web_reports = gw_sq_web_reports,
+	.web_firmware = gw_sq_web_firmware,
+	.web_counters = gw_sq_web_counters,
+	.web_outcomes = gw_sq_web_outcomes,
 };

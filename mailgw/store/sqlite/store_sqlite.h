@@ -221,5 +221,21 @@ int gw_sq_meter_get(void *s, const char *serial, int64_t seq, const char *servic
 int gw_sq_meter_adjacent(void *s, const char *serial, const char *service, const char *name,
 			 int64_t at, int32_t at_nsec, int64_t seq, bool after, struct gw_meter_row *out,
 			 bool *found, struct tm_error *err);
+/* web reads (store_sqlite_web.c) */
+int gw_sq_web_devices(void *s, const char *serial, gw_store_web_device_cb cb, void *ctx,
+		      struct tm_error *err);
+int gw_sq_web_supplies(void *s, const char *serial, gw_store_supply_cb cb, void *ctx,
+		       struct tm_error *err);
+int gw_sq_web_supply_history(void *s, const char *serial, int64_t since,
+			     gw_store_web_point_cb cb, void *ctx, struct tm_error *err);
+int gw_sq_web_counter_history(void *s, const char *serial, int64_t since,
+			      gw_store_web_point_cb cb, void *ctx, struct tm_error *err);
+int gw_sq_web_reports(void *s, const char *serial, int64_t limit, gw_store_web_report_cb cb,
+		      void *ctx, struct tm_error *err);
+int gw_sq_web_firmware(void *s, const char *serial, gw_store_web_firmware_cb cb, void *ctx,
+		       struct tm_error *err);
+int gw_sq_web_counters(void *s, const char *serial, gw_store_web_point_cb cb, void *ctx,
+		       struct tm_error *err);
+int gw_sq_web_outcomes(void *s, gw_store_web_outcome_cb cb, void *ctx, struct tm_error *err);
 
 #endif
