@@ -85,23 +85,17 @@ bool gw_cidr_match(const struct gw_cidr *list, size_t n, const void *sockaddr)
 
 #define LST(member) TM_CONF_FIELD(struct gw_listen_config, member)
 
-/* listen.smtp: "127.0.0.1:2525", "[::1]:2525", "off" */
-static int read_smtp(const struct tm_conf_ctx *c, const struct tm_node *n, const char *path,
-		     void *obj)
+int gw_config_address_port(const struct tm_conf_ctx *c, const struct tm_node *n, const char *path,
+			   const char *example, char **address, unsigned *port)
 {
-	struct gw_listen_config *l = obj;
 	if (n->type != TM_NODE_STRING)
-		return tm_conf_fail(c, n, "config.bad_value", path, "must be ADDRESS:PORT or off");
+		return tm_conf_fail(c, n, "config.bad_value", path, "must be ADDRESS:PORT");
 	const char *s = n->u.str.s;
-	free(l->smtp_address);
-	l->smtp_address = NULL;
-	if (strcmp(s, "off") == 0)
-		return 0;
 	const char *colon = strrchr(s, ':');
 	char addr[64];
 	if (colon == NULL || colon == s || (size_t)(colon - s) >= sizeof(addr))
 		return tm_conf_fail(c, n, "config.bad_value", path,
-				    "'%.80s' is not ADDRESS:PORT ([::1]:2525 for IPv6)", s);
+				    "'%.80s' is not ADDRESS:PORT (%s for IPv6)", s, example);
 	size_t al = (size_t)(colon - s);
 	if (s[0] == '[') {
 		if (al < 3 || s[al - 1] != ']')
@@ -117,14 +111,31 @@ static int read_smtp(const struct tm_conf_ctx *c, const struct tm_node *n, const
 	if (inet_pton(strchr(addr, ':') ? AF_INET6 : AF_INET, addr, tmp) != 1)
 		return tm_conf_fail(c, n, "config.bad_value", path, "'%s' is not an IP address", addr);
 	char *end;
-	long port = strtol(colon + 1, &end, 10);
-	if (colon[1] == '\0' || *end != '\0' || port < 0 || port > 65535)
+	long p = strtol(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end != '\0' || p < 0 || p > 65535)
 		return tm_conf_fail(c, n, "config.bad_value", path,
 				    "'%s' is not a port (0..65535; 0: any free port, logged)", colon + 1);
-	l->smtp_port = (unsigned)port;
-	if ((l->smtp_address = strdup(addr)) == NULL)
+	char *a = strdup(addr);
+	if (a == NULL)
 		return tm_error_set(c->err, "internal.nomem", "out of memory");
+	free(*address);
+	*address = a;
+	*port = (unsigned)p;
 	return 0;
+}
+
+/* listen.smtp: "127.0.0.1:2525", "[::1]:2525", "off" */
+static int read_smtp(const struct tm_conf_ctx *c, const struct tm_node *n, const char *path,
+		     void *obj)
+{
+	struct gw_listen_config *l = obj;
+	if (n->type != TM_NODE_STRING)
+		return tm_conf_fail(c, n, "config.bad_value", path, "must be ADDRESS:PORT or off");
+	free(l->smtp_address);
+	l->smtp_address = NULL;
+	if (strcmp(n->u.str.s, "off") == 0)
+		return 0;
+	return gw_config_address_port(c, n, path, "[::1]:2525", &l->smtp_address, &l->smtp_port);
 }
 
 /* listen.client_networks: a list of CIDR blocks. */

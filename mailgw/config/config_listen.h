@@ -59,4 +59,11 @@ int gw_cidr_parse(const char *text, struct gw_cidr *out);
 /* Is the address (struct sockaddr_in / _in6, IPv4-mapped IPv6 as IPv4) inside? */
 bool gw_cidr_match(const struct gw_cidr *list, size_t n, const void *sockaddr);
 
+/* "ADDRESS:PORT" ("[v6]:PORT") into *address (replaced) and *port, or
+ * config.bad_value naming path; example is shown for IPv6 ("[::1]:2525"). */
+struct tm_conf_ctx;
+struct tm_node;
+int gw_config_address_port(const struct tm_conf_ctx *c, const struct tm_node *n, const char *path,
+			   const char *example, char **address, unsigned *port);
+
 #endif

@@ -1,6 +1,5 @@
 /* telemail-mailgw — `web:` and `metrics:` configuration (see config_web.h),
  * declared as tables for the shared reader (telemail/config_map.h). */
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +8,7 @@
 #include <telemail/error.h>
 #include <telemail/node.h>
 
+#include "config/config_listen.h"
 #include "config/config_web.h"
 
 #define WEB(member) TM_CONF_FIELD(struct gw_web_config, member)
@@ -18,34 +18,7 @@ static int read_listen(const struct tm_conf_ctx *c, const struct tm_node *n, con
 		       void *obj)
 {
 	struct gw_web_config *w = obj;
-	if (n->type != TM_NODE_STRING)
-		return tm_conf_fail(c, n, "config.bad_value", path, "must be ADDRESS:PORT");
-	const char *s = n->u.str.s, *colon = strrchr(s, ':');
-	char addr[64];
-	if (colon == NULL || colon == s || (size_t)(colon - s) >= sizeof(addr))
-		return tm_conf_fail(c, n, "config.bad_value", path, "'%.80s' is not ADDRESS:PORT ([::1]:8443 for IPv6)", s);
-	size_t al = (size_t)(colon - s);
-	if (s[0] == '[') {
-		if (al < 3 || s[al - 1] != ']')
-			return tm_conf_fail(c, n, "config.bad_value", path, "'%.80s': IPv6 addresses go in brackets", s);
-		memcpy(addr, s + 1, al - 2);
-		addr[al - 2] = '\0';
-	} else {
-		memcpy(addr, s, al);
-		addr[al] = '\0';
-	}
-	uint8_t tmp[16];
-	if (inet_pton(strchr(addr, ':') ? AF_INET6 : AF_INET, addr, tmp) != 1)
-		return tm_conf_fail(c, n, "config.bad_value", path, "'%s' is not an IP address", addr);
-	char *end;
-	long port = strtol(colon + 1, &end, 10);
-	if (colon[1] == '\0' || *end != '\0' || port < 0 || port > 65535)
-		return tm_conf_fail(c, n, "config.bad_value", path, "'%s' is not a port (0..65535)", colon + 1);
-	w->port = (unsigned)port;
-	free(w->address);
-	if ((w->address = strdup(addr)) == NULL)
-		return tm_error_set(c->err, "internal.nomem", "out of memory");
-	return 0;
+	return gw_config_address_port(c, n, path, "[::1]:8443", &w->address, &w->port);
 }
 
 static int read_metrics_token(const struct tm_conf_ctx *c, const struct tm_node *n,
