@@ -56,6 +56,18 @@ int bench_seal_corpus(const char *sample, const struct tm_identity *signer,
 	if (tm_buf_read_file(&yaml, sample, 1 << 20, err) < 0 ||
 	    tm_report_read(yaml.data, yaml.len, NULL, &rep, err) < 0)
 		goto out;
+	/* signed now: generated_at must agree with the signing time (issue 14) */
+	{
+		char now[32];
+		time_t t = time(NULL);
+		struct tm tmv;
+		strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tmv));
+		free(rep->generated_at);
+		if ((rep->generated_at = strdup(now)) == NULL) {
+			tm_error_set(err, "internal.nomem", "out of memory");
+			goto out;
+		}
+	}
 	for (size_t i = 0; i < n; i++) {
 		char idbuf[64];
 		snprintf(idbuf, sizeof(idbuf), "5f2c0000-0000-4000-8000-%012zx", i);

@@ -325,6 +325,14 @@ static const char v6[] =
 	"  at INTEGER NOT NULL,"
 	"  PRIMARY KEY (serial, seq, counter)) WITHOUT ROWID;";
 
+/* v7: the report-time index ends with seq, as every query that walks a
+ * device's reports in report time orders them (time, then seq): a meter or
+ * supply reading next to another is one index seek, also among reports of
+ * the same instant. */
+static const char v7[] =
+	"DROP INDEX reports_serial_time;"
+	"CREATE INDEX reports_serial_time ON reports(serial, generated_unix, generated_nsec, seq);";
+
 const char *const gw_sq_migrations[] = {
 	v1,
 	v2,
@@ -332,6 +340,7 @@ const char *const gw_sq_migrations[] = {
 	v4,
 	v5,
 	v6,
+	v7,
 };
 
 const size_t gw_sq_n_migrations = sizeof(gw_sq_migrations) / sizeof(gw_sq_migrations[0]);
