@@ -289,5 +289,6 @@ void gw_config_free(struct gw_config *c)
 	gw_config_service_free(c->service);
 	gw_config_listen_free(c->listen);
 	gw_config_forward_free(c->forward);
+	gw_config_web_free(c->web);
 	free(c);
 }
