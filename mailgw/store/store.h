@@ -1,6 +1,10 @@
 /* telemail-mailgw — the store interface: where records, the message log and
  * the device registry live.
  *
+ * Over 800 lines, on purpose: this is the whole contract between the gateway
+ * and a back end (the rows, the ops table, the typed front functions), kept
+ * in one header so that a new back end is one table to fill in.
+ *
  * A back end is a table of function pointers (struct gw_store_ops), in the
  * style of a Fluent Bit output plugin: every write answers OK, RETRY (a
  * transient failure: roll the batch back and try it again later; reason

@@ -1,0 +1,155 @@
+/* telemail-mailgw — the store front: supply histories, order rules, orders, meter readings and decisions (issue 18) (see store.h). Each
+ * call is passed to the back end; a back end that has not got the op yet
+ * answers store.unsupported. */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <telemail/error.h>
+
+#include "store/store.h"
+#include "store/store_private.h"
+
+bool gw_store_has_orders(const struct gw_store *st)
+{
+	return st->ops->order_insert != NULL && st->ops->supply_history != NULL &&
+	       st->ops->meter_decision_list != NULL;
+}
+
+/* ---- supplies (issue 18) ---- */
+
+int gw_store_supply_history(struct gw_store *st, const char *serial, int64_t idx,
+			    gw_store_supply_hist_cb cb, void *ctx, struct tm_error *err)
+{
+	if (st->ops->supply_history == NULL)
+		return gw_store_unsupported(st, "supply_history", err);
+	return st->ops->supply_history(st->be, serial, idx, cb, ctx, err);
+}
+
+int gw_store_supply_before(struct gw_store *st, const char *serial, int64_t idx, int64_t at,
+			   int32_t at_nsec, int64_t seq, struct gw_supply_hist_row *out, bool *found,
+			   struct tm_error *err)
+{
+	*found = false;
+	if (st->ops->supply_before == NULL)
+		return gw_store_unsupported(st, "supply_before", err);
+	return st->ops->supply_before(st->be, serial, idx, at, at_nsec, seq, out, found, err);
+}
+
+int gw_store_supply_rule_get(struct gw_store *st, const char *tenant,
+			     struct gw_supply_rule_row *out, bool *found, struct tm_error *err)
+{
+	*found = false;
+	if (st->ops->supply_rule_get == NULL)
+		return gw_store_unsupported(st, "supply_rule_get", err);
+	return st->ops->supply_rule_get(st->be, tenant, out, found, err);
+}
+
+int gw_store_supply_rule_set(struct gw_store *st, const struct gw_supply_rule_row *r,
+			     struct tm_error *err)
+{
+	if (st->ops->supply_rule_set == NULL)
+		return gw_store_unsupported(st, "supply_rule_set", err);
+	return st->ops->supply_rule_set(st->be, r, err);
+}
+
+int gw_store_order_insert(struct gw_store *st, struct gw_order_row *o, struct tm_error *err)
+{
+	if (st->ops->order_insert == NULL)
+		return gw_store_unsupported(st, "order_insert", err);
+	return st->ops->order_insert(st->be, o, err);
+}
+
+int gw_store_order_update(struct gw_store *st, const struct gw_order_row *o,
+			  struct tm_error *err)
+{
+	if (st->ops->order_update == NULL)
+		return gw_store_unsupported(st, "order_update", err);
+	return st->ops->order_update(st->be, o, err);
+}
+
+int gw_store_order_get(struct gw_store *st, int64_t id, struct gw_order_row *out, bool *found,
+		       struct tm_error *err)
+{
+	*found = false;
+	if (st->ops->order_get == NULL)
+		return gw_store_unsupported(st, "order_get", err);
+	return st->ops->order_get(st->be, id, out, found, err);
+}
+
+int gw_store_order_find(struct gw_store *st, const char *serial, int64_t idx, int64_t cartridge,
+			struct gw_order_row *out, bool *found, struct tm_error *err)
+{
+	*found = false;
+	if (st->ops->order_find == NULL)
+		return gw_store_unsupported(st, "order_find", err);
+	return st->ops->order_find(st->be, serial, idx, cartridge, out, found, err);
+}
+
+int gw_store_order_list(struct gw_store *st, const char *serial, int64_t idx,
+			gw_store_order_cb cb, void *ctx, struct tm_error *err)
+{
+	if (st->ops->order_list == NULL)
+		return gw_store_unsupported(st, "order_list", err);
+	return st->ops->order_list(st->be, serial, idx, cb, ctx, err);
+}
+
+int gw_store_order_event_insert(struct gw_store *st, struct gw_order_event_row *e,
+				struct tm_error *err)
+{
+	if (st->ops->order_event_insert == NULL)
+		return gw_store_unsupported(st, "order_event_insert", err);
+	return st->ops->order_event_insert(st->be, e, err);
+}
+
+int gw_store_order_event_list(struct gw_store *st, int64_t order_id, gw_store_order_event_cb cb,
+			      void *ctx, struct tm_error *err)
+{
+	if (st->ops->order_event_list == NULL)
+		return gw_store_unsupported(st, "order_event_list", err);
+	return st->ops->order_event_list(st->be, order_id, cb, ctx, err);
+}
+
+int gw_store_supply_list(struct gw_store *st, gw_store_supply_cb cb, void *ctx,
+			 struct tm_error *err)
+{
+	return st->ops->supply_list(st->be, cb, ctx, err);
+}
+
+int gw_store_meter_decision_set(struct gw_store *st, const struct gw_meter_decision_row *d,
+				struct tm_error *err)
+{
+	if (st->ops->meter_decision_set == NULL)
+		return gw_store_unsupported(st, "meter_decision_set", err);
+	return st->ops->meter_decision_set(st->be, d, err);
+}
+
+int gw_store_meter_decision_list(struct gw_store *st, gw_store_meter_decision_cb cb, void *ctx,
+				 struct tm_error *err)
+{
+	if (st->ops->meter_decision_list == NULL)
+		return gw_store_unsupported(st, "meter_decision_list", err);
+	return st->ops->meter_decision_list(st->be, cb, ctx, err);
+}
+
+int gw_store_meter_get(struct gw_store *st, const char *serial, int64_t seq, const char *service,
+		       const char *name, struct gw_meter_row *out, bool *found, struct tm_error *err)
+{
+	*found = false;
+	if (st->ops->meter_get == NULL)
+		return gw_store_unsupported(st, "meter_get", err);
+	return st->ops->meter_get(st->be, serial, seq, service, name, out, found, err);
+}
+
+int gw_store_meter_adjacent(struct gw_store *st, const char *serial, const char *service,
+			    const char *name, int64_t at, int32_t at_nsec, int64_t seq, bool after,
+			    struct gw_meter_row *out, bool *found, struct tm_error *err)
+{
+	*found = false;
+	if (st->ops->meter_adjacent == NULL)
+		return gw_store_unsupported(st, "meter_adjacent", err);
+	return st->ops->meter_adjacent(st->be, serial, service, name, at, at_nsec, seq, after, out,
+				       found, err);
+}
+
