@@ -238,4 +238,44 @@ int gw_sq_web_counters(void *s, const char *serial, gw_store_web_point_cb cb, vo
 		       struct tm_error *err);
 int gw_sq_web_outcomes(void *s, gw_store_web_outcome_cb cb, void *ctx, struct tm_error *err);
 
+/* The row walkers of the per-concern files: step s to its end, handing
+ * each row (filled by fill) to cb(ctx, row), or take its one row into
+ * *out (found). Both return from the calling function; they expect q, s,
+ * cb/ctx (WALK) and err in scope. */
+#define WALK(q, s, rowtype, fill, what)                          \
+	do {                                                     \
+		int rc_;                                         \
+		while ((rc_ = sqlite3_step(s)) == SQLITE_ROW) {  \
+			rowtype row_;                            \
+			fill(s, &row_);                          \
+			int stop_ = cb(ctx, &row_);              \
+			if (stop_ != 0) {                        \
+				sqlite3_reset(s);                \
+				return stop_;                    \
+			}                                        \
+		}                                                \
+		sqlite3_reset(s);                                \
+		if (rc_ != SQLITE_DONE)                          \
+			return gw_sq_fail(q, rc_, what, err);    \
+		return GW_STORE_OK;                              \
+	} while (0)
+
+/* One row into *out: GW_STORE_OK with *found, or the failure. */
+#define GET_ONE(q, s, fill, out, found, what)                    \
+	do {                                                     \
+		int rc_ = sqlite3_step(s);                       \
+		if (rc_ == SQLITE_ROW) {                         \
+			fill(s, out);                            \
+			*(found) = true;                         \
+		}                                                \
+		sqlite3_reset(s);                                \
+		if (rc_ != SQLITE_ROW && rc_ != SQLITE_DONE)     \
+			return gw_sq_fail(q, rc_, what, err);    \
+		return GW_STORE_OK;                              \
+	} while (0)
+
+/* A meter reading of a SELECT serial, tenant, seq, generated_unix, service,
+ * name, value, generated_nsec. */
+void gw_sq_meter_row(sqlite3_stmt *s, struct gw_meter_row *m);
+
 #endif

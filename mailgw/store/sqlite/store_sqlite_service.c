@@ -263,24 +263,6 @@ int gw_sq_alert_get(void *state, int64_t id, struct gw_alert_row *out, bool *fou
 }
 
 /* Listing: each row to the callback; a non-zero callback result stops. */
-#define WALK(q, s, rowtype, fill, what)                          \
-	do {                                                     \
-		int rc_;                                         \
-		while ((rc_ = sqlite3_step(s)) == SQLITE_ROW) {  \
-			rowtype row_;                            \
-			fill(s, &row_);                          \
-			int stop_ = cb(ctx, &row_);              \
-			if (stop_ != 0) {                        \
-				sqlite3_reset(s);                \
-				return stop_;                    \
-			}                                        \
-		}                                                \
-		sqlite3_reset(s);                                \
-		if (rc_ != SQLITE_DONE)                          \
-			return gw_sq_fail(q, rc_, what, err);    \
-		return GW_STORE_OK;                              \
-	} while (0)
-
 int gw_sq_alert_list(void *state, bool active_only, gw_store_alert_cb cb, void *ctx,
 		     struct tm_error *err)
 {
@@ -560,7 +542,7 @@ int gw_sq_audit_list(void *state, gw_store_audit_cb cb, void *ctx, struct tm_err
 
 /* ---- meters and supplies ---- */
 
-static void meter_row(sqlite3_stmt *s, struct gw_meter_row *m)
+void gw_sq_meter_row(sqlite3_stmt *s, struct gw_meter_row *m)
 {
 	memset(m, 0, sizeof(*m));
 	gw_sq_col_text(s, 0, m->serial, sizeof(m->serial));
@@ -582,7 +564,7 @@ int gw_sq_meter_list(void *state, bool latest, int64_t until, gw_store_meter_cb 
 		return GW_STORE_ERROR;
 	if (!latest)
 		gw_sq_bind_int(s, 1, until);
-	WALK(q, s, struct gw_meter_row, meter_row, "list meter readings");
+	WALK(q, s, struct gw_meter_row, gw_sq_meter_row, "list meter readings");
 }
 
 static void supply_row(sqlite3_stmt *s, struct gw_supply_row *r)

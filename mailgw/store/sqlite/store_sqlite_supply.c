@@ -125,39 +125,6 @@ static int64_t opt_int(sqlite3_stmt *s, int col, int64_t unset)
 	return sqlite3_column_type(s, col) == SQLITE_NULL ? unset : sqlite3_column_int64(s, col);
 }
 
-/* Step s to its end, handing each row (filled by fill) to cb. */
-#define WALK(q, s, rowtype, fill, what)                          \
-	do {                                                     \
-		int rc_;                                         \
-		while ((rc_ = sqlite3_step(s)) == SQLITE_ROW) {  \
-			rowtype row_;                            \
-			fill(s, &row_);                          \
-			int stop_ = cb(ctx, &row_);              \
-			if (stop_ != 0) {                        \
-				sqlite3_reset(s);                \
-				return stop_;                    \
-			}                                        \
-		}                                                \
-		sqlite3_reset(s);                                \
-		if (rc_ != SQLITE_DONE)                          \
-			return gw_sq_fail(q, rc_, what, err);    \
-		return GW_STORE_OK;                              \
-	} while (0)
-
-/* One row into *out: GW_STORE_OK with *found, or the failure. */
-#define GET_ONE(q, s, fill, out, found, what)                    \
-	do {                                                     \
-		int rc_ = sqlite3_step(s);                       \
-		if (rc_ == SQLITE_ROW) {                         \
-			fill(s, out);                            \
-			*(found) = true;                         \
-		}                                                \
-		sqlite3_reset(s);                                \
-		if (rc_ != SQLITE_ROW && rc_ != SQLITE_DONE)     \
-			return gw_sq_fail(q, rc_, what, err);    \
-		return GW_STORE_OK;                              \
-	} while (0)
-
 /* ---- history ---- */
 
 static void hist_row(sqlite3_stmt *s, struct gw_supply_hist_row *h)
@@ -419,19 +386,6 @@ int gw_sq_meter_decision_list(void *state, gw_store_meter_decision_cb cb, void *
 	WALK(q, s, struct gw_meter_decision_row, decision_row, "list meter decisions");
 }
 
-static void meter_row(sqlite3_stmt *s, struct gw_meter_row *m)
-{
-	memset(m, 0, sizeof(*m));
-	gw_sq_col_text(s, 0, m->serial, sizeof(m->serial));
-	gw_sq_col_text(s, 1, m->tenant, sizeof(m->tenant));
-	m->seq = sqlite3_column_int64(s, 2);
-	m->at = sqlite3_column_int64(s, 3);
-	gw_sq_col_text(s, 4, m->service, sizeof(m->service));
-	gw_sq_col_text(s, 5, m->name, sizeof(m->name));
-	m->value = sqlite3_column_int64(s, 6);
-	m->at_nsec = (int32_t)sqlite3_column_int64(s, 7);
-}
-
 int gw_sq_meter_get(void *state, const char *serial, int64_t seq, const char *service,
 		    const char *name, struct gw_meter_row *out, bool *found, struct tm_error *err)
 {
@@ -443,7 +397,7 @@ int gw_sq_meter_get(void *state, const char *serial, int64_t seq, const char *se
 	gw_sq_bind_int(s, 2, seq);
 	gw_sq_bind_text(s, 3, service);
 	gw_sq_bind_text(s, 4, name);
-	GET_ONE(q, s, meter_row, out, found, "get meter reading");
+	GET_ONE(q, s, gw_sq_meter_row, out, found, "get meter reading");
 }
 
 int gw_sq_meter_adjacent(void *state, const char *serial, const char *service, const char *name,
@@ -460,5 +414,5 @@ int gw_sq_meter_adjacent(void *state, const char *serial, const char *service, c
 	gw_sq_bind_int(s, 4, at);
 	gw_sq_bind_int(s, 5, at_nsec);
 	gw_sq_bind_int(s, 6, seq);
-	GET_ONE(q, s, meter_row, out, found, "adjacent meter reading");
+	GET_ONE(q, s, gw_sq_meter_row, out, found, "adjacent meter reading");
 }
