@@ -446,6 +446,28 @@ static bool wait_or_stop(struct serve *sv, int seconds)
 	return stop;
 }
 
+/* A thread's own copy of the configuration, loaded again after each
+ * successful SIGHUP (sv->reloads moved on since *seen). A file that no longer
+ * loads keeps the copy it has; -1 only when there is none at all. */
+static int follow_config(struct serve *sv, struct gw_config **cfg, unsigned *seen,
+			 const char *tag)
+{
+	unsigned gen = sv->reloads;
+	if (gen == *seen)
+		return 0;
+	struct gw_config *ncfg = NULL;
+	struct tm_error err = {0};
+	if (gw_config_load(sv->o->config_path, &ncfg, &err) == 0) {
+		gw_config_free(*cfg);
+		*cfg = ncfg;
+	} else if (*cfg == NULL) {
+		log_failed(tag, "failed", err.reason, err.msg);
+		return -1;
+	}
+	*seen = gen;
+	return 0;
+}
+
 /* Its own store handle and its own copy of the configuration (reloaded after
  * each successful SIGHUP), so that a slow relay or webhook never holds up
  * the listener or the pipeline. */
@@ -464,19 +486,8 @@ static void *service_main(void *arg)
 	}
 	time_t last_silence = 0;
 	for (;;) {
-		unsigned gen = sv->reloads;
-		if (gen != seen) {
-			struct gw_config *ncfg = NULL;
-			tm_error_clear(&err);
-			if (gw_config_load(sv->o->config_path, &ncfg, &err) == 0) {
-				gw_config_free(cfg);
-				cfg = ncfg;
-			} else if (cfg == NULL) {
-				log_failed("gw service", "failed", err.reason, err.msg);
-				break;
-			}
-			seen = gen;
-		}
+		if (follow_config(sv, &cfg, &seen, "gw service") < 0)
+			break;
 		time_t now = time(NULL);
 		tm_error_clear(&err);
 		struct gw_notify_counts nk;
@@ -539,19 +550,8 @@ static void *forward_main(void *arg)
 		return NULL;
 	}
 	for (;;) {
-		unsigned gen = sv->reloads;
-		if (gen != seen) {
-			struct gw_config *ncfg = NULL;
-			tm_error_clear(&err);
-			if (gw_config_load(sv->o->config_path, &ncfg, &err) == 0) {
-				gw_config_free(cfg);
-				cfg = ncfg;
-			} else if (cfg == NULL) {
-				log_failed("gw forward", "failed", err.reason, err.msg);
-				break;
-			}
-			seen = gen;
-		}
+		if (follow_config(sv, &cfg, &seen, "gw forward") < 0)
+			break;
 		int64_t every = 5;
 		if (cfg->forward != NULL) {
 			struct gw_forward_run r = { .cfg = cfg->forward, .svc = cfg->service,
