@@ -81,29 +81,6 @@ Test(cms_chainmemo, revoked_never_remembered) { failure_every_time("dev-revoked"
 Test(cms_chainmemo, expired_never_remembered) { failure_every_time("dev-expired", false, "smime.signer_expired"); }
 Test(cms_chainmemo, untrusted_never_remembered) { failure_every_time("dev-untrusted", false, "smime.untrusted_signer"); }
 
-/* A revoked signer after a good one: each has its own verdict. */
-Test(cms_chainmemo, signers_have_their_own_verdict)
-{
-	struct tm_trust *t = tm_test_trust(true);
-	const char *names[] = { "dev-XK100001", "dev-revoked", "dev-XK100001", "dev-revoked" };
-	for (size_t i = 0; i < 4; i++) {
-		struct tm_error err = {0};
-		int rc = verify_once(t, names[i], &err);
-		if (i % 2 == 0)
-			cr_assert_eq(rc, 0, "%s: %s", names[i], err.msg);
-		else
-			cr_assert_str_eq(err.reason, "smime.signer_revoked", "%s: %s", names[i], err.msg);
-	}
-	/* the third message finds the first's verdict, unless the revoked
-	 * signer took its certificate's cache slot in between (a new object) */
-	bool shared = tm_test_certcache_slot("dev-XK100001") == tm_test_certcache_slot("dev-revoked");
-	/* the revoked signer's chain is valid at the signing time (remembered,
-	 * the fourth message reuses it); its revocation fails every time */
-	expect_stats(t, shared ? 0 : 2, shared ? 4 : 2);
-	expect_memo(t->crl_chains, shared ? 0 : 1, shared ? 4 : 3);
-	tm_trust_free(t);
-}
-
 /* ---- the interval, at its exact edges ---- */
 
 static int64_t unix_of(const ASN1_TIME *a)
@@ -139,6 +116,50 @@ static void parsed_fini(struct parsed *p)
 {
 	sk_X509_pop_free(p->certs, X509_free);
 	CMS_ContentInfo_free(p->cms);
+}
+
+/* A revoked signer after a good one: each has its own verdict. */
+Test(cms_chainmemo, signers_have_their_own_verdict)
+{
+	struct tm_trust *t = tm_test_trust(true);
+	const char *names[] = { "dev-XK100001", "dev-revoked", "dev-XK100001", "dev-revoked" };
+	for (size_t i = 0; i < 4; i++) {
+		struct tm_error err = {0};
+		int rc = verify_once(t, names[i], &err);
+		if (i % 2 == 0)
+			cr_assert_eq(rc, 0, "%s: %s", names[i], err.msg);
+		else
+			cr_assert_str_eq(err.reason, "smime.signer_revoked", "%s: %s", names[i], err.msg);
+	}
+	/* the third message finds the first's verdict, unless the revoked
+	 * signer took its certificate's cache slot in between (a new object:
+	 * every pass misses) or its verdict's memo slot (the memo is
+	 * direct-mapped by address: the chain pass's entry is replaced both
+	 * ways; the revocation pass keeps the good signer's, since a failure
+	 * is never remembered) */
+	bool shared = tm_test_certcache_slot("dev-XK100001") == tm_test_certcache_slot("dev-revoked");
+	bool same_memo_slot = false;
+	if (!shared) {
+		struct parsed good, revoked;
+		parse_cached(t, "dev-XK100001", &good);
+		parse_cached(t, "dev-revoked", &revoked);
+		same_memo_slot = tm_cms_chainmemo_slot(good.signer) == tm_cms_chainmemo_slot(revoked.signer);
+		parsed_fini(&good);
+		parsed_fini(&revoked);
+	}
+	/* the revoked signer's chain is valid at the signing time (remembered,
+	 * the fourth message reuses it); its revocation fails every time */
+	if (shared) {
+		expect_stats(t, 0, 4);
+		expect_memo(t->crl_chains, 0, 4);
+	} else if (same_memo_slot) {
+		expect_stats(t, 0, 4);
+		expect_memo(t->crl_chains, 1, 3);
+	} else {
+		expect_stats(t, 2, 2);
+		expect_memo(t->crl_chains, 1, 3);
+	}
+	tm_trust_free(t);
 }
 
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }

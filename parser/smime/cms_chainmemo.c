@@ -159,7 +159,7 @@ static void narrow(const struct span *s, int64_t t0, int64_t *lo, int64_t *hi)
 		*hi = h;
 }
 
-static size_t slot_of(const X509 *signer)
+size_t tm_cms_chainmemo_slot(const X509 *signer)
 {
 	uintptr_t p = (uintptr_t)signer;
 	return (size_t)((p >> 4) ^ (p >> 12)) % MEMO_SLOTS;
@@ -191,7 +191,7 @@ bool tm_cms_chainmemo_hit(struct tm_cms_chainmemo *m, X509 *signer, STACK_OF(X50
 		return false;
 	bool hit = false;
 	pthread_mutex_lock(&m->mu);
-	const struct entry *e = &m->slots[slot_of(signer)];
+	const struct entry *e = &m->slots[tm_cms_chainmemo_slot(signer)];
 	if (e->n == n && memcmp(e->certs, key, n * sizeof(key[0])) == 0 && at >= e->lo &&
 	    at <= e->hi)
 		hit = true;
@@ -226,7 +226,7 @@ void tm_cms_chainmemo_put(struct tm_cms_chainmemo *m, X509 *signer, STACK_OF(X50
 			return;
 		}
 	}
-	struct entry *slot = &m->slots[slot_of(signer)];
+	struct entry *slot = &m->slots[tm_cms_chainmemo_slot(signer)];
 	pthread_mutex_lock(&m->mu);
 	struct entry old = *slot;
 	*slot = e;

@@ -159,6 +159,9 @@ bool tm_cms_chainmemo_hit(struct tm_cms_chainmemo *m, X509 *signer, STACK_OF(X50
 void tm_cms_chainmemo_put(struct tm_cms_chainmemo *m, X509 *signer, STACK_OF(X509) *certs,
 			  int64_t at);
 void tm_cms_chainmemo_stats(struct tm_cms_chainmemo *m, uint64_t *hits, uint64_t *misses);
+/* The slot a signer's verdict takes (direct-mapped by the object's
+ * address: two signers may share one, the later replaces the earlier). */
+size_t tm_cms_chainmemo_slot(const X509 *signer);
 
 /* Text of the most recent OpenSSL error ("no detail" when the queue is
  * empty) into buf. Does not clear the queue. */
