@@ -297,9 +297,8 @@ int gw_billing_compute(struct gw_store *st, const struct gw_tenant_scope *scope,
 	out->start = u.start;
 	out->end = u.end;
 	out->open = u.open;
-	/* operators' decisions on suspect readings (none kept on a store without them) */
-	int rc = gw_store_has_orders(st) ? gw_store_meter_decision_list(st, add_decision, &u, err)
-					 : GW_STORE_OK;
+	/* operators' decisions on suspect readings */
+	int rc = gw_store_meter_decision_list(st, add_decision, &u, err);
 	if (rc == GW_STORE_OK)
 		rc = gw_store_meter_list(st, false, u.end, take_reading, &u, err);
 	if (rc == GW_STORE_OK)
