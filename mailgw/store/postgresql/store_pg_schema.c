@@ -2,10 +2,12 @@
  *
  * gw_pg_migrations[i] takes the database from version i to i+1 (the
  * version is max(version) of telemail_schema, a row per migration
- * applied). Version N holds the same tables as the SQLite back end's
- * version N (store/sqlite/store_sqlite_schema.c), so that "schema version
- * N" means one thing; the quarantine is a table here (version 1). Each
- * migration runs in one transaction with its row, under an advisory lock.
+ * applied). Up to version 4, version N holds the same tables as the SQLite
+ * back end's version N (store/sqlite/store_sqlite_schema.c); the later
+ * ones bring SQLite's later tables in the order this back end got them
+ * (v7_supply: SQLite's v6 and v7). The quarantine is a table here
+ * (version 1). Each migration runs in one transaction with its row, under
+ * an advisory lock.
  * Never edit a shipped migration: append a new one. Times are Unix seconds
  * (bigint). */
 #include <stddef.h>
