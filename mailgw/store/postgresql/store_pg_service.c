@@ -427,17 +427,8 @@ int gw_pg_audit_last(void *state, struct gw_audit_row *out, bool *found, struct 
 		if (rc != GW_STORE_OK)
 			return rc;
 	}
-	PGresult *r;
-	int rc = gw_pg_exec(&s->c, "SELECT " AUDIT_COLS " FROM svc_audit ORDER BY seq DESC LIMIT 1",
-			    NULL, &r, "read audit log", err);
-	if (rc != GW_STORE_OK)
-		return rc;
-	if (PQntuples(r) > 0) {
-		audit_row(r, 0, out);
-		*found = true;
-	}
-	PQclear(r);
-	return GW_STORE_OK;
+	return gw_pg_get_one(s, "SELECT " AUDIT_COLS " FROM svc_audit ORDER BY seq DESC LIMIT 1",
+			     NULL, audit_row, out, found, "read audit log", err);
 }
 
 int gw_pg_audit_insert(void *state, const struct gw_audit_row *a, struct tm_error *err)

@@ -60,6 +60,19 @@ static int64_t opt_int(const PGresult *r, int i, int col, int64_t unset)
 	return PQgetisnull(r, i, col) ? unset : gw_pg_col_int(r, i, col);
 }
 
+/* An INSERT … RETURNING id: the new row's id into *id. */
+static int insert_id(struct gw_pg *s, const char *sql, const struct gw_pg_params *p, int64_t *id,
+		     const char *what, struct tm_error *err)
+{
+	PGresult *r;
+	int rc = gw_pg_exec(&s->c, sql, p, &r, what, err);
+	if (rc == GW_STORE_OK) {
+		*id = gw_pg_col_int(r, 0, 0);
+		PQclear(r);
+	}
+	return rc;
+}
+
 /* ---- history ---- */
 
 static void hist_row(const PGresult *r, int i, void *out)
@@ -198,16 +211,12 @@ int gw_pg_order_insert(void *state, struct gw_order_row *o, struct tm_error *err
 	gw_pg_int(&p, o->updated_at);
 	gw_pg_opt_text(&p, o->report_id);
 	gw_pg_opt_int(&p, o->alert_id, 0);
-	PGresult *r;
-	int rc = gw_pg_exec(&s->c,
+	int rc = insert_id(s,
 		"INSERT INTO supply_orders (serial, tenant, idx, subject, cartridge, state, reason,"
 		" level, days_left, opened_at, updated_at, report_id, alert_id)"
 		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
-		&p, &r, "insert supply order", err);
-	if (rc == GW_STORE_OK) {
-		o->id = gw_pg_col_int(r, 0, 0);
-		PQclear(r);
-	} else if (rc == GW_STORE_ERROR && strcmp(s->c.last_sqlstate, UNIQUE_VIOLATION) == 0) {
+		&p, &o->id, "insert supply order", err);
+	if (rc == GW_STORE_ERROR && strcmp(s->c.last_sqlstate, UNIQUE_VIOLATION) == 0) {
 		rc = GW_STORE_RETRY;   /* another gateway opened it first: see the top */
 		tm_error_set(err, "store.busy",
 			     "%s: insert supply order: the order of %s#%lld cartridge %lld was"
@@ -299,15 +308,9 @@ int gw_pg_order_event_insert(void *state, struct gw_order_event_row *e, struct t
 	gw_pg_int(&p, e->at);
 	gw_pg_text(&p, e->actor);
 	gw_pg_opt_text(&p, e->detail);
-	PGresult *r;
-	int rc = gw_pg_exec(&s->c, "INSERT INTO supply_order_events (order_id, state, at, actor,"
-			    " detail) VALUES ($1, $2, $3, $4, $5) RETURNING id", &p, &r,
-			    "insert supply order transition", err);
-	if (rc == GW_STORE_OK) {
-		e->id = gw_pg_col_int(r, 0, 0);
-		PQclear(r);
-	}
-	return rc;
+	return insert_id(s, "INSERT INTO supply_order_events (order_id, state, at, actor, detail)"
+			 " VALUES ($1, $2, $3, $4, $5) RETURNING id", &p, &e->id,
+			 "insert supply order transition", err);
 }
 
 int gw_pg_order_event_list(void *state, int64_t order_id, gw_store_order_event_cb cb, void *ctx,
