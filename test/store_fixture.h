@@ -138,6 +138,16 @@ static inline int tm_store_cli(const char *dir, const char *args, char **out)
 	return rc;
 }
 
+/* The same, and its exit status must be `status` and its output exactly `want`. */
+static inline void tm_store_cli_is(const char *dir, const char *args, int status,
+				   const char *want)
+{
+	char *out = NULL;
+	cr_expect_eq(tm_store_cli(dir, args, &out), status, "%s: %s", args, out);
+	cr_expect_str_eq(out, want, "%s", args);
+	free(out);
+}
+
 /* Run SQL on the test's database: the first row's first column as text. */
 static inline bool tm_store_query(const char *sql, char *out, size_t cap)
 {

@@ -481,26 +481,18 @@ Test(supply, cli_orders_by_tenant_ship_cancel)
 	free(out);
 
 	snprintf(args, sizeof(args), "orders ship %lld", (long long)s1);
-	cr_assert_eq(run(args, &out), 0, "%s", out);
 	snprintf(want, sizeof(want), "order %lld shipped\n", (long long)s1);
-	cr_expect_str_eq(out, want);
-	free(out);
-	cr_assert_eq(run(args, &out), 1, "%s", out);
+	tm_store_cli_is(tmpdir, args, 0, want);
 	snprintf(want, sizeof(want), "telemail-mailgw: orders ship: order.bad_state: order %lld:"
 		 " already shipped\n", (long long)s1);
-	cr_expect_str_eq(out, want);
-	free(out);
+	tm_store_cli_is(tmpdir, args, 1, want);
 	snprintf(args, sizeof(args), "orders cancel %lld", (long long)g1);
-	cr_assert_eq(run(args, &out), 0, "%s", out);
 	snprintf(want, sizeof(want), "order %lld cancelled\n", (long long)g1);
-	cr_expect_str_eq(out, want);
-	free(out);
-	cr_assert_eq(run("orders ship 999", &out), 1, "%s", out);
-	cr_expect_str_eq(out, "telemail-mailgw: orders ship: order.not_found: order 999: no such order\n");
-	free(out);
-	cr_assert_eq(run("orders ship x9", &out), 2, "%s", out);
-	cr_expect_str_eq(out, "telemail-mailgw: orders ship ID: 'x9' is not an order id\n");
-	free(out);
+	tm_store_cli_is(tmpdir, args, 0, want);
+	tm_store_cli_is(tmpdir, "orders ship 999", 1,
+			"telemail-mailgw: orders ship: order.not_found: order 999: no such order\n");
+	tm_store_cli_is(tmpdir, "orders ship x9", 2,
+			"telemail-mailgw: orders ship ID: 'x9' is not an order id\n");
 
 	cr_assert_eq(gw_store_order_get(st, s1, &l.o[0], &(bool){false}, &err), GW_STORE_OK);
 	cr_expect_eq(l.o[0].state, GW_ORDER_SHIPPED);
@@ -514,18 +506,14 @@ Test(supply, cli_orders_by_tenant_ship_cancel)
 Test(supply, cli_rule_cartridges_supplies)
 {
 	char *out = NULL;
-	cr_assert_eq(run("orders rule --tenant acme --lead-time 20d", &out), 0, "%s", out);
-	cr_expect_str_eq(out, "tenant acme: lead_time 20d (acme), floor 10 % (default)\n");
-	free(out);
-	cr_assert_eq(run("orders rule --tenant acme-hq --floor 5", &out), 0, "%s", out);
-	cr_expect_str_eq(out, "tenant acme-hq: lead_time 20d (acme), floor 5 % (acme-hq)\n");
-	free(out);
-	cr_assert_eq(run("orders rule --tenant acme-hq --floor 101", &out), 2, "%s", out);
-	cr_expect_str_eq(out, "telemail-mailgw: --floor: '101' is not a percentage 0..100\n");
-	free(out);
-	cr_assert_eq(run("orders rule --tenant acme-hq --clear", &out), 0, "%s", out);
-	cr_expect_str_eq(out, "tenant acme-hq: lead_time 20d (acme), floor 10 % (default)\n");
-	free(out);
+	tm_store_cli_is(tmpdir, "orders rule --tenant acme --lead-time 20d", 0,
+			"tenant acme: lead_time 20d (acme), floor 10 % (default)\n");
+	tm_store_cli_is(tmpdir, "orders rule --tenant acme-hq --floor 5", 0,
+			"tenant acme-hq: lead_time 20d (acme), floor 5 % (acme-hq)\n");
+	tm_store_cli_is(tmpdir, "orders rule --tenant acme-hq --floor 101", 2,
+			"telemail-mailgw: --floor: '101' is not a percentage 0..100\n");
+	tm_store_cli_is(tmpdir, "orders rule --tenant acme-hq --clear", 0,
+			"tenant acme-hq: lead_time 20d (acme), floor 10 % (default)\n");
 	cr_expect_eq(q1("SELECT count(*) FROM svc_audit WHERE action = 'supply.rule'"), 3);
 
 	steady(0, 35, 0);
