@@ -223,7 +223,8 @@ int gw_config_parse(const uint8_t *buf, size_t len, const char *name, const char
 		tm_error_set(err, "internal.nomem", "out of memory");
 		goto out;
 	}
-	if (tm_conf_read(&c, &root_section, root, "", cfg) < 0 || defaults(cfg, err) < 0)
+	if (tm_conf_read(&c, &root_section, root, "", cfg) < 0 || defaults(cfg, err) < 0 ||
+	    gw_service_config_finish(cfg->service, err) < 0)
 		goto out;
 	if (tm_node_get(root, "forward") == NULL) {
 		gw_config_forward_free(cfg->forward);
