@@ -161,8 +161,14 @@ Test(billing, boundary_rule_estimated_reset_and_wrap)
 	cr_assert_eq(l->segments, 1);
 	cr_assert_eq(l->flags, GW_BILL_FIRST | GW_BILL_WRAPPED, "first reading 2026-10-02 (after the start)");
 
+	/* E1 opens at its 09-25 reading (no earlier one to average: 10 itself) and
+	 * closes at an estimate: 20 + 10 pages in 15 days x 22 days = 34 (14.67 down) */
 	l = line(&b, "E1", "total/impressions");
-	cr_assert_eq(l->usage, 10);
+	cr_assert_eq(l->open_value, 10);
+	cr_assert_eq(l->open_at, 1790812800, "estimated at the boundary");
+	cr_assert_eq(l->close_value, 34);
+	cr_assert_eq(l->close_at, 1793491200);
+	cr_assert_eq(l->usage, 24);
 	cr_assert_eq(l->flags, GW_BILL_EST_OPEN | GW_BILL_EST_CLOSE);
 	char flags[128];
 	gw_billing_flags_text(l->flags, flags, sizeof(flags));
@@ -170,7 +176,7 @@ Test(billing, boundary_rule_estimated_reset_and_wrap)
 
 	const struct gw_billing_total *t = total(&b, "acme-hq", "total/impressions");
 	cr_assert_eq(t->devices, 3);
-	cr_assert_eq(t->usage, 600 + 4294967296LL - 4294967000LL + 300 + 10);
+	cr_assert_eq(t->usage, 600 + 4294967296LL - 4294967000LL + 300 + 24);
 	gw_billing_fini(&b);
 }
 
@@ -263,10 +269,13 @@ Test(billing, fleet_scenario_alerts_and_figures, .timeout = 120)
 	cr_assert_eq(l->usage, 2800 + 50 + 3200);
 	cr_assert_eq(l->segments, 2);
 	cr_assert_eq(l->flags, GW_BILL_RESET);
+	/* D3: last read 2026-10-20T06:00Z (11000), silent at the cut-off 11.75 days
+	 * later: 50 a day over the 80 days before, 11000 + 587.5 rounded down */
 	l = line(&b, "D3", "total/impressions");
 	cr_assert_eq(l->open_value, 10000);
-	cr_assert_eq(l->close_value, 11000);    /* 2026-10-20, 11 days before the end */
-	cr_assert_eq(l->usage, 1000);
+	cr_assert_eq(l->close_value, 11587);
+	cr_assert_eq(l->close_at, 1793491200, "the estimate is at the cut-off");
+	cr_assert_eq(l->usage, 1587);
 	cr_assert_eq(l->flags, GW_BILL_EST_CLOSE);
 	l = line(&b, "D4", "total/impressions");
 	cr_assert_eq(l->open_value, 300);
@@ -277,7 +286,7 @@ Test(billing, fleet_scenario_alerts_and_figures, .timeout = 120)
 	cr_assert_eq(total(&b, "acme-hq", "total/impressions")->usage, 3720 + 6050 + 210);
 	cr_assert_eq(total(&b, "acme-hq", "total/impressions")->devices, 3);
 	cr_assert_eq(total(&b, "acme-hq", "total/impressions_monochrome")->usage, 3100);
-	cr_assert_eq(total(&b, "acme", "total/impressions")->usage, 1000);
+	cr_assert_eq(total(&b, "acme", "total/impressions")->usage, 1587);
 	gw_billing_fini(&b);
 
 	/* September for D2 spans the outage: no estimate, one segment */
@@ -486,7 +495,8 @@ Test(billing, suspect_readings_flagged_then_settled)
 	cr_assert(sc_alert(st, "M1", "meter_suspect", "total/impressions", &al));
 	cr_expect_eq(al.state, GW_ALERT_OPEN);
 	cr_expect_eq(al.count, 1, "900000 after 1200 (too_fast); 1400 after 900000 is a reset");
-	cr_expect_str_eq(al.detail, "reading M1:3:total/impressions: too_fast (900000 after 1200)");
+	cr_expect_str_eq(al.detail, "reading M1:3:total/impressions: too_fast (900000 after 1200; "
+			 "default rate 200 ppm)");
 	cr_assert(sc_alert(st, "M2", "meter_suspect", "total/impressions", &al));
 	cr_expect_str_eq(al.detail, "reading M2:3:total/impressions: backwards (5100 after 5200)");
 	struct gw_billing b;
