@@ -76,12 +76,13 @@ static void step_detail(const struct check *k, const char *serial, int64_t seq, 
 			 serial, seq, counter, rule, value, before);
 }
 
-/* An accepted decision on a reading of this run (same value, at or after
- * `since`) settles it (meter_rules.h). */
+/* An accepted decision on a reading of this run (the same value, not after
+ * this report: the counter did not move in between) settles it
+ * (meter_rules.h). */
 struct settled_ctx {
 	struct gw_store *st;
 	const char *serial, *counter;
-	int64_t value, since;
+	int64_t value, until;
 	bool settled;
 	int rc;
 	struct tm_error *err;
@@ -103,7 +104,7 @@ static int find_settled(void *ctx, const struct gw_meter_decision_row *d)
 	x->rc = gw_store_meter_get(x->st, d->serial, d->seq, service, slash + 1, &m, &found, x->err);
 	if (x->rc != GW_STORE_OK)
 		return 1;
-	if (found && m.value == x->value && m.at >= x->since)
+	if (found && m.value == x->value && m.at <= x->until)
 		x->settled = true;
 	return x->settled ? 1 : 0;
 }
@@ -186,7 +187,7 @@ static int check_stuck(const struct check *k, const char *service, const char *n
 	char counter[GW_ALERT_SUBJECT_MAX], detail[GW_ALERT_DETAIL_MAX];
 	snprintf(counter, sizeof(counter), "%.15s/%.100s", service, name);
 	struct settled_ctx x = { .st = k->st, .serial = r->serial, .counter = counter,
-				 .value = value, .since = old.at, .err = err };
+				 .value = value, .until = k->at, .err = err };
 	rc = gw_store_meter_decision_list(k->st, find_settled, &x, err);
 	if (rc > 0)
 		rc = x.rc;
