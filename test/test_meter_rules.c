@@ -20,6 +20,7 @@
 #include "config/meter_models.h"
 #include "config/tzfile.h"
 #include "registry/tenant_scope.h"
+#include "scenario/bill.h"
 #include "scenario/ingest.h"
 #include "service/billing.h"
 #include "service/billing_period.h"
@@ -121,16 +122,6 @@ static void bill(const char *viewer, const char *period, int64_t now, struct gw_
 	gw_tenant_scope_fini(&scope);
 }
 
-static const struct gw_billing_line *line(const struct gw_billing *b, const char *serial,
-					  const char *counter)
-{
-	for (size_t i = 0; i < b->n_lines; i++)
-		if (strcmp(b->lines[i].serial, serial) == 0 && strcmp(b->lines[i].counter, counter) == 0)
-			return &b->lines[i];
-	cr_assert_fail("no billing line for %s %s", serial, counter);
-	return NULL;
-}
-
 static bool has_line(const struct gw_billing *b, const char *serial, const char *counter)
 {
 	for (size_t i = 0; i < b->n_lines; i++)
@@ -139,43 +130,11 @@ static bool has_line(const struct gw_billing *b, const char *serial, const char 
 	return false;
 }
 
-static const struct gw_billing_total *total(const struct gw_billing *b, const char *tenant,
-					    const char *counter)
-{
-	for (size_t i = 0; i < b->n_totals; i++)
-		if (strcmp(b->totals[i].tenant, tenant) == 0 && strcmp(b->totals[i].counter, counter) == 0)
-			return &b->totals[i];
-	cr_assert_fail("no total for %s %s", tenant, counter);
-	return NULL;
-}
-
 static char *flags_of(const struct gw_billing_line *l)
 {
 	static char f[GW_BILLING_FLAGS_MAX];
 	gw_billing_line_flags(l, f, sizeof(f));
 	return f;
-}
-
-/* The real telemail-mailgw on this test's state, with extra configuration;
- * exit status and output (malloc'd). */
-static int run(const char *extra, const char *args, char **out)
-{
-	char cfg[600], yaml[4096], outpath[600];
-	snprintf(cfg, sizeof(cfg), "%s/mailgw.yaml", tmpdir);
-	snprintf(outpath, sizeof(outpath), "%s/out.txt", tmpdir);
-	int n = snprintf(yaml, sizeof(yaml),
-			 "state_dir: %s\ngateway:\n  mailboxes: [t@gw.example]\n"
-			 "  keys: [{cert: gw.pem, key: gw.key}]\ntrust:\n  ca_file: ca.pem\n%s%s",
-			 tmpdir, tm_store_yaml(), extra);
-	tm_test_write(cfg, yaml, (size_t)n);
-	int rc = tm_test_sh("'%s/mailgw/telemail-mailgw' -c '%s' %s > '%s' 2>&1",
-			    getenv("TM_BUILDDIR"), cfg, args, outpath);
-	struct tm_buf b;
-	tm_buf_init(&b);
-	tm_test_read(outpath, &b);
-	*out = b.len ? (char *)tm_buf_take(&b, &(size_t){0}) : strdup("");
-	tm_buf_fini(&b);
-	return rc;
 }
 
 /* ---- the models file ---- */
@@ -374,7 +333,7 @@ Test(meter_rules, read_day_20_in_berlin_across_the_dst_change)
 	report("P2", 5, NOV01 - 60, NULL, NULL, NULL, totals_yaml(1200), "other");
 	struct gw_billing b;
 	bill(NULL, "2026-11", LATER, &b);
-	const struct gw_billing_line *l = line(&b, "P1", "total/impressions");
+	const struct gw_billing_line *l = sc_bill_line(&b, "P1", "total/impressions");
 	cr_assert_eq(l->period_start, start);
 	cr_assert_eq(l->period_end, end);
 	cr_assert_eq(end - start, 31 * DAY + 3600, "an hour longer: CEST to CET");
@@ -383,7 +342,7 @@ Test(meter_rules, read_day_20_in_berlin_across_the_dst_change)
 	cr_assert_eq(l->usage, 500);
 	cr_assert_eq(l->flags, 0);
 	/* the calendar month for `other`: 11-01..12-01 UTC; opens at 10-31T23:59Z */
-	l = line(&b, "P2", "total/impressions");
+	l = sc_bill_line(&b, "P2", "total/impressions");
 	cr_assert_eq(l->period_start, NOV01);
 	cr_assert_eq(l->open_value, 1200);
 	cr_assert_eq(l->flags, GW_BILL_EST_CLOSE, "its last reading is 11 days before 12-01");
@@ -398,12 +357,12 @@ Test(meter_rules, read_day_20_in_berlin_across_the_dst_change)
 
 	/* the command line: the period and its basis */
 	char *out;
-	cr_assert_eq(run("billing:\n  periods:\n    - {tenant: acme, read_day: 20, time_zone: Europe/Berlin}\n",
+	cr_assert_eq(sc_mailgw_run(tmpdir, "billing:\n  periods:\n    - {tenant: acme, read_day: 20, time_zone: Europe/Berlin}\n",
 			 "billing --tenant acme-hq --period 2026-11", &out), 0, "%s", out);
 	cr_assert_eq(strstr(out, "period 2026-11 (read day 20, Europe/Berlin): 2026-10-19T22:00:00Z to "
 			     "2026-11-19T23:00:00Z\n"), out, "%s", out);
 	free(out);
-	cr_assert_eq(run("", "billing --tenant other --period 2026-11 --format json", &out), 0, "%s", out);
+	cr_assert_eq(sc_mailgw_run(tmpdir, "", "billing --tenant other --period 2026-11 --format json", &out), 0, "%s", out);
 	cr_assert_not_null(strstr(out, "\"basis\": \"calendar month, UTC\",\n  \"start\": \"2026-11-01T00:00:00Z\""),
 			   "%s", out);
 	free(out);
@@ -427,10 +386,10 @@ Test(meter_rules, too_fast_at_the_model_rate_and_at_the_default)
 	}
 	struct gw_billing b;
 	bill("acme", "2026-10", LATER, &b);
-	const struct gw_billing_line *l = line(&b, "F1", "total/impressions");
+	const struct gw_billing_line *l = sc_bill_line(&b, "F1", "total/impressions");
 	cr_assert_str_eq(flags_of(l), "estimated_closing;suspect;rule=too_fast;"
 			 "basis=model;ppm=90;reading=F1:2:total/impressions");
-	l = line(&b, "F2", "total/impressions");
+	l = sc_bill_line(&b, "F2", "total/impressions");
 	cr_assert_str_eq(flags_of(l), "estimated_closing;suspect;rule=too_fast;"
 			 "basis=default;ppm=200;reading=F2:3:total/impressions");
 	gw_billing_fini(&b);
@@ -482,27 +441,27 @@ Test(meter_rules, two_vendors_codes_give_one_standard_counter)
 	struct gw_billing b;
 	bill("acme", "2026-10", LATER, &b);
 	cr_assert_eq(b.n_lines, 5);
-	const struct gw_billing_line *l = line(&b, "V1", "total/impressions_monochrome");
+	const struct gw_billing_line *l = sc_bill_line(&b, "V1", "total/impressions_monochrome");
 	cr_assert_eq(l->usage, 3200);
 	cr_assert_str_eq(l->source, "vendor/108");
 	cr_assert_str_eq(flags_of(l), "from=vendor/108");
-	l = line(&b, "V2", "total/impressions_monochrome");
+	l = sc_bill_line(&b, "V2", "total/impressions_monochrome");
 	cr_assert_eq(l->usage, 1280);
 	cr_assert_str_eq(flags_of(l), "from=vendor/K-BW");
-	l = line(&b, "V3", "total/impressions_monochrome");
+	l = sc_bill_line(&b, "V3", "total/impressions_monochrome");
 	cr_assert_eq(l->usage, 320);
 	cr_assert_str_eq(l->source, "");
-	cr_assert_eq(line(&b, "V3", "vendor/108")->usage, 320);
-	cr_assert_eq(line(&b, "V4", "vendor/108")->usage, 32);
+	cr_assert_eq(sc_bill_line(&b, "V3", "vendor/108")->usage, 320);
+	cr_assert_eq(sc_bill_line(&b, "V4", "vendor/108")->usage, 32);
 	cr_assert_not(has_line(&b, "V4", "total/impressions_monochrome"));
-	const struct gw_billing_total *t = total(&b, "acme-hq", "total/impressions_monochrome");
+	const struct gw_billing_total *t = sc_bill_total(&b, "acme-hq", "total/impressions_monochrome");
 	cr_assert_eq(t->devices, 3);
 	cr_assert_eq(t->usage, 3200 + 1280 + 320);
 	gw_billing_fini(&b);
 
 	char *out, conf[800];
 	snprintf(conf, sizeof(conf), "billing:\n  models_file: %s\n", models_path);
-	cr_assert_eq(run(conf, "billing --tenant acme --period 2026-10 --format csv", &out), 0, "%s", out);
+	cr_assert_eq(sc_mailgw_run(tmpdir, conf, "billing --tenant acme --period 2026-10 --format csv", &out), 0, "%s", out);
 	cr_assert_not_null(strstr(out, "\ndevice,acme-hq,V2,total/impressions_monochrome,5000,"
 				  "2026-09-30T00:00:00Z,6280,2026-11-01T00:00:00Z,1280,1,from=vendor/K-BW\n"),
 			   "%s", out);
@@ -539,12 +498,12 @@ Test(meter_rules, a_stuck_total_while_the_device_prints)
 	stuck_history(31);   /* through 10-30 */
 	struct gw_billing b;
 	bill("acme", "2026-10", LATER, &b);
-	const struct gw_billing_line *l = line(&b, "S1", "total/impressions");
+	const struct gw_billing_line *l = sc_bill_line(&b, "S1", "total/impressions");
 	cr_assert_eq(l->usage, 0);
 	cr_assert_str_eq(flags_of(l), "suspect;rule=stuck;reading=S1:22:total/impressions");
-	cr_assert_eq(line(&b, "S1", "copy/impressions")->flags, 0);
-	cr_assert_eq(line(&b, "S2", "total/impressions")->flags, 0, "idle: not stuck");
-	cr_assert_eq(line(&b, "S3", "total/impressions")->flags, 0, "billing reads counters only");
+	cr_assert_eq(sc_bill_line(&b, "S1", "copy/impressions")->flags, 0);
+	cr_assert_eq(sc_bill_line(&b, "S2", "total/impressions")->flags, 0, "idle: not stuck");
+	cr_assert_eq(sc_bill_line(&b, "S3", "total/impressions")->flags, 0, "billing reads counters only");
 	gw_billing_fini(&b);
 	if (tm_sf.pg)
 		return;   /* the alerts and decisions: a store with meter decisions */
@@ -571,7 +530,7 @@ Test(meter_rules, a_stuck_total_while_the_device_prints)
 	       "  total:\n    impressions: 5000\n  copy:\n    impressions: 410\n", "acme-hq");
 	cr_expect_eq(sc_count_alerts(st, "S1", "meter_suspect"), 1, "no new alert for a settled run");
 	bill("acme", "2026-10", LATER, &b);
-	cr_assert_eq(line(&b, "S1", "total/impressions")->flags, 0);
+	cr_assert_eq(sc_bill_line(&b, "S1", "total/impressions")->flags, 0);
 	gw_billing_fini(&b);
 }
 
@@ -590,7 +549,7 @@ Test(meter_rules, the_estimated_read_at_the_cut_off)
 		       "acme-hq");
 	struct gw_billing b;
 	bill("acme", "2026-10", LATER, &b);
-	const struct gw_billing_line *l = line(&b, "X1", "total/impressions");
+	const struct gw_billing_line *l = sc_bill_line(&b, "X1", "total/impressions");
 	cr_assert_eq(l->open_value, 1100);
 	cr_assert_eq(l->close_value, 4200);
 	cr_assert_eq(l->close_at, NOV01);
@@ -600,12 +559,12 @@ Test(meter_rules, the_estimated_read_at_the_cut_off)
 
 	report("X1", 12, SEP30 + 61 * DAY, NULL, NULL, NULL, totals_yaml(3500), "acme-hq");
 	bill("acme", "2026-10", LATER, &b);
-	l = line(&b, "X1", "total/impressions");
+	l = sc_bill_line(&b, "X1", "total/impressions");
 	cr_assert_eq(l->close_value, 4200, "a closed period keeps its estimate");
 	cr_assert_eq(l->usage, 3100);
 	gw_billing_fini(&b);
 	bill("acme", "2026-11", LATER, &b);
-	l = line(&b, "X1", "total/impressions");
+	l = sc_bill_line(&b, "X1", "total/impressions");
 	cr_assert_eq(l->open_value, 4200);
 	cr_assert_eq(l->open_at, NOV01);
 	cr_assert_eq(l->close_value, 3500);
@@ -614,14 +573,14 @@ Test(meter_rules, the_estimated_read_at_the_cut_off)
 	gw_billing_fini(&b);
 
 	char *out;
-	cr_assert_eq(run("", "billing --tenant acme --period 2026-10 --format csv", &out), 0, "%s", out);
+	cr_assert_eq(sc_mailgw_run(tmpdir, "", "billing --tenant acme --period 2026-10 --format csv", &out), 0, "%s", out);
 	cr_assert_str_eq(out,
 		"record,tenant,serial,counter,opening,opening_at,closing,closing_at,usage,segments,flags\n"
 		"device,acme-hq,X1,total/impressions,1100,2026-10-01T00:00:00Z,4200,2026-11-01T00:00:00Z,"
 		"3100,1,estimated_closing\n"
 		"tenant_total,acme-hq,,total/impressions,,,,,3100,,devices=1\n");
 	free(out);
-	cr_assert_eq(run("", "billing --tenant acme --period 2026-11 --format json", &out), 0, "%s", out);
+	cr_assert_eq(sc_mailgw_run(tmpdir, "", "billing --tenant acme --period 2026-11 --format json", &out), 0, "%s", out);
 	cr_assert_not_null(strstr(out, "\"opening\": 4200,\n      \"opening_at\": \"2026-11-01T00:00:00Z\""),
 			   "%s", out);
 	cr_assert_not_null(strstr(out, "\"usage\": -700,"), "%s", out);

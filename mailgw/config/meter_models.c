@@ -11,6 +11,7 @@
 #include <telemail/node.h>
 
 #include "config/meter_models.h"
+#include "config/config.h"
 
 bool gw_counter_is_standard(const char *counter)
 {
@@ -126,14 +127,8 @@ int gw_meter_models_parse(const uint8_t *buf, size_t len, const char *name,
 	struct tm_node *root = NULL;
 	struct tm_error yerr = {0};
 	*out = NULL;
-	if (tm_yaml_read(buf, len, &TM_YAML_CONFIG_LIMITS, &root, &yerr) < 0) {
-		unsigned line, col;
-		int used = 0;
-		if (sscanf(yerr.msg, "line %u, column %u: %n", &line, &col, &used) == 2 && used > 0)
-			return tm_error_set(err, "config.syntax", "%s:%u: column %u: %s", name, line,
-					    col, yerr.msg + used);
-		return tm_error_set(err, "config.syntax", "%s: %s", name, yerr.msg);
-	}
+	if (tm_yaml_read(buf, len, &TM_YAML_CONFIG_LIMITS, &root, &yerr) < 0)
+		return gw_config_syntax_error(name, &yerr, err);
 	struct gw_meter_models *m = calloc(1, sizeof(*m));
 	int rc = -1;
 	if (m == NULL || (m->file = strdup(name)) == NULL)

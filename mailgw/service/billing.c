@@ -142,6 +142,22 @@ static int decided(const struct run *u, const struct gw_meter_row *r)
 	return 0;
 }
 
+/* Append one row to a growable array of the run; 1 (stop) when out of memory. */
+static int push(struct run *u, void *arr_p, size_t *cap, size_t *n, const void *row, size_t size)
+{
+	void *arr;
+	memcpy(&arr, arr_p, sizeof(arr));
+	char *p = tm_array_grow(arr, cap, *n, size, 16, SIZE_MAX);
+	if (p == NULL) {
+		u->nomem = true;
+		return 1;
+	}
+	memcpy(p + *n * size, row, size);
+	(*n)++;
+	memcpy(arr_p, &p, sizeof(p));
+	return 0;
+}
+
 /* The estimate at boundary t from reading i (t after it): the reading plus
  * its average volume over GW_BILLING_AVG_WINDOW before it, to the second,
  * rounded down (billing.h). */
@@ -196,7 +212,7 @@ static bool printed_between(const struct run *u, const struct group *g,
  * (after `open`) that completes an unsettled run, or g->n when none. */
 static size_t stuck_at(const struct run *u, const struct group *g, size_t open, size_t close)
 {
-	if (!gw_meter_stuck_watched(g->meaning))
+	if (!gw_meter_stuck_watched(g->meaning) || u->stuck_after <= 0)
 		return g->n;
 	size_t s = 0;
 	bool settled = false;
@@ -326,19 +342,6 @@ static void name_groups(struct run *u, const struct gw_meter_model *model)
 	}
 }
 
-static void add_line(struct run *u, const struct gw_billing_line *l)
-{
-	struct gw_billing *o = u->out;
-	struct gw_billing_line *p = tm_array_grow(o->lines, &u->cap_lines, o->n_lines, sizeof(*p),
-						  64, SIZE_MAX);
-	if (p == NULL) {
-		u->nomem = true;
-		return;
-	}
-	o->lines = p;
-	o->lines[o->n_lines++] = *l;
-}
-
 /* Bill the device whose readings are in u->g. */
 static void flush(struct run *u)
 {
@@ -376,7 +379,7 @@ static void flush(struct run *u)
 		for (size_t k = 0; k < ng && !u->nomem; k++) {
 			struct gw_billing_line l;
 			if (bill_group(u, &u->g[k], &rate, start, end, &l))
-				add_line(u, &l);
+				push(u, &u->out->lines, &u->cap_lines, &u->out->n_lines, &l, sizeof(l));
 		}
 	}
 	for (size_t k = 0; k < all; k++)
@@ -409,14 +412,7 @@ static int take_reading(void *ctx, const struct gw_meter_row *m)
 		g = &u->g[u->ng++];
 		g->n = 0;
 	}
-	struct gw_meter_row *p = tm_array_grow(g->r, &g->cap, g->n, sizeof(*p), 64, SIZE_MAX);
-	if (p == NULL) {
-		u->nomem = true;
-		return 1;
-	}
-	g->r = p;
-	g->r[g->n++] = *m;
-	return 0;
+	return push(u, &g->r, &g->cap, &g->n, m, sizeof(*m));
 }
 
 static int cmp_line(const void *a, const void *b)
@@ -467,43 +463,19 @@ static int cmp_total(const void *a, const void *b)
 static int add_decision(void *ctx, const struct gw_meter_decision_row *d)
 {
 	struct run *u = ctx;
-	struct gw_meter_decision_row *p = tm_array_grow(u->dec, &u->cap_dec, u->n_dec, sizeof(*p),
-							 16, SIZE_MAX);
-	if (p == NULL) {
-		u->nomem = true;
-		return 1;
-	}
-	u->dec = p;
-	u->dec[u->n_dec++] = *d;
-	return 0;
+	return push(u, &u->dec, &u->cap_dec, &u->n_dec, d, sizeof(*d));
 }
 
 static int add_device(void *ctx, const struct gw_device_row *d)
 {
 	struct run *u = ctx;
-	struct gw_device_row *p = tm_array_grow(u->devs, &u->cap_devs, u->n_devs, sizeof(*p), 64,
-						SIZE_MAX);
-	if (p == NULL) {
-		u->nomem = true;
-		return 1;
-	}
-	u->devs = p;
-	u->devs[u->n_devs++] = *d;
-	return 0;
+	return push(u, &u->devs, &u->cap_devs, &u->n_devs, d, sizeof(*d));
 }
 
 static int add_tenant(void *ctx, const struct gw_tenant_row *t)
 {
 	struct run *u = ctx;
-	struct gw_tenant_row *p = tm_array_grow(u->tenants, &u->cap_tenants, u->n_tenants,
-						sizeof(*p), 16, SIZE_MAX);
-	if (p == NULL) {
-		u->nomem = true;
-		return 1;
-	}
-	u->tenants = p;
-	u->tenants[u->n_tenants++] = *t;
-	return 0;
+	return push(u, &u->tenants, &u->cap_tenants, &u->n_tenants, t, sizeof(*t));
 }
 
 /* What the run reads before the readings: decisions, devices, tenants. */

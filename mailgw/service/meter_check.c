@@ -172,8 +172,8 @@ static int check_stuck(const struct check *k, const char *service, const char *n
 		       const char *meaning, int64_t value, struct tm_error *err)
 {
 	const struct tm_report *r = k->rec->report;
-	if (meaning == NULL || !gw_meter_stuck_watched(meaning))
-		return GW_STORE_OK;
+	if (meaning == NULL || !gw_meter_stuck_watched(meaning) || k->svc->stuck_after <= 0)
+		return GW_STORE_OK;   /* (stuck_after is at least a day when read from a file) */
 	struct gw_meter_row old;
 	bool found = false;
 	int rc = gw_store_meter_adjacent(k->st, r->serial, service, name, k->at - k->svc->stuck_after,

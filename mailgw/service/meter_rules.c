@@ -9,7 +9,9 @@
 void gw_meter_rate_of(const struct gw_meter_model *m, unsigned margin_percent,
 		      struct gw_meter_rate *out)
 {
-	if (m != NULL && m->ppm > 0) {   /* rounded up: never below the rated speed */
+	if (margin_percent < 100)
+		margin_percent = 100;   /* never below the rated speed */
+	if (m != NULL && m->ppm > 0) {   /* rounded up */
 		out->ppm = (unsigned)((m->ppm * margin_percent + 99) / 100);
 		out->model = true;
 	} else {
