@@ -474,19 +474,24 @@ Test(meter_rules, two_vendors_codes_give_one_standard_counter)
 
 /* Daily from 09-30 (day 0): S1's total stays 5000 while its copy counter
  * rises by 10 a day; S2's total stays too, but nothing else moves (an idle
- * device); S3's stays while its status says printing (seen at arrival
- * only: billing reads counters). stuck_after is 21 days: S1's run of
- * 5000 from day 0 is stuck at day 21 (seq 22). */
+ * device); S3's stays while its status says printing and S4's while its
+ * toner falls a point a day (both seen at arrival only: billing reads
+ * counters). stuck_after is 21 days: S1's run of 5000 from day 0 is stuck
+ * at day 21 (seq 22). */
 static void stuck_history(int days)
 {
 	for (int d = 0; d < days; d++) {
-		char c[160];
+		char c[256];
 		snprintf(c, sizeof(c), "  total:\n    impressions: 5000\n  copy:\n    impressions: %d\n",
 			 100 + 10 * d);
 		report("S1", d + 1, SEP30 + d * DAY, NULL, NULL, NULL, c, "acme-hq");
 		report("S2", d + 1, SEP30 + d * DAY, NULL, NULL, NULL,
 		       "  total:\n    impressions: 800\n  copy:\n    impressions: 40\n", "acme-hq");
 		report("S3", d + 1, SEP30 + d * DAY, NULL, NULL, "printing", totals_yaml(70), "acme-hq");
+		snprintf(c, sizeof(c), "  total:\n    impressions: 900\nsupplies:\n  - {index: 1, "
+			 "type: toner, colorant: black, unit: percent, max_capacity: 100, level: %d}\n",
+			 90 - d);
+		report("S4", d + 1, SEP30 + d * DAY, NULL, NULL, NULL, c, "acme-hq");
 	}
 }
 
@@ -495,6 +500,7 @@ Test(meter_rules, a_stuck_total_while_the_device_prints)
 	sc_enroll(st, "S1", "acme-hq", 1);
 	sc_enroll(st, "S2", "acme-hq", 2);
 	sc_enroll(st, "S3", "acme-hq", 3);
+	sc_enroll(st, "S4", "acme-hq", 4);
 	stuck_history(31);   /* through 10-30 */
 	struct gw_billing b;
 	bill("acme", "2026-10", LATER, &b);
@@ -504,6 +510,7 @@ Test(meter_rules, a_stuck_total_while_the_device_prints)
 	cr_assert_eq(sc_bill_line(&b, "S1", "copy/impressions")->flags, 0);
 	cr_assert_eq(sc_bill_line(&b, "S2", "total/impressions")->flags, 0, "idle: not stuck");
 	cr_assert_eq(sc_bill_line(&b, "S3", "total/impressions")->flags, 0, "billing reads counters only");
+	cr_assert_eq(sc_bill_line(&b, "S4", "total/impressions")->flags, 0, "billing reads counters only");
 	gw_billing_fini(&b);
 	if (tm_sf.pg)
 		return;   /* the alerts and decisions: a store with meter decisions */
@@ -517,6 +524,10 @@ Test(meter_rules, a_stuck_total_while_the_device_prints)
 	cr_assert(sc_alert(st, "S3", "meter_suspect", "total/impressions", &a));
 	cr_expect_str_eq(a.detail, "reading S3:31:total/impressions: stuck (70 for 21 days; "
 			 "status printing)");
+	cr_assert(sc_alert(st, "S4", "meter_suspect", "total/impressions", &a));
+	cr_expect_eq(a.first_seen, SEP30 + 21 * DAY);
+	cr_expect_str_eq(a.detail, "reading S4:31:total/impressions: stuck (900 for 21 days; "
+			 "supply #1 fell 81 -> 60)");
 	cr_expect_not(sc_alert(st, "S2", "meter_suspect", NULL, &a));
 
 	/* accepting the flagged reading settles the whole run, in billing and

@@ -109,8 +109,30 @@ static int find_settled(void *ctx, const struct gw_meter_decision_row *d)
 	return x->settled ? 1 : 0;
 }
 
-/* Did the device print between `since` (the reading `old`) and this report?
- * A printing counter rose, the status says printing, a supply fell. */
+/* Did counter service/name (the standard counter `what`) rise from its
+ * reading at or before `old` to `value`? 1 yes (why says so), 0 no. */
+static int rose(const struct check *k, const char *meaning, const char *service, const char *name,
+		const char *what, int64_t value, const struct gw_meter_row *old, char *why, size_t n,
+		struct tm_error *err)
+{
+	if (value == TM_UNSET || what == NULL || !gw_meter_counts_printing(what) ||
+	    strcmp(what, meaning) == 0)
+		return 0;
+	struct gw_meter_row then;
+	bool found = false;
+	int rc = gw_store_meter_adjacent(k->st, k->rec->report->serial, service, name, old->at,
+					 old->at_nsec, INT64_MAX, false, &then, &found, err);
+	if (rc != GW_STORE_OK)
+		return rc;
+	if (!found || value <= then.value)
+		return 0;
+	snprintf(why, n, "%s/%s rose %" PRId64 " -> %" PRId64, service, name, then.value, value);
+	return 1;
+}
+
+/* Did the device print between the reading `old` and this report? The
+ * status says printing, a counter that counts printing rose (a vendor code
+ * as the model maps it), a supply fell. */
 static int printed_since(const struct check *k, const char *meaning, const struct gw_meter_row *old,
 			 char *why, size_t n, struct tm_error *err)
 {
@@ -119,7 +141,8 @@ static int printed_since(const struct check *k, const char *meaning, const struc
 		snprintf(why, n, "status printing");
 		return 1;
 	}
-	for (int s = 0; s < TM_SVC_COUNT; s++) {
+	int rc = 0;
+	for (int s = 0; s < TM_SVC_COUNT && rc == 0; s++) {
 		if (!r->has_service[s])
 			continue;
 		const struct tm_counter_set *c = &r->service[s];
@@ -130,41 +153,31 @@ static int printed_since(const struct check *k, const char *meaning, const struc
 			{ "sheets_two_sided", c->sheets_two_sided },
 		};
 		const char *svc = tm_counter_service_name((enum tm_counter_service)s);
-		for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
-			char name[GW_BILLING_COUNTER_MAX];
-			snprintf(name, sizeof(name), "%s/%s", svc, v[i].name);
-			if (v[i].v == TM_UNSET || !gw_meter_counts_printing(name) ||
-			    strcmp(name, meaning) == 0)
-				continue;
-			struct gw_meter_row then;
-			bool found = false;
-			int rc = gw_store_meter_adjacent(k->st, r->serial, svc, v[i].name, old->at,
-							 old->at_nsec, INT64_MAX, false, &then, &found, err);
-			if (rc != GW_STORE_OK)
-				return rc;
-			if (found && v[i].v > then.value) {
-				snprintf(why, n, "%s rose %" PRId64 " -> %" PRId64, name, then.value, v[i].v);
-				return 1;
-			}
+		for (size_t i = 0; i < sizeof(v) / sizeof(v[0]) && rc == 0; i++) {
+			char what[GW_BILLING_COUNTER_MAX];
+			snprintf(what, sizeof(what), "%s/%s", svc, v[i].name);
+			rc = rose(k, meaning, svc, v[i].name, what, v[i].v, old, why, n, err);
 		}
 	}
-	for (size_t i = 0; i < r->n_supplies; i++) {
+	for (size_t i = 0; i < r->n_vendor && rc == 0; i++)
+		rc = rose(k, meaning, "vendor", r->vendor[i].id,
+			  gw_meter_model_counter(k->model, r->vendor[i].id), r->vendor[i].value, old,
+			  why, n, err);
+	for (size_t i = 0; i < r->n_supplies && rc == 0; i++) {
 		const struct tm_supply *s = &r->supplies[i];
 		if (s->level < 0)
 			continue;
 		struct gw_supply_hist_row then;
 		bool found = false;
-		int rc = gw_store_supply_before(k->st, r->serial, s->index, old->at, old->at_nsec,
-						INT64_MAX, &then, &found, err);
-		if (rc != GW_STORE_OK)
-			return rc;
-		if (found && then.level > s->level) {
+		rc = gw_store_supply_before(k->st, r->serial, s->index, old->at, old->at_nsec,
+					    INT64_MAX, &then, &found, err);
+		if (rc == GW_STORE_OK && found && then.level > s->level) {
 			snprintf(why, n, "supply #%" PRId64 " fell %" PRId64 " -> %" PRId64, s->index,
 				 then.level, s->level);
-			return 1;
+			rc = 1;
 		}
 	}
-	return 0;
+	return rc;
 }
 
 /* The stuck rule for one counter of the report (meter_rules.h). */
