@@ -595,6 +595,8 @@ Test(meter_rules, the_estimated_read_at_the_cut_off)
 	cr_assert_not_null(strstr(out, "\"opening\": 4200,\n      \"opening_at\": \"2026-11-01T00:00:00Z\""),
 			   "%s", out);
 	cr_assert_not_null(strstr(out, "\"usage\": -700,"), "%s", out);
-	cr_assert_not_null(strstr(out, "\"flags\": [\n        \"estimated_opening\"\n      ]"), "%s", out);
+	cr_assert_not_null(strstr(out, "\"flags\": [\n        \"estimated_opening\"\n      ],\n"
+				  "      \"period_start\": \"2026-11-01T00:00:00Z\",\n"
+				  "      \"period_end\": \"2026-12-01T00:00:00Z\""), "%s", out);
 	free(out);
 }

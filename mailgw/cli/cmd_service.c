@@ -431,13 +431,16 @@ static void billing_out(const struct gw_billing *b, const char *tenant, const ch
 			json_t *fl = json_array();
 			for (char *p = flags, *tok; (tok = strtok_r(p, ";", &p)) != NULL; )
 				json_array_append_new(fl, json_string(tok));
+			char ps[40], pe[40];   /* the line's own tenant's period */
+			fmt_time(l->period_start, ps, sizeof(ps));
+			fmt_time(l->period_end, pe, sizeof(pe));
 			json_array_append_new(lines, json_pack(
-				"{s:s, s:s, s:s, s:I, s:s, s:I, s:s, s:I, s:I, s:o}",
+				"{s:s, s:s, s:s, s:I, s:s, s:I, s:s, s:I, s:I, s:o, s:s, s:s}",
 				"tenant", l->tenant, "serial", l->serial, "counter", l->counter,
 				"opening", (json_int_t)l->open_value, "opening_at", oat,
 				"closing", (json_int_t)l->close_value, "closing_at", cat,
 				"usage", (json_int_t)l->usage, "segments", (json_int_t)l->segments,
-				"flags", fl));
+				"flags", fl, "period_start", ps, "period_end", pe));
 		}
 		for (size_t i = 0; i < b->n_totals; i++)
 			json_array_append_new(totals, json_pack("{s:s, s:s, s:I, s:I}",
