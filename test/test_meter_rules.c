@@ -281,6 +281,16 @@ Test(meter_rules, europe_berlin_from_the_tz_database)
 	cr_expect_eq(gw_tz_local_to_utc(z, 1774751400), 1774747800);   /* 03-29 02:30 (gap): 01:30Z */
 	cr_expect_eq(gw_tz_local_to_utc(z, 1792895400), 1792888200);   /* 10-25 02:30 (twice): 00:30Z */
 	gw_tz_free(z);
+	/* the south: DST from October to April, past 2037 by the footer's rule */
+	cr_assert_eq(gw_tz_load("Australia/Sydney", &z, &err), 0, "%s", err.msg);
+	cr_expect_eq(gw_tz_offset(z, 2210198400), 11 * 3600);   /* 2040-01-15: AEDT */
+	cr_expect_eq(gw_tz_offset(z, 2225923200), 10 * 3600);   /* 2040-07-15: AEST */
+	gw_tz_free(z);
+	/* no transitions at all, a <+14> name: the footer alone */
+	cr_assert_eq(gw_tz_load("Etc/GMT-14", &z, &err), 0, "%s", err.msg);
+	cr_expect_eq(gw_tz_offset(z, 1782864000), 14 * 3600);
+	cr_expect_eq(gw_tz_local_to_utc(z, 1782864000), 1782864000 - 14 * 3600);
+	gw_tz_free(z);
 	cr_assert_eq(gw_tz_load("UTC", &z, &err), 0, "%s", err.msg);
 	cr_expect_eq(gw_tz_offset(z, 1792890000), 0);
 	gw_tz_free(z);
@@ -288,6 +298,20 @@ Test(meter_rules, europe_berlin_from_the_tz_database)
 	cr_expect_str_eq(err.reason, "billing.time_zone");
 	cr_assert_eq(gw_tz_load("/etc/passwd", &z, &err), -1);
 	cr_expect_str_eq(err.msg, "time zone '/etc/passwd': want a tz database name such as Europe/Berlin");
+	/* a file that is not TZif, under $TZDIR */
+	char dir[700], file[800], want[1000];
+	snprintf(dir, sizeof(dir), "%s/zones/Bad", tmpdir);
+	cr_assert_eq(tm_test_sh("mkdir -p '%s'", dir), 0);
+	snprintf(file, sizeof(file), "%s/Zone", dir);
+	tm_test_write(file, "TZif2 but nothing more", 22);
+	snprintf(dir, sizeof(dir), "%s/zones", tmpdir);
+	setenv("TZDIR", dir, 1);
+	cr_assert_eq(gw_tz_load("Bad/Zone", &z, &err), -1);
+	unsetenv("TZDIR");
+	cr_expect_str_eq(err.reason, "billing.time_zone");
+	snprintf(want, sizeof(want), "time zone 'Bad/Zone': %s is not a TZif file (version 2 or later)",
+		 file);
+	cr_expect_str_eq(err.msg, want);
 }
 
 /* ---- contract periods ---- */

@@ -261,9 +261,11 @@ int gw_tz_load(const char *name, struct gw_tz **out, struct tm_error *err)
 		gw_tz_free(z);
 		if (rc == -2)
 			return tm_error_set(err, "internal.nomem", "out of memory");
-		return tm_error_set(err, "billing.time_zone",
-				    "time zone '%s': %s is %s (is tzdata installed?)", name, path,
-				    ferr.reason != NULL ? "missing or unreadable" : "not a TZif file");
+		if (ferr.reason != NULL)
+			return tm_error_set(err, "billing.time_zone", "time zone '%s': %s is missing or "
+					    "unreadable (is tzdata installed?)", name, path);
+		return tm_error_set(err, "billing.time_zone", "time zone '%s': %s is not a TZif file "
+				    "(version 2 or later)", name, path);
 	}
 	*out = z;
 	return 0;
