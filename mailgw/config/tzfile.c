@@ -308,10 +308,16 @@ int32_t gw_tz_offset(const struct gw_tz *z, int64_t utc)
 
 int64_t gw_tz_local_to_utc(const struct gw_tz *z, int64_t local)
 {
-	int32_t before = gw_tz_offset(z, local - 86400 - 86400);
-	int64_t t = local - before;   /* the offset of the day before the wall time */
+	/* Read the wall time with the offset of two days before (offsets are
+	 * under a day, changes days apart): no change since then is the usual
+	 * case, and in an overlap it gives the first instant. */
+	int32_t before = gw_tz_offset(z, local - 2 * 86400);
+	int64_t t = local - before;
 	if (gw_tz_offset(z, t) == before)
-		return t;   /* no change between: the usual case, and the first of an overlap */
+		return t;
+	/* A change lies between: the offset after it, if the wall time exists
+	 * then; else it fell in the gap, and t (read with the offset before)
+	 * lies after the gap. */
 	int64_t u = local - gw_tz_offset(z, t);
 	return gw_tz_offset(z, u) == gw_tz_offset(z, t) ? u : t;
 }
