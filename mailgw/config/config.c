@@ -197,17 +197,6 @@ static struct gw_config *config_new(struct tm_error *err)
 	return cfg;
 }
 
-int gw_config_syntax_error(const char *file, const struct tm_error *yaml_err,
-			   struct tm_error *err)
-{
-	unsigned line, col;
-	int used = 0;
-	if (sscanf(yaml_err->msg, "line %u, column %u: %n", &line, &col, &used) == 2 && used > 0)
-		return tm_error_set(err, "config.syntax", "%s:%u: column %u: %s", file, line, col,
-				    yaml_err->msg + used);
-	return tm_error_set(err, "config.syntax", "%s: %s", file, yaml_err->msg);
-}
-
 int gw_config_parse(const uint8_t *buf, size_t len, const char *name, const char *base_dir,
 		    struct gw_config **out, struct tm_error *err)
 {
