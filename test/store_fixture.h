@@ -21,7 +21,6 @@
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
-#include "common.h"
 #include "store/store.h"
 
 struct tm_store_fixture {
@@ -112,40 +111,6 @@ static inline const char *tm_store_yaml(void)
 		return "";
 	snprintf(y, sizeof(y), "store: {backend: postgresql, conninfo: \"%s\"}\n", tm_sf.conninfo);
 	return y;
-}
-
-/* Run the real telemail-mailgw with `args` (shell words) on this test's
- * store: a configuration file in dir naming it (tm_store_yaml), the
- * command's stdout and stderr together into *out (malloc'd). Returns the
- * exit status. */
-static inline int tm_store_cli(const char *dir, const char *args, char **out)
-{
-	char cfg[600], yaml[2048], outpath[600];
-	snprintf(cfg, sizeof(cfg), "%s/mailgw.yaml", dir);
-	snprintf(outpath, sizeof(outpath), "%s/out.txt", dir);
-	int n = snprintf(yaml, sizeof(yaml),
-			 "state_dir: %s\ngateway:\n  mailboxes: [t@gw.example]\n"
-			 "  keys: [{cert: gw.pem, key: gw.key}]\ntrust:\n  ca_file: ca.pem\n%s", dir,
-			 tm_store_yaml());
-	tm_test_write(cfg, yaml, (size_t)n);
-	int rc = tm_test_sh("'%s/mailgw/telemail-mailgw' -c '%s' %s > '%s' 2>&1",
-			    getenv("TM_BUILDDIR"), cfg, args, outpath);
-	struct tm_buf b;
-	tm_buf_init(&b);
-	tm_test_read(outpath, &b);
-	*out = b.len ? (char *)tm_buf_take(&b, &(size_t){0}) : strdup("");
-	tm_buf_fini(&b);
-	return rc;
-}
-
-/* The same, and its exit status must be `status` and its output exactly `want`. */
-static inline void tm_store_cli_is(const char *dir, const char *args, int status,
-				   const char *want)
-{
-	char *out = NULL;
-	cr_expect_eq(tm_store_cli(dir, args, &out), status, "%s: %s", args, out);
-	cr_expect_str_eq(out, want, "%s", args);
-	free(out);
 }
 
 /* Run SQL on the test's database: the first row's first column as text. */

@@ -13,6 +13,7 @@
 
 #include "common.h"
 #include "config/config_service.h"
+#include "scenario/bill.h"
 #include "scenario/ingest.h"
 #include "service/supply.h"
 #include "store_fixture.h"
@@ -447,7 +448,7 @@ Test(supply, rule_rows_set_replace_clear)
 
 static int run(const char *args, char **out)
 {
-	return tm_store_cli(tmpdir, args, out);
+	return sc_mailgw_run(tmpdir, "", args, out);
 }
 
 /* `orders`: each tenant sees its own orders (and its children's); ship and
@@ -482,17 +483,17 @@ Test(supply, cli_orders_by_tenant_ship_cancel)
 
 	snprintf(args, sizeof(args), "orders ship %lld", (long long)s1);
 	snprintf(want, sizeof(want), "order %lld shipped\n", (long long)s1);
-	tm_store_cli_is(tmpdir, args, 0, want);
+	sc_mailgw_is(tmpdir, args, 0, want);
 	snprintf(want, sizeof(want), "telemail-mailgw: orders ship: order.bad_state: order %lld:"
 		 " already shipped\n", (long long)s1);
-	tm_store_cli_is(tmpdir, args, 1, want);
+	sc_mailgw_is(tmpdir, args, 1, want);
 	snprintf(args, sizeof(args), "orders cancel %lld", (long long)g1);
 	snprintf(want, sizeof(want), "order %lld cancelled\n", (long long)g1);
-	tm_store_cli_is(tmpdir, args, 0, want);
-	tm_store_cli_is(tmpdir, "orders ship 999", 1,
-			"telemail-mailgw: orders ship: order.not_found: order 999: no such order\n");
-	tm_store_cli_is(tmpdir, "orders ship x9", 2,
-			"telemail-mailgw: orders ship ID: 'x9' is not an order id\n");
+	sc_mailgw_is(tmpdir, args, 0, want);
+	sc_mailgw_is(tmpdir, "orders ship 999", 1,
+		     "telemail-mailgw: orders ship: order.not_found: order 999: no such order\n");
+	sc_mailgw_is(tmpdir, "orders ship x9", 2,
+		     "telemail-mailgw: orders ship ID: 'x9' is not an order id\n");
 
 	cr_assert_eq(gw_store_order_get(st, s1, &l.o[0], &(bool){false}, &err), GW_STORE_OK);
 	cr_expect_eq(l.o[0].state, GW_ORDER_SHIPPED);
@@ -506,14 +507,14 @@ Test(supply, cli_orders_by_tenant_ship_cancel)
 Test(supply, cli_rule_cartridges_supplies)
 {
 	char *out = NULL;
-	tm_store_cli_is(tmpdir, "orders rule --tenant acme --lead-time 20d", 0,
-			"tenant acme: lead_time 20d (acme), floor 10 % (default)\n");
-	tm_store_cli_is(tmpdir, "orders rule --tenant acme-hq --floor 5", 0,
-			"tenant acme-hq: lead_time 20d (acme), floor 5 % (acme-hq)\n");
-	tm_store_cli_is(tmpdir, "orders rule --tenant acme-hq --floor 101", 2,
-			"telemail-mailgw: --floor: '101' is not a percentage 0..100\n");
-	tm_store_cli_is(tmpdir, "orders rule --tenant acme-hq --clear", 0,
-			"tenant acme-hq: lead_time 20d (acme), floor 10 % (default)\n");
+	sc_mailgw_is(tmpdir, "orders rule --tenant acme --lead-time 20d", 0,
+		     "tenant acme: lead_time 20d (acme), floor 10 % (default)\n");
+	sc_mailgw_is(tmpdir, "orders rule --tenant acme-hq --floor 5", 0,
+		     "tenant acme-hq: lead_time 20d (acme), floor 5 % (acme-hq)\n");
+	sc_mailgw_is(tmpdir, "orders rule --tenant acme-hq --floor 101", 2,
+		     "telemail-mailgw: --floor: '101' is not a percentage 0..100\n");
+	sc_mailgw_is(tmpdir, "orders rule --tenant acme-hq --clear", 0,
+		     "tenant acme-hq: lead_time 20d (acme), floor 10 % (default)\n");
 	cr_expect_eq(q1("SELECT count(*) FROM svc_audit WHERE action = 'supply.rule'"), 3);
 
 	steady(0, 35, 0);

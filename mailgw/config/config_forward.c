@@ -258,6 +258,15 @@ int gw_config_forward_finish(struct gw_forward_config *f, struct tm_error *err)
 	return 0;
 }
 
+size_t gw_forward_endpoint_names(const struct gw_forward_config *f,
+				 const char *out[GW_FORWARD_MAX_ENDPOINTS])
+{
+	size_t n = 0;
+	for (; f != NULL && n < f->n_endpoints && n < GW_FORWARD_MAX_ENDPOINTS; n++)
+		out[n] = f->endpoints[n].name;
+	return n;
+}
+
 void gw_config_forward_free(struct gw_forward_config *f)
 {
 	if (f == NULL)

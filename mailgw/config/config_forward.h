@@ -65,5 +65,9 @@ int gw_config_forward_new(struct gw_forward_config **out, struct tm_error *err);
 /* After the file is read: the defaults computed at run time (the host name). */
 int gw_config_forward_finish(struct gw_forward_config *f, struct tm_error *err);
 void gw_config_forward_free(struct gw_forward_config *f);
+/* The endpoints' names into out[0..GW_FORWARD_MAX_ENDPOINTS) (pointers into
+ * f); how many. f NULL (forwarding off): 0. */
+size_t gw_forward_endpoint_names(const struct gw_forward_config *f,
+				 const char *out[GW_FORWARD_MAX_ENDPOINTS]);
 
 #endif

@@ -163,6 +163,7 @@ struct gw_device_row {
 	int64_t last_received;   /* newest received_at of any report; 0 none */
 	char model[128];
 	char state[32];
+	char manufacturer[128];  /* of the newest report ("" none) */
 };
 
 typedef int (*gw_store_tenant_cb)(void *ctx, const struct gw_tenant_row *t);

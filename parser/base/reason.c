@@ -177,6 +177,7 @@ static const struct tm_reason reasons[] = {
 	/* billing: meter readings (telemail-mailgw) */
 	{ "billing.bad_period", P, "554 5.3.0", "a billing period is not a month written YYYY-MM" },
 	{ "billing.bad_reading", P, "554 5.3.0", "a meter reading id is not SERIAL:SEQ:COUNTER of a stored reading" },
+	{ "billing.time_zone", P, "554 5.3.0", "a time zone is not in the system's tz database or its file is not TZif" },
 
 	/* audit: the hash-chained audit log (telemail-mailgw) */
 	{ "audit.broken", P, "554 5.3.0", "the audit log's hash chain does not verify (an entry was edited, deleted or reordered)" },

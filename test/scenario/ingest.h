@@ -121,23 +121,21 @@ static inline void sc_yaml(const struct sc_report *r, struct tm_buf *b)
 			      "description: \"service call\"}\n", r->critical_alert);
 }
 
-/* Store one report as the pipeline does; returns the put result. */
-static inline enum gw_put_result sc_ingest(struct gw_store *st,
-					   const struct gw_service_config *svc,
-					   const struct sc_report *sr, const char *tenant,
-					   int64_t received_at)
+/* Store one report's YAML as the pipeline does; returns the put result. */
+static inline enum gw_put_result sc_ingest_yaml(struct gw_store *st,
+						const struct gw_service_config *svc,
+						const struct tm_buf *y, const char *tenant,
+						int64_t received_at)
 {
-	struct tm_buf y, j;
+	struct tm_buf j;
 	struct tm_error err = {0};
 	struct tm_report *r = NULL;
-	tm_buf_init(&y);
 	tm_buf_init(&j);
-	sc_yaml(sr, &y);
-	cr_assert_eq(tm_report_read(y.data, y.len, NULL, &r, &err), 0, "%s: %s\n%s", err.reason,
-		     err.msg, (const char *)y.data);
+	cr_assert_eq(tm_report_read(y->data, y->len, NULL, &r, &err), 0, "%s: %s\n%s", err.reason,
+		     err.msg, (const char *)y->data);
 	cr_assert_eq(tm_report_normalize(r, &j, &err), 0, "%s", err.msg);
 	char raw[GW_SHA256_HEX];
-	tm_sha256_hex(y.data, y.len, raw);
+	tm_sha256_hex(y->data, y->len, raw);
 	struct gw_store_record rec = {
 		.report = r, .json = (const char *)j.data, .json_len = j.len, .tenant = tenant,
 		.fingerprint = "", .message_id = "", .received_at = received_at, .raw_sha256 = raw,
@@ -149,9 +147,22 @@ static inline enum gw_put_result sc_ingest(struct gw_store *st,
 		     "%s: %s", err.reason, err.msg);
 	cr_assert_eq(gw_store_commit(st, &err), GW_STORE_OK, "%s", err.msg);
 	tm_report_free(r);
-	tm_buf_fini(&y);
 	tm_buf_fini(&j);
 	return info.result;
+}
+
+/* Store one report as the pipeline does; returns the put result. */
+static inline enum gw_put_result sc_ingest(struct gw_store *st,
+					   const struct gw_service_config *svc,
+					   const struct sc_report *sr, const char *tenant,
+					   int64_t received_at)
+{
+	struct tm_buf y;
+	tm_buf_init(&y);
+	sc_yaml(sr, &y);
+	enum gw_put_result res = sc_ingest_yaml(st, svc, &y, tenant, received_at);
+	tm_buf_fini(&y);
+	return res;
 }
 
 /* Enroll a device under a tenant with a made-up fingerprint. */
