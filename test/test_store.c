@@ -195,6 +195,10 @@ Test(store, migrates_from_empty_and_reopens_idempotently)
 		cr_assert_eq(q1(tables), 26,
 			     "v1: 14 and the quarantine; v2: 4; v4: 2; v5: 4; telemail_schema");
 		cr_assert_eq(q1("SELECT count(*) FROM telemail_schema"), 5, "a row per migration");
+		cr_assert_eq(q1("SELECT count(*) FROM pg_constraint WHERE contype = 'f'"
+				" AND condeferrable AND NOT condeferred AND conrelid::regclass::text"
+				" IN ('supply_rules', 'supply_orders', 'supply_order_events')"), 3,
+			     "the supply tables' keys: deferrable, checked at once by default");
 		gw_store_close(open_store());
 		cr_assert_eq(q1(tables), 26);
 		cr_assert_eq(q1("SELECT max(version) FROM telemail_schema"), 5);

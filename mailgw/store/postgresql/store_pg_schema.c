@@ -246,16 +246,18 @@ static const char v4[] =
  * reports orders them (time, then seq): a supply's history (`supplies`,
  * one per supply of each device) and the reading next to another are
  * index scans. Self-contained (the index dropped if it exists), so that it
- * stays right wherever it lands in the list. */
+ * stays right wherever it lands in the list; its foreign keys DEFERRABLE
+ * INITIALLY IMMEDIATE (checked after each statement unless a transaction
+ * defers them), as main's v8 makes every other key. */
 static const char v7_supply[] =
 	"CREATE TABLE supply_rules ("
-	"  tenant text PRIMARY KEY REFERENCES tenants(name),"
+	"  tenant text PRIMARY KEY REFERENCES tenants(name) DEFERRABLE INITIALLY IMMEDIATE,"
 	"  lead_time bigint,"
 	"  floor bigint,"
 	"  updated_at bigint NOT NULL);"
 	"CREATE TABLE supply_orders ("
 	"  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
-	"  serial text NOT NULL REFERENCES devices(serial),"
+	"  serial text NOT NULL REFERENCES devices(serial) DEFERRABLE INITIALLY IMMEDIATE,"
 	"  tenant text NOT NULL,"
 	"  idx bigint NOT NULL,"
 	"  subject text NOT NULL,"
@@ -271,7 +273,7 @@ static const char v7_supply[] =
 	"  UNIQUE (serial, idx, cartridge));"
 	"CREATE TABLE supply_order_events ("
 	"  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
-	"  order_id bigint NOT NULL REFERENCES supply_orders(id),"
+	"  order_id bigint NOT NULL REFERENCES supply_orders(id) DEFERRABLE INITIALLY IMMEDIATE,"
 	"  state text NOT NULL,"
 	"  at bigint NOT NULL,"
 	"  actor text NOT NULL,"
