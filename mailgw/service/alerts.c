@@ -45,6 +45,7 @@ struct eval {
 	const char *serial;
 	const char *tenant;
 	const char *report_id;
+	const struct tm_report *report;   /* the report evaluated (NULL: the silence check) */
 	int64_t seq;
 	int64_t at;    /* the report's generated_at (or the check's now) */
 	int64_t now;   /* the gateway clock (queue times) */
@@ -197,10 +198,15 @@ static int eval_supply(const struct eval *e, const struct tm_supply *s)
 	} else {
 		/* above the threshold: a jump up is a replacement */
 		int64_t before = prev == NULL || !prev->has_ival ? -1 : prev->ival == -3 ? thr : prev->ival;
-		if (before >= 0 && pct >= before + REPLACED_JUMP) {
+		bool told = gw_supply_replaced_by_agent(e->report, s->index);
+		if ((before >= 0 && pct >= before + REPLACED_JUMP) || told) {
 			char d[GW_ALERT_DETAIL_MAX];
-			snprintf(d, sizeof(d), "%s: replaced, %" PRId64 " %% -> %" PRId64 " %%", subject,
-				 before, pct);
+			if (before >= 0)
+				snprintf(d, sizeof(d), "%s: replaced%s, %" PRId64 " %% -> %" PRId64 " %%",
+					 subject, told ? " (the agent's event)" : "", before, pct);
+			else
+				snprintf(d, sizeof(d), "%s: replaced (the agent's event), now %" PRId64 " %%",
+					 subject, pct);
 			struct eval ev = *e;
 			rc = raise_alert(&ev, "supply_replaced", subject, "info", d);
 			if (rc == GW_STORE_OK)
@@ -449,7 +455,7 @@ int gw_alerts_on_stored(struct gw_store *st, const struct gw_service_config *svc
 		struct gw_alerts_device dev;
 		struct eval e = {
 			.st = st, .dev = &dev, .svc = svc, .serial = r->serial, .tenant = rec->tenant,
-			.report_id = r->id, .seq = r->seq, .now = now, .err = err,
+			.report_id = r->id, .report = r, .seq = r->seq, .now = now, .err = err,
 		};
 		if (gw_store_parse_utc(r->generated_at, "report/generated_at", &e.at, err) < 0)
 			return GW_STORE_ERROR;

@@ -381,14 +381,16 @@ typedef int (*gw_store_web_outcome_cb)(void *ctx, const struct gw_web_outcome_ro
 
 /* ---- the back-end interface ---- */
 
-enum gw_fwd_kind { GW_FWD_REPORT = 1, GW_FWD_ALERT = 2, GW_FWD_METER = 4 };
-const char *gw_fwd_kind_name(enum gw_fwd_kind k);   /* report | alert | meter */
+enum gw_fwd_kind { GW_FWD_REPORT = 1, GW_FWD_ALERT = 2, GW_FWD_METER = 4, GW_FWD_ORDER = 8 };
+/* report | alert | meter | supply_order */
+const char *gw_fwd_kind_name(enum gw_fwd_kind k);
 
 #define GW_FWD_ID_MAX 96        /* event id, bytes */
 #define GW_FWD_BATCH_KEY 33     /* 32 hex digits + NUL */
 #define GW_FWD_ERROR_MAX 512    /* last error / the receiver's reply kept */
 
-/* One event in (borrowed pointers). kind is GW_FWD_REPORT or GW_FWD_ALERT. */
+/* One event in (borrowed pointers). kind is GW_FWD_REPORT, GW_FWD_ALERT or
+ * GW_FWD_ORDER (a supply order's transition). */
 struct gw_fwd_event_in {
 	enum gw_fwd_kind kind;
 	const char *event_id;    /* report id, or the transition id */
@@ -452,6 +454,8 @@ struct gw_supply_hist_row {
 	int64_t pages;
 	char type[32];
 	char colorant[64];
+	bool replaced;                 /* the report is the agent's supply_replaced event
+					* for this supply (trigger subject supplies/<idx>) */
 };
 
 /* A tenant's own order rule; -1 where it inherits (from its parent, up to
