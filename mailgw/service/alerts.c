@@ -12,7 +12,6 @@
 #include <telemail/digest.h>
 #include <telemail/error.h>
 #include <telemail/report.h>
-#include <telemail/time.h>
 
 #include "service/alerts.h"
 #include "service/notify_queue.h"
@@ -28,6 +27,7 @@ static bool is_event_kind(const char *kind)
 {
 	static const char *const events[] = {
 		"supply_replaced", "counter_reset", "counter_wrap", "firmware_changed", "outbox_gap",
+		"identity_conflict",
 	};
 	for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
 		if (strcmp(kind, events[i]) == 0)
@@ -451,6 +451,14 @@ int gw_alerts_on_stored(struct gw_store *st, const struct gw_service_config *svc
 	int rc = GW_STORE_OK;
 	if (info->result != GW_PUT_STORED)
 		return GW_STORE_OK;
+	if (r->has_collector) {   /* the collector's heartbeat */
+		int64_t at;
+		if (gw_store_parse_utc(r->generated_at, "report/generated_at", &at, err) < 0)
+			return GW_STORE_ERROR;
+		rc = gw_alerts_collector_heard(st, svc, rec->fingerprint, rec->tenant, at, now, err);
+		if (rc != GW_STORE_OK)
+			return rc;
+	}
 	if (info->newest) {
 		struct gw_alerts_device dev;
 		struct eval e = {
@@ -486,91 +494,26 @@ int gw_alerts_on_stored(struct gw_store *st, const struct gw_service_config *svc
 	return gw_audit_append(st, "pipeline", "ingest", object, rec->tenant, NULL, after, now, err);
 }
 
-/* ---- silence ---- */
+/* ---- one alert of a device, a collector or the gateway, outside an evaluation ---- */
 
-struct dev_rows {
-	struct gw_device_row *rows;
-	size_t n, cap;
-};
-
-static int collect_device(void *ctx, const struct gw_device_row *d)
-{
-	struct dev_rows *l = ctx;
-	struct gw_device_row *p = tm_array_grow(l->rows, &l->cap, l->n, sizeof(*p), 64, SIZE_MAX);
-	if (p == NULL)
-		return 1;   /* stops the walk: out of memory */
-	l->rows = p;
-	l->rows[l->n++] = *d;
-	return 0;
-}
-
-static int check_one(const struct eval *e, const struct gw_device_row *d,
-		     struct gw_silence_counts *c)
-{
-	char detail[GW_ALERT_DETAIL_MAX], when[32];
-	int64_t silence = e->svc->silence;
-	if (d->last_seq == 0) {
-		if (e->now - d->enrolled_at <= silence)
-			return GW_STORE_OK;
-		tm_time_format(d->enrolled_at, when, sizeof(when));
-		snprintf(detail, sizeof(detail), "enrolled %s, never reported", when);
-		c->never++;
-		return raise_alert(e, "device_never_reported", "device", "info", detail);
-	}
-	if (e->now - d->last_seen > silence) {
-		tm_time_format(d->last_seen, when, sizeof(when));
-		snprintf(detail, sizeof(detail), "last report generated %s (%" PRId64 " days ago)", when,
-			 (e->now - d->last_seen) / 86400);
-		c->silent++;
-		return raise_alert(e, "device_silent", "device", "warning", detail);
-	}
-	struct gw_alert_row a;
-	bool found = false;
-	int rc = gw_store_alert_find_active(e->st, d->serial, "device_silent", "device", &a,
-					    &found, e->err);
-	if (rc == GW_STORE_OK && found) {
-		c->resolved++;
-		rc = resolve_alert(e, "device_silent", "device");
-	}
-	return rc;
-}
-
-int gw_alerts_check_silence(struct gw_store *st, const struct gw_service_config *svc,
-			    int64_t now, struct gw_silence_counts *counts, struct tm_error *err)
+int gw_alerts_set(struct gw_store *st, const struct gw_service_config *svc,
+		  const struct gw_alerts_target *t, const char *kind, const char *subject,
+		  const char *severity, const char *detail, struct tm_error *err)
 {
 	struct gw_service_config defaults;
 	if (svc == NULL) {
 		gw_service_config_defaults(&defaults);
 		svc = &defaults;
 	}
-	memset(counts, 0, sizeof(*counts));
-	struct dev_rows l = {0};
-	int rc = gw_store_device_list(st, collect_device, &l, err);
-	if (rc != GW_STORE_OK) {
-		if (rc > 0)
-			rc = tm_error_set(err, "internal.nomem", "out of memory");
-		goto out;
-	}
-	rc = gw_store_begin(st, err);
-	if (rc != GW_STORE_OK)
-		goto out;
-	for (size_t i = 0; i < l.n && rc == GW_STORE_OK; i++) {
-		struct gw_alerts_device dev;   /* nothing loaded: one store call per lookup */
-		gw_alerts_device_init(&dev, st, l.rows[i].serial, l.rows[i].last_seq);
-		struct eval e = {
-			.st = st, .dev = &dev, .svc = svc, .serial = l.rows[i].serial,
-			.tenant = l.rows[i].tenant, .seq = l.rows[i].last_seq, .at = now, .now = now,
-			.err = err,
-		};
-		rc = check_one(&e, &l.rows[i], counts);
-		gw_alerts_device_fini(&dev);
-	}
-	if (rc == GW_STORE_OK)
-		rc = gw_store_commit(st, err);
-	if (rc != GW_STORE_OK)
-		gw_store_rollback(st);
-out:
-	free(l.rows);
+	struct gw_alerts_device dev;   /* nothing loaded: one store call per lookup */
+	gw_alerts_device_init(&dev, st, t->serial, t->seq);
+	struct eval e = {
+		.st = st, .dev = &dev, .svc = svc, .serial = t->serial, .tenant = t->tenant,
+		.report_id = t->report_id, .seq = t->seq, .at = t->at, .now = t->now, .err = err,
+	};
+	int rc = severity != NULL ? raise_alert(&e, kind, subject, severity, detail)
+				  : resolve_alert(&e, kind, subject);
+	gw_alerts_device_fini(&dev);
 	return rc;
 }
 
@@ -598,22 +541,17 @@ int gw_alerts_gateway_set(struct gw_store *st, const struct gw_service_config *s
 		if (rc != GW_STORE_OK || !found)
 			return rc;
 	}
-	struct gw_alerts_device dev;   /* nothing loaded: one store call per lookup */
-	gw_alerts_device_init(&dev, st, GW_ALERTS_GATEWAY, 0);
-	struct eval e = {
-		.st = st, .dev = &dev, .svc = svc, .serial = GW_ALERTS_GATEWAY, .tenant = "",
-		.at = now, .now = now, .err = err,
+	const struct gw_alerts_target t = {
+		.serial = GW_ALERTS_GATEWAY, .tenant = "", .at = now, .now = now,
 	};
 	int rc = gw_store_begin(st, err);
 	if (rc == GW_STORE_OK) {
-		rc = raise ? raise_alert(&e, kind, subject, "warning", detail)
-			   : resolve_alert(&e, kind, subject);
+		rc = gw_alerts_set(st, svc, &t, kind, subject, raise ? "warning" : NULL, detail, err);
 		if (rc == GW_STORE_OK)
 			rc = gw_store_commit(st, err);
 		if (rc != GW_STORE_OK)
 			gw_store_rollback(st);
 	}
-	gw_alerts_device_fini(&dev);
 	return rc;
 }
 

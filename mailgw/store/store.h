@@ -184,6 +184,18 @@ struct gw_unreachable_row {
 /* A non-zero result stops the walk. */
 typedef int (*gw_store_unreachable_cb)(void *ctx, const struct gw_unreachable_row *u);
 
+/* A device bound to a collector certificate, with the collector's
+ * heartbeat: the generated_at of its newest report that carried a
+ * collector section (0: none yet). The silence check (issue 18) reads it. */
+struct gw_collector_binding_row {
+	char fingerprint[GW_SHA256_HEX];     /* the collector's certificate */
+	char tenant[GW_NAME_MAX + 1];        /* the certificate's */
+	char serial[GW_NAME_MAX + 1];        /* a device bound to it */
+	int64_t heartbeat;                   /* Unix seconds; 0: no collector report yet */
+	int64_t revoked_at;                  /* 0: not revoked */
+};
+typedef int (*gw_store_collector_binding_cb)(void *ctx, const struct gw_collector_binding_row *b);
+
 
 /* ---- service rows: alerts, marks, notification queue, audit, meters (issue 6) ---- */
 
@@ -696,6 +708,10 @@ struct gw_store_ops {
 	int (*web_counters)(void *s, const char *serial, gw_store_web_point_cb cb, void *ctx,
 			    struct tm_error *err);
 	int (*web_outcomes)(void *s, gw_store_web_outcome_cb cb, void *ctx, struct tm_error *err);
+	/* collectors and their devices, with each collector's heartbeat
+	 * (store_*_collector.c; the silence check) */
+	int (*collector_bindings)(void *s, gw_store_collector_binding_cb cb, void *ctx,
+				  struct tm_error *err);
 };
 
 /* The SQLite back end (store/sqlite/store_sqlite.c). */
@@ -755,6 +771,9 @@ int gw_store_report_get(struct gw_store *st, const char *report_id, struct gw_re
 /* The devices collectors could not read (newest report of each collector). */
 int gw_store_unreachable_list(struct gw_store *st, gw_store_unreachable_cb cb, void *ctx,
 			      struct tm_error *err);
+/* Every (collector certificate, bound device), by fingerprint then serial. */
+int gw_store_collector_bindings(struct gw_store *st, gw_store_collector_binding_cb cb, void *ctx,
+				struct tm_error *err);
 
 /* ---- the registry's rows (the logic is in registry/registry.c) ----
  * Like every store call: an enum gw_store_rc, err filled on failure; a
