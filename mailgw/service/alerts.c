@@ -459,6 +459,9 @@ int gw_alerts_on_stored(struct gw_store *st, const struct gw_service_config *svc
 		if (rc != GW_STORE_OK)
 			return rc;
 	}
+	rc = gw_alerts_identity_on_stored(st, svc, rec, now, err);
+	if (rc != GW_STORE_OK)
+		return rc;
 	if (info->newest) {
 		struct gw_alerts_device dev;
 		struct eval e = {

@@ -112,6 +112,16 @@ int gw_alerts_collector_heard(struct gw_store *st, const struct gw_service_confi
 			      const char *fingerprint, const char *tenant, int64_t at, int64_t now,
 			      struct tm_error *err);
 
+/* The pipeline hook's part for every stored report (late ones too), inside
+ * the caller's transaction: keeps the span of report time the signer
+ * certificate signed for the serial (the device's mark "cert:<fingerprint>")
+ * and raises identity_conflict [certificates] (critical; an event: resolved
+ * by acknowledging) when another certificate's span overlaps it. A renewed
+ * certificate's span follows the old one's and raises nothing
+ * (alerts_identity.c). */
+int gw_alerts_identity_on_stored(struct gw_store *st, const struct gw_service_config *svc,
+				 const struct gw_store_record *rec, int64_t now, struct tm_error *err);
+
 /* Whom an alert set outside a report's evaluation is about. */
 #define GW_ALERTS_COLLECTOR "collector"   /* the serial of collector_silent alerts */
 struct gw_alerts_target {
