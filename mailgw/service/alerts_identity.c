@@ -17,6 +17,7 @@
 #include <telemail/report.h>
 
 #include "service/alerts.h"
+#include "service/alerts_private.h"
 
 #define CERT_MARK "cert:"
 #define SIGNERS_MAX 16   /* signers of one serial compared; more are not read */

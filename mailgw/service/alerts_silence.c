@@ -11,6 +11,7 @@
 
 #include "config/config_service.h"
 #include "service/alerts.h"
+#include "service/alerts_private.h"
 
 struct dev_rows {
 	struct gw_device_row *rows;

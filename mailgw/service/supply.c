@@ -16,13 +16,6 @@
 
 #define HISTORY_MAX 100000   /* points of one supply read for a forecast */
 
-static const char *const order_state_names[] = { "open", "shipped", "installed", "cancelled" };
-
-const char *gw_order_state_name(enum gw_order_state s)
-{
-	return (unsigned)s <= GW_ORDER_CANCELLED ? order_state_names[s] : "?";
-}
-
 /* ---- the history as forecast points ---- */
 
 struct points {

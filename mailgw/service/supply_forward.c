@@ -1,6 +1,7 @@
 /* telemail-mailgw — supply order transitions into the forwarding outbox (see
  * supply.h, gw_supply_order_forward). The event's data is the order at the
- * transition, with the transition's own id, state, actor and detail. */
+ * transition, with the transition's own id, state, actor and detail. The
+ * order states' names live here, below supply.c, which calls in. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,13 @@
 #include <telemail/error.h>
 
 #include "service/supply.h"
+
+static const char *const order_state_names[] = { "open", "shipped", "installed", "cancelled" };
+
+const char *gw_order_state_name(enum gw_order_state s)
+{
+	return (unsigned)s <= GW_ORDER_CANCELLED ? order_state_names[s] : "?";
+}
 
 int gw_supply_order_forward(struct gw_store *st, const struct gw_order_row *o,
 			    const struct gw_order_event_row *ev, int64_t now, struct tm_error *err)
