@@ -161,23 +161,12 @@ Test(identity, the_conflict_does_not_depend_on_arrival_order)
 
 /* ---- a collector reporting what is not bound to it ---- */
 
-static void enroll_collector(int n, const char *tenant, const char *serial, char fp[GW_SHA256_HEX])
-{
-	struct tm_error err = {0};
-	snprintf(fp, GW_SHA256_HEX, "%064x", n);
-	const char *const serials[] = { serial };
-	struct gw_enrollment e = {
-		.fingerprint = fp, .role = GW_ROLE_COLLECTOR, .tenant = tenant,
-		.subject = "CN=collector", .serials = serials, .n_serials = 1,
-	};
-	cr_assert_eq(gw_registry_enroll(st, &e, 1000, &err), 0, "%s: %s", err.reason, err.msg);
-}
-
 Test(identity, a_collector_reporting_another_sites_device_is_device_moved)
 {
 	char c1[GW_SHA256_HEX], c2[GW_SHA256_HEX], tenant[GW_NAME_MAX + 1];
-	enroll_collector(0xc1, "other", "Q1", c1);   /* another tenant's site */
-	enroll_collector(0xc2, "acme", "P1", c2);    /* acme's other collector */
+	const char *const q1s[] = { "Q1" }, *const p1s[] = { "P1" };
+	sc_enroll_collector(st, 0xc1, "other", q1s, 1, c1);   /* another tenant's site */
+	sc_enroll_collector(st, 0xc2, "acme", p1s, 1, c2);    /* acme's other collector */
 	struct tm_error err = {0};
 	cr_assert_eq(gw_registry_check(st, c1, "Q1", NULL, tenant, &err), GW_STORE_OK, "%s",
 		     err.msg);

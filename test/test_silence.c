@@ -23,18 +23,6 @@ static struct gw_store *st;
 static struct gw_service_config svc;
 static char fp_col[GW_SHA256_HEX];   /* acme's collector: P1, P2, P3 */
 
-static void enroll_collector(int n, const char *tenant, const char *const *serials, size_t ns,
-			     char fp[GW_SHA256_HEX])
-{
-	struct tm_error err = {0};
-	snprintf(fp, GW_SHA256_HEX, "%064x", n);
-	struct gw_enrollment e = {
-		.fingerprint = fp, .role = GW_ROLE_COLLECTOR, .tenant = tenant,
-		.subject = "CN=collector", .serials = serials, .n_serials = ns,
-	};
-	cr_assert_eq(gw_registry_enroll(st, &e, 1000, &err), 0, "%s: %s", err.reason, err.msg);
-}
-
 static void setup(void)
 {
 	tmpdir = tm_test_tmpdir();
@@ -45,7 +33,7 @@ static void setup(void)
 	cr_assert_eq(gw_registry_tenant_add(st, "acme", NULL, 100, &err), 0, "%s", err.msg);
 	gw_service_config_defaults(&svc);   /* alerts.silence 7 days */
 	static const char *const devs[] = { "P1", "P2", "P3" };
-	enroll_collector(0xc0, "acme", devs, 3, fp_col);
+	sc_enroll_collector(st, 0xc0, "acme", devs, 3, fp_col);
 }
 
 static void teardown(void)

@@ -73,25 +73,19 @@ int gw_alerts_identity_on_stored(struct gw_store *st, const struct gw_service_co
 		return rc < 0 ? rc : GW_STORE_OK;
 	struct span me = { .first = at, .last = at };
 	memcpy(me.fingerprint, rec->fingerprint, GW_SHA256_HEX);
-	const struct span *other = NULL;
-	bool known = false;
-	for (size_t i = 0; i < l.n; i++) {
-		if (strcmp(l.s[i].fingerprint, me.fingerprint) == 0) {
-			known = true;
-			if (l.s[i].first < me.first)
-				me.first = l.s[i].first;
-			if (l.s[i].last > me.last)
-				me.last = l.s[i].last;
-		}
+	const struct span *mine = NULL, *other = NULL;
+	for (size_t i = 0; i < l.n && mine == NULL; i++)
+		if (strcmp(l.s[i].fingerprint, me.fingerprint) == 0)
+			mine = &l.s[i];
+	if (mine != NULL) {
+		me.first = mine->first < me.first ? mine->first : me.first;
+		me.last = mine->last > me.last ? mine->last : me.last;
 	}
 	for (size_t i = 0; i < l.n && other == NULL; i++)
-		if (strcmp(l.s[i].fingerprint, me.fingerprint) != 0 && overlap(&me, &l.s[i]))
+		if (&l.s[i] != mine && overlap(&me, &l.s[i]))
 			other = &l.s[i];
 	/* the span grows when it must: a report inside it changes nothing */
-	bool grew = !known;
-	for (size_t i = 0; i < l.n && known; i++)
-		if (strcmp(l.s[i].fingerprint, me.fingerprint) == 0)
-			grew = l.s[i].first != me.first || l.s[i].last != me.last;
+	bool grew = mine == NULL || mine->first != me.first || mine->last != me.last;
 	if (grew) {
 		char key[GW_MARK_KEY_MAX];
 		struct gw_mark_row m = { .seq = r->seq, .has_ival = true, .ival = me.first };

@@ -189,6 +189,21 @@ static inline void sc_enroll(struct gw_store *st, const char *serial, const char
 	cr_assert_eq(gw_registry_enroll(st, &e, 1000, &err), 0, "%s: %s", err.reason, err.msg);
 }
 
+/* Enroll a collector for serials under a tenant with a made-up fingerprint
+ * (%064x of n, written to fp). */
+static inline void sc_enroll_collector(struct gw_store *st, int n, const char *tenant,
+				       const char *const *serials, size_t ns,
+				       char fp[GW_SHA256_HEX])
+{
+	struct tm_error err = {0};
+	snprintf(fp, GW_SHA256_HEX, "%064x", n);
+	struct gw_enrollment e = {
+		.fingerprint = fp, .role = GW_ROLE_COLLECTOR, .tenant = tenant,
+		.subject = "CN=collector", .serials = serials, .n_serials = ns,
+	};
+	cr_assert_eq(gw_registry_enroll(st, &e, 1000, &err), 0, "%s: %s", err.reason, err.msg);
+}
+
 /* The active (or, with any = true, newest) alert of a kind and subject. */
 static inline bool sc_alert(struct gw_store *st, const char *serial, const char *kind,
 			    const char *subject, struct gw_alert_row *out)
