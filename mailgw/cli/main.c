@@ -41,7 +41,7 @@ static const char *const usage_text[] = {
 	"  alerts [--open] [--tenant T] [--json]\n"
 	"                                  service alerts (open, acknowledged, resolved)\n"
 	"  alerts ack ID                   acknowledge an alert (events: resolve it)\n"
-	"  alerts check-silence            raise device_silent / device_never_reported\n",
+	"  alerts check-silence            raise collector_silent / device_silent / device_never_reported\n",
 	"  supplies [--tenant T] [--format table|csv|json] [--json] [--at TIME]\n"
 	"                                  supply levels as of each device's newest report,\n"
 	"                                  days left and empty date (or why there is none)\n"

@@ -20,6 +20,7 @@ struct tm_node;
 #define GW_FORWARD_REPORT 1u
 #define GW_FORWARD_ALERT 2u
 #define GW_FORWARD_METER 4u
+#define GW_FORWARD_ORDER 8u   /* supply order transitions */
 
 /* One receiver. Defaults in gw_forward_endpoint_defaults. */
 struct gw_forward_endpoint {

@@ -68,7 +68,7 @@ static int read_thresholds(const struct tm_conf_ctx *c, const struct tm_node *n,
 
 static const struct tm_conf_entry alerts_keys[] = {
 	TM_CONF_KEY("silence", TM_CONF_DURATION, "7d", 0, 60, MAXD, SVC(silence),
-	  "a device silent this long is flagged (alert device.silent)"),
+	  "a device or collector silent this long is flagged (device_silent, collector_silent)"),
 	TM_CONF_KEY("check_every", TM_CONF_DURATION, "10m", 0, 1, MAXD, SVC(silence_check_every),
 	  "serve runs the silence check this often"),
 	TM_CONF_KEY("part_life_percent", TM_CONF_INT, "90", 0, 1, 1000, SVC(part_life_percent),

@@ -509,13 +509,17 @@ static void *service_main(void *arg)
 			tm_error_clear(&err);
 			if (gw_alerts_check_silence(st, cfg->service, (int64_t)now, &sk, &err) != GW_STORE_OK)
 				log_failed("gw alerts", "silence_failed", err.reason, err.msg);
-			else if (sk.silent + sk.never + sk.resolved > 0) {
+			else if (sk.silent + sk.never + sk.resolved + sk.collectors_silent +
+				 sk.collectors_resolved > 0) {
 				struct tm_logline l;
 				tm_log_begin(&l, "gw alerts");
 				tm_log_add(&l, "event", "silence");
 				tm_log_addf(&l, "silent", "%zu", sk.silent);
 				tm_log_addf(&l, "never", "%zu", sk.never);
 				tm_log_addf(&l, "resolved", "%zu", sk.resolved);
+				tm_log_addf(&l, "collectors_silent", "%zu", sk.collectors_silent);
+				tm_log_addf(&l, "folded", "%zu", sk.folded);
+				tm_log_addf(&l, "collectors_resolved", "%zu", sk.collectors_resolved);
 				log_end(&l);
 			}
 			last_silence = now;

@@ -90,6 +90,7 @@ static const struct tm_reason reasons[] = {
 	/* device: identity binding at the gateway */
 	{ "device.unknown", P, "554 5.7.1", "the signer certificate is not enrolled at the gateway" },
 	{ "device.mismatch", P, "554 5.7.1", "the report's device serial is not covered by the signer certificate" },
+	{ "device.moved", P, "554 5.7.1", "a collector reports an enrolled device that is not enrolled under it (another collector's or tenant's)" },
 
 	/* store: the gateway's record store */
 	{ "store.unavailable", T, "451 4.3.0", "the store cannot be opened, read or written right now" },

@@ -665,4 +665,5 @@ const struct gw_store_ops gw_store_pg_ops = {
 	.schema_version = pg_schema_version,
 	.migrate = pg_migrate,
 	.quarantine = &gw_pg_quarantine_ops,
+	.collector_bindings = gw_pg_collector_bindings,
 };

@@ -565,4 +565,5 @@ const struct gw_store_ops gw_store_sqlite_ops = {
 	.web_firmware = gw_sq_web_firmware,
 	.web_counters = gw_sq_web_counters,
 	.web_outcomes = gw_sq_web_outcomes,
+	.collector_bindings = gw_sq_collector_bindings,
 };
