@@ -143,11 +143,12 @@ static inline void sc_yaml(const struct sc_report *r, struct tm_buf *b)
 			      r->collector_devices);
 }
 
-/* Store one report's YAML as the pipeline does; returns the put result. */
+/* Store one report's YAML as the pipeline does (signed by the certificate of
+ * `fingerprint`, NULL: none); returns the put result. */
 static inline enum gw_put_result sc_ingest_yaml(struct gw_store *st,
 						const struct gw_service_config *svc,
 						const struct tm_buf *y, const char *tenant,
-						int64_t received_at)
+						const char *fingerprint, int64_t received_at)
 {
 	struct tm_buf j;
 	struct tm_error err = {0};
@@ -160,7 +161,8 @@ static inline enum gw_put_result sc_ingest_yaml(struct gw_store *st,
 	tm_sha256_hex(y->data, y->len, raw);
 	struct gw_store_record rec = {
 		.report = r, .json = (const char *)j.data, .json_len = j.len, .tenant = tenant,
-		.fingerprint = sr->fingerprint != NULL ? sr->fingerprint : "", .message_id = "", .received_at = received_at, .raw_sha256 = raw,
+		.fingerprint = fingerprint != NULL ? fingerprint : "", .message_id = "",
+		.received_at = received_at, .raw_sha256 = raw,
 	};
 	struct gw_put_info info;
 	cr_assert_eq(gw_store_begin(st, &err), GW_STORE_OK, "%s", err.msg);
@@ -182,7 +184,7 @@ static inline enum gw_put_result sc_ingest(struct gw_store *st,
 	struct tm_buf y;
 	tm_buf_init(&y);
 	sc_yaml(sr, &y);
-	enum gw_put_result res = sc_ingest_yaml(st, svc, &y, tenant, received_at);
+	enum gw_put_result res = sc_ingest_yaml(st, svc, &y, tenant, sr->fingerprint, received_at);
 	tm_buf_fini(&y);
 	return res;
 }
