@@ -6,6 +6,9 @@
  *            saying from which to which
  *   status   the back end, the version this program knows and the one in
  *            the database, and whether this program can run against it
+ *   copy     --to CONNINFO [--password-file FILE]: the SQLite store of the
+ *            configuration into an empty PostgreSQL database (store_copy.h),
+ *            the counts per table, then the audit chain verified there
  *
  * A gateway migrates by itself when it opens the store; these commands let
  * an operator do it (or look) first, e.g. before several gateways of a new
@@ -15,7 +18,9 @@
 
 #include "cli/cli.h"
 #include "config/config.h"
+#include "store/audit.h"
 #include "store/store.h"
+#include "store/store_copy.h"
 
 static int open_as_is(struct gw_cli *c, struct gw_store **st)
 {
@@ -32,13 +37,99 @@ static int open_as_is(struct gw_cli *c, struct gw_store **st)
 	return GW_EXIT_OK;
 }
 
+static int store_rc_exit(int rc, const struct tm_error *err)
+{
+	if (rc == GW_STORE_RETRY)
+		return GW_EXIT_FAILURE;
+	if (err->reason != NULL && (strcmp(err->reason, "store.not_empty") == 0 ||
+				    strncmp(err->reason, "config.", 7) == 0))
+		return GW_EXIT_USAGE;
+	return GW_EXIT_FAILURE;
+}
+
+static int copy_usage(void)
+{
+	fputs("usage: telemail-mailgw store copy --to CONNINFO [--password-file FILE]\n", stderr);
+	return GW_EXIT_USAGE;
+}
+
+/* store copy --to CONNINFO [--password-file FILE] */
+static int cmd_copy(struct gw_cli *c, int argc, char **argv)
+{
+	const char *to = NULL, *password_file = NULL;
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--to") == 0 && i + 1 < argc)
+			to = argv[++i];
+		else if (strcmp(argv[i], "--password-file") == 0 && i + 1 < argc)
+			password_file = argv[++i];
+		else
+			return copy_usage();
+	}
+	if (to == NULL)
+		return copy_usage();
+	if (gw_cli_config(c) < 0)
+		return GW_EXIT_USAGE;
+	const struct gw_config *g = c->cfg;
+	if (strcmp(g->store_backend, "sqlite") != 0) {
+		fprintf(stderr, "telemail-mailgw: store copy: the configuration's store is %s: "
+			"store copy moves an SQLite store into PostgreSQL\n", g->store_backend);
+		return GW_EXIT_USAGE;
+	}
+	if (gw_cli_store(c) < 0 || gw_cli_quarantine(c) < 0)
+		return GW_EXIT_FAILURE;
+	struct gw_store_options o = gw_cli_store_options(g);
+	o.backend = "postgresql";
+	o.conninfo = to;
+	o.password_file = password_file;
+	o.forward = false;
+	o.schema = GW_STORE_SCHEMA_MIGRATE;
+	struct tm_error err = {0};
+	struct gw_store *target = NULL;
+	int rc = gw_store_open(&o, &target, &err);
+	if (rc != GW_STORE_OK) {
+		gw_cli_error("store copy: target", &err);
+		return store_rc_exit(rc, &err);
+	}
+	struct gw_copy_result res;
+	rc = gw_store_copy(c->store, c->quarantine, target, &res, &err);
+	if (rc != GW_STORE_OK) {
+		gw_store_close(target);
+		gw_cli_error("store copy", &err);
+		return store_rc_exit(rc, &err);
+	}
+	/* the chain on the target, against the source's head */
+	struct gw_audit_verify src, dst;
+	if (gw_audit_verify(c->store, NULL, &src, &err) < 0 ||
+	    gw_audit_verify(target, src.head[0] != '\0' ? src.head : NULL, &dst, &err) < 0) {
+		gw_store_close(target);
+		gw_cli_error("store copy: audit verify", &err);
+		return GW_EXIT_FAILURE;
+	}
+	gw_store_close(target);
+	int64_t total = 0;
+	printf("store copy: %s -> postgresql %s\n", g->store_path, to);
+	printf("%-22s %10s %10s %10s\n", "table", "source", "copied", "target");
+	for (size_t i = 0; i < res.n; i++) {
+		printf("%-22s %10lld %10lld %10lld\n", res.t[i].table, (long long)res.t[i].source,
+		       (long long)res.t[i].copied, (long long)res.t[i].target);
+		total += res.t[i].copied;
+	}
+	printf("store copy: %lld rows in %zu tables, counts verified; audit chain of %zu entries "
+	       "verified on the target%s%s\n", (long long)total, res.n, dst.entries,
+	       dst.head[0] != '\0' ? ", head " : "", dst.head);
+	return GW_EXIT_OK;
+}
+
 int gw_cmd_store(struct gw_cli *c, int argc, char **argv)
 {
 	const char *sub = argc >= 2 ? argv[1] : "";
+	if (strcmp(sub, "copy") == 0)
+		return cmd_copy(c, argc, argv);
 	bool init = strcmp(sub, "init") == 0, migrate = strcmp(sub, "migrate") == 0;
 	bool status = strcmp(sub, "status") == 0;
 	if (argc != 2 || !(init || migrate || status)) {
-		fputs("usage: telemail-mailgw store init | migrate | status\n", stderr);
+		fputs("usage: telemail-mailgw store init | migrate | status\n"
+		      "       telemail-mailgw store copy --to CONNINFO [--password-file FILE]\n", stderr);
 		return GW_EXIT_USAGE;
 	}
 	struct gw_store *st = NULL;

@@ -508,6 +508,34 @@ typedef int (*gw_store_supply_hist_cb)(void *ctx, const struct gw_supply_hist_ro
 typedef int (*gw_store_order_cb)(void *ctx, const struct gw_order_row *o);
 typedef int (*gw_store_order_event_cb)(void *ctx, const struct gw_order_event_row *e);
 
+/* ---- moving a store: a table's rows in transit (issue 16; store_copy.h) ---- */
+
+/* One value of a row: as the source holds it (SQLite keeps a value's own
+ * type). Text is NUL-terminated; p and len are borrowed for the call. */
+enum gw_cell_kind { GW_CELL_NULL, GW_CELL_INT, GW_CELL_REAL, GW_CELL_TEXT, GW_CELL_BYTES };
+struct gw_cell {
+	enum gw_cell_kind kind;
+	int64_t i;
+	double r;
+	const void *p;
+	size_t len;
+};
+
+/* A table both back ends have, with the same name and columns (the
+ * statements are built from these constants, never from input). order:
+ * the ORDER BY of a read; identity: the first column is the table's
+ * generated id (a write keeps the source's ids). */
+struct gw_table_spec {
+	const char *name;
+	const char *cols;      /* "a, b, c" */
+	int ncols;
+	const char *order;
+	bool identity;
+};
+
+/* A row read: ncols cells. A non-zero result stops the walk. */
+typedef int (*gw_store_row_cb)(void *ctx, const struct gw_cell *row, struct tm_error *err);
+
 /* ---- the back-end interface ---- */
 
 /* What opening does with the schema. */
@@ -692,6 +720,17 @@ struct gw_store_ops {
 	int (*web_counters)(void *s, const char *serial, gw_store_web_point_cb cb, void *ctx,
 			    struct tm_error *err);
 	int (*web_outcomes)(void *s, gw_store_web_outcome_cb cb, void *ctx, struct tm_error *err);
+	/* moving a store (issue 16; store_copy.c is the only caller): rows
+	 * counted, read in spec->order, written in the caller's transaction;
+	 * copy_begin defers the target's foreign keys to the commit, copy_end
+	 * moves each identity's sequence past the ids written */
+	int (*table_count)(void *s, const char *table, int64_t *n, struct tm_error *err);
+	int (*table_read)(void *s, const struct gw_table_spec *t, gw_store_row_cb cb, void *ctx,
+			  struct tm_error *err);
+	int (*table_write)(void *s, const struct gw_table_spec *t, const struct gw_cell *rows,
+			   size_t nrows, struct tm_error *err);
+	int (*copy_begin)(void *s, struct tm_error *err);
+	int (*copy_end)(void *s, const struct gw_table_spec *tables, size_t n, struct tm_error *err);
 };
 
 /* The SQLite back end (store/sqlite/store_sqlite.c). */

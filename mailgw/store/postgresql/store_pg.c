@@ -665,4 +665,8 @@ const struct gw_store_ops gw_store_pg_ops = {
 	.schema_version = pg_schema_version,
 	.migrate = pg_migrate,
 	.quarantine = &gw_pg_quarantine_ops,
+	.table_count = gw_pg_table_count,
+	.table_write = gw_pg_table_write,
+	.copy_begin = gw_pg_copy_begin,
+	.copy_end = gw_pg_copy_end,
 };

@@ -235,11 +235,27 @@ static const char v4[] =
 	"  detail text,"
 	"  PRIMARY KEY (fingerprint, address));";
 
+/* v8 (issue 16, `store copy`): every foreign key DEFERRABLE INITIALLY
+ * IMMEDIATE: checked after each statement as before, unless a transaction
+ * defers them to its commit (SET CONSTRAINTS ALL DEFERRED), as the copy of
+ * a store does, so that a table may be filled in any order (a tenant
+ * before its parent). Self-contained: it finds the keys in the catalogue. */
+static const char v8[] =
+	"DO $$DECLARE k record; BEGIN"
+	"  FOR k IN SELECT conrelid::regclass AS tbl, conname FROM pg_constraint"
+	"    WHERE contype = 'f' AND NOT condeferrable"
+	"      AND connamespace = current_schema()::regnamespace LOOP"
+	"    EXECUTE format('ALTER TABLE %s ALTER CONSTRAINT %I DEFERRABLE INITIALLY IMMEDIATE',"
+	"                   k.tbl, k.conname);"
+	"  END LOOP;"
+	"END$$;";
+
 const char *const gw_pg_migrations[] = {
 	v1,
 	v2,
 	v3,
 	v4,
+	v8,
 };
 
 const size_t gw_pg_n_migrations = sizeof(gw_pg_migrations) / sizeof(gw_pg_migrations[0]);

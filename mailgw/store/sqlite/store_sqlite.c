@@ -565,4 +565,6 @@ const struct gw_store_ops gw_store_sqlite_ops = {
 	.web_firmware = gw_sq_web_firmware,
 	.web_counters = gw_sq_web_counters,
 	.web_outcomes = gw_sq_web_outcomes,
+	.table_count = gw_sq_table_count,
+	.table_read = gw_sq_table_read,
 };
