@@ -9,12 +9,16 @@
  *   copy     --to CONNINFO [--password-file FILE]: the SQLite store of the
  *            configuration into an empty PostgreSQL database (store_copy.h),
  *            the counts per table, then the audit chain verified there
+ *   grant-reporting ROLE TENANT|--operator, revoke-reporting ROLE:
+ *            a PostgreSQL login role reads the reporting views, scoped to
+ *            a tenant's subtree (docs/sql-views.md); audited
  *
  * A gateway migrates by itself when it opens the store; these commands let
  * an operator do it (or look) first, e.g. before several gateways of a new
  * version start against one PostgreSQL. */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/cli.h"
 #include "config/config.h"
@@ -120,16 +124,62 @@ static int cmd_copy(struct gw_cli *c, int argc, char **argv)
 	return GW_EXIT_OK;
 }
 
+/* store grant-reporting ROLE TENANT|--operator | store revoke-reporting ROLE */
+static int cmd_reporting(struct gw_cli *c, int argc, char **argv, bool grant)
+{
+	if (grant ? argc != 4 : argc != 3) {
+		fputs(grant ? "usage: telemail-mailgw store grant-reporting ROLE TENANT|--operator\n"
+			    : "usage: telemail-mailgw store revoke-reporting ROLE\n", stderr);
+		return GW_EXIT_USAGE;
+	}
+	const char *role = argv[2];
+	const char *tenant = grant && strcmp(argv[3], "--operator") != 0 ? argv[3] : NULL;
+	if (gw_cli_store(c) < 0)
+		return GW_EXIT_FAILURE;
+	struct tm_error err = {0};
+	bool found = true;
+	char object[128];
+	snprintf(object, sizeof(object), "reporting role %.63s%s", role,
+		 grant && tenant == NULL ? " (operator: every tenant)" : "");
+	int rc = gw_store_begin(c->store, &err);
+	if (rc == GW_STORE_OK)
+		rc = grant ? gw_store_reporting_grant(c->store, role, tenant, &err)
+			   : gw_store_reporting_revoke(c->store, role, &found, &err);
+	if (rc == GW_STORE_OK && found)
+		rc = gw_audit_append(c->store, NULL, grant ? "reporting.grant" : "reporting.revoke",
+				     object, tenant, NULL, NULL, (int64_t)time(NULL), &err);
+	if (rc == GW_STORE_OK)
+		rc = gw_store_commit(c->store, &err);
+	if (rc != GW_STORE_OK) {
+		gw_store_rollback(c->store);
+		gw_cli_error(grant ? "store grant-reporting" : "store revoke-reporting", &err);
+		return rc == GW_STORE_RETRY || strcmp(err.reason, "store.failed") == 0
+			       ? GW_EXIT_FAILURE : GW_EXIT_USAGE;
+	}
+	if (grant)
+		printf("store: role %s reads the reporting views, %s%s\n", role,
+		       tenant != NULL ? "scoped to tenant " : "every tenant (operator)",
+		       tenant != NULL ? tenant : "");
+	else
+		printf("store: role %s %s\n", role,
+		       found ? "no longer reads the reporting views" : "had no reporting grant");
+	return GW_EXIT_OK;
+}
+
 int gw_cmd_store(struct gw_cli *c, int argc, char **argv)
 {
 	const char *sub = argc >= 2 ? argv[1] : "";
 	if (strcmp(sub, "copy") == 0)
 		return cmd_copy(c, argc, argv);
+	if (strcmp(sub, "grant-reporting") == 0 || strcmp(sub, "revoke-reporting") == 0)
+		return cmd_reporting(c, argc, argv, sub[0] == 'g');
 	bool init = strcmp(sub, "init") == 0, migrate = strcmp(sub, "migrate") == 0;
 	bool status = strcmp(sub, "status") == 0;
 	if (argc != 2 || !(init || migrate || status)) {
 		fputs("usage: telemail-mailgw store init | migrate | status\n"
-		      "       telemail-mailgw store copy --to CONNINFO [--password-file FILE]\n", stderr);
+		      "       telemail-mailgw store copy --to CONNINFO [--password-file FILE]\n"
+		      "       telemail-mailgw store grant-reporting ROLE TENANT|--operator\n"
+		      "       telemail-mailgw store revoke-reporting ROLE\n", stderr);
 		return GW_EXIT_USAGE;
 	}
 	struct gw_store *st = NULL;

@@ -731,6 +731,12 @@ struct gw_store_ops {
 			   size_t nrows, struct tm_error *err);
 	int (*copy_begin)(void *s, struct tm_error *err);
 	int (*copy_end)(void *s, const struct gw_table_spec *tables, size_t n, struct tm_error *err);
+	/* reporting roles (issue 16; docs/sql-views.md): `role` reads the
+	 * reporting views, scoped to tenant's subtree (NULL: every tenant);
+	 * revoke: *found false when it had no grant. store.no_role when the
+	 * database has no such role. */
+	int (*reporting_grant)(void *s, const char *role, const char *tenant, struct tm_error *err);
+	int (*reporting_revoke)(void *s, const char *role, bool *found, struct tm_error *err);
 };
 
 /* The SQLite back end (store/sqlite/store_sqlite.c). */
@@ -995,6 +1001,17 @@ int gw_store_web_counters(struct gw_store *st, const char *serial, gw_store_web_
 /* Message-log rows counted by outcome and reason. */
 int gw_store_web_outcomes(struct gw_store *st, gw_store_web_outcome_cb cb, void *ctx,
 			  struct tm_error *err);
+
+/* ---- reporting roles (issue 16; store_reporting.c, docs/sql-views.md) ----
+ * PostgreSQL only (store.unsupported on SQLite). Grant `role` (an existing
+ * login role: store.no_role otherwise) the reporting views, scoped to
+ * tenant's subtree (registry.not_found for an unknown tenant), or to every
+ * tenant when tenant is NULL (an operator); granting again replaces the
+ * scope. Revoke: *found false when the role had no grant. */
+int gw_store_reporting_grant(struct gw_store *st, const char *role, const char *tenant,
+			     struct tm_error *err);
+int gw_store_reporting_revoke(struct gw_store *st, const char *role, bool *found,
+			      struct tm_error *err);
 
 /* The back end's ops and state, for registry.c. */
 const struct gw_store_ops *gw_store_ops_get0(const struct gw_store *st);

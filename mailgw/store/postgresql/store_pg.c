@@ -669,4 +669,6 @@ const struct gw_store_ops gw_store_pg_ops = {
 	.table_write = gw_pg_table_write,
 	.copy_begin = gw_pg_copy_begin,
 	.copy_end = gw_pg_copy_end,
+	.reporting_grant = gw_pg_reporting_grant,
+	.reporting_revoke = gw_pg_reporting_revoke,
 };

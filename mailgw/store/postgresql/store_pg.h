@@ -177,4 +177,8 @@ int gw_pg_table_write(void *s, const struct gw_table_spec *t, const struct gw_ce
 int gw_pg_copy_begin(void *s, struct tm_error *err);
 int gw_pg_copy_end(void *s, const struct gw_table_spec *tables, size_t n, struct tm_error *err);
 
+/* ---- reporting roles (store_pg_reporting.c) ---- */
+int gw_pg_reporting_grant(void *s, const char *role, const char *tenant, struct tm_error *err);
+int gw_pg_reporting_revoke(void *s, const char *role, bool *found, struct tm_error *err);
+
 #endif
