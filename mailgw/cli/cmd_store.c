@@ -9,6 +9,8 @@
  *   copy     --to CONNINFO [--password-file FILE]: the SQLite store of the
  *            configuration into an empty PostgreSQL database (store_copy.h),
  *            the counts per table, then the audit chain verified there
+ *   purge    [--at TIME]: what store.retention keeps no longer, removed
+ *            now (serve does it daily), audited (store/retention.h)
  *   grant-reporting ROLE TENANT|--operator, revoke-reporting ROLE:
  *            a PostgreSQL login role reads the reporting views, scoped to
  *            a tenant's subtree (docs/sql-views.md); audited
@@ -23,6 +25,7 @@
 #include "cli/cli.h"
 #include "config/config.h"
 #include "store/audit.h"
+#include "store/retention.h"
 #include "store/store.h"
 #include "store/store_copy.h"
 
@@ -124,6 +127,48 @@ static int cmd_copy(struct gw_cli *c, int argc, char **argv)
 	return GW_EXIT_OK;
 }
 
+_Static_assert(GW_CONFIG_MAX_RETENTION == GW_RETENTION_MAX_MONTHS,
+	       "store.retention's limit is the purge's");
+
+/* store purge [--at TIME] */
+static int cmd_purge(struct gw_cli *c, int argc, char **argv)
+{
+	const char *at = NULL;
+	if (argc == 4 && strcmp(argv[2], "--at") == 0)
+		at = argv[3];
+	else if (argc != 2) {
+		fputs("usage: telemail-mailgw store purge [--at TIME]\n", stderr);
+		return GW_EXIT_USAGE;
+	}
+	struct tm_error err = {0};
+	int64_t now = (int64_t)time(NULL);
+	if (at != NULL && gw_store_parse_utc(at, "--at", &now, &err) < 0) {
+		gw_cli_error("store purge", &err);
+		return GW_EXIT_USAGE;
+	}
+	if (gw_cli_config(c) < 0)
+		return GW_EXIT_USAGE;
+	int months = c->cfg->store_retention_months;
+	if (months == 0) {
+		printf("store purge: store.retention is off: nothing to purge\n");
+		return GW_EXIT_OK;
+	}
+	if (gw_cli_store(c) < 0)
+		return GW_EXIT_FAILURE;
+	struct gw_retention_counts k;
+	int rc = gw_retention_purge(c->store, months, now, &k, &err);
+	if (rc != GW_STORE_OK) {
+		gw_cli_error("store purge", &err);
+		return GW_EXIT_FAILURE;
+	}
+	char cut[40];
+	gw_store_format_utc(k.cutoff, 0, cut, sizeof(cut));
+	printf("store purge: retention %d month%s: received before %s: %lld reports (with their "
+	       "rows), %lld message-log rows removed\n", months, months == 1 ? "" : "s", cut,
+	       (long long)k.reports, (long long)k.messages);
+	return GW_EXIT_OK;
+}
+
 /* store grant-reporting ROLE TENANT|--operator | store revoke-reporting ROLE */
 static int cmd_reporting(struct gw_cli *c, int argc, char **argv, bool grant)
 {
@@ -171,6 +216,8 @@ int gw_cmd_store(struct gw_cli *c, int argc, char **argv)
 	const char *sub = argc >= 2 ? argv[1] : "";
 	if (strcmp(sub, "copy") == 0)
 		return cmd_copy(c, argc, argv);
+	if (strcmp(sub, "purge") == 0)
+		return cmd_purge(c, argc, argv);
 	if (strcmp(sub, "grant-reporting") == 0 || strcmp(sub, "revoke-reporting") == 0)
 		return cmd_reporting(c, argc, argv, sub[0] == 'g');
 	bool init = strcmp(sub, "init") == 0, migrate = strcmp(sub, "migrate") == 0;
@@ -178,6 +225,7 @@ int gw_cmd_store(struct gw_cli *c, int argc, char **argv)
 	if (argc != 2 || !(init || migrate || status)) {
 		fputs("usage: telemail-mailgw store init | migrate | status\n"
 		      "       telemail-mailgw store copy --to CONNINFO [--password-file FILE]\n"
+		      "       telemail-mailgw store purge [--at TIME]\n"
 		      "       telemail-mailgw store grant-reporting ROLE TENANT|--operator\n"
 		      "       telemail-mailgw store revoke-reporting ROLE\n", stderr);
 		return GW_EXIT_USAGE;

@@ -76,6 +76,7 @@ static const char *const usage_text[] = {
 	"  store copy --to CONNINFO [--password-file FILE]\n"
 	"                                  move the SQLite store into an empty PostgreSQL\n"
 	"                                  database (one transaction; counts per table)\n"
+	"  store purge [--at TIME]         remove what store.retention keeps no longer (audited)\n"
 	"  store grant-reporting ROLE TENANT|--operator, store revoke-reporting ROLE\n"
 	"                                  (PostgreSQL) a login role reads the reporting\n"
 	"                                  views, scoped to TENANT and its descendants\n"

@@ -533,6 +533,12 @@ struct gw_table_spec {
 	bool identity;
 };
 
+/* What one retention run removed (retention.h). */
+struct gw_retention_removed {
+	int64_t reports;      /* reports, with their rows */
+	int64_t messages;     /* message-log rows */
+};
+
 /* A row read: ncols cells. A non-zero result stops the walk. */
 typedef int (*gw_store_row_cb)(void *ctx, const struct gw_cell *row, struct tm_error *err);
 
@@ -737,6 +743,12 @@ struct gw_store_ops {
 	 * database has no such role. */
 	int (*reporting_grant)(void *s, const char *role, const char *tenant, struct tm_error *err);
 	int (*reporting_revoke)(void *s, const char *role, bool *found, struct tm_error *err);
+	/* retention (issue 16; retention.c is the only caller), in the
+	 * caller's transaction: reports received before cutoff (at most max of
+	 * them, oldest first) with their rows, and at most max message-log rows
+	 * received before it */
+	int (*retention_purge)(void *s, int64_t cutoff, int64_t max,
+			       struct gw_retention_removed *out, struct tm_error *err);
 };
 
 /* The SQLite back end (store/sqlite/store_sqlite.c). */

@@ -8,7 +8,9 @@ check with a webhook channel configured, so that alerts queue
 notifications): records, message log, quarantine, alerts, notifications,
 meter readings and the audit chain, all real.
 """
+import atexit
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -66,10 +68,12 @@ def mailgw(cfg, *args, env=None):
     return p.returncode, p.stdout, p.stderr
 
 
-def gateway_dir():
+def gateway_dir(store_extra=""):
     """A directory with `pki` (the fixtures') and gw.yaml (SQLite, a webhook
-    channel that is never reached: notifications stay queued)."""
+    channel that is never reached: notifications stay queued; store_extra:
+    more lines of the store section)."""
     d = tempfile.mkdtemp(prefix="tm-storepg.")
+    atexit.register(shutil.rmtree, d, True)
     os.symlink(os.path.join(EML, "pki"), os.path.join(d, "pki"))
     with open(os.path.join(EML, "mailgw-test.yaml")) as f:
         base = f.read()
@@ -78,7 +82,8 @@ def gateway_dir():
         f.write("a-webhook-secret\n")
     os.chmod(secret, 0o600)
     with open(os.path.join(d, "gw.yaml"), "w") as f:
-        f.write(base + f"state_dir: {d}/state\n"
+        f.write(base.replace("  backend: sqlite\n", "  backend: sqlite\n" + store_extra)
+                + f"state_dir: {d}/state\n"
                 f"notify:\n  webhook:\n    url: \"http://127.0.0.1:9/hook\"\n"
                 f"    secret_file: {secret}\n")
     return d

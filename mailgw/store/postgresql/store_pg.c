@@ -671,4 +671,5 @@ const struct gw_store_ops gw_store_pg_ops = {
 	.copy_end = gw_pg_copy_end,
 	.reporting_grant = gw_pg_reporting_grant,
 	.reporting_revoke = gw_pg_reporting_revoke,
+	.retention_purge = gw_pg_retention_purge,
 };

@@ -181,4 +181,8 @@ int gw_pg_copy_end(void *s, const struct gw_table_spec *tables, size_t n, struct
 int gw_pg_reporting_grant(void *s, const char *role, const char *tenant, struct tm_error *err);
 int gw_pg_reporting_revoke(void *s, const char *role, bool *found, struct tm_error *err);
 
+/* ---- retention (store_pg_retention.c) ---- */
+int gw_pg_retention_purge(void *s, int64_t cutoff, int64_t max, struct gw_retention_removed *out,
+			  struct tm_error *err);
+
 #endif

@@ -364,6 +364,11 @@ static const char v10[] =
 	"    reporting_alerts, reporting_billing_lines FROM %I', who);"
 	"  END$$;";
 
+/* v11 (issue 16): retention deletes the reports received before a
+ * cutoff, oldest first. */
+static const char v11[] =
+	"CREATE INDEX reports_received ON reports(received_at, id);";
+
 const char *const gw_pg_migrations[] = {
 	v1,
 	v2,
@@ -372,6 +377,7 @@ const char *const gw_pg_migrations[] = {
 	v8,
 	v9,
 	v10,
+	v11,
 };
 
 const size_t gw_pg_n_migrations = sizeof(gw_pg_migrations) / sizeof(gw_pg_migrations[0]);

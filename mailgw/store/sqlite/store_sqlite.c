@@ -567,4 +567,5 @@ const struct gw_store_ops gw_store_sqlite_ops = {
 	.web_outcomes = gw_sq_web_outcomes,
 	.table_count = gw_sq_table_count,
 	.table_read = gw_sq_table_read,
+	.retention_purge = gw_sq_retention_purge,
 };

@@ -283,4 +283,8 @@ int gw_sq_table_count(void *s, const char *table, int64_t *n, struct tm_error *e
 int gw_sq_table_read(void *s, const struct gw_table_spec *t, gw_store_row_cb cb, void *ctx,
 		     struct tm_error *err);
 
+/* retention (store_sqlite_retention.c) */
+int gw_sq_retention_purge(void *s, int64_t cutoff, int64_t max, struct gw_retention_removed *out,
+			  struct tm_error *err);
+
 #endif
