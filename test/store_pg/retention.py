@@ -12,11 +12,16 @@ nothing the second time (no audit entry either). Also: the cutoff at other
 dates and months, retention off, and the configuration's refusals.
 Run by pg_fixture.sh (suite retention_pg).
 """
+import calendar
 import os
+import signal
+import socket
 import sqlite3
+import subprocess
+import time
 
 from pgtest import (check, conninfo, create_db, done, fill_sqlite, gateway_dir, mailgw,
-                    pg_config, psql)
+                    pg_config, psql, MAILGW)
 
 CHILDREN = ["report_json", "counters", "supplies", "parts", "alerts", "diagnostics", "firmware"]
 KEPT = ["tenants", "devices", "latest_supplies", "svc_alerts", "svc_notify", "svc_marks"]
@@ -125,6 +130,59 @@ for bad in ("0 months", "25 weeks", "1201 months", "2 month", "-3 months", "25mo
     check(rc == 2 and "config.bad_value" in err and "store.retention" in err
           and f"'{bad}': want off, or N months with N from 1 to 1200 (e.g. 25 months)" in err,
           f"retention {bad!r} refused: {err.strip()!r}")
+# serve purges by itself, at its start and then daily (by today's clock:
+# the cutoff 25 months before this month): on PostgreSQL, 3 reports and 4
+# message-log rows aged before it, one of each at it
+now = time.gmtime()
+index = now.tm_year * 12 + (now.tm_mon - 1) - 25
+CUT_NOW = int(calendar.timegm((index // 12, index % 12 + 1, 1, 0, 0, 0)))
+for sql in (f"UPDATE reports SET received_at = {CUT_NOW - 86400} WHERE id IN "
+            "(SELECT id FROM reports ORDER BY id LIMIT 3)",
+            f"UPDATE reports SET received_at = {CUT_NOW} WHERE id = "
+            "(SELECT id FROM reports ORDER BY id LIMIT 1 OFFSET 3)",
+            f"UPDATE message_log SET received_at = {CUT_NOW - 1} WHERE raw_sha256 IN "
+            "(SELECT raw_sha256 FROM message_log ORDER BY raw_sha256 LIMIT 4)",
+            f"UPDATE message_log SET received_at = {CUT_NOW} WHERE raw_sha256 = "
+            "(SELECT raw_sha256 FROM message_log ORDER BY raw_sha256 LIMIT 1 OFFSET 4)"):
+    psql("ret", sql)
+reports_before = q_pg("SELECT count(*) FROM reports")
+cut_text = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(CUT_NOW))
+probe = socket.socket()
+probe.bind(("127.0.0.1", 0))
+port = probe.getsockname()[1]
+probe.close()
+with open(pgcfg) as f:
+    text = f.read()
+serve_cfg = os.path.join(d, "serve.yaml")
+with open(serve_cfg, "w") as f:
+    f.write(text + f"listen:\n  smtp: 127.0.0.1:{port}\n")
+proc = subprocess.Popen([MAILGW, "-c", serve_cfg, "serve"], stdout=subprocess.DEVNULL,
+                        stderr=subprocess.PIPE, text=True, cwd=d)
+line = None
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline:
+    got = proc.stderr.readline()
+    if not got:
+        break
+    if "event=retention" in got:
+        line = got
+        break
+proc.send_signal(signal.SIGTERM)
+try:
+    proc.communicate(timeout=30)
+except subprocess.TimeoutExpired:
+    proc.kill()
+    proc.communicate()
+check(line is not None and f"gw store event=retention before={cut_text} reports=3 "
+      "messages=4" in line, f"serve's service thread purged and said so: {line!r}")
+check(q_pg("SELECT count(*) FROM reports") == reports_before - 3
+      and q_pg(f"SELECT count(*) FROM reports WHERE received_at = {CUT_NOW}") == 1
+      and q_pg(f"SELECT count(*) FROM message_log WHERE received_at < {CUT_NOW}") == 0
+      and q_pg(f"SELECT count(*) FROM message_log WHERE received_at = {CUT_NOW}") == 1,
+      "the rows before the cutoff are gone, those at it kept")
+rc, out, err = mailgw(pgcfg, "audit", "verify")
+check(rc == 0, f"audit verify after serve's purge: {out!r}")
+
 rc, out, err = mailgw(cfg, "store", "purge", "--at", "yesterday")
 check(rc == 2 and "report.schema" in err and "--at" in err, f"a bad --at: {rc} {err!r}")
 done()

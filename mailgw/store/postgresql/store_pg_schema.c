@@ -345,8 +345,9 @@ static const char v10[] =
 	"    GROUP BY 1, 2, 3, 4, 5) m"
 	"  WINDOW w AS (PARTITION BY serial, service, counter ORDER BY period);"
 
-	/* what `store grant-reporting` / `store revoke-reporting` run */
-	"CREATE FUNCTION telemail_grant_reporting(who name, scope text) RETURNS void"
+	/* what `store grant-reporting` / `store revoke-reporting` run; revoke
+	 * answers whether the role had a grant */
+	"CREATE FUNCTION telemail_grant_reporting(who name, scope text) RETURNS boolean"
 	"  LANGUAGE plpgsql AS $$BEGIN"
 	"  INSERT INTO reporting_logins (role, tenant, granted_at)"
 	"    VALUES (who, scope, extract(epoch FROM now())::bigint)"
@@ -355,13 +356,16 @@ static const char v10[] =
 	"  EXECUTE format('GRANT SELECT ON devices, reports, counters, latest_supplies,"
 	"    svc_alerts, reporting_devices, reporting_supplies, reporting_meter_readings,"
 	"    reporting_alerts, reporting_billing_lines TO %I', who);"
+	"  RETURN true;"
 	"  END$$;"
-	"CREATE FUNCTION telemail_revoke_reporting(who name) RETURNS void"
-	"  LANGUAGE plpgsql AS $$BEGIN"
+	"CREATE FUNCTION telemail_revoke_reporting(who name) RETURNS boolean"
+	"  LANGUAGE plpgsql AS $$DECLARE had boolean; BEGIN"
 	"  DELETE FROM reporting_logins WHERE role = who;"
+	"  had := FOUND;"
 	"  EXECUTE format('REVOKE SELECT ON devices, reports, counters, latest_supplies,"
 	"    svc_alerts, reporting_devices, reporting_supplies, reporting_meter_readings,"
 	"    reporting_alerts, reporting_billing_lines FROM %I', who);"
+	"  RETURN had;"
 	"  END$$;";
 
 /* v11 (issue 16): retention deletes the reports received before a
