@@ -23,6 +23,7 @@
 #include "service/notify.h"
 #include "ingest/pipeline.h"
 #include "store/quarantine.h"
+#include "store/retention.h"
 #include "ingest/replay.h"
 #include "daemon/sd_notify.h"
 #include "daemon/serve.h"
@@ -485,7 +486,8 @@ static void *service_main(void *arg)
 		log_failed("gw service", "failed", err.reason, err.msg);
 		return NULL;
 	}
-	time_t last_silence = 0;
+	time_t last_silence = 0, last_retention = 0;
+	struct tm_logline rl;
 	for (;;) {
 		if (follow_config(sv, &cfg, &seen, "gw service") < 0)
 			break;
@@ -523,6 +525,15 @@ static void *service_main(void *arg)
 				log_end(&l);
 			}
 			last_silence = now;
+		}
+		if (cfg->store_retention_months > 0 && now - last_retention >= 86400) {
+			struct gw_retention_counts rk;   /* daily, from the start (retention.h) */
+			tm_error_clear(&err);
+			if (gw_retention_purge(st, cfg->store_retention_months, now, &rk, &err) != 0)
+				log_failed("gw store", "retention_failed", err.reason, err.msg);
+			else if (gw_retention_log(&rl, &rk))
+				log_end(&rl);
+			last_retention = now;
 		}
 		if (wait_or_stop(sv, (int)cfg->service->notify_every))
 			break;

@@ -98,6 +98,8 @@ static const struct tm_reason reasons[] = {
 	{ "store.failed", I, "451 4.3.0", "a store query failed unexpectedly" },
 	{ "store.version", I, "451 4.3.0", "the store's schema is newer than this program knows" },
 	{ "store.unsupported", I, "451 4.3.0", "the configured store back end does not have this feature in this version" },
+	{ "store.not_empty", P, "554 5.3.0", "store copy: the target database already holds rows" },
+	{ "store.no_role", P, "554 5.3.0", "the database has no role of that name (reporting grants)" },
 
 	/* config: gateway configuration files */
 	{ "config.syntax", P, "554 5.3.5", "the configuration file is not well-formed YAML" },

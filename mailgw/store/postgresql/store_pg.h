@@ -172,4 +172,19 @@ int gw_pg_meter_list(void *s, bool latest, int64_t until, gw_store_meter_cb cb, 
 		     struct tm_error *err);
 int gw_pg_supply_list(void *s, gw_store_supply_cb cb, void *ctx, struct tm_error *err);
 
+/* ---- store copy's side (store_pg_copy.c) ---- */
+int gw_pg_table_count(void *s, const char *table, int64_t *n, struct tm_error *err);
+int gw_pg_table_write(void *s, const struct gw_table_spec *t, const struct gw_cell *rows,
+		      size_t nrows, struct tm_error *err);
+int gw_pg_copy_begin(void *s, struct tm_error *err);
+int gw_pg_copy_end(void *s, const struct gw_table_spec *tables, size_t n, struct tm_error *err);
+
+/* ---- reporting roles (store_pg_reporting.c) ---- */
+int gw_pg_reporting_grant(void *s, const char *role, const char *tenant, struct tm_error *err);
+int gw_pg_reporting_revoke(void *s, const char *role, bool *found, struct tm_error *err);
+
+/* ---- retention (store_pg_retention.c) ---- */
+int gw_pg_retention_purge(void *s, int64_t cutoff, int64_t max, struct gw_retention_removed *out,
+			  struct tm_error *err);
+
 #endif

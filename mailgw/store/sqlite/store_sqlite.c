@@ -566,4 +566,7 @@ const struct gw_store_ops gw_store_sqlite_ops = {
 	.web_counters = gw_sq_web_counters,
 	.web_outcomes = gw_sq_web_outcomes,
 	.collector_bindings = gw_sq_collector_bindings,
+	.table_count = gw_sq_table_count,
+	.table_read = gw_sq_table_read,
+	.retention_purge = gw_sq_retention_purge,
 };

@@ -280,4 +280,13 @@ int gw_sq_web_outcomes(void *s, gw_store_web_outcome_cb cb, void *ctx, struct tm
  * name, value, generated_nsec. */
 void gw_sq_meter_row(sqlite3_stmt *s, struct gw_meter_row *m);
 
+/* store copy's reads (store_sqlite_copy.c) */
+int gw_sq_table_count(void *s, const char *table, int64_t *n, struct tm_error *err);
+int gw_sq_table_read(void *s, const struct gw_table_spec *t, gw_store_row_cb cb, void *ctx,
+		     struct tm_error *err);
+
+/* retention (store_sqlite_retention.c) */
+int gw_sq_retention_purge(void *s, int64_t cutoff, int64_t max, struct gw_retention_removed *out,
+			  struct tm_error *err);
+
 #endif
