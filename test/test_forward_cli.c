@@ -694,3 +694,42 @@ Test(forward_cli, kill_9_of_serve_mid_batch_then_restart)
 	cr_assert_null(strstr((char *)b.data, "outcome=dead"), "%s", b.data);
 	tm_buf_fini(&b);
 }
+
+/* A token file that cannot be read: forward.secret, permanent (the batch is
+ * dead-lettered, nothing reaches the receiver); the message names the file,
+ * never a secret. After the file is back, `dead retry --all` delivers. */
+Test(forward_cli, unreadable_token_file_dead_letters_says_which_file)
+{
+	char tok[700], key[700], extra[2048];
+	secrets(tok, key, sizeof(tok));
+	fwd_rx_start(rxdir, "gw-tls.pem", url, sizeof(url));
+	ingest("XK1", 1);
+	store_done();
+	char missing[800];
+	snprintf(missing, sizeof(missing), "%s.gone", tok);
+	snprintf(extra, sizeof(extra), "      token_file: %s\n      hmac_secret_file: %s\n",
+		 missing, key);
+	config(extra);
+	struct run r;
+	mailgw(&r, "forward run-once");
+	cr_assert_eq(r.status, 1);
+	cr_assert_str_eq(out_of(&r), "queued 1, batches 1, sent 0, retried 0, dead 1\n");
+	char v[1024], want[1024];
+	log_field(&r, "reason", v, sizeof(v));
+	cr_assert_str_eq(v, "forward.secret");
+	log_field(&r, "detail", v, sizeof(v));
+	snprintf(want, sizeof(want), "token_file %s: ", missing);
+	cr_assert_eq(strncmp(v, want, strlen(want)), 0, "%s", v);
+	no_secret_in(&r, "run-once");
+	run_fini(&r);
+	cr_assert(!fwd_rx_has(rxdir, "arrived", 1), "nothing sent");
+	cr_assert_eq(rename(tok, missing), 0);
+	mailgw(&r, "forward dead retry --all");
+	cr_assert_str_eq(out_of(&r), "queued again 1\n");
+	run_fini(&r);
+	mailgw(&r, "forward run-once");
+	cr_assert_eq(r.status, 0, "%s", err_of(&r));
+	cr_assert_str_eq(out_of(&r), "queued 0, batches 1, sent 1, retried 0, dead 0\n");
+	no_secret_in(&r, "run-once");
+	run_fini(&r);
+}
