@@ -78,10 +78,7 @@ TestSuite(forward_delivery, .init = setup, .fini = teardown, .timeout = 120);
 
 static void ingest(const char *serial, long long seq)
 {
-	struct sc_report r;
-	sc_report_init(&r, serial, seq, T0 + seq * 60);
-	r.total = 1000 + seq;
-	cr_assert_eq(sc_ingest(st, &svc, &r, "acme", T0 + seq * 60), GW_PUT_STORED);
+	fwd_ingest(st, &svc, serial, seq, T0);
 }
 
 static struct gw_forward_counts pass(int64_t now)

@@ -1,8 +1,8 @@
 /* The forwarding tests' side of test/forward/receiver.py: start and stop it,
  * tell it how to answer (plan) and what to check (expect), and read what it
- * got (the accepted events, each request's record). Header-only (static
- * inline) so that each test file stays one file; every helper cr_asserts
- * on a failure of its own. */
+ * got (the accepted events, each request's record); and the report they all
+ * store. Header-only (static inline) so that each test file stays one file;
+ * every helper cr_asserts on a failure of its own. */
 #ifndef TM_TEST_FWD_RX_H
 #define TM_TEST_FWD_RX_H
 
@@ -18,6 +18,18 @@
 #include <telemail/buf.h>
 
 #include "common.h"
+#include "scenario/ingest.h"
+
+/* Store report seq of serial (tenant acme), generated and stored at
+ * t0 + seq minutes, its total counter 1000 + seq. */
+static inline void fwd_ingest(struct gw_store *st, const struct gw_service_config *svc,
+			      const char *serial, long long seq, int64_t t0)
+{
+	struct sc_report r;
+	sc_report_init(&r, serial, seq, t0 + seq * 60);
+	r.total = 1000 + seq;
+	cr_assert_eq(sc_ingest(st, svc, &r, "acme", t0 + seq * 60), GW_PUT_STORED);
+}
 
 /* Start the receiver in dir with the test PKI's <cert>.pem and its key;
  * its https URL (path /events) into url. */
