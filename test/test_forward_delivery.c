@@ -2,10 +2,10 @@
  * the real HTTPS receiver (test/forward/receiver.py): the forward_backlog
  * gateway alert (not before the oldest queued event is backlog_alert old,
  * opened at that age with its notification queued, repeated while the
- * queue stays late, resolved with a notification once it drains); a
- * receiver that is down (connection refused) for many passes and then
- * back (nothing lost, order per device kept); Retry-After as an HTTP date.
- * The cases of test_forward.c (503 outage, 429 in seconds, 400, reset,
+ * queue stays late, resolved with a notification once it drains), and by
+ * the count queued (backlog_alert_events); a receiver that is down
+ * (connection refused) for many passes and then back (nothing lost, order
+ * per device kept); Retry-After as an HTTP date. The cases of test_forward.c (503 outage, 429 in seconds, 400, reset,
  * slow answer, wrong host) are not repeated here. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "common.h"
+#include "config/config.h"
 #include "config/config_forward.h"
 #include "config/config_service.h"
 #include "forward/forward.h"
@@ -180,6 +181,36 @@ Test(forward_delivery, backlog_alert_opens_at_its_age_and_resolves_when_drained)
 	cr_assert_eq(l.n, 2);
 }
 
+Test(forward_delivery, backlog_alert_by_count_opens_at_the_limit)
+{
+	fep[0].backlog_alert = 3600;
+	fep[0].backlog_alert_events = 3;
+	ingest("XK1", 1);
+	ingest("XK1", 2);
+	struct gw_alert_row a;
+	struct rows l;
+	cr_assert_eq(pass(T0 + 1000).retried, 1, "nothing listens");
+	cr_assert(!sc_alert(st, GW_ALERTS_GATEWAY, "forward_backlog", "cloud", &a), "2 < 3");
+	ingest("XK2", 1);
+	cr_assert_eq(pass(T0 + 1010).queued, 1);
+	cr_assert(sc_alert(st, GW_ALERTS_GATEWAY, "forward_backlog", "cloud", &a), "3 waiting");
+	cr_assert_eq(a.state, GW_ALERT_OPEN);
+	cr_assert_eq(a.first_seen, T0 + 1010);
+	static const char want[] = "3 events waiting, the oldest for 10 s; "
+				   "forward.unavailable: cloud: ";
+	cr_assert_eq(strncmp(a.detail, want, sizeof(want) - 1), 0, "%s", a.detail);
+	notifications(&l);
+	cr_assert_eq(l.n, 1);
+	cr_assert_str_eq(l.r[0].event, "opened");
+	fwd_rx_start(rxdir, "gw-tls.pem", url, sizeof(url));
+	cr_assert_eq(pass(T0 + 1020).sent, 3);
+	cr_assert(sc_alert(st, GW_ALERTS_GATEWAY, "forward_backlog", "cloud", &a));
+	cr_assert_eq(a.state, GW_ALERT_RESOLVED);
+	notifications(&l);
+	cr_assert_eq(l.n, 2);
+	cr_assert_str_eq(l.r[1].event, "resolved");
+}
+
 Test(forward_delivery, receiver_down_for_many_passes_then_back)
 {
 	for (int seq = 1; seq <= 5; seq++) {
@@ -231,4 +262,37 @@ Test(forward_delivery, retry_after_as_an_http_date)
 	cr_assert_eq(fwd_rx_requests(rxdir), 1);
 	cr_assert_eq(pass(T0 + 100 + 3601).sent, 1);
 	cr_assert_eq(fwd_rx_requests(rxdir), 2);
+}
+
+/* backlog_alert_events: 0 (off) by default, a count up to 100,000,000. */
+Test(forward_delivery, backlog_alert_events_limits)
+{
+	struct gw_forward_endpoint d;
+	gw_forward_endpoint_defaults(&d);
+	cr_assert_eq(d.backlog_alert_events, 0);
+	static const char *const vals[] = { "100000000", "100000001", "-1" };
+	for (size_t i = 0; i < 3; i++) {
+		char buf[1024];
+		snprintf(buf, sizeof(buf),
+			 "gateway:\n  mailboxes: [t@gw.example]\n  keys: [{cert: gw.pem, key: gw.key}]\n"
+			 "trust:\n  ca_file: ca.pem\nforward:\n  endpoints:\n"
+			 "    - {name: cloud, url: https://cloud.example/e, backlog_alert_events: %s}\n",
+			 vals[i]);
+		struct gw_config *cfg = NULL;
+		struct tm_error err = {0};
+		int rc = gw_config_parse((const uint8_t *)buf, strlen(buf), "mailgw.yaml",
+					 "/etc/telemail", &cfg, &err);
+		if (i == 0) {
+			cr_assert_eq(rc, 0, "%s", err.msg);
+			cr_assert_eq(cfg->forward->endpoints[0].backlog_alert_events, 100000000);
+		} else {
+			cr_assert_lt(rc, 0);
+			cr_assert_str_eq(err.reason, "config.bad_value");
+			char want[256];
+			snprintf(want, sizeof(want), "mailgw.yaml:8: forward.endpoints[0]."
+				 "backlog_alert_events: %s is out of range 0..100000000", vals[i]);
+			cr_assert_str_eq(err.msg, want);
+		}
+		gw_config_free(cfg);
+	}
 }

@@ -189,6 +189,8 @@ static const struct tm_conf_entry endpoint_keys[] = {
 	  "failed attempts before a batch is dead-lettered (0: never)"),
 	TM_CONF_KEY("backlog_alert", TM_CONF_DURATION, "1h", 0, 1, TM_CONF_MAX_DURATION,
 	  EP(backlog_alert), "oldest queued event older than this: alert forward_backlog"),
+	TM_CONF_KEY("backlog_alert_events", TM_CONF_INT, "0", 0, 0, 100000000,
+	  EP(backlog_alert_events), "this many events queued or more: alert forward_backlog (0: off)"),
 };
 static const struct tm_conf_section endpoint_section =
 	TM_CONF_TABLE(endpoint_keys, check_endpoint);

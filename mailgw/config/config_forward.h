@@ -46,6 +46,7 @@ struct gw_forward_endpoint {
 	int64_t max_backoff;       /* default 10m */
 	unsigned retries;          /* failed attempts before dead-lettering; default 0: never */
 	int64_t backlog_alert;     /* oldest queued item older than this: alert forward_backlog; default 1h */
+	unsigned backlog_alert_events;   /* or this many queued: alert forward_backlog; default 0: off */
 };
 
 struct gw_forward_config {
