@@ -156,7 +156,7 @@ static const struct tm_conf_entry endpoint_keys[] = {
 	TM_CONF_KEY("client_key", TM_CONF_PATH, NULL, 0, 0, 0, EP(client_key),
 	  "mutual TLS: its private key (PEM)"),
 	TM_CONF_KEY("token_file", TM_CONF_PATH, NULL, 0, 0, 0, EP(token_file),
-	  "Authorization: Bearer <the file's first line>"),
+	  "Authorization: Bearer <the file's one line>"),
 	TM_CONF_KEY("hmac_secret_file", TM_CONF_PATH, NULL, 0, 0, 0, EP(hmac_secret_file),
 	  "X-Telemail-Signature: sha256=<HMAC of the body>"),
 	TM_CONF_KEY("proxy", TM_CONF_STRING, NULL, 0, 0, 1024, EP(proxy),

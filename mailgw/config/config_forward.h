@@ -29,7 +29,7 @@ struct gw_forward_endpoint {
 	char *ca_file;             /* trust for the receiver (default: the system store) */
 	char *client_cert;         /* mTLS: PEM certificate and key (both or neither) */
 	char *client_key;
-	char *token_file;          /* "Authorization: Bearer <the file's first line>" */
+	char *token_file;          /* "Authorization: Bearer <the file's one line>" */
 	char *hmac_secret_file;    /* X-Telemail-Signature: sha256=<HMAC of the body> */
 	char *proxy;               /* an HTTP(S) proxy URL; NULL: none (the environment is ignored) */
 	bool ndjson;               /* format: batch (application/cloudevents-batch+json, default) | ndjson */
