@@ -20,8 +20,10 @@
  *             with forward.every: 1s), then a last pass
  * Two rounds, the second in the other order; the ratios ingest with / without
  * forwarding are printed per round and as their mean (goal: forwarding costs
- * ingest at most 10 %, a ratio >= 0.90). Asserts nothing about speed; exits
- * 1 when a replay failed or the receiver did not count every event. */
+ * ingest at most 10 %, a ratio >= 0.90), by wall time and by the replay's
+ * CPU time per message (on a shared machine the wall time follows the
+ * neighbours' load). Asserts nothing about speed; exits 1 when a replay
+ * failed or the receiver did not count every event. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -30,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -128,8 +131,13 @@ struct paths {
 	int port;
 };
 
+/* CPU seconds (user + system) of the last child run() waited for: on a
+ * shared machine the wall time drifts with the neighbours' load, the CPU
+ * time much less. */
+static double last_cpu;
+
 /* Run argv (stdout and stderr to /dev/null); its exit status, -1 if killed;
- * the wall time into *seconds when not NULL. */
+ * the wall time into *seconds when not NULL, its CPU time into last_cpu. */
 static int run(char *const argv[], double *seconds)
 {
 	double t0 = bench_now();
@@ -144,8 +152,12 @@ static int run(char *const argv[], double *seconds)
 		_exit(127);
 	}
 	int st = 0;
-	if (waitpid(pid, &st, 0) != pid)
-		die("waitpid", NULL);
+	struct rusage ru;
+	memset(&ru, 0, sizeof(ru));
+	if (wait4(pid, &st, 0, &ru) != pid)
+		die("wait4", NULL);
+	last_cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+		   (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 	if (seconds != NULL)
 		*seconds = bench_now() - t0;
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
@@ -177,13 +189,16 @@ static void state(const struct paths *p, const char *name, int batch, char *cfg,
 		die("tenant add / enroll", NULL);
 }
 
-/* Messages per second of `replay --workers 2` of the corpus (0: failed). */
-static double replay(const struct paths *p, const char *cfg, size_t n)
+/* Messages per second of `replay --workers 2` of the corpus (0: failed);
+ * its CPU milliseconds per message into *cpu_ms. */
+static double replay(const struct paths *p, const char *cfg, size_t n, double *cpu_ms)
 {
 	char *argv[] = { (char *)p->gw, "-c", (char *)cfg, "replay", "--workers", "2",
 			 (char *)p->in, NULL };
 	double s;
-	return run(argv, &s) == 0 ? (double)n / s : 0;
+	int rc = run(argv, &s);
+	*cpu_ms = last_cpu * 1000 / (double)n;
+	return rc == 0 ? (double)n / s : 0;
 }
 
 /* Events per second of one `forward run-once` (0: failed or not all counted). */
@@ -205,7 +220,7 @@ static double forward_all(const struct paths *p, const char *cfg, struct rx *r, 
 /* The replay while `forward run-once` runs every second beside it; then a
  * last pass: every event must have been counted. */
 static double replay_beside(const struct paths *p, const char *cfg, struct rx *r, size_t n,
-			    int *ok)
+			    double *cpu_ms, int *ok)
 {
 	size_t before = atomic_load(&r->events);
 	char stop[700], loop[2048];
@@ -222,7 +237,7 @@ static double replay_beside(const struct paths *p, const char *cfg, struct rx *r
 		execv(sh[0], sh);
 		_exit(127);
 	}
-	double rate = replay(p, cfg, n);
+	double rate = replay(p, cfg, n, cpu_ms);
 	FILE *f = fopen(stop, "w");
 	if (f != NULL)
 		fclose(f);
@@ -239,6 +254,7 @@ static double replay_beside(const struct paths *p, const char *cfg, struct rx *r
 
 struct round {
 	double plain, outbox, beside, fwd100, fwd1000;
+	double cpu_plain, cpu_outbox, cpu_beside;   /* replay's CPU ms per message */
 };
 
 static int one_round(const struct paths *p, struct rx *r, size_t n, int k, struct round *o)
@@ -252,20 +268,21 @@ static int one_round(const struct paths *p, struct rx *r, size_t n, int k, struc
 	}
 	int ok = 1, ok_beside = 0;
 	if (k == 0) {
-		o->plain = replay(p, cfg[0], n);
-		o->outbox = replay(p, cfg[1], n);
-		o->beside = replay_beside(p, cfg[2], r, n, &ok_beside);
+		o->plain = replay(p, cfg[0], n, &o->cpu_plain);
+		o->outbox = replay(p, cfg[1], n, &o->cpu_outbox);
+		o->beside = replay_beside(p, cfg[2], r, n, &o->cpu_beside, &ok_beside);
 	} else {   /* the other order: the machine's speed drifts */
-		o->beside = replay_beside(p, cfg[2], r, n, &ok_beside);
-		o->outbox = replay(p, cfg[1], n);
-		o->plain = replay(p, cfg[0], n);
+		o->beside = replay_beside(p, cfg[2], r, n, &o->cpu_beside, &ok_beside);
+		o->outbox = replay(p, cfg[1], n, &o->cpu_outbox);
+		o->plain = replay(p, cfg[0], n, &o->cpu_plain);
 	}
 	o->fwd100 = forward_all(p, cfg[1], r, n);
 	/* the same queue again with batches of 1,000: a fresh store */
 	snprintf(name, sizeof(name), "outbox1000-%d", k);
 	char cfg1000[700];
 	state(p, name, 1000, cfg1000, sizeof(cfg1000));
-	if (replay(p, cfg1000, n) == 0)
+	double cpu;
+	if (replay(p, cfg1000, n, &cpu) == 0)
 		ok = 0;
 	o->fwd1000 = forward_all(p, cfg1000, r, n);
 	return ok && ok_beside && o->plain > 0 && o->outbox > 0 && o->fwd100 > 0 && o->fwd1000 > 0;
@@ -329,18 +346,26 @@ int main(int argc, char **argv)
 	printf("bench_forward: %zu reports of one device (report %zu bytes), replay --workers 2, "
 	       "%ld cores; receiver: in-process evhttp over TLS (not receiver.py)\n", n, yaml_len,
 	       sysconf(_SC_NPROCESSORS_ONLN));
-	double q_out = 0, q_beside = 0;
+	double q_out = 0, q_beside = 0, c_out = 0, c_beside = 0;
 	for (int k = 0; k < 2; k++) {
 		printf("  round %d: ingest plain %7.0f msg/s | with the outbox %7.0f msg/s (%.2f) | "
 		       "with a forwarder beside %7.0f msg/s (%.2f)\n", k + 1, o[k].plain, o[k].outbox,
 		       o[k].outbox / o[k].plain, o[k].beside, o[k].beside / o[k].plain);
+		printf("  round %d: replay CPU per message: plain %.3f ms | with the outbox %.3f ms "
+		       "(%.2f) | with a forwarder beside %.3f ms (%.2f)\n", k + 1, o[k].cpu_plain,
+		       o[k].cpu_outbox, o[k].cpu_plain / o[k].cpu_outbox, o[k].cpu_beside,
+		       o[k].cpu_plain / o[k].cpu_beside);
 		printf("  round %d: forward run-once %8.0f events/s (batches of 100), %8.0f events/s "
 		       "(batches of 1,000)\n", k + 1, o[k].fwd100, o[k].fwd1000);
 		q_out += o[k].outbox / o[k].plain / 2;
 		q_beside += o[k].beside / o[k].plain / 2;
+		c_out += o[k].cpu_plain / o[k].cpu_outbox / 2;
+		c_beside += o[k].cpu_plain / o[k].cpu_beside / 2;
 	}
 	printf("  ratio ingest with forwarding / without: outbox %.2f, forwarder beside %.2f "
 	       "(mean of the rounds; goal >= 0.90)\n", q_out, q_beside);
+	printf("  the same by replay's CPU per message (plain / with): outbox %.2f, forwarder "
+	       "beside %.2f (the forwarder's own CPU not counted)\n", c_out, c_beside);
 	printf("  receiver: %zu requests, %zu events\n", atomic_load(&r.requests),
 	       atomic_load(&r.events));
 
