@@ -684,7 +684,8 @@ Test(notify, email_given_up_is_seen_listed_alerted_and_retried)
 	mailgw("status --json", &out);
 	json_t *j = json_loads((char *)out.data, 0, NULL);
 	cr_assert_not_null(j, "%s", out.data);
-	json_t *e = json_object_get(json_object_get(j, "notify"), "email");
+	json_t *e = json_object_get(json_object_get(json_object_get(j, "shared"), "notify"),
+				    "email");
 	cr_assert_eq(json_integer_value(json_object_get(e, "failed")), 1);
 	cr_assert_eq(json_integer_value(json_object_get(e, "queued")), 1);
 	cr_assert_str_eq(json_string_value(json_object_get(e, "oldest_failed")), "2026-09-21T14:13:20Z");

@@ -538,8 +538,14 @@ int gw_alerts_check_silence(struct gw_store *st, const struct gw_service_config 
 		svc = &defaults;
 	}
 	memset(counts, 0, sizeof(*counts));
+	bool got = false;
+	int rc = gw_store_try_singleton(st, "silence", &got, err);
+	if (rc != GW_STORE_OK || !got) {
+		counts->skipped = rc == GW_STORE_OK;
+		return rc;
+	}
 	struct dev_rows l = {0};
-	int rc = gw_store_device_list(st, collect_device, &l, err);
+	rc = gw_store_device_list(st, collect_device, &l, err);
 	if (rc != GW_STORE_OK) {
 		if (rc > 0)
 			rc = tm_error_set(err, "internal.nomem", "out of memory");

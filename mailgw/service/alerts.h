@@ -71,11 +71,16 @@ int gw_alerts_on_stored(struct gw_store *st, const struct gw_service_config *svc
 
 struct gw_silence_counts {
 	size_t silent, never, resolved;
+	bool skipped;   /* another gateway holds the check: nothing done here */
 };
 
 /* Raise device_silent / device_never_reported (and resolve device_silent
  * for devices heard from again) as of `now`; one transaction. The daemon
- * calls this periodically (`telemail-mailgw alerts check-silence`). */
+ * calls this periodically (`telemail-mailgw alerts check-silence`). It runs
+ * on one gateway at a time: only where the store's singleton "silence" is
+ * held (gw_store_try_singleton: on PostgreSQL the gateway that took it
+ * first keeps it for as long as its connection lives; SQLite: always);
+ * elsewhere counts->skipped and nothing is read or written. */
 int gw_alerts_check_silence(struct gw_store *st, const struct gw_service_config *svc,
 			    int64_t now, struct gw_silence_counts *counts, struct tm_error *err);
 

@@ -235,11 +235,18 @@ static const char v4[] =
 	"  detail text,"
 	"  PRIMARY KEY (fingerprint, address));";
 
+/* v5 (issue 16, several gateways): a notification's claim, the gateway
+ * (owner) that leased it and until when (0: not claimed). */
+static const char v5[] =
+	"ALTER TABLE svc_notify ADD COLUMN claim_owner text;"
+	"ALTER TABLE svc_notify ADD COLUMN claim_until bigint NOT NULL DEFAULT 0;";
+
 const char *const gw_pg_migrations[] = {
 	v1,
 	v2,
 	v3,
 	v4,
+	v5,
 };
 
 const size_t gw_pg_n_migrations = sizeof(gw_pg_migrations) / sizeof(gw_pg_migrations[0]);

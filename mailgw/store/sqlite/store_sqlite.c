@@ -565,4 +565,8 @@ const struct gw_store_ops gw_store_sqlite_ops = {
 	.web_firmware = gw_sq_web_firmware,
 	.web_counters = gw_sq_web_counters,
 	.web_outcomes = gw_sq_web_outcomes,
+	.notify_claim = gw_sq_notify_claim,
+	.notify_release = gw_sq_notify_release,
+	.try_singleton = gw_sq_try_singleton,
+	.shared_counts = gw_sq_shared_counts,
 };
