@@ -451,6 +451,21 @@ Test(notify, configuration)
 	cr_assert_eq(parse_cfg("notify:\n  every: 0s\n", &cfg, &err), -1);
 	cr_assert_str_eq(err.reason, "config.bad_value");
 	cr_assert_str_eq(err.msg, "mailgw.yaml:7: notify.every: 0s is out of range 1s..315360000s");
+	/* notify.lease: 5m by default; longer than either channel's timeout */
+	cr_assert_eq(parse_cfg("notify:\n  lease: 20s\n  webhook: {url: http://h.example/,"
+			       " secret_file: s, timeout: 5s}\n  email: {relay: m.example, from: a@b.example,"
+			       " to: [c@d.example], timeout: 19s}\n", &cfg, &err), 0, "%s", err.msg);
+	cr_assert_eq(cfg->service->notify_lease, 20);
+	gw_config_free(cfg);
+	cr_assert_eq(parse_cfg("alerts: {check_every: 1h}\n", &cfg, &err), 0, "%s", err.msg);
+	cr_assert_eq(cfg->service->notify_lease, 300);
+	gw_config_free(cfg);
+	cr_assert_eq(parse_cfg("notify:\n  lease: 30s\n", &cfg, &err), -1, "email's timeout: 30s");
+	cr_assert_str_eq(err.reason, "config.bad_value");
+	cr_assert_str_eq(err.msg, "mailgw.yaml:7: notify.lease: 30s must be longer than the "
+			 "channels' timeouts (30s)");
+	cr_assert_eq(parse_cfg("notify:\n  lease: 2d\n", &cfg, &err), -1);
+	cr_assert_str_eq(err.msg, "mailgw.yaml:7: notify.lease: 2d is out of range 1s..86400s");
 
 	cr_assert_eq(parse_cfg("notify:\n  email:\n    from: a@b.example\n    to: [c@d.example]\n",
 			       &cfg, &err), -1);
