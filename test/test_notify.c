@@ -460,7 +460,10 @@ Test(notify, configuration)
 	cr_assert_eq(parse_cfg("alerts: {check_every: 1h}\n", &cfg, &err), 0, "%s", err.msg);
 	cr_assert_eq(cfg->service->notify_lease, 300);
 	gw_config_free(cfg);
-	cr_assert_eq(parse_cfg("notify:\n  lease: 30s\n", &cfg, &err), -1, "email's timeout: 30s");
+	cr_assert_eq(parse_cfg("notify:\n  lease: 2s\n", &cfg, &err), 0, "no channel: any lease");
+	gw_config_free(cfg);
+	cr_assert_eq(parse_cfg("notify:\n  lease: 30s\n  email: {relay: m.example, from: a@b.example,"
+			       " to: [c@d.example]}\n", &cfg, &err), -1, "email's timeout: 30s");
 	cr_assert_str_eq(err.reason, "config.bad_value");
 	cr_assert_str_eq(err.msg, "mailgw.yaml:7: notify.lease: 30s must be longer than the "
 			 "channels' timeouts (30s)");

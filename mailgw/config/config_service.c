@@ -205,16 +205,19 @@ static const struct tm_conf_entry notify_keys[] = {
 	  "serve delivers due notifications this often"),
 	TM_CONF_KEY("lease", TM_CONF_DURATION, "5m", 0, 1, 86400, SVC(notify_lease),
 	  "a run holds the notifications it claimed this long (gateways sharing a database);"
-	  " longer than each channel's timeout"),
+	  " longer than each configured channel's timeout"),
 };
 
 /* A run claims notifications for notify.lease and stops delivering before
- * the lease runs out: it must outlast one delivery of either channel. */
+ * the lease runs out: it must outlast one delivery of each configured
+ * channel. */
 static int check_notify(const struct tm_conf_ctx *c, const struct tm_node *n, const char *path,
 			void *obj)
 {
 	const struct gw_service_config *s = obj;
-	int64_t longest = s->smtp_timeout > s->webhook_timeout ? s->smtp_timeout : s->webhook_timeout;
+	int64_t mail = s->smtp_host != NULL ? s->smtp_timeout : 0;
+	int64_t hook = s->webhook_url != NULL ? s->webhook_timeout : 0;
+	int64_t longest = mail > hook ? mail : hook;
 	if (s->notify_lease > longest)
 		return 0;
 	char at[64];
