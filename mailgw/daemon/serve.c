@@ -296,12 +296,11 @@ static void on_tick(void *ctx)
 	sv->snap_spool = ss;
 	sv->snap_listener = ls;
 	pthread_mutex_unlock(&sv->snap_mu);
-	char tmp[4200];
+	char tmp[4200], owner[GW_NOTIFY_OWNER_MAX];   /* owner: this gateway, as claims name it */
 	snprintf(tmp, sizeof(tmp), "%s.tmp", sv->status_path);
 	FILE *f = fopen(tmp, "w");
 	if (f == NULL)
 		return;
-	char owner[GW_NOTIFY_OWNER_MAX];   /* this gateway among those sharing a database */
 	gw_notify_owner(owner);
 	fprintf(f, "owner=%s\nlast_commit=%lld\n", owner, (long long)sv->last_commit);
 	fprintf(f, "pid=%ld\nstarted=%lld\nupdated=%lld\nsessions=%" PRIu64 "\nconnections=%" PRIu64
@@ -490,6 +489,7 @@ static void *service_main(void *arg)
 		return NULL;
 	}
 	time_t last_silence = 0;
+	bool was_skipped = false;
 	for (;;) {
 		if (follow_config(sv, &cfg, &seen, "gw service") < 0)
 			break;
@@ -513,18 +513,17 @@ static void *service_main(void *arg)
 			tm_error_clear(&err);
 			if (gw_alerts_check_silence(st, cfg->service, (int64_t)now, &sk, &err) != GW_STORE_OK)
 				log_failed("gw alerts", "silence_failed", err.reason, err.msg);
-			else if (sk.skipped || sk.silent + sk.never + sk.resolved > 0) {
+			else if ((sk.skipped && !was_skipped) || sk.silent + sk.never + sk.resolved > 0) {
 				struct tm_logline l;
 				tm_log_begin(&l, "gw alerts");
 				tm_log_add(&l, "event", sk.skipped ? "silence_skipped" : "silence");
-				if (sk.skipped)   /* another gateway on the database runs it */
-					tm_log_add(&l, "held_by", "another_gateway");
 				tm_log_addf(&l, "silent", "%zu", sk.silent);
 				tm_log_addf(&l, "never", "%zu", sk.never);
 				tm_log_addf(&l, "resolved", "%zu", sk.resolved);
 				log_end(&l);
 			}
 			last_silence = now;
+			was_skipped = sk.skipped;
 		}
 		if (wait_or_stop(sv, (int)cfg->service->notify_every))
 			break;
