@@ -46,6 +46,8 @@
 
 #include "common.h"
 #include "registry/registry.h"
+#include "scenario/sealed.h"
+#include "scenario/webhook.h"
 #include "store/store.h"
 #include "store_fixture.h"
 
@@ -73,21 +75,7 @@ static char generated_at[32];
 
 static void report_yaml(struct tm_buf *b, int dev, int seq)
 {
-	tm_buf_reset(b);
-	tm_buf_printf(b,
-		      "schema_version: 1\n"
-		      "report:\n"
-		      "  id: \"5eed0000-0000-4000-8000-%06d%06d\"\n"
-		      "  seq: %d\n"
-		      "  kind: periodic\n"
-		      "  generated_at: \"%s\"\n"
-		      "  agent: telemail-agent/0.1.0\n"
-		      "device:\n"
-		      "  serial: \"XK10000%d\"\n"
-		      "counters:\n"
-		      "  total:\n"
-		      "    impressions: %d\n",
-		      dev, seq, seq, generated_at, dev, 1000 + 17 * seq);
+	sc_sealed_yaml(b, dev, seq, generated_at);
 	if (seq >= PHASE1)   /* jammed from the last report of phase 1 on: one alert */
 		tm_buf_printf(b, "status:\n  state: idle\n  conditions: [jammed]\n");
 }
@@ -486,9 +474,7 @@ static void teardown(void)
 			kill(gws[i].pid, SIGKILL);
 			waitpid(gws[i].pid, NULL, 0);
 		}
-	char *rx = tm_test_src("notify/receiver.py");
-	tm_test_sh("/usr/bin/python3 '%s' stop '%s'", rx, hook_dir);
-	free(rx);
+	sc_webhook_stop(hook_dir);
 	for (int i = 0; i < MESSAGES; i++)
 		tm_buf_fini(&msgs[i]);
 	tm_store_fixture_teardown();
@@ -512,16 +498,8 @@ Test(pg_multi, two_gateways_one_database_through_kills_cuts_and_a_server_stop, .
 	registry();
 
 	/* the receiver of the notifications, and the two gateways */
-	char *rx = tm_test_src("notify/receiver.py");
-	cr_assert_eq(tm_test_sh("/usr/bin/python3 '%s' start '%s' 0", rx, hook_dir), 0);
-	free(rx);
-	char port_file[800], secret[700], url[128];
-	snprintf(port_file, sizeof(port_file), "%s/port", hook_dir);
-	struct tm_buf pb;
-	tm_buf_init(&pb);
-	tm_test_read(port_file, &pb);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/telemail", atoi((char *)pb.data));
-	tm_buf_fini(&pb);
+	char secret[700], url[128];
+	sc_webhook_start(hook_dir, url, sizeof(url));
 	snprintf(secret, sizeof(secret), "%s/hook.secret", tmp);
 	tm_test_write(secret, "s3cret\n", 7);
 	configure(&gws[0], "gwA", url, secret);
@@ -627,22 +605,10 @@ Test(pg_multi, two_gateways_one_database_through_kills_cuts_and_a_server_stop, .
 		     " say jammed; one that came after a newer seq is not evaluated)");
 	cr_assert_eq(q1("SELECT count(*) FROM svc_notify"), DEVICES);
 	cr_assert(wait_for("SELECT count(*) FROM svc_notify WHERE state = 'sent'", DEVICES, 30));
-	int seen[64] = {0}, n = 0;
-	for (int i = 1; i < 100; i++) {
-		char p[800];
-		snprintf(p, sizeof(p), "%s/req-%04d.json", hook_dir, i);
-		json_t *j = json_load_file(p, 0, NULL);
-		if (j == NULL)
-			break;
-		int id = atoi(json_string_value(json_object_get(json_object_get(j, "headers"),
-								"x-telemail-delivery")));
-		json_decref(j);
-		cr_assert(id > 0 && id < 64);
-		seen[id]++;
-		n++;
-	}
-	cr_assert_eq(n, DEVICES, "the receiver got %d deliveries", n);
-	for (int i = 0; i < 64; i++)
+	int seen[SC_WEBHOOK_IDS];
+	size_t n = sc_webhook_deliveries(hook_dir, seen);
+	cr_assert_eq(n, DEVICES, "the receiver got %zu deliveries", n);
+	for (int i = 0; i < SC_WEBHOOK_IDS; i++)
 		cr_assert_leq(seen[i], 1, "notification %d delivered %d times", i, seen[i]);
 	cr_assert(log_has(&gws[0], "event=silence_skipped") ||
 		  log_has(&gws[1], "event=silence_skipped"),

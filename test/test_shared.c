@@ -24,6 +24,7 @@
 #include "service/alerts.h"
 #include "service/notify.h"
 #include "scenario/ingest.h"
+#include "scenario/webhook.h"
 #include "store_fixture.h"
 
 #define T0 1790000000
@@ -69,9 +70,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	char *rx = tm_test_src("notify/receiver.py");
-	tm_test_sh("/usr/bin/python3 '%s' stop '%s'", rx, hook_dir);
-	free(rx);
+	sc_webhook_stop(hook_dir);
 	gw_store_close(st);
 	tm_store_fixture_teardown();
 	tm_test_rmtree(tmpdir);
@@ -220,41 +219,9 @@ Test(shared, rows_another_transaction_holds_are_skipped_not_waited_for)
 
 static void start_receiver(void)
 {
-	char *rx = tm_test_src("notify/receiver.py");
-	cr_assert_eq(tm_test_sh("/usr/bin/python3 '%s' start '%s' 0", rx, hook_dir), 0);
-	free(rx);
-	char p[700];
-	snprintf(p, sizeof(p), "%s/port", hook_dir);
-	struct tm_buf b;
-	tm_buf_init(&b);
-	tm_test_read(p, &b);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/telemail", atoi((char *)b.data));
-	tm_buf_fini(&b);
+	sc_webhook_start(hook_dir, url, sizeof(url));
 	svc.webhook_url = url;
 	svc.webhook_secret_file = secret;
-}
-
-/* The receiver's requests: how many, and how many carried each delivery id. */
-static size_t deliveries(int per_id[64])
-{
-	memset(per_id, 0, 64 * sizeof(*per_id));
-	size_t n = 0;
-	for (int i = 1; i < 1000; i++) {
-		char p[700];
-		snprintf(p, sizeof(p), "%s/req-%04d.json", hook_dir, i);
-		json_t *j = json_load_file(p, 0, NULL);
-		if (j == NULL)
-			break;
-		const char *id = json_string_value(
-			json_object_get(json_object_get(j, "headers"), "x-telemail-delivery"));
-		cr_assert_not_null(id);
-		int k = atoi(id);
-		cr_assert(k > 0 && k < 64, "delivery id %s", id);
-		per_id[k]++;
-		n++;
-		json_decref(j);
-	}
-	return n;
 }
 
 Test(shared, two_processes_deliver_each_notification_once)
@@ -285,9 +252,10 @@ Test(shared, two_processes_deliver_each_notification_once)
 		cr_assert_eq(waitpid(kid[k], &status, 0), kid[k]);
 		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %d: %d", k, status);
 	}
-	int per_id[64];
-	cr_assert_eq(deliveries(per_id), DEVICES, "each notification posted once in all");
-	for (int i = 0; i < 64; i++)
+	int per_id[SC_WEBHOOK_IDS];
+	cr_assert_eq(sc_webhook_deliveries(hook_dir, per_id), DEVICES,
+		     "each notification posted once in all");
+	for (int i = 0; i < SC_WEBHOOK_IDS; i++)
 		cr_assert_leq(per_id[i], 1, "delivery %d posted %d times", i, per_id[i]);
 	struct gw_store_shared_counts sc;
 	struct tm_error err = {0};
