@@ -665,6 +665,7 @@ const struct gw_store_ops gw_store_pg_ops = {
 	.schema_version = pg_schema_version,
 	.migrate = pg_migrate,
 	.quarantine = &gw_pg_quarantine_ops,
+	.collector_bindings = gw_pg_collector_bindings,
 	.notify_claim = gw_pg_notify_claim,
 	.notify_release = gw_pg_notify_release,
 	.try_singleton = gw_pg_try_singleton,
