@@ -539,6 +539,7 @@ static int pg_open(const struct gw_store_options *o, void **state, struct tm_err
 	struct gw_pg *s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return tm_error_set(err, "internal.nomem", "store: out of memory");
+	s->forward = o->forward;
 	int rc = gw_pg_connect(&s->c, o, err);
 	if (rc != GW_STORE_OK) {
 		free(s);
@@ -665,4 +666,12 @@ const struct gw_store_ops gw_store_pg_ops = {
 	.schema_version = pg_schema_version,
 	.migrate = pg_migrate,
 	.quarantine = &gw_pg_quarantine_ops,
+	.fwd_add = gw_pg_fwd_add,
+	.fwd_fanout = gw_pg_fwd_fanout,
+	.fwd_claim = gw_pg_fwd_claim,
+	.fwd_done = gw_pg_fwd_done,
+	.fwd_stats = gw_pg_fwd_stats,
+	.fwd_dead_list = gw_pg_fwd_dead_list,
+	.fwd_dead_retry = gw_pg_fwd_dead_retry,
+	.fwd_dead_drop = gw_pg_fwd_dead_drop,
 };

@@ -46,6 +46,7 @@ struct gw_pg_conn {
 struct gw_pg {
 	struct gw_pg_conn c;
 	bool in_item;
+	bool forward;   /* options.forward: put queues its report event */
 };
 
 /* schema: versioned migrations (store_pg_schema.c) */
@@ -169,5 +170,22 @@ int gw_pg_audit_list(void *s, gw_store_audit_cb cb, void *ctx, struct tm_error *
 int gw_pg_meter_list(void *s, bool latest, int64_t until, gw_store_meter_cb cb, void *ctx,
 		     struct tm_error *err);
 int gw_pg_supply_list(void *s, gw_store_supply_cb cb, void *ctx, struct tm_error *err);
+
+/* ---- forwarding's outbox (store_pg_forward.c) ---- */
+int gw_pg_fwd_add(void *s, const struct gw_fwd_event_in *ev, int64_t now, struct tm_error *err);
+int gw_pg_fwd_fanout(void *s, const char *endpoint, gw_fwd_filter_cb filter, void *ctx,
+		     int64_t now, size_t max, size_t *added, struct tm_error *err);
+int gw_pg_fwd_claim(void *s, const char *endpoint, const char *owner, size_t max_items,
+		    size_t max_bytes, int64_t now, int64_t lease, struct gw_fwd_item **out,
+		    size_t *n, struct tm_error *err);
+int gw_pg_fwd_done(void *s, const char *endpoint, const char *batch, enum gw_fwd_fate fate,
+		   int64_t next_at, const char *error, int64_t now, struct tm_error *err);
+int gw_pg_fwd_stats(void *s, const char *endpoint, struct gw_fwd_stats *out,
+		    struct tm_error *err);
+int gw_pg_fwd_dead_list(void *s, struct gw_fwd_item **out, size_t *n, struct tm_error *err);
+int gw_pg_fwd_dead_retry(void *s, int64_t id, int64_t now, size_t *changed,
+			 struct tm_error *err);
+int gw_pg_fwd_dead_drop(void *s, int64_t id, size_t *changed, struct tm_error *err);
+
 
 #endif
