@@ -674,4 +674,12 @@ const struct gw_store_ops gw_store_pg_ops = {
 	.fwd_dead_list = gw_pg_fwd_dead_list,
 	.fwd_dead_retry = gw_pg_fwd_dead_retry,
 	.fwd_dead_drop = gw_pg_fwd_dead_drop,
+	.web_devices = gw_pg_web_devices,
+	.web_supplies = gw_pg_web_supplies,
+	.web_supply_history = gw_pg_web_supply_history,
+	.web_counter_history = gw_pg_web_counter_history,
+	.web_reports = gw_pg_web_reports,
+	.web_firmware = gw_pg_web_firmware,
+	.web_counters = gw_pg_web_counters,
+	.web_outcomes = gw_pg_web_outcomes,
 };

@@ -187,5 +187,21 @@ int gw_pg_fwd_dead_retry(void *s, int64_t id, int64_t now, size_t *changed,
 			 struct tm_error *err);
 int gw_pg_fwd_dead_drop(void *s, int64_t id, size_t *changed, struct tm_error *err);
 
+/* ---- web reads (store_pg_web.c) ---- */
+int gw_pg_web_devices(void *s, const char *serial, gw_store_web_device_cb cb, void *ctx,
+		      struct tm_error *err);
+int gw_pg_web_supplies(void *s, const char *serial, gw_store_supply_cb cb, void *ctx,
+		       struct tm_error *err);
+int gw_pg_web_supply_history(void *s, const char *serial, int64_t since,
+			     gw_store_web_point_cb cb, void *ctx, struct tm_error *err);
+int gw_pg_web_counter_history(void *s, const char *serial, int64_t since,
+			      gw_store_web_point_cb cb, void *ctx, struct tm_error *err);
+int gw_pg_web_reports(void *s, const char *serial, int64_t limit, gw_store_web_report_cb cb,
+		      void *ctx, struct tm_error *err);
+int gw_pg_web_firmware(void *s, const char *serial, gw_store_web_firmware_cb cb, void *ctx,
+		       struct tm_error *err);
+int gw_pg_web_counters(void *s, const char *serial, gw_store_web_point_cb cb, void *ctx,
+		       struct tm_error *err);
+int gw_pg_web_outcomes(void *s, gw_store_web_outcome_cb cb, void *ctx, struct tm_error *err);
 
 #endif
