@@ -276,6 +276,10 @@ static const char v_fwd_outbox[] =
 	"CREATE INDEX fwd_item_batch ON fwd_item(endpoint, batch);"
 	"CREATE INDEX fwd_item_serial ON fwd_item(endpoint, serial, batch);"
 	"CREATE INDEX fwd_item_seq ON fwd_item(seq);"
+	/* the few items in batches: each claim looks for one to take again and
+	 * for the devices that have one, however long the queue behind them */
+	"CREATE INDEX fwd_item_leased ON fwd_item(endpoint, seq) INCLUDE (serial)"
+	"  WHERE state = 'queued' AND batch IS NOT NULL;"
 	"CREATE TABLE fwd_stat ("
 	"  endpoint text PRIMARY KEY,"
 	"  sent bigint NOT NULL DEFAULT 0,"
