@@ -464,6 +464,53 @@ Test(forward, a_lease_held_elsewhere_holds_that_device_back)
 	gw_store_close(other);
 }
 
+/* A write that drew its event's number first but commits last is not
+ * passed over: the fan-out waits for every write under way (here, in one
+ * thread, until its lock wait runs out: store.busy, and nothing moved),
+ * then takes both events in their order. PostgreSQL: SQLite has one writer
+ * at a time, so there the numbers are drawn in commit order anyway. */
+Test(forward, an_event_committed_late_is_not_passed_over)
+{
+	if (!tm_sf.pg)
+		cr_skip_test("SQLite's writers commit in the order of their events");
+	struct gw_store *w[2];
+	struct tm_error err = {0};
+	struct gw_store_options o = tm_store_options(NULL);
+	o.forward = true;
+	static const char *const ids[2] = { "ev-first-drawn", "ev-first-committed" };
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(gw_store_open(&o, &w[i], &err), GW_STORE_OK, "%s", err.msg);
+		const struct gw_fwd_event_in ev = {
+			.kind = GW_FWD_REPORT, .event_id = ids[i], .tenant = "acme",
+			.serial = i ? "XK2" : "XK1", .time = "2026-09-21T14:13:20Z",
+			.data = "{}", .data_len = 2,
+		};
+		cr_assert_eq(gw_store_begin(w[i], &err), GW_STORE_OK, "%s", err.msg);
+		cr_assert_eq(gw_store_forward_add(w[i], &ev, T0, &err), GW_STORE_OK, "%s", err.msg);
+	}
+	cr_assert_eq(gw_store_commit(w[1], &err), GW_STORE_OK, "%s", err.msg);
+	size_t added = 0;
+	cr_assert_eq(gw_store_forward_fanout(st, "cloud", reports_and_alerts, NULL, T0, 100, &added,
+					     &err), GW_STORE_RETRY);
+	cr_assert_str_eq(err.reason, "store.busy", "%s", err.msg);
+	cr_assert_eq(added, 0);
+	cr_assert_eq(gw_store_commit(w[0], &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(gw_store_forward_fanout(st, "cloud", reports_and_alerts, NULL, T0, 100, &added,
+					     &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(added, 2);
+	struct gw_fwd_item *items;
+	size_t n;
+	cr_assert_eq(gw_store_forward_claim(st, "cloud", "test", 10, 0, T0, 10, &items, &n, &err),
+		     GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(n, 2);
+	cr_assert_str_eq(items[0].event_id, "ev-first-drawn");
+	cr_assert_str_eq(items[1].event_id, "ev-first-committed");
+	cr_assert_str_eq(items[0].data, "{}");
+	gw_fwd_items_free(items, n);
+	gw_store_close(w[0]);
+	gw_store_close(w[1]);
+}
+
 /* The real binary twice at once on one outbox (PostgreSQL: gateways share
  * it there), a receiver slow enough that both are at work: every event
  * arrives once by id, each device's in order. */
