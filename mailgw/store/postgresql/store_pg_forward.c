@@ -35,8 +35,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sys/random.h>
-
 #include <telemail/error.h>
 
 #include "store/postgresql/store_pg.h"
@@ -291,16 +289,6 @@ static int load_batch(struct gw_pg *s, const char *endpoint, const char *batch,
 			  " ORDER BY i.seq, i.kind", &p, out, n, err);
 }
 
-static int new_key(char key[GW_FWD_BATCH_KEY], struct tm_error *err)
-{
-	unsigned char r[16];
-	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
-		return tm_error_set(err, "internal.library", "forward: getrandom failed");
-	for (size_t i = 0; i < sizeof(r); i++)
-		snprintf(key + 2 * i, 3, "%02x", r[i]);
-	return 0;
-}
-
 /* 1. a batch that failed before and is due again, or whose lease ran out */
 static int claim_old(struct gw_pg *s, const char *endpoint, const char *owner, int64_t now,
 		     int64_t lease, char batch[GW_FWD_BATCH_KEY], struct tm_error *err)
@@ -372,17 +360,22 @@ static int claim_new(struct gw_pg *s, const char *endpoint, const char *owner, s
 	ids[len++] = '}';
 	ids[len] = '\0';
 	PQclear(r);
-	if (k > 0 && new_key(batch, err) < 0)
-		rc = GW_STORE_ERROR;
-	if (k > 0 && rc == GW_STORE_OK) {
+	/* the batch's key: 32 hex digits of a UUID (version 4: random), as
+	 * SQLite's back end makes them */
+	if (k > 0) {
 		gw_pg_params_init(&p);
 		gw_pg_text(&p, ids);
-		gw_pg_text(&p, batch);
 		gw_pg_text(&p, owner);
 		gw_pg_int(&p, now + lease);
-		rc = gw_pg_exec(&s->c, "UPDATE fwd_item SET batch = $2, lease_owner = $3,"
-				" lease_until = $4 WHERE id = ANY($1::bigint[])",
-				&p, NULL, "forward claim", err);
+		rc = gw_pg_exec(&s->c, "UPDATE fwd_item SET batch = k.key, lease_owner = $2,"
+				" lease_until = $3 FROM (SELECT replace(gen_random_uuid()::text, '-', '')"
+				" AS key) k WHERE id = ANY($1::bigint[]) RETURNING batch",
+				&p, &r, "forward claim", err);
+		if (rc == GW_STORE_OK) {
+			if (PQntuples(r) > 0)
+				gw_pg_col_text(r, 0, 0, batch, GW_FWD_BATCH_KEY);
+			PQclear(r);
+		}
 	}
 	free(ids);
 	return rc;
