@@ -41,7 +41,7 @@ static const char *const usage_text[] = {
 	"  alerts [--open] [--tenant T] [--json]\n"
 	"                                  service alerts (open, acknowledged, resolved)\n"
 	"  alerts ack ID                   acknowledge an alert (events: resolve it)\n"
-	"  alerts check-silence            raise device_silent / device_never_reported\n",
+	"  alerts check-silence            raise collector_silent / device_silent / device_never_reported\n",
 	"  supplies [--tenant T] [--format table|csv|json] [--json] [--at TIME]\n"
 	"                                  supply levels as of each device's newest report,\n"
 	"                                  days left and empty date (or why there is none)\n"
@@ -55,7 +55,10 @@ static const char *const usage_text[] = {
 	"                                  each supply's cartridges; early replacements per tenant\n"
 	"  meters [--tenant T] [--json]    counter readings of each device's newest report\n"
 	"  billing --tenant T --period YYYY-MM [--format table|csv|json] [--at TIME]\n"
-	"                                  opening, closing and usage per device and counter;\n"
+	"                                  opening, closing and usage per device and counter\n"
+	"                                  over the calendar month (UTC) or the tenant's period\n"
+	"                                  ending on its read day (billing.periods); estimated\n"
+	"                                  reads where a device was silent at a cut-off;\n"
 	"                                  a month not over yet (as of --at, default now) is\n"
 	"                                  open: it closes at the latest reading so far\n"
 	"  billing accept|exclude READING  settle a reading flagged suspect (audited)\n"

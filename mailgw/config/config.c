@@ -208,13 +208,7 @@ int gw_config_parse(const uint8_t *buf, size_t len, const char *name, const char
 	*out = NULL;
 	struct tm_error yerr = {0};
 	if (tm_yaml_read(buf, len, &TM_YAML_CONFIG_LIMITS, &root, &yerr) < 0) {
-		unsigned line, col;
-		int used = 0;
-		if (sscanf(yerr.msg, "line %u, column %u: %n", &line, &col, &used) == 2 && used > 0)
-			tm_error_set(err, "config.syntax", "%s:%u: column %u: %s", c.file, line, col,
-				     yerr.msg + used);
-		else
-			tm_error_set(err, "config.syntax", "%s: %s", c.file, yerr.msg);
+		gw_config_syntax_error(c.file, &yerr, err);
 		goto out;
 	}
 	if ((cfg = config_new(err)) == NULL)
@@ -223,7 +217,8 @@ int gw_config_parse(const uint8_t *buf, size_t len, const char *name, const char
 		tm_error_set(err, "internal.nomem", "out of memory");
 		goto out;
 	}
-	if (tm_conf_read(&c, &root_section, root, "", cfg) < 0 || defaults(cfg, err) < 0)
+	if (tm_conf_read(&c, &root_section, root, "", cfg) < 0 || defaults(cfg, err) < 0 ||
+	    gw_service_config_finish(cfg->service, err) < 0)
 		goto out;
 	if (tm_node_get(root, "forward") == NULL) {
 		gw_config_forward_free(cfg->forward);

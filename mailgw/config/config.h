@@ -77,6 +77,11 @@ void gw_config_free(struct gw_config *c);
  * (`telemail-mailgw check-config --defaults`). */
 int gw_config_describe(struct tm_buf *out, bool tsv);
 
+/* The YAML reader's error (tm_yaml_read: "line L, column C: what") as
+ * config.syntax naming the file: "FILE:L: column C: what". Returns -1. */
+int gw_config_syntax_error(const char *file, const struct tm_error *yaml_err,
+			   struct tm_error *err);
+
 /* "90s", "10m", "2h", "7d" → seconds (a non-negative integer and one unit,
  * at most GW_CONFIG_MAX_DURATION). Also for command-line options such as
  * `quarantine purge --older-than 30d`. config.bad_value naming the text. */

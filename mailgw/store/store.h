@@ -163,6 +163,7 @@ struct gw_device_row {
 	int64_t last_received;   /* newest received_at of any report; 0 none */
 	char model[128];
 	char state[32];
+	char manufacturer[128];  /* of the newest report ("" none) */
 };
 
 typedef int (*gw_store_tenant_cb)(void *ctx, const struct gw_tenant_row *t);
@@ -183,6 +184,18 @@ struct gw_unreachable_row {
 };
 /* A non-zero result stops the walk. */
 typedef int (*gw_store_unreachable_cb)(void *ctx, const struct gw_unreachable_row *u);
+
+/* A device bound to a collector certificate, with the collector's
+ * heartbeat: the generated_at of its newest report that carried a
+ * collector section (0: none yet). The silence check (issue 18) reads it. */
+struct gw_collector_binding_row {
+	char fingerprint[GW_SHA256_HEX];     /* the collector's certificate */
+	char tenant[GW_NAME_MAX + 1];        /* the certificate's */
+	char serial[GW_NAME_MAX + 1];        /* a device bound to it */
+	int64_t heartbeat;                   /* Unix seconds; 0: no collector report yet */
+	int64_t revoked_at;                  /* 0: not revoked */
+};
+typedef int (*gw_store_collector_binding_cb)(void *ctx, const struct gw_collector_binding_row *b);
 
 
 /* ---- service rows: alerts, marks, notification queue, audit, meters (issue 6) ---- */
@@ -381,14 +394,16 @@ typedef int (*gw_store_web_outcome_cb)(void *ctx, const struct gw_web_outcome_ro
 
 /* ---- the back-end interface ---- */
 
-enum gw_fwd_kind { GW_FWD_REPORT = 1, GW_FWD_ALERT = 2, GW_FWD_METER = 4 };
-const char *gw_fwd_kind_name(enum gw_fwd_kind k);   /* report | alert | meter */
+enum gw_fwd_kind { GW_FWD_REPORT = 1, GW_FWD_ALERT = 2, GW_FWD_METER = 4, GW_FWD_ORDER = 8 };
+/* report | alert | meter | supply_order */
+const char *gw_fwd_kind_name(enum gw_fwd_kind k);
 
 #define GW_FWD_ID_MAX 96        /* event id, bytes */
 #define GW_FWD_BATCH_KEY 33     /* 32 hex digits + NUL */
 #define GW_FWD_ERROR_MAX 512    /* last error / the receiver's reply kept */
 
-/* One event in (borrowed pointers). kind is GW_FWD_REPORT or GW_FWD_ALERT. */
+/* One event in (borrowed pointers). kind is GW_FWD_REPORT, GW_FWD_ALERT or
+ * GW_FWD_ORDER (a supply order's transition). */
 struct gw_fwd_event_in {
 	enum gw_fwd_kind kind;
 	const char *event_id;    /* report id, or the transition id */
@@ -452,6 +467,8 @@ struct gw_supply_hist_row {
 	int64_t pages;
 	char type[32];
 	char colorant[64];
+	bool replaced;                 /* the report is the agent's supply_replaced event
+					* for this supply (trigger subject supplies/<idx>) */
 };
 
 /* A tenant's own order rule; -1 where it inherits (from its parent, up to
@@ -692,6 +709,10 @@ struct gw_store_ops {
 	int (*web_counters)(void *s, const char *serial, gw_store_web_point_cb cb, void *ctx,
 			    struct tm_error *err);
 	int (*web_outcomes)(void *s, gw_store_web_outcome_cb cb, void *ctx, struct tm_error *err);
+	/* collectors and their devices, with each collector's heartbeat
+	 * (store_*_collector.c; the silence check) */
+	int (*collector_bindings)(void *s, gw_store_collector_binding_cb cb, void *ctx,
+				  struct tm_error *err);
 };
 
 /* The SQLite back end (store/sqlite/store_sqlite.c). */
@@ -751,6 +772,9 @@ int gw_store_report_get(struct gw_store *st, const char *report_id, struct gw_re
 /* The devices collectors could not read (newest report of each collector). */
 int gw_store_unreachable_list(struct gw_store *st, gw_store_unreachable_cb cb, void *ctx,
 			      struct tm_error *err);
+/* Every (collector certificate, bound device), by fingerprint then serial. */
+int gw_store_collector_bindings(struct gw_store *st, gw_store_collector_binding_cb cb, void *ctx,
+				struct tm_error *err);
 
 /* ---- the registry's rows (the logic is in registry/registry.c) ----
  * Like every store call: an enum gw_store_rc, err filled on failure; a

@@ -90,6 +90,7 @@ static const struct tm_reason reasons[] = {
 	/* device: identity binding at the gateway */
 	{ "device.unknown", P, "554 5.7.1", "the signer certificate is not enrolled at the gateway" },
 	{ "device.mismatch", P, "554 5.7.1", "the report's device serial is not covered by the signer certificate" },
+	{ "device.moved", P, "554 5.7.1", "a collector reports an enrolled device that is not enrolled under it (another collector's or tenant's)" },
 
 	/* store: the gateway's record store */
 	{ "store.unavailable", T, "451 4.3.0", "the store cannot be opened, read or written right now" },
@@ -177,6 +178,7 @@ static const struct tm_reason reasons[] = {
 	/* billing: meter readings (telemail-mailgw) */
 	{ "billing.bad_period", P, "554 5.3.0", "a billing period is not a month written YYYY-MM" },
 	{ "billing.bad_reading", P, "554 5.3.0", "a meter reading id is not SERIAL:SEQ:COUNTER of a stored reading" },
+	{ "billing.time_zone", P, "554 5.3.0", "a time zone is not in the system's tz database or its file is not TZif" },
 
 	/* audit: the hash-chained audit log (telemail-mailgw) */
 	{ "audit.broken", P, "554 5.3.0", "the audit log's hash chain does not verify (an entry was edited, deleted or reordered)" },

@@ -666,6 +666,7 @@ const struct gw_store_ops gw_store_pg_ops = {
 	.schema_version = pg_schema_version,
 	.migrate = pg_migrate,
 	.quarantine = &gw_pg_quarantine_ops,
+	.collector_bindings = gw_pg_collector_bindings,
 	.fwd_add = gw_pg_fwd_add,
 	.fwd_fanout = gw_pg_fwd_fanout,
 	.fwd_claim = gw_pg_fwd_claim,

@@ -118,6 +118,8 @@ int gw_pg_report_get(void *s, const char *report_id, struct gw_report_ref *out, 
 int gw_pg_put_collector(struct gw_pg_conn *c, const struct gw_store_record *rec,
 			int64_t generated, struct tm_error *err);
 int gw_pg_unreachable_list(void *s, gw_store_unreachable_cb cb, void *ctx, struct tm_error *err);
+int gw_pg_collector_bindings(void *s, gw_store_collector_binding_cb cb, void *ctx,
+			     struct tm_error *err);
 
 /* ---- registry (store_pg_registry.c) ---- */
 int gw_pg_tenant_add(void *s, const char *name, const char *parent, int64_t now,

@@ -127,6 +127,8 @@ int gw_sq_log(void *s, const struct gw_msglog_entry *e, struct tm_error *err);
 int gw_sq_put_collector(struct gw_sq *q, const struct gw_store_record *rec, int64_t generated,
 			struct tm_error *err);
 int gw_sq_unreachable_list(void *s, gw_store_unreachable_cb cb, void *ctx, struct tm_error *err);
+int gw_sq_collector_bindings(void *s, gw_store_collector_binding_cb cb, void *ctx,
+			     struct tm_error *err);
 
 /* registry ops (store_sqlite_registry.c) */
 int gw_sq_tenant_add(void *s, const char *name, const char *parent, int64_t now,
