@@ -28,9 +28,9 @@
  * tables of a fresh PostgreSQL schema. */
 #define SQ_VERSION 9
 #define SQ_VERSION_S "9"
-#define PG_VERSION 9
-#define PG_VERSION_S "9"
-#define PG_TABLES 28
+#define PG_VERSION 10
+#define PG_VERSION_S "10"
+#define PG_TABLES 32
 
 /* ---- fixtures ---- */
 

@@ -65,11 +65,6 @@ int gw_store_open(const struct gw_store_options *o, struct gw_store **out, struc
 	const struct gw_store_ops *ops = find_backend(o, err);
 	if (ops == NULL)
 		return GW_STORE_ERROR;
-	if (o->forward && ops->fwd_add == NULL) {
-		tm_error_set(err, "store.unsupported",
-			     "forwarding needs the sqlite store in this version, not %s", ops->name);
-		return GW_STORE_ERROR;
-	}
 	struct gw_store *st = calloc(1, sizeof(*st));
 	if (st == NULL)
 		return tm_error_set(err, "internal.nomem", "store: out of memory");

@@ -41,18 +41,23 @@ import ssl
 import struct
 import subprocess
 import sys
+import threading
 import time
 
 
 def serve(d, cert, key):
     count = [0]
+    # requests of two gateways at once: one number each, and one request's
+    # events appended whole (a device's order is the order of the appends)
+    lock = threading.Lock()
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def do_POST(self):
-            count[0] += 1
-            n = count[0]
+            with lock:
+                count[0] += 1
+                n = count[0]
             try:
                 with open(os.path.join(d, "plan")) as f:
                     plan = json.load(f)
@@ -109,9 +114,8 @@ def serve(d, cert, key):
             status = act.get("status", 200)
             self.record(n, status, events, checked)
             if 200 <= status < 300:
-                with open(os.path.join(d, "events.ndjson"), "a") as f:
-                    for e in events:
-                        f.write(json.dumps(e) + "\n")
+                with lock, open(os.path.join(d, "events.ndjson"), "a") as f:
+                    f.write("".join(json.dumps(e) + "\n" for e in events))
             extra = {"Retry-After": act["retry_after"]} if "retry_after" in act else {}
             self.answer(status, act.get("body", ""), extra)
 
@@ -152,7 +156,7 @@ def serve(d, cert, key):
             rec = {"status": status, "path": self.path,
                    "headers": {k.lower(): v for k, v in self.headers.items()},
                    "events": events, "checked": list(checked)}
-            tmp = os.path.join(d, ".req.tmp")
+            tmp = os.path.join(d, ".req-%04d.tmp" % n)
             with open(tmp, "w") as f:
                 json.dump(rec, f)
             os.replace(tmp, os.path.join(d, "req-%04d.json" % n))

@@ -539,6 +539,7 @@ static int pg_open(const struct gw_store_options *o, void **state, struct tm_err
 	struct gw_pg *s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return tm_error_set(err, "internal.nomem", "store: out of memory");
+	s->forward = o->forward;
 	int rc = gw_pg_connect(&s->c, o, err);
 	if (rc != GW_STORE_OK) {
 		free(s);
@@ -677,4 +678,20 @@ const struct gw_store_ops gw_store_pg_ops = {
 	.notify_release = gw_pg_notify_release,
 	.try_singleton = gw_pg_try_singleton,
 	.shared_counts = gw_pg_shared_counts,
+	.fwd_add = gw_pg_fwd_add,
+	.fwd_fanout = gw_pg_fwd_fanout,
+	.fwd_claim = gw_pg_fwd_claim,
+	.fwd_done = gw_pg_fwd_done,
+	.fwd_stats = gw_pg_fwd_stats,
+	.fwd_dead_list = gw_pg_fwd_dead_list,
+	.fwd_dead_retry = gw_pg_fwd_dead_retry,
+	.fwd_dead_drop = gw_pg_fwd_dead_drop,
+	.web_devices = gw_pg_web_devices,
+	.web_supplies = gw_pg_web_supplies,
+	.web_supply_history = gw_pg_web_supply_history,
+	.web_counter_history = gw_pg_web_counter_history,
+	.web_reports = gw_pg_web_reports,
+	.web_firmware = gw_pg_web_firmware,
+	.web_counters = gw_pg_web_counters,
+	.web_outcomes = gw_pg_web_outcomes,
 };

@@ -378,6 +378,53 @@ static const char v10[] =
  * cutoff, oldest first. */
 static const char v11[] =
 	"CREATE INDEX reports_received ON reports(received_at, id);";
+/* v6 (issue 17): forwarding's transactional outbox, the tables of SQLite's
+ * v5 (fwd_event, fwd_cursor, fwd_item, fwd_stat; store_pg_forward.c says
+ * how several gateways share them). fwd_event.seq is handed out in the order of the events'
+ * writes; a write holds the outbox's shared advisory lock from before its
+ * seq until its commit, so that a fan-out can learn a seq below which every
+ * event is committed. */
+static const char v_fwd_outbox[] =
+	"CREATE TABLE fwd_event ("
+	"  seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+	"  event_id text NOT NULL,"
+	"  kind integer NOT NULL,"
+	"  tenant text NOT NULL,"
+	"  serial text NOT NULL,"
+	"  time text NOT NULL,"
+	"  data bytea NOT NULL,"
+	"  created_at bigint NOT NULL);"
+	"CREATE TABLE fwd_cursor ("
+	"  endpoint text PRIMARY KEY,"
+	"  last_seq bigint NOT NULL);"
+	"CREATE TABLE fwd_item ("
+	"  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+	"  endpoint text NOT NULL,"
+	"  seq bigint NOT NULL REFERENCES fwd_event(seq),"
+	"  kind integer NOT NULL,"
+	"  serial text NOT NULL,"
+	"  bytes bigint NOT NULL,"
+	"  state text NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'dead')),"
+	"  batch text,"
+	"  lease_owner text,"
+	"  lease_until bigint NOT NULL DEFAULT 0,"
+	"  next_at bigint NOT NULL DEFAULT 0,"
+	"  attempts bigint NOT NULL DEFAULT 0,"
+	"  queued_at bigint NOT NULL,"
+	"  last_error text,"
+	"  UNIQUE (endpoint, seq, kind));"
+	"CREATE INDEX fwd_item_due ON fwd_item(endpoint, state, seq);"
+	"CREATE INDEX fwd_item_batch ON fwd_item(endpoint, batch);"
+	"CREATE INDEX fwd_item_serial ON fwd_item(endpoint, serial, batch);"
+	"CREATE INDEX fwd_item_seq ON fwd_item(seq);"
+	/* the few items in batches: each claim looks for one to take again and
+	 * for the devices that have one, however long the queue behind them */
+	"CREATE INDEX fwd_item_leased ON fwd_item(endpoint, seq) INCLUDE (serial)"
+	"  WHERE state = 'queued' AND batch IS NOT NULL;"
+	"CREATE TABLE fwd_stat ("
+	"  endpoint text PRIMARY KEY,"
+	"  sent bigint NOT NULL DEFAULT 0,"
+	"  retries bigint NOT NULL DEFAULT 0);";
 
 const char *const gw_pg_migrations[] = {
 	v1,
@@ -385,6 +432,7 @@ const char *const gw_pg_migrations[] = {
 	v3,
 	v4,
 	v5,
+	v_fwd_outbox,   /* v6 */
 	v8,
 	v9,
 	v10,
