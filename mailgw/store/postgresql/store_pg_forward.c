@@ -109,8 +109,8 @@ static int add_items(struct gw_pg *s, const char *endpoint, const PGresult *r,
 		     struct tm_error *err)
 {
 	int n = PQntuples(r);
-	/* "{seq,...}" and "{kind,...}": at most 3 items an event, 21 digits each */
-	size_t cap = (size_t)n * 3 * 22 + 3;
+	/* "{seq,...}" and "{kind,...}": at most 4 items an event, 21 digits each */
+	size_t cap = (size_t)n * 4 * 22 + 3;
 	char *seqs = malloc(cap), *kinds = malloc(cap);
 	int rc = GW_STORE_OK;
 	if (seqs == NULL || kinds == NULL) {
@@ -124,7 +124,7 @@ static int add_items(struct gw_pg *s, const char *endpoint, const PGresult *r,
 		char tenant[GW_NAME_MAX + 1];
 		gw_pg_col_text(r, i, 2, tenant, sizeof(tenant));
 		unsigned want = filter(ctx, (enum gw_fwd_kind)gw_pg_col_int(r, i, 1), tenant);
-		for (unsigned kind = GW_FWD_REPORT; kind <= GW_FWD_METER; kind <<= 1) {
+		for (unsigned kind = GW_FWD_REPORT; kind <= GW_FWD_ORDER; kind <<= 1) {
 			if (!(want & kind))
 				continue;
 			ls += (size_t)snprintf(seqs + ls, cap - ls, "%s%s", k ? "," : "",
