@@ -4,7 +4,9 @@
  * device kept), 429 with Retry-After, a permanent 400 (dead-lettered, the
  * rest flows on), a reset mid-body, a slow answer past the timeout, a
  * server certificate for another host name (nothing sent, a clear error),
- * and the default policy. Short retry policies; the clock is the test's. */
+ * and the default policy. Short retry policies; the clock is the test's.
+ * On SQLite (suite forward) and PostgreSQL (forward_pg, test/store_fixture.h),
+ * where two gateways also race on one outbox. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,7 @@
 #include "config/config_service.h"
 #include "forward/forward.h"
 #include "scenario/ingest.h"
+#include "store_fixture.h"
 
 #define T0 1790000000
 
@@ -49,12 +52,12 @@ static void start_receiver(const char *cert)
 static void setup(void)
 {
 	tmpdir = tm_test_tmpdir();
-	char db[512];
-	snprintf(db, sizeof(db), "%s/telemail.db", tmpdir);
+	tm_store_fixture_setup(tmpdir, "telemail.db");
 	rxdir = malloc(600);
 	snprintf(rxdir, 600, "%s/rx", tmpdir);
 	struct tm_error err = {0};
-	struct gw_store_options o = { .path = db, .forward = true };
+	struct gw_store_options o = tm_store_options(NULL);
+	o.forward = true;
 	cr_assert_eq(gw_store_open(&o, &st, &err), GW_STORE_OK, "%s", err.msg);
 	cr_assert_eq(gw_registry_tenant_add(st, "acme", NULL, 100, &err), 0, "%s", err.msg);
 	cr_assert_eq(gw_registry_tenant_add(st, "other", NULL, 100, &err), 0, "%s", err.msg);
@@ -86,6 +89,7 @@ static void teardown(void)
 	free(script);
 	free(fcfg.endpoints[0].ca_file);
 	gw_store_close(st);
+	tm_store_fixture_teardown();
 	tm_test_rmtree(tmpdir);
 	free(tmpdir);
 	free(rxdir);
@@ -387,20 +391,211 @@ Test(forward, tenant_subtree_and_event_filter)
 Test(forward, nothing_queued_when_forwarding_is_off)
 {
 	gw_store_close(st);
-	char db[512];
-	snprintf(db, sizeof(db), "%s/telemail.db", tmpdir);
 	struct tm_error err = {0};
-	struct gw_store_options o = { .path = db, .forward = false };
+	struct gw_store_options o = tm_store_options(NULL);
 	cr_assert_eq(gw_store_open(&o, &st, &err), GW_STORE_OK, "%s", err.msg);
 	ingest("XK1", 1, "acme");
-	size_t added = 99;
-	struct gw_forward_endpoint *e = &fcfg.endpoints[0];
-	(void)e;
+	cr_assert_eq(tm_store_q1("SELECT count(*) FROM fwd_event"), 0);
 	start_receiver("gw-tls.pem");
 	struct gw_forward_counts k = pass(T0 + 100);
 	cr_assert_eq(k.queued, 0);
 	cr_assert_eq(k.sent, 0);
-	(void)added;
+}
+
+/* The reports and alerts of every tenant, as the endpoint's default filter. */
+static unsigned reports_and_alerts(void *ctx, enum gw_fwd_kind kind, const char *tenant)
+{
+	(void)ctx;
+	(void)tenant;
+	return (unsigned)kind & (GW_FWD_REPORT | GW_FWD_ALERT);
+}
+
+/* Another gateway (a handle of its own, owner gw-other) has leased a batch
+ * of XK1 and not answered: this gateway sends XK2's events, none of XK1's,
+ * not even the later ones; once the lease ran out it takes that batch over
+ * with the same Idempotency-Key, and XK1's events follow in order. */
+Test(forward, a_lease_held_elsewhere_holds_that_device_back)
+{
+	start_receiver("gw-tls.pem");
+	for (int seq = 1; seq <= 4; seq++)
+		ingest("XK1", seq, "acme");
+	for (int seq = 1; seq <= 3; seq++)
+		ingest("XK2", seq, "acme");
+	struct gw_store *other;
+	struct tm_error err = {0};
+	struct gw_store_options o = tm_store_options(NULL);
+	o.forward = true;
+	cr_assert_eq(gw_store_open(&o, &other, &err), GW_STORE_OK, "%s", err.msg);
+	size_t added = 0;
+	cr_assert_eq(gw_store_forward_fanout(other, "cloud", reports_and_alerts, NULL, T0 + 1000,
+					     100, &added, &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(added, 7);
+	struct gw_fwd_item *held;
+	size_t n;
+	cr_assert_eq(gw_store_forward_claim(other, "cloud", "gw-other", 1, 0, T0 + 1000, 10, &held,
+					    &n, &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(n, 1);
+	cr_assert_str_eq(held[0].serial, "XK1");
+	char key[GW_FWD_BATCH_KEY];
+	snprintf(key, sizeof(key), "%s", held[0].batch);
+	gw_fwd_items_free(held, n);
+
+	struct gw_forward_counts k = pass(T0 + 1005);   /* the lease runs until +1010 */
+	cr_assert_eq(k.sent, 3, "XK2's three");
+	json_t *evs = received();
+	cr_assert_eq(json_array_size(evs), 3);
+	for (size_t i = 0; i < json_array_size(evs); i++)
+		cr_assert_str_eq(json_string_value(json_object_get(json_array_get(evs, i), "subject")),
+				 "XK2", "XK1 waits for the batch held elsewhere");
+	json_decref(evs);
+	size_t before = requests();
+
+	k = pass(T0 + 1011);   /* the lease ran out: taken over, then the rest */
+	cr_assert_eq(k.sent, 4);
+	json_t *rq = request(before + 1);
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(rq, "headers"),
+							   "idempotency-key")), key);
+	json_decref(rq);
+	evs = received();
+	const char *const xk1[] = { "XK1" }, *const xk2[] = { "XK2" };
+	cr_assert_eq(check_reports(evs, 4, xk1, 1), 4, "each of XK1's once, in order");
+	cr_assert_eq(check_reports(evs, 3, xk2, 1), 3);
+	json_decref(evs);
+	gw_store_close(other);
+}
+
+/* A write that drew its event's number first but commits last is not
+ * passed over: the fan-out waits for every write under way (here, in one
+ * thread, until its lock wait runs out: store.busy, and nothing moved),
+ * then takes both events in their order. PostgreSQL: SQLite has one writer
+ * at a time, so there the numbers are drawn in commit order anyway. */
+Test(forward, an_event_committed_late_is_not_passed_over)
+{
+	if (!tm_sf.pg)
+		cr_skip_test("SQLite's writers commit in the order of their events");
+	struct gw_store *w[2];
+	struct tm_error err = {0};
+	struct gw_store_options o = tm_store_options(NULL);
+	o.forward = true;
+	static const char *const ids[2] = { "ev-first-drawn", "ev-first-committed" };
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(gw_store_open(&o, &w[i], &err), GW_STORE_OK, "%s", err.msg);
+		const struct gw_fwd_event_in ev = {
+			.kind = GW_FWD_REPORT, .event_id = ids[i], .tenant = "acme",
+			.serial = i ? "XK2" : "XK1", .time = "2026-09-21T14:13:20Z",
+			.data = "{}", .data_len = 2,
+		};
+		cr_assert_eq(gw_store_begin(w[i], &err), GW_STORE_OK, "%s", err.msg);
+		cr_assert_eq(gw_store_forward_add(w[i], &ev, T0, &err), GW_STORE_OK, "%s", err.msg);
+	}
+	cr_assert_eq(gw_store_commit(w[1], &err), GW_STORE_OK, "%s", err.msg);
+	size_t added = 0;
+	cr_assert_eq(gw_store_forward_fanout(st, "cloud", reports_and_alerts, NULL, T0, 100, &added,
+					     &err), GW_STORE_RETRY);
+	cr_assert_str_eq(err.reason, "store.busy", "%s", err.msg);
+	cr_assert_eq(added, 0);
+	cr_assert_eq(gw_store_commit(w[0], &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(gw_store_forward_fanout(st, "cloud", reports_and_alerts, NULL, T0, 100, &added,
+					     &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(added, 2);
+	struct gw_fwd_item *items;
+	size_t n;
+	cr_assert_eq(gw_store_forward_claim(st, "cloud", "test", 10, 0, T0, 10, &items, &n, &err),
+		     GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(n, 2);
+	cr_assert_str_eq(items[0].event_id, "ev-first-drawn");
+	cr_assert_str_eq(items[1].event_id, "ev-first-committed");
+	cr_assert_str_eq(items[0].data, "{}");
+	gw_fwd_items_free(items, n);
+	gw_store_close(w[0]);
+	gw_store_close(w[1]);
+}
+
+/* The real binary twice at once on one outbox (PostgreSQL: gateways share
+ * it there), a receiver slow enough that both are at work: every event
+ * arrives once by id, each device's in order. */
+static void run_gateways(const char *const names[2])
+{
+	char cmd[4096];
+	size_t len = 0;
+	for (int g = 0; g < 2; g++) {
+		char cfg[700];
+		snprintf(cfg, sizeof(cfg), "%s/%s.yaml", tmpdir, names[g]);
+		char yaml[2048];
+		char *ca = tm_test_pki("ca.pem");
+		int n = snprintf(yaml, sizeof(yaml),
+			"state_dir: %s/%s\ngateway:\n  mailboxes: [t@gw.example]\n"
+			"  keys: [{cert: gw.pem, key: gw.key}]\ntrust:\n  ca_file: ca.pem\n"
+			"forward:\n  gateway: %s\n  endpoints:\n    - name: cloud\n"
+			"      url: %s\n      ca_file: %s\n      batch_max_events: 2\n"
+			"      lease: 5m\n%s",
+			tmpdir, names[g], names[g], url, ca, tm_store_yaml());
+		free(ca);
+		tm_test_write(cfg, yaml, (size_t)n);
+		len += (size_t)snprintf(cmd + len, sizeof(cmd) - len,
+			"mkdir -p '%s/%s' && '%s/mailgw/telemail-mailgw' -c '%s' forward run-once "
+			"> '%s/%s.out' 2>&1 & ", tmpdir, names[g], getenv("TM_BUILDDIR"), cfg,
+			tmpdir, names[g]);
+	}
+	snprintf(cmd + len, sizeof(cmd) - len, "wait");
+	cr_assert_eq(tm_test_sh("%s", cmd), 0);
+	for (int g = 0; g < 2; g++) {
+		char path[700];
+		snprintf(path, sizeof(path), "%s/%s.out", tmpdir, names[g]);
+		struct tm_buf out;
+		tm_buf_init(&out);
+		tm_test_read(path, &out);
+		fprintf(stderr, "%s: %.*s", names[g], (int)out.len, (char *)out.data);
+		tm_buf_fini(&out);
+	}
+}
+
+Test(forward, two_gateways_race_on_one_outbox)
+{
+	if (!tm_sf.pg)
+		cr_skip_test("several gateways share one outbox on PostgreSQL");
+	start_receiver("gw-tls.pem");
+	/* every request waits a little: both gateways are at work at once */
+	char slow[64 * 16 + 3];
+	size_t len = (size_t)snprintf(slow, sizeof(slow), "[");
+	for (int i = 0; i < 64; i++)
+		len += (size_t)snprintf(slow + len, sizeof(slow) - len, "%s{\"sleep\":0.1}",
+					i ? "," : "");
+	snprintf(slow + len, sizeof(slow) - len, "]");
+	plan(slow);
+	/* eight devices, batches of two: while one gateway holds a batch, the
+	 * other has devices of its own to claim */
+	const char *const serials[] = { "XK1", "XK2", "XK3", "XK4", "XK5", "XK6", "XK7", "XK8" };
+	for (int d = 2; d < 8; d++)
+		sc_enroll(st, serials[d], "acme", 10 + d);
+	for (int seq = 1; seq <= 6; seq++)
+		for (int d = 0; d < 8; d++)
+			ingest(serials[d], seq, "acme");
+	const char *const names[2] = { "gw-a", "gw-b" };
+	run_gateways(names);
+	json_t *evs = received();
+	size_t by[2] = { 0, 0 };
+	for (size_t i = 0; i < json_array_size(evs); i++) {
+		const char *src = json_string_value(json_object_get(json_array_get(evs, i), "source"));
+		by[strstr(src, "//gw-b/") != NULL]++;
+	}
+	fprintf(stderr, "events sent by gw-a %zu, by gw-b %zu\n", by[0], by[1]);
+	/* no failure, no lease lost: not even a duplicate */
+	cr_assert_eq(check_reports(evs, 6, serials, 8), 48, "every report event once, in order");
+	for (size_t i = 0; i < json_array_size(evs); i++)
+		for (size_t j = i + 1; j < json_array_size(evs); j++)
+			cr_assert_str_neq(
+				json_string_value(json_object_get(json_array_get(evs, i), "id")),
+				json_string_value(json_object_get(json_array_get(evs, j), "id")),
+				"event %zu again at %zu", i, j);
+	json_decref(evs);
+	struct gw_fwd_stats s;
+	struct tm_error err = {0};
+	cr_assert_eq(gw_store_forward_stats(st, "cloud", &s, &err), GW_STORE_OK);
+	cr_assert_eq(s.queued, 0);
+	cr_assert_eq(s.sent, (int64_t)(by[0] + by[1]));
+	cr_assert_eq(s.retries, 0);
+	cr_assert_eq(tm_store_q1("SELECT count(*) FROM fwd_event"), 0, "all done: the outbox is empty");
 }
 
 Test(forward, default_policy)

@@ -107,7 +107,7 @@ static void report(const char *serial, long long seq, int64_t at, const char *ma
 	if (state != NULL)
 		tm_buf_printf(&y, "status:\n  state: %s\n", state);
 	tm_buf_printf(&y, "counters:\n%s", counters);
-	sc_ingest_yaml(st, &svc, &y, tenant, at);
+	sc_ingest_yaml(st, &svc, &y, tenant, NULL, at);
 	tm_buf_fini(&y);
 }
 

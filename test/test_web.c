@@ -6,7 +6,8 @@
  *   provider ── customer-a ── site-a1
  *            └─ customer-b
  * devices P1 (provider), A1 (customer-a), S1 (site-a1, its location is
- * <script>alert(1)</script>), B1 (customer-b). */
+ * <script>alert(1)</script>), B1 (customer-b). The pages over a store run on
+ * SQLite (suite web) and PostgreSQL (web_pg, test/store_fixture.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include "config/config_service.h"
 #include "store/quarantine.h"
 #include "scenario/ingest.h"
+#include "store_fixture.h"
 #include "web/access.h"
 #include "web/html.h"
 #include "web/metrics.h"
@@ -230,11 +232,11 @@ static const char *const devices[][2] = {
 static void setup(void)
 {
 	tmpdir = tm_test_tmpdir();
-	char db[512], qdir[512];
-	snprintf(db, sizeof(db), "%s/telemail.db", tmpdir);
+	tm_store_fixture_setup(tmpdir, "telemail.db");
+	char qdir[512];
 	snprintf(qdir, sizeof(qdir), "%s/quarantine", tmpdir);
 	struct tm_error err = {0};
-	struct gw_store_options o = { .path = db, .quarantine_dir = qdir };
+	struct gw_store_options o = tm_store_options(qdir);
 	cr_assert_eq(gw_store_open(&o, &st, &err), GW_STORE_OK, "%s", err.msg);
 	cr_assert_eq(gw_quarantine_open(&o, &quar, &err), 0, "%s", err.msg);
 	for (size_t i = 0; i < 4; i++)
@@ -262,6 +264,7 @@ static void teardown(void)
 {
 	gw_quarantine_close(quar);
 	gw_store_close(st);
+	tm_store_fixture_teardown();
 	tm_test_rmtree(tmpdir);
 	free(tmpdir);
 }

@@ -55,6 +55,26 @@ static const struct tm_conf_entry trust_keys[] = {
 };
 static const struct tm_conf_section trust_section = TM_CONF_TABLE(trust_keys, NULL);
 
+/* store.retention: "off", or "N months" / "1 month" with N 1..1200. */
+static int check_retention(const struct tm_conf_ctx *c, const struct tm_node *n,
+			   struct gw_config *cfg)
+{
+	const char *t = cfg->store_retention;
+	cfg->store_retention_months = 0;
+	if (t == NULL || strcmp(t, "off") == 0)
+		return 0;
+	char *end = NULL;
+	long v = strtol(t, &end, 10);
+	bool ok = end != t && t[0] >= '0' && t[0] <= '9' && v >= 1 && v <= GW_CONFIG_MAX_RETENTION &&
+		  (strcmp(end, " months") == 0 || (v == 1 && strcmp(end, " month") == 0));
+	if (!ok)
+		return tm_conf_fail(c, tm_node_get(n, "retention"), "config.bad_value",
+				    "store.retention", "'%.40s': want off, or N months with N from "
+				    "1 to %d (e.g. 25 months)", t, GW_CONFIG_MAX_RETENTION);
+	cfg->store_retention_months = (int)v;
+	return 0;
+}
+
 static int check_store(const struct tm_conf_ctx *c, const struct tm_node *n, const char *path,
 		       void *obj)
 {
@@ -73,7 +93,7 @@ static int check_store(const struct tm_conf_ctx *c, const struct tm_node *n, con
 		return tm_conf_fail(c, tm_node_get(n, cfg->store_conninfo ? "conninfo" : "password_file"),
 				    "config.bad_value", "store",
 				    "conninfo and password_file are for backend: postgresql");
-	return 0;
+	return check_retention(c, n, (struct gw_config *)obj);
 }
 
 static const struct tm_conf_entry store_keys[] = {
@@ -90,6 +110,9 @@ static const struct tm_conf_entry store_keys[] = {
 	  "outcomes committed in one transaction"),
 	TM_CONF_KEY("busy_timeout", TM_CONF_DURATION, "5s", 0, 1, GW_CONFIG_MAX_BUSY_TIMEOUT,
 	  CFG(store_busy_timeout), "how long a writer waits for a lock"),
+	TM_CONF_KEY("retention", TM_CONF_STRING, "off", 0, 0, 32, CFG(store_retention),
+	  "off, or N months: reports and message-log rows received before the month N months "
+	  "before the current one are purged (daily by serve, or store purge), audited"),
 };
 static const struct tm_conf_section store_section = TM_CONF_TABLE(store_keys, check_store);
 

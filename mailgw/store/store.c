@@ -65,11 +65,6 @@ int gw_store_open(const struct gw_store_options *o, struct gw_store **out, struc
 	const struct gw_store_ops *ops = find_backend(o, err);
 	if (ops == NULL)
 		return GW_STORE_ERROR;
-	if (o->forward && ops->fwd_add == NULL) {
-		tm_error_set(err, "store.unsupported",
-			     "forwarding needs the sqlite store in this version, not %s", ops->name);
-		return GW_STORE_ERROR;
-	}
 	struct gw_store *st = calloc(1, sizeof(*st));
 	if (st == NULL)
 		return tm_error_set(err, "internal.nomem", "store: out of memory");
@@ -282,6 +277,14 @@ int gw_store_unreachable_list(struct gw_store *st, gw_store_unreachable_cb cb, v
 			      struct tm_error *err)
 {
 	return st->ops->unreachable_list(st->be, cb, ctx, err);
+}
+
+int gw_store_collector_bindings(struct gw_store *st, gw_store_collector_binding_cb cb, void *ctx,
+				struct tm_error *err)
+{
+	if (st->ops->collector_bindings == NULL)
+		return gw_store_unsupported(st, "collector_bindings", err);
+	return st->ops->collector_bindings(st->be, cb, ctx, err);
 }
 
 int gw_store_tenant_add(struct gw_store *st, const char *name, const char *parent, int64_t now,

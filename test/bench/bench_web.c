@@ -3,7 +3,8 @@
  * page, and /metrics, rendered by the same code the HTTPS server calls
  * (gw_web_handle, gw_web_metrics), without TLS and the network. Goals:
  * the fleet page under 200 ms, /metrics under 20 ms. Prints figures; asserts
- * nothing about speed. */
+ * nothing about speed. Under test/pg_fixture.sh (benchmark web_pg) the same
+ * on PostgreSQL: the fixture's server, its database "postgres". */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +95,14 @@ int main(int argc, char **argv)
 	struct gw_store *st;
 	struct tm_error err = {0};
 	struct gw_store_options o = { .path = db };
+	const char *backend = getenv("TM_TEST_BACKEND");
+	char conninfo[600];
+	if (backend != NULL && strcmp(backend, "postgresql") == 0) {
+		snprintf(conninfo, sizeof(conninfo), "host=%s user=%s dbname=postgres",
+			 getenv("TM_PG_HOST"), getenv("TM_PG_USER"));
+		o.backend = backend;
+		o.conninfo = conninfo;
+	}
 	if (gw_store_open(&o, &st, &err) != GW_STORE_OK)
 		die("open", &err);
 	struct gw_service_config svc;
@@ -112,8 +121,8 @@ int main(int argc, char **argv)
 	}
 	if (gw_store_commit(st, &err) != GW_STORE_OK)
 		die("commit", &err);
-	printf("bench_web: %d devices of tenant big (+100 of a sibling), 5 reports each, "
-	       "stored in %.1f s\n", devices, bench_now() - t0);
+	printf("bench_web: %s: %d devices of tenant big (+100 of a sibling), 5 reports each, "
+	       "stored in %.1f s\n", gw_store_backend(st), devices, bench_now() - t0);
 	struct gw_web_source src = { .st = st, .now = T0 + 6 * 86400, .silence = 7 * 86400,
 				     .estimate_after = 2 * 86400 };
 	time_it("fleet page (1,000 devices; goal < 200 ms)", &src, "/", NULL, false, 21);

@@ -574,6 +574,7 @@ static int pg_open(const struct gw_store_options *o, void **state, struct tm_err
 	struct gw_pg *s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return tm_error_set(err, "internal.nomem", "store: out of memory");
+	s->forward = o->forward;
 	int rc = gw_pg_connect(&s->c, o, err);
 	if (rc != GW_STORE_OK) {
 		free(s);
@@ -700,6 +701,34 @@ const struct gw_store_ops gw_store_pg_ops = {
 	.schema_version = pg_schema_version,
 	.migrate = pg_migrate,
 	.quarantine = &gw_pg_quarantine_ops,
+	.collector_bindings = gw_pg_collector_bindings,
+	.table_count = gw_pg_table_count,
+	.table_write = gw_pg_table_write,
+	.copy_begin = gw_pg_copy_begin,
+	.copy_end = gw_pg_copy_end,
+	.reporting_grant = gw_pg_reporting_grant,
+	.reporting_revoke = gw_pg_reporting_revoke,
+	.retention_purge = gw_pg_retention_purge,
+	.notify_claim = gw_pg_notify_claim,
+	.notify_release = gw_pg_notify_release,
+	.try_singleton = gw_pg_try_singleton,
+	.shared_counts = gw_pg_shared_counts,
+	.fwd_add = gw_pg_fwd_add,
+	.fwd_fanout = gw_pg_fwd_fanout,
+	.fwd_claim = gw_pg_fwd_claim,
+	.fwd_done = gw_pg_fwd_done,
+	.fwd_stats = gw_pg_fwd_stats,
+	.fwd_dead_list = gw_pg_fwd_dead_list,
+	.fwd_dead_retry = gw_pg_fwd_dead_retry,
+	.fwd_dead_drop = gw_pg_fwd_dead_drop,
+	.web_devices = gw_pg_web_devices,
+	.web_supplies = gw_pg_web_supplies,
+	.web_supply_history = gw_pg_web_supply_history,
+	.web_counter_history = gw_pg_web_counter_history,
+	.web_reports = gw_pg_web_reports,
+	.web_firmware = gw_pg_web_firmware,
+	.web_counters = gw_pg_web_counters,
+	.web_outcomes = gw_pg_web_outcomes,
 	.supply_history = gw_pg_supply_history,
 	.supply_rule_get = gw_pg_supply_rule_get,
 	.supply_rule_set = gw_pg_supply_rule_set,

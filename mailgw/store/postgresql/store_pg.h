@@ -46,6 +46,7 @@ struct gw_pg_conn {
 struct gw_pg {
 	struct gw_pg_conn c;
 	bool in_item;
+	bool forward;   /* options.forward: put queues its report event */
 };
 
 /* schema: versioned migrations (store_pg_schema.c) */
@@ -128,6 +129,8 @@ int gw_pg_report_get(void *s, const char *report_id, struct gw_report_ref *out, 
 int gw_pg_put_collector(struct gw_pg_conn *c, const struct gw_store_record *rec,
 			int64_t generated, struct tm_error *err);
 int gw_pg_unreachable_list(void *s, gw_store_unreachable_cb cb, void *ctx, struct tm_error *err);
+int gw_pg_collector_bindings(void *s, gw_store_collector_binding_cb cb, void *ctx,
+			     struct tm_error *err);
 
 /* ---- registry (store_pg_registry.c) ---- */
 int gw_pg_tenant_add(void *s, const char *name, const char *parent, int64_t now,
@@ -180,6 +183,61 @@ int gw_pg_audit_list(void *s, gw_store_audit_cb cb, void *ctx, struct tm_error *
 int gw_pg_meter_list(void *s, bool latest, int64_t until, gw_store_meter_cb cb, void *ctx,
 		     struct tm_error *err);
 int gw_pg_supply_list(void *s, gw_store_supply_cb cb, void *ctx, struct tm_error *err);
+/* several gateways (issue 16; store_pg_service.c) */
+int gw_pg_notify_claim(void *s, const char *owner, int64_t now, int64_t lease, size_t max,
+		       gw_store_notify_cb cb, void *ctx, struct tm_error *err);
+int gw_pg_notify_release(void *s, const char *owner, struct tm_error *err);
+int gw_pg_try_singleton(void *s, const char *name, bool *got, struct tm_error *err);
+int gw_pg_shared_counts(void *s, int64_t now, struct gw_store_shared_counts *out,
+			struct tm_error *err);
+
+/* ---- store copy's side (store_pg_copy.c) ---- */
+int gw_pg_table_count(void *s, const char *table, int64_t *n, struct tm_error *err);
+int gw_pg_table_write(void *s, const struct gw_table_spec *t, const struct gw_cell *rows,
+		      size_t nrows, struct tm_error *err);
+int gw_pg_copy_begin(void *s, struct tm_error *err);
+int gw_pg_copy_end(void *s, const struct gw_table_spec *tables, size_t n, struct tm_error *err);
+
+/* ---- reporting roles (store_pg_reporting.c) ---- */
+int gw_pg_reporting_grant(void *s, const char *role, const char *tenant, struct tm_error *err);
+int gw_pg_reporting_revoke(void *s, const char *role, bool *found, struct tm_error *err);
+
+/* ---- retention (store_pg_retention.c) ---- */
+int gw_pg_retention_purge(void *s, int64_t cutoff, int64_t max, struct gw_retention_removed *out,
+			  struct tm_error *err);
+
+/* ---- forwarding's outbox (store_pg_forward.c) ---- */
+int gw_pg_fwd_add(void *s, const struct gw_fwd_event_in *ev, int64_t now, struct tm_error *err);
+int gw_pg_fwd_fanout(void *s, const char *endpoint, gw_fwd_filter_cb filter, void *ctx,
+		     int64_t now, size_t max, size_t *added, struct tm_error *err);
+int gw_pg_fwd_claim(void *s, const char *endpoint, const char *owner, size_t max_items,
+		    size_t max_bytes, int64_t now, int64_t lease, struct gw_fwd_item **out,
+		    size_t *n, struct tm_error *err);
+int gw_pg_fwd_done(void *s, const char *endpoint, const char *batch, enum gw_fwd_fate fate,
+		   int64_t next_at, const char *error, int64_t now, struct tm_error *err);
+int gw_pg_fwd_stats(void *s, const char *endpoint, struct gw_fwd_stats *out,
+		    struct tm_error *err);
+int gw_pg_fwd_dead_list(void *s, struct gw_fwd_item **out, size_t *n, struct tm_error *err);
+int gw_pg_fwd_dead_retry(void *s, int64_t id, int64_t now, size_t *changed,
+			 struct tm_error *err);
+int gw_pg_fwd_dead_drop(void *s, int64_t id, size_t *changed, struct tm_error *err);
+
+/* ---- web reads (store_pg_web.c) ---- */
+int gw_pg_web_devices(void *s, const char *serial, gw_store_web_device_cb cb, void *ctx,
+		      struct tm_error *err);
+int gw_pg_web_supplies(void *s, const char *serial, gw_store_supply_cb cb, void *ctx,
+		       struct tm_error *err);
+int gw_pg_web_supply_history(void *s, const char *serial, int64_t since,
+			     gw_store_web_point_cb cb, void *ctx, struct tm_error *err);
+int gw_pg_web_counter_history(void *s, const char *serial, int64_t since,
+			      gw_store_web_point_cb cb, void *ctx, struct tm_error *err);
+int gw_pg_web_reports(void *s, const char *serial, int64_t limit, gw_store_web_report_cb cb,
+		      void *ctx, struct tm_error *err);
+int gw_pg_web_firmware(void *s, const char *serial, gw_store_web_firmware_cb cb, void *ctx,
+		       struct tm_error *err);
+int gw_pg_web_counters(void *s, const char *serial, gw_store_web_point_cb cb, void *ctx,
+		       struct tm_error *err);
+int gw_pg_web_outcomes(void *s, gw_store_web_outcome_cb cb, void *ctx, struct tm_error *err);
 
 /* A meter reading of a SELECT serial, tenant, seq, generated_unix, service,
  * name, value, generated_nsec (row i of r into a struct gw_meter_row). */

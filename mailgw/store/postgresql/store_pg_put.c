@@ -461,6 +461,15 @@ int gw_pg_put(void *state, const struct gw_store_record *rec, struct gw_put_info
 			     info->existing_id);
 		goto out;   /* nothing written; the result says CONFLICT, rc stays OK */
 	}
+	if (info->result == GW_PUT_STORED && s->forward) {   /* the outbox: in this savepoint */
+		const struct gw_fwd_event_in ev = {
+			.kind = GW_FWD_REPORT, .event_id = rec->report->id, .tenant = rec->tenant,
+			.serial = rec->report->serial, .time = rec->report->generated_at,
+			.data = rec->json, .data_len = rec->json_len,
+		};
+		if ((rc = gw_pg_fwd_add(s, &ev, rec->received_at, err)) != GW_STORE_OK)
+			goto out;
+	}
 	struct gw_msglog_entry e = {
 		.raw_sha256 = rec->raw_sha256,
 		.message_id = rec->message_id,
