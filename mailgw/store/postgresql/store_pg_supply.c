@@ -28,7 +28,10 @@
 #define EVENT_COLS "id, order_id, state, at, actor, detail"
 #define HIST_SELECT                                                                      \
 	"SELECT r.seq, r.generated_unix, r.generated_nsec, s.level, s.max_capacity, s.unit,"  \
-	" s.part_number, c.value, s.type, s.colorant"                                        \
+	" s.part_number, c.value, s.type, s.colorant,"                                       \
+	" (r.trigger_cause = 'supply_replaced' AND (SELECT j.json::jsonb"                     \
+	"  #>> '{report,trigger,subject}' FROM report_json j WHERE j.report = r.id)"           \
+	"  = 'supplies/' || s.idx::text) IS TRUE"                                              \
 	" FROM reports r JOIN supplies s ON s.report = r.id AND s.idx = $2"                 \
 	" LEFT JOIN counters c ON c.report = r.id AND c.service = 'total'"                   \
 	"  AND c.name = 'impressions'"                                                       \
@@ -89,6 +92,7 @@ static void hist_row(const PGresult *r, int i, void *out)
 	h->pages = opt_int(r, i, 7, TM_UNSET);
 	gw_pg_col_text(r, i, 8, h->type, sizeof(h->type));
 	gw_pg_col_text(r, i, 9, h->colorant, sizeof(h->colorant));
+	h->replaced = !PQgetisnull(r, i, 10) && strcmp(PQgetvalue(r, i, 10), "t") == 0;
 }
 
 static int call_hist(void *cb, void *ctx, void *row)
