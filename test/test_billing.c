@@ -167,8 +167,7 @@ Test(billing, fleet_scenario_alerts_and_figures, .timeout = 120)
 {
 	replay_fleet();
 	struct gw_alert_row a;
-	/* the supply order below: not on PostgreSQL in this version */
-	cr_assert_eq(sc_count_alerts(st, NULL, NULL), tm_sf.pg ? 6 : 7, "exactly the alerts below");
+	cr_assert_eq(sc_count_alerts(st, NULL, NULL), 7, "exactly the alerts below");
 
 	/* D1: toner low on d = 50 (10 %), seen 5 times, replaced on d = 55 */
 	cr_assert(sc_alert(st, "D1", "supply_low", "toner/black#1", &a));
@@ -180,12 +179,10 @@ Test(billing, fleet_scenario_alerts_and_figures, .timeout = 120)
 	cr_assert(sc_alert(st, "D1", "supply_replaced", "toner/black#1", &a));
 	cr_assert_str_eq(a.detail, "toner/black#1: replaced, 6 % -> 100 %");
 	/* D1: its order (issue 18): at 10 % on d = 50, installed by the replacement */
-	cr_assert_eq(sc_alert(st, "D1", "supply_order", "toner/black#1", &a), !tm_sf.pg);
-	if (!tm_sf.pg) {
-		cr_assert_eq(a.first_seen, fleet_at(50));
-		cr_assert_eq(a.state, GW_ALERT_RESOLVED);
-		cr_assert_eq(a.resolved_at, fleet_at(55));
-	}
+	cr_assert(sc_alert(st, "D1", "supply_order", "toner/black#1", &a));
+	cr_assert_eq(a.first_seen, fleet_at(50));
+	cr_assert_eq(a.state, GW_ALERT_RESOLVED);
+	cr_assert_eq(a.resolved_at, fleet_at(55));
 
 	/* D2: silent from the check of d = 46 (7 d 6 h after d = 39), back on d = 50 */
 	cr_assert(sc_alert(st, "D2", "device_silent", "device", &a));
@@ -446,8 +443,6 @@ Test(billing, step_rules)
  * Both decisions are audited. */
 Test(billing, suspect_readings_flagged_then_settled)
 {
-	if (tm_sf.pg)
-		cr_skip_test("meter decisions: not on PostgreSQL in this version");
 	sc_enroll(st, "M1", "acme-hq", 1);
 	sc_enroll(st, "M2", "acme-hq", 2);
 	readings("M1", (int[]){ 0, 5, 6, 7, 31 }, (long long[]){ 1000, 1200, 900000, 1400, 2000 }, 5);
@@ -509,8 +504,6 @@ Test(billing, suspect_readings_flagged_then_settled)
 /* The command line: the rule and the reading in the flags; accept by id. */
 Test(billing, cli_suspect_and_accept)
 {
-	if (tm_sf.pg)
-		cr_skip_test("meter decisions: not on PostgreSQL in this version");
 	sc_enroll(st, "M2", "acme-hq", 2);
 	readings("M2", (int[]){ 0, 5, 6, 7, 31 }, (long long[]){ 5000, 5200, 5100, 5300, 6000 }, 5);
 	char *out = NULL;
@@ -531,12 +524,48 @@ Test(billing, cli_suspect_and_accept)
 	free(out);
 }
 
+/* `billing exclude` on the command line: M1's glitch excluded by its id,
+ * the line no longer suspect and billed without it; the decision kept (a
+ * second word on the same reading replaces the first) and audited. */
+Test(billing, cli_exclude_settles_the_line)
+{
+	sc_enroll(st, "M1", "acme-hq", 1);
+	readings("M1", (int[]){ 0, 5, 6, 7, 31 }, (long long[]){ 1000, 1200, 900000, 1400, 2000 }, 5);
+	char *out = NULL;
+	cr_assert_eq(sc_mailgw_run(tmpdir, "", "billing --tenant acme --period 2026-10 --format csv",
+				   &out), 0, "%s", out);
+	/* 900000 after 1200 is too fast, 1400 after it a reset: two segments */
+	cr_expect_not_null(strstr(out, ",901000,2,reset;suspect;rule=too_fast;basis=default;ppm=200;"
+				  "reading=M1:3:total/impressions\n"), "%s", out);
+	free(out);
+	sc_mailgw_is(tmpdir, "billing accept M1:3:total/impressions", 0,
+		     "reading M1:3:total/impressions accepted\n");
+	sc_mailgw_is(tmpdir, "billing exclude M1:3:total/impressions", 0,
+		     "reading M1:3:total/impressions excluded\n");
+	cr_expect_eq(tm_store_q1("SELECT count(*) FROM meter_decisions"), 1, "one word per reading");
+	char word[16];
+	tm_store_qtext("SELECT decision FROM meter_decisions WHERE serial = 'M1' AND seq = 3",
+		       word, sizeof(word));
+	cr_expect_str_eq(word, "exclude", "the later word stands");
+	struct gw_billing b;
+	bill("acme", "2026-10", &b);
+	const struct gw_billing_line *l = sc_bill_line(&b, "M1", "total/impressions");
+	cr_expect_eq(l->flags, 0, "the glitch excluded: nothing left to flag");
+	cr_expect_eq(l->usage, 1000, "1000 -> 2000 without 900000");
+	gw_billing_fini(&b);
+	cr_assert_eq(sc_mailgw_run(tmpdir, "", "audit", &out), 0, "%s", out);
+	cr_expect_not_null(strstr(out, "meter.accept"), "%s", out);
+	cr_expect_not_null(strstr(out, "meter.exclude"), "%s", out);
+	free(out);
+	sc_mailgw_is(tmpdir, "billing exclude M1-3", 1,
+		     "telemail-mailgw: billing exclude: billing.bad_reading: reading 'M1-3': want"
+		     " SERIAL:SEQ:COUNTER (as billing flags it)\n");
+}
+
 /* A late reading is checked against both neighbours in report time: day 1's
  * 5,500 arrives after day 2's 5,400, which is now a step back. */
 Test(billing, late_reading_checked_in_its_place)
 {
-	if (tm_sf.pg)
-		cr_skip_test("meter decisions: not on PostgreSQL in this version");
 	sc_enroll(st, "M3", "acme-hq", 3);
 	readings("M3", (int[]){ 0, 2, 1 }, (long long[]){ 5000, 5400, 5500 }, 3);
 	struct gw_alert_row a;

@@ -5,9 +5,8 @@
  * October DST change, inherited down the tenant tree), the time zone
  * reader, and the estimated read at a cut-off with its exact value and its
  * flag in CSV and JSON. Generated histories with known answers, on SQLite
- * and (suite meter_rules_pg) PostgreSQL; the alerts raised as reports
- * arrive and the operators' decisions need a store with meter decisions
- * (SQLite in this version). */
+ * and (suite meter_rules_pg) PostgreSQL, the alerts raised as reports
+ * arrive and the operators' decisions included. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -417,8 +416,6 @@ Test(meter_rules, too_fast_at_the_model_rate_and_at_the_default)
 	cr_assert_str_eq(flags_of(l), "estimated_closing;suspect;rule=too_fast;"
 			 "basis=default;ppm=200;reading=F2:3:total/impressions");
 	gw_billing_fini(&b);
-	if (tm_sf.pg)
-		return;   /* the arrival check: on a store with meter decisions */
 	struct gw_alert_row a;
 	cr_assert(sc_alert(st, "F1", "meter_suspect", "total/impressions", &a));
 	cr_expect_str_eq(a.detail, "reading F1:2:total/impressions: too_fast (141000 after 1000; "
@@ -536,8 +533,6 @@ Test(meter_rules, a_stuck_total_while_the_device_prints)
 	cr_assert_eq(sc_bill_line(&b, "S3", "total/impressions")->flags, 0, "billing reads counters only");
 	cr_assert_eq(sc_bill_line(&b, "S4", "total/impressions")->flags, 0, "billing reads counters only");
 	gw_billing_fini(&b);
-	if (tm_sf.pg)
-		return;   /* the alerts and decisions: a store with meter decisions */
 
 	struct gw_alert_row a;
 	cr_assert(sc_alert(st, "S1", "meter_suspect", "total/impressions", &a));

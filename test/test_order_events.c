@@ -7,9 +7,8 @@
  * On day 46 the device says 25 %: 15 points over the lowest level (10 %),
  * under the 20 points a level jump needs. Only the agent's supply_replaced
  * event for supplies/1 makes that report a new cartridge.
- *
- * SQLite only: supply histories, orders and the forwarding outbox are not
- * on the PostgreSQL back end in this version. */
+ * On SQLite (suite order_events) and PostgreSQL (order_events_pg,
+ * test/store_fixture.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +22,7 @@
 #include "forward/forward.h"
 #include "scenario/ingest.h"
 #include "service/supply.h"
+#include "store_fixture.h"
 
 #define DAY 86400
 #define T0 INT64_C(1791223200)   /* 2026-10-05T18:00:00Z, a Monday */
@@ -34,10 +34,10 @@ static struct gw_service_config svc;
 static void setup(void)
 {
 	tmpdir = tm_test_tmpdir();
-	char db[512];
-	snprintf(db, sizeof(db), "%s/telemail.db", tmpdir);
+	tm_store_fixture_setup(tmpdir, "telemail.db");
 	struct tm_error err = {0};
-	struct gw_store_options o = { .path = db, .forward = true };
+	struct gw_store_options o = tm_store_options(NULL);
+	o.forward = true;
 	cr_assert_eq(gw_store_open(&o, &st, &err), GW_STORE_OK, "%s", err.msg);
 	cr_assert_eq(gw_registry_tenant_add(st, "acme", NULL, 100, &err), 0, "%s", err.msg);
 	gw_service_config_defaults(&svc);
@@ -47,6 +47,7 @@ static void setup(void)
 static void teardown(void)
 {
 	gw_store_close(st);
+	tm_store_fixture_teardown();
 	tm_test_rmtree(tmpdir);
 	free(tmpdir);
 }

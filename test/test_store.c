@@ -28,9 +28,9 @@
  * tables of a fresh PostgreSQL schema. */
 #define SQ_VERSION 9
 #define SQ_VERSION_S "9"
-#define PG_VERSION 10
-#define PG_VERSION_S "10"
-#define PG_TABLES 32
+#define PG_VERSION 11
+#define PG_VERSION_S "11"
+#define PG_TABLES 36
 
 /* ---- fixtures ---- */
 
@@ -194,9 +194,9 @@ Test(store, migrates_from_empty_and_reopens_idempotently)
 	cr_assert_eq(gw_store_schema_version(st, &in_db, &known, &err), GW_STORE_OK, "%s", err.msg);
 	/* SQLite: v5 forwarding, v6 supplies, v7 the report-time index with seq,
 	 * v8 notification claims, v9 the retention index; PostgreSQL: v5
-	 * notification claims, v6 forwarding, v7 supplies, v8 deferrable keys,
-	 * v9 row-level security, v10 the reporting views, v11 the retention
-	 * index */
+	 * notification claims, v6 forwarding, then v8 deferrable keys, v9
+	 * row-level security, v10 the reporting views, v11 the retention index
+	 * (versions 7 to 10), and supplies (version 11) */
 	cr_assert_eq(in_db, tm_sf.pg ? PG_VERSION : SQ_VERSION);
 	cr_assert_eq(known, tm_sf.pg ? PG_VERSION : SQ_VERSION);
 	gw_store_close(st);
@@ -204,8 +204,12 @@ Test(store, migrates_from_empty_and_reopens_idempotently)
 		const char *tables = "SELECT count(*) FROM information_schema.tables"
 				     " WHERE table_schema = 'public'";
 		cr_assert_eq(q1(tables), PG_TABLES, "v1: 14 and the quarantine; v2: 4; v4: 2; telemail_schema; "
-			     "reporting_logins and 5 views; forwarding and supplies");
+			     "reporting_logins and 5 views; forwarding: 4; supplies: 4");
 		cr_assert_eq(q1("SELECT count(*) FROM telemail_schema"), PG_VERSION, "a row per migration");
+		cr_assert_eq(q1("SELECT count(*) FROM pg_constraint WHERE contype = 'f'"
+				" AND condeferrable AND NOT condeferred AND conrelid::regclass::text"
+				" IN ('supply_rules', 'supply_orders', 'supply_order_events')"), 3,
+			     "the supply tables' keys: deferrable, checked at once by default");
 		gw_store_close(open_store());
 		cr_assert_eq(q1(tables), PG_TABLES);
 		cr_assert_eq(q1("SELECT max(version) FROM telemail_schema"), PG_VERSION);

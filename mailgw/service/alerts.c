@@ -391,15 +391,12 @@ int gw_alerts_on_stored(struct gw_store *st, const struct gw_service_config *svc
 			return rc;
 	}
 	/* supply forecasts and orders: every stored report, late ones too
-	 * (the history is read in report-time order); on a store that keeps
-	 * no supply histories (PostgreSQL, this version) there are none */
-	if (gw_store_has_orders(st)) {
-		rc = gw_supply_on_stored(st, svc, rec, now, err);
-		if (rc == GW_STORE_OK)   /* and its meter readings checked (issue 18) */
-			rc = gw_meter_check_on_stored(st, svc, rec, now, err);
-		if (rc != GW_STORE_OK)
-			return rc;
-	}
+	 * (the history is read in report-time order) */
+	rc = gw_supply_on_stored(st, svc, rec, now, err);
+	if (rc == GW_STORE_OK)   /* and its meter readings checked (issue 18) */
+		rc = gw_meter_check_on_stored(st, svc, rec, now, err);
+	if (rc != GW_STORE_OK)
+		return rc;
 	char object[160], after[GW_SHA256_HEX];
 	snprintf(object, sizeof(object), "report %.64s device %.64s seq %" PRId64, r->id, r->serial,
 		 r->seq);

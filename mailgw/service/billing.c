@@ -481,9 +481,8 @@ static int add_tenant(void *ctx, const struct gw_tenant_row *t)
 /* What the run reads before the readings: decisions, devices, tenants. */
 static int load(struct gw_store *st, struct run *u, struct tm_error *err)
 {
-	/* operators' decisions on suspect readings (none kept on a store without them) */
-	int rc = gw_store_has_orders(st) ? gw_store_meter_decision_list(st, add_decision, u, err)
-					 : GW_STORE_OK;
+	/* operators' decisions on suspect readings */
+	int rc = gw_store_meter_decision_list(st, add_decision, u, err);
 	if (rc == GW_STORE_OK && u->svc != NULL && u->svc->models != NULL)
 		rc = gw_store_device_list(st, add_device, u, err);
 	if (rc == GW_STORE_OK && u->svc != NULL && u->svc->n_periods > 0)

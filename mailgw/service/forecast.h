@@ -25,7 +25,6 @@
  *       too_few_levels   fewer than two distinct levels on the cartridge
  *       coarse_sensor    every level ever seen is 100, 50 or 0
  *       short_history    the cartridge's levels span less than GW_FC_MIN_SPAN
- *       no_history_store the store keeps no supply history (PostgreSQL, this version)
  *       no_consumption   the level does not go down (or no pages are printed)
  *   - confidence 0..1 (the fit's R², less for few points, a short span or a
  *     stepped sensor) and a word: high (>= 0.8), medium (>= 0.5), low. */

@@ -64,17 +64,6 @@ int gw_supply_forecast(struct gw_store *st, const char *serial, int64_t idx, int
 		       struct gw_forecast *out, struct gw_fc_cartridge **cartridges,
 		       size_t *n_cart, struct tm_error *err)
 {
-	if (!gw_store_has_orders(st)) {   /* a store that keeps no supply history */
-		memset(out, 0, sizeof(*out));
-		out->reason = "no_history_store";
-		out->basis = "";
-		out->confidence_word = "";
-		if (cartridges != NULL) {
-			*cartridges = NULL;
-			*n_cart = 0;
-		}
-		return GW_STORE_OK;
-	}
 	struct points l;
 	int rc = load_points(st, serial, idx, &l, err);
 	if (rc != GW_STORE_OK)

@@ -979,11 +979,6 @@ int gw_store_forward_dead_drop(struct gw_store *st, int64_t id, size_t *changed,
 			       struct tm_error *err);
 /* ---- supplies (issue 18): typed fronts of the back end's supply rows ---- */
 
-/* Does the back end keep supply histories, orders and meter decisions? (A
- * back end without them answers store.unsupported; the pipeline's supply
- * and meter checks are skipped on it.) */
-bool gw_store_has_orders(const struct gw_store *st);
-
 /* Every report's word on supply `idx` of `serial`, ordered by report time
  * (then seq), with the report's total impressions. */
 int gw_store_supply_history(struct gw_store *st, const char *serial, int64_t idx,

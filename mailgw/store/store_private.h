@@ -16,8 +16,8 @@ struct gw_store {
 	bool forward;   /* options.forward: the outbox is on */
 };
 
-/* store.unsupported for an op back end lacks (PostgreSQL: forwarding,
- * supplies, web reads in this version); GW_STORE_ERROR. */
+/* store.unsupported for an op back end lacks (PostgreSQL: forwarding
+ * and web reads in this version); GW_STORE_ERROR. */
 int gw_store_unsupported(const struct gw_store *st, const char *op, struct tm_error *err);
 
 /* A text of 1..max octets. */

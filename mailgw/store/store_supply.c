@@ -11,12 +11,6 @@
 #include "store/store.h"
 #include "store/store_private.h"
 
-bool gw_store_has_orders(const struct gw_store *st)
-{
-	return st->ops->order_insert != NULL && st->ops->supply_history != NULL &&
-	       st->ops->meter_decision_list != NULL;
-}
-
 /* ---- supplies (issue 18) ---- */
 
 int gw_store_supply_history(struct gw_store *st, const char *serial, int64_t idx,

@@ -8,19 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <telemail/buf.h>
-#include <telemail/digest.h>
 #include <telemail/error.h>
-#include <telemail/normalize.h>
-#include <telemail/report.h>
 
 #include "bench_common.h"
+#include "bench_store.h"
 #include "config/config_service.h"
-#include "registry/registry.h"
-#include "service/alerts.h"
 #include "store/store.h"
 #include "web/metrics.h"
 #include "web/page.h"
@@ -35,45 +30,18 @@ static void die(const char *what, const struct tm_error *err)
 static void put(struct gw_store *st, const struct gw_service_config *svc, const char *serial,
 		int seq, const char *tenant)
 {
-	struct tm_buf y, j;
-	struct tm_error err = {0};
-	tm_buf_init(&y);
-	tm_buf_init(&j);
-	char key[64], h[65];
-	snprintf(key, sizeof(key), "%s:%d", serial, seq);
-	tm_sha256_hex(key, strlen(key), h);
-	int64_t at = T0 + (int64_t)seq * 86400;
-	char when[32];
-	time_t tt = (time_t)at;
-	struct tm tmv;
-	gmtime_r(&tt, &tmv);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tmv);
-	tm_buf_printf(&y, "schema_version: 1\nreport:\n  id: \"%.8s-%.4s-%.4s-%.4s-%.12s\"\n"
-		      "  seq: %d\n  kind: periodic\n  generated_at: \"%s\"\n  agent: bench\n"
-		      "device: {serial: %s, model: \"ColorMFP 5500\", location: \"Building %d\"}\n"
+	struct tm_buf b;
+	tm_buf_init(&b);
+	tm_buf_printf(&b, "device: {serial: %s, model: \"ColorMFP 5500\", location: \"Building %d\"}\n"
 		      "status: {state: idle}\ncounters: {total: {impressions: %d}}\nsupplies:\n"
 		      "  - {index: 1, type: toner, colorant: black, unit: percent, max_capacity: 100, level: %d}\n"
 		      "  - {index: 2, type: toner, colorant: cyan, unit: percent, max_capacity: 100, level: 50}\n"
 		      "  - {index: 3, type: toner, colorant: magenta, unit: percent, max_capacity: 100, level: 40}\n"
 		      "  - {index: 4, type: toner, colorant: yellow, unit: percent, max_capacity: 100, level: 30}\n",
-		      h, h + 8, h + 12, h + 16, h + 20, seq, when, serial, seq, 1000 * seq,
-		      serial[strlen(serial) - 1] == '0' ? 5 : 80 - seq);
-	struct tm_report *r = NULL;
-	if (tm_report_read(y.data, y.len, NULL, &r, &err) < 0 || tm_report_normalize(r, &j, &err) < 0)
-		die("report", &err);
-	char raw[65];
-	tm_sha256_hex(y.data, y.len, raw);
-	struct gw_store_record rec = {
-		.report = r, .json = (const char *)j.data, .json_len = j.len, .tenant = tenant,
-		.fingerprint = "", .message_id = "", .received_at = at, .raw_sha256 = raw,
-	};
-	struct gw_put_info info;
-	if (gw_store_put(st, &rec, &info, &err) != GW_STORE_OK ||
-	    gw_alerts_on_stored(st, svc, &rec, &info, at, &err) != GW_STORE_OK)
-		die("put", &err);
-	tm_report_free(r);
-	tm_buf_fini(&y);
-	tm_buf_fini(&j);
+		      serial, seq, 1000 * seq, serial[strlen(serial) - 1] == '0' ? 5 : 80 - seq);
+	bench_store_report(st, svc, serial, seq, T0 + (int64_t)seq * 86400, tenant,
+			   (const char *)b.data, "bench_web");
+	tm_buf_fini(&b);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -139,21 +107,10 @@ int main(int argc, char **argv)
 		die("open", &err);
 	struct gw_service_config svc;
 	gw_service_config_defaults(&svc);
-	if (gw_registry_tenant_add(st, "provider", NULL, 1, &err) < 0 ||
-	    gw_registry_tenant_add(st, "big", "provider", 1, &err) < 0 ||
-	    gw_registry_tenant_add(st, "other", "provider", 1, &err) < 0)
-		die("tenant", &err);
+	bench_store_tenants(st, "bench_web");
 	double t0 = bench_now();
-	for (int i = 0; i < devices + 100; i++) {
-		char serial[32], fp[65];
-		snprintf(serial, sizeof(serial), "XK%06d", i);
-		snprintf(fp, sizeof(fp), "%064x", i + 1);
-		const char *tenant = i < devices ? "big" : "other";
-		struct gw_enrollment e = { .fingerprint = fp, .role = GW_ROLE_DEVICE, .tenant = tenant,
-					   .cert_serial = serial, .subject = "CN=device" };
-		if (gw_registry_enroll(st, &e, 1, &err) < 0)
-			die("enroll", &err);
-	}
+	for (int i = 0; i < devices + 100; i++)
+		bench_store_enroll(st, i, i < devices ? "big" : "other", "bench_web");
 	if (gw_store_begin(st, &err) != GW_STORE_OK)
 		die("begin", &err);
 	for (int i = 0; i < devices + 100; i++) {

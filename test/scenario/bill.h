@@ -57,4 +57,14 @@ static inline int sc_mailgw_run(const char *dir, const char *extra, const char *
 	return rc;
 }
 
+/* The same with no configuration of its own; its exit status must be
+ * `status` and its output exactly `want`. */
+static inline void sc_mailgw_is(const char *dir, const char *args, int status, const char *want)
+{
+	char *out = NULL;
+	cr_expect_eq(sc_mailgw_run(dir, "", args, &out), status, "%s: %s", args, out);
+	cr_expect_str_eq(out, want, "%s", args);
+	free(out);
+}
+
 #endif

@@ -445,6 +445,41 @@ int gw_pg_put_rows(struct gw_pg_conn *c, const char *head, int cols, const char 
 	return rc;
 }
 
+/* ---- rows ---- */
+
+int gw_pg_walk(struct gw_pg *s, const char *sql, const struct gw_pg_params *p, gw_pg_fill_fn fill,
+	       void *row, int (*call)(void *cb, void *ctx, void *row), void *cb, void *ctx,
+	       const char *what, struct tm_error *err)
+{
+	PGresult *r;
+	int rc = gw_pg_exec(&s->c, sql, p, &r, what, err);
+	if (rc != GW_STORE_OK)
+		return rc;
+	for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
+		fill(r, i, row);
+		rc = call(cb, ctx, row);
+	}
+	PQclear(r);
+	return rc;
+}
+
+int gw_pg_get_one(struct gw_pg *s, const char *sql, const struct gw_pg_params *p,
+		  gw_pg_fill_fn fill, void *out, bool *found, const char *what,
+		  struct tm_error *err)
+{
+	PGresult *r;
+	*found = false;
+	int rc = gw_pg_exec(&s->c, sql, p, &r, what, err);
+	if (rc != GW_STORE_OK)
+		return rc;
+	if (PQntuples(r) > 0) {
+		fill(r, 0, out);
+		*found = true;
+	}
+	PQclear(r);
+	return GW_STORE_OK;
+}
+
 /* ---- schema versions ---- */
 
 #define MIGRATION_LOCK "7454656c656d6169"   /* an advisory lock key of our own */
@@ -694,4 +729,19 @@ const struct gw_store_ops gw_store_pg_ops = {
 	.web_firmware = gw_pg_web_firmware,
 	.web_counters = gw_pg_web_counters,
 	.web_outcomes = gw_pg_web_outcomes,
+	.supply_history = gw_pg_supply_history,
+	.supply_rule_get = gw_pg_supply_rule_get,
+	.supply_rule_set = gw_pg_supply_rule_set,
+	.order_insert = gw_pg_order_insert,
+	.order_update = gw_pg_order_update,
+	.order_get = gw_pg_order_get,
+	.order_find = gw_pg_order_find,
+	.order_list = gw_pg_order_list,
+	.order_event_insert = gw_pg_order_event_insert,
+	.order_event_list = gw_pg_order_event_list,
+	.meter_decision_set = gw_pg_meter_decision_set,
+	.meter_decision_list = gw_pg_meter_decision_list,
+	.meter_get = gw_pg_meter_get,
+	.meter_adjacent = gw_pg_meter_adjacent,
+	.supply_before = gw_pg_supply_before,
 };

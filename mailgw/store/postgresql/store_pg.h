@@ -105,6 +105,17 @@ typedef void (*gw_pg_bind_row_fn)(struct gw_pg_params *p, const void *ctx, size_
 int gw_pg_put_rows(struct gw_pg_conn *c, const char *head, int cols, const char *tail, size_t n,
 		   gw_pg_bind_row_fn bind, const void *ctx, const char *what, struct tm_error *err);
 
+/* Rows of a SELECT: fill makes row i of r into *row. walk hands every row
+ * to call(cb, ctx, row) and stops at (and returns) a non-zero result;
+ * get_one fills *out with the first row, *found false when there is none. */
+typedef void (*gw_pg_fill_fn)(const PGresult *r, int i, void *row);
+int gw_pg_walk(struct gw_pg *s, const char *sql, const struct gw_pg_params *p, gw_pg_fill_fn fill,
+	       void *row, int (*call)(void *cb, void *ctx, void *row), void *cb, void *ctx,
+	       const char *what, struct tm_error *err);
+int gw_pg_get_one(struct gw_pg *s, const char *sql, const struct gw_pg_params *p,
+		  gw_pg_fill_fn fill, void *out, bool *found, const char *what,
+		  struct tm_error *err);
+
 /* ---- records (store_pg_put.c) ---- */
 int gw_pg_put(void *s, const struct gw_store_record *r, struct gw_put_info *info,
 	      struct tm_error *err);
@@ -227,5 +238,39 @@ int gw_pg_web_firmware(void *s, const char *serial, gw_store_web_firmware_cb cb,
 int gw_pg_web_counters(void *s, const char *serial, gw_store_web_point_cb cb, void *ctx,
 		       struct tm_error *err);
 int gw_pg_web_outcomes(void *s, gw_store_web_outcome_cb cb, void *ctx, struct tm_error *err);
+
+/* A meter reading of a SELECT serial, tenant, seq, generated_unix, service,
+ * name, value, generated_nsec (row i of r into a struct gw_meter_row). */
+void gw_pg_meter_row(const PGresult *r, int i, void *out);
+
+/* ---- supplies, orders, meter decisions (store_pg_supply.c) ---- */
+int gw_pg_supply_history(void *s, const char *serial, int64_t idx, gw_store_supply_hist_cb cb,
+			 void *ctx, struct tm_error *err);
+int gw_pg_supply_before(void *s, const char *serial, int64_t idx, int64_t at, int32_t at_nsec,
+			int64_t seq, struct gw_supply_hist_row *out, bool *found,
+			struct tm_error *err);
+int gw_pg_supply_rule_get(void *s, const char *tenant, struct gw_supply_rule_row *out,
+			  bool *found, struct tm_error *err);
+int gw_pg_supply_rule_set(void *s, const struct gw_supply_rule_row *r, struct tm_error *err);
+int gw_pg_order_insert(void *s, struct gw_order_row *o, struct tm_error *err);
+int gw_pg_order_update(void *s, const struct gw_order_row *o, struct tm_error *err);
+int gw_pg_order_get(void *s, int64_t id, struct gw_order_row *out, bool *found,
+		    struct tm_error *err);
+int gw_pg_order_find(void *s, const char *serial, int64_t idx, int64_t cartridge,
+		     struct gw_order_row *out, bool *found, struct tm_error *err);
+int gw_pg_order_list(void *s, const char *serial, int64_t idx, gw_store_order_cb cb, void *ctx,
+		     struct tm_error *err);
+int gw_pg_order_event_insert(void *s, struct gw_order_event_row *e, struct tm_error *err);
+int gw_pg_order_event_list(void *s, int64_t order_id, gw_store_order_event_cb cb, void *ctx,
+			   struct tm_error *err);
+int gw_pg_meter_decision_set(void *s, const struct gw_meter_decision_row *d,
+			     struct tm_error *err);
+int gw_pg_meter_decision_list(void *s, gw_store_meter_decision_cb cb, void *ctx,
+			      struct tm_error *err);
+int gw_pg_meter_get(void *s, const char *serial, int64_t seq, const char *service,
+		    const char *name, struct gw_meter_row *out, bool *found, struct tm_error *err);
+int gw_pg_meter_adjacent(void *s, const char *serial, const char *service, const char *name,
+			 int64_t at, int32_t at_nsec, int64_t seq, bool after, struct gw_meter_row *out,
+			 bool *found, struct tm_error *err);
 
 #endif

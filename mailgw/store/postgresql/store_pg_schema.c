@@ -426,6 +426,59 @@ static const char v_fwd_outbox[] =
 	"  sent bigint NOT NULL DEFAULT 0,"
 	"  retries bigint NOT NULL DEFAULT 0);";
 
+/* v7 (issue 18): supply replenishment, as SQLite's v6 and v7 together. A
+ * tenant's own order rule (NULL where it inherits); orders, one per
+ * cartridge of a supply (cartridge: the seq of the report it began with, 0
+ * for the first one known); each order's transitions as rows with ids of
+ * their own; the operators' decisions on suspect meter readings. And the
+ * report-time index ending with seq, as every walk through a device's
+ * reports orders them (time, then seq): a supply's history (`supplies`,
+ * one per supply of each device) and the reading next to another are
+ * index scans. Self-contained (the index dropped if it exists), so that it
+ * stays right wherever it lands in the list; its foreign keys DEFERRABLE
+ * INITIALLY IMMEDIATE (checked after each statement unless a transaction
+ * defers them), as main's v8 makes every other key. */
+static const char v7_supply[] =
+	"CREATE TABLE supply_rules ("
+	"  tenant text PRIMARY KEY REFERENCES tenants(name) DEFERRABLE INITIALLY IMMEDIATE,"
+	"  lead_time bigint,"
+	"  floor bigint,"
+	"  updated_at bigint NOT NULL);"
+	"CREATE TABLE supply_orders ("
+	"  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+	"  serial text NOT NULL REFERENCES devices(serial) DEFERRABLE INITIALLY IMMEDIATE,"
+	"  tenant text NOT NULL,"
+	"  idx bigint NOT NULL,"
+	"  subject text NOT NULL,"
+	"  cartridge bigint NOT NULL,"
+	"  state text NOT NULL CHECK (state IN ('open', 'shipped', 'installed', 'cancelled')),"
+	"  reason text NOT NULL,"
+	"  level bigint NOT NULL,"
+	"  days_left bigint,"
+	"  opened_at bigint NOT NULL,"
+	"  updated_at bigint NOT NULL,"
+	"  report_id text,"
+	"  alert_id bigint,"
+	"  UNIQUE (serial, idx, cartridge));"
+	"CREATE TABLE supply_order_events ("
+	"  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+	"  order_id bigint NOT NULL REFERENCES supply_orders(id) DEFERRABLE INITIALLY IMMEDIATE,"
+	"  state text NOT NULL,"
+	"  at bigint NOT NULL,"
+	"  actor text NOT NULL,"
+	"  detail text);"
+	"CREATE INDEX supply_order_events_order ON supply_order_events(order_id);"
+	"CREATE TABLE meter_decisions ("
+	"  serial text NOT NULL,"
+	"  seq bigint NOT NULL,"
+	"  counter text NOT NULL,"
+	"  decision text NOT NULL CHECK (decision IN ('accept', 'exclude')),"
+	"  actor text NOT NULL,"
+	"  at bigint NOT NULL,"
+	"  PRIMARY KEY (serial, seq, counter));"
+	"DROP INDEX IF EXISTS reports_serial_time;"
+	"CREATE INDEX reports_serial_time ON reports(serial, generated_unix, generated_nsec, seq);";
+
 const char *const gw_pg_migrations[] = {
 	v1,
 	v2,
@@ -437,6 +490,7 @@ const char *const gw_pg_migrations[] = {
 	v9,
 	v10,
 	v11,
+	v7_supply,      /* version 11: supplies (SQLite v6, v7) */
 };
 
 const size_t gw_pg_n_migrations = sizeof(gw_pg_migrations) / sizeof(gw_pg_migrations[0]);

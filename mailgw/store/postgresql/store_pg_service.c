@@ -31,26 +31,6 @@
 	" tval = excluded.tval WHERE svc_marks.ival IS DISTINCT FROM excluded.ival"        \
 	" OR svc_marks.tval IS DISTINCT FROM excluded.tval"
 
-/* Every row of sql (params p) to cb through fill; a non-zero callback
- * result stops the walk and is returned. */
-typedef void (*fill_fn)(const PGresult *r, int i, void *row);
-
-static int walk(struct gw_pg *s, const char *sql, const struct gw_pg_params *p, fill_fn fill,
-		void *row, int (*call)(void *cb, void *ctx, void *row), void *cb, void *ctx,
-		const char *what, struct tm_error *err)
-{
-	PGresult *r;
-	int rc = gw_pg_exec(&s->c, sql, p, &r, what, err);
-	if (rc != GW_STORE_OK)
-		return rc;
-	for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
-		fill(r, i, row);
-		rc = call(cb, ctx, row);
-	}
-	PQclear(r);
-	return rc;
-}
-
 /* ---- alerts ---- */
 
 static const char *const alert_states[] = { "open", "acknowledged", "resolved" };
@@ -82,17 +62,7 @@ static void alert_row(const PGresult *r, int i, void *out)
 static int get_alert(struct gw_pg *s, const char *sql, const struct gw_pg_params *p,
 		     struct gw_alert_row *out, bool *found, struct tm_error *err)
 {
-	PGresult *r;
-	*found = false;
-	int rc = gw_pg_exec(&s->c, sql, p, &r, "read alert", err);
-	if (rc != GW_STORE_OK)
-		return rc;
-	if (PQntuples(r) > 0) {
-		alert_row(r, 0, out);
-		*found = true;
-	}
-	PQclear(r);
-	return GW_STORE_OK;
+	return gw_pg_get_one(s, sql, p, alert_row, out, found, "read alert", err);
 }
 
 static int call_alert(void *cb, void *ctx, void *row)
@@ -205,7 +175,7 @@ int gw_pg_alert_list(void *state, bool active_only, gw_store_alert_cb cb, void *
 		     struct tm_error *err)
 {
 	struct gw_alert_row row;
-	return walk(state, active_only ? "SELECT " ALERT_COLS " FROM svc_alerts"
+	return gw_pg_walk(state, active_only ? "SELECT " ALERT_COLS " FROM svc_alerts"
 					 " WHERE state <> 'resolved' ORDER BY id"
 				       : "SELECT " ALERT_COLS " FROM svc_alerts ORDER BY id",
 		    NULL, alert_row, &row, call_alert, &cb, ctx, "list alerts", err);
@@ -218,7 +188,7 @@ int gw_pg_alert_list_device(void *state, const char *serial, gw_store_alert_cb c
 	gw_pg_params_init(&p);
 	gw_pg_text(&p, serial);
 	struct gw_alert_row row;
-	return walk(state, "SELECT " ALERT_COLS " FROM svc_alerts WHERE serial = $1"
+	return gw_pg_walk(state, "SELECT " ALERT_COLS " FROM svc_alerts WHERE serial = $1"
 		    " AND state <> 'resolved'", &p, alert_row, &row, call_alert, &cb, ctx,
 		    "list the device's alerts", err);
 }
@@ -301,7 +271,7 @@ int gw_pg_mark_list(void *state, const char *serial, gw_store_mark_cb cb, void *
 	gw_pg_params_init(&p);
 	gw_pg_text(&p, serial);
 	struct gw_mark_entry row;
-	return walk(state, "SELECT key, seq, ival, tval FROM svc_marks WHERE serial = $1"
+	return gw_pg_walk(state, "SELECT key, seq, ival, tval FROM svc_marks WHERE serial = $1"
 		    " ORDER BY key", &p, mark_entry, &row, call_mark, &cb, ctx, "list marks",
 		    err);
 }
@@ -428,7 +398,7 @@ int gw_pg_notify_list(void *state, enum gw_notify_which which, gw_store_notify_c
 	if ((unsigned)which >= sizeof(by_which) / sizeof(by_which[0]))
 		return tm_error_set(err, "internal.bug", "notify_list: bad selection %d", (int)which);
 	struct gw_notify_row row;
-	return walk(state, by_which[which], NULL, notify_row, &row, call_notify, &cb, ctx,
+	return gw_pg_walk(state, by_which[which], NULL, notify_row, &row, call_notify, &cb, ctx,
 		    "list notifications", err);
 }
 
@@ -445,7 +415,7 @@ int gw_pg_notify_claim(void *state, const char *owner, int64_t now, int64_t leas
 	gw_pg_int(&p, (long long)max);
 	struct gw_notify_row row;
 	/* rows another gateway's claim holds locked are skipped, not waited for */
-	return walk(state,
+	return gw_pg_walk(state,
 		"WITH due AS (SELECT id AS due_id FROM svc_notify WHERE state = 'pending'"
 		" AND next_at <= $2 AND (claim_until <= $2 OR claim_owner = $1) ORDER BY id LIMIT $4"
 		" FOR UPDATE SKIP LOCKED),"
@@ -558,17 +528,8 @@ int gw_pg_audit_last(void *state, struct gw_audit_row *out, bool *found, struct 
 		if (rc != GW_STORE_OK)
 			return rc;
 	}
-	PGresult *r;
-	int rc = gw_pg_exec(&s->c, "SELECT " AUDIT_COLS " FROM svc_audit ORDER BY seq DESC LIMIT 1",
-			    NULL, &r, "read audit log", err);
-	if (rc != GW_STORE_OK)
-		return rc;
-	if (PQntuples(r) > 0) {
-		audit_row(r, 0, out);
-		*found = true;
-	}
-	PQclear(r);
-	return GW_STORE_OK;
+	return gw_pg_get_one(s, "SELECT " AUDIT_COLS " FROM svc_audit ORDER BY seq DESC LIMIT 1",
+			     NULL, audit_row, out, found, "read audit log", err);
 }
 
 int gw_pg_audit_insert(void *state, const struct gw_audit_row *a, struct tm_error *err)
@@ -594,13 +555,13 @@ int gw_pg_audit_insert(void *state, const struct gw_audit_row *a, struct tm_erro
 int gw_pg_audit_list(void *state, gw_store_audit_cb cb, void *ctx, struct tm_error *err)
 {
 	struct gw_audit_row row;
-	return walk(state, "SELECT " AUDIT_COLS " FROM svc_audit ORDER BY seq", NULL, audit_row,
+	return gw_pg_walk(state, "SELECT " AUDIT_COLS " FROM svc_audit ORDER BY seq", NULL, audit_row,
 		    &row, call_audit, &cb, ctx, "list audit log", err);
 }
 
 /* ---- meters and supplies ---- */
 
-static void meter_row(const PGresult *r, int i, void *out)
+void gw_pg_meter_row(const PGresult *r, int i, void *out)
 {
 	struct gw_meter_row *m = out;
 	memset(m, 0, sizeof(*m));
@@ -627,7 +588,7 @@ int gw_pg_meter_list(void *state, bool latest, int64_t until, gw_store_meter_cb 
 	if (!latest)
 		gw_pg_int(&p, until);
 	struct gw_meter_row row;
-	return walk(state, latest ?
+	return gw_pg_walk(state, latest ?
 		"SELECT r.serial, r.tenant, r.seq, r.generated_unix, c.service, c.name, c.value,"
 		" r.generated_nsec"
 		" FROM devices d JOIN reports r ON r.serial = d.serial AND r.seq = d.last_seq"
@@ -638,7 +599,7 @@ int gw_pg_meter_list(void *state, bool latest, int64_t until, gw_store_meter_cb 
 		" WHERE r.generated_unix < $1 OR (r.generated_unix = $1 AND r.generated_nsec = 0)"
 		" ORDER BY r.serial COLLATE \"C\", c.service COLLATE \"C\", c.name COLLATE \"C\","
 		" r.generated_unix, r.generated_nsec, r.seq",
-		latest ? NULL : &p, meter_row, &row, call_meter, &cb, ctx,
+		latest ? NULL : &p, gw_pg_meter_row, &row, call_meter, &cb, ctx,
 		"list meter readings", err);
 }
 
@@ -666,7 +627,7 @@ static int call_supply(void *cb, void *ctx, void *row)
 int gw_pg_supply_list(void *state, gw_store_supply_cb cb, void *ctx, struct tm_error *err)
 {
 	struct gw_supply_row row;
-	return walk(state,
+	return gw_pg_walk(state,
 		"SELECT l.serial, d.tenant, l.seq, l.idx, l.type, l.colorant, l.description, l.unit,"
 		" l.max_capacity, l.level FROM latest_supplies l JOIN devices d ON d.serial = l.serial"
 		" ORDER BY d.tenant COLLATE \"C\", l.serial COLLATE \"C\", l.idx",

@@ -1,0 +1,73 @@
+/* What the store benchmarks share (see bench_store.h). */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <telemail/buf.h>
+#include <telemail/digest.h>
+#include <telemail/error.h>
+#include <telemail/normalize.h>
+#include <telemail/report.h>
+
+#include "bench_common.h"
+#include "bench_store.h"
+#include "registry/registry.h"
+#include "service/alerts.h"
+#include "store/store.h"
+
+void bench_store_report(struct gw_store *st, const struct gw_service_config *svc,
+			const char *serial, int seq, int64_t at, const char *tenant,
+			const char *body, const char *prog)
+{
+	struct tm_buf y, j;
+	struct tm_error err = {0};
+	tm_buf_init(&y);
+	tm_buf_init(&j);
+	char key[96], h[65], when[32];
+	snprintf(key, sizeof(key), "%s:%d", serial, seq);   /* a stable id per report */
+	tm_sha256_hex(key, strlen(key), h);
+	time_t tt = (time_t)at;
+	struct tm tmv;
+	gmtime_r(&tt, &tmv);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tmv);
+	tm_buf_printf(&y, "schema_version: 1\nreport:\n  id: \"%.8s-%.4s-%.4s-%.4s-%.12s\"\n"
+		      "  seq: %d\n  kind: periodic\n  generated_at: \"%s\"\n  agent: bench\n%s",
+		      h, h + 8, h + 12, h + 16, h + 20, seq, when, body);
+	struct tm_report *r = NULL;
+	if (tm_report_read(y.data, y.len, NULL, &r, &err) < 0 || tm_report_normalize(r, &j, &err) < 0)
+		bench_die(prog, "report", &err);
+	char raw[65];
+	tm_sha256_hex(y.data, y.len, raw);
+	struct gw_store_record rec = {
+		.report = r, .json = (const char *)j.data, .json_len = j.len, .tenant = tenant,
+		.fingerprint = "", .message_id = "", .received_at = at, .raw_sha256 = raw,
+	};
+	struct gw_put_info info;
+	if (gw_store_put(st, &rec, &info, &err) != GW_STORE_OK ||
+	    (svc != NULL && gw_alerts_on_stored(st, svc, &rec, &info, at, &err) != GW_STORE_OK))
+		bench_die(prog, "put", &err);
+	tm_report_free(r);
+	tm_buf_fini(&y);
+	tm_buf_fini(&j);
+}
+
+void bench_store_enroll(struct gw_store *st, int i, const char *tenant, const char *prog)
+{
+	char serial[32], fp[65];
+	struct tm_error err = {0};
+	snprintf(serial, sizeof(serial), "XK%06d", i);
+	snprintf(fp, sizeof(fp), "%064x", i + 1);
+	struct gw_enrollment e = { .fingerprint = fp, .role = GW_ROLE_DEVICE, .tenant = tenant,
+				   .cert_serial = serial, .subject = "CN=device" };
+	if (gw_registry_enroll(st, &e, 1, &err) < 0)
+		bench_die(prog, "enroll", &err);
+}
+
+void bench_store_tenants(struct gw_store *st, const char *prog)
+{
+	struct tm_error err = {0};
+	if (gw_registry_tenant_add(st, "provider", NULL, 1, &err) < 0 ||
+	    gw_registry_tenant_add(st, "big", "provider", 1, &err) < 0 ||
+	    gw_registry_tenant_add(st, "other", "provider", 1, &err) < 0)
+		bench_die(prog, "tenant", &err);
+}
