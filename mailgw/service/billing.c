@@ -301,7 +301,7 @@ int gw_billing_compute(struct gw_store *st, const struct gw_tenant_scope *scope,
 	int rc = gw_store_has_orders(st) ? gw_store_meter_decision_list(st, add_decision, &u, err)
 					 : GW_STORE_OK;
 	if (rc == GW_STORE_OK)
-		rc = gw_store_meter_list(st, false, u.end, take_reading, &u, err);
+		rc = gw_store_meter_range(st, u.start, u.end, take_reading, &u, err);
 	if (rc == GW_STORE_OK)
 		flush(&u);
 	free(u.g.r);
