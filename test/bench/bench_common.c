@@ -1,5 +1,6 @@
 /* What the benchmarks share (see bench_common.h). */
 #include <ctype.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -434,4 +435,26 @@ out:
 	tm_certlist_free(to);
 	free(gw_pem);
 	return rc;
+}
+
+/* ---- the run's temporary directory ---- */
+
+char *bench_tmpdir(const char *prog, char *tmpl)
+{
+	char *d = mkdtemp(tmpl);
+	if (d == NULL) {
+		fprintf(stderr, "%s: mkdtemp %s: %s\n", prog, tmpl, strerror(errno));
+		exit(2);
+	}
+	return d;
+}
+
+void bench_cleanup(const char *prog, const char *tmp)
+{
+	char rm[700];
+	snprintf(rm, sizeof(rm), "rm -rf '%s'", tmp);
+	if (getenv("TM_BENCH_KEEP") != NULL) /* for profiling: the corpus and state stay */
+		printf("  kept: %s\n", tmp);
+	else if (system(rm) != 0)
+		fprintf(stderr, "%s: could not remove %s\n", prog, tmp);
 }

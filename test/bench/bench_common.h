@@ -81,6 +81,11 @@ void bench_summary_line(const char *out, const char *prefix, char *buf, size_t n
 int bench_cmp_double(const void *a, const void *b);
 double bench_median(double *v, size_t n);
 
+/* mkdtemp(tmpl) or exit(2); bench_cleanup removes it (TM_BENCH_KEEP set:
+ * keeps it and says where). */
+char *bench_tmpdir(const char *prog, char *tmpl);
+void bench_cleanup(const char *prog, const char *tmp);
+
 /* The bare baseline: gateway certificate + key, CA file. */
 struct bench_bare;
 struct bench_bare *bench_bare_new(const char *gw_pem, const char *gw_key, const char *ca_pem);

@@ -5,7 +5,8 @@
  * sealing), on SQLite and, under test/pg_fixture.sh, on PostgreSQL. Then
  * the real telemail-mailgw binary answers, on each back end:
  *
- *   billing --tenant provider --period 2025-06   the whole fleet, a month (goal < 1 s)
+ *   billing --tenant provider --period 2025-06   the whole fleet, a month (goal < 1 s;
+ *                                                with fewer DAYS, the month of day DAYS*5/12)
  *   devices --tenant c03                         one tenant (goal < 100 ms)
  *   supplies --tenant c03                        one tenant (goal < 100 ms)
  *
@@ -411,8 +412,13 @@ static bool one_backend(const char *gw, const char *tmp, const char *pki, bool p
 
 	bool ok = true;
 	static const char *const base[] = { "tenant", "list", NULL };
-	static const char *const bill[] = { "billing", "--tenant", "provider", "--period",
-					    "2025-06", "--format", "csv", NULL };
+	/* the month of day days * 5 / 12: June of a year, January of 60 days */
+	char period[16];
+	time_t mid = (time_t)(YEAR_START + (int64_t)(days * 5 / 12) * 86400);
+	struct tm tmv;
+	strftime(period, sizeof(period), "%Y-%m", gmtime_r(&mid, &tmv));
+	const char *const bill[] = { "billing", "--tenant", "provider", "--period", period,
+				     "--format", "csv", NULL };
 	static const char *const devs[] = { "devices", "--tenant", "c03", NULL };
 	static const char *const sup[] = { "supplies", "--tenant", "c03", "--format", "csv", NULL };
 	double t_base = cli_ms(gw, cfg, base, out, &ok);
@@ -420,17 +426,19 @@ static bool one_backend(const char *gw, const char *tmp, const char *pki, bool p
 	bool bok = true, dok = true, sok = true;
 	double t_bill = cli_ms(gw, cfg, bill, out, &bok);
 	size_t bill_lines = lines_of(out);
-	printf("  %-52s %8.1f ms  %zu lines  (goal < 1000 ms)%s\n",
-	       "billing --tenant provider --period 2025-06", t_bill, bill_lines,
-	       bok ? "" : "  FAILED");
+	char what[80];
+	snprintf(what, sizeof(what), "billing --tenant provider --period %s", period);
+	printf("  %-52s %8.1f ms  (%6.1f ms beyond tenant list)  %zu lines  (goal < 1000 ms)%s\n",
+	       what, t_bill, t_bill - t_base, bill_lines, bok ? "" : "  FAILED");
 	double t_dev = cli_ms(gw, cfg, devs, out, &dok);
 	size_t dev_lines = lines_of(out);
-	printf("  %-52s %8.1f ms  %zu lines  (goal < 100 ms)%s\n", "devices --tenant c03", t_dev,
-	       dev_lines, dok ? "" : "  FAILED");
+	printf("  %-52s %8.1f ms  (%6.1f ms beyond tenant list)  %zu lines  (goal < 100 ms)%s\n",
+	       "devices --tenant c03", t_dev, t_dev - t_base, dev_lines, dok ? "" : "  FAILED");
 	double t_sup = cli_ms(gw, cfg, sup, out, &sok);
 	size_t sup_lines = lines_of(out);
-	printf("  %-52s %8.1f ms  %zu lines  (goal < 100 ms)%s\n", "supplies --tenant c03", t_sup,
-	       sup_lines, sok ? "" : "  FAILED (see above: not measurable here)");
+	printf("  %-52s %8.1f ms  (%6.1f ms beyond tenant list)  %zu lines  (goal < 100 ms)%s\n",
+	       "supplies --tenant c03", t_sup, t_sup - t_base, sup_lines,
+	       sok ? "" : "  FAILED (see above: not measurable here)");
 	ok = ok && bok && dok;   /* supplies may be unsupported by a back end */
 
 	double bytes;
@@ -453,16 +461,12 @@ int main(int argc, char **argv)
 	int days = argc > 2 ? atoi(argv[2]) : 365;
 	if (devices < TENANTS)
 		devices = 1000;
-	if (days < 31 * 6 || days > 365)
-		days = 365;   /* billing asks for June */
+	if (days < 62 || days > 365)
+		days = 365;   /* billing asks for a whole month with history before it */
 	char *pki = bench_path("TM_TEST_BUILDDIR", "test", "pki");
 	char *gw = bench_path("TM_BUILDDIR", ".", "mailgw/telemail-mailgw");
 	char tmpl[] = "/tmp/tm-bench-fleet.XXXXXX";
-	char *tmp = mkdtemp(tmpl);
-	if (tmp == NULL) {
-		perror("bench_fleet: mkdtemp");
-		return 2;
-	}
+	char *tmp = bench_tmpdir("bench_fleet", tmpl);
 	time_t now = time(NULL);
 	printf("bench_fleet: %d devices in %d tenants, 3 reports a day for %d days, %ld cores, %s",
 	       devices, TENANTS, days, sysconf(_SC_NPROCESSORS_ONLN), ctime(&now));
@@ -476,12 +480,7 @@ int main(int argc, char **argv)
 		ok = one_backend(gw, tmp, pki, true, devices, days) && ok;
 	else
 		printf("\nPostgreSQL: not measured (run under test/pg_fixture.sh)\n");
-	char rm[700];
-	snprintf(rm, sizeof(rm), "rm -rf '%s'", tmp);
-	if (getenv("TM_BENCH_KEEP") != NULL)
-		printf("  kept: %s\n", tmp);
-	else if (system(rm) != 0)
-		fprintf(stderr, "bench_fleet: could not remove %s\n", tmp);
+	bench_cleanup("bench_fleet", tmp);
 	free(pki), free(gw);
 	return ok ? 0 : 1;
 }

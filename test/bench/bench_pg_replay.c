@@ -218,10 +218,7 @@ int main(int argc, char **argv)
 	char *gw = bench_path("TM_BUILDDIR", ".", "mailgw/telemail-mailgw");
 	x.gw = gw, x.pki = pki, x.sample = sample;
 	char tmpl[] = "/tmp/tm-bench-pg-replay.XXXXXX";
-	if ((x.tmp = mkdtemp(tmpl)) == NULL) {
-		perror("bench_pg_replay: mkdtemp");
-		return 2;
-	}
+	x.tmp = bench_tmpdir("bench_pg_replay", tmpl);
 	char in[600], mix_a[600], mix_b[600], dev_a[600], dev_b[600];
 	snprintf(in, sizeof(in), "%s/in", x.tmp);
 	snprintf(mix_a, sizeof(mix_a), "%s/arrival-a", x.tmp);
@@ -309,12 +306,7 @@ int main(int argc, char **argv)
 	printf("   two, halved by arrival:\n");
 	bench_pg_waits_print(&w_a, "    ");
 
-	char rm[700];
-	snprintf(rm, sizeof(rm), "rm -rf '%s'", x.tmp);
-	if (getenv("TM_BENCH_KEEP") != NULL)
-		printf("  kept: %s\n", x.tmp);
-	else if (system(rm) != 0)
-		fprintf(stderr, "bench_pg_replay: could not remove %s\n", x.tmp);
+	bench_cleanup("bench_pg_replay", x.tmp);
 	free(pki), free(sample), free(gw);
 	return ok ? 0 : 1;
 }

@@ -141,11 +141,7 @@ int main(int argc, char **argv)
 	char *gw = bench_path("TM_BUILDDIR", ".", "mailgw/telemail-mailgw");
 
 	char tmpl[] = "/tmp/tm-bench-replay.XXXXXX";
-	char *tmp = mkdtemp(tmpl);
-	if (tmp == NULL) {
-		perror("bench_replay: mkdtemp");
-		return 2;
-	}
+	char *tmp = bench_tmpdir("bench_replay", tmpl);
 	char dir[600];
 	snprintf(dir, sizeof(dir), "%s/in", tmp);
 	if (mkdir(dir, 0700) != 0) {
@@ -190,12 +186,7 @@ int main(int argc, char **argv)
 	printf("  ratio replay 2 workers / bare 2 threads: %.2f and %.2f in the two rounds, mean %.2f"
 	       " (goal >= 0.80: the bare rate on both cores)\n", q1, q2, (q1 + q2) / 2);
 
-	char rm[700];
-	snprintf(rm, sizeof(rm), "rm -rf '%s'", tmp);
-	if (getenv("TM_BENCH_KEEP") != NULL) /* for profiling: the corpus and state stay */
-		printf("  kept: %s\n", tmp);
-	else if (system(rm) != 0)
-		fprintf(stderr, "bench_replay: could not remove %s\n", tmp);
+	bench_cleanup("bench_replay", tmp);
 	free(pki), free(gw_pem), free(gw_keyf), free(ca_pem);
 	free(sample), free(gw);
 	return r1.ok && r2.ok && r2b.ok && cr.ok1 == n && cr.ok2 == n && b2.ok == n ? 0 : 1;

@@ -14,6 +14,7 @@
 #include <telemail/report.h>
 
 #include "store/postgresql/store_pg.h"
+#include "store/store_sql.h"
 
 #define ALERT_COLS                                                                   \
 	"id, serial, tenant, kind, subject, severity, state, detail, first_seen, last_seen," \
@@ -541,8 +542,8 @@ int gw_pg_meter_list(void *state, bool latest, int64_t until, gw_store_meter_cb 
 		"list meter readings", err);
 }
 
-/* billing's (since, until], as the SQLite back end's (no operator
- * decisions are kept here yet: none excludes an opening reading) */
+/* billing's (since, until] (store_sql.h; no operator decisions are kept
+ * here yet: none excludes an opening reading) */
 int gw_pg_meter_range(void *state, int64_t since, int64_t until, gw_store_meter_cb cb, void *ctx,
 		      struct tm_error *err)
 {
@@ -552,30 +553,9 @@ int gw_pg_meter_range(void *state, int64_t since, int64_t until, gw_store_meter_
 	gw_pg_int(&p, until);
 	struct gw_meter_row row;
 	return walk(state,
-		"SELECT * FROM (WITH inp AS (SELECT r.serial, r.tenant, r.seq, r.generated_unix AS gu,"
-		" c.service, c.name, c.value, r.generated_nsec AS gn FROM devices d JOIN reports r"
-		" ON r.serial = d.serial"
-		" AND (r.generated_unix > $1 OR (r.generated_unix = $1 AND r.generated_nsec > 0))"
-		" AND (r.generated_unix < $2 OR (r.generated_unix = $2 AND r.generated_nsec = 0))"
-		" JOIN counters c ON c.report = r.id),"
-		" last AS (SELECT (SELECT r.id FROM reports r WHERE r.serial = d.serial"
-		" AND (r.generated_unix < $1 OR (r.generated_unix = $1 AND r.generated_nsec = 0))"
-		" ORDER BY r.generated_unix DESC, r.generated_nsec DESC, r.seq DESC LIMIT 1) AS id"
-		" FROM devices d),"
-		" pairs AS (SELECT serial, service, name FROM inp UNION SELECT r.serial, c.service,"
-		" c.name FROM last l JOIN reports r ON r.id = l.id JOIN counters c ON c.report = r.id),"
-		" open AS (SELECT p.service, p.name, (SELECT r.id FROM reports r JOIN counters c"
-		" ON c.report = r.id AND c.service = p.service AND c.name = p.name"
-		" WHERE r.serial = p.serial"
-		" AND (r.generated_unix < $1 OR (r.generated_unix = $1 AND r.generated_nsec = 0))"
-		" ORDER BY r.generated_unix DESC, r.generated_nsec DESC, r.seq DESC LIMIT 1) AS id"
-		" FROM pairs p)"
-		" SELECT serial, tenant, seq, gu, service, name, value, gn FROM inp UNION ALL"
-		" SELECT r.serial, r.tenant, r.seq, r.generated_unix, c.service, c.name, c.value,"
-		" r.generated_nsec FROM open o JOIN reports r ON r.id = o.id JOIN counters c"
-		" ON c.report = o.id AND c.service = o.service AND c.name = o.name) m"
-		" ORDER BY serial COLLATE \"C\", service COLLATE \"C\", name COLLATE \"C\","
-		" gu, gn, seq",
+		GW_SQL_METER_RANGE("", "SELECT * FROM (",
+			") m ORDER BY serial COLLATE \"C\", service COLLATE \"C\","
+			" name COLLATE \"C\", gu, gn, seq"),
 		&p, meter_row, &row, call_meter, &cb, ctx, "list meter readings", err);
 }
 

@@ -9,6 +9,7 @@
 #include <telemail/report.h>
 
 #include "store/sqlite/store_sqlite.h"
+#include "store/store_sql.h"
 
 enum svc_stmt {
 	SV_ALERT_FIND,
@@ -113,37 +114,11 @@ static const char *const sv_sql[SV_COUNT_] = {
 		"SELECT l.serial, d.tenant, l.seq, l.idx, l.type, l.colorant, l.description, l.unit,"
 		" l.max_capacity, l.level FROM latest_supplies l JOIN devices d ON d.serial = l.serial"
 		" ORDER BY d.tenant, l.serial, l.idx",
-	/* billing's (since, until]: the period's readings, and for each device
-	 * and counter among them or in the device's last report at or before
-	 * since, its last reading then (not one excluded): one index seek per
-	 * device and counter instead of every reading up to until (issue 16) */
-	[SV_METER_RANGE] =
-		"WITH inp AS (SELECT r.serial, r.tenant, r.seq, r.generated_unix AS gu, c.service,"
-		" c.name, c.value, r.generated_nsec AS gn FROM devices d JOIN reports r"
-		" ON r.serial = d.serial"
-		" AND (r.generated_unix > ?1 OR (r.generated_unix = ?1 AND r.generated_nsec > 0))"
-		" AND (r.generated_unix < ?2 OR (r.generated_unix = ?2 AND r.generated_nsec = 0))"
-		" JOIN counters c ON c.report = r.id),"
-		" last AS (SELECT (SELECT r.id FROM reports r WHERE r.serial = d.serial"
-		" AND (r.generated_unix < ?1 OR (r.generated_unix = ?1 AND r.generated_nsec = 0))"
-		" ORDER BY r.generated_unix DESC, r.generated_nsec DESC, r.seq DESC LIMIT 1) AS id"
-		" FROM devices d),"
-		" pairs AS (SELECT serial, service, name FROM inp UNION SELECT r.serial, c.service,"
-		" c.name FROM last l JOIN reports r ON r.id = l.id JOIN counters c ON c.report = r.id),"
-		" open AS (SELECT p.service, p.name, (SELECT r.id FROM reports r JOIN counters c"
-		" ON c.report = r.id AND c.service = p.service AND c.name = p.name"
-		" WHERE r.serial = p.serial"
-		" AND (r.generated_unix < ?1 OR (r.generated_unix = ?1 AND r.generated_nsec = 0))"
+	/* billing's (since, until] (store_sql.h), without excluded openings */
+	[SV_METER_RANGE] = GW_SQL_METER_RANGE(
 		" AND NOT EXISTS (SELECT 1 FROM meter_decisions m WHERE m.serial = r.serial"
 		" AND m.seq = r.seq AND m.counter = c.service || '/' || c.name"
-		" AND m.decision = 'exclude')"
-		" ORDER BY r.generated_unix DESC, r.generated_nsec DESC, r.seq DESC LIMIT 1) AS id"
-		" FROM pairs p)"
-		" SELECT serial, tenant, seq, gu, service, name, value, gn FROM inp UNION ALL"
-		" SELECT r.serial, r.tenant, r.seq, r.generated_unix, c.service, c.name, c.value,"
-		" r.generated_nsec FROM open o JOIN reports r ON r.id = o.id JOIN counters c"
-		" ON c.report = o.id AND c.service = o.service AND c.name = o.name"
-		" ORDER BY 1, 5, 6, 4, 8, 3",
+		" AND m.decision = 'exclude')", "", " ORDER BY 1, 5, 6, 4, 8, 3"),
 };
 
 static sqlite3_stmt *stmt(struct gw_sq *q, enum svc_stmt which, struct tm_error *err)
