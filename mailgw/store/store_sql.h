@@ -8,17 +8,19 @@
 /* meter_range (gw_store_meter_range), $1 since, $2 until: the period's
  * readings, and for each device and counter among them or in the device's
  * last report at or before since, its last reading then: one index seek per
- * device and counter. excluded: a condition on r (reports) and c (counters)
+ * device and counter (CROSS JOIN: SQLite walks the devices, each one's reports
+ * of the period by the report-time index, then their counters, instead of
+ * scanning every counter). excluded: a condition on r (reports) and c (counters)
  * that leaves out a reading an operator excluded ("" when the back end
  * keeps no decisions); head and tail wrap the result for the ORDER BY
  * (serial, service, name, time, seq). */
 #define GW_SQL_METER_RANGE(excluded, head, tail)                                             \
 	head "WITH inp AS (SELECT r.serial, r.tenant, r.seq, r.generated_unix AS gu,"       \
-	" c.service, c.name, c.value, r.generated_nsec AS gn FROM devices d JOIN reports r"  \
-	" ON r.serial = d.serial"                                                           \
+	" c.service, c.name, c.value, r.generated_nsec AS gn"                               \
+	" FROM devices d CROSS JOIN reports r CROSS JOIN counters c WHERE r.serial = d.serial" \
 	" AND (r.generated_unix > $1 OR (r.generated_unix = $1 AND r.generated_nsec > 0))"  \
 	" AND (r.generated_unix < $2 OR (r.generated_unix = $2 AND r.generated_nsec = 0))"  \
-	" JOIN counters c ON c.report = r.id),"                                             \
+	" AND c.report = r.id),"                                                            \
 	" last AS (SELECT (SELECT r.id FROM reports r WHERE r.serial = d.serial"            \
 	" AND (r.generated_unix < $1 OR (r.generated_unix = $1 AND r.generated_nsec = 0))"  \
 	" ORDER BY r.generated_unix DESC, r.generated_nsec DESC, r.seq DESC LIMIT 1) AS id" \
