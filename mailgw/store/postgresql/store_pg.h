@@ -193,7 +193,5 @@ int gw_pg_audit_list(void *s, gw_store_audit_cb cb, void *ctx, struct tm_error *
 int gw_pg_meter_list(void *s, bool latest, int64_t until, gw_store_meter_cb cb, void *ctx,
 		     struct tm_error *err);
 int gw_pg_supply_list(void *s, gw_store_supply_cb cb, void *ctx, struct tm_error *err);
-int gw_pg_meter_range(void *s, int64_t since, int64_t until, gw_store_meter_cb cb, void *ctx,
-		      struct tm_error *err);
 
 #endif

@@ -14,7 +14,6 @@
 #include <telemail/report.h>
 
 #include "store/postgresql/store_pg.h"
-#include "store/store_sql.h"
 
 #define ALERT_COLS                                                                   \
 	"id, serial, tenant, kind, subject, severity, state, detail, first_seen, last_seen," \
@@ -540,23 +539,6 @@ int gw_pg_meter_list(void *state, bool latest, int64_t until, gw_store_meter_cb 
 		" r.generated_unix, r.generated_nsec, r.seq",
 		latest ? NULL : &p, meter_row, &row, call_meter, &cb, ctx,
 		"list meter readings", err);
-}
-
-/* billing's (since, until] (store_sql.h; no operator decisions are kept
- * here yet: none excludes an opening reading) */
-int gw_pg_meter_range(void *state, int64_t since, int64_t until, gw_store_meter_cb cb, void *ctx,
-		      struct tm_error *err)
-{
-	struct gw_pg_params p;
-	gw_pg_params_init(&p);
-	gw_pg_int(&p, since);
-	gw_pg_int(&p, until);
-	struct gw_meter_row row;
-	return walk(state,
-		GW_SQL_METER_RANGE("", "SELECT * FROM (",
-			") m ORDER BY serial COLLATE \"C\", service COLLATE \"C\","
-			" name COLLATE \"C\", gu, gn, seq"),
-		&p, meter_row, &row, call_meter, &cb, ctx, "list meter readings", err);
 }
 
 static void supply_row(const PGresult *r, int i, void *out)

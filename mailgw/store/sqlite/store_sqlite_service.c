@@ -9,7 +9,6 @@
 #include <telemail/report.h>
 
 #include "store/sqlite/store_sqlite.h"
-#include "store/store_sql.h"
 
 enum svc_stmt {
 	SV_ALERT_FIND,
@@ -52,6 +51,39 @@ _Static_assert(SV_COUNT_ <= GW_SQ_SVC_MAX, "grow GW_SQ_SVC_MAX");
 
 /* A mark keeps the seq of the report that set its value. */
 #define MARK_CHANGED " WHERE ival IS NOT excluded.ival OR tval IS NOT excluded.tval"
+
+/* meter_range (gw_store_meter_range), ?1 since, ?2 until: the period's
+ * readings, and for each device and counter among them or in the device's
+ * last report at or before since, its last reading then that an operator
+ * did not exclude: one index seek per device and counter (CROSS JOIN:
+ * devices, each one's reports of the period by the report-time index, then
+ * their counters, instead of a scan of every counter). PostgreSQL has no
+ * meter_range yet: its report-time index lacks seq (SQLite's v7 added it),
+ * so each opening's lookup would sort a device's history (issue 16). */
+#define METER_RANGE_SQL(excluded)                                             \
+	"WITH inp AS (SELECT r.serial, r.tenant, r.seq, r.generated_unix AS gu,"       \
+	" c.service, c.name, c.value, r.generated_nsec AS gn"                               \
+	" FROM devices d CROSS JOIN reports r CROSS JOIN counters c WHERE r.serial = d.serial" \
+	" AND (r.generated_unix > ?1 OR (r.generated_unix = ?1 AND r.generated_nsec > 0))"  \
+	" AND (r.generated_unix < ?2 OR (r.generated_unix = ?2 AND r.generated_nsec = 0))"  \
+	" AND c.report = r.id),"                                                            \
+	" last AS (SELECT (SELECT r.id FROM reports r WHERE r.serial = d.serial"            \
+	" AND (r.generated_unix < ?1 OR (r.generated_unix = ?1 AND r.generated_nsec = 0))"  \
+	" ORDER BY r.generated_unix DESC, r.generated_nsec DESC, r.seq DESC LIMIT 1) AS id" \
+	" FROM devices d),"                                                                 \
+	" pairs AS (SELECT serial, service, name FROM inp UNION SELECT r.serial, c.service," \
+	" c.name FROM last l JOIN reports r ON r.id = l.id JOIN counters c ON c.report = r.id)," \
+	" open AS (SELECT p.service, p.name, (SELECT r.id FROM reports r JOIN counters c"   \
+	" ON c.report = r.id AND c.service = p.service AND c.name = p.name"                 \
+	" WHERE r.serial = p.serial"                                                        \
+	" AND (r.generated_unix < ?1 OR (r.generated_unix = ?1 AND r.generated_nsec = 0))"  \
+	excluded                                                                            \
+	" ORDER BY r.generated_unix DESC, r.generated_nsec DESC, r.seq DESC LIMIT 1) AS id" \
+	" FROM pairs p)"                                                                    \
+	" SELECT serial, tenant, seq, gu, service, name, value, gn FROM inp UNION ALL"      \
+	" SELECT r.serial, r.tenant, r.seq, r.generated_unix, c.service, c.name, c.value,"  \
+	" r.generated_nsec FROM open o JOIN reports r ON r.id = o.id JOIN counters c"       \
+	" ON c.report = o.id AND c.service = o.service AND c.name = o.name"
 
 static const char *const sv_sql[SV_COUNT_] = {
 	[SV_ALERT_FIND] = "SELECT " ALERT_COLS " FROM svc_alerts"
@@ -114,11 +146,10 @@ static const char *const sv_sql[SV_COUNT_] = {
 		"SELECT l.serial, d.tenant, l.seq, l.idx, l.type, l.colorant, l.description, l.unit,"
 		" l.max_capacity, l.level FROM latest_supplies l JOIN devices d ON d.serial = l.serial"
 		" ORDER BY d.tenant, l.serial, l.idx",
-	/* billing's (since, until] (store_sql.h), without excluded openings */
-	[SV_METER_RANGE] = GW_SQL_METER_RANGE(
+	[SV_METER_RANGE] = METER_RANGE_SQL(
 		" AND NOT EXISTS (SELECT 1 FROM meter_decisions m WHERE m.serial = r.serial"
 		" AND m.seq = r.seq AND m.counter = c.service || '/' || c.name"
-		" AND m.decision = 'exclude')", "", " ORDER BY 1, 5, 6, 4, 8, 3"),
+		" AND m.decision = 'exclude')") " ORDER BY 1, 5, 6, 4, 8, 3",
 };
 
 static sqlite3_stmt *stmt(struct gw_sq *q, enum svc_stmt which, struct tm_error *err)
