@@ -32,6 +32,7 @@ static struct ag_state_supply *supply_slot(struct ag_state *st, int64_t index)
 		return NULL;
 	st->supplies[st->n_supplies].index = index;
 	st->supplies[st->n_supplies].flags = 0;
+	st->supplies[st->n_supplies].part[0] = '\0';
 	return &st->supplies[st->n_supplies++];
 }
 
@@ -75,6 +76,18 @@ size_t ag_events_detect(const struct ag_config *c, struct ag_state *st,
 		int pct = ag_supply_percent(s->level, s->max_capacity, s->unit);
 		int thr = ag_config_supply_low(c, s->type, s->colorant);
 		snprintf(subj, sizeof(subj), "supplies/%lld", (long long)s->index);
+		/* a new part number is a new cartridge, whatever the level says */
+		const char *part = s->part_number != NULL ? s->part_number : "";
+		bool new_part = part[0] != '\0' && slot->part[0] != '\0' && strcmp(part, slot->part) != 0;
+		if (new_part && st->primed && k >= max)
+			continue;   /* no room for its event: the next run tells it */
+		if (part[0] != '\0')
+			snprintf(slot->part, sizeof(slot->part), "%s", part);
+		if (new_part && st->primed) {
+			k = emit(ev, k, max, "supply_replaced", subj);
+			slot->flags = 0;
+			continue;
+		}
 		if (s->level == 0) {
 			if (!(slot->flags & AG_SUPPLY_EMPTY) && k < max) {
 				k = emit(ev, k, max, "supply_empty", subj);

@@ -6,7 +6,8 @@
  *   seq 42
  *   primed 1
  *   state idle
- *   supply 1 1          index, flags (1 low reported, 2 empty reported)
+ *   supply 1 1 TN-512K  index, flags (1 low reported, 2 empty reported), the part
+ *                       number last seen (optional; may hold spaces)
  *   alert jam//4
  *   condition jammed
  *   part fuser
@@ -147,11 +148,15 @@ int ag_state_load(const char *dir, const char *serial, struct ag_state *st, stru
 			snprintf(st->pstate, sizeof(st->pstate), "%s", val);
 		} else if (strcmp(line, "supply") == 0) {
 			long long idx;
-			int fl;
-			bad = st->n_supplies >= AG_STATE_MAX_LIST || sscanf(val, "%lld %d", &idx, &fl) != 2;
+			int fl, used = 0;
+			bad = st->n_supplies >= AG_STATE_MAX_LIST ||
+			      sscanf(val, "%lld %d %n", &idx, &fl, &used) != 2 ||
+			      strlen(val + used) > AG_PART_MAX;
 			if (!bad) {
-				st->supplies[st->n_supplies].index = idx;
-				st->supplies[st->n_supplies++].flags = fl;
+				struct ag_state_supply *sp = &st->supplies[st->n_supplies++];
+				sp->index = idx;
+				sp->flags = fl;
+				snprintf(sp->part, sizeof(sp->part), "%s", val + used);
 			}
 		} else if (strcmp(line, "alert") == 0) {
 			bad = ag_state_list_add(st->alerts, &st->n_alerts, val);
@@ -217,7 +222,9 @@ int ag_state_save(const char *dir, const struct ag_state *st, struct tm_error *e
 	if (st->pstate[0])
 		w |= tm_buf_printf(&b, "state %s\n", st->pstate);
 	for (size_t i = 0; i < st->n_supplies; i++)
-		w |= tm_buf_printf(&b, "supply %" PRId64 " %d\n", st->supplies[i].index, st->supplies[i].flags);
+		w |= tm_buf_printf(&b, "supply %" PRId64 " %d%s%s\n", st->supplies[i].index,
+				   st->supplies[i].flags, st->supplies[i].part[0] ? " " : "",
+				   st->supplies[i].part);
 	for (size_t i = 0; i < st->n_alerts; i++)
 		w |= tm_buf_printf(&b, "alert %s\n", st->alerts[i]);
 	for (size_t i = 0; i < st->n_conditions; i++)

@@ -16,9 +16,12 @@ struct tm_error;
 #define AG_SUPPLY_LOW 1
 #define AG_SUPPLY_EMPTY 2
 
+#define AG_PART_MAX 64   /* the schema's part_number */
+
 struct ag_state_supply {
 	int64_t index;
 	int flags;        /* AG_SUPPLY_LOW | AG_SUPPLY_EMPTY: already reported */
+	char part[AG_PART_MAX + 1];   /* part_number last seen ("" none): a new one is a replacement */
 };
 
 #define AG_STATE_MAX_COUNTERS 16

@@ -194,6 +194,44 @@ Test(agent_collect, supply_threshold_fires_once_with_hysteresis)
 	ag_config_free(c);
 }
 
+#define PART(lvl, part) "device: {serial: A1}\nsupplies: [{index: 1, type: toner, colorant: black, " \
+	"max_capacity: 200, level: " lvl ", part_number: \"" part "\"}]\n"
+
+/* A new part number is a new cartridge: supply_replaced, even at a level
+ * that never went low (an early swap) and even below the old level; the
+ * part number survives a restart (the state file). */
+Test(agent_collect, a_new_part_number_is_a_replacement)
+{
+	struct ag_config *c = cfg();
+	struct ag_state st;
+	ag_state_init(&st);
+	struct ag_event ev[8];
+	cr_expect_eq(detect(c, &st, PART("120", "TN-512K"), ev), 0);   /* first seen */
+	cr_expect_eq(detect(c, &st, PART("110", "TN-512K"), ev), 0);
+	cr_assert_eq(detect(c, &st, PART("100", "TN-512K HY"), ev), 1);  /* swapped at 55 %: 50 % */
+	cr_expect_str_eq(ev[0].cause, "supply_replaced");
+	cr_expect_str_eq(ev[0].subject, "supplies/1");
+	cr_expect_eq(detect(c, &st, PART("98", "TN-512K HY"), ev), 0);
+	cr_expect_eq(detect(c, &st, SUP("96"), ev), 0, "no part number said: nothing new");
+
+	char *d = tm_test_tmpdir();
+	struct tm_error err = { 0 };
+	snprintf(st.serial, sizeof(st.serial), "A1");
+	cr_assert_eq(ag_state_save(d, &st, &err), 0, "%s", err.msg);
+	struct ag_state back;
+	ag_state_init(&back);
+	cr_assert_eq(ag_state_load(d, "A1", &back, &err), 0, "%s", err.msg);
+	cr_assert_eq(back.n_supplies, 1);
+	cr_expect_str_eq(back.supplies[0].part, "TN-512K HY");
+	cr_assert_eq(detect(c, &back, PART("200", "TN-512K"), ev), 1, "after a restart too");
+	cr_expect_str_eq(ev[0].cause, "supply_replaced");
+	ag_state_fini(&back);
+	tm_test_rmtree(d);
+	free(d);
+	ag_state_fini(&st);
+	ag_config_free(c);
+}
+
 Test(agent_collect, alerts_conditions_parts_and_firmware)
 {
 	struct ag_config *c = cfg();

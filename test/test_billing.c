@@ -14,6 +14,7 @@
 #include "service/meter_check.h"
 #include "common.h"
 #include "config/config_service.h"
+#include "scenario/bill.h"
 #include "scenario/fleet.h"
 #include "registry/tenant_scope.h"
 #include "store_fixture.h"
@@ -64,47 +65,6 @@ static void bill(const char *viewer, const char *period, struct gw_billing *b)
 	bill_at(viewer, period, NOW_LATER, b);
 }
 
-/* Run the real telemail-mailgw on this test's state; exit status, output (malloc'd). */
-static int run(const char *args, char **out)
-{
-	char cfg[600], yaml[2048], outpath[600];
-	snprintf(cfg, sizeof(cfg), "%s/mailgw.yaml", tmpdir);
-	snprintf(outpath, sizeof(outpath), "%s/out.txt", tmpdir);
-	int n = snprintf(yaml, sizeof(yaml),
-			 "state_dir: %s\ngateway:\n  mailboxes: [t@gw.example]\n"
-			 "  keys: [{cert: gw.pem, key: gw.key}]\ntrust:\n  ca_file: ca.pem\n%s", tmpdir,
-			 tm_store_yaml());
-	tm_test_write(cfg, yaml, (size_t)n);
-	int rc = tm_test_sh("'%s/mailgw/telemail-mailgw' -c '%s' %s > '%s' 2>&1",
-			    getenv("TM_BUILDDIR"), cfg, args, outpath);
-	struct tm_buf b;
-	tm_buf_init(&b);
-	tm_test_read(outpath, &b);
-	*out = b.len ? (char *)tm_buf_take(&b, &(size_t){0}) : strdup("");
-	tm_buf_fini(&b);
-	return rc;
-}
-
-static const struct gw_billing_line *line(const struct gw_billing *b, const char *serial,
-					  const char *counter)
-{
-	for (size_t i = 0; i < b->n_lines; i++)
-		if (strcmp(b->lines[i].serial, serial) == 0 && strcmp(b->lines[i].counter, counter) == 0)
-			return &b->lines[i];
-	cr_assert_fail("no billing line for %s %s", serial, counter);
-	return NULL;
-}
-
-static const struct gw_billing_total *total(const struct gw_billing *b, const char *tenant,
-					    const char *counter)
-{
-	for (size_t i = 0; i < b->n_totals; i++)
-		if (strcmp(b->totals[i].tenant, tenant) == 0 && strcmp(b->totals[i].counter, counter) == 0)
-			return &b->totals[i];
-	cr_assert_fail("no total for %s %s", tenant, counter);
-	return NULL;
-}
-
 Test(billing, period_boundaries_and_bad_periods)
 {
 	int64_t s, e;
@@ -148,7 +108,7 @@ Test(billing, boundary_rule_estimated_reset_and_wrap)
 
 	struct gw_billing b;
 	bill("acme", "2026-10", &b);
-	const struct gw_billing_line *l = line(&b, "R1", "total/impressions");
+	const struct gw_billing_line *l = sc_bill_line(&b, "R1", "total/impressions");
 	/* closing: the reading at exactly 2026-11-01T00:00:00Z counts (at or before) */
 	cr_assert_eq(l->open_value, 1000);
 	cr_assert_eq(l->close_value, 600);
@@ -156,21 +116,27 @@ Test(billing, boundary_rule_estimated_reset_and_wrap)
 	cr_assert_eq(l->segments, 2);
 	cr_assert_eq(l->flags, GW_BILL_RESET);
 
-	l = line(&b, "W1", "total/impressions");
+	l = sc_bill_line(&b, "W1", "total/impressions");
 	cr_assert_eq(l->usage, 4294967296LL - 4294967000LL + 100 + 200);
 	cr_assert_eq(l->segments, 1);
 	cr_assert_eq(l->flags, GW_BILL_FIRST | GW_BILL_WRAPPED, "first reading 2026-10-02 (after the start)");
 
-	l = line(&b, "E1", "total/impressions");
-	cr_assert_eq(l->usage, 10);
+	/* E1 opens at its 09-25 reading (no earlier one to average: 10 itself) and
+	 * closes at an estimate: 20 + 10 pages in 15 days x 22 days = 34 (14.67 down) */
+	l = sc_bill_line(&b, "E1", "total/impressions");
+	cr_assert_eq(l->open_value, 10);
+	cr_assert_eq(l->open_at, 1790812800, "estimated at the boundary");
+	cr_assert_eq(l->close_value, 34);
+	cr_assert_eq(l->close_at, 1793491200);
+	cr_assert_eq(l->usage, 24);
 	cr_assert_eq(l->flags, GW_BILL_EST_OPEN | GW_BILL_EST_CLOSE);
 	char flags[128];
 	gw_billing_flags_text(l->flags, flags, sizeof(flags));
 	cr_assert_str_eq(flags, "estimated_opening;estimated_closing");
 
-	const struct gw_billing_total *t = total(&b, "acme-hq", "total/impressions");
+	const struct gw_billing_total *t = sc_bill_total(&b, "acme-hq", "total/impressions");
 	cr_assert_eq(t->devices, 3);
-	cr_assert_eq(t->usage, 600 + 4294967296LL - 4294967000LL + 300 + 10);
+	cr_assert_eq(t->usage, 600 + 4294967296LL - 4294967000LL + 300 + 24);
 	gw_billing_fini(&b);
 }
 
@@ -187,11 +153,11 @@ Test(billing, the_opening_is_the_last_reading_not_excluded)
 	readings("S1", (int[]){ -5 }, (long long[]){ 70 }, 1);
 	struct gw_billing b;
 	bill("acme", "2026-10", &b);
-	const struct gw_billing_line *l = line(&b, "X1", "total/impressions");
+	const struct gw_billing_line *l = sc_bill_line(&b, "X1", "total/impressions");
 	cr_expect_eq(l->open_value, 1150);
 	cr_expect_eq(l->usage, 350);
 	cr_expect_eq(l->flags, 0);
-	l = line(&b, "S1", "total/impressions");
+	l = sc_bill_line(&b, "S1", "total/impressions");
 	cr_expect_eq(l->open_value, 70);
 	cr_expect_eq(l->close_value, 70);
 	cr_expect_eq(l->usage, 0);
@@ -203,7 +169,7 @@ Test(billing, the_opening_is_the_last_reading_not_excluded)
 	cr_assert_eq(gw_meter_decide(st, &svc, "X1:3:total/impressions", true, "user:op", 5, &err),
 		     GW_STORE_OK, "%s", err.msg);
 	bill("acme", "2026-10", &b);
-	l = line(&b, "X1", "total/impressions");
+	l = sc_bill_line(&b, "X1", "total/impressions");
 	cr_expect_eq(l->open_value, 1100, "the excluded 1150 was never read: 09-29 opens");
 	cr_expect_eq(l->usage, 400);
 	cr_expect_eq(l->flags, 0);
@@ -286,39 +252,42 @@ Test(billing, fleet_scenario_alerts_and_figures, .timeout = 120)
 	struct gw_billing b;
 	bill("acme", "2026-10", &b);
 	cr_assert_eq(b.n_lines, 5);
-	const struct gw_billing_line *l = line(&b, "D1", "total/impressions");
+	const struct gw_billing_line *l = sc_bill_line(&b, "D1", "total/impressions");
 	cr_assert_eq(l->open_value, 17200);     /* d = 60, 2026-09-30T06:00Z */
 	cr_assert_eq(l->close_value, 20920);    /* d = 91, 2026-10-31T06:00Z */
 	cr_assert_eq(l->usage, 3720);
 	cr_assert_eq(l->flags, 0);
-	l = line(&b, "D1", "total/impressions_monochrome");
+	l = sc_bill_line(&b, "D1", "total/impressions_monochrome");
 	cr_assert_eq(l->usage, 3100);
-	l = line(&b, "D2", "total/impressions");
+	l = sc_bill_line(&b, "D2", "total/impressions");
 	cr_assert_eq(l->open_value, 62000);
 	cr_assert_eq(l->close_value, 3250);
 	cr_assert_eq(l->usage, 2800 + 50 + 3200);
 	cr_assert_eq(l->segments, 2);
 	cr_assert_eq(l->flags, GW_BILL_RESET);
-	l = line(&b, "D3", "total/impressions");
+	/* D3: last read 2026-10-20T06:00Z (11000), silent at the cut-off 11.75 days
+	 * later: 50 a day over the 80 days before, 11000 + 587.5 rounded down */
+	l = sc_bill_line(&b, "D3", "total/impressions");
 	cr_assert_eq(l->open_value, 10000);
-	cr_assert_eq(l->close_value, 11000);    /* 2026-10-20, 11 days before the end */
-	cr_assert_eq(l->usage, 1000);
+	cr_assert_eq(l->close_value, 11587);
+	cr_assert_eq(l->close_at, 1793491200, "the estimate is at the cut-off");
+	cr_assert_eq(l->usage, 1587);
 	cr_assert_eq(l->flags, GW_BILL_EST_CLOSE);
-	l = line(&b, "D4", "total/impressions");
+	l = sc_bill_line(&b, "D4", "total/impressions");
 	cr_assert_eq(l->open_value, 300);
 	cr_assert_eq(l->usage, 210);
 	cr_assert_eq(l->flags, GW_BILL_FIRST);
 
 	cr_assert_eq(b.n_totals, 3);
-	cr_assert_eq(total(&b, "acme-hq", "total/impressions")->usage, 3720 + 6050 + 210);
-	cr_assert_eq(total(&b, "acme-hq", "total/impressions")->devices, 3);
-	cr_assert_eq(total(&b, "acme-hq", "total/impressions_monochrome")->usage, 3100);
-	cr_assert_eq(total(&b, "acme", "total/impressions")->usage, 1000);
+	cr_assert_eq(sc_bill_total(&b, "acme-hq", "total/impressions")->usage, 3720 + 6050 + 210);
+	cr_assert_eq(sc_bill_total(&b, "acme-hq", "total/impressions")->devices, 3);
+	cr_assert_eq(sc_bill_total(&b, "acme-hq", "total/impressions_monochrome")->usage, 3100);
+	cr_assert_eq(sc_bill_total(&b, "acme", "total/impressions")->usage, 1587);
 	gw_billing_fini(&b);
 
 	/* September for D2 spans the outage: no estimate, one segment */
 	bill("acme-hq", "2026-09", &b);
-	l = line(&b, "D2", "total/impressions");
+	l = sc_bill_line(&b, "D2", "total/impressions");
 	cr_assert_eq(l->open_value, 56000);   /* d = 30 */
 	cr_assert_eq(l->close_value, 62000);  /* d = 60 */
 	cr_assert_eq(l->usage, 6000);
@@ -358,7 +327,7 @@ Test(billing, a_fraction_after_the_boundary_is_after_it)
 		    (long long[]){ 900, 1000, 1100, 1120, 1150, 1140 }, 6);
 	struct gw_billing b;
 	bill("acme", "2026-10", &b);
-	const struct gw_billing_line *l = line(&b, "F1", "total/impressions");
+	const struct gw_billing_line *l = sc_bill_line(&b, "F1", "total/impressions");
 	cr_assert_eq(l->open_value, 900);
 	cr_assert_eq(l->close_value, 1000, "the 00:00:00.600 reading belongs to November");
 	cr_assert_eq(l->close_at, 1793448000);   /* 2026-10-31T12:00:00Z */
@@ -368,7 +337,7 @@ Test(billing, a_fraction_after_the_boundary_is_after_it)
 	gw_billing_fini(&b);
 
 	bill("acme", "2026-11", &b);
-	l = line(&b, "F1", "total/impressions");
+	l = sc_bill_line(&b, "F1", "total/impressions");
 	cr_assert_eq(l->open_value, 1000, "November opens where October closed");
 	cr_assert_eq(l->open_at, 1793448000);
 	cr_assert_eq(l->close_value, 1150, "08:00:00.750 is after 08:00:00.25, whatever the seq");
@@ -390,7 +359,8 @@ Test(billing, a_fraction_after_the_boundary_is_after_it)
 	cr_assert_eq(d.last_seen_nsec, 250000000);
 
 	char *out;
-	cr_assert_eq(run("billing --tenant acme --period 2026-11 --format csv", &out), 0, "%s", out);
+	cr_assert_eq(sc_mailgw_run(tmpdir, "", "billing --tenant acme --period 2026-11 --format csv", &out),
+		     0, "%s", out);
 	cr_assert_not_null(strstr(out, "device,acme-hq,F1,total/impressions,1000,2026-10-31T12:00:00Z,"
 				  "1150,2026-11-29T08:00:00.750Z,150,1,\n"), "%s", out);
 	free(out);
@@ -431,11 +401,11 @@ Test(billing, the_month_under_way_is_open_and_closes_at_the_latest_reading)
 	struct gw_billing b;
 	bill_at("acme", "2026-11", NOV_20, &b);
 	cr_assert(b.open);
-	const struct gw_billing_line *l = line(&b, "O1", "total/impressions");
+	const struct gw_billing_line *l = sc_bill_line(&b, "O1", "total/impressions");
 	cr_assert_eq(l->close_value, 290, "the latest reading so far (2026-11-19)");
 	cr_assert_eq(l->usage, 190);
 	cr_assert_eq(l->flags, GW_BILL_OPEN, "open, never estimated_closing");
-	l = line(&b, "O2", "total/impressions");
+	l = sc_bill_line(&b, "O2", "total/impressions");
 	cr_assert_eq(l->close_value, 530);
 	cr_assert_eq(l->flags, GW_BILL_OPEN);
 	char flags[128];
@@ -446,13 +416,13 @@ Test(billing, the_month_under_way_is_open_and_closes_at_the_latest_reading)
 	/* once the month is over, the same readings close it, estimated where stale */
 	bill_at("acme", "2026-11", 1796083200 /* 2026-12-01T00:00:00Z */, &b);
 	cr_assert_not(b.open);
-	cr_assert_eq(line(&b, "O1", "total/impressions")->flags, GW_BILL_EST_CLOSE);
-	cr_assert_eq(line(&b, "O2", "total/impressions")->flags, GW_BILL_EST_CLOSE);
+	cr_assert_eq(sc_bill_line(&b, "O1", "total/impressions")->flags, GW_BILL_EST_CLOSE);
+	cr_assert_eq(sc_bill_line(&b, "O2", "total/impressions")->flags, GW_BILL_EST_CLOSE);
 	gw_billing_fini(&b);
 	/* and October, over before "now", is not open */
 	bill_at("acme", "2026-10", NOV_20, &b);
 	cr_assert_not(b.open);
-	cr_assert_eq(line(&b, "O1", "total/impressions")->flags, GW_BILL_FIRST);
+	cr_assert_eq(sc_bill_line(&b, "O1", "total/impressions")->flags, GW_BILL_FIRST);
 	gw_billing_fini(&b);
 }
 
@@ -464,26 +434,27 @@ Test(billing, the_open_marker_in_every_format)
 	const char *at = "--at 2026-11-20T00:00:00Z";
 	char args[200];
 	snprintf(args, sizeof(args), "billing --tenant acme --period 2026-11 --format csv %s", at);
-	cr_assert_eq(run(args, &out), 0, "%s", out);
+	cr_assert_eq(sc_mailgw_run(tmpdir, "", args, &out), 0, "%s", out);
 	cr_assert_str_eq(out,
 		"record,tenant,serial,counter,opening,opening_at,closing,closing_at,usage,segments,flags\n"
 		"device,acme-hq,O1,total/impressions,100,2026-10-31T00:00:00Z,290,2026-11-19T00:00:00Z,190,1,open\n"
 		"tenant_total,acme-hq,,total/impressions,,,,,190,,devices=1\n");
 	free(out);
 	snprintf(args, sizeof(args), "billing --tenant acme --period 2026-11 --format json %s", at);
-	cr_assert_eq(run(args, &out), 0, "%s", out);
+	cr_assert_eq(sc_mailgw_run(tmpdir, "", args, &out), 0, "%s", out);
 	cr_assert_not_null(strstr(out, "\"open\": true"), "%s", out);
 	cr_assert_not_null(strstr(out, "\"flags\": [\n        \"open\"\n      ]"), "%s", out);
 	free(out);
 	snprintf(args, sizeof(args), "billing --tenant acme --period 2026-11 %s", at);
-	cr_assert_eq(run(args, &out), 0, "%s", out);
+	cr_assert_eq(sc_mailgw_run(tmpdir, "", args, &out), 0, "%s", out);
 	cr_assert_not_null(strstr(out, "period 2026-11 is open: it closes at the latest reading so far\n"),
 			   "%s", out);
 	cr_assert_not_null(strstr(out, "  open\n"), "%s", out);
 	cr_assert_null(strstr(out, "estimated"), "%s", out);
 	free(out);
 	/* over: no marker */
-	cr_assert_eq(run("billing --tenant acme --period 2026-10 --format json --at 2026-11-20T00:00:00Z",
+	cr_assert_eq(sc_mailgw_run(tmpdir, "", "billing --tenant acme --period 2026-10 --format json "
+				   "--at 2026-11-20T00:00:00Z",
 			 &out), 0, "%s", out);
 	cr_assert_not_null(strstr(out, "\"open\": false"), "%s", out);
 	free(out);
@@ -522,16 +493,17 @@ Test(billing, suspect_readings_flagged_then_settled)
 	cr_assert(sc_alert(st, "M1", "meter_suspect", "total/impressions", &al));
 	cr_expect_eq(al.state, GW_ALERT_OPEN);
 	cr_expect_eq(al.count, 1, "900000 after 1200 (too_fast); 1400 after 900000 is a reset");
-	cr_expect_str_eq(al.detail, "reading M1:3:total/impressions: too_fast (900000 after 1200)");
+	cr_expect_str_eq(al.detail, "reading M1:3:total/impressions: too_fast (900000 after 1200; "
+			 "default rate 200 ppm)");
 	cr_assert(sc_alert(st, "M2", "meter_suspect", "total/impressions", &al));
 	cr_expect_str_eq(al.detail, "reading M2:3:total/impressions: backwards (5100 after 5200)");
 	struct gw_billing b;
 	bill("acme", "2026-10", &b);
-	const struct gw_billing_line *l = line(&b, "M1", "total/impressions");
+	const struct gw_billing_line *l = sc_bill_line(&b, "M1", "total/impressions");
 	cr_assert(l->flags & GW_BILL_SUSPECT);
 	cr_expect_str_eq(l->suspect_rule, "too_fast");
 	cr_expect_str_eq(l->suspect_reading, "M1:3:total/impressions");
-	l = line(&b, "M2", "total/impressions");
+	l = sc_bill_line(&b, "M2", "total/impressions");
 	cr_assert(l->flags & GW_BILL_SUSPECT);
 	cr_expect_str_eq(l->suspect_rule, "backwards");
 	cr_expect_str_eq(l->suspect_reading, "M2:3:total/impressions");
@@ -555,16 +527,16 @@ Test(billing, suspect_readings_flagged_then_settled)
 	cr_assert(sc_alert(st, "M1", "meter_suspect", "total/impressions", &a));
 	cr_expect_eq(a.state, GW_ALERT_RESOLVED, "settled by the exclusion");
 	bill("acme", "2026-10", &b);
-	l = line(&b, "M1", "total/impressions");
+	l = sc_bill_line(&b, "M1", "total/impressions");
 	cr_expect_eq(l->flags, 0, "the glitch excluded: nothing left to flag");
 	cr_expect_eq(l->usage, 1000);
-	l = line(&b, "M2", "total/impressions");
+	l = sc_bill_line(&b, "M2", "total/impressions");
 	cr_expect_eq(l->flags, 0, "accepted as it is: no longer suspect");
 	cr_expect_eq(l->usage, 1000);
 	gw_billing_fini(&b);
 
 	char *out = NULL;
-	cr_assert_eq(run("audit", &out), 0, "%s", out);
+	cr_assert_eq(sc_mailgw_run(tmpdir, "", "audit", &out), 0, "%s", out);
 	cr_expect_not_null(strstr(out, "meter.exclude"), "%s", out);
 	cr_expect_not_null(strstr(out, "meter.accept"), "%s", out);
 	free(out);
@@ -578,17 +550,19 @@ Test(billing, cli_suspect_and_accept)
 	sc_enroll(st, "M2", "acme-hq", 2);
 	readings("M2", (int[]){ 0, 5, 6, 7, 31 }, (long long[]){ 5000, 5200, 5100, 5300, 6000 }, 5);
 	char *out = NULL;
-	cr_assert_eq(run("billing --tenant acme --period 2026-10 --format csv", &out), 0, "%s", out);
+	cr_assert_eq(sc_mailgw_run(tmpdir, "", "billing --tenant acme --period 2026-10 --format csv",
+				   &out), 0, "%s", out);
 	cr_expect_not_null(strstr(out, ",1000,1,suspect;rule=backwards;reading=M2:3:total/impressions\n"),
 			   "%s", out);
 	free(out);
-	cr_assert_eq(run("billing accept M2:3:total/impressions", &out), 0, "%s", out);
+	cr_assert_eq(sc_mailgw_run(tmpdir, "", "billing accept M2:3:total/impressions", &out), 0, "%s", out);
 	cr_expect_str_eq(out, "reading M2:3:total/impressions accepted\n");
 	free(out);
-	cr_assert_eq(run("billing --tenant acme --period 2026-10 --format csv", &out), 0, "%s", out);
+	cr_assert_eq(sc_mailgw_run(tmpdir, "", "billing --tenant acme --period 2026-10 --format csv",
+				   &out), 0, "%s", out);
 	cr_expect_null(strstr(out, "suspect"), "%s", out);
 	free(out);
-	cr_assert_neq(run("billing exclude M2:99:total/impressions", &out), 0);
+	cr_assert_neq(sc_mailgw_run(tmpdir, "", "billing exclude M2:99:total/impressions", &out), 0);
 	cr_expect_not_null(strstr(out, "billing.bad_reading"), "%s", out);
 	free(out);
 }

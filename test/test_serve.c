@@ -999,8 +999,9 @@ Test(serve, agent_to_gateway_over_starttls)
 		"  keys: [{cert: %sgw-ec.pem, key: %sgw-ec.key}]\n"
 		"trust: {ca_file: %sca.pem}\nauto_enroll: {tenant: fleet}\nworkers: 1\n"
 		"listen:\n  smtp: 127.0.0.1:0\n  hostname: localhost\n  require_tls: true\n"
-		"  tls: {cert: %s/tls/right.pem, key: %s/tls/right.key}\n",
-		G.dir, pki, pki, pki, G.dir, G.dir);
+		"  tls: {cert: %s/tls/right.pem, key: %s/tls/right.key}\n"
+		"web:\n  listen: 127.0.0.1:0\n  tls: {cert: %sgw-tls.pem, key: %sgw-tls.key}\n",
+		G.dir, pki, pki, pki, G.dir, G.dir, pki, pki);
 	/* a webhook receiver for the notifications */
 	char *rx = tm_test_src("notify/receiver.py");
 	cr_assert_eq(tm_test_sh("/usr/bin/python3 '%s' start '%s/hook' 0", rx, G.dir), 0);
@@ -1049,6 +1050,19 @@ Test(serve, agent_to_gateway_over_starttls)
 	cr_assert(posted, "no webhook notification for the jammed device; log: %s", G.log);
 	cr_assert_eq(tm_test_sh("grep -qi 'x-telemail-signature' '%s'/hook/req-*.json", G.dir), 0);
 	cr_assert(wait_log("gw notify mailed=0 digests=0 posted=", 10), "the delivery is logged");
+	/* /metrics from loopback: the spool's round and the writer's batch were
+	 * counted (the runtime families of serve), and promtool accepts it all */
+	cr_assert(wait_log("gw web event=listening", 10));
+	cr_assert_eq(tm_test_sh("port=$(sed -n 's/.*gw web event=listening.* port=\\([0-9]*\\).*/\\1/p' "
+				"'%s' | head -n 1) && curl -sf -k \"https://127.0.0.1:$port/metrics\" "
+				"> '%s/metrics.txt' && promtool check metrics < '%s/metrics.txt'",
+				G.log, G.dir, G.dir), 0, "/metrics (promtool: apt-get install prometheus)");
+	cr_assert_eq(tm_test_sh("grep -Eq '^telemail_spool_commit_round_seconds_count [1-9]' '%s/metrics.txt' && "
+				"grep -Eq '^telemail_spool_commit_round_seconds_bucket\\{le=\"\\+Inf\"\\} [1-9]' "
+				"'%s/metrics.txt' && "
+				"grep -Eq '^telemail_store_batches_total\\{result=\"committed\"\\} [1-9]' '%s/metrics.txt' && "
+				"grep -q '^telemail_store_retries_total{reason=\"store.busy\"} 0$' '%s/metrics.txt'",
+				G.dir, G.dir, G.dir, G.dir), 0, "round and batch counted: %s/metrics.txt", G.dir);
 	cr_assert_eq(stop_gw(), 0);
 	tm_test_sh("/usr/bin/python3 '%s' stop '%s/hook'", rx, G.dir);
 	free(rx);

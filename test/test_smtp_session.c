@@ -760,3 +760,45 @@ Test(smtp_session, state_changes_only_in_enter_state)
 	fclose(f);
 	cr_assert_eq(assignments, 1, "the one assignment, in enter_state()");
 }
+
+/* Refused replies by command (for /metrics): the verb of the command
+ * table, never the peer's text; taking them empties the list. */
+static unsigned refusals_of(const struct gw_smtp_cmd_refusal *r, size_t n, const char *verb,
+			    const char *reason)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(r[i].verb, verb) == 0 && strcmp(r[i].reason, reason) == 0)
+			return r[i].n;
+	return 0;
+}
+
+Test(smtp_session, refusals_by_command)
+{
+	struct gw_smtp_config cfg = base_cfg();
+	struct drive d;
+	drive_init(&d, &cfg);
+	d.spool_err = "spool.full";
+	feeds(&d, "EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<victim@example.com>\r\n"
+		  "RCPT TO:<other@example.com>\r\nXYZZY<script>\r\nrcpt to:<x@y>\r\n"
+		  "RCPT TO:<telemetry@gw.example.net>\r\nDATA\r\nx\r\n.\r\n");
+	char longline[600];
+	memset(longline, 'A', sizeof(longline));
+	memcpy(longline + sizeof(longline) - 2, "\r\n", 2);
+	feed(&d, longline, sizeof(longline));
+	struct gw_smtp_cmd_refusal r[GW_SMTP_CMD_REFUSALS];
+	unsigned other = 99;
+	size_t n = gw_smtp_session_take_refusals(d.s, r, &other);
+	cr_assert_eq(n, 4, "RCPT, unknown, DATA (the spool's 452), line: %zu", n);
+	cr_assert_eq(other, 0);
+	cr_assert_eq(refusals_of(r, n, "RCPT", "smtpd.relay_denied"), 3, "lower-case rcpt is RCPT");
+	cr_assert_eq(refusals_of(r, n, "unknown", "smtpd.unknown_command"), 1);
+	cr_assert_eq(refusals_of(r, n, "DATA", "spool.full"), 1);
+	cr_assert_eq(refusals_of(r, n, "line", "smtpd.line_too_long"), 1);
+	n = gw_smtp_session_take_refusals(d.s, r, &other);
+	cr_assert_eq(n, 0, "taken: empty");
+	gw_smtp_session_abort(d.s, "smtpd.timeout", "Error: timeout exceeded");
+	n = gw_smtp_session_take_refusals(d.s, r, &other);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(refusals_of(r, n, "session", "smtpd.timeout"), 1);
+	drive_fini(&d);
+}

@@ -430,14 +430,24 @@ Test(web, billing_page_and_csv, .init = setup, .fini = teardown)
 
 Test(web, metrics_exposition, .init = setup, .fini = teardown)
 {
-	struct gw_web_source src = { .st = st, .now = T0 + 21 * 86400, .silence = 7 * 86400 };
-	struct gw_web_runtime rt = { .started = T0, .stored = 12, .spool_rounds = 3 };
+	const char *endpoints[] = { "cloud" };
+	struct gw_web_source src = { .st = st, .now = T0 + 21 * 86400, .silence = 7 * 86400,
+				     .fwd_endpoints = endpoints, .n_fwd_endpoints = 1 };
+	struct gw_web_runtime rt = { .started = T0, .stored = 12, .spool_rounds = 3,
+				     .round_sum = 0.0125, .batches_committed = 5, .retry_busy = 2 };
+	rt.round_buckets[1] = 2;                        /* ≤ 1 ms */
+	rt.round_buckets[GW_SPOOL_ROUND_BUCKETS] = 1;   /* over the last bound */
 	rt.latency_buckets[0] = 2;
 	rt.latency_over = 1;
 	snprintf(rt.refusals[0].reason, sizeof(rt.refusals[0].reason), "smtpd.too_many_connections");
 	snprintf(rt.refusals[0].code, sizeof(rt.refusals[0].code), "421");
 	rt.refusals[0].n = 2;
 	rt.n_refusals = 1;
+	snprintf(rt.cmd_refusals[0].command, sizeof(rt.cmd_refusals[0].command), "RCPT");
+	snprintf(rt.cmd_refusals[0].reason, sizeof(rt.cmd_refusals[0].reason), "smtpd.relay_denied");
+	snprintf(rt.cmd_refusals[0].code, sizeof(rt.cmd_refusals[0].code), "550");
+	rt.cmd_refusals[0].n = 4;
+	rt.n_cmd_refusals = 1;
 	struct tm_buf b;
 	tm_buf_init(&b);
 	cr_assert_eq(gw_web_metrics(&src, &rt, &b), 0);
@@ -451,13 +461,34 @@ Test(web, metrics_exposition, .init = setup, .fini = teardown)
 	cr_assert(strstr(m, "telemail_smtp_refusals_total{reason=\"smtpd.too_many_connections\","
 			 "code=\"421\"} 2\n") != NULL, "%s", m);
 	cr_assert(strstr(m, "telemail_pipeline_latency_seconds_bucket{le=\"+Inf\"} 3\n") != NULL);
+	cr_assert(strstr(m, "telemail_smtp_command_refusals_total{command=\"RCPT\","
+			 "reason=\"smtpd.relay_denied\",code=\"550\"} 4\n") != NULL, "%s", m);
+	cr_assert(strstr(m, "command=\"other\"") == NULL, "nothing over the limit");
 	cr_assert(strstr(m, "telemail_alerts_open{kind=\"supply_low\"} 4\n") != NULL, "%s", m);
+	/* the spool's rounds: cumulative buckets, the sum, the count */
+	cr_assert(strstr(m, "# TYPE telemail_spool_commit_round_seconds histogram\n") != NULL);
+	cr_assert(strstr(m, "telemail_spool_commit_round_seconds_bucket{le=\"0.0005\"} 0\n") != NULL);
+	cr_assert(strstr(m, "telemail_spool_commit_round_seconds_bucket{le=\"0.001\"} 2\n") != NULL);
+	cr_assert(strstr(m, "telemail_spool_commit_round_seconds_bucket{le=\"1\"} 2\n") != NULL, "%s", m);
+	cr_assert(strstr(m, "telemail_spool_commit_round_seconds_bucket{le=\"+Inf\"} 3\n") != NULL);
+	cr_assert(strstr(m, "telemail_spool_commit_round_seconds_sum 0.012500\n") != NULL);
+	cr_assert(strstr(m, "telemail_spool_commit_round_seconds_count 3\n") != NULL);
+	cr_assert(strstr(m, "telemail_store_batches_total{result=\"committed\"} 5\n") != NULL);
+	cr_assert(strstr(m, "telemail_store_retries_total{reason=\"store.busy\"} 2\n") != NULL);
+	/* the forwarding queue of the configured endpoint (empty here) */
+	cr_assert(strstr(m, "telemail_forward_queued_events{endpoint=\"cloud\"} 0\n") != NULL, "%s", m);
+	cr_assert(strstr(m, "telemail_forward_dead_events{endpoint=\"cloud\"} 0\n") != NULL);
+	cr_assert(strstr(m, "# TYPE telemail_forward_sent_events_total counter\n") != NULL);
 	tm_buf_reset(&b);
 	src.now = T0 + 30 * 86400;   /* ten days after the last reports */
 	cr_assert_eq(gw_web_metrics(&src, NULL, &b), 0);
 	m = (const char *)b.data;
 	cr_assert(strstr(m, "telemail_devices{silence=\"silent\"} 4\n") != NULL, "%s", m);
 	cr_assert(strstr(m, "telemail_messages_total") == NULL, "no runtime: no serve counters");
+	src.n_fwd_endpoints = 0;
+	tm_buf_reset(&b);
+	cr_assert_eq(gw_web_metrics(&src, NULL, &b), 0);
+	cr_assert(strstr((const char *)b.data, "telemail_forward_") == NULL, "forwarding off: no family");
 	tm_buf_fini(&b);
 }
 

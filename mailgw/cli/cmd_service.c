@@ -228,8 +228,9 @@ static int alerts_silence(struct gw_cli *c, const struct qopts *q)
 		gw_cli_error("alerts check-silence", &err);
 		return store_rc_exit(rc);
 	}
-	printf("check-silence: silent=%zu never_reported=%zu resolved=%zu\n", k.silent, k.never,
-	       k.resolved);
+	printf("check-silence: silent=%zu never_reported=%zu resolved=%zu collectors_silent=%zu"
+	       " folded=%zu collectors_resolved=%zu\n", k.silent, k.never, k.resolved,
+	       k.collectors_silent, k.folded, k.collectors_resolved);
 	return GW_EXIT_OK;
 }
 
@@ -420,7 +421,7 @@ int gw_cmd_meters(struct gw_cli *c, int argc, char **argv)
 
 static void billing_out(const struct gw_billing *b, const char *tenant, const char *format)
 {
-	char flags[128 + 16 + GW_BILLING_READING_MAX], oat[40], cat[40];
+	char flags[GW_BILLING_FLAGS_MAX], oat[40], cat[40];
 	if (strcmp(format, "json") == 0) {
 		json_t *lines = json_array(), *totals = json_array();
 		for (size_t i = 0; i < b->n_lines; i++) {
@@ -431,13 +432,16 @@ static void billing_out(const struct gw_billing *b, const char *tenant, const ch
 			json_t *fl = json_array();
 			for (char *p = flags, *tok; (tok = strtok_r(p, ";", &p)) != NULL; )
 				json_array_append_new(fl, json_string(tok));
+			char ps[40], pe[40];   /* the line's own tenant's period */
+			fmt_time(l->period_start, ps, sizeof(ps));
+			fmt_time(l->period_end, pe, sizeof(pe));
 			json_array_append_new(lines, json_pack(
-				"{s:s, s:s, s:s, s:I, s:s, s:I, s:s, s:I, s:I, s:o}",
+				"{s:s, s:s, s:s, s:I, s:s, s:I, s:s, s:I, s:I, s:o, s:s, s:s}",
 				"tenant", l->tenant, "serial", l->serial, "counter", l->counter,
 				"opening", (json_int_t)l->open_value, "opening_at", oat,
 				"closing", (json_int_t)l->close_value, "closing_at", cat,
 				"usage", (json_int_t)l->usage, "segments", (json_int_t)l->segments,
-				"flags", fl));
+				"flags", fl, "period_start", ps, "period_end", pe));
 		}
 		for (size_t i = 0; i < b->n_totals; i++)
 			json_array_append_new(totals, json_pack("{s:s, s:s, s:I, s:I}",
@@ -446,9 +450,9 @@ static void billing_out(const struct gw_billing *b, const char *tenant, const ch
 				"devices", (json_int_t)b->totals[i].devices));
 		fmt_time(b->start, oat, sizeof(oat));
 		fmt_time(b->end, cat, sizeof(cat));
-		dump_json(json_pack("{s:s, s:s, s:s, s:s, s:b, s:o, s:o}", "period", b->period,
-				    "tenant", tenant, "start", oat, "end", cat, "open", b->open,
-				    "lines", lines, "totals", totals));
+		dump_json(json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:o, s:o}", "period", b->period,
+				    "tenant", tenant, "basis", b->basis, "start", oat, "end", cat,
+				    "open", b->open, "lines", lines, "totals", totals));
 		return;
 	}
 	if (strcmp(format, "csv") == 0) {   /* one writer of the CSV: the fleet page downloads the same */
@@ -459,8 +463,12 @@ static void billing_out(const struct gw_billing *b, const char *tenant, const ch
 		tm_buf_fini(&out);
 		return;
 	}
+	fmt_time(b->start, oat, sizeof(oat));
+	fmt_time(b->end, cat, sizeof(cat));
+	printf("period %s (%s): %s to %s\n", b->period, b->basis, oat, cat);
 	if (b->open)
-		printf("period %s is open: it closes at the latest reading so far\n\n", b->period);
+		printf("period %s is open: it closes at the latest reading so far\n", b->period);
+	putchar('\n');
 	printf("%-12s %-14s %-34s %12s %12s %10s %4s  %s\n", "TENANT", "SERIAL", "COUNTER",
 	       "OPENING", "CLOSING", "USAGE", "SEG", "FLAGS");
 	for (size_t i = 0; i < b->n_lines; i++) {
@@ -531,8 +539,7 @@ int gw_cmd_billing(struct gw_cli *c, int argc, char **argv)
 	if (ex != GW_EXIT_OK)
 		return ex;
 	struct gw_billing b;
-	int64_t est = c->cfg->service != NULL ? c->cfg->service->estimate_after : 2 * 86400;
-	int rc = gw_billing_compute(c->store, &scope, q.period, est, now, &b, &err);
+	int rc = gw_billing_run(c->store, &scope, q.period, c->cfg->service, now, &b, &err);
 	gw_tenant_scope_fini(&scope);
 	if (rc != GW_STORE_OK) {
 		gw_cli_error("billing", &err);

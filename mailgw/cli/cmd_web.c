@@ -12,6 +12,7 @@
 
 #include "cli/cli.h"
 #include "config/config.h"
+#include "config/config_forward.h"
 #include "config/config_service.h"
 #include "config/config_web.h"
 #include "registry/registry.h"
@@ -101,10 +102,13 @@ int gw_cmd_web(struct gw_cli *c, int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);   /* the web thread inherits the mask */
+	const char *fwd[GW_FORWARD_MAX_ENDPOINTS];
 	struct gw_web_options o = {
 		.cfg = cfg->web, .store = gw_cli_store_options(cfg), .quarantine = true,
 		.silence = cfg->service->silence,
 		.estimate_after = cfg->service->estimate_after, .log = log_stderr,
+		.fwd_endpoints = fwd,
+		.n_fwd_endpoints = gw_forward_endpoint_names(cfg->forward, fwd),
 	};
 	struct gw_web *w = NULL;
 	struct tm_error err = {0};

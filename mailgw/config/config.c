@@ -55,6 +55,26 @@ static const struct tm_conf_entry trust_keys[] = {
 };
 static const struct tm_conf_section trust_section = TM_CONF_TABLE(trust_keys, NULL);
 
+/* store.retention: "off", or "N months" / "1 month" with N 1..1200. */
+static int check_retention(const struct tm_conf_ctx *c, const struct tm_node *n,
+			   struct gw_config *cfg)
+{
+	const char *t = cfg->store_retention;
+	cfg->store_retention_months = 0;
+	if (t == NULL || strcmp(t, "off") == 0)
+		return 0;
+	char *end = NULL;
+	long v = strtol(t, &end, 10);
+	bool ok = end != t && t[0] >= '0' && t[0] <= '9' && v >= 1 && v <= GW_CONFIG_MAX_RETENTION &&
+		  (strcmp(end, " months") == 0 || (v == 1 && strcmp(end, " month") == 0));
+	if (!ok)
+		return tm_conf_fail(c, tm_node_get(n, "retention"), "config.bad_value",
+				    "store.retention", "'%.40s': want off, or N months with N from "
+				    "1 to %d (e.g. 25 months)", t, GW_CONFIG_MAX_RETENTION);
+	cfg->store_retention_months = (int)v;
+	return 0;
+}
+
 static int check_store(const struct tm_conf_ctx *c, const struct tm_node *n, const char *path,
 		       void *obj)
 {
@@ -73,7 +93,7 @@ static int check_store(const struct tm_conf_ctx *c, const struct tm_node *n, con
 		return tm_conf_fail(c, tm_node_get(n, cfg->store_conninfo ? "conninfo" : "password_file"),
 				    "config.bad_value", "store",
 				    "conninfo and password_file are for backend: postgresql");
-	return 0;
+	return check_retention(c, n, (struct gw_config *)obj);
 }
 
 static const struct tm_conf_entry store_keys[] = {
@@ -90,6 +110,9 @@ static const struct tm_conf_entry store_keys[] = {
 	  "outcomes committed in one transaction"),
 	TM_CONF_KEY("busy_timeout", TM_CONF_DURATION, "5s", 0, 1, GW_CONFIG_MAX_BUSY_TIMEOUT,
 	  CFG(store_busy_timeout), "how long a writer waits for a lock"),
+	TM_CONF_KEY("retention", TM_CONF_STRING, "off", 0, 0, 32, CFG(store_retention),
+	  "off, or N months: reports and message-log rows received before the month N months "
+	  "before the current one are purged (daily by serve, or store purge), audited"),
 };
 static const struct tm_conf_section store_section = TM_CONF_TABLE(store_keys, check_store);
 
@@ -208,13 +231,7 @@ int gw_config_parse(const uint8_t *buf, size_t len, const char *name, const char
 	*out = NULL;
 	struct tm_error yerr = {0};
 	if (tm_yaml_read(buf, len, &TM_YAML_CONFIG_LIMITS, &root, &yerr) < 0) {
-		unsigned line, col;
-		int used = 0;
-		if (sscanf(yerr.msg, "line %u, column %u: %n", &line, &col, &used) == 2 && used > 0)
-			tm_error_set(err, "config.syntax", "%s:%u: column %u: %s", c.file, line, col,
-				     yerr.msg + used);
-		else
-			tm_error_set(err, "config.syntax", "%s: %s", c.file, yerr.msg);
+		gw_config_syntax_error(c.file, &yerr, err);
 		goto out;
 	}
 	if ((cfg = config_new(err)) == NULL)
@@ -223,7 +240,8 @@ int gw_config_parse(const uint8_t *buf, size_t len, const char *name, const char
 		tm_error_set(err, "internal.nomem", "out of memory");
 		goto out;
 	}
-	if (tm_conf_read(&c, &root_section, root, "", cfg) < 0 || defaults(cfg, err) < 0)
+	if (tm_conf_read(&c, &root_section, root, "", cfg) < 0 || defaults(cfg, err) < 0 ||
+	    gw_service_config_finish(cfg->service, err) < 0)
 		goto out;
 	if (tm_node_get(root, "forward") == NULL) {
 		gw_config_forward_free(cfg->forward);

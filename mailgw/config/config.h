@@ -28,6 +28,7 @@ struct gw_web_config;
 #define GW_CONFIG_MAX_WORKERS 256
 #define GW_CONFIG_MAX_SKEW (7 * 86400)           /* max_future_skew */
 #define GW_CONFIG_MAX_BUSY_TIMEOUT 600           /* store.busy_timeout, seconds */
+#define GW_CONFIG_MAX_RETENTION 1200             /* store.retention, months (= GW_RETENTION_MAX_MONTHS) */
 #define GW_CONFIG_MAX_DURATION (3650LL * 86400)  /* any duration (TM_CONF_MAX_DURATION) */
 #define GW_CONFIG_MAX_PATH 1024
 
@@ -57,6 +58,8 @@ struct gw_config {
 	char *store_password_file;  /* postgresql: the password's file; NULL: none */
 	unsigned batch_size;        /* default 64 */
 	int64_t store_busy_timeout; /* seconds; default 5 */
+	char *store_retention;      /* "off" (default) or "N months" */
+	int store_retention_months; /* from it; 0: off (store/retention.h) */
 	unsigned workers;           /* 0: one per core */
 	char *quarantine_dir;       /* default <state_dir>/quarantine */
 	struct gw_service_config *service; /* alerts:, billing:, notify: (config_service.h) */
@@ -76,6 +79,11 @@ void gw_config_free(struct gw_config *c);
 /* Every key with its type, default, limits and description, one per line
  * (`telemail-mailgw check-config --defaults`). */
 int gw_config_describe(struct tm_buf *out, bool tsv);
+
+/* The YAML reader's error (tm_yaml_read: "line L, column C: what") as
+ * config.syntax naming the file: "FILE:L: column C: what". Returns -1. */
+int gw_config_syntax_error(const char *file, const struct tm_error *yaml_err,
+			   struct tm_error *err);
 
 /* "90s", "10m", "2h", "7d" → seconds (a non-negative integer and one unit,
  * at most GW_CONFIG_MAX_DURATION). Also for command-line options such as

@@ -70,25 +70,25 @@ static int read_name(const struct tm_conf_ctx *c, const struct tm_node *n, const
 	return 0;
 }
 
-/* events: a list of report, alert, meter. */
+/* events: a list of report, alert, meter, supply_order. */
 static int read_events(const struct tm_conf_ctx *c, const struct tm_node *n, const char *path,
 		       void *obj)
 {
 	struct gw_forward_endpoint *e = obj;
-	static const char *const names[] = { "report", "alert", "meter" };
+	static const char *const names[] = { "report", "alert", "meter", "supply_order" };
 	if (n->type != TM_NODE_SEQ || n->u.seq.n == 0)
 		return tm_conf_fail(c, n, "config.bad_value", path,
-				    "want a list of report, alert, meter");
+				    "want a list of report, alert, meter, supply_order");
 	e->kinds = 0;
 	for (size_t i = 0; i < n->u.seq.n; i++) {
 		const struct tm_node *v = n->u.seq.items[i];
 		unsigned k = 0;
-		for (size_t j = 0; j < 3 && v->type == TM_NODE_STRING; j++)
+		for (size_t j = 0; j < sizeof(names) / sizeof(names[0]) && v->type == TM_NODE_STRING; j++)
 			if (strcmp(v->u.str.s, names[j]) == 0)
 				k = 1u << j;
 		if (k == 0)
 			return tm_conf_fail(c, v, "config.bad_value", path,
-					    "want report, alert or meter");
+					    "want report, alert, meter or supply_order");
 		e->kinds |= k;
 	}
 	return 0;
@@ -169,7 +169,7 @@ static const struct tm_conf_entry endpoint_keys[] = {
 	  EP(tenants), "subtree roots forwarded (none: every tenant)", .of = TM_CONF_STRING,
 	  .count_offset = offsetof(struct gw_forward_endpoint, n_tenants)),
 	TM_CONF_KEY("events", TM_CONF_CUSTOM, "[report, alert]", TM_CONF_DEF_DOC, 0, 0,
-	  TM_CONF_NOFIELD, "which events: report, alert, meter", .read = read_events,
+	  TM_CONF_NOFIELD, "which events: report, alert, meter, supply_order", .read = read_events,
 	  .type_name = "list(enum)"),
 	TM_CONF_KEY("batch_max_events", TM_CONF_INT, "100", 0, 1, 10000, EP(batch_max_events),
 	  "events in one batch at most"),
@@ -256,6 +256,15 @@ int gw_config_forward_finish(struct gw_forward_config *f, struct tm_error *err)
 			return tm_error_set(err, "internal.nomem", "out of memory");
 	}
 	return 0;
+}
+
+size_t gw_forward_endpoint_names(const struct gw_forward_config *f,
+				 const char *out[GW_FORWARD_MAX_ENDPOINTS])
+{
+	size_t n = 0;
+	for (; f != NULL && n < f->n_endpoints && n < GW_FORWARD_MAX_ENDPOINTS; n++)
+		out[n] = f->endpoints[n].name;
+	return n;
 }
 
 void gw_config_forward_free(struct gw_forward_config *f)

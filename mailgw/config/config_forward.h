@@ -20,6 +20,7 @@ struct tm_node;
 #define GW_FORWARD_REPORT 1u
 #define GW_FORWARD_ALERT 2u
 #define GW_FORWARD_METER 4u
+#define GW_FORWARD_ORDER 8u   /* supply order transitions */
 
 /* One receiver. Defaults in gw_forward_endpoint_defaults. */
 struct gw_forward_endpoint {
@@ -65,5 +66,9 @@ int gw_config_forward_new(struct gw_forward_config **out, struct tm_error *err);
 /* After the file is read: the defaults computed at run time (the host name). */
 int gw_config_forward_finish(struct gw_forward_config *f, struct tm_error *err);
 void gw_config_forward_free(struct gw_forward_config *f);
+/* The endpoints' names into out[0..GW_FORWARD_MAX_ENDPOINTS) (pointers into
+ * f); how many. f NULL (forwarding off): 0. */
+size_t gw_forward_endpoint_names(const struct gw_forward_config *f,
+				 const char *out[GW_FORWARD_MAX_ENDPOINTS]);
 
 #endif

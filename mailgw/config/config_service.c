@@ -3,12 +3,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <telemail/config_map.h>
 #include <telemail/error.h>
 #include <telemail/node.h>
 
 #include "config/config_service.h"
+#include "config/meter_models.h"
+#include "config/tzfile.h"
+
+#ifndef GW_MODELS_FILE
+#define GW_MODELS_FILE "/usr/share/telemail/models.yaml"
+#endif
 
 #define SVC(member) TM_CONF_FIELD(struct gw_service_config, member)
 #define MAXD TM_CONF_MAX_DURATION
@@ -61,7 +68,7 @@ static int read_thresholds(const struct tm_conf_ctx *c, const struct tm_node *n,
 
 static const struct tm_conf_entry alerts_keys[] = {
 	TM_CONF_KEY("silence", TM_CONF_DURATION, "7d", 0, 60, MAXD, SVC(silence),
-	  "a device silent this long is flagged (alert device.silent)"),
+	  "a device or collector silent this long is flagged (device_silent, collector_silent)"),
 	TM_CONF_KEY("check_every", TM_CONF_DURATION, "10m", 0, 1, MAXD, SVC(silence_check_every),
 	  "serve runs the silence check this often"),
 	TM_CONF_KEY("part_life_percent", TM_CONF_INT, "90", 0, 1, 1000, SVC(part_life_percent),
@@ -74,11 +81,78 @@ const struct tm_conf_section gw_conf_alerts = TM_CONF_TABLE(alerts_keys, NULL);
 
 /* ---- billing ---- */
 
+/* billing.periods[i].time_zone: a zone of the tz database, loaded now. */
+static int read_zone(const struct tm_conf_ctx *c, const struct tm_node *v, const char *path,
+		     void *obj)
+{
+	struct gw_billing_period_rule *p = obj;
+	struct tm_error zerr = {0};
+	if (tm_conf_string(c, v, path, GW_TZ_NAME_MAX, &p->time_zone) < 0)
+		return -1;
+	gw_tz_free(p->tz);
+	if (gw_tz_load(p->time_zone, &p->tz, &zerr) < 0)
+		return tm_conf_fail(c, v, zerr.reason, path, "%s", zerr.msg);
+	return 0;
+}
+
+#define PER(member) TM_CONF_FIELD(struct gw_billing_period_rule, member)
+
+static const struct tm_conf_entry period_keys[] = {
+	TM_CONF_KEY("tenant", TM_CONF_STRING, NULL, TM_CONF_REQUIRED, 0, 64, PER(tenant),
+	  "the tenant (and its descendants without an entry of their own)"),
+	TM_CONF_KEY("read_day", TM_CONF_INT, NULL, TM_CONF_REQUIRED, 1, 28, PER(read_day),
+	  "the meter-read day: a period ends at its first instant"),
+	TM_CONF_KEY("time_zone", TM_CONF_CUSTOM, "UTC", TM_CONF_DEF_DOC, 0, 0, TM_CONF_NOFIELD,
+	  "the contract's zone (tz database name, e.g. Europe/Berlin)", .read = read_zone,
+	  .type_name = "zone"),
+};
+
+/* Each tenant once. */
+static int check_billing(const struct tm_conf_ctx *c, const struct tm_node *n, const char *path,
+			 void *obj)
+{
+	const struct gw_service_config *s = obj;
+	for (size_t i = 0; i < s->n_periods; i++)
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(s->periods[i].tenant, s->periods[j].tenant) == 0) {
+				char at[48];
+				snprintf(at, sizeof(at), "%s.periods[%zu].tenant", path, i);
+				const struct tm_node *l = tm_node_get(n, "periods");
+				return tm_conf_fail(c, l != NULL ? l->u.seq.items[i] : n,
+						    "config.bad_value", at, "tenant '%s' has an entry "
+						    "already (periods[%zu])", s->periods[i].tenant, j);
+			}
+	return 0;
+}
+
+static const struct tm_conf_section period_section = TM_CONF_TABLE(period_keys, NULL);
+
 static const struct tm_conf_entry billing_keys[] = {
 	TM_CONF_KEY("estimate_after", TM_CONF_DURATION, "2d", 0, 0, MAXD, SVC(estimate_after),
-	  "a boundary reading older than this is marked estimated"),
+	  "a boundary reading older than this is estimated at the boundary"),
+	TM_CONF_KEY("stuck_after", TM_CONF_DURATION, "21d", 0, 86400, MAXD, SVC(stuck_after),
+	  "a total unchanged this long while the device prints is suspect (stuck)"),
+	TM_CONF_KEY("speed_margin", TM_CONF_INT, "150", 0, 100, 1000, SVC(speed_margin),
+	  "too_fast allows this percent of a model's rated speed"),
+	TM_CONF_KEY("models_file", TM_CONF_PATH, GW_MODELS_FILE " (when present)", TM_CONF_DEF_DOC,
+	  0, 0, SVC(models_file), "rated speed and vendor meter codes per model"),
+	TM_CONF_KEY("periods", TM_CONF_LIST, NULL, 0, 0, GW_SERVICE_MAX_PERIODS, SVC(periods),
+	  "contract periods: read day and zone per tenant (else calendar months, UTC)",
+	  .of = TM_CONF_SECTION, .count_offset = offsetof(struct gw_service_config, n_periods),
+	  .elem_size = sizeof(struct gw_billing_period_rule), .section = &period_section),
 };
-const struct tm_conf_section gw_conf_billing = TM_CONF_TABLE(billing_keys, NULL);
+const struct tm_conf_section gw_conf_billing = TM_CONF_TABLE(billing_keys, check_billing);
+
+int gw_service_config_finish(struct gw_service_config *s, struct tm_error *err)
+{
+	gw_meter_models_free(s->models);
+	s->models = NULL;
+	if (s->models_file != NULL)
+		return gw_meter_models_load(s->models_file, &s->models, err);
+	if (access(GW_MODELS_FILE, F_OK) != 0)
+		return 0;   /* not installed: every model at the default speed, no codes */
+	return gw_meter_models_load(GW_MODELS_FILE, &s->models, err);
+}
 
 /* ---- notify ---- */
 
@@ -222,7 +296,12 @@ void gw_config_service_free(struct gw_service_config *s)
 	if (s == NULL)
 		return;
 	tm_conf_release(&gw_conf_alerts, s);
+	for (size_t i = 0; i < s->n_periods; i++) {
+		gw_tz_free(s->periods[i].tz);
+		free(s->periods[i].time_zone);
+	}
 	tm_conf_release(&gw_conf_billing, s);
+	gw_meter_models_free(s->models);
 	tm_conf_release(&gw_conf_notify, s);
 	free(s->smtp_host);
 	free(s);

@@ -1,6 +1,7 @@
 /* telemail-mailgw — the service sections of the configuration (issue 6):
  * `alerts:` (thresholds, silence, part life), `billing:` (when a boundary
- * reading counts as estimated) and `notify:` (e-mail over SMTP, webhook).
+ * reading counts as estimated, the meter rules' stuck time and speed margin,
+ * the models file, contract periods per tenant) and `notify:` (e-mail over SMTP, webhook).
  * Every section and key is optional; absent keys take the defaults of the
  * tables (`telemail-mailgw check-config --defaults` prints them). Errors
  * follow config.h: "file:line: key.path: message". */
@@ -10,10 +11,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct gw_meter_models;
+struct gw_tz;
 struct tm_conf_section;
+struct tm_error;
 
 #define GW_SERVICE_MAX_THRESHOLDS 64   /* alerts.supply_low entries */
 #define GW_SERVICE_MAX_RECIPIENTS 16   /* notify.email.to */
+#define GW_SERVICE_MAX_PERIODS 1024    /* billing.periods */
+
+/* A tenant's contract period (billing.periods): the meter-read day of the
+ * month and the time zone whose midnight starts it. It holds for the tenant
+ * and every descendant that has no entry of its own. */
+struct gw_billing_period_rule {
+	char *tenant;
+	int64_t read_day;                /* 1..28: every month has it */
+	char *time_zone;                 /* tz database name */
+	struct gw_tz *tz;                /* loaded when read */
+};
 
 /* Low threshold of one supply type, optionally one colorant ("type" or
  * "type/colorant"; the most specific entry wins). */
@@ -47,6 +62,12 @@ struct gw_service_config {
 
 	/* billing */
 	int64_t estimate_after;          /* default 2d: an older boundary reading is `estimated` */
+	int64_t stuck_after;             /* default 21d: the same total this long while printing: `stuck` */
+	unsigned speed_margin;           /* percent of a model's rated speed too_fast allows; default 150 */
+	char *models_file;               /* NULL: GW_MODELS_FILE when present */
+	struct gw_billing_period_rule *periods;
+	size_t n_periods;
+	struct gw_meter_models *models;  /* the models file read (NULL: none) */
 
 	/* notify.email (smtp_host NULL: no e-mail) */
 	char *smtp_host;
@@ -76,6 +97,9 @@ extern const struct tm_conf_section gw_conf_alerts, gw_conf_billing, gw_conf_not
 
 /* Fill the defaults (those of the tables above). */
 void gw_service_config_defaults(struct gw_service_config *s);
+/* After reading: load the models file (billing.models_file, else the
+ * shipped one when it is there). Errors name the file, line and field. */
+int gw_service_config_finish(struct gw_service_config *s, struct tm_error *err);
 /* Free what the configuration reader allocated, and s. */
 void gw_config_service_free(struct gw_service_config *s);
 

@@ -23,6 +23,7 @@
 #include "service/notify.h"
 #include "ingest/pipeline.h"
 #include "store/quarantine.h"
+#include "store/retention.h"
 #include "ingest/replay.h"
 #include "daemon/sd_notify.h"
 #include "daemon/serve.h"
@@ -68,6 +69,7 @@ struct serve {
 	struct gw_spool_stats snap_spool;
 	atomic_uint_fast64_t latency[GW_WEB_LATENCY_BUCKETS + 1];
 	atomic_uint_fast64_t latency_ms_sum;
+	struct gw_replay_commit_stats commits;   /* the writer's batch commits */
 };
 
 static void log_line(void *ctx, const char *line)
@@ -177,7 +179,7 @@ static void *pipeline_main(void *arg)
 			.writer = sv->writer, .quarantine = sv->quarantine,
 			.workers = sv->workers, .batch_size = sv->cfg->batch_size,
 			.nice = GW_SERVE_PIPELINE_NICE,
-			.on_result = spool_result, .ctx = sv,
+			.on_result = spool_result, .ctx = sv, .commit_stats = &sv->commits,
 		};
 		struct gw_source src = { .next = spool_next, .ctx = sv };
 		struct gw_replay_counts k;
@@ -484,7 +486,8 @@ static void *service_main(void *arg)
 		log_failed("gw service", "failed", err.reason, err.msg);
 		return NULL;
 	}
-	time_t last_silence = 0;
+	time_t last_silence = 0, last_retention = 0;
+	struct tm_logline rl;
 	for (;;) {
 		if (follow_config(sv, &cfg, &seen, "gw service") < 0)
 			break;
@@ -508,16 +511,29 @@ static void *service_main(void *arg)
 			tm_error_clear(&err);
 			if (gw_alerts_check_silence(st, cfg->service, (int64_t)now, &sk, &err) != GW_STORE_OK)
 				log_failed("gw alerts", "silence_failed", err.reason, err.msg);
-			else if (sk.silent + sk.never + sk.resolved > 0) {
+			else if (sk.silent + sk.never + sk.resolved + sk.collectors_silent +
+				 sk.collectors_resolved > 0) {
 				struct tm_logline l;
 				tm_log_begin(&l, "gw alerts");
 				tm_log_add(&l, "event", "silence");
 				tm_log_addf(&l, "silent", "%zu", sk.silent);
 				tm_log_addf(&l, "never", "%zu", sk.never);
 				tm_log_addf(&l, "resolved", "%zu", sk.resolved);
+				tm_log_addf(&l, "collectors_silent", "%zu", sk.collectors_silent);
+				tm_log_addf(&l, "folded", "%zu", sk.folded);
+				tm_log_addf(&l, "collectors_resolved", "%zu", sk.collectors_resolved);
 				log_end(&l);
 			}
 			last_silence = now;
+		}
+		if (cfg->store_retention_months > 0 && now - last_retention >= 86400) {
+			struct gw_retention_counts rk;   /* daily, from the start (retention.h) */
+			tm_error_clear(&err);
+			if (gw_retention_purge(st, cfg->store_retention_months, now, &rk, &err) != 0)
+				log_failed("gw store", "retention_failed", err.reason, err.msg);
+			else if (gw_retention_log(&rl, &rk))
+				log_end(&rl);
+			last_retention = now;
 		}
 		if (wait_or_stop(sv, (int)cfg->service->notify_every))
 			break;
@@ -600,6 +616,19 @@ static void web_runtime(void *ctx, struct gw_web_runtime *rt)
 		rt->n_refusals++;
 	}
 	rt->refusals_other = ls.refusals_other;
+	for (size_t i = 0; i < ls.n_cmd_refusals && i < sizeof(rt->cmd_refusals) / sizeof(rt->cmd_refusals[0]);
+	     i++) {
+		const struct tm_reason *r = tm_reason_lookup(ls.cmd_refusals[i].reason);
+		snprintf(rt->cmd_refusals[i].command, sizeof(rt->cmd_refusals[i].command), "%s",
+			 ls.cmd_refusals[i].verb);
+		snprintf(rt->cmd_refusals[i].reason, sizeof(rt->cmd_refusals[i].reason), "%s",
+			 ls.cmd_refusals[i].reason);
+		snprintf(rt->cmd_refusals[i].code, sizeof(rt->cmd_refusals[i].code), "%.3s",
+			 r != NULL && r->smtp != NULL ? r->smtp : "");
+		rt->cmd_refusals[i].n = ls.cmd_refusals[i].n;
+		rt->n_cmd_refusals++;
+	}
+	rt->cmd_refusals_other = ls.cmd_refusals_other;
 	rt->spool_messages = ss.messages;
 	rt->spool_bytes = ss.bytes;
 	rt->spool_queued = ss.queued;
@@ -610,6 +639,13 @@ static void web_runtime(void *ctx, struct gw_web_runtime *rt)
 		rt->latency_buckets[i] = sv->latency[i];
 	rt->latency_over = sv->latency[GW_WEB_LATENCY_BUCKETS];
 	rt->latency_sum = (double)sv->latency_ms_sum / 1000.0;
+	memcpy(rt->round_buckets, ss.round_buckets, sizeof(rt->round_buckets));
+	rt->round_sum = (double)ss.round_ns / 1e9;
+	rt->batches_committed = sv->commits.committed;
+	rt->batches_failed = sv->commits.failed;
+	rt->retry_busy = sv->commits.retry_busy;
+	rt->retry_unavailable = sv->commits.retry_unavailable;
+	rt->retry_other = sv->commits.retry_other;
 }
 
 static void web_log(void *ctx, const char *line)
@@ -695,10 +731,13 @@ int gw_serve_run(const struct gw_serve_options *o, struct tm_error *err)
 		goto out;
 	if (cfg->web != NULL) {
 		/* the page reads its configuration once: a reload does not move it */
+		const char *fwd[GW_FORWARD_MAX_ENDPOINTS];
 		struct gw_web_options wo = {
 			.cfg = cfg->web, .store = sv.so, .quarantine = true,
 			.silence = cfg->service->silence, .estimate_after = cfg->service->estimate_after,
 			.runtime = web_runtime, .runtime_ctx = &sv, .log = web_log,
+			.fwd_endpoints = fwd,
+			.n_fwd_endpoints = gw_forward_endpoint_names(cfg->forward, fwd),
 		};
 		gw_spool_stats(sv.spool, &sv.snap_spool);
 		if (gw_web_new(&wo, &sv.web, err) < 0 || gw_web_start(sv.web, err) < 0)

@@ -19,7 +19,8 @@
 
 _Static_assert(GW_FORWARD_REPORT == (unsigned)GW_FWD_REPORT &&
 	       GW_FORWARD_ALERT == (unsigned)GW_FWD_ALERT &&
-	       GW_FORWARD_METER == (unsigned)GW_FWD_METER,
+	       GW_FORWARD_METER == (unsigned)GW_FWD_METER &&
+	       GW_FORWARD_ORDER == (unsigned)GW_FWD_ORDER,
 	       "config_forward.h's event bits are store.h's enum gw_fwd_kind");
 
 #define FANOUT_MAX 10000   /* outbox events read per fan-out transaction */

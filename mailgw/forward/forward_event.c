@@ -2,12 +2,15 @@
  * forward.h). An event:
  *   {"specversion": "1.0", "id": "<report id | transition id>",
  *    "source": "telemail-mailgw://<gateway>/tenant/<tenant>",
- *    "type": "org.telemail.report.v1" | "org.telemail.alert.v1" | "org.telemail.meter.v1",
+ *    "type": "org.telemail.report.v1" | "org.telemail.alert.v1" | "org.telemail.meter.v1"
+ *            | "org.telemail.supply_order.v1",
  *    "subject": "<device serial>", "time": "<RFC 3339>",
  *    "datacontenttype": "application/json", "data": {…}}
  * A meter event's id is the report id with ":meter" appended; its data is
  * {"report": id, "seq", "generated_at", "serial", "counters"} from the
- * report's canonical record. */
+ * report's canonical record. A supply order's event id is the transition's
+ * ("supply-order-<transition id>"); its data is the order at the transition
+ * (service/supply_forward.c). */
 #include <stdio.h>
 #include <string.h>
 
@@ -27,6 +30,8 @@ static const char *type_name(enum gw_fwd_kind k)
 		return "org.telemail.alert.v1";
 	case GW_FWD_METER:
 		return "org.telemail.meter.v1";
+	case GW_FWD_ORDER:
+		return "org.telemail.supply_order.v1";
 	}
 	return "org.telemail.unknown.v1";
 }

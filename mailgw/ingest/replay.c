@@ -232,17 +232,32 @@ static int file_next(void *ctx, struct gw_item **out, struct tm_error *err)
 static void commit_batch(const struct gw_replay *r, struct gw_item **items, size_t n)
 {
 	struct tm_error err = {0};
+	struct gw_replay_commit_stats *cs = r->commit_stats;
 	for (int t = 0; t < COMMIT_TRIES; t++) {
 		tm_error_clear(&err);
 		int rc = gw_pipeline_commit(r->pipeline, r->writer, r->quarantine, items, n,
 					    (int64_t)time(NULL), &err);
-		if (rc == GW_STORE_OK)
+		if (rc == GW_STORE_OK) {
+			if (cs != NULL)
+				cs->committed++;
 			return;
+		}
 		if (rc != GW_STORE_RETRY)
 			break;
+		if (cs != NULL) {
+			const char *why = err.reason != NULL ? err.reason : "";
+			if (strcmp(why, "store.busy") == 0)
+				cs->retry_busy++;
+			else if (strcmp(why, "store.unavailable") == 0)
+				cs->retry_unavailable++;
+			else
+				cs->retry_other++;
+		}
 		struct timespec ts = { 0, 50000000L * (t + 1) };
 		nanosleep(&ts, NULL);
 	}
+	if (cs != NULL)
+		cs->failed++;
 	for (size_t i = 0; i < n; i++)
 		if (!items[i]->done && items[i]->err.reason == NULL)
 			items[i]->err = err;

@@ -27,6 +27,16 @@ struct gw_replay_counts {
 	size_t stored, duplicate, quarantined, deferred;
 };
 
+/* What the writer's batch commits met (serve's /metrics). Owned by the
+ * caller, counted by the writer thread, read from any thread. */
+struct gw_replay_commit_stats {
+	_Atomic uint64_t committed;          /* batches committed */
+	_Atomic uint64_t failed;             /* batches given up (their items deferred) */
+	_Atomic uint64_t retry_busy;         /* tries answered RETRY store.busy */
+	_Atomic uint64_t retry_unavailable;  /* … store.unavailable */
+	_Atomic uint64_t retry_other;        /* … another reason */
+};
+
 /* Called on the writer thread for each item once its outcome is known. */
 typedef void (*gw_replay_result_cb)(void *ctx, const struct gw_item *it);
 
@@ -40,6 +50,7 @@ struct gw_replay {
 	int nice;                            /* > 0: workers and writer run at this niceness */
 	gw_replay_result_cb on_result;
 	void *ctx;
+	struct gw_replay_commit_stats *commit_stats;   /* NULL: not counted */
 };
 
 /* Expand files and directories (regular files, names not starting with '.',

@@ -493,6 +493,33 @@ static int auto_enroll_signer(struct gw_store *st, const char *fp,
 	return rc;
 }
 
+/* A collector reports a serial not enrolled under it: device.moved when the
+ * serial is an enrolled device (it belongs to another collector or
+ * certificate, maybe of another tenant: a printer moved between sites, or a
+ * collector reading what is not its own), else device.mismatch. */
+static int not_bound(struct gw_store *st, const char *fp, const struct gw_cert_row *c,
+		     const char *report_serial, struct tm_error *err)
+{
+	struct gw_device_row d;
+	bool found = false;
+	int rc = gw_store_device_get(st, report_serial, &d, &found, err);
+	if (rc != GW_STORE_OK)
+		return rc;
+	if (!found)
+		return tm_error_set(err, "device.mismatch",
+				    "report serial %.64s is not enrolled under collector %s",
+				    report_serial, fp);
+	if (strcmp(d.tenant, c->tenant) != 0)
+		return tm_error_set(err, "device.moved",
+				    "report serial %.64s belongs to tenant '%s', not to collector %s of "
+				    "tenant '%s': kept in quarantine until it is enrolled under this "
+				    "collector", report_serial, d.tenant, fp, c->tenant);
+	return tm_error_set(err, "device.moved",
+			    "report serial %.64s of tenant '%s' is enrolled under another "
+			    "certificate, not under collector %s: kept in quarantine until it is "
+			    "enrolled under this collector", report_serial, d.tenant, fp);
+}
+
 int gw_registry_check(struct gw_store *st, const char *fingerprint, const char *report_serial,
 		      const struct gw_registry_auto *auto_enroll, char tenant_out[GW_NAME_MAX + 1],
 		      struct tm_error *err)
@@ -532,12 +559,10 @@ int gw_registry_check(struct gw_store *st, const char *fingerprint, const char *
 					    report_serial, c.serial);
 	} else {
 		rc = gw_store_binding_has(st, fp, report_serial, &found, err);
+		if (rc == GW_STORE_OK && !found)
+			rc = not_bound(st, fp, &c, report_serial, err);
 		if (rc != GW_STORE_OK)
 			return rc;
-		if (!found)
-			return tm_error_set(err, "device.mismatch",
-					    "report serial %.64s is not enrolled under collector %s",
-					    report_serial, fp);
 	}
 	struct gw_device_row d;
 	rc = gw_store_device_get(st, report_serial, &d, &found, err);

@@ -114,7 +114,9 @@ struct gw_registry_auto {
 /* May the signer with this fingerprint report for report_serial? On
  * success tenant_out holds the device's tenant. Errors (GW_STORE_ERROR):
  * device.unknown (not enrolled, and no auto-enrollment), device.mismatch
- * (serial not covered), smime.signer_revoked; GW_STORE_RETRY for transient
+ * (serial not covered), device.moved (a collector reports a serial that is
+ * enrolled, but not under it: another collector's or another tenant's
+ * device), smime.signer_revoked; GW_STORE_RETRY for transient
  * store failures. auto_enroll NULL: off. */
 int gw_registry_check(struct gw_store *st, const char *fingerprint, const char *report_serial,
 		      const struct gw_registry_auto *auto_enroll, char tenant_out[GW_NAME_MAX + 1],

@@ -12,9 +12,9 @@
 #include <telemail/digest.h>
 #include <telemail/error.h>
 #include <telemail/report.h>
-#include <telemail/time.h>
 
 #include "service/alerts.h"
+#include "service/alerts_private.h"
 #include "service/notify_queue.h"
 #include "service/alerts_device.h"
 #include "store/audit.h"
@@ -28,6 +28,7 @@ static bool is_event_kind(const char *kind)
 {
 	static const char *const events[] = {
 		"supply_replaced", "counter_reset", "counter_wrap", "firmware_changed", "outbox_gap",
+		"identity_conflict",
 	};
 	for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
 		if (strcmp(kind, events[i]) == 0)
@@ -37,112 +38,22 @@ static bool is_event_kind(const char *kind)
 
 /* ---- notifications of a transition (notify.c delivers them) ---- */
 
-/* What evaluating one report needs at hand. */
-struct eval {
-	struct gw_store *st;
-	struct gw_alerts_device *dev;   /* the device's marks and active alerts */
-	const struct gw_service_config *svc;
-	const char *serial;
-	const char *tenant;
-	const char *report_id;
-	int64_t seq;
-	int64_t at;    /* the report's generated_at (or the check's now) */
-	int64_t now;   /* the gateway clock (queue times) */
-	struct tm_error *err;
-};
 
-/* snprintf(dst + len, cap - len, "%.*s", max, src) without the formatter:
- * at most max bytes of src, cut to what fits; the new length. len < cap. */
-static size_t text_cat(char *dst, size_t cap, size_t len, const char *src, size_t max)
-{
-	size_t n = strnlen(src, max);
-	if (n > cap - 1 - len)
-		n = cap - 1 - len;
-	memcpy(dst + len, src, n);
-	dst[len + n] = '\0';
-	return len + n;
-}
-
-#define TEXT_COPY(dst, src) text_cat((dst), sizeof(dst), 0, (src), SIZE_MAX)
-
-static int sev_rank(const char *s)
-{
-	return strcmp(s, "critical") == 0 ? 2 : strcmp(s, "warning") == 0 ? 1 : 0;
-}
-
-/* Open an alert, or count a repeat of the active one. */
-static int raise_alert(const struct eval *e, const char *kind, const char *subject,
-		       const char *severity, const char *detail)
-{
-	struct gw_alert_row a;
-	bool found = false;
-	int rc = gw_alerts_device_find(e->dev, kind, subject, &a, &found, e->err);
-	if (rc != GW_STORE_OK)
-		return rc;
-	if (found) {
-		if (e->at > a.last_seen)
-			a.last_seen = e->at;
-		a.count++;
-		if (sev_rank(severity) > sev_rank(a.severity))
-			TEXT_COPY(a.severity, severity);
-		TEXT_COPY(a.detail, detail);
-		TEXT_COPY(a.report_id, e->report_id ? e->report_id : "");
-		rc = gw_alerts_device_repeat(e->dev, &a, e->err);
-		if (rc == GW_STORE_OK)
-			rc = gw_alerts_forward(e->st, &a, "updated", e->now, e->err);
-		return rc;
-	}
-	memset(&a, 0, sizeof(a));
-	TEXT_COPY(a.serial, e->serial);
-	TEXT_COPY(a.tenant, e->tenant);
-	TEXT_COPY(a.kind, kind);
-	TEXT_COPY(a.subject, subject);
-	TEXT_COPY(a.severity, severity);
-	TEXT_COPY(a.detail, detail);
-	TEXT_COPY(a.report_id, e->report_id ? e->report_id : "");
-	a.state = GW_ALERT_OPEN;
-	a.first_seen = a.last_seen = e->at;
-	a.count = 1;
-	rc = gw_alerts_device_insert(e->dev, &a, e->err);
-	if (rc == GW_STORE_OK)
-		rc = gw_notify_enqueue(e->st, e->svc, &a, "opened", e->now, e->err);
-	if (rc == GW_STORE_OK)
-		rc = gw_alerts_forward(e->st, &a, "opened", e->now, e->err);
-	return rc;
-}
-
-/* Resolve the active alert of this kind and subject, if there is one. */
-static int resolve_alert(const struct eval *e, const char *kind, const char *subject)
-{
-	struct gw_alert_row a;
-	bool found = false;
-	int rc = gw_alerts_device_find(e->dev, kind, subject, &a, &found, e->err);
-	if (rc != GW_STORE_OK || !found)
-		return rc;
-	a.state = GW_ALERT_RESOLVED;
-	a.resolved_at = e->at;
-	rc = gw_alerts_device_update(e->dev, &a, e->err);
-	if (rc == GW_STORE_OK)
-		rc = gw_notify_enqueue(e->st, e->svc, &a, "resolved", e->now, e->err);
-	if (rc == GW_STORE_OK)
-		rc = gw_alerts_forward(e->st, &a, "resolved", e->now, e->err);
-	return rc;
-}
 
 /* The mark of `key` (NULL: none): *out points at *buf or at the held copy. */
-static int mark_get(const struct eval *e, const char *key, struct gw_mark_row *buf,
+static int mark_get(const struct gw_alerts_eval *e, const char *key, struct gw_mark_row *buf,
 		    const struct gw_mark_row **out)
 {
 	return gw_alerts_device_mark_get(e->dev, key, buf, out, e->err);
 }
 
-static int mark_set_int(const struct eval *e, const char *key, int64_t v)
+static int mark_set_int(const struct gw_alerts_eval *e, const char *key, int64_t v)
 {
 	struct gw_mark_row m = { .seq = e->seq, .has_ival = true, .ival = v };
 	return gw_alerts_device_mark_set(e->dev, key, &m, e->err);
 }
 
-static int mark_set_text(const struct eval *e, const char *key, const char *v)
+static int mark_set_text(const struct gw_alerts_eval *e, const char *key, const char *v)
 {
 	struct gw_mark_row m = { .seq = e->seq };
 	TEXT_COPY(m.tval, v);
@@ -166,7 +77,7 @@ static int64_t supply_pct(const struct tm_supply *s)
 	return s->level == 0 ? 0 : -1;
 }
 
-static int eval_supply(const struct eval *e, const struct tm_supply *s)
+static int eval_supply(const struct gw_alerts_eval *e, const struct tm_supply *s)
 {
 	char subject[GW_ALERT_SUBJECT_MAX], key[64], detail[GW_ALERT_DETAIL_MAX];
 	snprintf(subject, sizeof(subject), "%.40s%s%.40s#%" PRId64, s->type,
@@ -187,29 +98,34 @@ static int eval_supply(const struct eval *e, const struct tm_supply *s)
 		snprintf(detail, sizeof(detail), "%s: %" PRId64 " %% (low threshold %u %%)", subject,
 			 pct, thr);
 	if (pct == 0) {
-		rc = raise_alert(e, "supply_empty", subject, "critical", detail);
+		rc = gw_alerts_eval_raise(e, "supply_empty", subject, "critical", detail);
 		if (rc == GW_STORE_OK)
-			rc = raise_alert(e, "supply_low", subject, "warning", detail);
+			rc = gw_alerts_eval_raise(e, "supply_low", subject, "warning", detail);
 	} else if (pct == -3 || pct <= (int64_t)thr) {
-		rc = raise_alert(e, "supply_low", subject, "warning", detail);
+		rc = gw_alerts_eval_raise(e, "supply_low", subject, "warning", detail);
 		if (rc == GW_STORE_OK)
-			rc = resolve_alert(e, "supply_empty", subject);
+			rc = gw_alerts_eval_resolve(e, "supply_empty", subject);
 	} else {
 		/* above the threshold: a jump up is a replacement */
 		int64_t before = prev == NULL || !prev->has_ival ? -1 : prev->ival == -3 ? thr : prev->ival;
-		if (before >= 0 && pct >= before + REPLACED_JUMP) {
+		bool told = gw_supply_replaced_by_agent(e->report, s->index);
+		if ((before >= 0 && pct >= before + REPLACED_JUMP) || told) {
 			char d[GW_ALERT_DETAIL_MAX];
-			snprintf(d, sizeof(d), "%s: replaced, %" PRId64 " %% -> %" PRId64 " %%", subject,
-				 before, pct);
-			struct eval ev = *e;
-			rc = raise_alert(&ev, "supply_replaced", subject, "info", d);
+			if (before >= 0)
+				snprintf(d, sizeof(d), "%s: replaced%s, %" PRId64 " %% -> %" PRId64 " %%",
+					 subject, told ? " (the agent's event)" : "", before, pct);
+			else
+				snprintf(d, sizeof(d), "%s: replaced (the agent's event), now %" PRId64 " %%",
+					 subject, pct);
+			struct gw_alerts_eval ev = *e;
+			rc = gw_alerts_eval_raise(&ev, "supply_replaced", subject, "info", d);
 			if (rc == GW_STORE_OK)
-				rc = resolve_alert(e, "supply_replaced", subject);
+				rc = gw_alerts_eval_resolve(e, "supply_replaced", subject);
 		}
 		if (rc == GW_STORE_OK)
-			rc = resolve_alert(e, "supply_low", subject);
+			rc = gw_alerts_eval_resolve(e, "supply_low", subject);
 		if (rc == GW_STORE_OK)
-			rc = resolve_alert(e, "supply_empty", subject);
+			rc = gw_alerts_eval_resolve(e, "supply_empty", subject);
 	}
 	if (rc == GW_STORE_OK)
 		rc = mark_set_int(e, key, pct);
@@ -246,7 +162,7 @@ static bool in_list(const char *list, const char *name)
 
 /* Resolve what the previous set held and the new one does not, then
  * remember the new set (as much of it as fits in a mark). */
-static int settle_set(const struct eval *e, const char *key, const char *kind, const char *now_set)
+static int settle_set(const struct gw_alerts_eval *e, const char *key, const char *kind, const char *now_set)
 {
 	struct gw_mark_row buf;
 	const struct gw_mark_row *prev;
@@ -259,7 +175,7 @@ static int settle_set(const struct eval *e, const char *key, const char *kind, c
 		char name[GW_ALERT_SUBJECT_MAX];
 		snprintf(name, sizeof(name), "%.*s", (int)(len < sizeof(name) ? len : sizeof(name) - 1), p);
 		if (!in_list(now_set, name))
-			rc = resolve_alert(e, kind, name);
+			rc = gw_alerts_eval_resolve(e, kind, name);
 		p += len + (nl != NULL);
 	}
 	if (rc == GW_STORE_OK)
@@ -277,7 +193,7 @@ static void set_add(char *set, size_t cap, const char *name)
 	memcpy(set + used, name, n + 1);
 }
 
-static int eval_conditions(const struct eval *e, const struct tm_report *r)
+static int eval_conditions(const struct gw_alerts_eval *e, const struct tm_report *r)
 {
 	char set[sizeof(((struct gw_mark_row *)0)->tval)] = "";
 	int rc = GW_STORE_OK;
@@ -285,14 +201,14 @@ static int eval_conditions(const struct eval *e, const struct tm_report *r)
 		char detail[GW_ALERT_DETAIL_MAX];
 		snprintf(detail, sizeof(detail), "device reports condition %s (state %s)",
 			 r->conditions[i], r->state ? r->state : "?");
-		rc = raise_alert(e, "condition", r->conditions[i],
+		rc = gw_alerts_eval_raise(e, "condition", r->conditions[i],
 				 condition_severity(r->conditions[i]), detail);
 		set_add(set, sizeof(set), r->conditions[i]);
 	}
 	return rc == GW_STORE_OK ? settle_set(e, "conditions", "condition", set) : rc;
 }
 
-static int eval_report_alerts(const struct eval *e, const struct tm_report *r)
+static int eval_report_alerts(const struct gw_alerts_eval *e, const struct tm_report *r)
 {
 	char set[sizeof(((struct gw_mark_row *)0)->tval)] = "";
 	int rc = GW_STORE_OK;
@@ -305,7 +221,7 @@ static int eval_report_alerts(const struct eval *e, const struct tm_report *r)
 			 a->sub_code ? a->sub_code : "");
 		snprintf(detail, sizeof(detail), "critical alert %s: %.100s", subject,
 			 a->description ? a->description : "(no description)");
-		rc = raise_alert(e, "device_alert", subject, "critical", detail);
+		rc = gw_alerts_eval_raise(e, "device_alert", subject, "critical", detail);
 		set_add(set, sizeof(set), subject);
 	}
 	return rc == GW_STORE_OK ? settle_set(e, "device_alerts", "device_alert", set) : rc;
@@ -313,7 +229,7 @@ static int eval_report_alerts(const struct eval *e, const struct tm_report *r)
 
 /* ---- parts, counters, firmware ---- */
 
-static int eval_part(const struct eval *e, const struct tm_part *p)
+static int eval_part(const struct gw_alerts_eval *e, const struct tm_part *p)
 {
 	if (p->rated_life == TM_UNSET || p->rated_life <= 0 || p->used < 0)
 		return GW_STORE_OK;
@@ -324,9 +240,9 @@ static int eval_part(const struct eval *e, const struct tm_part *p)
 	if (share >= (long double)e->svc->part_life_percent) {
 		snprintf(detail, sizeof(detail), "%s: used %" PRId64 " of rated %" PRId64 " (%.0Lf %%)",
 			 subject, p->used, p->rated_life, share);
-		return raise_alert(e, "part_life", subject, "warning", detail);
+		return gw_alerts_eval_raise(e, "part_life", subject, "warning", detail);
 	}
-	return resolve_alert(e, "part_life", subject);
+	return gw_alerts_eval_resolve(e, "part_life", subject);
 }
 
 static bool wrapped(int64_t before, int64_t after)
@@ -338,7 +254,7 @@ static bool wrapped(int64_t before, int64_t after)
 	return false;
 }
 
-static int eval_counter(const struct eval *e, const char *name, int64_t value)
+static int eval_counter(const struct gw_alerts_eval *e, const char *name, int64_t value)
 {
 	char key[96], detail[GW_ALERT_DETAIL_MAX];
 	text_cat(key, sizeof(key), text_cat(key, sizeof(key), 0, "ctr:", 4), name, 80);
@@ -351,12 +267,12 @@ static int eval_counter(const struct eval *e, const char *name, int64_t value)
 		bool wrap = wrapped(prev->ival, value);
 		snprintf(detail, sizeof(detail), "counter %s went from %" PRId64 " to %" PRId64 " (%s)",
 			 name, prev->ival, value, wrap ? "wrapped" : "reset or board swap");
-		rc = raise_alert(e, wrap ? "counter_wrap" : "counter_reset", name, "warning", detail);
+		rc = gw_alerts_eval_raise(e, wrap ? "counter_wrap" : "counter_reset", name, "warning", detail);
 	}
 	return rc == GW_STORE_OK ? mark_set_int(e, key, value) : rc;
 }
 
-static int eval_counters(const struct eval *e, const struct tm_report *r)
+static int eval_counters(const struct gw_alerts_eval *e, const struct tm_report *r)
 {
 	static const char *const names[] = {
 		"impressions", "impressions_monochrome", "impressions_full_color",
@@ -389,7 +305,7 @@ static int eval_counters(const struct eval *e, const struct tm_report *r)
 	return rc;
 }
 
-static int eval_firmware(const struct eval *e, const struct tm_firmware *f)
+static int eval_firmware(const struct gw_alerts_eval *e, const struct tm_firmware *f)
 {
 	char key[96], detail[GW_ALERT_DETAIL_MAX];
 	text_cat(key, sizeof(key), text_cat(key, sizeof(key), 0, "fw:", 3), f->component, 80);
@@ -401,21 +317,21 @@ static int eval_firmware(const struct eval *e, const struct tm_firmware *f)
 	if (prev != NULL && strcmp(prev->tval, f->version) != 0) {
 		snprintf(detail, sizeof(detail), "%.40s firmware %.90s -> %.90s", f->component,
 			 prev->tval, f->version);
-		rc = raise_alert(e, "firmware_changed", f->component, "info", detail);
+		rc = gw_alerts_eval_raise(e, "firmware_changed", f->component, "info", detail);
 	}
 	return rc == GW_STORE_OK ? mark_set_text(e, key, f->version) : rc;
 }
 
-static int evaluate(const struct eval *e, const struct tm_report *r)
+static int evaluate(const struct gw_alerts_eval *e, const struct tm_report *r)
 {
-	int rc = resolve_alert(e, "device_silent", "device");
+	int rc = gw_alerts_eval_resolve(e, "device_silent", "device");
 	if (rc == GW_STORE_OK)
-		rc = resolve_alert(e, "device_never_reported", "device");
+		rc = gw_alerts_eval_resolve(e, "device_never_reported", "device");
 	if (rc == GW_STORE_OK && r->outbox_gap != TM_UNSET && r->outbox_gap > 0) {
 		char d[GW_ALERT_DETAIL_MAX];
 		snprintf(d, sizeof(d), "the agent dropped %" PRId64 " report(s) from its outbox before seq %" PRId64,
 			 r->outbox_gap, r->seq);
-		rc = raise_alert(e, "outbox_gap", "outbox", "warning", d);
+		rc = gw_alerts_eval_raise(e, "outbox_gap", "outbox", "warning", d);
 	}
 	for (size_t i = 0; i < r->n_supplies && rc == GW_STORE_OK; i++)
 		rc = eval_supply(e, &r->supplies[i]);
@@ -445,11 +361,22 @@ int gw_alerts_on_stored(struct gw_store *st, const struct gw_service_config *svc
 	int rc = GW_STORE_OK;
 	if (info->result != GW_PUT_STORED)
 		return GW_STORE_OK;
+	if (r->has_collector) {   /* the collector's heartbeat */
+		int64_t at;
+		if (gw_store_parse_utc(r->generated_at, "report/generated_at", &at, err) < 0)
+			return GW_STORE_ERROR;
+		rc = gw_alerts_collector_heard(st, svc, rec->fingerprint, rec->tenant, at, now, err);
+		if (rc != GW_STORE_OK)
+			return rc;
+	}
+	rc = gw_alerts_identity_on_stored(st, svc, rec, now, err);
+	if (rc != GW_STORE_OK)
+		return rc;
 	if (info->newest) {
 		struct gw_alerts_device dev;
-		struct eval e = {
+		struct gw_alerts_eval e = {
 			.st = st, .dev = &dev, .svc = svc, .serial = r->serial, .tenant = rec->tenant,
-			.report_id = r->id, .seq = r->seq, .now = now, .err = err,
+			.report_id = r->id, .report = r, .seq = r->seq, .now = now, .err = err,
 		};
 		if (gw_store_parse_utc(r->generated_at, "report/generated_at", &e.at, err) < 0)
 			return GW_STORE_ERROR;
@@ -480,94 +407,6 @@ int gw_alerts_on_stored(struct gw_store *st, const struct gw_service_config *svc
 	return gw_audit_append(st, "pipeline", "ingest", object, rec->tenant, NULL, after, now, err);
 }
 
-/* ---- silence ---- */
-
-struct dev_rows {
-	struct gw_device_row *rows;
-	size_t n, cap;
-};
-
-static int collect_device(void *ctx, const struct gw_device_row *d)
-{
-	struct dev_rows *l = ctx;
-	struct gw_device_row *p = tm_array_grow(l->rows, &l->cap, l->n, sizeof(*p), 64, SIZE_MAX);
-	if (p == NULL)
-		return 1;   /* stops the walk: out of memory */
-	l->rows = p;
-	l->rows[l->n++] = *d;
-	return 0;
-}
-
-static int check_one(const struct eval *e, const struct gw_device_row *d,
-		     struct gw_silence_counts *c)
-{
-	char detail[GW_ALERT_DETAIL_MAX], when[32];
-	int64_t silence = e->svc->silence;
-	if (d->last_seq == 0) {
-		if (e->now - d->enrolled_at <= silence)
-			return GW_STORE_OK;
-		tm_time_format(d->enrolled_at, when, sizeof(when));
-		snprintf(detail, sizeof(detail), "enrolled %s, never reported", when);
-		c->never++;
-		return raise_alert(e, "device_never_reported", "device", "info", detail);
-	}
-	if (e->now - d->last_seen > silence) {
-		tm_time_format(d->last_seen, when, sizeof(when));
-		snprintf(detail, sizeof(detail), "last report generated %s (%" PRId64 " days ago)", when,
-			 (e->now - d->last_seen) / 86400);
-		c->silent++;
-		return raise_alert(e, "device_silent", "device", "warning", detail);
-	}
-	struct gw_alert_row a;
-	bool found = false;
-	int rc = gw_store_alert_find_active(e->st, d->serial, "device_silent", "device", &a,
-					    &found, e->err);
-	if (rc == GW_STORE_OK && found) {
-		c->resolved++;
-		rc = resolve_alert(e, "device_silent", "device");
-	}
-	return rc;
-}
-
-int gw_alerts_check_silence(struct gw_store *st, const struct gw_service_config *svc,
-			    int64_t now, struct gw_silence_counts *counts, struct tm_error *err)
-{
-	struct gw_service_config defaults;
-	if (svc == NULL) {
-		gw_service_config_defaults(&defaults);
-		svc = &defaults;
-	}
-	memset(counts, 0, sizeof(*counts));
-	struct dev_rows l = {0};
-	int rc = gw_store_device_list(st, collect_device, &l, err);
-	if (rc != GW_STORE_OK) {
-		if (rc > 0)
-			rc = tm_error_set(err, "internal.nomem", "out of memory");
-		goto out;
-	}
-	rc = gw_store_begin(st, err);
-	if (rc != GW_STORE_OK)
-		goto out;
-	for (size_t i = 0; i < l.n && rc == GW_STORE_OK; i++) {
-		struct gw_alerts_device dev;   /* nothing loaded: one store call per lookup */
-		gw_alerts_device_init(&dev, st, l.rows[i].serial, l.rows[i].last_seq);
-		struct eval e = {
-			.st = st, .dev = &dev, .svc = svc, .serial = l.rows[i].serial,
-			.tenant = l.rows[i].tenant, .seq = l.rows[i].last_seq, .at = now, .now = now,
-			.err = err,
-		};
-		rc = check_one(&e, &l.rows[i], counts);
-		gw_alerts_device_fini(&dev);
-	}
-	if (rc == GW_STORE_OK)
-		rc = gw_store_commit(st, err);
-	if (rc != GW_STORE_OK)
-		gw_store_rollback(st);
-out:
-	free(l.rows);
-	return rc;
-}
-
 /* ---- the notifier's own alert ---- */
 
 int gw_alerts_notify_failing(struct gw_store *st, const struct gw_service_config *svc,
@@ -592,22 +431,17 @@ int gw_alerts_gateway_set(struct gw_store *st, const struct gw_service_config *s
 		if (rc != GW_STORE_OK || !found)
 			return rc;
 	}
-	struct gw_alerts_device dev;   /* nothing loaded: one store call per lookup */
-	gw_alerts_device_init(&dev, st, GW_ALERTS_GATEWAY, 0);
-	struct eval e = {
-		.st = st, .dev = &dev, .svc = svc, .serial = GW_ALERTS_GATEWAY, .tenant = "",
-		.at = now, .now = now, .err = err,
+	const struct gw_alerts_target t = {
+		.serial = GW_ALERTS_GATEWAY, .tenant = "", .at = now, .now = now,
 	};
 	int rc = gw_store_begin(st, err);
 	if (rc == GW_STORE_OK) {
-		rc = raise ? raise_alert(&e, kind, subject, "warning", detail)
-			   : resolve_alert(&e, kind, subject);
+		rc = gw_alerts_set(st, svc, &t, kind, subject, raise ? "warning" : NULL, detail, err);
 		if (rc == GW_STORE_OK)
 			rc = gw_store_commit(st, err);
 		if (rc != GW_STORE_OK)
 			gw_store_rollback(st);
 	}
-	gw_alerts_device_fini(&dev);
 	return rc;
 }
 

@@ -29,8 +29,20 @@
  *   firmware_changed [component]        a firmware version changed (event, info)
  *   outbox_gap [outbox]                 the agent lost reports from its outbox (event)
  *   device_silent [device]              no report for longer than alerts.silence
+ *                                       while its collector (if any) keeps
+ *                                       reporting: unreachable from it
  *   device_never_reported [device]      enrolled longer than alerts.silence ago,
  *                                       never reported (info)
+ *   collector_silent [fingerprint]      serial "collector", the collector
+ *                                       certificate's tenant: its heartbeat (its
+ *                                       newest report with a collector section)
+ *                                       is older than alerts.silence; its devices
+ *                                       get no device_silent of their own while it
+ *                                       is silent (alerts_silence.c)
+ *   identity_conflict [certificates]    two certificates sign reports for the
+ *                                       serial in overlapping spans of report time
+ *                                       (both fingerprints in the detail; an event)
+ *                                       (alerts_identity.c)
  *   notify_failing [email|webhook]      the gateway's own (serial "gateway", no
  *                                       tenant): a channel gave up notifications;
  *                                       resolved once none of it is failed
@@ -71,13 +83,62 @@ int gw_alerts_on_stored(struct gw_store *st, const struct gw_service_config *svc
 
 struct gw_silence_counts {
 	size_t silent, never, resolved;
+	size_t collectors_silent;   /* collector_silent raised or counted again */
+	size_t folded;              /* devices behind a silent collector: no alert of their own */
+	size_t collectors_resolved;
 };
 
-/* Raise device_silent / device_never_reported (and resolve device_silent
- * for devices heard from again) as of `now`; one transaction. The daemon
- * calls this periodically (`telemail-mailgw alerts check-silence`). */
+/* Two levels of silence as of `now` (alerts_silence.c), one transaction:
+ *   - a collector whose heartbeat (its newest report with a collector
+ *     section) is older than alerts.silence is ONE alert, collector_silent,
+ *     and the devices bound to it (and to no collector still reporting)
+ *     get no device_silent / device_never_reported while it is silent;
+ *   - any other device gets device_silent / device_never_reported as
+ *     before (a device a reporting collector cannot reach);
+ *   - both resolve when reports come again (here, and device_silent also
+ *     as the device's report is stored, collector_silent as the
+ *     collector's report with a collector section is).
+ * A collector that never sent a collector section, or a revoked one, has
+ * no heartbeat: its devices are judged one by one. The daemon calls this
+ * periodically (`telemail-mailgw alerts check-silence`). */
 int gw_alerts_check_silence(struct gw_store *st, const struct gw_service_config *svc,
 			    int64_t now, struct gw_silence_counts *counts, struct tm_error *err);
+
+/* The pipeline hook's part for a stored report with a collector section
+ * signed by `fingerprint`, generated at `at`: resolves that collector's
+ * collector_silent, unless the report is older than alerts.silence (a late
+ * one says nothing about now). Inside the caller's transaction. */
+int gw_alerts_collector_heard(struct gw_store *st, const struct gw_service_config *svc,
+			      const char *fingerprint, const char *tenant, int64_t at, int64_t now,
+			      struct tm_error *err);
+
+/* The pipeline hook's part for every stored report (late ones too), inside
+ * the caller's transaction: keeps the span of report time the signer
+ * certificate signed for the serial (the device's mark "cert:<fingerprint>")
+ * and raises identity_conflict [certificates] (critical; an event: resolved
+ * by acknowledging) when another certificate's span overlaps it. A renewed
+ * certificate's span follows the old one's and raises nothing
+ * (alerts_identity.c). */
+int gw_alerts_identity_on_stored(struct gw_store *st, const struct gw_service_config *svc,
+				 const struct gw_store_record *rec, int64_t now, struct tm_error *err);
+
+/* Whom an alert set outside a report's evaluation is about. */
+#define GW_ALERTS_COLLECTOR "collector"   /* the serial of collector_silent alerts */
+struct gw_alerts_target {
+	const char *serial;      /* a device, GW_ALERTS_COLLECTOR or GW_ALERTS_GATEWAY */
+	const char *tenant;      /* "" for the gateway's own */
+	const char *report_id;   /* NULL: none */
+	int64_t seq;
+	int64_t at;              /* first / last seen, resolved at */
+	int64_t now;             /* the gateway clock (queue times) */
+};
+
+/* Inside the caller's transaction: raise (or count again) the alert of
+ * kind and subject with severity and detail, or with severity NULL resolve
+ * it if it is active; notifications and forwarding as for any alert. */
+int gw_alerts_set(struct gw_store *st, const struct gw_service_config *svc,
+		  const struct gw_alerts_target *t, const char *kind, const char *subject,
+		  const char *severity, const char *detail, struct tm_error *err);
 
 /* Acknowledge (events: resolve) alert `id`, with an audit entry, in one
  * transaction. alert.not_found; alert.bad_state when already resolved or

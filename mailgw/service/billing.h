@@ -2,7 +2,8 @@
  *
  * A reading is one counter value of one stored report (table counters:
  * service + name, or vendor + id), at the report's generated_at. For a
- * period (a calendar month, UTC) and each device and counter:
+ * period (a calendar month in UTC, or the tenant's contract period:
+ * billing_period.h) and each device and counter:
  *
  *   opening = the last reading at or before the period's start;
  *   closing = the last reading at or before the period's end (the first
@@ -13,7 +14,16 @@
  *   every line says so and closes at the latest reading so far, never
  *   `estimated_closing` (the end has not come);
  *   a boundary reading older than billing.estimate_after (default 2d)
- *   before its boundary is flagged `estimated`; a device with no reading
+ *   before its boundary is replaced by an estimate at the boundary, flagged
+ *   `estimated_opening` / `estimated_closing`: the reading plus its average
+ *   daily volume times the time to the boundary, the average taken over the
+ *   readings of the GW_BILLING_AVG_WINDOW before it (usage / time, to the
+ *   second, rounded down to whole pages; no earlier reading in the window:
+ *   the reading itself). The estimate uses readings at or before the
+ *   boundary only, and the next period opens with the same estimate, so a
+ *   reading made after a cut-off never changes a closed period: it carries
+ *   the difference into the next one (a credit when the device printed
+ *   less than its average); a device with no reading
  *   at or before the start opens with its first reading in the period
  *   (`first_reading`); one with no reading at or before the end is not
  *   billed.
@@ -32,7 +42,16 @@
  *              of what it was: that is a reset, a swapped board) nor
  *              through a wrap;
  *   too_fast   it rose by more than the device could print in the time:
- *              GW_BILLING_PPM pages a minute, plus an hour's allowance.
+ *              its rate (meter_rules.h: the model's rated speed times
+ *              billing.speed_margin, else GW_BILLING_PPM) pages a minute,
+ *              plus an hour's allowance; the flag names the basis;
+ *   stuck      a total stayed the same for billing.stuck_after while the
+ *              device printed (meter_rules.h).
+ * Vendor meter codes that the device's model maps to a standard counter
+ * (config/meter_models.h) are billed as that counter (the flag from=
+ * names the code), so that devices of different vendors sum into one
+ * total; when the device reports the standard counter itself, that one is
+ * billed and the code stays a line of its own (never counted twice).
  * An operator settles a reading (gw_meter_decide in meter_check.h, audited): `accept`
  * counts it as it is, without the flag; `exclude` bills as if it had never
  * been read.
@@ -66,7 +85,9 @@ enum {
 };
 
 #define GW_BILLING_PPM 200             /* rated speed when the model's is not known */
+#define GW_BILLING_AVG_WINDOW (90 * 86400)  /* an estimate's average daily volume: over this */
 #define GW_BILLING_READING_MAX 192     /* "SERIAL:SEQ:COUNTER" */
+#define GW_BILLING_FLAGS_MAX (256 + GW_BILLING_READING_MAX + 96)   /* gw_billing_line_flags */
 
 struct gw_billing_line {
 	char tenant[GW_NAME_MAX + 1];
@@ -79,8 +100,12 @@ struct gw_billing_line {
 	int64_t usage;
 	unsigned segments;
 	unsigned flags;
-	char suspect_rule[16];                        /* backwards | too_fast */
+	char suspect_rule[16];                        /* backwards | too_fast | stuck */
 	char suspect_reading[GW_BILLING_READING_MAX]; /* the reading that broke it */
+	bool suspect_model_rate;                      /* too_fast: basis model (else default) */
+	unsigned suspect_ppm;                         /* too_fast: the rate allowed */
+	char source[GW_BILLING_COUNTER_MAX];          /* "vendor/108" billed as counter; "" */
+	int64_t period_start, period_end;             /* this line's tenant's period */
 };
 
 struct gw_billing_total {
@@ -94,6 +119,7 @@ struct gw_billing {
 	char period[8];         /* YYYY-MM */
 	int64_t start, end;     /* Unix seconds, [start, end] boundaries */
 	bool open;              /* end is after `now`: closings are the latest so far */
+	char basis[96];         /* the viewer's period: "calendar month, UTC", "read day 20, …" */
 	struct gw_billing_line *lines;   /* by tenant, serial, counter */
 	size_t n_lines;
 	struct gw_billing_total *totals; /* by tenant, counter */
@@ -104,7 +130,14 @@ struct gw_billing {
 int gw_billing_period(const char *text, int64_t *start, int64_t *end, struct tm_error *err);
 
 /* Compute the period for the devices in scope, as of `now` (Unix seconds:
- * a period that ends after it is open). */
+ * a period that ends after it is open), with the billing section of svc
+ * (estimate_after, stuck_after, speed_margin, the models, the periods; NULL:
+ * the defaults). start/end of out are the viewer's (scope's first tenant). */
+int gw_billing_run(struct gw_store *st, const struct gw_tenant_scope *scope, const char *period,
+		   const struct gw_service_config *svc, int64_t now, struct gw_billing *out,
+		   struct tm_error *err);
+/* The same with the defaults but estimate_after: calendar months, no models
+ * file (the fleet page, which keeps no service configuration). */
 int gw_billing_compute(struct gw_store *st, const struct gw_tenant_scope *scope,
 		       const char *period, int64_t estimate_after, int64_t now,
 		       struct gw_billing *out, struct tm_error *err);
@@ -120,8 +153,9 @@ const char *gw_billing_check_step(int64_t a_value, int64_t a_at, int64_t b_value
  * (their grammars), so no field needs quoting. 0, or -1 out of memory. */
 int gw_billing_csv(const struct gw_billing *b, struct tm_buf *out);
 
-/* The line's flags, and for a suspect one the rule and the reading:
- * "suspect;rule=too_fast;reading=D2:15:total/impressions". */
+/* The line's flags, and for a suspect one the rule (for too_fast its basis
+ * and rate) and the reading, and a mapped code's source:
+ * "suspect;rule=too_fast;basis=model;ppm=60;reading=D2:15:total/impressions;from=vendor/101". */
 void gw_billing_line_flags(const struct gw_billing_line *l, char *buf, size_t n);
 /* "estimated_opening;reset", "open" etc. ("" when none). */
 void gw_billing_flags_text(unsigned flags, char *buf, size_t n);

@@ -55,7 +55,9 @@ size_t gw_forecast_cartridges(const struct gw_fc_point *p, size_t n, struct gw_f
 		}
 		const char *why = NULL;
 		if (i > 0) {
-			if (pt->pct >= 0 && low >= 0 && pt->pct >= low + GW_FC_REPLACE_JUMP)
+			if (pt->replaced)
+				why = "agent_event";
+			else if (pt->pct >= 0 && low >= 0 && pt->pct >= low + GW_FC_REPLACE_JUMP)
 				why = "level_jump";
 			else if (pt->part[0] != '\0' && part[0] != '\0' && strcmp(pt->part, part) != 0)
 				why = "part_number";

@@ -9,7 +9,8 @@
  *   - Cartridges: the history is cut where a cartridge was replaced: the
  *     level rose by at least GW_FC_REPLACE_JUMP points above the lowest level
  *     the cartridge had reported (a shaken cartridge, +3, is the same one), or
- *     the supply's part number changed. Only the current cartridge's points
+ *     the supply's part number changed, or the agent said so (a report that
+ *     is its supply_replaced event for the supply). Only the current cartridge's points
  *     feed the level fit; the page counter of the whole history feeds the
  *     pages per day.
  *   - Page counters: a counter that went backwards (a board swap) starts again
@@ -49,6 +50,7 @@ struct gw_fc_point {
 	int64_t pct;         /* level in percent 0..100, or -1 / -2 / -3 (gw_forecast_pct) */
 	int64_t pages;       /* the device's total impressions then; GW_FC_NO_PAGES */
 	char part[64];       /* the supply's part number, "" when not reported */
+	bool replaced;       /* the agent reported the supply replaced in this report */
 };
 
 /* A level in percent of capacity from the report's level, capacity and unit
@@ -63,7 +65,7 @@ struct gw_fc_cartridge {
 	int64_t installed_pct;     /* first known level (-1 when none) */
 	int64_t last_pct;          /* its lowest known level before it left (-1 none) */
 	int64_t replaced_at;       /* time of the next cartridge's first point; 0: current */
-	const char *replaced_by;   /* "level_jump" | "part_number" | "" (current) */
+	const char *replaced_by;   /* "agent_event" | "level_jump" | "part_number" | "" (current) */
 	int64_t pages;             /* pages printed while it was in (-1: no counter) */
 };
 

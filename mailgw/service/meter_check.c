@@ -10,6 +10,9 @@
 #include "service/meter_check.h"
 #include "service/alerts_device.h"
 #include "service/billing.h"
+#include "service/meter_rules.h"
+#include "config/config_service.h"
+#include "config/meter_models.h"
 #include "service/notify_queue.h"
 #include "store/audit.h"
 
@@ -50,39 +53,199 @@ static int raise(struct gw_store *st, const struct gw_service_config *svc,
 	return rc;
 }
 
-/* One counter of the report: its steps from the reading before and to the
- * reading after. */
-static int check_counter(struct gw_store *st, const struct gw_service_config *svc,
-			 const struct gw_store_record *rec, int64_t at, int32_t nsec,
-			 const char *service, const char *name, int64_t value, int64_t now,
-			 struct tm_error *err)
+/* What one report's check knows besides the counter. */
+struct check {
+	struct gw_store *st;
+	const struct gw_service_config *svc;
+	const struct gw_store_record *rec;
+	const struct gw_meter_model *model;
+	struct gw_meter_rate rate;
+	int64_t at, now;
+	int32_t nsec;
+};
+
+static void step_detail(const struct check *k, const char *serial, int64_t seq, const char *counter,
+			const char *rule, int64_t value, int64_t before, char *buf, size_t n)
 {
-	const struct tm_report *r = rec->report;
+	if (strcmp(rule, "too_fast") == 0)
+		snprintf(buf, n, "reading %.64s:%" PRId64 ":%.100s: too_fast (%" PRId64 " after %" PRId64
+			 "; %s rate %u ppm)", serial, seq, counter, value, before,
+			 k->rate.model ? "model" : "default", k->rate.ppm);
+	else
+		snprintf(buf, n, "reading %.64s:%" PRId64 ":%.100s: %s (%" PRId64 " after %" PRId64 ")",
+			 serial, seq, counter, rule, value, before);
+}
+
+/* An accepted decision on a reading of this run (the same value, not after
+ * this report: the counter did not move in between) settles it
+ * (meter_rules.h). */
+struct settled_ctx {
+	struct gw_store *st;
+	const char *serial, *counter;
+	int64_t value, until;
+	bool settled;
+	int rc;
+	struct tm_error *err;
+};
+
+static int find_settled(void *ctx, const struct gw_meter_decision_row *d)
+{
+	struct settled_ctx *x = ctx;
+	if (d->exclude || strcmp(d->serial, x->serial) != 0 || strcmp(d->counter, x->counter) != 0)
+		return 0;
+	const char *slash = strchr(d->counter, '/');
+	char service[16];
+	if (slash == NULL || (size_t)(slash - d->counter) >= sizeof(service))
+		return 0;
+	memcpy(service, d->counter, (size_t)(slash - d->counter));
+	service[slash - d->counter] = '\0';
+	struct gw_meter_row m;
+	bool found = false;
+	x->rc = gw_store_meter_get(x->st, d->serial, d->seq, service, slash + 1, &m, &found, x->err);
+	if (x->rc != GW_STORE_OK)
+		return 1;
+	if (found && m.value == x->value && m.at <= x->until)
+		x->settled = true;
+	return x->settled ? 1 : 0;
+}
+
+/* Did counter service/name (the standard counter `what`) rise from its
+ * reading at or before `old` to `value`? 1 yes (why says so), 0 no. */
+static int rose(const struct check *k, const char *meaning, const char *service, const char *name,
+		const char *what, int64_t value, const struct gw_meter_row *old, char *why, size_t n,
+		struct tm_error *err)
+{
+	if (value == TM_UNSET || what == NULL || !gw_meter_counts_printing(what) ||
+	    strcmp(what, meaning) == 0)
+		return 0;
+	struct gw_meter_row then;
+	bool found = false;
+	int rc = gw_store_meter_adjacent(k->st, k->rec->report->serial, service, name, old->at,
+					 old->at_nsec, INT64_MAX, false, &then, &found, err);
+	if (rc != GW_STORE_OK)
+		return rc;
+	if (!found || value <= then.value)
+		return 0;
+	snprintf(why, n, "%s/%s rose %" PRId64 " -> %" PRId64, service, name, then.value, value);
+	return 1;
+}
+
+/* Did the device print between the reading `old` and this report? The
+ * status says printing, a counter that counts printing rose (a vendor code
+ * as the model maps it), a supply fell. */
+static int printed_since(const struct check *k, const char *meaning, const struct gw_meter_row *old,
+			 char *why, size_t n, struct tm_error *err)
+{
+	const struct tm_report *r = k->rec->report;
+	if (r->has_status && r->state != NULL && strcmp(r->state, "printing") == 0) {
+		snprintf(why, n, "status printing");
+		return 1;
+	}
+	int rc = 0;
+	for (int s = 0; s < TM_SVC_COUNT && rc == 0; s++) {
+		if (!r->has_service[s])
+			continue;
+		const struct tm_counter_set *c = &r->service[s];
+		const struct { const char *name; int64_t v; } v[] = {
+			{ "impressions", c->impressions }, { "impressions_monochrome", c->impressions_monochrome },
+			{ "impressions_full_color", c->impressions_full_color },
+			{ "impressions_two_sided", c->impressions_two_sided }, { "sheets", c->sheets },
+			{ "sheets_two_sided", c->sheets_two_sided },
+		};
+		const char *svc = tm_counter_service_name((enum tm_counter_service)s);
+		for (size_t i = 0; i < sizeof(v) / sizeof(v[0]) && rc == 0; i++) {
+			char what[GW_BILLING_COUNTER_MAX];
+			snprintf(what, sizeof(what), "%s/%s", svc, v[i].name);
+			rc = rose(k, meaning, svc, v[i].name, what, v[i].v, old, why, n, err);
+		}
+	}
+	for (size_t i = 0; i < r->n_vendor && rc == 0; i++)
+		rc = rose(k, meaning, "vendor", r->vendor[i].id,
+			  gw_meter_model_counter(k->model, r->vendor[i].id), r->vendor[i].value, old,
+			  why, n, err);
+	for (size_t i = 0; i < r->n_supplies && rc == 0; i++) {
+		const struct tm_supply *s = &r->supplies[i];
+		if (s->level < 0)
+			continue;
+		struct gw_supply_hist_row then;
+		bool found = false;
+		rc = gw_store_supply_before(k->st, r->serial, s->index, old->at, old->at_nsec,
+					    INT64_MAX, &then, &found, err);
+		if (rc == GW_STORE_OK && found && then.level > s->level) {
+			snprintf(why, n, "supply #%" PRId64 " fell %" PRId64 " -> %" PRId64, s->index,
+				 then.level, s->level);
+			rc = 1;
+		}
+	}
+	return rc;
+}
+
+/* The stuck rule for one counter of the report (meter_rules.h). */
+static int check_stuck(const struct check *k, const char *service, const char *name,
+		       const char *meaning, int64_t value, struct tm_error *err)
+{
+	const struct tm_report *r = k->rec->report;
+	if (meaning == NULL || !gw_meter_stuck_watched(meaning) || k->svc->stuck_after <= 0)
+		return GW_STORE_OK;   /* (stuck_after is at least a day when read from a file) */
+	struct gw_meter_row old;
+	bool found = false;
+	int rc = gw_store_meter_adjacent(k->st, r->serial, service, name, k->at - k->svc->stuck_after,
+					 k->nsec, INT64_MAX, false, &old, &found, err);
+	if (rc != GW_STORE_OK || !found || old.value != value)
+		return rc;
+	char why[160];
+	rc = printed_since(k, meaning, &old, why, sizeof(why), err);
+	if (rc <= 0)
+		return rc;
+	char counter[GW_ALERT_SUBJECT_MAX], detail[GW_ALERT_DETAIL_MAX];
+	snprintf(counter, sizeof(counter), "%.15s/%.100s", service, name);
+	struct settled_ctx x = { .st = k->st, .serial = r->serial, .counter = counter,
+				 .value = value, .until = k->at, .err = err };
+	rc = gw_store_meter_decision_list(k->st, find_settled, &x, err);
+	if (rc > 0)
+		rc = x.rc;
+	if (rc != GW_STORE_OK || x.settled)
+		return rc;
+	snprintf(detail, sizeof(detail),
+		 "reading %.64s:%" PRId64 ":%.60s: stuck (%" PRId64 " for %" PRId64 " days; %.80s)",
+		 r->serial, r->seq, counter, value, (k->at - old.at) / 86400, why);
+	return raise(k->st, k->svc, k->rec, counter, detail, k->at, k->now, err);
+}
+
+/* One counter of the report: its steps from the reading before and to the
+ * reading after, and the stuck rule. */
+static int check_counter(const struct check *k, const char *service, const char *name,
+			 int64_t value, struct tm_error *err)
+{
+	const struct tm_report *r = k->rec->report;
 	struct gw_meter_row prev, next;
 	bool has_prev = false, has_next = false;
-	int rc = gw_store_meter_adjacent(st, r->serial, service, name, at, nsec, r->seq, false,
-					 &prev, &has_prev, err);
+	int rc = gw_store_meter_adjacent(k->st, r->serial, service, name, k->at, k->nsec, r->seq,
+					 false, &prev, &has_prev, err);
 	if (rc == GW_STORE_OK)
-		rc = gw_store_meter_adjacent(st, r->serial, service, name, at, nsec, r->seq, true,
-					     &next, &has_next, err);
+		rc = gw_store_meter_adjacent(k->st, r->serial, service, name, k->at, k->nsec, r->seq,
+					     true, &next, &has_next, err);
 	if (rc != GW_STORE_OK)
 		return rc;
 	char counter[GW_ALERT_SUBJECT_MAX], detail[GW_ALERT_DETAIL_MAX];
 	snprintf(counter, sizeof(counter), "%.15s/%.100s", service, name);
 	const char *rule;
-	if (has_prev && (rule = gw_billing_check_step(prev.value, prev.at, value, at, GW_BILLING_PPM)) != NULL) {
-		snprintf(detail, sizeof(detail),
-			 "reading %.64s:%" PRId64 ":%.100s: %s (%" PRId64 " after %" PRId64 ")",
-			 r->serial, r->seq, counter, rule, value, prev.value);
-		rc = raise(st, svc, rec, counter, detail, at, now, err);
+	if (has_prev && (rule = gw_billing_check_step(prev.value, prev.at, value, k->at,
+						      k->rate.ppm)) != NULL) {
+		step_detail(k, r->serial, r->seq, counter, rule, value, prev.value, detail,
+			    sizeof(detail));
+		rc = raise(k->st, k->svc, k->rec, counter, detail, k->at, k->now, err);
 	}
 	if (rc == GW_STORE_OK && has_next &&
-	    (rule = gw_billing_check_step(value, at, next.value, next.at, GW_BILLING_PPM)) != NULL) {
-		snprintf(detail, sizeof(detail),
-			 "reading %.64s:%" PRId64 ":%.100s: %s (%" PRId64 " after %" PRId64 ")",
-			 next.serial, next.seq, counter, rule, next.value, value);
-		rc = raise(st, svc, rec, counter, detail, at, now, err);
+	    (rule = gw_billing_check_step(value, k->at, next.value, next.at, k->rate.ppm)) != NULL) {
+		step_detail(k, next.serial, next.seq, counter, rule, next.value, value, detail,
+			    sizeof(detail));
+		rc = raise(k->st, k->svc, k->rec, counter, detail, k->at, k->now, err);
 	}
+	char buf[GW_BILLING_COUNTER_MAX];
+	if (rc == GW_STORE_OK && has_prev && prev.value == value)
+		rc = check_stuck(k, service, name, gw_meter_meaning(k->model, service, name, buf,
+								    sizeof(buf)), value, err);
 	return rc;
 }
 
@@ -96,10 +259,11 @@ int gw_meter_check_on_stored(struct gw_store *st, const struct gw_service_config
 	const struct tm_report *r = rec->report;
 	if (!r->has_counters)
 		return GW_STORE_OK;
-	int64_t at;
-	int32_t nsec;
-	if (gw_store_parse_utc_ns(r->generated_at, "report/generated_at", &at, &nsec, err) < 0)
+	struct check k = { .st = st, .svc = svc, .rec = rec, .now = now };
+	if (gw_store_parse_utc_ns(r->generated_at, "report/generated_at", &k.at, &k.nsec, err) < 0)
 		return GW_STORE_ERROR;
+	k.model = gw_meter_models_find(svc->models, r->manufacturer, r->model);
+	gw_meter_rate_of(k.model, svc->speed_margin, &k.rate);
 	int rc = GW_STORE_OK;
 	for (int svc_i = 0; svc_i < TM_SVC_COUNT && rc == GW_STORE_OK; svc_i++) {
 		if (!r->has_service[svc_i])
@@ -109,15 +273,13 @@ int gw_meter_check_on_stored(struct gw_store *st, const struct gw_service_config
 			c->impressions, c->impressions_monochrome, c->impressions_full_color,
 			c->impressions_two_sided, c->sheets, c->sheets_two_sided, c->images,
 		};
-		for (size_t k = 0; k < sizeof(v) / sizeof(v[0]) && rc == GW_STORE_OK; k++)
-			if (v[k] != TM_UNSET)
-				rc = check_counter(st, svc, rec, at, nsec,
-						   tm_counter_service_name((enum tm_counter_service)svc_i),
-						   names[k], v[k], now, err);
+		for (size_t i = 0; i < sizeof(v) / sizeof(v[0]) && rc == GW_STORE_OK; i++)
+			if (v[i] != TM_UNSET)
+				rc = check_counter(&k, tm_counter_service_name((enum tm_counter_service)svc_i),
+						   names[i], v[i], err);
 	}
 	for (size_t i = 0; i < r->n_vendor && rc == GW_STORE_OK; i++)
-		rc = check_counter(st, svc, rec, at, nsec, "vendor", r->vendor[i].id,
-				   r->vendor[i].value, now, err);
+		rc = check_counter(&k, "vendor", r->vendor[i].id, r->vendor[i].value, err);
 	return rc;
 }
 

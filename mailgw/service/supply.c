@@ -16,13 +16,6 @@
 
 #define HISTORY_MAX 100000   /* points of one supply read for a forecast */
 
-static const char *const order_state_names[] = { "open", "shipped", "installed", "cancelled" };
-
-const char *gw_order_state_name(enum gw_order_state s)
-{
-	return (unsigned)s <= GW_ORDER_CANCELLED ? order_state_names[s] : "?";
-}
-
 /* ---- the history as forecast points ---- */
 
 struct points {
@@ -44,6 +37,7 @@ static int add_point(void *ctx, const struct gw_supply_hist_row *h)
 	pt->seq = h->seq;
 	pt->pct = gw_forecast_pct(h->level, h->max_capacity, h->unit);
 	pt->pages = h->pages == TM_UNSET ? GW_FC_NO_PAGES : h->pages;
+	pt->replaced = h->replaced;
 	snprintf(pt->part, sizeof(pt->part), "%s", h->part_number);
 	snprintf(l->type, sizeof(l->type), "%s", h->type);
 	snprintf(l->colorant, sizeof(l->colorant), "%s", h->colorant);
@@ -248,6 +242,8 @@ static int transition(struct gw_store *st, const struct gw_service_config *svc,
 	snprintf(ev.detail, sizeof(ev.detail), "%s", detail);
 	if (rc == GW_STORE_OK)
 		rc = gw_store_order_event_insert(st, &ev, err);
+	if (rc == GW_STORE_OK)
+		rc = gw_supply_order_forward(st, o, &ev, now, err);
 	if (rc == GW_STORE_OK && (to == GW_ORDER_INSTALLED || to == GW_ORDER_CANCELLED)) {
 		struct gw_alerts_device dev;   /* nothing loaded: one store call per lookup */
 		gw_alerts_device_init(&dev, st, o->serial, 0);
@@ -293,6 +289,8 @@ static int open_order(struct gw_store *st, const struct gw_service_config *svc,
 	snprintf(ev.actor, sizeof(ev.actor), "pipeline");
 	snprintf(ev.detail, sizeof(ev.detail), "%s", detail);
 	rc = gw_store_order_event_insert(st, &ev, err);
+	if (rc == GW_STORE_OK)
+		rc = gw_supply_order_forward(st, o, &ev, now, err);
 	if (rc != GW_STORE_OK)
 		return rc;
 
@@ -451,6 +449,14 @@ static int unchanged(struct gw_store *st, const struct tm_report *r, const struc
 	return GW_STORE_OK;
 }
 
+bool gw_supply_replaced_by_agent(const struct tm_report *r, int64_t idx)
+{
+	char subject[32];
+	snprintf(subject, sizeof(subject), "supplies/%" PRId64, idx);
+	return r->trigger_cause != NULL && strcmp(r->trigger_cause, "supply_replaced") == 0 &&
+	       r->trigger_subject != NULL && strcmp(r->trigger_subject, subject) == 0;
+}
+
 int gw_supply_on_stored(struct gw_store *st, const struct gw_service_config *svc,
 			const struct gw_store_record *rec, int64_t now, struct tm_error *err)
 {
@@ -465,8 +471,9 @@ int gw_supply_on_stored(struct gw_store *st, const struct gw_service_config *svc
 	bool have_rule = false;
 	int rc = GW_STORE_OK;
 	for (size_t i = 0; i < r->n_supplies && rc == GW_STORE_OK; i++) {
-		bool same;
-		rc = unchanged(st, r, &r->supplies[i], at, nsec, &same, err);
+		bool same = false;
+		if (!gw_supply_replaced_by_agent(r, r->supplies[i].index))
+			rc = unchanged(st, r, &r->supplies[i], at, nsec, &same, err);
 		if (rc != GW_STORE_OK || same)
 			continue;
 		if (!have_rule) {

@@ -15,8 +15,9 @@
  *     up to the root; what nobody set is GW_SUPPLY_LEAD_TIME / GW_SUPPLY_FLOOR.
  *   - One order per cartridge (UNIQUE serial, supply, cartridge): no second
  *     order, whatever the first became, until the cartridge is replaced
- *     (forecast.h: a rise of 20 points over its lowest level, or a new part
- *     number). The replacement moves an open or shipped order to installed.
+ *     (forecast.h: a rise of 20 points over its lowest level, a new part
+ *     number, or the agent's supply_replaced event for the supply). The
+ *     replacement moves an open or shipped order to installed.
  *   - An order is a row; each transition (open, shipped, installed,
  *     cancelled) is a row of its own with an id, and an audit entry. Opening
  *     raises the alert supply_order [type/colorant#index] (its notification
@@ -47,6 +48,11 @@ const char *gw_order_state_name(enum gw_order_state s);
 int gw_supply_on_stored(struct gw_store *st, const struct gw_service_config *svc,
 			const struct gw_store_record *rec, int64_t now, struct tm_error *err);
 
+/* Is report r the agent's supply_replaced event for supply idx (trigger
+ * cause supply_replaced, subject "supplies/<idx>")? Such a report starts a
+ * new cartridge (forecast.h) and so installs the open order. */
+bool gw_supply_replaced_by_agent(const struct tm_report *r, int64_t idx);
+
 /* The forecast of supply idx of serial as of `as_of`; cartridges (may be
  * NULL): the cartridge history, malloc'd, *n_cart of them. */
 int gw_supply_forecast(struct gw_store *st, const char *serial, int64_t idx, int64_t as_of,
@@ -76,6 +82,13 @@ int gw_supply_rule_get(struct gw_store *st, const char *tenant, struct gw_supply
  * inherited. Audited (supply.rule). registry.not_found for no such tenant. */
 int gw_supply_rule_set(struct gw_store *st, const char *tenant, int64_t lead_time, int64_t floor,
 		       const char *actor, int64_t now, struct tm_error *err);
+
+/* Queue transition ev of order o in the forwarding outbox, inside the
+ * caller's transaction (the transition's own); nothing when forwarding is
+ * off. Event id "supply-order-<transition id>", type
+ * org.telemail.supply_order.v1; supply_forward.c. */
+int gw_supply_order_forward(struct gw_store *st, const struct gw_order_row *o,
+			    const struct gw_order_event_row *ev, int64_t now, struct tm_error *err);
 
 /* open → shipped; open|shipped → cancelled. Each one transaction, audited. */
 int gw_supply_order_ship(struct gw_store *st, const struct gw_service_config *svc, int64_t id,

@@ -132,6 +132,31 @@ static void count_refusal(struct gw_listener *l, const char *reason)
 	l->st.refusals[l->st.n_refusals++] = (struct gw_listener_refusal){ r->code, 1 };
 }
 
+/* The session's refused command replies into the listener's counts
+ * (struct gw_listener_cmd_refusal). */
+static void take_cmd_refusals(struct gw_listener *l, struct gw_smtp_session *s)
+{
+	struct gw_smtp_cmd_refusal r[GW_SMTP_CMD_REFUSALS];
+	unsigned other;
+	size_t n = gw_smtp_session_take_refusals(s, r, &other);
+	l->st.cmd_refusals_other += other;
+	for (size_t i = 0; i < n; i++) {
+		size_t k = 0;
+		while (k < l->st.n_cmd_refusals && (strcmp(l->st.cmd_refusals[k].verb, r[i].verb) != 0 ||
+						    strcmp(l->st.cmd_refusals[k].reason, r[i].reason) != 0))
+			k++;
+		if (k == l->st.n_cmd_refusals) {
+			if (k == GW_LISTENER_CMD_REFUSAL_KINDS) {
+				l->st.cmd_refusals_other += r[i].n;
+				continue;
+			}
+			l->st.cmd_refusals[k] = (struct gw_listener_cmd_refusal){ r[i].verb, r[i].reason, 0 };
+			l->st.n_cmd_refusals++;
+		}
+		l->st.cmd_refusals[k].n += r[i].n;
+	}
+}
+
 /* `gw smtp event=refused peer=P reason=R`: a connection refused before its session. */
 static void log_refused(struct gw_listener *l, const char *peer, const char *reason)
 {
@@ -200,6 +225,8 @@ static void conn_free(struct conn *c)
 		bufferevent_free(c->bev);
 	if (c->fd >= 0)
 		evutil_closesocket(c->fd);
+	if (c->s != NULL)
+		take_cmd_refusals(l, c->s);
 	gw_smtp_session_free(c->s);
 	gw_listener_settings_unref(c->set);
 	free(c);
@@ -297,6 +324,7 @@ static void message_result(struct conn *c)
 	}
 	log_end(l, &line);
 	gw_smtp_session_spooled(c->s, c->qid, e);
+	take_cmd_refusals(l, c->s);
 	unsigned acc;
 	gw_smtp_session_counts(c->s, &acc, &c->refused_seen); /* logged above */
 	tm_error_clear(&c->spool_err);
@@ -363,6 +391,7 @@ static void conn_process(struct conn *c)
 		size_t used = gw_smtp_session_feed(c->s, data, len, &ev);
 		evbuffer_drain(in, used);
 		flush_output(c);
+		take_cmd_refusals(l, c->s);
 		unsigned acc, ref;
 		gw_smtp_session_counts(c->s, &acc, &ref);
 		if (ref > c->refused_seen) { /* refused in DATA: too large, smuggling ... */

@@ -51,12 +51,25 @@ struct gw_listener_refusal {
 	uint64_t n;
 };
 
+/* Refused command replies inside sessions, by command and reason (see
+ * gw_smtp_session_take_refusals): the first GW_LISTENER_CMD_REFUSAL_KINDS
+ * pairs seen are counted, later new ones in cmd_refusals_other. */
+#define GW_LISTENER_CMD_REFUSAL_KINDS 32
+
+struct gw_listener_cmd_refusal {
+	const char *verb, *reason;   /* static */
+	uint64_t n;
+};
+
 struct gw_listener_stats {
 	uint64_t connections, refused_connections, sessions_now;
 	uint64_t messages_accepted, messages_refused;
 	struct gw_listener_refusal refusals[GW_LISTENER_REFUSAL_KINDS];
 	size_t n_refusals;
 	uint64_t refusals_other;
+	struct gw_listener_cmd_refusal cmd_refusals[GW_LISTENER_CMD_REFUSAL_KINDS];
+	size_t n_cmd_refusals;
+	uint64_t cmd_refusals_other;
 };
 
 struct gw_listener;

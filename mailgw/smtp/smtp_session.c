@@ -47,6 +47,10 @@ struct gw_smtp_session {
 
 	unsigned errors, junk;
 	unsigned accepted, refused;
+	const char *verb_now;   /* the command being answered (see take_refusals) */
+	struct gw_smtp_cmd_refusal pend[GW_SMTP_CMD_REFUSALS];
+	size_t n_pend;
+	unsigned pend_other;
 	uint64_t lines;
 	const char *last_reason;
 	char last_detail[TM_ERROR_MSG_MAX];
@@ -100,6 +104,21 @@ static void reply(struct gw_smtp_session *s, const char *fmt, ...)
 	(void)tm_buf_append(&s->out, line, (size_t)n + 2);
 }
 
+/* Count the last refusal under the command being answered. */
+static void note_refusal(struct gw_smtp_session *s)
+{
+	const char *verb = s->verb_now != NULL ? s->verb_now : "line";
+	for (size_t i = 0; i < s->n_pend; i++)
+		if (strcmp(s->pend[i].verb, verb) == 0 && strcmp(s->pend[i].reason, s->last_reason) == 0) {
+			s->pend[i].n++;
+			return;
+		}
+	if (s->n_pend == GW_SMTP_CMD_REFUSALS)
+		s->pend_other++;
+	else
+		s->pend[s->n_pend++] = (struct gw_smtp_cmd_refusal){ verb, s->last_reason, 1 };
+}
+
 /* A refusal: the reply is the reason's SMTP code and enhanced status from
  * the table followed by the detail. Counts as an error. */
 __attribute__((format(printf, 3, 4)))
@@ -113,6 +132,19 @@ static void refuse(struct gw_smtp_session *s, const char *reason, const char *fm
 	s->last_reason = r != NULL ? r->code : "internal.bug";
 	reply(s, "%s %s", r != NULL ? r->smtp : "451 4.3.0", s->last_detail);
 	s->errors++;
+	note_refusal(s);
+}
+
+size_t gw_smtp_session_take_refusals(struct gw_smtp_session *s,
+				     struct gw_smtp_cmd_refusal out[GW_SMTP_CMD_REFUSALS],
+				     unsigned *other)
+{
+	size_t n = s->n_pend;
+	memcpy(out, s->pend, n * sizeof(*out));
+	*other = s->pend_other;
+	s->n_pend = 0;
+	s->pend_other = 0;
+	return n;
 }
 
 static void clear_transaction(struct gw_smtp_session *s)
@@ -500,6 +532,7 @@ static void command(struct gw_smtp_session *s, char *line)
 		arg++;
 	char verb[16];
 	size_t vl = (size_t)(arg - line);
+	s->verb_now = "unknown";
 	if (vl == 0 || vl >= sizeof(verb)) {
 		refuse(s, "smtpd.unknown_command", "command not recognized");
 		return;
@@ -513,6 +546,8 @@ static void command(struct gw_smtp_session *s, char *line)
 		arg[--al] = '\0';
 
 	const struct smtp_command *c = find_command(verb);
+	if (c != NULL && (c->flags & (s->cfg->lmtp ? CMD_LMTP : CMD_SMTP)) != 0)
+		s->verb_now = c->verb;
 	if ((c == NULL || (c->flags & CMD_BEFORE_TLS) == 0) && !need_tls(s))
 		return;
 	if (c == NULL) {
@@ -539,6 +574,7 @@ static void end_of_data(struct gw_smtp_session *s)
 		return;
 	}
 	const char *r = s->data_reason;
+	s->verb_now = "DATA";
 	if (strcmp(r, "smtpd.bare_newline") == 0)
 		refuse(s, r, "bare <CR> or <LF> in the message; only <CR><LF>.<CR><LF> ends DATA");
 	else if (strcmp(r, "smtpd.too_large") == 0)
@@ -600,6 +636,7 @@ static void text_line(struct gw_smtp_session *s, const uint8_t *line, size_t len
 static void command_line(struct gw_smtp_session *s, bool crlf)
 {
 	s->lines++;
+	s->verb_now = "line";
 	if (s->line_total > GW_SMTP_CMD_LINE_MAX) {
 		refuse(s, "smtpd.line_too_long", "line too long (at most %d octets)",
 		       GW_SMTP_CMD_LINE_MAX);
@@ -625,6 +662,7 @@ static void check_limits(struct gw_smtp_session *s)
 {
 	if (s->state == GW_SMTP_CLOSED)
 		return;
+	s->verb_now = "session";
 	if (s->errors > GW_SMTP_MAX_ERRORS)
 		close_with(s, "smtpd.too_many_errors", "Error: too many errors");
 	else if (s->junk > GW_SMTP_MAX_JUNK)
@@ -742,6 +780,8 @@ void gw_smtp_session_spooled(struct gw_smtp_session *s, const char *qid,
 			reply(s, "%s Message not accepted: %s", r != NULL ? r->smtp : "451 4.3.0",
 			      err->msg);
 		s->refused++;
+		s->verb_now = "DATA";
+		note_refusal(s);
 	}
 	clear_transaction(s);
 	enter_state(s, GW_SMTP_READY, "spooled");
@@ -773,6 +813,7 @@ void gw_smtp_session_abort(struct gw_smtp_session *s, const char *reason, const 
 {
 	if (s->state == GW_SMTP_CLOSED)
 		return;
+	s->verb_now = "session";
 	close_with(s, reason, text);
 }
 

@@ -131,6 +131,22 @@ const char *gw_smtp_session_last_reason(const struct gw_smtp_session *s);
 const char *gw_smtp_session_last_detail(const struct gw_smtp_session *s);
 /* Complete lines seen (commands and text): the caller's timers restart on progress. */
 uint64_t gw_smtp_session_lines(const struct gw_smtp_session *s);
+/* Refused command replies since the last call, by command and reason: the
+ * verb of the command table ("RCPT", "DATA" for the end of a refused
+ * message ...), "unknown" for a verb not in it (the peer's text is never a
+ * label), "line" for a line that is no command (too long, bare CR or LF,
+ * NUL), "session" for a limit that closed the session. Up to
+ * GW_SMTP_CMD_REFUSALS pairs are kept between calls; refusals of further
+ * pairs are counted in *other. */
+#define GW_SMTP_CMD_REFUSALS 16
+struct gw_smtp_cmd_refusal {
+	const char *verb;      /* static */
+	const char *reason;    /* the reason table's code */
+	unsigned n;
+};
+size_t gw_smtp_session_take_refusals(struct gw_smtp_session *s,
+				     struct gw_smtp_cmd_refusal out[GW_SMTP_CMD_REFUSALS],
+				     unsigned *other);
 /* Messages accepted and refused in this session. */
 void gw_smtp_session_counts(const struct gw_smtp_session *s, unsigned *accepted,
 			    unsigned *refused);

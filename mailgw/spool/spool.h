@@ -103,11 +103,18 @@ struct gw_spool_options {
 	void *fault_ctx;
 };
 
+/* The time of a round (its writes and flushes, from the first write to
+ * the last flush; the callbacks are not counted), upper bounds in seconds. */
+#define GW_SPOOL_ROUND_BUCKETS 10
+extern const double gw_spool_round_bounds[GW_SPOOL_ROUND_BUCKETS];
+
 struct gw_spool_stats {
 	uint64_t messages, bytes;   /* held now (committed + being written) */
 	uint64_t queued;            /* waiting to be taken */
 	uint64_t accepted, failed;  /* submits made durable / refused or failed */
 	uint64_t rounds;            /* group commits */
+	uint64_t round_buckets[GW_SPOOL_ROUND_BUCKETS + 1];  /* rounds per bucket (not cumulative; the last: over) */
+	uint64_t round_ns;          /* the rounds' time, summed (nanoseconds) */
 	uint64_t recovered;         /* at open: messages found in new/ and queued */
 	uint64_t discarded;         /* at open: incomplete files removed from tmp/ */
 	uint64_t damaged;           /* at open: damaged segments moved to damaged/ */

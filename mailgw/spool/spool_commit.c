@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <telemail/error.h>
 
@@ -159,6 +160,27 @@ static bool log_takes(const struct gw_spool *sp, size_t n, uint64_t bytes)
 	return sp->o.segment_size > 0 && gw_seg_log_fits(&empty, n, bytes);
 }
 
+const double gw_spool_round_bounds[GW_SPOOL_ROUND_BUCKETS] = {
+	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1,
+};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Count a round of `ns` nanoseconds (under sp->mu). */
+static void round_time(struct gw_spool_stats *st, uint64_t ns)
+{
+	size_t b = 0;
+	while (b < GW_SPOOL_ROUND_BUCKETS && (double)ns / 1e9 > gw_spool_round_bounds[b])
+		b++;
+	st->round_buckets[b]++;
+	st->round_ns += ns;
+}
+
 /* One round: every message of the batch made durable together, with one
  * flush when it goes into the log file (which is made ready first when
  * there is none or it is full), else as a round file of its own (a data
@@ -177,6 +199,7 @@ static void round_commit(struct gw_spool *sp, struct pending *batch)
 	struct tm_error err = {0};
 	bool logged = false;
 	int rc = -1;
+	uint64_t t0 = mono_ns();
 	if (g == NULL || m == NULL || fr == NULL) {
 		tm_error_set(&err, "internal.nomem", "out of memory");
 	} else {
@@ -199,10 +222,12 @@ static void round_commit(struct gw_spool *sp, struct pending *batch)
 			gw_spool_qid(p->qid, g->name, g->first + i);
 	}
 
+	uint64_t ns = mono_ns() - t0;
 	pthread_mutex_lock(&sp->mu);
 	gw_spool_round_fn round_fn = sp->round_fn;
 	void *round_ctx = sp->round_ctx;
 	sp->st.rounds++;
+	round_time(&sp->st, ns);
 	if (rc == 0) {
 		sp->st.messages -= n; /* counted again by seg_queue */
 		sp->st.bytes -= bytes;

@@ -284,6 +284,14 @@ int gw_store_unreachable_list(struct gw_store *st, gw_store_unreachable_cb cb, v
 	return st->ops->unreachable_list(st->be, cb, ctx, err);
 }
 
+int gw_store_collector_bindings(struct gw_store *st, gw_store_collector_binding_cb cb, void *ctx,
+				struct tm_error *err)
+{
+	if (st->ops->collector_bindings == NULL)
+		return gw_store_unsupported(st, "collector_bindings", err);
+	return st->ops->collector_bindings(st->be, cb, ctx, err);
+}
+
 int gw_store_tenant_add(struct gw_store *st, const char *name, const char *parent, int64_t now,
 			struct tm_error *err)
 {

@@ -163,6 +163,7 @@ struct gw_device_row {
 	int64_t last_received;   /* newest received_at of any report; 0 none */
 	char model[128];
 	char state[32];
+	char manufacturer[128];  /* of the newest report ("" none) */
 };
 
 typedef int (*gw_store_tenant_cb)(void *ctx, const struct gw_tenant_row *t);
@@ -183,6 +184,18 @@ struct gw_unreachable_row {
 };
 /* A non-zero result stops the walk. */
 typedef int (*gw_store_unreachable_cb)(void *ctx, const struct gw_unreachable_row *u);
+
+/* A device bound to a collector certificate, with the collector's
+ * heartbeat: the generated_at of its newest report that carried a
+ * collector section (0: none yet). The silence check (issue 18) reads it. */
+struct gw_collector_binding_row {
+	char fingerprint[GW_SHA256_HEX];     /* the collector's certificate */
+	char tenant[GW_NAME_MAX + 1];        /* the certificate's */
+	char serial[GW_NAME_MAX + 1];        /* a device bound to it */
+	int64_t heartbeat;                   /* Unix seconds; 0: no collector report yet */
+	int64_t revoked_at;                  /* 0: not revoked */
+};
+typedef int (*gw_store_collector_binding_cb)(void *ctx, const struct gw_collector_binding_row *b);
 
 
 /* ---- service rows: alerts, marks, notification queue, audit, meters (issue 6) ---- */
@@ -381,14 +394,16 @@ typedef int (*gw_store_web_outcome_cb)(void *ctx, const struct gw_web_outcome_ro
 
 /* ---- the back-end interface ---- */
 
-enum gw_fwd_kind { GW_FWD_REPORT = 1, GW_FWD_ALERT = 2, GW_FWD_METER = 4 };
-const char *gw_fwd_kind_name(enum gw_fwd_kind k);   /* report | alert | meter */
+enum gw_fwd_kind { GW_FWD_REPORT = 1, GW_FWD_ALERT = 2, GW_FWD_METER = 4, GW_FWD_ORDER = 8 };
+/* report | alert | meter | supply_order */
+const char *gw_fwd_kind_name(enum gw_fwd_kind k);
 
 #define GW_FWD_ID_MAX 96        /* event id, bytes */
 #define GW_FWD_BATCH_KEY 33     /* 32 hex digits + NUL */
 #define GW_FWD_ERROR_MAX 512    /* last error / the receiver's reply kept */
 
-/* One event in (borrowed pointers). kind is GW_FWD_REPORT or GW_FWD_ALERT. */
+/* One event in (borrowed pointers). kind is GW_FWD_REPORT, GW_FWD_ALERT or
+ * GW_FWD_ORDER (a supply order's transition). */
 struct gw_fwd_event_in {
 	enum gw_fwd_kind kind;
 	const char *event_id;    /* report id, or the transition id */
@@ -452,6 +467,8 @@ struct gw_supply_hist_row {
 	int64_t pages;
 	char type[32];
 	char colorant[64];
+	bool replaced;                 /* the report is the agent's supply_replaced event
+					* for this supply (trigger subject supplies/<idx>) */
 };
 
 /* A tenant's own order rule; -1 where it inherits (from its parent, up to
@@ -507,6 +524,40 @@ typedef int (*gw_store_meter_decision_cb)(void *ctx, const struct gw_meter_decis
 typedef int (*gw_store_supply_hist_cb)(void *ctx, const struct gw_supply_hist_row *h);
 typedef int (*gw_store_order_cb)(void *ctx, const struct gw_order_row *o);
 typedef int (*gw_store_order_event_cb)(void *ctx, const struct gw_order_event_row *e);
+
+/* ---- moving a store: a table's rows in transit (issue 16; store_copy.h) ---- */
+
+/* One value of a row: as the source holds it (SQLite keeps a value's own
+ * type). Text is NUL-terminated; p and len are borrowed for the call. */
+enum gw_cell_kind { GW_CELL_NULL, GW_CELL_INT, GW_CELL_REAL, GW_CELL_TEXT, GW_CELL_BYTES };
+struct gw_cell {
+	enum gw_cell_kind kind;
+	int64_t i;
+	double r;
+	const void *p;
+	size_t len;
+};
+
+/* A table both back ends have, with the same name and columns (the
+ * statements are built from these constants, never from input). order:
+ * the ORDER BY of a read; identity: the first column is the table's
+ * generated id (a write keeps the source's ids). */
+struct gw_table_spec {
+	const char *name;
+	const char *cols;      /* "a, b, c" */
+	int ncols;
+	const char *order;
+	bool identity;
+};
+
+/* What one retention run removed (retention.h). */
+struct gw_retention_removed {
+	int64_t reports;      /* reports, with their rows */
+	int64_t messages;     /* message-log rows */
+};
+
+/* A row read: ncols cells. A non-zero result stops the walk. */
+typedef int (*gw_store_row_cb)(void *ctx, const struct gw_cell *row, struct tm_error *err);
 
 /* ---- the back-end interface ---- */
 
@@ -695,6 +746,33 @@ struct gw_store_ops {
 	int (*web_counters)(void *s, const char *serial, gw_store_web_point_cb cb, void *ctx,
 			    struct tm_error *err);
 	int (*web_outcomes)(void *s, gw_store_web_outcome_cb cb, void *ctx, struct tm_error *err);
+	/* collectors and their devices, with each collector's heartbeat
+	 * (store_*_collector.c; the silence check) */
+	int (*collector_bindings)(void *s, gw_store_collector_binding_cb cb, void *ctx,
+				  struct tm_error *err);
+	/* moving a store (issue 16; store_copy.c is the only caller): rows
+	 * counted, read in spec->order, written in the caller's transaction;
+	 * copy_begin defers the target's foreign keys to the commit, copy_end
+	 * moves each identity's sequence past the ids written */
+	int (*table_count)(void *s, const char *table, int64_t *n, struct tm_error *err);
+	int (*table_read)(void *s, const struct gw_table_spec *t, gw_store_row_cb cb, void *ctx,
+			  struct tm_error *err);
+	int (*table_write)(void *s, const struct gw_table_spec *t, const struct gw_cell *rows,
+			   size_t nrows, struct tm_error *err);
+	int (*copy_begin)(void *s, struct tm_error *err);
+	int (*copy_end)(void *s, const struct gw_table_spec *tables, size_t n, struct tm_error *err);
+	/* reporting roles (issue 16; docs/sql-views.md): `role` reads the
+	 * reporting views, scoped to tenant's subtree (NULL: every tenant);
+	 * revoke: *found false when it had no grant. store.no_role when the
+	 * database has no such role. */
+	int (*reporting_grant)(void *s, const char *role, const char *tenant, struct tm_error *err);
+	int (*reporting_revoke)(void *s, const char *role, bool *found, struct tm_error *err);
+	/* retention (issue 16; retention.c is the only caller), in the
+	 * caller's transaction: reports received before cutoff (at most max of
+	 * them, oldest first) with their rows, and at most max message-log rows
+	 * received before it */
+	int (*retention_purge)(void *s, int64_t cutoff, int64_t max,
+			       struct gw_retention_removed *out, struct tm_error *err);
 };
 
 /* The SQLite back end (store/sqlite/store_sqlite.c). */
@@ -754,6 +832,9 @@ int gw_store_report_get(struct gw_store *st, const char *report_id, struct gw_re
 /* The devices collectors could not read (newest report of each collector). */
 int gw_store_unreachable_list(struct gw_store *st, gw_store_unreachable_cb cb, void *ctx,
 			      struct tm_error *err);
+/* Every (collector certificate, bound device), by fingerprint then serial. */
+int gw_store_collector_bindings(struct gw_store *st, gw_store_collector_binding_cb cb, void *ctx,
+				struct tm_error *err);
 
 /* ---- the registry's rows (the logic is in registry/registry.c) ----
  * Like every store call: an enum gw_store_rc, err filled on failure; a
@@ -966,6 +1047,17 @@ int gw_store_web_counters(struct gw_store *st, const char *serial, gw_store_web_
 /* Message-log rows counted by outcome and reason. */
 int gw_store_web_outcomes(struct gw_store *st, gw_store_web_outcome_cb cb, void *ctx,
 			  struct tm_error *err);
+
+/* ---- reporting roles (issue 16; store_reporting.c, docs/sql-views.md) ----
+ * PostgreSQL only (store.unsupported on SQLite). Grant `role` (an existing
+ * login role: store.no_role otherwise) the reporting views, scoped to
+ * tenant's subtree (registry.not_found for an unknown tenant), or to every
+ * tenant when tenant is NULL (an operator); granting again replaces the
+ * scope. Revoke: *found false when the role had no grant. */
+int gw_store_reporting_grant(struct gw_store *st, const char *role, const char *tenant,
+			     struct tm_error *err);
+int gw_store_reporting_revoke(struct gw_store *st, const char *role, bool *found,
+			      struct tm_error *err);
 
 /* The back end's ops and state, for registry.c. */
 const struct gw_store_ops *gw_store_ops_get0(const struct gw_store *st);

@@ -15,6 +15,7 @@
 
 static const char *const fwd_kind_names[] = {
 	[GW_FWD_REPORT] = "report", [GW_FWD_ALERT] = "alert", [GW_FWD_METER] = "meter",
+	[GW_FWD_ORDER] = "supply_order",
 };
 
 const char *gw_fwd_kind_name(enum gw_fwd_kind k)
@@ -46,7 +47,7 @@ int gw_store_forward_add(struct gw_store *st, const struct gw_fwd_event_in *ev, 
 		return GW_STORE_OK;
 	if (!st->in_batch)
 		return tm_error_set(err, "internal.bug", "store: forward event outside a transaction");
-	if ((ev->kind != GW_FWD_REPORT && ev->kind != GW_FWD_ALERT) ||
+	if ((ev->kind != GW_FWD_REPORT && ev->kind != GW_FWD_ALERT && ev->kind != GW_FWD_ORDER) ||
 	    !short_text(ev->event_id, GW_FWD_ID_MAX - 1) || !short_text(ev->tenant, GW_NAME_MAX) ||
 	    !short_text(ev->serial, GW_NAME_MAX) || !short_text(ev->time, 39) || ev->data == NULL ||
 	    ev->data_len == 0 || ev->data_len > (size_t)0x7fffffff)

@@ -77,6 +77,21 @@ static void runtime(struct tm_buf *b, const struct gw_web_runtime *rt, int64_t n
 	if (rt->refusals_other > 0)
 		tm_buf_printf(b, "telemail_smtp_refusals_total{reason=\"other\",code=\"\"} %" PRIu64 "\n",
 			      rt->refusals_other);
+	family(b, "telemail_smtp_command_refusals_total", "counter",
+	       "Refused replies to commands inside sessions (the end of a refused message is DATA's), "
+	       "by command, reason code and SMTP reply code.");
+	for (size_t i = 0; i < rt->n_cmd_refusals; i++) {
+		tm_buf_append_str(b, "telemail_smtp_command_refusals_total{command=\"");
+		label_value(b, rt->cmd_refusals[i].command);
+		tm_buf_append_str(b, "\",reason=\"");
+		label_value(b, rt->cmd_refusals[i].reason);
+		tm_buf_append_str(b, "\",code=\"");
+		label_value(b, rt->cmd_refusals[i].code);
+		tm_buf_printf(b, "\"} %" PRIu64 "\n", rt->cmd_refusals[i].n);
+	}
+	if (rt->cmd_refusals_other > 0)
+		tm_buf_printf(b, "telemail_smtp_command_refusals_total{command=\"other\",reason=\"other\","
+			      "code=\"\"} %" PRIu64 "\n", rt->cmd_refusals_other);
 	family(b, "telemail_spool_messages", "gauge", "Messages held in the spool.");
 	tm_buf_printf(b, "telemail_spool_messages %" PRIu64 "\n", rt->spool_messages);
 	family(b, "telemail_spool_bytes", "gauge", "Octets of the messages held in the spool.");
@@ -104,6 +119,29 @@ static void runtime(struct tm_buf *b, const struct gw_web_runtime *rt, int64_t n
 	tm_buf_printf(b, "telemail_pipeline_latency_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n"
 		      "telemail_pipeline_latency_seconds_sum %.3f\n"
 		      "telemail_pipeline_latency_seconds_count %" PRIu64 "\n", cum, rt->latency_sum, cum);
+	family(b, "telemail_spool_commit_round_seconds", "histogram",
+	       "Time of a spool group commit: its writes and its flushes.");
+	cum = 0;
+	for (size_t i = 0; i < GW_SPOOL_ROUND_BUCKETS; i++) {
+		cum += rt->round_buckets[i];
+		tm_buf_printf(b, "telemail_spool_commit_round_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
+			      gw_spool_round_bounds[i], cum);
+	}
+	cum += rt->round_buckets[GW_SPOOL_ROUND_BUCKETS];
+	tm_buf_printf(b, "telemail_spool_commit_round_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n"
+		      "telemail_spool_commit_round_seconds_sum %.6f\n"
+		      "telemail_spool_commit_round_seconds_count %" PRIu64 "\n", cum, rt->round_sum, cum);
+	family(b, "telemail_store_batches_total", "counter",
+	       "The writer's batch commits: committed, or given up after its tries (items deferred).");
+	tm_buf_printf(b, "telemail_store_batches_total{result=\"committed\"} %" PRIu64 "\n"
+		      "telemail_store_batches_total{result=\"failed\"} %" PRIu64 "\n",
+		      rt->batches_committed, rt->batches_failed);
+	family(b, "telemail_store_retries_total", "counter",
+	       "Batch commits the store answered with a transient failure, tried again, by reason.");
+	tm_buf_printf(b, "telemail_store_retries_total{reason=\"store.busy\"} %" PRIu64 "\n"
+		      "telemail_store_retries_total{reason=\"store.unavailable\"} %" PRIu64 "\n"
+		      "telemail_store_retries_total{reason=\"other\"} %" PRIu64 "\n",
+		      rt->retry_busy, rt->retry_unavailable, rt->retry_other);
 	family(b, "telemail_uptime_seconds", "gauge", "Seconds since serve started.");
 	tm_buf_printf(b, "telemail_uptime_seconds %" PRId64 "\n", now - rt->started);
 }
@@ -133,6 +171,48 @@ static int device_row(void *ctx, const struct gw_web_device_row *d)
 		c->silent++;
 	else
 		c->reporting++;
+	return 0;
+}
+
+/* The forwarding queue of each configured endpoint (none: forwarding off). */
+static int forward_families(const struct gw_web_source *src, struct tm_buf *b)
+{
+	if (src->n_fwd_endpoints == 0)
+		return 0;
+	struct gw_fwd_stats *fs = calloc(src->n_fwd_endpoints, sizeof(*fs));
+	if (fs == NULL)
+		return -1;
+	struct tm_error err = {0};
+	for (size_t i = 0; i < src->n_fwd_endpoints; i++)
+		if (gw_store_forward_stats(src->st, src->fwd_endpoints[i], &fs[i], &err) != GW_STORE_OK) {
+			free(fs);
+			return -1;
+		}
+	static const struct {
+		const char *name, *type, *help;
+	} fams[] = {
+		{ "telemail_forward_queued_events", "gauge", "Events waiting to be forwarded." },
+		{ "telemail_forward_oldest_age_seconds", "gauge",
+		  "Age of the oldest event waiting (0: none)." },
+		{ "telemail_forward_sent_events_total", "counter", "Events delivered." },
+		{ "telemail_forward_failures_total", "counter",
+		  "Batches that failed (tried again, or dead-lettered)." },
+		{ "telemail_forward_dead_events", "gauge", "Events in the dead-letter list." },
+	};
+	for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
+		family(b, fams[f].name, fams[f].type, fams[f].help);
+		for (size_t i = 0; i < src->n_fwd_endpoints; i++) {
+			int64_t v = f == 0 ? (int64_t)fs[i].queued
+				  : f == 1 ? (fs[i].oldest_queued ? src->now - fs[i].oldest_queued : 0)
+				  : f == 2 ? fs[i].sent
+				  : f == 3 ? fs[i].retries
+				  : (int64_t)fs[i].dead;
+			tm_buf_printf(b, "%s{endpoint=\"", fams[f].name);
+			label_value(b, src->fwd_endpoints[i]);
+			tm_buf_printf(b, "\"} %" PRId64 "\n", v);
+		}
+	}
+	free(fs);
 	return 0;
 }
 
@@ -194,5 +274,7 @@ int gw_web_metrics(const struct gw_web_source *src, const struct gw_web_runtime 
 		tm_buf_printf(b, "telemail_notifications_oldest_age_seconds{channel=\"%s\"} %" PRId64 "\n",
 			      gw_notify_channel_name((enum gw_notify_channel)c),
 			      ns[c].oldest_queued ? src->now - ns[c].oldest_queued : 0);
+	if (forward_families(src, b) < 0)
+		return -1;
 	return b->data == NULL ? -1 : 0;
 }

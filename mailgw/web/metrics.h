@@ -6,14 +6,16 @@
  * absent for the standalone `web` command: those families are then left
  * out) and what the store says now (the message log by outcome and reason,
  * devices by silence, open alerts by kind, the notification queue). The
- * spool's group commit does not time its rounds, so there is no commit
- * latency histogram; the rounds are counted. */
+ * forwarding queue's families come from the store too, one series per
+ * configured endpoint (none when forwarding is off). */
 #ifndef GW_WEB_METRICS_H
 #define GW_WEB_METRICS_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "spool/spool.h"
 
 struct tm_buf;
 struct gw_web_source;
@@ -34,8 +36,20 @@ struct gw_web_runtime {
 	} refusals[16];
 	size_t n_refusals;
 	uint64_t refusals_other;
+	struct {
+		char command[12];      /* "RCPT", "unknown", "line", "session" ... */
+		char reason[64];
+		char code[4];
+		uint64_t n;
+	} cmd_refusals[32];
+	size_t n_cmd_refusals;
+	uint64_t cmd_refusals_other;
 	uint64_t spool_messages, spool_bytes, spool_queued, spool_rounds;
 	uint64_t spool_accepted, spool_failed;
+	uint64_t round_buckets[GW_SPOOL_ROUND_BUCKETS + 1];   /* per bucket; the last: over */
+	double round_sum;                     /* seconds */
+	uint64_t batches_committed, batches_failed;           /* the writer's commits */
+	uint64_t retry_busy, retry_unavailable, retry_other;  /* its tries answered RETRY */
 	uint64_t latency_buckets[GW_WEB_LATENCY_BUCKETS];   /* not cumulative: per bucket */
 	uint64_t latency_over;                /* beyond the last bound */
 	double latency_sum;                   /* seconds */

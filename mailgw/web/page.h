@@ -55,6 +55,8 @@ struct gw_web_source {
 	int64_t silence;           /* alerts.silence: seconds before a device is silent */
 	int64_t estimate_after;    /* billing.estimate_after */
 	int64_t now;               /* Unix seconds */
+	const char *const *fwd_endpoints;   /* forward.endpoints' names (/metrics) */
+	size_t n_fwd_endpoints;             /* 0: forwarding off */
 };
 
 /* Answer a request of an authenticated viewer. rs->body is initialised here;

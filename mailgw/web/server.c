@@ -54,6 +54,8 @@ struct gw_web {
 	struct gw_store *st;
 	struct gw_quarantine *q;
 	int64_t silence, estimate_after;
+	char **fwd_endpoints;
+	size_t n_fwd_endpoints;
 	gw_web_runtime_fn runtime;
 	void *runtime_ctx;
 	gw_web_log_fn log;
@@ -367,6 +369,8 @@ static void handle(struct evhttp_request *req, void *arg)
 		struct gw_web_source src = {
 			.st = w->st, .q = w->q, .now = (int64_t)time(NULL), .silence = w->silence,
 			.estimate_after = w->estimate_after,
+			.fwd_endpoints = (const char *const *)w->fwd_endpoints,
+			.n_fwd_endpoints = w->n_fwd_endpoints,
 		};
 		if (strcmp(path, "/metrics") == 0) {
 			if (!metrics_allowed(w, req, conn)) {
@@ -437,6 +441,16 @@ int gw_web_new(const struct gw_web_options *o, struct gw_web **out, struct tm_er
 	w->log_ctx = o->log_ctx;
 	memcpy(w->metrics_sha256, c->metrics_token_sha256, sizeof(w->metrics_sha256));
 	int rc = -1;
+	if (o->n_fwd_endpoints > 0 &&
+	    (w->fwd_endpoints = calloc(o->n_fwd_endpoints, sizeof(char *))) == NULL) {
+		tm_error_set(err, "internal.nomem", "out of memory");
+		goto out;
+	}
+	for (; w->n_fwd_endpoints < o->n_fwd_endpoints; w->n_fwd_endpoints++)
+		if ((w->fwd_endpoints[w->n_fwd_endpoints] = strdup(o->fwd_endpoints[w->n_fwd_endpoints])) == NULL) {
+			tm_error_set(err, "internal.nomem", "out of memory");
+			goto out;
+		}
 	if ((w->tokens_file = strdup(c->tokens_file)) == NULL) {
 		tm_error_set(err, "internal.nomem", "out of memory");
 		goto out;
@@ -544,5 +558,8 @@ void gw_web_free(struct gw_web *w)
 	gw_store_close(w->st);
 	gw_web_access_fini(&w->access);
 	free(w->tokens_file);
+	for (size_t i = 0; i < w->n_fwd_endpoints; i++)
+		free(w->fwd_endpoints[i]);
+	free(w->fwd_endpoints);
 	free(w);
 }

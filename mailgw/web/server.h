@@ -41,6 +41,8 @@ struct gw_web_options {
 	struct gw_store_options store;        /* the page's own store handle (read only) */
 	bool quarantine;                      /* the quarantine page (store.quarantine_dir) */
 	int64_t silence, estimate_after;      /* alerts.silence, billing.estimate_after */
+	const char *const *fwd_endpoints;     /* forward.endpoints' names (copied) */
+	size_t n_fwd_endpoints;               /* 0: forwarding off */
 	gw_web_runtime_fn runtime;            /* NULL: no runtime metrics (standalone) */
 	void *runtime_ctx;
 	gw_web_log_fn log;

@@ -90,6 +90,7 @@ static const struct tm_reason reasons[] = {
 	/* device: identity binding at the gateway */
 	{ "device.unknown", P, "554 5.7.1", "the signer certificate is not enrolled at the gateway" },
 	{ "device.mismatch", P, "554 5.7.1", "the report's device serial is not covered by the signer certificate" },
+	{ "device.moved", P, "554 5.7.1", "a collector reports an enrolled device that is not enrolled under it (another collector's or tenant's)" },
 
 	/* store: the gateway's record store */
 	{ "store.unavailable", T, "451 4.3.0", "the store cannot be opened, read or written right now" },
@@ -97,6 +98,8 @@ static const struct tm_reason reasons[] = {
 	{ "store.failed", I, "451 4.3.0", "a store query failed unexpectedly" },
 	{ "store.version", I, "451 4.3.0", "the store's schema is newer than this program knows" },
 	{ "store.unsupported", I, "451 4.3.0", "the configured store back end does not have this feature in this version" },
+	{ "store.not_empty", P, "554 5.3.0", "store copy: the target database already holds rows" },
+	{ "store.no_role", P, "554 5.3.0", "the database has no role of that name (reporting grants)" },
 
 	/* config: gateway configuration files */
 	{ "config.syntax", P, "554 5.3.5", "the configuration file is not well-formed YAML" },
@@ -177,6 +180,7 @@ static const struct tm_reason reasons[] = {
 	/* billing: meter readings (telemail-mailgw) */
 	{ "billing.bad_period", P, "554 5.3.0", "a billing period is not a month written YYYY-MM" },
 	{ "billing.bad_reading", P, "554 5.3.0", "a meter reading id is not SERIAL:SEQ:COUNTER of a stored reading" },
+	{ "billing.time_zone", P, "554 5.3.0", "a time zone is not in the system's tz database or its file is not TZif" },
 
 	/* audit: the hash-chained audit log (telemail-mailgw) */
 	{ "audit.broken", P, "554 5.3.0", "the audit log's hash chain does not verify (an entry was edited, deleted or reordered)" },

@@ -254,7 +254,7 @@ expect 16-unknown-device quarantined device.unknown XK300001 "$(rid 3001)"
 fixture 17-mismatch tm $D1 gw-ec opaque
 expect 17-mismatch quarantined device.mismatch XK100002 "$(rid 1017)"
 fixture 18-collector-unbound tm collector gw-ec opaque
-expect 18-collector-unbound quarantined device.mismatch XK100002 "$(rid 1018)"
+expect 18-collector-unbound quarantined device.moved XK100002 "$(rid 1018)"
 fixture 19-revoked-registry tm dev-XK400001 gw-ec opaque
 expect 19-revoked-registry quarantined smime.signer_revoked XK400001 "$(rid 4001)"
 fixture 20-revoked-crl ossl dev-revoked gw-ec opaque

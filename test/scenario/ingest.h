@@ -48,6 +48,12 @@ struct sc_report {
 	long long fuser_used;           /* < 0 or 0: no parts (rated 100000) */
 	long long outbox_gap;           /* > 0: reported */
 	const char *name, *location;    /* device name and location, or NULL (no '"' or '\\') */
+	const char *trigger;            /* trigger cause (an event report), or NULL */
+	const char *trigger_subject;    /* its subject ("supplies/1"), or NULL */
+	const char *fingerprint;        /* the signer's, or NULL ("") */
+	const char *ip, *mac;           /* device ip and mac, or NULL */
+	const char *state;              /* status state without conditions, or NULL */
+	int collector_devices;          /* > 0: a collector section (devices, none unreachable) */
 };
 
 static inline void sc_report_init(struct sc_report *r, const char *serial, long long seq,
@@ -77,9 +83,15 @@ static inline void sc_yaml(const struct sc_report *r, struct tm_buf *b)
 	snprintf(key, sizeof(key), "%s:%lld", r->serial, r->seq);   /* a stable id per report */
 	tm_sha256_hex(key, strlen(key), h);
 	tm_buf_printf(b, "schema_version: 1\nreport:\n  id: \"%.8s-%.4s-%.4s-%.4s-%.12s\"\n"
-		      "  seq: %lld\n  kind: periodic\n  generated_at: \"%s\"\n"
+		      "  seq: %lld\n  kind: %s\n  generated_at: \"%s\"\n"
 		      "  agent: telemail-agent/0.1.0\n",
-		      h, h + 8, h + 12, h + 16, h + 20, r->seq, when);
+		      h, h + 8, h + 12, h + 16, h + 20, r->seq, r->trigger ? "event" : "periodic", when);
+	if (r->trigger != NULL) {
+		tm_buf_printf(b, "  trigger: {cause: %s", r->trigger);
+		if (r->trigger_subject != NULL)
+			tm_buf_printf(b, ", subject: \"%s\"", r->trigger_subject);
+		tm_buf_printf(b, "}\n");
+	}
 	if (r->outbox_gap > 0)
 		tm_buf_printf(b, "  outbox_gap: %lld\n", r->outbox_gap);
 	tm_buf_printf(b, "device:\n  serial: %s\n  model: \"XK-4500 MFP\"\n", r->serial);
@@ -87,10 +99,17 @@ static inline void sc_yaml(const struct sc_report *r, struct tm_buf *b)
 		tm_buf_printf(b, "  name: \"%s\"\n", r->name);
 	if (r->location != NULL)
 		tm_buf_printf(b, "  location: \"%s\"\n", r->location);
+	if (r->ip != NULL)
+		tm_buf_printf(b, "  ip: \"%s\"\n", r->ip);
+	if (r->mac != NULL)
+		tm_buf_printf(b, "  mac: \"%s\"\n", r->mac);
 	if (r->fw != NULL)
 		tm_buf_printf(b, "  firmware:\n    - {component: controller, version: \"%s\"}\n", r->fw);
 	if (r->conditions != NULL)
-		tm_buf_printf(b, "status:\n  state: idle\n  conditions: %s\n", r->conditions);
+		tm_buf_printf(b, "status:\n  state: %s\n  conditions: %s\n",
+			      r->state != NULL ? r->state : "idle", r->conditions);
+	else if (r->state != NULL)
+		tm_buf_printf(b, "status:\n  state: %s\n", r->state);
 	if (r->total >= 0) {
 		tm_buf_printf(b, "counters:\n  total:\n    impressions: %lld\n", r->total);
 		if (r->mono >= 0)
@@ -119,28 +138,31 @@ static inline void sc_yaml(const struct sc_report *r, struct tm_buf *b)
 	if (r->critical_alert != NULL)
 		tm_buf_printf(b, "alerts:\n  - {code: %s, severity: critical, group: generalPrinter, "
 			      "description: \"service call\"}\n", r->critical_alert);
+	if (r->collector_devices > 0)
+		tm_buf_printf(b, "collector: {devices: %d, unreachable_count: 0, unreachable: []}\n",
+			      r->collector_devices);
 }
 
-/* Store one report as the pipeline does; returns the put result. */
-static inline enum gw_put_result sc_ingest(struct gw_store *st,
-					   const struct gw_service_config *svc,
-					   const struct sc_report *sr, const char *tenant,
-					   int64_t received_at)
+/* Store one report's YAML as the pipeline does (signed by the certificate of
+ * `fingerprint`, NULL: none); returns the put result. */
+static inline enum gw_put_result sc_ingest_yaml(struct gw_store *st,
+						const struct gw_service_config *svc,
+						const struct tm_buf *y, const char *tenant,
+						const char *fingerprint, int64_t received_at)
 {
-	struct tm_buf y, j;
+	struct tm_buf j;
 	struct tm_error err = {0};
 	struct tm_report *r = NULL;
-	tm_buf_init(&y);
 	tm_buf_init(&j);
-	sc_yaml(sr, &y);
-	cr_assert_eq(tm_report_read(y.data, y.len, NULL, &r, &err), 0, "%s: %s\n%s", err.reason,
-		     err.msg, (const char *)y.data);
+	cr_assert_eq(tm_report_read(y->data, y->len, NULL, &r, &err), 0, "%s: %s\n%s", err.reason,
+		     err.msg, (const char *)y->data);
 	cr_assert_eq(tm_report_normalize(r, &j, &err), 0, "%s", err.msg);
 	char raw[GW_SHA256_HEX];
-	tm_sha256_hex(y.data, y.len, raw);
+	tm_sha256_hex(y->data, y->len, raw);
 	struct gw_store_record rec = {
 		.report = r, .json = (const char *)j.data, .json_len = j.len, .tenant = tenant,
-		.fingerprint = "", .message_id = "", .received_at = received_at, .raw_sha256 = raw,
+		.fingerprint = fingerprint != NULL ? fingerprint : "", .message_id = "",
+		.received_at = received_at, .raw_sha256 = raw,
 	};
 	struct gw_put_info info;
 	cr_assert_eq(gw_store_begin(st, &err), GW_STORE_OK, "%s", err.msg);
@@ -149,9 +171,22 @@ static inline enum gw_put_result sc_ingest(struct gw_store *st,
 		     "%s: %s", err.reason, err.msg);
 	cr_assert_eq(gw_store_commit(st, &err), GW_STORE_OK, "%s", err.msg);
 	tm_report_free(r);
-	tm_buf_fini(&y);
 	tm_buf_fini(&j);
 	return info.result;
+}
+
+/* Store one report as the pipeline does; returns the put result. */
+static inline enum gw_put_result sc_ingest(struct gw_store *st,
+					   const struct gw_service_config *svc,
+					   const struct sc_report *sr, const char *tenant,
+					   int64_t received_at)
+{
+	struct tm_buf y;
+	tm_buf_init(&y);
+	sc_yaml(sr, &y);
+	enum gw_put_result res = sc_ingest_yaml(st, svc, &y, tenant, sr->fingerprint, received_at);
+	tm_buf_fini(&y);
+	return res;
 }
 
 /* Enroll a device under a tenant with a made-up fingerprint. */
@@ -163,6 +198,21 @@ static inline void sc_enroll(struct gw_store *st, const char *serial, const char
 	struct gw_enrollment e = {
 		.fingerprint = fp, .role = GW_ROLE_DEVICE, .tenant = tenant, .cert_serial = serial,
 		.subject = "CN=device",
+	};
+	cr_assert_eq(gw_registry_enroll(st, &e, 1000, &err), 0, "%s: %s", err.reason, err.msg);
+}
+
+/* Enroll a collector for serials under a tenant with a made-up fingerprint
+ * (%064x of n, written to fp). */
+static inline void sc_enroll_collector(struct gw_store *st, int n, const char *tenant,
+				       const char *const *serials, size_t ns,
+				       char fp[GW_SHA256_HEX])
+{
+	struct tm_error err = {0};
+	snprintf(fp, GW_SHA256_HEX, "%064x", n);
+	struct gw_enrollment e = {
+		.fingerprint = fp, .role = GW_ROLE_COLLECTOR, .tenant = tenant,
+		.subject = "CN=collector", .serials = serials, .n_serials = ns,
 	};
 	cr_assert_eq(gw_registry_enroll(st, &e, 1000, &err), 0, "%s: %s", err.reason, err.msg);
 }

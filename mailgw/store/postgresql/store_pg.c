@@ -671,4 +671,12 @@ const struct gw_store_ops gw_store_pg_ops = {
 	.schema_version = pg_schema_version,
 	.migrate = pg_migrate,
 	.quarantine = &gw_pg_quarantine_ops,
+	.collector_bindings = gw_pg_collector_bindings,
+	.table_count = gw_pg_table_count,
+	.table_write = gw_pg_table_write,
+	.copy_begin = gw_pg_copy_begin,
+	.copy_end = gw_pg_copy_end,
+	.reporting_grant = gw_pg_reporting_grant,
+	.reporting_revoke = gw_pg_reporting_revoke,
+	.retention_purge = gw_pg_retention_purge,
 };

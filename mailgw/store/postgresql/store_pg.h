@@ -141,6 +141,8 @@ int gw_pg_report_get(void *s, const char *report_id, struct gw_report_ref *out, 
 int gw_pg_put_collector(struct gw_pg_conn *c, const struct gw_store_record *rec,
 			int64_t generated, struct tm_error *err);
 int gw_pg_unreachable_list(void *s, gw_store_unreachable_cb cb, void *ctx, struct tm_error *err);
+int gw_pg_collector_bindings(void *s, gw_store_collector_binding_cb cb, void *ctx,
+			     struct tm_error *err);
 
 /* ---- registry (store_pg_registry.c) ---- */
 int gw_pg_tenant_add(void *s, const char *name, const char *parent, int64_t now,
@@ -193,5 +195,20 @@ int gw_pg_audit_list(void *s, gw_store_audit_cb cb, void *ctx, struct tm_error *
 int gw_pg_meter_list(void *s, bool latest, int64_t until, gw_store_meter_cb cb, void *ctx,
 		     struct tm_error *err);
 int gw_pg_supply_list(void *s, gw_store_supply_cb cb, void *ctx, struct tm_error *err);
+
+/* ---- store copy's side (store_pg_copy.c) ---- */
+int gw_pg_table_count(void *s, const char *table, int64_t *n, struct tm_error *err);
+int gw_pg_table_write(void *s, const struct gw_table_spec *t, const struct gw_cell *rows,
+		      size_t nrows, struct tm_error *err);
+int gw_pg_copy_begin(void *s, struct tm_error *err);
+int gw_pg_copy_end(void *s, const struct gw_table_spec *tables, size_t n, struct tm_error *err);
+
+/* ---- reporting roles (store_pg_reporting.c) ---- */
+int gw_pg_reporting_grant(void *s, const char *role, const char *tenant, struct tm_error *err);
+int gw_pg_reporting_revoke(void *s, const char *role, bool *found, struct tm_error *err);
+
+/* ---- retention (store_pg_retention.c) ---- */
+int gw_pg_retention_purge(void *s, int64_t cutoff, int64_t max, struct gw_retention_removed *out,
+			  struct tm_error *err);
 
 #endif

@@ -128,3 +128,35 @@ int gw_pg_unreachable_list(void *state, gw_store_unreachable_cb cb, void *ctx, s
 	PQclear(r);
 	return GW_STORE_OK;
 }
+
+int gw_pg_collector_bindings(void *state, gw_store_collector_binding_cb cb, void *ctx,
+			     struct tm_error *err)
+{
+	struct gw_pg *s = state;
+	PGresult *r;
+	int rc = gw_pg_exec(&s->c,
+		"SELECT c.fingerprint, c.tenant, b.serial, COALESCE(st.generated_unix, 0),"
+		" COALESCE(c.revoked_at, 0) FROM certificates c"
+		" JOIN cert_devices b ON b.fingerprint = c.fingerprint"
+		" LEFT JOIN collector_status st ON st.fingerprint = c.fingerprint"
+		" WHERE c.role = 'collector'"
+		" ORDER BY c.fingerprint COLLATE \"C\", b.serial COLLATE \"C\"",
+		NULL, &r, "list collector bindings", err);
+	if (rc != GW_STORE_OK)
+		return rc;
+	for (int i = 0; i < PQntuples(r); i++) {
+		struct gw_collector_binding_row b;
+		memset(&b, 0, sizeof(b));
+		gw_pg_col_text(r, i, 0, b.fingerprint, sizeof(b.fingerprint));
+		gw_pg_col_text(r, i, 1, b.tenant, sizeof(b.tenant));
+		gw_pg_col_text(r, i, 2, b.serial, sizeof(b.serial));
+		b.heartbeat = gw_pg_col_int(r, i, 3);
+		b.revoked_at = gw_pg_col_int(r, i, 4);
+		if (cb(ctx, &b) != 0) {
+			rc = 1;
+			break;
+		}
+	}
+	PQclear(r);
+	return rc;
+}

@@ -15,7 +15,7 @@
 	" (SELECT count(*) FROM cert_devices d WHERE d.fingerprint = c.fingerprint)"
 #define DEVICE_COLS                                                                    \
 	"serial, tenant, enrolled_at, last_seq, last_report_id, last_seen, last_received," \
-	" model, state, last_seen_nsec"
+	" model, state, last_seen_nsec, manufacturer"
 
 /* A registry write: a key already there, a missing row it refers to. */
 static int write(struct gw_pg *s, const char *sql, const struct gw_pg_params *p, PGresult **res,
@@ -76,6 +76,7 @@ static void device_row(const PGresult *r, int i, struct gw_device_row *d)
 	gw_pg_col_text(r, i, 7, d->model, sizeof(d->model));
 	gw_pg_col_text(r, i, 8, d->state, sizeof(d->state));
 	d->last_seen_nsec = (int32_t)gw_pg_col_int(r, i, 9);
+	gw_pg_col_text(r, i, 10, d->manufacturer, sizeof(d->manufacturer));
 }
 
 /* One-row lookup by one or two text keys. */

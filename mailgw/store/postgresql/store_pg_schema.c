@@ -235,11 +235,153 @@ static const char v4[] =
 	"  detail text,"
 	"  PRIMARY KEY (fingerprint, address));";
 
+/* v8 (issue 16, `store copy`): every foreign key DEFERRABLE INITIALLY
+ * IMMEDIATE: checked after each statement as before, unless a transaction
+ * defers them to its commit (SET CONSTRAINTS ALL DEFERRED), as the copy of
+ * a store does, so that a table may be filled in any order (a tenant
+ * before its parent). Self-contained: it finds the keys in the catalogue. */
+static const char v8[] =
+	"DO $$DECLARE k record; BEGIN"
+	"  FOR k IN SELECT conrelid::regclass AS tbl, conname FROM pg_constraint"
+	"    WHERE contype = 'f' AND NOT condeferrable"
+	"      AND connamespace = current_schema()::regnamespace LOOP"
+	"    EXECUTE format('ALTER TABLE %s ALTER CONSTRAINT %I DEFERRABLE INITIALLY IMMEDIATE',"
+	"                   k.tbl, k.conname);"
+	"  END LOOP;"
+	"END$$;";
+
+/* v9 (issue 16): row-level security by the tenant tree for the roles that
+ * reporting tools log in as (the views are v10's; docs/sql-views.md). reporting_logins maps a login role to the tenant
+ * whose subtree it sees (NULL: an operator, every tenant); the policies
+ * allow SELECT only, to rows of those tenants; a role with no row sees
+ * nothing. The tables' owner (the gateways' user) is not subject to them
+ * (ENABLE, not FORCE). The views run with their invoker's rights
+ * (security_invoker), so the policies of the tables beneath apply to the
+ * reporting role. telemail_visible_tenants is SECURITY DEFINER (it reads
+ * the tenant tree the role cannot) with a fixed search_path, and answers
+ * only for a role the session's login is (or is a member of). */
+static const char v9[] =
+	"CREATE TABLE reporting_logins ("
+	"  role name PRIMARY KEY,"
+	"  tenant text REFERENCES tenants(name) DEFERRABLE INITIALLY IMMEDIATE,"
+	"  granted_at bigint NOT NULL);"
+
+	"CREATE FUNCTION telemail_visible_tenants(who name) RETURNS SETOF text"
+	"  LANGUAGE sql STABLE SECURITY DEFINER AS $$"
+	"  WITH RECURSIVE sub(name) AS ("
+	"    SELECT t.name FROM tenants t JOIN reporting_logins l ON l.role = who"
+	"      WHERE (l.tenant IS NULL OR t.name = l.tenant)"
+	"        AND pg_has_role(session_user, who, 'MEMBER')"
+	"    UNION"
+	"    SELECT c.name FROM tenants c JOIN sub ON c.parent = sub.name)"
+	"  SELECT name FROM sub $$;"
+	"DO $$BEGIN EXECUTE format('ALTER FUNCTION telemail_visible_tenants(name)"
+	"  SET search_path = %I, pg_temp', current_schema()); END$$;"
+
+	"ALTER TABLE devices ENABLE ROW LEVEL SECURITY;"
+	"CREATE POLICY reporting_scope ON devices FOR SELECT USING"
+	"  (tenant = ANY (ARRAY(SELECT telemail_visible_tenants(current_user))));"
+	"ALTER TABLE reports ENABLE ROW LEVEL SECURITY;"
+	"CREATE POLICY reporting_scope ON reports FOR SELECT USING"
+	"  (tenant = ANY (ARRAY(SELECT telemail_visible_tenants(current_user))));"
+	"ALTER TABLE svc_alerts ENABLE ROW LEVEL SECURITY;"
+	"CREATE POLICY reporting_scope ON svc_alerts FOR SELECT USING"
+	"  (tenant = ANY (ARRAY(SELECT telemail_visible_tenants(current_user))));"
+	/* rows without a tenant of their own: visible with their report / device */
+	"ALTER TABLE counters ENABLE ROW LEVEL SECURITY;"
+	"CREATE POLICY reporting_scope ON counters FOR SELECT USING"
+	"  (EXISTS (SELECT 1 FROM reports r WHERE r.id = counters.report));"
+	"ALTER TABLE latest_supplies ENABLE ROW LEVEL SECURITY;"
+	"CREATE POLICY reporting_scope ON latest_supplies FOR SELECT USING"
+	"  (EXISTS (SELECT 1 FROM devices d WHERE d.serial = latest_supplies.serial));";
+
+/* v10 (issue 16): the reporting views (docs/sql-views.md: columns, meaning,
+ * example queries) and the functions that grant and revoke them. A view's
+ * rows are those its reader may see under v9's policies. */
+static const char v10[] =
+	"CREATE VIEW reporting_devices WITH (security_invoker = true) AS"
+	"  SELECT d.serial, d.tenant, to_timestamp(d.enrolled_at) AS enrolled_at,"
+	"    d.manufacturer, d.model, d.name, d.location, d.ip, d.state,"
+	"    d.last_seq, d.last_report_id,"
+	"    to_timestamp((d.last_seen + d.last_seen_nsec / 1e9)::float8) AS last_seen,"
+	"    to_timestamp(d.last_received) AS last_received"
+	"  FROM devices d;"
+
+	"CREATE VIEW reporting_supplies WITH (security_invoker = true) AS"
+	"  SELECT s.serial, d.tenant, s.idx AS supply_index, s.type, s.colorant,"
+	"    s.description, s.unit, s.max_capacity, s.level,"
+	"    CASE WHEN s.max_capacity > 0 AND s.level >= 0"
+	"      THEN round(100.0 * s.level / s.max_capacity, 1) END AS level_percent,"
+	"    s.part_number, s.seq AS report_seq"
+	"  FROM latest_supplies s JOIN devices d ON d.serial = s.serial;"
+
+	"CREATE VIEW reporting_meter_readings WITH (security_invoker = true) AS"
+	"  SELECT r.serial, r.tenant, r.seq AS report_seq, r.report_id,"
+	"    to_timestamp((r.generated_unix + r.generated_nsec / 1e9)::float8) AS read_at,"
+	"    c.service, c.name AS counter, c.value, c.unit"
+	"  FROM counters c JOIN reports r ON r.id = c.report;"
+
+	"CREATE VIEW reporting_alerts WITH (security_invoker = true) AS"
+	"  SELECT a.id, a.serial, a.tenant, a.kind, a.subject, a.severity, a.state, a.detail,"
+	"    to_timestamp(a.first_seen) AS first_seen, to_timestamp(a.last_seen) AS last_seen,"
+	"    a.count, to_timestamp(a.acked_at) AS acked_at, a.acked_by,"
+	"    to_timestamp(a.resolved_at) AS resolved_at"
+	"  FROM svc_alerts a;"
+
+	/* a month's opening is the previous month's closing (the first
+	 * reading when there is none); usage = closing - opening */
+	"CREATE VIEW reporting_billing_lines WITH (security_invoker = true) AS"
+	"  SELECT tenant, serial, service, counter, period, readings,"
+	"    coalesce(lag(closing) OVER w, first_value) AS opening, closing,"
+	"    closing - coalesce(lag(closing) OVER w, first_value) AS usage"
+	"  FROM (SELECT r.tenant, r.serial, c.service, c.name AS counter,"
+	"      to_char(to_timestamp(r.generated_unix) AT TIME ZONE 'UTC', 'YYYY-MM') AS period,"
+	"      count(*) AS readings,"
+	"      (array_agg(c.value ORDER BY r.generated_unix, r.generated_nsec, r.seq))[1]"
+	"        AS first_value,"
+	"      (array_agg(c.value ORDER BY r.generated_unix DESC, r.generated_nsec DESC,"
+	"        r.seq DESC))[1] AS closing"
+	"    FROM counters c JOIN reports r ON r.id = c.report"
+	"    GROUP BY 1, 2, 3, 4, 5) m"
+	"  WINDOW w AS (PARTITION BY serial, service, counter ORDER BY period);"
+
+	/* what `store grant-reporting` / `store revoke-reporting` run; revoke
+	 * answers whether the role had a grant */
+	"CREATE FUNCTION telemail_grant_reporting(who name, scope text) RETURNS boolean"
+	"  LANGUAGE plpgsql AS $$BEGIN"
+	"  INSERT INTO reporting_logins (role, tenant, granted_at)"
+	"    VALUES (who, scope, extract(epoch FROM now())::bigint)"
+	"    ON CONFLICT (role) DO UPDATE SET tenant = EXCLUDED.tenant,"
+	"      granted_at = EXCLUDED.granted_at;"
+	"  EXECUTE format('GRANT SELECT ON devices, reports, counters, latest_supplies,"
+	"    svc_alerts, reporting_devices, reporting_supplies, reporting_meter_readings,"
+	"    reporting_alerts, reporting_billing_lines TO %I', who);"
+	"  RETURN true;"
+	"  END$$;"
+	"CREATE FUNCTION telemail_revoke_reporting(who name) RETURNS boolean"
+	"  LANGUAGE plpgsql AS $$DECLARE had boolean; BEGIN"
+	"  DELETE FROM reporting_logins WHERE role = who;"
+	"  had := FOUND;"
+	"  EXECUTE format('REVOKE SELECT ON devices, reports, counters, latest_supplies,"
+	"    svc_alerts, reporting_devices, reporting_supplies, reporting_meter_readings,"
+	"    reporting_alerts, reporting_billing_lines FROM %I', who);"
+	"  RETURN had;"
+	"  END$$;";
+
+/* v11 (issue 16): retention deletes the reports received before a
+ * cutoff, oldest first. */
+static const char v11[] =
+	"CREATE INDEX reports_received ON reports(received_at, id);";
+
 const char *const gw_pg_migrations[] = {
 	v1,
 	v2,
 	v3,
 	v4,
+	v8,
+	v9,
+	v10,
+	v11,
 };
 
 const size_t gw_pg_n_migrations = sizeof(gw_pg_migrations) / sizeof(gw_pg_migrations[0]);

@@ -78,10 +78,10 @@ static const char *const sq_sql[SQ_COUNT_] = {
 	[SQ_DEVICE_ADD] = "INSERT INTO devices (serial, tenant, enrolled_at) VALUES (?1, ?2, ?3)",
 	[SQ_DEVICE_GET] =
 		"SELECT serial, tenant, enrolled_at, last_seq, last_report_id, last_seen,"
-		" last_received, model, state, last_seen_nsec FROM devices WHERE serial = ?1",
+		" last_received, model, state, last_seen_nsec, manufacturer FROM devices WHERE serial = ?1",
 	[SQ_DEVICE_LIST] =
 		"SELECT serial, tenant, enrolled_at, last_seq, last_report_id, last_seen,"
-		" last_received, model, state, last_seen_nsec FROM devices ORDER BY tenant, serial",
+		" last_received, model, state, last_seen_nsec, manufacturer FROM devices ORDER BY tenant, serial",
 };
 
 /* ---- helpers shared with store_sqlite_registry.c ---- */
@@ -566,4 +566,8 @@ const struct gw_store_ops gw_store_sqlite_ops = {
 	.web_firmware = gw_sq_web_firmware,
 	.web_counters = gw_sq_web_counters,
 	.web_outcomes = gw_sq_web_outcomes,
+	.collector_bindings = gw_sq_collector_bindings,
+	.table_count = gw_sq_table_count,
+	.table_read = gw_sq_table_read,
+	.retention_purge = gw_sq_retention_purge,
 };

@@ -127,6 +127,8 @@ int gw_sq_log(void *s, const struct gw_msglog_entry *e, struct tm_error *err);
 int gw_sq_put_collector(struct gw_sq *q, const struct gw_store_record *rec, int64_t generated,
 			struct tm_error *err);
 int gw_sq_unreachable_list(void *s, gw_store_unreachable_cb cb, void *ctx, struct tm_error *err);
+int gw_sq_collector_bindings(void *s, gw_store_collector_binding_cb cb, void *ctx,
+			     struct tm_error *err);
 
 /* registry ops (store_sqlite_registry.c) */
 int gw_sq_tenant_add(void *s, const char *name, const char *parent, int64_t now,
@@ -279,5 +281,14 @@ int gw_sq_web_outcomes(void *s, gw_store_web_outcome_cb cb, void *ctx, struct tm
 /* A meter reading of a SELECT serial, tenant, seq, generated_unix, service,
  * name, value, generated_nsec. */
 void gw_sq_meter_row(sqlite3_stmt *s, struct gw_meter_row *m);
+
+/* store copy's reads (store_sqlite_copy.c) */
+int gw_sq_table_count(void *s, const char *table, int64_t *n, struct tm_error *err);
+int gw_sq_table_read(void *s, const struct gw_table_spec *t, gw_store_row_cb cb, void *ctx,
+		     struct tm_error *err);
+
+/* retention (store_sqlite_retention.c) */
+int gw_sq_retention_purge(void *s, int64_t cutoff, int64_t max, struct gw_retention_removed *out,
+			  struct tm_error *err);
 
 #endif

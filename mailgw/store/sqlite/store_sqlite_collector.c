@@ -121,3 +121,42 @@ int gw_sq_unreachable_list(void *state, gw_store_unreachable_cb cb, void *ctx, s
 	sqlite3_finalize(s);
 	return rc;
 }
+
+#define BINDINGS_SQL                                                                      \
+	"SELECT c.fingerprint, c.tenant, b.serial, COALESCE(s.generated_unix, 0),"       \
+	" COALESCE(c.revoked_at, 0) FROM certificates c"                                  \
+	" JOIN cert_devices b ON b.fingerprint = c.fingerprint"                           \
+	" LEFT JOIN collector_status s ON s.fingerprint = c.fingerprint"                  \
+	" WHERE c.role = 'collector' ORDER BY c.fingerprint, b.serial"
+
+int gw_sq_collector_bindings(void *state, gw_store_collector_binding_cb cb, void *ctx,
+			     struct tm_error *err)
+{
+	struct gw_sq *q = state;
+	sqlite3_stmt *s = NULL;
+	int rc = prepare(q, BINDINGS_SQL, &s, err);
+	if (rc != GW_STORE_OK)
+		return rc;
+	for (;;) {
+		int src = sqlite3_step(s);
+		if (src == SQLITE_DONE)
+			break;
+		if (src != SQLITE_ROW) {
+			rc = gw_sq_fail(q, src, "list collector bindings", err);
+			break;
+		}
+		struct gw_collector_binding_row b;
+		memset(&b, 0, sizeof(b));
+		gw_sq_col_text(s, 0, b.fingerprint, sizeof(b.fingerprint));
+		gw_sq_col_text(s, 1, b.tenant, sizeof(b.tenant));
+		gw_sq_col_text(s, 2, b.serial, sizeof(b.serial));
+		b.heartbeat = sqlite3_column_int64(s, 3);
+		b.revoked_at = sqlite3_column_int64(s, 4);
+		if (cb(ctx, &b) != 0) {
+			rc = 1;
+			break;
+		}
+	}
+	sqlite3_finalize(s);
+	return rc;
+}

@@ -189,7 +189,7 @@ int gw_sq_fwd_fanout(void *state, const char *endpoint, gw_fwd_filter_cb filter,
 	rc = GW_STORE_OK;
 	for (size_t i = 0; i < n && rc == GW_STORE_OK; i++) {
 		unsigned kinds = filter(ctx, evs[i].kind, evs[i].tenant);
-		for (unsigned k = GW_FWD_REPORT; k <= GW_FWD_METER && rc == GW_STORE_OK; k <<= 1) {
+		for (unsigned k = GW_FWD_REPORT; k <= GW_FWD_ORDER && rc == GW_STORE_OK; k <<= 1) {
 			if (!(kinds & k))
 				continue;
 			if ((s = stmt(q, F_ITEM_ADD, err)) == NULL) {

@@ -64,6 +64,7 @@ static void device_row(sqlite3_stmt *s, struct gw_device_row *d)
 	d->last_received = sqlite3_column_int64(s, 6);
 	gw_sq_col_text(s, 7, d->model, sizeof(d->model));
 	gw_sq_col_text(s, 8, d->state, sizeof(d->state));
+	gw_sq_col_text(s, 10, d->manufacturer, sizeof(d->manufacturer));
 }
 
 /* One-row lookup by a text key; `fill` copies the row. */

@@ -333,6 +333,11 @@ static const char v7[] =
 	"DROP INDEX reports_serial_time;"
 	"CREATE INDEX reports_serial_time ON reports(serial, generated_unix, generated_nsec, seq);";
 
+/* v10 (issue 16; to renumber at integration): retention deletes the
+ * reports received before a cutoff, oldest first. */
+static const char v10[] =
+	"CREATE INDEX reports_received ON reports(received_at, id);";
+
 const char *const gw_sq_migrations[] = {
 	v1,
 	v2,
@@ -341,6 +346,7 @@ const char *const gw_sq_migrations[] = {
 	v5,
 	v6,
 	v7,
+	v10,
 };
 
 const size_t gw_sq_n_migrations = sizeof(gw_sq_migrations) / sizeof(gw_sq_migrations[0]);

@@ -36,6 +36,13 @@ enum supply_stmt {
 
 _Static_assert(SU_COUNT_ <= GW_SQ_SUPPLY_MAX, "grow GW_SQ_SUPPLY_MAX");
 
+/* Is the report the agent's word that this supply (?2) was replaced? Its
+ * trigger, read from the canonical record of event reports only. */
+#define REPLACED_COL                                                                  \
+	"(r.trigger_cause = 'supply_replaced' AND (SELECT json_extract(j.json,"          \
+	" '$.report.trigger.subject') FROM report_json j WHERE j.report = r.id)"         \
+	" = 'supplies/' || ?2)"
+
 #define ORDER_COLS                                                                   \
 	"id, serial, tenant, idx, subject, cartridge, state, reason, level, days_left," \
 	" opened_at, updated_at, report_id, alert_id"
@@ -43,14 +50,14 @@ _Static_assert(SU_COUNT_ <= GW_SQ_SUPPLY_MAX, "grow GW_SQ_SUPPLY_MAX");
 static const char *const su_sql[SU_COUNT_] = {
 	[SU_HISTORY] =
 		"SELECT r.seq, r.generated_unix, r.generated_nsec, s.level, s.max_capacity, s.unit,"
-		" s.part_number, c.value, s.type, s.colorant"
+		" s.part_number, c.value, s.type, s.colorant, " REPLACED_COL
 		" FROM reports r JOIN supplies s ON s.report = r.id AND s.idx = ?2"
 		" LEFT JOIN counters c ON c.report = r.id AND c.service = 'total'"
 		"  AND c.name = 'impressions'"
 		" WHERE r.serial = ?1 ORDER BY r.generated_unix, r.generated_nsec, r.seq",
 	[SU_BEFORE] =
 		"SELECT r.seq, r.generated_unix, r.generated_nsec, s.level, s.max_capacity, s.unit,"
-		" s.part_number, c.value, s.type, s.colorant"
+		" s.part_number, c.value, s.type, s.colorant, " REPLACED_COL
 		" FROM reports r JOIN supplies s ON s.report = r.id AND s.idx = ?2"
 		" LEFT JOIN counters c ON c.report = r.id AND c.service = 'total'"
 		"  AND c.name = 'impressions'"
@@ -138,6 +145,7 @@ static void hist_row(sqlite3_stmt *s, struct gw_supply_hist_row *h)
 	gw_sq_col_text(s, 5, h->unit, sizeof(h->unit));
 	gw_sq_col_text(s, 6, h->part_number, sizeof(h->part_number));
 	h->pages = opt_int(s, 7, TM_UNSET);
+	h->replaced = sqlite3_column_int64(s, 10) != 0;
 	gw_sq_col_text(s, 8, h->type, sizeof(h->type));
 	gw_sq_col_text(s, 9, h->colorant, sizeof(h->colorant));
 }
