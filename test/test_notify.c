@@ -451,6 +451,24 @@ Test(notify, configuration)
 	cr_assert_eq(parse_cfg("notify:\n  every: 0s\n", &cfg, &err), -1);
 	cr_assert_str_eq(err.reason, "config.bad_value");
 	cr_assert_str_eq(err.msg, "mailgw.yaml:7: notify.every: 0s is out of range 1s..315360000s");
+	/* notify.lease: 5m by default; longer than either channel's timeout */
+	cr_assert_eq(parse_cfg("notify:\n  lease: 20s\n  webhook: {url: http://h.example/,"
+			       " secret_file: s, timeout: 5s}\n  email: {relay: m.example, from: a@b.example,"
+			       " to: [c@d.example], timeout: 19s}\n", &cfg, &err), 0, "%s", err.msg);
+	cr_assert_eq(cfg->service->notify_lease, 20);
+	gw_config_free(cfg);
+	cr_assert_eq(parse_cfg("alerts: {check_every: 1h}\n", &cfg, &err), 0, "%s", err.msg);
+	cr_assert_eq(cfg->service->notify_lease, 300);
+	gw_config_free(cfg);
+	cr_assert_eq(parse_cfg("notify:\n  lease: 2s\n", &cfg, &err), 0, "no channel: any lease");
+	gw_config_free(cfg);
+	cr_assert_eq(parse_cfg("notify:\n  lease: 30s\n  email: {relay: m.example, from: a@b.example,"
+			       " to: [c@d.example]}\n", &cfg, &err), -1, "email's timeout: 30s");
+	cr_assert_str_eq(err.reason, "config.bad_value");
+	cr_assert_str_eq(err.msg, "mailgw.yaml:7: notify.lease: 30s must be longer than the "
+			 "channels' timeouts (30s)");
+	cr_assert_eq(parse_cfg("notify:\n  lease: 2d\n", &cfg, &err), -1);
+	cr_assert_str_eq(err.msg, "mailgw.yaml:7: notify.lease: 2d is out of range 1s..86400s");
 
 	cr_assert_eq(parse_cfg("notify:\n  email:\n    from: a@b.example\n    to: [c@d.example]\n",
 			       &cfg, &err), -1);
@@ -684,7 +702,8 @@ Test(notify, email_given_up_is_seen_listed_alerted_and_retried)
 	mailgw("status --json", &out);
 	json_t *j = json_loads((char *)out.data, 0, NULL);
 	cr_assert_not_null(j, "%s", out.data);
-	json_t *e = json_object_get(json_object_get(j, "notify"), "email");
+	json_t *e = json_object_get(json_object_get(json_object_get(j, "shared"), "notify"),
+				    "email");
 	cr_assert_eq(json_integer_value(json_object_get(e, "failed")), 1);
 	cr_assert_eq(json_integer_value(json_object_get(e, "queued")), 1);
 	cr_assert_str_eq(json_string_value(json_object_get(e, "oldest_failed")), "2026-09-21T14:13:20Z");

@@ -26,6 +26,7 @@
 
 #include "common.h"
 #include "registry/registry.h"
+#include "scenario/sealed.h"
 #include "store/store.h"
 
 #define DEVICES 3
@@ -51,21 +52,7 @@ static void report_yaml(struct tm_buf *b, int dev, int seq)
 		gmtime_r(&now, &tmv);
 		strftime(generated_at, sizeof(generated_at), "%Y-%m-%dT%H:%M:%SZ", &tmv);
 	}
-	tm_buf_reset(b);
-	tm_buf_printf(b,
-		      "schema_version: 1\n"
-		      "report:\n"
-		      "  id: \"5eed0000-0000-4000-8000-%06d%06d\"\n"
-		      "  seq: %d\n"
-		      "  kind: periodic\n"
-		      "  generated_at: \"%s\"\n"
-		      "  agent: telemail-agent/0.1.0\n"
-		      "device:\n"
-		      "  serial: \"XK10000%d\"\n"
-		      "counters:\n"
-		      "  total:\n"
-		      "    impressions: %d\n",
-		      dev, seq, seq, generated_at, dev, 1000 + 17 * seq);
+	sc_sealed_yaml(b, dev, seq, generated_at);
 }
 
 static void make_corpus(struct corpus *c)

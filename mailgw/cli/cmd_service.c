@@ -228,9 +228,12 @@ static int alerts_silence(struct gw_cli *c, const struct qopts *q)
 		gw_cli_error("alerts check-silence", &err);
 		return store_rc_exit(rc);
 	}
-	printf("check-silence: silent=%zu never_reported=%zu resolved=%zu collectors_silent=%zu"
-	       " folded=%zu collectors_resolved=%zu\n", k.silent, k.never, k.resolved,
-	       k.collectors_silent, k.folded, k.collectors_resolved);
+	if (k.skipped)
+		printf("check-silence: skipped: another gateway holds the silence check\n");
+	else
+		printf("check-silence: silent=%zu never_reported=%zu resolved=%zu"
+		       " collectors_silent=%zu folded=%zu collectors_resolved=%zu\n", k.silent,
+		       k.never, k.resolved, k.collectors_silent, k.folded, k.collectors_resolved);
 	return GW_EXIT_OK;
 }
 

@@ -156,7 +156,7 @@ static const struct tm_conf_entry endpoint_keys[] = {
 	TM_CONF_KEY("client_key", TM_CONF_PATH, NULL, 0, 0, 0, EP(client_key),
 	  "mutual TLS: its private key (PEM)"),
 	TM_CONF_KEY("token_file", TM_CONF_PATH, NULL, 0, 0, 0, EP(token_file),
-	  "Authorization: Bearer <the file's first line>"),
+	  "Authorization: Bearer <the file's one line>"),
 	TM_CONF_KEY("hmac_secret_file", TM_CONF_PATH, NULL, 0, 0, 0, EP(hmac_secret_file),
 	  "X-Telemail-Signature: sha256=<HMAC of the body>"),
 	TM_CONF_KEY("proxy", TM_CONF_STRING, NULL, 0, 0, 1024, EP(proxy),
@@ -189,6 +189,8 @@ static const struct tm_conf_entry endpoint_keys[] = {
 	  "failed attempts before a batch is dead-lettered (0: never)"),
 	TM_CONF_KEY("backlog_alert", TM_CONF_DURATION, "1h", 0, 1, TM_CONF_MAX_DURATION,
 	  EP(backlog_alert), "oldest queued event older than this: alert forward_backlog"),
+	TM_CONF_KEY("backlog_alert_events", TM_CONF_INT, "0", 0, 0, 100000000,
+	  EP(backlog_alert_events), "this many events queued or more: alert forward_backlog (0: off)"),
 };
 static const struct tm_conf_section endpoint_section =
 	TM_CONF_TABLE(endpoint_keys, check_endpoint);

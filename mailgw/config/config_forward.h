@@ -30,7 +30,7 @@ struct gw_forward_endpoint {
 	char *ca_file;             /* trust for the receiver (default: the system store) */
 	char *client_cert;         /* mTLS: PEM certificate and key (both or neither) */
 	char *client_key;
-	char *token_file;          /* "Authorization: Bearer <the file's first line>" */
+	char *token_file;          /* "Authorization: Bearer <the file's one line>" */
 	char *hmac_secret_file;    /* X-Telemail-Signature: sha256=<HMAC of the body> */
 	char *proxy;               /* an HTTP(S) proxy URL; NULL: none (the environment is ignored) */
 	bool ndjson;               /* format: batch (application/cloudevents-batch+json, default) | ndjson */
@@ -47,6 +47,7 @@ struct gw_forward_endpoint {
 	int64_t max_backoff;       /* default 10m */
 	unsigned retries;          /* failed attempts before dead-lettering; default 0: never */
 	int64_t backlog_alert;     /* oldest queued item older than this: alert forward_backlog; default 1h */
+	unsigned backlog_alert_events;   /* or this many queued: alert forward_backlog; default 0: off */
 };
 
 struct gw_forward_config {

@@ -277,8 +277,31 @@ static const struct tm_conf_entry notify_keys[] = {
 	TM_CONF_KEY("webhook", TM_CONF_SECTION, NULL, 0, 0, 0, TM_CONF_NOFIELD, NULL, .section = &webhook_section),
 	TM_CONF_KEY("every", TM_CONF_DURATION, "1m", 0, 1, MAXD, SVC(notify_every),
 	  "serve delivers due notifications this often"),
+	TM_CONF_KEY("lease", TM_CONF_DURATION, "5m", 0, 1, 86400, SVC(notify_lease),
+	  "a run holds the notifications it claimed this long (gateways sharing a database);"
+	  " longer than each configured channel's timeout"),
 };
-const struct tm_conf_section gw_conf_notify = TM_CONF_TABLE(notify_keys, NULL);
+
+/* A run claims notifications for notify.lease and stops delivering before
+ * the lease runs out: it must outlast one delivery of each configured
+ * channel. */
+static int check_notify(const struct tm_conf_ctx *c, const struct tm_node *n, const char *path,
+			void *obj)
+{
+	const struct gw_service_config *s = obj;
+	int64_t mail = s->smtp_host != NULL ? s->smtp_timeout : 0;
+	int64_t hook = s->webhook_url != NULL ? s->webhook_timeout : 0;
+	int64_t longest = mail > hook ? mail : hook;
+	if (s->notify_lease > longest)
+		return 0;
+	char at[64];
+	snprintf(at, sizeof(at), "%s.lease", path);
+	const struct tm_node *v = tm_node_get(n, "lease");
+	return tm_conf_fail(c, v != NULL ? v : n, "config.bad_value", at,
+			    "%llds must be longer than the channels' timeouts (%llds)",
+			    (long long)s->notify_lease, (long long)longest);
+}
+const struct tm_conf_section gw_conf_notify = TM_CONF_TABLE(notify_keys, check_notify);
 
 void gw_service_config_defaults(struct gw_service_config *s)
 {

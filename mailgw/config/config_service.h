@@ -82,6 +82,8 @@ struct gw_service_config {
 	int64_t throttle_per;            /* default 2h */
 	int64_t digest_interval;         /* default 1h: non-critical mails wait for a digest */
 	int64_t notify_every;            /* notify.every: serve delivers what is due; default 1m */
+	int64_t notify_lease;            /* notify.lease: how long a run holds what it claimed
+					  * (several gateways); default 5m */
 	struct gw_retry_policy email_retry;   /* default: no count limit, 1m doubling to 10m, 7d */
 
 	/* notify.webhook (webhook_url NULL: no webhook) */

@@ -60,6 +60,7 @@ struct serve {
 	struct gw_pipeline *next_pipeline;
 
 	atomic_uint_fast64_t stored, duplicate, quarantined, deferred, maildir_moved;
+	atomic_int_fast64_t last_commit;   /* when an outcome was last committed (0: none yet) */
 
 	/* the fleet page and /metrics (web:): its thread reads the snapshot
 	 * on_tick takes each second on the loop thread, and the latencies */
@@ -130,6 +131,7 @@ static void spool_result(void *ctx, const struct gw_item *it)
 	gw_item_outcome_text(it, outcome, sizeof(outcome));
 	bool final = it->done && it->outcome != GW_OUTCOME_DEFERRED;
 	if (final) {
+		sv->last_commit = (int_fast64_t)time(NULL);
 		struct tm_error err = {0};
 		if (gw_spool_done(sv->spool, it->source, &err) < 0) {
 			struct tm_logline l;
@@ -296,11 +298,13 @@ static void on_tick(void *ctx)
 	sv->snap_spool = ss;
 	sv->snap_listener = ls;
 	pthread_mutex_unlock(&sv->snap_mu);
-	char tmp[4200];
+	char tmp[4200], owner[GW_NOTIFY_OWNER_MAX];   /* owner: this gateway, as claims name it */
 	snprintf(tmp, sizeof(tmp), "%s.tmp", sv->status_path);
 	FILE *f = fopen(tmp, "w");
 	if (f == NULL)
 		return;
+	gw_notify_owner(owner);
+	fprintf(f, "owner=%s\nlast_commit=%lld\n", owner, (long long)sv->last_commit);
 	fprintf(f, "pid=%ld\nstarted=%lld\nupdated=%lld\nsessions=%" PRIu64 "\nconnections=%" PRIu64
 		"\nconnections_refused=%" PRIu64 "\nmessages_accepted=%" PRIu64
 		"\nmessages_refused=%" PRIu64 "\nspool_messages=%" PRIu64 "\nspool_bytes=%" PRIu64
@@ -488,6 +492,7 @@ static void *service_main(void *arg)
 	}
 	time_t last_silence = 0, last_retention = 0;
 	struct tm_logline rl;
+	bool was_skipped = false;
 	for (;;) {
 		if (follow_config(sv, &cfg, &seen, "gw service") < 0)
 			break;
@@ -511,11 +516,11 @@ static void *service_main(void *arg)
 			tm_error_clear(&err);
 			if (gw_alerts_check_silence(st, cfg->service, (int64_t)now, &sk, &err) != GW_STORE_OK)
 				log_failed("gw alerts", "silence_failed", err.reason, err.msg);
-			else if (sk.silent + sk.never + sk.resolved + sk.collectors_silent +
-				 sk.collectors_resolved > 0) {
+			else if ((sk.skipped && !was_skipped) || sk.silent + sk.never + sk.resolved +
+				 sk.collectors_silent + sk.collectors_resolved > 0) {
 				struct tm_logline l;
 				tm_log_begin(&l, "gw alerts");
-				tm_log_add(&l, "event", "silence");
+				tm_log_add(&l, "event", sk.skipped ? "silence_skipped" : "silence");
 				tm_log_addf(&l, "silent", "%zu", sk.silent);
 				tm_log_addf(&l, "never", "%zu", sk.never);
 				tm_log_addf(&l, "resolved", "%zu", sk.resolved);
@@ -525,6 +530,7 @@ static void *service_main(void *arg)
 				log_end(&l);
 			}
 			last_silence = now;
+			was_skipped = sk.skipped;
 		}
 		if (cfg->store_retention_months > 0 && now - last_retention >= 86400) {
 			struct gw_retention_counts rk;   /* daily, from the start (retention.h) */

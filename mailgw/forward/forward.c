@@ -183,7 +183,8 @@ static int backlog(struct gw_store *st, const struct gw_forward_run *r,
 	if (rc != GW_STORE_OK)
 		return rc;
 	int64_t now = now_of(r);
-	bool late = s.queued > 0 && now - s.oldest_queued >= e->backlog_alert;
+	bool late = s.queued > 0 && (now - s.oldest_queued >= e->backlog_alert ||
+				     (e->backlog_alert_events > 0 && s.queued >= e->backlog_alert_events));
 	char detail[GW_ALERT_DETAIL_MAX];
 	snprintf(detail, sizeof(detail), "%zu events waiting, the oldest for %" PRId64 " s; %.120s",
 		 s.queued, s.queued ? now - s.oldest_queued : 0, s.last_error);

@@ -86,6 +86,7 @@ struct gw_silence_counts {
 	size_t collectors_silent;   /* collector_silent raised or counted again */
 	size_t folded;              /* devices behind a silent collector: no alert of their own */
 	size_t collectors_resolved;
+	bool skipped;   /* another gateway holds the check: nothing done here */
 };
 
 /* Two levels of silence as of `now` (alerts_silence.c), one transaction:
@@ -100,7 +101,11 @@ struct gw_silence_counts {
  *     collector's report with a collector section is).
  * A collector that never sent a collector section, or a revoked one, has
  * no heartbeat: its devices are judged one by one. The daemon calls this
- * periodically (`telemail-mailgw alerts check-silence`). */
+ * periodically (`telemail-mailgw alerts check-silence`). It runs on one
+ * gateway at a time: only where the store's singleton "silence" is held
+ * (gw_store_try_singleton: on PostgreSQL the gateway that took it first
+ * keeps it for as long as its connection lives; SQLite: always); elsewhere
+ * counts->skipped and nothing is read or written. */
 int gw_alerts_check_silence(struct gw_store *st, const struct gw_service_config *svc,
 			    int64_t now, struct gw_silence_counts *counts, struct tm_error *err);
 

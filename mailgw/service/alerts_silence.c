@@ -157,9 +157,15 @@ int gw_alerts_check_silence(struct gw_store *st, const struct gw_service_config 
 		svc = &defaults;
 	}
 	memset(counts, 0, sizeof(*counts));
+	bool got = false;   /* one gateway at a time (store.h gw_store_try_singleton) */
+	int rc = gw_store_try_singleton(st, "silence", &got, err);
+	if (rc != GW_STORE_OK || !got) {
+		counts->skipped = rc == GW_STORE_OK;
+		return rc;
+	}
 	struct dev_rows l = {0};
 	struct bind_rows by_fp = {0}, by_dev = {0};
-	int rc = gw_store_device_list(st, collect_device, &l, err);
+	rc = gw_store_device_list(st, collect_device, &l, err);
 	if (rc == GW_STORE_OK)
 		rc = gw_store_collector_bindings(st, collect_binding, &by_fp, err);
 	if (rc == GW_STORE_OK && by_fp.n > 0) {

@@ -57,6 +57,45 @@ static int load(struct gw_store *st, enum gw_notify_which which, struct queue *q
 	return rc;
 }
 
+/* One run: the rows it claimed, until when it may deliver (its lease, by
+ * the wall clock: `now` may be a test's), and who it is. */
+struct run {
+	struct queue q;
+	time_t deadline;
+	char owner[GW_NOTIFY_OWNER_MAX];
+};
+
+/* Lease due notifications to this run (gateways sharing a database each
+ * get their own: store.h gw_store_notify_claim). */
+static int claim(struct gw_store *st, const struct gw_service_config *svc, int64_t now,
+		 struct run *r, struct tm_error *err)
+{
+	memset(&r->q, 0, sizeof(r->q));
+	gw_notify_owner(r->owner);
+	r->deadline = time(NULL) + (time_t)svc->notify_lease;
+	int rc = gw_store_notify_claim(st, r->owner, now, svc->notify_lease, MAX_BATCH, collect,
+				       &r->q, err);
+	if (rc > 0)
+		rc = tm_error_set(err, "internal.nomem", "notify: out of memory");
+	return rc;
+}
+
+/* Is there time for one more delivery of up to `timeout` seconds before the
+ * lease runs out? (After it, another gateway may claim the row and send it
+ * too.) What is left is released for the next run. */
+static bool lease_left(const struct run *r, int64_t timeout)
+{
+	return time(NULL) + (time_t)timeout < r->deadline;
+}
+
+void gw_notify_owner(char out[GW_NOTIFY_OWNER_MAX])
+{
+	char host[200] = "";
+	if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0')
+		snprintf(host, sizeof(host), "localhost");
+	snprintf(out, GW_NOTIFY_OWNER_MAX, "%s:%ld", host, (long)getpid());
+}
+
 static const char *const channel_names[GW_NOTIFY_CHANNELS] = { "email", "webhook" };
 
 const char *gw_notify_channel_name(enum gw_notify_channel ch)
@@ -174,8 +213,9 @@ out:
 }
 
 static int run_webhook(struct gw_store *st, const struct gw_service_config *svc, int64_t now,
-		       struct queue *q, struct gw_notify_counts *c, struct tm_error *err)
+		       const struct run *run, struct gw_notify_counts *c, struct tm_error *err)
 {
+	const struct queue *q = &run->q;
 	struct tm_buf key;
 	struct tm_error why = {0};
 	tm_buf_init(&key);
@@ -183,7 +223,8 @@ static int run_webhook(struct gw_store *st, const struct gw_service_config *svc,
 	int rc = GW_STORE_OK;
 	for (size_t i = 0; i < q->n && rc == GW_STORE_OK; i++) {
 		struct gw_notify_row *n = &q->rows[i];
-		if (strcmp(n->channel, "webhook") != 0 || n->next_at > now)
+		if (strcmp(n->channel, "webhook") != 0 || n->next_at > now ||
+		    !lease_left(run, svc->webhook_timeout))
 			continue;
 		if (have_key && post(svc, &key, n, &why) == 0) {
 			n->state = GW_NOTIFY_SENT;
@@ -313,8 +354,9 @@ static int mail_once(const struct gw_service_config *svc, const struct tm_buf *m
 }
 
 static int run_email(struct gw_store *st, const struct gw_service_config *svc, int64_t now,
-		     struct queue *q, struct gw_notify_counts *c, struct tm_error *err)
+		     const struct run *run, struct gw_notify_counts *c, struct tm_error *err)
 {
+	const struct queue *q = &run->q;
 	struct tm_error down = {0};
 	struct queue all;
 	int rc = load(st, GW_NOTIFY_LIST_ALL, &all, err);
@@ -333,7 +375,8 @@ static int run_email(struct gw_store *st, const struct gw_service_config *svc, i
 	int64_t oldest = now;
 	for (size_t i = 0; i < q->n && rc == GW_STORE_OK; i++) {
 		struct gw_notify_row *n = &q->rows[i];
-		if (strcmp(n->channel, "email") != 0 || n->next_at > now)
+		if (strcmp(n->channel, "email") != 0 || n->next_at > now ||
+		    !lease_left(run, svc->smtp_timeout))
 			continue;
 		size_t same = 0;
 		for (size_t k = 0; k < i; k++)
@@ -371,7 +414,8 @@ static int run_email(struct gw_store *st, const struct gw_service_config *svc, i
 		rc = gw_store_notify_update(st, n, err);
 	}
 	/* the rest in one digest, once the oldest has waited digest_interval */
-	if (rc != GW_STORE_OK || n_digest == 0 || now - oldest < svc->digest_interval)
+	if (rc != GW_STORE_OK || n_digest == 0 || now - oldest < svc->digest_interval ||
+	    !lease_left(run, svc->smtp_timeout))
 		goto out;
 	char subject[128];
 	snprintf(subject, sizeof(subject), "[telemail] digest: %zu alert notification%s", n_digest,
@@ -456,13 +500,24 @@ int gw_notify_run_once(struct gw_store *st, const struct gw_service_config *svc,
 	memset(counts, 0, sizeof(*counts));
 	if (svc == NULL)
 		return GW_STORE_OK;
-	struct queue q;
-	int rc = load(st, GW_NOTIFY_LIST_PENDING, &q, err);
+	if (svc->webhook_url == NULL && svc->smtp_host == NULL)   /* no channel: nothing claimed */
+		return check_failing(st, svc, now, counts, err);
+	struct run run;
+	int rc = claim(st, svc, now, &run, err);
+	counts->claimed = run.q.n;
 	if (rc == GW_STORE_OK && svc->webhook_url != NULL)
-		rc = run_webhook(st, svc, now, &q, counts, err);
+		rc = run_webhook(st, svc, now, &run, counts, err);
 	if (rc == GW_STORE_OK && svc->smtp_host != NULL)
-		rc = run_email(st, svc, now, &q, counts, err);
-	free(q.rows);
+		rc = run_email(st, svc, now, &run, counts, err);
+	free(run.q.rows);
+	/* what this run claimed and did not deliver (not due for a digest yet,
+	 * its channel not configured, the lease nearly out) is free again */
+	struct tm_error rerr = {0};
+	if (run.q.n > 0 && gw_store_notify_release(st, run.owner, &rerr) != GW_STORE_OK &&
+	    rc == GW_STORE_OK) {
+		*err = rerr;
+		rc = GW_STORE_RETRY;
+	}
 	if (rc == GW_STORE_OK)
 		rc = check_failing(st, svc, now, counts, err);
 	return rc;

@@ -64,13 +64,26 @@ struct gw_notify_counts {
 	size_t retried;     /* attempts that failed and will be retried */
 	size_t failed;      /* gave up */
 	size_t failed_by[GW_NOTIFY_CHANNELS];   /* the same, per channel */
+	size_t claimed;     /* due notifications this run leased (the others: another
+			     * gateway's, or none due) */
 };
 
-/* Deliver what is due at `now`. Returns 0 when the queue was walked (single
- * deliveries may have failed and been rescheduled: see counts), -1 when the
- * store failed. */
+/* Deliver what is due at `now`. Several gateways on one database share the
+ * queue out: a run first claims the due notifications for notify.lease
+ * (gw_store_notify_claim: on PostgreSQL, SELECT … FOR UPDATE SKIP LOCKED, so
+ * two gateways never hold the same row), delivers only what it claimed,
+ * stops delivering before the lease runs out, and releases what it did
+ * not deliver. A gateway killed mid-run leaves its claims to run out: then
+ * any gateway takes them (a row it had sent but not yet marked is sent
+ * again once: at least once, the delivery id tells). Returns 0 when the
+ * queue was walked (single deliveries may have failed and been rescheduled:
+ * see counts), -1 when the store failed. */
 int gw_notify_run_once(struct gw_store *st, const struct gw_service_config *svc, int64_t now,
 		       struct gw_notify_counts *counts, struct tm_error *err);
+
+/* The claims' owner: this process, "host:pid". */
+#define GW_NOTIFY_OWNER_MAX 256
+void gw_notify_owner(char out[GW_NOTIFY_OWNER_MAX]);
 
 /* What is waiting, per channel (index enum gw_notify_channel). */
 struct gw_notify_channel_stats {

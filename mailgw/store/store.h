@@ -559,6 +559,18 @@ struct gw_retention_removed {
 /* A row read: ncols cells. A non-zero result stops the walk. */
 typedef int (*gw_store_row_cb)(void *ctx, const struct gw_cell *row, struct tm_error *err);
 
+/* ---- several gateways on one database (issue 16) ---- */
+
+/* The shared state as counted in the database (`status`). */
+struct gw_store_shared_counts {
+	int64_t devices;
+	int64_t reports;
+	int64_t alerts_open, alerts_acked;
+	int64_t notify_pending;        /* pending, claimed or not */
+	int64_t notify_claimed;        /* pending and leased to a gateway now */
+	int64_t notify_failed;
+};
+
 /* ---- the back-end interface ---- */
 
 /* What opening does with the schema. */
@@ -773,6 +785,20 @@ struct gw_store_ops {
 	 * received before it */
 	int (*retention_purge)(void *s, int64_t cutoff, int64_t max,
 			       struct gw_retention_removed *out, struct tm_error *err);
+	/* several gateways on one database (issue 16; store_*_service.c).
+	 * notify_claim: inside the front's transaction, lease up to max due
+	 * pending notifications (next_at <= now; unclaimed, lease run out, or
+	 * already owner's) to owner until now + lease, and walk them by id;
+	 * PostgreSQL skips rows another transaction holds (SKIP LOCKED).
+	 * notify_update ends a claim; notify_release ends every claim of owner.
+	 * try_singleton: *got when this handle holds (or now took) the named
+	 * job; SQLite: always. shared_counts: the shared state's counts. */
+	int (*notify_claim)(void *s, const char *owner, int64_t now, int64_t lease, size_t max,
+			    gw_store_notify_cb cb, void *ctx, struct tm_error *err);
+	int (*notify_release)(void *s, const char *owner, struct tm_error *err);
+	int (*try_singleton)(void *s, const char *name, bool *got, struct tm_error *err);
+	int (*shared_counts)(void *s, int64_t now, struct gw_store_shared_counts *out,
+			     struct tm_error *err);
 };
 
 /* The SQLite back end (store/sqlite/store_sqlite.c). */
@@ -1058,6 +1084,29 @@ int gw_store_reporting_grant(struct gw_store *st, const char *role, const char *
 			     struct tm_error *err);
 int gw_store_reporting_revoke(struct gw_store *st, const char *role, bool *found,
 			      struct tm_error *err);
+/* ---- several gateways on one database (issue 16; store_shared.c) ---- */
+
+/* One transaction: lease up to `max` due notifications (state pending,
+ * next_at <= now, not leased to another owner until after now) to `owner`
+ * until now + lease, and walk them oldest first. On PostgreSQL the rows are
+ * picked with FOR UPDATE SKIP LOCKED, so that gateways claiming at the same
+ * moment get disjoint sets; a lease that runs out (its gateway was killed)
+ * makes the rows claimable again. gw_store_notify_update ends a row's claim;
+ * release ends every claim `owner` still holds (what a run did not get to). */
+int gw_store_notify_claim(struct gw_store *st, const char *owner, int64_t now, int64_t lease,
+			  size_t max, gw_store_notify_cb cb, void *ctx, struct tm_error *err);
+int gw_store_notify_release(struct gw_store *st, const char *owner, struct tm_error *err);
+/* Work that must run on one gateway at a time (`name`: "silence"): *got
+ * when this handle holds it. PostgreSQL: a session advisory lock, held
+ * until the handle's connection ends (a gateway stopped or killed, or the
+ * connection lost, frees it for the next one that asks); asking again while
+ * holding it answers true and takes nothing more. SQLite (one gateway):
+ * always true. Outside a transaction. */
+int gw_store_try_singleton(struct gw_store *st, const char *name, bool *got,
+			   struct tm_error *err);
+/* The shared state's counts as of now. */
+int gw_store_shared_counts(struct gw_store *st, int64_t now, struct gw_store_shared_counts *out,
+			   struct tm_error *err);
 
 /* The back end's ops and state, for registry.c. */
 const struct gw_store_ops *gw_store_ops_get0(const struct gw_store *st);

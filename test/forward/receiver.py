@@ -12,10 +12,26 @@ How to answer: DIR/plan, read at each request, is a JSON list; the n-th request
   {"status": 400, "body": "bad batch"}  with a body
   {"sleep": 5}                          wait that many seconds, then 200
   {"reset": true}                       read half the body, then reset the connection
-What came: DIR/req-NNNN.json for every request {"status", "headers", "events"}, and,
-for each request answered 2xx, its events appended to DIR/events.ndjson.
+  {"stall": 5}                          read the body, mark its arrival, wait, then 200
+What came: DIR/arrived-NNNN once a request's body is read (before any wait: a
+test kills the sender while the request is in flight), DIR/req-NNNN.json for
+every request {"status", "headers", "events", "checked"}, and, for each request
+answered 2xx, its events appended to DIR/events.ndjson.
+
+What it checks: DIR/expect, read at each request, a JSON object:
+  {"token_file": PATH}      Authorization must be "Bearer <PATH's first line>"
+  {"hmac_key_file": PATH}   X-Telemail-Signature must be "sha256=" + the hex
+                            HMAC-SHA256 under PATH's bytes (a trailing newline cut)
+                            of the body exactly as received (before gunzip)
+  {"format": "ndjson"|"batch"}  the Content-Type that must come
+A failed check is answered 401 ("bad token", "bad signature") or 415 ("want
+<type>"); "checked" in req-NNNN.json lists what was checked and held
+("token", "hmac", "gzip", "format"). Every request body must be JSON (a
+batch: an array; ndjson: an object per line) or it is answered 400.
 """
 import gzip
+import hashlib
+import hmac
 import http.server
 import json
 import os
@@ -57,34 +73,85 @@ def serve(d, cert, key):
                 self.close_connection = True
                 self.record(n, 0, [])
                 return
-            body = self.rfile.read(length)
+            raw = self.rfile.read(length)
+            with open(os.path.join(d, "arrived-%04d" % n), "w"):
+                pass
+            if act.get("stall"):
+                time.sleep(act["stall"])
+            try:
+                with open(os.path.join(d, "expect")) as f:
+                    expect = json.load(f)
+            except FileNotFoundError:
+                expect = {}
+            checked, refusal = self.check(expect, raw)
+            if refusal is not None:
+                self.record(n, refusal[0], [], checked)
+                self.answer(refusal[0], refusal[1], {})
+                return
+            body = raw
             if self.headers.get("Content-Encoding") == "gzip":
-                body = gzip.decompress(body)
-            text = body.decode("utf-8")
-            if self.headers.get("Content-Type", "").startswith("application/x-ndjson"):
-                events = [json.loads(l) for l in text.splitlines() if l]
-            else:
-                events = json.loads(text)
+                body = gzip.decompress(raw)
+                checked.append("gzip")
+            try:
+                text = body.decode("utf-8")
+                if self.headers.get("Content-Type", "").startswith("application/x-ndjson"):
+                    events = [json.loads(l) for l in text.splitlines() if l]
+                else:
+                    events = json.loads(text)
+                    if not isinstance(events, list):
+                        raise ValueError("not an array")
+            except ValueError as e:
+                self.record(n, 400, [], checked)
+                self.answer(400, "not JSON: %s" % e, {})
+                return
             if act.get("sleep"):
                 time.sleep(act["sleep"])
             status = act.get("status", 200)
-            self.record(n, status, events)
+            self.record(n, status, events, checked)
             if 200 <= status < 300:
                 with open(os.path.join(d, "events.ndjson"), "a") as f:
                     for e in events:
                         f.write(json.dumps(e) + "\n")
-            reply = act.get("body", "").encode()
+            extra = {"Retry-After": act["retry_after"]} if "retry_after" in act else {}
+            self.answer(status, act.get("body", ""), extra)
+
+        def answer(self, status, text, extra):
+            reply = text.encode()
             self.send_response(status)
-            if "retry_after" in act:
-                self.send_header("Retry-After", act["retry_after"])
+            for k, v in extra.items():
+                self.send_header(k, v)
             self.send_header("Content-Length", str(len(reply)))
             self.end_headers()
             self.wfile.write(reply)
 
-        def record(self, n, status, events):
+        def check(self, expect, raw):
+            """What DIR/expect asks of this request: (checked, None) or (checked, (status, text))."""
+            checked = []
+            if "token_file" in expect:
+                with open(expect["token_file"]) as f:
+                    token = f.readline().rstrip("\r\n")
+                if self.headers.get("Authorization") != "Bearer " + token:
+                    return checked, (401, "bad token")
+                checked.append("token")
+            if "hmac_key_file" in expect:
+                with open(expect["hmac_key_file"], "rb") as f:
+                    key = f.read().rstrip(b"\r\n")
+                want = "sha256=" + hmac.new(key, raw, hashlib.sha256).hexdigest()
+                if not hmac.compare_digest(self.headers.get("X-Telemail-Signature", ""), want):
+                    return checked, (401, "bad signature")
+                checked.append("hmac")
+            if "format" in expect:
+                want = {"ndjson": "application/x-ndjson",
+                        "batch": "application/cloudevents-batch+json"}[expect["format"]]
+                if self.headers.get("Content-Type") != want:
+                    return checked, (415, "want " + want)
+                checked.append("format")
+            return checked, None
+
+        def record(self, n, status, events, checked=()):
             rec = {"status": status, "path": self.path,
                    "headers": {k.lower(): v for k, v in self.headers.items()},
-                   "events": events}
+                   "events": events, "checked": list(checked)}
             tmp = os.path.join(d, ".req.tmp")
             with open(tmp, "w") as f:
                 json.dump(rec, f)

@@ -10,6 +10,9 @@
 #   dev-noserial.pem/.key         device without a subject serialNumber
 #   dev-revoked.pem/.key          device XK900005, revoked; crl.pem lists it
 #   gw-other.pem/.key             a gateway key that is not the configured one
+#   fwd-wrongname.pem/.key        a TLS server certificate for other.example only
+#   fwd-expired.pem/.key          a TLS server certificate for localhost and
+#                                 127.0.0.1, valid 2020-01-01 .. 2021-01-01
 set -euo pipefail
 # Made as of 60 days ago (faketime), with a CRL good for ten years: a test
 # may sign a message days or weeks back (a device that was offline) and the
@@ -63,5 +66,17 @@ ossl req -new -config ../ca/ca.cnf -key ../dev-untrusted.key -subj "/CN=device X
 ossl x509 -req -in u.csr -CA ../other-ca.pem -CAkey ../other-ca.key -CAcreateserial -days 365 \
 	-extfile ../ca/ca.cnf -extensions ext_device -out ../dev-untrusted.pem
 cd .. && rm -rf other
+# Server certificates a forwarding receiver may show (test_forward_cli.c):
+# one for another host name, one expired; both from the trusted CA.
+cat >> ca/ca.cnf <<'CNF'
+[ ext_tls_wrongname ]
+basicConstraints = critical, CA:false
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:other.example
+CNF
+issue fwd-wrongname "/CN=other.example" ext_tls_wrongname
+issue fwd-expired "/CN=localhost" ext_gateway_tls -startdate 20200101000000Z -enddate 20210101000000Z
+
 chmod 0644 ./*.pem
 touch "$stamp"

@@ -679,4 +679,8 @@ const struct gw_store_ops gw_store_pg_ops = {
 	.reporting_grant = gw_pg_reporting_grant,
 	.reporting_revoke = gw_pg_reporting_revoke,
 	.retention_purge = gw_pg_retention_purge,
+	.notify_claim = gw_pg_notify_claim,
+	.notify_release = gw_pg_notify_release,
+	.try_singleton = gw_pg_try_singleton,
+	.shared_counts = gw_pg_shared_counts,
 };

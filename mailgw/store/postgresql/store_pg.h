@@ -195,6 +195,13 @@ int gw_pg_audit_list(void *s, gw_store_audit_cb cb, void *ctx, struct tm_error *
 int gw_pg_meter_list(void *s, bool latest, int64_t until, gw_store_meter_cb cb, void *ctx,
 		     struct tm_error *err);
 int gw_pg_supply_list(void *s, gw_store_supply_cb cb, void *ctx, struct tm_error *err);
+/* several gateways (issue 16; store_pg_service.c) */
+int gw_pg_notify_claim(void *s, const char *owner, int64_t now, int64_t lease, size_t max,
+		       gw_store_notify_cb cb, void *ctx, struct tm_error *err);
+int gw_pg_notify_release(void *s, const char *owner, struct tm_error *err);
+int gw_pg_try_singleton(void *s, const char *name, bool *got, struct tm_error *err);
+int gw_pg_shared_counts(void *s, int64_t now, struct gw_store_shared_counts *out,
+			struct tm_error *err);
 
 /* ---- store copy's side (store_pg_copy.c) ---- */
 int gw_pg_table_count(void *s, const char *table, int64_t *n, struct tm_error *err);

@@ -235,6 +235,12 @@ static const char v4[] =
 	"  detail text,"
 	"  PRIMARY KEY (fingerprint, address));";
 
+/* v5 (issue 16, several gateways): a notification's claim, the gateway
+ * (owner) that leased it and until when (0: not claimed). */
+static const char v5[] =
+	"ALTER TABLE svc_notify ADD COLUMN claim_owner text;"
+	"ALTER TABLE svc_notify ADD COLUMN claim_until bigint NOT NULL DEFAULT 0;";
+
 /* v8 (issue 16, `store copy`): every foreign key DEFERRABLE INITIALLY
  * IMMEDIATE: checked after each statement as before, unless a transaction
  * defers them to its commit (SET CONSTRAINTS ALL DEFERRED), as the copy of
@@ -378,6 +384,7 @@ const char *const gw_pg_migrations[] = {
 	v2,
 	v3,
 	v4,
+	v5,
 	v8,
 	v9,
 	v10,

@@ -113,6 +113,11 @@ int gw_pg_alert_find_active(void *state, const char *serial, const char *kind,
 			 " kind = $2 AND subject = $3 AND state <> 'resolved'", &p, out, found, err);
 }
 
+/* Gateways evaluating reports of one device at the same moment may both
+ * find no active alert and insert one: the second insert waits for the
+ * first's transaction on the unique index of active alerts, then counts a
+ * repeat of that alert instead (raised once; its notifications are queued
+ * once by their own unique key). */
 int gw_pg_alert_insert(void *state, struct gw_alert_row *a, struct tm_error *err)
 {
 	struct gw_pg *s = state;
@@ -136,10 +141,14 @@ int gw_pg_alert_insert(void *state, struct gw_alert_row *a, struct tm_error *err
 	int rc = gw_pg_exec(&s->c,
 		"INSERT INTO svc_alerts (serial, tenant, kind, subject, severity, state, detail,"
 		" first_seen, last_seen, count, report_id, acked_at, acked_by, resolved_at)"
-		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
-		&p, &r, "insert alert", err);
+		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+		" ON CONFLICT (serial, kind, subject) WHERE state <> 'resolved' DO UPDATE SET"
+		" count = svc_alerts.count + excluded.count,"
+		" last_seen = greatest(svc_alerts.last_seen, excluded.last_seen),"
+		" detail = excluded.detail, report_id = excluded.report_id"
+		" RETURNING " ALERT_COLS, &p, &r, "insert alert", err);
 	if (rc == GW_STORE_OK) {
-		a->id = gw_pg_col_int(r, 0, 0);
+		alert_row(r, 0, a);   /* the row as it is now: new, or the other's counted */
 		PQclear(r);
 	}
 	return rc;
@@ -400,8 +409,8 @@ int gw_pg_notify_update(void *state, const struct gw_notify_row *n, struct tm_er
 	gw_pg_int(&p, n->created_at);
 	return gw_pg_exec(&s->c,
 		"UPDATE svc_notify SET state = $2, attempts = $3, next_at = $4, sent_at = $5,"
-		" last_error = $6, created_at = $7 WHERE id = $1", &p, NULL, "update notification",
-		err);
+		" last_error = $6, created_at = $7, claim_owner = NULL, claim_until = 0"
+		" WHERE id = $1", &p, NULL, "update notification", err);
 }
 
 int gw_pg_notify_list(void *state, enum gw_notify_which which, gw_store_notify_cb cb, void *ctx,
@@ -421,6 +430,98 @@ int gw_pg_notify_list(void *state, enum gw_notify_which which, gw_store_notify_c
 	struct gw_notify_row row;
 	return walk(state, by_which[which], NULL, notify_row, &row, call_notify, &cb, ctx,
 		    "list notifications", err);
+}
+
+/* ---- several gateways (issue 16): claims, singletons, counts ---- */
+
+int gw_pg_notify_claim(void *state, const char *owner, int64_t now, int64_t lease, size_t max,
+		       gw_store_notify_cb cb, void *ctx, struct tm_error *err)
+{
+	struct gw_pg_params p;
+	gw_pg_params_init(&p);
+	gw_pg_text(&p, owner);
+	gw_pg_int(&p, now);
+	gw_pg_int(&p, lease);
+	gw_pg_int(&p, (long long)max);
+	struct gw_notify_row row;
+	/* rows another gateway's claim holds locked are skipped, not waited for */
+	return walk(state,
+		"WITH due AS (SELECT id AS due_id FROM svc_notify WHERE state = 'pending'"
+		" AND next_at <= $2 AND (claim_until <= $2 OR claim_owner = $1) ORDER BY id LIMIT $4"
+		" FOR UPDATE SKIP LOCKED),"
+		" claimed AS (UPDATE svc_notify SET claim_owner = $1, claim_until = $2 + $3 FROM due"
+		" WHERE id = due_id RETURNING " NOTIFY_COLS ")"
+		" SELECT * FROM claimed ORDER BY id", &p, notify_row, &row, call_notify, &cb, ctx,
+		"claim notifications", err);
+}
+
+int gw_pg_notify_release(void *state, const char *owner, struct tm_error *err)
+{
+	struct gw_pg *s = state;
+	struct gw_pg_params p;
+	gw_pg_params_init(&p);
+	gw_pg_text(&p, owner);
+	return gw_pg_exec(&s->c, "UPDATE svc_notify SET claim_owner = NULL, claim_until = 0"
+			  " WHERE claim_owner = $1", &p, NULL, "release notifications", err);
+}
+
+/* The singletons' advisory locks: (SINGLETON_CLASS, FNV-1a of the name).
+ * Session locks stack when taken again, so a lock this session holds
+ * already (pg_locks) is not taken a second time. */
+#define SINGLETON_CLASS 1953328243   /* "tmls" */
+
+static int32_t name_key(const char *name)
+{
+	uint32_t h = 2166136261u;
+	for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+		h = (h ^ *c) * 16777619u;
+	return (int32_t)h;
+}
+
+int gw_pg_try_singleton(void *state, const char *name, bool *got, struct tm_error *err)
+{
+	struct gw_pg *s = state;
+	struct gw_pg_params p;
+	gw_pg_params_init(&p);
+	gw_pg_int(&p, SINGLETON_CLASS);
+	gw_pg_int(&p, name_key(name));
+	PGresult *r;
+	int rc = gw_pg_exec(&s->c,
+		"SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'"
+		" AND pid = pg_backend_pid() AND granted AND objsubid = 2"
+		" AND classid = $1::int4::oid AND objid = $2::int4::oid) THEN true"
+		" ELSE pg_try_advisory_lock($1::int4, $2::int4) END", &p, &r, "try singleton", err);
+	if (rc != GW_STORE_OK)
+		return rc;
+	*got = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+	PQclear(r);
+	return GW_STORE_OK;
+}
+
+int gw_pg_shared_counts(void *state, int64_t now, struct gw_store_shared_counts *out,
+			struct tm_error *err)
+{
+	struct gw_pg *s = state;
+	struct gw_pg_params p;
+	gw_pg_params_init(&p);
+	gw_pg_int(&p, now);
+	PGresult *r;
+	int rc = gw_pg_exec(&s->c,
+		"SELECT (SELECT count(*) FROM devices), (SELECT count(*) FROM reports),"
+		" (SELECT count(*) FROM svc_alerts WHERE state = 'open'),"
+		" (SELECT count(*) FROM svc_alerts WHERE state = 'acknowledged'),"
+		" (SELECT count(*) FROM svc_notify WHERE state = 'pending'),"
+		" (SELECT count(*) FROM svc_notify WHERE state = 'pending' AND claim_until > $1),"
+		" (SELECT count(*) FROM svc_notify WHERE state = 'failed')",
+		&p, &r, "count the shared state", err);
+	if (rc != GW_STORE_OK)
+		return rc;
+	int64_t *v[] = { &out->devices, &out->reports, &out->alerts_open, &out->alerts_acked,
+			 &out->notify_pending, &out->notify_claimed, &out->notify_failed };
+	for (int i = 0; i < 7 && PQntuples(r) == 1; i++)
+		*v[i] = gw_pg_col_int(r, 0, i);
+	PQclear(r);
+	return GW_STORE_OK;
 }
 
 /* ---- audit ---- */

@@ -570,4 +570,8 @@ const struct gw_store_ops gw_store_sqlite_ops = {
 	.table_count = gw_sq_table_count,
 	.table_read = gw_sq_table_read,
 	.retention_purge = gw_sq_retention_purge,
+	.notify_claim = gw_sq_notify_claim,
+	.notify_release = gw_sq_notify_release,
+	.try_singleton = gw_sq_try_singleton,
+	.shared_counts = gw_sq_shared_counts,
 };

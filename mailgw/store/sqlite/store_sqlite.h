@@ -241,6 +241,13 @@ int gw_sq_web_firmware(void *s, const char *serial, gw_store_web_firmware_cb cb,
 int gw_sq_web_counters(void *s, const char *serial, gw_store_web_point_cb cb, void *ctx,
 		       struct tm_error *err);
 int gw_sq_web_outcomes(void *s, gw_store_web_outcome_cb cb, void *ctx, struct tm_error *err);
+/* several gateways (issue 16; store_sqlite_service.c) */
+int gw_sq_notify_claim(void *s, const char *owner, int64_t now, int64_t lease, size_t max,
+		       gw_store_notify_cb cb, void *ctx, struct tm_error *err);
+int gw_sq_notify_release(void *s, const char *owner, struct tm_error *err);
+int gw_sq_try_singleton(void *s, const char *name, bool *got, struct tm_error *err);
+int gw_sq_shared_counts(void *s, int64_t now, struct gw_store_shared_counts *out,
+			struct tm_error *err);
 
 /* The row walkers of the per-concern files: step s to its end, handing
  * each row (filled by fill) to cb(ctx, row), or take its one row into

@@ -333,9 +333,15 @@ static const char v7[] =
 	"DROP INDEX reports_serial_time;"
 	"CREATE INDEX reports_serial_time ON reports(serial, generated_unix, generated_nsec, seq);";
 
-/* v10 (issue 16; to renumber at integration): retention deletes the
+/* v8 (issue 16, several gateways): a notification's claim, the gateway
+ * (owner) that leased it and until when (0: not claimed). */
+static const char v8[] =
+	"ALTER TABLE svc_notify ADD COLUMN claim_owner TEXT;"
+	"ALTER TABLE svc_notify ADD COLUMN claim_until INTEGER NOT NULL DEFAULT 0;";
+
+/* v9 (issue 16): retention deletes the
  * reports received before a cutoff, oldest first. */
-static const char v10[] =
+static const char v9[] =
 	"CREATE INDEX reports_received ON reports(received_at, id);";
 
 const char *const gw_sq_migrations[] = {
@@ -346,7 +352,8 @@ const char *const gw_sq_migrations[] = {
 	v5,
 	v6,
 	v7,
-	v10,
+	v8,
+	v9,
 };
 
 const size_t gw_sq_n_migrations = sizeof(gw_sq_migrations) / sizeof(gw_sq_migrations[0]);

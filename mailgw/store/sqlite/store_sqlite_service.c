@@ -35,6 +35,10 @@ enum svc_stmt {
 	SV_METER_LATEST,
 	SV_SUPPLY_LIST,
 	SV_METER_RANGE,
+	SV_NOTIFY_CLAIM,
+	SV_NOTIFY_CLAIMED,
+	SV_NOTIFY_RELEASE,
+	SV_SHARED_COUNTS,
 	SV_COUNT_
 };
 
@@ -118,7 +122,7 @@ static const char *const sv_sql[SV_COUNT_] = {
 		" 0, ?8, ?9) ON CONFLICT (alert_id, event, channel) DO NOTHING",
 	[SV_NOTIFY_UPDATE] =
 		"UPDATE svc_notify SET state = ?2, attempts = ?3, next_at = ?4, sent_at = ?5,"
-		" last_error = ?6, created_at = ?7 WHERE id = ?1",
+		" last_error = ?6, created_at = ?7, claim_owner = NULL, claim_until = 0 WHERE id = ?1",
 	[SV_NOTIFY_LIST_ALL] = "SELECT " NOTIFY_COLS " FROM svc_notify ORDER BY id",
 	[SV_NOTIFY_LIST_PENDING] =
 		"SELECT " NOTIFY_COLS " FROM svc_notify WHERE state = 'pending' ORDER BY id",
@@ -150,6 +154,23 @@ static const char *const sv_sql[SV_COUNT_] = {
 		" AND NOT EXISTS (SELECT 1 FROM meter_decisions m WHERE m.serial = r.serial"
 		" AND m.seq = r.seq AND m.counter = c.service || '/' || c.name"
 		" AND m.decision = 'exclude')") " ORDER BY 1, 5, 6, 4, 8, 3",
+	/* several gateways (issue 16): in the caller's write transaction, so
+	 * that no other writer comes between the claim and its read-back */
+	[SV_NOTIFY_CLAIM] =
+		"UPDATE svc_notify SET claim_owner = ?1, claim_until = ?2 + ?3 WHERE id IN"
+		" (SELECT id FROM svc_notify WHERE state = 'pending' AND next_at <= ?2 AND"
+		" (claim_until <= ?2 OR claim_owner = ?1) ORDER BY id LIMIT ?4)",
+	[SV_NOTIFY_CLAIMED] = "SELECT " NOTIFY_COLS " FROM svc_notify WHERE state = 'pending'"
+			      " AND claim_owner = ?1 AND claim_until = ?2 + ?3 ORDER BY id",
+	[SV_NOTIFY_RELEASE] =
+		"UPDATE svc_notify SET claim_owner = NULL, claim_until = 0 WHERE claim_owner = ?1",
+	[SV_SHARED_COUNTS] =
+		"SELECT (SELECT count(*) FROM devices), (SELECT count(*) FROM reports),"
+		" (SELECT count(*) FROM svc_alerts WHERE state = 'open'),"
+		" (SELECT count(*) FROM svc_alerts WHERE state = 'acknowledged'),"
+		" (SELECT count(*) FROM svc_notify WHERE state = 'pending'),"
+		" (SELECT count(*) FROM svc_notify WHERE state = 'pending' AND claim_until > ?1),"
+		" (SELECT count(*) FROM svc_notify WHERE state = 'failed')",
 };
 
 static sqlite3_stmt *stmt(struct gw_sq *q, enum svc_stmt which, struct tm_error *err)
@@ -512,6 +533,69 @@ int gw_sq_notify_list(void *state, enum gw_notify_which which, gw_store_notify_c
 	if (s == NULL)
 		return GW_STORE_ERROR;
 	WALK(q, s, struct gw_notify_row, notify_row, "list notifications");
+}
+
+/* ---- several gateways (issue 16): claims and counts ---- */
+
+int gw_sq_notify_claim(void *state, const char *owner, int64_t now, int64_t lease, size_t max,
+		       gw_store_notify_cb cb, void *ctx, struct tm_error *err)
+{
+	struct gw_sq *q = state;
+	sqlite3_stmt *s = stmt(q, SV_NOTIFY_CLAIM, err);
+	if (s == NULL)
+		return GW_STORE_ERROR;
+	gw_sq_bind_text(s, 1, owner);
+	gw_sq_bind_int(s, 2, now);
+	gw_sq_bind_int(s, 3, lease);
+	gw_sq_bind_int(s, 4, (long long)max);
+	int rc = gw_sq_step_done(q, s, "claim notifications", err);
+	if (rc != GW_STORE_OK)
+		return rc;
+	if ((s = stmt(q, SV_NOTIFY_CLAIMED, err)) == NULL)
+		return GW_STORE_ERROR;
+	gw_sq_bind_text(s, 1, owner);
+	gw_sq_bind_int(s, 2, now);
+	gw_sq_bind_int(s, 3, lease);
+	WALK(q, s, struct gw_notify_row, notify_row, "read claimed notifications");
+}
+
+int gw_sq_notify_release(void *state, const char *owner, struct tm_error *err)
+{
+	struct gw_sq *q = state;
+	sqlite3_stmt *s = stmt(q, SV_NOTIFY_RELEASE, err);
+	if (s == NULL)
+		return GW_STORE_ERROR;
+	gw_sq_bind_text(s, 1, owner);
+	return gw_sq_step_done(q, s, "release notifications", err);
+}
+
+/* One gateway per SQLite file: whatever must run once runs here. */
+int gw_sq_try_singleton(void *state, const char *name, bool *got, struct tm_error *err)
+{
+	(void)state;
+	(void)name;
+	(void)err;
+	*got = true;
+	return GW_STORE_OK;
+}
+
+int gw_sq_shared_counts(void *state, int64_t now, struct gw_store_shared_counts *out,
+			struct tm_error *err)
+{
+	struct gw_sq *q = state;
+	sqlite3_stmt *s = stmt(q, SV_SHARED_COUNTS, err);
+	if (s == NULL)
+		return GW_STORE_ERROR;
+	gw_sq_bind_int(s, 1, now);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		int64_t *v[] = { &out->devices, &out->reports, &out->alerts_open, &out->alerts_acked,
+				 &out->notify_pending, &out->notify_claimed, &out->notify_failed };
+		for (int i = 0; i < 7; i++)
+			*v[i] = sqlite3_column_int64(s, i);
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? GW_STORE_OK : gw_sq_fail(q, rc, "count the shared state", err);
 }
 
 /* ---- audit ---- */
