@@ -16,6 +16,7 @@
 
 #include "cli/cli.h"
 #include "registry/registry.h"
+#include "registry/tenant_scope.h"
 
 #define MAX_SERIALS GW_REGISTRY_MAX_DEVICES
 
@@ -167,21 +168,14 @@ static int collect_device(void *ctx, const struct gw_device_row *d)
  * scoped like the rest (--tenant T: T's subtree). */
 struct unreach_ctx {
 	struct gw_cli *c;
-	const char *tenant;
+	const struct gw_tenant_scope *scope;
 	json_t *list;
 };
 
 static int print_unreachable(void *arg, const struct gw_unreachable_row *u)
 {
 	struct unreach_ctx *x = arg;
-	struct tm_error err = {0};
-	bool visible = true;
-	if (x->tenant != NULL &&
-	    gw_registry_tenant_visible(x->c->store, x->tenant, u->tenant, &visible, &err) != 0) {
-		gw_cli_error("devices", &err);
-		visible = false;
-	}
-	if (!visible)
+	if (!gw_tenant_scope_has(x->scope, u->tenant))
 		return 0;
 	char since[32];
 	fmt_time(u->since, since, sizeof(since));
@@ -220,7 +214,10 @@ int gw_cmd_devices(struct gw_cli *c, int argc, char **argv)
 		free(l.rows);
 		return GW_EXIT_FAILURE;
 	}
-	if (tenant != NULL && (rc = gw_registry_tenant_check(c->store, tenant, &err)) != 0) {
+	/* the viewer's tenants, read once (not a walk up the tree per device) */
+	struct gw_tenant_scope scope;
+	if ((tenant != NULL && (rc = gw_registry_tenant_check(c->store, tenant, &err)) != 0) ||
+	    (rc = gw_tenant_scope_load(c->store, tenant, &scope, &err)) != 0) {
 		gw_cli_error("--tenant", &err);
 		free(l.rows);
 		return store_rc_exit(rc);
@@ -231,13 +228,7 @@ int gw_cmd_devices(struct gw_cli *c, int argc, char **argv)
 		       "LAST SEEN", "LAST RECEIVED", "STATE", "MODEL");
 	for (size_t i = 0; i < l.n; i++) {
 		const struct gw_device_row *d = &l.rows[i];
-		bool visible = true;
-		if (tenant != NULL &&
-		    gw_registry_tenant_visible(c->store, tenant, d->tenant, &visible, &err) != 0) {
-			gw_cli_error("devices", &err);
-			visible = false;
-		}
-		if (!visible)
+		if (!gw_tenant_scope_has(&scope, d->tenant))
 			continue;
 		char seen[40], recv[32];
 		if (d->last_seen == 0)
@@ -255,7 +246,7 @@ int gw_cmd_devices(struct gw_cli *c, int argc, char **argv)
 			       d->last_seq, seen, recv, d->state[0] ? d->state : "-",
 			       d->model[0] ? d->model : "-");
 	}
-	struct unreach_ctx ux = { c, tenant, list };
+	struct unreach_ctx ux = { c, &scope, list };
 	if (gw_store_unreachable_list(c->store, print_unreachable, &ux, &err) != GW_STORE_OK)
 		gw_cli_error("devices", &err);
 	if (list != NULL) {
@@ -263,6 +254,7 @@ int gw_cmd_devices(struct gw_cli *c, int argc, char **argv)
 		putchar('\n');
 		json_decref(list);
 	}
+	gw_tenant_scope_fini(&scope);
 	free(l.rows);
 	return GW_EXIT_OK;
 }

@@ -514,8 +514,13 @@ int gw_billing_run(struct gw_store *st, const struct gw_tenant_scope *scope, con
 	 * days are 1..28, zones within ±14 h): read up to there, each line cuts */
 	int64_t cal_start, cal_end;
 	gw_billing_window(NULL, u.year, u.month, &cal_start, &cal_end);
+	/* and from the earliest start (a read day in the month before, a zone:
+	 * within 32 days before the calendar month) less what the stuck rule
+	 * looks back at, with the last reading before that: not every reading
+	 * of the history (gw_store_meter_range, issue 16) */
 	if (rc == GW_STORE_OK)
-		rc = gw_store_meter_list(st, false, cal_end + 86400, take_reading, &u, err);
+		rc = gw_store_meter_range(st, cal_start - 32 * 86400 - u.stuck_after,
+					  cal_end + 86400, take_reading, &u, err);
 	if (rc == GW_STORE_OK)
 		flush(&u);
 	for (size_t k = 0; k < u.init_g; k++)

@@ -466,6 +466,14 @@ int gw_store_meter_list(struct gw_store *st, bool latest, int64_t until, gw_stor
 	return st->ops->meter_list(st->be, latest, until, cb, ctx, err);
 }
 
+int gw_store_meter_range(struct gw_store *st, int64_t since, int64_t until, gw_store_meter_cb cb,
+			 void *ctx, struct tm_error *err)
+{
+	if (st->ops->meter_range == NULL)
+		return st->ops->meter_list(st->be, false, until, cb, ctx, err);
+	return st->ops->meter_range(st->be, since, until, cb, ctx, err);
+}
+
 /* ---- the quarantine (quarantine.h) ---- */
 
 struct gw_quarantine {

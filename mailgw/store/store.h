@@ -683,6 +683,9 @@ struct gw_store_ops {
 	 * reading with at <= until, ordered by serial, service, name, at, seq */
 	int (*meter_list)(void *s, bool latest, int64_t until, gw_store_meter_cb cb, void *ctx,
 			  struct tm_error *err);
+	/* billing's readings (gw_store_meter_range); NULL: meter_list's */
+	int (*meter_range)(void *s, int64_t since, int64_t until, gw_store_meter_cb cb, void *ctx,
+			   struct tm_error *err);
 	int (*supply_list)(void *s, gw_store_supply_cb cb, void *ctx, struct tm_error *err);
 
 	/* schema versions: the database's (0: empty) and the newest this
@@ -935,6 +938,13 @@ int gw_store_audit_list(struct gw_store *st, gw_store_audit_cb cb, void *ctx, st
  * reading with at <= until, ordered by serial, service, name, at, seq */
 int gw_store_meter_list(struct gw_store *st, bool latest, int64_t until, gw_store_meter_cb cb,
 			void *ctx, struct tm_error *err);
+/* What billing a period (since, until] reads, in meter_list's order: for
+ * each device and counter with a reading in the period or in the device's
+ * last report at or before since, its readings in the period and its last
+ * reading at or before since (one an operator excluded does not count).
+ * A back end without it answers meter_list's every reading up to until. */
+int gw_store_meter_range(struct gw_store *st, int64_t since, int64_t until, gw_store_meter_cb cb,
+			 void *ctx, struct tm_error *err);
 /* each device's supplies as of its newest report */
 int gw_store_supply_list(struct gw_store *st, gw_store_supply_cb cb, void *ctx,
 			 struct tm_error *err);

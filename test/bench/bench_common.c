@@ -1,10 +1,16 @@
 /* What the benchmarks share (see bench_common.h). */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <openssl/cms.h>
 #include <openssl/err.h>
@@ -17,6 +23,7 @@
 #include "bench_common.h"
 
 #define BENCH_MAX_THREADS 64
+#define BENCH_FROM_MAX 64
 
 char *bench_path(const char *env, const char *fallback, const char *rel)
 {
@@ -49,6 +56,13 @@ int bench_seal_corpus(const char *sample, const struct tm_identity *signer,
 		      const struct tm_certlist *to, size_t n, struct tm_buf *msgs,
 		      size_t *yaml_len, struct tm_error *err)
 {
+	return bench_seal_corpus_k(sample, &signer, NULL, 1, to, n, msgs, yaml_len, err);
+}
+
+int bench_seal_corpus_k(const char *sample, const struct tm_identity *const *signers,
+			const char *const *serials, size_t k, const struct tm_certlist *to,
+			size_t n, struct tm_buf *msgs, size_t *yaml_len, struct tm_error *err)
+{
 	struct tm_buf yaml;
 	struct tm_report *rep = NULL;
 	int rc = -1;
@@ -76,13 +90,25 @@ int bench_seal_corpus(const char *sample, const struct tm_identity *signer,
 			tm_error_set(err, "internal.nomem", "out of memory");
 			goto out;
 		}
-		rep->seq = (int64_t)i + 1;
+		rep->seq = (int64_t)(i / k) + 1;
+		char from[BENCH_FROM_MAX] = "xk100001@devices.example";
+		if (serials != NULL) {
+			free(rep->serial);
+			if ((rep->serial = strdup(serials[i % k])) == NULL) {
+				tm_error_set(err, "internal.nomem", "out of memory");
+				goto out;
+			}
+			size_t m = 0;
+			for (; serials[i % k][m] != '\0' && m < 32; m++)
+				from[m] = (char)tolower((unsigned char)serials[i % k][m]);
+			snprintf(from + m, sizeof(from) - m, "@devices.example");
+		}
 		tm_buf_reset(&yaml);
 		if (tm_report_write_yaml(rep, &yaml, err) < 0)
 			goto out;
-		struct tm_seal_opts so = { .signer = signer, .recipients = to,
-					   .detached = (i % 2) == 1,
-					   .from = "xk100001@devices.example",
+		struct tm_seal_opts so = { .signer = signers[i % k], .recipients = to,
+					   .detached = ((i / k) % 2) == 1,
+					   .from = from,
 					   .to = "telemail@gateway.example" };
 		tm_buf_init(&msgs[i]);
 		if (tm_smime_seal(&so, yaml.data, yaml.len, &msgs[i], err) < 0)
@@ -201,4 +227,234 @@ double bench_bare_rate(const struct bench_bare *b, const struct tm_buf *msgs, si
 	double t = bench_now() - t0;
 	*ok = atomic_load(&r.ok);
 	return (double)n / t;
+}
+
+/* ---- child processes ---- */
+
+pid_t bench_spawn(char *const argv[], const char *out)
+{
+	pid_t pid = fork();
+	if (pid < 0) {
+		perror("bench: fork");
+		exit(2);
+	}
+	if (pid == 0) {
+		int fd = open(out ? out : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0)
+			_exit(126);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+void bench_reap(pid_t pid, double t0, struct bench_child *c)
+{
+	struct rusage ru;
+	memset(&ru, 0, sizeof(ru));
+	if (wait4(pid, &c->status, 0, &ru) != pid) {
+		perror("bench: wait4");
+		exit(2);
+	}
+	c->seconds = bench_now() - t0;
+	c->maxrss_kb = ru.ru_maxrss;
+	c->cpu_user = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
+	c->cpu_sys = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+void bench_run(char *const argv[], const char *out, struct bench_child *c)
+{
+	double t0 = bench_now();
+	bench_reap(bench_spawn(argv, out), t0, c);
+}
+
+bool bench_child_ok(const struct bench_child *c)
+{
+	return WIFEXITED(c->status) && WEXITSTATUS(c->status) == 0;
+}
+
+void bench_must(char *const argv[])
+{
+	struct bench_child c;
+	bench_run(argv, NULL, &c);
+	if (!bench_child_ok(&c)) {
+		fprintf(stderr, "bench: %s", argv[0]);
+		for (size_t i = 1; argv[i] != NULL; i++)
+			fprintf(stderr, " %s", argv[i]);
+		fprintf(stderr, ": failed (status %d)\n", c.status);
+		exit(2);
+	}
+}
+
+void bench_in_child(void (*fn)(void *arg, void *out), void *arg, void *out, size_t size,
+		    const char *what)
+{
+	int fds[2];
+	if (pipe(fds) != 0) {
+		perror("bench: pipe");
+		exit(2);
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		perror("bench: fork");
+		exit(2);
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		fn(arg, out);
+		_exit(write(fds[1], out, size) == (ssize_t)size ? 0 : 2);
+	}
+	close(fds[1]);
+	int st = 0;
+	if (read(fds[0], out, size) != (ssize_t)size || waitpid(pid, &st, 0) != pid) {
+		fprintf(stderr, "bench: %s failed\n", what);
+		exit(2);
+	}
+	close(fds[0]);
+}
+
+void bench_gw_config(const char *cfg, const char *state, const char *pki, const char *store_yaml)
+{
+	FILE *f = fopen(cfg, "w");
+	if (f == NULL) {
+		perror(cfg);
+		exit(2);
+	}
+	fprintf(f,
+		"state_dir: %s\n"
+		"gateway:\n"
+		"  mailboxes: [telemail@gateway.example]\n"
+		"  keys:\n"
+		"    - cert: %s/gw-ec.pem\n"
+		"      key: %s/gw-ec.key\n"
+		"trust:\n"
+		"  ca_file: %s/ca.pem\n"
+		"%s",
+		state, pki, pki, pki, store_yaml != NULL ? store_yaml : "");
+	if (fclose(f) != 0) {
+		perror(cfg);
+		exit(2);
+	}
+}
+
+void bench_summary_line(const char *out, const char *prefix, char *buf, size_t n)
+{
+	struct tm_buf b;
+	struct tm_error err = {0};
+	buf[0] = '\0';
+	tm_buf_init(&b);
+	if (tm_buf_read_file(&b, out, 64u << 20, &err) == 0 && b.len > 0) {
+		tm_buf_append(&b, "", 1);
+		const char *s = (const char *)b.data;
+		size_t pl = strlen(prefix);
+		for (const char *l = s; l != NULL && *l != '\0';) {
+			if (strncmp(l, prefix, pl) == 0) {
+				snprintf(buf, n, "%.*s", (int)strcspn(l, "\n"), l);
+				break;
+			}
+			l = strchr(l, '\n');
+			l = l != NULL ? l + 1 : NULL;
+		}
+	}
+	tm_buf_fini(&b);
+}
+
+int bench_cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+double bench_median(double *v, size_t n)
+{
+	if (n == 0)
+		return 0;
+	qsort(v, n, sizeof(*v), bench_cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* ---- the corpus as .eml files ---- */
+
+void bench_eml_path(char *buf, size_t size, const char *dir, size_t i)
+{
+	snprintf(buf, size, "%s/m%06zu.eml", dir, i);
+}
+
+int bench_corpus_write(const struct bench_corpus *c, struct tm_buf *msgs, size_t *bytes,
+		       size_t *yaml_len, double *seal_rate, struct tm_error *err)
+{
+	static const char *const serials[] = { "XK100001", "XK100002", "XK100003" };
+	const size_t k = c->k == 0 ? 1 : c->k;
+	if (k > sizeof(serials) / sizeof(serials[0]))
+		return tm_error_set(err, "internal.bug", "bench: at most 3 devices");
+	struct tm_identity *ids[3] = { NULL, NULL, NULL };
+	struct tm_certlist *to = tm_certlist_new();
+	struct tm_buf *own = msgs == NULL ? calloc(c->n, sizeof(*own)) : msgs;
+	char *gw_pem = bench_path("TM_TEST_BUILDDIR", "test", "pki/gw-ec.pem");
+	int rc = -1;
+	if (to == NULL || own == NULL) {
+		tm_error_set(err, "internal.nomem", "out of memory");
+		goto out;
+	}
+	if (tm_certlist_add_file(to, gw_pem, err) < 0)
+		goto out;
+	for (size_t d = 0; d < k; d++) {
+		char pem[600], key[600];
+		snprintf(pem, sizeof(pem), "%s/dev-%s.pem", c->pki, serials[d]);
+		snprintf(key, sizeof(key), "%s/dev-%s.key", c->pki, serials[d]);
+		if (tm_identity_load(pem, key, NULL, &ids[d], err) < 0)
+			goto out;
+	}
+	double t0 = bench_now();
+	if (bench_seal_corpus_k(c->sample, (const struct tm_identity *const *)ids,
+				k > 1 ? serials : NULL, k, to, c->n, own, yaml_len, err) < 0)
+		goto out;
+	if (seal_rate != NULL)
+		*seal_rate = (double)c->n / (bench_now() - t0);
+	*bytes = 0;
+	for (size_t i = 0; i < c->n; i++) {
+		char path[700];
+		bench_eml_path(path, sizeof(path), c->dir, i);
+		FILE *f = fopen(path, "wb");
+		if (f == NULL || fwrite(own[i].data, 1, own[i].len, f) != own[i].len ||
+		    fclose(f) != 0) {
+			tm_error_set(err, "io.write", "%s: cannot write", path);
+			goto out;
+		}
+		*bytes += own[i].len;
+	}
+	rc = 0;
+out:
+	if (own != msgs && own != NULL) {
+		for (size_t i = 0; i < c->n; i++)
+			tm_buf_fini(&own[i]);
+		free(own);
+	}
+	for (size_t d = 0; d < k; d++)
+		tm_identity_free(ids[d]);
+	tm_certlist_free(to);
+	free(gw_pem);
+	return rc;
+}
+
+/* ---- the run's temporary directory ---- */
+
+char *bench_tmpdir(const char *prog, char *tmpl)
+{
+	char *d = mkdtemp(tmpl);
+	if (d == NULL) {
+		fprintf(stderr, "%s: mkdtemp %s: %s\n", prog, tmpl, strerror(errno));
+		exit(2);
+	}
+	return d;
+}
+
+void bench_cleanup(const char *prog, const char *tmp)
+{
+	char rm[700];
+	snprintf(rm, sizeof(rm), "rm -rf '%s'", tmp);
+	if (getenv("TM_BENCH_KEEP") != NULL) /* for profiling: the corpus and state stay */
+		printf("  kept: %s\n", tmp);
+	else if (system(rm) != 0)
+		fprintf(stderr, "%s: could not remove %s\n", prog, tmp);
 }

@@ -371,6 +371,12 @@ int gw_pg_exec(struct gw_pg_conn *c, const char *sql, const struct gw_pg_params 
 {
 	if (res != NULL)
 		*res = NULL;
+	if (c->pipe != NULL) {
+		if (res != NULL)
+			return tm_error_set(err, "internal.bug", "%s: %s: a result in a pipe",
+					    c->where, what);
+		return gw_pg_pipe_send(c, sql, p, false, what, NULL, err);
+	}
 	if (!c->in_tx) {
 		int rc = gw_pg_ready(c, err);
 		if (rc != GW_STORE_OK)

@@ -30,6 +30,8 @@ struct gw_pg_params {
 	char num[GW_PG_PARAMS_MAX][24];
 };
 
+struct gw_pg_pipe;
+
 /* A connection: its parameters (kept for reconnecting; the password is
  * among them, never printed) and where it goes, for messages. */
 struct gw_pg_conn {
@@ -41,6 +43,7 @@ struct gw_pg_conn {
 	int busy_timeout_ms;
 	bool in_tx;
 	char last_sqlstate[6];  /* of the last failed statement ("" when none) */
+	struct gw_pg_pipe *pipe; /* open pipe (store_pg_pipe.c), else NULL */
 };
 
 struct gw_pg {
@@ -96,6 +99,27 @@ const char *gw_pg_sqlstate(const PGresult *r);
 /* column helpers: "" / 0 for NULL */
 void gw_pg_col_text(const PGresult *r, int row, int col, char *out, size_t cap);
 long long gw_pg_col_int(const PGresult *r, int row, int col);
+
+/* ---- pipelining (store_pg_pipe.c) ----
+ * Between gw_pg_pipe_begin and gw_pg_pipe_sync, gw_pg_exec (and
+ * gw_pg_put_rows) send statements whose result is not wanted without
+ * waiting; gw_pg_pipe_send with keep sends one whose result is wanted, read
+ * at the sync into res[slot] (gw_pg_pipe_clear frees them). The sync
+ * answers the first failed statement's error (failed: its slot; the server
+ * skipped the statements after it). */
+#define GW_PG_PIPE_MAX 64
+struct gw_pg_pipe {
+	int n;
+	const char *what[GW_PG_PIPE_MAX];
+	bool keep[GW_PG_PIPE_MAX];
+	PGresult *res[GW_PG_PIPE_MAX];
+	int failed;             /* slot of the first failed statement, -1 none */
+};
+int gw_pg_pipe_begin(struct gw_pg_conn *c, struct gw_pg_pipe *pp, struct tm_error *err);
+int gw_pg_pipe_send(struct gw_pg_conn *c, const char *sql, const struct gw_pg_params *p,
+		    bool keep, const char *what, int *slot, struct tm_error *err);
+int gw_pg_pipe_sync(struct gw_pg_conn *c, struct tm_error *err);
+void gw_pg_pipe_clear(struct gw_pg_pipe *pp);
 
 /* Rows of a list: one multi-row INSERT per up to GW_PG_ROWS_MAX rows.
  * head ends with VALUES; tail follows the rows (NULL: none). bind adds the

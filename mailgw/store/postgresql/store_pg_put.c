@@ -13,6 +13,7 @@
  * the lookup runs again: the same content is a duplicate, other content a
  * conflict, exactly as when the report had been there before. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -229,9 +230,12 @@ static int put_lists(struct gw_pg_conn *c, long long rid, const struct tm_report
 	return rc;
 }
 
-/* The facts that follow only the device's newest seq. */
+/* The facts that follow only the device's newest seq, in the put's pipe:
+ * the device row (its answer in slot *upd says whether it was the newest;
+ * the row is locked since the first round trip, so `newest`, foreseen
+ * there, is what the update finds) and, when newest, its latest supplies. */
 static int put_device_facts(struct gw_pg_conn *c, const struct gw_store_record *rec,
-			    int64_t generated, int32_t generated_nsec, bool *newest,
+			    int64_t generated, int32_t generated_nsec, bool newest, int *upd,
 			    struct tm_error *err)
 {
 	const struct tm_report *r = rec->report;
@@ -249,19 +253,14 @@ static int put_device_facts(struct gw_pg_conn *c, const struct gw_store_record *
 	gw_pg_text(&p, r->mac);
 	gw_pg_text(&p, r->has_status ? r->state : NULL);
 	gw_pg_int(&p, generated_nsec);
-	PGresult *res;
-	int rc = gw_pg_exec(c,
+	int rc = gw_pg_pipe_send(c,
 		"UPDATE devices SET last_seq = $2, last_report_id = $3, last_seen = $4,"
 		" last_seen_nsec = $12, manufacturer = $5, model = $6, name = $7, location = $8,"
 		" ip = $9, mac = $10, state = COALESCE($11, state)"
 		" WHERE serial = $1 AND (last_seq IS NULL OR last_seq < $2)",
-		&p, &res, "update device newest", err);
-	if (rc != GW_STORE_OK)
+		&p, true, "update device newest", upd, err);
+	if (rc != GW_STORE_OK || !newest || !r->has_supplies)
 		return rc;
-	*newest = strcmp(PQcmdTuples(res), "1") == 0;
-	PQclear(res);
-	if (!*newest || !r->has_supplies)
-		return GW_STORE_OK;
 	gw_pg_params_init(&p);
 	gw_pg_text(&p, r->serial);
 	rc = gw_pg_exec(c, "DELETE FROM latest_supplies WHERE serial = $1", &p, NULL,
@@ -302,127 +301,203 @@ static int msglog_upsert(struct gw_pg_conn *c, const struct gw_msglog_entry *e,
 		&p, NULL, "message log", err);
 }
 
-/* Is the report already here (by its id, or by device and seq)? One query;
- * sets info->result when it is. */
+/* Is the report already here (by its id, or by device and seq)? The query,
+ * and what its answer says (sets info->result when it is there). */
+static const char find_sql[] =
+	"SELECT r.report_id, r.serial, r.seq, r.raw_sha256, j.json, r.report_id = $1"
+	" FROM reports r JOIN report_json j ON j.report = r.id"
+	" WHERE r.report_id = $1 OR (r.serial = $2 AND r.seq = $3)"
+	" ORDER BY r.report_id = $1 DESC LIMIT 1";
+
+static void find_params(struct gw_pg_params *p, const struct tm_report *r)
+{
+	gw_pg_params_init(p);
+	gw_pg_text(p, r->id);
+	gw_pg_text(p, r->serial);
+	gw_pg_int(p, r->seq);
+}
+
+static void found(const PGresult *res, const struct gw_store_record *rec,
+		  struct gw_put_info *info, bool *exists)
+{
+	const struct tm_report *r = rec->report;
+	*exists = PQntuples(res) == 1;
+	if (!*exists)
+		return;
+	bool by_id = strcmp(PQgetvalue(res, 0, 5), "t") == 0;
+	const char *json = PQgetvalue(res, 0, 4);
+	size_t jlen = (size_t)PQgetlength(res, 0, 4);
+	bool same = by_id && strcmp(PQgetvalue(res, 0, 1), r->serial) == 0 &&
+		    gw_pg_col_int(res, 0, 2) == r->seq && jlen == rec->json_len &&
+		    memcmp(json, rec->json, jlen) == 0;
+	info->result = same ? GW_PUT_DUPLICATE : GW_PUT_CONFLICT;
+	info->same_message = same && strcmp(PQgetvalue(res, 0, 3), rec->raw_sha256) == 0;
+	if (!same)
+		gw_pg_col_text(res, 0, 0, info->existing_id, sizeof(info->existing_id));
+}
+
+/* One round trip on its own (after a lost race). */
 static int find_existing(struct gw_pg_conn *c, const struct gw_store_record *rec,
 			 struct gw_put_info *info, bool *exists, struct tm_error *err)
 {
-	const struct tm_report *r = rec->report;
 	*exists = false;
 	struct gw_pg_params p;
-	gw_pg_params_init(&p);
-	gw_pg_text(&p, r->id);
-	gw_pg_text(&p, r->serial);
-	gw_pg_int(&p, r->seq);
+	find_params(&p, rec->report);
 	PGresult *res;
-	int rc = gw_pg_exec(c,
-		"SELECT r.report_id, r.serial, r.seq, r.raw_sha256, j.json, r.report_id = $1"
-		" FROM reports r JOIN report_json j ON j.report = r.id"
-		" WHERE r.report_id = $1 OR (r.serial = $2 AND r.seq = $3)"
-		" ORDER BY r.report_id = $1 DESC LIMIT 1",
-		&p, &res, "look up report", err);
+	int rc = gw_pg_exec(c, find_sql, &p, &res, "look up report", err);
 	if (rc != GW_STORE_OK)
 		return rc;
-	if (PQntuples(res) == 1) {
-		*exists = true;
-		bool by_id = strcmp(PQgetvalue(res, 0, 5), "t") == 0;
-		const char *json = PQgetvalue(res, 0, 4);
-		size_t jlen = (size_t)PQgetlength(res, 0, 4);
-		bool same = by_id && strcmp(PQgetvalue(res, 0, 1), r->serial) == 0 &&
-			    gw_pg_col_int(res, 0, 2) == r->seq && jlen == rec->json_len &&
-			    memcmp(json, rec->json, jlen) == 0;
-		info->result = same ? GW_PUT_DUPLICATE : GW_PUT_CONFLICT;
-		info->same_message = same && strcmp(PQgetvalue(res, 0, 3), rec->raw_sha256) == 0;
-		if (!same)
-			gw_pg_col_text(res, 0, 0, info->existing_id, sizeof(info->existing_id));
-	}
+	found(res, rec, info, exists);
 	PQclear(res);
 	return GW_STORE_OK;
 }
 
-/* Insert the report and its JSON; *rid 0 when another gateway's copy won. */
-static int insert_report_row(struct gw_pg_conn *c, const struct gw_store_record *rec,
-			     int64_t generated, int32_t generated_nsec, long long *rid,
-			     struct tm_error *err)
+/* What the first round trip learnt. */
+struct put_plan {
+	bool exists;
+	bool newest;            /* the device's newest seq so far is older */
+	long long rid;          /* the report row's id, taken from its sequence */
+	int64_t generated;
+	int32_t generated_nsec;
+};
+
+/* First round trip: the savepoint, the device row locked (so that no other
+ * gateway changes its newest seq until this batch ends), the lookup, and
+ * an id for the report row. */
+static int plan_put(struct gw_pg_conn *c, const struct gw_store_record *rec,
+		    struct gw_put_info *info, struct put_plan *plan, struct tm_error *err)
 {
 	const struct tm_report *r = rec->report;
-	struct gw_pg_params p;
-	gw_pg_params_init(&p);
-	gw_pg_text(&p, r->id);
-	gw_pg_text(&p, r->serial);
-	gw_pg_int(&p, r->seq);
-	gw_pg_text(&p, rec->tenant);
-	gw_pg_text(&p, kind_names[r->kind]);
-	gw_pg_text(&p, r->generated_at);
-	gw_pg_int(&p, generated);
-	gw_pg_int(&p, rec->received_at);
-	gw_pg_text(&p, rec->fingerprint);
-	gw_pg_text(&p, rec->message_id != NULL ? rec->message_id : "");
-	gw_pg_text(&p, rec->raw_sha256);
-	gw_pg_text(&p, r->trigger_cause);
-	gw_pg_opt_int(&p, r->outbox_gap, TM_UNSET);
-	gw_pg_text(&p, r->has_status ? r->state : NULL);
-	gw_pg_int(&p, generated_nsec);
-	gw_pg_bytes(&p, rec->json, rec->json_len);   /* text, sent as its bytes */
-	PGresult *res;
-	int rc = gw_pg_exec(c,
-		"WITH r AS (INSERT INTO reports (report_id, serial, seq, tenant, kind, generated_at,"
-		" generated_unix, received_at, signer, message_id, raw_sha256, trigger_cause,"
-		" outbox_gap, state, generated_nsec)"
-		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
-		" ON CONFLICT DO NOTHING RETURNING id)"
-		" INSERT INTO report_json (report, json) SELECT id, $16::text FROM r RETURNING report",
-		&p, &res, "insert report", err);
+	struct gw_pg_pipe pp;
+	int rc = gw_pg_pipe_begin(c, &pp, err);
 	if (rc != GW_STORE_OK)
 		return rc;
-	*rid = PQntuples(res) == 1 ? gw_pg_col_int(res, 0, 0) : 0;
-	PQclear(res);
-	return GW_STORE_OK;
+	int s_dev = -1, s_find = -1, s_id = -1;
+	struct gw_pg_params p;
+	rc = gw_pg_exec(c, "SAVEPOINT put", NULL, NULL, "savepoint", err);
+	gw_pg_params_init(&p);
+	gw_pg_text(&p, r->serial);
+	if (rc == GW_STORE_OK)
+		rc = gw_pg_pipe_send(c, "SELECT last_seq FROM devices WHERE serial = $1 FOR UPDATE",
+				     &p, true, "lock device", &s_dev, err);
+	find_params(&p, r);
+	if (rc == GW_STORE_OK)
+		rc = gw_pg_pipe_send(c, find_sql, &p, true, "look up report", &s_find, err);
+	if (rc == GW_STORE_OK)
+		rc = gw_pg_pipe_send(c, "SELECT nextval(pg_get_serial_sequence('reports', 'id'))",
+				     NULL, true, "report id", &s_id, err);
+	struct tm_error serr = {0};
+	int src = gw_pg_pipe_sync(c, rc == GW_STORE_OK ? err : &serr);
+	if (rc == GW_STORE_OK)
+		rc = src;
+	if (rc == GW_STORE_OK) {
+		const PGresult *dev = pp.res[s_dev];
+		plan->newest = PQntuples(dev) == 0 || PQgetisnull(dev, 0, 0) ||
+			       gw_pg_col_int(dev, 0, 0) < r->seq;
+		found(pp.res[s_find], rec, info, &plan->exists);
+		plan->rid = gw_pg_col_int(pp.res[s_id], 0, 0);
+	}
+	gw_pg_pipe_clear(&pp);
+	return rc;
 }
 
+/* Second round trip: the device row, the report, its JSON and lists, the
+ * device's newest facts, the message log (and the savepoint released, when
+ * nothing follows). *lost_race: another gateway's copy of the report won. */
 static int insert_report(struct gw_pg_conn *c, const struct gw_store_record *rec,
-			 struct gw_put_info *info, bool *lost_race, struct tm_error *err)
+			 const struct put_plan *plan, bool release, struct gw_put_info *info,
+			 bool *lost_race, struct tm_error *err)
 {
 	const struct tm_report *r = rec->report;
 	*lost_race = false;
-	int64_t generated;
-	int32_t generated_nsec;
-	if (gw_store_parse_utc_ns(r->generated_at, "report/generated_at", &generated,
-				  &generated_nsec, err) < 0)
-		return GW_STORE_ERROR;
-	if ((unsigned)r->kind >= sizeof(kind_names) / sizeof(kind_names[0]))
-		return tm_error_set(err, "report.schema", "report/kind: out of range");
-
-	struct gw_pg_params p;
-	gw_pg_params_init(&p);
-	gw_pg_text(&p, r->serial);
-	gw_pg_text(&p, rec->tenant);
-	gw_pg_int(&p, rec->received_at);
-	int rc = gw_pg_exec(c,
-		"INSERT INTO devices AS d (serial, tenant, enrolled_at, last_received)"
-		" VALUES ($1, $2, $3::bigint, GREATEST(0, $3::bigint))"
-		" ON CONFLICT (serial) DO UPDATE"
-		" SET last_received = GREATEST(COALESCE(d.last_received, 0), $3::bigint)",
-		&p, NULL, "device row", err);
+	struct gw_pg_pipe pp;
+	int rc = gw_pg_pipe_begin(c, &pp, err);
 	if (rc != GW_STORE_OK)
 		return rc;
-	long long rid;
-	rc = insert_report_row(c, rec, generated, generated_nsec, &rid, err);
-	if (rc != GW_STORE_OK)
-		return rc;
-	if (rid == 0) {
-		*lost_race = true;
-		return GW_STORE_OK;
+	struct gw_pg_params *p = malloc(sizeof(*p));
+	if (p == NULL)
+		rc = tm_error_set(err, "internal.nomem", "store: out of memory");
+	int s_rep = -1, s_upd = -1;
+	if (rc == GW_STORE_OK) {
+		gw_pg_params_init(p);
+		gw_pg_text(p, r->serial);
+		gw_pg_text(p, rec->tenant);
+		gw_pg_int(p, rec->received_at);
+		rc = gw_pg_exec(c,
+			"INSERT INTO devices AS d (serial, tenant, enrolled_at, last_received)"
+			" VALUES ($1, $2, $3::bigint, GREATEST(0, $3::bigint))"
+			" ON CONFLICT (serial) DO UPDATE"
+			" SET last_received = GREATEST(COALESCE(d.last_received, 0), $3::bigint)",
+			p, NULL, "device row", err);
 	}
-	rc = put_counters(c, rid, r, err);
+	if (rc == GW_STORE_OK) {
+		gw_pg_params_init(p);
+		gw_pg_text(p, r->id);
+		gw_pg_text(p, r->serial);
+		gw_pg_int(p, r->seq);
+		gw_pg_text(p, rec->tenant);
+		gw_pg_text(p, kind_names[r->kind]);
+		gw_pg_text(p, r->generated_at);
+		gw_pg_int(p, plan->generated);
+		gw_pg_int(p, rec->received_at);
+		gw_pg_text(p, rec->fingerprint);
+		gw_pg_text(p, rec->message_id != NULL ? rec->message_id : "");
+		gw_pg_text(p, rec->raw_sha256);
+		gw_pg_text(p, r->trigger_cause);
+		gw_pg_opt_int(p, r->outbox_gap, TM_UNSET);
+		gw_pg_text(p, r->has_status ? r->state : NULL);
+		gw_pg_int(p, plan->generated_nsec);
+		gw_pg_bytes(p, rec->json, rec->json_len);   /* text, sent as its bytes */
+		gw_pg_int(p, plan->rid);
+		rc = gw_pg_pipe_send(c,
+			"WITH r AS (INSERT INTO reports (id, report_id, serial, seq, tenant, kind,"
+			" generated_at, generated_unix, received_at, signer, message_id, raw_sha256,"
+			" trigger_cause, outbox_gap, state, generated_nsec) OVERRIDING SYSTEM VALUE"
+			" VALUES ($17, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+			" ON CONFLICT DO NOTHING RETURNING id)"
+			" INSERT INTO report_json (report, json) SELECT id, $16::text FROM r"
+			" RETURNING report",
+			p, true, "insert report", &s_rep, err);
+	}
 	if (rc == GW_STORE_OK)
-		rc = put_lists(c, rid, r, err);
+		rc = put_counters(c, plan->rid, r, err);
 	if (rc == GW_STORE_OK)
-		rc = put_device_facts(c, rec, generated, generated_nsec, &info->newest, err);
+		rc = put_lists(c, plan->rid, r, err);
 	if (rc == GW_STORE_OK)
-		rc = gw_pg_put_collector(c, rec, generated, err);
+		rc = put_device_facts(c, rec, plan->generated, plan->generated_nsec, plan->newest,
+				      &s_upd, err);
+	if (rc == GW_STORE_OK) {
+		struct gw_msglog_entry e = {
+			.raw_sha256 = rec->raw_sha256, .message_id = rec->message_id,
+			.received_at = rec->received_at, .outcome = GW_OUTCOME_STORED,
+			.report_id = r->id,
+		};
+		rc = msglog_upsert(c, &e, err);
+	}
+	if (rc == GW_STORE_OK && release)
+		rc = gw_pg_exec(c, "RELEASE SAVEPOINT put", NULL, NULL, "release", err);
+	free(p);
+	struct tm_error serr = {0};
+	int src = gw_pg_pipe_sync(c, rc == GW_STORE_OK ? err : &serr);
 	if (rc == GW_STORE_OK)
+		rc = src;
+	/* the report's insert answered no row: another writer's copy won (the
+	 * lists, pointing at no report, failed after it; all is undone) */
+	if (rc != GW_STORE_RETRY && s_rep >= 0 && pp.res[s_rep] != NULL &&
+	    PQntuples(pp.res[s_rep]) == 0) {
+		*lost_race = true;
+		rc = GW_STORE_OK;
+		tm_error_clear(err);
+	} else if (rc == GW_STORE_OK) {
+		info->newest = strcmp(PQcmdTuples(pp.res[s_upd]), "1") == 0;
 		info->result = GW_PUT_STORED;
+		if (info->newest != plan->newest)
+			rc = tm_error_set(err, "store.busy", "%s: device %s: its newest report"
+					  " changed during the put", c->where, r->serial);
+		if (rc != GW_STORE_OK)
+			rc = GW_STORE_RETRY;
+	}
+	gw_pg_pipe_clear(&pp);
 	return rc;
 }
 
@@ -431,13 +506,22 @@ int gw_pg_put(void *state, const struct gw_store_record *rec, struct gw_put_info
 {
 	struct gw_pg *s = state;
 	struct gw_pg_conn *c = &s->c;
-	int rc = gw_pg_exec(c, "SAVEPOINT put", NULL, NULL, "savepoint", err);
-	if (rc != GW_STORE_OK)
-		return rc;
-	bool exists, lost_race = false;
-	rc = find_existing(c, rec, info, &exists, err);
+	const struct tm_report *r = rec->report;
+	struct put_plan plan = { 0 };
+	if (gw_store_parse_utc_ns(r->generated_at, "report/generated_at", &plan.generated,
+				  &plan.generated_nsec, err) < 0)
+		return GW_STORE_ERROR;
+	if ((unsigned)r->kind >= sizeof(kind_names) / sizeof(kind_names[0]))
+		return tm_error_set(err, "report.schema", "report/kind: out of range");
+	int rc = plan_put(c, rec, info, &plan, err);
+	bool released = false, lost_race = false, exists = plan.exists;
 	if (rc == GW_STORE_OK && !exists) {
-		rc = insert_report(c, rec, info, &lost_race, err);
+		/* a collector's section follows: it reads answers, so after the pipe */
+		bool release = !r->has_collector;
+		rc = insert_report(c, rec, &plan, release, info, &lost_race, err);
+		released = rc == GW_STORE_OK && release && !lost_race;
+		if (rc == GW_STORE_OK && !lost_race && r->has_collector)
+			rc = gw_pg_put_collector(c, rec, plan.generated, err);
 		if (rc == GW_STORE_OK && lost_race) {
 			/* another gateway's copy committed first: undo the device
 			 * row's update and look again (now it is visible) */
@@ -447,18 +531,17 @@ int gw_pg_put(void *state, const struct gw_store_record *rec, struct gw_put_info
 			if (rc == GW_STORE_OK && !exists) {
 				tm_error_set(err, "store.busy",
 					     "%s: report %s: stored by another writer and gone again",
-					     c->where, rec->report->id);
+					     c->where, r->id);
 				rc = GW_STORE_RETRY;
 			}
 		}
 	}
-	if (rc != GW_STORE_OK)
+	if (rc != GW_STORE_OK || !exists)
 		goto out;
-	if (exists && info->result == GW_PUT_CONFLICT) {
+	if (info->result == GW_PUT_CONFLICT) {
 		tm_error_set(err, "report.conflict",
 			     "report %s (device %s seq %lld) conflicts with stored report %s",
-			     rec->report->id, rec->report->serial, (long long)rec->report->seq,
-			     info->existing_id);
+			     r->id, r->serial, (long long)r->seq, info->existing_id);
 		goto out;   /* nothing written; the result says CONFLICT, rc stays OK */
 	}
 	if (info->result == GW_PUT_STORED && s->forward) {   /* the outbox: in this savepoint */
@@ -474,14 +557,14 @@ int gw_pg_put(void *state, const struct gw_store_record *rec, struct gw_put_info
 		.raw_sha256 = rec->raw_sha256,
 		.message_id = rec->message_id,
 		.received_at = rec->received_at,
-		.outcome = info->result == GW_PUT_STORED ? GW_OUTCOME_STORED : GW_OUTCOME_DUPLICATE,
-		.report_id = rec->report->id,
+		.outcome = GW_OUTCOME_DUPLICATE,
+		.report_id = r->id,
 	};
 	rc = msglog_upsert(c, &e, err);
 out:
 	if (rc == GW_STORE_ERROR)
 		gw_pg_exec(c, "ROLLBACK TO SAVEPOINT put", NULL, NULL, "rollback", NULL);
-	if (rc != GW_STORE_RETRY)
+	if (rc != GW_STORE_RETRY && !released)
 		gw_pg_exec(c, "RELEASE SAVEPOINT put", NULL, NULL, "release", NULL);
 	return rc;
 }

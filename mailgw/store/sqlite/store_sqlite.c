@@ -530,6 +530,7 @@ const struct gw_store_ops gw_store_sqlite_ops = {
 	.audit_insert = gw_sq_audit_insert,
 	.audit_list = gw_sq_audit_list,
 	.meter_list = gw_sq_meter_list,
+	.meter_range = gw_sq_meter_range,
 	.supply_list = gw_sq_supply_list,
 	.schema_version = sq_schema_version,
 	.migrate = sq_migrate,

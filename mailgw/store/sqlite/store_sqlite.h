@@ -181,6 +181,8 @@ int gw_sq_audit_list(void *s, gw_store_audit_cb cb, void *ctx, struct tm_error *
 int gw_sq_meter_list(void *s, bool latest, int64_t until, gw_store_meter_cb cb, void *ctx,
 		     struct tm_error *err);
 int gw_sq_supply_list(void *s, gw_store_supply_cb cb, void *ctx, struct tm_error *err);
+int gw_sq_meter_range(void *s, int64_t since, int64_t until, gw_store_meter_cb cb, void *ctx,
+		      struct tm_error *err);
 
 /* forwarding: the outbox (store_sqlite_forward.c) */
 int gw_sq_fwd_add(void *s, const struct gw_fwd_event_in *ev, int64_t now, struct tm_error *err);

@@ -34,6 +34,7 @@ enum svc_stmt {
 	SV_METER_ALL,
 	SV_METER_LATEST,
 	SV_SUPPLY_LIST,
+	SV_METER_RANGE,
 	SV_NOTIFY_CLAIM,
 	SV_NOTIFY_CLAIMED,
 	SV_NOTIFY_RELEASE,
@@ -54,6 +55,39 @@ _Static_assert(SV_COUNT_ <= GW_SQ_SVC_MAX, "grow GW_SQ_SVC_MAX");
 
 /* A mark keeps the seq of the report that set its value. */
 #define MARK_CHANGED " WHERE ival IS NOT excluded.ival OR tval IS NOT excluded.tval"
+
+/* meter_range (gw_store_meter_range), ?1 since, ?2 until: the period's
+ * readings, and for each device and counter among them or in the device's
+ * last report at or before since, its last reading then that an operator
+ * did not exclude: one index seek per device and counter (CROSS JOIN:
+ * devices, each one's reports of the period by the report-time index, then
+ * their counters, instead of a scan of every counter). PostgreSQL has no
+ * meter_range yet: its report-time index lacks seq (SQLite's v7 added it),
+ * so each opening's lookup would sort a device's history (issue 16). */
+#define METER_RANGE_SQL(excluded)                                             \
+	"WITH inp AS (SELECT r.serial, r.tenant, r.seq, r.generated_unix AS gu,"       \
+	" c.service, c.name, c.value, r.generated_nsec AS gn"                               \
+	" FROM devices d CROSS JOIN reports r CROSS JOIN counters c WHERE r.serial = d.serial" \
+	" AND (r.generated_unix > ?1 OR (r.generated_unix = ?1 AND r.generated_nsec > 0))"  \
+	" AND (r.generated_unix < ?2 OR (r.generated_unix = ?2 AND r.generated_nsec = 0))"  \
+	" AND c.report = r.id),"                                                            \
+	" last AS (SELECT (SELECT r.id FROM reports r WHERE r.serial = d.serial"            \
+	" AND (r.generated_unix < ?1 OR (r.generated_unix = ?1 AND r.generated_nsec = 0))"  \
+	" ORDER BY r.generated_unix DESC, r.generated_nsec DESC, r.seq DESC LIMIT 1) AS id" \
+	" FROM devices d),"                                                                 \
+	" pairs AS (SELECT serial, service, name FROM inp UNION SELECT r.serial, c.service," \
+	" c.name FROM last l JOIN reports r ON r.id = l.id JOIN counters c ON c.report = r.id)," \
+	" open AS (SELECT p.service, p.name, (SELECT r.id FROM reports r JOIN counters c"   \
+	" ON c.report = r.id AND c.service = p.service AND c.name = p.name"                 \
+	" WHERE r.serial = p.serial"                                                        \
+	" AND (r.generated_unix < ?1 OR (r.generated_unix = ?1 AND r.generated_nsec = 0))"  \
+	excluded                                                                            \
+	" ORDER BY r.generated_unix DESC, r.generated_nsec DESC, r.seq DESC LIMIT 1) AS id" \
+	" FROM pairs p)"                                                                    \
+	" SELECT serial, tenant, seq, gu, service, name, value, gn FROM inp UNION ALL"      \
+	" SELECT r.serial, r.tenant, r.seq, r.generated_unix, c.service, c.name, c.value,"  \
+	" r.generated_nsec FROM open o JOIN reports r ON r.id = o.id JOIN counters c"       \
+	" ON c.report = o.id AND c.service = o.service AND c.name = o.name"
 
 static const char *const sv_sql[SV_COUNT_] = {
 	[SV_ALERT_FIND] = "SELECT " ALERT_COLS " FROM svc_alerts"
@@ -116,6 +150,10 @@ static const char *const sv_sql[SV_COUNT_] = {
 		"SELECT l.serial, d.tenant, l.seq, l.idx, l.type, l.colorant, l.description, l.unit,"
 		" l.max_capacity, l.level FROM latest_supplies l JOIN devices d ON d.serial = l.serial"
 		" ORDER BY d.tenant, l.serial, l.idx",
+	[SV_METER_RANGE] = METER_RANGE_SQL(
+		" AND NOT EXISTS (SELECT 1 FROM meter_decisions m WHERE m.serial = r.serial"
+		" AND m.seq = r.seq AND m.counter = c.service || '/' || c.name"
+		" AND m.decision = 'exclude')") " ORDER BY 1, 5, 6, 4, 8, 3",
 	/* several gateways (issue 16): in the caller's write transaction, so
 	 * that no other writer comes between the claim and its read-back */
 	[SV_NOTIFY_CLAIM] =
@@ -648,6 +686,18 @@ int gw_sq_meter_list(void *state, bool latest, int64_t until, gw_store_meter_cb 
 		return GW_STORE_ERROR;
 	if (!latest)
 		gw_sq_bind_int(s, 1, until);
+	WALK(q, s, struct gw_meter_row, gw_sq_meter_row, "list meter readings");
+}
+
+int gw_sq_meter_range(void *state, int64_t since, int64_t until, gw_store_meter_cb cb, void *ctx,
+		      struct tm_error *err)
+{
+	struct gw_sq *q = state;
+	sqlite3_stmt *s = stmt(q, SV_METER_RANGE, err);
+	if (s == NULL)
+		return GW_STORE_ERROR;
+	gw_sq_bind_int(s, 1, since);
+	gw_sq_bind_int(s, 2, until);
 	WALK(q, s, struct gw_meter_row, gw_sq_meter_row, "list meter readings");
 }
 
