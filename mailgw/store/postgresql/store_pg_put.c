@@ -501,6 +501,19 @@ static int insert_report(struct gw_pg_conn *c, const struct gw_store_record *rec
 	return rc;
 }
 
+/* The forwarding outbox's entry of a report just stored: in the put's
+ * savepoint, so the report is never stored without it nor it without the
+ * report. */
+static int queue_forward(struct gw_pg *s, const struct gw_store_record *rec, struct tm_error *err)
+{
+	const struct gw_fwd_event_in ev = {
+		.kind = GW_FWD_REPORT, .event_id = rec->report->id, .tenant = rec->tenant,
+		.serial = rec->report->serial, .time = rec->report->generated_at,
+		.data = rec->json, .data_len = rec->json_len,
+	};
+	return gw_pg_fwd_add(s, &ev, rec->received_at, err);
+}
+
 int gw_pg_put(void *state, const struct gw_store_record *rec, struct gw_put_info *info,
 	      struct tm_error *err)
 {
@@ -516,12 +529,15 @@ int gw_pg_put(void *state, const struct gw_store_record *rec, struct gw_put_info
 	int rc = plan_put(c, rec, info, &plan, err);
 	bool released = false, lost_race = false, exists = plan.exists;
 	if (rc == GW_STORE_OK && !exists) {
-		/* a collector's section follows: it reads answers, so after the pipe */
-		bool release = !r->has_collector;
+		/* a collector's section or the outbox follows: it reads answers,
+		 * so after the pipe */
+		bool release = !r->has_collector && !s->forward;
 		rc = insert_report(c, rec, &plan, release, info, &lost_race, err);
 		released = rc == GW_STORE_OK && release && !lost_race;
 		if (rc == GW_STORE_OK && !lost_race && r->has_collector)
 			rc = gw_pg_put_collector(c, rec, plan.generated, err);
+		if (rc == GW_STORE_OK && !lost_race && s->forward)
+			rc = queue_forward(s, rec, err);
 		if (rc == GW_STORE_OK && lost_race) {
 			/* another gateway's copy committed first: undo the device
 			 * row's update and look again (now it is visible) */
@@ -543,15 +559,6 @@ int gw_pg_put(void *state, const struct gw_store_record *rec, struct gw_put_info
 			     "report %s (device %s seq %lld) conflicts with stored report %s",
 			     r->id, r->serial, (long long)r->seq, info->existing_id);
 		goto out;   /* nothing written; the result says CONFLICT, rc stays OK */
-	}
-	if (info->result == GW_PUT_STORED && s->forward) {   /* the outbox: in this savepoint */
-		const struct gw_fwd_event_in ev = {
-			.kind = GW_FWD_REPORT, .event_id = rec->report->id, .tenant = rec->tenant,
-			.serial = rec->report->serial, .time = rec->report->generated_at,
-			.data = rec->json, .data_len = rec->json_len,
-		};
-		if ((rc = gw_pg_fwd_add(s, &ev, rec->received_at, err)) != GW_STORE_OK)
-			goto out;
 	}
 	struct gw_msglog_entry e = {
 		.raw_sha256 = rec->raw_sha256,
