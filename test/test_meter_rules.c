@@ -619,3 +619,62 @@ Test(meter_rules, the_estimated_read_at_the_cut_off)
 				  "      \"period_end\": \"2026-12-01T00:00:00Z\""), "%s", out);
 	free(out);
 }
+
+/* Every counter's neighbours in one call (the meter check's, one round trip
+ * on PostgreSQL) answer what gw_store_meter_adjacent answers for each: a
+ * standard counter, vendor codes, a counter the device never reported,
+ * and a name with the characters an array literal must escape. */
+Test(meter_rules, the_neighbours_of_many_counters_at_once)
+{
+	sc_enroll(st, "Q1", "acme-hq", 1);
+	for (int d = 0; d < 3; d++) {
+		char c[200];
+		snprintf(c, sizeof(c), "  total:\n    impressions: %d\n  vendor:\n"
+			 "    - {id: \"108\", value: %d}\n    - {id: K.b-W_1, value: %d}\n",
+			 1000 + d * 10, 500 + d, 70 + d * 2);
+		report("Q1", d + 1, SEP30 + d * DAY, "Canon", "iR C1", NULL, c, "acme-hq");
+	}
+	const struct gw_meter_key keys[] = {
+		{ "total", "impressions" }, { "vendor", "108" }, { "vendor", "K.b-W_1" },
+		{ "vendor", "nothing" }, { "vendor", "a\"b\\c,{d}" },
+	};
+	const size_t n = sizeof(keys) / sizeof(keys[0]);
+	const int64_t want_prev[] = { 1000, 500, 70 }, want_next[] = { 1020, 502, 74 };
+	for (int after = 0; after < 2; after++) {
+		struct gw_meter_row rows[5];
+		bool found[5];
+		struct tm_error err = {0};
+		cr_assert_eq(gw_store_meter_adjacent_many(st, "Q1", n, keys, SEP30 + DAY, 0, 2,
+							  after != 0, rows, found, &err),
+			     GW_STORE_OK, "%s", err.msg);
+		for (size_t i = 0; i < n; i++) {
+			struct gw_meter_row one;
+			bool one_found = false;
+			cr_assert_eq(gw_store_meter_adjacent(st, "Q1", keys[i].service, keys[i].name,
+							     SEP30 + DAY, 0, 2, after != 0, &one,
+							     &one_found, &err), GW_STORE_OK, "%s", err.msg);
+			cr_assert_eq(found[i], one_found, "%s/%s", keys[i].service, keys[i].name);
+			if (i >= 3) {
+				cr_assert_not(found[i], "%s/%s: never reported", keys[i].service,
+					      keys[i].name);
+				continue;
+			}
+			cr_assert(found[i], "%s/%s", keys[i].service, keys[i].name);
+			cr_assert_eq(rows[i].value, after ? want_next[i] : want_prev[i], "%s/%s",
+				     keys[i].service, keys[i].name);
+			cr_assert_eq(rows[i].seq, after ? 3 : 1);
+			cr_assert_eq(rows[i].value, one.value);
+			cr_assert_str_eq(rows[i].name, keys[i].name);
+		}
+	}
+	struct gw_meter_row many[GW_METER_ADJACENT_MAX + 1];
+	bool found[GW_METER_ADJACENT_MAX + 1];
+	struct gw_meter_key more[GW_METER_ADJACENT_MAX + 1];
+	for (size_t i = 0; i < GW_METER_ADJACENT_MAX + 1; i++)
+		more[i] = keys[0];
+	struct tm_error err = {0};
+	cr_assert_neq(gw_store_meter_adjacent_many(st, "Q1", GW_METER_ADJACENT_MAX + 1, more,
+						   SEP30 + DAY, 0, 2, false, many, found, &err),
+		      GW_STORE_OK);
+	cr_assert_str_eq(err.reason, "internal.bug");
+}

@@ -530,3 +530,51 @@ Test(supply, cli_rule_cartridges_supplies)
 	cr_expect_not_null(strstr(out, "acme-hq,S1,1,toner,black,92,100,percent,46."), "%s", out);
 	free(out);
 }
+
+/* Every supply's row before a report in one call (one round trip on
+ * PostgreSQL) answers what gw_store_supply_before answers for each: three
+ * supplies, one the device never reported, one only in the later reports. */
+Test(supply, the_rows_before_of_many_supplies_at_once)
+{
+	for (int d = 0; d < 3; d++) {
+		struct sc_report r;
+		sc_report_init(&r, "S1", d + 1, T0 + (int64_t)d * DAY);
+		r.total = 100000 + 200LL * d;
+		r.supplies[0] = (struct sc_supply){ 1, "toner", "black", 90 - d, 100 };
+		r.supplies[1] = (struct sc_supply){ 2, "toner", "cyan", 80 - 2 * d, 100 };
+		r.supply_part[1] = "C-2";
+		if (d > 0)
+			r.supplies[2] = (struct sc_supply){ 4, "opc", NULL, 70 - 3 * d, 100 };
+		cr_assert_eq(sc_ingest(st, &svc, &r, "acme-hq", r.at + 60), GW_PUT_STORED);
+	}
+	const int64_t idx[] = { 1, 2, 3, 4 };
+	struct gw_supply_hist_row many[4];
+	bool found[4];
+	struct tm_error err = {0};
+	for (int when = 1; when <= 3; when++) {   /* before the reports of day 1, 2 and after 2 */
+		int64_t at = T0 + (int64_t)when * DAY;
+		cr_assert_eq(gw_store_supply_before_many(st, "S1", 4, idx, at, 0, when + 1, many, found,
+							 &err), GW_STORE_OK, "%s", err.msg);
+		for (size_t i = 0; i < 4; i++) {
+			struct gw_supply_hist_row one;
+			bool one_found = false;
+			cr_assert_eq(gw_store_supply_before(st, "S1", idx[i], at, 0, when + 1, &one,
+							    &one_found, &err), GW_STORE_OK, "%s", err.msg);
+			cr_assert_eq(found[i], one_found, "supply %lld at day %d", (long long)idx[i], when);
+			if (!found[i])
+				continue;
+			cr_assert_eq(many[i].seq, when, "supply %lld: the report of day %d", (long long)idx[i],
+				     when - 1);
+			cr_assert_eq(many[i].level, one.level);
+			cr_assert_str_eq(many[i].part_number, one.part_number);
+			cr_assert_eq(many[i].pages, one.pages);
+		}
+		cr_assert(found[0] && found[1], "day %d", when);
+		cr_assert_not(found[2], "supply 3 was never reported");
+		cr_assert_eq(found[3], when >= 2, "supply 4 first comes on day 1");
+	}
+	cr_assert_eq(many[0].level, 88);
+	cr_assert_eq(many[1].level, 76);
+	cr_assert_str_eq(many[1].part_number, "C-2");
+	cr_assert_eq(many[3].level, 64);
+}

@@ -130,6 +130,38 @@ static int rose(const struct check *k, const char *meaning, const char *service,
 	return 1;
 }
 
+/* Did a supply of the report fall since the reading `old`? 1 yes (why
+ * says which), 0 no. One store call for the report's supplies. */
+static int supply_fell(const struct check *k, const struct gw_meter_row *old, char *why, size_t n,
+		       struct tm_error *err)
+{
+	const struct tm_report *r = k->rec->report;
+	int64_t idx[GW_SUPPLY_BEFORE_MAX];
+	const struct tm_supply *sup[GW_SUPPLY_BEFORE_MAX];
+	size_t m = 0;
+	for (size_t i = 0; i < r->n_supplies && m < GW_SUPPLY_BEFORE_MAX; i++)
+		if (r->supplies[i].level >= 0) {
+			sup[m] = &r->supplies[i];
+			idx[m++] = r->supplies[i].index;
+		}
+	if (m == 0)
+		return 0;
+	struct gw_supply_hist_row *then = calloc(m, sizeof(*then));
+	bool found[GW_SUPPLY_BEFORE_MAX];
+	if (then == NULL)
+		return tm_error_set(err, "internal.nomem", "meter check: out of memory");
+	int rc = gw_store_supply_before_many(k->st, r->serial, m, idx, old->at, old->at_nsec,
+					     INT64_MAX, then, found, err);
+	for (size_t i = 0; rc == GW_STORE_OK && i < m; i++)
+		if (found[i] && then[i].level > sup[i]->level) {
+			snprintf(why, n, "supply #%" PRId64 " fell %" PRId64 " -> %" PRId64,
+				 sup[i]->index, then[i].level, sup[i]->level);
+			rc = 1;
+		}
+	free(then);
+	return rc;
+}
+
 /* Did the device print between the reading `old` and this report? The
  * status says printing, a counter that counts printing rose (a vendor code
  * as the model maps it), a supply fell. */
@@ -163,20 +195,8 @@ static int printed_since(const struct check *k, const char *meaning, const struc
 		rc = rose(k, meaning, "vendor", r->vendor[i].id,
 			  gw_meter_model_counter(k->model, r->vendor[i].id), r->vendor[i].value, old,
 			  why, n, err);
-	for (size_t i = 0; i < r->n_supplies && rc == 0; i++) {
-		const struct tm_supply *s = &r->supplies[i];
-		if (s->level < 0)
-			continue;
-		struct gw_supply_hist_row then;
-		bool found = false;
-		rc = gw_store_supply_before(k->st, r->serial, s->index, old->at, old->at_nsec,
-					    INT64_MAX, &then, &found, err);
-		if (rc == GW_STORE_OK && found && then.level > s->level) {
-			snprintf(why, n, "supply #%" PRId64 " fell %" PRId64 " -> %" PRId64, s->index,
-				 then.level, s->level);
-			rc = 1;
-		}
-	}
+	if (rc == 0)
+		rc = supply_fell(k, old, why, n, err);
 	return rc;
 }
 
@@ -212,21 +232,15 @@ static int check_stuck(const struct check *k, const char *service, const char *n
 	return raise(k->st, k->svc, k->rec, counter, detail, k->at, k->now, err);
 }
 
-/* One counter of the report: its steps from the reading before and to the
- * reading after, and the stuck rule. */
+/* One counter of the report: its steps from the reading before (prev, when
+ * has_prev) and to the reading after (next), and the stuck rule. */
 static int check_counter(const struct check *k, const char *service, const char *name,
-			 int64_t value, struct tm_error *err)
+			 int64_t value, const struct gw_meter_row *prev_row, bool has_prev,
+			 const struct gw_meter_row *next_row, bool has_next, struct tm_error *err)
 {
 	const struct tm_report *r = k->rec->report;
-	struct gw_meter_row prev, next;
-	bool has_prev = false, has_next = false;
-	int rc = gw_store_meter_adjacent(k->st, r->serial, service, name, k->at, k->nsec, r->seq,
-					 false, &prev, &has_prev, err);
-	if (rc == GW_STORE_OK)
-		rc = gw_store_meter_adjacent(k->st, r->serial, service, name, k->at, k->nsec, r->seq,
-					     true, &next, &has_next, err);
-	if (rc != GW_STORE_OK)
-		return rc;
+	const struct gw_meter_row prev = *prev_row, next = *next_row;
+	int rc = GW_STORE_OK;
 	char counter[GW_ALERT_SUBJECT_MAX], detail[GW_ALERT_DETAIL_MAX];
 	snprintf(counter, sizeof(counter), "%.15s/%.100s", service, name);
 	const char *rule;
@@ -249,13 +263,44 @@ static int check_counter(const struct check *k, const char *service, const char 
 	return rc;
 }
 
-int gw_meter_check_on_stored(struct gw_store *st, const struct gw_service_config *svc,
-			     const struct gw_store_record *rec, int64_t now, struct tm_error *err)
+/* The report's counters, in the order they are checked. */
+struct counters {
+	size_t n;
+	struct gw_meter_key key[GW_METER_ADJACENT_MAX];
+	int64_t value[GW_METER_ADJACENT_MAX];
+};
+
+static void counters_of(const struct tm_report *r, struct counters *c)
 {
 	static const char *const names[] = {
 		"impressions", "impressions_monochrome", "impressions_full_color",
 		"impressions_two_sided", "sheets", "sheets_two_sided", "images",
 	};
+	c->n = 0;
+	for (int svc_i = 0; svc_i < TM_SVC_COUNT; svc_i++) {
+		if (!r->has_service[svc_i])
+			continue;
+		const struct tm_counter_set *s = &r->service[svc_i];
+		const int64_t v[] = {
+			s->impressions, s->impressions_monochrome, s->impressions_full_color,
+			s->impressions_two_sided, s->sheets, s->sheets_two_sided, s->images,
+		};
+		for (size_t i = 0; i < sizeof(v) / sizeof(v[0]) && c->n < GW_METER_ADJACENT_MAX; i++)
+			if (v[i] != TM_UNSET) {
+				c->key[c->n] = (struct gw_meter_key){
+					tm_counter_service_name((enum tm_counter_service)svc_i), names[i] };
+				c->value[c->n++] = v[i];
+			}
+	}
+	for (size_t i = 0; i < r->n_vendor && c->n < GW_METER_ADJACENT_MAX; i++) {
+		c->key[c->n] = (struct gw_meter_key){ "vendor", r->vendor[i].id };
+		c->value[c->n++] = r->vendor[i].value;
+	}
+}
+
+int gw_meter_check_on_stored(struct gw_store *st, const struct gw_service_config *svc,
+			     const struct gw_store_record *rec, int64_t now, struct tm_error *err)
+{
 	const struct tm_report *r = rec->report;
 	if (!r->has_counters)
 		return GW_STORE_OK;
@@ -264,22 +309,29 @@ int gw_meter_check_on_stored(struct gw_store *st, const struct gw_service_config
 		return GW_STORE_ERROR;
 	k.model = gw_meter_models_find(svc->models, r->manufacturer, r->model);
 	gw_meter_rate_of(k.model, svc->speed_margin, &k.rate);
+	/* every counter's neighbours first: two store calls for the report
+	 * (two round trips on a server), not two per counter */
+	struct counters *c = malloc(sizeof(*c));
+	struct gw_meter_row *prev = calloc(GW_METER_ADJACENT_MAX, sizeof(*prev));
+	struct gw_meter_row *next = calloc(GW_METER_ADJACENT_MAX, sizeof(*next));
+	bool has_prev[GW_METER_ADJACENT_MAX], has_next[GW_METER_ADJACENT_MAX];
 	int rc = GW_STORE_OK;
-	for (int svc_i = 0; svc_i < TM_SVC_COUNT && rc == GW_STORE_OK; svc_i++) {
-		if (!r->has_service[svc_i])
-			continue;
-		const struct tm_counter_set *c = &r->service[svc_i];
-		const int64_t v[] = {
-			c->impressions, c->impressions_monochrome, c->impressions_full_color,
-			c->impressions_two_sided, c->sheets, c->sheets_two_sided, c->images,
-		};
-		for (size_t i = 0; i < sizeof(v) / sizeof(v[0]) && rc == GW_STORE_OK; i++)
-			if (v[i] != TM_UNSET)
-				rc = check_counter(&k, tm_counter_service_name((enum tm_counter_service)svc_i),
-						   names[i], v[i], err);
+	if (c == NULL || prev == NULL || next == NULL)
+		rc = tm_error_set(err, "internal.nomem", "meter check: out of memory");
+	if (rc == GW_STORE_OK) {
+		counters_of(r, c);
+		rc = gw_store_meter_adjacent_many(st, r->serial, c->n, c->key, k.at, k.nsec, r->seq,
+						  false, prev, has_prev, err);
 	}
-	for (size_t i = 0; i < r->n_vendor && rc == GW_STORE_OK; i++)
-		rc = check_counter(&k, "vendor", r->vendor[i].id, r->vendor[i].value, err);
+	if (rc == GW_STORE_OK)
+		rc = gw_store_meter_adjacent_many(st, r->serial, c->n, c->key, k.at, k.nsec, r->seq,
+						  true, next, has_next, err);
+	for (size_t i = 0; rc == GW_STORE_OK && i < c->n; i++)
+		rc = check_counter(&k, c->key[i].service, c->key[i].name, c->value[i], &prev[i],
+				   has_prev[i], &next[i], has_next[i], err);
+	free(c);
+	free(prev);
+	free(next);
 	return rc;
 }
 

@@ -419,23 +419,15 @@ out:
 	return rc;
 }
 
-/* Does the supply say what it said in the report before it in time (the
- * same level and part number)? Then nothing the rule reads has changed, and
- * the history need not be read again. */
-static int unchanged(struct gw_store *st, const struct tm_report *r, const struct tm_supply *s,
-		     int64_t at, int32_t nsec, bool *same, struct tm_error *err)
+/* Does the supply say what it said in the report before it in time (h:
+ * the same level and part number)? Then nothing the rule reads has
+ * changed, and the history need not be read again. */
+static bool unchanged(const struct tm_supply *s, const struct gw_supply_hist_row *h)
 {
-	struct gw_supply_hist_row h;
-	bool found = false;
-	*same = false;
-	int rc = gw_store_supply_before(st, r->serial, s->index, at, nsec, r->seq, &h, &found, err);
-	if (rc != GW_STORE_OK || !found)
-		return rc;
 	const char *part = s->part_number != NULL ? s->part_number : "";
-	*same = gw_forecast_pct(h.level, h.max_capacity, h.unit) ==
-			gw_forecast_pct(s->level, s->max_capacity, s->unit) &&
-		strcmp(h.part_number, part) == 0;
-	return GW_STORE_OK;
+	return gw_forecast_pct(h->level, h->max_capacity, h->unit) ==
+		       gw_forecast_pct(s->level, s->max_capacity, s->unit) &&
+	       strcmp(h->part_number, part) == 0;
 }
 
 bool gw_supply_replaced_by_agent(const struct tm_report *r, int64_t idx)
@@ -459,11 +451,27 @@ int gw_supply_on_stored(struct gw_store *st, const struct gw_service_config *svc
 	struct gw_supply_rule rule;
 	bool have_rule = false;
 	int rc = GW_STORE_OK;
+	/* every supply's word before this report, GW_SUPPLY_BEFORE_MAX at a
+	 * time: one store call (one round trip on a server), not one each */
+	struct gw_supply_hist_row *before = calloc(GW_SUPPLY_BEFORE_MAX, sizeof(*before));
+	bool found[GW_SUPPLY_BEFORE_MAX];
+	int64_t idx[GW_SUPPLY_BEFORE_MAX];
+	if (before == NULL)
+		return tm_error_set(err, "internal.nomem", "supplies: out of memory");
 	for (size_t i = 0; i < r->n_supplies && rc == GW_STORE_OK; i++) {
-		bool same = false;
-		if (!gw_supply_replaced_by_agent(r, r->supplies[i].index))
-			rc = unchanged(st, r, &r->supplies[i], at, nsec, &same, err);
-		if (rc != GW_STORE_OK || same)
+		size_t k = i % GW_SUPPLY_BEFORE_MAX;
+		if (k == 0) {
+			size_t n = r->n_supplies - i < GW_SUPPLY_BEFORE_MAX ? r->n_supplies - i
+									    : GW_SUPPLY_BEFORE_MAX;
+			for (size_t j = 0; j < n; j++)
+				idx[j] = r->supplies[i + j].index;
+			rc = gw_store_supply_before_many(st, r->serial, n, idx, at, nsec, r->seq, before,
+							 found, err);
+			if (rc != GW_STORE_OK)
+				break;
+		}
+		if (!gw_supply_replaced_by_agent(r, r->supplies[i].index) && found[k] &&
+		    unchanged(&r->supplies[i], &before[k]))
 			continue;
 		if (!have_rule) {
 			rc = gw_supply_rule_get(st, rec->tenant, &rule, err);
@@ -472,6 +480,7 @@ int gw_supply_on_stored(struct gw_store *st, const struct gw_service_config *svc
 		if (rc == GW_STORE_OK)
 			rc = evaluate_supply(st, svc, rec, r->supplies[i].index, &rule, now, err);
 	}
+	free(before);
 	return rc;
 }
 

@@ -306,6 +306,12 @@ struct gw_meter_row {
 	int64_t value;
 };
 
+/* A counter of a device: service and name as in gw_meter_row. */
+struct gw_meter_key {
+	const char *service;
+	const char *name;
+};
+
 /* A supply of a device as of its newest report. */
 struct gw_supply_row {
 	char serial[GW_NAME_MAX + 1];
@@ -738,9 +744,20 @@ struct gw_store_ops {
 	int (*meter_adjacent)(void *s, const char *serial, const char *service, const char *name,
 			      int64_t at, int32_t at_nsec, int64_t seq, bool after,
 			      struct gw_meter_row *out, bool *found, struct tm_error *err);
+	/* meter_adjacent for n counters of one device at once (one round trip
+	 * on a server); NULL: the front asks meter_adjacent n times */
+	int (*meter_adjacent_many)(void *s, const char *serial, size_t n,
+				   const struct gw_meter_key *keys, int64_t at, int32_t at_nsec,
+				   int64_t seq, bool after, struct gw_meter_row *out, bool *found,
+				   struct tm_error *err);
 	int (*supply_before)(void *s, const char *serial, int64_t idx, int64_t at, int32_t at_nsec,
 			     int64_t seq, struct gw_supply_hist_row *out, bool *found,
 			     struct tm_error *err);
+	/* supply_before for n supplies of one device at once; NULL: the front
+	 * asks supply_before n times */
+	int (*supply_before_many)(void *s, const char *serial, size_t n, const int64_t *idx,
+				  int64_t at, int32_t at_nsec, int64_t seq,
+				  struct gw_supply_hist_row *out, bool *found, struct tm_error *err);
 	/* web reads (store_sqlite_web.c; used by web/). serial NULL: every
 	 * device. A non-zero result of a callback stops the walk. */
 	int (*web_devices)(void *s, const char *serial, gw_store_web_device_cb cb, void *ctx,
@@ -998,6 +1015,12 @@ int gw_store_supply_history(struct gw_store *st, const char *serial, int64_t idx
 int gw_store_supply_before(struct gw_store *st, const char *serial, int64_t idx, int64_t at,
 			   int32_t at_nsec, int64_t seq, struct gw_supply_hist_row *out, bool *found,
 			   struct tm_error *err);
+/* gw_store_supply_before for n supplies of the device (at most
+ * GW_SUPPLY_BEFORE_MAX): out[i] and found[i] answer idx[i]. */
+#define GW_SUPPLY_BEFORE_MAX 64
+int gw_store_supply_before_many(struct gw_store *st, const char *serial, size_t n,
+				const int64_t *idx, int64_t at, int32_t at_nsec, int64_t seq,
+				struct gw_supply_hist_row *out, bool *found, struct tm_error *err);
 /* A tenant's own rule (found false: it has none). */
 int gw_store_supply_rule_get(struct gw_store *st, const char *tenant,
 			     struct gw_supply_rule_row *out, bool *found, struct tm_error *err);
@@ -1041,6 +1064,14 @@ int gw_store_meter_get(struct gw_store *st, const char *serial, int64_t seq, con
 int gw_store_meter_adjacent(struct gw_store *st, const char *serial, const char *service,
 			    const char *name, int64_t at, int32_t at_nsec, int64_t seq, bool after,
 			    struct gw_meter_row *out, bool *found, struct tm_error *err);
+
+/* gw_store_meter_adjacent for n counters of the device (at most
+ * GW_METER_ADJACENT_MAX): out[i] and found[i] answer keys[i]. */
+#define GW_METER_ADJACENT_MAX 256
+int gw_store_meter_adjacent_many(struct gw_store *st, const char *serial, size_t n,
+				 const struct gw_meter_key *keys, int64_t at, int32_t at_nsec,
+				 int64_t seq, bool after, struct gw_meter_row *out, bool *found,
+				 struct tm_error *err);
 
 /* ---- web reads: the fleet page and the metrics (issue 19) ----
  * Read-only; the caller filters by tenant scope (registry/tenant_scope.h).

@@ -31,6 +31,25 @@ int gw_store_supply_before(struct gw_store *st, const char *serial, int64_t idx,
 	return st->ops->supply_before(st->be, serial, idx, at, at_nsec, seq, out, found, err);
 }
 
+int gw_store_supply_before_many(struct gw_store *st, const char *serial, size_t n,
+				const int64_t *idx, int64_t at, int32_t at_nsec, int64_t seq,
+				struct gw_supply_hist_row *out, bool *found, struct tm_error *err)
+{
+	for (size_t i = 0; i < n; i++)
+		found[i] = false;
+	if (n > GW_SUPPLY_BEFORE_MAX)
+		return tm_error_set(err, "internal.bug", "supply_before_many: %zu supplies, at most %d",
+				    n, GW_SUPPLY_BEFORE_MAX);
+	if (n > 0 && st->ops->supply_before_many != NULL)
+		return st->ops->supply_before_many(st->be, serial, n, idx, at, at_nsec, seq, out,
+						   found, err);
+	int rc = GW_STORE_OK;
+	for (size_t i = 0; i < n && rc == GW_STORE_OK; i++)
+		rc = gw_store_supply_before(st, serial, idx[i], at, at_nsec, seq, &out[i], &found[i],
+					    err);
+	return rc;
+}
+
 int gw_store_supply_rule_get(struct gw_store *st, const char *tenant,
 			     struct gw_supply_rule_row *out, bool *found, struct tm_error *err)
 {
@@ -145,5 +164,27 @@ int gw_store_meter_adjacent(struct gw_store *st, const char *serial, const char 
 		return gw_store_unsupported(st, "meter_adjacent", err);
 	return st->ops->meter_adjacent(st->be, serial, service, name, at, at_nsec, seq, after, out,
 				       found, err);
+}
+
+int gw_store_meter_adjacent_many(struct gw_store *st, const char *serial, size_t n,
+				 const struct gw_meter_key *keys, int64_t at, int32_t at_nsec,
+				 int64_t seq, bool after, struct gw_meter_row *out, bool *found,
+				 struct tm_error *err)
+{
+	for (size_t i = 0; i < n; i++)
+		found[i] = false;
+	if (n > GW_METER_ADJACENT_MAX)
+		return tm_error_set(err, "internal.bug", "meter_adjacent_many: %zu counters, at most %d",
+				    n, GW_METER_ADJACENT_MAX);
+	if (n == 0)
+		return GW_STORE_OK;
+	if (st->ops->meter_adjacent_many != NULL)
+		return st->ops->meter_adjacent_many(st->be, serial, n, keys, at, at_nsec, seq, after,
+						    out, found, err);
+	int rc = GW_STORE_OK;
+	for (size_t i = 0; i < n && rc == GW_STORE_OK; i++)
+		rc = gw_store_meter_adjacent(st, serial, keys[i].service, keys[i].name, at, at_nsec,
+					     seq, after, &out[i], &found[i], err);
+	return rc;
 }
 

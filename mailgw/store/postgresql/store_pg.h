@@ -273,6 +273,9 @@ int gw_pg_supply_history(void *s, const char *serial, int64_t idx, gw_store_supp
 int gw_pg_supply_before(void *s, const char *serial, int64_t idx, int64_t at, int32_t at_nsec,
 			int64_t seq, struct gw_supply_hist_row *out, bool *found,
 			struct tm_error *err);
+int gw_pg_supply_before_many(void *s, const char *serial, size_t n, const int64_t *idx,
+			     int64_t at, int32_t at_nsec, int64_t seq,
+			     struct gw_supply_hist_row *out, bool *found, struct tm_error *err);
 int gw_pg_supply_rule_get(void *s, const char *tenant, struct gw_supply_rule_row *out,
 			  bool *found, struct tm_error *err);
 int gw_pg_supply_rule_set(void *s, const struct gw_supply_rule_row *r, struct tm_error *err);
@@ -296,5 +299,9 @@ int gw_pg_meter_get(void *s, const char *serial, int64_t seq, const char *servic
 int gw_pg_meter_adjacent(void *s, const char *serial, const char *service, const char *name,
 			 int64_t at, int32_t at_nsec, int64_t seq, bool after, struct gw_meter_row *out,
 			 bool *found, struct tm_error *err);
+int gw_pg_meter_adjacent_many(void *s, const char *serial, size_t n,
+			      const struct gw_meter_key *keys, int64_t at, int32_t at_nsec,
+			      int64_t seq, bool after, struct gw_meter_row *out, bool *found,
+			      struct tm_error *err);
 
 #endif

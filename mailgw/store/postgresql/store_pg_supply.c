@@ -14,7 +14,9 @@
  * order the other gateway opened — one order, as on SQLite, where the
  * second writer waits for the first before it reads. Text is ordered
  * COLLATE "C" where SQLite orders by bytes. */
+#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <telemail/error.h>
@@ -26,16 +28,18 @@
 	"id, serial, tenant, idx, subject, cartridge, state, reason, level, days_left," \
 	" opened_at, updated_at, report_id, alert_id"
 #define EVENT_COLS "id, order_id, state, at, actor, detail"
-#define HIST_SELECT                                                                      \
+/* A supply's rows, the supply's index given by IDX (an SQL expression) */
+#define HIST_SELECT_OF(IDX)                                                              \
 	"SELECT r.seq, r.generated_unix, r.generated_nsec, s.level, s.max_capacity, s.unit,"  \
 	" s.part_number, c.value, s.type, s.colorant,"                                       \
 	" (r.trigger_cause = 'supply_replaced' AND (SELECT j.json::jsonb"                     \
 	"  #>> '{report,trigger,subject}' FROM report_json j WHERE j.report = r.id)"           \
 	"  = 'supplies/' || s.idx::text) IS TRUE"                                              \
-	" FROM reports r JOIN supplies s ON s.report = r.id AND s.idx = $2"                 \
+	" FROM reports r JOIN supplies s ON s.report = r.id AND s.idx = " IDX                 \
 	" LEFT JOIN counters c ON c.report = r.id AND c.service = 'total'"                   \
 	"  AND c.name = 'impressions'"                                                       \
 	" WHERE r.serial = $1"
+#define HIST_SELECT HIST_SELECT_OF("$2")
 #define METER_SELECT                                                                     \
 	"SELECT r.serial, r.tenant, r.seq, r.generated_unix, c.service, c.name, c.value,"    \
 	" r.generated_nsec FROM reports r JOIN counters c ON c.report = r.id"
@@ -127,6 +131,47 @@ int gw_pg_supply_before(void *state, const char *serial, int64_t idx, int64_t at
 			     " AND (r.generated_unix, r.generated_nsec, r.seq) < ($3, $4, $5)"
 			     " ORDER BY r.generated_unix DESC, r.generated_nsec DESC, r.seq DESC"
 			     " LIMIT 1", &p, hist_row, out, found, "supply before", err);
+}
+
+/* Every supply's row before in one statement: a LATERAL per supply, each
+ * the same index walk as gw_pg_supply_before's. */
+int gw_pg_supply_before_many(void *state, const char *serial, size_t n, const int64_t *idx,
+			     int64_t at, int32_t at_nsec, int64_t seq,
+			     struct gw_supply_hist_row *out, bool *found, struct tm_error *err)
+{
+	struct gw_pg *s = state;
+	char list[GW_SUPPLY_BEFORE_MAX * 22 + 3];   /* a bigint[] literal */
+	size_t o = 0;
+	list[o++] = '{';
+	for (size_t i = 0; i < n && i < GW_SUPPLY_BEFORE_MAX; i++)
+		o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%" PRId64, i > 0 ? "," : "",
+				      idx[i]);
+	snprintf(list + o, sizeof(list) - o, "}");
+	struct gw_pg_params p;
+	gw_pg_params_init(&p);
+	gw_pg_text(&p, serial);
+	gw_pg_text(&p, list);
+	gw_pg_int(&p, at);
+	gw_pg_int(&p, at_nsec);
+	gw_pg_int(&p, seq);
+	PGresult *r;
+	int rc = gw_pg_exec(&s->c,
+		"SELECT h.*, k.i FROM unnest($2::bigint[]) WITH ORDINALITY AS k(idx, i)"
+		" CROSS JOIN LATERAL (" HIST_SELECT_OF("k.idx")
+		" AND (r.generated_unix, r.generated_nsec, r.seq) < ($3, $4, $5)"
+		" ORDER BY r.generated_unix DESC, r.generated_nsec DESC, r.seq DESC LIMIT 1) h",
+		&p, &r, "supplies before", err);
+	if (rc != GW_STORE_OK)
+		return rc;
+	for (int row = 0; row < PQntuples(r); row++) {
+		int64_t i = gw_pg_col_int(r, row, 11);
+		if (i < 1 || (uint64_t)i > n)
+			continue;
+		hist_row(r, row, &out[i - 1]);
+		found[i - 1] = true;
+	}
+	PQclear(r);
+	return GW_STORE_OK;
 }
 
 /* ---- rules ---- */
@@ -415,4 +460,81 @@ int gw_pg_meter_adjacent(void *state, const char *serial, const char *service, c
 		  " AND (r.generated_unix, r.generated_nsec, r.seq) < ($4, $5, $6)"
 		  " ORDER BY r.generated_unix DESC, r.generated_nsec DESC, r.seq DESC LIMIT 1",
 		&p, gw_pg_meter_row, out, found, "adjacent meter reading", err);
+}
+
+/* A text[] literal of n strings: each quoted, its \ and " escaped. NULL
+ * when out of memory. */
+static char *text_array(size_t n, const struct gw_meter_key *keys, bool names)
+{
+	size_t len = 3;
+	for (size_t i = 0; i < n; i++)
+		len += 2 * strlen(names ? keys[i].name : keys[i].service) + 3;
+	char *a = malloc(len), *o = a;
+	if (a == NULL)
+		return NULL;
+	*o++ = '{';
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			*o++ = ',';
+		*o++ = '"';
+		for (const char *c = names ? keys[i].name : keys[i].service; *c != '\0'; c++) {
+			if (*c == '\\' || *c == '"')
+				*o++ = '\\';
+			*o++ = *c;
+		}
+		*o++ = '"';
+	}
+	*o++ = '}';
+	*o = '\0';
+	return a;
+}
+
+/* Every counter's neighbour in one statement: a LATERAL per counter, each
+ * the same index walk as gw_pg_meter_adjacent's. */
+int gw_pg_meter_adjacent_many(void *state, const char *serial, size_t n,
+			      const struct gw_meter_key *keys, int64_t at, int32_t at_nsec,
+			      int64_t seq, bool after, struct gw_meter_row *out, bool *found,
+			      struct tm_error *err)
+{
+	struct gw_pg *s = state;
+	char *services = text_array(n, keys, false), *names = text_array(n, keys, true);
+	if (services == NULL || names == NULL) {
+		free(services);
+		free(names);
+		return tm_error_set(err, "internal.nomem", "adjacent meter readings: out of memory");
+	}
+	struct gw_pg_params p;
+	gw_pg_params_init(&p);
+	gw_pg_text(&p, serial);
+	gw_pg_text(&p, services);
+	gw_pg_text(&p, names);
+	gw_pg_int(&p, at);
+	gw_pg_int(&p, at_nsec);
+	gw_pg_int(&p, seq);
+	PGresult *r;
+	int rc = gw_pg_exec(&s->c, after
+		? "SELECT m.*, k.i FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS"
+		  " k(service, name, i) CROSS JOIN LATERAL (" METER_SELECT
+		  " WHERE r.serial = $1 AND c.service = k.service AND c.name = k.name"
+		  " AND (r.generated_unix, r.generated_nsec, r.seq) > ($4, $5, $6)"
+		  " ORDER BY r.generated_unix, r.generated_nsec, r.seq LIMIT 1) m"
+		: "SELECT m.*, k.i FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS"
+		  " k(service, name, i) CROSS JOIN LATERAL (" METER_SELECT
+		  " WHERE r.serial = $1 AND c.service = k.service AND c.name = k.name"
+		  " AND (r.generated_unix, r.generated_nsec, r.seq) < ($4, $5, $6)"
+		  " ORDER BY r.generated_unix DESC, r.generated_nsec DESC, r.seq DESC LIMIT 1) m",
+		&p, &r, "adjacent meter readings", err);
+	free(services);
+	free(names);
+	if (rc != GW_STORE_OK)
+		return rc;
+	for (int row = 0; row < PQntuples(r); row++) {
+		int64_t i = gw_pg_col_int(r, row, 8);
+		if (i < 1 || (uint64_t)i > n)
+			continue;
+		gw_pg_meter_row(r, row, &out[i - 1]);
+		found[i - 1] = true;
+	}
+	PQclear(r);
+	return GW_STORE_OK;
 }
