@@ -302,9 +302,12 @@ void gw_config_free(struct gw_config *c)
 {
 	if (c == NULL)
 		return;
+	/* the service sections first: their own free knows what the generic
+	 * release does not (billing.periods' loaded time zones) */
+	gw_config_service_free(c->service);
+	c->service = NULL;
 	tm_conf_release(&root_section, c);
 	free(c->file);
-	gw_config_service_free(c->service);
 	gw_config_listen_free(c->listen);
 	gw_config_forward_free(c->forward);
 	gw_config_web_free(c->web);

@@ -67,6 +67,8 @@ static bool collector_silent(const struct gw_collector_binding_row *b, int64_t n
 static bool folded(const struct bind_rows *by_dev, const char *serial, int64_t now,
 		   int64_t silence)
 {
+	if (by_dev->n == 0)
+		return false;   /* (bsearch wants an array, even of none) */
 	struct gw_collector_binding_row key;
 	snprintf(key.serial, sizeof(key.serial), "%s", serial);
 	const struct gw_collector_binding_row *hit = bsearch(&key, by_dev->rows, by_dev->n,
