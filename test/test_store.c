@@ -28,9 +28,9 @@
  * tables of a fresh PostgreSQL schema. */
 #define SQ_VERSION 9
 #define SQ_VERSION_S "9"
-#define PG_VERSION 11
-#define PG_VERSION_S "11"
-#define PG_TABLES 36
+#define PG_VERSION 12
+#define PG_VERSION_S "12"
+#define PG_TABLES 37
 
 /* ---- fixtures ---- */
 
