@@ -651,8 +651,9 @@ int gw_pg_report_get(void *state, const char *report_id, struct gw_report_ref *o
 	gw_pg_text(&p, report_id);
 	PGresult *r;
 	int rc = gw_pg_exec(&s->c,
-		"SELECT report_id, serial, seq, raw_sha256, tenant, received_at FROM reports"
-		" WHERE report_id = $1", &p, &r, "look up report", err);
+		"SELECT r.report_id, r.serial, r.seq, r.raw_sha256, r.tenant, r.received_at"
+		" FROM report_keys k JOIN reports r ON r.id = k.id WHERE k.report_id = $1",
+		&p, &r, "look up report", err);
 	if (rc != GW_STORE_OK)
 		return rc;
 	if (PQntuples(r) == 1) {
