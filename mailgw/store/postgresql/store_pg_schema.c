@@ -604,11 +604,14 @@ static const char v12_lists[] =
 	 * PARTITION OF would lock out its readers until the put's commit);
 	 * the lock: two gateways making the same month's at once */
 	"CREATE FUNCTION telemail_month_partitions(m bigint) RETURNS void"
-	"  LANGUAGE plpgsql AS $$DECLARE t text; p text; BEGIN"
+	"  LANGUAGE plpgsql AS $$DECLARE t text; p text; sfx text; BEGIN"
+	"  sfx := format('_%s_%s', lpad((m / 12)::text, 4, '0'), lpad((m % 12 + 1)::text, 2, '0'));"
+	/* there already (the lists are made before the reports): no lock */
+	"  IF to_regclass('reports' || sfx) IS NOT NULL THEN RETURN; END IF;"
 	"  PERFORM pg_advisory_xact_lock(x'74656c656d6d6f6e'::bigint);"
-	"  FOREACH t IN ARRAY ARRAY['reports', 'report_json', 'counters', 'supplies', 'parts',"
-	"      'alerts', 'diagnostics', 'firmware'] LOOP"
-	"    p := format('%s_%s_%s', t, lpad((m / 12)::text, 4, '0'), lpad((m % 12 + 1)::text, 2, '0'));"
+	"  FOREACH t IN ARRAY ARRAY['report_json', 'counters', 'supplies', 'parts', 'alerts',"
+	"      'diagnostics', 'firmware', 'reports'] LOOP"
+	"    p := t || sfx;"
 	"    CONTINUE WHEN to_regclass(quote_ident(p)) IS NOT NULL;"
 	"    EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS)',"
 	"      p, t);"
