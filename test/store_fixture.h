@@ -7,7 +7,7 @@
  * test's temporary directory. tm_store_q1 / tm_store_qtext / tm_store_exec
  * run SQL on the test's database whichever it is; a test whose assertions
  * only make sense for SQLite (PRAGMA, sqlite_master, a second writer's
- * lock) starts with TM_SQLITE_ONLY(). */
+ * lock) starts with TM_SQLITE_ONLY(), one only for PostgreSQL with TM_PG_ONLY(). */
 #ifndef TM_TEST_STORE_FIXTURE_H
 #define TM_TEST_STORE_FIXTURE_H
 
@@ -36,6 +36,12 @@ static struct tm_store_fixture tm_sf;
 	do {                                                                        \
 		if (tm_sf.pg)                                                       \
 			cr_skip_test("SQLite only (its file, PRAGMAs or locking)"); \
+	} while (0)
+
+#define TM_PG_ONLY()                                                                \
+	do {                                                                        \
+		if (!tm_sf.pg)                                                      \
+			cr_skip_test("PostgreSQL only (its schema's own versions)"); \
 	} while (0)
 
 static inline bool tm_store_is_pg(void)

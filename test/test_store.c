@@ -21,6 +21,7 @@
 
 #include "common.h"
 #include "registry/registry.h"
+#include "store/audit.h"
 #include "store/store.h"
 #include "store_fixture.h"
 
@@ -28,9 +29,9 @@
  * tables of a fresh PostgreSQL schema. */
 #define SQ_VERSION 9
 #define SQ_VERSION_S "9"
-#define PG_VERSION 11
-#define PG_VERSION_S "11"
-#define PG_TABLES 36
+#define PG_VERSION 12
+#define PG_VERSION_S "12"
+#define PG_TABLES 37
 
 /* ---- fixtures ---- */
 
@@ -264,6 +265,96 @@ Test(store, migration_v3_keeps_the_fraction_of_stored_reports)
 	cr_assert_eq(q1("SELECT generated_nsec FROM reports WHERE report_id = 'r1'"), 0);
 	cr_assert_eq(q1("SELECT generated_nsec FROM reports WHERE report_id = 'r2'"), 600000000);
 	cr_assert_eq(q1("SELECT last_seen_nsec FROM devices WHERE serial = 'D1'"), 600000000);
+}
+
+/* v12 (PostgreSQL): a database of v11 with reports gets them into monthly
+ * partitions, each id re-encoded as (month received << 40) | its old id,
+ * the lists and report_keys following; the reporting views and a reporting
+ * role's grants made again; the audit chain untouched; puts go on (a new
+ * report after the old ids, a conflict found through report_keys). */
+extern const char *const *const gw_pg_migrations[];
+
+#define MONTH_ID(y, m, low) ((((long long)(y) * 12 + (m) - 1) << 40) | (low))
+
+Test(store, migration_v12_moves_reports_into_monthly_partitions)
+{
+	TM_PG_ONLY();
+	for (int v = 0; v < 11; v++)
+		for (size_t k = 0; gw_pg_migrations[v][k] != NULL; k++)
+			cr_assert(tm_store_exec(NULL, gw_pg_migrations[v][k]), "migration %d", v + 1);
+	char role[96], sql[1024];
+	snprintf(role, sizeof(role), "%s_bi", tm_sf.dbname);
+	snprintf(sql, sizeof(sql),
+		 "CREATE TABLE telemail_schema (version integer PRIMARY KEY, applied_at bigint NOT NULL);"
+		 "INSERT INTO telemail_schema SELECT v, 0 FROM generate_series(1, 11) v;"
+		 "CREATE ROLE %s", role);
+	cr_assert(tm_store_exec(NULL, sql));
+	/* as v11 is: a tenant added by a gateway (audited), two reports */
+	struct tm_error err = {0};
+	struct gw_store *st = NULL;
+	struct gw_store_options o = tm_store_options(NULL);
+	o.schema = GW_STORE_SCHEMA_AS_IS;
+	cr_assert_eq(gw_store_open(&o, &st, &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(gw_registry_tenant_add(st, "acme", NULL, 1000, &err), 0, "%s", err.msg);
+	gw_store_close(st);
+	snprintf(sql, sizeof(sql), "SELECT telemail_grant_reporting('%s', NULL)", role);
+	cr_assert(tm_store_exec(NULL, sql));
+	cr_assert(tm_store_exec(NULL,
+		"INSERT INTO devices (serial, tenant, enrolled_at, last_seq) VALUES ('XK1', 'acme', 1, 2);"
+		"INSERT INTO reports (report_id, serial, seq, tenant, kind, generated_at, generated_unix,"
+		" received_at, raw_sha256) VALUES"
+		" ('r1', 'XK1', 1, 'acme', 'periodic', '2024-03-15T00:00:00Z', 1710460800, 1710460800, 'x'),"
+		" ('r2', 'XK1', 2, 'acme', 'periodic', '2026-11-02T00:00:00Z', 1793577600, 1793577600, 'y');"
+		"INSERT INTO report_json SELECT id, '{}' FROM reports;"
+		"INSERT INTO counters SELECT id, 'total', 'impressions', 100 * seq, NULL FROM reports;"
+		"INSERT INTO supplies SELECT id, 0, 'toner', 'black', NULL, NULL, 100, 50, NULL FROM reports;"
+		"INSERT INTO alerts (report, n, code, severity) SELECT id, 0, 'c1', 'warning' FROM reports"
+		" WHERE seq = 2;"));
+	cr_assert_eq(q1("SELECT max(id) FROM reports"), 2);
+
+	st = open_store();   /* migrates */
+	int in_db = 0, known = 0;
+	cr_assert_eq(gw_store_schema_version(st, &in_db, &known, &err), GW_STORE_OK);
+	cr_assert_eq(in_db, 12);
+	cr_assert_eq(q1("SELECT id FROM reports WHERE report_id = 'r1'"), MONTH_ID(2024, 3, 1));
+	cr_assert_eq(q1("SELECT id FROM reports WHERE report_id = 'r2'"), MONTH_ID(2026, 11, 2));
+	cr_assert_eq(q1("SELECT count(*) FROM reports_2024_03"), 1);
+	cr_assert_eq(q1("SELECT count(*) FROM reports_2026_11"), 1);
+	cr_assert_eq(q1("SELECT count(*) FROM report_keys k JOIN reports r USING (id, report_id,"
+			" serial, seq)"), 2);
+	cr_assert_eq(q1("SELECT sum(c.value) FROM counters c JOIN reports r ON r.id = c.report"), 300);
+	cr_assert_eq(q1("SELECT count(*) FROM report_json j JOIN reports r ON r.id = j.report"), 2);
+	cr_assert_eq(q1("SELECT count(*) FROM supplies_2024_03"), 1);
+	cr_assert_eq(q1("SELECT count(*) FROM alerts a JOIN reports r ON r.id = a.report"
+			" WHERE r.report_id = 'r2'"), 1);
+	cr_assert_eq(q1("SELECT count(*) FROM pg_class WHERE relname LIKE '%\\_v11'"), 0,
+		     "the old tables, indexes and sequence are gone");
+	cr_assert_eq(q1("SELECT count(*) FROM reporting_meter_readings"), 2);
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM unnest(ARRAY['reports', 'counters', 'reporting_meter_readings',"
+		 " 'reporting_billing_lines']) t WHERE has_table_privilege('%s', t, 'SELECT')", role);
+	cr_assert_eq(q1(sql), 4, "the reporting role reads the tables and views made again");
+	cr_assert_eq(q1("SELECT count(*) FROM pg_policies WHERE tablename IN ('reports', 'counters')"),
+		     2);
+
+	struct gw_audit_verify av;
+	cr_assert_eq(gw_audit_verify(st, NULL, &av, &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert_geq(av.entries, 1, "the tenant's entry");
+
+	/* a new report: after the old ids, in its month's partition */
+	struct item it;
+	item_init(&it, 3, "XK1", 3, 40);
+	cr_assert_eq(put_ok(st, &it).result, GW_PUT_STORED);
+	item_fini(&it);
+	cr_assert_eq(q1("SELECT id FROM reports WHERE seq = 3"), MONTH_ID(1970, 1, 3));
+	/* another report id for XK1's seq 1: the conflict, through report_keys */
+	item_init(&it, 4, "XK1", 1, 40);
+	cr_assert_eq(put_ok(st, &it).result, GW_PUT_CONFLICT);
+	item_fini(&it);
+	cr_assert_eq(q1("SELECT count(*) FROM reports"), 3);
+	gw_store_close(st);
+	snprintf(sql, sizeof(sql), "DROP OWNED BY %s; DROP ROLE %s", role, role);
+	cr_assert(tm_store_exec(NULL, sql));
 }
 
 Test(store, refuses_a_schema_newer_than_it_knows)

@@ -17,7 +17,12 @@
  * - One run is one transaction of at most GW_RETENTION_BATCH reports and as
  *   many message-log rows, with one audit entry (action retention.purge)
  *   naming the cutoff and what it removed; a run that removed nothing is
- *   not audited. gw_retention_purge runs until nothing is left. */
+ *   not audited. gw_retention_purge runs until nothing is left.
+ * - SQLite deletes the rows. PostgreSQL (schema version 12) keeps a
+ *   partition per month of the reports and their lists and drops those of
+ *   every month before the cutoff in the first run, whatever their number
+ *   of reports (all counted in that run's entry), then deletes what is left
+ *   before the cutoff as SQLite does (store_pg_retention.c). */
 #ifndef GW_RETENTION_H
 #define GW_RETENTION_H
 

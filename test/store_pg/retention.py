@@ -30,10 +30,6 @@ AT = "2026-12-07T12:00:00Z"
 
 d = gateway_dir("  retention: 25 months\n")
 cfg = fill_sqlite(d)
-create_db("ret")
-rc, _, err = mailgw(cfg, "store", "copy", "--to", conninfo("ret"))
-check(rc == 0, f"store copy into ret ({err!r})")
-pgcfg = pg_config(d, "ret")
 
 # the same rows aged on both sides: the 4 oldest reports in March 2024, the
 # 5th one second before the cutoff, the 6th at the cutoff (kept)
@@ -51,11 +47,24 @@ AGE = [
     f"UPDATE message_log SET received_at = {CUTOFF} WHERE raw_sha256 = "
     "(SELECT raw_sha256 FROM message_log ORDER BY raw_sha256 LIMIT 1 OFFSET 7)",
 ]
+# aged in SQLite, then copied: on PostgreSQL each report lands in the
+# partition of the month it was received in (schema version 12)
 lite = sqlite3.connect(os.path.join(d, "state", "telemail.db"))
 for sql in AGE:
     lite.execute(sql)
-    psql("ret", sql)
 lite.commit()
+create_db("ret")
+rc, _, err = mailgw(cfg, "store", "copy", "--to", conninfo("ret"))
+check(rc == 0, f"store copy into ret ({err!r})")
+pgcfg = pg_config(d, "ret")
+PARTITIONED = ["reports"] + CHILDREN
+PARTS_2024 = ("SELECT coalesce(string_agg(c.relname, ',' ORDER BY c.relname), '') FROM pg_inherits i"
+              " JOIN pg_class c ON c.oid = i.inhrelid WHERE c.relkind = 'r'"
+              " AND c.relname LIKE '%\\_2024\\_%'")
+
+
+def months_2024(*months):
+    return ",".join(sorted(f"{t}_2024_{m}" for t in PARTITIONED for m in months))
 
 
 def q_lite(sql):
@@ -74,6 +83,20 @@ for name, config, q in (("sqlite", cfg, q_lite), ("postgresql", pgcfg, q_pg)):
     check(old_rows["report_json"] == 5 and old_rows["counters"] > 0,
           f"{name}: the aged reports have rows of their own: {old_rows}")
 
+    if name == "postgresql":
+        parts = psql("ret", PARTS_2024)[1]
+        check(parts == months_2024("03", "10", "11"),
+              f"postgresql: a partition per month received in, of each table: {parts!r}")
+        check(q("SELECT count(*) FROM reports_2024_03") == 4
+              and q("SELECT count(*) FROM reports_2024_10") == 1
+              and q("SELECT count(*) FROM reports_2024_11") == 1
+              and q("SELECT count(*) FROM report_keys") == before["reports"],
+              "postgresql: 4 reports in March 2024, one in October, one in November, and "
+              "a key row each")
+        check(q("SELECT count(*) FROM counters_2024_03") + q("SELECT count(*) FROM counters_2024_10")
+              == old_rows["counters"] > 0, "postgresql: the old reports' counters in their months")
+        kept_counters = q("SELECT count(*) FROM counters_2024_11")
+
     rc, out, err = mailgw(config, "store", "purge", "--at", AT)
     check(rc == 0 and out == "store purge: retention 25 months: received before "
           "2024-11-01T00:00:00Z: 5 reports (with their rows), 7 message-log rows removed\n",
@@ -90,6 +113,14 @@ for name, config, q in (("sqlite", cfg, q_lite), ("postgresql", pgcfg, q_pg)):
           f"{name}: 7 message-log rows gone, the one at the cutoff kept")
     for t in KEPT:
         check(q(f"SELECT count(*) FROM {t}") == before[t], f"{name}: {t} untouched")
+    if name == "postgresql":
+        parts = psql("ret", PARTS_2024)[1]
+        check(parts == months_2024("11"), f"postgresql: the partitions of March and October "
+              f"2024 dropped, November's kept: {parts!r}")
+        check(q("SELECT count(*) FROM reports_2024_11") == 1
+              and q("SELECT count(*) FROM counters_2024_11") == kept_counters
+              and q("SELECT count(*) FROM report_keys") == before["reports"] - 5,
+              "postgresql: November's report and its counters kept; the dropped reports' keys gone")
     check(q("SELECT count(*) FROM svc_audit") == audit_before + 1,
           f"{name}: one audit entry for the run")
     obj = (lite.execute("SELECT action || ' ' || object FROM svc_audit ORDER BY seq DESC")

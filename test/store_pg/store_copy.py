@@ -71,9 +71,21 @@ head = re.search(r"[0-9a-f]{64}", lite_out).group(0)
 pgcfg = pg_config(d, "copy1")
 rc, out, err = mailgw(pgcfg, "audit", "verify", "--head", head)
 check(rc == 0, f"audit verify --head <the source's head> passes on the target ({out!r} {err!r})")
-ids = psql("copy1", "SELECT nextval(pg_get_serial_sequence('reports', 'id')) > max(id) "
-           "FROM reports")[1]
-check(ids == "t", "the reports' identity goes on after the copied ids")
+# a report's id: its month (received_at) above the 40 bits of the sequence
+ids = psql("copy1", "SELECT nextval(pg_get_serial_sequence('reports', 'id')) > "
+           "max(id & ((1::bigint << 40) - 1)) FROM reports")[1]
+check(ids == "t", "the reports' sequence goes on after the copied ids")
+ids = psql("copy1", "SELECT count(*) FROM reports WHERE id >> 40 <> extract(year FROM "
+           "to_timestamp(received_at) AT TIME ZONE 'UTC') * 12 + extract(month FROM "
+           "to_timestamp(received_at) AT TIME ZONE 'UTC') - 1")[1]
+check(ids == "0", f"each report's id carries the month it was received in ({ids})")
+keys = psql("copy1", "SELECT count(*) FROM report_keys k JOIN reports r USING (id, report_id,"
+            " serial, seq)")[1]
+check(int(keys) == src["reports"], f"a report_keys row per report ({keys})")
+lists = psql("copy1", "SELECT (SELECT count(*) FROM counters c WHERE NOT EXISTS (SELECT 1 FROM "
+             "reports r WHERE r.id = c.report)) + (SELECT count(*) FROM report_json j WHERE NOT "
+             "EXISTS (SELECT 1 FROM reports r WHERE r.id = j.report))")[1]
+check(lists == "0", "the counters and the JSON follow their reports' new ids")
 ids = psql("copy1", "SELECT nextval(pg_get_serial_sequence('svc_alerts', 'id')) > max(id) "
            "FROM svc_alerts")[1]
 check(ids == "t", "the alerts' identity goes on after the copied ids")

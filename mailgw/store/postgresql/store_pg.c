@@ -533,7 +533,8 @@ int gw_pg_migrate(struct gw_pg_conn *c, struct tm_error *err)
 	if (rc == GW_STORE_OK && v > known)
 		rc = gw_store_refuse_newer(c->where, v, known, err);
 	for (; rc == GW_STORE_OK && v < known; v++) {
-		rc = gw_pg_exec(c, gw_pg_migrations[v], NULL, NULL, "migration", err);
+		for (size_t k = 0; rc == GW_STORE_OK && gw_pg_migrations[v][k] != NULL; k++)
+			rc = gw_pg_exec(c, gw_pg_migrations[v][k], NULL, NULL, "migration", err);
 		if (rc != GW_STORE_OK) {
 			tm_error_prefix(err, "migration %d", v + 1);
 			break;
@@ -571,6 +572,7 @@ static void pg_close(void *state)
 	if (s->c.in_tx && s->c.conn != NULL)
 		PQclear(PQexec(s->c.conn, "ROLLBACK"));
 	gw_pg_disconnect(&s->c);
+	free(s->copy_ids);
 	free(s);
 }
 
@@ -629,6 +631,7 @@ static void pg_rollback(void *state)
 	if (s->c.conn != NULL && PQstatus(s->c.conn) == CONNECTION_OK)
 		PQclear(PQexec(s->c.conn, "ROLLBACK"));
 	s->c.in_tx = false;
+	gw_pg_months_forget(s);   /* partitions it made are undone */
 }
 
 static int pg_item_begin(void *state, struct tm_error *err)
@@ -640,6 +643,8 @@ static int pg_item_begin(void *state, struct tm_error *err)
 static int pg_item_end(void *state, bool keep, struct tm_error *err)
 {
 	struct gw_pg *s = state;
+	if (!keep)
+		gw_pg_months_forget(s);   /* partitions it made are undone */
 	return gw_pg_exec(&s->c, keep ? "RELEASE SAVEPOINT item"
 				      : "ROLLBACK TO SAVEPOINT item; RELEASE SAVEPOINT item",
 			  NULL, NULL, keep ? "item release" : "item rollback", err);

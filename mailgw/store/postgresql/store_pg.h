@@ -46,14 +46,43 @@ struct gw_pg_conn {
 	struct gw_pg_pipe *pipe; /* open pipe (store_pg_pipe.c), else NULL */
 };
 
+/* The months whose partitions this connection made or saw, in its
+ * transaction or before it (forgotten at a rollback, which may undo them). */
+#define GW_PG_MONTHS_KNOWN 8
+
+/* store copy: the ids of the copied reports, old and month-encoded, in the
+ * order written (store_pg_copy.c) */
+struct gw_pg_id_map {
+	int64_t old, new;
+};
+
 struct gw_pg {
 	struct gw_pg_conn c;
 	bool in_item;
 	bool forward;   /* options.forward: put queues its report event */
+	int64_t months[GW_PG_MONTHS_KNOWN];
+	size_t n_months, next_month;
+	struct gw_pg_id_map *copy_ids;
+	size_t n_copy_ids, cap_copy_ids;
 };
 
+/* ---- monthly partitions (store_pg_partition.c; schema version 12) ----
+ * A report's id is (month << GW_PG_MONTH_SHIFT) | a number of reports_id_seq,
+ * month = the UTC year * 12 + month - 1 of its received_at; reports and
+ * its lists have a partition per month, [month << 40, (month + 1) << 40). */
+#define GW_PG_MONTH_SHIFT 40
+#define GW_PG_ID_LOW_MASK ((INT64_C(1) << GW_PG_MONTH_SHIFT) - 1)
+
+int64_t gw_pg_month_of(int64_t unix_time);
+/* The partitions of month m there (made when missing, in the caller's
+ * transaction, under an advisory lock; remembered by the connection). */
+int gw_pg_month_ready(struct gw_pg *s, int64_t m, struct tm_error *err);
+/* Forget the months known (a rollback may have undone their partitions). */
+void gw_pg_months_forget(struct gw_pg *s);
+
 /* schema: versioned migrations (store_pg_schema.c) */
-extern const char *const gw_pg_migrations[];
+/* a migration: its statements in parts, NULL-terminated */
+extern const char *const *const gw_pg_migrations[];
 extern const size_t gw_pg_n_migrations;
 
 /* the quarantine as a table (store_pg_quarantine.c) */

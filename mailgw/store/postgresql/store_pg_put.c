@@ -7,11 +7,17 @@
  * each list (counters, supplies, parts, alerts, diagnostics, firmware,
  * latest supplies) one multi-row INSERT of up to GW_PG_ROWS_MAX rows.
  *
- * Several gateways: the report insert is ON CONFLICT DO NOTHING. When
- * another gateway stored the same report meanwhile (its transaction
- * committed while ours waited on the unique key), nothing is inserted and
- * the lookup runs again: the same content is a duplicate, other content a
- * conflict, exactly as when the report had been there before. */
+ * Several gateways: the report's keys (report_keys: its id, its device and
+ * seq) are inserted first, ON CONFLICT DO NOTHING, and the report and its
+ * JSON only when they were. When another gateway stored the same report
+ * meanwhile (its transaction committed while ours waited on the unique
+ * key), nothing is inserted and the lookup runs again: the same content is
+ * a duplicate, other content a conflict, exactly as when the report had
+ * been there before.
+ *
+ * Months (schema version 12): the report's id carries the month it was
+ * received in, and that month's partitions are made before its first put
+ * (store_pg_partition.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -305,9 +311,9 @@ static int msglog_upsert(struct gw_pg_conn *c, const struct gw_msglog_entry *e,
  * and what its answer says (sets info->result when it is there). */
 static const char find_sql[] =
 	"SELECT r.report_id, r.serial, r.seq, r.raw_sha256, j.json, r.report_id = $1"
-	" FROM reports r JOIN report_json j ON j.report = r.id"
-	" WHERE r.report_id = $1 OR (r.serial = $2 AND r.seq = $3)"
-	" ORDER BY r.report_id = $1 DESC LIMIT 1";
+	" FROM report_keys k JOIN reports r ON r.id = k.id JOIN report_json j ON j.report = k.id"
+	" WHERE k.report_id = $1 OR (k.serial = $2 AND k.seq = $3)"
+	" ORDER BY k.report_id = $1 DESC LIMIT 1";
 
 static void find_params(struct gw_pg_params *p, const struct tm_report *r)
 {
@@ -356,7 +362,8 @@ static int find_existing(struct gw_pg_conn *c, const struct gw_store_record *rec
 struct put_plan {
 	bool exists;
 	bool newest;            /* the device's newest seq so far is older */
-	long long rid;          /* the report row's id, taken from its sequence */
+	int64_t month;          /* received in (gw_pg_month_of) */
+	long long rid;          /* the report row's id: the month, a number of its sequence */
 	int64_t generated;
 	int32_t generated_nsec;
 };
@@ -383,9 +390,11 @@ static int plan_put(struct gw_pg_conn *c, const struct gw_store_record *rec,
 	find_params(&p, r);
 	if (rc == GW_STORE_OK)
 		rc = gw_pg_pipe_send(c, find_sql, &p, true, "look up report", &s_find, err);
+	gw_pg_params_init(&p);
+	gw_pg_int(&p, (long long)plan->month);
 	if (rc == GW_STORE_OK)
-		rc = gw_pg_pipe_send(c, "SELECT nextval(pg_get_serial_sequence('reports', 'id'))",
-				     NULL, true, "report id", &s_id, err);
+		rc = gw_pg_pipe_send(c, "SELECT ($1::bigint << 40) | nextval('reports_id_seq')",
+				     &p, true, "report id", &s_id, err);
 	struct tm_error serr = {0};
 	int src = gw_pg_pipe_sync(c, rc == GW_STORE_OK ? err : &serr);
 	if (rc == GW_STORE_OK)
@@ -450,14 +459,25 @@ static int insert_report(struct gw_pg_conn *c, const struct gw_store_record *rec
 		gw_pg_bytes(p, rec->json, rec->json_len);   /* text, sent as its bytes */
 		gw_pg_int(p, plan->rid);
 		rc = gw_pg_pipe_send(c,
-			"WITH r AS (INSERT INTO reports (id, report_id, serial, seq, tenant, kind,"
+			"WITH k AS (INSERT INTO report_keys (report_id, serial, seq, id)"
+			" VALUES ($1, $2, $3::bigint, $17::bigint) ON CONFLICT DO NOTHING RETURNING id),"
+			" r AS (INSERT INTO reports (id, report_id, serial, seq, tenant, kind,"
 			" generated_at, generated_unix, received_at, signer, message_id, raw_sha256,"
-			" trigger_cause, outbox_gap, state, generated_nsec) OVERRIDING SYSTEM VALUE"
-			" VALUES ($17, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
-			" ON CONFLICT DO NOTHING RETURNING id)"
+			" trigger_cause, outbox_gap, state, generated_nsec)"
+			" SELECT k.id, $1, $2, $3::bigint, $4, $5, $6, $7::bigint, $8::bigint, $9, $10,"
+			" $11, $12, $13::bigint, $14, $15::bigint FROM k RETURNING id)"
 			" INSERT INTO report_json (report, json) SELECT id, $16::text FROM r"
 			" RETURNING report",
 			p, true, "insert report", &s_rep, err);
+	}
+	/* no report inserted (another writer's copy won): this fails, and the
+	 * server skips the rest of the pipe (the lists, the release), as the
+	 * lists have no foreign key to the report (schema version 12) */
+	if (rc == GW_STORE_OK) {
+		gw_pg_params_init(p);
+		gw_pg_int(p, plan->rid);
+		rc = gw_pg_pipe_send(c, "SELECT 1 / count(*)::integer FROM report_keys WHERE id = $1",
+				     p, false, "report inserted", NULL, err);
 	}
 	if (rc == GW_STORE_OK)
 		rc = put_counters(c, plan->rid, r, err);
@@ -482,7 +502,7 @@ static int insert_report(struct gw_pg_conn *c, const struct gw_store_record *rec
 	if (rc == GW_STORE_OK)
 		rc = src;
 	/* the report's insert answered no row: another writer's copy won (the
-	 * lists, pointing at no report, failed after it; all is undone) */
+	 * check after it failed; all is undone) */
 	if (rc != GW_STORE_RETRY && s_rep >= 0 && pp.res[s_rep] != NULL &&
 	    PQntuples(pp.res[s_rep]) == 0) {
 		*lost_race = true;
@@ -526,7 +546,13 @@ int gw_pg_put(void *state, const struct gw_store_record *rec, struct gw_put_info
 		return GW_STORE_ERROR;
 	if ((unsigned)r->kind >= sizeof(kind_names) / sizeof(kind_names[0]))
 		return tm_error_set(err, "report.schema", "report/kind: out of range");
-	int rc = plan_put(c, rec, info, &plan, err);
+	/* the month's partitions: before the put's savepoint, so that a put
+	 * rolled back to it leaves them to the others */
+	plan.month = gw_pg_month_of(rec->received_at);
+	int rc = gw_pg_month_ready(s, plan.month, err);
+	if (rc != GW_STORE_OK)
+		return rc;
+	rc = plan_put(c, rec, info, &plan, err);
 	bool released = false, lost_race = false, exists = plan.exists;
 	if (rc == GW_STORE_OK && !exists) {
 		/* a collector's section or the outbox follows: it reads answers,
@@ -625,8 +651,9 @@ int gw_pg_report_get(void *state, const char *report_id, struct gw_report_ref *o
 	gw_pg_text(&p, report_id);
 	PGresult *r;
 	int rc = gw_pg_exec(&s->c,
-		"SELECT report_id, serial, seq, raw_sha256, tenant, received_at FROM reports"
-		" WHERE report_id = $1", &p, &r, "look up report", err);
+		"SELECT r.report_id, r.serial, r.seq, r.raw_sha256, r.tenant, r.received_at"
+		" FROM report_keys k JOIN reports r ON r.id = k.id WHERE k.report_id = $1",
+		&p, &r, "look up report", err);
 	if (rc != GW_STORE_OK)
 		return rc;
 	if (PQntuples(r) == 1) {

@@ -479,18 +479,241 @@ static const char v7_supply[] =
 	"DROP INDEX IF EXISTS reports_serial_time;"
 	"CREATE INDEX reports_serial_time ON reports(serial, generated_unix, generated_nsec, seq);";
 
-const char *const gw_pg_migrations[] = {
-	v1,
-	v2,
-	v3,
-	v4,
-	v5,
-	v_fwd_outbox,   /* v6 */
-	v8,
-	v9,
-	v10,
-	v11,
-	v7_supply,      /* version 11: supplies (SQLite v6, v7) */
+/* v12 (issue 16, growth): the reports and their lists partitioned by the
+ * month they were received in. A report's id carries that month: id =
+ * (month << 40) | a number of the sequence reports_id_seq, month = the UTC
+ * year * 12 + the month - 1 of received_at (telemail_report_month). reports
+ * and each list are PARTITION BY RANGE on the id (the lists on `report`),
+ * one partition per month, [month << 40, (month + 1) << 40), named
+ * <table>_YYYY_MM and made by the first put of a month
+ * (telemail_month_partitions, under an advisory lock); no DEFAULT partition.
+ * Retention drops a month's partitions whole (store_pg_retention.c), so the
+ * lists have no foreign key to reports (one would make every new month's
+ * partitions lock out the other gateways' puts until the batch commits):
+ * the put writes a report and its lists in one transaction, and retention
+ * drops them together. The
+ * keys that hold no month (a report id once; device and seq once) live in
+ * report_keys, unpartitioned: the put inserts there first, its ON CONFLICT
+ * DO NOTHING is the check for another gateway's copy. The message log stays
+ * unpartitioned (its key is the message, whatever the month). The rows of a
+ * v11 database move over with ids re-encoded (old id | month << 40); the
+ * views and policies on reports and counters are made again as they were,
+ * and the reporting roles granted them again. */
+static const char v12_tables[] =
+	"DROP VIEW reporting_billing_lines;"
+	"DROP VIEW reporting_meter_readings;"
+	/* the old tables (and their indexes) step aside */
+	"DO $$DECLARE t text; i record; BEGIN"
+	"  FOREACH t IN ARRAY ARRAY['reports', 'report_json', 'counters', 'supplies', 'parts',"
+	"      'alerts', 'diagnostics', 'firmware'] LOOP"
+	"    FOR i IN SELECT indexrelid::regclass::text AS name FROM pg_index"
+	"      WHERE indrelid = t::regclass LOOP"
+	"      EXECUTE format('ALTER INDEX %I RENAME TO %I', i.name, i.name || '_v11');"
+	"    END LOOP;"
+	"    EXECUTE format('ALTER TABLE %I RENAME TO %I', t, t || '_v11');"
+	"  END LOOP;"
+	"END$$;"
+	"ALTER SEQUENCE reports_id_seq RENAME TO reports_id_seq_v11;"
+
+	"CREATE FUNCTION telemail_report_month(received_at bigint) RETURNS bigint"
+	"  LANGUAGE sql IMMUTABLE AS $$"
+	"  SELECT extract(year FROM to_timestamp(received_at) AT TIME ZONE 'UTC')::bigint * 12"
+	"    + extract(month FROM to_timestamp(received_at) AT TIME ZONE 'UTC')::bigint - 1 $$;"
+
+	"CREATE TABLE reports ("
+	"  id bigint NOT NULL PRIMARY KEY,"
+	"  report_id text NOT NULL,"
+	"  serial text NOT NULL REFERENCES devices(serial) DEFERRABLE INITIALLY IMMEDIATE,"
+	"  seq bigint NOT NULL,"
+	"  tenant text NOT NULL REFERENCES tenants(name) DEFERRABLE INITIALLY IMMEDIATE,"
+	"  kind text NOT NULL,"
+	"  generated_at text NOT NULL,"
+	"  generated_unix bigint NOT NULL,"
+	"  received_at bigint NOT NULL,"
+	"  signer text,"
+	"  message_id text,"
+	"  raw_sha256 text NOT NULL,"
+	"  trigger_cause text,"
+	"  outbox_gap bigint,"
+	"  state text,"
+	"  generated_nsec bigint NOT NULL DEFAULT 0) PARTITION BY RANGE (id);"
+	"CREATE SEQUENCE reports_id_seq AS bigint OWNED BY reports.id;"
+	"CREATE INDEX reports_report_id ON reports(report_id);"
+	"CREATE INDEX reports_tenant_time ON reports(tenant, generated_unix);"
+	"CREATE INDEX reports_serial_time ON reports(serial, generated_unix, generated_nsec, seq);"
+	"CREATE INDEX reports_received ON reports(received_at, id);"
+
+	"CREATE TABLE report_keys ("
+	"  report_id text PRIMARY KEY,"
+	"  serial text NOT NULL,"
+	"  seq bigint NOT NULL,"
+	"  id bigint NOT NULL UNIQUE,"
+	"  UNIQUE (serial, seq));"
+	/* a report deleted (by retention's rows of a month not dropped, or by
+	 * hand) takes its keys along; a dropped partition fires no trigger:
+	 * retention deletes its months' keys itself */
+	"CREATE FUNCTION telemail_report_keys_gone() RETURNS trigger LANGUAGE plpgsql AS"
+	"  $$BEGIN DELETE FROM report_keys WHERE id = OLD.id; RETURN NULL; END$$;"
+	"CREATE TRIGGER report_keys_gone AFTER DELETE ON reports"
+	"  FOR EACH ROW EXECUTE FUNCTION telemail_report_keys_gone();";
+
+static const char v12_lists[] =
+	"CREATE TABLE report_json ("
+	"  report bigint PRIMARY KEY,"
+	"  json text NOT NULL) PARTITION BY RANGE (report);"
+	"CREATE TABLE counters ("
+	"  report bigint NOT NULL,"
+	"  service text NOT NULL,"
+	"  name text NOT NULL,"
+	"  value bigint NOT NULL,"
+	"  unit text,"
+	"  PRIMARY KEY (report, service, name)) PARTITION BY RANGE (report);"
+	"CREATE TABLE supplies ("
+	"  report bigint NOT NULL,"
+	"  idx bigint NOT NULL,"
+	"  type text NOT NULL, colorant text, description text, unit text,"
+	"  max_capacity bigint, level bigint NOT NULL, part_number text,"
+	"  PRIMARY KEY (report, idx)) PARTITION BY RANGE (report);"
+	"CREATE TABLE parts ("
+	"  report bigint NOT NULL,"
+	"  n bigint NOT NULL,"
+	"  name text NOT NULL,"
+	"  used bigint NOT NULL, rated_life bigint, unit text,"
+	"  PRIMARY KEY (report, n)) PARTITION BY RANGE (report);"
+	"CREATE TABLE alerts ("
+	"  report bigint NOT NULL,"
+	"  n bigint NOT NULL,"
+	"  code text NOT NULL, sub_code text, severity text NOT NULL, grp text,"
+	"  location bigint, description text, time text, counter bigint,"
+	"  PRIMARY KEY (report, n)) PARTITION BY RANGE (report);"
+	"CREATE TABLE diagnostics ("
+	"  report bigint NOT NULL,"
+	"  name text NOT NULL,"
+	"  type text NOT NULL CHECK (type IN ('string', 'int', 'float', 'bool')),"
+	"  value text,"
+	"  PRIMARY KEY (report, name)) PARTITION BY RANGE (report);"
+	"CREATE TABLE firmware ("
+	"  report bigint NOT NULL,"
+	"  n bigint NOT NULL,"
+	"  component text NOT NULL,"
+	"  version text NOT NULL,"
+	"  PRIMARY KEY (report, n)) PARTITION BY RANGE (report);"
+
+	/* a month's partitions, if they are not there yet: made, then
+	 * attached (ATTACH locks the parent SHARE UPDATE EXCLUSIVE, CREATE …
+	 * PARTITION OF would lock out its readers until the put's commit);
+	 * the lock: two gateways making the same month's at once */
+	"CREATE FUNCTION telemail_month_partitions(m bigint) RETURNS void"
+	"  LANGUAGE plpgsql AS $$DECLARE t text; p text; sfx text; BEGIN"
+	"  sfx := format('_%s_%s', lpad((m / 12)::text, 4, '0'), lpad((m % 12 + 1)::text, 2, '0'));"
+	/* there already (the lists are made before the reports): no lock */
+	"  IF to_regclass('reports' || sfx) IS NOT NULL THEN RETURN; END IF;"
+	"  PERFORM pg_advisory_xact_lock(x'74656c656d6d6f6e'::bigint);"
+	"  FOREACH t IN ARRAY ARRAY['report_json', 'counters', 'supplies', 'parts', 'alerts',"
+	"      'diagnostics', 'firmware', 'reports'] LOOP"
+	"    p := t || sfx;"
+	"    CONTINUE WHEN to_regclass(quote_ident(p)) IS NOT NULL;"
+	"    EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS)',"
+	"      p, t);"
+	"    EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%s) TO (%s)',"
+	"      t, p, m << 40, (m + 1) << 40);"
+	"  END LOOP;"
+	"  END$$;"
+
+	"";
+
+/* the rows of v11, re-numbered */
+static const char v12_rows[] =
+	"CREATE TEMP TABLE report_renumber ON COMMIT DROP AS"
+	"  SELECT id AS old, telemail_report_month(received_at) << 40 | id AS new"
+	"  FROM reports_v11;"
+	"ALTER TABLE report_renumber ADD PRIMARY KEY (old);"
+	"SELECT telemail_month_partitions(m) FROM"
+	"  (SELECT DISTINCT new >> 40 AS m FROM report_renumber) x;"
+	"INSERT INTO reports (id, report_id, serial, seq, tenant, kind, generated_at,"
+	"  generated_unix, received_at, signer, message_id, raw_sha256, trigger_cause, outbox_gap,"
+	"  state, generated_nsec)"
+	"  SELECT n.new, r.report_id, r.serial, r.seq, r.tenant, r.kind, r.generated_at,"
+	"    r.generated_unix, r.received_at, r.signer, r.message_id, r.raw_sha256,"
+	"    r.trigger_cause, r.outbox_gap, r.state, r.generated_nsec"
+	"  FROM reports_v11 r JOIN report_renumber n ON n.old = r.id;"
+	"INSERT INTO report_keys (report_id, serial, seq, id)"
+	"  SELECT report_id, serial, seq, id FROM reports;"
+	"INSERT INTO report_json SELECT n.new, x.json"
+	"  FROM report_json_v11 x JOIN report_renumber n ON n.old = x.report;"
+	"INSERT INTO counters SELECT n.new, x.service, x.name, x.value, x.unit"
+	"  FROM counters_v11 x JOIN report_renumber n ON n.old = x.report;"
+	"INSERT INTO supplies SELECT n.new, x.idx, x.type, x.colorant, x.description, x.unit,"
+	"  x.max_capacity, x.level, x.part_number"
+	"  FROM supplies_v11 x JOIN report_renumber n ON n.old = x.report;"
+	"INSERT INTO parts SELECT n.new, x.n, x.name, x.used, x.rated_life, x.unit"
+	"  FROM parts_v11 x JOIN report_renumber n ON n.old = x.report;"
+	"INSERT INTO alerts SELECT n.new, x.n, x.code, x.sub_code, x.severity, x.grp, x.location,"
+	"  x.description, x.time, x.counter"
+	"  FROM alerts_v11 x JOIN report_renumber n ON n.old = x.report;"
+	"INSERT INTO diagnostics SELECT n.new, x.name, x.type, x.value"
+	"  FROM diagnostics_v11 x JOIN report_renumber n ON n.old = x.report;"
+	"INSERT INTO firmware SELECT n.new, x.n, x.component, x.version"
+	"  FROM firmware_v11 x JOIN report_renumber n ON n.old = x.report;"
+	"SELECT setval('reports_id_seq', max(old)) FROM report_renumber HAVING max(old) IS NOT NULL;"
+	"DROP TABLE report_json_v11, counters_v11, supplies_v11, parts_v11, alerts_v11,"
+	"  diagnostics_v11, firmware_v11, reports_v11;"
+
+	"";
+
+/* v9's policies and v10's views, as they were */
+static const char v12_views[] =
+	"ALTER TABLE reports ENABLE ROW LEVEL SECURITY;"
+	"CREATE POLICY reporting_scope ON reports FOR SELECT USING"
+	"  (tenant = ANY (ARRAY(SELECT telemail_visible_tenants(current_user))));"
+	"ALTER TABLE counters ENABLE ROW LEVEL SECURITY;"
+	"CREATE POLICY reporting_scope ON counters FOR SELECT USING"
+	"  (EXISTS (SELECT 1 FROM reports r WHERE r.id = counters.report));"
+	"CREATE VIEW reporting_meter_readings WITH (security_invoker = true) AS"
+	"  SELECT r.serial, r.tenant, r.seq AS report_seq, r.report_id,"
+	"    to_timestamp((r.generated_unix + r.generated_nsec / 1e9)::float8) AS read_at,"
+	"    c.service, c.name AS counter, c.value, c.unit"
+	"  FROM counters c JOIN reports r ON r.id = c.report;"
+	"CREATE VIEW reporting_billing_lines WITH (security_invoker = true) AS"
+	"  SELECT tenant, serial, service, counter, period, readings,"
+	"    coalesce(lag(closing) OVER w, first_value) AS opening, closing,"
+	"    closing - coalesce(lag(closing) OVER w, first_value) AS usage"
+	"  FROM (SELECT r.tenant, r.serial, c.service, c.name AS counter,"
+	"      to_char(to_timestamp(r.generated_unix) AT TIME ZONE 'UTC', 'YYYY-MM') AS period,"
+	"      count(*) AS readings,"
+	"      (array_agg(c.value ORDER BY r.generated_unix, r.generated_nsec, r.seq))[1]"
+	"        AS first_value,"
+	"      (array_agg(c.value ORDER BY r.generated_unix DESC, r.generated_nsec DESC,"
+	"        r.seq DESC))[1] AS closing"
+	"    FROM counters c JOIN reports r ON r.id = c.report"
+	"    GROUP BY 1, 2, 3, 4, 5) m"
+	"  WINDOW w AS (PARTITION BY serial, service, counter ORDER BY period);"
+	"DO $$DECLARE l record; BEGIN"
+	"  FOR l IN SELECT role FROM reporting_logins"
+	"    WHERE EXISTS (SELECT 1 FROM pg_roles WHERE rolname = role) LOOP"
+	"    EXECUTE format('GRANT SELECT ON reports, counters, reporting_meter_readings,"
+	"      reporting_billing_lines TO %I', l.role);"
+	"  END LOOP;"
+	"END$$;";
+
+/* a migration in parts (each a string C compilers must support, under
+ * 4095 characters), run in order in its one transaction */
+#define ONE(sql) ((const char *const[]){ sql, NULL })
+static const char *const v12[] = { v12_tables, v12_lists, v12_rows, v12_views, NULL };
+
+const char *const *const gw_pg_migrations[] = {
+	ONE(v1),
+	ONE(v2),
+	ONE(v3),
+	ONE(v4),
+	ONE(v5),
+	ONE(v_fwd_outbox),   /* v6 */
+	ONE(v8),
+	ONE(v9),
+	ONE(v10),
+	ONE(v11),
+	ONE(v7_supply),      /* version 11: supplies (SQLite v6, v7) */
+	v12,                 /* version 12: monthly partitions (PostgreSQL only) */
 };
 
 const size_t gw_pg_n_migrations = sizeof(gw_pg_migrations) / sizeof(gw_pg_migrations[0]);
