@@ -27,11 +27,11 @@
 
 /* The schema versions this program knows (a row per migration) and the
  * tables of a fresh PostgreSQL schema. */
-#define SQ_VERSION 9
-#define SQ_VERSION_S "9"
-#define PG_VERSION 12
-#define PG_VERSION_S "12"
-#define PG_TABLES 37
+#define SQ_VERSION 10
+#define SQ_VERSION_S "10"
+#define PG_VERSION 13
+#define PG_VERSION_S "13"
+#define PG_TABLES 38
 
 /* ---- fixtures ---- */
 
@@ -194,10 +194,11 @@ Test(store, migrates_from_empty_and_reopens_idempotently)
 	int in_db = -1, known = -1;
 	cr_assert_eq(gw_store_schema_version(st, &in_db, &known, &err), GW_STORE_OK, "%s", err.msg);
 	/* SQLite: v5 forwarding, v6 supplies, v7 the report-time index with seq,
-	 * v8 notification claims, v9 the retention index; PostgreSQL: v5
-	 * notification claims, v6 forwarding, then v8 deferrable keys, v9
-	 * row-level security, v10 the reporting views, v11 the retention index
-	 * (versions 7 to 10), and supplies (version 11) */
+	 * v8 notification claims, v9 the retention index, v10 supply
+	 * forecasts; PostgreSQL: v5 notification claims, v6 forwarding, then v8
+	 * deferrable keys, v9 row-level security, v10 the reporting views, v11
+	 * the retention index (versions 7 to 10), supplies (version 11), the
+	 * monthly partitions (12) and supply forecasts (13) */
 	cr_assert_eq(in_db, tm_sf.pg ? PG_VERSION : SQ_VERSION);
 	cr_assert_eq(known, tm_sf.pg ? PG_VERSION : SQ_VERSION);
 	gw_store_close(st);
@@ -205,7 +206,8 @@ Test(store, migrates_from_empty_and_reopens_idempotently)
 		const char *tables = "SELECT count(*) FROM information_schema.tables"
 				     " WHERE table_schema = 'public'";
 		cr_assert_eq(q1(tables), PG_TABLES, "v1: 14 and the quarantine; v2: 4; v4: 2; telemail_schema; "
-			     "reporting_logins and 5 views; forwarding: 4; supplies: 4");
+			     "reporting_logins and 5 views; forwarding: 4; supplies: 4; report_keys;"
+			     " supply_forecasts");
 		cr_assert_eq(q1("SELECT count(*) FROM telemail_schema"), PG_VERSION, "a row per migration");
 		cr_assert_eq(q1("SELECT count(*) FROM pg_constraint WHERE contype = 'f'"
 				" AND condeferrable AND NOT condeferred AND conrelid::regclass::text"
@@ -245,7 +247,7 @@ Test(store, migration_v3_keeps_the_fraction_of_stored_reports)
 		"ALTER TABLE svc_notify DROP COLUMN claim_until;"
 		"DROP TABLE fwd_stat; DROP TABLE fwd_item; DROP TABLE fwd_cursor; DROP TABLE fwd_event;"
 		"DROP TABLE meter_decisions; DROP TABLE supply_order_events; DROP TABLE supply_orders;"
-		"DROP TABLE supply_rules;"
+		"DROP TABLE supply_rules; DROP TABLE supply_forecasts;"
 		"DROP TABLE collector_unreachable; DROP TABLE collector_status;"
 		"DROP INDEX reports_serial_time; DROP INDEX reports_received;"
 		"ALTER TABLE reports DROP COLUMN generated_nsec;"
@@ -315,7 +317,7 @@ Test(store, migration_v12_moves_reports_into_monthly_partitions)
 	st = open_store();   /* migrates */
 	int in_db = 0, known = 0;
 	cr_assert_eq(gw_store_schema_version(st, &in_db, &known, &err), GW_STORE_OK);
-	cr_assert_eq(in_db, 12);
+	cr_assert_eq(in_db, PG_VERSION, "12 and those after it");
 	cr_assert_eq(q1("SELECT id FROM reports WHERE report_id = 'r1'"), MONTH_ID(2024, 3, 1));
 	cr_assert_eq(q1("SELECT id FROM reports WHERE report_id = 'r2'"), MONTH_ID(2026, 11, 2));
 	cr_assert_eq(q1("SELECT count(*) FROM reports_2024_03"), 1);

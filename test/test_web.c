@@ -18,9 +18,11 @@
 
 #include <telemail/buf.h>
 #include <telemail/digest.h>
+#include <telemail/time.h>
 
 #include "common.h"
 #include "config/config_service.h"
+#include "service/supply.h"
 #include "store/quarantine.h"
 #include "scenario/ingest.h"
 #include "store_fixture.h"
@@ -312,6 +314,41 @@ Test(web, fleet_is_scoped_to_the_viewer, .init = setup, .fini = teardown)
 	cr_assert_eq(get("provider", false, "/", NULL, NULL, &rs), 200);
 	cr_assert_eq(count(&rs, "<tr data-serial="), 5);
 	cr_assert(has(&rs, "<td class=\"never\">never</td>"), "N1 never reported");
+	tm_buf_fini(&rs.body);
+}
+
+/* Days left on the fleet page: the forecast kept when the level last
+ * changed (service/supply.c), counted from the page's now; the same figure
+ * and empty date as the forecast made from the whole history now. */
+Test(web, fleet_shows_days_left_from_the_kept_forecast, .init = setup, .fini = teardown)
+{
+	struct gw_web_source src = { .now = T0 + 21 * 86400 };
+	struct gw_forecast f;
+	struct tm_error err = {0};
+	cr_assert_eq(gw_supply_forecast(st, "A1", 1, src.now, &f, NULL, NULL, &err), GW_STORE_OK,
+		     "%s", err.msg);
+	cr_assert(f.ok, "%s", f.reason);
+	char empty[TM_TIME_TEXT_MAX], want[200];
+	tm_time_format(f.empty_at, empty, sizeof(empty));
+	snprintf(want, sizeof(want), "<span class=\"days\" title=\"empty about %.10s; forecast of "
+		 "2026-10-11 (%s, %s confidence)\">%lld d left</span>", empty, f.basis,
+		 f.confidence_word, (long long)(f.empty_at - src.now) / 86400);
+	struct gw_web_response rs;
+	cr_assert_eq(get("customer-a", false, "/", NULL, NULL, &rs), 200);
+	cr_assert_eq(count(&rs, want), 2, "A1 and S1 (the same history): %s in %s", want,
+		     (const char *)rs.body.data);
+	tm_buf_fini(&rs.body);
+	/* a supply whose forecast cannot be made shows none */
+	struct sc_report r;
+	struct gw_service_config svc;
+	gw_service_config_defaults(&svc);
+	sc_enroll(st, "U1", "customer-a", 20);
+	sc_report_init(&r, "U1", 1, T0);
+	r.supplies[0] = (struct sc_supply){ 1, "toner", "black", -3, 100 };
+	sc_ingest(st, &svc, &r, "customer-a", T0);
+	cr_assert_eq(get("customer-a", false, "/", NULL, NULL, &rs), 200);
+	cr_assert(has(&rs, "<tr data-serial=\"U1\">"));
+	cr_assert_eq(count(&rs, "d left</span>"), 2, "U1's sentinel level has no forecast");
 	tm_buf_fini(&rs.body);
 }
 

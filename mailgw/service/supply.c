@@ -340,6 +340,20 @@ static int add_order(void *ctx, const struct gw_order_row *o)
 
 /* One supply of a stored report: close the orders of replaced cartridges,
  * open the current cartridge's when the rule says so. */
+/* The forecast as of the supply's last point, for readers that must not
+ * read every history (the fleet page). */
+static int keep_forecast(struct gw_store *st, const char *serial, int64_t idx,
+			 const struct gw_forecast *fc, int64_t made_at, struct tm_error *err)
+{
+	struct gw_supply_forecast_row f = { .ok = fc->ok, .made_at = made_at };
+	snprintf(f.reason, sizeof(f.reason), "%s", fc->reason != NULL ? fc->reason : "");
+	snprintf(f.basis, sizeof(f.basis), "%s", fc->ok && fc->basis != NULL ? fc->basis : "");
+	snprintf(f.confidence, sizeof(f.confidence), "%s",
+		 fc->ok && fc->confidence_word != NULL ? fc->confidence_word : "");
+	f.empty_at = fc->ok ? fc->empty_at : 0;
+	return gw_store_supply_forecast_set(st, serial, idx, &f, err);
+}
+
 static int evaluate_supply(struct gw_store *st, const struct gw_service_config *svc,
 			   const struct gw_store_record *rec, int64_t idx,
 			   const struct gw_supply_rule *rule, int64_t now, struct tm_error *err)
@@ -383,10 +397,13 @@ static int evaluate_supply(struct gw_store *st, const struct gw_service_config *
 	}
 	free(orders.o);
 
-	/* the rule, on the current cartridge */
+	/* the forecast, kept for the fleet page; then the rule, on the current
+	 * cartridge */
 	struct gw_forecast fc;
+	gw_forecast_run(l.p, l.n, l.p[l.n - 1].at, &fc);
+	if (rc == GW_STORE_OK)
+		rc = keep_forecast(st, serial, idx, &fc, l.p[l.n - 1].at, err);
 	if (rc == GW_STORE_OK && !have_current) {
-		gw_forecast_run(l.p, l.n, l.p[l.n - 1].at, &fc);
 		int64_t level = -1;
 		for (size_t i = cur->first; i <= cur->last; i++)
 			if (l.p[i].pct >= 0)

@@ -312,6 +312,17 @@ struct gw_meter_key {
 	const char *name;
 };
 
+/* A supply's forecast as made when its level last changed (service/
+ * supply.c; days left are counted from empty_at by the reader). */
+struct gw_supply_forecast_row {
+	bool ok;
+	char reason[32];               /* "" when ok */
+	char basis[16];                /* pages | time | "" */
+	char confidence[16];           /* high | medium | low | "" */
+	int64_t empty_at;              /* expected empty (Unix seconds) when ok */
+	int64_t made_at;               /* the last point's time */
+};
+
 /* A supply of a device as of its newest report. */
 struct gw_supply_row {
 	char serial[GW_NAME_MAX + 1];
@@ -324,6 +335,7 @@ struct gw_supply_row {
 	char unit[32];
 	int64_t max_capacity;          /* TM_UNSET when not reported */
 	int64_t level;
+	struct gw_supply_forecast_row fc;   /* fc.made_at 0: none made yet */
 };
 
 typedef int (*gw_store_alert_cb)(void *ctx, const struct gw_alert_row *a);
@@ -753,6 +765,8 @@ struct gw_store_ops {
 	int (*supply_before)(void *s, const char *serial, int64_t idx, int64_t at, int32_t at_nsec,
 			     int64_t seq, struct gw_supply_hist_row *out, bool *found,
 			     struct tm_error *err);
+	int (*supply_forecast_set)(void *s, const char *serial, int64_t idx,
+				   const struct gw_supply_forecast_row *f, struct tm_error *err);
 	/* supply_before for n supplies of one device at once; NULL: the front
 	 * asks supply_before n times */
 	int (*supply_before_many)(void *s, const char *serial, size_t n, const int64_t *idx,
@@ -1015,6 +1029,9 @@ int gw_store_supply_history(struct gw_store *st, const char *serial, int64_t idx
 int gw_store_supply_before(struct gw_store *st, const char *serial, int64_t idx, int64_t at,
 			   int32_t at_nsec, int64_t seq, struct gw_supply_hist_row *out, bool *found,
 			   struct tm_error *err);
+/* Keep the supply's forecast (replacing the one before). */
+int gw_store_supply_forecast_set(struct gw_store *st, const char *serial, int64_t idx,
+				 const struct gw_supply_forecast_row *f, struct tm_error *err);
 /* gw_store_supply_before for n supplies of the device (at most
  * GW_SUPPLY_BEFORE_MAX): out[i] and found[i] answer idx[i]. */
 #define GW_SUPPLY_BEFORE_MAX 64

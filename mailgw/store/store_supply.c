@@ -31,6 +31,14 @@ int gw_store_supply_before(struct gw_store *st, const char *serial, int64_t idx,
 	return st->ops->supply_before(st->be, serial, idx, at, at_nsec, seq, out, found, err);
 }
 
+int gw_store_supply_forecast_set(struct gw_store *st, const char *serial, int64_t idx,
+				 const struct gw_supply_forecast_row *f, struct tm_error *err)
+{
+	if (st->ops->supply_forecast_set == NULL)
+		return gw_store_unsupported(st, "supply_forecast_set", err);
+	return st->ops->supply_forecast_set(st->be, serial, idx, f, err);
+}
+
 int gw_store_supply_before_many(struct gw_store *st, const char *serial, size_t n,
 				const int64_t *idx, int64_t at, int32_t at_nsec, int64_t seq,
 				struct gw_supply_hist_row *out, bool *found, struct tm_error *err)

@@ -8,6 +8,7 @@
 #include <telemail/array.h>
 #include <telemail/error.h>
 #include <telemail/report.h>
+#include <telemail/time.h>
 
 #include "service/alerts.h"
 #include "store/store.h"
@@ -131,7 +132,24 @@ static void header(struct tm_buf *b, const struct fleet *f, const char *key, con
 	tm_buf_append_str(b, "</a></th>");
 }
 
-static void supply_cell(struct tm_buf *b, const struct fleet_row *r)
+/* Days left from the supply's kept forecast (made when its level last
+ * changed), counted from now; the dates in the title. */
+static void days_left(struct tm_buf *b, const struct gw_supply_forecast_row *f, int64_t now)
+{
+	if (f->made_at == 0 || !f->ok)
+		return;
+	int64_t left = f->empty_at > now ? (f->empty_at - now) / 86400 : 0;
+	char empty[TM_TIME_TEXT_MAX], made[TM_TIME_TEXT_MAX], title[160];
+	tm_time_format(f->empty_at, empty, sizeof(empty));
+	tm_time_format(f->made_at, made, sizeof(made));
+	snprintf(title, sizeof(title), "empty about %.10s; forecast of %.10s (%s, %s confidence)",
+		 empty, made, f->basis, f->confidence);
+	tm_buf_append_str(b, " <span class=\"days\" title=\"");
+	gw_html_text(b, title);
+	tm_buf_printf(b, "\">%lld d left</span>", (long long)left);
+}
+
+static void supply_cell(struct tm_buf *b, const struct fleet_row *r, int64_t now)
 {
 	for (size_t i = 0; i < r->n_supplies; i++) {
 		const struct gw_supply_row *s = &r->supplies[i];
@@ -150,6 +168,7 @@ static void supply_cell(struct tm_buf *b, const struct fleet_row *r)
 		} else {
 			tm_buf_printf(b, " %lld", (long long)s->level);
 		}
+		days_left(b, &s->fc, now);
 	}
 }
 
@@ -261,7 +280,7 @@ int gw_page_fleet(const struct gw_web_source *src, const struct gw_web_request *
 		gw_html_text(b, r->d.state[0] ? r->d.state : "-");
 		tm_buf_printf(b, "</td><td>%s</td><td class=\"%s\">%s</td><td>", seen, r->silence,
 			      r->silence);
-		supply_cell(b, r);
+		supply_cell(b, r, src->now);
 		tm_buf_printf(b, "</td><td class=\"num\">%zu", r->n_alerts);
 		if (r->n_alerts) {
 			tm_buf_append_str(b, " (");

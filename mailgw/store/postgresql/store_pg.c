@@ -754,6 +754,7 @@ const struct gw_store_ops gw_store_pg_ops = {
 	.meter_decision_list = gw_pg_meter_decision_list,
 	.meter_get = gw_pg_meter_get,
 	.meter_adjacent = gw_pg_meter_adjacent,
+	.supply_forecast_set = gw_pg_supply_forecast_set,
 	.meter_adjacent_many = gw_pg_meter_adjacent_many,
 	.supply_before = gw_pg_supply_before,
 	.supply_before_many = gw_pg_supply_before_many,

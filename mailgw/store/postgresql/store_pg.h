@@ -319,6 +319,8 @@ int gw_pg_order_list(void *s, const char *serial, int64_t idx, gw_store_order_cb
 int gw_pg_order_event_insert(void *s, struct gw_order_event_row *e, struct tm_error *err);
 int gw_pg_order_event_list(void *s, int64_t order_id, gw_store_order_event_cb cb, void *ctx,
 			   struct tm_error *err);
+int gw_pg_supply_forecast_set(void *s, const char *serial, int64_t idx,
+			      const struct gw_supply_forecast_row *f, struct tm_error *err);
 int gw_pg_meter_decision_set(void *s, const struct gw_meter_decision_row *d,
 			     struct tm_error *err);
 int gw_pg_meter_decision_list(void *s, gw_store_meter_decision_cb cb, void *ctx,

@@ -698,6 +698,20 @@ static const char v12_views[] =
 
 /* a migration in parts (each a string C compilers must support, under
  * 4095 characters), run in order in its one transaction */
+/* version 13 (issues 18, 19; SQLite v10): each supply's forecast as made
+ * when its level last changed, for the fleet page's days left. */
+static const char v13_forecasts[] =
+	"CREATE TABLE supply_forecasts ("
+	"  serial text NOT NULL,"
+	"  idx bigint NOT NULL,"
+	"  ok boolean NOT NULL,"
+	"  reason text NOT NULL,"
+	"  basis text NOT NULL,"
+	"  confidence text NOT NULL,"
+	"  empty_at bigint NOT NULL,"
+	"  made_at bigint NOT NULL,"
+	"  PRIMARY KEY (serial, idx));";
+
 #define ONE(sql) ((const char *const[]){ sql, NULL })
 static const char *const v12[] = { v12_tables, v12_lists, v12_rows, v12_views, NULL };
 
@@ -714,6 +728,7 @@ const char *const *const gw_pg_migrations[] = {
 	ONE(v11),
 	ONE(v7_supply),      /* version 11: supplies (SQLite v6, v7) */
 	v12,                 /* version 12: monthly partitions (PostgreSQL only) */
+	ONE(v13_forecasts),  /* version 13: supply forecasts (SQLite v10) */
 };
 
 const size_t gw_pg_n_migrations = sizeof(gw_pg_migrations) / sizeof(gw_pg_migrations[0]);

@@ -416,6 +416,28 @@ int gw_pg_meter_decision_set(void *state, const struct gw_meter_decision_row *d,
 		&p, NULL, "set meter decision", err);
 }
 
+int gw_pg_supply_forecast_set(void *state, const char *serial, int64_t idx,
+			      const struct gw_supply_forecast_row *f, struct tm_error *err)
+{
+	struct gw_pg *s = state;
+	struct gw_pg_params p;
+	gw_pg_params_init(&p);
+	gw_pg_text(&p, serial);
+	gw_pg_int(&p, idx);
+	gw_pg_text(&p, f->ok ? "true" : "false");
+	gw_pg_text(&p, f->reason);
+	gw_pg_text(&p, f->basis);
+	gw_pg_text(&p, f->confidence);
+	gw_pg_int(&p, f->empty_at);
+	gw_pg_int(&p, f->made_at);
+	return gw_pg_exec(&s->c,
+		"INSERT INTO supply_forecasts (serial, idx, ok, reason, basis, confidence, empty_at,"
+		" made_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (serial, idx) DO UPDATE"
+		" SET ok = excluded.ok, reason = excluded.reason, basis = excluded.basis,"
+		" confidence = excluded.confidence, empty_at = excluded.empty_at,"
+		" made_at = excluded.made_at", &p, NULL, "set supply forecast", err);
+}
+
 int gw_pg_meter_decision_list(void *state, gw_store_meter_decision_cb cb, void *ctx,
 			      struct tm_error *err)
 {

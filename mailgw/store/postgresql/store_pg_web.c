@@ -103,13 +103,23 @@ static int supply_row(const PGresult *r, int i, const void *cb, void *ctx)
 	gw_pg_col_text(r, i, 7, s.unit, sizeof(s.unit));
 	s.max_capacity = col_int(r, i, 8, TM_UNSET);
 	s.level = gw_pg_col_int(r, i, 9);
+	if (!PQgetisnull(r, i, 15)) {   /* its forecast, when one was made */
+		s.fc.ok = strcmp(PQgetvalue(r, i, 10), "t") == 0;
+		gw_pg_col_text(r, i, 11, s.fc.reason, sizeof(s.fc.reason));
+		gw_pg_col_text(r, i, 12, s.fc.basis, sizeof(s.fc.basis));
+		gw_pg_col_text(r, i, 13, s.fc.confidence, sizeof(s.fc.confidence));
+		s.fc.empty_at = gw_pg_col_int(r, i, 14);
+		s.fc.made_at = gw_pg_col_int(r, i, 15);
+	}
 	return (*(const gw_store_supply_cb *)cb)(ctx, &s);
 }
 
 #define SUPPLY_SQL                                                                   \
 	"SELECT l.serial, d.tenant, l.seq, l.idx, l.type, l.colorant, l.description,"  \
-	" l.unit, l.max_capacity, l.level FROM latest_supplies l"                      \
-	" JOIN devices d ON d.serial = l.serial"
+	" l.unit, l.max_capacity, l.level, f.ok, f.reason, f.basis, f.confidence,"     \
+	" f.empty_at, f.made_at FROM latest_supplies l"                                \
+	" JOIN devices d ON d.serial = l.serial"                                       \
+	" LEFT JOIN supply_forecasts f ON f.serial = l.serial AND f.idx = l.idx"
 
 int gw_pg_web_supplies(void *state, const char *serial, gw_store_supply_cb cb, void *ctx,
 		       struct tm_error *err)

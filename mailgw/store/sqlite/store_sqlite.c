@@ -557,6 +557,7 @@ const struct gw_store_ops gw_store_sqlite_ops = {
 	.meter_decision_list = gw_sq_meter_decision_list,
 	.meter_get = gw_sq_meter_get,
 	.meter_adjacent = gw_sq_meter_adjacent,
+	.supply_forecast_set = gw_sq_supply_forecast_set,
 	.supply_before = gw_sq_supply_before,
 	.web_devices = gw_sq_web_devices,
 	.web_supplies = gw_sq_web_supplies,

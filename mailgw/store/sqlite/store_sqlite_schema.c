@@ -344,6 +344,21 @@ static const char v8[] =
 static const char v9[] =
 	"CREATE INDEX reports_received ON reports(received_at, id);";
 
+/* v10 (issues 18, 19): each supply's forecast as made when its level last
+ * changed (service/supply.c), so the fleet page shows days left without
+ * reading every supply's history. */
+static const char v10[] =
+	"CREATE TABLE supply_forecasts ("
+	"  serial TEXT NOT NULL,"
+	"  idx INTEGER NOT NULL,"
+	"  ok INTEGER NOT NULL,"
+	"  reason TEXT NOT NULL,"
+	"  basis TEXT NOT NULL,"
+	"  confidence TEXT NOT NULL,"
+	"  empty_at INTEGER NOT NULL,"
+	"  made_at INTEGER NOT NULL,"
+	"  PRIMARY KEY (serial, idx)) WITHOUT ROWID;";
+
 const char *const gw_sq_migrations[] = {
 	v1,
 	v2,
@@ -354,6 +369,7 @@ const char *const gw_sq_migrations[] = {
 	v7,
 	v8,
 	v9,
+	v10,
 };
 
 const size_t gw_sq_n_migrations = sizeof(gw_sq_migrations) / sizeof(gw_sq_migrations[0]);

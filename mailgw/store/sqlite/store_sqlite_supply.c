@@ -31,6 +31,7 @@ enum supply_stmt {
 	SU_METER_GET,
 	SU_METER_BEFORE,
 	SU_METER_AFTER,
+	SU_FORECAST_SET,
 	SU_COUNT_
 };
 
@@ -104,6 +105,8 @@ static const char *const su_sql[SU_COUNT_] = {
 			   " WHERE r.serial = ?1 AND c.service = ?2 AND c.name = ?3"
 			   " AND (r.generated_unix, r.generated_nsec, r.seq) > (?4, ?5, ?6)"
 			   " ORDER BY r.generated_unix, r.generated_nsec, r.seq LIMIT 1",
+	[SU_FORECAST_SET] = "INSERT OR REPLACE INTO supply_forecasts (serial, idx, ok, reason, basis,"
+			    " confidence, empty_at, made_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 };
 
 static const char *const order_states[] = { "open", "shipped", "installed", "cancelled" };
@@ -382,6 +385,24 @@ int gw_sq_meter_decision_set(void *state, const struct gw_meter_decision_row *d,
 	gw_sq_bind_text(s, 5, d->actor);
 	gw_sq_bind_int(s, 6, d->at);
 	return gw_sq_step_done(q, s, "set meter decision", err);
+}
+
+int gw_sq_supply_forecast_set(void *state, const char *serial, int64_t idx,
+			      const struct gw_supply_forecast_row *f, struct tm_error *err)
+{
+	struct gw_sq *q = state;
+	sqlite3_stmt *s = stmt(q, SU_FORECAST_SET, err);
+	if (s == NULL)
+		return GW_STORE_ERROR;
+	gw_sq_bind_text(s, 1, serial);
+	gw_sq_bind_int(s, 2, idx);
+	gw_sq_bind_int(s, 3, f->ok);
+	gw_sq_bind_text(s, 4, f->reason);
+	gw_sq_bind_text(s, 5, f->basis);
+	gw_sq_bind_text(s, 6, f->confidence);
+	gw_sq_bind_int(s, 7, f->empty_at);
+	gw_sq_bind_int(s, 8, f->made_at);
+	return gw_sq_step_done(q, s, "set supply forecast", err);
 }
 
 int gw_sq_meter_decision_list(void *state, gw_store_meter_decision_cb cb, void *ctx,

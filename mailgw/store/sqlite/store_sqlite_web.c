@@ -96,6 +96,14 @@ static int supply_row(sqlite3_stmt *s, const void *cb, void *ctx)
 	gw_sq_col_text(s, 7, r.unit, sizeof(r.unit));
 	r.max_capacity = col_int(s, 8, TM_UNSET);
 	r.level = sqlite3_column_int64(s, 9);
+	if (sqlite3_column_type(s, 15) != SQLITE_NULL) {   /* its forecast, when one was made */
+		r.fc.ok = sqlite3_column_int64(s, 10) != 0;
+		gw_sq_col_text(s, 11, r.fc.reason, sizeof(r.fc.reason));
+		gw_sq_col_text(s, 12, r.fc.basis, sizeof(r.fc.basis));
+		gw_sq_col_text(s, 13, r.fc.confidence, sizeof(r.fc.confidence));
+		r.fc.empty_at = sqlite3_column_int64(s, 14);
+		r.fc.made_at = sqlite3_column_int64(s, 15);
+	}
 	return (*(const gw_store_supply_cb *)cb)(ctx, &r);
 }
 
@@ -104,8 +112,10 @@ int gw_sq_web_supplies(void *state, const char *serial, gw_store_supply_cb cb, v
 {
 	return walk(state,
 		    "SELECT l.serial, d.tenant, l.seq, l.idx, l.type, l.colorant, l.description,"
-		    " l.unit, l.max_capacity, l.level FROM latest_supplies l"
+		    " l.unit, l.max_capacity, l.level, f.ok, f.reason, f.basis, f.confidence,"
+		    " f.empty_at, f.made_at FROM latest_supplies l"
 		    " JOIN devices d ON d.serial = l.serial"
+		    " LEFT JOIN supply_forecasts f ON f.serial = l.serial AND f.idx = l.idx"
 		    " WHERE ?1 IS NULL OR l.serial = ?1 ORDER BY l.serial, l.idx",
 		    serial, 0, supply_row, (const void *)&cb, ctx, "list supplies", err);
 }
