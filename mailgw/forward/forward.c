@@ -36,8 +36,8 @@ int64_t gw_forward_backoff(const struct gw_forward_endpoint *e, int64_t attempts
 	uint64_t r = 0;
 	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
 		r = (uint64_t)time(NULL) * 2654435761u;
-	/* full jitter, 1..cap: at least a second, so that one pass never takes
-	 * the batch it just failed again */
+	/* full jitter, 1..cap: at least a second (a pass also stops once a
+	 * retry it set falls due: endpoint_pass) */
 	int64_t wait = 1 + (int64_t)(r % (uint64_t)cap);
 	return wait < retry_after ? retry_after : wait;
 }
@@ -119,9 +119,11 @@ static int64_t now_of(const struct gw_forward_run *r)
 	return r->now != 0 ? r->now : (int64_t)time(NULL);
 }
 
+/* One batch claimed and sent; *retry_at is lowered to the time its retry
+ * falls due when it failed for now. */
 static int one_batch(struct gw_store *st, const struct gw_forward_run *r,
 		     const struct gw_forward_endpoint *e, const char *owner, bool *more,
-		     struct gw_forward_counts *c, struct tm_error *err)
+		     int64_t *retry_at, struct gw_forward_counts *c, struct tm_error *err)
 {
 	struct gw_fwd_item *items = NULL;
 	size_t n = 0;
@@ -167,6 +169,8 @@ static int one_batch(struct gw_store *st, const struct gw_forward_run *r,
 						   now + wait, text, now, err);
 			if (rc == GW_STORE_OK) {
 				c->retried++;
+				if (now + wait < *retry_at)
+					*retry_at = now + wait;
 				log_batch(r, e, items, n, "retry", &reply, &why, wait);
 			}
 		}
@@ -207,11 +211,16 @@ static int endpoint_pass(struct gw_store *st, const struct gw_forward_run *r,
 			break;
 	}
 	filter_fini(&f);
+	/* a pass never takes a batch it failed again: it ends when the first
+	 * retry it set falls due (times are whole seconds, and a send can
+	 * take the clock past one) */
 	bool more = true;
+	int64_t retry_at = INT64_MAX;
 	for (size_t b = 0; rc == GW_STORE_OK && more; b++) {
-		if ((r->max_batches > 0 && b >= r->max_batches) || (r->stop != NULL && *r->stop))
+		if ((r->max_batches > 0 && b >= r->max_batches) || (r->stop != NULL && *r->stop) ||
+		    now_of(r) >= retry_at)
 			break;
-		rc = one_batch(st, r, e, owner, &more, c, err);
+		rc = one_batch(st, r, e, owner, &more, &retry_at, c, err);
 	}
 	if (rc == GW_STORE_OK)
 		rc = backlog(st, r, e, err);
