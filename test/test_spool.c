@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -647,6 +648,34 @@ Test(spool, a_corrupt_message_is_reported_at_take_and_kept)
 	struct gw_spool_stats st = stats(sp);
 	cr_assert_eq(st.messages, 1);
 	cr_assert_eq(st.queued, 1, "delayed, never dropped");
+	gw_spool_close(sp);
+}
+
+/* After an outage of the store: what waits out its backoff is taken at
+ * once, and a message that fails again waits longer than before. */
+Test(spool, retry_now_ends_the_backoffs)
+{
+	struct gw_spool *sp = open_spool(NULL);
+	char qid[2][GW_SPOOL_QID_MAX];
+	struct tm_error err = {0};
+	cr_assert_eq(gw_spool_put(sp, (const uint8_t *)"one", 3, qid[0], &err), 0, "%s", err.msg);
+	cr_assert_eq(gw_spool_put(sp, (const uint8_t *)"two", 3, qid[1], &err), 0, "%s", err.msg);
+	take_expect(sp, qid[0], "one");
+	take_expect(sp, qid[1], "two");
+	gw_spool_retry(sp, qid[0]);
+	gw_spool_retry(sp, qid[1]);   /* both wait 5 s (the default first backoff) */
+	struct gw_spool_stats st = stats(sp);
+	cr_assert_eq(st.queued, 2);
+	gw_spool_retry_now(sp);
+	time_t t0 = time(NULL);
+	take_expect(sp, qid[0], "one");
+	take_expect(sp, qid[1], "two");
+	cr_assert_lt(time(NULL) - t0, 2, "taken at once, not after the backoff");
+	gw_spool_retry(sp, qid[0]);   /* the second failure: 10 s */
+	done(sp, qid[1]);
+	st = stats(sp);
+	cr_assert_eq(st.queued, 1);
+	cr_assert_eq(st.messages, 1);
 	gw_spool_close(sp);
 }
 

@@ -85,6 +85,10 @@ static void spool_result(void *ctx, const struct gw_item *it)
 			lat = 0;
 		sv->latency[gw_web_latency_bucket(lat)]++;
 		sv->latency_ms_sum += (uint_fast64_t)(lat * 1000);
+		if (sv->store_down) {   /* the store is back: what it deferred may go now */
+			sv->store_down = false;
+			gw_spool_retry_now(sv->spool);
+		}
 		switch (it->outcome) {
 		case GW_OUTCOME_STORED: sv->stored++; break;
 		case GW_OUTCOME_DUPLICATE: sv->duplicate++; break;
@@ -93,6 +97,8 @@ static void spool_result(void *ctx, const struct gw_item *it)
 	} else {
 		gw_spool_retry(sv->spool, it->source);
 		sv->deferred++;
+		if (it->err.reason != NULL && strncmp(it->err.reason, "store.", 6) == 0)
+			sv->store_down = true;
 	}
 	struct tm_logline l;
 	tm_log_begin(&l, "gw message");

@@ -50,6 +50,7 @@ struct serve {
 
 	atomic_uint_fast64_t stored, duplicate, quarantined, deferred, maildir_moved;
 	atomic_int_fast64_t last_commit;   /* when an outcome was last committed (0: none yet) */
+	bool store_down;                /* an item was deferred for the store (writer thread only) */
 
 	/* the fleet page and /metrics (web:): its thread reads the snapshot
 	 * on_tick takes each second on the loop thread, and the latencies */

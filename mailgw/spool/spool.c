@@ -483,6 +483,17 @@ void gw_spool_retry(struct gw_spool *sp, const char *qid)
 	pthread_mutex_unlock(&sp->mu);
 }
 
+void gw_spool_retry_now(struct gw_spool *sp)
+{
+	pthread_mutex_lock(&sp->mu);
+	int64_t now = gw_spool_now();
+	for (struct entry *e = sp->delayed.head; e != NULL; e = e->next)
+		if (e->not_before > now)
+			e->not_before = now;
+	pthread_cond_broadcast(&sp->ready_cv);
+	pthread_mutex_unlock(&sp->mu);
+}
+
 void gw_spool_stop_consumers(struct gw_spool *sp)
 {
 	pthread_mutex_lock(&sp->mu);
