@@ -577,4 +577,19 @@ Test(supply, the_rows_before_of_many_supplies_at_once)
 	cr_assert_eq(many[1].level, 76);
 	cr_assert_str_eq(many[1].part_number, "C-2");
 	cr_assert_eq(many[3].level, 64);
+	/* more than a back end takes at once: the front splits, the answers
+	 * stay in their places */
+	enum { N = GW_SUPPLY_BEFORE_MAX + 6 };
+	int64_t lots[N];
+	struct gw_supply_hist_row rows[N];
+	bool got[N];
+	for (size_t i = 0; i < N; i++)
+		lots[i] = idx[i % 4];
+	cr_assert_eq(gw_store_supply_before_many(st, "S1", N, lots, T0 + 3 * DAY, 0, 4, rows, got,
+						 &err), GW_STORE_OK, "%s", err.msg);
+	for (size_t i = 0; i < N; i++) {
+		cr_assert_eq(got[i], found[i % 4], "entry %zu", i);
+		if (got[i])
+			cr_assert_eq(rows[i].level, many[i % 4].level, "entry %zu", i);
+	}
 }

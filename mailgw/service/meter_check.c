@@ -136,29 +136,36 @@ static int supply_fell(const struct check *k, const struct gw_meter_row *old, ch
 		       struct tm_error *err)
 {
 	const struct tm_report *r = k->rec->report;
-	int64_t idx[GW_SUPPLY_BEFORE_MAX];
-	const struct tm_supply *sup[GW_SUPPLY_BEFORE_MAX];
 	size_t m = 0;
-	for (size_t i = 0; i < r->n_supplies && m < GW_SUPPLY_BEFORE_MAX; i++)
-		if (r->supplies[i].level >= 0) {
-			sup[m] = &r->supplies[i];
-			idx[m++] = r->supplies[i].index;
-		}
+	for (size_t i = 0; i < r->n_supplies; i++)
+		m += r->supplies[i].level >= 0;
 	if (m == 0)
 		return 0;
+	int64_t *idx = calloc(m, sizeof(*idx));
+	const struct tm_supply **sup = calloc(m, sizeof(*sup));
 	struct gw_supply_hist_row *then = calloc(m, sizeof(*then));
-	bool found[GW_SUPPLY_BEFORE_MAX];
-	if (then == NULL)
-		return tm_error_set(err, "internal.nomem", "meter check: out of memory");
-	int rc = gw_store_supply_before_many(k->st, r->serial, m, idx, old->at, old->at_nsec,
-					     INT64_MAX, then, found, err);
+	bool *found = calloc(m, sizeof(*found));
+	int rc = GW_STORE_OK;
+	if (idx == NULL || sup == NULL || then == NULL || found == NULL)
+		rc = tm_error_set(err, "internal.nomem", "meter check: out of memory");
+	for (size_t i = 0, j = 0; rc == GW_STORE_OK && i < r->n_supplies; i++)
+		if (r->supplies[i].level >= 0) {
+			sup[j] = &r->supplies[i];
+			idx[j++] = r->supplies[i].index;
+		}
+	if (rc == GW_STORE_OK)
+		rc = gw_store_supply_before_many(k->st, r->serial, m, idx, old->at, old->at_nsec,
+						 INT64_MAX, then, found, err);
 	for (size_t i = 0; rc == GW_STORE_OK && i < m; i++)
 		if (found[i] && then[i].level > sup[i]->level) {
 			snprintf(why, n, "supply #%" PRId64 " fell %" PRId64 " -> %" PRId64,
 				 sup[i]->index, then[i].level, sup[i]->level);
 			rc = 1;
 		}
+	free(idx);
+	free(sup);
 	free(then);
+	free(found);
 	return rc;
 }
 

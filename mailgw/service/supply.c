@@ -468,27 +468,22 @@ int gw_supply_on_stored(struct gw_store *st, const struct gw_service_config *svc
 	struct gw_supply_rule rule;
 	bool have_rule = false;
 	int rc = GW_STORE_OK;
-	/* every supply's word before this report, GW_SUPPLY_BEFORE_MAX at a
-	 * time: one store call (one round trip on a server), not one each */
-	struct gw_supply_hist_row *before = calloc(GW_SUPPLY_BEFORE_MAX, sizeof(*before));
-	bool found[GW_SUPPLY_BEFORE_MAX];
-	int64_t idx[GW_SUPPLY_BEFORE_MAX];
-	if (before == NULL)
-		return tm_error_set(err, "internal.nomem", "supplies: out of memory");
-	for (size_t i = 0; i < r->n_supplies && rc == GW_STORE_OK; i++) {
-		size_t k = i % GW_SUPPLY_BEFORE_MAX;
-		if (k == 0) {
-			size_t n = r->n_supplies - i < GW_SUPPLY_BEFORE_MAX ? r->n_supplies - i
-									    : GW_SUPPLY_BEFORE_MAX;
-			for (size_t j = 0; j < n; j++)
-				idx[j] = r->supplies[i + j].index;
-			rc = gw_store_supply_before_many(st, r->serial, n, idx, at, nsec, r->seq, before,
-							 found, err);
-			if (rc != GW_STORE_OK)
-				break;
-		}
-		if (!gw_supply_replaced_by_agent(r, r->supplies[i].index) && found[k] &&
-		    unchanged(&r->supplies[i], &before[k]))
+	/* every supply's word before this report: one store call (one round
+	 * trip on a server), not one a supply */
+	size_t n = r->n_supplies;
+	struct gw_supply_hist_row *before = calloc(n, sizeof(*before));
+	bool *found = calloc(n, sizeof(*found));
+	int64_t *idx = calloc(n, sizeof(*idx));
+	if (before == NULL || found == NULL || idx == NULL)
+		rc = tm_error_set(err, "internal.nomem", "supplies: out of memory");
+	for (size_t i = 0; rc == GW_STORE_OK && i < n; i++)
+		idx[i] = r->supplies[i].index;
+	if (rc == GW_STORE_OK)
+		rc = gw_store_supply_before_many(st, r->serial, n, idx, at, nsec, r->seq, before, found,
+						 err);
+	for (size_t i = 0; i < n && rc == GW_STORE_OK; i++) {
+		if (!gw_supply_replaced_by_agent(r, r->supplies[i].index) && found[i] &&
+		    unchanged(&r->supplies[i], &before[i]))
 			continue;
 		if (!have_rule) {
 			rc = gw_supply_rule_get(st, rec->tenant, &rule, err);
@@ -498,6 +493,8 @@ int gw_supply_on_stored(struct gw_store *st, const struct gw_service_config *svc
 			rc = evaluate_supply(st, svc, rec, r->supplies[i].index, &rule, now, err);
 	}
 	free(before);
+	free(found);
+	free(idx);
 	return rc;
 }
 

@@ -1032,8 +1032,9 @@ int gw_store_supply_before(struct gw_store *st, const char *serial, int64_t idx,
 /* Keep the supply's forecast (replacing the one before). */
 int gw_store_supply_forecast_set(struct gw_store *st, const char *serial, int64_t idx,
 				 const struct gw_supply_forecast_row *f, struct tm_error *err);
-/* gw_store_supply_before for n supplies of the device (at most
- * GW_SUPPLY_BEFORE_MAX): out[i] and found[i] answer idx[i]. */
+/* gw_store_supply_before for n supplies of the device: out[i] and found[i]
+ * answer idx[i]. A back end's supply_before_many is asked for at most
+ * GW_SUPPLY_BEFORE_MAX at a time (the front splits). */
 #define GW_SUPPLY_BEFORE_MAX 64
 int gw_store_supply_before_many(struct gw_store *st, const char *serial, size_t n,
 				const int64_t *idx, int64_t at, int32_t at_nsec, int64_t seq,

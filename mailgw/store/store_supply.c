@@ -45,16 +45,18 @@ int gw_store_supply_before_many(struct gw_store *st, const char *serial, size_t 
 {
 	for (size_t i = 0; i < n; i++)
 		found[i] = false;
-	if (n > GW_SUPPLY_BEFORE_MAX)
-		return tm_error_set(err, "internal.bug", "supply_before_many: %zu supplies, at most %d",
-				    n, GW_SUPPLY_BEFORE_MAX);
-	if (n > 0 && st->ops->supply_before_many != NULL)
-		return st->ops->supply_before_many(st->be, serial, n, idx, at, at_nsec, seq, out,
-						   found, err);
 	int rc = GW_STORE_OK;
-	for (size_t i = 0; i < n && rc == GW_STORE_OK; i++)
-		rc = gw_store_supply_before(st, serial, idx[i], at, at_nsec, seq, &out[i], &found[i],
-					    err);
+	if (st->ops->supply_before_many == NULL) {
+		for (size_t i = 0; i < n && rc == GW_STORE_OK; i++)
+			rc = gw_store_supply_before(st, serial, idx[i], at, at_nsec, seq, &out[i],
+						    &found[i], err);
+		return rc;
+	}
+	for (size_t i = 0; i < n && rc == GW_STORE_OK; i += GW_SUPPLY_BEFORE_MAX) {
+		size_t k = n - i < GW_SUPPLY_BEFORE_MAX ? n - i : GW_SUPPLY_BEFORE_MAX;
+		rc = st->ops->supply_before_many(st->be, serial, k, idx + i, at, at_nsec, seq, out + i,
+						 found + i, err);
+	}
 	return rc;
 }
 
