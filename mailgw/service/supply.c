@@ -338,8 +338,6 @@ static int add_order(void *ctx, const struct gw_order_row *o)
 	return 0;
 }
 
-/* One supply of a stored report: close the orders of replaced cartridges,
- * open the current cartridge's when the rule says so. */
 /* The forecast as of the supply's last point, for readers that must not
  * read every history (the fleet page). */
 static int keep_forecast(struct gw_store *st, const char *serial, int64_t idx,
@@ -354,6 +352,9 @@ static int keep_forecast(struct gw_store *st, const char *serial, int64_t idx,
 	return gw_store_supply_forecast_set(st, serial, idx, &f, err);
 }
 
+/* One supply of a stored report: close the orders of replaced cartridges,
+ * keep its forecast, open the current cartridge's order when the rule says
+ * so. */
 static int evaluate_supply(struct gw_store *st, const struct gw_service_config *svc,
 			   const struct gw_store_record *rec, int64_t idx,
 			   const struct gw_supply_rule *rule, int64_t now, struct tm_error *err)
