@@ -323,12 +323,6 @@ static void web_runtime(void *ctx, struct gw_web_runtime *rt)
 	rt->retry_other = sv->commits.retry_other;
 }
 
-static void web_log(void *ctx, const char *line)
-{
-	(void)ctx;
-	fprintf(stderr, "%s\n", line);
-}
-
 /* ---- setup and teardown ---- */
 
 int gw_serve_run(const struct gw_serve_options *o, struct tm_error *err)
@@ -410,7 +404,7 @@ int gw_serve_run(const struct gw_serve_options *o, struct tm_error *err)
 		struct gw_web_options wo = {
 			.cfg = cfg->web, .store = sv.so, .quarantine = true,
 			.silence = cfg->service->silence, .estimate_after = cfg->service->estimate_after,
-			.runtime = web_runtime, .runtime_ctx = &sv, .log = web_log,
+			.runtime = web_runtime, .runtime_ctx = &sv, .log = log_line,
 			.fwd_endpoints = fwd,
 			.n_fwd_endpoints = gw_forward_endpoint_names(cfg->forward, fwd),
 		};

@@ -270,11 +270,6 @@ void *gw_serve_service_main(void *arg)
 /* The forwarder (issue 17): its own store handle and configuration, as the
  * service thread; a pass every forward.every. A receiver that is down or
  * slow holds up nothing but this thread. */
-static void forward_log(void *ctx, const char *line)
-{
-	log_line(ctx, line);
-}
-
 void *gw_serve_forward_main(void *arg)
 {
 	pthread_setname_np(pthread_self(), "tm-forward");
@@ -291,7 +286,7 @@ void *gw_serve_forward_main(void *arg)
 		int64_t every = 5;
 		if (cfg->forward != NULL) {
 			struct gw_forward_run r = { .cfg = cfg->forward, .svc = cfg->service,
-						    .log = forward_log };
+						    .log = log_line };
 			struct gw_forward_counts k;
 			tm_error_clear(&err);
 			if (gw_forward_run_once(st, &r, &k, &err) < 0)
