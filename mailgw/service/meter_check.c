@@ -239,32 +239,32 @@ static int check_stuck(const struct check *k, const char *service, const char *n
 	return raise(k->st, k->svc, k->rec, counter, detail, k->at, k->now, err);
 }
 
-/* One counter of the report: its steps from the reading before (prev, when
- * has_prev) and to the reading after (next), and the stuck rule. */
+/* One counter of the report: its steps from the reading before (prev,
+ * NULL when none) and to the reading after (next, likewise), and the stuck
+ * rule. */
 static int check_counter(const struct check *k, const char *service, const char *name,
-			 int64_t value, const struct gw_meter_row *prev_row, bool has_prev,
-			 const struct gw_meter_row *next_row, bool has_next, struct tm_error *err)
+			 int64_t value, const struct gw_meter_row *prev,
+			 const struct gw_meter_row *next, struct tm_error *err)
 {
 	const struct tm_report *r = k->rec->report;
-	const struct gw_meter_row prev = *prev_row, next = *next_row;
 	int rc = GW_STORE_OK;
 	char counter[GW_ALERT_SUBJECT_MAX], detail[GW_ALERT_DETAIL_MAX];
 	snprintf(counter, sizeof(counter), "%.15s/%.100s", service, name);
 	const char *rule;
-	if (has_prev && (rule = gw_billing_check_step(prev.value, prev.at, value, k->at,
-						      k->rate.ppm)) != NULL) {
-		step_detail(k, r->serial, r->seq, counter, rule, value, prev.value, detail,
+	if (prev != NULL && (rule = gw_billing_check_step(prev->value, prev->at, value, k->at,
+							  k->rate.ppm)) != NULL) {
+		step_detail(k, r->serial, r->seq, counter, rule, value, prev->value, detail,
 			    sizeof(detail));
 		rc = raise(k->st, k->svc, k->rec, counter, detail, k->at, k->now, err);
 	}
-	if (rc == GW_STORE_OK && has_next &&
-	    (rule = gw_billing_check_step(value, k->at, next.value, next.at, k->rate.ppm)) != NULL) {
-		step_detail(k, next.serial, next.seq, counter, rule, next.value, value, detail,
+	if (rc == GW_STORE_OK && next != NULL &&
+	    (rule = gw_billing_check_step(value, k->at, next->value, next->at, k->rate.ppm)) != NULL) {
+		step_detail(k, next->serial, next->seq, counter, rule, next->value, value, detail,
 			    sizeof(detail));
 		rc = raise(k->st, k->svc, k->rec, counter, detail, k->at, k->now, err);
 	}
 	char buf[GW_BILLING_COUNTER_MAX];
-	if (rc == GW_STORE_OK && has_prev && prev.value == value)
+	if (rc == GW_STORE_OK && prev != NULL && prev->value == value)
 		rc = check_stuck(k, service, name, gw_meter_meaning(k->model, service, name, buf,
 								    sizeof(buf)), value, err);
 	return rc;
@@ -334,8 +334,8 @@ int gw_meter_check_on_stored(struct gw_store *st, const struct gw_service_config
 		rc = gw_store_meter_adjacent_many(st, r->serial, c->n, c->key, k.at, k.nsec, r->seq,
 						  true, next, has_next, err);
 	for (size_t i = 0; rc == GW_STORE_OK && i < c->n; i++)
-		rc = check_counter(&k, c->key[i].service, c->key[i].name, c->value[i], &prev[i],
-				   has_prev[i], &next[i], has_next[i], err);
+		rc = check_counter(&k, c->key[i].service, c->key[i].name, c->value[i],
+				   has_prev[i] ? &prev[i] : NULL, has_next[i] ? &next[i] : NULL, err);
 	free(c);
 	free(prev);
 	free(next);
