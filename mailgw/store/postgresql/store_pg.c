@@ -170,6 +170,7 @@ int gw_pg_ready(struct gw_pg_conn *c, struct tm_error *err)
 		return GW_STORE_RETRY;
 	}
 	c->in_tx = false;
+	gw_pg_stmts_forget(c);   /* a new session */
 	return session_setup(c, err);
 }
 
@@ -343,6 +344,7 @@ void gw_pg_disconnect(struct gw_pg_conn *c)
 			if (strcmp(c->keys[i], "password") == 0)
 				memset((char *)c->vals[i], 0, strlen(c->vals[i]));
 	}
+	gw_pg_stmts_free(c);
 	free(c->keys);
 	free(c->vals);
 	free(c->storage);
@@ -382,8 +384,21 @@ int gw_pg_exec(struct gw_pg_conn *c, const char *sql, const struct gw_pg_params 
 		if (rc != GW_STORE_OK)
 			return rc;
 	}
+	struct gw_pg_stmt *stmt = p != NULL ? gw_pg_stmt_of(c, sql, p->n) : NULL;
+	if (stmt != NULL && stmt->state != GW_PG_STMT_READY) {
+		PGresult *r = PQprepare(c->conn, stmt->name, sql, p->n, NULL);
+		bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+		gw_pg_stmt_settle(c, stmt, ok);
+		if (!ok) {
+			int rc = gw_pg_fail(c, r, what, err);
+			PQclear(r);
+			return rc;
+		}
+		PQclear(r);
+	}
 	PGresult *r = p == NULL ? PQexec(c->conn, sql)
-				: PQexecParams(c->conn, sql, p->n, NULL, p->v, p->len, p->fmt, 0);
+		    : stmt != NULL ? PQexecPrepared(c->conn, stmt->name, p->n, p->v, p->len, p->fmt, 0)
+				   : PQexecParams(c->conn, sql, p->n, NULL, p->v, p->len, p->fmt, 0);
 	ExecStatusType st = PQresultStatus(r);
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
 		if (res != NULL)

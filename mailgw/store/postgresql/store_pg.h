@@ -34,6 +34,17 @@ struct gw_pg_pipe;
 
 /* A connection: its parameters (kept for reconnecting; the password is
  * among them, never printed) and where it goes, for messages. */
+/* A statement this connection prepares (store_pg_stmt.c). */
+#define GW_PG_STMTS_MAX 256
+enum { GW_PG_STMT_NONE, GW_PG_STMT_SENT, GW_PG_STMT_READY };
+struct gw_pg_stmt {
+	uint64_t hash;
+	char *sql;
+	int nparams;
+	int state;              /* GW_PG_STMT_*: SENT, in a pipe not yet synced */
+	char name[16];
+};
+
 struct gw_pg_conn {
 	PGconn *conn;
 	const char **keys;
@@ -44,7 +55,19 @@ struct gw_pg_conn {
 	bool in_tx;
 	char last_sqlstate[6];  /* of the last failed statement ("" when none) */
 	struct gw_pg_pipe *pipe; /* open pipe (store_pg_pipe.c), else NULL */
+	struct gw_pg_stmt *stmts; /* prepared on this session (store_pg_stmt.c) */
+	size_t n_stmts;
+	unsigned stmt_serial;   /* the last name given */
 };
+
+/* The cache entry of sql (with nparams parameters) on c, made when new;
+ * NULL when the cache is full (send the text). Its state says whether the
+ * session has it; settle it with the server's answer to its Parse. */
+struct gw_pg_stmt *gw_pg_stmt_of(struct gw_pg_conn *c, const char *sql, int nparams);
+void gw_pg_stmt_settle(struct gw_pg_conn *c, struct gw_pg_stmt *s, bool prepared);
+/* a new session has none of them; at disconnect, free them */
+void gw_pg_stmts_forget(struct gw_pg_conn *c);
+void gw_pg_stmts_free(struct gw_pg_conn *c);
 
 /* The months whose partitions this connection made or saw, in its
  * transaction or before it (forgotten at a rollback, which may undo them). */
@@ -142,6 +165,7 @@ struct gw_pg_pipe {
 	const char *what[GW_PG_PIPE_MAX];
 	bool keep[GW_PG_PIPE_MAX];
 	PGresult *res[GW_PG_PIPE_MAX];
+	struct gw_pg_stmt *parse[GW_PG_PIPE_MAX]; /* the slot is this statement's Parse */
 	int failed;             /* slot of the first failed statement, -1 none */
 };
 int gw_pg_pipe_begin(struct gw_pg_conn *c, struct gw_pg_pipe *pp, struct tm_error *err);

@@ -41,12 +41,29 @@ int gw_pg_pipe_send(struct gw_pg_conn *c, const char *sql, const struct gw_pg_pa
 	if (pp == NULL || pp->n == GW_PG_PIPE_MAX)
 		return tm_error_set(err, "internal.bug", "%s: %s: %s", c->where, what,
 				    pp == NULL ? "no pipe open" : "too many statements in one pipe");
+	struct gw_pg_stmt *stmt = p != NULL ? gw_pg_stmt_of(c, sql, p->n) : NULL;
+	if (stmt != NULL && stmt->state == GW_PG_STMT_NONE) {
+		/* its Parse first, in the pipe, when there is room for both */
+		if (pp->n + 1 == GW_PG_PIPE_MAX) {
+			stmt = NULL;
+		} else {
+			if (PQsendPrepare(c->conn, stmt->name, sql, p->n, NULL) != 1)
+				return gw_pg_fail(c, NULL, what, err);
+			stmt->state = GW_PG_STMT_SENT;
+			pp->what[pp->n] = what;
+			pp->keep[pp->n] = false;
+			pp->parse[pp->n] = stmt;
+			pp->n++;
+		}
+	}
 	int ok = p == NULL ? PQsendQueryParams(c->conn, sql, 0, NULL, NULL, NULL, NULL, 0)
-			   : PQsendQueryParams(c->conn, sql, p->n, NULL, p->v, p->len, p->fmt, 0);
+		 : stmt != NULL ? PQsendQueryPrepared(c->conn, stmt->name, p->n, p->v, p->len, p->fmt, 0)
+				: PQsendQueryParams(c->conn, sql, p->n, NULL, p->v, p->len, p->fmt, 0);
 	if (ok != 1)
 		return gw_pg_fail(c, NULL, what, err);
 	pp->what[pp->n] = what;
 	pp->keep[pp->n] = keep;
+	pp->parse[pp->n] = NULL;
 	if (slot != NULL)
 		*slot = pp->n;
 	pp->n++;
@@ -70,6 +87,8 @@ int gw_pg_pipe_sync(struct gw_pg_conn *c, struct tm_error *err)
 			break;
 		}
 		ExecStatusType st = PQresultStatus(r);
+		if (pp->parse[i] != NULL)
+			gw_pg_stmt_settle(c, pp->parse[i], st == PGRES_COMMAND_OK);
 		if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
 			if (pp->keep[i])
 				pp->res[i] = r;
@@ -110,6 +129,11 @@ int gw_pg_pipe_sync(struct gw_pg_conn *c, struct tm_error *err)
 			rc = gw_pg_fail(c, r, "pipeline sync", err);
 		PQclear(r);
 	}
+	/* a Parse whose answer was not read: the server skipped it, or the
+	 * session is gone */
+	for (int i = 0; i < pp->n; i++)
+		if (pp->parse[i] != NULL && pp->parse[i]->state == GW_PG_STMT_SENT)
+			gw_pg_stmt_settle(c, pp->parse[i], false);
 	if (c->conn != NULL && PQpipelineStatus(c->conn) != PQ_PIPELINE_OFF &&
 	    PQexitPipelineMode(c->conn) != 1 && rc == GW_STORE_OK)
 		rc = gw_pg_fail(c, NULL, "leave pipeline mode", err);
