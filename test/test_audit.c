@@ -233,6 +233,39 @@ Test(audit, rolled_back_with_the_change)
 	cr_assert_eq(l.n, 2);
 }
 
+/* A batch appends once a report; the PostgreSQL back end keeps the head
+ * it read and wrote while it holds the chain's lock. An item rolled back
+ * in the middle takes its entry (and maybe the lock) with it: the next
+ * append must chain to the entry before, and the chain verify. */
+Test(audit, item_rolled_back_between_appends)
+{
+	struct tm_error err = {0};
+	cr_assert_eq(gw_store_begin(st, &err), GW_STORE_OK, "%s", err.msg);
+	const char *objects[] = { "kept 1", "rolled back", "kept 2", "kept 3" };
+	for (int i = 0; i < 4; i++) {
+		cr_assert_eq(gw_store_item_begin(st, &err), GW_STORE_OK, "%s", err.msg);
+		cr_assert_eq(gw_audit_append(st, "user:x", "test", objects[i], NULL, NULL, NULL,
+					     T0 + i, &err), GW_STORE_OK, "%s", err.msg);
+		cr_assert_eq(gw_store_item_end(st, i != 1, &err), GW_STORE_OK, "%s", err.msg);
+	}
+	cr_assert_eq(gw_store_commit(st, &err), GW_STORE_OK, "%s", err.msg);
+	/* and after the commit, in a transaction of its own */
+	cr_assert_eq(gw_audit_append(st, "user:x", "test", "after", NULL, NULL, NULL, T0 + 9, &err),
+		     GW_STORE_OK, "%s", err.msg);
+	struct rows l;
+	entries(&l);
+	cr_assert_eq(l.n, 5, "setup's tenant add, three kept, one after");
+	const char *want[] = { "kept 1", "kept 2", "kept 3", "after" };
+	for (size_t i = 1; i < 5; i++) {
+		cr_assert_eq(l.r[i].seq, (int64_t)i + 1);
+		cr_assert_str_eq(l.r[i].object, want[i - 1]);
+		cr_assert_str_eq(l.r[i].prev_hash, l.r[i - 1].hash);
+	}
+	struct gw_audit_verify v;
+	cr_assert_eq(gw_audit_verify(st, l.r[4].hash, &v, &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(v.entries, 5);
+}
+
 Test(audit, field_limits_are_explicit)
 {
 	struct tm_error err = {0};

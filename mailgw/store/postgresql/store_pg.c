@@ -368,11 +368,23 @@ int gw_pg_connect(struct gw_pg_conn *c, const struct gw_store_options *o, struct
 
 /* ---- statements ---- */
 
+void gw_pg_note_tx(struct gw_pg_conn *c, const char *sql)
+{
+	static const char *const moves[] = { "BEGIN", "COMMIT", "ROLLBACK" };
+	for (size_t i = 0; i < sizeof(moves) / sizeof(moves[0]); i++)
+		if (strncmp(sql, moves[i], strlen(moves[i])) == 0) {
+			c->tx_epoch++;
+			return;
+		}
+}
+
 int gw_pg_exec(struct gw_pg_conn *c, const char *sql, const struct gw_pg_params *p,
 	       PGresult **res, const char *what, struct tm_error *err)
 {
 	if (res != NULL)
 		*res = NULL;
+	if (p == NULL)
+		gw_pg_note_tx(c, sql);
 	if (c->pipe != NULL) {
 		if (res != NULL)
 			return tm_error_set(err, "internal.bug", "%s: %s: a result in a pipe",
@@ -646,6 +658,7 @@ static void pg_rollback(void *state)
 	if (s->c.conn != NULL && PQstatus(s->c.conn) == CONNECTION_OK)
 		PQclear(PQexec(s->c.conn, "ROLLBACK"));
 	s->c.in_tx = false;
+	s->c.tx_epoch++;
 	gw_pg_months_forget(s);   /* partitions it made are undone */
 }
 

@@ -58,7 +58,15 @@ struct gw_pg_conn {
 	struct gw_pg_stmt *stmts; /* prepared on this session (store_pg_stmt.c) */
 	size_t n_stmts;
 	unsigned stmt_serial;   /* the last name given */
+	/* counts BEGIN, COMMIT and every ROLLBACK (to a savepoint too): what
+	 * this transaction read or locked is still so while it is unchanged */
+	unsigned tx_epoch;
 };
+
+/* Called with each statement sent without parameters: a transaction
+ * boundary, or a rollback that may have undone writes and locks, moves
+ * c->tx_epoch on. */
+void gw_pg_note_tx(struct gw_pg_conn *c, const char *sql);
 
 /* The cache entry of sql (with nparams parameters) on c, made when new;
  * NULL when the cache is full (send the text). Its state says whether the
@@ -85,6 +93,11 @@ struct gw_pg {
 	bool forward;   /* options.forward: put queues its report event */
 	int64_t months[GW_PG_MONTHS_KNOWN];
 	size_t n_months, next_month;
+	/* the audit chain's head while this transaction holds its lock
+	 * (store_pg_service.c): valid at audit_epoch == c.tx_epoch */
+	bool audit_cached, audit_found;
+	unsigned audit_epoch;
+	struct gw_audit_row audit_head;
 	struct gw_pg_id_map *copy_ids;
 	size_t n_copy_ids, cap_copy_ids;
 };

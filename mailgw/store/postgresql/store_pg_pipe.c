@@ -41,6 +41,8 @@ int gw_pg_pipe_send(struct gw_pg_conn *c, const char *sql, const struct gw_pg_pa
 	if (pp == NULL || pp->n == GW_PG_PIPE_MAX)
 		return tm_error_set(err, "internal.bug", "%s: %s: %s", c->where, what,
 				    pp == NULL ? "no pipe open" : "too many statements in one pipe");
+	if (p == NULL)
+		gw_pg_note_tx(c, sql);
 	struct gw_pg_stmt *stmt = p != NULL ? gw_pg_stmt_of(c, sql, p->n) : NULL;
 	if (stmt != NULL && stmt->state == GW_PG_STMT_NONE) {
 		/* its Parse first, in the pipe, when there is room for both */

@@ -6,7 +6,9 @@
  * The audit chain has one head for every gateway: audit_last takes a
  * transaction-scoped advisory lock before reading it, so that appends from
  * several gateways are serialised (the next one reads the head only after
- * this transaction committed its entry) and the chain stays one chain. */
+ * this transaction committed its entry) and the chain stays one chain.
+ * Holding the lock, a transaction keeps the head it read and wrote, until a
+ * rollback (of a savepoint too: it may release the lock) or its end. */
 #include <stdio.h>
 #include <string.h>
 
@@ -521,6 +523,14 @@ int gw_pg_audit_last(void *state, struct gw_audit_row *out, bool *found, struct 
 {
 	struct gw_pg *s = state;
 	*found = false;
+	/* a batch appends once a report: the lock and the head it read (and
+	 * then wrote) hold while nothing was rolled back */
+	if (s->c.in_tx && s->audit_cached && s->audit_epoch == s->c.tx_epoch) {
+		*found = s->audit_found;
+		if (s->audit_found)
+			*out = s->audit_head;
+		return GW_STORE_OK;
+	}
 	/* in a transaction (an append): held until it ends, one appender at a time */
 	if (s->c.in_tx) {
 		int rc = gw_pg_exec(&s->c, "SELECT pg_advisory_xact_lock(x'" AUDIT_LOCK "'::bigint)",
@@ -528,8 +538,16 @@ int gw_pg_audit_last(void *state, struct gw_audit_row *out, bool *found, struct 
 		if (rc != GW_STORE_OK)
 			return rc;
 	}
-	return gw_pg_get_one(s, "SELECT " AUDIT_COLS " FROM svc_audit ORDER BY seq DESC LIMIT 1",
-			     NULL, audit_row, out, found, "read audit log", err);
+	int rc = gw_pg_get_one(s, "SELECT " AUDIT_COLS " FROM svc_audit ORDER BY seq DESC LIMIT 1",
+			       NULL, audit_row, out, found, "read audit log", err);
+	s->audit_cached = rc == GW_STORE_OK && s->c.in_tx;
+	if (s->audit_cached) {
+		s->audit_epoch = s->c.tx_epoch;
+		s->audit_found = *found;
+		if (*found)
+			s->audit_head = *out;
+	}
+	return rc;
 }
 
 int gw_pg_audit_insert(void *state, const struct gw_audit_row *a, struct tm_error *err)
@@ -547,9 +565,16 @@ int gw_pg_audit_insert(void *state, const struct gw_audit_row *a, struct tm_erro
 	gw_pg_opt_text(&p, a->after_digest);
 	gw_pg_text(&p, a->prev_hash);
 	gw_pg_text(&p, a->hash);
-	return gw_pg_exec(&s->c, "INSERT INTO svc_audit (" AUDIT_COLS ")"
-			  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", &p, NULL,
-			  "append audit entry", err);
+	int rc = gw_pg_exec(&s->c, "INSERT INTO svc_audit (" AUDIT_COLS ")"
+			    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", &p, NULL,
+			    "append audit entry", err);
+	if (rc != GW_STORE_OK)
+		s->audit_cached = false;
+	else if (s->audit_cached && s->audit_epoch == s->c.tx_epoch) {
+		s->audit_head = *a;
+		s->audit_found = true;
+	}
+	return rc;
 }
 
 int gw_pg_audit_list(void *state, gw_store_audit_cb cb, void *ctx, struct tm_error *err)
