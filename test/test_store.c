@@ -722,6 +722,45 @@ Test(store, a_locked_database_answers_retry_with_store_busy)
 	gw_store_close(st);
 }
 
+/* Two gateways' batches of the same devices: the first locks their rows at
+ * its start and holds them to its end; the second waits (here: its lock
+ * timeout, store.busy) and goes on once the first committed. SQLite: one
+ * writer at a time, nothing to lock. */
+Test(store, lock_devices_holds_the_rows_to_the_batch_end)
+{
+	struct gw_store *a = open_with_tenant();
+	struct tm_error err = {0};
+	struct item it;
+	item_init(&it, 1, "XK100001", 1, 50);
+	cr_assert_eq(put_ok(a, &it).result, GW_PUT_STORED);   /* the device's row */
+	item_fini(&it);
+	const char *serials[] = { "XK100002", "XK100001", "", "XK100001" };
+	cr_assert_eq(gw_store_lock_devices(a, serials, 4, &err), GW_STORE_ERROR,
+		     "outside a batch");
+	cr_assert_str_eq(err.reason, "internal.bug");
+	cr_assert_eq(gw_store_begin(a, &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(gw_store_lock_devices(a, serials, 4, &err), GW_STORE_OK, "%s", err.msg);
+	if (tm_sf.pg) {
+		struct gw_store *b = NULL;
+		struct gw_store_options o = tm_store_options(NULL);
+		o.busy_timeout_ms = 100;
+		cr_assert_eq(gw_store_open(&o, &b, &err), GW_STORE_OK, "%s", err.msg);
+		cr_assert_eq(gw_store_begin(b, &err), GW_STORE_OK, "%s", err.msg);
+		const char *one[] = { "XK100001" };
+		cr_assert_eq(gw_store_lock_devices(b, one, 1, &err), GW_STORE_RETRY);
+		cr_assert_str_eq(err.reason, "store.busy");
+		gw_store_rollback(b);
+		cr_assert_eq(gw_store_commit(a, &err), GW_STORE_OK, "%s", err.msg);
+		cr_assert_eq(gw_store_begin(b, &err), GW_STORE_OK, "%s", err.msg);
+		cr_assert_eq(gw_store_lock_devices(b, one, 1, &err), GW_STORE_OK, "%s", err.msg);
+		cr_assert_eq(gw_store_commit(b, &err), GW_STORE_OK, "%s", err.msg);
+		gw_store_close(b);
+	} else {
+		cr_assert_eq(gw_store_commit(a, &err), GW_STORE_OK, "%s", err.msg);
+	}
+	gw_store_close(a);
+}
+
 /* ---- crash safety ---- */
 
 #define CRASH_BATCH 100

@@ -332,6 +332,20 @@ int gw_pipeline_commit(const struct gw_pipeline *p, struct gw_store *st,
 	int rc = gw_store_begin(st, err);
 	if (rc != GW_STORE_OK)
 		return rc;
+	/* the devices of the batch, locked at once in one order (several
+	 * gateways on one server) */
+	const char **serials = malloc((n > 0 ? n : 1) * sizeof(*serials));
+	if (serials == NULL) {
+		gw_store_rollback(st);
+		return tm_error_set(err, "internal.nomem", "pipeline: out of memory");
+	}
+	size_t ns = 0;
+	for (size_t i = 0; i < n; i++)
+		if (items[i]->report != NULL && items[i]->report->serial != NULL &&
+		    items[i]->err.reason == NULL)
+			serials[ns++] = items[i]->report->serial;
+	rc = gw_store_lock_devices(st, serials, ns, err);
+	free(serials);
 	gw_quarantine_batch_begin(q);
 	for (size_t i = 0; i < n && rc == GW_STORE_OK; i++)
 		rc = commit_item(p, st, q, items[i], now, err);

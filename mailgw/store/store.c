@@ -163,6 +163,16 @@ int gw_store_item_end(struct gw_store *st, bool keep, struct tm_error *err)
 	return st->ops->item_end(st->be, keep, err);
 }
 
+int gw_store_lock_devices(struct gw_store *st, const char *const *serials, size_t n,
+			  struct tm_error *err)
+{
+	if (!st->in_batch)
+		return tm_error_set(err, "internal.bug", "store: lock devices outside a batch");
+	if (st->ops->lock_devices == NULL || n == 0)
+		return GW_STORE_OK;
+	return st->ops->lock_devices(st->be, serials, n, err);
+}
+
 bool gw_store_is_sha256_hex(const char *s)
 {
 	if (s == NULL)

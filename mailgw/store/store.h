@@ -629,6 +629,9 @@ struct gw_store_ops {
 	 * (an error: the batch's transaction is gone, roll it back) */
 	int (*item_begin)(void *s, struct tm_error *err);
 	int (*item_end)(void *s, bool keep, struct tm_error *err);
+	/* the rows of these devices locked for the rest of the batch, in the
+	 * order of their serials; NULL: nothing to lock (one writer) */
+	int (*lock_devices)(void *s, const char *const *serials, size_t n, struct tm_error *err);
 
 	/* records */
 	int (*put)(void *s, const struct gw_store_record *r, struct gw_put_info *info,
@@ -866,6 +869,12 @@ bool gw_store_in_batch(const struct gw_store *st);
  * back. */
 int gw_store_item_begin(struct gw_store *st, struct tm_error *err);
 int gw_store_item_end(struct gw_store *st, bool keep, struct tm_error *err);
+/* At a batch's start, the devices its items will write (serials, repeats
+ * and "" allowed): on a shared server their rows are locked now, in one
+ * order for every gateway, so that two gateways' batches with the same
+ * devices wait for each other instead of deadlocking. */
+int gw_store_lock_devices(struct gw_store *st, const char *const *serials, size_t n,
+			  struct tm_error *err);
 
 /* Validates the record (ids, hex, lengths, repeated supply index or vendor
  * counter id: ERROR with report.schema or internal.bug naming the field)

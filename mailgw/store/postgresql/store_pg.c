@@ -424,6 +424,31 @@ int gw_pg_exec(struct gw_pg_conn *c, const char *sql, const struct gw_pg_params 
 	return rc;
 }
 
+char *gw_pg_text_array(size_t n, const char *(*get)(const void *ctx, size_t i), const void *ctx)
+{
+	size_t len = 3;
+	for (size_t i = 0; i < n; i++)
+		len += 2 * strlen(get(ctx, i)) + 3;
+	char *a = malloc(len), *o = a;
+	if (a == NULL)
+		return NULL;
+	*o++ = '{';
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			*o++ = ',';
+		*o++ = '"';
+		for (const char *c = get(ctx, i); *c != '\0'; c++) {
+			if (*c == '\\' || *c == '"')
+				*o++ = '\\';
+			*o++ = *c;
+		}
+		*o++ = '"';
+	}
+	*o++ = '}';
+	*o = '\0';
+	return a;
+}
+
 int gw_pg_exec_safe(struct gw_pg_conn *c, const char *sql, const struct gw_pg_params *p,
 		    PGresult **res, const char *what, struct tm_error *err)
 {
@@ -700,6 +725,7 @@ const struct gw_store_ops gw_store_pg_ops = {
 	.rollback = pg_rollback,
 	.item_begin = pg_item_begin,
 	.item_end = pg_item_end,
+	.lock_devices = gw_pg_lock_devices,
 	.put = gw_pg_put,
 	.log = gw_pg_log,
 	.msglog_get = gw_pg_msglog_get,

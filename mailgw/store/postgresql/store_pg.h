@@ -68,6 +68,10 @@ struct gw_pg_conn {
  * c->tx_epoch on. */
 void gw_pg_note_tx(struct gw_pg_conn *c, const char *sql);
 
+/* A text[] literal of n strings (get(ctx, i)): each quoted, its \ and "
+ * escaped. NULL when out of memory; free() it. */
+char *gw_pg_text_array(size_t n, const char *(*get)(const void *ctx, size_t i), const void *ctx);
+
 /* The cache entry of sql (with nparams parameters) on c, made when new;
  * NULL when the cache is full (send the text). Its state says whether the
  * session has it; settle it with the server's answer to its Parse. */
@@ -207,6 +211,7 @@ int gw_pg_get_one(struct gw_pg *s, const char *sql, const struct gw_pg_params *p
 		  struct tm_error *err);
 
 /* ---- records (store_pg_put.c) ---- */
+int gw_pg_lock_devices(void *s, const char *const *serials, size_t n, struct tm_error *err);
 int gw_pg_put(void *s, const struct gw_store_record *r, struct gw_put_info *info,
 	      struct tm_error *err);
 int gw_pg_log(void *s, const struct gw_msglog_entry *e, struct tm_error *err);

@@ -534,6 +534,31 @@ static int queue_forward(struct gw_pg *s, const struct gw_store_record *rec, str
 	return gw_pg_fwd_add(s, &ev, rec->received_at, err);
 }
 
+static const char *nth(const void *ctx, size_t i)
+{
+	return ((const char *const *)ctx)[i];
+}
+
+/* The devices' rows in the order of their serials (LockRows above the
+ * sort), held to the batch's end: every gateway takes them in this order,
+ * so that batches of the same devices queue instead of deadlocking (each
+ * put's own FOR UPDATE then finds the row held). A device not there yet
+ * has no row to lock; its first put inserts it. */
+int gw_pg_lock_devices(void *state, const char *const *serials, size_t n, struct tm_error *err)
+{
+	struct gw_pg *s = state;
+	char *arr = gw_pg_text_array(n, nth, serials);
+	if (arr == NULL)
+		return tm_error_set(err, "internal.nomem", "lock devices: out of memory");
+	struct gw_pg_params p;
+	gw_pg_params_init(&p);
+	gw_pg_text(&p, arr);
+	int rc = gw_pg_exec(&s->c, "SELECT 1 FROM devices WHERE serial = ANY($1::text[])"
+			    " ORDER BY serial FOR UPDATE", &p, NULL, "lock devices", err);
+	free(arr);
+	return rc;
+}
+
 int gw_pg_put(void *state, const struct gw_store_record *rec, struct gw_put_info *info,
 	      struct tm_error *err)
 {

@@ -484,31 +484,14 @@ int gw_pg_meter_adjacent(void *state, const char *serial, const char *service, c
 		&p, gw_pg_meter_row, out, found, "adjacent meter reading", err);
 }
 
-/* A text[] literal of n strings: each quoted, its \ and " escaped. NULL
- * when out of memory. */
-static char *text_array(size_t n, const struct gw_meter_key *keys, bool names)
+static const char *key_service(const void *ctx, size_t i)
 {
-	size_t len = 3;
-	for (size_t i = 0; i < n; i++)
-		len += 2 * strlen(names ? keys[i].name : keys[i].service) + 3;
-	char *a = malloc(len), *o = a;
-	if (a == NULL)
-		return NULL;
-	*o++ = '{';
-	for (size_t i = 0; i < n; i++) {
-		if (i > 0)
-			*o++ = ',';
-		*o++ = '"';
-		for (const char *c = names ? keys[i].name : keys[i].service; *c != '\0'; c++) {
-			if (*c == '\\' || *c == '"')
-				*o++ = '\\';
-			*o++ = *c;
-		}
-		*o++ = '"';
-	}
-	*o++ = '}';
-	*o = '\0';
-	return a;
+	return ((const struct gw_meter_key *)ctx)[i].service;
+}
+
+static const char *key_name(const void *ctx, size_t i)
+{
+	return ((const struct gw_meter_key *)ctx)[i].name;
 }
 
 /* Every counter's neighbour in one statement: a LATERAL per counter, each
@@ -519,7 +502,8 @@ int gw_pg_meter_adjacent_many(void *state, const char *serial, size_t n,
 			      struct tm_error *err)
 {
 	struct gw_pg *s = state;
-	char *services = text_array(n, keys, false), *names = text_array(n, keys, true);
+	char *services = gw_pg_text_array(n, key_service, keys);
+	char *names = gw_pg_text_array(n, key_name, keys);
 	if (services == NULL || names == NULL) {
 		free(services);
 		free(names);
