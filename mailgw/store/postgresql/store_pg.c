@@ -144,9 +144,11 @@ static void no_notices(void *arg, const char *message)
 static int session_setup(struct gw_pg_conn *c, struct tm_error *err)
 {
 	PQsetNoticeProcessor(c->conn, no_notices, NULL);
-	/* a writer waits this long for a lock, as SQLite's busy timeout */
-	char sql[64];
-	snprintf(sql, sizeof(sql), "SET lock_timeout = %d", c->busy_timeout_ms);
+	/* a writer waits this long for a lock, as SQLite's busy timeout; no
+	 * JIT: the gateway's statements are short, and for a command's big
+	 * read (billing of a fleet) compiling cost more than it saved */
+	char sql[96];
+	snprintf(sql, sizeof(sql), "SET lock_timeout = %d; SET jit = off", c->busy_timeout_ms);
 	PGresult *r = PQexec(c->conn, sql);
 	int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? GW_STORE_OK
 						       : gw_pg_fail(c, r, "session setup", err);
