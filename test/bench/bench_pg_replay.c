@@ -113,10 +113,17 @@ static void replay(struct ctx *x, bool pg, const char *const *dirs, size_t ndirs
 	}
 	res->rate = (double)x->n / res->wall;
 	if (pg) {
-		res->server_cpu = bench_pg_server_cpu() - srv0;
 		bench_pg_sampler_stop(smp, &res->waits);
 		res->deadlocks = bench_pg_q1(db, "SELECT deadlocks FROM pg_stat_database"
 					     " WHERE datname = current_database()");
+		/* a backend's CPU is counted once the postmaster reaped it: wait
+		 * for the run's sessions to end, then for the reaping */
+		char q[160];
+		snprintf(q, sizeof(q), "SELECT count(*) FROM pg_stat_activity WHERE datname = '%s'", db);
+		for (int i = 0; i < 100 && bench_pg_q1("postgres", q) > 0; i++)
+			usleep(20000);
+		usleep(100000);
+		res->server_cpu = bench_pg_server_cpu() - srv0;
 	}
 	if (!res->ok)
 		fprintf(stderr, "bench_pg_replay: a replay failed: [%s] [%s]\n", res->summary[0],
