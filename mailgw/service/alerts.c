@@ -369,10 +369,11 @@ int gw_alerts_on_stored(struct gw_store *st, const struct gw_service_config *svc
 		if (rc != GW_STORE_OK)
 			return rc;
 	}
-	rc = gw_alerts_identity_on_stored(st, svc, rec, now, err);
-	if (rc != GW_STORE_OK)
-		return rc;
-	if (info->newest) {
+	if (!info->newest) {   /* a late report: its signer's span only */
+		rc = gw_alerts_identity_on_stored(st, svc, rec, NULL, now, err);
+		if (rc != GW_STORE_OK)
+			return rc;
+	} else {
 		struct gw_alerts_device dev;
 		struct gw_alerts_eval e = {
 			.st = st, .dev = &dev, .svc = svc, .serial = r->serial, .tenant = rec->tenant,
@@ -382,6 +383,8 @@ int gw_alerts_on_stored(struct gw_store *st, const struct gw_service_config *svc
 			return GW_STORE_ERROR;
 		gw_alerts_device_init(&dev, st, r->serial, r->seq);
 		rc = gw_alerts_device_load(&dev, err);
+		if (rc == GW_STORE_OK)   /* the signer's span, on the marks just read */
+			rc = gw_alerts_identity_on_stored(st, svc, rec, &dev, now, err);
 		if (rc == GW_STORE_OK)
 			rc = evaluate(&e, r);
 		if (rc == GW_STORE_OK)

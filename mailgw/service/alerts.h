@@ -124,8 +124,13 @@ int gw_alerts_collector_heard(struct gw_store *st, const struct gw_service_confi
  * by acknowledging) when another certificate's span overlaps it. A renewed
  * certificate's span follows the old one's and raises nothing
  * (alerts_identity.c). */
+struct gw_alerts_device;
+/* dev non-NULL: the device's marks as loaded for the report's evaluation
+ * (read and written there, one read and one write for both); NULL: the
+ * store's. */
 int gw_alerts_identity_on_stored(struct gw_store *st, const struct gw_service_config *svc,
-				 const struct gw_store_record *rec, int64_t now, struct tm_error *err);
+				 const struct gw_store_record *rec, struct gw_alerts_device *dev,
+				 int64_t now, struct tm_error *err);
 
 /* Whom an alert set outside a report's evaluation is about. */
 #define GW_ALERTS_COLLECTOR "collector"   /* the serial of collector_silent alerts */

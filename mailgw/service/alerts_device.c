@@ -115,6 +115,19 @@ int gw_alerts_device_mark_get(struct gw_alerts_device *d, const char *key,
 	return GW_STORE_OK;
 }
 
+int gw_alerts_device_mark_walk(struct gw_alerts_device *d, gw_store_mark_cb cb, void *ctx,
+			       struct tm_error *err)
+{
+	if (!d->marks_held)
+		return gw_store_mark_list(d->st, d->serial, cb, ctx, err);
+	for (size_t i = 0; i < d->n_marks; i++) {
+		int rc = cb(ctx, &d->marks[i].e);
+		if (rc != 0)
+			return rc;
+	}
+	return GW_STORE_OK;
+}
+
 static bool same_value(const struct gw_mark_row *a, const struct gw_mark_row *b)
 {
 	return a->has_ival == b->has_ival && (!a->has_ival || a->ival == b->ival) &&

@@ -50,6 +50,10 @@ void gw_alerts_device_fini(struct gw_alerts_device *d);
 int gw_alerts_device_mark_get(struct gw_alerts_device *d, const char *key,
 			      struct gw_mark_row *buf, const struct gw_mark_row **out,
 			      struct tm_error *err);
+/* Every mark of the device, held or the store's, as gw_store_mark_list
+ * walks them (a callback's non-zero stops the walk). */
+int gw_alerts_device_mark_walk(struct gw_alerts_device *d, gw_store_mark_cb cb, void *ctx,
+			       struct tm_error *err);
 /* Set the mark of `key` (m->seq is the evaluation's seq). */
 int gw_alerts_device_mark_set(struct gw_alerts_device *d, const char *key,
 			      const struct gw_mark_row *m, struct tm_error *err);

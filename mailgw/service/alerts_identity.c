@@ -59,7 +59,8 @@ static bool overlap(const struct span *a, const struct span *b)
 }
 
 int gw_alerts_identity_on_stored(struct gw_store *st, const struct gw_service_config *svc,
-				 const struct gw_store_record *rec, int64_t now, struct tm_error *err)
+				 const struct gw_store_record *rec, struct gw_alerts_device *dev,
+				 int64_t now, struct tm_error *err)
 {
 	const struct tm_report *r = rec->report;
 	if (rec->fingerprint == NULL || !gw_store_is_sha256_hex(rec->fingerprint))
@@ -68,7 +69,8 @@ int gw_alerts_identity_on_stored(struct gw_store *st, const struct gw_service_co
 	if (gw_store_parse_utc(r->generated_at, "report/generated_at", &at, err) < 0)
 		return GW_STORE_ERROR;
 	struct spans l = {0};
-	int rc = gw_store_mark_list(st, r->serial, collect_span, &l, err);
+	int rc = dev != NULL ? gw_alerts_device_mark_walk(dev, collect_span, &l, err)
+			     : gw_store_mark_list(st, r->serial, collect_span, &l, err);
 	if (rc != GW_STORE_OK)
 		return rc < 0 ? rc : GW_STORE_OK;
 	struct span me = { .first = at, .last = at };
@@ -91,7 +93,8 @@ int gw_alerts_identity_on_stored(struct gw_store *st, const struct gw_service_co
 		struct gw_mark_row m = { .seq = r->seq, .has_ival = true, .ival = me.first };
 		snprintf(key, sizeof(key), CERT_MARK "%s", me.fingerprint);
 		snprintf(m.tval, sizeof(m.tval), "%" PRId64, me.last);
-		rc = gw_store_mark_set(st, r->serial, key, &m, err);
+		rc = dev != NULL ? gw_alerts_device_mark_set(dev, key, &m, err)
+				 : gw_store_mark_set(st, r->serial, key, &m, err);
 		if (rc != GW_STORE_OK)
 			return rc;
 	}
@@ -105,6 +108,12 @@ int gw_alerts_identity_on_stored(struct gw_store *st, const struct gw_service_co
 		.serial = r->serial, .tenant = rec->tenant, .report_id = r->id, .seq = r->seq,
 		.at = at, .now = now,
 	};
-	return gw_alerts_set(st, svc, &t, "identity_conflict", "certificates", "critical", detail,
-			     err);
+	rc = gw_alerts_set(st, svc, &t, "identity_conflict", "certificates", "critical", detail,
+			   err);
+	/* raised past dev's held alerts (rare): write its marks, hold afresh */
+	if (rc == GW_STORE_OK && dev != NULL)
+		rc = gw_alerts_device_flush(dev, err);
+	if (rc == GW_STORE_OK && dev != NULL)
+		rc = gw_alerts_device_load(dev, err);
+	return rc;
 }
