@@ -352,6 +352,20 @@ static int keep_forecast(struct gw_store *st, const char *serial, int64_t idx,
 	return gw_store_supply_forecast_set(st, serial, idx, &f, err);
 }
 
+int gw_supply_forecast_keep(struct gw_store *st, const char *serial, int64_t idx,
+			    struct tm_error *err)
+{
+	struct points l;
+	int rc = load_points(st, serial, idx, &l, err);
+	if (rc == GW_STORE_OK && l.n > 0) {
+		struct gw_forecast fc;
+		gw_forecast_run(l.p, l.n, 0, &fc);   /* sorts: the last point is the newest */
+		rc = keep_forecast(st, serial, idx, &fc, l.p[l.n - 1].at, err);
+	}
+	free(l.p);
+	return rc;
+}
+
 /* One supply of a stored report: close the orders of replaced cartridges,
  * keep its forecast, open the current cartridge's order when the rule says
  * so. */
