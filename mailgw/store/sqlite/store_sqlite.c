@@ -307,6 +307,8 @@ static void sq_close(void *state)
 		sqlite3_finalize(q->fwd[i]);
 	for (int i = 0; i < GW_SQ_SUPPLY_MAX; i++)
 		sqlite3_finalize(q->supply[i]);
+	for (int i = 0; i < GW_SQ_METER_MAX; i++)
+		sqlite3_finalize(q->meter[i]);
 	for (int i = 0; i < SQR_COUNT_; i++)
 		for (int n = 0; n < GW_SQ_ROWS_MAX; n++)
 			sqlite3_finalize(q->rows[i][n]);

@@ -45,6 +45,7 @@ enum gw_sq_stmt {
 #define GW_SQ_SVC_MAX 32
 #define GW_SQ_FWD_MAX 24
 #define GW_SQ_SUPPLY_MAX 24   /* store_sqlite_supply.c's statements */
+#define GW_SQ_METER_MAX 8     /* store_sqlite_meter.c's */
 
 /* Statements that write up to GW_SQ_ROWS_MAX rows at once (a multi-row
  * INSERT, or an IN list), prepared once per row count. 32 rows of at most 10
@@ -79,6 +80,7 @@ struct gw_sq {
 	sqlite3_stmt *stmt[SQ_COUNT_];
 	sqlite3_stmt *svc[GW_SQ_SVC_MAX];   /* store_sqlite_service.c's own statement cache */
 	sqlite3_stmt *supply[GW_SQ_SUPPLY_MAX];   /* store_sqlite_supply.c's */
+	sqlite3_stmt *meter[GW_SQ_METER_MAX];     /* store_sqlite_meter.c's */
 	sqlite3_stmt *rows[SQR_COUNT_][GW_SQ_ROWS_MAX];   /* [set][n - 1] */
 	sqlite3_stmt *fwd[GW_SQ_FWD_MAX];   /* store_sqlite_forward.c's own statement cache */
 	bool in_tx;
