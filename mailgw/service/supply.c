@@ -349,6 +349,11 @@ static int keep_forecast(struct gw_store *st, const char *serial, int64_t idx,
 	snprintf(f.confidence, sizeof(f.confidence), "%s",
 		 fc->ok && fc->confidence_word != NULL ? fc->confidence_word : "");
 	f.empty_at = fc->ok ? fc->empty_at : 0;
+	f.figures = true;
+	f.score = fc->ok ? fc->confidence : 0;
+	f.pages_per_day = fc->ok ? fc->pages_per_day : 0;
+	f.pct_per_day = fc->ok ? fc->pct_per_day : 0;
+	f.weekday_pattern = fc->ok && fc->weekday_pattern;
 	return gw_store_supply_forecast_set(st, serial, idx, &f, err);
 }
 

@@ -321,6 +321,12 @@ struct gw_supply_forecast_row {
 	char confidence[16];           /* high | medium | low | "" */
 	int64_t empty_at;              /* expected empty (Unix seconds) when ok */
 	int64_t made_at;               /* the last point's time */
+	/* the figures `supplies` prints besides (SQLite v11, PostgreSQL v14);
+	 * figures false: kept before they were, so not all of it is known */
+	bool figures;
+	double score;                  /* the confidence, 0 to 1 */
+	double pages_per_day, pct_per_day;
+	bool weekday_pattern;
 };
 
 /* A supply of a device as of its newest report. */

@@ -559,7 +559,7 @@ int gw_pg_audit_list(void *state, gw_store_audit_cb cb, void *ctx, struct tm_err
 		    &row, call_audit, &cb, ctx, "list audit log", err);
 }
 
-/* ---- meters and supplies ---- */
+/* ---- meters (supplies: store_pg_web.c) ---- */
 
 void gw_pg_meter_row(const PGresult *r, int i, void *out)
 {
@@ -603,33 +603,3 @@ int gw_pg_meter_list(void *state, bool latest, int64_t until, gw_store_meter_cb 
 		"list meter readings", err);
 }
 
-static void supply_row(const PGresult *r, int i, void *out)
-{
-	struct gw_supply_row *s = out;
-	memset(s, 0, sizeof(*s));
-	gw_pg_col_text(r, i, 0, s->serial, sizeof(s->serial));
-	gw_pg_col_text(r, i, 1, s->tenant, sizeof(s->tenant));
-	s->seq = gw_pg_col_int(r, i, 2);
-	s->index = gw_pg_col_int(r, i, 3);
-	gw_pg_col_text(r, i, 4, s->type, sizeof(s->type));
-	gw_pg_col_text(r, i, 5, s->colorant, sizeof(s->colorant));
-	gw_pg_col_text(r, i, 6, s->description, sizeof(s->description));
-	gw_pg_col_text(r, i, 7, s->unit, sizeof(s->unit));
-	s->max_capacity = PQgetisnull(r, i, 8) ? TM_UNSET : gw_pg_col_int(r, i, 8);
-	s->level = gw_pg_col_int(r, i, 9);
-}
-
-static int call_supply(void *cb, void *ctx, void *row)
-{
-	return (*(gw_store_supply_cb *)cb)(ctx, row);
-}
-
-int gw_pg_supply_list(void *state, gw_store_supply_cb cb, void *ctx, struct tm_error *err)
-{
-	struct gw_supply_row row;
-	return gw_pg_walk(state,
-		"SELECT l.serial, d.tenant, l.seq, l.idx, l.type, l.colorant, l.description, l.unit,"
-		" l.max_capacity, l.level FROM latest_supplies l JOIN devices d ON d.serial = l.serial"
-		" ORDER BY d.tenant COLLATE \"C\", l.serial COLLATE \"C\", l.idx",
-		NULL, supply_row, &row, call_supply, &cb, ctx, "list supplies", err);
-}

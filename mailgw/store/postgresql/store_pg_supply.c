@@ -430,12 +430,23 @@ int gw_pg_supply_forecast_set(void *state, const char *serial, int64_t idx,
 	gw_pg_text(&p, f->confidence);
 	gw_pg_int(&p, f->empty_at);
 	gw_pg_int(&p, f->made_at);
+	char num[3][32];   /* to the last bit: read back, the same double */
+	snprintf(num[0], sizeof(num[0]), "%.17g", f->score);
+	snprintf(num[1], sizeof(num[1]), "%.17g", f->pages_per_day);
+	snprintf(num[2], sizeof(num[2]), "%.17g", f->pct_per_day);
+	for (size_t i = 0; i < 3; i++)
+		gw_pg_text(&p, num[i]);
+	gw_pg_text(&p, f->weekday_pattern ? "true" : "false");
 	return gw_pg_exec(&s->c,
 		"INSERT INTO supply_forecasts (serial, idx, ok, reason, basis, confidence, empty_at,"
-		" made_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (serial, idx) DO UPDATE"
+		" made_at, score, pages_per_day, pct_per_day, weekday_pattern)"
+		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+		" ON CONFLICT (serial, idx) DO UPDATE"
 		" SET ok = excluded.ok, reason = excluded.reason, basis = excluded.basis,"
 		" confidence = excluded.confidence, empty_at = excluded.empty_at,"
-		" made_at = excluded.made_at", &p, NULL, "set supply forecast", err);
+		" made_at = excluded.made_at, score = excluded.score,"
+		" pages_per_day = excluded.pages_per_day, pct_per_day = excluded.pct_per_day,"
+		" weekday_pattern = excluded.weekday_pattern", &p, NULL, "set supply forecast", err);
 }
 
 int gw_pg_meter_decision_list(void *state, gw_store_meter_decision_cb cb, void *ctx,

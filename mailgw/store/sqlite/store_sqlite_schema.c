@@ -359,6 +359,15 @@ static const char v10[] =
 	"  made_at INTEGER NOT NULL,"
 	"  PRIMARY KEY (serial, idx)) WITHOUT ROWID;";
 
+/* v11 (issue 16): the kept forecast's figures that `supplies` prints, so
+ * that it need not read each supply's history; NULL in a forecast kept
+ * before (read as no forecast kept: made again from the history). */
+static const char v11[] =
+	"ALTER TABLE supply_forecasts ADD COLUMN score REAL;"
+	"ALTER TABLE supply_forecasts ADD COLUMN pages_per_day REAL;"
+	"ALTER TABLE supply_forecasts ADD COLUMN pct_per_day REAL;"
+	"ALTER TABLE supply_forecasts ADD COLUMN weekday_pattern INTEGER;";
+
 const char *const gw_sq_migrations[] = {
 	v1,
 	v2,
@@ -370,6 +379,7 @@ const char *const gw_sq_migrations[] = {
 	v8,
 	v9,
 	v10,
+	v11,
 };
 
 const size_t gw_sq_n_migrations = sizeof(gw_sq_migrations) / sizeof(gw_sq_migrations[0]);

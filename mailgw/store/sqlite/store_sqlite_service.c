@@ -101,10 +101,7 @@ static const char *const sv_sql[SV_COUNT_] = {
 	[SV_AUDIT_LIST] = "SELECT " AUDIT_COLS " FROM svc_audit ORDER BY seq",
 	/* at full precision: at or before ?1 (whole seconds) is before it, or on
 	 * it with no fraction; ordered by the whole instant, then seq */
-	[SV_SUPPLY_LIST] =
-		"SELECT l.serial, d.tenant, l.seq, l.idx, l.type, l.colorant, l.description, l.unit,"
-		" l.max_capacity, l.level FROM latest_supplies l JOIN devices d ON d.serial = l.serial"
-		" ORDER BY d.tenant, l.serial, l.idx",
+	[SV_SUPPLY_LIST] = GW_SQ_SUPPLY_SQL " ORDER BY d.tenant, l.serial, l.idx",
 	/* several gateways (issue 16): in the caller's write transaction, so
 	 * that no other writer comes between the claim and its read-back */
 	[SV_NOTIFY_CLAIM] =
@@ -615,27 +612,11 @@ int gw_sq_audit_list(void *state, gw_store_audit_cb cb, void *ctx, struct tm_err
 
 /* ---- supplies (meters: store_sqlite_meter.c) ---- */
 
-static void supply_row(sqlite3_stmt *s, struct gw_supply_row *r)
-{
-	memset(r, 0, sizeof(*r));
-	gw_sq_col_text(s, 0, r->serial, sizeof(r->serial));
-	gw_sq_col_text(s, 1, r->tenant, sizeof(r->tenant));
-	r->seq = sqlite3_column_int64(s, 2);
-	r->index = sqlite3_column_int64(s, 3);
-	gw_sq_col_text(s, 4, r->type, sizeof(r->type));
-	gw_sq_col_text(s, 5, r->colorant, sizeof(r->colorant));
-	gw_sq_col_text(s, 6, r->description, sizeof(r->description));
-	gw_sq_col_text(s, 7, r->unit, sizeof(r->unit));
-	r->max_capacity = sqlite3_column_type(s, 8) == SQLITE_NULL ? TM_UNSET
-								  : sqlite3_column_int64(s, 8);
-	r->level = sqlite3_column_int64(s, 9);
-}
-
 int gw_sq_supply_list(void *state, gw_store_supply_cb cb, void *ctx, struct tm_error *err)
 {
 	struct gw_sq *q = state;
 	sqlite3_stmt *s = stmt(q, SV_SUPPLY_LIST, err);
 	if (s == NULL)
 		return GW_STORE_ERROR;
-	WALK(q, s, struct gw_supply_row, supply_row, "list supplies");
+	WALK(q, s, struct gw_supply_row, gw_sq_supply_row, "list supplies");
 }
