@@ -66,6 +66,7 @@ struct run {
 	unsigned margin;
 	struct group *g;                     /* the current device's counters */
 	size_t ng, cap_g, init_g;            /* init_g: slots set up (their arrays kept) */
+	size_t next_g;                       /* the group after the last reading's, likely */
 	struct gw_billing *out;
 	size_t cap_lines;
 	bool nomem;
@@ -410,10 +411,14 @@ static int take_reading(void *ctx, const struct gw_meter_row *m)
 	if (u->nomem)
 		return 1;
 	struct group *g = NULL;
-	for (size_t k = u->ng; k > 0 && g == NULL; k--)
-		if (strcmp(u->g[k - 1].r[0].name, m->name) == 0 &&
-		    strcmp(u->g[k - 1].r[0].service, m->service) == 0)
-			g = &u->g[k - 1];
+	for (size_t k = 0; k < u->ng && g == NULL; k++) {
+		size_t i = (u->next_g + k) % u->ng;   /* reports list counters alike */
+		if (strcmp(u->g[i].r[0].name, m->name) == 0 &&
+		    strcmp(u->g[i].r[0].service, m->service) == 0) {
+			g = &u->g[i];
+			u->next_g = i + 1;
+		}
+	}
 	if (g == NULL) {   /* the device's next counter */
 		g = tm_array_grow(u->g, &u->cap_g, u->ng, sizeof(*g), 8, SIZE_MAX);
 		if (g == NULL) {
@@ -426,6 +431,7 @@ static int take_reading(void *ctx, const struct gw_meter_row *m)
 			u->init_g++;
 		}
 		g = &u->g[u->ng++];
+		u->next_g = u->ng;
 		g->n = 0;
 	}
 	return push(u, &g->r, &g->cap, &g->n, m, sizeof(*m));

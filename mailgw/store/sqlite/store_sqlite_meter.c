@@ -108,6 +108,7 @@ struct range_walk {
 	void *ctx;
 	struct counter_name *met;
 	size_t n, cap;
+	size_t next;   /* where the counter after the last one met is, likely */
 };
 
 /* Counter service/name met for the first time in this device: its last
@@ -115,9 +116,15 @@ struct range_walk {
  * callback. 0, the callback's stop, or a failure. */
 static int meet(struct range_walk *w, const char *service, const char *name, struct tm_error *err)
 {
-	for (size_t i = 0; i < w->n; i++)
-		if (strcmp(w->met[i].name, name) == 0 && strcmp(w->met[i].service, service) == 0)
+	/* a device's reports list the same counters in the same order: the
+	 * one after the last is tried first */
+	for (size_t k = 0; k < w->n; k++) {
+		size_t i = (w->next + k) % w->n;
+		if (strcmp(w->met[i].name, name) == 0 && strcmp(w->met[i].service, service) == 0) {
+			w->next = i + 1;
 			return 0;
+		}
+	}
 	struct counter_name *m = tm_array_grow(w->met, &w->cap, w->n, sizeof(*m), 16, SIZE_MAX);
 	if (m == NULL)
 		return tm_error_set(err, "internal.nomem", "meter readings: out of memory");
@@ -125,6 +132,7 @@ static int meet(struct range_walk *w, const char *service, const char *name, str
 	snprintf(m[w->n].service, sizeof(m[w->n].service), "%s", service);
 	snprintf(m[w->n].name, sizeof(m[w->n].name), "%s", name);
 	w->n++;
+	w->next = w->n;
 	struct gw_sq *q = w->q;
 	sqlite3_stmt *s = stmt(q, ME_OPEN, err);
 	if (s == NULL)
@@ -173,7 +181,7 @@ int gw_sq_meter_range(void *state, int64_t since, int64_t until, gw_store_meter_
 		char serial[GW_NAME_MAX + 1];
 		gw_sq_col_text(d, 0, serial, sizeof(serial));
 		w.serial = serial;
-		w.n = 0;
+		w.n = w.next = 0;
 		/* the openings of its last report's counters, then its readings
 		 * in the period, a counter met there first preceded by its opening */
 		sqlite3_stmt *s = stmt(w.q, ME_LAST, err);
