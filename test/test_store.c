@@ -27,8 +27,8 @@
 
 /* The schema versions this program knows (a row per migration) and the
  * tables of a fresh PostgreSQL schema. */
-#define SQ_VERSION 11
-#define SQ_VERSION_S "11"
+#define SQ_VERSION 12
+#define SQ_VERSION_S "12"
 #define PG_VERSION 14
 #define PG_VERSION_S "14"
 #define PG_TABLES 38
@@ -195,7 +195,8 @@ Test(store, migrates_from_empty_and_reopens_idempotently)
 	cr_assert_eq(gw_store_schema_version(st, &in_db, &known, &err), GW_STORE_OK, "%s", err.msg);
 	/* SQLite: v5 forwarding, v6 supplies, v7 the report-time index with seq,
 	 * v8 notification claims, v9 the retention index, v10 supply
-	 * forecasts, v11 their figures; PostgreSQL: v5 notification claims, v6
+	 * forecasts, v11 their figures, v12 the report-time index with the
+	 * tenant; PostgreSQL: v5 notification claims, v6
 	 * forwarding, then v8 deferrable keys, v9 row-level security, v10 the
 	 * reporting views, v11 the retention index (versions 7 to 10), supplies
 	 * (version 11), the monthly partitions (12), supply forecasts (13) and
@@ -358,6 +359,24 @@ Test(store, migration_v12_moves_reports_into_monthly_partitions)
 	gw_store_close(st);
 	snprintf(sql, sizeof(sql), "DROP OWNED BY %s; DROP ROLE %s", role, role);
 	cr_assert(tm_store_exec(NULL, sql));
+}
+
+/* SQLite v12 (issue 16): the report-time index ends with the tenant, so
+ * that billing's walk over a month's reports reads the index alone. */
+Test(store, migration_v12_puts_the_tenant_in_the_report_time_index)
+{
+	TM_SQLITE_ONLY();   /* PostgreSQL's billing reads meter_list */
+	gw_store_close(open_with_tenant());
+	cr_assert(tm_store_exec("DROP INDEX reports_serial_time; CREATE INDEX reports_serial_time"
+				" ON reports(serial, generated_unix, generated_nsec, seq);"
+				" PRAGMA user_version = 11;", NULL));
+	cr_assert_eq(q1("SELECT count(*) FROM pragma_index_info('reports_serial_time')"), 4);
+	gw_store_close(open_store());   /* migrates */
+	cr_assert_eq(q1("PRAGMA user_version"), SQ_VERSION);
+	char col[96];
+	qtext("SELECT group_concat(name, ',') FROM (SELECT name FROM"
+	      " pragma_index_info('reports_serial_time') ORDER BY seqno)", col, sizeof(col));
+	cr_assert_str_eq(col, "serial,generated_unix,generated_nsec,seq,tenant");
 }
 
 /* SQLite v11, PostgreSQL v14 (issue 16): a forecast kept before has no

@@ -33,9 +33,10 @@ _Static_assert(ME_COUNT_ <= GW_SQ_METER_MAX, "grow GW_SQ_METER_MAX");
  * its last report at or before since (?2); its readings in the period
  * (since, until] (?2, ?3) by the report-time index (serial,
  * generated_unix, generated_nsec, seq) in time order, a report's counters
- * by their key: no sort (r.id makes the index's order a total one, which
- * SQLite needs to take a report's counters in key order without sorting
- * them); and for each counter met, its last reading at or
+ * by their key: no sort (the index's columns to the end, tenant and the
+ * rowid r.id, make its order a total one, which SQLite needs to take a
+ * report's counters in key order without sorting them; the index alone
+ * answers, schema v12); and for each counter met, its last reading at or
  * before since that an operator did not exclude (one index seek from the
  * newest down). The devices' walk replaced one statement that sorted the
  * whole period by counter (issue 16). */
@@ -60,7 +61,7 @@ static const char *const me_sql[ME_COUNT_] = {
 	[ME_PERIOD] = METER_COLS " CROSS JOIN counters c WHERE r.serial = ?1"
 		" AND (r.generated_unix > ?2 OR (r.generated_unix = ?2 AND r.generated_nsec > 0))"
 		" AND" AT_OR_BEFORE("?3") " AND c.report = r.id"
-		" ORDER BY r.generated_unix, r.generated_nsec, r.seq, r.id, c.service, c.name",
+		" ORDER BY r.generated_unix, r.generated_nsec, r.seq, r.tenant, r.id, c.service, c.name",
 };
 
 static sqlite3_stmt *stmt(struct gw_sq *q, enum meter_stmt which, struct tm_error *err)
