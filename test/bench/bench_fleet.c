@@ -453,6 +453,9 @@ static bool one_backend(const char *gw, const char *tmp, const char *pki, bool p
 	char made[700];   /* there when the store was generated to the end */
 	snprintf(made, sizeof(made), "%s/generated", state);
 	bool again = file_size(made) > 0;
+	if (again && pg)   /* a server of its own (test/pg_fixture.sh) took the database with it */
+		again = bench_pg_q1("postgres", "SELECT count(*) FROM pg_database WHERE datname = '"
+				    PG_DB "'") == 1;
 	if (!again && mkdir(state, 0700) != 0 && errno != EEXIST) {
 		perror(state);
 		exit(2);
