@@ -293,24 +293,6 @@ static void forecast_cells(const struct gw_forecast *f, char *days, char *date, 
 		 f->confidence_word);
 }
 
-/* The forecast the gateway kept when the supply's level last changed, its
- * days left counted from now (as gw_forecast_run counts them from as_of). */
-static void kept_forecast(const struct gw_supply_forecast_row *k, int64_t now, struct gw_forecast *f)
-{
-	memset(f, 0, sizeof(*f));
-	f->ok = k->ok;
-	f->reason = k->reason;
-	f->basis = k->basis;
-	f->confidence_word = k->confidence;
-	f->confidence = k->score;
-	f->empty_at = k->empty_at;
-	double days = (double)(k->empty_at - now) / 86400.0;
-	f->days_left = days > 0 ? days : 0;
-	f->pages_per_day = k->pages_per_day;
-	f->pct_per_day = k->pct_per_day;
-	f->weekday_pattern = k->weekday_pattern;
-}
-
 static int print_supply(void *ctx, const struct gw_supply_row *s)
 {
 	struct supply_ctx *x = ctx;
@@ -321,7 +303,7 @@ static int print_supply(void *ctx, const struct gw_supply_row *s)
 	/* the kept forecast; made again from the history when asked, or when
 	 * none was kept with its figures (a store older than them, or copied) */
 	if (!x->recompute && s->fc.made_at != 0 && s->fc.figures) {
-		kept_forecast(&s->fc, x->now, &f);
+		gw_supply_forecast_kept(&s->fc, x->now, &f);
 	} else {
 		x->rc = gw_supply_forecast(x->st, s->serial, s->index, x->now, &f, NULL, NULL, x->err);
 		if (x->rc != GW_STORE_OK)

@@ -357,6 +357,23 @@ static int keep_forecast(struct gw_store *st, const char *serial, int64_t idx,
 	return gw_store_supply_forecast_set(st, serial, idx, &f, err);
 }
 
+void gw_supply_forecast_kept(const struct gw_supply_forecast_row *k, int64_t as_of,
+			     struct gw_forecast *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->ok = k->ok;
+	f->reason = k->reason;
+	f->basis = k->basis;
+	f->confidence_word = k->confidence;
+	f->confidence = k->score;
+	f->empty_at = k->empty_at;
+	double days = (double)(k->empty_at - as_of) / 86400.0;   /* as forecast.c counts them */
+	f->days_left = days > 0 ? days : 0;
+	f->pages_per_day = k->pages_per_day;
+	f->pct_per_day = k->pct_per_day;
+	f->weekday_pattern = k->weekday_pattern;
+}
+
 int gw_supply_forecast_keep(struct gw_store *st, const char *serial, int64_t idx,
 			    struct tm_error *err)
 {
