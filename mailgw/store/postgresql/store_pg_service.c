@@ -580,26 +580,39 @@ static int call_meter(void *cb, void *ctx, void *row)
 	return (*(gw_store_meter_cb *)cb)(ctx, row);
 }
 
+/* Every reading up to until is a long, simple query whose cost estimate
+ * is far above jit_above_cost: compiling it (JIT) cost more than it saved,
+ * about half of billing 200 devices' 155 days on PostgreSQL 15 (issue 16).
+ * Off for that query, then as the server has it. */
 int gw_pg_meter_list(void *state, bool latest, int64_t until, gw_store_meter_cb cb, void *ctx,
 		     struct tm_error *err)
 {
+	struct gw_pg *s = state;
 	struct gw_pg_params p;
 	gw_pg_params_init(&p);
 	if (!latest)
 		gw_pg_int(&p, until);
 	struct gw_meter_row row;
-	return gw_pg_walk(state, latest ?
-		"SELECT r.serial, r.tenant, r.seq, r.generated_unix, c.service, c.name, c.value,"
-		" r.generated_nsec"
-		" FROM devices d JOIN reports r ON r.serial = d.serial AND r.seq = d.last_seq"
-		" JOIN counters c ON c.report = r.id"
-		" ORDER BY r.serial COLLATE \"C\", c.service COLLATE \"C\", c.name COLLATE \"C\"" :
-		"SELECT r.serial, r.tenant, r.seq, r.generated_unix, c.service, c.name, c.value,"
-		" r.generated_nsec FROM reports r JOIN counters c ON c.report = r.id"
-		" WHERE r.generated_unix < $1 OR (r.generated_unix = $1 AND r.generated_nsec = 0)"
-		" ORDER BY r.serial COLLATE \"C\", c.service COLLATE \"C\", c.name COLLATE \"C\","
-		" r.generated_unix, r.generated_nsec, r.seq",
-		latest ? NULL : &p, gw_pg_meter_row, &row, call_meter, &cb, ctx,
-		"list meter readings", err);
+	int rc = latest ? GW_STORE_OK
+			: gw_pg_exec(&s->c, "SET jit = off", NULL, NULL, "meter readings: jit", err);
+	if (rc == GW_STORE_OK)
+		rc = gw_pg_walk(s, latest ?
+			"SELECT r.serial, r.tenant, r.seq, r.generated_unix, c.service, c.name, c.value,"
+			" r.generated_nsec"
+			" FROM devices d JOIN reports r ON r.serial = d.serial AND r.seq = d.last_seq"
+			" JOIN counters c ON c.report = r.id"
+			" ORDER BY r.serial COLLATE \"C\", c.service COLLATE \"C\", c.name COLLATE \"C\"" :
+			"SELECT r.serial, r.tenant, r.seq, r.generated_unix, c.service, c.name, c.value,"
+			" r.generated_nsec FROM reports r JOIN counters c ON c.report = r.id"
+			" WHERE r.generated_unix < $1 OR (r.generated_unix = $1 AND r.generated_nsec = 0)"
+			" ORDER BY r.serial COLLATE \"C\", c.service COLLATE \"C\", c.name COLLATE \"C\","
+			" r.generated_unix, r.generated_nsec, r.seq",
+			latest ? NULL : &p, gw_pg_meter_row, &row, call_meter, &cb, ctx,
+			"list meter readings", err);
+	if (!latest) {
+		struct tm_error ignored = {0};   /* the readings' outcome is what counts */
+		gw_pg_exec(&s->c, "RESET jit", NULL, NULL, "meter readings: jit", &ignored);
+	}
+	return rc;
 }
 
