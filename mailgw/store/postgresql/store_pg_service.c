@@ -580,39 +580,41 @@ static int call_meter(void *cb, void *ctx, void *row)
 	return (*(gw_store_meter_cb *)cb)(ctx, row);
 }
 
-/* Every reading up to until is a long, simple query whose cost estimate
- * is far above jit_above_cost: compiling it (JIT) cost more than it saved,
- * about half of billing 200 devices' 155 days on PostgreSQL 15 (issue 16).
- * Off for that query, then as the server has it. */
+int gw_pg_walk_nojit(struct gw_pg *s, const char *sql, const struct gw_pg_params *p,
+		     gw_pg_fill_fn fill, void *row, int (*call)(void *cb, void *ctx, void *row),
+		     void *cb, void *ctx, const char *what, struct tm_error *err)
+{
+	int rc = gw_pg_exec(&s->c, "SET jit = off", NULL, NULL, what, err);
+	if (rc == GW_STORE_OK)
+		rc = gw_pg_walk(s, sql, p, fill, row, call, cb, ctx, what, err);
+	struct tm_error ignored = {0};   /* the walk's outcome is what counts */
+	gw_pg_exec(&s->c, "RESET jit", NULL, NULL, what, &ignored);
+	return rc;
+}
+
+/* Every reading up to until: without JIT (gw_pg_walk_nojit; by psql, for
+ * 200 devices over 155 days, 1.3 s with JIT, 0.67 s without). */
 int gw_pg_meter_list(void *state, bool latest, int64_t until, gw_store_meter_cb cb, void *ctx,
 		     struct tm_error *err)
 {
-	struct gw_pg *s = state;
 	struct gw_pg_params p;
 	gw_pg_params_init(&p);
-	if (!latest)
-		gw_pg_int(&p, until);
 	struct gw_meter_row row;
-	int rc = latest ? GW_STORE_OK
-			: gw_pg_exec(&s->c, "SET jit = off", NULL, NULL, "meter readings: jit", err);
-	if (rc == GW_STORE_OK)
-		rc = gw_pg_walk(s, latest ?
+	if (latest)
+		return gw_pg_walk(state,
 			"SELECT r.serial, r.tenant, r.seq, r.generated_unix, c.service, c.name, c.value,"
 			" r.generated_nsec"
 			" FROM devices d JOIN reports r ON r.serial = d.serial AND r.seq = d.last_seq"
 			" JOIN counters c ON c.report = r.id"
-			" ORDER BY r.serial COLLATE \"C\", c.service COLLATE \"C\", c.name COLLATE \"C\"" :
-			"SELECT r.serial, r.tenant, r.seq, r.generated_unix, c.service, c.name, c.value,"
-			" r.generated_nsec FROM reports r JOIN counters c ON c.report = r.id"
-			" WHERE r.generated_unix < $1 OR (r.generated_unix = $1 AND r.generated_nsec = 0)"
-			" ORDER BY r.serial COLLATE \"C\", c.service COLLATE \"C\", c.name COLLATE \"C\","
-			" r.generated_unix, r.generated_nsec, r.seq",
-			latest ? NULL : &p, gw_pg_meter_row, &row, call_meter, &cb, ctx,
-			"list meter readings", err);
-	if (!latest) {
-		struct tm_error ignored = {0};   /* the readings' outcome is what counts */
-		gw_pg_exec(&s->c, "RESET jit", NULL, NULL, "meter readings: jit", &ignored);
-	}
-	return rc;
+			" ORDER BY r.serial COLLATE \"C\", c.service COLLATE \"C\", c.name COLLATE \"C\"",
+			NULL, gw_pg_meter_row, &row, call_meter, &cb, ctx, "list meter readings", err);
+	gw_pg_int(&p, until);
+	return gw_pg_walk_nojit(state,
+		"SELECT r.serial, r.tenant, r.seq, r.generated_unix, c.service, c.name, c.value,"
+		" r.generated_nsec FROM reports r JOIN counters c ON c.report = r.id"
+		" WHERE r.generated_unix < $1 OR (r.generated_unix = $1 AND r.generated_nsec = 0)"
+		" ORDER BY r.serial COLLATE \"C\", c.service COLLATE \"C\", c.name COLLATE \"C\","
+		" r.generated_unix, r.generated_nsec, r.seq",
+		&p, gw_pg_meter_row, &row, call_meter, &cb, ctx, "list meter readings", err);
 }
 
