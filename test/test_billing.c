@@ -176,6 +176,40 @@ Test(billing, the_opening_is_the_last_reading_not_excluded)
 	gw_billing_fini(&b);
 }
 
+/* A device's counters come interleaved, report by report (the SQLite back
+ * end walks a device's reports in time order, issue 16): each counter's
+ * readings still make its own line. A counter missing from the last report
+ * before the start opens at its reading before that, found when the period
+ * meets it. */
+Test(billing, counters_interleaved_and_one_missing_before_the_start)
+{
+	sc_enroll(st, "M1", "acme-hq", 1);
+	static const int day[] = { -10, -1, 10, 31 };   /* 31: 11-01 00:00, closes */
+	static const long long total[] = { 100, 200, 300, 420 }, mono[] = { 50, -1, 150, 190 };
+	for (size_t i = 0; i < 4; i++) {
+		struct sc_report r;
+		sc_report_init(&r, "M1", (long long)i + 1, 1790726400 + (int64_t)day[i] * 86400);
+		r.total = total[i];
+		r.mono = mono[i];
+		sc_ingest(st, &svc, &r, "acme-hq", r.at);
+	}
+	struct gw_billing b;
+	bill("acme", "2026-10", &b);
+	cr_assert_eq(b.n_lines, 2);
+	const struct gw_billing_line *l = sc_bill_line(&b, "M1", "total/impressions");
+	cr_expect_eq(l->open_value, 200);
+	cr_expect_eq(l->close_value, 420);
+	cr_expect_eq(l->usage, 220);
+	cr_expect_eq(l->flags, 0);
+	l = sc_bill_line(&b, "M1", "total/impressions_monochrome");
+	cr_expect_eq(l->open_value, 50, "the 09-20 reading: the 09-29 report had no mono counter");
+	cr_expect_eq(l->close_value, 190);
+	cr_expect_eq(l->usage, 140);
+	cr_expect_eq(l->flags, GW_BILL_EST_OPEN, "its opening is 11 days old: at the start, as"
+		     " no reading before it gives a volume");
+	gw_billing_fini(&b);
+}
+
 /* ---- the fleet scenario ---- */
 
 static void replay_fleet(void)

@@ -27,10 +27,10 @@
 
 /* The schema versions this program knows (a row per migration) and the
  * tables of a fresh PostgreSQL schema. */
-#define SQ_VERSION 10
-#define SQ_VERSION_S "10"
-#define PG_VERSION 13
-#define PG_VERSION_S "13"
+#define SQ_VERSION 12
+#define SQ_VERSION_S "12"
+#define PG_VERSION 14
+#define PG_VERSION_S "14"
 #define PG_TABLES 38
 
 /* ---- fixtures ---- */
@@ -195,10 +195,12 @@ Test(store, migrates_from_empty_and_reopens_idempotently)
 	cr_assert_eq(gw_store_schema_version(st, &in_db, &known, &err), GW_STORE_OK, "%s", err.msg);
 	/* SQLite: v5 forwarding, v6 supplies, v7 the report-time index with seq,
 	 * v8 notification claims, v9 the retention index, v10 supply
-	 * forecasts; PostgreSQL: v5 notification claims, v6 forwarding, then v8
-	 * deferrable keys, v9 row-level security, v10 the reporting views, v11
-	 * the retention index (versions 7 to 10), supplies (version 11), the
-	 * monthly partitions (12) and supply forecasts (13) */
+	 * forecasts, v11 their figures, v12 the report-time index with the
+	 * tenant; PostgreSQL: v5 notification claims, v6
+	 * forwarding, then v8 deferrable keys, v9 row-level security, v10 the
+	 * reporting views, v11 the retention index (versions 7 to 10), supplies
+	 * (version 11), the monthly partitions (12), supply forecasts (13) and
+	 * their figures (14) */
 	cr_assert_eq(in_db, tm_sf.pg ? PG_VERSION : SQ_VERSION);
 	cr_assert_eq(known, tm_sf.pg ? PG_VERSION : SQ_VERSION);
 	gw_store_close(st);
@@ -357,6 +359,61 @@ Test(store, migration_v12_moves_reports_into_monthly_partitions)
 	gw_store_close(st);
 	snprintf(sql, sizeof(sql), "DROP OWNED BY %s; DROP ROLE %s", role, role);
 	cr_assert(tm_store_exec(NULL, sql));
+}
+
+/* SQLite v12 (issue 16): the report-time index ends with the tenant, so
+ * that billing's walk over a month's reports reads the index alone. */
+Test(store, migration_v12_puts_the_tenant_in_the_report_time_index)
+{
+	TM_SQLITE_ONLY();   /* PostgreSQL's billing reads meter_list */
+	gw_store_close(open_with_tenant());
+	cr_assert(tm_store_exec("DROP INDEX reports_serial_time; CREATE INDEX reports_serial_time"
+				" ON reports(serial, generated_unix, generated_nsec, seq);"
+				" PRAGMA user_version = 11;", NULL));
+	cr_assert_eq(q1("SELECT count(*) FROM pragma_index_info('reports_serial_time')"), 4);
+	gw_store_close(open_store());   /* migrates */
+	cr_assert_eq(q1("PRAGMA user_version"), SQ_VERSION);
+	char col[96];
+	qtext("SELECT group_concat(name, ',') FROM (SELECT name FROM"
+	      " pragma_index_info('reports_serial_time') ORDER BY seqno)", col, sizeof(col));
+	cr_assert_str_eq(col, "serial,generated_unix,generated_nsec,seq,tenant");
+}
+
+/* SQLite v11, PostgreSQL v14 (issue 16): a forecast kept before has no
+ * figures (NULL: `supplies` makes it again from the history); one kept
+ * after has them. */
+Test(store, migration_v11_v14_adds_the_kept_forecasts_figures)
+{
+	gw_store_close(open_with_tenant());
+	const char *drop = "ALTER TABLE supply_forecasts DROP COLUMN score;"
+			   "ALTER TABLE supply_forecasts DROP COLUMN pages_per_day;"
+			   "ALTER TABLE supply_forecasts DROP COLUMN pct_per_day;"
+			   "ALTER TABLE supply_forecasts DROP COLUMN weekday_pattern;";
+	char sq[512], pg[512];
+	snprintf(sq, sizeof(sq), "%s PRAGMA user_version = 10;", drop);
+	snprintf(pg, sizeof(pg), "%s DELETE FROM telemail_schema WHERE version = 14;", drop);
+	cr_assert(tm_store_exec(sq, pg));
+	cr_assert(tm_store_exec("INSERT INTO supply_forecasts (serial, idx, ok, reason, basis,"
+				" confidence, empty_at, made_at)"
+				" VALUES ('D1', 1, 1, '', 'pages', 'high', 1793491200, 1790812800)",
+				"INSERT INTO supply_forecasts (serial, idx, ok, reason, basis,"
+				" confidence, empty_at, made_at)"
+				" VALUES ('D1', 1, true, '', 'pages', 'high', 1793491200, 1790812800)"));
+	struct gw_store *st = open_store();   /* migrates */
+	int in_db = 0, known = 0;
+	struct tm_error err = {0};
+	cr_assert_eq(gw_store_schema_version(st, &in_db, &known, &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(in_db, tm_sf.pg ? PG_VERSION : SQ_VERSION);
+	cr_assert_eq(q1("SELECT count(*) FROM supply_forecasts WHERE serial = 'D1' AND empty_at ="
+			" 1793491200 AND score IS NULL AND weekday_pattern IS NULL"), 1);
+	struct gw_supply_forecast_row f = { .ok = true, .empty_at = 1793491200, .made_at = 1790899200,
+					    .figures = true, .score = 0.8125, .pages_per_day = 212.5,
+					    .pct_per_day = 0.1, .weekday_pattern = true };
+	cr_assert_eq(gw_store_supply_forecast_set(st, "D1", 1, &f, &err), GW_STORE_OK, "%s", err.msg);
+	gw_store_close(st);
+	cr_assert_eq(q1("SELECT count(*) FROM supply_forecasts WHERE score = 0.8125 AND"
+			" pages_per_day = 212.5 AND pct_per_day = 0.1 AND weekday_pattern"), 1,
+		     "0.1 (no binary fraction) to the last bit");
 }
 
 Test(store, refuses_a_schema_newer_than_it_knows)

@@ -531,6 +531,50 @@ Test(supply, cli_rule_cartridges_supplies)
 	free(out);
 }
 
+/* `supplies` reads the forecast kept when the level last changed, days
+ * counted from --at; --recompute makes it again from the whole history
+ * (issue 16). Kept as the pipeline keeps it, it prints what --recompute
+ * prints, to the last digit of every figure; moved by 5 days in the store,
+ * the kept one shows; without its figures (a forecast kept before schema
+ * SQLite v11 / PostgreSQL v14) or without a kept one (a copied store) the
+ * history gives it. */
+Test(supply, supplies_read_the_kept_forecast_or_recompute)
+{
+	steady(0, 30, 0);   /* 40 % on day 30, 2 % a day: empty on day 50, 2026-11-24 */
+	static const char *const formats[] = { "csv", "json", "table" };
+	char *kept = NULL, *again = NULL, args[160];
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(args, sizeof(args), "supplies --tenant acme --format %s"
+			 " --at 2026-11-14T18:00:00Z", formats[i]);
+		cr_assert_eq(run(args, &kept), 0, "%s", kept);
+		strcat(args, " --recompute");
+		cr_assert_eq(run(args, &again), 0, "%s", again);
+		cr_expect_str_eq(kept, again, "%s", formats[i]);
+		free(kept);
+		free(again);
+	}
+	const char *csv = "supplies --tenant acme --format csv --at 2026-11-14T18:00:00Z";
+	const char *row = "acme-hq,S1,1,toner,black,40,100,percent,10.0,2026-11-24,pages,";
+	cr_assert(tm_store_exec("UPDATE supply_forecasts SET empty_at = empty_at + 5 * 86400", NULL));
+	cr_assert_eq(run(csv, &kept), 0, "%s", kept);
+	cr_expect_not_null(strstr(kept, "acme-hq,S1,1,toner,black,40,100,percent,15.0,2026-11-29,"
+				  "pages,"), "the kept one, days from --at: %s", kept);
+	free(kept);
+	snprintf(args, sizeof(args), "%s --recompute", csv);
+	cr_assert_eq(run(args, &again), 0, "%s", again);
+	cr_expect_not_null(strstr(again, row), "%s", again);
+	free(again);
+	cr_assert(tm_store_exec("UPDATE supply_forecasts SET score = NULL, pages_per_day = NULL,"
+				" pct_per_day = NULL, weekday_pattern = NULL", NULL));
+	cr_assert_eq(run(csv, &kept), 0, "%s", kept);
+	cr_expect_not_null(strstr(kept, row), "kept without its figures: made again: %s", kept);
+	free(kept);
+	cr_assert(tm_store_exec("DELETE FROM supply_forecasts", NULL));
+	cr_assert_eq(run(csv, &kept), 0, "%s", kept);
+	cr_expect_not_null(strstr(kept, row), "none kept: made again: %s", kept);
+	free(kept);
+}
+
 /* Every supply's row before a report in one call (one round trip on
  * PostgreSQL) answers what gw_store_supply_before answers for each: three
  * supplies, one the device never reported, one only in the later reports. */

@@ -58,10 +58,11 @@ struct qopts {
 	const char *at;
 	bool failed_only;
 	bool all;
+	bool recompute;
 };
 
 enum { OPT_TENANT = 1000, OPT_JSON, OPT_OPEN, OPT_PERIOD, OPT_FORMAT, OPT_HEAD, OPT_AT, OPT_FAILED,
-       OPT_ALL };
+       OPT_ALL, OPT_RECOMPUTE };
 
 static int parse_opts(int argc, char **argv, int first, struct qopts *q, const char *allowed,
 		      const char *usage)
@@ -76,14 +77,16 @@ static int parse_opts(int argc, char **argv, int first, struct qopts *q, const c
 		{ "at", required_argument, NULL, OPT_AT },
 		{ "failed", no_argument, NULL, OPT_FAILED },
 		{ "all", no_argument, NULL, OPT_ALL },
+		{ "recompute", no_argument, NULL, OPT_RECOMPUTE },
 		{ NULL, 0, NULL, 0 },
 	};
-	static const char letters[] = "tjopfhaFA";   /* per OPT_*, for `allowed` */
+	static const char letters[] = "tjopfhaFAr";   /* per OPT_*, for `allowed` */
 	memset(q, 0, sizeof(*q));
 	optind = first;
 	int ch;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (ch < OPT_TENANT || ch > OPT_ALL || strchr(allowed, letters[ch - OPT_TENANT]) == NULL)
+		if (ch < OPT_TENANT || ch > OPT_RECOMPUTE ||
+		    strchr(allowed, letters[ch - OPT_TENANT]) == NULL)
 			goto usage;
 		switch (ch) {
 		case OPT_TENANT: q->tenant = optarg; break;
@@ -95,6 +98,7 @@ static int parse_opts(int argc, char **argv, int first, struct qopts *q, const c
 		case OPT_AT: q->at = optarg; break;
 		case OPT_FAILED: q->failed_only = true; break;
 		case OPT_ALL: q->all = true; break;
+		case OPT_RECOMPUTE: q->recompute = true; break;
 		default: goto usage;
 		}
 	}
@@ -265,6 +269,7 @@ struct supply_ctx {
 	json_t *list;
 	struct gw_store *st;   /* supplies: forecasts as of now */
 	int64_t now;
+	bool recompute;        /* supplies: each forecast from the whole history */
 	bool csv;
 	int rc;                /* supplies: a forecast's store failure */
 	struct tm_error *err;
@@ -295,9 +300,15 @@ static int print_supply(void *ctx, const struct gw_supply_row *s)
 		return 0;
 	char level[24], cap[24], days[32], date[32], basis[64];
 	struct gw_forecast f;
-	x->rc = gw_supply_forecast(x->st, s->serial, s->index, x->now, &f, NULL, NULL, x->err);
-	if (x->rc != GW_STORE_OK)
-		return 1;
+	/* the kept forecast; made again from the history when asked, or when
+	 * none was kept with its figures (a store older than them, or copied) */
+	if (!x->recompute && s->fc.made_at != 0 && s->fc.figures) {
+		gw_supply_forecast_kept(&s->fc, x->now, &f);
+	} else {
+		x->rc = gw_supply_forecast(x->st, s->serial, s->index, x->now, &f, NULL, NULL, x->err);
+		if (x->rc != GW_STORE_OK)
+			return 1;
+	}
 	forecast_cells(&f, days, date, basis, sizeof(days));
 	if (s->level == -3)
 		snprintf(level, sizeof(level), "some");
@@ -339,8 +350,9 @@ int gw_cmd_supplies(struct gw_cli *c, int argc, char **argv)
 {
 	struct qopts q;
 	struct gw_tenant_scope scope;
-	const char *usage = "supplies [--tenant T] [--json] [--format table|csv|json] [--at TIME]";
-	if (parse_opts(argc, argv, 1, &q, "tjfa", usage) < 0)
+	const char *usage =
+		"supplies [--tenant T] [--json] [--format table|csv|json] [--at TIME] [--recompute]";
+	if (parse_opts(argc, argv, 1, &q, "tjfar", usage) < 0)
 		return GW_EXIT_USAGE;
 	const char *format = q.json ? "json" : q.format != NULL ? q.format : "table";
 	if (strcmp(format, "table") != 0 && strcmp(format, "csv") != 0 && strcmp(format, "json") != 0) {
@@ -355,7 +367,8 @@ int gw_cmd_supplies(struct gw_cli *c, int argc, char **argv)
 		return ex;
 	struct tm_error err = {0};
 	struct supply_ctx x = { .scope = &scope, .list = strcmp(format, "json") == 0 ? json_array() : NULL,
-				.st = c->store, .now = now, .csv = strcmp(format, "csv") == 0,
+				.st = c->store, .now = now, .recompute = q.recompute,
+				.csv = strcmp(format, "csv") == 0,
 				.err = &err };
 	if (x.csv)
 		printf("tenant,serial,index,type,colorant,level,max_capacity,unit,days_left,empty_date,"

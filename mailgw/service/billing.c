@@ -66,6 +66,7 @@ struct run {
 	unsigned margin;
 	struct group *g;                     /* the current device's counters */
 	size_t ng, cap_g, init_g;            /* init_g: slots set up (their arrays kept) */
+	size_t next_g;                       /* the group after the last reading's, likely */
 	struct gw_billing *out;
 	size_t cap_lines;
 	bool nomem;
@@ -342,9 +343,20 @@ static void name_groups(struct run *u, const struct gw_meter_model *model)
 	}
 }
 
+static int cmp_group(const void *a, const void *b)
+{
+	const struct gw_meter_row *x = &((const struct group *)a)->r[0];
+	const struct gw_meter_row *y = &((const struct group *)b)->r[0];
+	int c = strcmp(x->service, y->service);
+	return c != 0 ? c : strcmp(x->name, y->name);
+}
+
 /* Bill the device whose readings are in u->g. */
 static void flush(struct run *u)
 {
+	/* by service and name, whatever order the counters came in: the
+	 * device's tenant is its first counter's */
+	qsort(u->g, u->ng, sizeof(*u->g), cmp_group);
 	size_t ng = 0;
 	for (size_t k = 0; k < u->ng; k++) {
 		struct group *g = &u->g[k];
@@ -387,18 +399,27 @@ static void flush(struct run *u)
 	u->ng = 0;
 }
 
+/* The readings come device by device, a counter's in time order, a
+ * device's counters possibly interleaved (gw_store_meter_range): each to
+ * its counter's group, the device's last group first (meter_list gives a
+ * counter's readings in a row). */
 static int take_reading(void *ctx, const struct gw_meter_row *m)
 {
 	struct run *u = ctx;
-	struct group *g = u->ng > 0 ? &u->g[u->ng - 1] : NULL;
-	if (g != NULL && strcmp(g->r[0].serial, m->serial) != 0) {
+	if (u->ng > 0 && strcmp(u->g[0].r[0].serial, m->serial) != 0)
 		flush(u);
-		g = NULL;
-	}
 	if (u->nomem)
 		return 1;
-	if (g == NULL || strcmp(g->r[0].service, m->service) != 0 ||
-	    strcmp(g->r[0].name, m->name) != 0) {   /* the device's next counter */
+	struct group *g = NULL;
+	for (size_t k = 0; k < u->ng && g == NULL; k++) {
+		size_t i = (u->next_g + k) % u->ng;   /* reports list counters alike */
+		if (strcmp(u->g[i].r[0].name, m->name) == 0 &&
+		    strcmp(u->g[i].r[0].service, m->service) == 0) {
+			g = &u->g[i];
+			u->next_g = i + 1;
+		}
+	}
+	if (g == NULL) {   /* the device's next counter */
 		g = tm_array_grow(u->g, &u->cap_g, u->ng, sizeof(*g), 8, SIZE_MAX);
 		if (g == NULL) {
 			u->nomem = true;
@@ -410,6 +431,7 @@ static int take_reading(void *ctx, const struct gw_meter_row *m)
 			u->init_g++;
 		}
 		g = &u->g[u->ng++];
+		u->next_g = u->ng;
 		g->n = 0;
 	}
 	return push(u, &g->r, &g->cap, &g->n, m, sizeof(*m));

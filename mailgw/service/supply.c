@@ -349,7 +349,43 @@ static int keep_forecast(struct gw_store *st, const char *serial, int64_t idx,
 	snprintf(f.confidence, sizeof(f.confidence), "%s",
 		 fc->ok && fc->confidence_word != NULL ? fc->confidence_word : "");
 	f.empty_at = fc->ok ? fc->empty_at : 0;
+	f.figures = true;
+	f.score = fc->ok ? fc->confidence : 0;
+	f.pages_per_day = fc->ok ? fc->pages_per_day : 0;
+	f.pct_per_day = fc->ok ? fc->pct_per_day : 0;
+	f.weekday_pattern = fc->ok && fc->weekday_pattern;
 	return gw_store_supply_forecast_set(st, serial, idx, &f, err);
+}
+
+void gw_supply_forecast_kept(const struct gw_supply_forecast_row *k, int64_t as_of,
+			     struct gw_forecast *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->ok = k->ok;
+	f->reason = k->reason;
+	f->basis = k->basis;
+	f->confidence_word = k->confidence;
+	f->confidence = k->score;
+	f->empty_at = k->empty_at;
+	double days = (double)(k->empty_at - as_of) / 86400.0;   /* as forecast.c counts them */
+	f->days_left = days > 0 ? days : 0;
+	f->pages_per_day = k->pages_per_day;
+	f->pct_per_day = k->pct_per_day;
+	f->weekday_pattern = k->weekday_pattern;
+}
+
+int gw_supply_forecast_keep(struct gw_store *st, const char *serial, int64_t idx,
+			    struct tm_error *err)
+{
+	struct points l;
+	int rc = load_points(st, serial, idx, &l, err);
+	if (rc == GW_STORE_OK && l.n > 0) {
+		struct gw_forecast fc;
+		gw_forecast_run(l.p, l.n, 0, &fc);   /* sorts: the last point is the newest */
+		rc = keep_forecast(st, serial, idx, &fc, l.p[l.n - 1].at, err);
+	}
+	free(l.p);
+	return rc;
 }
 
 /* One supply of a stored report: close the orders of replaced cartridges,

@@ -59,6 +59,20 @@ int gw_supply_forecast(struct gw_store *st, const char *serial, int64_t idx, int
 		       struct gw_forecast *out, struct gw_fc_cartridge **cartridges,
 		       size_t *n_cart, struct tm_error *err);
 
+/* The forecast kept for a supply (k: made when its level last changed,
+ * with its figures) as gw_supply_forecast would answer it as of `as_of`:
+ * the days left counted from there. f's strings point into k. */
+void gw_supply_forecast_kept(const struct gw_supply_forecast_row *k, int64_t as_of,
+			     struct gw_forecast *f);
+
+/* Forecast supply idx of serial from its whole history, as of its last
+ * point, and keep that forecast (gw_store_supply_forecast_set), as the
+ * pipeline does when the supply's level changes: for a store filled
+ * without the pipeline (a benchmark's fleet). A supply without history
+ * keeps nothing. */
+int gw_supply_forecast_keep(struct gw_store *st, const char *serial, int64_t idx,
+			    struct tm_error *err);
+
 /* What a supply's replaced cartridges say: how many, how many early (left
  * above GW_SUPPLY_EARLY_PCT), and the level they left with, summed (waste
  * in percent of a cartridge: 130 is 1.3 cartridges thrown away). */

@@ -321,6 +321,12 @@ struct gw_supply_forecast_row {
 	char confidence[16];           /* high | medium | low | "" */
 	int64_t empty_at;              /* expected empty (Unix seconds) when ok */
 	int64_t made_at;               /* the last point's time */
+	/* the figures `supplies` prints besides (SQLite v11, PostgreSQL v14);
+	 * figures false: kept before they were, so not all of it is known */
+	bool figures;
+	double score;                  /* the confidence, 0 to 1 */
+	double pages_per_day, pct_per_day;
+	bool weekday_pattern;
 };
 
 /* A supply of a device as of its newest report. */
@@ -978,11 +984,14 @@ int gw_store_audit_list(struct gw_store *st, gw_store_audit_cb cb, void *ctx, st
  * reading with at <= until, ordered by serial, service, name, at, seq */
 int gw_store_meter_list(struct gw_store *st, bool latest, int64_t until, gw_store_meter_cb cb,
 			void *ctx, struct tm_error *err);
-/* What billing a period (since, until] reads, in meter_list's order: for
- * each device and counter with a reading in the period or in the device's
- * last report at or before since, its readings in the period and its last
- * reading at or before since (one an operator excluded does not count).
- * A back end without it answers meter_list's every reading up to until. */
+/* What billing a period (since, until] reads: for each device and counter
+ * with a reading in the period or in the device's last report at or before
+ * since, its readings in the period and its last reading at or before since
+ * (one an operator excluded does not count). A device's readings come
+ * together, devices in any order; a counter's readings in time order (at,
+ * at_nsec, seq), its counters possibly interleaved (a back end walks a
+ * device's reports in time order, issue 16). A back end without it answers
+ * meter_list's every reading up to until (an order of that kind too). */
 int gw_store_meter_range(struct gw_store *st, int64_t since, int64_t until, gw_store_meter_cb cb,
 			 void *ctx, struct tm_error *err);
 /* each device's supplies as of its newest report */

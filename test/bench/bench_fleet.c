@@ -16,6 +16,13 @@
  *
  *   bench_fleet [DEVICES [DAYS [sqlite|postgresql|both]]]   (default 1000 365 both)
  *   BENCH_FLEET_BATCH=N: reports a transaction (default 64)
+ *   BENCH_FLEET_DIR=D: keep the fleet in D (made when absent) and use it
+ *     again: a back end's store found there is measured, not generated
+ *     again (PostgreSQL: with a server that outlives the run, TM_PG_HOST
+ *     and TM_PG_USER pointing at it; its database is fleet's). The puts
+ *     bypass the pipeline that keeps each supply's forecast: the bench
+ *     keeps those missing (all, after generating; those of an older
+ *     build's store, without their figures) each run.
  *
  * The fleet behaves like one: each device has a daily volume of its own
  * (a few dozen to a few thousand pages), less at weekends, most of it in
@@ -26,6 +33,7 @@
  * PostgreSQL 2: two gateways' writers), each committing BATCH reports per
  * transaction. Prints figures; asserts nothing about speed; exits 1 when
  * a command failed. */
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -45,6 +53,7 @@
 #include "bench_common.h"
 #include "bench_pg.h"
 #include "registry/registry.h"
+#include "service/supply.h"
 #include "store/store.h"
 
 #define YEAR_START 1735689600   /* 2025-01-01T00:00:00Z */
@@ -294,6 +303,62 @@ static void registry(const struct gw_store_options *o, int devices)
 	gw_store_close(st);
 }
 
+struct supply_key {
+	char serial[GW_NAME_MAX + 1];
+	int64_t idx;
+};
+
+struct supply_keys {
+	struct supply_key *k;
+	size_t n, cap, all;
+};
+
+/* A supply without a kept forecast with its figures (a store of an older
+ * build: they came with SQLite v11 / PostgreSQL v14). */
+static int add_supply(void *ctx, const struct gw_supply_row *s)
+{
+	struct supply_keys *l = ctx;
+	l->all++;
+	if (s->fc.made_at != 0 && s->fc.figures)
+		return 0;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 256;
+		l->k = realloc(l->k, l->cap * sizeof(*l->k));
+		if (l->k == NULL)
+			exit(2);
+	}
+	snprintf(l->k[l->n].serial, sizeof(l->k[l->n].serial), "%s", s->serial);
+	l->k[l->n++].idx = s->index;
+	return 0;
+}
+
+/* Every supply's forecast kept, as the gateway's pipeline keeps it when a
+ * level changes (the puts above bypass the pipeline), but for those kept
+ * before; supplies kept now, *all of them, seconds. */
+static size_t keep_forecasts(const struct gw_store_options *o, size_t *all, double *seconds)
+{
+	double t0 = bench_now();
+	struct gw_store *st;
+	struct tm_error err = {0};
+	if (gw_store_open(o, &st, &err) != GW_STORE_OK)
+		die("open", &err);
+	struct supply_keys l = {0};
+	if (gw_store_supply_list(st, add_supply, &l, &err) != GW_STORE_OK)
+		die("supply list", &err);
+	if (gw_store_begin(st, &err) != GW_STORE_OK)
+		die("begin", &err);
+	for (size_t i = 0; i < l.n; i++)
+		if (gw_supply_forecast_keep(st, l.k[i].serial, l.k[i].idx, &err) != GW_STORE_OK)
+			die("keep forecast", &err);
+	if (gw_store_commit(st, &err) != GW_STORE_OK)
+		die("commit", &err);
+	gw_store_close(st);
+	free(l.k);
+	*seconds = bench_now() - t0;
+	*all = l.all;
+	return l.n;
+}
+
 /* Generate with `writers` processes; reports written, seconds. */
 static size_t fill_store(const struct gw_store_options *o, int devices, int days, int writers,
 			 size_t batch, double *seconds)
@@ -385,13 +450,20 @@ static bool one_backend(const char *gw, const char *tmp, const char *pki, bool p
 	snprintf(db, sizeof(db), "%s/telemail.db", state);
 	snprintf(qdir, sizeof(qdir), "%s/quarantine", state);
 	snprintf(out, sizeof(out), "%s/out.txt", tmp);
-	if (mkdir(state, 0700) != 0) {
+	char made[700];   /* there when the store was generated to the end */
+	snprintf(made, sizeof(made), "%s/generated", state);
+	bool again = file_size(made) > 0;
+	if (again && pg)   /* a server of its own (test/pg_fixture.sh) took the database with it */
+		again = bench_pg_q1("postgres", "SELECT count(*) FROM pg_database WHERE datname = '"
+				    PG_DB "'") == 1;
+	if (!again && mkdir(state, 0700) != 0 && errno != EEXIST) {
 		perror(state);
 		exit(2);
 	}
 	yaml[0] = '\0';
 	if (pg) {
-		bench_pg_createdb(PG_DB);
+		if (!again)
+			bench_pg_createdb(PG_DB);
 		bench_pg_store_yaml(PG_DB, yaml, sizeof(yaml));
 		bench_pg_conninfo(PG_DB, conninfo, sizeof(conninfo));
 	}
@@ -402,13 +474,30 @@ static bool one_backend(const char *gw, const char *tmp, const char *pki, bool p
 	int writers = pg ? 2 : 1;
 	const char *be = getenv("BENCH_FLEET_BATCH");
 	size_t batch = be != NULL && atoi(be) > 0 ? (size_t)atoi(be) : BATCH;
-	registry(&o, devices);
-	double secs;
-	size_t n = fill_store(&o, devices, days, writers, batch, &secs);
 	const char *name = pg ? "PostgreSQL" : "SQLite";
-	printf("\n%s: %zu reports of %d devices over %d days written in %.1f s (%.0f reports/s,"
-	       " %d writer%s, %zu reports a transaction)\n", name, n, devices, days, secs,
-	       (double)n / secs, writers, writers > 1 ? "s" : "", batch);
+	double secs;
+	size_t n;
+	if (again) {
+		FILE *f = fopen(made, "r");
+		if (f == NULL || fscanf(f, "%zu", &n) != 1)
+			exit(2);
+		fclose(f);
+		printf("\n%s: %zu reports of %d devices over %d days, generated before (%s)\n", name,
+		       n, devices, days, state);
+	} else {
+		registry(&o, devices);
+		n = fill_store(&o, devices, days, writers, batch, &secs);
+		printf("\n%s: %zu reports of %d devices over %d days written in %.1f s (%.0f reports/s,"
+		       " %d writer%s, %zu reports a transaction)\n", name, n, devices, days, secs,
+		       (double)n / secs, writers, writers > 1 ? "s" : "", batch);
+		FILE *f = fopen(made, "w");
+		if (f == NULL || fprintf(f, "%zu\n", n) < 0 || fclose(f) != 0)
+			exit(2);
+	}
+	/* every run: a store generated by an older build gets this build's */
+	size_t all, ns = keep_forecasts(&o, &all, &secs);
+	printf("  %zu supplies' forecasts kept in %.1f s (what the pipeline keeps; %zu supplies)\n",
+	       ns, secs, all);
 
 	bool ok = true;
 	static const char *const base[] = { "tenant", "list", NULL };
@@ -466,7 +555,12 @@ int main(int argc, char **argv)
 	char *pki = bench_path("TM_TEST_BUILDDIR", "test", "pki");
 	char *gw = bench_path("TM_BUILDDIR", ".", "mailgw/telemail-mailgw");
 	char tmpl[] = "/tmp/tm-bench-fleet.XXXXXX";
-	char *tmp = bench_tmpdir("bench_fleet", tmpl);
+	const char *keep = getenv("BENCH_FLEET_DIR");
+	if (keep != NULL && mkdir(keep, 0700) != 0 && errno != EEXIST) {
+		perror(keep);
+		exit(2);
+	}
+	char *tmp = keep != NULL ? (char *)keep : bench_tmpdir("bench_fleet", tmpl);
 	time_t now = time(NULL);
 	printf("bench_fleet: %d devices in %d tenants, 3 reports a day for %d days, %ld cores, %s",
 	       devices, TENANTS, days, sysconf(_SC_NPROCESSORS_ONLN), ctime(&now));
@@ -480,7 +574,8 @@ int main(int argc, char **argv)
 		ok = one_backend(gw, tmp, pki, true, devices, days) && ok;
 	else
 		printf("\nPostgreSQL: not measured (run under test/pg_fixture.sh)\n");
-	bench_cleanup("bench_fleet", tmp);
+	if (keep == NULL)
+		bench_cleanup("bench_fleet", tmp);
 	free(pki), free(gw);
 	return ok ? 0 : 1;
 }

@@ -1,9 +1,10 @@
 /* `supplies` for a tenant of 1,000 devices (issue 18): each device with
  * REPORTS daily reports of 4 toner supplies falling at its own pace and a
  * page counter, a sibling tenant of 100 devices beside it; then what
- * `telemail-mailgw supplies --tenant big` does (the viewer's scope, each
- * device's supplies as of its newest report, a forecast from each supply's
- * history), timed on SQLite and, run under test/pg_fixture.sh, on
+ * `telemail-mailgw supplies --recompute --tenant big` does (the viewer's
+ * scope, each device's supplies as of its newest report, a forecast from
+ * each supply's history; `supplies` without --recompute prints the kept
+ * forecasts, and does this only for a supply without one), timed on SQLite and, run under test/pg_fixture.sh, on
  * PostgreSQL, side by side with their ratio. Prints figures; asserts
  * nothing about speed.
  *

@@ -712,6 +712,14 @@ static const char v13_forecasts[] =
 	"  made_at bigint NOT NULL,"
 	"  PRIMARY KEY (serial, idx));";
 
+/* version 14 (issue 16; SQLite v11): the kept forecast's figures that
+ * `supplies` prints, so that it need not read each supply's history; NULL
+ * in a forecast kept before (read as none kept: made again). */
+static const char v14_figures[] =
+	"ALTER TABLE supply_forecasts ADD COLUMN score double precision,"
+	"  ADD COLUMN pages_per_day double precision, ADD COLUMN pct_per_day double precision,"
+	"  ADD COLUMN weekday_pattern boolean;";
+
 #define ONE(sql) ((const char *const[]){ sql, NULL })
 static const char *const v12[] = { v12_tables, v12_lists, v12_rows, v12_views, NULL };
 
@@ -729,6 +737,7 @@ const char *const *const gw_pg_migrations[] = {
 	ONE(v7_supply),      /* version 11: supplies (SQLite v6, v7) */
 	v12,                 /* version 12: monthly partitions (PostgreSQL only) */
 	ONE(v13_forecasts),  /* version 13: supply forecasts (SQLite v10) */
+	ONE(v14_figures),    /* version 14: their figures (SQLite v11) */
 };
 
 const size_t gw_pg_n_migrations = sizeof(gw_pg_migrations) / sizeof(gw_pg_migrations[0]);

@@ -584,7 +584,7 @@ int gw_pg_audit_list(void *state, gw_store_audit_cb cb, void *ctx, struct tm_err
 		    &row, call_audit, &cb, ctx, "list audit log", err);
 }
 
-/* ---- meters and supplies ---- */
+/* ---- meters (supplies: store_pg_web.c) ---- */
 
 void gw_pg_meter_row(const PGresult *r, int i, void *out)
 {
@@ -605,56 +605,41 @@ static int call_meter(void *cb, void *ctx, void *row)
 	return (*(gw_store_meter_cb *)cb)(ctx, row);
 }
 
+int gw_pg_walk_nojit(struct gw_pg *s, const char *sql, const struct gw_pg_params *p,
+		     gw_pg_fill_fn fill, void *row, int (*call)(void *cb, void *ctx, void *row),
+		     void *cb, void *ctx, const char *what, struct tm_error *err)
+{
+	int rc = gw_pg_exec(&s->c, "SET jit = off", NULL, NULL, what, err);
+	if (rc == GW_STORE_OK)
+		rc = gw_pg_walk(s, sql, p, fill, row, call, cb, ctx, what, err);
+	struct tm_error ignored = {0};   /* the walk's outcome is what counts */
+	gw_pg_exec(&s->c, "RESET jit", NULL, NULL, what, &ignored);
+	return rc;
+}
+
+/* Every reading up to until: without JIT (gw_pg_walk_nojit; by psql, for
+ * 200 devices over 155 days, 1.3 s with JIT, 0.67 s without). */
 int gw_pg_meter_list(void *state, bool latest, int64_t until, gw_store_meter_cb cb, void *ctx,
 		     struct tm_error *err)
 {
 	struct gw_pg_params p;
 	gw_pg_params_init(&p);
-	if (!latest)
-		gw_pg_int(&p, until);
 	struct gw_meter_row row;
-	return gw_pg_walk(state, latest ?
-		"SELECT r.serial, r.tenant, r.seq, r.generated_unix, c.service, c.name, c.value,"
-		" r.generated_nsec"
-		" FROM devices d JOIN reports r ON r.serial = d.serial AND r.seq = d.last_seq"
-		" JOIN counters c ON c.report = r.id"
-		" ORDER BY r.serial COLLATE \"C\", c.service COLLATE \"C\", c.name COLLATE \"C\"" :
+	if (latest)
+		return gw_pg_walk(state,
+			"SELECT r.serial, r.tenant, r.seq, r.generated_unix, c.service, c.name, c.value,"
+			" r.generated_nsec"
+			" FROM devices d JOIN reports r ON r.serial = d.serial AND r.seq = d.last_seq"
+			" JOIN counters c ON c.report = r.id"
+			" ORDER BY r.serial COLLATE \"C\", c.service COLLATE \"C\", c.name COLLATE \"C\"",
+			NULL, gw_pg_meter_row, &row, call_meter, &cb, ctx, "list meter readings", err);
+	gw_pg_int(&p, until);
+	return gw_pg_walk_nojit(state,
 		"SELECT r.serial, r.tenant, r.seq, r.generated_unix, c.service, c.name, c.value,"
 		" r.generated_nsec FROM reports r JOIN counters c ON c.report = r.id"
 		" WHERE r.generated_unix < $1 OR (r.generated_unix = $1 AND r.generated_nsec = 0)"
 		" ORDER BY r.serial COLLATE \"C\", c.service COLLATE \"C\", c.name COLLATE \"C\","
 		" r.generated_unix, r.generated_nsec, r.seq",
-		latest ? NULL : &p, gw_pg_meter_row, &row, call_meter, &cb, ctx,
-		"list meter readings", err);
+		&p, gw_pg_meter_row, &row, call_meter, &cb, ctx, "list meter readings", err);
 }
 
-static void supply_row(const PGresult *r, int i, void *out)
-{
-	struct gw_supply_row *s = out;
-	memset(s, 0, sizeof(*s));
-	gw_pg_col_text(r, i, 0, s->serial, sizeof(s->serial));
-	gw_pg_col_text(r, i, 1, s->tenant, sizeof(s->tenant));
-	s->seq = gw_pg_col_int(r, i, 2);
-	s->index = gw_pg_col_int(r, i, 3);
-	gw_pg_col_text(r, i, 4, s->type, sizeof(s->type));
-	gw_pg_col_text(r, i, 5, s->colorant, sizeof(s->colorant));
-	gw_pg_col_text(r, i, 6, s->description, sizeof(s->description));
-	gw_pg_col_text(r, i, 7, s->unit, sizeof(s->unit));
-	s->max_capacity = PQgetisnull(r, i, 8) ? TM_UNSET : gw_pg_col_int(r, i, 8);
-	s->level = gw_pg_col_int(r, i, 9);
-}
-
-static int call_supply(void *cb, void *ctx, void *row)
-{
-	return (*(gw_store_supply_cb *)cb)(ctx, row);
-}
-
-int gw_pg_supply_list(void *state, gw_store_supply_cb cb, void *ctx, struct tm_error *err)
-{
-	struct gw_supply_row row;
-	return gw_pg_walk(state,
-		"SELECT l.serial, d.tenant, l.seq, l.idx, l.type, l.colorant, l.description, l.unit,"
-		" l.max_capacity, l.level FROM latest_supplies l JOIN devices d ON d.serial = l.serial"
-		" ORDER BY d.tenant COLLATE \"C\", l.serial COLLATE \"C\", l.idx",
-		NULL, supply_row, &row, call_supply, &cb, ctx, "list supplies", err);
-}

@@ -1,6 +1,7 @@
 /* telemail-mailgw — PostgreSQL back end: the read-only queries of the fleet
  * page and the metrics (issue 19), the same rows in the same order as
- * SQLite's (store/sqlite/store_sqlite_web.c). Every device is listed; the
+ * SQLite's (store/sqlite/store_sqlite_web.c); and `supplies`' list, the
+ * same supply rows with their kept forecasts by tenant (issue 16). Every device is listed; the
  * caller keeps what the viewer's tenant scope holds (registry/
  * tenant_scope.h), on both back ends alike. Text is ordered byte-wise
  * (COLLATE "C"), as SQLite orders it, whatever the database's collation.
@@ -10,6 +11,7 @@
  * one per device), reports by (serial, seq) for a device's newest reports
  * and by (serial, generated_unix, …) for its history, and each row table's
  * primary key (report, …). */
+#include <stdlib.h>
 #include <string.h>
 
 #include <telemail/error.h>
@@ -89,37 +91,68 @@ int gw_pg_web_devices(void *state, const char *serial, gw_store_web_device_cb cb
 
 /* ---- supplies ---- */
 
+/* A supply of its device's newest report and its kept forecast (NULLs
+ * when none was made; its figures NULL when kept before version 14). */
+static void supply_fill(const PGresult *r, int i, void *out)
+{
+	struct gw_supply_row *s = out;
+	memset(s, 0, sizeof(*s));
+	gw_pg_col_text(r, i, 0, s->serial, sizeof(s->serial));
+	gw_pg_col_text(r, i, 1, s->tenant, sizeof(s->tenant));
+	s->seq = gw_pg_col_int(r, i, 2);
+	s->index = gw_pg_col_int(r, i, 3);
+	gw_pg_col_text(r, i, 4, s->type, sizeof(s->type));
+	gw_pg_col_text(r, i, 5, s->colorant, sizeof(s->colorant));
+	gw_pg_col_text(r, i, 6, s->description, sizeof(s->description));
+	gw_pg_col_text(r, i, 7, s->unit, sizeof(s->unit));
+	s->max_capacity = col_int(r, i, 8, TM_UNSET);
+	s->level = gw_pg_col_int(r, i, 9);
+	if (PQgetisnull(r, i, 15))
+		return;   /* no forecast made */
+	s->fc.ok = strcmp(PQgetvalue(r, i, 10), "t") == 0;
+	gw_pg_col_text(r, i, 11, s->fc.reason, sizeof(s->fc.reason));
+	gw_pg_col_text(r, i, 12, s->fc.basis, sizeof(s->fc.basis));
+	gw_pg_col_text(r, i, 13, s->fc.confidence, sizeof(s->fc.confidence));
+	s->fc.empty_at = gw_pg_col_int(r, i, 14);
+	s->fc.made_at = gw_pg_col_int(r, i, 15);
+	s->fc.figures = !PQgetisnull(r, i, 16);
+	if (!s->fc.figures)
+		return;
+	s->fc.score = strtod(PQgetvalue(r, i, 16), NULL);
+	s->fc.pages_per_day = strtod(PQgetvalue(r, i, 17), NULL);
+	s->fc.pct_per_day = strtod(PQgetvalue(r, i, 18), NULL);
+	s->fc.weekday_pattern = strcmp(PQgetvalue(r, i, 19), "t") == 0;
+}
+
 static int supply_row(const PGresult *r, int i, const void *cb, void *ctx)
 {
 	struct gw_supply_row s;
-	memset(&s, 0, sizeof(s));
-	gw_pg_col_text(r, i, 0, s.serial, sizeof(s.serial));
-	gw_pg_col_text(r, i, 1, s.tenant, sizeof(s.tenant));
-	s.seq = gw_pg_col_int(r, i, 2);
-	s.index = gw_pg_col_int(r, i, 3);
-	gw_pg_col_text(r, i, 4, s.type, sizeof(s.type));
-	gw_pg_col_text(r, i, 5, s.colorant, sizeof(s.colorant));
-	gw_pg_col_text(r, i, 6, s.description, sizeof(s.description));
-	gw_pg_col_text(r, i, 7, s.unit, sizeof(s.unit));
-	s.max_capacity = col_int(r, i, 8, TM_UNSET);
-	s.level = gw_pg_col_int(r, i, 9);
-	if (!PQgetisnull(r, i, 15)) {   /* its forecast, when one was made */
-		s.fc.ok = strcmp(PQgetvalue(r, i, 10), "t") == 0;
-		gw_pg_col_text(r, i, 11, s.fc.reason, sizeof(s.fc.reason));
-		gw_pg_col_text(r, i, 12, s.fc.basis, sizeof(s.fc.basis));
-		gw_pg_col_text(r, i, 13, s.fc.confidence, sizeof(s.fc.confidence));
-		s.fc.empty_at = gw_pg_col_int(r, i, 14);
-		s.fc.made_at = gw_pg_col_int(r, i, 15);
-	}
+	supply_fill(r, i, &s);
 	return (*(const gw_store_supply_cb *)cb)(ctx, &s);
+}
+
+static int call_supply(void *cb, void *ctx, void *row)
+{
+	return (*(gw_store_supply_cb *)cb)(ctx, row);
 }
 
 #define SUPPLY_SQL                                                                   \
 	"SELECT l.serial, d.tenant, l.seq, l.idx, l.type, l.colorant, l.description,"  \
 	" l.unit, l.max_capacity, l.level, f.ok, f.reason, f.basis, f.confidence,"     \
-	" f.empty_at, f.made_at FROM latest_supplies l"                                \
+	" f.empty_at, f.made_at, f.score, f.pages_per_day, f.pct_per_day,"             \
+	" f.weekday_pattern FROM latest_supplies l"                                    \
 	" JOIN devices d ON d.serial = l.serial"                                       \
 	" LEFT JOIN supply_forecasts f ON f.serial = l.serial AND f.idx = l.idx"
+
+/* `supplies` (gw_store_supply_list): by tenant, serial, index; a stop of
+ * the callback comes back (the web's walk drops it). */
+int gw_pg_supply_list(void *state, gw_store_supply_cb cb, void *ctx, struct tm_error *err)
+{
+	struct gw_supply_row row;
+	return gw_pg_walk(state, SUPPLY_SQL " ORDER BY d.tenant COLLATE \"C\","
+			  " l.serial COLLATE \"C\", l.idx", NULL, supply_fill, &row, call_supply, &cb,
+			  ctx, "list supplies", err);
+}
 
 int gw_pg_web_supplies(void *state, const char *serial, gw_store_supply_cb cb, void *ctx,
 		       struct tm_error *err)

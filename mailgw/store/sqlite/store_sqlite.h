@@ -45,6 +45,7 @@ enum gw_sq_stmt {
 #define GW_SQ_SVC_MAX 32
 #define GW_SQ_FWD_MAX 24
 #define GW_SQ_SUPPLY_MAX 24   /* store_sqlite_supply.c's statements */
+#define GW_SQ_METER_MAX 8     /* store_sqlite_meter.c's */
 
 /* Statements that write up to GW_SQ_ROWS_MAX rows at once (a multi-row
  * INSERT, or an IN list), prepared once per row count. 32 rows of at most 10
@@ -79,6 +80,7 @@ struct gw_sq {
 	sqlite3_stmt *stmt[SQ_COUNT_];
 	sqlite3_stmt *svc[GW_SQ_SVC_MAX];   /* store_sqlite_service.c's own statement cache */
 	sqlite3_stmt *supply[GW_SQ_SUPPLY_MAX];   /* store_sqlite_supply.c's */
+	sqlite3_stmt *meter[GW_SQ_METER_MAX];     /* store_sqlite_meter.c's */
 	sqlite3_stmt *rows[SQR_COUNT_][GW_SQ_ROWS_MAX];   /* [set][n - 1] */
 	sqlite3_stmt *fwd[GW_SQ_FWD_MAX];   /* store_sqlite_forward.c's own statement cache */
 	bool in_tx;
@@ -290,6 +292,16 @@ int gw_sq_shared_counts(void *s, int64_t now, struct gw_store_shared_counts *out
 /* A meter reading of a SELECT serial, tenant, seq, generated_unix, service,
  * name, value, generated_nsec. */
 void gw_sq_meter_row(sqlite3_stmt *s, struct gw_meter_row *m);
+/* Each device's latest supplies with their kept forecasts, the columns
+ * gw_sq_supply_row reads (store_sqlite_web.c; supply_list orders them by
+ * tenant, the fleet page by serial). */
+#define GW_SQ_SUPPLY_SQL                                                                \
+	"SELECT l.serial, d.tenant, l.seq, l.idx, l.type, l.colorant, l.description, l.unit," \
+	" l.max_capacity, l.level, f.ok, f.reason, f.basis, f.confidence, f.empty_at,"      \
+	" f.made_at, f.score, f.pages_per_day, f.pct_per_day, f.weekday_pattern"            \
+	" FROM latest_supplies l JOIN devices d ON d.serial = l.serial"                     \
+	" LEFT JOIN supply_forecasts f ON f.serial = l.serial AND f.idx = l.idx"
+void gw_sq_supply_row(sqlite3_stmt *s, struct gw_supply_row *r);
 
 /* store copy's reads (store_sqlite_copy.c) */
 int gw_sq_table_count(void *s, const char *table, int64_t *n, struct tm_error *err);

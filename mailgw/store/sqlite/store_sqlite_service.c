@@ -1,7 +1,8 @@
 /* telemail-mailgw — the SQLite back end's service rows: alerts and their
- * evaluation marks, the durable notification queue, the audit log, meter
- * readings and latest supplies (issue 6). The rules live in alerts.c,
- * notify.c, audit.c and billing.c; these only read and write rows. */
+ * evaluation marks, the durable notification queue, the audit log and the
+ * latest supplies (issue 6; meter readings: store_sqlite_meter.c). The
+ * rules live in alerts.c, notify.c and audit.c; these only read and write
+ * rows. */
 #include <stdio.h>
 #include <string.h>
 
@@ -31,10 +32,7 @@ enum svc_stmt {
 	SV_AUDIT_LAST,
 	SV_AUDIT_INSERT,
 	SV_AUDIT_LIST,
-	SV_METER_ALL,
-	SV_METER_LATEST,
 	SV_SUPPLY_LIST,
-	SV_METER_RANGE,
 	SV_NOTIFY_CLAIM,
 	SV_NOTIFY_CLAIMED,
 	SV_NOTIFY_RELEASE,
@@ -55,39 +53,6 @@ _Static_assert(SV_COUNT_ <= GW_SQ_SVC_MAX, "grow GW_SQ_SVC_MAX");
 
 /* A mark keeps the seq of the report that set its value. */
 #define MARK_CHANGED " WHERE ival IS NOT excluded.ival OR tval IS NOT excluded.tval"
-
-/* meter_range (gw_store_meter_range), ?1 since, ?2 until: the period's
- * readings, and for each device and counter among them or in the device's
- * last report at or before since, its last reading then that an operator
- * did not exclude: one index seek per device and counter (CROSS JOIN:
- * devices, each one's reports of the period by the report-time index, then
- * their counters, instead of a scan of every counter). PostgreSQL has no
- * meter_range yet: its report-time index lacks seq (SQLite's v7 added it),
- * so each opening's lookup would sort a device's history (issue 16). */
-#define METER_RANGE_SQL(excluded)                                             \
-	"WITH inp AS (SELECT r.serial, r.tenant, r.seq, r.generated_unix AS gu,"       \
-	" c.service, c.name, c.value, r.generated_nsec AS gn"                               \
-	" FROM devices d CROSS JOIN reports r CROSS JOIN counters c WHERE r.serial = d.serial" \
-	" AND (r.generated_unix > ?1 OR (r.generated_unix = ?1 AND r.generated_nsec > 0))"  \
-	" AND (r.generated_unix < ?2 OR (r.generated_unix = ?2 AND r.generated_nsec = 0))"  \
-	" AND c.report = r.id),"                                                            \
-	" last AS (SELECT (SELECT r.id FROM reports r WHERE r.serial = d.serial"            \
-	" AND (r.generated_unix < ?1 OR (r.generated_unix = ?1 AND r.generated_nsec = 0))"  \
-	" ORDER BY r.generated_unix DESC, r.generated_nsec DESC, r.seq DESC LIMIT 1) AS id" \
-	" FROM devices d),"                                                                 \
-	" pairs AS (SELECT serial, service, name FROM inp UNION SELECT r.serial, c.service," \
-	" c.name FROM last l JOIN reports r ON r.id = l.id JOIN counters c ON c.report = r.id)," \
-	" open AS (SELECT p.service, p.name, (SELECT r.id FROM reports r JOIN counters c"   \
-	" ON c.report = r.id AND c.service = p.service AND c.name = p.name"                 \
-	" WHERE r.serial = p.serial"                                                        \
-	" AND (r.generated_unix < ?1 OR (r.generated_unix = ?1 AND r.generated_nsec = 0))"  \
-	excluded                                                                            \
-	" ORDER BY r.generated_unix DESC, r.generated_nsec DESC, r.seq DESC LIMIT 1) AS id" \
-	" FROM pairs p)"                                                                    \
-	" SELECT serial, tenant, seq, gu, service, name, value, gn FROM inp UNION ALL"      \
-	" SELECT r.serial, r.tenant, r.seq, r.generated_unix, c.service, c.name, c.value,"  \
-	" r.generated_nsec FROM open o JOIN reports r ON r.id = o.id JOIN counters c"       \
-	" ON c.report = o.id AND c.service = o.service AND c.name = o.name"
 
 static const char *const sv_sql[SV_COUNT_] = {
 	[SV_ALERT_FIND] = "SELECT " ALERT_COLS " FROM svc_alerts"
@@ -136,24 +101,7 @@ static const char *const sv_sql[SV_COUNT_] = {
 	[SV_AUDIT_LIST] = "SELECT " AUDIT_COLS " FROM svc_audit ORDER BY seq",
 	/* at full precision: at or before ?1 (whole seconds) is before it, or on
 	 * it with no fraction; ordered by the whole instant, then seq */
-	[SV_METER_ALL] =
-		"SELECT r.serial, r.tenant, r.seq, r.generated_unix, c.service, c.name, c.value,"
-		" r.generated_nsec FROM reports r JOIN counters c ON c.report = r.id"
-		" WHERE r.generated_unix < ?1 OR (r.generated_unix = ?1 AND r.generated_nsec = 0)"
-		" ORDER BY r.serial, c.service, c.name, r.generated_unix, r.generated_nsec, r.seq",
-	[SV_METER_LATEST] =
-		"SELECT r.serial, r.tenant, r.seq, r.generated_unix, c.service, c.name, c.value,"
-		" r.generated_nsec"
-		" FROM devices d JOIN reports r ON r.serial = d.serial AND r.seq = d.last_seq"
-		" JOIN counters c ON c.report = r.id ORDER BY r.serial, c.service, c.name",
-	[SV_SUPPLY_LIST] =
-		"SELECT l.serial, d.tenant, l.seq, l.idx, l.type, l.colorant, l.description, l.unit,"
-		" l.max_capacity, l.level FROM latest_supplies l JOIN devices d ON d.serial = l.serial"
-		" ORDER BY d.tenant, l.serial, l.idx",
-	[SV_METER_RANGE] = METER_RANGE_SQL(
-		" AND NOT EXISTS (SELECT 1 FROM meter_decisions m WHERE m.serial = r.serial"
-		" AND m.seq = r.seq AND m.counter = c.service || '/' || c.name"
-		" AND m.decision = 'exclude')") " ORDER BY 1, 5, 6, 4, 8, 3",
+	[SV_SUPPLY_LIST] = GW_SQ_SUPPLY_SQL " ORDER BY d.tenant, l.serial, l.idx",
 	/* several gateways (issue 16): in the caller's write transaction, so
 	 * that no other writer comes between the claim and its read-back */
 	[SV_NOTIFY_CLAIM] =
@@ -662,60 +610,7 @@ int gw_sq_audit_list(void *state, gw_store_audit_cb cb, void *ctx, struct tm_err
 	WALK(q, s, struct gw_audit_row, audit_row, "list audit log");
 }
 
-/* ---- meters and supplies ---- */
-
-void gw_sq_meter_row(sqlite3_stmt *s, struct gw_meter_row *m)
-{
-	memset(m, 0, sizeof(*m));
-	gw_sq_col_text(s, 0, m->serial, sizeof(m->serial));
-	gw_sq_col_text(s, 1, m->tenant, sizeof(m->tenant));
-	m->seq = sqlite3_column_int64(s, 2);
-	m->at = sqlite3_column_int64(s, 3);
-	gw_sq_col_text(s, 4, m->service, sizeof(m->service));
-	gw_sq_col_text(s, 5, m->name, sizeof(m->name));
-	m->value = sqlite3_column_int64(s, 6);
-	m->at_nsec = (int32_t)sqlite3_column_int64(s, 7);
-}
-
-int gw_sq_meter_list(void *state, bool latest, int64_t until, gw_store_meter_cb cb, void *ctx,
-		     struct tm_error *err)
-{
-	struct gw_sq *q = state;
-	sqlite3_stmt *s = stmt(q, latest ? SV_METER_LATEST : SV_METER_ALL, err);
-	if (s == NULL)
-		return GW_STORE_ERROR;
-	if (!latest)
-		gw_sq_bind_int(s, 1, until);
-	WALK(q, s, struct gw_meter_row, gw_sq_meter_row, "list meter readings");
-}
-
-int gw_sq_meter_range(void *state, int64_t since, int64_t until, gw_store_meter_cb cb, void *ctx,
-		      struct tm_error *err)
-{
-	struct gw_sq *q = state;
-	sqlite3_stmt *s = stmt(q, SV_METER_RANGE, err);
-	if (s == NULL)
-		return GW_STORE_ERROR;
-	gw_sq_bind_int(s, 1, since);
-	gw_sq_bind_int(s, 2, until);
-	WALK(q, s, struct gw_meter_row, gw_sq_meter_row, "list meter readings");
-}
-
-static void supply_row(sqlite3_stmt *s, struct gw_supply_row *r)
-{
-	memset(r, 0, sizeof(*r));
-	gw_sq_col_text(s, 0, r->serial, sizeof(r->serial));
-	gw_sq_col_text(s, 1, r->tenant, sizeof(r->tenant));
-	r->seq = sqlite3_column_int64(s, 2);
-	r->index = sqlite3_column_int64(s, 3);
-	gw_sq_col_text(s, 4, r->type, sizeof(r->type));
-	gw_sq_col_text(s, 5, r->colorant, sizeof(r->colorant));
-	gw_sq_col_text(s, 6, r->description, sizeof(r->description));
-	gw_sq_col_text(s, 7, r->unit, sizeof(r->unit));
-	r->max_capacity = sqlite3_column_type(s, 8) == SQLITE_NULL ? TM_UNSET
-								  : sqlite3_column_int64(s, 8);
-	r->level = sqlite3_column_int64(s, 9);
-}
+/* ---- supplies (meters: store_sqlite_meter.c) ---- */
 
 int gw_sq_supply_list(void *state, gw_store_supply_cb cb, void *ctx, struct tm_error *err)
 {
@@ -723,5 +618,5 @@ int gw_sq_supply_list(void *state, gw_store_supply_cb cb, void *ctx, struct tm_e
 	sqlite3_stmt *s = stmt(q, SV_SUPPLY_LIST, err);
 	if (s == NULL)
 		return GW_STORE_ERROR;
-	WALK(q, s, struct gw_supply_row, supply_row, "list supplies");
+	WALK(q, s, struct gw_supply_row, gw_sq_supply_row, "list supplies");
 }

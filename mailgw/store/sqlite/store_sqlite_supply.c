@@ -106,7 +106,9 @@ static const char *const su_sql[SU_COUNT_] = {
 			   " AND (r.generated_unix, r.generated_nsec, r.seq) > (?4, ?5, ?6)"
 			   " ORDER BY r.generated_unix, r.generated_nsec, r.seq LIMIT 1",
 	[SU_FORECAST_SET] = "INSERT OR REPLACE INTO supply_forecasts (serial, idx, ok, reason, basis,"
-			    " confidence, empty_at, made_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+			    " confidence, empty_at, made_at, score, pages_per_day, pct_per_day,"
+			    " weekday_pattern)"
+			    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
 };
 
 static const char *const order_states[] = { "open", "shipped", "installed", "cancelled" };
@@ -402,6 +404,10 @@ int gw_sq_supply_forecast_set(void *state, const char *serial, int64_t idx,
 	gw_sq_bind_text(s, 6, f->confidence);
 	gw_sq_bind_int(s, 7, f->empty_at);
 	gw_sq_bind_int(s, 8, f->made_at);
+	sqlite3_bind_double(s, 9, f->score);
+	sqlite3_bind_double(s, 10, f->pages_per_day);
+	sqlite3_bind_double(s, 11, f->pct_per_day);
+	gw_sq_bind_int(s, 12, f->weekday_pattern);
 	return gw_sq_step_done(q, s, "set supply forecast", err);
 }
 

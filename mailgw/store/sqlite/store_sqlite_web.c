@@ -82,41 +82,45 @@ int gw_sq_web_devices(void *state, const char *serial, gw_store_web_device_cb cb
 
 /* ---- supplies ---- */
 
+void gw_sq_supply_row(sqlite3_stmt *s, struct gw_supply_row *r)
+{
+	memset(r, 0, sizeof(*r));
+	gw_sq_col_text(s, 0, r->serial, sizeof(r->serial));
+	gw_sq_col_text(s, 1, r->tenant, sizeof(r->tenant));
+	r->seq = sqlite3_column_int64(s, 2);
+	r->index = sqlite3_column_int64(s, 3);
+	gw_sq_col_text(s, 4, r->type, sizeof(r->type));
+	gw_sq_col_text(s, 5, r->colorant, sizeof(r->colorant));
+	gw_sq_col_text(s, 6, r->description, sizeof(r->description));
+	gw_sq_col_text(s, 7, r->unit, sizeof(r->unit));
+	r->max_capacity = col_int(s, 8, TM_UNSET);
+	r->level = sqlite3_column_int64(s, 9);
+	if (sqlite3_column_type(s, 15) == SQLITE_NULL)
+		return;   /* no forecast made */
+	r->fc.ok = sqlite3_column_int64(s, 10) != 0;
+	gw_sq_col_text(s, 11, r->fc.reason, sizeof(r->fc.reason));
+	gw_sq_col_text(s, 12, r->fc.basis, sizeof(r->fc.basis));
+	gw_sq_col_text(s, 13, r->fc.confidence, sizeof(r->fc.confidence));
+	r->fc.empty_at = sqlite3_column_int64(s, 14);
+	r->fc.made_at = sqlite3_column_int64(s, 15);
+	r->fc.figures = sqlite3_column_type(s, 16) != SQLITE_NULL;   /* kept since v11 */
+	r->fc.score = sqlite3_column_double(s, 16);
+	r->fc.pages_per_day = sqlite3_column_double(s, 17);
+	r->fc.pct_per_day = sqlite3_column_double(s, 18);
+	r->fc.weekday_pattern = sqlite3_column_int64(s, 19) != 0;
+}
+
 static int supply_row(sqlite3_stmt *s, const void *cb, void *ctx)
 {
 	struct gw_supply_row r;
-	memset(&r, 0, sizeof(r));
-	gw_sq_col_text(s, 0, r.serial, sizeof(r.serial));
-	gw_sq_col_text(s, 1, r.tenant, sizeof(r.tenant));
-	r.seq = sqlite3_column_int64(s, 2);
-	r.index = sqlite3_column_int64(s, 3);
-	gw_sq_col_text(s, 4, r.type, sizeof(r.type));
-	gw_sq_col_text(s, 5, r.colorant, sizeof(r.colorant));
-	gw_sq_col_text(s, 6, r.description, sizeof(r.description));
-	gw_sq_col_text(s, 7, r.unit, sizeof(r.unit));
-	r.max_capacity = col_int(s, 8, TM_UNSET);
-	r.level = sqlite3_column_int64(s, 9);
-	if (sqlite3_column_type(s, 15) != SQLITE_NULL) {   /* its forecast, when one was made */
-		r.fc.ok = sqlite3_column_int64(s, 10) != 0;
-		gw_sq_col_text(s, 11, r.fc.reason, sizeof(r.fc.reason));
-		gw_sq_col_text(s, 12, r.fc.basis, sizeof(r.fc.basis));
-		gw_sq_col_text(s, 13, r.fc.confidence, sizeof(r.fc.confidence));
-		r.fc.empty_at = sqlite3_column_int64(s, 14);
-		r.fc.made_at = sqlite3_column_int64(s, 15);
-	}
+	gw_sq_supply_row(s, &r);
 	return (*(const gw_store_supply_cb *)cb)(ctx, &r);
 }
 
 int gw_sq_web_supplies(void *state, const char *serial, gw_store_supply_cb cb, void *ctx,
 		       struct tm_error *err)
 {
-	return walk(state,
-		    "SELECT l.serial, d.tenant, l.seq, l.idx, l.type, l.colorant, l.description,"
-		    " l.unit, l.max_capacity, l.level, f.ok, f.reason, f.basis, f.confidence,"
-		    " f.empty_at, f.made_at FROM latest_supplies l"
-		    " JOIN devices d ON d.serial = l.serial"
-		    " LEFT JOIN supply_forecasts f ON f.serial = l.serial AND f.idx = l.idx"
-		    " WHERE ?1 IS NULL OR l.serial = ?1 ORDER BY l.serial, l.idx",
+	return walk(state, GW_SQ_SUPPLY_SQL " WHERE ?1 IS NULL OR l.serial = ?1 ORDER BY l.serial, l.idx",
 		    serial, 0, supply_row, (const void *)&cb, ctx, "list supplies", err);
 }
 
