@@ -206,12 +206,6 @@ typedef void (*gw_pg_fill_fn)(const PGresult *r, int i, void *row);
 int gw_pg_walk(struct gw_pg *s, const char *sql, const struct gw_pg_params *p, gw_pg_fill_fn fill,
 	       void *row, int (*call)(void *cb, void *ctx, void *row), void *cb, void *ctx,
 	       const char *what, struct tm_error *err);
-/* gw_pg_walk with jit off for the query, then reset: for a simple query
- * whose cost PostgreSQL estimates far above jit_above_cost (store_pg_service.c;
- * compiling it took longer than running it, issue 16). */
-int gw_pg_walk_nojit(struct gw_pg *s, const char *sql, const struct gw_pg_params *p,
-		     gw_pg_fill_fn fill, void *row, int (*call)(void *cb, void *ctx, void *row),
-		     void *cb, void *ctx, const char *what, struct tm_error *err);
 int gw_pg_get_one(struct gw_pg *s, const char *sql, const struct gw_pg_params *p,
 		  gw_pg_fill_fn fill, void *out, bool *found, const char *what,
 		  struct tm_error *err);

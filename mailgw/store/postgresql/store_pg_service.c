@@ -605,19 +605,7 @@ static int call_meter(void *cb, void *ctx, void *row)
 	return (*(gw_store_meter_cb *)cb)(ctx, row);
 }
 
-int gw_pg_walk_nojit(struct gw_pg *s, const char *sql, const struct gw_pg_params *p,
-		     gw_pg_fill_fn fill, void *row, int (*call)(void *cb, void *ctx, void *row),
-		     void *cb, void *ctx, const char *what, struct tm_error *err)
-{
-	int rc = gw_pg_exec(&s->c, "SET jit = off", NULL, NULL, what, err);
-	if (rc == GW_STORE_OK)
-		rc = gw_pg_walk(s, sql, p, fill, row, call, cb, ctx, what, err);
-	struct tm_error ignored = {0};   /* the walk's outcome is what counts */
-	gw_pg_exec(&s->c, "RESET jit", NULL, NULL, what, &ignored);
-	return rc;
-}
-
-/* Every reading up to until: without JIT (gw_pg_walk_nojit; by psql, for
+/* Every reading up to until (the session runs without JIT: by psql, for
  * 200 devices over 155 days, 1.3 s with JIT, 0.67 s without). */
 int gw_pg_meter_list(void *state, bool latest, int64_t until, gw_store_meter_cb cb, void *ctx,
 		     struct tm_error *err)
@@ -634,7 +622,7 @@ int gw_pg_meter_list(void *state, bool latest, int64_t until, gw_store_meter_cb 
 			" ORDER BY r.serial COLLATE \"C\", c.service COLLATE \"C\", c.name COLLATE \"C\"",
 			NULL, gw_pg_meter_row, &row, call_meter, &cb, ctx, "list meter readings", err);
 	gw_pg_int(&p, until);
-	return gw_pg_walk_nojit(state,
+	return gw_pg_walk(state,
 		"SELECT r.serial, r.tenant, r.seq, r.generated_unix, c.service, c.name, c.value,"
 		" r.generated_nsec FROM reports r JOIN counters c ON c.report = r.id"
 		" WHERE r.generated_unix < $1 OR (r.generated_unix = $1 AND r.generated_nsec = 0)"

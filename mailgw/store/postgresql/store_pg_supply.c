@@ -112,11 +112,11 @@ int gw_pg_supply_history(void *state, const char *serial, int64_t idx, gw_store_
 	gw_pg_text(&p, serial);
 	gw_pg_int(&p, idx);
 	struct gw_supply_hist_row row;
-	/* without JIT: the partitions' join is estimated at millions of rows, so
-	 * PostgreSQL compiled this query of a few hundred each time, 0.6 s of
-	 * 0.6 s for a supply of 155 days (issue 16) */
-	return gw_pg_walk_nojit(state, HIST_SELECT " ORDER BY r.generated_unix, r.generated_nsec,"
-				" r.seq", &p, hist_row, &row, call_hist, &cb, ctx, "supply history", err);
+	/* the session runs without JIT: the partitions' join is estimated at
+	 * millions of rows, and PostgreSQL compiled this query of a few hundred
+	 * each time, 0.6 s of 0.6 s for a supply of 155 days (issue 16) */
+	return gw_pg_walk(state, HIST_SELECT " ORDER BY r.generated_unix, r.generated_nsec, r.seq",
+			  &p, hist_row, &row, call_hist, &cb, ctx, "supply history", err);
 }
 
 int gw_pg_supply_before(void *state, const char *serial, int64_t idx, int64_t at, int32_t at_nsec,
