@@ -145,3 +145,57 @@ Test(pg_stmt, new_session_prepares_again)
 	}
 	cr_assert_eq(prepared_like("%stmt_test%"), 1, "prepared on the new session");
 }
+
+/* gw_pg_walk_stream: rows one at a time; a callback's stop ends the walk
+ * (the rest read and dropped) and a failure mid-stream is the walk's; the
+ * session goes on after either. */
+struct counted {
+	long long n, sum, stop_at;
+};
+
+static void fill_int(const PGresult *r, int i, void *row)
+{
+	*(long long *)row = atoll(PQgetvalue(r, i, 0));
+}
+
+static int add_row(void *cb, void *ctx, void *row)
+{
+	(void)cb;
+	struct counted *k = ctx;
+	k->n++;
+	k->sum += *(long long *)row;
+	return k->stop_at > 0 && k->n == k->stop_at ? 7 : 0;
+}
+
+static int walk(struct gw_pg *s, const char *sql, long long upto, struct counted *k)
+{
+	struct gw_pg_params p;
+	gw_pg_params_init(&p);
+	gw_pg_int(&p, upto);
+	long long row;
+	return gw_pg_walk_stream(s, sql, &p, fill_int, &row, add_row, NULL, k, "walk", &err);
+}
+
+Test(pg_stmt, walk_stream_stops_and_fails_cleanly)
+{
+	struct gw_pg s;
+	memset(&s, 0, sizeof(s));
+	s.c = conn;
+	struct counted k = {0};
+	cr_assert_eq(walk(&s, "SELECT g FROM generate_series(1, $1::bigint) g", 100000, &k),
+		     GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(k.n, 100000);
+	cr_assert_eq(k.sum, 100000LL * 100001 / 2);
+	k = (struct counted){ .stop_at = 10 };
+	cr_assert_eq(walk(&s, "SELECT g FROM generate_series(1, $1::bigint) g", 1000, &k), 7,
+		     "the callback's stop is the walk's answer");
+	cr_assert_eq(k.n, 10);
+	cr_assert_eq(k.sum, 55);
+	k = (struct counted){0};
+	cr_assert_eq(walk(&s, "SELECT 10 / (5 - g)::integer FROM generate_series(1, $1::bigint) g",
+			  9, &k), GW_STORE_ERROR);
+	cr_assert_str_eq(err.reason, "store.failed");
+	cr_assert_eq(k.n, 4, "the rows before the failure were walked");
+	conn = s.c;   /* the cache may have grown */
+	cr_assert_eq(add_one(41), 42, "the session goes on");
+}

@@ -380,6 +380,23 @@ void gw_pg_note_tx(struct gw_pg_conn *c, const char *sql)
 		}
 }
 
+/* sql's prepared statement on c, prepared now when the session lacks it;
+ * *out NULL: send it as text (no parameters, or the cache is full). */
+static int prepared(struct gw_pg_conn *c, const char *sql, const struct gw_pg_params *p,
+		    const char *what, struct gw_pg_stmt **out, struct tm_error *err)
+{
+	struct gw_pg_stmt *stmt = p != NULL ? gw_pg_stmt_of(c, sql, p->n) : NULL;
+	*out = stmt;
+	if (stmt == NULL || stmt->state == GW_PG_STMT_READY)
+		return GW_STORE_OK;
+	PGresult *r = PQprepare(c->conn, stmt->name, sql, p->n, NULL);
+	bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+	gw_pg_stmt_settle(c, stmt, ok);
+	int rc = ok ? GW_STORE_OK : gw_pg_fail(c, r, what, err);
+	PQclear(r);
+	return rc;
+}
+
 int gw_pg_exec(struct gw_pg_conn *c, const char *sql, const struct gw_pg_params *p,
 	       PGresult **res, const char *what, struct tm_error *err)
 {
@@ -398,18 +415,10 @@ int gw_pg_exec(struct gw_pg_conn *c, const char *sql, const struct gw_pg_params 
 		if (rc != GW_STORE_OK)
 			return rc;
 	}
-	struct gw_pg_stmt *stmt = p != NULL ? gw_pg_stmt_of(c, sql, p->n) : NULL;
-	if (stmt != NULL && stmt->state != GW_PG_STMT_READY) {
-		PGresult *r = PQprepare(c->conn, stmt->name, sql, p->n, NULL);
-		bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-		gw_pg_stmt_settle(c, stmt, ok);
-		if (!ok) {
-			int rc = gw_pg_fail(c, r, what, err);
-			PQclear(r);
-			return rc;
-		}
-		PQclear(r);
-	}
+	struct gw_pg_stmt *stmt;
+	int prc = prepared(c, sql, p, what, &stmt, err);
+	if (prc != GW_STORE_OK)
+		return prc;
 	PGresult *r = p == NULL ? PQexec(c->conn, sql)
 		    : stmt != NULL ? PQexecPrepared(c->conn, stmt->name, p->n, p->v, p->len, p->fmt, 0)
 				   : PQexecParams(c->conn, sql, p->n, NULL, p->v, p->len, p->fmt, 0);
@@ -521,6 +530,43 @@ int gw_pg_walk(struct gw_pg *s, const char *sql, const struct gw_pg_params *p, g
 	}
 	PQclear(r);
 	return rc;
+}
+
+int gw_pg_walk_stream(struct gw_pg *s, const char *sql, const struct gw_pg_params *p,
+		      gw_pg_fill_fn fill, void *row, int (*call)(void *cb, void *ctx, void *row),
+		      void *cb, void *ctx, const char *what, struct tm_error *err)
+{
+	struct gw_pg_conn *c = &s->c;
+	if (c->pipe != NULL)
+		return tm_error_set(err, "internal.bug", "%s: %s: a walk in a pipe", c->where, what);
+	int rc = c->in_tx ? GW_STORE_OK : gw_pg_ready(c, err);
+	struct gw_pg_stmt *stmt = NULL;
+	if (rc == GW_STORE_OK)
+		rc = prepared(c, sql, p, what, &stmt, err);
+	if (rc != GW_STORE_OK)
+		return rc;
+	int ok = stmt != NULL ? PQsendQueryPrepared(c->conn, stmt->name, p->n, p->v, p->len, p->fmt, 0)
+			      : PQsendQueryParams(c->conn, sql, p->n, NULL, p->v, p->len, p->fmt, 0);
+	if (ok != 1)
+		return gw_pg_fail(c, NULL, what, err);
+	if (PQsetSingleRowMode(c->conn) != 1)
+		rc = gw_pg_fail(c, NULL, what, err);
+	/* every result to the end, also after a failure or a callback's stop */
+	int stop = 0;
+	PGresult *r;
+	while ((r = PQgetResult(c->conn)) != NULL) {
+		ExecStatusType st = PQresultStatus(r);
+		if (st == PGRES_SINGLE_TUPLE) {
+			if (rc == GW_STORE_OK && stop == 0) {
+				fill(r, 0, row);
+				stop = call(cb, ctx, row);
+			}
+		} else if (st != PGRES_TUPLES_OK && rc == GW_STORE_OK) {
+			rc = gw_pg_fail(c, r, what, err);
+		}
+		PQclear(r);
+	}
+	return rc != GW_STORE_OK ? rc : stop;
 }
 
 int gw_pg_get_one(struct gw_pg *s, const char *sql, const struct gw_pg_params *p,

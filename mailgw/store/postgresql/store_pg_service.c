@@ -622,7 +622,7 @@ int gw_pg_meter_list(void *state, bool latest, int64_t until, gw_store_meter_cb 
 			" ORDER BY r.serial COLLATE \"C\", c.service COLLATE \"C\", c.name COLLATE \"C\"",
 			NULL, gw_pg_meter_row, &row, call_meter, &cb, ctx, "list meter readings", err);
 	gw_pg_int(&p, until);
-	return gw_pg_walk(state,
+	return gw_pg_walk_stream(state,
 		"SELECT r.serial, r.tenant, r.seq, r.generated_unix, c.service, c.name, c.value,"
 		" r.generated_nsec FROM reports r JOIN counters c ON c.report = r.id"
 		" WHERE r.generated_unix < $1 OR (r.generated_unix = $1 AND r.generated_nsec = 0)"
