@@ -380,11 +380,19 @@ void gw_pg_note_tx(struct gw_pg_conn *c, const char *sql)
 		}
 }
 
-/* sql's prepared statement on c, prepared now when the session lacks it;
- * *out NULL: send it as text (no parameters, or the cache is full). */
-static int prepared(struct gw_pg_conn *c, const char *sql, const struct gw_pg_params *p,
-		    const char *what, struct gw_pg_stmt **out, struct tm_error *err)
+/* Ready to send sql outside a pipe: connected (outside a transaction, a
+ * lost session is made again) and sql's prepared statement on c, prepared
+ * now when the session lacks it; *out NULL: send it as text (no
+ * parameters, or the cache is full). */
+static int ready_to_send(struct gw_pg_conn *c, const char *sql, const struct gw_pg_params *p,
+			 const char *what, struct gw_pg_stmt **out, struct tm_error *err)
 {
+	*out = NULL;
+	if (!c->in_tx) {
+		int rc = gw_pg_ready(c, err);
+		if (rc != GW_STORE_OK)
+			return rc;
+	}
 	struct gw_pg_stmt *stmt = p != NULL ? gw_pg_stmt_of(c, sql, p->n) : NULL;
 	*out = stmt;
 	if (stmt == NULL || stmt->state == GW_PG_STMT_READY)
@@ -410,13 +418,8 @@ int gw_pg_exec(struct gw_pg_conn *c, const char *sql, const struct gw_pg_params 
 					    c->where, what);
 		return gw_pg_pipe_send(c, sql, p, false, what, NULL, err);
 	}
-	if (!c->in_tx) {
-		int rc = gw_pg_ready(c, err);
-		if (rc != GW_STORE_OK)
-			return rc;
-	}
 	struct gw_pg_stmt *stmt;
-	int prc = prepared(c, sql, p, what, &stmt, err);
+	int prc = ready_to_send(c, sql, p, what, &stmt, err);
 	if (prc != GW_STORE_OK)
 		return prc;
 	PGresult *r = p == NULL ? PQexec(c->conn, sql)
@@ -539,10 +542,8 @@ int gw_pg_walk_stream(struct gw_pg *s, const char *sql, const struct gw_pg_param
 	struct gw_pg_conn *c = &s->c;
 	if (c->pipe != NULL)
 		return tm_error_set(err, "internal.bug", "%s: %s: a walk in a pipe", c->where, what);
-	int rc = c->in_tx ? GW_STORE_OK : gw_pg_ready(c, err);
-	struct gw_pg_stmt *stmt = NULL;
-	if (rc == GW_STORE_OK)
-		rc = prepared(c, sql, p, what, &stmt, err);
+	struct gw_pg_stmt *stmt;
+	int rc = ready_to_send(c, sql, p, what, &stmt, err);
 	if (rc != GW_STORE_OK)
 		return rc;
 	int ok = stmt != NULL ? PQsendQueryPrepared(c->conn, stmt->name, p->n, p->v, p->len, p->fmt, 0)
