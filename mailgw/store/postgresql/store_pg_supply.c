@@ -136,6 +136,21 @@ int gw_pg_supply_before(void *state, const char *serial, int64_t idx, int64_t at
 			     " LIMIT 1", &p, hist_row, out, found, "supply before", err);
 }
 
+/* The answers of a statement over n keys whose column col is the key's
+ * ordinal (1..n): each row read into out[ordinal - 1] (elements of size
+ * bytes), found[ordinal - 1] set; a key without a row is left as it was. */
+static void by_ordinal(const PGresult *r, int col, size_t n, gw_pg_fill_fn fill, void *out,
+		       size_t size, bool *found)
+{
+	for (int row = 0; row < PQntuples(r); row++) {
+		int64_t i = gw_pg_col_int(r, row, col);
+		if (i < 1 || (uint64_t)i > n)
+			continue;
+		fill(r, row, (char *)out + (size_t)(i - 1) * size);
+		found[i - 1] = true;
+	}
+}
+
 /* Every supply's row before in one statement: a LATERAL per supply, each
  * the same index walk as gw_pg_supply_before's. The supplies are a VALUES
  * list of parameters, not an array: the server then plans the statement
@@ -171,13 +186,7 @@ int gw_pg_supply_before_many(void *state, const char *serial, size_t n, const in
 	int rc = gw_pg_exec(&s->c, sql, &p, &r, "supplies before", err);
 	if (rc != GW_STORE_OK)
 		return rc;
-	for (int row = 0; row < PQntuples(r); row++) {
-		int64_t i = gw_pg_col_int(r, row, 11);
-		if (i < 1 || (uint64_t)i > n)
-			continue;
-		hist_row(r, row, &out[i - 1]);
-		found[i - 1] = true;
-	}
+	by_ordinal(r, 11, n, hist_row, out, sizeof(*out), found);
 	PQclear(r);
 	return GW_STORE_OK;
 }
@@ -553,13 +562,7 @@ int gw_pg_meter_adjacent_many(void *state, const char *serial, size_t n,
 	free(names);
 	if (rc != GW_STORE_OK)
 		return rc;
-	for (int row = 0; row < PQntuples(r); row++) {
-		int64_t i = gw_pg_col_int(r, row, 8);
-		if (i < 1 || (uint64_t)i > n)
-			continue;
-		gw_pg_meter_row(r, row, &out[i - 1]);
-		found[i - 1] = true;
-	}
+	by_ordinal(r, 8, n, gw_pg_meter_row, out, sizeof(*out), found);
 	PQclear(r);
 	return GW_STORE_OK;
 }
