@@ -142,7 +142,8 @@ int gw_pg_ready(struct gw_pg_conn *c, struct tm_error *err);
 int gw_pg_migrate(struct gw_pg_conn *c, struct tm_error *err);
 int gw_pg_schema_version(struct gw_pg_conn *c, int *in_db, struct tm_error *err);
 
-/* ---- statements ---- */
+/* ---- statements (parameters, results: store_pg.c; sending, walking
+ * rows: store_pg_exec.c) ---- */
 
 void gw_pg_params_init(struct gw_pg_params *p);
 void gw_pg_text(struct gw_pg_params *p, const char *v);          /* NULL: SQL NULL */
