@@ -652,7 +652,7 @@ Test(spool, a_corrupt_message_is_reported_at_take_and_kept)
 }
 
 /* After an outage of the store: what waits out its backoff is taken at
- * once, and a message that fails again waits longer than before. */
+ * once. */
 Test(spool, retry_now_ends_the_backoffs)
 {
 	struct gw_spool *sp = open_spool(NULL);
@@ -676,6 +676,40 @@ Test(spool, retry_now_ends_the_backoffs)
 	st = stats(sp);
 	cr_assert_eq(st.queued, 1);
 	cr_assert_eq(st.messages, 1);
+	gw_spool_close(sp);
+}
+
+/* A store that went up and down: a message failed three times (its next
+ * wait 8 s with a base of 1 s) is taken at the recovery and, failing
+ * again, waits the first backoff (1 s), not 16 s: after the last recovery
+ * nothing may be left to commit and end its wait early. */
+Test(spool, retry_now_starts_the_backoff_over)
+{
+	struct gw_spool_options o = { .retry_base = 1 };
+	struct gw_spool *sp = open_spool(&o);
+	char qid[GW_SPOOL_QID_MAX], q[GW_SPOOL_QID_MAX];
+	struct tm_error err = {0};
+	cr_assert_eq(gw_spool_put(sp, (const uint8_t *)"flap", 4, qid, &err), 0, "%s", err.msg);
+	uint8_t *data;
+	size_t len;
+	int64_t at;
+	for (int i = 0; i < 3; i++) {   /* waits 1 s, then 2 s, then (not waited) 4 s */
+		cr_assert_eq(gw_spool_take(sp, q, &data, &len, &at, &err), 1);
+		free(data);
+		cr_assert_str_eq(q, qid);
+		gw_spool_retry(sp, q);
+		if (i == 2)
+			gw_spool_retry_now(sp);
+	}
+	time_t t0 = time(NULL);
+	cr_assert_eq(gw_spool_take(sp, q, &data, &len, &at, &err), 1);
+	free(data);
+	cr_assert_lt(time(NULL) - t0, 2, "taken at the recovery, not after 4 s");
+	gw_spool_retry(sp, q);   /* failed again: the first backoff, 1 s */
+	t0 = time(NULL);
+	cr_assert_eq(gw_spool_take(sp, q, &data, &len, &at, &err), 1);
+	free(data);
+	cr_assert_lt(time(NULL) - t0, 4, "the backoff started over (1 s), not 8 s");
 	gw_spool_close(sp);
 }
 

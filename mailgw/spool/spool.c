@@ -487,9 +487,15 @@ void gw_spool_retry_now(struct gw_spool *sp)
 {
 	pthread_mutex_lock(&sp->mu);
 	int64_t now = gw_spool_now();
+	/* and their backoffs start over: their failures were the store's, and
+	 * a store that went up and down (a failover, connections cut) would
+	 * otherwise leave a message retried at each recovery waiting minutes
+	 * after the last one, with nothing left to commit and end the wait */
 	for (struct entry *e = sp->delayed.head; e != NULL; e = e->next)
-		if (e->not_before > now)
+		if (e->not_before > now) {
 			e->not_before = now;
+			e->attempts = 0;
+		}
 	pthread_cond_broadcast(&sp->ready_cv);
 	pthread_mutex_unlock(&sp->mu);
 }

@@ -156,9 +156,10 @@ int gw_spool_take(struct gw_spool *sp, char qid[GW_SPOOL_QID_MAX], uint8_t **dat
 int gw_spool_done(struct gw_spool *sp, const char *qid, struct tm_error *err);
 /* Not this time: queue it again after a backoff (doubling per attempt). */
 void gw_spool_retry(struct gw_spool *sp, const char *qid);
-/* Whatever waits out a backoff may be taken now (its backoff keeps
- * growing if it fails again): the store is back after an outage, and what it
- * deferred need not wait up to an hour for its turn. */
+/* Whatever waits out a backoff may be taken now, its backoff started over
+ * (a failure after it waits the first backoff again): the store is back
+ * after an outage, and what it deferred need not wait up to an hour for its
+ * turn. */
 void gw_spool_retry_now(struct gw_spool *sp);
 /* Make gw_spool_take return 0 (now and from now on), e.g. at shutdown. */
 void gw_spool_stop_consumers(struct gw_spool *sp);
