@@ -163,8 +163,6 @@ Test(billing, the_opening_is_the_last_reading_not_excluded)
 	cr_expect_eq(l->usage, 0);
 	cr_expect_eq(l->flags, GW_BILL_EST_OPEN | GW_BILL_EST_CLOSE);
 	gw_billing_fini(&b);
-	if (tm_sf.pg)
-		return;   /* meter decisions: not on PostgreSQL in this version */
 	struct tm_error err = {0};
 	cr_assert_eq(gw_meter_decide(st, &svc, "X1:3:total/impressions", true, "user:op", 5, &err),
 		     GW_STORE_OK, "%s", err.msg);

@@ -29,8 +29,8 @@
  * tables of a fresh PostgreSQL schema. */
 #define SQ_VERSION 12
 #define SQ_VERSION_S "12"
-#define PG_VERSION 14
-#define PG_VERSION_S "14"
+#define PG_VERSION 15
+#define PG_VERSION_S "15"
 #define PG_TABLES 38
 
 /* ---- fixtures ---- */
@@ -327,6 +327,8 @@ Test(store, migration_v12_moves_reports_into_monthly_partitions)
 	cr_assert_eq(q1("SELECT count(*) FROM report_keys k JOIN reports r USING (id, report_id,"
 			" serial, seq)"), 2);
 	cr_assert_eq(q1("SELECT sum(c.value) FROM counters c JOIN reports r ON r.id = c.report"), 300);
+	cr_assert_eq(q1("SELECT count(*) FROM reports WHERE meters = 'total impressions ' || 100 * seq"),
+		     2, "v15: each report's counters packed in its row");
 	cr_assert_eq(q1("SELECT count(*) FROM report_json j JOIN reports r ON r.id = j.report"), 2);
 	cr_assert_eq(q1("SELECT count(*) FROM supplies_2024_03"), 1);
 	cr_assert_eq(q1("SELECT count(*) FROM alerts a JOIN reports r ON r.id = a.report"
@@ -389,9 +391,12 @@ Test(store, migration_v11_v14_adds_the_kept_forecasts_figures)
 			   "ALTER TABLE supply_forecasts DROP COLUMN pages_per_day;"
 			   "ALTER TABLE supply_forecasts DROP COLUMN pct_per_day;"
 			   "ALTER TABLE supply_forecasts DROP COLUMN weekday_pattern;";
-	char sq[512], pg[512];
+	char sq[512], pg[1024];
 	snprintf(sq, sizeof(sq), "%s PRAGMA user_version = 10;", drop);
-	snprintf(pg, sizeof(pg), "%s DELETE FROM telemail_schema WHERE version = 14;", drop);
+	/* PostgreSQL: back to v13, v15 undone too */
+	snprintf(pg, sizeof(pg), "%s DELETE FROM telemail_schema WHERE version >= 14;"
+		 " ALTER TABLE reports DROP COLUMN meters; DROP INDEX reports_generated;"
+		 " DROP FUNCTION telemail_meter_esc(text);", drop);
 	cr_assert(tm_store_exec(sq, pg));
 	cr_assert(tm_store_exec("INSERT INTO supply_forecasts (serial, idx, ok, reason, basis,"
 				" confidence, empty_at, made_at)"

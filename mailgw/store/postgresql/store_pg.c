@@ -592,6 +592,7 @@ const struct gw_store_ops gw_store_pg_ops = {
 	.audit_insert = gw_pg_audit_insert,
 	.audit_list = gw_pg_audit_list,
 	.meter_list = gw_pg_meter_list,
+	.meter_range = gw_pg_meter_range,
 	.supply_list = gw_pg_supply_list,
 	.schema_version = pg_schema_version,
 	.migrate = pg_migrate,

@@ -282,8 +282,6 @@ int gw_pg_notify_list(void *s, enum gw_notify_which which, gw_store_notify_cb cb
 int gw_pg_audit_last(void *s, struct gw_audit_row *out, bool *found, struct tm_error *err);
 int gw_pg_audit_insert(void *s, const struct gw_audit_row *a, struct tm_error *err);
 int gw_pg_audit_list(void *s, gw_store_audit_cb cb, void *ctx, struct tm_error *err);
-int gw_pg_meter_list(void *s, bool latest, int64_t until, gw_store_meter_cb cb, void *ctx,
-		     struct tm_error *err);
 int gw_pg_supply_list(void *s, gw_store_supply_cb cb, void *ctx, struct tm_error *err);
 /* several gateways (issue 16; store_pg_service.c) */
 int gw_pg_notify_claim(void *s, const char *owner, int64_t now, int64_t lease, size_t max,
@@ -341,9 +339,27 @@ int gw_pg_web_counters(void *s, const char *serial, gw_store_web_point_cb cb, vo
 		       struct tm_error *err);
 int gw_pg_web_outcomes(void *s, gw_store_web_outcome_cb cb, void *ctx, struct tm_error *err);
 
+/* ---- meter readings (store_pg_meter.c) ---- */
 /* A meter reading of a SELECT serial, tenant, seq, generated_unix, service,
  * name, value, generated_nsec (row i of r into a struct gw_meter_row). */
 void gw_pg_meter_row(const PGresult *r, int i, void *out);
+int gw_pg_meter_list(void *s, bool latest, int64_t until, gw_store_meter_cb cb, void *ctx,
+		     struct tm_error *err);
+int gw_pg_meter_range(void *s, int64_t since, int64_t until, gw_store_meter_cb cb, void *ctx,
+		      struct tm_error *err);
+/* A report's counters packed in its row (reports.meters, schema v15), as
+ * billing's read takes them: a line "service name value" each, '%', ' '
+ * and a newline of a name written %25, %20 and %0A (the SQL function
+ * telemail_meter_esc); NULL: no counters. Append one; -1: out of memory. */
+struct tm_buf;
+int gw_pg_meters_add(struct tm_buf *b, const char *service, const char *name, int64_t value);
+/* reports.meters of the reports r where it is NULL, made from their
+ * counters (migration 15, store copy) */
+#define GW_PG_METERS_FILL \
+	"UPDATE reports r SET meters = (SELECT string_agg(telemail_meter_esc(c.service) || ' '" \
+	" || telemail_meter_esc(c.name) || ' ' || c.value, E'\\n'" \
+	" ORDER BY c.service COLLATE \"C\", c.name COLLATE \"C\")" \
+	" FROM counters c WHERE c.report = r.id) WHERE r.meters IS NULL"
 
 /* ---- supplies, orders, meter decisions (store_pg_supply.c) ---- */
 int gw_pg_supply_history(void *s, const char *serial, int64_t idx, gw_store_supply_hist_cb cb,

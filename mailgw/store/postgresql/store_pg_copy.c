@@ -214,6 +214,9 @@ int gw_pg_copy_end(void *s, const struct gw_table_spec *tables, size_t n, struct
 			 " HAVING max(id) IS NOT NULL", tables[i].name, id, tables[i].name);
 		rc = gw_pg_exec(&g->c, sql, NULL, NULL, tables[i].name, err);
 	}
+	/* each report's counters packed in its row, as a put writes them */
+	if (rc == GW_STORE_OK)
+		rc = gw_pg_exec(&g->c, GW_PG_METERS_FILL, NULL, NULL, "reports' meters", err);
 	/* the keys now, so that a broken one is named here, not by the commit */
 	if (rc == GW_STORE_OK)
 		rc = gw_pg_exec(&g->c, "SET CONSTRAINTS ALL IMMEDIATE", NULL, NULL, "check keys",

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <telemail/buf.h>
 #include <telemail/error.h>
 #include <telemail/report.h>
 
@@ -80,10 +81,12 @@ static void bind_counter(struct gw_pg_params *p, const void *ctx, size_t i)
 	gw_pg_text(p, v->unit);
 }
 
-static int put_counters(struct gw_pg_conn *c, long long rid, const struct tm_report *r,
-			struct tm_error *err)
+/* The report's counters: the standard ones in cc->std, the vendor's after */
+static void collect_counters(long long rid, const struct tm_report *r, struct counter_ctx *cc)
 {
-	struct counter_ctx cc = { .rid = rid, .r = r };
+	cc->rid = rid;
+	cc->r = r;
+	cc->n_std = 0;
 	for (int svc = 0; svc < TM_SVC_COUNT; svc++) {
 		if (!r->has_service[svc])
 			continue;
@@ -95,14 +98,29 @@ static int put_counters(struct gw_pg_conn *c, long long rid, const struct tm_rep
 		for (size_t k = 0; k < N_COUNTER_NAMES; k++) {
 			if (v[k] == TM_UNSET)
 				continue;
-			cc.std[cc.n_std].service = service_names[svc];
-			cc.std[cc.n_std].name = counter_names[k];
-			cc.std[cc.n_std].value = v[k];
-			cc.n_std++;
+			cc->std[cc->n_std].service = service_names[svc];
+			cc->std[cc->n_std].name = counter_names[k];
+			cc->std[cc->n_std].value = v[k];
+			cc->n_std++;
 		}
 	}
+}
+
+/* The counters packed for the report's row (reports.meters); -1: out of memory. */
+static int pack_counters(const struct counter_ctx *cc, struct tm_buf *b)
+{
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < cc->n_std; i++)
+		rc = gw_pg_meters_add(b, cc->std[i].service, cc->std[i].name, cc->std[i].value);
+	for (size_t i = 0; rc == 0 && i < cc->r->n_vendor; i++)
+		rc = gw_pg_meters_add(b, "vendor", cc->r->vendor[i].id, cc->r->vendor[i].value);
+	return rc;
+}
+
+static int put_counters(struct gw_pg_conn *c, const struct counter_ctx *cc, struct tm_error *err)
+{
 	return gw_pg_put_rows(c, "INSERT INTO counters (report, service, name, value, unit) VALUES",
-			      5, NULL, cc.n_std + r->n_vendor, bind_counter, &cc,
+			      5, NULL, cc->n_std + cc->r->n_vendor, bind_counter, cc,
 			      "insert counter", err);
 }
 
@@ -427,6 +445,16 @@ static int insert_report(struct gw_pg_conn *c, const struct gw_store_record *rec
 	if (p == NULL)
 		rc = tm_error_set(err, "internal.nomem", "store: out of memory");
 	int s_rep = -1, s_upd = -1;
+	struct counter_ctx *cc = malloc(sizeof(*cc));
+	struct tm_buf meters;
+	tm_buf_init(&meters);
+	if (rc == GW_STORE_OK && cc == NULL)
+		rc = tm_error_set(err, "internal.nomem", "store: out of memory");
+	if (rc == GW_STORE_OK) {
+		collect_counters(plan->rid, r, cc);
+		if (pack_counters(cc, &meters) < 0)
+			rc = tm_error_set(err, "internal.nomem", "store: out of memory");
+	}
 	if (rc == GW_STORE_OK) {
 		gw_pg_params_init(p);
 		gw_pg_text(p, r->serial);
@@ -458,14 +486,15 @@ static int insert_report(struct gw_pg_conn *c, const struct gw_store_record *rec
 		gw_pg_int(p, plan->generated_nsec);
 		gw_pg_bytes(p, rec->json, rec->json_len);   /* text, sent as its bytes */
 		gw_pg_int(p, plan->rid);
+		gw_pg_text(p, meters.len > 0 ? (const char *)meters.data : NULL);
 		rc = gw_pg_pipe_send(c,
 			"WITH k AS (INSERT INTO report_keys (report_id, serial, seq, id)"
 			" VALUES ($1, $2, $3::bigint, $17::bigint) ON CONFLICT DO NOTHING RETURNING id),"
 			" r AS (INSERT INTO reports (id, report_id, serial, seq, tenant, kind,"
 			" generated_at, generated_unix, received_at, signer, message_id, raw_sha256,"
-			" trigger_cause, outbox_gap, state, generated_nsec)"
+			" trigger_cause, outbox_gap, state, generated_nsec, meters)"
 			" SELECT k.id, $1, $2, $3::bigint, $4, $5, $6, $7::bigint, $8::bigint, $9, $10,"
-			" $11, $12, $13::bigint, $14, $15::bigint FROM k RETURNING id)"
+			" $11, $12, $13::bigint, $14, $15::bigint, $18 FROM k RETURNING id)"
 			" INSERT INTO report_json (report, json) SELECT id, $16::text FROM r"
 			" RETURNING report",
 			p, true, "insert report", &s_rep, err);
@@ -479,8 +508,10 @@ static int insert_report(struct gw_pg_conn *c, const struct gw_store_record *rec
 		rc = gw_pg_pipe_send(c, "SELECT 1 / count(*)::integer FROM report_keys WHERE id = $1",
 				     p, false, "report inserted", NULL, err);
 	}
+	tm_buf_fini(&meters);   /* sent */
 	if (rc == GW_STORE_OK)
-		rc = put_counters(c, plan->rid, r, err);
+		rc = put_counters(c, cc, err);
+	free(cc);
 	if (rc == GW_STORE_OK)
 		rc = put_lists(c, plan->rid, r, err);
 	if (rc == GW_STORE_OK)

@@ -720,8 +720,24 @@ static const char v14_figures[] =
 	"  ADD COLUMN pages_per_day double precision, ADD COLUMN pct_per_day double precision,"
 	"  ADD COLUMN weekday_pattern boolean;";
 
+/* version 15 (issue 16, PostgreSQL only): each report's counters packed in
+ * its row, which billing's read of a period takes instead of joining the
+ * counters (store_pg_meter.c), and the reports' generated times summarized
+ * by block ranges (BRIN: the reports are partitioned by their reception's
+ * month, and a period's are found by their generation's) */
+static const char v15_esc[] =
+	"CREATE FUNCTION telemail_meter_esc(t text) RETURNS text"
+	" LANGUAGE sql IMMUTABLE STRICT"
+	" AS $$ SELECT replace(replace(replace(t, '%', '%25'), ' ', '%20'), E'\\n', '%0A') $$;"
+	"ALTER TABLE reports ADD COLUMN meters text;";
+static const char v15_fill[] = GW_PG_METERS_FILL ";";
+static const char v15_index[] =
+	"CREATE INDEX reports_generated ON reports USING brin (generated_unix)"
+	" WITH (autosummarize = on);";
+
 #define ONE(sql) ((const char *const[]){ sql, NULL })
 static const char *const v12[] = { v12_tables, v12_lists, v12_rows, v12_views, NULL };
+static const char *const v15[] = { v15_esc, v15_fill, v15_index, NULL };
 
 const char *const *const gw_pg_migrations[] = {
 	ONE(v1),
@@ -738,6 +754,7 @@ const char *const *const gw_pg_migrations[] = {
 	v12,                 /* version 12: monthly partitions (PostgreSQL only) */
 	ONE(v13_forecasts),  /* version 13: supply forecasts (SQLite v10) */
 	ONE(v14_figures),    /* version 14: their figures (SQLite v11) */
+	v15,                 /* version 15: reports' counters packed (PostgreSQL only) */
 };
 
 const size_t gw_pg_n_migrations = sizeof(gw_pg_migrations) / sizeof(gw_pg_migrations[0]);
