@@ -620,6 +620,57 @@ Test(meter_rules, the_estimated_read_at_the_cut_off)
 	free(out);
 }
 
+/* A counter the neighbouring report lacks: its reading further away (on
+ * PostgreSQL the neighbouring report's packed counters answer the others),
+ * each row the same as gw_store_meter_adjacent's, field by field. */
+Test(meter_rules, a_neighbour_further_away_than_the_next_report)
+{
+	sc_enroll(st, "Q2", "acme-hq", 2);
+	report("Q2", 1, SEP30, "Canon", "iR C1", NULL,
+	       "  total:\n    impressions: 100\n  vendor:\n    - {id: \"108\", value: 40}\n",
+	       "acme-hq");
+	report("Q2", 2, SEP30 + DAY, "Canon", "iR C1", NULL, "  total:\n    impressions: 110\n",
+	       "acme-hq");
+	report("Q2", 3, SEP30 + 2 * DAY, "Canon", "iR C1", NULL, "  total:\n    impressions: 120\n",
+	       "acme-hq");
+	const struct gw_meter_key keys[] = { { "vendor", "108" }, { "total", "impressions" } };
+	/* before report 3: 108 from report 1, total from report 2; after
+	 * report 1: total from report 2, no 108 */
+	const struct { int64_t at; int64_t seq; bool after; bool found[2]; int64_t want_seq[2]; } q[] = {
+		{ SEP30 + 2 * DAY, 3, false, { true, true }, { 1, 2 } },
+		{ SEP30, 1, true, { false, true }, { 0, 2 } },
+	};
+	for (size_t t = 0; t < 2; t++) {
+		struct gw_meter_row rows[2];
+		bool found[2];
+		struct tm_error err = {0};
+		cr_assert_eq(gw_store_meter_adjacent_many(st, "Q2", 2, keys, q[t].at, 0, q[t].seq,
+							  q[t].after, rows, found, &err),
+			     GW_STORE_OK, "%s", err.msg);
+		for (size_t i = 0; i < 2; i++) {
+			cr_assert_eq(found[i], q[t].found[i], "query %zu, %s", t, keys[i].name);
+			struct gw_meter_row one;
+			bool one_found = false;
+			cr_assert_eq(gw_store_meter_adjacent(st, "Q2", keys[i].service, keys[i].name,
+							     q[t].at, 0, q[t].seq, q[t].after, &one,
+							     &one_found, &err), GW_STORE_OK, "%s", err.msg);
+			cr_assert_eq(one_found, found[i]);
+			if (!found[i])
+				continue;
+			cr_assert_eq(rows[i].seq, q[t].want_seq[i], "query %zu, %s", t, keys[i].name);
+			cr_assert_str_eq(rows[i].serial, one.serial);
+			cr_assert_str_eq(rows[i].tenant, "acme-hq");
+			cr_assert_str_eq(rows[i].tenant, one.tenant);
+			cr_assert_eq(rows[i].seq, one.seq);
+			cr_assert_eq(rows[i].at, one.at);
+			cr_assert_eq(rows[i].at_nsec, one.at_nsec);
+			cr_assert_str_eq(rows[i].service, one.service);
+			cr_assert_str_eq(rows[i].name, one.name);
+			cr_assert_eq(rows[i].value, one.value);
+		}
+	}
+}
+
 /* Every counter's neighbours in one call (the meter check's, one round trip
  * on PostgreSQL) answer what gw_store_meter_adjacent answers for each: a
  * standard counter, vendor codes, a counter the device never reported,

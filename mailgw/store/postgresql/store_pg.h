@@ -347,12 +347,22 @@ int gw_pg_meter_list(void *s, bool latest, int64_t until, gw_store_meter_cb cb, 
 		     struct tm_error *err);
 int gw_pg_meter_range(void *s, int64_t since, int64_t until, gw_store_meter_cb cb, void *ctx,
 		      struct tm_error *err);
+/* The neighbours of n counters (meter_adjacent_many): from the
+ * neighbouring report's packed counters, the counters it lacks by
+ * gw_pg_meter_adjacent_joined (store_pg_supply.c: a LATERAL each). */
+int gw_pg_meter_adjacent_many(void *s, const char *serial, size_t n,
+			      const struct gw_meter_key *keys, int64_t at, int32_t at_nsec,
+			      int64_t seq, bool after, struct gw_meter_row *out, bool *found,
+			      struct tm_error *err);
 /* A report's counters packed in its row (reports.meters, schema v15), as
  * billing's read takes them: a line "service name value" each, '%', ' '
  * and a newline of a name written %25, %20 and %0A (the SQL function
  * telemail_meter_esc); NULL: no counters. Append one; -1: out of memory. */
 struct tm_buf;
 int gw_pg_meters_add(struct tm_buf *b, const char *service, const char *name, int64_t value);
+/* The next counter of packed text *p into m's service, name and value: 1,
+ * 0 at the end, -1 malformed. */
+int gw_pg_meters_next(const char **p, struct gw_meter_row *m);
 /* reports.meters of the reports r where it is NULL, made from their
  * counters (migration 15, store copy) */
 #define GW_PG_METERS_FILL \
@@ -395,7 +405,7 @@ int gw_pg_meter_get(void *s, const char *serial, int64_t seq, const char *servic
 int gw_pg_meter_adjacent(void *s, const char *serial, const char *service, const char *name,
 			 int64_t at, int32_t at_nsec, int64_t seq, bool after, struct gw_meter_row *out,
 			 bool *found, struct tm_error *err);
-int gw_pg_meter_adjacent_many(void *s, const char *serial, size_t n,
+int gw_pg_meter_adjacent_joined(void *s, const char *serial, size_t n,
 			      const struct gw_meter_key *keys, int64_t at, int32_t at_nsec,
 			      int64_t seq, bool after, struct gw_meter_row *out, bool *found,
 			      struct tm_error *err);

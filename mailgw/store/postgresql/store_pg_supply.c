@@ -523,8 +523,9 @@ static const char *key_name(const void *ctx, size_t i)
 }
 
 /* Every counter's neighbour in one statement: a LATERAL per counter, each
- * the same index walk as gw_pg_meter_adjacent's. */
-int gw_pg_meter_adjacent_many(void *state, const char *serial, size_t n,
+ * the same index walk as gw_pg_meter_adjacent's (the counters the
+ * neighbouring report lacks, store_pg_meter.c). */
+int gw_pg_meter_adjacent_joined(void *state, const char *serial, size_t n,
 			      const struct gw_meter_key *keys, int64_t at, int32_t at_nsec,
 			      int64_t seq, bool after, struct gw_meter_row *out, bool *found,
 			      struct tm_error *err)
