@@ -237,3 +237,35 @@ Test(meter_range, names_with_spaces_and_newlines_read_back)
 	cr_assert_str_eq(sql_made, (const char *)b.data, "the put's packing is the SQL's");
 	tm_buf_fini(&b);
 }
+
+/* A report stored without packed counters (PostgreSQL: by a gateway older
+ * than schema v15 still running beside a newer one) is read from its
+ * counters: the same readings, and the same neighbours for the meter
+ * check. */
+Test(meter_range, reports_without_packed_counters_read_from_their_counters)
+{
+	report("O", 1, -2 * DAY, 100, 40);
+	report("O", 2, 1 * DAY, 150, 60);
+	report("O", 3, 2 * DAY, 170, 70);
+	cr_assert(tm_store_exec("SELECT 1", "UPDATE reports SET meters = NULL WHERE serial = 'O'"));
+	if (tm_sf.pg)
+		cr_assert_eq(tm_store_q1("SELECT count(*) FROM reports WHERE meters IS NULL"), 3);
+	struct seen s = {0};
+	read_range(&s);
+	static const char *const want[] = {
+		"O total/impressions: 1:100 2:150 3:170",
+		"O total/impressions_monochrome: 1:40 2:60 3:70",
+	};
+	expect_lines(&s, want, 2);
+	const struct gw_meter_key keys[] = { { "total", "impressions" },
+					     { "total", "impressions_monochrome" } };
+	struct gw_meter_row rows[2];
+	bool found[2];
+	struct tm_error err = {0};
+	cr_assert_eq(gw_store_meter_adjacent_many(st, "O", 2, keys, SINCE + DAY, 0, 2, false, rows,
+						  found, &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert(found[0] && found[1]);
+	cr_expect_eq(rows[0].value, 100);
+	cr_expect_eq(rows[1].value, 40);
+	cr_expect_eq(rows[1].seq, 1);
+}

@@ -363,13 +363,20 @@ int gw_pg_meters_add(struct tm_buf *b, const char *service, const char *name, in
 /* The next counter of packed text *p into m's service, name and value: 1,
  * 0 at the end, -1 malformed. */
 int gw_pg_meters_next(const char **p, struct gw_meter_row *m);
-/* reports.meters of the reports r where it is NULL, made from their
- * counters (migration 15, store copy) */
-#define GW_PG_METERS_FILL \
-	"UPDATE reports r SET meters = (SELECT string_agg(telemail_meter_esc(c.service) || ' '" \
-	" || telemail_meter_esc(c.name) || ' ' || c.value, E'\\n'" \
-	" ORDER BY c.service COLLATE \"C\", c.name COLLATE \"C\")" \
-	" FROM counters c WHERE c.report = r.id) WHERE r.meters IS NULL"
+/* Report r's counters packed, made from its counters table rows (as the
+ * put packs them) */
+#define GW_PG_METERS_OF_COUNTERS \
+	"(SELECT string_agg(telemail_meter_esc(c.service) || ' ' || telemail_meter_esc(c.name)" \
+	" || ' ' || c.value, E'\\n' ORDER BY c.service COLLATE \"C\", c.name COLLATE \"C\")" \
+	" FROM counters c WHERE c.report = r.id)"
+/* reports.meters of the reports r where it is NULL (migration 15, store
+ * copy) */
+#define GW_PG_METERS_FILL "UPDATE reports r SET meters = " GW_PG_METERS_OF_COUNTERS \
+	" WHERE r.meters IS NULL"
+/* What a read takes as report r's packed counters: a report a gateway
+ * older than schema v15 stored beside a newer one (no meters) has them
+ * made from its counters */
+#define GW_PG_METERS_READ "COALESCE(r.meters, " GW_PG_METERS_OF_COUNTERS ")"
 
 /* ---- supplies, orders, meter decisions (store_pg_supply.c) ---- */
 int gw_pg_supply_history(void *s, const char *serial, int64_t idx, gw_store_supply_hist_cb cb,

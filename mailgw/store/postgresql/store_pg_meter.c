@@ -199,11 +199,11 @@ int gw_pg_meter_adjacent_many(void *state, const char *serial, size_t n,
 	gw_pg_int(&p, seq);
 	PGresult *r;
 	int rc = gw_pg_exec(&s->c, after
-		? "SELECT r.serial, r.tenant, r.seq, r.generated_unix, r.generated_nsec, r.meters"
+		? "SELECT r.serial, r.tenant, r.seq, r.generated_unix, r.generated_nsec, " GW_PG_METERS_READ
 		  " FROM reports r WHERE r.serial = $1"
 		  " AND (r.generated_unix, r.generated_nsec, r.seq) > ($2, $3, $4)"
 		  " ORDER BY r.generated_unix, r.generated_nsec, r.seq LIMIT 1"
-		: "SELECT r.serial, r.tenant, r.seq, r.generated_unix, r.generated_nsec, r.meters"
+		: "SELECT r.serial, r.tenant, r.seq, r.generated_unix, r.generated_nsec, " GW_PG_METERS_READ
 		  " FROM reports r WHERE r.serial = $1"
 		  " AND (r.generated_unix, r.generated_nsec, r.seq) < ($2, $3, $4)"
 		  " ORDER BY r.generated_unix DESC, r.generated_nsec DESC, r.seq DESC LIMIT 1",
@@ -308,7 +308,7 @@ static int add_excluded(void *ctx, const struct gw_meter_decision_row *d)
 	struct gw_meter_decision_row *a =
 		tm_array_grow(g->excl, &g->cap_excl, g->n_excl, sizeof(*a), 16, SIZE_MAX);
 	if (a == NULL)
-		return -1;
+		return 1;   /* out of memory: stop */
 	g->excl = a;
 	a[g->n_excl++] = *d;
 	return 0;
@@ -390,7 +390,7 @@ static int find_last(struct range *g, struct tm_error *err)
 	gw_pg_int(&p, g->since);
 	PGresult *r;
 	int rc = gw_pg_exec(&g->s->c,
-		"SELECT r.serial, r.tenant, r.seq, r.generated_unix, r.generated_nsec, r.meters"
+		"SELECT r.serial, r.tenant, r.seq, r.generated_unix, r.generated_nsec, " GW_PG_METERS_READ
 		" FROM reports r WHERE r.serial = $1 AND" AT_OR_BEFORE("$2") NEWEST_FIRST,
 		&p, &r, "find a device's last report", err);
 	if (rc != GW_STORE_OK)
@@ -538,11 +538,11 @@ static int read_cursor(struct range *g, int64_t until, struct tm_error *err)
 		return rc;
 	/* the sort of the period's reports in memory (a year of 1,000 devices:
 	 * 66 MB for June), and the whole result wanted, not its first rows */
-	char sql[640];
+	char sql[1024];
 	snprintf(sql, sizeof(sql),
 		 "SET LOCAL work_mem = '256MB'; SET LOCAL cursor_tuple_fraction = 1;"
 		 " DECLARE telemail_meters NO SCROLL CURSOR FOR"
-		 " SELECT r.serial, r.tenant, r.seq, r.generated_unix, r.generated_nsec, r.meters"
+		 " SELECT r.serial, r.tenant, r.seq, r.generated_unix, r.generated_nsec, " GW_PG_METERS_READ
 		 " FROM reports r WHERE r.generated_unix >= %" PRId64 " AND" AT_OR_BEFORE("%" PRId64)
 		 " ORDER BY r.serial COLLATE \"C\", r.generated_unix, r.generated_nsec, r.seq",
 		 g->since - OPENING_LOOKBACK, until, until);
@@ -575,7 +575,7 @@ int gw_pg_meter_range(void *state, int64_t since, int64_t until, gw_store_meter_
 	struct range g = { .s = state, .since = since, .cb = cb, .ctx = ctx };
 	struct gw_pg_conn *c = &g.s->c;
 	int rc = gw_pg_meter_decision_list(g.s, add_excluded, &g, err);
-	if (rc < 0)
+	if (rc == 1)
 		rc = tm_error_set(err, "internal.nomem", "meter readings: out of memory");
 	if (rc == GW_STORE_OK && g.n_excl > 1)
 		qsort(g.excl, g.n_excl, sizeof(*g.excl), cmp_decision);
