@@ -637,3 +637,42 @@ Test(supply, the_rows_before_of_many_supplies_at_once)
 			cr_assert_eq(rows[i].level, many[i % 4].level, "entry %zu", i);
 	}
 }
+
+static int take_supply(void *ctx, const struct gw_supply_row *s)
+{
+	char *out = ctx;
+	size_t len = strlen(out);
+	snprintf(out + len, 512 - len, "%s#%lld seq %lld %s %lld%%;", s->serial, (long long)s->index,
+		 (long long)s->seq, s->colorant, (long long)s->level);
+	return 0;
+}
+
+/* The latest supplies follow the device's newest report: a supply it no
+ * longer lists is gone, one it lists again is back, a late report changes
+ * nothing. */
+Test(supply, latest_supplies_are_the_newest_reports)
+{
+	const struct { long long seq; int at_day; long black, cyan; } rep[] = {
+		{ 1, 0, 90, 80 }, { 2, 1, 85, -1 }, { 4, 3, 70, 60 }, { 3, 2, 10, 10 },
+	};
+	static const char *const want[] = {
+		"S1#1 seq 1 black 90%;S1#2 seq 1 cyan 80%;",
+		"S1#1 seq 2 black 85%;",
+		"S1#1 seq 4 black 70%;S1#2 seq 4 cyan 60%;",
+		"S1#1 seq 4 black 70%;S1#2 seq 4 cyan 60%;",
+	};
+	for (size_t i = 0; i < 4; i++) {
+		struct sc_report r;
+		sc_report_init(&r, "S1", rep[i].seq, T0 + (int64_t)rep[i].at_day * DAY);
+		r.total = 1000 + rep[i].seq;
+		r.supplies[0] = (struct sc_supply){ 1, "toner", "black", rep[i].black, 100 };
+		if (rep[i].cyan >= 0)
+			r.supplies[1] = (struct sc_supply){ 2, "toner", "cyan", rep[i].cyan, 100 };
+		cr_assert_eq(sc_ingest(st, &svc, &r, "acme-hq", r.at + 60), GW_PUT_STORED);
+		char got[512] = "";
+		struct tm_error err = {0};
+		cr_assert_eq(gw_store_supply_list(st, take_supply, got, &err), GW_STORE_OK, "%s",
+			     err.msg);
+		cr_assert_str_eq(got, want[i], "after seq %lld", rep[i].seq);
+	}
+}

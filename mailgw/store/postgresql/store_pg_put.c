@@ -285,16 +285,24 @@ static int put_device_facts(struct gw_pg_conn *c, const struct gw_store_record *
 		&p, true, "update device newest", upd, err);
 	if (rc != GW_STORE_OK || !newest || !r->has_supplies)
 		return rc;
+	/* the report's supplies over the rows of the same index (an update of
+	 * a row in place: no index entry, no foreign-key check), then those it
+	 * no longer lists gone; was a delete of them all and an insert */
+	const struct supply_ctx lc = { .serial = r->serial, .seq = r->seq, .v = r->supplies };
+	rc = gw_pg_put_rows(c,
+		"INSERT INTO latest_supplies AS l (serial, idx, seq, type, colorant, description,"
+		" unit, max_capacity, level, part_number) VALUES", 10,
+		" ON CONFLICT (serial, idx) DO UPDATE SET seq = excluded.seq, type = excluded.type,"
+		" colorant = excluded.colorant, description = excluded.description,"
+		" unit = excluded.unit, max_capacity = excluded.max_capacity,"
+		" level = excluded.level, part_number = excluded.part_number",
+		r->n_supplies, bind_latest_supply, &lc, "insert supply", err);
 	gw_pg_params_init(&p);
 	gw_pg_text(&p, r->serial);
-	rc = gw_pg_exec(c, "DELETE FROM latest_supplies WHERE serial = $1", &p, NULL,
-			"clear latest supplies", err);
-	const struct supply_ctx lc = { .serial = r->serial, .seq = r->seq, .v = r->supplies };
+	gw_pg_int(&p, r->seq);
 	if (rc == GW_STORE_OK)
-		rc = gw_pg_put_rows(c,
-			"INSERT INTO latest_supplies (serial, idx, seq, type, colorant, description,"
-			" unit, max_capacity, level, part_number) VALUES", 10, NULL, r->n_supplies,
-			bind_latest_supply, &lc, "insert supply", err);
+		rc = gw_pg_exec(c, "DELETE FROM latest_supplies WHERE serial = $1 AND seq <> $2", &p,
+				NULL, "clear latest supplies", err);
 	return rc;
 }
 
