@@ -15,7 +15,10 @@
  * A device silent for all that time, or a counter with no reading there,
  * asks for its own (one indexed statement each, on the same transaction:
  * the read is a cursor fetched in slices, so that other statements can run
- * between the slices). */
+ * between the slices).
+ *
+ * The meter check's neighbours of a report's counters come from the
+ * neighbouring report's packed counters too (gw_pg_meter_adjacent_many). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -296,6 +299,7 @@ struct range {
 	struct opening *o;
 	size_t n, cap, next;
 	bool have_last;   /* a report at or before since seen (or looked for) */
+	bool none_before; /* looked for: the device has no report at or before since */
 	bool opened;      /* the openings of its last report handed over */
 	int stop;         /* the callback's stop */
 };
@@ -396,6 +400,7 @@ static int find_last(struct range *g, struct tm_error *err)
 	if (rc != GW_STORE_OK)
 		return rc;
 	g->have_last = true;   /* looked for: none means none */
+	g->none_before = PQntuples(r) == 0;
 	if (PQntuples(r) > 0) {
 		struct gw_meter_row rep;
 		report_row(r, 0, &rep);
@@ -412,6 +417,8 @@ static int meet(struct range *g, struct opening *o, struct tm_error *err)
 	if (o->met)
 		return GW_STORE_OK;
 	o->met = true;
+	if (!o->have && g->none_before)
+		return GW_STORE_OK;   /* a device new in the period: no opening to look for */
 	if (!o->have) {
 		struct gw_pg_params p;
 		gw_pg_params_init(&p);
@@ -460,7 +467,7 @@ static void start_device(struct range *g, const char *serial)
 {
 	snprintf(g->serial, sizeof(g->serial), "%s", serial);
 	g->n = g->next = 0;
-	g->have_last = g->opened = false;
+	g->have_last = g->opened = g->none_before = false;
 }
 
 /* A report of the period: each counter met (its opening first), then its
