@@ -331,7 +331,7 @@ static bool excluded(const struct range *g, const struct gw_meter_row *m)
 {
 	if (g->n_excl == 0)
 		return false;
-	struct gw_meter_decision_row key;
+	struct gw_meter_decision_row key = {0};
 	snprintf(key.serial, sizeof(key.serial), "%s", m->serial);
 	key.seq = m->seq;
 	snprintf(key.counter, sizeof(key.counter), "%s/%s", m->service, m->name);
