@@ -45,7 +45,7 @@ static void teardown(void)
 
 TestSuite(meter_range, .init = setup, .fini = teardown);
 
-#define SINCE 1790726400   /* 2026-10-01T00:00:00Z */
+#define SINCE 1790726400   /* 2026-09-30T00:00:00Z */
 #define UNTIL (SINCE + 10 * 86400)
 #define DAY 86400
 
@@ -170,6 +170,23 @@ Test(meter_range, openings_near_far_excluded_and_devices_silent)
 	};
 	expect_lines(&s, want, sizeof(want) / sizeof(want[0]));
 	cr_expect_eq(s.n_devices, 6);
+}
+
+/* A report half a second after the start is of the period, also for a
+ * device whose last report before the start is looked up on its own (a
+ * reading at the start exactly, to the second, is before it: above). */
+Test(meter_range, a_fraction_after_the_start_is_in_the_period)
+{
+	report("F", 1, -10 * DAY, 100, -1);
+	struct sc_report r;
+	sc_report_init(&r, "F", 2, SINCE);
+	r.generated_at = "2026-09-30T00:00:00.5Z";
+	r.total = 110;
+	cr_assert_eq(sc_ingest(st, &svc, &r, "acme", SINCE), GW_PUT_STORED);
+	struct seen s = {0};
+	read_range(&s);
+	static const char *const want[] = { "F total/impressions: 1:100 2:110" };
+	expect_lines(&s, want, 1);
 }
 
 /* A counter only in an earlier report before the start, in neither the

@@ -276,8 +276,10 @@ int gw_pg_meter_adjacent_many(void *state, const char *serial, size_t n,
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
-#define AT_OR_BEFORE(t) \
-	" (r.generated_unix < " t " OR (r.generated_unix = " t " AND r.generated_nsec = 0))"
+/* at or before t to the fraction (generated_nsec >= 0): a row comparison,
+ * which the report-time index answers walking back from t (an OR of two
+ * conditions made PostgreSQL read each partition's matches by bitmap) */
+#define AT_OR_BEFORE(t) " (r.generated_unix, r.generated_nsec) <= (" t ", 0)"
 #define NEWEST_FIRST " ORDER BY r.generated_unix DESC, r.generated_nsec DESC, r.seq DESC LIMIT 1"
 
 /* A counter of the device being read. */
@@ -544,13 +546,17 @@ static int read_cursor(struct range *g, int64_t until, struct tm_error *err)
 	if (rc != GW_STORE_OK)
 		return rc;
 	/* the sort of the period's reports in memory (a year of 1,000 devices:
-	 * 66 MB for June), and the whole result wanted, not its first rows */
+	 * 66 MB for June), the whole result wanted, not its first rows; the
+	 * lookups between fetches planned once, not at each call (a custom plan
+	 * over twelve partitions: 4 to 6 ms, where it runs in under 1 ms) */
 	char sql[1024];
 	snprintf(sql, sizeof(sql),
 		 "SET LOCAL work_mem = '256MB'; SET LOCAL cursor_tuple_fraction = 1;"
+		 " SET LOCAL plan_cache_mode = force_generic_plan;"
 		 " DECLARE telemail_meters NO SCROLL CURSOR FOR"
 		 " SELECT r.serial, r.tenant, r.seq, r.generated_unix, r.generated_nsec, " GW_PG_METERS_READ
-		 " FROM reports r WHERE r.generated_unix >= %" PRId64 " AND" AT_OR_BEFORE("%" PRId64)
+		 " FROM reports r WHERE r.generated_unix BETWEEN %" PRId64 " AND %" PRId64 " AND"
+		 AT_OR_BEFORE("%" PRId64)   /* both bounds on generated_unix: the BRIN's */
 		 " ORDER BY r.serial COLLATE \"C\", r.generated_unix, r.generated_nsec, r.seq",
 		 g->since - OPENING_LOOKBACK, until, until);
 	rc = gw_pg_exec(c, sql, NULL, NULL, "read meter readings", err);
