@@ -453,16 +453,12 @@ static int insert_report(struct gw_pg_conn *c, const struct gw_store_record *rec
 	if (p == NULL)
 		rc = tm_error_set(err, "internal.nomem", "store: out of memory");
 	int s_rep = -1, s_upd = -1;
-	struct counter_ctx *cc = malloc(sizeof(*cc));
+	struct counter_ctx cc;
+	collect_counters(plan->rid, r, &cc);
 	struct tm_buf meters;
 	tm_buf_init(&meters);
-	if (rc == GW_STORE_OK && cc == NULL)
+	if (rc == GW_STORE_OK && pack_counters(&cc, &meters) < 0)
 		rc = tm_error_set(err, "internal.nomem", "store: out of memory");
-	if (rc == GW_STORE_OK) {
-		collect_counters(plan->rid, r, cc);
-		if (pack_counters(cc, &meters) < 0)
-			rc = tm_error_set(err, "internal.nomem", "store: out of memory");
-	}
 	if (rc == GW_STORE_OK) {
 		gw_pg_params_init(p);
 		gw_pg_text(p, r->serial);
@@ -518,8 +514,7 @@ static int insert_report(struct gw_pg_conn *c, const struct gw_store_record *rec
 	}
 	tm_buf_fini(&meters);   /* sent */
 	if (rc == GW_STORE_OK)
-		rc = put_counters(c, cc, err);
-	free(cc);
+		rc = put_counters(c, &cc, err);
 	if (rc == GW_STORE_OK)
 		rc = put_lists(c, plan->rid, r, err);
 	if (rc == GW_STORE_OK)
