@@ -339,6 +339,17 @@ int gw_pg_web_counters(void *s, const char *serial, gw_store_web_point_cb cb, vo
 		       struct tm_error *err);
 int gw_pg_web_outcomes(void *s, gw_store_web_outcome_cb cb, void *ctx, struct tm_error *err);
 
+/* A device's one report just before (after) an instant and seq, given as
+ * three SQL values "at, at_nsec, seq": appended to a WHERE on reports r,
+ * which the report-time index answers in one walk. NEWEST_FIRST alone
+ * orders r newest first and keeps one. */
+#define GW_PG_NEWEST_FIRST " ORDER BY r.generated_unix DESC, r.generated_nsec DESC, r.seq DESC LIMIT 1"
+#define GW_PG_REPORT_BEFORE(t) \
+	" AND (r.generated_unix, r.generated_nsec, r.seq) < (" t ")" GW_PG_NEWEST_FIRST
+#define GW_PG_REPORT_AFTER(t) \
+	" AND (r.generated_unix, r.generated_nsec, r.seq) > (" t ")" \
+	" ORDER BY r.generated_unix, r.generated_nsec, r.seq LIMIT 1"
+
 /* ---- meter readings (store_pg_meter.c) ---- */
 /* A meter reading of a SELECT serial, tenant, seq, generated_unix, service,
  * name, value, generated_nsec (row i of r into a struct gw_meter_row). */

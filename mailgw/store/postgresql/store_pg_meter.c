@@ -204,12 +204,10 @@ int gw_pg_meter_adjacent_many(void *state, const char *serial, size_t n,
 	int rc = gw_pg_exec(&s->c, after
 		? "SELECT r.serial, r.tenant, r.seq, r.generated_unix, r.generated_nsec, " GW_PG_METERS_READ
 		  " FROM reports r WHERE r.serial = $1"
-		  " AND (r.generated_unix, r.generated_nsec, r.seq) > ($2, $3, $4)"
-		  " ORDER BY r.generated_unix, r.generated_nsec, r.seq LIMIT 1"
+		  GW_PG_REPORT_AFTER("$2, $3, $4")
 		: "SELECT r.serial, r.tenant, r.seq, r.generated_unix, r.generated_nsec, " GW_PG_METERS_READ
 		  " FROM reports r WHERE r.serial = $1"
-		  " AND (r.generated_unix, r.generated_nsec, r.seq) < ($2, $3, $4)"
-		  " ORDER BY r.generated_unix DESC, r.generated_nsec DESC, r.seq DESC LIMIT 1",
+		  GW_PG_REPORT_BEFORE("$2, $3, $4"),
 		&p, &r, "adjacent meter readings", err);
 	if (rc != GW_STORE_OK)
 		return rc;
@@ -280,7 +278,6 @@ int gw_pg_meter_adjacent_many(void *state, const char *serial, size_t n,
  * which the report-time index answers walking back from t (an OR of two
  * conditions made PostgreSQL read each partition's matches by bitmap) */
 #define AT_OR_BEFORE(t) " (r.generated_unix, r.generated_nsec) <= (" t ", 0)"
-#define NEWEST_FIRST " ORDER BY r.generated_unix DESC, r.generated_nsec DESC, r.seq DESC LIMIT 1"
 
 /* A counter of the device being read. */
 struct opening {
@@ -397,7 +394,7 @@ static int find_last(struct range *g, struct tm_error *err)
 	PGresult *r;
 	int rc = gw_pg_exec(&g->s->c,
 		"SELECT r.serial, r.tenant, r.seq, r.generated_unix, r.generated_nsec, " GW_PG_METERS_READ
-		" FROM reports r WHERE r.serial = $1 AND" AT_OR_BEFORE("$2") NEWEST_FIRST,
+		" FROM reports r WHERE r.serial = $1 AND" AT_OR_BEFORE("$2") GW_PG_NEWEST_FIRST,
 		&p, &r, "find a device's last report", err);
 	if (rc != GW_STORE_OK)
 		return rc;
@@ -436,7 +433,7 @@ static int meet(struct range *g, struct opening *o, struct tm_error *err)
 			" WHERE r.serial = $1 AND" AT_OR_BEFORE("$2")
 			" AND NOT EXISTS (SELECT 1 FROM meter_decisions m WHERE m.serial = r.serial"
 			" AND m.seq = r.seq AND m.counter = c.service || '/' || c.name"
-			" AND m.decision = 'exclude')" NEWEST_FIRST,
+			" AND m.decision = 'exclude')" GW_PG_NEWEST_FIRST,
 			&p, gw_pg_meter_row, &o->row, &found, "find a counter's opening", err);
 		if (rc != GW_STORE_OK || !found)
 			return rc;

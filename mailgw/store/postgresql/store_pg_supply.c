@@ -131,9 +131,7 @@ int gw_pg_supply_before(void *state, const char *serial, int64_t idx, int64_t at
 	gw_pg_int(&p, at_nsec);
 	gw_pg_int(&p, seq);
 	return gw_pg_get_one(state, HIST_SELECT
-			     " AND (r.generated_unix, r.generated_nsec, r.seq) < ($3, $4, $5)"
-			     " ORDER BY r.generated_unix DESC, r.generated_nsec DESC, r.seq DESC"
-			     " LIMIT 1", &p, hist_row, out, found, "supply before", err);
+			     GW_PG_REPORT_BEFORE("$3, $4, $5"), &p, hist_row, out, found, "supply before", err);
 }
 
 /* The answers of a statement over n keys whose column col is the key's
@@ -166,8 +164,7 @@ int gw_pg_supply_before_many(void *state, const char *serial, size_t n, const in
 		n = GW_SUPPLY_BEFORE_MAX;
 	static const char head[] = "SELECT h.*, k.i FROM (VALUES";
 	static const char tail[] = ") AS k(idx, i) CROSS JOIN LATERAL (" HIST_SELECT_OF("k.idx")
-		" AND (r.generated_unix, r.generated_nsec, r.seq) < ($2, $3, $4)"
-		" ORDER BY r.generated_unix DESC, r.generated_nsec DESC, r.seq DESC LIMIT 1) h";
+		GW_PG_REPORT_BEFORE("$2, $3, $4") ") h";
 	char sql[sizeof(head) + sizeof(tail) + GW_SUPPLY_BEFORE_MAX * 24];
 	size_t o = (size_t)snprintf(sql, sizeof(sql), "%s", head);
 	struct gw_pg_params p;
@@ -504,11 +501,9 @@ int gw_pg_meter_adjacent(void *state, const char *serial, const char *service, c
 	gw_pg_int(&p, seq);
 	return gw_pg_get_one(state, after
 		? METER_SELECT " WHERE r.serial = $1 AND c.service = $2 AND c.name = $3"
-		  " AND (r.generated_unix, r.generated_nsec, r.seq) > ($4, $5, $6)"
-		  " ORDER BY r.generated_unix, r.generated_nsec, r.seq LIMIT 1"
+		  GW_PG_REPORT_AFTER("$4, $5, $6")
 		: METER_SELECT " WHERE r.serial = $1 AND c.service = $2 AND c.name = $3"
-		  " AND (r.generated_unix, r.generated_nsec, r.seq) < ($4, $5, $6)"
-		  " ORDER BY r.generated_unix DESC, r.generated_nsec DESC, r.seq DESC LIMIT 1",
+		  GW_PG_REPORT_BEFORE("$4, $5, $6"),
 		&p, gw_pg_meter_row, out, found, "adjacent meter reading", err);
 }
 
@@ -551,13 +546,11 @@ int gw_pg_meter_adjacent_joined(void *state, const char *serial, size_t n,
 		? "SELECT m.*, k.i FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS"
 		  " k(service, name, i) CROSS JOIN LATERAL (" METER_SELECT
 		  " WHERE r.serial = $1 AND c.service = k.service AND c.name = k.name"
-		  " AND (r.generated_unix, r.generated_nsec, r.seq) > ($4, $5, $6)"
-		  " ORDER BY r.generated_unix, r.generated_nsec, r.seq LIMIT 1) m"
+		  GW_PG_REPORT_AFTER("$4, $5, $6") ") m"
 		: "SELECT m.*, k.i FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS"
 		  " k(service, name, i) CROSS JOIN LATERAL (" METER_SELECT
 		  " WHERE r.serial = $1 AND c.service = k.service AND c.name = k.name"
-		  " AND (r.generated_unix, r.generated_nsec, r.seq) < ($4, $5, $6)"
-		  " ORDER BY r.generated_unix DESC, r.generated_nsec DESC, r.seq DESC LIMIT 1) m",
+		  GW_PG_REPORT_BEFORE("$4, $5, $6") ") m",
 		&p, &r, "adjacent meter readings", err);
 	free(services);
 	free(names);
