@@ -286,3 +286,30 @@ Test(meter_range, reports_without_packed_counters_read_from_their_counters)
 	cr_expect_eq(rows[1].value, 40);
 	cr_expect_eq(rows[1].seq, 1);
 }
+
+/* PostgreSQL: a report's packed counters that do not parse (a hand-edited
+ * row) fail the read with store.failed naming the report, billing's and
+ * the meter check's alike; nothing is handed over from it. */
+Test(meter_range, malformed_packed_counters_name_the_report)
+{
+	TM_PG_ONLY();
+	report("M", 1, -DAY, 100, -1);
+	report("M", 2, DAY, 110, -1);
+	cr_assert(tm_store_exec(NULL, "UPDATE reports SET meters = 'total impressions'"
+				" WHERE serial = 'M' AND seq = 2"));
+	struct seen s = {0};
+	struct tm_error err = {0};
+	cr_assert_eq(gw_store_meter_range(st, SINCE, UNTIL, take, &s, &err), GW_STORE_ERROR);
+	cr_assert_str_eq(err.reason, "store.failed");
+	cr_assert_str_eq(err.msg, "meter readings: report M seq 2: its packed counters"
+			 " (reports.meters) are malformed");
+	cr_assert_eq(s.calls, 1, "the opening of seq 1 only");
+	const struct gw_meter_key keys[] = { { "total", "impressions" } };
+	struct gw_meter_row rows[1];
+	bool found[1];
+	struct tm_error err2 = {0};
+	cr_assert_eq(gw_store_meter_adjacent_many(st, "M", 1, keys, SINCE - DAY, 0, 1, true, rows,
+						  found, &err2), GW_STORE_ERROR);
+	cr_assert_str_eq(err2.reason, "store.failed");
+	cr_assert_str_eq(err2.msg, err.msg);
+}
