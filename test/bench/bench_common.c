@@ -380,34 +380,66 @@ void bench_eml_path(char *buf, size_t size, const char *dir, size_t i)
 	snprintf(buf, size, "%s/m%06zu.eml", dir, i);
 }
 
+void bench_collector_serial(char *buf, size_t size, size_t d)
+{
+	snprintf(buf, size, "XC%06zu", d + 1);
+}
+
+/* ids[0..k) and serials[0..k): the test devices', or the collector's for
+ * k devices of its own (every ids[d] the one identity, freed once). */
+static int corpus_signers(const struct bench_corpus *c, size_t k, struct tm_identity **ids,
+			  char **serials, struct tm_error *err)
+{
+	static const char *const devices[] = { "XK100001", "XK100002", "XK100003" };
+	char pem[600], key[600];
+	if (c->collector) {
+		snprintf(pem, sizeof(pem), "%s/collector.pem", c->pki);
+		snprintf(key, sizeof(key), "%s/collector.key", c->pki);
+		if (tm_identity_load(pem, key, NULL, &ids[0], err) < 0)
+			return -1;
+	}
+	for (size_t d = 0; d < k; d++) {
+		char serial[16];
+		if (c->collector) {
+			bench_collector_serial(serial, sizeof(serial), d);
+			ids[d] = ids[0];
+		} else {
+			snprintf(serial, sizeof(serial), "%s", devices[d]);
+			snprintf(pem, sizeof(pem), "%s/dev-%s.pem", c->pki, serial);
+			snprintf(key, sizeof(key), "%s/dev-%s.key", c->pki, serial);
+			if (tm_identity_load(pem, key, NULL, &ids[d], err) < 0)
+				return -1;
+		}
+		if ((serials[d] = strdup(serial)) == NULL)
+			return tm_error_set(err, "internal.nomem", "out of memory");
+	}
+	return 0;
+}
+
 int bench_corpus_write(const struct bench_corpus *c, struct tm_buf *msgs, size_t *bytes,
 		       size_t *yaml_len, double *seal_rate, struct tm_error *err)
 {
-	static const char *const serials[] = { "XK100001", "XK100002", "XK100003" };
 	const size_t k = c->k == 0 ? 1 : c->k;
-	if (k > sizeof(serials) / sizeof(serials[0]))
-		return tm_error_set(err, "internal.bug", "bench: at most 3 devices");
-	struct tm_identity *ids[3] = { NULL, NULL, NULL };
+	if (k > (c->collector ? BENCH_COLLECTOR_MAX : 3))
+		return tm_error_set(err, "internal.bug", "bench: at most %d devices",
+				    c->collector ? BENCH_COLLECTOR_MAX : 3);
+	struct tm_identity **ids = calloc(k, sizeof(*ids));
+	char **serials = calloc(k, sizeof(*serials));
 	struct tm_certlist *to = tm_certlist_new();
 	struct tm_buf *own = msgs == NULL ? calloc(c->n, sizeof(*own)) : msgs;
 	char *gw_pem = bench_path("TM_TEST_BUILDDIR", "test", "pki/gw-ec.pem");
 	int rc = -1;
-	if (to == NULL || own == NULL) {
+	if (ids == NULL || serials == NULL || to == NULL || own == NULL) {
 		tm_error_set(err, "internal.nomem", "out of memory");
 		goto out;
 	}
-	if (tm_certlist_add_file(to, gw_pem, err) < 0)
+	if (tm_certlist_add_file(to, gw_pem, err) < 0 ||
+	    corpus_signers(c, k, ids, serials, err) < 0)
 		goto out;
-	for (size_t d = 0; d < k; d++) {
-		char pem[600], key[600];
-		snprintf(pem, sizeof(pem), "%s/dev-%s.pem", c->pki, serials[d]);
-		snprintf(key, sizeof(key), "%s/dev-%s.key", c->pki, serials[d]);
-		if (tm_identity_load(pem, key, NULL, &ids[d], err) < 0)
-			goto out;
-	}
 	double t0 = bench_now();
 	if (bench_seal_corpus_k(c->sample, (const struct tm_identity *const *)ids,
-				k > 1 ? serials : NULL, k, to, c->n, own, yaml_len, err) < 0)
+				k > 1 ? (const char *const *)serials : NULL, k, to, c->n, own,
+				yaml_len, err) < 0)
 		goto out;
 	if (seal_rate != NULL)
 		*seal_rate = (double)c->n / (bench_now() - t0);
@@ -430,8 +462,12 @@ out:
 			tm_buf_fini(&own[i]);
 		free(own);
 	}
-	for (size_t d = 0; d < k; d++)
+	for (size_t d = 0; ids != NULL && d < (c->collector ? 1 : k); d++)
 		tm_identity_free(ids[d]);
+	for (size_t d = 0; serials != NULL && d < k; d++)
+		free(serials[d]);
+	free(ids);
+	free(serials);
 	tm_certlist_free(to);
 	free(gw_pem);
 	return rc;

@@ -40,11 +40,16 @@ int bench_seal_corpus_k(const char *sample, const struct tm_identity *const *sig
 
 /* A corpus of n sealed reports written to dir as m000000.eml …, from k
  * devices of the test PKI (1..3: XK100001 …) taking turns, sealed to the
- * EC gateway key. */
+ * EC gateway key; with collector set, from the test PKI's collector for k
+ * devices (serials bench_collector_serial(), 1 to BENCH_COLLECTOR_MAX). */
 struct bench_corpus {
 	size_t n, k;
 	const char *dir, *pki, *sample;
+	bool collector;
 };
+#define BENCH_COLLECTOR_MAX 1000
+/* The serial of a collector corpus's device d (0-based): XC000001 … */
+void bench_collector_serial(char *buf, size_t size, size_t d);
 void bench_eml_path(char *buf, size_t size, const char *dir, size_t i);
 /* msgs (n zeroed buffers, or NULL) keeps the messages for the caller;
  * *bytes: their total size; *seal_rate (may be NULL): msg/s of sealing. */

@@ -14,6 +14,9 @@
  *    CPU seconds per message of the replay process and of the server, and
  *    the bound they set: the replay and the server share the machine's
  *    cores, so their CPU a message caps PostgreSQL's rate, and the ratio.
+ *    1b. The same for a collector's mail: the test PKI's collector
+ *    reporting for 100 devices taking turns (a site's usual traffic: many
+ *    devices, a few reports each, rather than two devices' long runs).
  * 2. Two gateways on one database: two replay processes at once, half the
  *    corpus each, beside one process with all of it, in the same rounds.
  *    Halved two ways: by device (each device's mail reaches one gateway)
@@ -22,7 +25,7 @@
  *    CPU of each process and of the server, and what the server's sessions
  *    were doing (pg_stat_activity and pg_locks sampled every 20 ms).
  *
- * The corpus comes from two test devices taking turns. Prints figures;
+ * The corpus of 1 and 2 comes from two test devices taking turns. Prints figures;
  * asserts nothing about speed; exits 1 when a replay did not store every
  * message, 77 without a PostgreSQL server. */
 #include <stdio.h>
@@ -37,6 +40,7 @@
 #include "bench_pg.h"
 
 #define MAX_ROUNDS 9
+#define COLLECTOR_DEVICES ((size_t)100) /* part 1b's collector's devices */
 
 static void die(const char *what, const struct tm_error *err)
 {
@@ -48,6 +52,7 @@ struct ctx {
 	size_t n;
 	char workers[16];
 	unsigned nrun;
+	size_t collector;        /* the corpus's devices behind the collector (0: two devices) */
 };
 
 struct result {
@@ -77,6 +82,30 @@ static void fresh(struct ctx *x, bool pg, char *cfg, size_t cfg_n, char *db, siz
 	bench_gw_config(cfg, state, x->pki, yaml);
 	char *tenant[] = { (char *)x->gw, "-c", cfg, "tenant", "add", "acme", NULL };
 	bench_must(tenant);
+	if (x->collector > 0) { /* the collector, enrolled for its devices */
+		char pem[600];
+		snprintf(pem, sizeof(pem), "%s/collector.pem", x->pki);
+		char **argv = calloc(12 + 2 * x->collector, sizeof(*argv));
+		char (*serial)[16] = calloc(x->collector, sizeof(*serial));
+		if (argv == NULL || serial == NULL) {
+			fprintf(stderr, "bench_pg_replay: out of memory\n");
+			exit(2);
+		}
+		size_t a = 0;
+		const char *head[] = { x->gw, "-c", cfg, "enroll", "--cert", pem, "--tenant", "acme",
+				       "--role", "collector" };
+		for (size_t i = 0; i < sizeof(head) / sizeof(head[0]); i++)
+			argv[a++] = (char *)head[i];
+		for (size_t d = 0; d < x->collector; d++) {
+			bench_collector_serial(serial[d], sizeof(serial[d]), d);
+			argv[a++] = "--serial";
+			argv[a++] = serial[d];
+		}
+		bench_must(argv);
+		free(serial);
+		free(argv);
+		return;
+	}
 	for (int d = 1; d <= 2; d++) {
 		char pem[600];
 		snprintf(pem, sizeof(pem), "%s/dev-XK10000%d.pem", x->pki, d);
@@ -205,6 +234,47 @@ static void print_cpu(const char *what, const struct result *r, size_t procs, si
 	       1e6 * (r->cpu[0] + r->cpu[1]) / (double)n, 1e6 * r->server_cpu / (double)n);
 }
 
+/* Part 1: replay of corpus `in` into PostgreSQL beside SQLite, in
+ * alternating pairs; prints each round, the medians, the ratio and the
+ * bound the CPU a message sets. False: a replay did not store everything. */
+static bool beside_sqlite(struct ctx *x, const char *in, size_t rounds)
+{
+	const char *all[] = { in };
+	struct result pg[MAX_ROUNDS], sq[MAX_ROUNDS];
+	bool ok = true;
+	for (size_t r = 0; r < rounds; r++) {
+		if (r % 2 == 0) {
+			replay(x, true, all, 1, &pg[r]);
+			replay(x, false, all, 1, &sq[r]);
+		} else {
+			replay(x, false, all, 1, &sq[r]);
+			replay(x, true, all, 1, &pg[r]);
+		}
+		ok = ok && pg[r].ok && sq[r].ok;
+		printf("  round %zu (%s first): PostgreSQL %6.0f msg/s, SQLite %6.0f msg/s, ratio %.2f\n",
+		       r + 1, r % 2 == 0 ? "PG" : "SQLite", pg[r].rate, sq[r].rate,
+		       pg[r].rate / sq[r].rate);
+	}
+	const struct result *pgm = median_round(pg, rounds), *sqm = median_round(sq, rounds);
+	print_cpu("PostgreSQL (median round)", pgm, 1, x->n);
+	print_cpu("SQLite (median round)", sqm, 1, x->n);
+	printf("  [%s] [%s]\n", pgm->summary[0], sqm->summary[0]);
+	printf("  ratio PostgreSQL / SQLite (medians): %.2f (goal >= 0.80)\n", pgm->rate / sqm->rate);
+	/* what the machine's cores allow: the replay and the server share them */
+	double pg_us = 1e6 * (pgm->cpu[0] + pgm->cpu[1] + pgm->server_cpu) / (double)x->n;
+	double pg_replay_us = 1e6 * (pgm->cpu[0] + pgm->cpu[1]) / (double)x->n;
+	double sq_us = 1e6 * (sqm->cpu[0] + sqm->cpu[1]) / (double)x->n;
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	double bound = pg_us > 0 ? (double)cores * 1e6 / pg_us : 0;
+	printf("  CPU a message: PostgreSQL %.0f us (replay %.0f + server %.0f), SQLite %.0f us;"
+	       " on %ld cores shared by both, PostgreSQL at most %.0f msg/s: a ratio of at most"
+	       " %.2f beside SQLite's %.0f msg/s\n", pg_us, pg_replay_us, pg_us - pg_replay_us,
+	       sq_us, cores, bound, bound / sqm->rate, sqm->rate);
+	printf("  where PostgreSQL's sessions were (median round):\n");
+	bench_pg_waits_print(&pgm->waits, "    ");
+	return ok;
+}
+
 int main(int argc, char **argv)
 {
 	struct ctx x = { 0 };
@@ -228,19 +298,24 @@ int main(int argc, char **argv)
 	x.gw = gw, x.pki = pki, x.sample = sample;
 	char tmpl[] = "/tmp/tm-bench-pg-replay.XXXXXX";
 	x.tmp = bench_tmpdir("bench_pg_replay", tmpl);
-	char in[600], mix_a[600], mix_b[600], dev_a[600], dev_b[600];
+	char in[600], in_col[600], mix_a[600], mix_b[600], dev_a[600], dev_b[600];
 	snprintf(in, sizeof(in), "%s/in", x.tmp);
+	snprintf(in_col, sizeof(in_col), "%s/collector", x.tmp);
 	snprintf(mix_a, sizeof(mix_a), "%s/arrival-a", x.tmp);
 	snprintf(mix_b, sizeof(mix_b), "%s/arrival-b", x.tmp);
 	snprintf(dev_a, sizeof(dev_a), "%s/device-a", x.tmp);
 	snprintf(dev_b, sizeof(dev_b), "%s/device-b", x.tmp);
-	if (mkdir(in, 0700) != 0) {
+	if (mkdir(in, 0700) != 0 || mkdir(in_col, 0700) != 0) {
 		perror(in);
 		return 2;
 	}
 	struct bench_corpus corpus = { .n = x.n, .k = 2, .dir = in, .pki = pki, .sample = sample };
 	size_t sizes[2] = { 0, 0 };   /* bytes, report size */
 	bench_in_child(corpus_fn, &corpus, sizes, sizeof(sizes), "making the corpus");
+	struct bench_corpus col = { .n = x.n, .k = COLLECTOR_DEVICES, .dir = in_col, .pki = pki,
+				    .sample = sample, .collector = true };
+	size_t col_sizes[2] = { 0, 0 };
+	bench_in_child(corpus_fn, &col, col_sizes, sizeof(col_sizes), "making the collector's corpus");
 	split(in, mix_a, mix_b, x.n, false);
 	split(in, dev_a, dev_b, x.n, true);
 
@@ -250,41 +325,17 @@ int main(int argc, char **argv)
 	printf("  PostgreSQL: test/pg_fixture.sh's server (unix socket; fsync, synchronous_commit,"
 	       " full_page_writes off); SQLite: the gateway's own settings (WAL)\n");
 
-	/* 1. PostgreSQL beside SQLite, alternating pairs */
+	/* 1. PostgreSQL beside SQLite, alternating pairs: two devices' mail,
+	 * then a collector's */
 	const char *all[] = { in };
-	struct result pg[MAX_ROUNDS], sq[MAX_ROUNDS];
-	bool ok = true;
 	printf("\n1. replay into PostgreSQL beside SQLite (each into a fresh store)\n");
-	for (size_t r = 0; r < rounds; r++) {
-		if (r % 2 == 0) {
-			replay(&x, true, all, 1, &pg[r]);
-			replay(&x, false, all, 1, &sq[r]);
-		} else {
-			replay(&x, false, all, 1, &sq[r]);
-			replay(&x, true, all, 1, &pg[r]);
-		}
-		ok = ok && pg[r].ok && sq[r].ok;
-		printf("  round %zu (%s first): PostgreSQL %6.0f msg/s, SQLite %6.0f msg/s, ratio %.2f\n",
-		       r + 1, r % 2 == 0 ? "PG" : "SQLite", pg[r].rate, sq[r].rate,
-		       pg[r].rate / sq[r].rate);
-	}
-	const struct result *pgm = median_round(pg, rounds), *sqm = median_round(sq, rounds);
-	print_cpu("PostgreSQL (median round)", pgm, 1, x.n);
-	print_cpu("SQLite (median round)", sqm, 1, x.n);
-	printf("  [%s] [%s]\n", pgm->summary[0], sqm->summary[0]);
-	printf("  ratio PostgreSQL / SQLite (medians): %.2f (goal >= 0.80)\n", pgm->rate / sqm->rate);
-	/* what the machine's cores allow: the replay and the server share them */
-	double pg_us = 1e6 * (pgm->cpu[0] + pgm->cpu[1] + pgm->server_cpu) / (double)x.n;
-	double pg_replay_us = 1e6 * (pgm->cpu[0] + pgm->cpu[1]) / (double)x.n;
-	double sq_us = 1e6 * (sqm->cpu[0] + sqm->cpu[1]) / (double)x.n;
-	long cores = sysconf(_SC_NPROCESSORS_ONLN);
-	double bound = pg_us > 0 ? (double)cores * 1e6 / pg_us : 0;
-	printf("  CPU a message: PostgreSQL %.0f us (replay %.0f + server %.0f), SQLite %.0f us;"
-	       " on %ld cores shared by both, PostgreSQL at most %.0f msg/s: a ratio of at most"
-	       " %.2f beside SQLite's %.0f msg/s\n", pg_us, pg_replay_us, pg_us - pg_replay_us,
-	       sq_us, cores, bound, bound / sqm->rate, sqm->rate);
-	printf("  where PostgreSQL's sessions were (median round):\n");
-	bench_pg_waits_print(&pgm->waits, "    ");
+	bool ok = beside_sqlite(&x, in, rounds);
+	printf("\n1b. the same for a collector's mail: %zu messages from one collector for %zu"
+	       " devices (%zu reports each, taking turns)\n", x.n, COLLECTOR_DEVICES,
+	       x.n / COLLECTOR_DEVICES);
+	x.collector = COLLECTOR_DEVICES;
+	ok = beside_sqlite(&x, in_col, rounds) && ok;
+	x.collector = 0;
 
 	/* 2. two gateways on one database beside one */
 	const char *by_dev[] = { dev_a, dev_b }, *by_arr[] = { mix_a, mix_b };
