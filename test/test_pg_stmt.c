@@ -7,34 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <criterion/criterion.h>
-#include <telemail/error.h>
+#include "pg_conn_fixture.h"
 
-#include "store/postgresql/store_pg.h"
-#include "store_fixture.h"
-
-static struct gw_pg_conn conn;
-static struct tm_error err;
-
-static void setup(void)
-{
-	if (!tm_store_is_pg())
-		cr_skip_test("needs a PostgreSQL server (test/pg_fixture.sh)");
-	tm_store_fixture_setup("/tmp", "unused");
-	struct gw_store_options o = tm_store_options(NULL);
-	memset(&err, 0, sizeof(err));
-	cr_assert_eq(gw_pg_connect(&conn, &o, &err), GW_STORE_OK, "%s", err.msg);
-}
-
-static void teardown(void)
-{
-	if (!tm_store_is_pg())
-		return;
-	gw_pg_disconnect(&conn);
-	tm_store_fixture_teardown();
-}
-
-TestSuite(pg_stmt, .init = setup, .fini = teardown);
+TestSuite(pg_stmt, .init = tm_pg_conn_setup, .fini = tm_pg_conn_teardown);
 
 /* How many statements this session has prepared with text like pattern. */
 static long prepared_like(const char *pattern)

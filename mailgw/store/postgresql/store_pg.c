@@ -347,6 +347,7 @@ void gw_pg_disconnect(struct gw_pg_conn *c)
 				memset((char *)c->vals[i], 0, strlen(c->vals[i]));
 	}
 	gw_pg_stmts_free(c);
+	c->pipe = NULL;   /* a pipe of that session's is gone with it */
 	free(c->keys);
 	free(c->vals);
 	free(c->storage);
@@ -451,8 +452,11 @@ static void pg_close(void *state)
 	struct gw_pg *s = state;
 	if (s == NULL)
 		return;
-	if (s->c.in_tx && s->c.conn != NULL)
+	if (s->c.in_tx && s->c.conn != NULL) {
+		struct tm_error ignored = {0};
+		gw_pg_later_flush(&s->c, &ignored);
 		PQclear(PQexec(s->c.conn, "ROLLBACK"));
+	}
 	gw_pg_disconnect(&s->c);
 	free(s->copy_ids);
 	free(s);
@@ -510,6 +514,8 @@ static int pg_commit(void *state, struct tm_error *err)
 static void pg_rollback(void *state)
 {
 	struct gw_pg *s = state;
+	struct tm_error ignored = {0};
+	gw_pg_later_flush(&s->c, &ignored);   /* what was sent ahead: undone below */
 	if (s->c.conn != NULL && PQstatus(s->c.conn) == CONNECTION_OK)
 		PQclear(PQexec(s->c.conn, "ROLLBACK"));
 	s->c.in_tx = false;
@@ -520,7 +526,8 @@ static void pg_rollback(void *state)
 static int pg_item_begin(void *state, struct tm_error *err)
 {
 	struct gw_pg *s = state;
-	return gw_pg_exec(&s->c, "SAVEPOINT item", NULL, NULL, "item savepoint", err);
+	/* sent ahead: it goes with the item's first read */
+	return gw_pg_exec_later(&s->c, "SAVEPOINT item", NULL, "item savepoint", err);
 }
 
 static int pg_item_end(void *state, bool keep, struct tm_error *err)

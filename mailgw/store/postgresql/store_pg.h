@@ -30,7 +30,22 @@ struct gw_pg_params {
 	char num[GW_PG_PARAMS_MAX][24];
 };
 
-struct gw_pg_pipe;
+/* ---- pipelining (store_pg_pipe.c) ----
+ * Between gw_pg_pipe_begin and gw_pg_pipe_sync, gw_pg_exec (and
+ * gw_pg_put_rows) send statements whose result is not wanted without
+ * waiting; gw_pg_pipe_send with keep sends one whose result is wanted, read
+ * at the sync into res[slot] (gw_pg_pipe_clear frees them). The sync
+ * answers the first failed statement's error (failed: its slot; the server
+ * skipped the statements after it). */
+#define GW_PG_PIPE_MAX 64
+struct gw_pg_pipe {
+	int n;
+	const char *what[GW_PG_PIPE_MAX];
+	bool keep[GW_PG_PIPE_MAX];
+	PGresult *res[GW_PG_PIPE_MAX];
+	struct gw_pg_stmt *parse[GW_PG_PIPE_MAX]; /* the slot is this statement's Parse */
+	int failed;             /* slot of the first failed statement, -1 none */
+};
 
 /* A connection: its parameters (kept for reconnecting; the password is
  * among them, never printed) and where it goes, for messages. */
@@ -55,6 +70,8 @@ struct gw_pg_conn {
 	bool in_tx;
 	char last_sqlstate[6];  /* of the last failed statement ("" when none) */
 	struct gw_pg_pipe *pipe; /* open pipe (store_pg_pipe.c), else NULL */
+	/* statements sent ahead (gw_pg_exec_later): open while pipe == &later */
+	struct gw_pg_pipe later;
 	struct gw_pg_stmt *stmts; /* prepared on this session (store_pg_stmt.c) */
 	size_t n_stmts;
 	unsigned stmt_serial;   /* the last name given */
@@ -170,27 +187,26 @@ const char *gw_pg_sqlstate(const PGresult *r);
 void gw_pg_col_text(const PGresult *r, int row, int col, char *out, size_t cap);
 long long gw_pg_col_int(const PGresult *r, int row, int col);
 
-/* ---- pipelining (store_pg_pipe.c) ----
- * Between gw_pg_pipe_begin and gw_pg_pipe_sync, gw_pg_exec (and
- * gw_pg_put_rows) send statements whose result is not wanted without
- * waiting; gw_pg_pipe_send with keep sends one whose result is wanted, read
- * at the sync into res[slot] (gw_pg_pipe_clear frees them). The sync
- * answers the first failed statement's error (failed: its slot; the server
- * skipped the statements after it). */
-#define GW_PG_PIPE_MAX 64
-struct gw_pg_pipe {
-	int n;
-	const char *what[GW_PG_PIPE_MAX];
-	bool keep[GW_PG_PIPE_MAX];
-	PGresult *res[GW_PG_PIPE_MAX];
-	struct gw_pg_stmt *parse[GW_PG_PIPE_MAX]; /* the slot is this statement's Parse */
-	int failed;             /* slot of the first failed statement, -1 none */
-};
+/* ---- pipelining (store_pg_pipe.c; struct gw_pg_pipe above) ---- */
 int gw_pg_pipe_begin(struct gw_pg_conn *c, struct gw_pg_pipe *pp, struct tm_error *err);
 int gw_pg_pipe_send(struct gw_pg_conn *c, const char *sql, const struct gw_pg_params *p,
 		    bool keep, const char *what, int *slot, struct tm_error *err);
 int gw_pg_pipe_sync(struct gw_pg_conn *c, struct tm_error *err);
 void gw_pg_pipe_clear(struct gw_pg_pipe *pp);
+
+/* Statements sent ahead: inside a transaction, a write whose result is not
+ * wanted goes into a pipe of the connection's own (c->later) and is not
+ * waited for; the next statement that is waited for (gw_pg_exec: a read,
+ * RELEASE of an item, COMMIT) joins that pipe and its sync answers for all
+ * of them (the first failure, named by its `what`), one round trip where
+ * there were several. A pipe the caller begins takes them along; a
+ * ROLLBACK, a text of several statements or a streamed walk syncs them
+ * first. Outside a transaction: gw_pg_exec. The item's RELEASE is always
+ * waited for, so a failure sent ahead is the failure of its own item. */
+int gw_pg_exec_later(struct gw_pg_conn *c, const char *sql, const struct gw_pg_params *p,
+		     const char *what, struct tm_error *err);
+/* Sync what was sent ahead (none: OK). */
+int gw_pg_later_flush(struct gw_pg_conn *c, struct tm_error *err);
 
 /* Rows of a list: one multi-row INSERT per up to GW_PG_ROWS_MAX rows.
  * head ends with VALUES; tail follows the rows (NULL: none). bind adds the

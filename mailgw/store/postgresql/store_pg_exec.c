@@ -52,6 +52,27 @@ static int ready_to_send(struct gw_pg_conn *c, const char *sql, const struct gw_
 	return rc;
 }
 
+/* sql waited for at the end of what was sent ahead: one sync for all. */
+static int join_later(struct gw_pg_conn *c, const char *sql, const struct gw_pg_params *p,
+		      PGresult **res, const char *what, struct tm_error *err)
+{
+	struct gw_pg_pipe *pp = &c->later;
+	int slot = -1;
+	int rc = gw_pg_pipe_send(c, sql, p, res != NULL, what, &slot, err);
+	if (rc == GW_STORE_OK) {
+		rc = gw_pg_pipe_sync(c, err);
+	} else { /* not sent: what was, read to its end */
+		struct tm_error ignored = {0};
+		gw_pg_pipe_sync(c, &ignored);
+	}
+	if (rc == GW_STORE_OK && res != NULL) {
+		*res = pp->res[slot];
+		pp->res[slot] = NULL;
+	}
+	gw_pg_pipe_clear(pp);
+	return rc;
+}
+
 int gw_pg_exec(struct gw_pg_conn *c, const char *sql, const struct gw_pg_params *p,
 	       PGresult **res, const char *what, struct tm_error *err)
 {
@@ -59,6 +80,19 @@ int gw_pg_exec(struct gw_pg_conn *c, const char *sql, const struct gw_pg_params 
 		*res = NULL;
 	if (p == NULL)
 		gw_pg_note_tx(c, sql);
+	if (c->pipe == &c->later) {
+		/* a rollback runs also when what was sent ahead failed; a text of
+		 * several statements cannot go into a pipe: both after a sync */
+		bool rollback = strncmp(sql, "ROLLBACK", 8) == 0;
+		if (p == NULL && (rollback || strchr(sql, ';') != NULL)) {
+			struct tm_error ignored = {0};
+			int frc = gw_pg_later_flush(c, rollback ? &ignored : err);
+			if (frc != GW_STORE_OK && !rollback)
+				return frc;
+		} else {
+			return join_later(c, sql, p, res, what, err);
+		}
+	}
 	if (c->pipe != NULL) {
 		if (res != NULL)
 			return tm_error_set(err, "internal.bug", "%s: %s: a result in a pipe",
@@ -187,10 +221,13 @@ int gw_pg_walk_stream(struct gw_pg *s, const char *sql, const struct gw_pg_param
 		      void *cb, void *ctx, const char *what, struct tm_error *err)
 {
 	struct gw_pg_conn *c = &s->c;
+	int rc = gw_pg_later_flush(c, err);
+	if (rc != GW_STORE_OK)
+		return rc;
 	if (c->pipe != NULL)
 		return tm_error_set(err, "internal.bug", "%s: %s: a walk in a pipe", c->where, what);
 	struct gw_pg_stmt *stmt;
-	int rc = ready_to_send(c, sql, p, what, &stmt, err);
+	rc = ready_to_send(c, sql, p, what, &stmt, err);
 	if (rc != GW_STORE_OK)
 		return rc;
 	int ok = stmt != NULL ? PQsendQueryPrepared(c->conn, stmt->name, p->n, p->v, p->len, p->fmt, 0)

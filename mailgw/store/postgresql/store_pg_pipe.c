@@ -9,7 +9,10 @@
  * whose result is not wanted sends it into the pipe; a statement whose
  * result is wanted goes through gw_pg_pipe_send with keep. At the sync the
  * first failed statement gives the error (as gw_pg_fail maps it); the
- * server skipped every statement after it (PGRES_PIPELINE_ABORTED). */
+ * server skipped every statement after it (PGRES_PIPELINE_ABORTED).
+ *
+ * Statements sent ahead (gw_pg_exec_later) use a pipe of the connection's
+ * own, c->later, left open until a statement is waited for (store_pg.h). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +22,16 @@
 
 int gw_pg_pipe_begin(struct gw_pg_conn *c, struct gw_pg_pipe *pp, struct tm_error *err)
 {
+	if (c->pipe == &c->later && pp != &c->later) {
+		if (c->later.n <= GW_PG_PIPE_MAX / 8) {
+			*pp = c->later; /* what was sent ahead goes with this pipe's sync */
+			c->pipe = pp;
+			return GW_STORE_OK;
+		}
+		int rc = gw_pg_pipe_sync(c, err); /* too much for the caller's room */
+		if (rc != GW_STORE_OK)
+			return rc;
+	}
 	memset(pp, 0, sizeof(*pp));
 	pp->failed = -1;
 	if (c->pipe != NULL)
@@ -148,4 +161,29 @@ void gw_pg_pipe_clear(struct gw_pg_pipe *pp)
 		PQclear(pp->res[i]);
 		pp->res[i] = NULL;
 	}
+}
+
+/* ---- statements sent ahead ---- */
+
+int gw_pg_exec_later(struct gw_pg_conn *c, const char *sql, const struct gw_pg_params *p,
+		     const char *what, struct tm_error *err)
+{
+	/* outside a transaction, or into a pipe the caller opened: as ever */
+	if (!c->in_tx || (c->pipe != NULL && c->pipe != &c->later))
+		return gw_pg_exec(c, sql, p, NULL, what, err);
+	if (c->pipe == NULL) {
+		int rc = gw_pg_pipe_begin(c, &c->later, err);
+		if (rc != GW_STORE_OK)
+			return rc;
+	} else if (c->later.n + 2 >= GW_PG_PIPE_MAX) {
+		return gw_pg_exec(c, sql, p, NULL, what, err); /* full: this one is waited for */
+	}
+	return gw_pg_pipe_send(c, sql, p, false, what, NULL, err);
+}
+
+int gw_pg_later_flush(struct gw_pg_conn *c, struct tm_error *err)
+{
+	if (c->pipe == NULL || c->pipe != &c->later)
+		return GW_STORE_OK;
+	return gw_pg_pipe_sync(c, err);
 }

@@ -141,10 +141,10 @@ int gw_pg_alert_update(void *state, const struct gw_alert_row *a, struct tm_erro
 	gw_pg_opt_int(&p, a->acked_at, 0);
 	gw_pg_opt_text(&p, a->acked_by);
 	gw_pg_opt_int(&p, a->resolved_at, 0);
-	return gw_pg_exec(&s->c,
+	return gw_pg_exec_later(&s->c,
 		"UPDATE svc_alerts SET severity = $2, state = $3, detail = $4, last_seen = $5,"
 		" count = $6, report_id = $7, acked_at = $8, acked_by = $9, resolved_at = $10"
-		" WHERE id = $1", &p, NULL, "update alert", err);
+		" WHERE id = $1", &p, "update alert", err);
 }
 
 int gw_pg_alert_repeat(void *state, const struct gw_alert_row *a, struct tm_error *err)
@@ -158,9 +158,9 @@ int gw_pg_alert_repeat(void *state, const struct gw_alert_row *a, struct tm_erro
 	gw_pg_int(&p, a->last_seen);
 	gw_pg_int(&p, a->count);
 	gw_pg_opt_text(&p, a->report_id);
-	return gw_pg_exec(&s->c,
+	return gw_pg_exec_later(&s->c,
 		"UPDATE svc_alerts SET severity = $2, detail = $3, last_seen = $4, count = $5,"
-		" report_id = $6 WHERE id = $1", &p, NULL, "update alert", err);
+		" report_id = $6 WHERE id = $1", &p, "update alert", err);
 }
 
 int gw_pg_alert_get(void *state, int64_t id, struct gw_alert_row *out, bool *found,
@@ -565,9 +565,11 @@ int gw_pg_audit_insert(void *state, const struct gw_audit_row *a, struct tm_erro
 	gw_pg_opt_text(&p, a->after_digest);
 	gw_pg_text(&p, a->prev_hash);
 	gw_pg_text(&p, a->hash);
-	int rc = gw_pg_exec(&s->c, "INSERT INTO svc_audit (" AUDIT_COLS ")"
-			    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", &p, NULL,
-			    "append audit entry", err);
+	/* sent ahead (a failure fails the item at its end, and the rollback
+	 * moves tx_epoch on, which drops the head kept below) */
+	int rc = gw_pg_exec_later(&s->c, "INSERT INTO svc_audit (" AUDIT_COLS ")"
+				  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", &p,
+				  "append audit entry", err);
 	if (rc != GW_STORE_OK)
 		s->audit_cached = false;
 	else if (s->audit_cached && s->audit_epoch == s->c.tx_epoch) {

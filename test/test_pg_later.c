@@ -1,0 +1,209 @@
+/* The PostgreSQL back end's statements sent ahead (gw_pg_exec_later,
+ * store_pg_pipe.c): inside a transaction a write whose result is not
+ * wanted is not waited for; the next statement that is waited for carries
+ * it, and a failure among them fails that wait, named by the failed
+ * statement; a rollback still runs; the store's item whose write failed is
+ * the one that fails. Runs only under test/pg_fixture.sh. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pg_conn_fixture.h"
+
+static void setup(void)
+{
+	tm_pg_conn_setup();
+	cr_assert(tm_store_exec("", "CREATE TABLE t (k integer PRIMARY KEY, v text)"));
+}
+
+TestSuite(pg_later, .init = setup, .fini = tm_pg_conn_teardown);
+
+static void begin(void)
+{
+	cr_assert_eq(gw_pg_exec(&conn, "BEGIN", NULL, NULL, "begin", &err), GW_STORE_OK, "%s",
+		     err.msg);
+	conn.in_tx = true;
+}
+
+static int insert_later(int k, const char *v, const char *what)
+{
+	struct gw_pg_params p;
+	gw_pg_params_init(&p);
+	gw_pg_int(&p, k);
+	gw_pg_text(&p, v);
+	return gw_pg_exec_later(&conn, "INSERT INTO t (k, v) VALUES ($1, $2)", &p, what, &err);
+}
+
+/* count(*) of t as this connection sees it (a statement waited for) */
+static long long count_t(int *rc)
+{
+	PGresult *r = NULL;
+	*rc = gw_pg_exec(&conn, "SELECT count(*) FROM t", NULL, &r, "count", &err);
+	long long n = *rc == GW_STORE_OK ? atoll(PQgetvalue(r, 0, 0)) : -1;
+	PQclear(r);
+	return n;
+}
+
+Test(pg_later, sent_ahead_in_a_transaction_and_carried_by_the_next_read)
+{
+	begin();
+	cr_assert_eq(insert_later(1, "a", "first"), GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(insert_later(2, "b", "second"), GW_STORE_OK, "%s", err.msg);
+	/* not waited for: still in the connection's own pipe */
+	cr_assert_eq(conn.pipe, &conn.later);
+	cr_assert_eq(conn.later.n, 3, "one Parse of the statement and two executions, got %d",
+		     conn.later.n);
+	int rc;
+	cr_assert_eq(count_t(&rc), 2);
+	cr_assert_eq(rc, GW_STORE_OK, "%s", err.msg);
+	cr_assert_null(conn.pipe, "the read synced the pipe");
+	PGresult *r = NULL;
+	cr_assert_eq(gw_pg_exec(&conn, "COMMIT", NULL, &r, "commit", &err), GW_STORE_OK);
+	cr_assert_str_eq(PQcmdStatus(r), "COMMIT");
+	PQclear(r);
+	conn.in_tx = false;
+	cr_assert_eq(tm_store_q1("SELECT count(*) FROM t"), 2);
+}
+
+Test(pg_later, outside_a_transaction_it_is_waited_for)
+{
+	cr_assert_eq(insert_later(1, "a", "first"), GW_STORE_OK, "%s", err.msg);
+	cr_assert_null(conn.pipe);
+	cr_assert_eq(insert_later(1, "again", "the same key"), GW_STORE_ERROR);
+	cr_assert_str_eq(err.reason, "store.failed");
+	cr_assert(strstr(err.msg, ": the same key: duplicate key value") != NULL, "%s", err.msg);
+	cr_assert_eq(tm_store_q1("SELECT count(*) FROM t"), 1);
+}
+
+Test(pg_later, a_failure_sent_ahead_fails_the_next_wait_and_names_itself)
+{
+	begin();
+	cr_assert_eq(insert_later(1, "a", "first"), GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(insert_later(1, "b", "the same key"), GW_STORE_OK, "not waited for: %s",
+		     err.msg);
+	int rc;
+	cr_assert_eq(count_t(&rc), -1);
+	cr_assert_eq(rc, GW_STORE_ERROR);
+	cr_assert_str_eq(err.reason, "store.failed");
+	cr_assert(strstr(err.msg, ": the same key: duplicate key value") != NULL,
+		  "the failed statement is named, not the read: %s", err.msg);
+	cr_assert_null(conn.pipe);
+	/* the transaction failed: a rollback, then the connection serves again */
+	cr_assert_eq(gw_pg_exec(&conn, "ROLLBACK", NULL, NULL, "rollback", &err), GW_STORE_OK,
+		     "%s", err.msg);
+	conn.in_tx = false;
+	cr_assert_eq(count_t(&rc), 0);
+	cr_assert_eq(rc, GW_STORE_OK, "%s", err.msg);
+}
+
+Test(pg_later, a_rollback_to_a_savepoint_runs_after_a_failure_sent_ahead)
+{
+	begin();
+	cr_assert_eq(insert_later(1, "kept", "first"), GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(gw_pg_exec_later(&conn, "SAVEPOINT item", NULL, "item savepoint", &err),
+		     GW_STORE_OK);
+	cr_assert_eq(insert_later(2, "undone", "second"), GW_STORE_OK);
+	cr_assert_eq(insert_later(1, "fails", "the same key"), GW_STORE_OK);
+	/* the rollback is not skipped with the failed pipe: it runs after it */
+	cr_assert_eq(gw_pg_exec(&conn, "ROLLBACK TO SAVEPOINT item; RELEASE SAVEPOINT item", NULL,
+				NULL, "item rollback", &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert_null(conn.pipe);
+	cr_assert_eq(insert_later(3, "after", "third"), GW_STORE_OK, "%s", err.msg);
+	PGresult *r = NULL;
+	cr_assert_eq(gw_pg_exec(&conn, "COMMIT", NULL, &r, "commit", &err), GW_STORE_OK, "%s",
+		     err.msg);
+	cr_assert_str_eq(PQcmdStatus(r), "COMMIT");
+	PQclear(r);
+	conn.in_tx = false;
+	char v[64];
+	tm_store_qtext("SELECT string_agg(k || '=' || v, ',' ORDER BY k) FROM t", v, sizeof(v));
+	cr_assert_str_eq(v, "1=kept,3=after");
+}
+
+Test(pg_later, a_pipe_begun_by_the_caller_takes_them_along)
+{
+	begin();
+	cr_assert_eq(insert_later(1, "a", "first"), GW_STORE_OK, "%s", err.msg);
+	struct gw_pg_pipe pp;
+	cr_assert_eq(gw_pg_pipe_begin(&conn, &pp, &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(conn.pipe, &pp);
+	cr_assert_eq(pp.n, 2, "the Parse and the insert sent ahead, got %d", pp.n);
+	int slot = -1;
+	cr_assert_eq(gw_pg_pipe_send(&conn, "SELECT count(*) FROM t", NULL, true, "count", &slot,
+				     &err), GW_STORE_OK);
+	cr_assert_eq(gw_pg_pipe_sync(&conn, &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert_str_eq(PQgetvalue(pp.res[slot], 0, 0), "1");
+	gw_pg_pipe_clear(&pp);
+	cr_assert_null(conn.pipe);
+	cr_assert_eq(gw_pg_exec(&conn, "ROLLBACK", NULL, NULL, "rollback", &err), GW_STORE_OK);
+	conn.in_tx = false;
+}
+
+Test(pg_later, a_full_pipe_is_waited_for)
+{
+	begin();
+	int sent = 0;
+	for (int k = 1; k <= GW_PG_PIPE_MAX; k++) {
+		cr_assert_eq(insert_later(k, "x", "insert"), GW_STORE_OK, "row %d: %s", k, err.msg);
+		sent++;
+		cr_assert(conn.pipe == NULL || conn.later.n <= GW_PG_PIPE_MAX, "overfull: %d",
+			  conn.later.n);
+	}
+	int rc;
+	cr_assert_eq(count_t(&rc), sent);
+	cr_assert_eq(rc, GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(gw_pg_exec(&conn, "ROLLBACK", NULL, NULL, "rollback", &err), GW_STORE_OK);
+	conn.in_tx = false;
+}
+
+/* ---- the store: an item's failure sent ahead is that item's ---- */
+
+Test(pg_later, the_item_whose_write_failed_is_the_one_that_fails)
+{
+	struct gw_store *st = NULL;
+	struct gw_store_options o = tm_store_options(NULL);
+	o.schema = GW_STORE_SCHEMA_MIGRATE;
+	cr_assert_eq(gw_store_open(&o, &st, &err), GW_STORE_OK, "%s", err.msg);
+	/* an alert's update fails when its detail says so */
+	cr_assert(tm_store_exec("", "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS"
+				" $$BEGIN IF NEW.detail = 'boom' THEN RAISE EXCEPTION 'boom refused';"
+				" END IF; RETURN NEW; END$$;"
+				"CREATE TRIGGER boom BEFORE UPDATE ON svc_alerts FOR EACH ROW"
+				" EXECUTE FUNCTION boom()"));
+	struct gw_alert_row a = { .state = GW_ALERT_OPEN, .first_seen = 1, .last_seen = 1,
+				  .count = 1 };
+	strcpy(a.serial, "XK1");
+	strcpy(a.tenant, "acme");
+	strcpy(a.kind, "supply_low");
+	strcpy(a.subject, "supplies/1");
+	strcpy(a.severity, "warning");
+	strcpy(a.detail, "first");
+	cr_assert_eq(gw_store_begin(st, &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(gw_store_alert_insert(st, &a, &err), GW_STORE_OK, "%s", err.msg);
+	static const char *const details[] = { "second", "boom", "fourth" };
+	int ends[3];
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(gw_store_item_begin(st, &err), GW_STORE_OK, "%s", err.msg);
+		strcpy(a.detail, details[i]);
+		a.count = 2 + i;
+		a.last_seen = 2 + i;
+		/* sent ahead: the failure is not known yet */
+		cr_assert_eq(gw_store_alert_repeat(st, &a, &err), GW_STORE_OK, "%s", err.msg);
+		struct tm_error ierr = {0};
+		ends[i] = gw_store_item_end(st, true, &ierr);
+		if (i == 1) {
+			cr_assert_str_eq(ierr.reason, "store.failed");
+			cr_assert(strstr(ierr.msg, ": update alert: boom refused") != NULL, "%s",
+				  ierr.msg);
+			cr_assert_eq(gw_store_item_end(st, false, &err), GW_STORE_OK, "%s", err.msg);
+		}
+	}
+	cr_assert_eq(ends[0], GW_STORE_OK);
+	cr_assert_eq(ends[1], GW_STORE_ERROR);
+	cr_assert_eq(ends[2], GW_STORE_OK);
+	cr_assert_eq(gw_store_commit(st, &err), GW_STORE_OK, "%s", err.msg);
+	char v[96];
+	tm_store_qtext("SELECT detail || ' ' || count FROM svc_alerts", v, sizeof(v));
+	cr_assert_str_eq(v, "fourth 4");
+	gw_store_close(st);
+}
