@@ -3,12 +3,25 @@
  * wanted is not waited for; the next statement that is waited for carries
  * it, and a failure among them fails that wait, named by the failed
  * statement; a rollback still runs; the store's item whose write failed is
- * the one that fails. Runs only under test/pg_fixture.sh. */
+ * the one that fails, in the store and in the pipeline's batch. Runs only
+ * under test/pg_fixture.sh. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <telemail/digest.h>
+#include <telemail/normalize.h>
+#include <telemail/report.h>
+
+#include "ingest/pipeline.h"
+#include "registry/registry.h"
+#include "scenario/ingest.h" /* before the fixture's global err */
+#include "store/audit.h"
+#include "store/quarantine.h"
+
 #include "pg_conn_fixture.h"
+
+#define T0_LATER 1790000000 /* 2026-09-21 */
 
 static void setup(void)
 {
@@ -205,5 +218,77 @@ Test(pg_later, the_item_whose_write_failed_is_the_one_that_fails)
 	char v[96];
 	tm_store_qtext("SELECT detail || ' ' || count FROM svc_alerts", v, sizeof(v));
 	cr_assert_str_eq(v, "fourth 4");
+	gw_store_close(st);
+}
+
+/* An item as stage 1 leaves it: report i of XK1, read and normalized. */
+static struct gw_item *item_of(int i)
+{
+	struct sc_report sr;
+	sc_report_init(&sr, "XK1", i, T0_LATER + i * 3600);
+	struct tm_buf y;
+	tm_buf_init(&y);
+	sc_yaml(&sr, &y);
+	struct gw_item *it = calloc(1, sizeof(*it));
+	cr_assert_not_null(it);
+	size_t len;
+	uint8_t *raw = tm_buf_take(&y, &len);
+	gw_item_init(it, "test", raw, len, T0_LATER + i * 3600);
+	cr_assert_eq(tm_report_read(it->raw, it->len, NULL, &it->report, &err), 0, "%s", err.msg);
+	cr_assert_eq(tm_report_normalize(it->report, &it->json, &err), 0, "%s", err.msg);
+	snprintf(it->serial, sizeof(it->serial), "%s", it->report->serial);
+	snprintf(it->report_id, sizeof(it->report_id), "%s", it->report->id);
+	snprintf(it->tenant, sizeof(it->tenant), "acme");
+	tm_buf_fini(&y);
+	return it;
+}
+
+Test(pg_later, in_a_batch_the_item_whose_audit_append_failed_alone_is_kept_aside)
+{
+	struct gw_store *st = NULL;
+	struct gw_quarantine *q = NULL;
+	struct gw_store_options o = tm_store_options(NULL);
+	cr_assert_eq(gw_store_open(&o, &st, &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(gw_quarantine_open(&o, &q, &err), 0, "%s", err.msg);
+	cr_assert_eq(gw_registry_tenant_add(st, "acme", NULL, 100, &err), 0, "%s", err.msg);
+	sc_enroll(st, "XK1", "acme", 1);
+	struct gw_item *items[3];
+	for (int i = 0; i < 3; i++)
+		items[i] = item_of(i + 1);
+	/* the audit chain refuses the second report's entry (sent ahead) */
+	char sql[600];
+	snprintf(sql, sizeof(sql),
+		 "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS"
+		 " $$BEGIN IF NEW.object LIKE 'report %s %%' THEN RAISE EXCEPTION 'boom refused';"
+		 " END IF; RETURN NEW; END$$;"
+		 "CREATE TRIGGER boom BEFORE INSERT ON svc_audit FOR EACH ROW EXECUTE FUNCTION boom()",
+		 items[1]->report_id);
+	cr_assert(tm_store_exec("", sql));
+	cr_assert_eq(gw_pipeline_commit(NULL, st, q, items, 3, T0_LATER + 86400, &err), GW_STORE_OK,
+		     "%s", err.msg);
+	static const enum gw_outcome want[] = { GW_OUTCOME_STORED, GW_OUTCOME_QUARANTINED,
+						GW_OUTCOME_STORED };
+	for (int i = 0; i < 3; i++) {
+		cr_assert(items[i]->done, "item %d", i);
+		cr_assert_eq(items[i]->outcome, want[i], "item %d: %s", i,
+			     gw_outcome_name(items[i]->outcome));
+	}
+	cr_assert_str_eq(items[1]->err.reason, "store.failed");
+	cr_assert(strstr(items[1]->err.msg, ": append audit entry: boom refused") != NULL, "%s",
+		  items[1]->err.msg);
+	cr_assert_eq(tm_store_q1("SELECT count(*) FROM reports"), 2);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM reports WHERE report_id = '%s'",
+		 items[1]->report_id);
+	cr_assert_eq(tm_store_q1(sql), 0);
+	cr_assert_eq(tm_store_q1("SELECT count(*) FROM quarantine WHERE reason = 'store.failed'"), 1);
+	/* the chain goes on from the first report's entry to the third's */
+	struct gw_audit_verify v;
+	cr_assert_eq(gw_audit_verify(st, NULL, &v, &err), 0, "%s: %s", err.reason, err.msg);
+	cr_assert_eq(tm_store_q1("SELECT count(*) FROM svc_audit WHERE action = 'ingest'"), 2);
+	for (int i = 0; i < 3; i++) {
+		gw_item_fini(items[i]);
+		free(items[i]);
+	}
+	gw_quarantine_close(q);
 	gw_store_close(st);
 }

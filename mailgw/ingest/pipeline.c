@@ -298,8 +298,10 @@ static int commit_item(const struct gw_pipeline *p, struct gw_store *st, struct 
 	if (rc != GW_STORE_OK)
 		return rc;
 	rc = commit_one(p, st, q, it, now, &ierr);
-	if (rc == GW_STORE_OK)
-		return gw_store_item_end(st, true, err);
+	/* the end answers for writes a server was sent ahead (store_pg_pipe.c):
+	 * a failure there is this item's too */
+	if (rc == GW_STORE_OK && (rc = gw_store_item_end(st, true, &ierr)) == GW_STORE_OK)
+		return GW_STORE_OK;
 	int urc = gw_store_item_end(st, false, err);
 	if (urc != GW_STORE_OK)
 		return urc;
