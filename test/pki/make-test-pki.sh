@@ -20,7 +20,8 @@ set -euo pipefail
 # caller's clock.
 if [ "${TM_PKI_NOW:-}" != keep ]; then
 	command -v faketime >/dev/null || { echo "make-test-pki: faketime is needed" >&2; exit 2; }
-	TM_PKI_NOW=keep TM_CRL_DAYS=${TM_CRL_DAYS:-3650} exec faketime -f -60d bash "$0" "$@"
+	TM_PKI_NOW=keep TM_CRL_DAYS=${TM_CRL_DAYS:-3650} TM_PKI_MADE_AT=$(date +%s) \
+		exec faketime -f -60d bash "$0" "$@"
 fi
 pki=$(realpath -m "$1") stamp=$(realpath -m "$2") src=$(realpath "$3")
 mkdir -p "$pki"
@@ -79,4 +80,6 @@ issue fwd-wrongname "/CN=other.example" ext_tls_wrongname
 issue fwd-expired "/CN=localhost" ext_gateway_tls -startdate 20200101000000Z -enddate 20210101000000Z
 
 chmod 0644 ./*.pem
-touch "$stamp"
+# the stamp at the real time: under faketime it would be 60 days old, older
+# than the scripts, and ninja would make the PKI again at every build
+touch -d "@${TM_PKI_MADE_AT:-$(date +%s)}" "$stamp"
