@@ -636,6 +636,28 @@ Test(supply, the_rows_before_of_many_supplies_at_once)
 		if (got[i])
 			cr_assert_eq(rows[i].level, many[i % 4].level, "entry %zu", i);
 	}
+	/* a newer report without a supply: that supply's row before is the
+	 * newest report that lists it, further back */
+	struct sc_report r4;
+	sc_report_init(&r4, "S1", 4, T0 + 3 * DAY);
+	r4.total = 100600;
+	r4.supplies[0] = (struct sc_supply){ 1, "toner", "black", 87, 100 };
+	cr_assert_eq(sc_ingest(st, &svc, &r4, "acme-hq", r4.at + 60), GW_PUT_STORED);
+	cr_assert_eq(gw_store_supply_before_many(st, "S1", 4, idx, T0 + 4 * DAY, 0, 5, many, found,
+						 &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert(found[0] && found[1] && !found[2] && found[3]);
+	cr_assert_eq(many[0].seq, 4, "supply 1: the newest report");
+	cr_assert_eq(many[0].level, 87);
+	cr_assert_eq(many[1].seq, 3, "supply 2: the report before the newest, which lacks it");
+	cr_assert_eq(many[1].level, 76);
+	cr_assert_eq(many[3].seq, 3);
+	struct gw_supply_hist_row one;
+	bool one_found = false;
+	cr_assert_eq(gw_store_supply_before(st, "S1", 2, T0 + 4 * DAY, 0, 5, &one, &one_found, &err),
+		     GW_STORE_OK, "%s", err.msg);
+	cr_assert(one_found);
+	cr_assert_eq(one.seq, 3);
+	cr_assert_str_eq(one.part_number, "C-2");
 }
 
 static int take_supply(void *ctx, const struct gw_supply_row *s)

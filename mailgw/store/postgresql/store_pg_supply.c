@@ -29,16 +29,29 @@
 	" opened_at, updated_at, report_id, alert_id"
 #define EVENT_COLS "id, order_id, state, at, actor, detail"
 /* A supply's rows, the supply's index given by IDX (an SQL expression) */
-#define HIST_SELECT_OF(IDX)                                                              \
+#define HIST_COLS                                                                        \
 	"SELECT r.seq, r.generated_unix, r.generated_nsec, s.level, s.max_capacity, s.unit,"  \
 	" s.part_number, c.value, s.type, s.colorant,"                                       \
 	" (r.trigger_cause = 'supply_replaced' AND (SELECT j.json::jsonb"                     \
 	"  #>> '{report,trigger,subject}' FROM report_json j WHERE j.report = r.id)"           \
-	"  = 'supplies/' || s.idx::text) IS TRUE"                                              \
-	" FROM reports r JOIN supplies s ON s.report = r.id AND s.idx = " IDX                 \
+	"  = 'supplies/' || s.idx::text) IS TRUE"
+#define HIST_JOIN(IDX)                                                                   \
+	" JOIN supplies s ON s.report = r.id AND s.idx = " IDX                               \
 	" LEFT JOIN counters c ON c.report = r.id AND c.service = 'total'"                   \
-	"  AND c.name = 'impressions'"                                                       \
-	" WHERE r.serial = $1"
+	"  AND c.name = 'impressions'"
+#define HIST_SELECT_OF(IDX) HIST_COLS " FROM reports r" HIST_JOIN(IDX) " WHERE r.serial = $1"
+/* The supply's row in the device's newest report before T that lists it.
+ * That report is found first, walking the device's reports newest first
+ * and asking each for its supply by key (a subplan: its LIMIT keeps a
+ * generic plan from making it a join), then its rows are read by their
+ * keys. Written as the join of HIST_SELECT_OF, a generic plan scanned
+ * every month's supplies for it: 2.8 s a call on a year of 1,000 devices,
+ * where this is about 2 ms (issue 16; docs/benchmarks-postgresql.md). */
+#define HIST_BEFORE_OF(IDX, T)                                                           \
+	HIST_COLS " FROM (SELECT r.id, r.seq, r.generated_unix, r.generated_nsec,"            \
+	" r.trigger_cause FROM reports r WHERE r.serial = $1 AND (SELECT 1 FROM supplies s"   \
+	" WHERE s.report = r.id AND s.idx = " IDX " LIMIT 1) IS NOT NULL"                      \
+	GW_PG_REPORT_BEFORE(T) ") r" HIST_JOIN(IDX)
 #define HIST_SELECT HIST_SELECT_OF("$2")
 #define METER_SELECT                                                                     \
 	"SELECT r.serial, r.tenant, r.seq, r.generated_unix, c.service, c.name, c.value,"    \
@@ -114,9 +127,25 @@ int gw_pg_supply_history(void *state, const char *serial, int64_t idx, gw_store_
 	struct gw_supply_hist_row row;
 	/* the session runs without JIT: the partitions' join is estimated at
 	 * millions of rows, and PostgreSQL compiled this query of a few hundred
-	 * each time, 0.6 s of 0.6 s for a supply of 155 days (issue 16) */
-	return gw_pg_walk(state, HIST_SELECT " ORDER BY r.generated_unix, r.generated_nsec, r.seq",
-			  &p, hist_row, &row, call_hist, &cb, ctx, "supply history", err);
+	 * each time, 0.6 s of 0.6 s for a supply of 155 days (issue 16). And
+	 * planned once: left to choose, the server planned it at every call
+	 * (1 ms on a year's twelve monthly partitions, as long as running it),
+	 * where the generic plan walks the same indexes. The two SETs go with
+	 * the walk's round trip inside a transaction (sent ahead). */
+	struct gw_pg *s = state;
+	int rc = gw_pg_exec_later(&s->c, "SET plan_cache_mode = force_generic_plan", NULL,
+				  "supply history plan", err);
+	if (rc == GW_STORE_OK)
+		rc = gw_pg_walk(state, HIST_SELECT " ORDER BY r.generated_unix, r.generated_nsec, r.seq",
+				&p, hist_row, &row, call_hist, &cb, ctx, "supply history", err);
+	struct tm_error reset_err = {0};
+	int r2 = gw_pg_exec_later(&s->c, "RESET plan_cache_mode", NULL, "supply history plan",
+				  &reset_err);
+	if (rc == GW_STORE_OK && r2 != GW_STORE_OK) {
+		*err = reset_err;
+		rc = r2;
+	}
+	return rc;
 }
 
 int gw_pg_supply_before(void *state, const char *serial, int64_t idx, int64_t at, int32_t at_nsec,
@@ -130,8 +159,8 @@ int gw_pg_supply_before(void *state, const char *serial, int64_t idx, int64_t at
 	gw_pg_int(&p, at);
 	gw_pg_int(&p, at_nsec);
 	gw_pg_int(&p, seq);
-	return gw_pg_get_one(state, HIST_SELECT
-			     GW_PG_REPORT_BEFORE("$3, $4, $5"), &p, hist_row, out, found, "supply before", err);
+	return gw_pg_get_one(state, HIST_BEFORE_OF("$2", "$3, $4, $5"), &p, hist_row, out, found,
+			     "supply before", err);
 }
 
 /* The answers of a statement over n keys whose column col is the key's
@@ -163,8 +192,8 @@ int gw_pg_supply_before_many(void *state, const char *serial, size_t n, const in
 	if (n > GW_SUPPLY_BEFORE_MAX)
 		n = GW_SUPPLY_BEFORE_MAX;
 	static const char head[] = "SELECT h.*, k.i FROM (VALUES";
-	static const char tail[] = ") AS k(idx, i) CROSS JOIN LATERAL (" HIST_SELECT_OF("k.idx")
-		GW_PG_REPORT_BEFORE("$2, $3, $4") ") h";
+	static const char tail[] = ") AS k(idx, i) CROSS JOIN LATERAL ("
+		HIST_BEFORE_OF("k.idx", "$2, $3, $4") ") h";
 	char sql[sizeof(head) + sizeof(tail) + GW_SUPPLY_BEFORE_MAX * 24];
 	size_t o = (size_t)snprintf(sql, sizeof(sql), "%s", head);
 	struct gw_pg_params p;
