@@ -56,12 +56,13 @@ int bench_seal_corpus(const char *sample, const struct tm_identity *signer,
 		      const struct tm_certlist *to, size_t n, struct tm_buf *msgs,
 		      size_t *yaml_len, struct tm_error *err)
 {
-	return bench_seal_corpus_k(sample, &signer, NULL, 1, to, n, msgs, yaml_len, err);
+	return bench_seal_corpus_k(sample, &signer, NULL, 1, 0, to, n, msgs, yaml_len, err);
 }
 
 int bench_seal_corpus_k(const char *sample, const struct tm_identity *const *signers,
-			const char *const *serials, size_t k, const struct tm_certlist *to,
-			size_t n, struct tm_buf *msgs, size_t *yaml_len, struct tm_error *err)
+			const char *const *serials, size_t k, unsigned salt,
+			const struct tm_certlist *to, size_t n, struct tm_buf *msgs,
+			size_t *yaml_len, struct tm_error *err)
 {
 	struct tm_buf yaml;
 	struct tm_report *rep = NULL;
@@ -84,7 +85,7 @@ int bench_seal_corpus_k(const char *sample, const struct tm_identity *const *sig
 	}
 	for (size_t i = 0; i < n; i++) {
 		char idbuf[64];
-		snprintf(idbuf, sizeof(idbuf), "5f2c0000-0000-4000-8000-%012zx", i);
+		snprintf(idbuf, sizeof(idbuf), "5f2c%04x-0000-4000-8000-%012zx", salt & 0xffffu, i);
 		free(rep->id);
 		if ((rep->id = strdup(idbuf)) == NULL) {
 			tm_error_set(err, "internal.nomem", "out of memory");
@@ -380,9 +381,38 @@ void bench_eml_path(char *buf, size_t size, const char *dir, size_t i)
 	snprintf(buf, size, "%s/m%06zu.eml", dir, i);
 }
 
-void bench_collector_serial(char *buf, size_t size, size_t d)
+void bench_collector_serial(char *buf, size_t size, unsigned salt, size_t d)
 {
-	snprintf(buf, size, "XC%06zu", d + 1);
+	if (salt == 0)
+		snprintf(buf, size, "XC%06zu", d + 1);
+	else
+		snprintf(buf, size, "XC%05u%05zu", salt, d + 1);
+}
+
+void bench_enroll_collector(const char *gw, const char *cfg, const char *pki, const char *tenant,
+			    size_t n, unsigned salt)
+{
+	char pem[600];
+	snprintf(pem, sizeof(pem), "%s/collector.pem", pki);
+	char **argv = calloc(12 + 2 * n, sizeof(*argv));
+	char (*serial)[24] = calloc(n > 0 ? n : 1, sizeof(*serial));
+	if (argv == NULL || serial == NULL) {
+		fprintf(stderr, "bench: out of memory\n");
+		exit(2);
+	}
+	size_t a = 0;
+	const char *head[] = { gw, "-c", cfg, "enroll", "--cert", pem, "--tenant", tenant,
+			       "--role", "collector" };
+	for (size_t i = 0; i < sizeof(head) / sizeof(head[0]); i++)
+		argv[a++] = (char *)head[i];
+	for (size_t d = 0; d < n; d++) {
+		bench_collector_serial(serial[d], sizeof(serial[d]), salt, d);
+		argv[a++] = "--serial";
+		argv[a++] = serial[d];
+	}
+	bench_must(argv);
+	free(serial);
+	free(argv);
 }
 
 /* ids[0..k) and serials[0..k): the test devices', or the collector's for
@@ -399,9 +429,9 @@ static int corpus_signers(const struct bench_corpus *c, size_t k, struct tm_iden
 			return -1;
 	}
 	for (size_t d = 0; d < k; d++) {
-		char serial[16];
+		char serial[24];
 		if (c->collector) {
-			bench_collector_serial(serial, sizeof(serial), d);
+			bench_collector_serial(serial, sizeof(serial), c->salt, d);
 			ids[d] = ids[0];
 		} else {
 			snprintf(serial, sizeof(serial), "%s", devices[d]);
@@ -438,8 +468,8 @@ int bench_corpus_write(const struct bench_corpus *c, struct tm_buf *msgs, size_t
 		goto out;
 	double t0 = bench_now();
 	if (bench_seal_corpus_k(c->sample, (const struct tm_identity *const *)ids,
-				k > 1 ? (const char *const *)serials : NULL, k, to, c->n, own,
-				yaml_len, err) < 0)
+				k > 1 ? (const char *const *)serials : NULL, k, c->salt, to, c->n,
+				own, yaml_len, err) < 0)
 		goto out;
 	if (seal_rate != NULL)
 		*seal_rate = (double)c->n / (bench_now() - t0);

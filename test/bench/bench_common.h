@@ -35,8 +35,9 @@ int bench_seal_corpus(const char *sample, const struct tm_identity *signer,
  * signers[i % k] for device serials[i % k] (NULL: the sample's serial),
  * seq i / k + 1; half of each device's messages are detached. */
 int bench_seal_corpus_k(const char *sample, const struct tm_identity *const *signers,
-			const char *const *serials, size_t k, const struct tm_certlist *to,
-			size_t n, struct tm_buf *msgs, size_t *yaml_len, struct tm_error *err);
+			const char *const *serials, size_t k, unsigned salt,
+			const struct tm_certlist *to, size_t n, struct tm_buf *msgs,
+			size_t *yaml_len, struct tm_error *err);
 
 /* A corpus of n sealed reports written to dir as m000000.eml …, from k
  * devices of the test PKI (1..3: XK100001 …) taking turns, sealed to the
@@ -46,10 +47,16 @@ struct bench_corpus {
 	size_t n, k;
 	const char *dir, *pki, *sample;
 	bool collector;
+	unsigned salt;          /* 0, or report ids and collector serials of their own */
 };
 #define BENCH_COLLECTOR_MAX 1000
-/* The serial of a collector corpus's device d (0-based): XC000001 … */
-void bench_collector_serial(char *buf, size_t size, size_t d);
+/* The serial of a collector corpus's device d (0-based): XC000001 …, with
+ * a salt XC<salt, 5 digits>00001 … (a store that keeps earlier runs' reports). */
+void bench_collector_serial(char *buf, size_t size, unsigned salt, size_t d);
+/* Enroll the test PKI's collector for devices 0..n-1 of salt under tenant
+ * (the real binary, configuration cfg); exits on failure. */
+void bench_enroll_collector(const char *gw, const char *cfg, const char *pki, const char *tenant,
+			    size_t n, unsigned salt);
 void bench_eml_path(char *buf, size_t size, const char *dir, size_t i);
 /* msgs (n zeroed buffers, or NULL) keeps the messages for the caller;
  * *bytes: their total size; *seal_rate (may be NULL): msg/s of sealing. */

@@ -12,7 +12,13 @@
  *
  * (median wall time of 5 runs each, beside `tenant list`, what any command
  * costs: start, configuration, store open), and the bytes per stored
- * report (SQLite: the database file; PostgreSQL: pg_database_size).
+ * report (SQLite: the database file; PostgreSQL: pg_database_size). Last,
+ * what a year behind costs the gateway's ingest: `telemail-mailgw replay
+ * --workers 2` of 1,000 sealed reports of a collector's 100 devices into
+ * the year's store beside the same into a fresh store of the back end
+ * (msg/s and their ratio; report ids and serials of their own each run,
+ * so that a kept fleet takes them as new: the collector, enrolled under
+ * c03, gains 100 devices a run, up to registry.limit's 2,000).
  *
  *   bench_fleet [DEVICES [DAYS [sqlite|postgresql|both]]]   (default 1000 365 both)
  *   BENCH_FLEET_BATCH=N: reports a transaction (default 64)
@@ -441,8 +447,71 @@ static off_t file_size(const char *path)
 }
 
 /* One back end: fill, then the queries. */
+/* The corpus of the ingest part (made once a run, in main). */
+struct ingest {
+	const char *dir;
+	size_t n, devices;
+	unsigned salt;
+};
+
+/* replay of the ingest corpus into the store of cfg: msg/s; *ok false when
+ * it did not store every message. */
+static double replay_rate(const char *gw, const char *cfg, const char *pki,
+			  const struct ingest *in, const char *out, bool *ok)
+{
+	bench_enroll_collector(gw, cfg, pki, "c03", in->devices, in->salt);
+	char *argv[] = { (char *)gw, "-c", (char *)cfg, "replay", "--workers", "2", (char *)in->dir,
+			 NULL };
+	struct bench_child c;
+	bench_run(argv, out, &c);
+	char sum[200];
+	bench_summary_line(out, "replay: ", sum, sizeof(sum));
+	char want[64];
+	snprintf(want, sizeof(want), "%zu stored,", in->n);
+	if (!bench_child_ok(&c) || strstr(sum, want) == NULL) {
+		fprintf(stderr, "bench_fleet: replay: [%s]\n", sum);
+		*ok = false;
+	}
+	return (double)in->n / c.seconds;
+}
+
+/* Ingest into the year's store (cfg) beside a fresh store of the back end. */
+static bool ingest(const char *gw, const char *tmp, const char *pki, bool pg, const char *cfg,
+		   const struct ingest *in)
+{
+	char fresh_state[600], fresh_cfg[600], yaml[800], out[700], db[64];
+	snprintf(fresh_state, sizeof(fresh_state), "%s/%s-fresh", tmp, pg ? "pg" : "sqlite");
+	snprintf(fresh_cfg, sizeof(fresh_cfg), "%s/%s-fresh.yaml", tmp, pg ? "pg" : "sqlite");
+	snprintf(out, sizeof(out), "%s/replay.txt", tmp);
+	snprintf(db, sizeof(db), "fleet_fresh_%u", in->salt);
+	yaml[0] = '\0';
+	if (pg) {
+		bench_pg_createdb(db);
+		bench_pg_store_yaml(db, yaml, sizeof(yaml));
+	}
+	bench_gw_config(fresh_cfg, fresh_state, pki, yaml);
+	char *tenant[] = { (char *)gw, "-c", fresh_cfg, "tenant", "add", "c03", NULL };
+	bench_must(tenant);
+	bool ok = true;
+	double year = replay_rate(gw, cfg, pki, in, out, &ok);
+	double fresh = replay_rate(gw, fresh_cfg, pki, in, out, &ok);
+	printf("  replay --workers 2 of %zu sealed reports (a collector's %zu devices): into this"
+	       " store %.0f msg/s, into a fresh one %.0f msg/s: %.2f%s\n", in->n, in->devices, year,
+	       fresh, year / fresh, ok ? "" : "  FAILED");
+	if (pg) {
+		char sql[128];
+		snprintf(sql, sizeof(sql), "DROP DATABASE %s WITH (FORCE)", db);
+		bench_pg_q1("postgres", sql);
+	}
+	char rm[700];
+	snprintf(rm, sizeof(rm), "rm -rf '%s'", fresh_state);
+	if (system(rm) != 0)
+		fprintf(stderr, "bench_fleet: could not remove %s\n", fresh_state);
+	return ok;
+}
+
 static bool one_backend(const char *gw, const char *tmp, const char *pki, bool pg, int devices,
-			int days)
+			int days, const struct ingest *in)
 {
 	char state[600], cfg[600], db[700], qdir[700], yaml[800], conninfo[600], out[700];
 	snprintf(state, sizeof(state), "%s/%s", tmp, pg ? "pg" : "sqlite");
@@ -541,7 +610,15 @@ static bool one_backend(const char *gw, const char *tmp, const char *pki, bool p
 		printf("  database size %.1f MiB (the file and its WAL)", bytes / 1048576.0);
 	}
 	printf(": %.0f bytes per stored report\n", bytes / (double)n);
-	return ok;
+	return ingest(gw, tmp, pki, pg, cfg, in) && ok;
+}
+
+static void corpus_fn(void *arg, void *out)
+{
+	struct tm_error err = {0};
+	size_t *sizes = out;
+	if (bench_corpus_write(arg, NULL, &sizes[0], &sizes[1], NULL, &err) < 0)
+		die("the ingest corpus", &err);
 }
 
 int main(int argc, char **argv)
@@ -552,7 +629,15 @@ int main(int argc, char **argv)
 		devices = 1000;
 	if (days < 1 || days > 365)
 		days = 365;   /* fewer than 62: the month billed is January, not over */
-	char *pki = bench_path("TM_TEST_BUILDDIR", "test", "pki");
+	/* absolute: the configurations name it, and a relative name in one
+	 * is taken from that file's directory */
+	char *pki_rel = bench_path("TM_TEST_BUILDDIR", "test", "pki");
+	char *pki = realpath(pki_rel, NULL);
+	if (pki == NULL) {
+		perror(pki_rel);
+		return 2;
+	}
+	free(pki_rel);
 	char *gw = bench_path("TM_BUILDDIR", ".", "mailgw/telemail-mailgw");
 	char tmpl[] = "/tmp/tm-bench-fleet.XXXXXX";
 	const char *keep = getenv("BENCH_FLEET_DIR");
@@ -565,17 +650,32 @@ int main(int argc, char **argv)
 	printf("bench_fleet: %d devices in %d tenants, 3 reports a day for %d days, %ld cores, %s",
 	       devices, TENANTS, days, sysconf(_SC_NPROCESSORS_ONLN), ctime(&now));
 	const char *which = argc > 3 ? argv[3] : "both";
+	/* the ingest part's corpus, new each run */
+	char cdir[600], rm[700];
+	snprintf(cdir, sizeof(cdir), "%s/ingest-corpus", tmp);
+	snprintf(rm, sizeof(rm), "rm -rf '%s'", cdir);
+	if (system(rm) != 0 || mkdir(cdir, 0700) != 0) {
+		perror(cdir);
+		exit(2);
+	}
+	char *sample = bench_path("TM_TESTDIR", "test", "reports/good/color-mfp-full.yaml");
+	struct ingest in = { .dir = cdir, .n = 1000, .devices = 100,
+			     .salt = 1 + (unsigned)(now % 65535) };
+	struct bench_corpus corpus = { .n = in.n, .k = in.devices, .dir = cdir, .pki = pki,
+				       .sample = sample, .collector = true, .salt = in.salt };
+	size_t sizes[2];
+	bench_in_child(corpus_fn, &corpus, sizes, sizeof(sizes), "making the ingest corpus");
 	bool ok = true;
 	if (strcmp(which, "postgresql") != 0)
-		ok = one_backend(gw, tmp, pki, false, devices, days);
+		ok = one_backend(gw, tmp, pki, false, devices, days, &in);
 	if (strcmp(which, "sqlite") == 0)
 		;
 	else if (bench_pg_present())
-		ok = one_backend(gw, tmp, pki, true, devices, days) && ok;
+		ok = one_backend(gw, tmp, pki, true, devices, days, &in) && ok;
 	else
 		printf("\nPostgreSQL: not measured (run under test/pg_fixture.sh)\n");
 	if (keep == NULL)
 		bench_cleanup("bench_fleet", tmp);
-	free(pki), free(gw);
+	free(pki), free(gw), free(sample);
 	return ok ? 0 : 1;
 }

@@ -83,27 +83,7 @@ static void fresh(struct ctx *x, bool pg, char *cfg, size_t cfg_n, char *db, siz
 	char *tenant[] = { (char *)x->gw, "-c", cfg, "tenant", "add", "acme", NULL };
 	bench_must(tenant);
 	if (x->collector > 0) { /* the collector, enrolled for its devices */
-		char pem[600];
-		snprintf(pem, sizeof(pem), "%s/collector.pem", x->pki);
-		char **argv = calloc(12 + 2 * x->collector, sizeof(*argv));
-		char (*serial)[16] = calloc(x->collector, sizeof(*serial));
-		if (argv == NULL || serial == NULL) {
-			fprintf(stderr, "bench_pg_replay: out of memory\n");
-			exit(2);
-		}
-		size_t a = 0;
-		const char *head[] = { x->gw, "-c", cfg, "enroll", "--cert", pem, "--tenant", "acme",
-				       "--role", "collector" };
-		for (size_t i = 0; i < sizeof(head) / sizeof(head[0]); i++)
-			argv[a++] = (char *)head[i];
-		for (size_t d = 0; d < x->collector; d++) {
-			bench_collector_serial(serial[d], sizeof(serial[d]), d);
-			argv[a++] = "--serial";
-			argv[a++] = serial[d];
-		}
-		bench_must(argv);
-		free(serial);
-		free(argv);
+		bench_enroll_collector(x->gw, cfg, x->pki, "acme", x->collector, 0);
 		return;
 	}
 	for (int d = 1; d <= 2; d++) {
