@@ -271,6 +271,19 @@ Test(supply, rule_is_inherited_and_overridable)
 	cr_assert_eq(gw_supply_rule_get(st, "acme", &r, &err), GW_STORE_OK);
 	cr_expect_eq(r.floor, GW_SUPPLY_FLOOR);
 	cr_expect_str_eq(r.floor_from, "");
+	/* two levels up, past a tenant with no rule of its own */
+	cr_assert_eq(gw_registry_tenant_add(st, "acme-hq-3f", "acme-hq", 100, &err), 0, "%s",
+		     err.msg);
+	cr_assert_eq(gw_registry_tenant_add(st, "acme-hq-3f-b", "acme-hq-3f", 100, &err), 0, "%s",
+		     err.msg);
+	cr_assert_eq(gw_supply_rule_get(st, "acme-hq-3f-b", &r, &err), GW_STORE_OK);
+	cr_expect_eq(r.lead_time, 20 * DAY);
+	cr_expect_str_eq(r.lead_time_from, "acme");
+	cr_expect_eq(r.floor, 5);
+	cr_expect_str_eq(r.floor_from, "acme-hq");
+	cr_assert_eq(gw_supply_rule_get(st, "no-such-tenant", &r, &err), GW_STORE_OK);
+	cr_expect_eq(r.lead_time, GW_SUPPLY_LEAD_TIME);
+	cr_expect_str_eq(r.lead_time_from, "");
 	steady(0, 31, 0);
 	struct orders l = orders();
 	cr_assert_eq(l.n, 1);

@@ -101,43 +101,23 @@ void gw_supply_waste_add(const struct gw_fc_cartridge *c, size_t n, struct gw_su
 
 /* ---- the rule ---- */
 
-struct tenants {
-	struct gw_tenant_row *t;
-	size_t n, cap;
-};
-
-static int add_tenant(void *ctx, const struct gw_tenant_row *t)
-{
-	struct tenants *l = ctx;
-	struct gw_tenant_row *p = tm_array_grow(l->t, &l->cap, l->n, sizeof(*p), 16, SIZE_MAX);
-	if (p == NULL)
-		return 1;
-	l->t = p;
-	l->t[l->n++] = *t;
-	return 0;
-}
-
-static const struct gw_tenant_row *tenant_of(const struct tenants *l, const char *name)
-{
-	for (size_t i = 0; i < l->n; i++)
-		if (strcmp(l->t[i].name, name) == 0)
-			return &l->t[i];
-	return NULL;
-}
-
+/* The rule of tenant: each setting from the nearest tenant up its chain
+ * that sets it. The chain is read a tenant at a time (by key), not as the
+ * whole tree: a provider's thousands of customers are not read at every
+ * stored report that moves a supply. */
 int gw_supply_rule_get(struct gw_store *st, const char *tenant, struct gw_supply_rule *out,
 		       struct tm_error *err)
 {
 	memset(out, 0, sizeof(*out));
 	out->lead_time = -1;
 	out->floor = -1;
-	struct tenants l = {0};
-	int rc = gw_registry_list_tenants(st, add_tenant, &l, err);
-	if (rc > 0)
-		rc = tm_error_set(err, "internal.nomem", "out of memory");
-	const char *name = tenant;
-	for (int depth = 0; rc == GW_STORE_OK && name != NULL && name[0] != '\0' &&
+	int rc = GW_STORE_OK;
+	struct gw_tenant_row t;
+	snprintf(t.parent, sizeof(t.parent), "%s", tenant != NULL ? tenant : "");
+	for (int depth = 0; rc == GW_STORE_OK && t.parent[0] != '\0' &&
 	     depth <= GW_REGISTRY_MAX_DEPTH; depth++) {
+		char name[GW_NAME_MAX + 1];
+		snprintf(name, sizeof(name), "%s", t.parent);
 		struct gw_supply_rule_row r;
 		bool found = false;
 		rc = gw_store_supply_rule_get(st, name, &r, &found, err);
@@ -151,10 +131,13 @@ int gw_supply_rule_get(struct gw_store *st, const char *tenant, struct gw_supply
 				snprintf(out->floor_from, sizeof(out->floor_from), "%s", name);
 			}
 		}
-		const struct gw_tenant_row *t = tenant_of(&l, name);
-		name = t != NULL ? t->parent : NULL;
+		if (rc == GW_STORE_OK && (out->lead_time < 0 || out->floor < 0))
+			rc = gw_store_tenant_get(st, name, &t, &found, err);
+		else
+			found = false;
+		if (!found)
+			t.parent[0] = '\0';
 	}
-	free(l.t);
 	if (out->lead_time < 0)
 		out->lead_time = GW_SUPPLY_LEAD_TIME;
 	if (out->floor < 0)
