@@ -226,6 +226,7 @@ static struct gw_item *item_of(int i)
 {
 	struct sc_report sr;
 	sc_report_init(&sr, "XK1", i, T0_LATER + i * 3600);
+	sr.total = 1000 + 10 * i;
 	struct tm_buf y;
 	tm_buf_init(&y);
 	sc_yaml(&sr, &y);
@@ -290,5 +291,43 @@ Test(pg_later, in_a_batch_the_item_whose_audit_append_failed_alone_is_kept_aside
 		free(items[i]);
 	}
 	gw_quarantine_close(q);
+	gw_store_close(st);
+}
+
+/* A put names its month's partitions (gw_pg_into_month). A batch that made
+ * a month's partitions and rolled back took them along; the statements
+ * the session prepared against them stay: the next put of that month, on
+ * the same connection, makes the partitions again and is stored. */
+Test(pg_later, a_month_made_in_a_rolled_back_batch_is_made_again)
+{
+	struct gw_store *st = NULL;
+	struct gw_store_options o = tm_store_options(NULL);
+	cr_assert_eq(gw_store_open(&o, &st, &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(gw_registry_tenant_add(st, "acme", NULL, 100, &err), 0, "%s", err.msg);
+	sc_enroll(st, "XK1", "acme", 1);
+	struct gw_item *it = item_of(1);
+	struct gw_store_record rec = {
+		.report = it->report, .json = (const char *)it->json.data, .json_len = it->json.len,
+		.tenant = "acme", .raw_sha256 = "", .received_at = 1893456000, /* 2030-01-01 */
+	};
+	gw_item_ensure_sha256(it);
+	rec.raw_sha256 = it->raw_sha256;
+	struct gw_put_info info;
+	for (int round = 0; round < 2; round++) {
+		cr_assert_eq(gw_store_begin(st, &err), GW_STORE_OK, "%s", err.msg);
+		cr_assert_eq(gw_store_put(st, &rec, &info, &err), GW_STORE_OK, "round %d: %s: %s",
+			     round, err.reason, err.msg);
+		cr_assert_eq(info.result, GW_PUT_STORED, "round %d", round);
+		if (round == 0)
+			gw_store_rollback(st);
+		else
+			cr_assert_eq(gw_store_commit(st, &err), GW_STORE_OK, "%s", err.msg);
+	}
+	cr_assert_eq(tm_store_q1("SELECT count(*) FROM reports_2030_01"), 1);
+	cr_assert_eq(tm_store_q1("SELECT count(*) FROM counters_2030_01 c JOIN reports_2030_01 r"
+				 " ON r.id = c.report"), tm_store_q1("SELECT count(*) FROM counters"));
+	cr_assert_gt(tm_store_q1("SELECT count(*) FROM counters"), 0);
+	gw_item_fini(it);
+	free(it);
 	gw_store_close(st);
 }

@@ -131,6 +131,13 @@ struct gw_pg {
 #define GW_PG_ID_LOW_MASK ((INT64_C(1) << GW_PG_MONTH_SHIFT) - 1)
 
 int64_t gw_pg_month_of(int64_t unix_time);
+/* "INSERT INTO <table>_<YYYY>_<MM> <rest>" into buf: the partition of the
+ * month of report id rid, as telemail_month_partitions names it. A put
+ * writes into the month's partitions itself (its month ready, above): the
+ * server then skips finding the partition for each statement. */
+#define GW_PG_INTO_MAX 512
+const char *gw_pg_into_month(char buf[GW_PG_INTO_MAX], const char *table, long long rid,
+			     const char *rest);
 /* The partitions of month m there (made when missing, in the caller's
  * transaction, under an advisory lock; remembered by the connection). */
 int gw_pg_month_ready(struct gw_pg *s, int64_t m, struct tm_error *err);

@@ -6,6 +6,8 @@
  * once. A connection remembers the last few months it made or saw, so that
  * a put asks the server only at a new month; a rollback forgets them (it
  * may have undone what this transaction made). */
+#include <stdio.h>
+
 #include <telemail/error.h>
 #include <telemail/time.h>
 
@@ -18,6 +20,15 @@ int64_t gw_pg_month_of(int64_t t)
 	int m, d;
 	tm_time_civil_from_days(days, &y, &m, &d);
 	return y * 12 + (m - 1);
+}
+
+const char *gw_pg_into_month(char buf[GW_PG_INTO_MAX], const char *table, long long rid,
+			     const char *rest)
+{
+	long long m = rid >> GW_PG_MONTH_SHIFT;
+	snprintf(buf, GW_PG_INTO_MAX, "INSERT INTO %s_%04lld_%02lld %s", table, m / 12, m % 12 + 1,
+		 rest);
+	return buf;
 }
 
 void gw_pg_months_forget(struct gw_pg *s)

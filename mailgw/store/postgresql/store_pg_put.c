@@ -119,7 +119,9 @@ static int pack_counters(const struct counter_ctx *cc, struct tm_buf *b)
 
 static int put_counters(struct gw_pg_conn *c, const struct counter_ctx *cc, struct tm_error *err)
 {
-	return gw_pg_put_rows(c, "INSERT INTO counters (report, service, name, value, unit) VALUES",
+	char head[GW_PG_INTO_MAX];
+	return gw_pg_put_rows(c, gw_pg_into_month(head, "counters", cc->rid,
+			      "(report, service, name, value, unit) VALUES"),
 			      5, NULL, cc->n_std + cc->r->n_vendor, bind_counter, cc,
 			      "insert counter", err);
 }
@@ -233,23 +235,25 @@ static int put_lists(struct gw_pg_conn *c, long long rid, const struct tm_report
 {
 	const struct supply_ctx sc = { .rid = rid, .v = r->supplies };
 	const struct list_ctx lc = { .rid = rid, .r = r };
-	int rc = gw_pg_put_rows(c,
-		"INSERT INTO supplies (report, idx, type, colorant, description, unit, max_capacity,"
-		" level, part_number) VALUES", 9, NULL, r->n_supplies, bind_supply, &sc,
-		"insert supply", err);
+	char head[GW_PG_INTO_MAX];
+	int rc = gw_pg_put_rows(c, gw_pg_into_month(head, "supplies", rid,
+		"(report, idx, type, colorant, description, unit, max_capacity, level, part_number)"
+		" VALUES"), 9, NULL, r->n_supplies, bind_supply, &sc, "insert supply", err);
 	if (rc == GW_STORE_OK)
-		rc = gw_pg_put_rows(c, "INSERT INTO parts (report, n, name, used, rated_life, unit)"
-				    " VALUES", 6, NULL, r->n_parts, bind_part, &lc, "insert part", err);
+		rc = gw_pg_put_rows(c, gw_pg_into_month(head, "parts", rid,
+				    "(report, n, name, used, rated_life, unit) VALUES"),
+				    6, NULL, r->n_parts, bind_part, &lc, "insert part", err);
 	if (rc == GW_STORE_OK)
-		rc = gw_pg_put_rows(c,
-			"INSERT INTO alerts (report, n, code, sub_code, severity, grp, location,"
-			" description, time, counter) VALUES", 10, NULL, r->n_alerts, bind_alert, &lc,
-			"insert alert", err);
+		rc = gw_pg_put_rows(c, gw_pg_into_month(head, "alerts", rid,
+			"(report, n, code, sub_code, severity, grp, location, description, time,"
+			" counter) VALUES"), 10, NULL, r->n_alerts, bind_alert, &lc, "insert alert", err);
 	if (rc == GW_STORE_OK)
-		rc = gw_pg_put_rows(c, "INSERT INTO diagnostics (report, name, type, value) VALUES", 4,
+		rc = gw_pg_put_rows(c, gw_pg_into_month(head, "diagnostics", rid,
+				    "(report, name, type, value) VALUES"), 4,
 				    NULL, r->n_diagnostics, bind_diag, &lc, "insert diagnostic", err);
 	if (rc == GW_STORE_OK)
-		rc = gw_pg_put_rows(c, "INSERT INTO firmware (report, n, component, version) VALUES",
+		rc = gw_pg_put_rows(c, gw_pg_into_month(head, "firmware", rid,
+				    "(report, n, component, version) VALUES"),
 				    4, NULL, r->n_firmware, bind_firmware, &lc, "insert firmware", err);
 	return rc;
 }
@@ -491,17 +495,21 @@ static int insert_report(struct gw_pg_conn *c, const struct gw_store_record *rec
 		gw_pg_bytes(p, rec->json, rec->json_len);   /* text, sent as its bytes */
 		gw_pg_int(p, plan->rid);
 		gw_pg_text(p, meters.len > 0 ? (const char *)meters.data : NULL);
-		rc = gw_pg_pipe_send(c,
+		/* the month's partitions named (gw_pg_into_month) */
+		char into_r[GW_PG_INTO_MAX], into_j[GW_PG_INTO_MAX], sql[1400];
+		snprintf(sql, sizeof(sql),
 			"WITH k AS (INSERT INTO report_keys (report_id, serial, seq, id)"
 			" VALUES ($1, $2, $3::bigint, $17::bigint) ON CONFLICT DO NOTHING RETURNING id),"
-			" r AS (INSERT INTO reports (id, report_id, serial, seq, tenant, kind,"
-			" generated_at, generated_unix, received_at, signer, message_id, raw_sha256,"
-			" trigger_cause, outbox_gap, state, generated_nsec, meters)"
-			" SELECT k.id, $1, $2, $3::bigint, $4, $5, $6, $7::bigint, $8::bigint, $9, $10,"
-			" $11, $12, $13::bigint, $14, $15::bigint, $18 FROM k RETURNING id)"
-			" INSERT INTO report_json (report, json) SELECT id, $16::text FROM r"
-			" RETURNING report",
-			p, true, "insert report", &s_rep, err);
+			" r AS (%s) %s",
+			gw_pg_into_month(into_r, "reports", plan->rid,
+				"(id, report_id, serial, seq, tenant, kind,"
+				" generated_at, generated_unix, received_at, signer, message_id, raw_sha256,"
+				" trigger_cause, outbox_gap, state, generated_nsec, meters)"
+				" SELECT k.id, $1, $2, $3::bigint, $4, $5, $6, $7::bigint, $8::bigint, $9, $10,"
+				" $11, $12, $13::bigint, $14, $15::bigint, $18 FROM k RETURNING id"),
+			gw_pg_into_month(into_j, "report_json", plan->rid,
+				"(report, json) SELECT id, $16::text FROM r RETURNING report"));
+		rc = gw_pg_pipe_send(c, sql, p, true, "insert report", &s_rep, err);
 	}
 	/* no report inserted (another writer's copy won): this fails, and the
 	 * server skips the rest of the pipe (the lists, the release), as the
