@@ -21,6 +21,8 @@
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
+#include "common.h"
+#include "registry/registry.h"
 #include "store/store.h"
 
 struct tm_store_fixture {
@@ -106,6 +108,30 @@ static inline struct gw_store_options tm_store_options(const char *quarantine_di
 		.quarantine_dir = quarantine_dir,
 	};
 	return o;
+}
+
+/* The service suites' store: a fresh temporary directory (*dir, removed
+ * by tm_store_test_close), this test's store open on it (forward: with the
+ * forwarding outbox, gw_store_options.forward) and the tenant acme. */
+static inline struct gw_store *tm_store_test_open(char **dir, bool forward)
+{
+	*dir = tm_test_tmpdir();
+	tm_store_fixture_setup(*dir, "telemail.db");
+	struct tm_error err = {0};
+	struct gw_store_options o = tm_store_options(NULL);
+	o.forward = forward;
+	struct gw_store *st = NULL;
+	cr_assert_eq(gw_store_open(&o, &st, &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(gw_registry_tenant_add(st, "acme", NULL, 100, &err), 0, "%s", err.msg);
+	return st;
+}
+
+static inline void tm_store_test_close(struct gw_store *st, char *dir)
+{
+	gw_store_close(st);
+	tm_store_fixture_teardown();
+	tm_test_rmtree(dir);
+	free(dir);
 }
 
 /* The configuration file's store section for this test ("" for SQLite,

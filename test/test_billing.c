@@ -25,24 +25,15 @@ static struct gw_service_config svc;
 
 static void setup(void)
 {
-	tmpdir = tm_test_tmpdir();
-	tm_store_fixture_setup(tmpdir, "telemail.db");
-	char db[512];
-	snprintf(db, sizeof(db), "%s/telemail.db", tmpdir);
+	st = tm_store_test_open(&tmpdir, false);
 	struct tm_error err = {0};
-	struct gw_store_options o = tm_store_options(NULL);
-	cr_assert_eq(gw_store_open(&o, &st, &err), GW_STORE_OK, "%s", err.msg);
-	cr_assert_eq(gw_registry_tenant_add(st, "acme", NULL, 100, &err), 0, "%s", err.msg);
 	cr_assert_eq(gw_registry_tenant_add(st, "acme-hq", "acme", 100, &err), 0, "%s", err.msg);
 	gw_service_config_defaults(&svc);
 }
 
 static void teardown(void)
 {
-	gw_store_close(st);
-	tm_store_fixture_teardown();
-	tm_test_rmtree(tmpdir);
-	free(tmpdir);
+	tm_store_test_close(st, tmpdir);
 }
 
 TestSuite(billing, .init = setup, .fini = teardown);

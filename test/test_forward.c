@@ -51,15 +51,10 @@ static void start_receiver(const char *cert)
 
 static void setup(void)
 {
-	tmpdir = tm_test_tmpdir();
-	tm_store_fixture_setup(tmpdir, "telemail.db");
+	st = tm_store_test_open(&tmpdir, true);
+	struct tm_error err = {0};
 	rxdir = malloc(600);
 	snprintf(rxdir, 600, "%s/rx", tmpdir);
-	struct tm_error err = {0};
-	struct gw_store_options o = tm_store_options(NULL);
-	o.forward = true;
-	cr_assert_eq(gw_store_open(&o, &st, &err), GW_STORE_OK, "%s", err.msg);
-	cr_assert_eq(gw_registry_tenant_add(st, "acme", NULL, 100, &err), 0, "%s", err.msg);
 	cr_assert_eq(gw_registry_tenant_add(st, "other", NULL, 100, &err), 0, "%s", err.msg);
 	gw_service_config_defaults(&svc);
 	sc_enroll(st, "XK1", "acme", 1);
@@ -88,10 +83,7 @@ static void teardown(void)
 	tm_test_sh("python3 %s stop %s", script, rxdir);
 	free(script);
 	free(fcfg.endpoints[0].ca_file);
-	gw_store_close(st);
-	tm_store_fixture_teardown();
-	tm_test_rmtree(tmpdir);
-	free(tmpdir);
+	tm_store_test_close(st, tmpdir);
 	free(rxdir);
 }
 

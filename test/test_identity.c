@@ -26,12 +26,8 @@ static char fp_a[GW_SHA256_HEX], fp_b[GW_SHA256_HEX];
 
 static void setup(void)
 {
-	tmpdir = tm_test_tmpdir();
-	tm_store_fixture_setup(tmpdir, "telemail.db");
+	st = tm_store_test_open(&tmpdir, false);
 	struct tm_error err = {0};
-	struct gw_store_options o = tm_store_options(NULL);
-	cr_assert_eq(gw_store_open(&o, &st, &err), GW_STORE_OK, "%s", err.msg);
-	cr_assert_eq(gw_registry_tenant_add(st, "acme", NULL, 100, &err), 0, "%s", err.msg);
 	cr_assert_eq(gw_registry_tenant_add(st, "other", NULL, 100, &err), 0, "%s", err.msg);
 	gw_service_config_defaults(&svc);
 	sc_enroll(st, "XK1", "acme", 0xa);   /* certificate A */
@@ -42,10 +38,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	gw_store_close(st);
-	tm_store_fixture_teardown();
-	tm_test_rmtree(tmpdir);
-	free(tmpdir);
+	tm_store_test_close(st, tmpdir);
 }
 
 TestSuite(identity, .init = setup, .fini = teardown);

@@ -48,12 +48,8 @@ static const char models_yaml[] =
 
 static void setup(void)
 {
-	tmpdir = tm_test_tmpdir();
-	tm_store_fixture_setup(tmpdir, "telemail.db");
+	st = tm_store_test_open(&tmpdir, false);
 	struct tm_error err = {0};
-	struct gw_store_options o = tm_store_options(NULL);
-	cr_assert_eq(gw_store_open(&o, &st, &err), GW_STORE_OK, "%s", err.msg);
-	cr_assert_eq(gw_registry_tenant_add(st, "acme", NULL, 100, &err), 0, "%s", err.msg);
 	cr_assert_eq(gw_registry_tenant_add(st, "acme-hq", "acme", 100, &err), 0, "%s", err.msg);
 	cr_assert_eq(gw_registry_tenant_add(st, "other", NULL, 100, &err), 0, "%s", err.msg);
 	gw_service_config_defaults(&svc);
@@ -70,10 +66,7 @@ static void teardown(void)
 		free(svc.periods[i].time_zone);
 	}
 	free(svc.periods);
-	gw_store_close(st);
-	tm_store_fixture_teardown();
-	tm_test_rmtree(tmpdir);
-	free(tmpdir);
+	tm_store_test_close(st, tmpdir);
 }
 
 TestSuite(meter_rules, .init = setup, .fini = teardown);

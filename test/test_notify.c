@@ -33,17 +33,12 @@ static char url[128], secret[600], relay_dir[600], hook_dir[600];
 
 static void setup(void)
 {
-	tmpdir = tm_test_tmpdir();
-	tm_store_fixture_setup(tmpdir, "telemail.db");
+	st = tm_store_test_open(&tmpdir, false);
 	snprintf(dbpath, sizeof(dbpath), "%s/telemail.db", tmpdir);
 	snprintf(secret, sizeof(secret), "%s/webhook.secret", tmpdir);
 	snprintf(relay_dir, sizeof(relay_dir), "%s/relay", tmpdir);
 	snprintf(hook_dir, sizeof(hook_dir), "%s/hook", tmpdir);
 	tm_test_write(secret, "s3cret\n", 7);
-	struct tm_error err = {0};
-	struct gw_store_options o = tm_store_options(NULL);
-	cr_assert_eq(gw_store_open(&o, &st, &err), GW_STORE_OK, "%s", err.msg);
-	cr_assert_eq(gw_registry_tenant_add(st, "acme", NULL, 100, &err), 0, "%s", err.msg);
 	gw_service_config_defaults(&svc);
 	sc_enroll(st, "XK1", "acme", 1);
 	sc_enroll(st, "XK2", "acme", 2);
@@ -60,10 +55,7 @@ static void teardown(void)
 	free(rx);
 	free(srv);
 	free(rl);
-	gw_store_close(st);
-	tm_store_fixture_teardown();
-	tm_test_rmtree(tmpdir);
-	free(tmpdir);
+	tm_store_test_close(st, tmpdir);
 }
 
 TestSuite(notify, .init = setup, .fini = teardown);

@@ -33,23 +33,14 @@ static struct gw_service_config svc;
 
 static void setup(void)
 {
-	tmpdir = tm_test_tmpdir();
-	tm_store_fixture_setup(tmpdir, "telemail.db");
-	struct tm_error err = {0};
-	struct gw_store_options o = tm_store_options(NULL);
-	o.forward = true;
-	cr_assert_eq(gw_store_open(&o, &st, &err), GW_STORE_OK, "%s", err.msg);
-	cr_assert_eq(gw_registry_tenant_add(st, "acme", NULL, 100, &err), 0, "%s", err.msg);
+	st = tm_store_test_open(&tmpdir, true);
 	gw_service_config_defaults(&svc);
 	sc_enroll(st, "S1", "acme", 1);
 }
 
 static void teardown(void)
 {
-	gw_store_close(st);
-	tm_store_fixture_teardown();
-	tm_test_rmtree(tmpdir);
-	free(tmpdir);
+	tm_store_test_close(st, tmpdir);
 }
 
 TestSuite(order_events, .init = setup, .fini = teardown);

@@ -25,12 +25,7 @@ static char fp_col[GW_SHA256_HEX];   /* acme's collector: P1, P2, P3 */
 
 static void setup(void)
 {
-	tmpdir = tm_test_tmpdir();
-	tm_store_fixture_setup(tmpdir, "telemail.db");
-	struct tm_error err = {0};
-	struct gw_store_options o = tm_store_options(NULL);
-	cr_assert_eq(gw_store_open(&o, &st, &err), GW_STORE_OK, "%s", err.msg);
-	cr_assert_eq(gw_registry_tenant_add(st, "acme", NULL, 100, &err), 0, "%s", err.msg);
+	st = tm_store_test_open(&tmpdir, false);
 	gw_service_config_defaults(&svc);   /* alerts.silence 7 days */
 	static const char *const devs[] = { "P1", "P2", "P3" };
 	sc_enroll_collector(st, 0xc0, "acme", devs, 3, fp_col);
@@ -38,10 +33,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	gw_store_close(st);
-	tm_store_fixture_teardown();
-	tm_test_rmtree(tmpdir);
-	free(tmpdir);
+	tm_store_test_close(st, tmpdir);
 }
 
 TestSuite(silence, .init = setup, .fini = teardown);
