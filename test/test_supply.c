@@ -27,12 +27,8 @@ static struct gw_service_config svc;
 
 static void setup(void)
 {
-	tmpdir = tm_test_tmpdir();
-	tm_store_fixture_setup(tmpdir, "telemail.db");
+	st = tm_store_test_open(&tmpdir, false);
 	struct tm_error err = {0};
-	struct gw_store_options o = tm_store_options(NULL);
-	cr_assert_eq(gw_store_open(&o, &st, &err), GW_STORE_OK, "%s", err.msg);
-	cr_assert_eq(gw_registry_tenant_add(st, "acme", NULL, 100, &err), 0, "%s", err.msg);
 	cr_assert_eq(gw_registry_tenant_add(st, "acme-hq", "acme", 100, &err), 0, "%s", err.msg);
 	gw_service_config_defaults(&svc);
 	sc_enroll(st, "S1", "acme-hq", 1);
@@ -40,10 +36,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	gw_store_close(st);
-	tm_store_fixture_teardown();
-	tm_test_rmtree(tmpdir);
-	free(tmpdir);
+	tm_store_test_close(st, tmpdir);
 }
 
 TestSuite(supply, .init = setup, .fini = teardown);
@@ -254,6 +247,18 @@ Test(supply, late_report_changes_nothing)
 	cr_expect(f.ok && f.days_left >= 8.5 && f.days_left <= 9.5, "days_left %.2f", f.days_left);
 }
 
+/* tenant's rule: acme's lead time, acme-hq's floor */
+static void expect_acme_hq_rule(const char *tenant)
+{
+	struct tm_error err = {0};
+	struct gw_supply_rule r;
+	cr_assert_eq(gw_supply_rule_get(st, tenant, &r, &err), GW_STORE_OK, "%s", err.msg);
+	cr_expect_eq(r.lead_time, 20 * DAY, "%s", tenant);
+	cr_expect_str_eq(r.lead_time_from, "acme", "%s", tenant);
+	cr_expect_eq(r.floor, 5, "%s", tenant);
+	cr_expect_str_eq(r.floor_from, "acme-hq", "%s", tenant);
+}
+
 /* The rule is inherited: acme orders 20 days ahead, so acme-hq's device
  * orders at 40 % (day 30); acme-hq's own floor wins over the default. */
 Test(supply, rule_is_inherited_and_overridable)
@@ -262,12 +267,8 @@ Test(supply, rule_is_inherited_and_overridable)
 	cr_assert_eq(gw_supply_rule_set(st, "acme", 20 * DAY, -1, "test", 5, &err), GW_STORE_OK,
 		     "%s", err.msg);
 	cr_assert_eq(gw_supply_rule_set(st, "acme-hq", -1, 5, "test", 5, &err), GW_STORE_OK);
+	expect_acme_hq_rule("acme-hq");
 	struct gw_supply_rule r;
-	cr_assert_eq(gw_supply_rule_get(st, "acme-hq", &r, &err), GW_STORE_OK);
-	cr_expect_eq(r.lead_time, 20 * DAY);
-	cr_expect_str_eq(r.lead_time_from, "acme");
-	cr_expect_eq(r.floor, 5);
-	cr_expect_str_eq(r.floor_from, "acme-hq");
 	cr_assert_eq(gw_supply_rule_get(st, "acme", &r, &err), GW_STORE_OK);
 	cr_expect_eq(r.floor, GW_SUPPLY_FLOOR);
 	cr_expect_str_eq(r.floor_from, "");
@@ -276,11 +277,7 @@ Test(supply, rule_is_inherited_and_overridable)
 		     err.msg);
 	cr_assert_eq(gw_registry_tenant_add(st, "acme-hq-3f-b", "acme-hq-3f", 100, &err), 0, "%s",
 		     err.msg);
-	cr_assert_eq(gw_supply_rule_get(st, "acme-hq-3f-b", &r, &err), GW_STORE_OK);
-	cr_expect_eq(r.lead_time, 20 * DAY);
-	cr_expect_str_eq(r.lead_time_from, "acme");
-	cr_expect_eq(r.floor, 5);
-	cr_expect_str_eq(r.floor_from, "acme-hq");
+	expect_acme_hq_rule("acme-hq-3f-b");
 	cr_assert_eq(gw_supply_rule_get(st, "no-such-tenant", &r, &err), GW_STORE_OK);
 	cr_expect_eq(r.lead_time, GW_SUPPLY_LEAD_TIME);
 	cr_expect_str_eq(r.lead_time_from, "");
