@@ -78,8 +78,6 @@ int gw_pg_exec(struct gw_pg_conn *c, const char *sql, const struct gw_pg_params 
 {
 	if (res != NULL)
 		*res = NULL;
-	if (p == NULL)
-		gw_pg_note_tx(c, sql);
 	if (c->pipe == &c->later) {
 		/* a rollback runs also when what was sent ahead failed; a text of
 		 * several statements cannot go into a pipe: both after a sync */
@@ -99,6 +97,8 @@ int gw_pg_exec(struct gw_pg_conn *c, const char *sql, const struct gw_pg_params 
 					    c->where, what);
 		return gw_pg_pipe_send(c, sql, p, false, what, NULL, err);
 	}
+	if (p == NULL) /* (into a pipe, gw_pg_pipe_send notes it) */
+		gw_pg_note_tx(c, sql);
 	struct gw_pg_stmt *stmt;
 	int prc = ready_to_send(c, sql, p, what, &stmt, err);
 	if (prc != GW_STORE_OK)
