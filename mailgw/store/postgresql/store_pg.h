@@ -372,6 +372,10 @@ int gw_pg_web_outcomes(void *s, gw_store_web_outcome_cb cb, void *ctx, struct tm
 #define GW_PG_REPORT_AFTER(t) \
 	" AND (r.generated_unix, r.generated_nsec, r.seq) > (" t ")" \
 	" ORDER BY r.generated_unix, r.generated_nsec, r.seq LIMIT 1"
+/* head, the report just after (after) or before t, then tail: the two
+ * statements, the one chosen at run time */
+#define GW_PG_REPORT_NEXT(after, head, t, tail) \
+	((after) ? head GW_PG_REPORT_AFTER(t) tail : head GW_PG_REPORT_BEFORE(t) tail)
 
 /* ---- meter readings (store_pg_meter.c) ---- */
 /* A meter reading of a SELECT serial, tenant, seq, generated_unix, service,

@@ -201,13 +201,9 @@ int gw_pg_meter_adjacent_many(void *state, const char *serial, size_t n,
 	gw_pg_int(&p, at_nsec);
 	gw_pg_int(&p, seq);
 	PGresult *r;
-	int rc = gw_pg_exec(&s->c, after
-		? "SELECT r.serial, r.tenant, r.seq, r.generated_unix, r.generated_nsec, " GW_PG_METERS_READ
-		  " FROM reports r WHERE r.serial = $1"
-		  GW_PG_REPORT_AFTER("$2, $3, $4")
-		: "SELECT r.serial, r.tenant, r.seq, r.generated_unix, r.generated_nsec, " GW_PG_METERS_READ
-		  " FROM reports r WHERE r.serial = $1"
-		  GW_PG_REPORT_BEFORE("$2, $3, $4"),
+	int rc = gw_pg_exec(&s->c, GW_PG_REPORT_NEXT(after,
+		"SELECT r.serial, r.tenant, r.seq, r.generated_unix, r.generated_nsec, " GW_PG_METERS_READ
+		" FROM reports r WHERE r.serial = $1", "$2, $3, $4", ""),
 		&p, &r, "adjacent meter readings", err);
 	if (rc != GW_STORE_OK)
 		return rc;

@@ -528,12 +528,9 @@ int gw_pg_meter_adjacent(void *state, const char *serial, const char *service, c
 	gw_pg_int(&p, at);
 	gw_pg_int(&p, at_nsec);
 	gw_pg_int(&p, seq);
-	return gw_pg_get_one(state, after
-		? METER_SELECT " WHERE r.serial = $1 AND c.service = $2 AND c.name = $3"
-		  GW_PG_REPORT_AFTER("$4, $5, $6")
-		: METER_SELECT " WHERE r.serial = $1 AND c.service = $2 AND c.name = $3"
-		  GW_PG_REPORT_BEFORE("$4, $5, $6"),
-		&p, gw_pg_meter_row, out, found, "adjacent meter reading", err);
+	return gw_pg_get_one(state, GW_PG_REPORT_NEXT(after,
+		METER_SELECT " WHERE r.serial = $1 AND c.service = $2 AND c.name = $3",
+		"$4, $5, $6", ""), &p, gw_pg_meter_row, out, found, "adjacent meter reading", err);
 }
 
 static const char *key_service(const void *ctx, size_t i)
@@ -571,16 +568,11 @@ int gw_pg_meter_adjacent_joined(void *state, const char *serial, size_t n,
 	gw_pg_int(&p, at_nsec);
 	gw_pg_int(&p, seq);
 	PGresult *r;
-	int rc = gw_pg_exec(&s->c, after
-		? "SELECT m.*, k.i FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS"
-		  " k(service, name, i) CROSS JOIN LATERAL (" METER_SELECT
-		  " WHERE r.serial = $1 AND c.service = k.service AND c.name = k.name"
-		  GW_PG_REPORT_AFTER("$4, $5, $6") ") m"
-		: "SELECT m.*, k.i FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS"
-		  " k(service, name, i) CROSS JOIN LATERAL (" METER_SELECT
-		  " WHERE r.serial = $1 AND c.service = k.service AND c.name = k.name"
-		  GW_PG_REPORT_BEFORE("$4, $5, $6") ") m",
-		&p, &r, "adjacent meter readings", err);
+	int rc = gw_pg_exec(&s->c, GW_PG_REPORT_NEXT(after,
+		"SELECT m.*, k.i FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS"
+		" k(service, name, i) CROSS JOIN LATERAL (" METER_SELECT
+		" WHERE r.serial = $1 AND c.service = k.service AND c.name = k.name",
+		"$4, $5, $6", ") m"), &p, &r, "adjacent meter readings", err);
 	free(services);
 	free(names);
 	if (rc != GW_STORE_OK)
