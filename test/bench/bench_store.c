@@ -1,5 +1,6 @@
 /* What the store benchmarks share (see bench_store.h). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -61,6 +62,36 @@ void bench_store_enroll(struct gw_store *st, int i, const char *tenant, const ch
 				   .cert_serial = serial, .subject = "CN=device" };
 	if (gw_registry_enroll(st, &e, 1, &err) < 0)
 		bench_die(prog, "enroll", &err);
+}
+
+void bench_store_toners(struct gw_store *st, const struct gw_service_config *svc, int i,
+			int seq, int64_t at, const char *tenant, long pages, const int levels[4],
+			const char *prog)
+{
+	static const char *const colorant[] = { "black", "cyan", "magenta", "yellow" };
+	char serial[32];
+	snprintf(serial, sizeof(serial), "XK%06d", i);
+	struct tm_buf b;
+	tm_buf_init(&b);
+	tm_buf_printf(&b, "device: {serial: %s}\nstatus: {state: idle}\n"
+		      "counters: {total: {impressions: %ld}}\nsupplies:\n", serial, pages);
+	for (int k = 0; k < 4; k++)
+		tm_buf_printf(&b, "  - {index: %d, type: toner, colorant: %s, unit: percent,"
+			      " max_capacity: 100, level: %d}\n", k + 1, colorant[k], levels[k]);
+	bench_store_report(st, svc, serial, seq, at, tenant, (const char *)b.data, prog);
+	tm_buf_fini(&b);
+}
+
+bool bench_store_pg(struct gw_store_options *o, char *buf, size_t n)
+{
+	const char *backend = getenv("TM_TEST_BACKEND");
+	if (backend == NULL || strcmp(backend, "postgresql") != 0)
+		return false;
+	snprintf(buf, n, "host=%s user=%s dbname=postgres", getenv("TM_PG_HOST"),
+		 getenv("TM_PG_USER"));
+	*o = (struct gw_store_options){ .backend = "postgresql", .conninfo = buf,
+					.busy_timeout_ms = 5000 };
+	return true;
 }
 
 void bench_store_tenants(struct gw_store *st, const char *prog)

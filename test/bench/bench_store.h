@@ -3,9 +3,12 @@
 #ifndef TM_BENCH_STORE_H
 #define TM_BENCH_STORE_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct gw_store;
+struct gw_store_options;
 struct gw_service_config;
 
 /* Store report `seq` of device `serial` of `tenant`, generated at `at`
@@ -16,6 +19,19 @@ struct gw_service_config;
 void bench_store_report(struct gw_store *st, const struct gw_service_config *svc,
 			const char *serial, int seq, int64_t at, const char *tenant,
 			const char *body, const char *prog);
+
+/* Store report seq of device XK<i, six digits> (bench_store_enroll) of
+ * tenant, generated at `at`: idle, total impressions `pages`, four toners
+ * (black, cyan, magenta, yellow; supplies 1 to 4) at levels[0..3] percent.
+ * Exits on failure. */
+void bench_store_toners(struct gw_store *st, const struct gw_service_config *svc, int i,
+			int seq, int64_t at, const char *tenant, long pages, const int levels[4],
+			const char *prog);
+
+/* Under test/pg_fixture.sh (TM_TEST_BACKEND=postgresql): *o set to the
+ * fixture server's database postgres (conninfo written to buf, which o
+ * points into), true; else false and o untouched. */
+bool bench_store_pg(struct gw_store_options *o, char *buf, size_t n);
 
 /* The tenants of a benchmark's fleet: provider and its children big (the
  * tenant measured) and other (a sibling beside it). Exits on failure. */

@@ -40,23 +40,13 @@ static void die(const char *what, const struct tm_error *err)
  * from device to device. */
 static void put(struct gw_store *st, int i, int seq, const char *tenant)
 {
-	static const char *const colorant[] = { "black", "cyan", "magenta", "yellow" };
-	char serial[32];
-	snprintf(serial, sizeof(serial), "XK%06d", i);
-	struct tm_buf b;
-	tm_buf_init(&b);
-	tm_buf_printf(&b, "device: {serial: %s}\nstatus: {state: idle}\n"
-		      "counters: {total: {impressions: %d}}\nsupplies:\n", serial,
-		      100000 + seq * (100 + 50 * (i % 7)));
+	int levels[4];
 	for (int k = 0; k < 4; k++) {
 		int level = 100 - seq * (1 + (i + k) % 3);
-		tm_buf_printf(&b, "  - {index: %d, type: toner, colorant: %s, unit: percent,"
-			      " max_capacity: 100, level: %d}\n", k + 1, colorant[k],
-			      level > 0 ? level : 0);
+		levels[k] = level > 0 ? level : 0;
 	}
-	bench_store_report(st, NULL, serial, seq, T0 + (int64_t)seq * DAY, tenant,
-			   (const char *)b.data, PROG);
-	tm_buf_fini(&b);
+	bench_store_toners(st, NULL, i, seq, T0 + (int64_t)seq * DAY, tenant,
+			   100000 + seq * (100 + 50 * (i % 7)), levels, PROG);
 }
 
 static void load(struct gw_store *st, int devices, int reports)
@@ -171,13 +161,9 @@ int main(int argc, char **argv)
 	struct figures s = measure(&sq, devices, reports);
 	print("sqlite", &s, devices, reports);
 
-	const char *backend = getenv("TM_TEST_BACKEND");
-	if (backend != NULL && strcmp(backend, "postgresql") == 0) {
-		char conninfo[600];
-		snprintf(conninfo, sizeof(conninfo), "host=%s user=%s dbname=postgres",
-			 getenv("TM_PG_HOST"), getenv("TM_PG_USER"));
-		struct gw_store_options pg = { .backend = "postgresql", .conninfo = conninfo,
-					       .busy_timeout_ms = 5000 };
+	char conninfo[600];
+	struct gw_store_options pg;
+	if (bench_store_pg(&pg, conninfo, sizeof(conninfo))) {
 		struct figures p = measure(&pg, devices, reports);
 		print("postgresql", &p, devices, reports);
 		printf("postgresql / sqlite: supplies %.2fx, storing %.2fx\n",

@@ -95,14 +95,8 @@ int main(int argc, char **argv)
 	struct gw_store *st;
 	struct tm_error err = {0};
 	struct gw_store_options o = { .path = db };
-	const char *backend = getenv("TM_TEST_BACKEND");
 	char conninfo[600];
-	if (backend != NULL && strcmp(backend, "postgresql") == 0) {
-		snprintf(conninfo, sizeof(conninfo), "host=%s user=%s dbname=postgres",
-			 getenv("TM_PG_HOST"), getenv("TM_PG_USER"));
-		o.backend = backend;
-		o.conninfo = conninfo;
-	}
+	bench_store_pg(&o, conninfo, sizeof(conninfo));
 	if (gw_store_open(&o, &st, &err) != GW_STORE_OK)
 		die("open", &err);
 	struct gw_service_config svc;
