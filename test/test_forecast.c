@@ -282,3 +282,115 @@ Test(forecast, short_history_refused)
 	cr_expect(!f.ok);
 	cr_expect_str_eq(f.reason, "short_history");
 }
+
+/* ---- the history's tail (gw_forecast_run_tail) ---- */
+
+/* A year-long history of one supply: cartridge A falls from 100 to 3 by
+ * day 100, is shaken to 18 (the same cartridge) and falls to 15 by day
+ * 149; cartridge B goes in on day 150 at 33 (30 above A's lowest: a cut)
+ * and falls 0.5 a day to day 230, with a page counter throughout. */
+static size_t year_of_two_cartridges(struct gw_fc_point *p)
+{
+	size_t n = 0;
+	int64_t pages = 100000;
+	for (int d = 0; d <= 230; d++) {
+		double level = d <= 100 ? 100 - 0.97 * d : d < 150 ? 18 - (d - 101) * 3.0 / 48
+								   : 33 - 0.5 * (d - 150);
+		pages += 120 + 60 * (d % 3);
+		p[n++] = (struct gw_fc_point){ .at = T0 + (int64_t)d * DAY, .seq = d + 1,
+					       .pct = (int64_t)level, .pages = pages };
+	}
+	return n;
+}
+
+/* From the current cartridge's start or 90 days before the newest point,
+ * whichever is older, the tail answers what the whole history does. Its
+ * first points (days 140 to 149) say 15: B's 33 is only 18 above them, so
+ * without the mark of its start the tail would not see the cut. */
+Test(forecast, tail_answers_as_the_whole_history)
+{
+	struct gw_fc_point p[MAXP], q[MAXP];
+	size_t n = year_of_two_cartridges(p);
+	struct gw_forecast whole, tail;
+	gw_forecast_run(p, n, p[n - 1].at, &whole);
+	cr_assert(whole.ok, "refused: %s", whole.reason);
+	cr_assert_eq(whole.cartridge_key, 151, "B's first report");
+	cr_assert_eq(whole.cartridge_at, T0 + 150 * DAY);
+	cr_assert(whole.fine_levels);
+
+	int64_t since = p[n - 1].at - GW_FC_RATE_WINDOW;   /* day 140, before B */
+	cr_assert_lt(since, whole.cartridge_at);
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++)
+		if (p[i].at >= since) {
+			q[m] = p[i];
+			q[m].start = q[m].seq == whole.cartridge_key;
+			m++;
+		}
+	cr_assert_eq(m, 91);
+	gw_forecast_run_tail(q, m, true, p[n - 1].at, &tail);
+	cr_assert(tail.ok, "refused: %s", tail.reason);
+	cr_expect_eq(tail.cartridge_key, whole.cartridge_key);
+	cr_expect_eq(tail.cartridge_at, whole.cartridge_at);
+	cr_expect_eq(tail.points, whole.points);
+	cr_expect_str_eq(tail.basis, whole.basis);
+	cr_expect(ABS(tail.level - whole.level) < 1e-9);
+	cr_expect(ABS(tail.pct_per_page - whole.pct_per_page) < 1e-12);
+	cr_expect(ABS(tail.pages_per_day - whole.pages_per_day) < 1e-9);
+	cr_expect(ABS(tail.empty_at - whole.empty_at) <= 1, "%lld vs %lld",
+		  (long long)tail.empty_at, (long long)whole.empty_at);
+
+	/* unmarked, the tail takes days 140 to 230 for one cartridge */
+	for (size_t i = 0; i < m; i++)
+		q[i].start = false;
+	gw_forecast_run_tail(q, m, true, p[n - 1].at, &tail);
+	cr_expect_eq(tail.cartridge_key, 0);
+	cr_expect_eq(tail.cartridge_at, T0 + 140 * DAY);
+}
+
+/* A mark on the tail's first point gives that cartridge its key (seq), as
+ * the whole history's cut there would; later, the cartridge's cut is
+ * there whatever the levels say. */
+Test(forecast, start_mark_keys_and_cuts)
+{
+	struct gw_fc_point p[MAXP];
+	struct gen g = { .days = 20, .start = 100, .ppp = 0.01, .wd = 200, .we = 200, .step = 1 };
+	size_t n = generate(&g, p);
+	p[0].start = true;
+	struct gw_fc_cartridge c[3];
+	cr_assert_eq(gw_forecast_cartridges(p, n, c, 3), 1);
+	cr_expect_eq(c[0].key, 1);
+	p[12].start = true;   /* 100 - 24 = 76, lower than the day before */
+	cr_assert_eq(gw_forecast_cartridges(p, n, c, 3), 2);
+	cr_expect_eq(c[0].last, 11);
+	cr_expect_str_eq(c[0].replaced_by, "level_jump");
+	cr_expect_eq(c[1].key, 13);
+	cr_expect_eq(c[1].installed_at, T0 + 12 * DAY);
+}
+
+/* A coarse sensor (100, 50, 0) is judged by every level ever seen: a tail
+ * of 100/50/0 after fine levels (fine_before) is no coarse sensor. The
+ * flag answers whatever the forecast says. */
+Test(forecast, tail_remembers_fine_levels)
+{
+	struct gw_fc_point p[MAXP];
+	struct gen g = { .days = 20, .start = 100, .ppp = 0.025, .wd = 200, .we = 200, .step = 50 };
+	size_t n = generate(&g, p);
+	struct gw_forecast f;
+	gw_forecast_run_tail(p, n, false, p[n - 1].at, &f);
+	cr_expect(!f.ok);
+	cr_expect_str_eq(f.reason, "coarse_sensor");
+	cr_expect(!f.fine_levels);
+	gw_forecast_run_tail(p, n, true, p[n - 1].at, &f);
+	cr_expect_str_neq(f.reason, "coarse_sensor");
+	cr_expect(f.fine_levels);
+	p[3].pct = 37;
+	gw_forecast_run_tail(p, n, false, p[n - 1].at, &f);
+	cr_expect(f.fine_levels);
+	for (size_t i = 0; i < n; i++)
+		p[i].pct = GW_FC_LEVEL_UNKNOWN;
+	gw_forecast_run_tail(p, n, true, p[n - 1].at, &f);
+	cr_expect_str_eq(f.reason, "sentinels_only");
+	cr_expect(f.fine_levels, "kept from before");
+	cr_expect_eq(f.cartridge_at, T0, "filled on a refusal too");
+}

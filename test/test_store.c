@@ -27,11 +27,17 @@
 
 /* The schema versions this program knows (a row per migration) and the
  * tables of a fresh PostgreSQL schema. */
-#define SQ_VERSION 12
-#define SQ_VERSION_S "12"
-#define PG_VERSION 15
-#define PG_VERSION_S "15"
+#define SQ_VERSION 13
+#define SQ_VERSION_S "13"
+#define PG_VERSION 16
+#define PG_VERSION_S "16"
 #define PG_TABLES 38
+
+/* SQL that takes the forecast's tail (SQLite v13, PostgreSQL v16) away */
+#define TAIL_DROP                                                                  \
+	"ALTER TABLE supply_forecasts DROP COLUMN cart_key;"                        \
+	"ALTER TABLE supply_forecasts DROP COLUMN cart_at;"                         \
+	"ALTER TABLE supply_forecasts DROP COLUMN fine_levels;"
 
 /* ---- fixtures ---- */
 
@@ -196,11 +202,12 @@ Test(store, migrates_from_empty_and_reopens_idempotently)
 	/* SQLite: v5 forwarding, v6 supplies, v7 the report-time index with seq,
 	 * v8 notification claims, v9 the retention index, v10 supply
 	 * forecasts, v11 their figures, v12 the report-time index with the
-	 * tenant; PostgreSQL: v5 notification claims, v6
+	 * tenant, v13 the forecast's tail; PostgreSQL: v5 notification claims, v6
 	 * forwarding, then v8 deferrable keys, v9 row-level security, v10 the
 	 * reporting views, v11 the retention index (versions 7 to 10), supplies
-	 * (version 11), the monthly partitions (12), supply forecasts (13) and
-	 * their figures (14) */
+	 * (version 11), the monthly partitions (12), supply forecasts (13),
+	 * their figures (14), reports' counters packed (15) and the forecast's
+	 * tail (16) */
 	cr_assert_eq(in_db, tm_sf.pg ? PG_VERSION : SQ_VERSION);
 	cr_assert_eq(known, tm_sf.pg ? PG_VERSION : SQ_VERSION);
 	gw_store_close(st);
@@ -371,7 +378,7 @@ Test(store, migration_v12_puts_the_tenant_in_the_report_time_index)
 	gw_store_close(open_with_tenant());
 	cr_assert(tm_store_exec("DROP INDEX reports_serial_time; CREATE INDEX reports_serial_time"
 				" ON reports(serial, generated_unix, generated_nsec, seq);"
-				" PRAGMA user_version = 11;", NULL));
+				TAIL_DROP " PRAGMA user_version = 11;", NULL));
 	cr_assert_eq(q1("SELECT count(*) FROM pragma_index_info('reports_serial_time')"), 4);
 	gw_store_close(open_store());   /* migrates */
 	cr_assert_eq(q1("PRAGMA user_version"), SQ_VERSION);
@@ -383,14 +390,15 @@ Test(store, migration_v12_puts_the_tenant_in_the_report_time_index)
 
 /* SQLite v11, PostgreSQL v14 (issue 16): a forecast kept before has no
  * figures (NULL: `supplies` makes it again from the history); one kept
- * after has them. */
+ * after has them. SQLite v13, PostgreSQL v16: nor a tail (the next
+ * forecast reads the whole history); one kept after has it. */
 Test(store, migration_v11_v14_adds_the_kept_forecasts_figures)
 {
 	gw_store_close(open_with_tenant());
 	const char *drop = "ALTER TABLE supply_forecasts DROP COLUMN score;"
 			   "ALTER TABLE supply_forecasts DROP COLUMN pages_per_day;"
 			   "ALTER TABLE supply_forecasts DROP COLUMN pct_per_day;"
-			   "ALTER TABLE supply_forecasts DROP COLUMN weekday_pattern;";
+			   "ALTER TABLE supply_forecasts DROP COLUMN weekday_pattern;" TAIL_DROP;
 	char sq[512], pg[1024];
 	snprintf(sq, sizeof(sq), "%s PRAGMA user_version = 10;", drop);
 	/* PostgreSQL: back to v13, v15 undone too */
@@ -411,10 +419,27 @@ Test(store, migration_v11_v14_adds_the_kept_forecasts_figures)
 	cr_assert_eq(in_db, tm_sf.pg ? PG_VERSION : SQ_VERSION);
 	cr_assert_eq(q1("SELECT count(*) FROM supply_forecasts WHERE serial = 'D1' AND empty_at ="
 			" 1793491200 AND score IS NULL AND weekday_pattern IS NULL"), 1);
+	struct gw_supply_tail t;
+	bool found = true;
+	cr_assert_eq(gw_store_supply_tail_get(st, "D1", 1, &t, &found, &err), GW_STORE_OK, "%s",
+		     err.msg);
+	cr_assert(!found, "a forecast kept before the tail has none");
 	struct gw_supply_forecast_row f = { .ok = true, .empty_at = 1793491200, .made_at = 1790899200,
 					    .figures = true, .score = 0.8125, .pages_per_day = 212.5,
-					    .pct_per_day = 0.1, .weekday_pattern = true };
+					    .pct_per_day = 0.1, .weekday_pattern = true,
+					    .tail = { .cart_key = 41, .cart_at = 1790000000,
+						      .fine_levels = true } };
 	cr_assert_eq(gw_store_supply_forecast_set(st, "D1", 1, &f, &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(gw_store_supply_tail_get(st, "D1", 1, &t, &found, &err), GW_STORE_OK, "%s",
+		     err.msg);
+	cr_assert(found);
+	cr_assert_eq(t.made_at, 1790899200);
+	cr_assert_eq(t.cart_key, 41);
+	cr_assert_eq(t.cart_at, 1790000000);
+	cr_assert(t.fine_levels);
+	cr_assert_eq(gw_store_supply_tail_get(st, "D1", 2, &t, &found, &err), GW_STORE_OK, "%s",
+		     err.msg);
+	cr_assert(!found, "no forecast kept for supply 2");
 	gw_store_close(st);
 	cr_assert_eq(q1("SELECT count(*) FROM supply_forecasts WHERE score = 0.8125 AND"
 			" pages_per_day = 212.5 AND pct_per_day = 0.1 AND weekday_pattern"), 1,

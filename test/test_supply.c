@@ -708,3 +708,69 @@ Test(supply, latest_supplies_are_the_newest_reports)
 		cr_assert_str_eq(got, want[i], "after seq %lld", rep[i].seq);
 	}
 }
+
+/* ---- the history's tail ---- */
+
+static struct gw_supply_tail tail_of(int64_t idx)
+{
+	struct gw_supply_tail t;
+	bool found = false;
+	struct tm_error err = {0};
+	cr_assert_eq(gw_store_supply_tail_get(st, "S1", idx, &t, &found, &err), GW_STORE_OK, "%s",
+		     err.msg);
+	cr_assert(found, "a tail kept for supply %lld", (long long)idx);
+	return t;
+}
+
+/* Cartridge 1 from day 0 (0.7 % a day), cartridge 2 from day 100 (1 % a
+ * day) to day `to`, but day 115. */
+static void two_cartridges(int to)
+{
+	for (int d = 0; d <= to; d++)
+		if (d != 115)
+			day(d, d < 100 ? 100 - 7 * d / 10 : 100 - (d - 100), NULL);
+}
+
+/* A stored report that moves a level reads the supply's history from where
+ * the kept forecast says the current cartridge began (or 90 days before
+ * the newest point, if older), and keeps the same forecast as the whole
+ * history gives; a report older than that cartridge's start reads the
+ * whole history again. */
+Test(supply, stored_report_reads_the_history_from_the_kept_cartridge)
+{
+	two_cartridges(130);
+	struct gw_supply_tail t = tail_of(1);
+	cr_expect_eq(t.cart_key, 101, "day 100's report");
+	cr_expect_eq(t.cart_at, T0 + 100 * DAY);
+	cr_expect_eq(t.made_at, T0 + 130 * DAY);
+	cr_expect(t.fine_levels);
+	struct gw_forecast whole;
+	struct tm_error err = {0};
+	cr_assert_eq(gw_supply_forecast(st, "S1", 1, T0 + 130 * DAY, &whole, NULL, NULL, &err),
+		     GW_STORE_OK, "%s", err.msg);
+	cr_assert(whole.ok, "%s", whole.reason);
+	cr_expect_eq(whole.points, 30, "days 100 to 130 but 115");
+	char sql[200];
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM supply_forecasts WHERE serial = 'S1'"
+		 " AND idx = 1 AND ok AND empty_at BETWEEN %lld AND %lld",
+		 (long long)whole.empty_at - 1, (long long)whole.empty_at + 1);
+	cr_expect_eq(q1(sql), 1, "the kept forecast is the whole history's");
+
+	/* the kept start is read: told day 120 began a cartridge, the next
+	 * report's forecast starts there */
+	snprintf(sql, sizeof(sql), "UPDATE supply_forecasts SET cart_key = 121, cart_at = %lld",
+		 (long long)(T0 + 120 * DAY));
+	cr_assert(tm_store_exec(sql, NULL));
+	day(131, 69, NULL);
+	t = tail_of(1);
+	cr_expect_eq(t.cart_key, 121, "the cut the tail was told of");
+	cr_expect_eq(t.cart_at, T0 + 120 * DAY);
+	cr_expect_eq(t.made_at, T0 + 131 * DAY);
+
+	/* a late report before that start: the whole history again */
+	day(115, 85, NULL);
+	t = tail_of(1);
+	cr_expect_eq(t.cart_key, 101);
+	cr_expect_eq(t.cart_at, T0 + 100 * DAY);
+	cr_expect_eq(t.made_at, T0 + 131 * DAY);
+}

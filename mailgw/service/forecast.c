@@ -5,7 +5,6 @@
 #include "service/forecast.h"
 
 #define DAY 86400.0
-#define RATE_WINDOW (90 * 86400)   /* pages per day: the last 90 days of the counter */
 #define PAIR_MAX_GAP (36 * 3600)   /* a pair of readings further apart says nothing of weekdays */
 #define HORIZON_DAYS 3650          /* a forecast further out than ten years is no forecast */
 
@@ -61,6 +60,10 @@ size_t gw_forecast_cartridges(const struct gw_fc_point *p, size_t n, struct gw_f
 				why = "level_jump";
 			else if (pt->part[0] != '\0' && part[0] != '\0' && strcmp(pt->part, part) != 0)
 				why = "part_number";
+			else if (pt->start)   /* the rise above a lowest level before the tail */
+				why = "level_jump";
+		} else if (pt->start) {
+			cur.key = pt->seq;
 		}
 		if (why != NULL) {
 			cur.last = i - 1;
@@ -179,7 +182,7 @@ static void page_rates(const struct gw_fc_point *p, const double *cum, const boo
 	double wd_pages = 0, wd_days = 0, we_pages = 0, we_days = 0, all_pages = 0, all_days = 0;
 	size_t prev = SIZE_MAX;
 	for (size_t i = 0; i < n; i++) {
-		if (!has_cum[i] || p[i].at < last_at - RATE_WINDOW)
+		if (!has_cum[i] || p[i].at < last_at - GW_FC_RATE_WINDOW)
 			continue;
 		if (prev != SIZE_MAX && p[i].at > p[prev].at) {
 			double d = cum[i] - cum[prev], days = (double)(p[i].at - p[prev].at) / DAY;
@@ -255,7 +258,18 @@ static void finish(struct gw_forecast *f, int64_t as_of, bool stepped, double r2
 	f->reason = "";
 }
 
+static bool fine_level(int64_t pct)
+{
+	return pct > 0 && pct != 50 && pct < 100;
+}
+
 void gw_forecast_run(struct gw_fc_point *p, size_t n, int64_t as_of, struct gw_forecast *f)
+{
+	gw_forecast_run_tail(p, n, false, as_of, f);
+}
+
+void gw_forecast_run_tail(struct gw_fc_point *p, size_t n, bool fine_before, int64_t as_of,
+			  struct gw_forecast *f)
 {
 	memset(f, 0, sizeof(*f));
 	f->reason = "";
@@ -263,23 +277,20 @@ void gw_forecast_run(struct gw_fc_point *p, size_t n, int64_t as_of, struct gw_f
 	f->confidence_word = "low";
 	gw_forecast_sort(p, n);
 
-	bool any_known = false, any_sentinel = false, coarse = true;
+	bool any_known = false, any_sentinel = false, fine = fine_before;
 	for (size_t i = 0; i < n; i++) {
 		if (p[i].pct >= 0) {
 			any_known = true;
-			if (p[i].pct != 0 && p[i].pct != 50 && p[i].pct != 100)
-				coarse = false;
+			fine = fine || fine_level(p[i].pct);
 		} else if (p[i].pct == GW_FC_LEVEL_SOME || p[i].pct == GW_FC_LEVEL_UNKNOWN) {
 			any_sentinel = true;
 		}
 	}
-	if (!any_known) {
-		refuse(f, any_sentinel ? "sentinels_only" : "no_level");
-		return;
-	}
+	f->fine_levels = fine;
+	bool coarse = !fine;
 
 	/* the current cartridge */
-	struct gw_fc_cartridge cart;
+	struct gw_fc_cartridge cart = {0};
 	size_t nc = gw_forecast_cartridges(p, n, &cart, 1);
 	if (nc > 1) {
 		struct gw_fc_cartridge *all = malloc(nc * sizeof(*all));
@@ -291,8 +302,15 @@ void gw_forecast_run(struct gw_fc_point *p, size_t n, int64_t as_of, struct gw_f
 		cart = all[nc - 1];
 		free(all);
 	}
+	f->cartridge_key = cart.key;
+	f->cartridge_at = cart.installed_at;
+	if (!any_known) {
+		refuse(f, any_sentinel ? "sentinels_only" : "no_level");
+		return;
+	}
 
-	/* cumulative pages over the whole history (a reset counts from 0) */
+	/* cumulative pages over the points (a reset counts from 0): only their
+	 * differences are read, so a tail reads as the whole history */
 	double *cum = calloc(n, sizeof(double)), *x = calloc(n, sizeof(double)),
 	       *y = calloc(n, sizeof(double));
 	bool *has_cum = calloc(n, sizeof(bool));

@@ -10,7 +10,8 @@
  *     level rose by at least GW_FC_REPLACE_JUMP points above the lowest level
  *     the cartridge had reported (a shaken cartridge, +3, is the same one), or
  *     the supply's part number changed, or the agent said so (a report that
- *     is its supply_replaced event for the supply). Only the current cartridge's points
+ *     is its supply_replaced event for the supply), or an earlier reading
+ *     of the whole history found a cut there (a point marked `start`). Only the current cartridge's points
  *     feed the level fit; the page counter of the whole history feeds the
  *     pages per day.
  *   - Page counters: a counter that went backwards (a board swap) starts again
@@ -38,6 +39,7 @@
 #define GW_FC_REPLACE_JUMP 20      /* points above the cartridge's lowest level */
 #define GW_FC_MIN_SPAN 86400       /* seconds of level history a forecast needs */
 #define GW_FC_WEEKEND_SHARE 0.3    /* weekend rate under this share of weekdays: a pattern */
+#define GW_FC_RATE_WINDOW (90 * 86400)   /* pages per day: the last 90 days of the counter */
 #define GW_FC_LEVEL_UNKNOWN (-2)   /* as RFC 3805 says it */
 #define GW_FC_LEVEL_SOME (-3)
 #define GW_FC_NO_PAGES INT64_MIN   /* a point without a page counter */
@@ -50,6 +52,7 @@ struct gw_fc_point {
 	int64_t pages;       /* the device's total impressions then; GW_FC_NO_PAGES */
 	char part[64];       /* the supply's part number, "" when not reported */
 	bool replaced;       /* the agent reported the supply replaced in this report */
+	bool start;          /* a cartridge is known to start here (a tail's reading, below) */
 };
 
 /* A level in percent of capacity from the report's level, capacity and unit
@@ -85,6 +88,11 @@ struct gw_forecast {
 	size_t points;             /* points the level fit used */
 	double confidence;
 	const char *confidence_word;
+	/* what a later reading of the history's tail needs (gw_forecast_run_tail),
+	 * filled whether or not there is a forecast */
+	int64_t cartridge_key;     /* the current cartridge's key (gw_fc_cartridge) */
+	int64_t cartridge_at;      /* its first point's time */
+	bool fine_levels;          /* a level other than 0, 50 or 100 was seen */
 };
 
 /* Sort points by (at, seq), in place. */
@@ -99,5 +107,19 @@ size_t gw_forecast_cartridges(const struct gw_fc_point *p, size_t n, struct gw_f
  * counted from there). Sorts p. Always fills *out; out->ok says whether
  * there is a forecast, out->reason why not. */
 void gw_forecast_run(struct gw_fc_point *p, size_t n, int64_t as_of, struct gw_forecast *out);
+
+/* The same from the history's tail: the points from the current
+ * cartridge's first one (marked `start` unless it is the history's first)
+ * or from GW_FC_RATE_WINDOW before the newest, whichever is older, with
+ * what an earlier reading saw before them (fine_before: a level other than
+ * 0, 50 or 100). Answers as gw_forecast_run does on the whole history when
+ * the tail holds the current cartridge from its first point: a `start`
+ * point begins a cartridge whatever the points before it say (from the
+ * tail alone their lowest level is not known), the rates read only the
+ * window, and the page counter is read as differences. A report older
+ * than the kept cartridge's start may move it: read the whole history then
+ * (supply.c). */
+void gw_forecast_run_tail(struct gw_fc_point *p, size_t n, bool fine_before, int64_t as_of,
+			  struct gw_forecast *out);
 
 #endif

@@ -44,11 +44,13 @@ static int add_point(void *ctx, const struct gw_supply_hist_row *h)
 	return 0;
 }
 
-static int load_points(struct gw_store *st, const char *serial, int64_t idx, struct points *l,
-		       struct tm_error *err)
+/* The supply's points generated at `since` or later (GW_SUPPLY_SINCE_ALL:
+ * all of them). */
+static int load_points(struct gw_store *st, const char *serial, int64_t idx, int64_t since,
+		       struct points *l, struct tm_error *err)
 {
 	memset(l, 0, sizeof(*l));
-	int rc = gw_store_supply_history(st, serial, idx, add_point, l, err);
+	int rc = gw_store_supply_history(st, serial, idx, since, add_point, l, err);
 	if (rc > 0)
 		rc = tm_error_set(err, "internal.nomem",
 				  "supply history of %s#%" PRId64 ": out of memory or over %d points",
@@ -65,7 +67,7 @@ int gw_supply_forecast(struct gw_store *st, const char *serial, int64_t idx, int
 		       size_t *n_cart, struct tm_error *err)
 {
 	struct points l;
-	int rc = load_points(st, serial, idx, &l, err);
+	int rc = load_points(st, serial, idx, GW_SUPPLY_SINCE_ALL, &l, err);
 	if (rc != GW_STORE_OK)
 		return rc;
 	gw_forecast_run(l.p, l.n, as_of, out);
@@ -337,6 +339,9 @@ static int keep_forecast(struct gw_store *st, const char *serial, int64_t idx,
 	f.pages_per_day = fc->ok ? fc->pages_per_day : 0;
 	f.pct_per_day = fc->ok ? fc->pct_per_day : 0;
 	f.weekday_pattern = fc->ok && fc->weekday_pattern;
+	f.tail = (struct gw_supply_tail){ .made_at = made_at, .cart_key = fc->cartridge_key,
+					  .cart_at = fc->cartridge_at,
+					  .fine_levels = fc->fine_levels };
 	return gw_store_supply_forecast_set(st, serial, idx, &f, err);
 }
 
@@ -361,7 +366,7 @@ int gw_supply_forecast_keep(struct gw_store *st, const char *serial, int64_t idx
 			    struct tm_error *err)
 {
 	struct points l;
-	int rc = load_points(st, serial, idx, &l, err);
+	int rc = load_points(st, serial, idx, GW_SUPPLY_SINCE_ALL, &l, err);
 	if (rc == GW_STORE_OK && l.n > 0) {
 		struct gw_forecast fc;
 		gw_forecast_run(l.p, l.n, 0, &fc);   /* sorts: the last point is the newest */
@@ -371,16 +376,49 @@ int gw_supply_forecast_keep(struct gw_store *st, const char *serial, int64_t idx
 	return rc;
 }
 
+/* The points a stored report's forecast reads (gw_forecast_run_tail): from
+ * where the forecast kept for the supply says its current cartridge began,
+ * or GW_FC_RATE_WINDOW before the newest point, whichever is older; the
+ * whole history when nothing was kept, when the cartridge is the history's
+ * first (all of it is the cartridge), or when the report (generated at
+ * `at`) is not newer than the cartridge's start (a late report there may
+ * move the cut). A year of reports a device, most of them before the
+ * current cartridge, is not read again at every report that moves a level
+ * (test/bench/bench_supply_tail.c). */
+static int load_tail(struct gw_store *st, const char *serial, int64_t idx, int64_t at,
+		     struct points *l, bool *fine_before, struct tm_error *err)
+{
+	struct gw_supply_tail t;
+	bool kept = false;
+	int rc = gw_store_supply_tail_get(st, serial, idx, &t, &kept, err);
+	if (rc != GW_STORE_OK)
+		return rc;
+	int64_t since = GW_SUPPLY_SINCE_ALL;
+	if (kept && t.cart_key != 0 && at > t.cart_at) {
+		int64_t newest = at > t.made_at ? at : t.made_at;
+		since = newest - GW_FC_RATE_WINDOW < t.cart_at ? newest - GW_FC_RATE_WINDOW
+							       : t.cart_at;
+	}
+	rc = load_points(st, serial, idx, since, l, err);
+	if (rc != GW_STORE_OK || since == GW_SUPPLY_SINCE_ALL)
+		return rc;
+	*fine_before = t.fine_levels;
+	for (size_t i = 0; i < l->n; i++)
+		l->p[i].start = l->p[i].seq == t.cart_key;
+	return rc;
+}
+
 /* One supply of a stored report: close the orders of replaced cartridges,
  * keep its forecast, open the current cartridge's order when the rule says
  * so. */
 static int evaluate_supply(struct gw_store *st, const struct gw_service_config *svc,
-			   const struct gw_store_record *rec, int64_t idx,
+			   const struct gw_store_record *rec, int64_t idx, int64_t at,
 			   const struct gw_supply_rule *rule, int64_t now, struct tm_error *err)
 {
 	const char *serial = rec->report->serial;
-	struct points l;
-	int rc = load_points(st, serial, idx, &l, err);
+	struct points l = {0};
+	bool fine_before = false;
+	int rc = load_tail(st, serial, idx, at, &l, &fine_before, err);
 	if (rc != GW_STORE_OK || l.n == 0)
 		goto out;
 	gw_forecast_sort(l.p, l.n);
@@ -420,7 +458,7 @@ static int evaluate_supply(struct gw_store *st, const struct gw_service_config *
 	/* the forecast, kept for the fleet page; then the rule, on the current
 	 * cartridge */
 	struct gw_forecast fc;
-	gw_forecast_run(l.p, l.n, l.p[l.n - 1].at, &fc);
+	gw_forecast_run_tail(l.p, l.n, fine_before, l.p[l.n - 1].at, &fc);
 	if (rc == GW_STORE_OK)
 		rc = keep_forecast(st, serial, idx, &fc, l.p[l.n - 1].at, err);
 	if (rc == GW_STORE_OK && !have_current) {
@@ -510,7 +548,8 @@ int gw_supply_on_stored(struct gw_store *st, const struct gw_service_config *svc
 			have_rule = rc == GW_STORE_OK;
 		}
 		if (rc == GW_STORE_OK)
-			rc = evaluate_supply(st, svc, rec, r->supplies[i].index, &rule, now, err);
+			rc = evaluate_supply(st, svc, rec, r->supplies[i].index, at, &rule, now,
+					     err);
 	}
 	free(before);
 	free(found);

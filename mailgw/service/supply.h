@@ -9,7 +9,12 @@
  *     every stored report (gw_supply_on_stored, in the report's transaction)
  *     whose supply says something else than the report before it in time (a
  *     level or part number of its own): a device repeating itself costs one
- *     lookup per supply, not a read of its history.
+ *     lookup per supply, not a read of its history. A report that moves a
+ *     level reads the history from its current cartridge's start (or 90
+ *     days back, if older), as the forecast kept before says it
+ *     (gw_forecast_run_tail: the same forecast as the whole history's); the
+ *     whole history when none was kept, the cartridge is the first, or the
+ *     report is not newer than the cartridge's start.
  *   - The rule: order when days left <= lead_time, or the level <= floor
  *     (percent). A tenant's own rule (`orders rule`) wins over its parent's,
  *     up to the root; what nobody set is GW_SUPPLY_LEAD_TIME / GW_SUPPLY_FLOOR.

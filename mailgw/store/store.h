@@ -312,6 +312,17 @@ struct gw_meter_key {
 	const char *name;
 };
 
+/* Where the forecast kept for a supply lets the next one start reading its
+ * history (service/supply.c, forecast.h's gw_forecast_run_tail): the
+ * current cartridge, and what the points before it said. */
+struct gw_supply_tail {
+	int64_t made_at;               /* the newest point read then */
+	int64_t cart_key;              /* the current cartridge's key: its first report's
+					* seq, 0 for the history's first cartridge */
+	int64_t cart_at;               /* that report's generated time */
+	bool fine_levels;              /* a level other than 0, 50, 100 seen up to made_at */
+};
+
 /* A supply's forecast as made when its level last changed (service/
  * supply.c; days left are counted from empty_at by the reader). */
 struct gw_supply_forecast_row {
@@ -327,6 +338,7 @@ struct gw_supply_forecast_row {
 	double score;                  /* the confidence, 0 to 1 */
 	double pages_per_day, pct_per_day;
 	bool weekday_pattern;
+	struct gw_supply_tail tail;    /* written always; read by supply_tail_get */
 };
 
 /* A supply of a device as of its newest report. */
@@ -740,8 +752,10 @@ struct gw_store_ops {
 	int (*fwd_dead_retry)(void *s, int64_t id, int64_t now, size_t *changed, struct tm_error *err);
 	int (*fwd_dead_drop)(void *s, int64_t id, size_t *changed, struct tm_error *err);
 	/* supplies (store_sqlite_supply.c; logic in forecast.c and supply.c) */
-	int (*supply_history)(void *s, const char *serial, int64_t idx, gw_store_supply_hist_cb cb,
-			      void *ctx, struct tm_error *err);
+	int (*supply_history)(void *s, const char *serial, int64_t idx, int64_t since,
+			      gw_store_supply_hist_cb cb, void *ctx, struct tm_error *err);
+	int (*supply_tail_get)(void *s, const char *serial, int64_t idx,
+			       struct gw_supply_tail *out, bool *found, struct tm_error *err);
 	int (*supply_rule_get)(void *s, const char *tenant, struct gw_supply_rule_row *out,
 			       bool *found, struct tm_error *err);
 	int (*supply_rule_set)(void *s, const struct gw_supply_rule_row *r, struct tm_error *err);
@@ -1038,10 +1052,17 @@ int gw_store_forward_dead_drop(struct gw_store *st, int64_t id, size_t *changed,
 			       struct tm_error *err);
 /* ---- supplies (issue 18): typed fronts of the back end's supply rows ---- */
 
-/* Every report's word on supply `idx` of `serial`, ordered by report time
- * (then seq), with the report's total impressions. */
-int gw_store_supply_history(struct gw_store *st, const char *serial, int64_t idx,
+/* Every report's word on supply `idx` of `serial` generated at `since` or
+ * later (Unix seconds; GW_SUPPLY_SINCE_ALL: the whole history), ordered by
+ * report time (then seq), with the report's total impressions. */
+#define GW_SUPPLY_SINCE_ALL INT64_MIN
+int gw_store_supply_history(struct gw_store *st, const char *serial, int64_t idx, int64_t since,
 			    gw_store_supply_hist_cb cb, void *ctx, struct tm_error *err);
+/* The tail the forecast kept for the supply (gw_store_supply_forecast_set):
+ * *found false when none was kept, or one before the tail was (schema:
+ * SQLite v13, PostgreSQL v16). */
+int gw_store_supply_tail_get(struct gw_store *st, const char *serial, int64_t idx,
+			     struct gw_supply_tail *out, bool *found, struct tm_error *err);
 /* The supply's word in the report just before (at, at_nsec, then seq) in
  * report time. */
 int gw_store_supply_before(struct gw_store *st, const char *serial, int64_t idx, int64_t at,

@@ -13,12 +13,21 @@
 
 /* ---- supplies (issue 18) ---- */
 
-int gw_store_supply_history(struct gw_store *st, const char *serial, int64_t idx,
+int gw_store_supply_history(struct gw_store *st, const char *serial, int64_t idx, int64_t since,
 			    gw_store_supply_hist_cb cb, void *ctx, struct tm_error *err)
 {
 	if (st->ops->supply_history == NULL)
 		return gw_store_unsupported(st, "supply_history", err);
-	return st->ops->supply_history(st->be, serial, idx, cb, ctx, err);
+	return st->ops->supply_history(st->be, serial, idx, since, cb, ctx, err);
+}
+
+int gw_store_supply_tail_get(struct gw_store *st, const char *serial, int64_t idx,
+			     struct gw_supply_tail *out, bool *found, struct tm_error *err)
+{
+	*found = false;
+	if (st->ops->supply_tail_get == NULL)
+		return gw_store_unsupported(st, "supply_tail_get", err);
+	return st->ops->supply_tail_get(st->be, serial, idx, out, found, err);
 }
 
 int gw_store_supply_before(struct gw_store *st, const char *serial, int64_t idx, int64_t at,

@@ -638,6 +638,7 @@ const struct gw_store_ops gw_store_pg_ops = {
 	.web_counters = gw_pg_web_counters,
 	.web_outcomes = gw_pg_web_outcomes,
 	.supply_history = gw_pg_supply_history,
+	.supply_tail_get = gw_pg_supply_tail_get,
 	.supply_rule_get = gw_pg_supply_rule_get,
 	.supply_rule_set = gw_pg_supply_rule_set,
 	.order_insert = gw_pg_order_insert,

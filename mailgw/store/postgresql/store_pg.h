@@ -417,8 +417,10 @@ int gw_pg_meters_next(const char **p, struct gw_meter_row *m);
 #define GW_PG_METERS_READ "COALESCE(r.meters, " GW_PG_METERS_OF_COUNTERS ")"
 
 /* ---- supplies, orders, meter decisions (store_pg_supply.c) ---- */
-int gw_pg_supply_history(void *s, const char *serial, int64_t idx, gw_store_supply_hist_cb cb,
-			 void *ctx, struct tm_error *err);
+int gw_pg_supply_history(void *s, const char *serial, int64_t idx, int64_t since,
+			 gw_store_supply_hist_cb cb, void *ctx, struct tm_error *err);
+int gw_pg_supply_tail_get(void *s, const char *serial, int64_t idx, struct gw_supply_tail *out,
+			  bool *found, struct tm_error *err);
 int gw_pg_supply_before(void *s, const char *serial, int64_t idx, int64_t at, int32_t at_nsec,
 			int64_t seq, struct gw_supply_hist_row *out, bool *found,
 			struct tm_error *err);

@@ -735,6 +735,13 @@ static const char v15_index[] =
 	"CREATE INDEX reports_generated ON reports USING brin (generated_unix)"
 	" WITH (autosummarize = on);";
 
+/* version 16 (issue 16; SQLite v13): where the kept forecast lets the next
+ * one start reading the supply's history (store.h's gw_supply_tail); NULL
+ * in a forecast kept before: the next one reads the whole history. */
+static const char v16_tail[] =
+	"ALTER TABLE supply_forecasts ADD COLUMN cart_key bigint, ADD COLUMN cart_at bigint,"
+	"  ADD COLUMN fine_levels boolean;";
+
 #define ONE(sql) ((const char *const[]){ sql, NULL })
 static const char *const v12[] = { v12_tables, v12_lists, v12_rows, v12_views, NULL };
 static const char *const v15[] = { v15_esc, v15_fill, v15_index, NULL };
@@ -755,6 +762,7 @@ const char *const *const gw_pg_migrations[] = {
 	ONE(v13_forecasts),  /* version 13: supply forecasts (SQLite v10) */
 	ONE(v14_figures),    /* version 14: their figures (SQLite v11) */
 	v15,                 /* version 15: reports' counters packed (PostgreSQL only) */
+	ONE(v16_tail),       /* version 16: the forecast's tail (SQLite v13) */
 };
 
 const size_t gw_pg_n_migrations = sizeof(gw_pg_migrations) / sizeof(gw_pg_migrations[0]);

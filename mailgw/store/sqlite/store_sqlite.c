@@ -548,6 +548,7 @@ const struct gw_store_ops gw_store_sqlite_ops = {
 	.fwd_dead_retry = gw_sq_fwd_dead_retry,
 	.fwd_dead_drop = gw_sq_fwd_dead_drop,
 	.supply_history = gw_sq_supply_history,
+	.supply_tail_get = gw_sq_supply_tail_get,
 	.supply_rule_get = gw_sq_supply_rule_get,
 	.supply_rule_set = gw_sq_supply_rule_set,
 	.order_insert = gw_sq_order_insert,

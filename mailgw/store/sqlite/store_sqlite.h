@@ -201,8 +201,10 @@ int gw_sq_fwd_dead_list(void *s, struct gw_fwd_item **out, size_t *n, struct tm_
 int gw_sq_fwd_dead_retry(void *s, int64_t id, int64_t now, size_t *changed, struct tm_error *err);
 int gw_sq_fwd_dead_drop(void *s, int64_t id, size_t *changed, struct tm_error *err);
 /* supply history, order rules, orders, meter decisions (store_sqlite_supply.c) */
-int gw_sq_supply_history(void *s, const char *serial, int64_t idx, gw_store_supply_hist_cb cb,
-			 void *ctx, struct tm_error *err);
+int gw_sq_supply_history(void *s, const char *serial, int64_t idx, int64_t since,
+			 gw_store_supply_hist_cb cb, void *ctx, struct tm_error *err);
+int gw_sq_supply_tail_get(void *s, const char *serial, int64_t idx, struct gw_supply_tail *out,
+			  bool *found, struct tm_error *err);
 int gw_sq_supply_before(void *s, const char *serial, int64_t idx, int64_t at, int32_t at_nsec,
 			int64_t seq, struct gw_supply_hist_row *out, bool *found, struct tm_error *err);
 int gw_sq_supply_rule_get(void *s, const char *tenant, struct gw_supply_rule_row *out,

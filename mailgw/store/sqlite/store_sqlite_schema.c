@@ -377,6 +377,14 @@ static const char v12[] =
 	"CREATE INDEX reports_serial_time ON reports(serial, generated_unix, generated_nsec, seq,"
 	" tenant);";
 
+/* v13: where the kept forecast lets the next one start reading the
+ * supply's history (store.h's gw_supply_tail); NULL in a forecast kept
+ * before: the next one reads the whole history. */
+static const char v13[] =
+	"ALTER TABLE supply_forecasts ADD COLUMN cart_key INTEGER;"
+	"ALTER TABLE supply_forecasts ADD COLUMN cart_at INTEGER;"
+	"ALTER TABLE supply_forecasts ADD COLUMN fine_levels INTEGER;";
+
 const char *const gw_sq_migrations[] = {
 	v1,
 	v2,
@@ -390,6 +398,7 @@ const char *const gw_sq_migrations[] = {
 	v10,
 	v11,
 	v12,
+	v13,
 };
 
 const size_t gw_sq_n_migrations = sizeof(gw_sq_migrations) / sizeof(gw_sq_migrations[0]);

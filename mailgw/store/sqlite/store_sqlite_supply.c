@@ -32,6 +32,7 @@ enum supply_stmt {
 	SU_METER_BEFORE,
 	SU_METER_AFTER,
 	SU_FORECAST_SET,
+	SU_TAIL_GET,
 	SU_COUNT_
 };
 
@@ -55,7 +56,8 @@ static const char *const su_sql[SU_COUNT_] = {
 		" FROM reports r JOIN supplies s ON s.report = r.id AND s.idx = ?2"
 		" LEFT JOIN counters c ON c.report = r.id AND c.service = 'total'"
 		"  AND c.name = 'impressions'"
-		" WHERE r.serial = ?1 ORDER BY r.generated_unix, r.generated_nsec, r.seq",
+		" WHERE r.serial = ?1 AND r.generated_unix >= ?3"
+		" ORDER BY r.generated_unix, r.generated_nsec, r.seq",
 	[SU_BEFORE] =
 		"SELECT r.seq, r.generated_unix, r.generated_nsec, s.level, s.max_capacity, s.unit,"
 		" s.part_number, c.value, s.type, s.colorant, " REPLACED_COL
@@ -107,8 +109,10 @@ static const char *const su_sql[SU_COUNT_] = {
 			   " ORDER BY r.generated_unix, r.generated_nsec, r.seq LIMIT 1",
 	[SU_FORECAST_SET] = "INSERT OR REPLACE INTO supply_forecasts (serial, idx, ok, reason, basis,"
 			    " confidence, empty_at, made_at, score, pages_per_day, pct_per_day,"
-			    " weekday_pattern)"
-			    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+			    " weekday_pattern, cart_key, cart_at, fine_levels)"
+			    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+	[SU_TAIL_GET] = "SELECT made_at, cart_key, cart_at, fine_levels FROM supply_forecasts"
+			" WHERE serial = ?1 AND idx = ?2 AND cart_at IS NOT NULL",
 };
 
 static const char *const order_states[] = { "open", "shipped", "installed", "cancelled" };
@@ -155,8 +159,8 @@ static void hist_row(sqlite3_stmt *s, struct gw_supply_hist_row *h)
 	gw_sq_col_text(s, 9, h->colorant, sizeof(h->colorant));
 }
 
-int gw_sq_supply_history(void *state, const char *serial, int64_t idx, gw_store_supply_hist_cb cb,
-			 void *ctx, struct tm_error *err)
+int gw_sq_supply_history(void *state, const char *serial, int64_t idx, int64_t since,
+			 gw_store_supply_hist_cb cb, void *ctx, struct tm_error *err)
 {
 	struct gw_sq *q = state;
 	sqlite3_stmt *s = stmt(q, SU_HISTORY, err);
@@ -164,6 +168,7 @@ int gw_sq_supply_history(void *state, const char *serial, int64_t idx, gw_store_
 		return GW_STORE_ERROR;
 	gw_sq_bind_text(s, 1, serial);
 	gw_sq_bind_int(s, 2, idx);
+	gw_sq_bind_int(s, 3, since);
 	WALK(q, s, struct gw_supply_hist_row, hist_row, "supply history");
 }
 
@@ -408,7 +413,30 @@ int gw_sq_supply_forecast_set(void *state, const char *serial, int64_t idx,
 	sqlite3_bind_double(s, 10, f->pages_per_day);
 	sqlite3_bind_double(s, 11, f->pct_per_day);
 	gw_sq_bind_int(s, 12, f->weekday_pattern);
+	gw_sq_bind_int(s, 13, f->tail.cart_key);
+	gw_sq_bind_int(s, 14, f->tail.cart_at);
+	gw_sq_bind_int(s, 15, f->tail.fine_levels);
 	return gw_sq_step_done(q, s, "set supply forecast", err);
+}
+
+static void tail_row(sqlite3_stmt *s, struct gw_supply_tail *t)
+{
+	t->made_at = sqlite3_column_int64(s, 0);
+	t->cart_key = sqlite3_column_int64(s, 1);
+	t->cart_at = sqlite3_column_int64(s, 2);
+	t->fine_levels = sqlite3_column_int64(s, 3) != 0;
+}
+
+int gw_sq_supply_tail_get(void *state, const char *serial, int64_t idx, struct gw_supply_tail *out,
+			  bool *found, struct tm_error *err)
+{
+	struct gw_sq *q = state;
+	sqlite3_stmt *s = stmt(q, SU_TAIL_GET, err);
+	if (s == NULL)
+		return GW_STORE_ERROR;
+	gw_sq_bind_text(s, 1, serial);
+	gw_sq_bind_int(s, 2, idx);
+	GET_ONE(q, s, tail_row, out, found, "get supply tail");
 }
 
 int gw_sq_meter_decision_list(void *state, gw_store_meter_decision_cb cb, void *ctx,
