@@ -557,6 +557,29 @@ Test(meter_rules, a_stuck_total_while_the_device_prints)
 	gw_billing_fini(&b);
 }
 
+/* Two watched counters stand still, but only one of them was read 21 days
+ * ago: S5's total impressions stay 5000 from day 0, its total sheets stay
+ * 5000 from day 15 (a counter the agent began to send), while its copy
+ * counter rises. The readings of 21 days before are asked for both at once
+ * (one store call): the impressions are stuck, the sheets have no reading
+ * that old and are not (were the answers crossed, 5000 would be). */
+Test(meter_rules, stuck_asks_the_old_readings_of_several_counters_at_once)
+{
+	sc_enroll(st, "S5", "acme-hq", 5);
+	for (int d = 0; d <= 25; d++) {
+		char c[256];
+		snprintf(c, sizeof(c), "  total:\n    impressions: 5000\n%s  copy:\n"
+			 "    impressions: %d\n", d >= 15 ? "    sheets: 5000\n" : "", 100 + 10 * d);
+		report("S5", d + 1, SEP30 + d * DAY, NULL, NULL, NULL, c, "acme-hq");
+	}
+	struct gw_alert_row a;
+	cr_assert(sc_alert(st, "S5", "meter_suspect", "total/impressions", &a));
+	cr_expect_eq(a.first_seen, SEP30 + 21 * DAY);
+	cr_expect_eq(a.count, 5, "days 21 to 25");
+	cr_expect_not(sc_alert(st, "S5", "meter_suspect", "total/sheets", &a));
+	cr_expect_eq(sc_count_alerts(st, "S5", "meter_suspect"), 1);
+}
+
 /* ---- the estimated cut-off read ---- */
 
 /* X1 reads 1000 + 100 a day at 00:00 from 09-30 (day 0) to 10-10 (2000),

@@ -90,7 +90,7 @@ static void qtext(const char *sql, char *out, size_t cap)
 /* A report with every list filled, its JSON stand-in and a record. */
 struct item {
 	struct tm_report *r;
-	char json[256];
+	char json[4096];   /* (a_long_json_is_compressed_with_lz4 fills it) */
 	char sha[GW_SHA256_HEX];
 	char msgid[64];
 	struct gw_store_record rec;
@@ -990,6 +990,29 @@ Test(store, future_reports_are_refused_beyond_the_skew)
 	item_fini(&it);
 }
 
+/* PostgreSQL: a report's JSON long enough to be compressed (over 2 KB) is
+ * compressed with LZ4 (the gateway's sessions choose it where the server
+ * has it, as Debian's has), not pglz, the server's default. */
+Test(store, a_long_json_is_compressed_with_lz4)
+{
+	TM_PG_ONLY();
+	struct gw_store *st = open_with_tenant();
+	struct item it;
+	item_init(&it, 1, "XK100001", 1, 40);
+	size_t n = snprintf(it.json, sizeof(it.json), "{\"id\":\"%s\",\"pad\":\"", it.r->id);
+	for (int i = 0; n + 40 < sizeof(it.json) && i < 120; i++)
+		n += snprintf(it.json + n, sizeof(it.json) - n, "counter %03d of the device; ", i);
+	snprintf(it.json + n, sizeof(it.json) - n, "\"}");
+	it.rec.json_len = strlen(it.json);
+	cr_assert_gt(it.rec.json_len, 3000, "%zu bytes: make item.json longer", it.rec.json_len);
+	cr_assert_eq(put_ok(st, &it).result, GW_PUT_STORED);
+	gw_store_close(st);
+	char method[16];
+	qtext("SELECT pg_column_compression(json) FROM report_json", method, sizeof(method));
+	cr_assert_str_eq(method, "lz4");
+	item_fini(&it);
+}
+
 /* ---- lists longer than one multi-row statement; the bulk service ops ---- */
 
 Test(store, lists_longer_than_one_statement_keep_every_row_and_value)
@@ -1053,6 +1076,24 @@ static int walk_alert(void *ctx, const struct gw_alert_row *a)
 	return (void)a, (*(size_t *)ctx)++, 0;
 }
 
+/* device_load's callbacks: marks counted (a stop after `stop_after`
+ * of them, 0: never), active alerts counted */
+struct load_walk { size_t marks, alerts, stop_after; };
+
+static int load_mark(void *ctx, const struct gw_mark_entry *m)
+{
+	struct load_walk *w = ctx;
+	(void)m;
+	return ++w->marks == w->stop_after ? 7 : 0;
+}
+
+static int load_alert(void *ctx, const struct gw_alert_row *a)
+{
+	(void)a;
+	((struct load_walk *)ctx)->alerts++;
+	return 0;
+}
+
 Test(store, marks_and_active_alerts_in_bulk)
 {
 	struct gw_store *st = open_with_tenant();
@@ -1110,6 +1151,24 @@ Test(store, marks_and_active_alerts_in_bulk)
 	size_t na = 0;
 	cr_assert_eq(gw_store_alert_list_device(st, "XK1", walk_alert, &na, &err), GW_STORE_OK);
 	cr_assert_eq(na, 2, "the active ones of XK1 only");
+
+	/* both at once (one round trip on PostgreSQL): the same rows, and
+	 * which walk a callback stopped */
+	struct load_walk lw = {0};
+	int stop[2] = { -1, -1 };
+	cr_assert_eq(gw_store_device_load(st, "XK1", load_mark, load_alert, &lw, stop, &err),
+		     GW_STORE_OK, "%s", err.msg);
+	cr_assert(lw.marks == 43 && lw.alerts == 2 && stop[0] == 0 && stop[1] == 0);
+	lw = (struct load_walk){ .stop_after = 5 };
+	cr_assert_eq(gw_store_device_load(st, "XK1", load_mark, load_alert, &lw, stop, &err),
+		     GW_STORE_OK, "%s", err.msg);
+	cr_assert(lw.marks == 5 && stop[0] == 7, "the marks' walk stopped: %zu, %d", lw.marks,
+		  stop[0]);
+	cr_assert(lw.alerts == 2 && stop[1] == 0, "the alerts walked all the same");
+	lw = (struct load_walk){0};
+	cr_assert_eq(gw_store_device_load(st, "XK9", load_mark, load_alert, &lw, stop, &err),
+		     GW_STORE_OK, "%s", err.msg);
+	cr_assert(lw.marks == 0 && lw.alerts == 0 && stop[0] == 0 && stop[1] == 0);
 	bool found = false;
 	struct gw_alert_row u = { .id = a[0].id, .count = 7, .last_seen = 11, .severity = "critical",
 				   .detail = "d2", .report_id = "r2", .state = GW_ALERT_RESOLVED,

@@ -72,16 +72,14 @@ static int hold_alert(void *ctx, const struct gw_alert_row *a)
 int gw_alerts_device_load(struct gw_alerts_device *d, struct tm_error *err)
 {
 	d->n_marks = d->n_active = 0;
-	int rc = gw_store_mark_list(d->st, d->serial, hold_mark, d, err);
+	int stop[2];
+	int rc = gw_store_device_load(d->st, d->serial, hold_mark, hold_alert, d, stop, err);
 	if (rc < 0)
 		return rc;
-	d->marks_held = rc == 0;   /* > 0: a callback stopped the walk */
+	d->marks_held = stop[0] == 0;   /* non-zero: a callback stopped the walk */
 	if (!d->marks_held)
 		d->n_marks = 0;
-	rc = gw_store_alert_list_device(d->st, d->serial, hold_alert, d, err);
-	if (rc < 0)
-		return rc;
-	d->active_held = rc == 0;
+	d->active_held = stop[1] == 0;
 	if (!d->active_held)
 		d->n_active = 0;
 	return GW_STORE_OK;

@@ -207,21 +207,27 @@ static int printed_since(const struct check *k, const char *meaning, const struc
 	return rc;
 }
 
-/* The stuck rule for one counter of the report (meter_rules.h). */
+/* Does the stuck rule watch counter service/name (meter_rules.h)? Its
+ * meaning in *meaning (buf), NULL when it has none. */
+static bool stuck_watched(const struct check *k, const char *service, const char *name,
+			  char *buf, size_t n, const char **meaning)
+{
+	*meaning = gw_meter_meaning(k->model, service, name, buf, n);
+	/* (stuck_after is at least a day when read from a file) */
+	return *meaning != NULL && gw_meter_stuck_watched(*meaning) && k->svc->stuck_after > 0;
+}
+
+/* The stuck rule for one counter of the report (meter_rules.h), whose
+ * reading stuck_after ago is old (the newest at or before then). */
 static int check_stuck(const struct check *k, const char *service, const char *name,
-		       const char *meaning, int64_t value, struct tm_error *err)
+		       const char *meaning, int64_t value, const struct gw_meter_row *old,
+		       struct tm_error *err)
 {
 	const struct tm_report *r = k->rec->report;
-	if (meaning == NULL || !gw_meter_stuck_watched(meaning) || k->svc->stuck_after <= 0)
-		return GW_STORE_OK;   /* (stuck_after is at least a day when read from a file) */
-	struct gw_meter_row old;
-	bool found = false;
-	int rc = gw_store_meter_adjacent(k->st, r->serial, service, name, k->at - k->svc->stuck_after,
-					 k->nsec, INT64_MAX, false, &old, &found, err);
-	if (rc != GW_STORE_OK || !found || old.value != value)
-		return rc;
+	if (old->value != value)
+		return GW_STORE_OK;
 	char why[160];
-	rc = printed_since(k, meaning, &old, why, sizeof(why), err);
+	int rc = printed_since(k, meaning, old, why, sizeof(why), err);
 	if (rc <= 0)
 		return rc;
 	char counter[GW_ALERT_SUBJECT_MAX], detail[GW_ALERT_DETAIL_MAX];
@@ -235,16 +241,18 @@ static int check_stuck(const struct check *k, const char *service, const char *n
 		return rc;
 	snprintf(detail, sizeof(detail),
 		 "reading %.64s:%" PRId64 ":%.60s: stuck (%" PRId64 " for %" PRId64 " days; %.80s)",
-		 r->serial, r->seq, counter, value, (k->at - old.at) / 86400, why);
+		 r->serial, r->seq, counter, value, (k->at - old->at) / 86400, why);
 	return raise(k->st, k->svc, k->rec, counter, detail, k->at, k->now, err);
 }
 
 /* One counter of the report: its steps from the reading before (prev,
  * NULL when none) and to the reading after (next, likewise), and the stuck
- * rule. */
+ * rule on the reading stuck_after ago (old: NULL when the rule does not
+ * apply or there is none). */
 static int check_counter(const struct check *k, const char *service, const char *name,
 			 int64_t value, const struct gw_meter_row *prev,
-			 const struct gw_meter_row *next, struct tm_error *err)
+			 const struct gw_meter_row *next, const struct gw_meter_row *old,
+			 struct tm_error *err)
 {
 	const struct tm_report *r = k->rec->report;
 	int rc = GW_STORE_OK;
@@ -264,9 +272,10 @@ static int check_counter(const struct check *k, const char *service, const char 
 		rc = raise(k->st, k->svc, k->rec, counter, detail, k->at, k->now, err);
 	}
 	char buf[GW_BILLING_COUNTER_MAX];
-	if (rc == GW_STORE_OK && prev != NULL && prev->value == value)
-		rc = check_stuck(k, service, name, gw_meter_meaning(k->model, service, name, buf,
-								    sizeof(buf)), value, err);
+	const char *meaning;
+	if (rc == GW_STORE_OK && old != NULL && stuck_watched(k, service, name, buf, sizeof(buf),
+							       &meaning))
+		rc = check_stuck(k, service, name, meaning, value, old, err);
 	return rc;
 }
 
@@ -305,6 +314,26 @@ static void counters_of(const struct tm_report *r, struct counters *c)
 	}
 }
 
+/* The report's counters the stuck rule watches (those that did not move
+ * since prev, when prev is not NULL): their keys in stuck, their indexes
+ * in c in stuck_of; how many. */
+static size_t watched(const struct check *k, const struct counters *c,
+		      const struct gw_meter_row *prev, const bool *has_prev,
+		      struct gw_meter_key *stuck, size_t *stuck_of)
+{
+	size_t ns = 0;
+	for (size_t i = 0; i < c->n; i++) {
+		char buf[GW_BILLING_COUNTER_MAX];
+		const char *meaning;
+		if ((prev == NULL || (has_prev[i] && prev[i].value == c->value[i])) &&
+		    stuck_watched(k, c->key[i].service, c->key[i].name, buf, sizeof(buf), &meaning)) {
+			stuck_of[ns] = i;
+			stuck[ns++] = c->key[i];
+		}
+	}
+	return ns;
+}
+
 int gw_meter_check_on_stored(struct gw_store *st, const struct gw_service_config *svc,
 			     const struct gw_store_record *rec, int64_t now, struct tm_error *err)
 {
@@ -316,29 +345,55 @@ int gw_meter_check_on_stored(struct gw_store *st, const struct gw_service_config
 		return GW_STORE_ERROR;
 	k.model = gw_meter_models_find(svc->models, r->manufacturer, r->model);
 	gw_meter_rate_of(k.model, svc->speed_margin, &k.rate);
-	/* every counter's neighbours first: two store calls for the report
-	 * (two round trips on a server), not two per counter */
+	/* every counter's neighbours first: one store call for the report,
+	 * not two per counter; the stuck rule reads the readings stuck_after
+	 * ago of the counters it watches that did not move since the reading
+	 * before: on a server asked with the neighbours, whether they moved
+	 * or not (one round trip, not two), in process after them, for
+	 * those only */
 	struct counters *c = malloc(sizeof(*c));
-	struct gw_meter_row *prev = calloc(GW_METER_ADJACENT_MAX, sizeof(*prev));
-	struct gw_meter_row *next = calloc(GW_METER_ADJACENT_MAX, sizeof(*next));
+	struct gw_meter_row *prev = calloc(4 * GW_METER_ADJACENT_MAX, sizeof(*prev));
+	struct gw_meter_row *next = prev + GW_METER_ADJACENT_MAX, *old = next + GW_METER_ADJACENT_MAX;
+	struct gw_meter_row *got = old + GW_METER_ADJACENT_MAX;
 	bool has_prev[GW_METER_ADJACENT_MAX], has_next[GW_METER_ADJACENT_MAX];
+	bool has_old[GW_METER_ADJACENT_MAX] = {false}, had[GW_METER_ADJACENT_MAX];
+	struct gw_meter_key stuck[GW_METER_ADJACENT_MAX];
+	size_t stuck_of[GW_METER_ADJACENT_MAX], ns = 0;
 	int rc = GW_STORE_OK;
-	if (c == NULL || prev == NULL || next == NULL)
+	if (c == NULL || prev == NULL)
 		rc = tm_error_set(err, "internal.nomem", "meter check: out of memory");
 	if (rc == GW_STORE_OK) {
 		counters_of(r, c);
-		rc = gw_store_meter_adjacent_many(st, r->serial, c->n, c->key, k.at, k.nsec, r->seq,
-						  false, prev, has_prev, err);
+		bool remote = gw_store_remote(st);
+		if (remote)
+			ns = watched(&k, c, NULL, NULL, stuck, stuck_of);
+		struct gw_meter_ask asks[] = {
+			{ c->n, c->key, k.at, k.nsec, r->seq, false, prev, has_prev },
+			{ c->n, c->key, k.at, k.nsec, r->seq, true, next, has_next },
+			{ ns, stuck, k.at - svc->stuck_after, k.nsec, INT64_MAX, false, got, had },
+		};
+		rc = gw_store_meter_adjacent_asks(st, r->serial, 3, asks, err);
+		if (rc == GW_STORE_OK && !remote &&
+		    (ns = watched(&k, c, prev, has_prev, stuck, stuck_of)) > 0) {
+			asks[2].n = ns;
+			rc = gw_store_meter_adjacent_asks(st, r->serial, 1, &asks[2], err);
+		}
 	}
-	if (rc == GW_STORE_OK)
-		rc = gw_store_meter_adjacent_many(st, r->serial, c->n, c->key, k.at, k.nsec, r->seq,
-						  true, next, has_next, err);
+	/* the stuck rule reads the old reading of a watched counter that did
+	 * not move since the reading before */
+	for (size_t j = 0; rc == GW_STORE_OK && j < ns; j++) {
+		size_t i = stuck_of[j];
+		if (had[j] && has_prev[i] && prev[i].value == c->value[i]) {
+			old[i] = got[j];
+			has_old[i] = true;
+		}
+	}
 	for (size_t i = 0; rc == GW_STORE_OK && i < c->n; i++)
 		rc = check_counter(&k, c->key[i].service, c->key[i].name, c->value[i],
-				   has_prev[i] ? &prev[i] : NULL, has_next[i] ? &next[i] : NULL, err);
+				   has_prev[i] ? &prev[i] : NULL, has_next[i] ? &next[i] : NULL,
+				   has_old[i] ? &old[i] : NULL, err);
 	free(c);
 	free(prev);
-	free(next);
 	return rc;
 }
 

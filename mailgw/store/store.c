@@ -94,6 +94,11 @@ const char *gw_store_backend(const struct gw_store *st)
 	return st->ops->name;
 }
 
+bool gw_store_remote(const struct gw_store *st)
+{
+	return st->ops->remote;
+}
+
 int gw_store_schema_version(struct gw_store *st, int *in_db, int *known, struct tm_error *err)
 {
 	return st->ops->schema_version(st->be, in_db, known, err);
@@ -429,6 +434,23 @@ int gw_store_mark_list(struct gw_store *st, const char *serial, gw_store_mark_cb
 		       struct tm_error *err)
 {
 	return st->ops->mark_list(st->be, serial, cb, ctx, err);
+}
+
+int gw_store_device_load(struct gw_store *st, const char *serial, gw_store_mark_cb mark_cb,
+			 gw_store_alert_cb alert_cb, void *ctx, int stop[2], struct tm_error *err)
+{
+	stop[0] = stop[1] = 0;
+	if (st->ops->device_load != NULL)
+		return st->ops->device_load(st->be, serial, mark_cb, alert_cb, ctx, stop, err);
+	int rc = gw_store_mark_list(st, serial, mark_cb, ctx, err);
+	if (rc < 0)
+		return rc;
+	stop[0] = rc;
+	rc = gw_store_alert_list_device(st, serial, alert_cb, ctx, err);
+	if (rc < 0)
+		return rc;
+	stop[1] = rc;
+	return GW_STORE_OK;
 }
 
 int gw_store_mark_set_many(struct gw_store *st, const char *serial,

@@ -627,6 +627,8 @@ struct gw_store_options {
 	enum gw_store_schema_mode schema;
 };
 
+struct gw_meter_ask;   /* below, with gw_store_meter_adjacent_asks */
+
 /* A back end is a folder and this table. Only store.c calls it (through the
  * gw_store_* functions below), as OpenSMTPD's queue_backend.c is the only
  * caller of a queue back end; nothing else sees the back end's state.
@@ -636,6 +638,7 @@ struct gw_store_options {
  * row untouched) when there is no such row. */
 struct gw_store_ops {
 	const char *name;
+	bool remote;   /* each call waits for a server (gw_store_remote) */
 	int (*open)(const struct gw_store_options *o, void **state, struct tm_error *err);
 	void (*close)(void *state);
 
@@ -711,6 +714,11 @@ struct gw_store_ops {
 			 struct tm_error *err);
 	int (*mark_set_many)(void *s, const char *serial, const struct gw_mark_entry *const *marks,
 			     size_t n, struct tm_error *err);
+	/* mark_list, then alert_list_device, at once (one round trip on a
+	 * server); stop[0], stop[1]: each walk's callback's stop (0: to the
+	 * end). NULL: the front calls the two. */
+	int (*device_load)(void *s, const char *serial, gw_store_mark_cb mark_cb,
+			   gw_store_alert_cb alert_cb, void *ctx, int stop[2], struct tm_error *err);
 	int (*notify_add)(void *s, const struct gw_notify_row *n, bool *added, struct tm_error *err);
 	int (*notify_update)(void *s, const struct gw_notify_row *n, struct tm_error *err);
 	int (*notify_list)(void *s, enum gw_notify_which which, gw_store_notify_cb cb, void *ctx,
@@ -785,6 +793,11 @@ struct gw_store_ops {
 				   const struct gw_meter_key *keys, int64_t at, int32_t at_nsec,
 				   int64_t seq, bool after, struct gw_meter_row *out, bool *found,
 				   struct tm_error *err);
+	/* meter_adjacent_many of several asks at once (struct gw_meter_ask,
+	 * below); NULL: the front asks meter_adjacent_many (or
+	 * meter_adjacent) for each */
+	int (*meter_adjacent_asks)(void *s, const char *serial, size_t n_asks,
+				   const struct gw_meter_ask *asks, struct tm_error *err);
 	int (*supply_before)(void *s, const char *serial, int64_t idx, int64_t at, int32_t at_nsec,
 			     int64_t seq, struct gw_supply_hist_row *out, bool *found,
 			     struct tm_error *err);
@@ -873,6 +886,11 @@ struct gw_store;
 int gw_store_open(const struct gw_store_options *o, struct gw_store **out, struct tm_error *err);
 void gw_store_close(struct gw_store *st);   /* rolls back an open batch */
 const char *gw_store_backend(const struct gw_store *st);
+/* Does each store call wait for a server (PostgreSQL: a round trip)? Then
+ * a caller asks at once what it may need (gw_store_meter_adjacent_asks)
+ * rather than waiting twice; in process (SQLite) it asks only for what it
+ * needs. */
+bool gw_store_remote(const struct gw_store *st);
 /* The schema version in the database (0: none yet) and the newest known. */
 int gw_store_schema_version(struct gw_store *st, int *in_db, int *known, struct tm_error *err);
 /* Migrate to the newest known version (store.version when the database's is newer). */
@@ -981,6 +999,11 @@ int gw_store_mark_list(struct gw_store *st, const char *serial, gw_store_mark_cb
 int gw_store_mark_set_many(struct gw_store *st, const char *serial,
 			   const struct gw_mark_entry *const *marks, size_t n,
 			   struct tm_error *err);
+/* gw_store_mark_list and gw_store_alert_list_device of one device, in one
+ * round trip on a server: GW_STORE_OK or an error; stop[0] and stop[1] say
+ * whether each walk's callback stopped it (non-zero) or it ran to its end. */
+int gw_store_device_load(struct gw_store *st, const char *serial, gw_store_mark_cb mark_cb,
+			 gw_store_alert_cb alert_cb, void *ctx, int stop[2], struct tm_error *err);
 /* the notification queue: notify_add sets *added false when the (alert,
  * event, channel) is queued already */
 int gw_store_notify_add(struct gw_store *st, const struct gw_notify_row *n, bool *added,
@@ -1129,6 +1152,24 @@ int gw_store_meter_adjacent_many(struct gw_store *st, const char *serial, size_t
 				 const struct gw_meter_key *keys, int64_t at, int32_t at_nsec,
 				 int64_t seq, bool after, struct gw_meter_row *out, bool *found,
 				 struct tm_error *err);
+
+/* Several gw_store_meter_adjacent_many of one device at once (one round
+ * trip on a server where each neighbouring report holds the counters
+ * asked): at most GW_METER_ASKS_MAX asks, each answered in its out and
+ * found as gw_store_meter_adjacent_many answers. */
+struct gw_meter_ask {
+	size_t n;                          /* at most GW_METER_ADJACENT_MAX */
+	const struct gw_meter_key *keys;
+	int64_t at;
+	int32_t at_nsec;
+	int64_t seq;
+	bool after;
+	struct gw_meter_row *out;
+	bool *found;
+};
+#define GW_METER_ASKS_MAX 4
+int gw_store_meter_adjacent_asks(struct gw_store *st, const char *serial, size_t n_asks,
+				 const struct gw_meter_ask *asks, struct tm_error *err);
 
 /* ---- web reads: the fleet page and the metrics (issue 19) ----
  * Read-only; the caller filters by tenant scope (registry/tenant_scope.h).

@@ -185,6 +185,31 @@ int gw_store_meter_adjacent(struct gw_store *st, const char *serial, const char 
 				       found, err);
 }
 
+int gw_store_meter_adjacent_asks(struct gw_store *st, const char *serial, size_t n_asks,
+				 const struct gw_meter_ask *asks, struct tm_error *err)
+{
+	if (n_asks > GW_METER_ASKS_MAX)
+		return tm_error_set(err, "internal.bug", "meter_adjacent_asks: %zu asks, at most %d",
+				    n_asks, GW_METER_ASKS_MAX);
+	for (size_t a = 0; a < n_asks; a++) {
+		for (size_t i = 0; i < asks[a].n; i++)
+			asks[a].found[i] = false;
+		if (asks[a].n > GW_METER_ADJACENT_MAX)
+			return tm_error_set(err, "internal.bug",
+					    "meter_adjacent_asks: %zu counters, at most %d", asks[a].n,
+					    GW_METER_ADJACENT_MAX);
+	}
+	if (st->ops->meter_adjacent_asks != NULL)
+		return st->ops->meter_adjacent_asks(st->be, serial, n_asks, asks, err);
+	int rc = GW_STORE_OK;
+	for (size_t a = 0; a < n_asks && rc == GW_STORE_OK; a++) {
+		const struct gw_meter_ask *k = &asks[a];
+		rc = gw_store_meter_adjacent_many(st, serial, k->n, k->keys, k->at, k->at_nsec, k->seq,
+						  k->after, k->out, k->found, err);
+	}
+	return rc;
+}
+
 int gw_store_meter_adjacent_many(struct gw_store *st, const char *serial, size_t n,
 				 const struct gw_meter_key *keys, int64_t at, int32_t at_nsec,
 				 int64_t seq, bool after, struct gw_meter_row *out, bool *found,

@@ -150,13 +150,18 @@ static int session_setup(struct gw_pg_conn *c, struct tm_error *err)
 	 * parallel workers: on a year of a fleet a device's supply history was
 	 * planned with two, whose start took 2 ms of its 2.2 ms, at every
 	 * stored report that moved a supply (billing, devices and supplies of
-	 * that year ran as fast without) */
-	char sql[128];
+	 * that year ran as fast without); a report's JSON (3 KB and more)
+	 * compressed with LZ4 where the server has it: 28 us of the server's
+	 * time a report less than with pglz, its default (pgbench) */
+	char sql[320];
 	snprintf(sql, sizeof(sql), "SET lock_timeout = %d; SET jit = off;"
-		 " SET max_parallel_workers_per_gather = 0", c->busy_timeout_ms);
+		 " SET max_parallel_workers_per_gather = 0;"
+		 " SELECT set_config(name, 'lz4', false) FROM pg_settings"
+		 " WHERE name = 'default_toast_compression' AND 'lz4' = ANY (enumvals)",
+		 c->busy_timeout_ms);
 	PGresult *r = PQexec(c->conn, sql);
-	int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? GW_STORE_OK
-						       : gw_pg_fail(c, r, "session setup", err);
+	int rc = PQresultStatus(r) == PGRES_TUPLES_OK ? GW_STORE_OK
+						      : gw_pg_fail(c, r, "session setup", err);
 	PQclear(r);
 	return rc;
 }
@@ -560,6 +565,7 @@ static int pg_migrate(void *state, struct tm_error *err)
 
 const struct gw_store_ops gw_store_pg_ops = {
 	.name = "postgresql",
+	.remote = true,
 	.open = pg_open,
 	.close = pg_close,
 	.begin = pg_begin,
@@ -596,6 +602,7 @@ const struct gw_store_ops gw_store_pg_ops = {
 	.alert_repeat = gw_pg_alert_repeat,
 	.alert_list_device = gw_pg_alert_list_device,
 	.mark_list = gw_pg_mark_list,
+	.device_load = gw_pg_device_load,
 	.mark_set_many = gw_pg_mark_set_many,
 	.notify_add = gw_pg_notify_add,
 	.notify_update = gw_pg_notify_update,
@@ -654,6 +661,7 @@ const struct gw_store_ops gw_store_pg_ops = {
 	.meter_adjacent = gw_pg_meter_adjacent,
 	.supply_forecast_set = gw_pg_supply_forecast_set,
 	.meter_adjacent_many = gw_pg_meter_adjacent_many,
+	.meter_adjacent_asks = gw_pg_meter_adjacent_asks,
 	.supply_before = gw_pg_supply_before,
 	.supply_before_many = gw_pg_supply_before_many,
 };

@@ -294,6 +294,8 @@ int gw_pg_mark_set(void *s, const char *serial, const char *key, const struct gw
 int gw_pg_alert_repeat(void *s, const struct gw_alert_row *a, struct tm_error *err);
 int gw_pg_alert_list_device(void *s, const char *serial, gw_store_alert_cb cb, void *ctx,
 			    struct tm_error *err);
+int gw_pg_device_load(void *s, const char *serial, gw_store_mark_cb mark_cb,
+		      gw_store_alert_cb alert_cb, void *ctx, int stop[2], struct tm_error *err);
 int gw_pg_mark_list(void *s, const char *serial, gw_store_mark_cb cb, void *ctx,
 		    struct tm_error *err);
 int gw_pg_mark_set_many(void *s, const char *serial, const struct gw_mark_entry *const *marks,
@@ -388,6 +390,8 @@ int gw_pg_meter_range(void *s, int64_t since, int64_t until, gw_store_meter_cb c
 /* The neighbours of n counters (meter_adjacent_many): from the
  * neighbouring report's packed counters, the counters it lacks by
  * gw_pg_meter_adjacent_joined (store_pg_supply.c: a LATERAL each). */
+int gw_pg_meter_adjacent_asks(void *s, const char *serial, size_t n_asks,
+			      const struct gw_meter_ask *asks, struct tm_error *err);
 int gw_pg_meter_adjacent_many(void *s, const char *serial, size_t n,
 			      const struct gw_meter_key *keys, int64_t at, int32_t at_nsec,
 			      int64_t seq, bool after, struct gw_meter_row *out, bool *found,

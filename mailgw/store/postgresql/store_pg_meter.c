@@ -188,31 +188,32 @@ int gw_pg_meter_list(void *state, bool latest, int64_t until, gw_store_meter_cb 
  * partition once a counter (133 of the server's ~1,500 us a message in
  * the replay, issue 16); the counters it lacks (or a report without packed
  * counters) are looked for further away, by gw_pg_meter_adjacent_joined. */
-int gw_pg_meter_adjacent_many(void *state, const char *serial, size_t n,
-			      const struct gw_meter_key *keys, int64_t at, int32_t at_nsec,
-			      int64_t seq, bool after, struct gw_meter_row *out, bool *found,
-			      struct tm_error *err)
+/* The packed counters' read of the report before (after) (at, at_nsec,
+ * seq) of serial: $1 serial, $2 to $4 the instant. */
+#define ADJACENT_SQL(after)                                                                \
+	GW_PG_REPORT_NEXT(after, "SELECT r.serial, r.tenant, r.seq, r.generated_unix,"         \
+			  " r.generated_nsec, " GW_PG_METERS_READ                                \
+			  " FROM reports r WHERE r.serial = $1", "$2, $3, $4", "")
+
+static void adjacent_params(struct gw_pg_params *p, const char *serial, const struct gw_meter_ask *k)
 {
-	struct gw_pg *s = state;
-	struct gw_pg_params p;
-	gw_pg_params_init(&p);
-	gw_pg_text(&p, serial);
-	gw_pg_int(&p, at);
-	gw_pg_int(&p, at_nsec);
-	gw_pg_int(&p, seq);
-	PGresult *r;
-	int rc = gw_pg_exec(&s->c, GW_PG_REPORT_NEXT(after,
-		"SELECT r.serial, r.tenant, r.seq, r.generated_unix, r.generated_nsec, " GW_PG_METERS_READ
-		" FROM reports r WHERE r.serial = $1", "$2, $3, $4", ""),
-		&p, &r, "adjacent meter readings", err);
-	if (rc != GW_STORE_OK)
-		return rc;
+	gw_pg_params_init(p);
+	gw_pg_text(p, serial);
+	gw_pg_int(p, k->at);
+	gw_pg_int(p, k->at_nsec);
+	gw_pg_int(p, k->seq);
+}
+
+/* Answer ask k from r, the result of its ADJACENT_SQL: the counters the
+ * neighbouring report holds; the rest further away (a round trip more). */
+static int take_adjacent(struct gw_pg *s, const char *serial, const struct gw_meter_ask *k,
+			 const PGresult *r, struct tm_error *err)
+{
+	size_t n = k->n;
 	for (size_t i = 0; i < n; i++)
-		found[i] = false;
-	if (PQntuples(r) == 0) {   /* no report on that side: no reading either */
-		PQclear(r);
+		k->found[i] = false;
+	if (PQntuples(r) == 0)   /* no report on that side: no reading either */
 		return GW_STORE_OK;
-	}
 	struct gw_meter_row rep, m;
 	report_row(r, 0, &rep);
 	const char *meters = PQgetvalue(r, 0, 5);
@@ -221,42 +222,94 @@ int gw_pg_meter_adjacent_many(void *state, const char *serial, size_t n,
 	size_t left = n;
 	while (left > 0 && (more = gw_pg_meters_next(&meters, &m)) == 1)
 		for (size_t i = 0; i < n; i++)
-			if (!found[i] && strcmp(keys[i].name, m.name) == 0 &&
-			    strcmp(keys[i].service, m.service) == 0) {
-				out[i] = m;
-				found[i] = true;
+			if (!k->found[i] && strcmp(k->keys[i].name, m.name) == 0 &&
+			    strcmp(k->keys[i].service, m.service) == 0) {
+				k->out[i] = m;
+				k->found[i] = true;
 				left--;
 			}
-	PQclear(r);
 	if (left > 0 && more < 0)
 		return malformed(&rep, err);
 	if (left == 0)
 		return GW_STORE_OK;
 	/* the rest, further away */
+	int rc = GW_STORE_OK;
 	struct gw_meter_key *rest = malloc(left * sizeof(*rest));
 	size_t *where = malloc(left * sizeof(*where));
 	struct gw_meter_row *got = malloc(left * sizeof(*got));
 	bool *had = calloc(left, sizeof(*had));
 	if (rest == NULL || where == NULL || got == NULL || had == NULL)
 		rc = tm_error_set(err, "internal.nomem", "adjacent meter readings: out of memory");
-	size_t k = 0;
+	size_t j = 0;
 	for (size_t i = 0; rc == GW_STORE_OK && i < n; i++)
-		if (!found[i]) {
-			rest[k] = keys[i];
-			where[k++] = i;
+		if (!k->found[i]) {
+			rest[j] = k->keys[i];
+			where[j++] = i;
 		}
 	if (rc == GW_STORE_OK)
-		rc = gw_pg_meter_adjacent_joined(s, serial, left, rest, at, at_nsec, seq, after, got,
-						 had, err);
-	for (size_t j = 0; rc == GW_STORE_OK && j < left; j++)
+		rc = gw_pg_meter_adjacent_joined(s, serial, left, rest, k->at, k->at_nsec, k->seq,
+						 k->after, got, had, err);
+	for (j = 0; rc == GW_STORE_OK && j < left; j++)
 		if (had[j]) {
-			out[where[j]] = got[j];
-			found[where[j]] = true;
+			k->out[where[j]] = got[j];
+			k->found[where[j]] = true;
 		}
 	free(rest);
 	free(where);
 	free(got);
 	free(had);
+	return rc;
+}
+
+int gw_pg_meter_adjacent_many(void *state, const char *serial, size_t n,
+			      const struct gw_meter_key *keys, int64_t at, int32_t at_nsec,
+			      int64_t seq, bool after, struct gw_meter_row *out, bool *found,
+			      struct tm_error *err)
+{
+	struct gw_pg *s = state;
+	const struct gw_meter_ask k = { .n = n, .keys = keys, .at = at, .at_nsec = at_nsec,
+					.seq = seq, .after = after, .out = out, .found = found };
+	struct gw_pg_params p;
+	adjacent_params(&p, serial, &k);
+	PGresult *r;
+	int rc = gw_pg_exec(&s->c, ADJACENT_SQL(after), &p, &r, "adjacent meter readings", err);
+	if (rc != GW_STORE_OK)
+		return rc;
+	rc = take_adjacent(s, serial, &k, r, err);
+	PQclear(r);
+	return rc;
+}
+
+/* Every ask's neighbouring report in one pipe (one round trip), then each
+ * answered from it (a round trip more for an ask whose counters are not
+ * all there). */
+int gw_pg_meter_adjacent_asks(void *state, const char *serial, size_t n_asks,
+			      const struct gw_meter_ask *asks, struct tm_error *err)
+{
+	struct gw_pg *s = state;
+	struct gw_pg_conn *c = &s->c;
+	struct gw_pg_pipe pp;
+	int rc = gw_pg_pipe_begin(c, &pp, err);
+	if (rc != GW_STORE_OK)
+		return rc;
+	int slot[GW_METER_ASKS_MAX];
+	for (size_t a = 0; a < n_asks && rc == GW_STORE_OK; a++) {
+		slot[a] = -1;
+		if (asks[a].n == 0)
+			continue;
+		struct gw_pg_params p;
+		adjacent_params(&p, serial, &asks[a]);
+		rc = gw_pg_pipe_send(c, ADJACENT_SQL(asks[a].after), &p, true,
+				     "adjacent meter readings", &slot[a], err);
+	}
+	struct tm_error serr = {0};
+	int src = gw_pg_pipe_sync(c, rc == GW_STORE_OK ? err : &serr);
+	if (rc == GW_STORE_OK)
+		rc = src;
+	for (size_t a = 0; a < n_asks && rc == GW_STORE_OK; a++)
+		if (slot[a] >= 0)
+			rc = take_adjacent(s, serial, &asks[a], pp.res[slot[a]], err);
+	gw_pg_pipe_clear(&pp);
 	return rc;
 }
 

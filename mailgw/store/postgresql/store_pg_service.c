@@ -37,6 +37,11 @@
 
 static const char *const alert_states[] = { "open", "acknowledged", "resolved" };
 
+/* a device's active alerts; its marks in key order */
+#define DEVICE_ALERTS_SQL \
+	"SELECT " ALERT_COLS " FROM svc_alerts WHERE serial = $1 AND state <> 'resolved'"
+#define MARKS_SQL "SELECT key, seq, ival, tval FROM svc_marks WHERE serial = $1 ORDER BY key"
+
 static void alert_row(const PGresult *r, int i, void *out)
 {
 	struct gw_alert_row *a = out;
@@ -190,9 +195,8 @@ int gw_pg_alert_list_device(void *state, const char *serial, gw_store_alert_cb c
 	gw_pg_params_init(&p);
 	gw_pg_text(&p, serial);
 	struct gw_alert_row row;
-	return gw_pg_walk(state, "SELECT " ALERT_COLS " FROM svc_alerts WHERE serial = $1"
-		    " AND state <> 'resolved'", &p, alert_row, &row, call_alert, &cb, ctx,
-		    "list the device's alerts", err);
+	return gw_pg_walk(state, DEVICE_ALERTS_SQL, &p, alert_row, &row, call_alert, &cb, ctx,
+			  "list the device's alerts", err);
 }
 
 /* ---- marks ---- */
@@ -273,9 +277,51 @@ int gw_pg_mark_list(void *state, const char *serial, gw_store_mark_cb cb, void *
 	gw_pg_params_init(&p);
 	gw_pg_text(&p, serial);
 	struct gw_mark_entry row;
-	return gw_pg_walk(state, "SELECT key, seq, ival, tval FROM svc_marks WHERE serial = $1"
-		    " ORDER BY key", &p, mark_entry, &row, call_mark, &cb, ctx, "list marks",
-		    err);
+	return gw_pg_walk(state, MARKS_SQL, &p, mark_entry, &row, call_mark, &cb, ctx, "list marks",
+			  err);
+}
+
+/* The rows of res to cb, as gw_pg_walk hands them. */
+static int walk_result(const PGresult *res, gw_pg_fill_fn fill, void *row,
+		       int (*call)(void *cb, void *ctx, void *row), void *cb, void *ctx)
+{
+	int stop = 0;
+	for (int i = 0; i < PQntuples(res) && stop == 0; i++) {
+		fill(res, i, row);
+		stop = call(cb, ctx, row);
+	}
+	return stop;
+}
+
+int gw_pg_device_load(void *state, const char *serial, gw_store_mark_cb mark_cb,
+		      gw_store_alert_cb alert_cb, void *ctx, int stop[2], struct tm_error *err)
+{
+	struct gw_pg *s = state;
+	struct gw_pg_conn *c = &s->c;
+	struct gw_pg_params p;
+	gw_pg_params_init(&p);
+	gw_pg_text(&p, serial);
+	struct gw_pg_pipe pp;
+	int rc = gw_pg_pipe_begin(c, &pp, err);
+	if (rc != GW_STORE_OK)
+		return rc;
+	int s_marks = -1, s_alerts = -1;
+	rc = gw_pg_pipe_send(c, MARKS_SQL, &p, true, "list marks", &s_marks, err);
+	if (rc == GW_STORE_OK)
+		rc = gw_pg_pipe_send(c, DEVICE_ALERTS_SQL, &p, true, "list the device's alerts",
+				     &s_alerts, err);
+	struct tm_error serr = {0};
+	int src = gw_pg_pipe_sync(c, rc == GW_STORE_OK ? err : &serr);
+	if (rc == GW_STORE_OK)
+		rc = src;
+	if (rc == GW_STORE_OK) {
+		struct gw_mark_entry m;
+		struct gw_alert_row a;
+		stop[0] = walk_result(pp.res[s_marks], mark_entry, &m, call_mark, &mark_cb, ctx);
+		stop[1] = walk_result(pp.res[s_alerts], alert_row, &a, call_alert, &alert_cb, ctx);
+	}
+	gw_pg_pipe_clear(&pp);
+	return rc;
 }
 
 struct marks_ctx {
