@@ -352,18 +352,27 @@ int gw_meter_check_on_stored(struct gw_store *st, const struct gw_service_config
 	 * or not (one round trip, not two), in process after them, for
 	 * those only */
 	struct counters *c = malloc(sizeof(*c));
-	struct gw_meter_row *prev = calloc(4 * GW_METER_ADJACENT_MAX, sizeof(*prev));
-	struct gw_meter_row *next = prev + GW_METER_ADJACENT_MAX, *old = next + GW_METER_ADJACENT_MAX;
-	struct gw_meter_row *got = old + GW_METER_ADJACENT_MAX;
+	if (c == NULL)
+		return tm_error_set(err, "internal.nomem", "meter check: out of memory");
+	counters_of(r, c);
+	/* four rows a counter (before, after, then, as asked): a row is some
+	 * 450 bytes, so as many as the report has, not GW_METER_ADJACENT_MAX */
+	size_t m = c->n > 0 ? c->n : 1;
+	struct gw_meter_row *prev = calloc(4 * m, sizeof(*prev)), *next = NULL, *old = NULL,
+			    *got = NULL;
+	if (prev != NULL) {
+		next = prev + m;
+		old = next + m;
+		got = old + m;
+	}
 	bool has_prev[GW_METER_ADJACENT_MAX], has_next[GW_METER_ADJACENT_MAX];
 	bool has_old[GW_METER_ADJACENT_MAX] = {false}, had[GW_METER_ADJACENT_MAX];
 	struct gw_meter_key stuck[GW_METER_ADJACENT_MAX];
 	size_t stuck_of[GW_METER_ADJACENT_MAX], ns = 0;
 	int rc = GW_STORE_OK;
-	if (c == NULL || prev == NULL)
+	if (prev == NULL)
 		rc = tm_error_set(err, "internal.nomem", "meter check: out of memory");
 	if (rc == GW_STORE_OK) {
-		counters_of(r, c);
 		bool remote = gw_store_remote(st);
 		if (remote)
 			ns = watched(&k, c, NULL, NULL, stuck, stuck_of);
