@@ -369,35 +369,57 @@ int gw_alerts_on_stored(struct gw_store *st, const struct gw_service_config *svc
 		if (rc != GW_STORE_OK)
 			return rc;
 	}
-	if (!info->newest) {   /* a late report: its signer's span only */
+	/* what the evaluations read of the report's device, asked at once (one
+	 * round trip on a server): its marks and active alerts (a newest report
+	 * only), its supplies' words before the report, its counters'
+	 * neighbours. None of them reads what an evaluation before it writes. */
+	struct gw_alerts_device dev;
+	gw_alerts_device_init(&dev, st, r->serial, r->seq);
+	struct gw_supply_prep sp;
+	struct gw_meter_prep *mp = NULL;
+	struct gw_report_reads rr = { .seq = r->seq };
+	rc = gw_supply_prepare(rec, &sp, err);
+	if (rc == GW_STORE_OK)
+		rc = gw_meter_check_prepare(st, svc, rec, now, &mp, err);
+	if (rc == GW_STORE_OK) {
+		if (info->newest)
+			gw_alerts_device_load_ask(&dev, &rr);
+		rr.n_supplies = sp.n;
+		rr.idx = sp.idx;
+		rr.at = sp.at;
+		rr.at_nsec = sp.nsec;
+		rr.before = sp.before;
+		rr.found = sp.found;
+		if (mp != NULL)
+			rr.asks = gw_meter_check_asks(mp, &rr.n_asks);
+		rc = gw_store_report_reads(st, r->serial, &rr, err);
+	}
+	if (rc == GW_STORE_OK && !info->newest) {   /* a late report: its signer's span only */
 		rc = gw_alerts_identity_on_stored(st, svc, rec, NULL, now, err);
-		if (rc != GW_STORE_OK)
-			return rc;
-	} else {
-		struct gw_alerts_device dev;
+	} else if (rc == GW_STORE_OK) {
 		struct gw_alerts_eval e = {
 			.st = st, .dev = &dev, .svc = svc, .serial = r->serial, .tenant = rec->tenant,
 			.report_id = r->id, .report = r, .seq = r->seq, .now = now, .err = err,
 		};
+		gw_alerts_device_loaded(&dev, rr.stop);
 		if (gw_store_parse_utc(r->generated_at, "report/generated_at", &e.at, err) < 0)
-			return GW_STORE_ERROR;
-		gw_alerts_device_init(&dev, st, r->serial, r->seq);
-		rc = gw_alerts_device_load(&dev, err);
+			rc = GW_STORE_ERROR;
 		if (rc == GW_STORE_OK)   /* the signer's span, on the marks just read */
 			rc = gw_alerts_identity_on_stored(st, svc, rec, &dev, now, err);
 		if (rc == GW_STORE_OK)
 			rc = evaluate(&e, r);
 		if (rc == GW_STORE_OK)
 			rc = gw_alerts_device_flush(&dev, err);
-		gw_alerts_device_fini(&dev);
-		if (rc != GW_STORE_OK)
-			return rc;
 	}
+	gw_alerts_device_fini(&dev);
 	/* supply forecasts and orders: every stored report, late ones too
 	 * (the history is read in report-time order) */
-	rc = gw_supply_on_stored(st, svc, rec, now, err);
-	if (rc == GW_STORE_OK)   /* and its meter readings checked (issue 18) */
-		rc = gw_meter_check_on_stored(st, svc, rec, now, err);
+	if (rc == GW_STORE_OK)
+		rc = gw_supply_run(st, svc, rec, &sp, now, err);
+	if (rc == GW_STORE_OK && mp != NULL)   /* and its meter readings checked (issue 18) */
+		rc = gw_meter_check_run(mp, err);
+	gw_supply_prep_free(&sp);
+	gw_meter_check_free(mp);
 	if (rc != GW_STORE_OK)
 		return rc;
 	char object[160], after[GW_SHA256_HEX];

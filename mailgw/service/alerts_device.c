@@ -69,19 +69,34 @@ static int hold_alert(void *ctx, const struct gw_alert_row *a)
 	return 0;
 }
 
-int gw_alerts_device_load(struct gw_alerts_device *d, struct tm_error *err)
+void gw_alerts_device_load_ask(struct gw_alerts_device *d, struct gw_report_reads *rr)
 {
 	d->n_marks = d->n_active = 0;
-	int stop[2];
-	int rc = gw_store_device_load(d->st, d->serial, hold_mark, hold_alert, d, stop, err);
-	if (rc < 0)
-		return rc;
+	rr->device = true;
+	rr->mark_cb = hold_mark;
+	rr->alert_cb = hold_alert;
+	rr->ctx = d;
+}
+
+void gw_alerts_device_loaded(struct gw_alerts_device *d, const int stop[2])
+{
 	d->marks_held = stop[0] == 0;   /* non-zero: a callback stopped the walk */
 	if (!d->marks_held)
 		d->n_marks = 0;
 	d->active_held = stop[1] == 0;
 	if (!d->active_held)
 		d->n_active = 0;
+}
+
+int gw_alerts_device_load(struct gw_alerts_device *d, struct tm_error *err)
+{
+	struct gw_report_reads rr = {0};
+	gw_alerts_device_load_ask(d, &rr);
+	int rc = gw_store_device_load(d->st, d->serial, rr.mark_cb, rr.alert_cb, rr.ctx, rr.stop,
+				      err);
+	if (rc < 0)
+		return rc;
+	gw_alerts_device_loaded(d, rr.stop);
 	return GW_STORE_OK;
 }
 

@@ -42,6 +42,11 @@ void gw_alerts_device_init(struct gw_alerts_device *d, struct gw_store *st, cons
 			   int64_t seq);
 /* Read the device's marks and active alerts (each set only when it fits its cap). */
 int gw_alerts_device_load(struct gw_alerts_device *d, struct tm_error *err);
+/* The same in two steps, for a caller that reads the device with other
+ * reads at once (gw_store_report_reads): the reads' device part set up
+ * (rr->device and its callbacks), then, after them, what they held. */
+void gw_alerts_device_load_ask(struct gw_alerts_device *d, struct gw_report_reads *rr);
+void gw_alerts_device_loaded(struct gw_alerts_device *d, const int stop[2]);
 /* Drops what was not flushed. */
 void gw_alerts_device_fini(struct gw_alerts_device *d);
 

@@ -334,76 +334,109 @@ static size_t watched(const struct check *k, const struct counters *c,
 	return ns;
 }
 
-int gw_meter_check_on_stored(struct gw_store *st, const struct gw_service_config *svc,
-			     const struct gw_store_record *rec, int64_t now, struct tm_error *err)
+/* A report's check between the reads it asks and its run (meter_check.h). */
+struct gw_meter_prep {
+	struct check k;
+	struct counters c;
+	struct gw_meter_row *rows;     /* four a counter: before, after, then, as asked */
+	struct gw_meter_row *prev, *next, *old, *got;
+	bool has_prev[GW_METER_ADJACENT_MAX], has_next[GW_METER_ADJACENT_MAX];
+	bool has_old[GW_METER_ADJACENT_MAX], had[GW_METER_ADJACENT_MAX];
+	struct gw_meter_key stuck[GW_METER_ADJACENT_MAX];
+	size_t stuck_of[GW_METER_ADJACENT_MAX], ns;
+	bool remote;
+	struct gw_meter_ask asks[3];
+};
+
+int gw_meter_check_prepare(struct gw_store *st, const struct gw_service_config *svc,
+			   const struct gw_store_record *rec, int64_t now,
+			   struct gw_meter_prep **out, struct tm_error *err)
 {
+	*out = NULL;
 	const struct tm_report *r = rec->report;
 	if (!r->has_counters)
 		return GW_STORE_OK;
-	struct check k = { .st = st, .svc = svc, .rec = rec, .now = now };
-	if (gw_store_parse_utc_ns(r->generated_at, "report/generated_at", &k.at, &k.nsec, err) < 0)
-		return GW_STORE_ERROR;
-	k.model = gw_meter_models_find(svc->models, r->manufacturer, r->model);
-	gw_meter_rate_of(k.model, svc->speed_margin, &k.rate);
-	/* every counter's neighbours first: one store call for the report,
-	 * not two per counter; the stuck rule reads the readings stuck_after
-	 * ago of the counters it watches that did not move since the reading
-	 * before: on a server asked with the neighbours, whether they moved
-	 * or not (one round trip, not two), in process after them, for
-	 * those only */
-	struct counters *c = malloc(sizeof(*c));
-	if (c == NULL)
+	struct gw_meter_prep *p = calloc(1, sizeof(*p));
+	if (p == NULL)
 		return tm_error_set(err, "internal.nomem", "meter check: out of memory");
-	counters_of(r, c);
-	/* four rows a counter (before, after, then, as asked): a row is some
-	 * 450 bytes, so as many as the report has, not GW_METER_ADJACENT_MAX */
-	size_t m = c->n > 0 ? c->n : 1;
-	struct gw_meter_row *prev = calloc(4 * m, sizeof(*prev)), *next = NULL, *old = NULL,
-			    *got = NULL;
-	if (prev != NULL) {
-		next = prev + m;
-		old = next + m;
-		got = old + m;
+	struct check *k = &p->k;
+	*k = (struct check){ .st = st, .svc = svc, .rec = rec, .now = now };
+	if (gw_store_parse_utc_ns(r->generated_at, "report/generated_at", &k->at, &k->nsec, err) < 0) {
+		free(p);
+		return GW_STORE_ERROR;
 	}
-	bool has_prev[GW_METER_ADJACENT_MAX], has_next[GW_METER_ADJACENT_MAX];
-	bool has_old[GW_METER_ADJACENT_MAX] = {false}, had[GW_METER_ADJACENT_MAX];
-	struct gw_meter_key stuck[GW_METER_ADJACENT_MAX];
-	size_t stuck_of[GW_METER_ADJACENT_MAX], ns = 0;
+	k->model = gw_meter_models_find(svc->models, r->manufacturer, r->model);
+	gw_meter_rate_of(k->model, svc->speed_margin, &k->rate);
+	struct counters *c = &p->c;
+	counters_of(r, c);
+	/* a row is some 450 bytes: as many as the report has counters, not
+	 * GW_METER_ADJACENT_MAX */
+	size_t m = c->n > 0 ? c->n : 1;
+	p->rows = calloc(4 * m, sizeof(*p->rows));
+	if (p->rows == NULL) {
+		free(p);
+		return tm_error_set(err, "internal.nomem", "meter check: out of memory");
+	}
+	p->prev = p->rows;
+	p->next = p->prev + m;
+	p->old = p->next + m;
+	p->got = p->old + m;
+	/* every counter's neighbours: one ask for the report, not two a
+	 * counter; on a server, with the readings stuck_after ago of every
+	 * counter the stuck rule watches, moved or not (one round trip, not
+	 * two); in process those are asked at the run, for the counters that
+	 * did not move only */
+	p->remote = gw_store_remote(st);
+	if (p->remote)
+		p->ns = watched(k, c, NULL, NULL, p->stuck, p->stuck_of);
+	p->asks[0] = (struct gw_meter_ask){ c->n, c->key, k->at, k->nsec, r->seq, false, p->prev,
+					    p->has_prev };
+	p->asks[1] = (struct gw_meter_ask){ c->n, c->key, k->at, k->nsec, r->seq, true, p->next,
+					    p->has_next };
+	p->asks[2] = (struct gw_meter_ask){ p->ns, p->stuck, k->at - svc->stuck_after, k->nsec,
+					    INT64_MAX, false, p->got, p->had };
+	*out = p;
+	return GW_STORE_OK;
+}
+
+const struct gw_meter_ask *gw_meter_check_asks(const struct gw_meter_prep *p, size_t *n)
+{
+	*n = p->remote ? 3 : 2;
+	return p->asks;
+}
+
+int gw_meter_check_run(struct gw_meter_prep *p, struct tm_error *err)
+{
+	struct check *k = &p->k;
+	const struct counters *c = &p->c;
 	int rc = GW_STORE_OK;
-	if (prev == NULL)
-		rc = tm_error_set(err, "internal.nomem", "meter check: out of memory");
-	if (rc == GW_STORE_OK) {
-		bool remote = gw_store_remote(st);
-		if (remote)
-			ns = watched(&k, c, NULL, NULL, stuck, stuck_of);
-		struct gw_meter_ask asks[] = {
-			{ c->n, c->key, k.at, k.nsec, r->seq, false, prev, has_prev },
-			{ c->n, c->key, k.at, k.nsec, r->seq, true, next, has_next },
-			{ ns, stuck, k.at - svc->stuck_after, k.nsec, INT64_MAX, false, got, had },
-		};
-		rc = gw_store_meter_adjacent_asks(st, r->serial, 3, asks, err);
-		if (rc == GW_STORE_OK && !remote &&
-		    (ns = watched(&k, c, prev, has_prev, stuck, stuck_of)) > 0) {
-			asks[2].n = ns;
-			rc = gw_store_meter_adjacent_asks(st, r->serial, 1, &asks[2], err);
-		}
+	if (!p->remote && (p->ns = watched(k, c, p->prev, p->has_prev, p->stuck, p->stuck_of)) > 0) {
+		p->asks[2].n = p->ns;
+		rc = gw_store_meter_adjacent_asks(k->st, k->rec->report->serial, 1, &p->asks[2], err);
 	}
 	/* the stuck rule reads the old reading of a watched counter that did
 	 * not move since the reading before */
-	for (size_t j = 0; rc == GW_STORE_OK && j < ns; j++) {
-		size_t i = stuck_of[j];
-		if (had[j] && has_prev[i] && prev[i].value == c->value[i]) {
-			old[i] = got[j];
-			has_old[i] = true;
+	for (size_t j = 0; rc == GW_STORE_OK && j < p->ns; j++) {
+		size_t i = p->stuck_of[j];
+		if (p->had[j] && p->has_prev[i] && p->prev[i].value == c->value[i]) {
+			p->old[i] = p->got[j];
+			p->has_old[i] = true;
 		}
 	}
 	for (size_t i = 0; rc == GW_STORE_OK && i < c->n; i++)
-		rc = check_counter(&k, c->key[i].service, c->key[i].name, c->value[i],
-				   has_prev[i] ? &prev[i] : NULL, has_next[i] ? &next[i] : NULL,
-				   has_old[i] ? &old[i] : NULL, err);
-	free(c);
-	free(prev);
+		rc = check_counter(k, c->key[i].service, c->key[i].name, c->value[i],
+				   p->has_prev[i] ? &p->prev[i] : NULL,
+				   p->has_next[i] ? &p->next[i] : NULL,
+				   p->has_old[i] ? &p->old[i] : NULL, err);
 	return rc;
+}
+
+void gw_meter_check_free(struct gw_meter_prep *p)
+{
+	if (p == NULL)
+		return;
+	free(p->rows);
+	free(p);
 }
 
 int gw_meter_check_settled(struct gw_store *st, const struct gw_service_config *svc,

@@ -19,9 +19,19 @@
 struct gw_service_config;
 struct tm_error;
 
-/* The pipeline hook (gw_alerts_on_stored), inside the batch transaction. */
-int gw_meter_check_on_stored(struct gw_store *st, const struct gw_service_config *svc,
-			     const struct gw_store_record *rec, int64_t now, struct tm_error *err);
+/* The pipeline's step (gw_alerts_on_stored), inside the batch
+ * transaction, in steps so that the caller asks the store for the check's
+ * readings together with its other reads (gw_store_report_reads: one round
+ * trip on a server): prepare (*out NULL: a report without counters, nothing
+ * to check), answer the asks (gw_meter_check_asks; they point into the
+ * prep), run, free. */
+struct gw_meter_prep;
+int gw_meter_check_prepare(struct gw_store *st, const struct gw_service_config *svc,
+			   const struct gw_store_record *rec, int64_t now,
+			   struct gw_meter_prep **out, struct tm_error *err);
+const struct gw_meter_ask *gw_meter_check_asks(const struct gw_meter_prep *p, size_t *n);
+int gw_meter_check_run(struct gw_meter_prep *p, struct tm_error *err);
+void gw_meter_check_free(struct gw_meter_prep *p);
 
 /* An operator settled a reading of `counter` ("total/impressions") of
  * serial: resolve its meter_suspect alert, if one is active. */

@@ -513,47 +513,57 @@ bool gw_supply_replaced_by_agent(const struct tm_report *r, int64_t idx)
 	       r->trigger_subject != NULL && strcmp(r->trigger_subject, subject) == 0;
 }
 
-int gw_supply_on_stored(struct gw_store *st, const struct gw_service_config *svc,
-			const struct gw_store_record *rec, int64_t now, struct tm_error *err)
+void gw_supply_prep_free(struct gw_supply_prep *p)
 {
+	free(p->idx);
+	free(p->before);
+	free(p->found);
+	memset(p, 0, sizeof(*p));
+}
+
+int gw_supply_prepare(const struct gw_store_record *rec, struct gw_supply_prep *p,
+		      struct tm_error *err)
+{
+	memset(p, 0, sizeof(*p));
 	const struct tm_report *r = rec->report;
 	if (r->n_supplies == 0)
 		return GW_STORE_OK;
-	int64_t at;
-	int32_t nsec;
-	if (gw_store_parse_utc_ns(r->generated_at, "report/generated_at", &at, &nsec, err) < 0)
+	if (gw_store_parse_utc_ns(r->generated_at, "report/generated_at", &p->at, &p->nsec, err) < 0)
 		return GW_STORE_ERROR;
+	size_t n = r->n_supplies;
+	p->before = calloc(n, sizeof(*p->before));
+	p->found = calloc(n, sizeof(*p->found));
+	p->idx = calloc(n, sizeof(*p->idx));
+	if (p->before == NULL || p->found == NULL || p->idx == NULL) {
+		gw_supply_prep_free(p);
+		return tm_error_set(err, "internal.nomem", "supplies: out of memory");
+	}
+	for (size_t i = 0; i < n; i++)
+		p->idx[i] = r->supplies[i].index;
+	p->n = n;
+	return GW_STORE_OK;
+}
+
+int gw_supply_run(struct gw_store *st, const struct gw_service_config *svc,
+		  const struct gw_store_record *rec, const struct gw_supply_prep *p, int64_t now,
+		  struct tm_error *err)
+{
+	const struct tm_report *r = rec->report;
 	struct gw_supply_rule rule;
 	bool have_rule = false;
 	int rc = GW_STORE_OK;
-	/* every supply's word before this report: one store call (one round
-	 * trip on a server), not one a supply */
-	size_t n = r->n_supplies;
-	struct gw_supply_hist_row *before = calloc(n, sizeof(*before));
-	bool *found = calloc(n, sizeof(*found));
-	int64_t *idx = calloc(n, sizeof(*idx));
-	if (before == NULL || found == NULL || idx == NULL)
-		rc = tm_error_set(err, "internal.nomem", "supplies: out of memory");
-	for (size_t i = 0; rc == GW_STORE_OK && i < n; i++)
-		idx[i] = r->supplies[i].index;
-	if (rc == GW_STORE_OK)
-		rc = gw_store_supply_before_many(st, r->serial, n, idx, at, nsec, r->seq, before, found,
-						 err);
-	for (size_t i = 0; i < n && rc == GW_STORE_OK; i++) {
-		if (!gw_supply_replaced_by_agent(r, r->supplies[i].index) && found[i] &&
-		    unchanged(&r->supplies[i], &before[i]))
+	for (size_t i = 0; i < p->n && rc == GW_STORE_OK; i++) {
+		if (!gw_supply_replaced_by_agent(r, r->supplies[i].index) && p->found[i] &&
+		    unchanged(&r->supplies[i], &p->before[i]))
 			continue;
 		if (!have_rule) {
 			rc = gw_supply_rule_get(st, rec->tenant, &rule, err);
 			have_rule = rc == GW_STORE_OK;
 		}
 		if (rc == GW_STORE_OK)
-			rc = evaluate_supply(st, svc, rec, r->supplies[i].index, at, &rule, now,
+			rc = evaluate_supply(st, svc, rec, r->supplies[i].index, p->at, &rule, now,
 					     err);
 	}
-	free(before);
-	free(found);
-	free(idx);
 	return rc;
 }
 

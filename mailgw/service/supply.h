@@ -6,7 +6,7 @@
  *   - Forecasts are computed from the history as stored, ordered by report
  *     time (forecast.h): a late or out-of-order report is read in its place
  *     the next time anybody asks, and the order rule is evaluated again for
- *     every stored report (gw_supply_on_stored, in the report's transaction)
+ *     every stored report (gw_supply_run, in the report's transaction)
  *     whose supply says something else than the report before it in time (a
  *     level or part number of its own): a device repeating itself costs one
  *     lookup per supply, not a read of its history. A report that moves a
@@ -47,11 +47,28 @@ struct tm_error;
 
 const char *gw_order_state_name(enum gw_order_state s);
 
-/* The pipeline hook (gw_alerts_on_stored), inside the batch transaction,
- * after a put that answered STORED: every supply of the report is forecast
- * again and the order rule applied. */
-int gw_supply_on_stored(struct gw_store *st, const struct gw_service_config *svc,
-			const struct gw_store_record *rec, int64_t now, struct tm_error *err);
+/* The pipeline's step (gw_alerts_on_stored), inside the batch transaction,
+ * after a put that answered STORED: every supply of the report whose word
+ * changed is forecast again and the order rule applied. In steps, so that
+ * the caller reads the supplies' rows before the report together with its
+ * other reads (gw_store_report_reads): prepare (p->n 0: a report without
+ * supplies), answer p->before and p->found for p->idx
+ * (gw_store_supply_before_many of the report's serial, p->at, p->nsec and
+ * seq), run, free. */
+struct gw_supply_prep {
+	size_t n;
+	int64_t *idx;
+	int64_t at;
+	int32_t nsec;
+	struct gw_supply_hist_row *before;
+	bool *found;
+};
+int gw_supply_prepare(const struct gw_store_record *rec, struct gw_supply_prep *p,
+		      struct tm_error *err);
+int gw_supply_run(struct gw_store *st, const struct gw_service_config *svc,
+		  const struct gw_store_record *rec, const struct gw_supply_prep *p, int64_t now,
+		  struct tm_error *err);
+void gw_supply_prep_free(struct gw_supply_prep *p);
 
 /* Is report r the agent's supply_replaced event for supply idx (trigger
  * cause supply_replaced, subject "supplies/<idx>")? Such a report starts a

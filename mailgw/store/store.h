@@ -627,7 +627,8 @@ struct gw_store_options {
 	enum gw_store_schema_mode schema;
 };
 
-struct gw_meter_ask;   /* below, with gw_store_meter_adjacent_asks */
+struct gw_meter_ask;     /* below, with gw_store_meter_adjacent_asks */
+struct gw_report_reads;  /* below, with gw_store_report_reads */
 
 /* A back end is a folder and this table. Only store.c calls it (through the
  * gw_store_* functions below), as OpenSMTPD's queue_backend.c is the only
@@ -798,6 +799,11 @@ struct gw_store_ops {
 	 * meter_adjacent) for each */
 	int (*meter_adjacent_asks)(void *s, const char *serial, size_t n_asks,
 				   const struct gw_meter_ask *asks, struct tm_error *err);
+	/* the three reads of gw_report_reads at once (within the fronts'
+	 * limits: at most GW_SUPPLY_BEFORE_MAX supplies, GW_METER_ASKS_MAX
+	 * asks); NULL: the front makes the three calls */
+	int (*report_reads)(void *s, const char *serial, struct gw_report_reads *rr,
+			    struct tm_error *err);
 	int (*supply_before)(void *s, const char *serial, int64_t idx, int64_t at, int32_t at_nsec,
 			     int64_t seq, struct gw_supply_hist_row *out, bool *found,
 			     struct tm_error *err);
@@ -1170,6 +1176,32 @@ struct gw_meter_ask {
 #define GW_METER_ASKS_MAX 4
 int gw_store_meter_adjacent_asks(struct gw_store *st, const char *serial, size_t n_asks,
 				 const struct gw_meter_ask *asks, struct tm_error *err);
+
+/* What the service side reads of a stored report before it evaluates it
+ * (service/alerts.c), asked at once: one round trip on a server. Each part
+ * is answered as its own call answers it: the device's marks and open
+ * alerts (gw_store_device_load; device false: not read), the supplies'
+ * rows before the report (gw_store_supply_before_many of idx at at,
+ * at_nsec, seq; n_supplies 0: none), the meter check's asks
+ * (gw_store_meter_adjacent_asks; n_asks 0: none). */
+struct gw_report_reads {
+	bool device;
+	gw_store_mark_cb mark_cb;
+	gw_store_alert_cb alert_cb;
+	void *ctx;
+	int stop[2];                       /* as gw_store_device_load's */
+	size_t n_supplies;
+	const int64_t *idx;
+	int64_t at;
+	int32_t at_nsec;
+	int64_t seq;
+	struct gw_supply_hist_row *before;
+	bool *found;
+	size_t n_asks;
+	const struct gw_meter_ask *asks;
+};
+int gw_store_report_reads(struct gw_store *st, const char *serial, struct gw_report_reads *rr,
+			  struct tm_error *err);
 
 /* ---- web reads: the fleet page and the metrics (issue 19) ----
  * Read-only; the caller filters by tenant scope (registry/tenant_scope.h).

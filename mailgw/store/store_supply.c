@@ -185,6 +185,32 @@ int gw_store_meter_adjacent(struct gw_store *st, const char *serial, const char 
 				       found, err);
 }
 
+int gw_store_report_reads(struct gw_store *st, const char *serial, struct gw_report_reads *rr,
+			  struct tm_error *err)
+{
+	rr->stop[0] = rr->stop[1] = 0;
+	bool fits = rr->n_supplies <= GW_SUPPLY_BEFORE_MAX && rr->n_asks <= GW_METER_ASKS_MAX;
+	for (size_t i = 0; i < rr->n_supplies; i++)
+		rr->found[i] = false;
+	for (size_t a = 0; a < rr->n_asks && fits; a++) {
+		fits = rr->asks[a].n <= GW_METER_ADJACENT_MAX;
+		for (size_t i = 0; fits && i < rr->asks[a].n; i++)
+			rr->asks[a].found[i] = false;
+	}
+	if (st->ops->report_reads != NULL && fits)
+		return st->ops->report_reads(st->be, serial, rr, err);
+	int rc = GW_STORE_OK;
+	if (rr->device)
+		rc = gw_store_device_load(st, serial, rr->mark_cb, rr->alert_cb, rr->ctx, rr->stop,
+					  err);
+	if (rc == GW_STORE_OK && rr->n_supplies > 0)
+		rc = gw_store_supply_before_many(st, serial, rr->n_supplies, rr->idx, rr->at,
+						 rr->at_nsec, rr->seq, rr->before, rr->found, err);
+	if (rc == GW_STORE_OK && rr->n_asks > 0)
+		rc = gw_store_meter_adjacent_asks(st, serial, rr->n_asks, rr->asks, err);
+	return rc;
+}
+
 int gw_store_meter_adjacent_asks(struct gw_store *st, const char *serial, size_t n_asks,
 				 const struct gw_meter_ask *asks, struct tm_error *err)
 {

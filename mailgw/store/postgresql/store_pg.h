@@ -296,6 +296,13 @@ int gw_pg_alert_list_device(void *s, const char *serial, gw_store_alert_cb cb, v
 			    struct tm_error *err);
 int gw_pg_device_load(void *s, const char *serial, gw_store_mark_cb mark_cb,
 		      gw_store_alert_cb alert_cb, void *ctx, int stop[2], struct tm_error *err);
+/* device_load's two statements sent into c's open pipe (slot: their
+ * results), and their results walked (store_pg_reads.c) */
+int gw_pg_device_load_send(struct gw_pg_conn *c, const char *serial, int slot[2],
+			   struct tm_error *err);
+void gw_pg_device_load_take(const PGresult *marks, const PGresult *alerts,
+			    gw_store_mark_cb mark_cb, gw_store_alert_cb alert_cb, void *ctx,
+			    int stop[2]);
 int gw_pg_mark_list(void *s, const char *serial, gw_store_mark_cb cb, void *ctx,
 		    struct tm_error *err);
 int gw_pg_mark_set_many(void *s, const char *serial, const struct gw_mark_entry *const *marks,
@@ -392,6 +399,13 @@ int gw_pg_meter_range(void *s, int64_t since, int64_t until, gw_store_meter_cb c
  * gw_pg_meter_adjacent_joined (store_pg_supply.c: a LATERAL each). */
 int gw_pg_meter_adjacent_asks(void *s, const char *serial, size_t n_asks,
 			      const struct gw_meter_ask *asks, struct tm_error *err);
+/* one ask's first statement sent into c's open pipe (*slot), and the ask
+ * answered from its result (a round trip more for counters its
+ * neighbouring report lacks) */
+int gw_pg_meter_adjacent_send(struct gw_pg_conn *c, const char *serial,
+			      const struct gw_meter_ask *k, int *slot, struct tm_error *err);
+int gw_pg_meter_adjacent_take(struct gw_pg *s, const char *serial, const struct gw_meter_ask *k,
+			      const PGresult *r, struct tm_error *err);
 int gw_pg_meter_adjacent_many(void *s, const char *serial, size_t n,
 			      const struct gw_meter_key *keys, int64_t at, int32_t at_nsec,
 			      int64_t seq, bool after, struct gw_meter_row *out, bool *found,
@@ -431,6 +445,16 @@ int gw_pg_supply_before(void *s, const char *serial, int64_t idx, int64_t at, in
 int gw_pg_supply_before_many(void *s, const char *serial, size_t n, const int64_t *idx,
 			     int64_t at, int32_t at_nsec, int64_t seq,
 			     struct gw_supply_hist_row *out, bool *found, struct tm_error *err);
+/* supply_before_many's statement sent into c's open pipe (*slot; n at most
+ * GW_SUPPLY_BEFORE_MAX), and its result read into out and found */
+int gw_pg_supply_before_send(struct gw_pg_conn *c, const char *serial, size_t n,
+			     const int64_t *idx, int64_t at, int32_t at_nsec, int64_t seq,
+			     int *slot, struct tm_error *err);
+void gw_pg_supply_before_take(const PGresult *r, size_t n, struct gw_supply_hist_row *out,
+			      bool *found);
+/* the reads of a stored report at once (store_pg_reads.c) */
+int gw_pg_report_reads(void *s, const char *serial, struct gw_report_reads *rr,
+		       struct tm_error *err);
 int gw_pg_supply_rule_get(void *s, const char *tenant, struct gw_supply_rule_row *out,
 			  bool *found, struct tm_error *err);
 int gw_pg_supply_rule_set(void *s, const struct gw_supply_rule_row *r, struct tm_error *err);

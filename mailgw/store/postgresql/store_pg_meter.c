@@ -195,7 +195,8 @@ int gw_pg_meter_list(void *state, bool latest, int64_t until, gw_store_meter_cb 
 			  " r.generated_nsec, " GW_PG_METERS_READ                                \
 			  " FROM reports r WHERE r.serial = $1", "$2, $3, $4", "")
 
-static void adjacent_params(struct gw_pg_params *p, const char *serial, const struct gw_meter_ask *k)
+static void adjacent_params(struct gw_pg_params *p, const char *serial,
+			    const struct gw_meter_ask *k)
 {
 	gw_pg_params_init(p);
 	gw_pg_text(p, serial);
@@ -204,10 +205,19 @@ static void adjacent_params(struct gw_pg_params *p, const char *serial, const st
 	gw_pg_int(p, k->seq);
 }
 
+int gw_pg_meter_adjacent_send(struct gw_pg_conn *c, const char *serial,
+			      const struct gw_meter_ask *k, int *slot, struct tm_error *err)
+{
+	struct gw_pg_params p;
+	adjacent_params(&p, serial, k);
+	return gw_pg_pipe_send(c, ADJACENT_SQL(k->after), &p, true, "adjacent meter readings", slot,
+			       err);
+}
+
 /* Answer ask k from r, the result of its ADJACENT_SQL: the counters the
  * neighbouring report holds; the rest further away (a round trip more). */
-static int take_adjacent(struct gw_pg *s, const char *serial, const struct gw_meter_ask *k,
-			 const PGresult *r, struct tm_error *err)
+int gw_pg_meter_adjacent_take(struct gw_pg *s, const char *serial, const struct gw_meter_ask *k,
+			      const PGresult *r, struct tm_error *err)
 {
 	size_t n = k->n;
 	for (size_t i = 0; i < n; i++)
@@ -275,42 +285,19 @@ int gw_pg_meter_adjacent_many(void *state, const char *serial, size_t n,
 	int rc = gw_pg_exec(&s->c, ADJACENT_SQL(after), &p, &r, "adjacent meter readings", err);
 	if (rc != GW_STORE_OK)
 		return rc;
-	rc = take_adjacent(s, serial, &k, r, err);
+	rc = gw_pg_meter_adjacent_take(s, serial, &k, r, err);
 	PQclear(r);
 	return rc;
 }
 
 /* Every ask's neighbouring report in one pipe (one round trip), then each
  * answered from it (a round trip more for an ask whose counters are not
- * all there). */
+ * all there): the report's reads with asks only (store_pg_reads.c). */
 int gw_pg_meter_adjacent_asks(void *state, const char *serial, size_t n_asks,
 			      const struct gw_meter_ask *asks, struct tm_error *err)
 {
-	struct gw_pg *s = state;
-	struct gw_pg_conn *c = &s->c;
-	struct gw_pg_pipe pp;
-	int rc = gw_pg_pipe_begin(c, &pp, err);
-	if (rc != GW_STORE_OK)
-		return rc;
-	int slot[GW_METER_ASKS_MAX];
-	for (size_t a = 0; a < n_asks && rc == GW_STORE_OK; a++) {
-		slot[a] = -1;
-		if (asks[a].n == 0)
-			continue;
-		struct gw_pg_params p;
-		adjacent_params(&p, serial, &asks[a]);
-		rc = gw_pg_pipe_send(c, ADJACENT_SQL(asks[a].after), &p, true,
-				     "adjacent meter readings", &slot[a], err);
-	}
-	struct tm_error serr = {0};
-	int src = gw_pg_pipe_sync(c, rc == GW_STORE_OK ? err : &serr);
-	if (rc == GW_STORE_OK)
-		rc = src;
-	for (size_t a = 0; a < n_asks && rc == GW_STORE_OK; a++)
-		if (slot[a] >= 0)
-			rc = take_adjacent(s, serial, &asks[a], pp.res[slot[a]], err);
-	gw_pg_pipe_clear(&pp);
-	return rc;
+	struct gw_report_reads rr = { .n_asks = n_asks, .asks = asks };
+	return gw_pg_report_reads(state, serial, &rr, err);
 }
 
 /* ---- a billing period's readings ---- */

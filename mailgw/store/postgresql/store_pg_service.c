@@ -293,34 +293,39 @@ static int walk_result(const PGresult *res, gw_pg_fill_fn fill, void *row,
 	return stop;
 }
 
-int gw_pg_device_load(void *state, const char *serial, gw_store_mark_cb mark_cb,
-		      gw_store_alert_cb alert_cb, void *ctx, int stop[2], struct tm_error *err)
+int gw_pg_device_load_send(struct gw_pg_conn *c, const char *serial, int slot[2],
+			   struct tm_error *err)
 {
-	struct gw_pg *s = state;
-	struct gw_pg_conn *c = &s->c;
 	struct gw_pg_params p;
 	gw_pg_params_init(&p);
 	gw_pg_text(&p, serial);
-	struct gw_pg_pipe pp;
-	int rc = gw_pg_pipe_begin(c, &pp, err);
-	if (rc != GW_STORE_OK)
-		return rc;
-	int s_marks = -1, s_alerts = -1;
-	rc = gw_pg_pipe_send(c, MARKS_SQL, &p, true, "list marks", &s_marks, err);
+	int rc = gw_pg_pipe_send(c, MARKS_SQL, &p, true, "list marks", &slot[0], err);
 	if (rc == GW_STORE_OK)
 		rc = gw_pg_pipe_send(c, DEVICE_ALERTS_SQL, &p, true, "list the device's alerts",
-				     &s_alerts, err);
-	struct tm_error serr = {0};
-	int src = gw_pg_pipe_sync(c, rc == GW_STORE_OK ? err : &serr);
-	if (rc == GW_STORE_OK)
-		rc = src;
-	if (rc == GW_STORE_OK) {
-		struct gw_mark_entry m;
-		struct gw_alert_row a;
-		stop[0] = walk_result(pp.res[s_marks], mark_entry, &m, call_mark, &mark_cb, ctx);
-		stop[1] = walk_result(pp.res[s_alerts], alert_row, &a, call_alert, &alert_cb, ctx);
-	}
-	gw_pg_pipe_clear(&pp);
+				     &slot[1], err);
+	return rc;
+}
+
+void gw_pg_device_load_take(const PGresult *marks, const PGresult *alerts,
+			    gw_store_mark_cb mark_cb, gw_store_alert_cb alert_cb, void *ctx,
+			    int stop[2])
+{
+	struct gw_mark_entry m;
+	struct gw_alert_row a;
+	stop[0] = walk_result(marks, mark_entry, &m, call_mark, &mark_cb, ctx);
+	stop[1] = walk_result(alerts, alert_row, &a, call_alert, &alert_cb, ctx);
+}
+
+/* The two in one pipe: the report's reads with the device only
+ * (store_pg_reads.c). */
+int gw_pg_device_load(void *state, const char *serial, gw_store_mark_cb mark_cb,
+		      gw_store_alert_cb alert_cb, void *ctx, int stop[2], struct tm_error *err)
+{
+	struct gw_report_reads rr = { .device = true, .mark_cb = mark_cb, .alert_cb = alert_cb,
+				      .ctx = ctx };
+	int rc = gw_pg_report_reads(state, serial, &rr, err);
+	stop[0] = rr.stop[0];
+	stop[1] = rr.stop[1];
 	return rc;
 }
 

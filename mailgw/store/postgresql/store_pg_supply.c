@@ -192,14 +192,12 @@ static void by_ordinal(const PGresult *r, int col, size_t n, gw_pg_fill_fn fill,
  * list of parameters, not an array: the server then plans the statement
  * once (its generic plan knows how many there are) where, given an array,
  * it planned it again at every call (a quarter of a millisecond, more with
- * every month's partition). */
-int gw_pg_supply_before_many(void *state, const char *serial, size_t n, const int64_t *idx,
-			     int64_t at, int32_t at_nsec, int64_t seq,
-			     struct gw_supply_hist_row *out, bool *found, struct tm_error *err)
+ * every month's partition). Sent into c's open pipe (*slot: its result)
+ * or waited for (*res); n at most GW_SUPPLY_BEFORE_MAX. */
+static int before_many(struct gw_pg_conn *c, const char *serial, size_t n, const int64_t *idx,
+		       int64_t at, int32_t at_nsec, int64_t seq, int *slot, PGresult **res,
+		       struct tm_error *err)
 {
-	struct gw_pg *s = state;
-	if (n > GW_SUPPLY_BEFORE_MAX)
-		n = GW_SUPPLY_BEFORE_MAX;
 	static const char head[] = "SELECT h.*, k.i FROM (VALUES";
 	static const char tail[] = ") AS k(idx, i) CROSS JOIN LATERAL ("
 		HIST_BEFORE_OF("k.idx", "$2, $3, $4") ") h";
@@ -217,11 +215,36 @@ int gw_pg_supply_before_many(void *state, const char *serial, size_t n, const in
 		gw_pg_int(&p, idx[i]);
 	}
 	snprintf(sql + o, sizeof(sql) - o, "%s", tail);
+	if (slot != NULL)
+		return gw_pg_pipe_send(c, sql, &p, true, "supplies before", slot, err);
+	return gw_pg_exec(c, sql, &p, res, "supplies before", err);
+}
+
+int gw_pg_supply_before_send(struct gw_pg_conn *c, const char *serial, size_t n,
+			     const int64_t *idx, int64_t at, int32_t at_nsec, int64_t seq,
+			     int *slot, struct tm_error *err)
+{
+	return before_many(c, serial, n, idx, at, at_nsec, seq, slot, NULL, err);
+}
+
+void gw_pg_supply_before_take(const PGresult *r, size_t n, struct gw_supply_hist_row *out,
+			      bool *found)
+{
+	by_ordinal(r, 11, n, hist_row, out, sizeof(*out), found);
+}
+
+int gw_pg_supply_before_many(void *state, const char *serial, size_t n, const int64_t *idx,
+			     int64_t at, int32_t at_nsec, int64_t seq,
+			     struct gw_supply_hist_row *out, bool *found, struct tm_error *err)
+{
+	struct gw_pg *s = state;
+	if (n > GW_SUPPLY_BEFORE_MAX)
+		n = GW_SUPPLY_BEFORE_MAX;
 	PGresult *r;
-	int rc = gw_pg_exec(&s->c, sql, &p, &r, "supplies before", err);
+	int rc = before_many(&s->c, serial, n, idx, at, at_nsec, seq, NULL, &r, err);
 	if (rc != GW_STORE_OK)
 		return rc;
-	by_ordinal(r, 11, n, hist_row, out, sizeof(*out), found);
+	gw_pg_supply_before_take(r, n, out, found);
 	PQclear(r);
 	return GW_STORE_OK;
 }
