@@ -497,27 +497,51 @@ static int auto_enroll_signer(struct gw_store *st, const char *fp,
  * serial is an enrolled device (it belongs to another collector or
  * certificate, maybe of another tenant: a printer moved between sites, or a
  * collector reading what is not its own), else device.mismatch. */
-static int not_bound(struct gw_store *st, const char *fp, const struct gw_cert_row *c,
-		     const char *report_serial, struct tm_error *err)
+static int not_bound(const char *fp, const struct gw_signer_rows *sr, const char *report_serial,
+		     struct tm_error *err)
 {
-	struct gw_device_row d;
-	bool found = false;
-	int rc = gw_store_device_get(st, report_serial, &d, &found, err);
-	if (rc != GW_STORE_OK)
-		return rc;
-	if (!found)
+	const struct gw_device_row *d = &sr->device;
+	if (!sr->device_found)
 		return tm_error_set(err, "device.mismatch",
 				    "report serial %.64s is not enrolled under collector %s",
 				    report_serial, fp);
-	if (strcmp(d.tenant, c->tenant) != 0)
+	if (strcmp(d->tenant, sr->cert.tenant) != 0)
 		return tm_error_set(err, "device.moved",
 				    "report serial %.64s belongs to tenant '%s', not to collector %s of "
 				    "tenant '%s': kept in quarantine until it is enrolled under this "
-				    "collector", report_serial, d.tenant, fp, c->tenant);
+				    "collector", report_serial, d->tenant, fp, sr->cert.tenant);
 	return tm_error_set(err, "device.moved",
 			    "report serial %.64s of tenant '%s' is enrolled under another "
 			    "certificate, not under collector %s: kept in quarantine until it is "
-			    "enrolled under this collector", report_serial, d.tenant, fp);
+			    "enrolled under this collector", report_serial, d->tenant, fp);
+}
+
+/* gw_registry_check on the signer's rows. */
+static int check_signer(const char *fp, const char *report_serial,
+			const struct gw_signer_rows *sr, char tenant_out[GW_NAME_MAX + 1],
+			struct tm_error *err)
+{
+	const struct gw_cert_row *c = &sr->cert;
+	if (!sr->cert_found)
+		return tm_error_set(err, "device.unknown",
+				    "signer certificate %s (device %s) is not enrolled", fp,
+				    report_serial != NULL ? report_serial : "?");
+	if (c->revoked_at != 0)
+		return tm_error_set(err, "smime.signer_revoked",
+				    "signer certificate %s was revoked in the registry at %lld", fp,
+				    (long long)c->revoked_at);
+	if (report_serial == NULL || report_serial[0] == '\0')
+		return tm_error_set(err, "device.mismatch", "the report names no device serial");
+	if (c->role == GW_ROLE_DEVICE) {
+		if (strcmp(c->serial, report_serial) != 0)
+			return tm_error_set(err, "device.mismatch",
+					    "report serial %.64s is not the signer's serial %s",
+					    report_serial, c->serial);
+	} else if (!sr->bound) {
+		return not_bound(fp, sr, report_serial, err);
+	}
+	snprintf(tenant_out, GW_NAME_MAX + 1, "%s", sr->device_found ? sr->device.tenant : c->tenant);
+	return GW_STORE_OK;
 }
 
 int gw_registry_check(struct gw_store *st, const char *fingerprint, const char *report_serial,
@@ -528,48 +552,20 @@ int gw_registry_check(struct gw_store *st, const char *fingerprint, const char *
 	tenant_out[0] = '\0';
 	if (gw_registry_fingerprint_norm(fingerprint, fp, err) < 0)
 		return GW_STORE_ERROR;
-	struct gw_cert_row c;
-	bool found;
-	int rc = gw_store_cert_get(st, fp, &c, &found, err);
-	if (rc != GW_STORE_OK)
-		return rc;
-	if (!found && auto_enroll != NULL && auto_enroll->tenant != NULL &&
-	    auto_enroll->tenant[0] != '\0') {
+	/* the signer's certificate, the report's device and their binding at
+	 * once (one round trip on a server) */
+	const char *serial = report_serial != NULL ? report_serial : "";
+	struct gw_signer_rows sr;
+	int rc = gw_store_signer_get(st, fp, serial, &sr, err);
+	if (rc == GW_STORE_OK && !sr.cert_found && auto_enroll != NULL &&
+	    auto_enroll->tenant != NULL && auto_enroll->tenant[0] != '\0') {
 		rc = auto_enroll_signer(st, fp, auto_enroll, err);
-		if (rc != GW_STORE_OK)
-			return rc;
-		rc = gw_store_cert_get(st, fp, &c, &found, err);
-		if (rc != GW_STORE_OK)
-			return rc;
+		if (rc == GW_STORE_OK)   /* the rows it made */
+			rc = gw_store_signer_get(st, fp, serial, &sr, err);
 	}
-	if (!found)
-		return tm_error_set(err, "device.unknown",
-				    "signer certificate %s (device %s) is not enrolled", fp,
-				    report_serial != NULL ? report_serial : "?");
-	if (c.revoked_at != 0)
-		return tm_error_set(err, "smime.signer_revoked",
-				    "signer certificate %s was revoked in the registry at %lld", fp,
-				    (long long)c.revoked_at);
-	if (report_serial == NULL || report_serial[0] == '\0')
-		return tm_error_set(err, "device.mismatch", "the report names no device serial");
-	if (c.role == GW_ROLE_DEVICE) {
-		if (strcmp(c.serial, report_serial) != 0)
-			return tm_error_set(err, "device.mismatch",
-					    "report serial %.64s is not the signer's serial %s",
-					    report_serial, c.serial);
-	} else {
-		rc = gw_store_binding_has(st, fp, report_serial, &found, err);
-		if (rc == GW_STORE_OK && !found)
-			rc = not_bound(st, fp, &c, report_serial, err);
-		if (rc != GW_STORE_OK)
-			return rc;
-	}
-	struct gw_device_row d;
-	rc = gw_store_device_get(st, report_serial, &d, &found, err);
-	if (rc != GW_STORE_OK)
-		return rc;
-	snprintf(tenant_out, GW_NAME_MAX + 1, "%s", found ? d.tenant : c.tenant);
-	return GW_STORE_OK;
+	if (rc == GW_STORE_OK)
+		rc = check_signer(fp, report_serial, &sr, tenant_out, err);
+	return rc;
 }
 
 /* ---- listings ---- */

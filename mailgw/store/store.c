@@ -372,6 +372,20 @@ int gw_store_device_get(struct gw_store *st, const char *serial, struct gw_devic
 	return st->ops->device_get(st->be, serial, out, found, err);
 }
 
+int gw_store_signer_get(struct gw_store *st, const char *fingerprint, const char *serial,
+			struct gw_signer_rows *out, struct tm_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	if (st->ops->signer_get != NULL)
+		return st->ops->signer_get(st->be, fingerprint, serial, out, err);
+	int rc = gw_store_cert_get(st, fingerprint, &out->cert, &out->cert_found, err);
+	if (rc == GW_STORE_OK)
+		rc = gw_store_device_get(st, serial, &out->device, &out->device_found, err);
+	if (rc == GW_STORE_OK && out->cert_found && out->cert.role != GW_ROLE_DEVICE)
+		rc = gw_store_binding_has(st, fingerprint, serial, &out->bound, err);
+	return rc;
+}
+
 int gw_store_device_list(struct gw_store *st, gw_store_device_cb cb, void *ctx,
 			 struct tm_error *err)
 {

@@ -629,6 +629,7 @@ struct gw_store_options {
 
 struct gw_meter_ask;     /* below, with gw_store_meter_adjacent_asks */
 struct gw_report_reads;  /* below, with gw_store_report_reads */
+struct gw_signer_rows;   /* below, with gw_store_signer_get */
 
 /* A back end is a folder and this table. Only store.c calls it (through the
  * gw_store_* functions below), as OpenSMTPD's queue_backend.c is the only
@@ -683,6 +684,10 @@ struct gw_store_ops {
 			   struct tm_error *err);
 	int (*device_add)(void *s, const char *serial, const char *tenant, int64_t now,
 			  struct tm_error *err);
+	/* cert_get, device_get and binding_has of one signer at once; NULL:
+	 * the front asks them in turn (binding_has for a collector only) */
+	int (*signer_get)(void *s, const char *fingerprint, const char *serial,
+			  struct gw_signer_rows *out, struct tm_error *err);
 	int (*device_get)(void *s, const char *serial, struct gw_device_row *out, bool *found,
 			  struct tm_error *err);
 	int (*device_list)(void *s, gw_store_device_cb cb, void *ctx, struct tm_error *err);
@@ -974,6 +979,19 @@ int gw_store_device_get(struct gw_store *st, const char *serial, struct gw_devic
 			bool *found, struct tm_error *err);
 int gw_store_device_list(struct gw_store *st, gw_store_device_cb cb, void *ctx,
 			 struct tm_error *err);
+/* What the identity binding reads of a message's signer (registry.c's
+ * gw_registry_check), at once: one round trip on a server. The certificate
+ * of fingerprint, the device row of serial, and for a collector's
+ * certificate whether serial is bound to it (bound: false otherwise). */
+struct gw_signer_rows {
+	struct gw_cert_row cert;
+	bool cert_found;
+	struct gw_device_row device;
+	bool device_found;
+	bool bound;
+};
+int gw_store_signer_get(struct gw_store *st, const char *fingerprint, const char *serial,
+			struct gw_signer_rows *out, struct tm_error *err);
 
 /* ---- the service's rows (logic in service/alerts.c, service/notify.c,
  * store/audit.c, service/billing.c) ---- */

@@ -590,6 +590,7 @@ const struct gw_store_ops gw_store_pg_ops = {
 	.binding_has = gw_pg_binding_has,
 	.device_add = gw_pg_device_add,
 	.device_get = gw_pg_device_get,
+	.signer_get = gw_pg_signer_get,
 	.device_list = gw_pg_device_list,
 	.unreachable_list = gw_pg_unreachable_list,
 	.alert_find_active = gw_pg_alert_find_active,

@@ -274,6 +274,8 @@ int gw_pg_binding_has(void *s, const char *fingerprint, const char *serial, bool
 		      struct tm_error *err);
 int gw_pg_device_add(void *s, const char *serial, const char *tenant, int64_t now,
 		     struct tm_error *err);
+int gw_pg_signer_get(void *s, const char *fingerprint, const char *serial,
+		     struct gw_signer_rows *out, struct tm_error *err);
 int gw_pg_device_get(void *s, const char *serial, struct gw_device_row *out, bool *found,
 		     struct tm_error *err);
 int gw_pg_device_list(void *s, gw_store_device_cb cb, void *ctx, struct tm_error *err);

@@ -79,6 +79,11 @@ static void device_row(const PGresult *r, int i, struct gw_device_row *d)
 	gw_pg_col_text(r, i, 10, d->manufacturer, sizeof(d->manufacturer));
 }
 
+/* a certificate by fingerprint, a device by serial, a collector's binding */
+#define CERT_SQL "SELECT " CERT_COLS " FROM certificates c WHERE fingerprint = $1"
+#define DEVICE_SQL "SELECT " DEVICE_COLS " FROM devices WHERE serial = $1"
+#define BINDING_SQL "SELECT 1 FROM cert_devices WHERE fingerprint = $1 AND serial = $2"
+
 /* One-row lookup by one or two text keys. */
 static int get_one(struct gw_pg *s, const char *sql, const char *k1, const char *k2,
 		   PGresult **res, bool *found, const char *what, struct tm_error *err)
@@ -162,8 +167,7 @@ int gw_pg_cert_get(void *state, const char *fingerprint, struct gw_cert_row *out
 		   struct tm_error *err)
 {
 	PGresult *r;
-	int rc = get_one(state, "SELECT " CERT_COLS " FROM certificates c WHERE fingerprint = $1",
-			 fingerprint, NULL, &r, found, "read certificate", err);
+	int rc = get_one(state, CERT_SQL, fingerprint, NULL, &r, found, "read certificate", err);
 	if (rc == GW_STORE_OK) {
 		if (*found)
 			cert_row(r, 0, out);
@@ -199,8 +203,8 @@ int gw_pg_binding_has(void *state, const char *fingerprint, const char *serial, 
 		      struct tm_error *err)
 {
 	PGresult *r;
-	int rc = get_one(state, "SELECT 1 FROM cert_devices WHERE fingerprint = $1 AND serial = $2",
-			 fingerprint, serial, &r, found, "read device binding", err);
+	int rc = get_one(state, BINDING_SQL, fingerprint, serial, &r, found, "read device binding",
+			 err);
 	if (rc == GW_STORE_OK)
 		PQclear(r);
 	return rc;
@@ -222,13 +226,51 @@ int gw_pg_device_get(void *state, const char *serial, struct gw_device_row *out,
 		     struct tm_error *err)
 {
 	PGresult *r;
-	int rc = get_one(state, "SELECT " DEVICE_COLS " FROM devices WHERE serial = $1", serial,
-			 NULL, &r, found, "read device", err);
+	int rc = get_one(state, DEVICE_SQL, serial, NULL, &r, found, "read device", err);
 	if (rc == GW_STORE_OK) {
 		if (*found)
 			device_row(r, 0, out);
 		PQclear(r);
 	}
+	return rc;
+}
+
+/* The three lookups of cert_get, device_get and binding_has in one pipe. */
+int gw_pg_signer_get(void *state, const char *fingerprint, const char *serial,
+		     struct gw_signer_rows *out, struct tm_error *err)
+{
+	struct gw_pg_conn *c = &((struct gw_pg *)state)->c;
+	struct gw_pg_pipe pp;
+	int rc = gw_pg_pipe_begin(c, &pp, err);
+	if (rc != GW_STORE_OK)
+		return rc;
+	int s_cert = -1, s_dev = -1, s_bind = -1;
+	struct gw_pg_params p;
+	gw_pg_params_init(&p);
+	gw_pg_text(&p, fingerprint);
+	rc = gw_pg_pipe_send(c, CERT_SQL, &p, true, "read certificate", &s_cert, err);
+	gw_pg_params_init(&p);
+	gw_pg_text(&p, serial);
+	if (rc == GW_STORE_OK)
+		rc = gw_pg_pipe_send(c, DEVICE_SQL, &p, true, "read device", &s_dev, err);
+	gw_pg_params_init(&p);
+	gw_pg_text(&p, fingerprint);
+	gw_pg_text(&p, serial);
+	if (rc == GW_STORE_OK)
+		rc = gw_pg_pipe_send(c, BINDING_SQL, &p, true, "read device binding", &s_bind, err);
+	struct tm_error serr = {0};
+	int src = gw_pg_pipe_sync(c, rc == GW_STORE_OK ? err : &serr);
+	if (rc == GW_STORE_OK)
+		rc = src;
+	if (rc == GW_STORE_OK) {
+		if ((out->cert_found = PQntuples(pp.res[s_cert]) > 0))
+			cert_row(pp.res[s_cert], 0, &out->cert);
+		if ((out->device_found = PQntuples(pp.res[s_dev]) > 0))
+			device_row(pp.res[s_dev], 0, &out->device);
+		out->bound = out->cert_found && out->cert.role != GW_ROLE_DEVICE &&
+			     PQntuples(pp.res[s_bind]) > 0;
+	}
+	gw_pg_pipe_clear(&pp);
 	return rc;
 }
 
