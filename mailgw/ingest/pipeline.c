@@ -255,17 +255,25 @@ static int commit_one(const struct gw_pipeline *p, struct gw_store *st, struct g
 			.fingerprint = it->fingerprint, .message_id = it->message_id,
 			.received_at = it->received_at, .raw_sha256 = it->raw_sha256,
 		};
+		/* alerts, supplies, meters and the audit entry, in the same
+		 * transaction: prepared first, so that their reads go with the
+		 * put's last round trip where the store can (gw_alerts_prepare) */
+		const struct gw_config *cfg = p != NULL ? p->cfg : NULL;
+		const struct gw_service_config *svc = cfg != NULL ? cfg->service : NULL;
+		struct gw_alerts_prep *ap = NULL;
+		struct tm_error aerr = {0};   /* (a report prepare refuses: refused as before) */
+		if (gw_alerts_prepare(st, svc, &r, now, &ap, &aerr) == GW_STORE_OK)
+			r.reads = gw_alerts_reads(ap);
 		struct gw_put_info info;
 		struct tm_error perr = {0};
 		int rc = gw_store_put(st, &r, &info, &perr);
-		if (rc == GW_STORE_OK && info.result == GW_PUT_STORED) {
-			/* alerts and the audit entry, in the same transaction */
-			const struct gw_config *cfg = p != NULL ? p->cfg : NULL;
-			rc = gw_alerts_on_stored(st, cfg != NULL ? cfg->service : NULL, &r, &info, now,
-						 err);
-			if (rc != GW_STORE_OK)
-				return rc;
-		}
+		bool stored = rc == GW_STORE_OK && info.result == GW_PUT_STORED;
+		if (stored)
+			rc = ap != NULL ? gw_alerts_run(ap, &info, err)
+					: gw_alerts_on_stored(st, svc, &r, &info, now, err);
+		gw_alerts_prep_free(ap);
+		if (stored && rc != GW_STORE_OK)
+			return rc;
 		if (rc == GW_STORE_OK && info.result != GW_PUT_CONFLICT) {
 			it->outcome = info.result == GW_PUT_STORED ? GW_OUTCOME_STORED
 								    : GW_OUTCOME_DUPLICATE;

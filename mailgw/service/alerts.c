@@ -348,16 +348,86 @@ static int evaluate(const struct gw_alerts_eval *e, const struct tm_report *r)
 	return rc;
 }
 
-int gw_alerts_on_stored(struct gw_store *st, const struct gw_service_config *svc,
-			const struct gw_store_record *rec, const struct gw_put_info *info,
-			int64_t now, struct tm_error *err)
+/* A stored report's evaluation between its reads and its run (alerts.h). */
+struct gw_alerts_prep {
+	struct gw_store *st;
+	const struct gw_service_config *svc;
+	struct gw_service_config defaults;   /* svc when the caller gave none */
+	const struct gw_store_record *rec;
+	int64_t now;
+	struct gw_alerts_device dev;
+	struct gw_supply_prep sp;
+	struct gw_meter_prep *mp;
+	struct gw_report_reads rr;
+};
+
+void gw_alerts_prep_free(struct gw_alerts_prep *p)
 {
-	struct gw_service_config defaults;
+	if (p == NULL)
+		return;
+	gw_alerts_device_fini(&p->dev);
+	gw_supply_prep_free(&p->sp);
+	gw_meter_check_free(p->mp);
+	free(p);
+}
+
+int gw_alerts_prepare(struct gw_store *st, const struct gw_service_config *svc,
+		      const struct gw_store_record *rec, int64_t now, struct gw_alerts_prep **out,
+		      struct tm_error *err)
+{
+	*out = NULL;
+	struct gw_alerts_prep *p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return tm_error_set(err, "internal.nomem", "alerts: out of memory");
 	if (svc == NULL) {
-		gw_service_config_defaults(&defaults);
-		svc = &defaults;
+		gw_service_config_defaults(&p->defaults);
+		svc = &p->defaults;
 	}
 	const struct tm_report *r = rec->report;
+	p->st = st;
+	p->svc = svc;
+	p->rec = rec;
+	p->now = now;
+	gw_alerts_device_init(&p->dev, st, r->serial, r->seq);
+	/* what the evaluations read of the report's device, asked at once (one
+	 * round trip on a server; with the put's last one where the store can):
+	 * its marks and active alerts, its supplies' words before the report,
+	 * its counters' neighbours. None of them reads what the put or an
+	 * evaluation before it writes. */
+	int rc = gw_supply_prepare(rec, &p->sp, err);
+	if (rc == GW_STORE_OK)
+		rc = gw_meter_check_prepare(st, p->svc, rec, now, &p->mp, err);
+	if (rc != GW_STORE_OK) {
+		gw_alerts_prep_free(p);
+		return rc;
+	}
+	struct gw_report_reads *rr = &p->rr;
+	rr->seq = r->seq;
+	gw_alerts_device_load_ask(&p->dev, rr);
+	rr->n_supplies = p->sp.n;
+	rr->idx = p->sp.idx;
+	rr->at = p->sp.at;
+	rr->at_nsec = p->sp.nsec;
+	rr->before = p->sp.before;
+	rr->found = p->sp.found;
+	if (p->mp != NULL)
+		rr->asks = gw_meter_check_asks(p->mp, &rr->n_asks);
+	*out = p;
+	return GW_STORE_OK;
+}
+
+struct gw_report_reads *gw_alerts_reads(struct gw_alerts_prep *p)
+{
+	return p != NULL ? &p->rr : NULL;
+}
+
+int gw_alerts_run(struct gw_alerts_prep *p, const struct gw_put_info *info, struct tm_error *err)
+{
+	struct gw_store *st = p->st;
+	const struct gw_service_config *svc = p->svc;
+	const struct gw_store_record *rec = p->rec;
+	const struct tm_report *r = rec->report;
+	int64_t now = p->now;
 	int rc = GW_STORE_OK;
 	if (info->result != GW_PUT_STORED)
 		return GW_STORE_OK;
@@ -369,57 +439,35 @@ int gw_alerts_on_stored(struct gw_store *st, const struct gw_service_config *svc
 		if (rc != GW_STORE_OK)
 			return rc;
 	}
-	/* what the evaluations read of the report's device, asked at once (one
-	 * round trip on a server): its marks and active alerts (a newest report
-	 * only), its supplies' words before the report, its counters'
-	 * neighbours. None of them reads what an evaluation before it writes. */
-	struct gw_alerts_device dev;
-	gw_alerts_device_init(&dev, st, r->serial, r->seq);
-	struct gw_supply_prep sp;
-	struct gw_meter_prep *mp = NULL;
-	struct gw_report_reads rr = { .seq = r->seq };
-	rc = gw_supply_prepare(rec, &sp, err);
-	if (rc == GW_STORE_OK)
-		rc = gw_meter_check_prepare(st, svc, rec, now, &mp, err);
-	if (rc == GW_STORE_OK) {
-		if (info->newest)
-			gw_alerts_device_load_ask(&dev, &rr);
-		rr.n_supplies = sp.n;
-		rr.idx = sp.idx;
-		rr.at = sp.at;
-		rr.at_nsec = sp.nsec;
-		rr.before = sp.before;
-		rr.found = sp.found;
-		if (mp != NULL)
-			rr.asks = gw_meter_check_asks(mp, &rr.n_asks);
-		rc = gw_store_report_reads(st, r->serial, &rr, err);
+	struct gw_report_reads *rr = &p->rr;
+	if (!rr->answered) {   /* not with the put: now (the device only for a newest report) */
+		rr->device = info->newest;
+		rc = gw_store_report_reads(st, r->serial, rr, err);
 	}
 	if (rc == GW_STORE_OK && !info->newest) {   /* a late report: its signer's span only */
 		rc = gw_alerts_identity_on_stored(st, svc, rec, NULL, now, err);
 	} else if (rc == GW_STORE_OK) {
 		struct gw_alerts_eval e = {
-			.st = st, .dev = &dev, .svc = svc, .serial = r->serial, .tenant = rec->tenant,
-			.report_id = r->id, .report = r, .seq = r->seq, .now = now, .err = err,
+			.st = st, .dev = &p->dev, .svc = svc, .serial = r->serial,
+			.tenant = rec->tenant, .report_id = r->id, .report = r, .seq = r->seq,
+			.now = now, .err = err,
 		};
-		gw_alerts_device_loaded(&dev, rr.stop);
+		gw_alerts_device_loaded(&p->dev, rr->stop);
 		if (gw_store_parse_utc(r->generated_at, "report/generated_at", &e.at, err) < 0)
 			rc = GW_STORE_ERROR;
 		if (rc == GW_STORE_OK)   /* the signer's span, on the marks just read */
-			rc = gw_alerts_identity_on_stored(st, svc, rec, &dev, now, err);
+			rc = gw_alerts_identity_on_stored(st, svc, rec, &p->dev, now, err);
 		if (rc == GW_STORE_OK)
 			rc = evaluate(&e, r);
 		if (rc == GW_STORE_OK)
-			rc = gw_alerts_device_flush(&dev, err);
+			rc = gw_alerts_device_flush(&p->dev, err);
 	}
-	gw_alerts_device_fini(&dev);
 	/* supply forecasts and orders: every stored report, late ones too
 	 * (the history is read in report-time order) */
 	if (rc == GW_STORE_OK)
-		rc = gw_supply_run(st, svc, rec, &sp, now, err);
-	if (rc == GW_STORE_OK && mp != NULL)   /* and its meter readings checked (issue 18) */
-		rc = gw_meter_check_run(mp, err);
-	gw_supply_prep_free(&sp);
-	gw_meter_check_free(mp);
+		rc = gw_supply_run(st, svc, rec, &p->sp, now, err);
+	if (rc == GW_STORE_OK && p->mp != NULL)   /* and its meter readings checked (issue 18) */
+		rc = gw_meter_check_run(p->mp, err);
 	if (rc != GW_STORE_OK)
 		return rc;
 	char object[160], after[GW_SHA256_HEX];
@@ -427,6 +475,20 @@ int gw_alerts_on_stored(struct gw_store *st, const struct gw_service_config *svc
 		 r->seq);
 	tm_sha256_hex(rec->json, rec->json_len, after);
 	return gw_audit_append(st, "pipeline", "ingest", object, rec->tenant, NULL, after, now, err);
+}
+
+int gw_alerts_on_stored(struct gw_store *st, const struct gw_service_config *svc,
+			const struct gw_store_record *rec, const struct gw_put_info *info,
+			int64_t now, struct tm_error *err)
+{
+	if (info->result != GW_PUT_STORED)
+		return GW_STORE_OK;
+	struct gw_alerts_prep *p;
+	int rc = gw_alerts_prepare(st, svc, rec, now, &p, err);
+	if (rc == GW_STORE_OK)
+		rc = gw_alerts_run(p, info, err);
+	gw_alerts_prep_free(p);
+	return rc;
 }
 
 /* ---- the notifier's own alert ---- */

@@ -81,6 +81,19 @@ int gw_alerts_on_stored(struct gw_store *st, const struct gw_service_config *svc
 			const struct gw_store_record *rec, const struct gw_put_info *info,
 			int64_t now, struct tm_error *err);
 
+/* The same in steps, so that its reads go with the put (the pipeline):
+ * prepare before the put, set rec->reads to gw_alerts_reads (a back end
+ * may answer them in the put's last round trip), put, then run with the
+ * put's info (it asks the reads itself when the put did not answer them),
+ * free. rec must stay as it is from prepare to run. */
+struct gw_alerts_prep;
+int gw_alerts_prepare(struct gw_store *st, const struct gw_service_config *svc,
+		      const struct gw_store_record *rec, int64_t now, struct gw_alerts_prep **out,
+		      struct tm_error *err);
+struct gw_report_reads *gw_alerts_reads(struct gw_alerts_prep *p);
+int gw_alerts_run(struct gw_alerts_prep *p, const struct gw_put_info *info, struct tm_error *err);
+void gw_alerts_prep_free(struct gw_alerts_prep *p);
+
 struct gw_silence_counts {
 	size_t silent, never, resolved;
 	size_t collectors_silent;   /* collector_silent raised or counted again */

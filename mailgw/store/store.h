@@ -83,6 +83,10 @@ struct gw_store_record {
 	const char *message_id;           /* without <>, "" when the message had none */
 	int64_t received_at;              /* Unix seconds */
 	const char *raw_sha256;           /* SHA-256 of the raw message, 64 lower-case hex */
+	/* NULL, or what the caller reads after a put that stores the record
+	 * (service/alerts.c): a back end may answer it in the put's last round
+	 * trip (PostgreSQL), and then sets reads->answered */
+	struct gw_report_reads *reads;
 };
 
 /* What put says about the record besides its result. */
@@ -1217,9 +1221,14 @@ struct gw_report_reads {
 	bool *found;
 	size_t n_asks;
 	const struct gw_meter_ask *asks;
+	bool answered;                     /* set by a put that answered them */
 };
 int gw_store_report_reads(struct gw_store *st, const char *serial, struct gw_report_reads *rr,
 			  struct tm_error *err);
+/* Are rr's parts within the limits a back end's report_reads takes (at
+ * most GW_SUPPLY_BEFORE_MAX supplies, GW_METER_ASKS_MAX asks of at most
+ * GW_METER_ADJACENT_MAX counters)? Sets what it answers to not found. */
+bool gw_store_report_reads_fit(struct gw_report_reads *rr);
 
 /* ---- web reads: the fleet page and the metrics (issue 19) ----
  * Read-only; the caller filters by tenant scope (registry/tenant_scope.h).

@@ -185,8 +185,7 @@ int gw_store_meter_adjacent(struct gw_store *st, const char *serial, const char 
 				       found, err);
 }
 
-int gw_store_report_reads(struct gw_store *st, const char *serial, struct gw_report_reads *rr,
-			  struct tm_error *err)
+bool gw_store_report_reads_fit(struct gw_report_reads *rr)
 {
 	rr->stop[0] = rr->stop[1] = 0;
 	bool fits = rr->n_supplies <= GW_SUPPLY_BEFORE_MAX && rr->n_asks <= GW_METER_ASKS_MAX;
@@ -197,6 +196,13 @@ int gw_store_report_reads(struct gw_store *st, const char *serial, struct gw_rep
 		for (size_t i = 0; fits && i < rr->asks[a].n; i++)
 			rr->asks[a].found[i] = false;
 	}
+	return fits;
+}
+
+int gw_store_report_reads(struct gw_store *st, const char *serial, struct gw_report_reads *rr,
+			  struct tm_error *err)
+{
+	bool fits = gw_store_report_reads_fit(rr);
 	if (st->ops->report_reads != NULL && fits)
 		return st->ops->report_reads(st->be, serial, rr, err);
 	int rc = GW_STORE_OK;

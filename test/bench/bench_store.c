@@ -44,9 +44,14 @@ void bench_store_report(struct gw_store *st, const struct gw_service_config *svc
 		.fingerprint = "", .message_id = "", .received_at = at, .raw_sha256 = raw,
 	};
 	struct gw_put_info info;
+	struct gw_alerts_prep *ap = NULL;   /* as the pipeline: the hook's reads with the put */
+	if (svc != NULL && gw_alerts_prepare(st, svc, &rec, at, &ap, &err) != GW_STORE_OK)
+		bench_die(prog, "prepare", &err);
+	rec.reads = gw_alerts_reads(ap);
 	if (gw_store_put(st, &rec, &info, &err) != GW_STORE_OK ||
-	    (svc != NULL && gw_alerts_on_stored(st, svc, &rec, &info, at, &err) != GW_STORE_OK))
+	    (ap != NULL && gw_alerts_run(ap, &info, &err) != GW_STORE_OK))
 		bench_die(prog, "put", &err);
+	gw_alerts_prep_free(ap);
 	tm_report_free(r);
 	tm_buf_fini(&y);
 	tm_buf_fini(&j);

@@ -166,9 +166,16 @@ static inline enum gw_put_result sc_ingest_yaml(struct gw_store *st,
 	};
 	struct gw_put_info info;
 	cr_assert_eq(gw_store_begin(st, &err), GW_STORE_OK, "%s", err.msg);
+	/* as the pipeline: the hook's reads prepared, asked with the put */
+	struct gw_alerts_prep *ap = NULL;
+	cr_assert_eq(gw_alerts_prepare(st, svc, &rec, received_at, &ap, &err), GW_STORE_OK, "%s",
+		     err.msg);
+	rec.reads = gw_alerts_reads(ap);
 	cr_assert_eq(gw_store_put(st, &rec, &info, &err), GW_STORE_OK, "%s: %s", err.reason, err.msg);
-	cr_assert_eq(gw_alerts_on_stored(st, svc, &rec, &info, received_at, &err), GW_STORE_OK,
-		     "%s: %s", err.reason, err.msg);
+	if (info.result == GW_PUT_STORED)
+		cr_assert_eq(gw_alerts_run(ap, &info, &err), GW_STORE_OK, "%s: %s", err.reason,
+			     err.msg);
+	gw_alerts_prep_free(ap);
 	cr_assert_eq(gw_store_commit(st, &err), GW_STORE_OK, "%s", err.msg);
 	tm_report_free(r);
 	tm_buf_fini(&j);

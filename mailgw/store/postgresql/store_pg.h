@@ -454,9 +454,21 @@ int gw_pg_supply_before_send(struct gw_pg_conn *c, const char *serial, size_t n,
 			     int *slot, struct tm_error *err);
 void gw_pg_supply_before_take(const PGresult *r, size_t n, struct gw_supply_hist_row *out,
 			      bool *found);
-/* the reads of a stored report at once (store_pg_reads.c) */
+/* the reads of a stored report at once (store_pg_reads.c); sent into c's
+ * open pipe (the put's, sl: where their results are, at most
+ * GW_PG_READS_SLOTS statements) and taken from its results */
 int gw_pg_report_reads(void *s, const char *serial, struct gw_report_reads *rr,
 		       struct tm_error *err);
+struct gw_pg_reads_slots {
+	int dev[2], sup, ask[GW_METER_ASKS_MAX];
+};
+#define GW_PG_READS_SLOTS (2 * (3 + GW_METER_ASKS_MAX))   /* each with its Parse */
+int gw_pg_report_reads_send(struct gw_pg_conn *c, const char *serial,
+			    const struct gw_report_reads *rr, struct gw_pg_reads_slots *sl,
+			    struct tm_error *err);
+int gw_pg_report_reads_take(struct gw_pg *s, const char *serial, struct gw_report_reads *rr,
+			    const struct gw_pg_reads_slots *sl, PGresult *const *res,
+			    struct tm_error *err);
 int gw_pg_supply_rule_get(void *s, const char *tenant, struct gw_supply_rule_row *out,
 			  bool *found, struct tm_error *err);
 int gw_pg_supply_rule_set(void *s, const struct gw_supply_rule_row *r, struct tm_error *err);

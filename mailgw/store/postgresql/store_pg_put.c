@@ -443,10 +443,11 @@ static int plan_put(struct gw_pg_conn *c, const struct gw_store_record *rec,
 /* Second round trip: the device row, the report, its JSON and lists, the
  * device's newest facts, the message log (and the savepoint released, when
  * nothing follows). *lost_race: another gateway's copy of the report won. */
-static int insert_report(struct gw_pg_conn *c, const struct gw_store_record *rec,
+static int insert_report(struct gw_pg *s, const struct gw_store_record *rec,
 			 const struct put_plan *plan, bool release, struct gw_put_info *info,
 			 bool *lost_race, struct tm_error *err)
 {
+	struct gw_pg_conn *c = &s->c;
 	const struct tm_report *r = rec->report;
 	*lost_race = false;
 	struct gw_pg_pipe pp;
@@ -539,6 +540,16 @@ static int insert_report(struct gw_pg_conn *c, const struct gw_store_record *rec
 	if (rc == GW_STORE_OK && release)
 		rc = gw_pg_exec(c, "RELEASE SAVEPOINT put", NULL, NULL, "release", err);
 	free(p);
+	/* what the caller reads after a put that stores the report (it reads
+	 * nothing the put writes): in this round trip */
+	struct gw_report_reads *rr = rec->reads;
+	struct gw_pg_reads_slots sl;
+	bool reads = false;
+	if (rc == GW_STORE_OK && rr != NULL && gw_store_report_reads_fit(rr) &&
+	    pp.n + GW_PG_READS_SLOTS <= GW_PG_PIPE_MAX) {
+		rc = gw_pg_report_reads_send(c, r->serial, rr, &sl, err);
+		reads = rc == GW_STORE_OK;
+	}
 	struct tm_error serr = {0};
 	int src = gw_pg_pipe_sync(c, rc == GW_STORE_OK ? err : &serr);
 	if (rc == GW_STORE_OK)
@@ -558,6 +569,10 @@ static int insert_report(struct gw_pg_conn *c, const struct gw_store_record *rec
 					  " changed during the put", c->where, r->serial);
 		if (rc != GW_STORE_OK)
 			rc = GW_STORE_RETRY;
+		if (rc == GW_STORE_OK && reads) {
+			rc = gw_pg_report_reads_take(s, r->serial, rr, &sl, pp.res, err);
+			rr->answered = rc == GW_STORE_OK;
+		}
 	}
 	gw_pg_pipe_clear(&pp);
 	return rc;
@@ -625,7 +640,7 @@ int gw_pg_put(void *state, const struct gw_store_record *rec, struct gw_put_info
 		/* a collector's section or the outbox follows: it reads answers,
 		 * so after the pipe */
 		bool release = !r->has_collector && !s->forward;
-		rc = insert_report(c, rec, &plan, release, info, &lost_race, err);
+		rc = insert_report(s, rec, &plan, release, info, &lost_race, err);
 		released = rc == GW_STORE_OK && release && !lost_race;
 		if (rc == GW_STORE_OK && !lost_race && r->has_collector)
 			rc = gw_pg_put_collector(c, rec, plan.generated, err);
