@@ -803,11 +803,6 @@ struct gw_store_ops {
 				   const struct gw_meter_key *keys, int64_t at, int32_t at_nsec,
 				   int64_t seq, bool after, struct gw_meter_row *out, bool *found,
 				   struct tm_error *err);
-	/* meter_adjacent_many of several asks at once (struct gw_meter_ask,
-	 * below); NULL: the front asks meter_adjacent_many (or
-	 * meter_adjacent) for each */
-	int (*meter_adjacent_asks)(void *s, const char *serial, size_t n_asks,
-				   const struct gw_meter_ask *asks, struct tm_error *err);
 	/* the three reads of gw_report_reads at once (within the fronts'
 	 * limits: at most GW_SUPPLY_BEFORE_MAX supplies, GW_METER_ASKS_MAX
 	 * asks); NULL: the front makes the three calls */
@@ -902,7 +897,7 @@ int gw_store_open(const struct gw_store_options *o, struct gw_store **out, struc
 void gw_store_close(struct gw_store *st);   /* rolls back an open batch */
 const char *gw_store_backend(const struct gw_store *st);
 /* Does each store call wait for a server (PostgreSQL: a round trip)? Then
- * a caller asks at once what it may need (gw_store_meter_adjacent_asks)
+ * a caller asks at once what it may need (gw_store_report_reads)
  * rather than waiting twice; in process (SQLite) it asks only for what it
  * needs. */
 bool gw_store_remote(const struct gw_store *st);
@@ -1181,10 +1176,11 @@ int gw_store_meter_adjacent_many(struct gw_store *st, const char *serial, size_t
 				 int64_t seq, bool after, struct gw_meter_row *out, bool *found,
 				 struct tm_error *err);
 
-/* Several gw_store_meter_adjacent_many of one device at once (one round
- * trip on a server where each neighbouring report holds the counters
- * asked): at most GW_METER_ASKS_MAX asks, each answered in its out and
- * found as gw_store_meter_adjacent_many answers. */
+/* Several gw_store_meter_adjacent_many of one device: at most
+ * GW_METER_ASKS_MAX asks, each answered in its out and found as
+ * gw_store_meter_adjacent_many answers. On a server they go in one round
+ * trip as a part of gw_store_report_reads (below); asked alone, one at a
+ * time. */
 struct gw_meter_ask {
 	size_t n;                          /* at most GW_METER_ADJACENT_MAX */
 	const struct gw_meter_key *keys;

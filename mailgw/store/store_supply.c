@@ -223,17 +223,7 @@ int gw_store_meter_adjacent_asks(struct gw_store *st, const char *serial, size_t
 	if (n_asks > GW_METER_ASKS_MAX)
 		return tm_error_set(err, "internal.bug", "meter_adjacent_asks: %zu asks, at most %d",
 				    n_asks, GW_METER_ASKS_MAX);
-	for (size_t a = 0; a < n_asks; a++) {
-		for (size_t i = 0; i < asks[a].n; i++)
-			asks[a].found[i] = false;
-		if (asks[a].n > GW_METER_ADJACENT_MAX)
-			return tm_error_set(err, "internal.bug",
-					    "meter_adjacent_asks: %zu counters, at most %d", asks[a].n,
-					    GW_METER_ADJACENT_MAX);
-	}
-	if (st->ops->meter_adjacent_asks != NULL)
-		return st->ops->meter_adjacent_asks(st->be, serial, n_asks, asks, err);
-	int rc = GW_STORE_OK;
+	int rc = GW_STORE_OK;   /* (each ask's bound and found checked there) */
 	for (size_t a = 0; a < n_asks && rc == GW_STORE_OK; a++) {
 		const struct gw_meter_ask *k = &asks[a];
 		rc = gw_store_meter_adjacent_many(st, serial, k->n, k->keys, k->at, k->at_nsec, k->seq,

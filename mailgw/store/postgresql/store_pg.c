@@ -662,7 +662,6 @@ const struct gw_store_ops gw_store_pg_ops = {
 	.meter_adjacent = gw_pg_meter_adjacent,
 	.supply_forecast_set = gw_pg_supply_forecast_set,
 	.meter_adjacent_many = gw_pg_meter_adjacent_many,
-	.meter_adjacent_asks = gw_pg_meter_adjacent_asks,
 	.report_reads = gw_pg_report_reads,
 	.supply_before = gw_pg_supply_before,
 	.supply_before_many = gw_pg_supply_before_many,

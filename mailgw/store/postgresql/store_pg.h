@@ -227,6 +227,9 @@ int gw_pg_put_rows(struct gw_pg_conn *c, const char *head, int cols, const char 
  * to call(cb, ctx, row) and stops at (and returns) a non-zero result;
  * get_one fills *out with the first row, *found false when there is none. */
 typedef void (*gw_pg_fill_fn)(const PGresult *r, int i, void *row);
+/* walk's rows of a result at hand (one read in a pipe) */
+int gw_pg_walk_result(const PGresult *r, gw_pg_fill_fn fill, void *row,
+		      int (*call)(void *cb, void *ctx, void *row), void *cb, void *ctx);
 int gw_pg_walk(struct gw_pg *s, const char *sql, const struct gw_pg_params *p, gw_pg_fill_fn fill,
 	       void *row, int (*call)(void *cb, void *ctx, void *row), void *cb, void *ctx,
 	       const char *what, struct tm_error *err);
@@ -399,8 +402,6 @@ int gw_pg_meter_range(void *s, int64_t since, int64_t until, gw_store_meter_cb c
 /* The neighbours of n counters (meter_adjacent_many): from the
  * neighbouring report's packed counters, the counters it lacks by
  * gw_pg_meter_adjacent_joined (store_pg_supply.c: a LATERAL each). */
-int gw_pg_meter_adjacent_asks(void *s, const char *serial, size_t n_asks,
-			      const struct gw_meter_ask *asks, struct tm_error *err);
 /* one ask's first statement sent into c's open pipe (*slot), and the ask
  * answered from its result (a round trip more for counters its
  * neighbouring report lacks) */

@@ -200,6 +200,17 @@ int gw_pg_put_rows(struct gw_pg_conn *c, const char *head, int cols, const char 
 
 /* ---- rows ---- */
 
+int gw_pg_walk_result(const PGresult *r, gw_pg_fill_fn fill, void *row,
+		      int (*call)(void *cb, void *ctx, void *row), void *cb, void *ctx)
+{
+	int stop = 0;
+	for (int i = 0; i < PQntuples(r) && stop == 0; i++) {
+		fill(r, i, row);
+		stop = call(cb, ctx, row);
+	}
+	return stop;
+}
+
 int gw_pg_walk(struct gw_pg *s, const char *sql, const struct gw_pg_params *p, gw_pg_fill_fn fill,
 	       void *row, int (*call)(void *cb, void *ctx, void *row), void *cb, void *ctx,
 	       const char *what, struct tm_error *err)
@@ -208,10 +219,7 @@ int gw_pg_walk(struct gw_pg *s, const char *sql, const struct gw_pg_params *p, g
 	int rc = gw_pg_exec(&s->c, sql, p, &r, what, err);
 	if (rc != GW_STORE_OK)
 		return rc;
-	for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
-		fill(r, i, row);
-		rc = call(cb, ctx, row);
-	}
+	rc = gw_pg_walk_result(r, fill, row, call, cb, ctx);
 	PQclear(r);
 	return rc;
 }

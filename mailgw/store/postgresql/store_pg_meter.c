@@ -182,12 +182,6 @@ int gw_pg_meter_list(void *state, bool latest, int64_t until, gw_store_meter_cb 
 
 /* ---- a counter's neighbours (the meter check of each report) ---- */
 
-/* The reading before (after: after) report seq at (at, at_nsec) of each of
- * n counters: the neighbouring report's packed counters answer those it
- * holds, one index walk where a LATERAL per counter walked each monthly
- * partition once a counter (133 of the server's ~1,500 us a message in
- * the replay, issue 16); the counters it lacks (or a report without packed
- * counters) are looked for further away, by gw_pg_meter_adjacent_joined. */
 /* The packed counters' read of the report before (after) (at, at_nsec,
  * seq) of serial: $1 serial, $2 to $4 the instant. */
 #define ADJACENT_SQL(after)                                                                \
@@ -271,6 +265,12 @@ int gw_pg_meter_adjacent_take(struct gw_pg *s, const char *serial, const struct 
 	return rc;
 }
 
+/* The reading before (after: after) report seq at (at, at_nsec) of each of
+ * n counters: the neighbouring report's packed counters answer those it
+ * holds, one index walk where a LATERAL per counter walked each monthly
+ * partition once a counter (133 of the server's ~1,500 us a message in
+ * the replay, issue 16); the counters it lacks (or a report without packed
+ * counters) are looked for further away, by gw_pg_meter_adjacent_joined. */
 int gw_pg_meter_adjacent_many(void *state, const char *serial, size_t n,
 			      const struct gw_meter_key *keys, int64_t at, int32_t at_nsec,
 			      int64_t seq, bool after, struct gw_meter_row *out, bool *found,
@@ -288,16 +288,6 @@ int gw_pg_meter_adjacent_many(void *state, const char *serial, size_t n,
 	rc = gw_pg_meter_adjacent_take(s, serial, &k, r, err);
 	PQclear(r);
 	return rc;
-}
-
-/* Every ask's neighbouring report in one pipe (one round trip), then each
- * answered from it (a round trip more for an ask whose counters are not
- * all there): the report's reads with asks only (store_pg_reads.c). */
-int gw_pg_meter_adjacent_asks(void *state, const char *serial, size_t n_asks,
-			      const struct gw_meter_ask *asks, struct tm_error *err)
-{
-	struct gw_report_reads rr = { .n_asks = n_asks, .asks = asks };
-	return gw_pg_report_reads(state, serial, &rr, err);
 }
 
 /* ---- a billing period's readings ---- */

@@ -281,18 +281,6 @@ int gw_pg_mark_list(void *state, const char *serial, gw_store_mark_cb cb, void *
 			  err);
 }
 
-/* The rows of res to cb, as gw_pg_walk hands them. */
-static int walk_result(const PGresult *res, gw_pg_fill_fn fill, void *row,
-		       int (*call)(void *cb, void *ctx, void *row), void *cb, void *ctx)
-{
-	int stop = 0;
-	for (int i = 0; i < PQntuples(res) && stop == 0; i++) {
-		fill(res, i, row);
-		stop = call(cb, ctx, row);
-	}
-	return stop;
-}
-
 int gw_pg_device_load_send(struct gw_pg_conn *c, const char *serial, int slot[2],
 			   struct tm_error *err)
 {
@@ -312,8 +300,8 @@ void gw_pg_device_load_take(const PGresult *marks, const PGresult *alerts,
 {
 	struct gw_mark_entry m;
 	struct gw_alert_row a;
-	stop[0] = walk_result(marks, mark_entry, &m, call_mark, &mark_cb, ctx);
-	stop[1] = walk_result(alerts, alert_row, &a, call_alert, &alert_cb, ctx);
+	stop[0] = gw_pg_walk_result(marks, mark_entry, &m, call_mark, &mark_cb, ctx);
+	stop[1] = gw_pg_walk_result(alerts, alert_row, &a, call_alert, &alert_cb, ctx);
 }
 
 /* The two in one pipe: the report's reads with the device only
