@@ -713,6 +713,46 @@ Test(spool, retry_now_starts_the_backoff_over)
 	gw_spool_close(sp);
 }
 
+/* The store away: of the messages deferred for it, one at a time waits no
+ * longer than store_probe (the others their backoffs), so that the store's
+ * return is seen though nothing else arrives; a deferral for anything else
+ * keeps its backoff. */
+Test(spool, one_message_deferred_for_the_store_probes_it)
+{
+	struct gw_spool_options o = { .retry_base = 4, .store_probe = 1 };
+	struct gw_spool *sp = open_spool(&o);
+	char a[GW_SPOOL_QID_MAX], b[GW_SPOOL_QID_MAX], q[GW_SPOOL_QID_MAX];
+	struct tm_error err = {0};
+	cr_assert_eq(gw_spool_put(sp, (const uint8_t *)"aaa", 3, a, &err), 0, "%s", err.msg);
+	cr_assert_eq(gw_spool_put(sp, (const uint8_t *)"bbb", 3, b, &err), 0, "%s", err.msg);
+	take_expect(sp, a, "aaa");
+	take_expect(sp, b, "bbb");
+	time_t t0 = time(NULL);
+	gw_spool_retry_store(sp, a);   /* the probe: 1 s, not 4 */
+	gw_spool_retry_store(sp, b);   /* a probe is due: its backoff, 4 s */
+	uint8_t *data;
+	size_t len;
+	int64_t at;
+	cr_assert_eq(gw_spool_take(sp, q, &data, &len, &at, &err), 1);
+	free(data);
+	cr_assert_str_eq(q, a, "the probe first");
+	cr_assert_lt(time(NULL) - t0, 3, "the probe waited store_probe, not its backoff");
+	cr_assert_eq(stats(sp).queued, 1, "the other one still waits");
+	gw_spool_retry_store(sp, a);   /* the probe's time came: again the probe (not 8 s) */
+	cr_assert_eq(gw_spool_take(sp, q, &data, &len, &at, &err), 1);
+	free(data);
+	cr_assert_str_eq(q, a, "the probe again, before the other one's backoff ends");
+	cr_assert_lt(time(NULL) - t0, 4, "the probe waited store_probe again");
+	gw_spool_retry(sp, a);   /* not for the store: its backoff, 16 s */
+	cr_assert_eq(gw_spool_take(sp, q, &data, &len, &at, &err), 1);
+	free(data);
+	cr_assert_str_eq(q, b, "the other one at the end of its backoff, the first not before");
+	cr_assert_geq(time(NULL) - t0, 3, "the other one waited its backoff");
+	done(sp, b);
+	cr_assert_eq(stats(sp).queued, 1);
+	gw_spool_close(sp);
+}
+
 Test(spool, a_raw_file_dropped_into_new_is_one_message)
 {
 	struct gw_spool *sp = open_spool(NULL);

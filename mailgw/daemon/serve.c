@@ -95,10 +95,14 @@ static void spool_result(void *ctx, const struct gw_item *it)
 		default: sv->quarantined++; break;
 		}
 	} else {
-		gw_spool_retry(sv->spool, it->source);
-		sv->deferred++;
-		if (it->err.reason != NULL && strncmp(it->err.reason, "store.", 6) == 0)
+		bool store = it->err.reason != NULL && strncmp(it->err.reason, "store.", 6) == 0;
+		if (store) {   /* one such message at a time tries again soon */
+			gw_spool_retry_store(sv->spool, it->source);
 			sv->store_down = true;
+		} else {
+			gw_spool_retry(sv->spool, it->source);
+		}
+		sv->deferred++;
 	}
 	struct tm_logline l;
 	tm_log_begin(&l, "gw message");

@@ -248,6 +248,8 @@ int gw_spool_open(const struct gw_spool_options *o, struct gw_spool **out, struc
 		sp->o.max_batch = 256;
 	if (sp->o.retry_base <= 0)
 		sp->o.retry_base = 5;
+	if (sp->o.store_probe <= 0)
+		sp->o.store_probe = GW_SPOOL_STORE_PROBE;
 	if (sp->o.segment_size > GW_SEG_POOL_FILE_MAX)
 		sp->o.segment_size = GW_SEG_POOL_FILE_MAX;
 	sp->dirs = (struct gw_seg_dirs){ .tmp_fd = -1, .new_fd = -1, .free_fd = -1, .fault = o->fault,
@@ -466,21 +468,38 @@ int gw_spool_done(struct gw_spool *sp, const char *qid, struct tm_error *err)
 	return rc;
 }
 
-void gw_spool_retry(struct gw_spool *sp, const char *qid)
+static void retry(struct gw_spool *sp, const char *qid, bool store)
 {
 	pthread_mutex_lock(&sp->mu);
 	struct entry *e = index_find(&sp->taken, qid);
 	if (e != NULL) {
 		index_remove(&sp->taken, e);
-		int64_t d = sp->o.retry_base;
+		int64_t d = sp->o.retry_base, now = gw_spool_now();
 		for (unsigned i = 0; i < e->attempts && d < RETRY_MAX; i++)
 			d *= 2;
+		if (d > RETRY_MAX)
+			d = RETRY_MAX;
+		/* the store's probe: none due before then, this one is */
+		if (store && sp->probe_at <= now && d > sp->o.store_probe) {
+			d = sp->o.store_probe;
+			sp->probe_at = now + d;
+		}
 		e->attempts++;
-		e->not_before = gw_spool_now() + (d < RETRY_MAX ? d : RETRY_MAX);
+		e->not_before = now + d;
 		gw_spool_list_push(&sp->delayed, e);
 		pthread_cond_broadcast(&sp->ready_cv); /* a waiter may need a shorter timeout */
 	}
 	pthread_mutex_unlock(&sp->mu);
+}
+
+void gw_spool_retry(struct gw_spool *sp, const char *qid)
+{
+	retry(sp, qid, false);
+}
+
+void gw_spool_retry_store(struct gw_spool *sp, const char *qid)
+{
+	retry(sp, qid, true);
 }
 
 void gw_spool_retry_now(struct gw_spool *sp)
@@ -496,6 +515,7 @@ void gw_spool_retry_now(struct gw_spool *sp)
 			e->not_before = now;
 			e->attempts = 0;
 		}
+	sp->probe_at = 0;
 	pthread_cond_broadcast(&sp->ready_cv);
 	pthread_mutex_unlock(&sp->mu);
 }

@@ -99,6 +99,8 @@ struct gw_spool_options {
 				     * octets (at most GW_SEG_POOL_FILE_MAX); 0:
 				     * every round is a round file */
 	int64_t retry_base;         /* seconds before the first retry (0: 5); doubles, at most 1h */
+	int64_t store_probe;        /* gw_spool_retry_store: one message waits at most this
+				     * many seconds (0: GW_SPOOL_STORE_PROBE) */
 	gw_spool_fault_fn fault;    /* NULL in production */
 	void *fault_ctx;
 };
@@ -156,6 +158,17 @@ int gw_spool_take(struct gw_spool *sp, char qid[GW_SPOOL_QID_MAX], uint8_t **dat
 int gw_spool_done(struct gw_spool *sp, const char *qid, struct tm_error *err);
 /* Not this time: queue it again after a backoff (doubling per attempt). */
 void gw_spool_retry(struct gw_spool *sp, const char *qid);
+/* Not this time, because the store is away: the backoff of gw_spool_retry,
+ * but while no other message is due within store_probe seconds this one
+ * waits no longer than that. So one message at a time probes the store
+ * (not all of them: each try costs the message's decryption again), and
+ * when the store is back its final outcome lets the rest go at once
+ * (gw_spool_retry_now): a gateway whose every message waits on the store,
+ * with no new mail to commit, drains within store_probe of the store's
+ * return, not at the end of backoffs grown up to an hour during the
+ * outage. */
+#define GW_SPOOL_STORE_PROBE 30
+void gw_spool_retry_store(struct gw_spool *sp, const char *qid);
 /* Whatever waits out a backoff may be taken now, its backoff started over
  * (a failure after it waits the first backoff again): the store is back
  * after an outage, and what it deferred need not wait up to an hour for its

@@ -79,6 +79,7 @@ struct gw_spool {
 	pthread_cond_t ready_cv;  /* consumers wait for queued messages */
 	struct pending *pend_head, *pend_tail;
 	struct list ready, delayed;
+	int64_t probe_at;               /* a message deferred for the store is due then */
 	struct qid_index taken;
 	struct segment *segs;
 	gw_spool_round_fn round_fn; /* under mu */
