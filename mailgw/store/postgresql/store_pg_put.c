@@ -258,13 +258,15 @@ static int put_lists(struct gw_pg_conn *c, long long rid, const struct tm_report
 	return rc;
 }
 
-/* The facts that follow only the device's newest seq, in the put's pipe:
- * the device row (its answer in slot *upd says whether it was the newest;
- * the row is locked since the first round trip, so `newest`, foreseen
- * there, is what the update finds) and, when newest, its latest supplies. */
-static int put_device_facts(struct gw_pg_conn *c, const struct gw_store_record *rec,
-			    int64_t generated, int32_t generated_nsec, bool newest, int *upd,
-			    struct tm_error *err)
+/* The device's row, in the put's pipe: inserted when the device has none
+ * yet, its last_received moved on, and, when the report is its newest seq
+ * so far, the newest report's facts; one statement, so one new version of
+ * the row a report (was an upsert, then an update: two versions, and two
+ * checks of the tenant's key, as the row is the transaction's own). Its
+ * answer in slot *upd: whether the device's newest seq is now the
+ * report's. */
+static int put_device_row(struct gw_pg_conn *c, const struct gw_store_record *rec,
+			  int64_t generated, int32_t generated_nsec, int *upd, struct tm_error *err)
 {
 	const struct tm_report *r = rec->report;
 	struct gw_pg_params p;
@@ -281,19 +283,45 @@ static int put_device_facts(struct gw_pg_conn *c, const struct gw_store_record *
 	gw_pg_text(&p, r->mac);
 	gw_pg_text(&p, r->has_status ? r->state : NULL);
 	gw_pg_int(&p, generated_nsec);
-	int rc = gw_pg_pipe_send(c,
-		"UPDATE devices SET last_seq = $2, last_report_id = $3, last_seen = $4,"
-		" last_seen_nsec = $12, manufacturer = $5, model = $6, name = $7, location = $8,"
-		" ip = $9, mac = $10, state = COALESCE($11, state)"
-		" WHERE serial = $1 AND (last_seq IS NULL OR last_seq < $2)",
-		&p, true, "update device newest", upd, err);
-	if (rc != GW_STORE_OK || !newest || !r->has_supplies)
-		return rc;
+	gw_pg_text(&p, rec->tenant);
+	gw_pg_int(&p, rec->received_at);
+#define NEWEST "d.last_seq IS NULL OR d.last_seq < $2"
+	return gw_pg_pipe_send(c,
+		"INSERT INTO devices AS d (serial, tenant, enrolled_at, last_received, last_seq,"
+		" last_report_id, last_seen, last_seen_nsec, manufacturer, model, name, location,"
+		" ip, mac, state)"
+		" VALUES ($1, $13, $14::bigint, GREATEST(0, $14::bigint), $2, $3, $4, $12, $5, $6,"
+		" $7, $8, $9, $10, $11)"
+		" ON CONFLICT (serial) DO UPDATE"
+		" SET last_received = GREATEST(COALESCE(d.last_received, 0), $14::bigint),"
+		" last_seq = CASE WHEN " NEWEST " THEN $2 ELSE d.last_seq END,"
+		" last_report_id = CASE WHEN " NEWEST " THEN $3 ELSE d.last_report_id END,"
+		" last_seen = CASE WHEN " NEWEST " THEN $4 ELSE d.last_seen END,"
+		" last_seen_nsec = CASE WHEN " NEWEST " THEN $12 ELSE d.last_seen_nsec END,"
+		" manufacturer = CASE WHEN " NEWEST " THEN $5 ELSE d.manufacturer END,"
+		" model = CASE WHEN " NEWEST " THEN $6 ELSE d.model END,"
+		" name = CASE WHEN " NEWEST " THEN $7 ELSE d.name END,"
+		" location = CASE WHEN " NEWEST " THEN $8 ELSE d.location END,"
+		" ip = CASE WHEN " NEWEST " THEN $9 ELSE d.ip END,"
+		" mac = CASE WHEN " NEWEST " THEN $10 ELSE d.mac END,"
+		" state = CASE WHEN " NEWEST " THEN COALESCE($11, d.state) ELSE d.state END"
+		" RETURNING d.last_seq = $2",
+		&p, true, "device row", upd, err);
+#undef NEWEST
+}
+
+/* The device's latest supplies, when the report is its newest seq and
+ * lists them. */
+static int put_latest_supplies(struct gw_pg_conn *c, const struct tm_report *r, bool newest,
+			       struct tm_error *err)
+{
+	if (!newest || !r->has_supplies)
+		return GW_STORE_OK;
 	/* the report's supplies over the rows of the same index (an update of
 	 * a row in place: no index entry, no foreign-key check), then those it
 	 * no longer lists gone; was a delete of them all and an insert */
 	const struct supply_ctx lc = { .serial = r->serial, .seq = r->seq, .v = r->supplies };
-	rc = gw_pg_put_rows(c,
+	int rc = gw_pg_put_rows(c,
 		"INSERT INTO latest_supplies AS l (serial, idx, seq, type, colorant, description,"
 		" unit, max_capacity, level, part_number) VALUES", 10,
 		" ON CONFLICT (serial, idx) DO UPDATE SET seq = excluded.seq, type = excluded.type,"
@@ -301,6 +329,7 @@ static int put_device_facts(struct gw_pg_conn *c, const struct gw_store_record *
 		" unit = excluded.unit, max_capacity = excluded.max_capacity,"
 		" level = excluded.level, part_number = excluded.part_number",
 		r->n_supplies, bind_latest_supply, &lc, "insert supply", err);
+	struct gw_pg_params p;
 	gw_pg_params_init(&p);
 	gw_pg_text(&p, r->serial);
 	gw_pg_int(&p, r->seq);
@@ -464,18 +493,8 @@ static int insert_report(struct gw_pg *s, const struct gw_store_record *rec,
 	tm_buf_init(&meters);
 	if (rc == GW_STORE_OK && pack_counters(&cc, &meters) < 0)
 		rc = tm_error_set(err, "internal.nomem", "store: out of memory");
-	if (rc == GW_STORE_OK) {
-		gw_pg_params_init(p);
-		gw_pg_text(p, r->serial);
-		gw_pg_text(p, rec->tenant);
-		gw_pg_int(p, rec->received_at);
-		rc = gw_pg_exec(c,
-			"INSERT INTO devices AS d (serial, tenant, enrolled_at, last_received)"
-			" VALUES ($1, $2, $3::bigint, GREATEST(0, $3::bigint))"
-			" ON CONFLICT (serial) DO UPDATE"
-			" SET last_received = GREATEST(COALESCE(d.last_received, 0), $3::bigint)",
-			p, NULL, "device row", err);
-	}
+	if (rc == GW_STORE_OK)
+		rc = put_device_row(c, rec, plan->generated, plan->generated_nsec, &s_upd, err);
 	if (rc == GW_STORE_OK) {
 		gw_pg_params_init(p);
 		gw_pg_text(p, r->id);
@@ -527,8 +546,7 @@ static int insert_report(struct gw_pg *s, const struct gw_store_record *rec,
 	if (rc == GW_STORE_OK)
 		rc = put_lists(c, plan->rid, r, err);
 	if (rc == GW_STORE_OK)
-		rc = put_device_facts(c, rec, plan->generated, plan->generated_nsec, plan->newest,
-				      &s_upd, err);
+		rc = put_latest_supplies(c, r, plan->newest, err);
 	if (rc == GW_STORE_OK) {
 		struct gw_msglog_entry e = {
 			.raw_sha256 = rec->raw_sha256, .message_id = rec->message_id,
@@ -562,7 +580,11 @@ static int insert_report(struct gw_pg *s, const struct gw_store_record *rec,
 		rc = GW_STORE_OK;
 		tm_error_clear(err);
 	} else if (rc == GW_STORE_OK) {
-		info->newest = strcmp(PQcmdTuples(pp.res[s_upd]), "1") == 0;
+		/* foreseen not newest, the row was there and locked: so it
+		 * stayed; foreseen newest, the row may have come from another
+		 * gateway meanwhile (none to lock then): its last_seq says */
+		info->newest = plan->newest && PQntuples(pp.res[s_upd]) == 1 &&
+			       strcmp(PQgetvalue(pp.res[s_upd], 0, 0), "t") == 0;
 		info->result = GW_PUT_STORED;
 		if (info->newest != plan->newest)
 			rc = tm_error_set(err, "store.busy", "%s: device %s: its newest report"
