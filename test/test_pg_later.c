@@ -221,15 +221,13 @@ Test(pg_later, the_item_whose_write_failed_is_the_one_that_fails)
 	gw_store_close(st);
 }
 
-/* An item as stage 1 leaves it: report i of XK1, read and normalized. */
-static struct gw_item *item_of(int i)
+/* An item as stage 1 leaves it: report i of XK1 as sr says, read and
+ * normalized. */
+static struct gw_item *item_from(const struct sc_report *sr, int i)
 {
-	struct sc_report sr;
-	sc_report_init(&sr, "XK1", i, T0_LATER + i * 3600);
-	sr.total = 1000 + 10 * i;
 	struct tm_buf y;
 	tm_buf_init(&y);
-	sc_yaml(&sr, &y);
+	sc_yaml(sr, &y);
 	struct gw_item *it = calloc(1, sizeof(*it));
 	cr_assert_not_null(it);
 	size_t len;
@@ -244,15 +242,67 @@ static struct gw_item *item_of(int i)
 	return it;
 }
 
+/* Report i of XK1: its counter. */
+static struct gw_item *item_of(int i)
+{
+	struct sc_report sr;
+	sc_report_init(&sr, "XK1", i, T0_LATER + i * 3600);
+	sr.total = 1000 + 10 * i;
+	return item_from(&sr, i);
+}
+
+/* Report i of XK1: its counter and its toner's level. */
+static struct gw_item *item_with_toner(int i)
+{
+	struct sc_report sr;
+	sc_report_init(&sr, "XK1", i, T0_LATER + i * 3600);
+	sr.total = 1000 + 10 * i;
+	sr.supplies[0] = (struct sc_supply){ .index = 1, .type = "toner", .colorant = "black",
+					     .level = 90 - i, .max = 100 };
+	return item_from(&sr, i);
+}
+
+/* A store and a quarantine on the server, tenant acme with XK1 enrolled. */
+static void open_acme(struct gw_store **st, struct gw_quarantine **q)
+{
+	struct gw_store_options o = tm_store_options(NULL);
+	cr_assert_eq(gw_store_open(&o, st, &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(gw_quarantine_open(&o, q, &err), 0, "%s", err.msg);
+	cr_assert_eq(gw_registry_tenant_add(*st, "acme", NULL, 100, &err), 0, "%s", err.msg);
+	sc_enroll(*st, "XK1", "acme", 1);
+}
+
+/* The three items through the pipeline in one batch: the first and the
+ * third stored, the second quarantined with store.failed naming what. */
+static void commit_middle_kept_aside(struct gw_store *st, struct gw_quarantine *q,
+				     struct gw_item **items, const char *what)
+{
+	cr_assert_eq(gw_pipeline_commit(NULL, st, q, items, 3, T0_LATER + 86400, &err), GW_STORE_OK,
+		     "%s", err.msg);
+	static const enum gw_outcome want[] = { GW_OUTCOME_STORED, GW_OUTCOME_QUARANTINED,
+						GW_OUTCOME_STORED };
+	for (int i = 0; i < 3; i++) {
+		cr_assert(items[i]->done, "item %d", i);
+		cr_assert_eq(items[i]->outcome, want[i], "item %d: %s", i,
+			     gw_outcome_name(items[i]->outcome));
+	}
+	cr_assert_str_eq(items[1]->err.reason, "store.failed");
+	cr_assert(strstr(items[1]->err.msg, what) != NULL, "%s", items[1]->err.msg);
+}
+
+static void free_items(struct gw_item **items, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		gw_item_fini(items[i]);
+		free(items[i]);
+	}
+}
+
 Test(pg_later, in_a_batch_the_item_whose_audit_append_failed_alone_is_kept_aside)
 {
 	struct gw_store *st = NULL;
 	struct gw_quarantine *q = NULL;
-	struct gw_store_options o = tm_store_options(NULL);
-	cr_assert_eq(gw_store_open(&o, &st, &err), GW_STORE_OK, "%s", err.msg);
-	cr_assert_eq(gw_quarantine_open(&o, &q, &err), 0, "%s", err.msg);
-	cr_assert_eq(gw_registry_tenant_add(st, "acme", NULL, 100, &err), 0, "%s", err.msg);
-	sc_enroll(st, "XK1", "acme", 1);
+	open_acme(&st, &q);
 	struct gw_item *items[3];
 	for (int i = 0; i < 3; i++)
 		items[i] = item_of(i + 1);
@@ -265,18 +315,7 @@ Test(pg_later, in_a_batch_the_item_whose_audit_append_failed_alone_is_kept_aside
 		 "CREATE TRIGGER boom BEFORE INSERT ON svc_audit FOR EACH ROW EXECUTE FUNCTION boom()",
 		 items[1]->report_id);
 	cr_assert(tm_store_exec("", sql));
-	cr_assert_eq(gw_pipeline_commit(NULL, st, q, items, 3, T0_LATER + 86400, &err), GW_STORE_OK,
-		     "%s", err.msg);
-	static const enum gw_outcome want[] = { GW_OUTCOME_STORED, GW_OUTCOME_QUARANTINED,
-						GW_OUTCOME_STORED };
-	for (int i = 0; i < 3; i++) {
-		cr_assert(items[i]->done, "item %d", i);
-		cr_assert_eq(items[i]->outcome, want[i], "item %d: %s", i,
-			     gw_outcome_name(items[i]->outcome));
-	}
-	cr_assert_str_eq(items[1]->err.reason, "store.failed");
-	cr_assert(strstr(items[1]->err.msg, ": append audit entry: boom refused") != NULL, "%s",
-		  items[1]->err.msg);
+	commit_middle_kept_aside(st, q, items, ": append audit entry: boom refused");
 	cr_assert_eq(tm_store_q1("SELECT count(*) FROM reports"), 2);
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM reports WHERE report_id = '%s'",
 		 items[1]->report_id);
@@ -286,10 +325,89 @@ Test(pg_later, in_a_batch_the_item_whose_audit_append_failed_alone_is_kept_aside
 	struct gw_audit_verify v;
 	cr_assert_eq(gw_audit_verify(st, NULL, &v, &err), 0, "%s: %s", err.reason, err.msg);
 	cr_assert_eq(tm_store_q1("SELECT count(*) FROM svc_audit WHERE action = 'ingest'"), 2);
-	for (int i = 0; i < 3; i++) {
-		gw_item_fini(items[i]);
-		free(items[i]);
+	free_items(items, 3);
+	gw_quarantine_close(q);
+	gw_store_close(st);
+}
+
+/* A stored report's latest supplies are sent ahead with the put's release
+ * (store_pg_put.c): when the server refuses them, the item of that report
+ * fails alone, undone whole (its report too), and the items around it are
+ * stored; the device's latest supplies are the third report's. */
+Test(pg_later, in_a_batch_the_item_whose_latest_supplies_failed_alone_is_kept_aside)
+{
+	struct gw_store *st = NULL;
+	struct gw_quarantine *q = NULL;
+	open_acme(&st, &q);
+	struct gw_item *items[3];
+	for (int i = 0; i < 3; i++)
+		items[i] = item_with_toner(i + 1);
+	cr_assert(tm_store_exec("", "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS"
+				" $$BEGIN IF NEW.seq = 2 THEN RAISE EXCEPTION 'boom refused';"
+				" END IF; RETURN NEW; END$$;"
+				"CREATE TRIGGER boom BEFORE INSERT OR UPDATE ON latest_supplies"
+				" FOR EACH ROW EXECUTE FUNCTION boom()"));
+	commit_middle_kept_aside(st, q, items, ": insert supply: boom refused");
+	cr_assert_eq(tm_store_q1("SELECT count(*) FROM reports"), 2);
+	cr_assert_eq(tm_store_q1("SELECT count(*) FROM reports WHERE seq = 2"), 0);
+	cr_assert_eq(tm_store_q1("SELECT count(*) FROM supplies"), 2, "the second's rows undone");
+	cr_assert_eq(tm_store_q1("SELECT seq * 1000 + level FROM latest_supplies"), 3087);
+	cr_assert_eq(tm_store_q1("SELECT last_seq FROM devices WHERE serial = 'XK1'"), 3);
+	free_items(items, 3);
+	gw_quarantine_close(q);
+	gw_store_close(st);
+}
+
+/* A session takes report ids from the sequence ahead, GW_PG_IDS at a time:
+ * its first put takes them in a round trip of its own, a later put more in
+ * its pipe when a quarter are left; forty reports stored one by one get
+ * forty ids in their month's range from two takes. A put rolled back
+ * leaves its id unused, and the next one is stored. */
+#define ZERO64 "0000000000000000000000000000000000000000000000000000000000000000"
+/* the numbers the sequence gave so far */
+#define SEQ_TAKEN "SELECT last_value - CASE WHEN is_called THEN 0 ELSE 1 END FROM reports_id_seq"
+
+Test(pg_later, report_ids_taken_ahead)
+{
+	struct gw_store *st = NULL;
+	struct gw_quarantine *q = NULL;
+	open_acme(&st, &q);
+	long long seq0 = tm_store_q1(SEQ_TAKEN);
+	enum { N = 40 };
+	for (int i = 1; i <= N; i++) {
+		struct gw_item *it = item_of(i);
+		cr_assert_eq(gw_pipeline_commit(NULL, st, q, &it, 1, T0_LATER + 86400, &err),
+			     GW_STORE_OK, "%s", err.msg);
+		cr_assert_eq(it->outcome, GW_OUTCOME_STORED, "report %d: %s", i, it->err.msg);
+		free_items(&it, 1);
+		if (i == 1)
+			cr_assert_eq(tm_store_q1(SEQ_TAKEN) - seq0,
+				     GW_PG_IDS, "the first put took %d numbers ahead", GW_PG_IDS);
 	}
+	cr_assert_eq(tm_store_q1("SELECT count(DISTINCT id) FROM reports"), N);
+	char sql[300];
+	int64_t m = gw_pg_month_of(T0_LATER + 3600);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM reports WHERE id >> %d = %lld",
+		 GW_PG_MONTH_SHIFT, (long long)m);
+	cr_assert_eq(tm_store_q1(sql), N, "every id in its month");
+	/* taken again, in a put's pipe, when a quarter were left (after 24) */
+	cr_assert_eq(tm_store_q1(SEQ_TAKEN) - seq0, 2 * GW_PG_IDS);
+	/* a batch rolled back: its report's id is a gap; the next is stored */
+	struct gw_item *it = item_of(N + 1);
+	cr_assert_eq(gw_store_begin(st, &err), GW_STORE_OK, "%s", err.msg);
+	cr_assert_eq(gw_store_item_begin(st, &err), GW_STORE_OK, "%s", err.msg);
+	struct gw_store_record rec = { .report = it->report, .json = (const char *)it->json.data,
+				       .json_len = it->json.len, .tenant = "acme",
+				       .received_at = T0_LATER + 3600,
+				       .raw_sha256 = ZERO64, .fingerprint = ZERO64 };
+	struct gw_put_info info = {0};
+	cr_assert_eq(gw_store_put(st, &rec, &info, &err), GW_STORE_OK, "%s", err.msg);
+	gw_store_rollback(st);
+	cr_assert_eq(gw_pipeline_commit(NULL, st, q, &it, 1, T0_LATER + 86400, &err), GW_STORE_OK,
+		     "%s", err.msg);
+	cr_assert_eq(it->outcome, GW_OUTCOME_STORED, "%s", it->err.msg);
+	cr_assert_eq(tm_store_q1("SELECT count(DISTINCT id) FROM reports"), N + 1);
+	free_items(&it, 1);
 	gw_quarantine_close(q);
 	gw_store_close(st);
 }

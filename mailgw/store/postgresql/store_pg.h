@@ -108,6 +108,9 @@ struct gw_pg_id_map {
 	int64_t old, new;
 };
 
+/* Report ids taken from the sequence at a time (store_pg_put.c). */
+#define GW_PG_IDS 32
+
 struct gw_pg {
 	struct gw_pg_conn c;
 	bool in_item;
@@ -121,6 +124,9 @@ struct gw_pg {
 	struct gw_audit_row audit_head;
 	struct gw_pg_id_map *copy_ids;
 	size_t n_copy_ids, cap_copy_ids;
+	/* numbers of reports_id_seq taken ahead for report ids (store_pg_put.c) */
+	long long ids[GW_PG_IDS];
+	size_t id_next, n_ids;
 };
 
 /* ---- monthly partitions (store_pg_partition.c; schema version 12) ----
@@ -222,6 +228,10 @@ int gw_pg_later_flush(struct gw_pg_conn *c, struct tm_error *err);
 typedef void (*gw_pg_bind_row_fn)(struct gw_pg_params *p, const void *ctx, size_t i);
 int gw_pg_put_rows(struct gw_pg_conn *c, const char *head, int cols, const char *tail, size_t n,
 		   gw_pg_bind_row_fn bind, const void *ctx, const char *what, struct tm_error *err);
+/* The same, each statement sent ahead (gw_pg_exec_later). */
+int gw_pg_put_rows_later(struct gw_pg_conn *c, const char *head, int cols, const char *tail,
+			 size_t n, gw_pg_bind_row_fn bind, const void *ctx, const char *what,
+			 struct tm_error *err);
 
 /* Rows of a SELECT: fill makes row i of r into *row. walk hands every row
  * to call(cb, ctx, row) and stops at (and returns) a non-zero result;

@@ -166,8 +166,9 @@ int gw_pg_exec_safe(struct gw_pg_conn *c, const char *sql, const struct gw_pg_pa
 	return rc;
 }
 
-int gw_pg_put_rows(struct gw_pg_conn *c, const char *head, int cols, const char *tail, size_t n,
-		   gw_pg_bind_row_fn bind, const void *ctx, const char *what, struct tm_error *err)
+static int put_rows(struct gw_pg_conn *c, const char *head, int cols, const char *tail, size_t n,
+		    gw_pg_bind_row_fn bind, const void *ctx, bool later, const char *what,
+		    struct tm_error *err)
 {
 	struct gw_pg_params *p = malloc(sizeof(*p));
 	char *sql = malloc(strlen(head) + (tail != NULL ? strlen(tail) : 0) +
@@ -190,12 +191,26 @@ int gw_pg_put_rows(struct gw_pg_conn *c, const char *head, int cols, const char 
 		}
 		if (tail != NULL)
 			strcpy(sql + len, tail);
-		rc = gw_pg_exec(c, sql, p, NULL, what, err);
+		rc = later ? gw_pg_exec_later(c, sql, p, what, err)
+			   : gw_pg_exec(c, sql, p, NULL, what, err);
 		done += k;
 	}
 	free(sql);
 	free(p);
 	return rc;
+}
+
+int gw_pg_put_rows(struct gw_pg_conn *c, const char *head, int cols, const char *tail, size_t n,
+		   gw_pg_bind_row_fn bind, const void *ctx, const char *what, struct tm_error *err)
+{
+	return put_rows(c, head, cols, tail, n, bind, ctx, false, what, err);
+}
+
+int gw_pg_put_rows_later(struct gw_pg_conn *c, const char *head, int cols, const char *tail,
+			 size_t n, gw_pg_bind_row_fn bind, const void *ctx, const char *what,
+			 struct tm_error *err)
+{
+	return put_rows(c, head, cols, tail, n, bind, ctx, true, what, err);
 }
 
 /* ---- rows ---- */

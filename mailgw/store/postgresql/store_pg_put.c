@@ -2,18 +2,23 @@
  * report, its JSON, its relational rows, the device's derived facts and the
  * message-log row, inside a SAVEPOINT) and the message log.
  *
- * Round trips count here: the lookup of an existing report is one query
- * (by id or by device and seq), the report and its JSON one statement, and
- * each list (counters, supplies, parts, alerts, diagnostics, firmware,
- * latest supplies) one multi-row INSERT of up to GW_PG_ROWS_MAX rows.
+ * Round trips count here: a new report is one pipe, one round trip (the
+ * savepoint, the device row, the report's keys, row and JSON in one
+ * statement, each list one multi-row INSERT of up to GW_PG_ROWS_MAX rows,
+ * the message log, the service side's reads); its id comes from numbers of
+ * the sequence taken ahead; what follows only the device's newest seq (the
+ * latest supplies) and the savepoint's release are sent ahead, with the
+ * next statement waited for.
  *
- * Several gateways: the report's keys (report_keys: its id, its device and
- * seq) are inserted first, ON CONFLICT DO NOTHING, and the report and its
- * JSON only when they were. When another gateway stored the same report
- * meanwhile (its transaction committed while ours waited on the unique
- * key), nothing is inserted and the lookup runs again: the same content is
- * a duplicate, other content a conflict, exactly as when the report had
- * been there before.
+ * A report already there, and several gateways: the report's keys
+ * (report_keys: its id, its device and seq) are inserted ON CONFLICT DO
+ * NOTHING, and the report and its JSON only when they were; a check after
+ * them fails the pipe when they were not. The put then rolls back to its
+ * savepoint and looks the report up (by id or by device and seq; another
+ * gateway's copy that committed while ours waited on the unique key is
+ * visible then): the same content is a duplicate, other content a
+ * conflict. A duplicate thus costs two round trips more than a new
+ * report, where a lookup before every put cost every report one.
  *
  * Months (schema version 12): the report's id carries the month it was
  * received in, and that month's partitions are made before its first put
@@ -310,18 +315,13 @@ static int put_device_row(struct gw_pg_conn *c, const struct gw_store_record *re
 #undef NEWEST
 }
 
-/* The device's latest supplies, when the report is its newest seq and
- * lists them. */
-static int put_latest_supplies(struct gw_pg_conn *c, const struct tm_report *r, bool newest,
+/* The device's latest supplies (the report is its newest seq and lists
+ * them), sent ahead. */
+static int put_latest_supplies(struct gw_pg_conn *c, const struct tm_report *r,
 			       struct tm_error *err)
 {
-	if (!newest || !r->has_supplies)
-		return GW_STORE_OK;
-	/* the report's supplies over the rows of the same index (an update of
-	 * a row in place: no index entry, no foreign-key check), then those it
-	 * no longer lists gone; was a delete of them all and an insert */
 	const struct supply_ctx lc = { .serial = r->serial, .seq = r->seq, .v = r->supplies };
-	int rc = gw_pg_put_rows(c,
+	int rc = gw_pg_put_rows_later(c,
 		"INSERT INTO latest_supplies AS l (serial, idx, seq, type, colorant, description,"
 		" unit, max_capacity, level, part_number) VALUES", 10,
 		" ON CONFLICT (serial, idx) DO UPDATE SET seq = excluded.seq, type = excluded.type,"
@@ -334,8 +334,8 @@ static int put_latest_supplies(struct gw_pg_conn *c, const struct tm_report *r, 
 	gw_pg_text(&p, r->serial);
 	gw_pg_int(&p, r->seq);
 	if (rc == GW_STORE_OK)
-		rc = gw_pg_exec(c, "DELETE FROM latest_supplies WHERE serial = $1 AND seq <> $2", &p,
-				NULL, "clear latest supplies", err);
+		rc = gw_pg_exec_later(c, "DELETE FROM latest_supplies WHERE serial = $1 AND seq <> $2",
+				      &p, "clear latest supplies", err);
 	return rc;
 }
 
@@ -417,64 +417,57 @@ static int find_existing(struct gw_pg_conn *c, const struct gw_store_record *rec
 	return GW_STORE_OK;
 }
 
-/* What the first round trip learnt. */
+/* What the put knows before its round trip. */
 struct put_plan {
-	bool exists;
-	bool newest;            /* the device's newest seq so far is older */
 	int64_t month;          /* received in (gw_pg_month_of) */
 	long long rid;          /* the report row's id: the month, a number of its sequence */
 	int64_t generated;
 	int32_t generated_nsec;
 };
 
-/* First round trip: the savepoint, the device row locked (so that no other
- * gateway changes its newest seq until this batch ends), the lookup, and
- * an id for the report row. */
-static int plan_put(struct gw_pg_conn *c, const struct gw_store_record *rec,
-		    struct gw_put_info *info, struct put_plan *plan, struct tm_error *err)
+/* Report ids: numbers of reports_id_seq taken GW_PG_IDS at a time, in the
+ * put's pipe while a quarter are left (one round trip of their own only
+ * for a session's first put), so that a put knows its id before its pipe.
+ * A sequence's numbers are not transactional: one taken and not used (a
+ * put rolled back, a session ended) is a gap, as it was with nextval in
+ * the put. */
+static const char ids_sql[] = "SELECT nextval('reports_id_seq') FROM generate_series(1, 32)";
+
+static void ids_add(struct gw_pg *s, const PGresult *r)
 {
-	const struct tm_report *r = rec->report;
-	struct gw_pg_pipe pp;
-	int rc = gw_pg_pipe_begin(c, &pp, err);
-	if (rc != GW_STORE_OK)
-		return rc;
-	int s_dev = -1, s_find = -1, s_id = -1;
-	struct gw_pg_params p;
-	rc = gw_pg_exec(c, "SAVEPOINT put", NULL, NULL, "savepoint", err);
-	gw_pg_params_init(&p);
-	gw_pg_text(&p, r->serial);
-	if (rc == GW_STORE_OK)
-		rc = gw_pg_pipe_send(c, "SELECT last_seq FROM devices WHERE serial = $1 FOR UPDATE",
-				     &p, true, "lock device", &s_dev, err);
-	find_params(&p, r);
-	if (rc == GW_STORE_OK)
-		rc = gw_pg_pipe_send(c, find_sql, &p, true, "look up report", &s_find, err);
-	gw_pg_params_init(&p);
-	gw_pg_int(&p, (long long)plan->month);
-	if (rc == GW_STORE_OK)
-		rc = gw_pg_pipe_send(c, "SELECT ($1::bigint << 40) | nextval('reports_id_seq')",
-				     &p, true, "report id", &s_id, err);
-	struct tm_error serr = {0};
-	int src = gw_pg_pipe_sync(c, rc == GW_STORE_OK ? err : &serr);
-	if (rc == GW_STORE_OK)
-		rc = src;
-	if (rc == GW_STORE_OK) {
-		const PGresult *dev = pp.res[s_dev];
-		plan->newest = PQntuples(dev) == 0 || PQgetisnull(dev, 0, 0) ||
-			       gw_pg_col_int(dev, 0, 0) < r->seq;
-		found(pp.res[s_find], rec, info, &plan->exists);
-		plan->rid = gw_pg_col_int(pp.res[s_id], 0, 0);
+	if (r == NULL || PQresultStatus(r) != PGRES_TUPLES_OK)
+		return;
+	if (s->id_next > 0) {   /* what is left to the front */
+		memmove(s->ids, s->ids + s->id_next, (s->n_ids - s->id_next) * sizeof(s->ids[0]));
+		s->n_ids -= s->id_next;
+		s->id_next = 0;
 	}
-	gw_pg_pipe_clear(&pp);
-	return rc;
+	for (int i = 0; i < PQntuples(r) && s->n_ids < GW_PG_IDS; i++)
+		s->ids[s->n_ids++] = gw_pg_col_int(r, i, 0);
 }
 
-/* Second round trip: the device row, the report, its JSON and lists, the
- * device's newest facts, the message log (and the savepoint released, when
- * nothing follows). *lost_race: another gateway's copy of the report won. */
+static int ids_take(struct gw_pg *s, struct tm_error *err)
+{
+	PGresult *r;
+	int rc = gw_pg_exec(&s->c, ids_sql, NULL, &r, "report ids", err);
+	if (rc != GW_STORE_OK)
+		return rc;
+	ids_add(s, r);
+	PQclear(r);
+	return s->n_ids > s->id_next ? GW_STORE_OK
+				     : tm_error_set(err, "store.failed", "%s: report ids: none",
+						    s->c.where);
+}
+
+/* The put's round trip: the savepoint, the device row (inserted, or
+ * locked and updated), the report, its JSON and lists, the message log and
+ * the service side's reads (and more report ids when few are left).
+ * *lost_race: the report's keys were there, its own or another gateway's
+ * copy (inserted meanwhile): the pipe failed at its check, all is undone
+ * to the savepoint by the caller. */
 static int insert_report(struct gw_pg *s, const struct gw_store_record *rec,
-			 const struct put_plan *plan, bool release, struct gw_put_info *info,
-			 bool *lost_race, struct tm_error *err)
+			 const struct put_plan *plan, struct gw_put_info *info, bool *lost_race,
+			 struct tm_error *err)
 {
 	struct gw_pg_conn *c = &s->c;
 	const struct tm_report *r = rec->report;
@@ -486,7 +479,11 @@ static int insert_report(struct gw_pg *s, const struct gw_store_record *rec,
 	struct gw_pg_params *p = malloc(sizeof(*p));
 	if (p == NULL)
 		rc = tm_error_set(err, "internal.nomem", "store: out of memory");
-	int s_rep = -1, s_upd = -1;
+	int s_rep = -1, s_upd = -1, s_ids = -1;
+	if (rc == GW_STORE_OK)
+		rc = gw_pg_exec(c, "SAVEPOINT put", NULL, NULL, "savepoint", err);
+	if (rc == GW_STORE_OK && s->n_ids - s->id_next <= GW_PG_IDS / 4)
+		rc = gw_pg_pipe_send(c, ids_sql, NULL, true, "report ids", &s_ids, err);
 	struct counter_ctx cc;
 	collect_counters(plan->rid, r, &cc);
 	struct tm_buf meters;
@@ -545,8 +542,6 @@ static int insert_report(struct gw_pg *s, const struct gw_store_record *rec,
 		rc = put_counters(c, &cc, err);
 	if (rc == GW_STORE_OK)
 		rc = put_lists(c, plan->rid, r, err);
-	if (rc == GW_STORE_OK)
-		rc = put_latest_supplies(c, r, plan->newest, err);
 	if (rc == GW_STORE_OK) {
 		struct gw_msglog_entry e = {
 			.raw_sha256 = rec->raw_sha256, .message_id = rec->message_id,
@@ -555,8 +550,6 @@ static int insert_report(struct gw_pg *s, const struct gw_store_record *rec,
 		};
 		rc = msglog_upsert(c, &e, err);
 	}
-	if (rc == GW_STORE_OK && release)
-		rc = gw_pg_exec(c, "RELEASE SAVEPOINT put", NULL, NULL, "release", err);
 	free(p);
 	/* what the caller reads after a put that stores the report (it reads
 	 * nothing the put writes): in this round trip */
@@ -580,22 +573,16 @@ static int insert_report(struct gw_pg *s, const struct gw_store_record *rec,
 		rc = GW_STORE_OK;
 		tm_error_clear(err);
 	} else if (rc == GW_STORE_OK) {
-		/* foreseen not newest, the row was there and locked: so it
-		 * stayed; foreseen newest, the row may have come from another
-		 * gateway meanwhile (none to lock then): its last_seq says */
-		info->newest = plan->newest && PQntuples(pp.res[s_upd]) == 1 &&
+		info->newest = PQntuples(pp.res[s_upd]) == 1 &&
 			       strcmp(PQgetvalue(pp.res[s_upd], 0, 0), "t") == 0;
 		info->result = GW_PUT_STORED;
-		if (info->newest != plan->newest)
-			rc = tm_error_set(err, "store.busy", "%s: device %s: its newest report"
-					  " changed during the put", c->where, r->serial);
-		if (rc != GW_STORE_OK)
-			rc = GW_STORE_RETRY;
 		if (rc == GW_STORE_OK && reads) {
 			rc = gw_pg_report_reads_take(s, r->serial, rr, &sl, pp.res, err);
 			rr->answered = rc == GW_STORE_OK;
 		}
 	}
+	if (s_ids >= 0)
+		ids_add(s, pp.res[s_ids]);
 	gw_pg_pipe_clear(&pp);
 	return rc;
 }
@@ -656,30 +643,41 @@ int gw_pg_put(void *state, const struct gw_store_record *rec, struct gw_put_info
 	int rc = gw_pg_month_ready(s, plan.month, err);
 	if (rc != GW_STORE_OK)
 		return rc;
-	rc = plan_put(c, rec, info, &plan, err);
-	bool released = false, lost_race = false, exists = plan.exists;
-	if (rc == GW_STORE_OK && !exists) {
-		/* a collector's section or the outbox follows: it reads answers,
-		 * so after the pipe */
-		bool release = !r->has_collector && !s->forward;
-		rc = insert_report(s, rec, &plan, release, info, &lost_race, err);
-		released = rc == GW_STORE_OK && release && !lost_race;
-		if (rc == GW_STORE_OK && !lost_race && r->has_collector)
+	if (s->n_ids == s->id_next)
+		rc = ids_take(s, err);
+	if (rc != GW_STORE_OK)
+		return rc;
+	plan.rid = (long long)((uint64_t)plan.month << GW_PG_MONTH_SHIFT) |
+		   (s->ids[s->id_next++] & GW_PG_ID_LOW_MASK);
+	bool released = false, lost_race = false, exists = false;
+	rc = insert_report(s, rec, &plan, info, &lost_race, err);
+	if (rc == GW_STORE_OK && !lost_race) {
+		/* stored: what follows the device's newest seq, sent ahead (with
+		 * the next statement waited for: the collector's, the outbox's,
+		 * or the item's release, which is this item's) */
+		if (info->newest && r->has_supplies)
+			rc = put_latest_supplies(c, r, err);
+		if (rc == GW_STORE_OK && r->has_collector)
 			rc = gw_pg_put_collector(c, rec, plan.generated, err);
-		if (rc == GW_STORE_OK && !lost_race && s->forward)
+		if (rc == GW_STORE_OK && s->forward)
 			rc = queue_forward(s, rec, err);
-		if (rc == GW_STORE_OK && lost_race) {
-			/* another gateway's copy committed first: undo the device
-			 * row's update and look again (now it is visible) */
-			rc = gw_pg_exec(c, "ROLLBACK TO SAVEPOINT put", NULL, NULL, "rollback", err);
-			if (rc == GW_STORE_OK)
-				rc = find_existing(c, rec, info, &exists, err);
-			if (rc == GW_STORE_OK && !exists) {
-				tm_error_set(err, "store.busy",
-					     "%s: report %s: stored by another writer and gone again",
-					     c->where, r->id);
-				rc = GW_STORE_RETRY;
-			}
+		if (rc == GW_STORE_OK)
+			rc = gw_pg_exec_later(c, "RELEASE SAVEPOINT put", NULL, "release", err);
+		released = rc == GW_STORE_OK;
+		goto out;
+	}
+	if (rc == GW_STORE_OK) {
+		/* its keys were there: this gateway's copy, or another's that
+		 * committed first; undo the device row's update and look (now
+		 * the other's is visible) */
+		rc = gw_pg_exec(c, "ROLLBACK TO SAVEPOINT put", NULL, NULL, "rollback", err);
+		if (rc == GW_STORE_OK)
+			rc = find_existing(c, rec, info, &exists, err);
+		if (rc == GW_STORE_OK && !exists) {
+			tm_error_set(err, "store.busy",
+				     "%s: report %s: stored by another writer and gone again",
+				     c->where, r->id);
+			rc = GW_STORE_RETRY;
 		}
 	}
 	if (rc != GW_STORE_OK || !exists)
