@@ -17,6 +17,11 @@
  *    1b. The same for a collector's mail: the test PKI's collector
  *    reporting for 100 devices taking turns (a site's usual traffic: many
  *    devices, a few reports each, rather than two devices' long runs).
+ *    1c. The same as 1 with the server on a core of its own: the server
+ *    (its postmaster and every backend) pinned to the last core, the bench
+ *    and the replays it starts to the others (sched_setaffinity; as root or
+ *    as the server's user, else skipped): the shape of a deployment, where
+ *    the gateways share a server on a machine of its own.
  * 2. Two gateways on one database: two replay processes at once, half the
  *    corpus each, beside one process with all of it, in the same rounds.
  *    Halved two ways: by device (each device's mail reaches one gateway)
@@ -28,6 +33,10 @@
  * The corpus of 1 and 2 comes from two test devices taking turns. Prints figures;
  * asserts nothing about speed; exits 1 when a replay did not store every
  * message, 77 without a PostgreSQL server. */
+#include <ctype.h>
+#include <dirent.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,10 +223,76 @@ static void print_cpu(const char *what, const struct result *r, size_t procs, si
 	       1e6 * (r->cpu[0] + r->cpu[1]) / (double)n, 1e6 * r->server_cpu / (double)n);
 }
 
+/* ---- 1c: the server on a core of its own ---- */
+
+static long ppid_of(const char *pid)
+{
+	char path[300], buf[512];
+	snprintf(path, sizeof(path), "/proc/%s/stat", pid);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')');   /* after the command's name */
+	long ppid = -1;
+	if (p == NULL || sscanf(p + 1, " %*c %ld", &ppid) != 1)
+		return -1;
+	return ppid;
+}
+
+/* The server's processes (the postmaster of $TM_PG_DATA and its children)
+ * on the CPUs of set; false when one could not be moved. */
+static bool server_affinity(const cpu_set_t *set)
+{
+	const char *data = getenv("TM_PG_DATA");
+	char path[600];
+	snprintf(path, sizeof(path), "%s/postmaster.pid", data != NULL ? data : "");
+	FILE *f = fopen(path, "r");
+	long pm = 0;
+	if (f == NULL || fscanf(f, "%ld", &pm) != 1 || pm <= 0) {
+		if (f != NULL)
+			fclose(f);
+		return false;
+	}
+	fclose(f);
+	bool ok = sched_setaffinity((pid_t)pm, sizeof(*set), set) == 0;
+	DIR *d = opendir("/proc");
+	for (struct dirent *e; ok && d != NULL && (e = readdir(d)) != NULL;)
+		if (isdigit((unsigned char)e->d_name[0]) && ppid_of(e->d_name) == pm)
+			/* a backend that ended meanwhile is no failure */
+			ok = sched_setaffinity((pid_t)atol(e->d_name), sizeof(*set), set) == 0 ||
+			     kill((pid_t)atol(e->d_name), 0) != 0;
+	if (d != NULL)
+		closedir(d);
+	return ok;
+}
+
+/* Split: the server on the last core, this process (and the replays it
+ * starts) on the others; or everything back on every core. */
+static bool split_cores(bool on)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t all, last, rest;
+	CPU_ZERO(&all);
+	CPU_ZERO(&last);
+	CPU_ZERO(&rest);
+	for (long i = 0; i < cores && i < CPU_SETSIZE; i++) {
+		CPU_SET((int)i, &all);
+		CPU_SET((int)i, i == cores - 1 ? &last : &rest);
+	}
+	if (!on) {
+		bool ok = server_affinity(&all);
+		return sched_setaffinity(0, sizeof(all), &all) == 0 && ok;
+	}
+	return cores >= 2 && server_affinity(&last) && sched_setaffinity(0, sizeof(rest), &rest) == 0;
+}
+
 /* Part 1: replay of corpus `in` into PostgreSQL beside SQLite, in
  * alternating pairs; prints each round, the medians, the ratio and the
  * bound the CPU a message sets. False: a replay did not store everything. */
-static bool beside_sqlite(struct ctx *x, const char *in, size_t rounds)
+static bool beside_sqlite(struct ctx *x, const char *in, size_t rounds, bool split)
 {
 	const char *all[] = { in };
 	struct result pg[MAX_ROUNDS], sq[MAX_ROUNDS];
@@ -245,11 +320,24 @@ static bool beside_sqlite(struct ctx *x, const char *in, size_t rounds)
 	double pg_replay_us = 1e6 * (pgm->cpu[0] + pgm->cpu[1]) / (double)x->n;
 	double sq_us = 1e6 * (sqm->cpu[0] + sqm->cpu[1]) / (double)x->n;
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
-	double bound = pg_us > 0 ? (double)cores * 1e6 / pg_us : 0;
-	printf("  CPU a message: PostgreSQL %.0f us (replay %.0f + server %.0f), SQLite %.0f us;"
-	       " on %ld cores shared by both, PostgreSQL at most %.0f msg/s: a ratio of at most"
-	       " %.2f beside SQLite's %.0f msg/s\n", pg_us, pg_replay_us, pg_us - pg_replay_us,
-	       sq_us, cores, bound, bound / sqm->rate, sqm->rate);
+	if (!split) {
+		double bound = pg_us > 0 ? (double)cores * 1e6 / pg_us : 0;
+		printf("  CPU a message: PostgreSQL %.0f us (replay %.0f + server %.0f), SQLite %.0f us;"
+		       " on %ld cores shared by both, PostgreSQL at most %.0f msg/s: a ratio of at"
+		       " most %.2f beside SQLite's %.0f msg/s\n", pg_us, pg_replay_us,
+		       pg_us - pg_replay_us, sq_us, cores, bound, bound / sqm->rate, sqm->rate);
+	} else {   /* the replay on cores - 1, the server on one */
+		double server_us = pg_us - pg_replay_us;
+		double by_replay = pg_replay_us > 0 ? (double)(cores - 1) * 1e6 / pg_replay_us : 0;
+		double by_server = server_us > 0 ? 1e6 / server_us : 0;
+		double bound = by_server > 0 && by_server < by_replay ? by_server : by_replay;
+		printf("  CPU a message: PostgreSQL replay %.0f us on %ld core(s), server %.0f us on"
+		       " its own; SQLite %.0f us: PostgreSQL at most %.0f msg/s (bound by the %s):"
+		       " a ratio of at most %.2f beside SQLite's %.0f msg/s; the server busy %.0f %%"
+		       " of the wall time\n", pg_replay_us, cores - 1, server_us, sq_us, bound,
+		       bound == by_server ? "server" : "replay", bound / sqm->rate, sqm->rate,
+		       pgm->wall > 0 ? 100.0 * pgm->server_cpu / pgm->wall : 0.0);
+	}
 	printf("  where PostgreSQL's sessions were (median round):\n");
 	bench_pg_waits_print(&pgm->waits, "    ");
 	return ok;
@@ -309,13 +397,23 @@ int main(int argc, char **argv)
 	 * then a collector's */
 	const char *all[] = { in };
 	printf("\n1. replay into PostgreSQL beside SQLite (each into a fresh store)\n");
-	bool ok = beside_sqlite(&x, in, rounds);
+	bool ok = beside_sqlite(&x, in, rounds, false);
 	printf("\n1b. the same for a collector's mail: %zu messages from one collector for %zu"
 	       " devices (%zu reports each, taking turns)\n", x.n, COLLECTOR_DEVICES,
 	       x.n / COLLECTOR_DEVICES);
 	x.collector = COLLECTOR_DEVICES;
-	ok = beside_sqlite(&x, in_col, rounds) && ok;
+	ok = beside_sqlite(&x, in_col, rounds, false) && ok;
 	x.collector = 0;
+	printf("\n1c. as 1, with the server on a core of its own (the last) and the replays on the"
+	       " others\n");
+	if (split_cores(true)) {
+		ok = beside_sqlite(&x, in, rounds, true) && ok;
+	} else {
+		printf("  skipped: fewer than 2 cores, or the server's processes cannot be moved"
+		       " (run as root or as the server's user)\n");
+	}
+	if (!split_cores(false))
+		printf("  (the server's processes could not all be moved back to every core)\n");
 
 	/* 2. two gateways on one database beside one */
 	const char *by_dev[] = { dev_a, dev_b }, *by_arr[] = { mix_a, mix_b };
