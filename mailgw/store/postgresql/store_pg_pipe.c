@@ -1,7 +1,8 @@
 /* telemail-mailgw — the PostgreSQL back end: pipelining (libpq's pipeline
  * mode). The statements of one step are sent one after the other without
- * waiting for their answers, and the answers are read at one sync: a put is
- * two round trips to the server instead of one per statement (issue 16:
+ * waiting for their answers, and the answers are read at one sync: a new
+ * report's put is one round trip to the server instead of one per
+ * statement (issue 16:
  * on a busy machine each round trip waits for both processes to be
  * scheduled, and that, not the server's work, was most of a put's time).
  *
