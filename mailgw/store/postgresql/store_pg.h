@@ -108,7 +108,8 @@ struct gw_pg_id_map {
 	int64_t old, new;
 };
 
-/* Report ids taken from the sequence at a time (store_pg_put.c). */
+/* Report ids taken from the sequence at a time (store_pg_put.c); a
+ * session holds at most twice as many (a take while a quarter are left). */
 #define GW_PG_IDS 32
 
 struct gw_pg {
@@ -125,7 +126,7 @@ struct gw_pg {
 	struct gw_pg_id_map *copy_ids;
 	size_t n_copy_ids, cap_copy_ids;
 	/* numbers of reports_id_seq taken ahead for report ids (store_pg_put.c) */
-	long long ids[GW_PG_IDS];
+	long long ids[2 * GW_PG_IDS];
 	size_t id_next, n_ids;
 };
 

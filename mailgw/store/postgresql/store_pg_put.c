@@ -431,7 +431,10 @@ struct put_plan {
  * A sequence's numbers are not transactional: one taken and not used (a
  * put rolled back, a session ended) is a gap, as it was with nextval in
  * the put. */
-static const char ids_sql[] = "SELECT nextval('reports_id_seq') FROM generate_series(1, 32)";
+#define IDS_TEXT(n) #n
+#define IDS_N(n) IDS_TEXT(n)
+static const char ids_sql[] =
+	"SELECT nextval('reports_id_seq') FROM generate_series(1, " IDS_N(GW_PG_IDS) ")";
 
 static void ids_add(struct gw_pg *s, const PGresult *r)
 {
@@ -442,7 +445,7 @@ static void ids_add(struct gw_pg *s, const PGresult *r)
 		s->n_ids -= s->id_next;
 		s->id_next = 0;
 	}
-	for (int i = 0; i < PQntuples(r) && s->n_ids < GW_PG_IDS; i++)
+	for (int i = 0; i < PQntuples(r) && s->n_ids < 2 * GW_PG_IDS; i++)
 		s->ids[s->n_ids++] = gw_pg_col_int(r, i, 0);
 }
 
