@@ -320,6 +320,9 @@ static int put_device_row(struct gw_pg_conn *c, const struct gw_store_record *re
 static int put_latest_supplies(struct gw_pg_conn *c, const struct tm_report *r,
 			       struct tm_error *err)
 {
+	/* the report's supplies over the rows of the same index (an update of
+	 * a row in place: no index entry, no foreign-key check), then those it
+	 * no longer lists gone; was a delete of them all and an insert */
 	const struct supply_ctx lc = { .serial = r->serial, .seq = r->seq, .v = r->supplies };
 	int rc = gw_pg_put_rows_later(c,
 		"INSERT INTO latest_supplies AS l (serial, idx, seq, type, colorant, description,"
@@ -401,7 +404,7 @@ static void found(const PGresult *res, const struct gw_store_record *rec,
 		gw_pg_col_text(res, 0, 0, info->existing_id, sizeof(info->existing_id));
 }
 
-/* One round trip on its own (after a lost race). */
+/* One round trip on its own (after the put found the report's keys there). */
 static int find_existing(struct gw_pg_conn *c, const struct gw_store_record *rec,
 			 struct gw_put_info *info, bool *exists, struct tm_error *err)
 {
