@@ -1,5 +1,7 @@
 /* What the PostgreSQL benchmarks share (see bench_pg.h). */
 #include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,22 +104,29 @@ static long long proc_ticks(long pid, bool children, long *ppid)
 	return (long long)(ut + st) + (children ? cut + cst : 0);
 }
 
-double bench_pg_server_cpu(void)
+/* The postmaster of the fixture's server, 0 when it is not found. */
+static long postmaster_pid(void)
 {
 	char path[600];
 	snprintf(path, sizeof(path), "%s/data/postmaster.pid", getenv("TM_PG_HOST"));
 	FILE *f = fopen(path, "r");
 	long pm = 0;
-	if (f == NULL || fscanf(f, "%ld", &pm) != 1) {
-		if (f != NULL)
-			fclose(f);
-		return -1;
-	}
+	if (f == NULL)
+		return 0;
+	if (fscanf(f, "%ld", &pm) != 1)
+		pm = 0;
 	fclose(f);
-	long long ticks = proc_ticks(pm, true, NULL);
+	return pm;
+}
+
+/* fn(pid, its ticks without children, ctx) for each child of pm running
+ * now; a non-zero answer stops the walk and comes back. */
+static int each_child(long pm, int (*fn)(long pid, long long ticks, void *ctx), void *ctx)
+{
 	DIR *d = opendir("/proc");
 	struct dirent *e;
-	while (d != NULL && (e = readdir(d)) != NULL) {
+	int stop = 0;
+	while (stop == 0 && d != NULL && (e = readdir(d)) != NULL) {
 		char *end;
 		long pid = strtol(e->d_name, &end, 10);
 		long pp = 0;
@@ -125,11 +134,42 @@ double bench_pg_server_cpu(void)
 			continue;
 		long long t = proc_ticks(pid, false, &pp);
 		if (t >= 0 && pp == pm)
-			ticks += t;
+			stop = fn(pid, t, ctx);
 	}
 	if (d != NULL)
 		closedir(d);
+	return stop;
+}
+
+static int add_ticks(long pid, long long ticks, void *ctx)
+{
+	*(long long *)ctx += ticks;
+	return 0;
+}
+
+double bench_pg_server_cpu(void)
+{
+	long pm = postmaster_pid();
+	if (pm <= 0)
+		return -1;
+	long long ticks = proc_ticks(pm, true, NULL);
+	each_child(pm, add_ticks, &ticks);
 	return (double)ticks / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* 1: a child that could not be moved and still runs (one that ended
+ * meanwhile is no failure) */
+static int move_child(long pid, long long ticks, void *ctx)
+{
+	const cpu_set_t *set = ctx;
+	return sched_setaffinity((pid_t)pid, sizeof(*set), set) != 0 && kill((pid_t)pid, 0) == 0;
+}
+
+bool bench_pg_server_affinity(const cpu_set_t *set)
+{
+	long pm = postmaster_pid();
+	return pm > 0 && sched_setaffinity((pid_t)pm, sizeof(*set), set) == 0 &&
+	       each_child(pm, move_child, (void *)set) == 0;
 }
 
 struct bench_pg_sampler {

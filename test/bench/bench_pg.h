@@ -5,6 +5,7 @@
 #ifndef TM_BENCH_PG_H
 #define TM_BENCH_PG_H
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -23,6 +24,10 @@ long long bench_pg_q1(const char *dbname, const char *sql);
 /* CPU seconds (user + system) the server has used so far: the postmaster,
  * the backends it has reaped and those still running. */
 double bench_pg_server_cpu(void);
+/* The server's processes (its postmaster, so the backends it starts
+ * later, and its children now) on the CPUs of set; false when one could
+ * not be moved (another user's, without the privilege). */
+bool bench_pg_server_affinity(const cpu_set_t *set);
 
 /* What the sessions of one database were doing, sampled every interval_ms
  * by a thread of its own (its own connection, left out of the counts). */

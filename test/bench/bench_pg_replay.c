@@ -33,10 +33,7 @@
  * The corpus of 1 and 2 comes from two test devices taking turns. Prints figures;
  * asserts nothing about speed; exits 1 when a replay did not store every
  * message, 77 without a PostgreSQL server. */
-#include <ctype.h>
-#include <dirent.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,50 +222,6 @@ static void print_cpu(const char *what, const struct result *r, size_t procs, si
 
 /* ---- 1c: the server on a core of its own ---- */
 
-static long ppid_of(const char *pid)
-{
-	char path[300], buf[512];
-	snprintf(path, sizeof(path), "/proc/%s/stat", pid);
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
-		return -1;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	const char *p = strrchr(buf, ')');   /* after the command's name */
-	long ppid = -1;
-	if (p == NULL || sscanf(p + 1, " %*c %ld", &ppid) != 1)
-		return -1;
-	return ppid;
-}
-
-/* The server's processes (the postmaster of $TM_PG_DATA and its children)
- * on the CPUs of set; false when one could not be moved. */
-static bool server_affinity(const cpu_set_t *set)
-{
-	const char *data = getenv("TM_PG_DATA");
-	char path[600];
-	snprintf(path, sizeof(path), "%s/postmaster.pid", data != NULL ? data : "");
-	FILE *f = fopen(path, "r");
-	long pm = 0;
-	if (f == NULL || fscanf(f, "%ld", &pm) != 1 || pm <= 0) {
-		if (f != NULL)
-			fclose(f);
-		return false;
-	}
-	fclose(f);
-	bool ok = sched_setaffinity((pid_t)pm, sizeof(*set), set) == 0;
-	DIR *d = opendir("/proc");
-	for (struct dirent *e; ok && d != NULL && (e = readdir(d)) != NULL;)
-		if (isdigit((unsigned char)e->d_name[0]) && ppid_of(e->d_name) == pm)
-			/* a backend that ended meanwhile is no failure */
-			ok = sched_setaffinity((pid_t)atol(e->d_name), sizeof(*set), set) == 0 ||
-			     kill((pid_t)atol(e->d_name), 0) != 0;
-	if (d != NULL)
-		closedir(d);
-	return ok;
-}
-
 /* Split: the server on the last core, this process (and the replays it
  * starts) on the others; or everything back on every core. */
 static bool split_cores(bool on)
@@ -283,10 +236,11 @@ static bool split_cores(bool on)
 		CPU_SET((int)i, i == cores - 1 ? &last : &rest);
 	}
 	if (!on) {
-		bool ok = server_affinity(&all);
+		bool ok = bench_pg_server_affinity(&all);
 		return sched_setaffinity(0, sizeof(all), &all) == 0 && ok;
 	}
-	return cores >= 2 && server_affinity(&last) && sched_setaffinity(0, sizeof(rest), &rest) == 0;
+	return cores >= 2 && bench_pg_server_affinity(&last) &&
+	       sched_setaffinity(0, sizeof(rest), &rest) == 0;
 }
 
 /* Part 1: replay of corpus `in` into PostgreSQL beside SQLite, in
